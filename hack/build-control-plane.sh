@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 build_kube() {
   local out="$BERTH_BIN_DIR/kube-$KUBE_VERSION"
-  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" ]]; then return; fi
+  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kubectl" ]]; then return; fi
   local mod="$BERTH_CACHE/build/kube-$KUBE_VERSION"
   mkdir -p "$mod" "$out"
   local minor="${KUBE_VERSION#*.}"
@@ -27,9 +27,15 @@ build_kube() {
     done
     echo ")"
   } > "$mod/go.mod"
-  log "building kube-apiserver and kube-controller-manager v$KUBE_VERSION (first time: 10-25 min on 2 cores)"
-  (cd "$mod" && GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$out/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
+  log "building kube-apiserver, kube-controller-manager and kubectl v$KUBE_VERSION (first time: 10-25 min on 2 cores)"
+  # Stamp the version the way the upstream release build does: the apiserver derives its
+  # default feature gates and emulation version from it.
+  local pkg="k8s.io/component-base/version"
+  local ldflags="-s -w -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=${KUBE_VERSION%%.*}"
+  ldflags+=" -X $pkg.gitMinor=${minor%%.*} -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  (cd "$mod" && GOFLAGS=-mod=mod go build -trimpath -ldflags="$ldflags" -o "$out/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kubectl)
 }
 
 build_etcd() {

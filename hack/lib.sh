@@ -5,3 +5,5 @@ BERTH_CACHE="${BERTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth}"
 BERTH_BIN_DIR="$BERTH_CACHE/bin"
 BERTH_STATE="${BERTH_STATE:-$BERTH_CACHE/state}"
 log() { echo "[berth-hack] $*" >&2; }
+# kubectl matching the local control plane's version (built beside it).
+KUBE_BIN_DIR="$BERTH_BIN_DIR/kube-$KUBE_VERSION"

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# A real local control plane, in the spirit of controller-runtime's envtest:
+# etcd + kube-apiserver + kube-controller-manager (namespace and garbage collection
+# controllers) on loopback, with generated certificates and a client-cert admin identity.
+#
+#   hack/controlplane.sh start [--dir DIR] [--port PORT]   # idempotent; reuses a running one
+#   hack/controlplane.sh stop  [--dir DIR]                 # no processes left behind
+#   hack/controlplane.sh status [--dir DIR]
+#
+# DIR holds certificates, etcd data, logs, pid files and DIR/kubeconfig.
+# PORT is the apiserver's secure port; etcd uses PORT+1 (client) and PORT+2 (peer).
+set -euo pipefail
+HACK="$(cd "$(dirname "$0")" && pwd)"
+source "$HACK/lib.sh"
+
+cmd="${1:-}"; shift || true
+dir="$BERTH_STATE/controlplane"
+port="${BERTH_APISERVER_PORT:-46443}"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dir) dir="$2"; shift 2 ;;
+    --port) port="$2"; shift 2 ;;
+    *) echo "unknown flag $1" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
+pki="$dir/pki"
+
+alive() { [[ -f "$dir/$1.pid" ]] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
+
+apiserver_ready() {
+  [[ -f "$dir/port" ]] || return 1
+  curl -sf --max-time 2 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+    "https://127.0.0.1:$(cat "$dir/port")/readyz" >/dev/null 2>&1
+}
+
+gen_certs() {
+  [[ -f "$pki/admin.crt" ]] && return
+  mkdir -p "$pki"
+  (
+    cd "$pki"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
+      -subj "/CN=berth-local-ca" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
+      -subj "/CN=kube-apiserver" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n' > apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt \
+      -days 3650 -extfile apiserver.ext 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr \
+      -subj "/O=system:masters/CN=berth-admin" 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' > client.ext
+    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out admin.crt \
+      -days 3650 -extfile client.ext 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    rm -f ./*.csr
+  )
+}
+
+write_kubeconfig() {
+  cat > "$dir/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: berth-local
+  cluster:
+    server: https://127.0.0.1:$port
+    certificate-authority-data: $(base64 -w0 < "$pki/ca.crt")
+users:
+- name: berth-admin
+  user:
+    client-certificate-data: $(base64 -w0 < "$pki/admin.crt")
+    client-key-data: $(base64 -w0 < "$pki/admin.key")
+contexts:
+- name: berth-local
+  context: {cluster: berth-local, user: berth-admin}
+current-context: berth-local
+KC
+  chmod 600 "$dir/kubeconfig"
+}
+
+wait_for() { # name seconds check...
+  local name="$1" secs="$2"; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@"; do
+    if ((SECONDS > deadline)); then
+      log "$name did not become ready in ${secs}s; last log lines:"
+      tail -n 30 "$dir/$name.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+start() {
+  if alive kube-apiserver && apiserver_ready; then
+    log "control plane already running on port $(cat "$dir/port") (dir $dir)"
+    start_controller_manager
+    return
+  fi
+  stop_all quiet
+  local bins
+  bins="$("$HACK/build-control-plane.sh" | tail -n 1)"
+  local etcd="$bins/etcd-$ETCD_VERSION/etcd" kbin="$bins/kube-$KUBE_VERSION"
+  gen_certs
+  echo "$port" > "$dir/port"
+  write_kubeconfig
+  local etcd_port=$((port + 1)) peer_port=$((port + 2))
+  setsid "$etcd" --name berth-local --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "berth-local=http://127.0.0.1:$peer_port" \
+    --unsafe-no-fsync --quota-backend-bytes 4294967296 --log-level warn \
+    > "$dir/etcd.log" 2>&1 < /dev/null &
+  echo $! > "$dir/etcd.pid"
+  wait_for etcd 30 curl -sf --max-time 1 "http://127.0.0.1:$etcd_port/health" -o /dev/null
+
+  setsid "$kbin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --client-ca-file "$pki/ca.crt" \
+    --service-account-issuer https://kubernetes.default.svc \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --service-cluster-ip-range 10.0.0.0/24 \
+    --authorization-mode RBAC \
+    --disable-admission-plugins ServiceAccount \
+    --allow-privileged=true \
+    --cert-dir "$dir/apiserver-certs" \
+    --v=1 \
+    > "$dir/kube-apiserver.log" 2>&1 < /dev/null &
+  echo $! > "$dir/kube-apiserver.pid"
+  wait_for kube-apiserver 90 apiserver_ready
+  start_controller_manager
+  log "control plane ready: KUBECONFIG=$dir/kubeconfig"
+}
+
+start_controller_manager() {
+  alive kube-controller-manager && return
+  local bins
+  bins="$("$HACK/build-control-plane.sh" | tail -n 1)"
+  setsid "$bins/kube-$KUBE_VERSION/kube-controller-manager" \
+    --kubeconfig "$dir/kubeconfig" \
+    --controllers namespace-controller,garbage-collector-controller \
+    --leader-elect=false --secure-port 0 \
+    --service-account-private-key-file "$pki/sa.key" \
+    --root-ca-file "$pki/ca.crt" \
+    --v=1 \
+    > "$dir/kube-controller-manager.log" 2>&1 < /dev/null &
+  echo $! > "$dir/kube-controller-manager.pid"
+  sleep 0.5
+  if ! alive kube-controller-manager; then
+    log "kube-controller-manager exited; last log lines:"
+    tail -n 20 "$dir/kube-controller-manager.log" >&2
+    return 1
+  fi
+}
+
+stop_one() {
+  local name="$1"
+  [[ -f "$dir/$name.pid" ]] || return 0
+  local pid; pid="$(cat "$dir/$name.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/$name.pid"
+}
+
+stop_all() {
+  stop_one kube-controller-manager
+  stop_one kube-apiserver
+  stop_one etcd
+  [[ "${1:-}" == quiet ]] || log "control plane in $dir stopped"
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop_all ;;
+  status)
+    if alive kube-apiserver && apiserver_ready; then echo "running: KUBECONFIG=$dir/kubeconfig"; else echo "stopped"; exit 1; fi ;;
+  *) echo "usage: $0 start|stop|status [--dir DIR] [--port PORT]" >&2; exit 2 ;;
+esac
