@@ -20,7 +20,7 @@ else
   export PATH="$KUBE_BIN_DIR:$PATH"
 fi
 
-"$HACK/docker.sh" ensure
+"$HACK/docker.sh" ensure >/dev/null
 export DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 
 kubectl apply --server-side --force-conflicts -f "$ROOT/crds/" >/dev/null

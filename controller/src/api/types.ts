@@ -5,21 +5,29 @@
  * doc comments and markers) into crds/*.yaml, and the unit suite fails when the
  * committed YAML drifts from what this file generates.
  *
- * Markers (read by hack/generate-crds.ts), one per line in a doc comment:
+ * Markers (read by hack/generate-crds.ts), one per line in a doc comment, after the text:
  *   @minimum N / @maximum N / @minLength N / @maxLength N / @minItems N / @maxItems N
+ *   @minProperties N / @maxProperties N
  *   @pattern REGEX / @format NAME / @default JSON / @enum A|B|C
  *   @intOrString  (int-or-string field)   @mapType atomic|granular
  *   @listType atomic|set|map  @listMapKey NAME
  *   @xValidation {"rule": "...", "message": "...", "fieldPath": "..."}
  *   @preserveUnknown
- * A field is required unless its name ends with `?`.
+ *   @items:MARKER VALUE  (any marker above, applied to the items of a list)
+ * On a kind (the interface that becomes a CRD):
+ *   @resource {"plural": "...", "scope": "Namespaced|Cluster", "shortNames": [...], "categories": [...]}
+ *   @printerColumn {"name": "...", "type": "...", "jsonPath": "...", "description": "..."}
+ *   @selectableField .spec.someField
+ * A field is required unless its name ends with `?`. Every field needs a doc comment (it
+ * is what `kubectl explain` prints); a field without one falls back to its type's comment.
+ * `number` becomes an integer: the API has no fractional numbers.
  */
 
 export const GROUP = "berth.dev";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
-/** Standard Kubernetes object metadata, kept minimal: the API server owns its schema. */
+/** ObjectMeta is standard Kubernetes object metadata, kept minimal: the API server owns its schema. */
 export interface ObjectMeta {
   name?: string;
   namespace?: string;
@@ -43,9 +51,13 @@ export interface OwnerReference {
   blockOwnerDeletion?: boolean;
 }
 
-/** A status condition, in the shape of metav1.Condition. */
+/** Condition is one aspect of an object's state, in the shape of metav1.Condition. */
 export interface Condition {
-  /** type of the condition, in CamelCase (Ready, Progressing, Degraded, ...). */
+  /**
+   * type of the condition, in CamelCase (Ready, Progressing, Degraded, ...).
+   * @minLength 1
+   * @maxLength 316
+   */
   type: string;
   /**
    * status of the condition.
@@ -59,21 +71,51 @@ export interface Condition {
    * @format date-time
    */
   lastTransitionTime: string;
-  /** reason is a CamelCase word a program can act on, such as ImagePullFailed. */
+  /**
+   * reason is a CamelCase word a program can act on, such as ImagePullFailed.
+   * @maxLength 1024
+   */
   reason: string;
-  /** message says what happened and what to do about it, for a person. */
+  /**
+   * message says what happened and what to do about it, for a person.
+   * @maxLength 32768
+   */
   message: string;
 }
 
 // ---------------------------------------------------------------- Definition
 
+/**
+ * Definition describes a service Berth runs: what to run (an image, or a repository to
+ * build), how many copies, on which port, how to check health and what it depends on.
+ * metadata.name is the service's slug: clients find the service by it.
+ * @resource {"plural": "definitions", "scope": "Namespaced", "shortNames": ["bdef", "bdefs"], "categories": ["berth"]}
+ * @printerColumn {"name": "Ready", "type": "string", "jsonPath": ".status.readySummary", "description": "Ready Instances out of desired replicas."}
+ * @printerColumn {"name": "Addresses", "type": "string", "jsonPath": ".status.addresses", "description": "Addresses of the ready Instances."}
+ * @printerColumn {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+ * @printerColumn {"name": "Up-to-date", "type": "integer", "jsonPath": ".status.updatedReplicas", "description": "Instances running the current deploymentId.", "priority": 1}
+ * @printerColumn {"name": "Deployment", "type": "string", "jsonPath": ".status.deploymentId", "description": "Hash of the current run template.", "priority": 1}
+ * @xValidation {"rule": "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')", "message": "metadata.name must be a slug (RFC 1035 label): at most 63 characters of a-z, 0-9 and '-', starting with a letter and ending with a letter or digit", "fieldPath": ".metadata.name"}
+ * @xValidation {"rule": "!has(self.spec.dependsOn) || !(self.metadata.name in self.spec.dependsOn)", "message": "spec.dependsOn must not name the Definition itself", "fieldPath": ".spec.dependsOn"}
+ */
 export interface Definition {
   apiVersion: typeof API_VERSION;
   kind: "Definition";
   metadata: ObjectMeta;
+  /** spec says what to run and how; the controller turns it into Instances. */
   spec: DefinitionSpec;
+  /** status is written by the controller from the Instances it sees. */
   status?: DefinitionStatus;
 }
+
+/**
+ * DefinitionName is the name (slug) of a Definition in the same namespace: a lowercase
+ * RFC 1035 label.
+ * @minLength 1
+ * @maxLength 63
+ * @pattern ^[a-z]([-a-z0-9]*[a-z0-9])?$
+ */
+export type DefinitionName = string;
 
 /**
  * DefinitionSpec says what to run: a container image, or a repository to build, with how
@@ -103,11 +145,13 @@ export interface DefinitionSpec {
   /**
    * command replaces the image's entrypoint.
    * @maxItems 256
+   * @items:maxLength 4096
    */
   command?: string[];
   /**
    * args replaces the image's command (its default arguments).
    * @maxItems 256
+   * @items:maxLength 4096
    */
   args?: string[];
   /**
@@ -130,11 +174,11 @@ export interface DefinitionSpec {
    * dependsOn names Definitions in the same namespace (by slug) that must have at least one
    * ready Instance before this Definition's Instances start. Their addresses are offered to
    * the container as environment variables.
+   * A dependency cycle or a name no Definition has is reported in status conditions.
    * @maxItems 64
    * @listType set
-   * @xValidation {"rule": "self.all(d, d.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))", "message": "each dependsOn entry must be a Definition name (lowercase RFC 1123 label)"}
    */
-  dependsOn?: string[];
+  dependsOn?: DefinitionName[];
   /** placement constrains which nodes Instances may run on. */
   placement?: Placement;
   /** rollout says how Instances are replaced when the spec changes. */
@@ -151,6 +195,7 @@ export interface DefinitionSpec {
   clients?: ClientLibrary[];
 }
 
+/** ImageSource is a prebuilt container image to run. */
 export interface ImageSource {
   /**
    * name is the image reference, such as registry.example.com/team/app:1.2 or app@sha256:...
@@ -180,6 +225,7 @@ export interface ImageSource {
 }
 
 /**
+ * RepositorySource is a git repository with a Containerfile to build the image from.
  * @xValidation {"rule": "self.url.startsWith('https://') || self.url.startsWith('ssh://') || self.url.startsWith('file://') || self.url.matches('^[A-Za-z0-9_.-]+@[A-Za-z0-9.-]+:.+$')", "message": "repository.url must be an https://, ssh:// (or user@host:path) or file:// URL", "fieldPath": ".url"}
  */
 export interface RepositorySource {
@@ -219,6 +265,7 @@ export interface RepositorySource {
 }
 
 /**
+ * EnvVar is one environment variable of the container.
  * @xValidation {"rule": "!(has(self.value) && has(self.valueFrom))", "message": "env: set value or valueFrom, not both"}
  */
 export interface EnvVar {
@@ -238,6 +285,7 @@ export interface EnvVar {
 }
 
 /**
+ * EnvVarSource reads an environment variable's value from a Secret or ConfigMap.
  * @xValidation {"rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)", "message": "valueFrom: set exactly one of secretKeyRef or configMapKeyRef"}
  */
 export interface EnvVarSource {
@@ -247,6 +295,7 @@ export interface EnvVarSource {
   configMapKeyRef?: KeySelector;
 }
 
+/** KeySelector selects one key of a Secret or ConfigMap. */
 export interface KeySelector {
   /**
    * name of the Secret or ConfigMap.
@@ -265,6 +314,7 @@ export interface KeySelector {
 }
 
 /**
+ * EnvFromSource turns every key of a Secret or ConfigMap into an environment variable.
  * @xValidation {"rule": "has(self.secretRef) != has(self.configMapRef)", "message": "envFrom: set exactly one of secretRef or configMapRef"}
  */
 export interface EnvFromSource {
@@ -280,6 +330,7 @@ export interface EnvFromSource {
   configMapRef?: LocalObjectReference;
 }
 
+/** LocalObjectReference names an object in the Definition's namespace. */
 export interface LocalObjectReference {
   /**
    * name of the object.
@@ -291,27 +342,29 @@ export interface LocalObjectReference {
   optional?: boolean;
 }
 
+/** Resources are the container's limits. */
 export interface Resources {
   /**
    * memory is the container's memory limit as a Kubernetes quantity, such as 64Mi or 1Gi.
    * @pattern ^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$
    * @maxLength 32
-   * @xValidation {"rule": "quantity(self).isGreaterThan(quantity('4Mi'))", "message": "resources.memory must be more than 4Mi"}
+   * @xValidation {"rule": "isQuantity(self) && !quantity(self).isLessThan(quantity('6Mi'))", "message": "resources.memory must be a quantity of at least 6Mi (the Docker engine's minimum)"}
    */
   memory?: string;
   /**
    * cpus is the container's CPU limit in cores as a quantity, such as 500m or 1.5.
    * @pattern ^([0-9]+m|[0-9]+(\.[0-9]+)?)$
    * @maxLength 32
-   * @xValidation {"rule": "quantity(self).isGreaterThan(quantity('0'))", "message": "resources.cpus must be more than 0"}
+   * @xValidation {"rule": "isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))", "message": "resources.cpus must be a quantity of more than 0"}
    */
   cpus?: string;
 }
 
 /**
+ * HealthCheck says how to tell that an Instance is ready.
  * @xValidation {"rule": "self.type != 'http' || has(self.path)", "message": "healthCheck.path is required when healthCheck.type is http"}
  * @xValidation {"rule": "self.type != 'exec' || (has(self.command) && size(self.command) > 0)", "message": "healthCheck.command is required when healthCheck.type is exec"}
- * @xValidation {"rule": "!has(self.timeoutSeconds) || !has(self.intervalSeconds) || self.timeoutSeconds <= self.intervalSeconds", "message": "healthCheck.timeoutSeconds must not be more than healthCheck.intervalSeconds"}
+ * @xValidation {"rule": "!has(self.timeoutSeconds) || !has(self.intervalSeconds) || self.timeoutSeconds <= self.intervalSeconds", "message": "healthCheck.timeoutSeconds must not be more than healthCheck.intervalSeconds", "fieldPath": ".timeoutSeconds"}
  */
 export interface HealthCheck {
   /**
@@ -380,6 +433,7 @@ export interface HealthCheck {
   initialDelaySeconds?: number;
 }
 
+/** Placement constrains which nodes Instances may run on. */
 export interface Placement {
   /**
    * nodeSelector: a Node must carry every one of these labels (spec.labels) to run an Instance.
@@ -395,6 +449,7 @@ export interface Placement {
   spread?: "Spread" | "Pack";
 }
 
+/** Rollout says how Instances are replaced when the spec changes. */
 export interface Rollout {
   /**
    * strategy is RollingUpdate (default: replace Instances a few at a time, old ones removed
@@ -427,6 +482,7 @@ export interface Rollout {
   progressDeadlineSeconds?: number;
 }
 
+/** Endpoint is where one description of the service's API is found. */
 export interface Endpoint {
   /**
    * type of API description.
@@ -441,6 +497,7 @@ export interface Endpoint {
   url: string;
 }
 
+/** ClientLibrary is a client library for the service. */
 export interface ClientLibrary {
   /**
    * language of the client library, such as go, typescript, python.
@@ -456,6 +513,7 @@ export interface ClientLibrary {
   url: string;
 }
 
+/** DefinitionStatus is what the controller observed of a Definition's Instances. */
 export interface DefinitionStatus {
   /** observedGeneration is the .metadata.generation this status describes. */
   observedGeneration?: number;
@@ -486,15 +544,36 @@ export interface DefinitionStatus {
 
 // ---------------------------------------------------------------- Instance
 
+/**
+ * Instance is one running copy of a Definition, created and owned by the controller and
+ * run by the agent of the Node it is bound to. Never created by hand.
+ * @resource {"plural": "instances", "scope": "Namespaced", "shortNames": ["binst", "binsts"], "categories": ["berth"]}
+ * @printerColumn {"name": "Definition", "type": "string", "jsonPath": ".spec.definition", "description": "The Definition this Instance runs."}
+ * @printerColumn {"name": "Node", "type": "string", "jsonPath": ".spec.nodeName", "description": "The Node this Instance is bound to."}
+ * @printerColumn {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Where the Instance is in its life."}
+ * @printerColumn {"name": "Ready", "type": "boolean", "jsonPath": ".status.ready", "description": "Whether the health check passes."}
+ * @printerColumn {"name": "Address", "type": "string", "jsonPath": ".status.address.url", "description": "Where the Instance answers."}
+ * @printerColumn {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+ * @printerColumn {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts", "description": "How often the container was restarted or recreated.", "priority": 1}
+ * @printerColumn {"name": "Container", "type": "string", "jsonPath": ".status.containerId", "description": "The Docker container.", "priority": 1}
+ * @selectableField .spec.nodeName
+ * @selectableField .spec.definition
+ */
 export interface Instance {
   apiVersion: typeof API_VERSION;
   kind: "Instance";
   metadata: ObjectMeta;
+  /** spec is written by the controller: what to run and where. */
   spec: InstanceSpec;
+  /** status is written by the controller until the Instance is bound, then by the Node's agent. */
   status?: InstanceStatus;
 }
 
-/** InstanceSpec is written by the controller, never by hand. */
+/**
+ * InstanceSpec is written by the controller, never by hand.
+ * @xValidation {"rule": "!has(oldSelf.nodeName) || oldSelf.nodeName == '' || has(self.nodeName)", "message": "spec.nodeName cannot be removed once set", "fieldPath": ".nodeName"}
+ * @xValidation {"rule": "has(self.hostPort) == has(oldSelf.hostPort)", "message": "spec.hostPort is immutable", "fieldPath": ".hostPort"}
+ */
 export interface InstanceSpec {
   /**
    * definition is the name (slug) of the Definition this Instance runs.
@@ -512,7 +591,7 @@ export interface InstanceSpec {
   deploymentId: string;
   /**
    * nodeName is the Node the scheduler bound this Instance to; empty until bound.
-   * @maxLength 253
+   * @maxLength 63
    * @xValidation {"rule": "oldSelf == '' || self == oldSelf", "message": "spec.nodeName cannot change once set"}
    */
   nodeName?: string;
@@ -520,21 +599,53 @@ export interface InstanceSpec {
    * hostPort is the fixed host port, copied from the Definition; absent for a dynamic port.
    * @minimum 1
    * @maximum 65535
+   * @xValidation {"rule": "self == oldSelf", "message": "spec.hostPort is immutable"}
    */
   hostPort?: number;
-  /** template is the resolved run template the agent runs (image, port, env, ...). */
+  /**
+   * template is the resolved run template the agent runs (image, port, env, ...). A changed
+   * template is a new deploymentId, hence a new Instance.
+   * @xValidation {"rule": "self == oldSelf", "message": "spec.template is immutable"}
+   */
   template: RunTemplate;
 }
 
-/** RunTemplate is the part of a Definition an agent needs to run one container. */
+/**
+ * RunTemplate is the part of a Definition an agent needs to run one container.
+ * @xValidation {"rule": "has(self.image) != has(self.repository)", "message": "exactly one of template.image or template.repository must be set"}
+ */
 export interface RunTemplate {
+  /** image is the prebuilt container image to run, as in the Definition. */
   image?: ImageSource;
+  /** repository is the source to build the image from, as in the Definition. */
   repository?: RepositorySource;
+  /**
+   * command replaces the image's entrypoint.
+   * @maxItems 256
+   * @items:maxLength 4096
+   */
   command?: string[];
+  /**
+   * args replaces the image's command (its default arguments).
+   * @maxItems 256
+   * @items:maxLength 4096
+   */
   args?: string[];
+  /**
+   * env sets environment variables in the container.
+   * @maxItems 256
+   * @listType map
+   * @listMapKey name
+   */
   env?: EnvVar[];
+  /**
+   * envFrom sets an environment variable for every key of a Secret or ConfigMap.
+   * @maxItems 32
+   */
   envFrom?: EnvFromSource[];
+  /** resources limits the container's memory and CPU. */
   resources?: Resources;
+  /** healthCheck says how to tell that the Instance is ready. */
   healthCheck?: HealthCheck;
 }
 
@@ -548,6 +659,7 @@ export type InstancePhase =
   | "Failed"
   | "Terminating";
 
+/** InstanceStatus is what the agent (or, before binding, the controller) observed. */
 export interface InstanceStatus {
   /**
    * phase is where the Instance is in its life.
@@ -560,7 +672,10 @@ export interface InstanceStatus {
   address?: InstanceAddress;
   /** containerId is the Docker container running this Instance. */
   containerId?: string;
-  /** restarts counts how often the container was recreated or restarted. */
+  /**
+   * restarts counts how often the container was recreated or restarted.
+   * @minimum 0
+   */
   restarts?: number;
   /**
    * lastProbeTime is when the health check last ran.
@@ -579,6 +694,7 @@ export interface InstanceStatus {
   conditions?: Condition[];
 }
 
+/** InstanceAddress is where an Instance answers. */
 export interface InstanceAddress {
   /** url to call, such as http://10.0.0.5:32768. */
   url: string;
@@ -590,14 +706,31 @@ export interface InstanceAddress {
 
 // ---------------------------------------------------------------- Node
 
+/**
+ * Node is a machine with a Docker engine that runs Instances; its agent registers it and
+ * reports its health. Not the core Kubernetes Node: use `kubectl get bnodes` (or
+ * nodes.berth.dev).
+ * @resource {"plural": "nodes", "scope": "Cluster", "shortNames": ["bnode", "bnodes"], "categories": ["berth"]}
+ * @printerColumn {"name": "URL", "type": "string", "jsonPath": ".spec.url", "description": "The Docker engine's URL."}
+ * @printerColumn {"name": "Ready", "type": "string", "jsonPath": ".status.ready", "description": "Whether the agent heartbeats and the engine answers."}
+ * @printerColumn {"name": "Instances", "type": "integer", "jsonPath": ".status.instances", "description": "Instances bound to this Node."}
+ * @printerColumn {"name": "Last Heartbeat", "type": "date", "jsonPath": ".status.lastHeartbeat", "description": "When the agent last reported."}
+ * @printerColumn {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+ * @printerColumn {"name": "Address", "type": "string", "jsonPath": ".spec.address", "description": "Host that Instance addresses use.", "priority": 1}
+ * @printerColumn {"name": "Docker", "type": "string", "jsonPath": ".status.dockerVersion", "description": "The engine's version.", "priority": 1}
+ * @xValidation {"rule": "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')", "message": "metadata.name of a Node must be an RFC 1123 label (at most 63 characters of a-z, 0-9 and '-'): it is used as a label value", "fieldPath": ".metadata.name"}
+ */
 export interface Node {
   apiVersion: typeof API_VERSION;
   kind: "Node";
   metadata: ObjectMeta;
+  /** spec says how to reach the machine and what it may run. */
   spec: NodeSpec;
+  /** status is written by the Node's agent (heartbeat, engine) and the controller (liveness). */
   status?: NodeStatus;
 }
 
+/** NodeSpec says how to reach a machine's Docker engine and what it may run. */
 export interface NodeSpec {
   /**
    * url of the machine's Docker engine, such as unix:///var/run/docker.sock or
@@ -624,6 +757,7 @@ export interface NodeSpec {
   unschedulable?: boolean;
 }
 
+/** NodeCapacity is an amount of a Node's resources. */
 export interface NodeCapacity {
   /**
    * instances is the most Instances this node runs.
@@ -634,22 +768,28 @@ export interface NodeCapacity {
   /**
    * memory is the memory Instances may claim as a quantity, such as 8Gi.
    * @pattern ^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$
+   * @maxLength 32
    */
   memory?: string;
   /**
    * cpus is the CPU Instances may claim as a quantity, such as 4 or 3500m.
    * @pattern ^([0-9]+m|[0-9]+(\.[0-9]+)?)$
+   * @maxLength 32
    */
   cpus?: string;
 }
 
+/** NodeStatus is what the agent and the controller observed of a Node. */
 export interface NodeStatus {
   /**
    * lastHeartbeat is when the agent last reported (the Lease berth-node-<name> is renewed more often).
    * @format date-time
    */
   lastHeartbeat?: string;
-  /** ready mirrors the Ready condition for kubectl get. */
+  /**
+   * ready mirrors the Ready condition's status for kubectl get.
+   * @enum True|False|Unknown
+   */
   ready?: string;
   /** dockerVersion is the engine's version. */
   dockerVersion?: string;

@@ -1,0 +1,252 @@
+/**
+ * The agent (Berth's kubelet): registers and heartbeats its Node, reconciles the
+ * Instances bound to it into containers, probes them, and collects containers nobody
+ * wants. startAgent wires the parts; the CLI runs it alone or next to the controller.
+ */
+import { randomBytes } from "node:crypto";
+import os from "node:os";
+import type { Instance } from "../api/types.js";
+import { LABELS } from "../api/types.js";
+import { DockerEngine } from "../docker/engine.js";
+import type { KubeClient } from "../kube/client.js";
+import { INSTANCES } from "../kube/resources.js";
+import type { Clock, TimerHandle } from "../runtime/clock.js";
+import { realClock } from "../runtime/clock.js";
+import { Controller } from "../runtime/controller.js";
+import type { EventRecorder } from "../runtime/events.js";
+import { KubeEventRecorder } from "../runtime/events.js";
+import { Informer } from "../runtime/informer.js";
+import type { Logger } from "../runtime/log.js";
+import { errorFields } from "../runtime/log.js";
+import type { AgentOptionsInput } from "./config.js";
+import { resolveAgentOptions } from "./config.js";
+import { ContainerConfigError, imageOf, parseCpuQuantity, parseMemoryQuantity } from "./containerspec.js";
+import type { AgentDocker } from "./docker-port.js";
+import { collectContainers } from "./gc.js";
+import type { NodeUsage } from "./heartbeat.js";
+import { NodeHeartbeat } from "./heartbeat.js";
+import { InstanceReconciler } from "./instance-reconciler.js";
+import { Prober, runProbe } from "./prober.js";
+import type { NodeIdentity } from "./registration.js";
+import { registerNode } from "./registration.js";
+
+export interface AgentDeps {
+  client: KubeClient;
+  /** The engine at options.url; one is made from the URL when absent. */
+  docker?: AgentDocker & Pick<DockerEngine, "events">;
+  logger: Logger;
+  clock?: Clock;
+  /** Where Instance events go; Kubernetes Events by default. */
+  events?: EventRecorder;
+  /** This process's identity on its Node; random by default. */
+  agentId?: string;
+  /** Called when the agent stops on its own (its Node was taken over by another agent). */
+  onFatal?: (err: Error) => void;
+}
+
+export interface RunningAgent {
+  agentId: string;
+  nodeName: string;
+  /** Stops everything, marks the Node not ready and releases its Lease. Running containers stay. */
+  stop(): Promise<void>;
+}
+
+const CONTROLLER_NAME = "agent-instance";
+
+export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Promise<RunningAgent> {
+  const options = resolveAgentOptions(input);
+  const clock = deps.clock ?? realClock;
+  const logger = deps.logger.child({ component: "agent", node: options.nodeName });
+  const { client } = deps;
+  const docker = deps.docker ?? new DockerEngine({ url: options.url, logger });
+  const agentId = deps.agentId ?? `${os.hostname()}-${randomBytes(6).toString("hex")}`;
+  const identity: NodeIdentity = {
+    nodeName: options.nodeName,
+    url: options.url,
+    address: options.address,
+    labels: options.labels,
+    ...(options.capacity ? { capacity: options.capacity } : {}),
+    agentId,
+    leaseNamespace: options.leaseNamespace,
+    leaseDurationSeconds: Math.ceil(options.leaseDurationMs / 1000),
+  };
+  const { lease } = await registerNode(identity, { client, clock, logger });
+
+  const informer = new Informer<Instance>(client, INSTANCES, {
+    fieldSelector: `spec.nodeName=${options.nodeName}`,
+    clock,
+    logger,
+  });
+  const recorder =
+    deps.events ??
+    new KubeEventRecorder({ client, component: "berth.dev/agent", instance: options.nodeName, clock, logger });
+  const enqueue = (key: string): void => controller.enqueue(key);
+  const prober = new Prober({
+    clock,
+    logger,
+    probe: (target) =>
+      runProbe(target, async (id, command, timeoutMs) => (await docker.exec(id, command, { timeoutMs })).exitCode),
+    onVerdictChange: enqueue,
+  });
+  const reconciler = new InstanceReconciler({
+    node: { nodeName: options.nodeName, address: options.address, bindAddress: options.bindAddress },
+    docker,
+    client,
+    instances: informer,
+    prober,
+    events: recorder,
+    clock,
+    logger,
+    crashLoop: options.crashLoop,
+    stopGraceSeconds: options.stopGraceSeconds,
+    resyncMs: options.resyncIntervalMs,
+    probeStatusRefreshMs: options.statusIntervalMs,
+  });
+  const controller = new Controller({ name: CONTROLLER_NAME, reconciler, clock, logger, workers: options.workers });
+  controller.for(informer);
+
+  const abort = new AbortController();
+  informer.start();
+  const controllerDone = controller.start(abort.signal);
+
+  // Garbage collection: once the cache is complete, then on every resync.
+  let gcTimer: TimerHandle | undefined;
+  let gcRun: Promise<void> = Promise.resolve();
+  const runGc = (): Promise<void> => {
+    gcRun = gcRun.then(async () => {
+      if (abort.signal.aborted) return;
+      try {
+        const result = await collectContainers(
+          {
+            nodeName: options.nodeName,
+            docker,
+            instances: informer,
+            hasSynced: () => informer.hasSynced(),
+            stopGraceSeconds: options.stopGraceSeconds,
+            logger,
+          },
+          abort.signal,
+        );
+        for (const key of result.adopted) enqueue(key);
+      } catch (err) {
+        logger.warn("container garbage collection failed", errorFields(err));
+      }
+    });
+    return gcRun;
+  };
+  const scheduleGc = (): void => {
+    if (abort.signal.aborted) return;
+    gcTimer = clock.setTimeout(() => {
+      void runGc().finally(scheduleGc);
+    }, options.resyncIntervalMs);
+  };
+  const firstGc = informer.waitForSync(abort.signal).then(async (synced) => {
+    if (synced) await runGc();
+    scheduleGc();
+  });
+
+  const engineEvents = watchEngineEvents(docker, options.nodeName, enqueue, abort.signal, logger, () => {
+    // Events may have been missed while the stream was down (an engine restart): look at everything.
+    for (const key of informer.keys()) enqueue(key);
+    void runGc();
+  });
+
+  const heartbeat = new NodeHeartbeat({
+    identity,
+    client,
+    docker,
+    clock,
+    logger,
+    lease,
+    leaseRenewMs: options.leaseRenewIntervalMs,
+    statusRefreshMs: options.statusIntervalMs,
+    usage: () => usageOf(informer.list()),
+    onLost: (err) => {
+      logger.error("node taken over by another agent, stopping", errorFields(err));
+      void stop().then(() => deps.onFatal?.(err));
+    },
+  });
+  try {
+    await heartbeat.start();
+  } catch (err) {
+    abort.abort();
+    await Promise.allSettled([controller.stop({ immediate: true }), informer.stop(), engineEvents, firstGc]);
+    throw err;
+  }
+  logger.info("agent started", { agentId, url: options.url, address: options.address });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      abort.abort();
+      if (gcTimer) clock.clearTimeout(gcTimer);
+      await controller.stop();
+      await controllerDone;
+      prober.stopAll();
+      await Promise.allSettled([informer.stop(), engineEvents, firstGc, gcRun]);
+      await heartbeat.stop();
+      if (recorder instanceof KubeEventRecorder) await recorder.flush();
+      logger.info("agent stopped", { agentId });
+    })();
+    return stopping;
+  };
+  return { agentId, nodeName: options.nodeName, stop };
+}
+
+/** Enqueues the Instance of every container event on this node; restarts the stream until aborted. */
+async function watchEngineEvents(
+  docker: Pick<DockerEngine, "events">,
+  nodeName: string,
+  enqueue: (key: string) => void,
+  signal: AbortSignal,
+  logger: Logger,
+  onResync: () => void,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      for await (const event of docker.events({ signal })) {
+        if (event.type === "stream-restarted") {
+          logger.info("docker event stream reconnected", { reason: event.error.reason });
+          onResync();
+          continue;
+        }
+        const namespace = event.labels[LABELS.namespace];
+        const name = event.labels[LABELS.instance];
+        if (event.labels[LABELS.node] === nodeName && namespace && name) enqueue(`${namespace}/${name}`);
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      logger.warn("docker event stream failed", errorFields(err));
+    }
+    if (!signal.aborted) {
+      // The stream ended without being asked to: whatever it missed, a resync catches.
+      onResync();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+/** What the Instances bound here claim: counted for the Node's allocatable. */
+export function usageOf(instances: readonly Instance[]): NodeUsage {
+  const usage: NodeUsage = { instances: 0, memoryBytes: 0, nanoCpus: 0 };
+  for (const instance of instances) {
+    if (instance.metadata.deletionTimestamp) continue;
+    usage.instances++;
+    const resources = instance.spec.template.resources;
+    try {
+      if (resources?.memory) usage.memoryBytes += parseMemoryQuantity(resources.memory);
+      if (resources?.cpus) usage.nanoCpus += parseCpuQuantity(resources.cpus);
+      imageOf(instance.spec.template);
+    } catch (err) {
+      // An Instance with an invalid template claims nothing: its own status says why.
+      if (!(err instanceof ContainerConfigError)) throw err;
+    }
+  }
+  return usage;
+}

@@ -1,0 +1,289 @@
+/**
+ * The agent's options, declared as flags with environment fallbacks and validation, and
+ * turned into AgentOptions (with derived defaults) by agentOptionsFromFlags.
+ */
+import net from "node:net";
+import os from "node:os";
+import type { NodeCapacity } from "../api/types.js";
+import { parseEngineUrl } from "../docker/url.js";
+import type { FlagValues } from "../runtime/flags.js";
+import { FlagError, defineFlags, parseFlags } from "../runtime/flags.js";
+import type { CrashLoopOptions } from "./crashloop.js";
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const MEMORY_QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+const CPU_QUANTITY = /^([0-9]+m|[0-9]+(\.[0-9]+)?)$/;
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+function validateNodeName(value: string): string | undefined {
+  if (value === "") return undefined; // derived from the host name
+  if (value.length > 253 || !DNS_SUBDOMAIN.test(value)) {
+    return "must be a lowercase DNS subdomain (letters, digits, '-' and '.'), at most 253 characters";
+  }
+  return undefined;
+}
+
+function validateUrl(value: string): string | undefined {
+  if (value === "") return undefined;
+  try {
+    parseEngineUrl(value);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** "k=v,k2=v2" into a map; throws a message on a malformed pair. */
+export function parseLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of text.split(",").map((part) => part.trim()).filter(Boolean)) {
+    const eq = pair.indexOf("=");
+    const key = eq === -1 ? pair : pair.slice(0, eq);
+    const value = eq === -1 ? "" : pair.slice(eq + 1);
+    if (eq === -1 || !LABEL_KEY.test(key) || key.length > 317 || !LABEL_VALUE.test(value) || value.length > 63) {
+      throw new Error(`"${pair}" is not a key=value label`);
+    }
+    labels[key] = value;
+  }
+  return labels;
+}
+
+// Validators take `unknown` and narrow themselves: the flag library checks each one against
+// every flag type, so a validator typed for one type alone does not fit its signature.
+const onText =
+  (check: (value: string) => string | undefined) =>
+  (value: unknown): string | undefined =>
+    check(String(value));
+const onNumber =
+  (check: (value: number) => string | undefined) =>
+  (value: unknown): string | undefined =>
+    check(Number(value));
+
+export const agentFlags = defineFlags({
+  nodeName: {
+    name: "node-name",
+    env: "BERTH_NODE_NAME",
+    type: "string",
+    default: "",
+    help: "Name of this agent's Node; the host name (lowercased) when empty.",
+    validate: onText(validateNodeName),
+  },
+  url: {
+    name: "url",
+    env: "BERTH_NODE_URL",
+    type: "string",
+    default: "",
+    help: "URL of the Docker engine this agent runs containers on (unix:///path, tcp://host:port, http(s)://host:port); DOCKER_HOST or the default socket when empty.",
+    validate: onText(validateUrl),
+  },
+  address: {
+    name: "address",
+    env: "BERTH_NODE_ADDRESS",
+    type: "string",
+    default: "",
+    help: "Host name or IP clients reach Instances at; the engine URL's host, or 127.0.0.1 for a local socket, when empty.",
+    validate: onText((value) => (/\s|\//.test(value) ? "must be a host name or IP, without scheme or path" : undefined)),
+  },
+  bindAddress: {
+    name: "bind-address",
+    env: "BERTH_BIND_ADDRESS",
+    type: "string",
+    default: "",
+    help: "IP published container ports are bound to; the address when it is an IP, else 0.0.0.0.",
+    validate: onText((value) => (value === "" || net.isIP(value) ? undefined : "must be an IP address")),
+  },
+  labels: {
+    name: "node-labels",
+    env: "BERTH_NODE_LABELS",
+    type: "string",
+    default: "",
+    help: "Node labels for placement, as k=v,k2=v2.",
+    validate: onText((value) => {
+      try {
+        parseLabels(value);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    }),
+  },
+  capacityInstances: {
+    name: "capacity-instances",
+    env: "BERTH_CAPACITY_INSTANCES",
+    type: "int",
+    default: 0,
+    help: "Most Instances this node runs; 0 for no limit.",
+    validate: onNumber((value) => (value < 0 ? "must not be negative" : undefined)),
+  },
+  capacityMemory: {
+    name: "capacity-memory",
+    env: "BERTH_CAPACITY_MEMORY",
+    type: "string",
+    default: "",
+    help: "Memory Instances may claim on this node, such as 8Gi; unlimited when empty.",
+    validate: onText((value) => (value === "" || MEMORY_QUANTITY.test(value) ? undefined : "must be a quantity such as 8Gi")),
+  },
+  capacityCpus: {
+    name: "capacity-cpus",
+    env: "BERTH_CAPACITY_CPUS",
+    type: "string",
+    default: "",
+    help: "CPUs Instances may claim on this node, such as 4 or 3500m; unlimited when empty.",
+    validate: onText((value) => (value === "" || CPU_QUANTITY.test(value) ? undefined : "must be a quantity such as 4 or 3500m")),
+  },
+  leaseNamespace: {
+    name: "node-lease-namespace",
+    env: "BERTH_NODE_LEASE_NAMESPACE",
+    type: "string",
+    default: "berth-system",
+    help: "Namespace of the node Leases (berth-node-<node>).",
+    validate: onText((value) => (DNS_SUBDOMAIN.test(value) && value.length <= 63 ? undefined : "must be a namespace name")),
+  },
+  leaseDuration: {
+    name: "node-lease-duration",
+    env: "BERTH_NODE_LEASE_DURATION",
+    type: "duration",
+    default: 40_000,
+    help: "How long a node Lease holds without renewal.",
+    validate: onNumber((value) => (value < 1000 ? "must be at least 1s" : undefined)),
+  },
+  leaseRenewInterval: {
+    name: "node-lease-renew-interval",
+    env: "BERTH_NODE_LEASE_RENEW_INTERVAL",
+    type: "duration",
+    default: 10_000,
+    help: "How often the agent renews its node Lease (and checks its Docker engine).",
+    validate: onNumber((value) => (value < 100 ? "must be at least 100ms" : undefined)),
+  },
+  statusInterval: {
+    name: "node-status-interval",
+    env: "BERTH_NODE_STATUS_INTERVAL",
+    type: "duration",
+    default: 60_000,
+    help: "How often the Node's status (lastHeartbeat) is written when nothing changed.",
+    validate: onNumber((value) => (value < 100 ? "must be at least 100ms" : undefined)),
+  },
+  stopGracePeriod: {
+    name: "stop-grace-period",
+    env: "BERTH_STOP_GRACE_PERIOD",
+    type: "duration",
+    default: 10_000,
+    help: "How long a container gets to exit after SIGTERM before it is killed.",
+  },
+  crashBackoffBase: {
+    name: "crash-backoff-base",
+    env: "BERTH_CRASH_BACKOFF_BASE",
+    type: "duration",
+    default: 10_000,
+    help: "First wait before restarting a crash-looping container; doubles per crash.",
+    validate: onNumber((value) => (value < 1 ? "must be positive" : undefined)),
+  },
+  crashBackoffMax: {
+    name: "crash-backoff-max",
+    env: "BERTH_CRASH_BACKOFF_MAX",
+    type: "duration",
+    default: 300_000,
+    help: "Longest wait before restarting a crash-looping container.",
+    validate: onNumber((value) => (value < 1 ? "must be positive" : undefined)),
+  },
+  resyncInterval: {
+    name: "agent-resync-interval",
+    env: "BERTH_AGENT_RESYNC_INTERVAL",
+    type: "duration",
+    default: 60_000,
+    help: "How often every Instance and container of this node is looked at even without events.",
+    validate: onNumber((value) => (value < 100 ? "must be at least 100ms" : undefined)),
+  },
+  workers: {
+    name: "agent-workers",
+    env: "BERTH_AGENT_WORKERS",
+    type: "int",
+    default: 4,
+    help: "How many Instances the agent deploys at once.",
+    validate: onNumber((value) => (value < 1 || value > 64 ? "must be between 1 and 64" : undefined)),
+  },
+});
+
+export type AgentFlagValues = FlagValues<typeof agentFlags>;
+
+/** Everything the agent needs to run, resolved and validated. */
+export interface AgentOptions {
+  nodeName: string;
+  url: string;
+  address: string;
+  bindAddress: string;
+  labels: Record<string, string>;
+  capacity?: NodeCapacity;
+  leaseNamespace: string;
+  leaseDurationMs: number;
+  leaseRenewIntervalMs: number;
+  statusIntervalMs: number;
+  stopGraceSeconds: number;
+  crashLoop: CrashLoopOptions;
+  resyncIntervalMs: number;
+  workers: number;
+}
+
+/** Applies the derived defaults. `env` supplies DOCKER_HOST and is process.env by default. */
+export function agentOptionsFromFlags(
+  values: AgentFlagValues,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): AgentOptions {
+  const nodeName = values.nodeName || os.hostname().toLowerCase();
+  const nameProblem = validateNodeName(nodeName);
+  if (nameProblem) throw new FlagError(`--node-name: the host name "${nodeName}" ${nameProblem}; set --node-name`);
+  const url = values.url || env.DOCKER_HOST || "unix:///var/run/docker.sock";
+  const urlProblem = validateUrl(url);
+  if (urlProblem) throw new FlagError(`--url: ${urlProblem}`);
+  const engine = parseEngineUrl(url);
+  const address = values.address || (engine.kind === "network" ? engine.host : "127.0.0.1");
+  const bindAddress = values.bindAddress || (net.isIP(address) ? address : "0.0.0.0");
+  if (values.leaseRenewInterval >= values.leaseDuration) {
+    throw new FlagError("--node-lease-renew-interval must be shorter than --node-lease-duration");
+  }
+  if (values.crashBackoffBase > values.crashBackoffMax) {
+    throw new FlagError("--crash-backoff-base must not be more than --crash-backoff-max");
+  }
+  const capacity: NodeCapacity = {};
+  if (values.capacityInstances > 0) capacity.instances = values.capacityInstances;
+  if (values.capacityMemory) capacity.memory = values.capacityMemory;
+  if (values.capacityCpus) capacity.cpus = values.capacityCpus;
+  return {
+    nodeName,
+    url,
+    address,
+    bindAddress,
+    labels: parseLabels(values.labels),
+    ...(Object.keys(capacity).length > 0 ? { capacity } : {}),
+    leaseNamespace: values.leaseNamespace,
+    leaseDurationMs: values.leaseDuration,
+    leaseRenewIntervalMs: values.leaseRenewInterval,
+    statusIntervalMs: values.statusInterval,
+    stopGraceSeconds: Math.ceil(values.stopGracePeriod / 1000),
+    crashLoop: {
+      baseMs: values.crashBackoffBase,
+      maxMs: values.crashBackoffMax,
+      resetAfterMs: Math.max(10 * 60_000, 2 * values.crashBackoffMax),
+    },
+    resyncIntervalMs: values.resyncInterval,
+    workers: values.workers,
+  };
+}
+
+/** What a caller must say; everything else has the flags' defaults. */
+export type AgentOptionsInput = Pick<AgentOptions, "nodeName" | "url" | "address"> & Partial<AgentOptions>;
+
+/** Fills in defaults (the flags' own) for options given in code rather than as flags. */
+export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
+  const defaults = agentOptionsFromFlags(
+    { ...parseFlags(agentFlags, [], {}).values, nodeName: input.nodeName, url: input.url, address: input.address },
+    {},
+  );
+  const merged: AgentOptions = { ...defaults };
+  for (const [key, value] of Object.entries(input) as Array<[keyof AgentOptions, unknown]>) {
+    if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
+  }
+  if (!input.bindAddress) merged.bindAddress = net.isIP(merged.address) ? merged.address : "0.0.0.0";
+  return merged;
+}

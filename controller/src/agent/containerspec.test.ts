@@ -1,0 +1,223 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Definition, Instance } from "../api/types.js";
+import { LABELS } from "../api/types.js";
+import type { EnvSources } from "./containerspec.js";
+import {
+  ContainerConfigError,
+  RESTARTS_LABEL,
+  buildContainerSpec,
+  decodeSecretData,
+  parseCpuQuantity,
+  parseMemoryQuantity,
+  resolveEnv,
+} from "./containerspec.js";
+
+function instance(overrides: Partial<Instance["spec"]> = {}): Instance {
+  return {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    metadata: { namespace: "shop", name: "web-abc-0", uid: "u1" },
+    spec: {
+      definition: "web",
+      deploymentId: "abc123",
+      nodeName: "node-a",
+      template: { image: { name: "berth-test/echo:1", port: 8080 } },
+      ...overrides,
+    },
+  };
+}
+
+function definition(name: string, dependsOn?: string[], addresses?: string[]): Definition {
+  return {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Definition",
+    metadata: { namespace: "shop", name },
+    spec: { image: { name: "x", port: 1 }, ...(dependsOn ? { dependsOn } : {}) },
+    ...(addresses ? { status: { addresses } } : {}),
+  };
+}
+
+function sources(
+  objects: {
+    secrets?: Record<string, Record<string, string>>;
+    configMaps?: Record<string, Record<string, string>>;
+    definitions?: Definition[];
+  } = {},
+): EnvSources {
+  const defs = objects.definitions ?? [definition("web")];
+  return {
+    secret: (name) => Promise.resolve(objects.secrets?.[name]),
+    configMap: (name) => Promise.resolve(objects.configMaps?.[name]),
+    definition: (name) => Promise.resolve(defs.find((d) => d.metadata.name === name)),
+  };
+}
+
+const node = { nodeName: "node-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
+
+test("the create spec carries Berth's labels, a dynamic port binding and no Docker restart policy", () => {
+  const spec = buildContainerSpec({ instance: instance(), node, env: [["A", "1"]], restarts: 2 });
+  assert.equal(spec.image, "berth-test/echo:1");
+  assert.deepEqual(spec.ports, [{ containerPort: 8080, protocol: "tcp", hostIp: "10.0.0.5" }]);
+  assert.deepEqual(spec.restartPolicy, { name: "no" });
+  assert.equal(spec.labels[LABELS.managedBy], "berth");
+  assert.equal(spec.labels[LABELS.instance], "web-abc-0");
+  assert.equal(spec.labels[LABELS.namespace], "shop");
+  assert.equal(spec.labels[LABELS.node], "node-a");
+  assert.equal(spec.labels[LABELS.definition], "web");
+  assert.equal(spec.labels[LABELS.deploymentId], "abc123");
+  assert.equal(spec.labels[RESTARTS_LABEL], "2");
+  assert.deepEqual(spec.env, { A: "1" });
+  assert.equal(spec.command, undefined);
+  assert.equal(spec.args, undefined);
+});
+
+test("a fixed hostPort, command, args and limits reach the create spec", () => {
+  const spec = buildContainerSpec({
+    instance: instance({
+      hostPort: 18080,
+      template: {
+        image: { name: "app:1", port: 80 },
+        command: ["/bin/app"],
+        args: ["--serve"],
+        resources: { memory: "64Mi", cpus: "500m" },
+      },
+    }),
+    node,
+    env: [],
+    restarts: 0,
+  });
+  assert.deepEqual(spec.ports, [{ containerPort: 80, protocol: "tcp", hostIp: "10.0.0.5", hostPort: 18080 }]);
+  assert.deepEqual(spec.command, ["/bin/app"]);
+  assert.deepEqual(spec.args, ["--serve"]);
+  assert.equal(spec.memoryBytes, 64 * 1024 * 1024);
+  assert.equal(spec.nanoCpus, 500_000_000);
+});
+
+test("a health check on another port publishes that port too, an exec check does not", () => {
+  const http = buildContainerSpec({
+    instance: instance({
+      template: { image: { name: "a", port: 8080 }, healthCheck: { type: "http", path: "/h", port: 9090 } },
+    }),
+    node,
+    env: [],
+    restarts: 0,
+  });
+  assert.deepEqual(
+    http.ports?.map((p) => p.containerPort),
+    [8080, 9090],
+  );
+  const exec = buildContainerSpec({
+    instance: instance({
+      template: { image: { name: "a", port: 8080 }, healthCheck: { type: "exec", command: ["true"], port: 9090 } },
+    }),
+    node,
+    env: [],
+    restarts: 0,
+  });
+  assert.deepEqual(
+    exec.ports?.map((p) => p.containerPort),
+    [8080],
+  );
+});
+
+test("a repository template is refused with a reason a person can act on", () => {
+  assert.throws(
+    () =>
+      buildContainerSpec({
+        instance: instance({ template: { repository: { url: "https://example.com/r.git" } } }),
+        node,
+        env: [],
+        restarts: 0,
+      }),
+    (err: unknown) => err instanceof ContainerConfigError && err.reason === "BuildNotSupported",
+  );
+});
+
+test("quantities convert to bytes and NanoCpus", () => {
+  assert.equal(parseMemoryQuantity("1Gi"), 1024 ** 3);
+  assert.equal(parseMemoryQuantity("1.5M"), 1_500_000);
+  assert.equal(parseMemoryQuantity("4096"), 4096);
+  assert.equal(parseCpuQuantity("1.5"), 1_500_000_000);
+  assert.equal(parseCpuQuantity("250m"), 250_000_000);
+  assert.throws(() => parseMemoryQuantity("lots"), ContainerConfigError);
+  assert.throws(() => parseCpuQuantity("-1"), ContainerConfigError);
+});
+
+test("env resolves values, Secret and ConfigMap keys and envFrom with prefixes; env beats envFrom", async () => {
+  const inst = instance({
+    template: {
+      image: { name: "a", port: 1 },
+      envFrom: [{ configMapRef: { name: "cfg" }, prefix: "CFG_" }, { secretRef: { name: "creds" } }],
+      env: [
+        { name: "PLAIN", value: "p" },
+        { name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } },
+        { name: "MODE", valueFrom: { configMapKeyRef: { name: "cfg", key: "mode" } } },
+        { name: "USER", value: "override" },
+        { name: "MAYBE", valueFrom: { secretKeyRef: { name: "absent", key: "k", optional: true } } },
+      ],
+    },
+  });
+  const env = await resolveEnv(
+    inst,
+    sources({
+      secrets: { creds: { password: "s3cret", USER: "from-secret", "bad-name": "x" } },
+      configMaps: { cfg: { mode: "fast" } },
+    }),
+  );
+  const spec = buildContainerSpec({ instance: inst, node, env, restarts: 0 });
+  assert.deepEqual(spec.env, {
+    CFG_mode: "fast",
+    MODE: "fast",
+    PASSWORD: "s3cret",
+    PLAIN: "p",
+    USER: "override",
+    password: "s3cret",
+  });
+});
+
+test("a missing Secret or key fails with CreateContainerConfigError naming it but not any value", async () => {
+  const inst = instance({
+    template: {
+      image: { name: "a", port: 1 },
+      env: [{ name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "missing" } } }],
+    },
+  });
+  await assert.rejects(resolveEnv(inst, sources({ secrets: { creds: { password: "s3cret" } } })), (err: unknown) => {
+    assert.ok(err instanceof ContainerConfigError);
+    assert.equal(err.reason, "CreateContainerConfigError");
+    assert.match(err.message, /Secret "creds" has no key "missing"/);
+    assert.doesNotMatch(err.message, /s3cret/);
+    return true;
+  });
+  const fromMissing = instance({ template: { image: { name: "a", port: 1 }, envFrom: [{ secretRef: { name: "gone" } }] } });
+  await assert.rejects(resolveEnv(fromMissing, sources()), /Secret "gone" not found/);
+});
+
+test("dependencies become BERTH_DEP_<SLUG>_URL and _URLS; one without ready addresses blocks", async () => {
+  const inst = instance();
+  const env = await resolveEnv(
+    inst,
+    sources({
+      definitions: [
+        definition("web", ["user-db", "cache"]),
+        definition("user-db", undefined, ["http://10.0.0.5:32768", "http://10.0.0.6:32770"]),
+        definition("cache", undefined, ["http://10.0.0.7:6379"]),
+      ],
+    }),
+  );
+  assert.deepEqual(env, [
+    ["BERTH_DEP_USER_DB_URL", "http://10.0.0.5:32768"],
+    ["BERTH_DEP_USER_DB_URLS", "http://10.0.0.5:32768,http://10.0.0.6:32770"],
+    ["BERTH_DEP_CACHE_URL", "http://10.0.0.7:6379"],
+    ["BERTH_DEP_CACHE_URLS", "http://10.0.0.7:6379"],
+  ]);
+  await assert.rejects(
+    resolveEnv(inst, sources({ definitions: [definition("web", ["cache"]), definition("cache")] })),
+    (err: unknown) => err instanceof ContainerConfigError && err.reason === "DependencyNotReady",
+  );
+});
+
+test("Secret data is base64-decoded", () => {
+  assert.deepEqual(decodeSecretData({ a: Buffer.from("hello").toString("base64") }), { a: "hello" });
+});

@@ -1,0 +1,58 @@
+/**
+ * Garbage collection of this node's containers. A container with Berth's labels for this
+ * node whose Instance no longer exists (or is bound elsewhere) is stopped and removed;
+ * one whose Instance exists is left to that Instance's reconcile, which adopts it.
+ * Containers without Berth's labels, or labelled for another node, are never looked at.
+ */
+import { LABELS } from "../api/types.js";
+import type { Logger } from "../runtime/log.js";
+import { errorFields } from "../runtime/log.js";
+import { nodeSelector } from "./containerspec.js";
+import type { AgentDocker } from "./docker-port.js";
+import type { InstanceSource } from "./instance-reconciler.js";
+
+export interface GarbageCollectorOptions {
+  nodeName: string;
+  docker: AgentDocker;
+  instances: InstanceSource;
+  /** Whether the instance cache is complete; no container is judged before it is. */
+  hasSynced: () => boolean;
+  stopGraceSeconds: number;
+  logger: Logger;
+}
+
+export interface CollectResult {
+  /** Keys (namespace/name) of Instances that have containers here: worth a reconcile. */
+  adopted: string[];
+  /** Ids of the containers removed. */
+  removed: string[];
+}
+
+/** One pass: removes orphans, reports the Instance keys that own containers. */
+export async function collectContainers(options: GarbageCollectorOptions, signal?: AbortSignal): Promise<CollectResult> {
+  const result: CollectResult = { adopted: [], removed: [] };
+  if (!options.hasSynced()) return result;
+  const { docker, nodeName, logger } = options;
+  const containers = await docker.listContainers(nodeSelector(nodeName), signal ? { signal } : undefined);
+  for (const container of containers) {
+    const namespace = container.labels[LABELS.namespace];
+    const name = container.labels[LABELS.instance];
+    // A container labelled for this node but missing its Instance labels is Berth's and
+    // wanted by nobody: it is an orphan as much as one whose Instance is gone.
+    const instance = namespace && name ? options.instances.get(namespace, name) : undefined;
+    if (instance && instance.spec.nodeName === nodeName) {
+      result.adopted.push(`${namespace}/${name}`);
+      continue;
+    }
+    try {
+      await docker.stopContainer(container.id, options.stopGraceSeconds, signal ? { signal } : undefined);
+      await docker.removeContainer(container.id, { force: true, ...(signal ? { signal } : {}) });
+      result.removed.push(container.id);
+      logger.info("removed orphan container", { containerId: container.id, namespace, name });
+    } catch (err) {
+      // One stuck container must not keep the others from being collected; the next pass retries.
+      logger.warn("could not remove orphan container", { containerId: container.id, ...errorFields(err) });
+    }
+  }
+  return result;
+}

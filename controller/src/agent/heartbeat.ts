@@ -1,0 +1,237 @@
+/**
+ * The Node heartbeat, as the kubelet does it: the cheap signal is the Lease, renewed often;
+ * the Node's status (lastHeartbeat, conditions, Docker version, counts) is written at a
+ * coarser interval, or at once when something in it changed.
+ */
+import type { Condition, Node, NodeCapacity, NodeStatus } from "../api/types.js";
+import type { KubeClient } from "../kube/client.js";
+import { isConflict } from "../kube/errors.js";
+import type { Lease } from "../kube/resources.js";
+import { LEASES, NODES } from "../kube/resources.js";
+import type { Clock, TimerHandle } from "../runtime/clock.js";
+import type { Logger } from "../runtime/log.js";
+import { errorFields } from "../runtime/log.js";
+import { StatusWriter, setCondition, statusEqual, toTimestamp } from "../runtime/status.js";
+import { parseCpuQuantity, parseMemoryQuantity } from "./containerspec.js";
+import type { AgentDocker } from "./docker-port.js";
+import type { NodeIdentity } from "./registration.js";
+import { NodeConflictError, isLoopback, leaseHeldBy, leaseNameFor, microTime } from "./registration.js";
+
+export interface EngineHealth {
+  reachable: boolean;
+  version?: string;
+  /** Why it is not reachable. */
+  message?: string;
+}
+
+/** What the node carries: counted from the Instances bound to it. */
+export interface NodeUsage {
+  instances: number;
+  memoryBytes: number;
+  nanoCpus: number;
+}
+
+export interface StatusInput {
+  identity: NodeIdentity;
+  engine: EngineHealth;
+  usage: NodeUsage;
+  otherNodes: number;
+  now: number;
+  stopping?: boolean;
+}
+
+/** The Node status for what the agent sees now (lastHeartbeat included). Pure. */
+export function nodeStatusFor(current: NodeStatus | undefined, input: StatusInput): NodeStatus {
+  const { identity, engine, now } = input;
+  let conditions: Condition[] | undefined = current?.conditions;
+  conditions = setCondition(
+    conditions,
+    engine.reachable
+      ? { type: "DockerReachable", status: "True", reason: "EngineAnswered", message: `Docker ${engine.version ?? ""} answers at ${identity.url}`.replace("  ", " ") }
+      : { type: "DockerReachable", status: "False", reason: "EngineUnreachable", message: engine.message ?? `Docker at ${identity.url} does not answer` },
+    now,
+  );
+  const ready = input.stopping
+    ? { status: "False" as const, reason: "AgentStopped", message: "the agent was stopped" }
+    : engine.reachable
+      ? { status: "True" as const, reason: "AgentReady", message: "the agent heartbeats and its Docker engine answers" }
+      : { status: "False" as const, reason: "EngineUnreachable", message: `the Docker engine at ${identity.url} does not answer` };
+  conditions = setCondition(conditions, { type: "Ready", ...ready }, now);
+  conditions = setCondition(conditions, misconfiguredCondition(identity, input.otherNodes), now);
+  const status: NodeStatus = {
+    lastHeartbeat: toTimestamp(now),
+    ready: ready.status,
+    agentId: identity.agentId,
+    instances: input.usage.instances,
+    conditions,
+  };
+  const version = engine.version ?? current?.dockerVersion;
+  if (version) status.dockerVersion = version;
+  const allocatable = allocatableFor(identity.capacity, input.usage);
+  if (allocatable) status.allocatable = allocatable;
+  return status;
+}
+
+/** The seed's "suboptimally configured node": a loopback URL or address while other Nodes exist. */
+export function misconfiguredCondition(
+  identity: Pick<NodeIdentity, "url" | "address">,
+  otherNodes: number,
+): Omit<Condition, "lastTransitionTime"> {
+  const loopback = [
+    isLoopback(identity.url) ? `URL ${identity.url}` : undefined,
+    isLoopback(identity.address) ? `address ${identity.address}` : undefined,
+  ].filter((part): part is string => part !== undefined);
+  if (otherNodes > 0 && loopback.length > 0) {
+    return {
+      type: "Misconfigured",
+      status: "True",
+      reason: "LoopbackInMultiNodeRegistry",
+      message:
+        `this Node's ${loopback.join(" and ")} is loopback while ${otherNodes} other Node(s) exist: ` +
+        `other machines cannot reach it. Set --address (and --url) to this machine's network address.`,
+    };
+  }
+  return { type: "Misconfigured", status: "False", reason: "AsExpected", message: "no configuration problem seen" };
+}
+
+function allocatableFor(capacity: NodeCapacity | undefined, usage: NodeUsage): NodeCapacity | undefined {
+  if (!capacity) return undefined;
+  const result: NodeCapacity = {};
+  if (capacity.instances !== undefined) result.instances = Math.max(0, capacity.instances - usage.instances);
+  if (capacity.memory) {
+    result.memory = String(Math.max(0, parseMemoryQuantity(capacity.memory) - usage.memoryBytes));
+  }
+  if (capacity.cpus) {
+    const milli = Math.max(0, Math.floor((parseCpuQuantity(capacity.cpus) - usage.nanoCpus) / 1e6));
+    result.cpus = `${milli}m`;
+  }
+  return result;
+}
+
+export interface HeartbeatOptions {
+  identity: NodeIdentity;
+  client: KubeClient;
+  docker: AgentDocker;
+  clock: Clock;
+  logger: Logger;
+  /** The Lease as registration stored it. */
+  lease: Lease;
+  leaseRenewMs: number;
+  statusRefreshMs: number;
+  usage: () => NodeUsage;
+  /** Another agent took the Node over: the agent must stop. */
+  onLost: (err: NodeConflictError) => void;
+}
+
+export class NodeHeartbeat {
+  private lease: Lease;
+  private timer: TimerHandle | undefined;
+  private stopped = false;
+  private lastStatusWrite = 0;
+  private lastEngine: EngineHealth | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private readonly statusWriter: StatusWriter;
+
+  constructor(private readonly options: HeartbeatOptions) {
+    this.lease = options.lease;
+    this.statusWriter = new StatusWriter(options.client);
+  }
+
+  /** Writes the first status at once, then beats on its interval. */
+  async start(): Promise<void> {
+    await this.beat();
+    this.schedule();
+  }
+
+  /** Stops beating, marks the Node not ready and releases the Lease so a successor may start at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) this.options.clock.clearTimeout(this.timer);
+    await this.running;
+    try {
+      await this.writeStatus(await this.checkEngine(), true);
+      const spec = { ...this.lease.spec, holderIdentity: null, renewTime: microTime(this.options.clock.now()) };
+      await this.options.client.replace(LEASES, { ...this.lease, spec });
+    } catch (err) {
+      this.options.logger.warn("could not release the node lease", errorFields(err));
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.options.clock.setTimeout(() => {
+      this.running = this.beat()
+        .catch((err: unknown) => this.options.logger.warn("heartbeat failed", errorFields(err)))
+        .finally(() => this.schedule());
+    }, this.options.leaseRenewMs);
+  }
+
+  /** One beat: renew the Lease; write status when the engine changed or the refresh is due. */
+  private async beat(): Promise<void> {
+    await this.renewLease();
+    const engine = await this.checkEngine();
+    const changed = this.lastEngine?.reachable !== engine.reachable || this.lastEngine?.version !== engine.version;
+    const due = this.options.clock.now() - this.lastStatusWrite >= this.options.statusRefreshMs;
+    if (changed || due) await this.writeStatus(engine, false);
+    this.lastEngine = engine;
+  }
+
+  private async renewLease(): Promise<void> {
+    const { client, identity, clock } = this.options;
+    const now = clock.now();
+    try {
+      this.lease = await client.replace(LEASES, {
+        ...this.lease,
+        spec: { ...this.lease.spec, holderIdentity: identity.agentId, renewTime: microTime(now) },
+      });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      // Someone else wrote our Lease: if another live agent holds it, this agent has lost its Node.
+      const current = await client.get(LEASES, {
+        namespace: identity.leaseNamespace,
+        name: leaseNameFor(identity.nodeName),
+      });
+      const holder = leaseHeldBy(current, now);
+      if (holder && holder !== identity.agentId) {
+        this.stopped = true;
+        this.options.onLost(
+          new NodeConflictError(`Node "${identity.nodeName}" was taken over by another agent (${holder})`),
+        );
+        return;
+      }
+      this.lease = current;
+      await this.renewLease();
+    }
+  }
+
+  private async checkEngine(): Promise<EngineHealth> {
+    try {
+      const version = await this.options.docker.version();
+      return { reachable: true, version: version.version };
+    } catch (err) {
+      return { reachable: false, message: errorFields(err).error as string };
+    }
+  }
+
+  private async writeStatus(engine: EngineHealth, stopping: boolean): Promise<void> {
+    const { client, identity, clock } = this.options;
+    const node: Node = await client.get(NODES, { name: identity.nodeName });
+    const nodes = await client.list(NODES);
+    const input: StatusInput = {
+      identity,
+      engine,
+      usage: this.options.usage(),
+      otherNodes: nodes.items.filter((other) => other.metadata.name !== identity.nodeName).length,
+      now: clock.now(),
+      stopping,
+    };
+    const next = nodeStatusFor(node.status, input);
+    const { lastHeartbeat: _ignored, ...withoutBeat } = next;
+    const due = clock.now() - this.lastStatusWrite >= this.options.statusRefreshMs;
+    // Between refreshes only a change is written; the Lease carries liveness meanwhile.
+    const status = !due && statusEqual({ ...node.status, lastHeartbeat: undefined }, withoutBeat) ? undefined : next;
+    if (!status) return;
+    await this.statusWriter.update(NODES, node, status, { precondition: false, observedGeneration: false });
+    this.lastStatusWrite = clock.now();
+  }
+}

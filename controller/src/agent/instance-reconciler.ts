@@ -1,0 +1,487 @@
+/**
+ * The agent's reconciler for the Instances bound to its node. Level-based: every pass
+ * re-reads the Instance from the informer cache and the container from Docker, compares,
+ * does at most one step of work (pull+create+start, recreate, remove) and writes the status
+ * it observed, only when it changed.
+ */
+import type { Instance, InstanceStatus } from "../api/types.js";
+import { INSTANCE_FINALIZER } from "../api/types.js";
+import { DockerError } from "../docker/errors.js";
+import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
+import { hostPortFor } from "../docker/spec.js";
+import type { KubeClient } from "../kube/client.js";
+import { isNotFound } from "../kube/errors.js";
+import { CONFIGMAPS, DEFINITIONS, INSTANCES, SECRETS } from "../kube/resources.js";
+import type { Clock } from "../runtime/clock.js";
+import type { ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
+import { TerminalError } from "../runtime/controller.js";
+import type { EventRecorder } from "../runtime/events.js";
+import { addFinalizer, hasFinalizer, removeFinalizer } from "../runtime/finalizers.js";
+import type { Logger } from "../runtime/log.js";
+import { errorFields } from "../runtime/log.js";
+import { StatusWriter } from "../runtime/status.js";
+import type { EnvSources, NodeAddressing } from "./containerspec.js";
+import {
+  ContainerConfigError,
+  RESTARTS_LABEL,
+  buildContainerSpec,
+  decodeSecretData,
+  healthPortOf,
+  imageOf,
+  instanceSelector,
+  resolveEnv,
+} from "./containerspec.js";
+import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
+import { recordExit } from "./crashloop.js";
+import type { AgentDocker } from "./docker-port.js";
+import { authForImage } from "./docker-port.js";
+import type { Observed } from "./instance-status.js";
+import { REASONS, composeStatus, eventsForChange, lastProbeTimeToWrite } from "./instance-status.js";
+import type { Prober } from "./prober.js";
+import { probeTargetFor } from "./prober.js";
+
+/** Where the reconciler reads Instances: the informer of this node's Instances. */
+export interface InstanceSource {
+  get(namespace: string | undefined, name: string): Instance | undefined;
+}
+
+export interface InstanceReconcilerOptions {
+  node: NodeAddressing;
+  /** Host the prober connects to for http/tcp checks; the node address by default. */
+  probeHost?: string;
+  docker: AgentDocker;
+  client: KubeClient;
+  instances: InstanceSource;
+  prober: Prober;
+  events: EventRecorder;
+  clock: Clock;
+  logger: Logger;
+  crashLoop: CrashLoopOptions;
+  /** Grace period for stopping a container on Instance deletion. */
+  stopGraceSeconds: number;
+  /** A running Instance is looked at again this often, as a safety net for missed events. */
+  resyncMs: number;
+  /** lastProbeTime is rewritten at most this often while readiness holds. */
+  probeStatusRefreshMs: number;
+}
+
+/** Config reasons retrying cannot fix: the run template itself is wrong. */
+const TERMINAL_CONFIG_REASONS = new Set(["BuildNotSupported", "InvalidTemplate", "InvalidResources"]);
+/** Docker reasons retrying cannot fix until someone changes the spec. */
+const TERMINAL_DOCKER_REASONS = new Set(["InvalidContainerSpec"]);
+const ENGINE_DOWN_REASONS = new Set(["EngineUnreachable", "DockerTimeout"]);
+
+export class InstanceReconciler implements Reconciler {
+  private readonly statusWriter: StatusWriter;
+  private readonly crashes = new Map<string, CrashRecord>();
+  /** Containers whose health check has passed at least once, by Instance key. */
+  private readonly everReady = new Map<string, string>();
+
+  constructor(private readonly options: InstanceReconcilerOptions) {
+    this.statusWriter = new StatusWriter(options.client);
+  }
+
+  async reconcile(request: Request, context: ReconcileContext): Promise<Result | void> {
+    const namespace = request.namespace ?? "";
+    const key = request.key;
+    const { node, docker } = this.options;
+    const cached = this.options.instances.get(namespace, request.name);
+    const containers = await docker.listContainers(instanceSelector(namespace, request.name, node.nodeName), {
+      signal: context.signal,
+    });
+    if (!cached || cached.spec.nodeName !== node.nodeName) {
+      await this.removeContainers(containers, context);
+      this.forget(key);
+      return;
+    }
+    let instance = cached;
+    if (instance.metadata.deletionTimestamp) {
+      await this.finalizeInstance(instance, containers, context);
+      return;
+    }
+    if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
+      instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
+    }
+    try {
+      return await this.sync(key, instance, containers, context);
+    } catch (err) {
+      return await this.reportFailure(key, instance, err, context);
+    }
+  }
+
+  /** Brings the container in line with the Instance; returns when to look again. */
+  private async sync(
+    key: string,
+    instance: Instance,
+    containers: ContainerSummary[],
+    context: ReconcileContext,
+  ): Promise<Result | void> {
+    const { docker } = this.options;
+    const [keep, ...extras] = rankContainers(containers);
+    // Two containers for one Instance can only come from an interrupted create: keep one.
+    await this.removeContainers(extras, context);
+    const current = keep ? await inspectOrUndefined(docker, keep.id, context.signal) : undefined;
+    if (current?.state.running) return await this.observeRunning(key, instance, current, context);
+
+    const previousRestarts = Math.max(instance.status?.restarts ?? 0, restartsLabelOf(current));
+    let restarts = previousRestarts;
+    if (current) {
+      const exit = describeExit(current);
+      if (current.state.startedAt) {
+        const crash = this.recordCrash(key, current);
+        const now = this.options.clock.now();
+        if (crash.restartAt > now) {
+          const waitMs = crash.restartAt - now;
+          await this.writeStatus(instance, {
+            phase: "Failed",
+            containerReady: {
+              status: "False",
+              reason: crash.crashes > 1 ? REASONS.crashLoopBackOff : REASONS.containerExited,
+              message: `${exit}; restarting in ${Math.ceil(waitMs / 1000)} s (back-off after ${crash.crashes} exits in a row)`,
+            },
+            ready: { status: "False", reason: REASONS.containerNotReady, message: "the container is not running" },
+            containerId: current.id,
+            restarts: previousRestarts,
+            message: `${exit}; restarting in ${Math.ceil(waitMs / 1000)} s`,
+          });
+          return { requeueAfterMs: waitMs };
+        }
+        restarts = previousRestarts + 1;
+      }
+      context.log.info("removing exited container", { containerId: current.id, exit });
+      this.options.prober.stop(key);
+      await docker.removeContainer(current.id, { force: true, signal: context.signal });
+    } else if (instance.status?.containerId) {
+      // The container was removed out of band: its replacement is a restart.
+      restarts = previousRestarts + 1;
+      context.log.info("container vanished, recreating", { containerId: instance.status.containerId });
+    }
+    return await this.createAndStart(key, instance, restarts, context);
+  }
+
+  private recordCrash(key: string, container: ContainerInfo): CrashRecord {
+    const startedAt = Date.parse(container.state.startedAt ?? "");
+    const finishedAt = Date.parse(container.state.finishedAt ?? "") || this.options.clock.now();
+    const ranMs = Number.isFinite(startedAt) ? Math.max(0, finishedAt - startedAt) : 0;
+    const record = recordExit(
+      this.crashes.get(key),
+      { containerId: container.id, ranMs, finishedAt },
+      this.options.crashLoop,
+    );
+    this.crashes.set(key, record);
+    return record;
+  }
+
+  private async createAndStart(
+    key: string,
+    instance: Instance,
+    restarts: number,
+    context: ReconcileContext,
+  ): Promise<Result | void> {
+    const { docker, node } = this.options;
+    const template = instance.spec.template;
+    const image = imageOf(template);
+    const env = await resolveEnv(instance, this.envSources(instance.metadata.namespace ?? ""));
+    const spec = buildContainerSpec({ instance, node, env, restarts, stopTimeoutSeconds: this.options.stopGraceSeconds });
+    let latest = instance;
+    const policy = template.image?.pullPolicy ?? "IfNotPresent";
+    const present = policy === "Always" ? false : await docker.imageExists(image.name, { signal: context.signal });
+    if (!present) {
+      if (policy === "Never") {
+        throw new ContainerConfigError(
+          "ImageNotFound",
+          `image ${image.name} is not on node ${node.nodeName} and its pullPolicy is Never: load it there or change pullPolicy`,
+        );
+      }
+      latest = await this.writeStatus(latest, {
+        phase: "Pulling",
+        containerReady: { status: "False", reason: REASONS.pulling, message: `pulling image ${image.name}` },
+        ready: { status: "False", reason: REASONS.containerNotReady, message: "the container is not running" },
+        restarts,
+        message: `pulling image ${image.name}`,
+      });
+      const auth = await this.pullAuth(instance, image.name);
+      await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal: context.signal });
+      context.log.info("pulled image", { image: image.name });
+    }
+    const id = await docker.createContainer(spec, { signal: context.signal });
+    try {
+      await docker.startContainer(id, { signal: context.signal });
+    } catch (err) {
+      // A container that never started is not worth keeping (a taken port fails here).
+      await docker.removeContainer(id, { force: true }).catch((cleanupErr: unknown) => {
+        context.log.warn("could not remove a container that failed to start", { containerId: id, ...errorFields(cleanupErr) });
+      });
+      throw err;
+    }
+    context.log.info("started container", { containerId: id, image: image.name, restarts });
+    this.options.events.event(
+      latest,
+      "Normal",
+      "Started",
+      `started container ${id.slice(0, 12)} from ${image.name} on node ${node.nodeName}`,
+    );
+    const started = await inspectOrUndefined(docker, id, context.signal);
+    if (!started?.state.running) {
+      // It exited at once; the die event (or this requeue) takes it from here.
+      return { requeueAfterMs: 1 };
+    }
+    return await this.observeRunning(key, latest, started, context, restarts);
+  }
+
+  /** A running container: publish its address, keep its probe loop going, report readiness. */
+  private async observeRunning(
+    key: string,
+    instance: Instance,
+    container: ContainerInfo,
+    context: ReconcileContext,
+    restartsOverride?: number,
+  ): Promise<Result> {
+    const { node, prober } = this.options;
+    const template = instance.spec.template;
+    const image = imageOf(template);
+    const restarts =
+      restartsOverride ?? Math.max(instance.status?.restarts ?? 0, restartsLabelOf(container));
+    const hostPort = hostPortFor(container.ports, image.port);
+    const healthHostPort =
+      template.healthCheck?.type === "exec" ? hostPort : hostPortFor(container.ports, healthPortOf(template));
+    if (hostPort === undefined || healthHostPort === undefined) {
+      await this.writeStatus(instance, {
+        phase: "Starting",
+        containerReady: {
+          status: "False",
+          reason: REASONS.containerCreating,
+          message: `container ${container.id.slice(0, 12)} runs but port ${image.port} is not published yet`,
+        },
+        ready: { status: "False", reason: REASONS.containerNotReady, message: "the port is not published yet" },
+        containerId: container.id,
+        restarts,
+        message: "waiting for the engine to publish the port",
+      });
+      return { requeueAfterMs: 1000 };
+    }
+    const target = probeTargetFor(template.healthCheck, {
+      host: this.options.probeHost ?? node.address,
+      port: healthHostPort,
+      containerId: container.id,
+    });
+    prober.ensure(key, target);
+    const probe = prober.state(key);
+    const verdict = probe?.verdict ?? "Pending";
+    if (verdict === "Passed") this.everReady.set(key, container.id);
+    const wasRunning =
+      this.everReady.get(key) === container.id ||
+      (instance.status?.phase === "Running" && instance.status.containerId === container.id);
+    const readyNow = verdict === "Passed";
+    const readinessChanged = (instance.status?.ready ?? false) !== readyNow;
+    const ready =
+      verdict === "Passed"
+        ? { status: "True" as const, reason: REASONS.healthCheckPassed, message: probe?.message ?? "" }
+        : verdict === "Failed"
+          ? { status: "False" as const, reason: REASONS.healthCheckFailed, message: probe?.message ?? "" }
+          : {
+              status: "False" as const,
+              reason: REASONS.healthCheckPending,
+              message: probe?.lastProbeTime ? probe.message : "waiting for the first health check",
+            };
+    const address = { host: node.address, port: hostPort, url: `http://${urlHost(node.address)}:${hostPort}` };
+    const observed: Observed = {
+      phase: wasRunning ? "Running" : "Starting",
+      containerReady: {
+        status: "True",
+        reason: REASONS.containerRunning,
+        message: `container ${container.id.slice(0, 12)} is running`,
+      },
+      ready,
+      containerId: container.id,
+      address,
+      restarts,
+      message: readyNow ? `ready at ${address.url}` : ready.message,
+    };
+    const lastProbeTime = lastProbeTimeToWrite(
+      instance.status?.lastProbeTime,
+      probe?.lastProbeTime,
+      readinessChanged,
+      this.options.probeStatusRefreshMs,
+    );
+    if (lastProbeTime) observed.lastProbeTime = lastProbeTime;
+    await this.writeStatus(instance, observed);
+    return { requeueAfterMs: this.options.resyncMs };
+  }
+
+  /** Deletion: stop and remove the container, then let the Instance go. */
+  private async finalizeInstance(
+    instance: Instance,
+    containers: ContainerSummary[],
+    context: ReconcileContext,
+  ): Promise<void> {
+    const key = `${instance.metadata.namespace ?? ""}/${instance.metadata.name ?? ""}`;
+    this.options.prober.stop(key);
+    if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
+      // Someone else (the controller, evicting) let it go; our containers follow via GC.
+      await this.removeContainers(containers, context);
+      this.forget(key);
+      return;
+    }
+    let latest = instance;
+    if (instance.status?.phase !== "Terminating") {
+      latest = await this.writeStatus(instance, {
+        phase: "Terminating",
+        containerReady: {
+          status: containers.length > 0 ? "True" : "False",
+          reason: REASONS.terminating,
+          message: "stopping the container",
+        },
+        ready: { status: "False", reason: REASONS.terminating, message: "the Instance is being deleted" },
+        ...(instance.status?.containerId ? { containerId: instance.status.containerId } : {}),
+        restarts: instance.status?.restarts ?? 0,
+        message: "stopping the container",
+      });
+    }
+    await this.removeContainers(containers, context);
+    await removeFinalizer(this.options.client, INSTANCES, latest, INSTANCE_FINALIZER);
+    this.forget(key);
+    context.log.info("instance finalized", { containers: containers.length });
+  }
+
+  /** Writes status for a failed step, records an Event, and says whether and when to retry. */
+  private async reportFailure(
+    key: string,
+    instance: Instance,
+    err: unknown,
+    context: ReconcileContext,
+  ): Promise<Result | void> {
+    // Only failures of the deployment step are reported on the Instance; API errors
+    // (a conflict on a status write, say) are the work queue's to retry.
+    if (context.signal.aborted || !(err instanceof ContainerConfigError || err instanceof DockerError)) throw err;
+    const reason = err.reason;
+    const message = err.message;
+    const engineDown = ENGINE_DOWN_REASONS.has(reason);
+    const waiting = reason === "DependencyNotReady";
+    this.options.prober.stop(key);
+    try {
+      await this.writeStatus(instance, {
+        phase: waiting ? "Scheduled" : "Failed",
+        containerReady: { status: engineDown ? "Unknown" : "False", reason, message },
+        ready: { status: "False", reason: REASONS.containerNotReady, message: "the container is not running" },
+        ...(engineDown && instance.status?.containerId ? { containerId: instance.status.containerId } : {}),
+        restarts: instance.status?.restarts ?? 0,
+        message,
+      });
+    } catch (writeErr) {
+      context.log.warn("could not write failure status", errorFields(writeErr));
+    }
+    if (waiting) return { requeueAfterMs: 5000 };
+    if (TERMINAL_CONFIG_REASONS.has(reason) || TERMINAL_DOCKER_REASONS.has(reason)) {
+      throw new TerminalError(message, { cause: err });
+    }
+    throw err;
+  }
+
+  /** Rebuilds the status from an observation, writes it when it changed, and records events. */
+  private async writeStatus(instance: Instance, observed: Observed): Promise<Instance> {
+    const now = this.options.clock.now();
+    const status: InstanceStatus = composeStatus(
+      instance.status,
+      observed,
+      this.options.node.nodeName,
+      instance.metadata.generation,
+      now,
+    );
+    const updated = await this.statusWriter.update(INSTANCES, instance, status);
+    if (!updated) return instance;
+    for (const event of eventsForChange(instance.status, status)) {
+      this.options.events.event(instance, event.type, event.reason, event.message);
+    }
+    return updated;
+  }
+
+  private async removeContainers(containers: ContainerSummary[], context: ReconcileContext): Promise<void> {
+    for (const container of containers) {
+      await this.options.docker.stopContainer(container.id, this.options.stopGraceSeconds, { signal: context.signal });
+      await this.options.docker.removeContainer(container.id, { force: true, signal: context.signal });
+      context.log.info("removed container", { containerId: container.id });
+    }
+  }
+
+  private forget(key: string): void {
+    this.options.prober.stop(key);
+    this.crashes.delete(key);
+    this.everReady.delete(key);
+  }
+
+  private async pullAuth(instance: Instance, image: string) {
+    const secretName = instance.spec.template.image?.pullSecret;
+    if (!secretName) return undefined;
+    const data = await this.envSources(instance.metadata.namespace ?? "").secret(secretName);
+    const config = data?.[".dockerconfigjson"];
+    if (!config) {
+      throw new ContainerConfigError(
+        "PullSecretNotFound",
+        `pull secret "${secretName}" not found or has no .dockerconfigjson key`,
+      );
+    }
+    return authForImage(config, image);
+  }
+
+  private envSources(namespace: string): EnvSources {
+    const client = this.options.client;
+    const getOrUndefined = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await read();
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    };
+    return {
+      secret: async (name) => {
+        const secret = await getOrUndefined(() => client.get(SECRETS, { namespace, name }));
+        return secret ? decodeSecretData(secret.data, secret.stringData) : undefined;
+      },
+      configMap: async (name) =>
+        (await getOrUndefined(() => client.get(CONFIGMAPS, { namespace, name })))?.data ?? undefined,
+      definition: (name) => getOrUndefined(() => client.get(DEFINITIONS, { namespace, name })),
+    };
+  }
+}
+
+/** Running containers first, then a stable order: the first is the one to keep. */
+export function rankContainers(containers: ContainerSummary[]): ContainerSummary[] {
+  return [...containers].sort((a, b) => {
+    const running = Number(b.state === "running") - Number(a.state === "running");
+    return running !== 0 ? running : a.id.localeCompare(b.id);
+  });
+}
+
+async function inspectOrUndefined(
+  docker: AgentDocker,
+  id: string,
+  signal: AbortSignal,
+): Promise<ContainerInfo | undefined> {
+  try {
+    return await docker.inspectContainer(id, { signal });
+  } catch (err) {
+    if (err instanceof DockerError && err.reason === "ContainerNotFound") return undefined;
+    throw err;
+  }
+}
+
+function restartsLabelOf(container: ContainerInfo | undefined): number {
+  const value = Number(container?.labels[RESTARTS_LABEL] ?? 0);
+  return Number.isInteger(value) && value >= 0 ? value : 0;
+}
+
+/** "container exited with code 3 after 0.2 s", with the engine's error or OOM when there was one. */
+export function describeExit(container: ContainerInfo): string {
+  const { state } = container;
+  if (!state.startedAt) return `container ${container.id.slice(0, 12)} was created but never started`;
+  const ran = (Date.parse(state.finishedAt ?? "") - Date.parse(state.startedAt)) / 1000;
+  const after = Number.isFinite(ran) && ran >= 0 ? ` after ${ran.toFixed(1)} s` : "";
+  const why = state.oomKilled ? " (killed: out of memory)" : state.error ? ` (${state.error})` : "";
+  return `container exited with code ${state.exitCode}${after}${why}`;
+}
+
+function urlHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}

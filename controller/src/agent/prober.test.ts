@@ -1,0 +1,159 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+import { FakeClock, flushPromises } from "../runtime/clock.js";
+import { nullLogger } from "../runtime/log.js";
+import type { ProbeOutcome, ProbeTarget } from "./prober.js";
+import { Prober, initialProbeState, probeTargetFor, recordOutcome, runProbe } from "./prober.js";
+
+const noExec = (): Promise<number> => Promise.reject(new Error("exec not expected"));
+
+test("defaults: no health check means a TCP connect every 10 s with thresholds 3/1", () => {
+  const target = probeTargetFor(undefined, { host: "127.0.0.1", port: 32768, containerId: "c1" });
+  assert.equal(target.type, "tcp");
+  assert.equal(target.intervalMs, 10_000);
+  assert.equal(target.timeoutMs, 1000);
+  assert.equal(target.failureThreshold, 3);
+  assert.equal(target.successThreshold, 1);
+  assert.equal(target.initialDelayMs, 0);
+});
+
+test("thresholds: a single failure does not flip a ready check; failureThreshold in a row does", () => {
+  const th = { successThreshold: 2, failureThreshold: 3 };
+  const ok = { ok: true, message: "ok" };
+  const bad = { ok: false, message: "bad" };
+  let s = recordOutcome(initialProbeState, ok, th, 1);
+  assert.equal(s.verdict, "Pending");
+  s = recordOutcome(s, ok, th, 2);
+  assert.equal(s.verdict, "Passed");
+  assert.equal(s.verdictSince, 2);
+  s = recordOutcome(s, bad, th, 3);
+  s = recordOutcome(s, bad, th, 4);
+  assert.equal(s.verdict, "Passed");
+  s = recordOutcome(s, ok, th, 5);
+  s = recordOutcome(s, bad, th, 6);
+  s = recordOutcome(s, bad, th, 7);
+  assert.equal(s.verdict, "Passed", "the success in between reset the failure count");
+  s = recordOutcome(s, bad, th, 8);
+  assert.equal(s.verdict, "Failed");
+  assert.equal(s.verdictSince, 8);
+  assert.equal(s.lastProbeTime, 8);
+});
+
+function fakeTarget(overrides: Partial<ProbeTarget> = {}): ProbeTarget {
+  return {
+    ...probeTargetFor({ type: "tcp", intervalSeconds: 5, initialDelaySeconds: 2, failureThreshold: 2 }, {
+      host: "h",
+      port: 1,
+      containerId: "c1",
+    }),
+    ...overrides,
+  };
+}
+
+test("a loop waits initialDelay, checks on its interval and reports only verdict changes", async () => {
+  const clock = new FakeClock();
+  const outcomes: ProbeOutcome[] = [
+    { ok: true, message: "up" },
+    { ok: true, message: "up" },
+    { ok: false, message: "down" },
+    { ok: false, message: "down" },
+  ];
+  let calls = 0;
+  const changes: string[] = [];
+  const prober = new Prober({
+    clock,
+    logger: nullLogger,
+    probe: () => Promise.resolve(outcomes[calls++] ?? { ok: false, message: "down" }),
+    onVerdictChange: (key) => changes.push(`${key}:${prober.state(key)?.verdict}`),
+  });
+  prober.ensure("ns/a", fakeTarget());
+  await clock.advanceAsync(1999, 1999);
+  assert.equal(calls, 0, "nothing before initialDelay");
+  await clock.advanceAsync(1, 1);
+  assert.equal(calls, 1);
+  assert.deepEqual(changes, ["ns/a:Passed"]);
+  await clock.advanceAsync(5000, 5000);
+  await clock.advanceAsync(5000, 5000);
+  assert.equal(calls, 3);
+  assert.deepEqual(changes, ["ns/a:Passed"], "one failure is below failureThreshold");
+  await clock.advanceAsync(5000, 5000);
+  assert.deepEqual(changes, ["ns/a:Passed", "ns/a:Failed"]);
+  prober.stop("ns/a");
+  await clock.advanceAsync(20_000, 5000);
+  assert.equal(calls, 4, "a stopped loop checks no more");
+  assert.equal(clock.pendingTimers(), 0);
+});
+
+test("ensure keeps a matching loop and replaces one for a new container", async () => {
+  const clock = new FakeClock();
+  const seen: string[] = [];
+  const prober = new Prober({
+    clock,
+    logger: nullLogger,
+    probe: (t) => {
+      seen.push(t.containerId);
+      return Promise.resolve({ ok: true, message: "up" });
+    },
+    onVerdictChange: () => undefined,
+  });
+  prober.ensure("k", fakeTarget({ initialDelayMs: 0 }));
+  await clock.advanceAsync(1, 1);
+  await flushPromises();
+  prober.ensure("k", fakeTarget({ initialDelayMs: 0 }));
+  assert.equal(prober.state("k")?.verdict, "Passed", "the same target keeps its state");
+  prober.ensure("k", fakeTarget({ initialDelayMs: 0, containerId: "c2" }));
+  assert.equal(prober.state("k")?.verdict, "Pending", "a new container starts over");
+  await clock.advanceAsync(1, 1);
+  assert.deepEqual(seen, ["c1", "c2"]);
+  assert.equal(prober.containerOf("k"), "c2");
+  prober.stopAll();
+});
+
+test("tcp and http checks against a real loopback server", async (t) => {
+  let status = 200;
+  const server = http.createServer((req, res) => {
+    res.statusCode = req.url === "/healthz" ? status : 404;
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const where = { host: "127.0.0.1", port, containerId: "c" };
+
+  assert.equal((await runProbe(probeTargetFor(undefined, where), noExec)).ok, true);
+  const httpTarget = probeTargetFor({ type: "http", path: "/healthz" }, where);
+  assert.equal((await runProbe(httpTarget, noExec)).ok, true);
+  status = 503;
+  const failing = await runProbe(httpTarget, noExec);
+  assert.equal(failing.ok, false);
+  assert.match(failing.message, /answered 503, want 2xx or 3xx/);
+  status = 204;
+  const exact = await runProbe(probeTargetFor({ type: "http", path: "/healthz", expectedStatus: 200 }, where), noExec);
+  assert.equal(exact.ok, false);
+
+  // A port nothing listens on: take a free one and close it.
+  const spare = net.createServer();
+  await new Promise<void>((resolve) => spare.listen(0, "127.0.0.1", resolve));
+  const closedPort = (spare.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => spare.close(() => resolve()));
+  const refused = await runProbe(probeTargetFor(undefined, { ...where, port: closedPort }), noExec);
+  assert.equal(refused.ok, false);
+  assert.match(refused.message, /ECONNREFUSED/);
+});
+
+test("an exec check passes on exit 0 and fails otherwise", async () => {
+  const target = probeTargetFor({ type: "exec", command: ["check"] }, { host: "h", port: 1, containerId: "c9" });
+  assert.equal((await runProbe(target, () => Promise.resolve(0))).ok, true);
+  const failed = await runProbe(target, (id, command) => {
+    assert.equal(id, "c9");
+    assert.deepEqual(command, ["check"]);
+    return Promise.resolve(2);
+  });
+  assert.deepEqual(failed, { ok: false, message: "health check command exited with 2" });
+  const broken = await runProbe(target, () => Promise.reject(new Error("no such container")));
+  assert.equal(broken.ok, false);
+  assert.match(broken.message, /no such container/);
+});

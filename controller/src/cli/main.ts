@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+/**
+ * The berth command: one binary, three roles.
+ *
+ *   berth controller   Definitions -> scheduled Instances, rollouts, node liveness (leader-elected)
+ *   berth agent        one per Docker machine: runs the Instances bound to its Node
+ *   berth all          both in one process against one engine (the local default)
+ */
+import { randomBytes } from "node:crypto";
+import os from "node:os";
+import { agentFlags, agentOptionsFromFlags, startAgent } from "../agent/index.js";
+import { controllerFlags, controllerSettingsFromFlags, startController } from "../controllers/index.js";
+import { loadKubeConfig, newKubeClient } from "../kube/index.js";
+import { FlagError, formatHelp, parseFlags, type FlagSpecs } from "../runtime/flags.js";
+import { createLogger, errorFields, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
+import { collectProcessMetrics, leaderElectionMasterStatus } from "../runtime/metrics.js";
+import { ProbeServer } from "../runtime/server.js";
+import { Shutdown } from "../runtime/shutdown.js";
+import { commonFlags, leaderFlags, mergeFlags, parseHostPort } from "./flags.js";
+import { VERSION } from "./version.js";
+
+const ROLES = {
+  controller: {
+    summary: "Reconcile Definitions into scheduled Instances; watch node liveness. Runs under leader election.",
+    flags: mergeFlags(commonFlags, leaderFlags, controllerFlags),
+  },
+  agent: {
+    summary: "Run the Instances bound to this machine's Node on its Docker engine; heartbeat the Node.",
+    flags: mergeFlags(commonFlags, agentFlags),
+  },
+  all: {
+    summary: "Controller and agent in one process (the local default). Leader election is off unless asked for.",
+    flags: mergeFlags(
+      commonFlags,
+      { ...leaderFlags, leaderElect: { ...leaderFlags.leaderElect, default: false } },
+      controllerFlags,
+      agentFlags,
+    ),
+  },
+} as const;
+
+type Role = keyof typeof ROLES;
+
+function usage(): string {
+  const lines = [
+    `berth ${VERSION}: a service registry and deployer that runs on Kubernetes.`,
+    "",
+    "Usage: berth <role> [flags]      berth <role> --help lists the role's flags",
+    "",
+    "Roles:",
+  ];
+  for (const [name, role] of Object.entries(ROLES)) lines.push(`  ${name.padEnd(11)}${role.summary}`);
+  lines.push("  version    Print the version.");
+  return lines.join("\n") + "\n";
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [roleName, ...rest] = argv;
+  if (roleName === undefined || roleName === "--help" || roleName === "-h" || roleName === "help") {
+    process.stdout.write(usage());
+    return roleName === undefined ? 2 : 0;
+  }
+  if (roleName === "version" || roleName === "--version") {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (!(roleName in ROLES)) {
+    process.stderr.write(`berth: unknown role "${roleName}"\n\n${usage()}`);
+    return 2;
+  }
+  const role = roleName as Role;
+  const specs: FlagSpecs = ROLES[role].flags;
+  let parsed;
+  try {
+    parsed = parseFlags(specs, rest);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`berth ${role}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed.help) {
+    process.stdout.write(formatHelp(specs, `berth ${role} [flags]\n\n${ROLES[role].summary}`));
+    return 0;
+  }
+  if (parsed.positional.length > 0) {
+    process.stderr.write(`berth ${role}: unexpected argument "${parsed.positional[0]}"\n`);
+    return 2;
+  }
+  const values = parsed.values as Record<string, unknown>;
+  const logger = createLogger({
+    level: values.logLevel as LogLevel,
+    format: values.logFormat as LogFormat,
+    fields: { role },
+  });
+  try {
+    await run(role, values, logger);
+    return 0;
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`berth ${role}: ${err.message}\n`);
+      return 2;
+    }
+    logger.error("berth stopped with an error", errorFields(err));
+    return 1;
+  }
+}
+
+async function run(role: Role, values: Record<string, unknown>, logger: Logger): Promise<void> {
+  const shutdown = new Shutdown({ logger, deadlineMs: values.shutdownTimeout as number });
+  shutdown.installSignalHandlers();
+  const client = newKubeClient(loadKubeConfig((values.kubeconfig as string) || undefined));
+  collectProcessMetrics();
+
+  const bind = parseHostPort(values.metricsBindAddress as string)!;
+  const server = new ProbeServer({ host: bind.host, port: bind.port, logger });
+  const served = await server.start();
+  logger.info("berth started", { version: VERSION, metrics: `http://${served.host}:${served.port}/metrics` });
+  shutdown.onShutdown("probe-server", () => server.stop());
+
+  const roleDone: Array<Promise<void>> = [];
+  if (role === "agent" || role === "all") {
+    const options = agentOptionsFromFlags(values as never);
+    const agent = await startAgent(options, {
+      client,
+      logger,
+      onFatal: (err) => {
+        logger.error("agent stopped", errorFields(err));
+        void shutdown.shutdown("agent stopped").finally(() => process.exit(1));
+      },
+    });
+    server.addReadyzCheck("agent", () => undefined);
+    shutdown.onShutdown("agent", () => agent.stop());
+  }
+  if (role === "controller" || role === "all") {
+    const settings = controllerSettingsFromFlags(values as never);
+    // In one process the heartbeat Leases the controller reads are the ones the agent writes.
+    if (role === "all") settings.leaseNamespace = values.leaseNamespace as string;
+    const elect = values.leaderElect as boolean;
+    const identity = `${os.hostname()}-${randomBytes(4).toString("hex")}`;
+    const handle = startController(
+      {
+        ...settings,
+        ...(elect
+          ? {
+              leaderElection: {
+                namespace: values.leaderElectionNamespace as string,
+                name: values.leaderElectionId as string,
+                identity,
+                leaseDurationMs: values.leaderLeaseDuration as number,
+                renewDeadlineMs: values.leaderRenewDeadline as number,
+                retryPeriodMs: values.leaderRetryPeriod as number,
+              },
+            }
+          : {}),
+      },
+      { client, logger },
+    );
+    if (!elect) leaderElectionMasterStatus.set({ name: values.leaderElectionId as string }, 1);
+    server.addReadyzCheck("informers-synced", () => {
+      if (!handle.manager.hasSynced()) throw new Error("caches have not synced yet");
+    });
+    shutdown.onShutdown("controller", () => handle.stop());
+    roleDone.push(handle.done);
+  }
+  server.addHealthzCheck("ping", () => undefined);
+  // Runs until a signal starts the shutdown; a role that ends with an error ends the process.
+  await Promise.race([
+    new Promise<void>((resolve) => shutdown.signal.addEventListener("abort", () => resolve(), { once: true })),
+    ...roleDone.map((done) =>
+      done.then(() => {
+        if (!shutdown.signal.aborted) throw new Error("a role stopped unexpectedly");
+      }),
+    ),
+  ]);
+  await shutdown.shutdown("stopping");
+}
+
+process.exitCode = await main(process.argv.slice(2));

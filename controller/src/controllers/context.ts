@@ -1,0 +1,55 @@
+/**
+ * What every controller of the controller role shares: the one Kubernetes client, the
+ * informer caches, the clock, the logger and the event recorder, plus the settings.
+ */
+import type { Definition, Instance, Node } from "../api/types.js";
+import type { ConfigMap, KubeClient, Lease, Secret } from "../kube/index.js";
+import type { Clock } from "../runtime/clock.js";
+import type { EventRecorder } from "../runtime/events.js";
+import type { Informer } from "../runtime/informer.js";
+import type { Logger } from "../runtime/log.js";
+
+export interface ControllerCaches {
+  definitions: Informer<Definition>;
+  instances: Informer<Instance>;
+  nodes: Informer<Node>;
+  secrets: Informer<Secret>;
+  configMaps: Informer<ConfigMap>;
+  /** Leases in the heartbeat namespace (berth-node-<node>). */
+  leases: Informer<Lease>;
+}
+
+export interface ControllerSettings {
+  /** A Node whose heartbeat is older than this becomes Ready=Unknown. */
+  nodeGracePeriodMs: number;
+  /** Instances on a Node that stayed not Ready this long are replaced on other Nodes. */
+  nodeEvictionTimeoutMs: number;
+  /** Namespace of the agents' heartbeat Leases. */
+  leaseNamespace: string;
+  /** Definitions reconciled at once. */
+  definitionWorkers: number;
+}
+
+/** Defaults; docs/controller.md explains the liveness timings. */
+export const DEFAULT_SETTINGS: ControllerSettings = {
+  nodeGracePeriodMs: 40_000,
+  nodeEvictionTimeoutMs: 60_000,
+  leaseNamespace: "berth-system",
+  definitionWorkers: 4,
+};
+
+export interface ControllerContext {
+  client: KubeClient;
+  caches: ControllerCaches;
+  clock: Clock;
+  logger: Logger;
+  events: EventRecorder;
+  settings: ControllerSettings;
+}
+
+/** The Lease an agent renews for its Node. */
+export const NODE_LEASE_PREFIX = "berth-node-";
+
+export function nodeLeaseName(node: string): string {
+  return `${NODE_LEASE_PREFIX}${node}`;
+}

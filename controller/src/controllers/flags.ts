@@ -1,0 +1,52 @@
+/**
+ * The controller role's flags (with environment fallbacks), for the CLI to merge into its
+ * own: the node liveness timings, the heartbeat namespace and the worker count.
+ */
+import { defineFlags, type FlagValues } from "../runtime/flags.js";
+import { DEFAULT_SETTINGS, type ControllerSettings } from "./context.js";
+
+const atLeastOneSecond = (ms: number): string | undefined => (ms >= 1000 ? undefined : "must be at least 1s");
+
+export const controllerFlags = defineFlags({
+  nodeGracePeriod: {
+    name: "node-grace-period",
+    env: "BERTH_NODE_GRACE_PERIOD",
+    type: "duration",
+    default: DEFAULT_SETTINGS.nodeGracePeriodMs,
+    help: "A Node whose agent has not heartbeated for this long becomes Ready=Unknown and its Instances leave the address lists.",
+    validate: atLeastOneSecond,
+  },
+  nodeEvictionTimeout: {
+    name: "node-eviction-timeout",
+    env: "BERTH_NODE_EVICTION_TIMEOUT",
+    type: "duration",
+    default: DEFAULT_SETTINGS.nodeEvictionTimeoutMs,
+    help: "Instances on a Node that stayed not Ready this long (after the grace period) are replaced on other Nodes.",
+    validate: (ms) => (ms >= 0 ? undefined : "must not be negative"),
+  },
+  leaseNamespace: {
+    name: "node-lease-namespace",
+    env: "BERTH_NODE_LEASE_NAMESPACE",
+    type: "string",
+    default: DEFAULT_SETTINGS.leaseNamespace,
+    help: "Namespace of the agents' heartbeat Leases (berth-node-<node>).",
+    validate: (value) => (/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) ? undefined : "must be a namespace name"),
+  },
+  definitionWorkers: {
+    name: "definition-workers",
+    env: "BERTH_DEFINITION_WORKERS",
+    type: "int",
+    default: DEFAULT_SETTINGS.definitionWorkers,
+    help: "How many Definitions are reconciled at once.",
+    validate: (n) => (n >= 1 && n <= 64 ? undefined : "must be from 1 to 64"),
+  },
+});
+
+export function controllerSettingsFromFlags(values: FlagValues<typeof controllerFlags>): ControllerSettings {
+  return {
+    nodeGracePeriodMs: values.nodeGracePeriod,
+    nodeEvictionTimeoutMs: values.nodeEvictionTimeout,
+    leaseNamespace: values.leaseNamespace,
+    definitionWorkers: values.definitionWorkers,
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * The controller role: Definition reconciler, scheduler and node lifecycle over one set of
+ * shared caches. `startController` runs them; with `leaderElection` they run only while this
+ * process holds the Lease (caches stay warm on a standby), without it they run at once (the
+ * all-in-one role, tests).
+ */
+import type { Instance, InstancePhase } from "../api/types.js";
+import {
+  CONFIGMAPS,
+  DEFINITIONS,
+  INSTANCES,
+  LEASES,
+  NODES,
+  SECRETS,
+  type KubeClient,
+} from "../kube/index.js";
+import { realClock, type Clock } from "../runtime/clock.js";
+import { KubeEventRecorder, type EventRecorder } from "../runtime/events.js";
+import { errorFields, nullLogger, type Logger } from "../runtime/log.js";
+import { Manager, type ManagerLeaderElection } from "../runtime/manager.js";
+import { instancesByPhase } from "../runtime/metrics.js";
+import { DEFAULT_SETTINGS, type ControllerContext, type ControllerSettings } from "./context.js";
+import { newDefinitionController } from "./definition-controller.js";
+import { newNodeLifecycleController } from "./node-lifecycle.js";
+import { newSchedulerController } from "./scheduler-controller.js";
+
+export { DEFAULT_SETTINGS, type ControllerSettings } from "./context.js";
+export { controllerFlags, controllerSettingsFromFlags } from "./flags.js";
+export { computeDeploymentId, runTemplateOf } from "./deployment-id.js";
+export { instanceName } from "./instances.js";
+
+export interface StartControllerOptions extends Partial<ControllerSettings> {
+  /** Run the controllers only while holding this Lease. */
+  leaderElection?: ManagerLeaderElection;
+  /** How often berth_instances is recomputed from the cache. Default 5 s. */
+  metricsIntervalMs?: number;
+}
+
+export interface ControllerDeps {
+  client: KubeClient;
+  clock?: Clock;
+  logger?: Logger;
+  /** Events for `kubectl describe`; a KubeEventRecorder on the client by default. */
+  events?: EventRecorder;
+}
+
+export interface ControllerHandle {
+  /** The manager, for /readyz (hasSynced) and leader status (isLeader). */
+  manager: Manager;
+  /** Resolves when every cache has its first list. */
+  synced(signal?: AbortSignal): Promise<boolean>;
+  /** Stops controllers, then informers; resolves when everything is stopped. */
+  stop(): Promise<void>;
+  /** Settles when the role ends (after stop(), or with the error that ended it). */
+  done: Promise<void>;
+}
+
+export function startController(options: StartControllerOptions, deps: ControllerDeps): ControllerHandle {
+  const clock = deps.clock ?? realClock;
+  const logger = (deps.logger ?? nullLogger).child({ role: "controller" });
+  const settings: ControllerSettings = {
+    nodeGracePeriodMs: options.nodeGracePeriodMs ?? DEFAULT_SETTINGS.nodeGracePeriodMs,
+    nodeEvictionTimeoutMs: options.nodeEvictionTimeoutMs ?? DEFAULT_SETTINGS.nodeEvictionTimeoutMs,
+    leaseNamespace: options.leaseNamespace ?? DEFAULT_SETTINGS.leaseNamespace,
+    definitionWorkers: options.definitionWorkers ?? DEFAULT_SETTINGS.definitionWorkers,
+  };
+  const manager = new Manager({
+    client: deps.client,
+    clock,
+    logger,
+    ...(options.leaderElection ? { leaderElection: options.leaderElection } : {}),
+  });
+  const caches = {
+    definitions: manager.informer(DEFINITIONS),
+    instances: manager.informer(INSTANCES),
+    nodes: manager.informer(NODES),
+    secrets: manager.informer(SECRETS),
+    configMaps: manager.informer(CONFIGMAPS),
+    leases: manager.informer(LEASES, { namespace: settings.leaseNamespace }),
+  };
+  const events =
+    deps.events ??
+    new KubeEventRecorder({ client: deps.client, component: "berth.dev/controller", clock, logger });
+  const context: ControllerContext = { client: deps.client, caches, clock, logger, events, settings };
+  manager.add(newDefinitionController(context));
+  manager.add(newSchedulerController(context));
+  manager.add(newNodeLifecycleController(context));
+
+  const abort = new AbortController();
+  const metricsTimer = startInstanceMetrics(context, options.metricsIntervalMs ?? 5000, abort.signal);
+  const done = manager.start(abort.signal).catch((err: unknown) => {
+    logger.error("controller role stopped with an error", errorFields(err));
+    throw err;
+  });
+  const cacheList = Object.values(caches);
+  return {
+    manager,
+    synced: async (signal) => {
+      for (const informer of cacheList) if (!(await informer.waitForSync(signal))) return false;
+      return true;
+    },
+    stop: async () => {
+      abort.abort();
+      await metricsTimer;
+      await done;
+    },
+    done,
+  };
+}
+
+const PHASES: readonly InstancePhase[] = [
+  "Pending",
+  "Scheduled",
+  "Pulling",
+  "Building",
+  "Starting",
+  "Running",
+  "Failed",
+  "Terminating",
+];
+
+/** Recomputes berth_instances{namespace,phase} from the cache until the signal aborts. */
+async function startInstanceMetrics(
+  context: ControllerContext,
+  intervalMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const seen = new Set<string>();
+  while (!signal.aborted) {
+    if (context.caches.instances.hasSynced()) {
+      const counts = countByPhase(context.caches.instances.list());
+      for (const namespace of new Set([...seen, ...counts.keys()])) {
+        seen.add(namespace);
+        for (const phase of PHASES) {
+          instancesByPhase.set({ namespace, phase }, counts.get(namespace)?.get(phase) ?? 0);
+        }
+      }
+    }
+    await context.clock.sleep(intervalMs, signal);
+  }
+}
+
+export function countByPhase(instances: readonly Instance[]): Map<string, Map<InstancePhase, number>> {
+  const counts = new Map<string, Map<InstancePhase, number>>();
+  for (const instance of instances) {
+    const namespace = instance.metadata.namespace ?? "default";
+    const phase: InstancePhase =
+      instance.metadata.deletionTimestamp !== undefined
+        ? "Terminating"
+        : (instance.status?.phase ?? "Pending");
+    const byPhase = counts.get(namespace) ?? new Map<InstancePhase, number>();
+    byPhase.set(phase, (byPhase.get(phase) ?? 0) + 1);
+    counts.set(namespace, byPhase);
+  }
+  return counts;
+}

@@ -1,0 +1,162 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { API_VERSION, type Node, type NodeSpec } from "../api/types.js";
+import { parseQuantity } from "./quantity.js";
+import { schedule, type PlacedInstance, type SchedulingCandidate } from "./scheduler.js";
+
+function node(
+  name: string,
+  spec: Partial<NodeSpec> = {},
+  ready: "True" | "False" | "Unknown" = "True",
+): Node {
+  return {
+    apiVersion: API_VERSION,
+    kind: "Node",
+    metadata: { name },
+    spec: { url: `tcp://${name}:2375`, address: name, ...spec },
+    status: {
+      conditions: [
+        {
+          type: "Ready",
+          status: ready,
+          reason: "x",
+          message: "",
+          lastTransitionTime: "2026-01-01T00:00:00Z",
+        },
+      ],
+    },
+  };
+}
+
+function placed(nodeName: string, definition = "other", extra: Partial<PlacedInstance> = {}): PlacedInstance {
+  return { namespace: "ns", definition, nodeName, ...extra };
+}
+
+const web: SchedulingCandidate = { namespace: "ns", definition: "web" };
+
+interface Case {
+  name: string;
+  candidate?: Partial<SchedulingCandidate>;
+  nodes: Node[];
+  placed?: PlacedInstance[];
+  want: string | RegExp;
+}
+
+const cases: Case[] = [
+  { name: "one ready node", nodes: [node("a")], want: "a" },
+  { name: "no nodes at all", nodes: [], want: /0\/0 nodes.*no Node is registered/ },
+  { name: "skips not ready", nodes: [node("a", {}, "Unknown"), node("b")], want: "b" },
+  { name: "skips unschedulable", nodes: [node("a", { unschedulable: true }), node("b")], want: "b" },
+  {
+    name: "nodeSelector",
+    candidate: { nodeSelector: { zone: "b" } },
+    nodes: [node("a", { labels: { zone: "a" } }), node("b", { labels: { zone: "b", disk: "ssd" } })],
+    want: "b",
+  },
+  {
+    name: "fixed hostPort avoids the node holding it",
+    candidate: { hostPort: 8080 },
+    nodes: [node("a"), node("b")],
+    placed: [placed("a", "web", { hostPort: 8080 })],
+    want: "b",
+  },
+  {
+    name: "fixed hostPort held by another namespace's Instance still blocks",
+    candidate: { hostPort: 8080 },
+    nodes: [node("a"), node("b")],
+    placed: [
+      { namespace: "other", definition: "x", nodeName: "a", hostPort: 8080 },
+      placed("b"),
+      placed("b"),
+    ],
+    want: "b",
+  },
+  {
+    name: "more fixed-port replicas than nodes: unschedulable with reasons",
+    candidate: { hostPort: 8080 },
+    nodes: [node("a"), node("b"), node("c", {}, "False")],
+    placed: [placed("a", "web", { hostPort: 8080 }), placed("b", "web", { hostPort: 8080 })],
+    want: "0/3 nodes are available: 2 already running an Instance on host port 8080, 1 not Ready.",
+  },
+  {
+    name: "capacity.instances",
+    nodes: [node("a", { capacity: { instances: 1 } }), node("b", { capacity: { instances: 5 } })],
+    placed: [placed("a"), placed("b"), placed("b")],
+    want: "b",
+  },
+  {
+    name: "capacity.memory",
+    candidate: { resources: { memory: "512Mi" } },
+    nodes: [node("a", { capacity: { memory: "1Gi" } }), node("b", { capacity: { memory: "2Gi" } })],
+    placed: [placed("a", "x", { resources: { memory: "768Mi" } })],
+    want: "b",
+  },
+  {
+    name: "capacity.cpus exactly full still fits",
+    candidate: { resources: { cpus: "200m" } },
+    nodes: [node("a", { capacity: { cpus: "0.3" } })],
+    placed: [placed("a", "x", { resources: { cpus: "100m" } })],
+    want: "a",
+  },
+  {
+    name: "capacity.cpus over",
+    candidate: { resources: { cpus: "1" } },
+    nodes: [node("a", { capacity: { cpus: "500m" } })],
+    want: /1 without enough CPUs left/,
+  },
+  {
+    name: "spread: fewest of the same Definition first",
+    nodes: [node("a"), node("b")],
+    placed: [placed("a", "web"), placed("b"), placed("b")],
+    want: "b",
+  },
+  {
+    name: "spread: then the least loaded",
+    nodes: [node("a"), node("b"), node("c")],
+    placed: [placed("a"), placed("a"), placed("b")],
+    want: "c",
+  },
+  { name: "spread: ties go to the name", nodes: [node("c"), node("b")], want: "b" },
+  {
+    name: "pack: the fullest node",
+    candidate: { spread: "Pack" },
+    nodes: [node("a"), node("b")],
+    placed: [placed("b", "web"), placed("b")],
+    want: "b",
+  },
+];
+
+for (const c of cases) {
+  test(`schedule: ${c.name}`, () => {
+    const result = schedule({ ...web, ...c.candidate }, c.nodes, c.placed ?? []);
+    if (typeof c.want === "string" && !c.want.includes(" ")) {
+      assert.equal(result.node, c.want, "node" in result && result.node === undefined ? result.message : "");
+    } else {
+      assert.equal(result.node, undefined);
+      assert.ok(result.node === undefined && result.reason === "Unschedulable");
+      if (typeof c.want === "string") assert.equal(result.message, c.want);
+      else assert.match(result.message, c.want);
+    }
+  });
+}
+
+test("replicas with a fixed host port land on different nodes, one by one", () => {
+  const nodes = [node("a"), node("b"), node("c")];
+  const bound: PlacedInstance[] = [];
+  const chosen: Array<string | undefined> = [];
+  for (let i = 0; i < 4; i++) {
+    const result = schedule({ ...web, hostPort: 9000 }, nodes, bound);
+    chosen.push(result.node);
+    if (result.node) bound.push(placed(result.node, "web", { hostPort: 9000 }));
+  }
+  assert.deepEqual(chosen, ["a", "b", "c", undefined]);
+});
+
+test("parseQuantity", () => {
+  assert.equal(parseQuantity("64Mi"), 64 * 2 ** 20);
+  assert.equal(parseQuantity("1.5"), 1.5);
+  assert.equal(parseQuantity("500m"), 0.5);
+  assert.equal(parseQuantity("2G"), 2e9);
+  assert.equal(parseQuantity("lots"), undefined);
+  assert.equal(parseQuantity(undefined), undefined);
+});

@@ -1,0 +1,146 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "../runtime/log.js";
+import { errorFields } from "../runtime/log.js";
+import { type DockerError, EngineUnreachableError, classifyDockerError } from "./errors.js";
+import { type JsonMessage, jsonLines } from "./json-lines.js";
+
+export const CONTAINER_ACTIONS = ["start", "die", "destroy", "oom"] as const;
+export type ContainerAction = (typeof CONTAINER_ACTIONS)[number];
+
+export interface ContainerEvent {
+  type: "container";
+  action: ContainerAction;
+  containerId: string;
+  /** The container's berth.dev/* labels. */
+  labels: Record<string, string>;
+  /** For die: the exit code. */
+  exitCode?: number;
+  /** When the engine saw it, in seconds since the epoch. */
+  time: number;
+}
+
+/** The stream broke and was connected again: events may have been missed, so relist. */
+export interface StreamRestartedEvent {
+  type: "stream-restarted";
+  error: DockerError;
+}
+
+export type EngineEvent = ContainerEvent | StreamRestartedEvent;
+
+export interface EventStreamOptions {
+  /** Ends the stream. */
+  signal: AbortSignal;
+  /** Replay events from this time on (seconds since the epoch); only new events when absent. */
+  since?: number;
+  minReconnectDelayMs?: number;
+  maxReconnectDelayMs?: number;
+}
+
+export interface EventSource {
+  engineUrl: string;
+  logger: Logger;
+  /** Opens the engine's event stream; `since` in seconds since the epoch. */
+  connect(since: number | undefined, signal: AbortSignal): Promise<NodeJS.ReadableStream>;
+}
+
+const BERTH_LABEL_PREFIX = "berth.dev/";
+
+/** A container event from the engine's /events message, or undefined for anything else. */
+export function toContainerEvent(message: JsonMessage): ContainerEvent | undefined {
+  if (message.Type !== "container") return undefined;
+  const action = message.Action;
+  if (typeof action !== "string" || !(CONTAINER_ACTIONS as readonly string[]).includes(action))
+    return undefined;
+  const actor = message.Actor as { ID?: unknown; Attributes?: Record<string, unknown> } | undefined;
+  if (!actor || typeof actor.ID !== "string") return undefined;
+  const attributes = actor.Attributes ?? {};
+  const labels: Record<string, string> = {};
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key.startsWith(BERTH_LABEL_PREFIX) && typeof value === "string") labels[key] = value;
+  }
+  const event: ContainerEvent = {
+    type: "container",
+    action: action as ContainerAction,
+    containerId: actor.ID,
+    labels,
+    time: typeof message.time === "number" ? message.time : 0,
+  };
+  const exitCode = Number(attributes.exitCode);
+  if (action === "die" && typeof attributes.exitCode === "string" && Number.isInteger(exitCode)) {
+    event.exitCode = exitCode;
+  }
+  return event;
+}
+
+/**
+ * Yields container events until options.signal aborts, reconnecting with exponential
+ * backoff. A reconnect resumes from the last event's second (events in that second may
+ * come twice; consumers reconcile state, so that is harmless) and is announced with a
+ * stream-restarted event once the new stream is open.
+ */
+export async function* streamEngineEvents(
+  source: EventSource,
+  options: EventStreamOptions,
+): AsyncGenerator<EngineEvent> {
+  const { signal } = options;
+  const minDelay = options.minReconnectDelayMs ?? 500;
+  const maxDelay = options.maxReconnectDelayMs ?? 30_000;
+  let delay = minDelay;
+  let since = options.since;
+  let brokenBy: DockerError | undefined;
+  while (!signal.aborted) {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await source.connect(since, signal);
+    } catch (err) {
+      if (signal.aborted) return;
+      brokenBy = classifyDockerError(err, { operation: "events", engineUrl: source.engineUrl });
+      source.logger.warn("docker event stream connect failed", {
+        engine: source.engineUrl,
+        retryInMs: delay,
+        ...errorFields(err),
+      });
+      await sleepUnlessAborted(delay, signal);
+      delay = Math.min(delay * 2, maxDelay);
+      continue;
+    }
+    const destroy = () => (stream as unknown as { destroy(): void }).destroy();
+    signal.addEventListener("abort", destroy, { once: true });
+    try {
+      if (brokenBy) {
+        yield { type: "stream-restarted", error: brokenBy };
+        brokenBy = undefined;
+      }
+      delay = minDelay;
+      for await (const message of jsonLines(stream as AsyncIterable<Buffer>)) {
+        const event = toContainerEvent(message);
+        if (!event) continue;
+        if (event.time > 0) since = event.time;
+        yield event;
+      }
+      brokenBy = new EngineUnreachableError("events", source.engineUrl, "the engine closed the event stream");
+    } catch (err) {
+      if (signal.aborted) return;
+      brokenBy = classifyDockerError(err, { operation: "events", engineUrl: source.engineUrl });
+    } finally {
+      signal.removeEventListener("abort", destroy);
+      destroy();
+    }
+    if (signal.aborted) return;
+    source.logger.warn("docker event stream broke", {
+      engine: source.engineUrl,
+      retryInMs: delay,
+      error: brokenBy?.message,
+    });
+    await sleepUnlessAborted(delay, signal);
+    delay = Math.min(delay * 2, maxDelay);
+  }
+}
+
+async function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (err) {
+    if (!signal.aborted) throw err;
+  }
+}

@@ -1,0 +1,375 @@
+import http from "node:http";
+import https from "node:https";
+import { Watch } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { ApiStatus } from "./errors.js";
+import { KubeApiError } from "./errors.js";
+import type { JsonPatchOp } from "./patch.js";
+import type { KubeObject, ResourceDescriptor } from "./resources.js";
+
+/** Names one object; namespace is ignored for cluster-scoped kinds. */
+export interface ObjectRef {
+  namespace?: string | undefined;
+  name: string;
+}
+
+export interface ListOptions {
+  /** Namespace to list in; all namespaces when absent. */
+  namespace?: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+  /** Page size; the client follows continue tokens and returns every item. */
+  pageSize?: number;
+}
+
+export interface ListResult<T> {
+  items: T[];
+  /** The list's resourceVersion: an opaque string, only ever handed back to the server. */
+  resourceVersion: string;
+}
+
+export interface WatchOptions {
+  namespace?: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+  resourceVersion: string;
+  allowWatchBookmarks?: boolean;
+  /** The server ends the watch after this long; the informer then resumes it. */
+  timeoutSeconds?: number;
+}
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+
+export interface WatchEvent<T> {
+  type: WatchEventType;
+  /** The object, or an ApiStatus for ERROR events. */
+  object: T | ApiStatus;
+}
+
+export interface WatchHandle {
+  stop(): void;
+}
+
+export interface DeleteOptions {
+  preconditions?: { uid?: string; resourceVersion?: string };
+  propagationPolicy?: "Foreground" | "Background" | "Orphan";
+  gracePeriodSeconds?: number;
+}
+
+/**
+ * The one way Berth talks to the API server. Every method throws KubeApiError on an error
+ * answer; classify it with isNotFound/isConflict/isGone/isAlreadyExists.
+ */
+export interface KubeClient {
+  get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T>;
+  list<T extends KubeObject>(resource: ResourceDescriptor<T>, options?: ListOptions): Promise<ListResult<T>>;
+  create<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T>;
+  /** PUT: replaces the object; metadata.resourceVersion, when set, is the precondition. */
+  replace<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T>;
+  /** RFC 7386 merge patch; put metadata.resourceVersion in the patch for a precondition. */
+  mergePatch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T>;
+  /** RFC 6902 JSON patch; `test` operations are the precondition. */
+  jsonPatch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    ops: JsonPatchOp[],
+  ): Promise<T>;
+  /** Merge patch of the /status subresource. */
+  patchStatus<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T>;
+  delete(resource: ResourceDescriptor, ref: ObjectRef, options?: DeleteOptions): Promise<void>;
+  /**
+   * Starts a watch. onDone is called exactly once when the stream ends for any reason
+   * (error, server timeout, stop()).
+   */
+  watch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    options: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+    onDone: (err: Error | undefined) => void,
+  ): Promise<WatchHandle>;
+}
+
+export interface RestClientOptions {
+  /** Per-request timeout for everything but watches. */
+  requestTimeoutMs?: number;
+  /** Sent as the field manager on writes. */
+  fieldManager?: string;
+}
+
+export function resourcePath(resource: ResourceDescriptor, namespace?: string, name?: string): string {
+  const root =
+    resource.group === "" ? `/api/${resource.version}` : `/apis/${resource.group}/${resource.version}`;
+  let path = root;
+  if (resource.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
+  path += `/${resource.plural}`;
+  if (name !== undefined) path += `/${encodeURIComponent(name)}`;
+  return path;
+}
+
+function objectPath(resource: ResourceDescriptor, ref: ObjectRef): string {
+  if (resource.namespaced && !ref.namespace) {
+    throw new Error(`${resource.kind} ${ref.name}: a namespace is required`);
+  }
+  return resourcePath(resource, ref.namespace, ref.name);
+}
+
+function query(params: Record<string, string | number | boolean | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+/** The REST client over a KubeConfig: client-node does auth and TLS, this does the verbs. */
+export class RestKubeClient implements KubeClient {
+  private agent: http.Agent | undefined;
+  private readonly requestTimeoutMs: number;
+  private readonly fieldManager: string;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    options: RestClientOptions = {},
+  ) {
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.fieldManager = options.fieldManager ?? "berth";
+  }
+
+  async get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
+    return (await this.request("GET", objectPath(resource, ref))) as T;
+  }
+
+  async list<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    options: ListOptions = {},
+  ): Promise<ListResult<T>> {
+    const items: T[] = [];
+    let continueToken: string | undefined;
+    let resourceVersion = "";
+    do {
+      const path =
+        resourcePath(resource, options.namespace) +
+        query({
+          labelSelector: options.labelSelector,
+          fieldSelector: options.fieldSelector,
+          limit: options.pageSize ?? 500,
+          continue: continueToken,
+        });
+      const page = (await this.request("GET", path)) as {
+        items?: T[];
+        metadata?: { resourceVersion?: string; continue?: string };
+      };
+      // A List's items carry no apiVersion/kind; fill them in so callers see whole objects.
+      for (const item of page.items ?? []) {
+        items.push({ apiVersion: apiVersionText(resource), kind: resource.kind, ...item });
+      }
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      continueToken = page.metadata?.continue || undefined;
+    } while (continueToken);
+    return { items, resourceVersion };
+  }
+
+  async create<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
+    const namespace = obj.metadata?.namespace;
+    if (resource.namespaced && !namespace)
+      throw new Error(`${resource.kind}: metadata.namespace is required`);
+    const path = resourcePath(resource, namespace) + query({ fieldManager: this.fieldManager });
+    return (await this.request("POST", path, obj)) as T;
+  }
+
+  async replace<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
+    const ref = { namespace: obj.metadata?.namespace, name: obj.metadata?.name ?? "" };
+    const path = objectPath(resource, ref) + query({ fieldManager: this.fieldManager });
+    return (await this.request("PUT", path, obj)) as T;
+  }
+
+  async mergePatch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    const path = objectPath(resource, ref) + query({ fieldManager: this.fieldManager });
+    return (await this.request("PATCH", path, patch, "application/merge-patch+json")) as T;
+  }
+
+  async jsonPatch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    ops: JsonPatchOp[],
+  ): Promise<T> {
+    const path = objectPath(resource, ref) + query({ fieldManager: this.fieldManager });
+    try {
+      return (await this.request("PATCH", path, ops, "application/json-patch+json")) as T;
+    } catch (err) {
+      throw markFailedTest(err, ops);
+    }
+  }
+
+  async patchStatus<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    const path = `${objectPath(resource, ref)}/status` + query({ fieldManager: this.fieldManager });
+    return (await this.request("PATCH", path, patch, "application/merge-patch+json")) as T;
+  }
+
+  async delete(resource: ResourceDescriptor, ref: ObjectRef, options: DeleteOptions = {}): Promise<void> {
+    const body = { apiVersion: "v1", kind: "DeleteOptions", ...options };
+    await this.request("DELETE", objectPath(resource, ref), body);
+  }
+
+  async watch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    options: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+    onDone: (err: Error | undefined) => void,
+  ): Promise<WatchHandle> {
+    const params: Record<string, string | number | boolean | undefined> = {
+      resourceVersion: options.resourceVersion,
+      allowWatchBookmarks: options.allowWatchBookmarks ?? true,
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+      timeoutSeconds: options.timeoutSeconds,
+    };
+    let finished = false;
+    const finish = (err: unknown): void => {
+      if (finished) return;
+      finished = true;
+      onDone(toError(err));
+    };
+    const controller = await new Watch(this.kc).watch(
+      resourcePath(resource, options.namespace),
+      params,
+      (type: string, object: unknown) => {
+        if (!finished) onEvent({ type: type as WatchEventType, object: object as T | ApiStatus });
+      },
+      finish,
+    );
+    return {
+      stop: () => {
+        controller.abort();
+        finish(undefined);
+      },
+    };
+  }
+
+  private async requestOptions(): Promise<https.RequestOptions> {
+    const options: https.RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(options);
+    // client-node builds a fresh agent per call; keep one keep-alive agent for all requests.
+    if (!this.agent) {
+      const cluster = this.kc.getCurrentCluster();
+      const isHttps = (cluster?.server ?? "").startsWith("https:");
+      this.agent = isHttps
+        ? new https.Agent({
+            keepAlive: true,
+            ca: options.ca,
+            cert: options.cert,
+            key: options.key,
+            pfx: options.pfx,
+            passphrase: options.passphrase,
+            rejectUnauthorized: cluster?.skipTLSVerify ? false : (options.rejectUnauthorized ?? true),
+            servername: cluster?.tlsServerName ?? options.servername ?? undefined,
+          })
+        : new http.Agent({ keepAlive: true });
+    }
+    options.agent = this.agent;
+    return options;
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+  ): Promise<unknown> {
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new Error("no current cluster in the kubeconfig");
+    const url = new URL(cluster.server.replace(/\/$/, "") + path);
+    const options = await this.requestOptions();
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: http.OutgoingHttpHeaders = { Accept: "application/json" };
+    // client-node puts the auth header (bearer token, exec plugin output) here.
+    if (options.headers && !Array.isArray(options.headers)) Object.assign(headers, options.headers);
+    if (payload) {
+      headers["Content-Type"] = contentType ?? "application/json";
+      headers["Content-Length"] = payload.length;
+    }
+    const send = url.protocol === "https:" ? https.request : http.request;
+    return await new Promise<unknown>((resolve, reject) => {
+      const req = send(
+        url,
+        { method, headers, agent: options.agent, auth: options.auth, timeout: this.requestTimeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("error", reject);
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            const status = res.statusCode ?? 0;
+            let parsed: unknown = undefined;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = undefined;
+            }
+            if (status >= 200 && status < 300) {
+              resolve(parsed);
+              return;
+            }
+            const apiStatus = parsed as ApiStatus | undefined;
+            const message = apiStatus?.message ?? (text.slice(0, 200) || `HTTP ${status}`);
+            reject(new KubeApiError(status, `${method} ${url.pathname}: ${message}`, apiStatus));
+          });
+        },
+      );
+      req.on("timeout", () =>
+        req.destroy(new KubeApiError(0, `${method} ${url.pathname}: request timed out`)),
+      );
+      req.on("error", (err) =>
+        reject(
+          err instanceof KubeApiError
+            ? err
+            : new KubeApiError(0, `${method} ${url.pathname}: ${err.message}`),
+        ),
+      );
+      req.end(payload);
+    });
+  }
+}
+
+/**
+ * The API server answers a failed `test` operation with a bare 422 Invalid (no field
+ * causes), unlike a validation failure, which names the fields. Mark it so callers can
+ * treat it as the optimistic-lock conflict it is.
+ */
+function markFailedTest(err: unknown, ops: JsonPatchOp[]): unknown {
+  if (!(err instanceof KubeApiError) || err.statusCode !== 422) return err;
+  if (!ops.some((op) => op.op === "test")) return err;
+  if ((err.status?.details?.causes ?? []).length > 0) return err;
+  return new KubeApiError(422, `${err.message} (a patch precondition failed)`, err.status, true);
+}
+
+function apiVersionText(resource: ResourceDescriptor): string {
+  return resource.group === "" ? resource.version : `${resource.group}/${resource.version}`;
+}
+
+function toError(err: unknown): Error | undefined {
+  if (err === null || err === undefined) return undefined;
+  if (err instanceof Error) return err;
+  return new Error(String(err));
+}
+
+export function newKubeClient(kc: KubeConfig, options?: RestClientOptions): KubeClient {
+  return new RestKubeClient(kc, options);
+}

@@ -1,0 +1,161 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { KubeObject } from "../kube/resources.js";
+import { CONFIGMAPS } from "../kube/resources.js";
+import { KubeApiError } from "../kube/errors.js";
+import { FakeClock, flushPromises } from "./clock.js";
+import type { ReconcileContext, Request, Result } from "./controller.js";
+import { Controller, TerminalError, mapToOwner } from "./controller.js";
+import { Informer } from "./informer.js";
+import { MemoryLogger } from "./log.js";
+import { FakeKubeClient } from "./testing.js";
+import { reconcileTotal, registry } from "./metrics.js";
+
+async function setup(
+  name: string,
+  reconcile: (req: Request, ctx: ReconcileContext) => Promise<Result | void>,
+  items: KubeObject[] = [],
+) {
+  const clock = new FakeClock();
+  const client = new FakeKubeClient();
+  client.listResults.push({ items, resourceVersion: "1" });
+  const informer = new Informer(client, CONFIGMAPS, { clock });
+  const logger = new MemoryLogger();
+  const controller = new Controller({ name, clock, logger, workers: 2, reconciler: { reconcile } });
+  controller.for(informer);
+  const abort = new AbortController();
+  informer.start();
+  const running = controller.start(abort.signal);
+  await informer.waitForSync();
+  await flushPromises();
+  const stop = async () => {
+    abort.abort();
+    await running;
+    await informer.stop();
+  };
+  return { clock, client, informer, controller, logger, stop };
+}
+
+const cm = (name: string): KubeObject => ({ metadata: { namespace: "ns", name, resourceVersion: "1" } });
+
+test("workers start after sync and reconcile every cached key with a reconcileID in the log", async () => {
+  const seen: string[] = [];
+  const ids = new Set<string>();
+  const { stop, logger } = await setup(
+    "unit-sync",
+    async (req, ctx) => {
+      seen.push(req.key);
+      ids.add(ctx.reconcileID);
+      ctx.log.info("reconciled", {});
+    },
+    [cm("a"), cm("b")],
+  );
+  await flushPromises();
+  assert.deepEqual(seen.sort(), ["ns/a", "ns/b"]);
+  assert.equal(ids.size, 2);
+  const line = logger.lines.find((l) => l.message === "reconciled");
+  assert.equal(line?.fields.controller, "unit-sync");
+  assert.equal(line?.fields.namespace, "ns");
+  assert.ok(line?.fields.reconcileID);
+  await stop();
+});
+
+test("one key is never reconciled twice at once; adds during a reconcile run it once more after", async () => {
+  let running = 0;
+  let maxRunning = 0;
+  let calls = 0;
+  let release: () => void = () => undefined;
+  const { controller, stop } = await setup("unit-exclusive", async () => {
+    calls++;
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    if (calls === 1) await new Promise<void>((resolve) => (release = resolve));
+    running--;
+  });
+  controller.enqueue("ns/x");
+  await flushPromises();
+  controller.enqueue("ns/x");
+  controller.enqueue("ns/x");
+  await flushPromises();
+  assert.equal(calls, 1);
+  release();
+  await flushPromises();
+  assert.equal(calls, 2);
+  assert.equal(maxRunning, 1);
+  await stop();
+});
+
+test("errors retry with growing backoff; terminal errors and successes do not retry", async () => {
+  const attempts = new Map<string, number>();
+  const { controller, clock, stop, logger } = await setup("unit-errors", async (req) => {
+    attempts.set(req.key, (attempts.get(req.key) ?? 0) + 1);
+    if (req.name === "fails") throw new Error("boom");
+    if (req.name === "terminal") throw new TerminalError("invalid spec");
+  });
+  controller.enqueue("ns/fails");
+  controller.enqueue("ns/terminal");
+  await flushPromises();
+  await clock.advanceAsync(5 + 10 + 20, 1);
+  assert.equal(attempts.get("ns/fails"), 4);
+  assert.equal(attempts.get("ns/terminal"), 1);
+  assert.ok(logger.lines.some((l) => l.message === "reconcile failed terminally, not retrying"));
+  await stop();
+});
+
+test("conflicts are requeued without counting as errors", async () => {
+  let calls = 0;
+  const { controller, clock, stop, logger } = await setup("unit-conflict", async () => {
+    calls++;
+    if (calls === 1)
+      throw new KubeApiError(409, "the object has been modified", { reason: "Conflict", code: 409 });
+  });
+  controller.enqueue("ns/c");
+  await flushPromises();
+  await clock.advanceAsync(10, 1);
+  assert.equal(calls, 2);
+  assert.equal(logger.lines.filter((l) => l.level === "error").length, 0);
+  const errors = (await reconcileTotal.get()).values.find(
+    (v) => v.labels.controller === "unit-conflict" && v.labels.result === "error",
+  );
+  assert.equal(errors?.value, 0);
+  await stop();
+});
+
+test("requeueAfterMs reconciles again after that time", async () => {
+  let calls = 0;
+  const { controller, clock, stop } = await setup("unit-after", async () => {
+    calls++;
+    return { requeueAfterMs: 60_000 };
+  });
+  controller.enqueue("ns/t");
+  await flushPromises();
+  assert.equal(calls, 1);
+  await clock.advanceAsync(59_000);
+  assert.equal(calls, 1);
+  await clock.advanceAsync(1_000);
+  assert.equal(calls, 2);
+  await stop();
+});
+
+test("metrics are pre-set to zero for each controller", async () => {
+  const { stop } = await setup("unit-metrics", async () => undefined);
+  const text = await registry.metrics();
+  assert.match(text, /controller_runtime_reconcile_total\{controller="unit-metrics",result="error"\} 0/);
+  assert.match(text, /workqueue_depth\{controller="unit-metrics",name="unit-metrics"\} 0/);
+  await stop();
+});
+
+test("mapToOwner maps a child to its controlling owner's key", () => {
+  const map = mapToOwner("Definition");
+  const child: KubeObject = {
+    metadata: {
+      namespace: "ns",
+      name: "web-1",
+      ownerReferences: [
+        { apiVersion: "berth.dev/v1alpha1", kind: "Definition", name: "web", uid: "u", controller: true },
+      ],
+    },
+  };
+  assert.deepEqual(map(child), ["ns/web"]);
+  assert.deepEqual(map({ metadata: { namespace: "ns", name: "orphan" } }), []);
+});

@@ -1,0 +1,319 @@
+import { randomUUID } from "node:crypto";
+import PQueue from "p-queue";
+import { isConflict, isPatchTestFailed } from "../kube/errors.js";
+import type { KubeObject } from "../kube/resources.js";
+import type { Clock } from "./clock.js";
+import { realClock } from "./clock.js";
+import type { EventHandlers, Informer } from "./informer.js";
+import { objectKey, parseKey } from "./informer.js";
+import type { Logger } from "./log.js";
+import { errorFields, nullLogger } from "./log.js";
+import {
+  activeWorkers,
+  presetControllerMetrics,
+  reconcileErrors,
+  reconcilePanics,
+  reconcileTime,
+  reconcileTotal,
+  terminalReconcileErrors,
+} from "./metrics.js";
+import type { RateLimiter } from "./workqueue.js";
+import { WorkQueue, defaultRateLimiter } from "./workqueue.js";
+
+/** What to reconcile: only a name. The reconciler reads the object itself, from a cache. */
+export interface Request {
+  key: string;
+  namespace?: string;
+  name: string;
+}
+
+export interface Result {
+  /** Reconcile this key again after this long (time-based checks); the backoff is reset. */
+  requeueAfterMs?: number;
+  /** Reconcile again soon, with backoff, without counting an error. */
+  requeue?: boolean;
+}
+
+/** An error that retrying will not fix (an invalid spec, say): logged, counted, not retried. */
+export class TerminalError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TerminalError";
+  }
+}
+
+export interface ReconcileContext {
+  /** Carries controller, namespace, name and reconcileID. */
+  log: Logger;
+  reconcileID: string;
+  /** Aborted when the controller must stop (lost leadership, shutdown deadline passed). */
+  signal: AbortSignal;
+  clock: Clock;
+}
+
+export interface Reconciler {
+  reconcile(request: Request, context: ReconcileContext): Promise<Result | void>;
+}
+
+/** Maps an object of a watched kind to the keys to reconcile. */
+export type MapFunc<T> = (obj: T) => string[];
+
+export const mapToSelf: MapFunc<KubeObject> = (obj) => [objectKey(obj)];
+
+/** Maps a child to its controlling owner of the given kind (same namespace). */
+export function mapToOwner(ownerKind: string): MapFunc<KubeObject> {
+  return (obj) => {
+    const owner = obj.metadata?.ownerReferences?.find((ref) => ref.controller && ref.kind === ownerKind);
+    if (!owner) return [];
+    const namespace = obj.metadata?.namespace;
+    return [namespace ? `${namespace}/${owner.name}` : owner.name];
+  };
+}
+
+/** Maps an object to the object named by one of its labels (same namespace). */
+export function mapToLabel(label: string): MapFunc<KubeObject> {
+  return (obj) => {
+    const target = obj.metadata?.labels?.[label];
+    if (!target) return [];
+    const namespace = obj.metadata?.namespace;
+    return [namespace ? `${namespace}/${target}` : target];
+  };
+}
+
+export interface ControllerOptions {
+  name: string;
+  reconciler: Reconciler;
+  clock?: Clock;
+  logger?: Logger;
+  /** How many keys are reconciled at once (never the same key twice). Default 1. */
+  workers?: number;
+  rateLimiter?: RateLimiter;
+  /** How long in-flight reconciles may take to finish on stop before their signal aborts. */
+  shutdownDeadlineMs?: number;
+}
+
+export interface StopOptions {
+  /** Abort in-flight reconciles at once (lost leadership) instead of letting them finish. */
+  immediate?: boolean;
+}
+
+/**
+ * A controller: event handlers put keys on a work queue; workers (a p-queue pool) take
+ * keys and run the reconciler, after every watched cache has synced. Errors retry with
+ * per-key backoff, conflicts retry quietly, TerminalErrors are not retried.
+ */
+export class Controller {
+  readonly name: string;
+  private readonly reconciler: Reconciler;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly workers: number;
+  private readonly rateLimiter: RateLimiter;
+  private readonly shutdownDeadlineMs: number;
+  private readonly informers: Array<Informer<KubeObject>> = [];
+  private readonly primaries: Array<Informer<KubeObject>> = [];
+  private queue: WorkQueue;
+  private running: Promise<void> | undefined;
+  private reconcileAbort = new AbortController();
+  private pumpStopped = false;
+  private runAbort = new AbortController();
+
+  constructor(options: ControllerOptions) {
+    this.name = options.name;
+    this.reconciler = options.reconciler;
+    this.clock = options.clock ?? realClock;
+    this.log = (options.logger ?? nullLogger).child({ controller: options.name });
+    this.workers = Math.max(1, options.workers ?? 1);
+    this.rateLimiter = options.rateLimiter ?? defaultRateLimiter(this.clock);
+    this.shutdownDeadlineMs = options.shutdownDeadlineMs ?? 30_000;
+    this.queue = this.newQueue();
+    presetControllerMetrics(this.name, this.workers);
+  }
+
+  /** Reconciles objects of this informer's kind, by their own key. */
+  for<T extends KubeObject>(
+    informer: Informer<T>,
+    options: { updatePredicate?: (oldObj: T, newObj: T) => boolean } = {},
+  ): this {
+    this.primaries.push(informer as unknown as Informer<KubeObject>);
+    return this.watches(informer, mapToSelf, options.updatePredicate);
+  }
+
+  /** Reconciles the keys `map` returns for each event of a related kind (children, references). */
+  watches<T extends KubeObject>(
+    informer: Informer<T>,
+    map: MapFunc<T>,
+    updatePredicate?: (oldObj: T, newObj: T) => boolean,
+  ): this {
+    this.informers.push(informer as unknown as Informer<KubeObject>);
+    const enqueueAll = (obj: T): void => {
+      for (const key of map(obj)) this.enqueue(key);
+    };
+    const handlers: EventHandlers<T> = {
+      onAdd: enqueueAll,
+      onUpdate: (oldObj, newObj) => {
+        if (updatePredicate && !updatePredicate(oldObj, newObj)) return;
+        // A change can move a child from one owner to another: both need a look.
+        enqueueAll(oldObj);
+        enqueueAll(newObj);
+      },
+      onDelete: enqueueAll,
+    };
+    informer.addHandler(handlers);
+    return this;
+  }
+
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  enqueueAfter(key: string, delayMs: number): void {
+    this.queue.addAfter(key, delayMs);
+  }
+
+  /** Waits for the caches, then runs workers until the signal aborts; resolves once stopped. */
+  start(signal: AbortSignal): Promise<void> {
+    if (this.running) return this.running;
+    this.running = this.run(signal).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    if (this.queue.isShuttingDown()) this.queue = this.newQueue();
+    this.reconcileAbort = new AbortController();
+    this.pumpStopped = false;
+    this.runAbort = new AbortController();
+    const syncSignal = AbortSignal.any([signal, this.runAbort.signal]);
+    const stopWith = (options: StopOptions): void => this.beginStop(options);
+    const onAbort = (): void => stopWith({});
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (const informer of this.informers) {
+        if (!(await informer.waitForSync(syncSignal))) return;
+      }
+      // Everything cached is worth a look after (re)starting: the queue may be new.
+      for (const informer of this.primaries) for (const key of informer.keys()) this.enqueue(key);
+      this.log.info("starting workers", { workers: this.workers });
+      await this.pump();
+      this.log.info("workers stopped", {});
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Stops intake and waits for in-flight reconciles (aborting them at the deadline or at once). */
+  async stop(options: StopOptions = {}): Promise<void> {
+    this.beginStop(options);
+    await this.running;
+  }
+
+  private stopTimer: ReturnType<Clock["setTimeout"]> | undefined;
+
+  private beginStop(options: StopOptions): void {
+    this.pumpStopped = true;
+    this.runAbort.abort();
+    this.queue.shutDown();
+    if (options.immediate) {
+      this.reconcileAbort.abort();
+      return;
+    }
+    if (this.stopTimer) return;
+    this.stopTimer = this.clock.setTimeout(() => {
+      this.stopTimer = undefined;
+      if (this.running) {
+        this.log.warn("shutdown deadline passed, aborting in-flight reconciles", {});
+        this.reconcileAbort.abort();
+      }
+    }, this.shutdownDeadlineMs);
+  }
+
+  private async pump(): Promise<void> {
+    const pool = new PQueue({ concurrency: this.workers });
+    const queue = this.queue;
+    for (;;) {
+      // Take a key only when a worker is about to be free, so keys wait (deduplicated) in the queue.
+      await pool.onSizeLessThan(1);
+      const key = await queue.get();
+      if (key === undefined || this.pumpStopped) {
+        if (key !== undefined) queue.done(key);
+        break;
+      }
+      void pool.add(() => this.processItem(queue, key));
+    }
+    // Stop intake done; let what is in flight finish (the deadline timer aborts stragglers).
+    await pool.onIdle();
+    if (this.stopTimer) {
+      this.clock.clearTimeout(this.stopTimer);
+      this.stopTimer = undefined;
+    }
+  }
+
+  private async processItem(queue: WorkQueue, key: string): Promise<void> {
+    const { namespace, name } = parseKey(key);
+    const reconcileID = randomUUID();
+    const log = this.log.child({ ...(namespace ? { namespace } : {}), name, reconcileID });
+    const labels = { controller: this.name };
+    const started = this.clock.now();
+    activeWorkers.inc(labels);
+    try {
+      const request: Request = namespace ? { key, namespace, name } : { key, name };
+      const result = await this.reconciler.reconcile(request, {
+        log,
+        reconcileID,
+        signal: this.reconcileAbort.signal,
+        clock: this.clock,
+      });
+      if (result && result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
+        queue.forget(key);
+        queue.addAfter(key, result.requeueAfterMs);
+        reconcileTotal.inc({ ...labels, result: "requeue_after" });
+      } else if (result?.requeue) {
+        queue.addRateLimited(key);
+        reconcileTotal.inc({ ...labels, result: "requeue" });
+      } else {
+        queue.forget(key);
+        reconcileTotal.inc({ ...labels, result: "success" });
+      }
+    } catch (err) {
+      this.handleError(queue, key, err, log);
+    } finally {
+      reconcileTime.observe(labels, (this.clock.now() - started) / 1000);
+      activeWorkers.dec(labels);
+      queue.done(key);
+    }
+  }
+
+  private handleError(queue: WorkQueue, key: string, err: unknown, log: Logger): void {
+    const labels = { controller: this.name };
+    if (err instanceof TerminalError) {
+      queue.forget(key);
+      reconcileErrors.inc(labels);
+      terminalReconcileErrors.inc(labels);
+      reconcileTotal.inc({ ...labels, result: "error" });
+      log.error("reconcile failed terminally, not retrying", errorFields(err));
+      return;
+    }
+    if (isConflict(err) || isPatchTestFailed(err)) {
+      // Someone else changed the object since our cache saw it: try again with fresh data.
+      queue.addRateLimited(key);
+      reconcileTotal.inc({ ...labels, result: "requeue" });
+      log.debug("conflict, requeueing", errorFields(err));
+      return;
+    }
+    if (!(err instanceof Error)) reconcilePanics.inc(labels);
+    queue.addRateLimited(key);
+    reconcileErrors.inc(labels);
+    reconcileTotal.inc({ ...labels, result: "error" });
+    log.error("reconcile failed", { ...errorFields(err), retries: queue.numRequeues(key) });
+  }
+
+  private newQueue(): WorkQueue {
+    return new WorkQueue(this.name, {
+      clock: this.clock,
+      rateLimiter: this.rateLimiter,
+      controller: this.name,
+    });
+  }
+}

@@ -1,0 +1,195 @@
+import { randomBytes } from "node:crypto";
+import os from "node:os";
+import type { KubeClient } from "../kube/client.js";
+import type { KubeEvent, KubeObject } from "../kube/resources.js";
+import { EVENTS } from "../kube/resources.js";
+import type { Clock } from "./clock.js";
+import { realClock } from "./clock.js";
+import type { Logger } from "./log.js";
+import { errorFields, nullLogger } from "./log.js";
+
+export type EventType = "Normal" | "Warning";
+
+/** Records what a person should see in `kubectl describe` for an object. Never throws. */
+export interface EventRecorder {
+  event(obj: KubeObject, type: EventType, reason: string, message: string, action?: string): void;
+}
+
+export const NoopEventRecorder: EventRecorder = { event: () => undefined };
+
+/** Keeps events in memory, for unit tests. */
+export class RecordingEventRecorder implements EventRecorder {
+  readonly events: Array<{ key: string; type: EventType; reason: string; message: string; action?: string }> =
+    [];
+  event(obj: KubeObject, type: EventType, reason: string, message: string, action?: string): void {
+    const namespace = obj.metadata?.namespace;
+    const key = namespace ? `${namespace}/${obj.metadata?.name ?? ""}` : (obj.metadata?.name ?? "");
+    this.events.push({ key, type, reason, message, ...(action ? { action } : {}) });
+  }
+}
+
+export interface KubeEventRecorderOptions {
+  client: KubeClient;
+  /** reportingController, such as berth.dev/controller. */
+  component: string;
+  /** reportingInstance: this process; the host name by default. */
+  instance?: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** Repeats of the same event within this window become one event with a growing series count. */
+  seriesWindowMs?: number;
+  /** A repeat updates the series count at most this often. */
+  seriesUpdateIntervalMs?: number;
+  /** Per-object token bucket: this many events at once, then one per refillMs. */
+  burst?: number;
+  refillMs?: number;
+}
+
+interface SeriesEntry {
+  namespace: string;
+  name: string;
+  count: number;
+  lastObserved: number;
+  lastWritten: number;
+  writtenCount: number;
+}
+
+interface Bucket {
+  tokens: number;
+  updated: number;
+}
+
+/** Kubernetes MicroTime: RFC 3339 with microseconds. */
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, "000Z");
+}
+
+/**
+ * Writes events.k8s.io/v1 Events. Repeats of one event (same object, type, reason and
+ * message) are aggregated into a series; each object gets a token bucket so a hot loop
+ * cannot flood the API server. Writes happen in the background, in order; flush() waits.
+ */
+export class KubeEventRecorder implements EventRecorder {
+  private readonly client: KubeClient;
+  private readonly component: string;
+  private readonly instance: string;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly seriesWindowMs: number;
+  private readonly seriesUpdateIntervalMs: number;
+  private readonly burst: number;
+  private readonly refillMs: number;
+  private readonly series = new Map<string, SeriesEntry>();
+  private readonly buckets = new Map<string, Bucket>();
+  private writes: Promise<void> = Promise.resolve();
+
+  constructor(options: KubeEventRecorderOptions) {
+    this.client = options.client;
+    this.component = options.component;
+    this.instance = (options.instance ?? os.hostname()).slice(0, 128);
+    this.clock = options.clock ?? realClock;
+    this.log = (options.logger ?? nullLogger).child({ component: "events" });
+    this.seriesWindowMs = options.seriesWindowMs ?? 10 * 60_000;
+    this.seriesUpdateIntervalMs = options.seriesUpdateIntervalMs ?? 30_000;
+    this.burst = options.burst ?? 25;
+    this.refillMs = options.refillMs ?? 5 * 60_000;
+  }
+
+  event(obj: KubeObject, type: EventType, reason: string, message: string, action?: string): void {
+    const now = this.clock.now();
+    const uid =
+      obj.metadata?.uid ?? `${obj.kind ?? ""}/${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
+    const note = message.slice(0, 1024);
+    const seriesKey = [uid, type, reason, note].join("\u0000");
+    this.pruneSeries(now);
+    const existing = this.series.get(seriesKey);
+    if (existing) {
+      existing.count++;
+      existing.lastObserved = now;
+      if (now - existing.lastWritten < this.seriesUpdateIntervalMs) return;
+      existing.lastWritten = now;
+      this.enqueueWrite(() => this.writeSeries(existing));
+      return;
+    }
+    if (!this.takeToken(uid, now)) {
+      this.log.debug("event dropped by rate limit", { reason, object: obj.metadata?.name });
+      return;
+    }
+    const namespace = obj.metadata?.namespace || "default";
+    const name = `${obj.metadata?.name ?? "object"}.${now.toString(16)}${randomBytes(3).toString("hex")}`;
+    const entry: SeriesEntry = {
+      namespace,
+      name,
+      count: 1,
+      lastObserved: now,
+      lastWritten: now,
+      writtenCount: 1,
+    };
+    this.series.set(seriesKey, entry);
+    const body: KubeEvent = {
+      apiVersion: "events.k8s.io/v1",
+      kind: "Event",
+      metadata: { name, namespace },
+      eventTime: microTime(now),
+      reportingController: this.component,
+      reportingInstance: this.instance,
+      action: (action ?? reason).slice(0, 128),
+      reason: reason.slice(0, 128),
+      note,
+      type,
+      regarding: {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        name: obj.metadata?.name,
+        ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}),
+        ...(obj.metadata?.uid ? { uid: obj.metadata.uid } : {}),
+        ...(obj.metadata?.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}),
+      },
+    };
+    this.enqueueWrite(async () => {
+      await this.client.create(EVENTS, body);
+    });
+  }
+
+  /** Waits until every event recorded so far was written (or failed and was logged). */
+  async flush(): Promise<void> {
+    await this.writes;
+  }
+
+  private enqueueWrite(write: () => Promise<void>): void {
+    this.writes = this.writes.then(write).catch((err: unknown) => {
+      // An event is best effort: a failed write is logged and never fails a reconcile.
+      this.log.warn("event write failed", errorFields(err));
+    });
+  }
+
+  private async writeSeries(entry: SeriesEntry): Promise<void> {
+    if (entry.count === entry.writtenCount) return;
+    const count = entry.count;
+    await this.client.mergePatch(
+      EVENTS,
+      { namespace: entry.namespace, name: entry.name },
+      { series: { count, lastObservedTime: microTime(entry.lastObserved) } },
+    );
+    entry.writtenCount = count;
+  }
+
+  private takeToken(uid: string, now: number): boolean {
+    const bucket = this.buckets.get(uid) ?? { tokens: this.burst, updated: now };
+    bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.updated) / this.refillMs);
+    bucket.updated = now;
+    this.buckets.set(uid, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  private pruneSeries(now: number): void {
+    for (const [key, entry] of this.series) {
+      if (now - entry.lastObserved > this.seriesWindowMs) this.series.delete(key);
+    }
+    for (const [uid, bucket] of this.buckets) {
+      if (bucket.tokens >= this.burst && now - bucket.updated > this.refillMs) this.buckets.delete(uid);
+    }
+  }
+}

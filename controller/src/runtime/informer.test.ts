@@ -1,0 +1,117 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { KubeObject } from "../kube/resources.js";
+import { CONFIGMAPS } from "../kube/resources.js";
+import { FakeClock, flushPromises } from "./clock.js";
+import { Informer } from "./informer.js";
+import { FakeKubeClient } from "./testing.js";
+
+function cm(name: string, rv: string): KubeObject {
+  return { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "ns", name, resourceVersion: rv } };
+}
+
+function recorder() {
+  const seen: string[] = [];
+  return {
+    seen,
+    handlers: {
+      onAdd: (o: KubeObject) => seen.push(`add ${o.metadata?.name}`),
+      onUpdate: (_: KubeObject, o: KubeObject) => seen.push(`update ${o.metadata?.name}`),
+      onDelete: (o: KubeObject) => seen.push(`delete ${o.metadata?.name}`),
+    },
+  };
+}
+
+test("lists, syncs, then follows watch events from the list's resourceVersion", async () => {
+  const client = new FakeKubeClient();
+  client.listResults.push({ items: [cm("a", "5")], resourceVersion: "10" });
+  const informer = new Informer(client, CONFIGMAPS, { clock: new FakeClock() });
+  const { seen, handlers } = recorder();
+  informer.addHandler(handlers);
+  informer.start();
+  assert.equal(await informer.waitForSync(), true);
+  await flushPromises();
+  assert.equal(client.watches[0]?.options.resourceVersion, "10");
+  assert.equal(client.watches[0]?.options.allowWatchBookmarks, true);
+  client.watches[0]!.emit({ type: "MODIFIED", object: cm("a", "11") });
+  client.watches[0]!.emit({ type: "ADDED", object: cm("b", "12") });
+  client.watches[0]!.emit({ type: "BOOKMARK", object: { metadata: { resourceVersion: "20" } } });
+  client.watches[0]!.emit({ type: "DELETED", object: cm("a", "21") });
+  assert.deepEqual(seen, ["add a", "update a", "add b", "delete a"]);
+  assert.equal(informer.lastResourceVersion(), "21");
+  assert.deepEqual(informer.keys(), ["ns/b"]);
+  await informer.stop();
+});
+
+test("cached objects are frozen all the way down", async () => {
+  const client = new FakeKubeClient();
+  client.listResults.push({ items: [cm("a", "5")], resourceVersion: "10" });
+  const informer = new Informer(client, CONFIGMAPS, { clock: new FakeClock() });
+  informer.start();
+  await informer.waitForSync();
+  const cached = informer.get("ns", "a")!;
+  assert.throws(() => {
+    (cached.metadata as { name: string }).name = "changed";
+  }, TypeError);
+  const copy = structuredClone(cached);
+  copy.metadata!.name = "copy";
+  assert.equal(informer.get("ns", "a")?.metadata?.name, "a");
+  await informer.stop();
+});
+
+test("410 Gone relists and reports objects that vanished meanwhile as deleted", async () => {
+  const client = new FakeKubeClient();
+  client.listResults.push({ items: [cm("a", "5"), cm("b", "6")], resourceVersion: "10" });
+  client.listResults.push({ items: [cm("b", "6"), cm("c", "30")], resourceVersion: "40" });
+  const informer = new Informer(client, CONFIGMAPS, { clock: new FakeClock() });
+  const { seen, handlers } = recorder();
+  informer.addHandler(handlers);
+  informer.start();
+  await informer.waitForSync();
+  await flushPromises();
+  client.watches[0]!.emit({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired" } });
+  await flushPromises();
+  assert.deepEqual(seen, ["add a", "add b", "add c", "delete a"]);
+  assert.equal(client.watches.length, 2);
+  assert.equal(client.watches[1]?.options.resourceVersion, "40");
+  await informer.stop();
+});
+
+test("a failed list or watch is retried with backoff and never stops the informer", async () => {
+  const clock = new FakeClock();
+  const client = new FakeKubeClient();
+  client.listResults.push(new Error("connection refused"));
+  client.listResults.push({ items: [], resourceVersion: "3" });
+  const informer = new Informer(client, CONFIGMAPS, { clock, backoffInitialMs: 100, backoffMaxMs: 1000 });
+  informer.start();
+  await flushPromises();
+  assert.equal(informer.hasSynced(), false);
+  await clock.advanceAsync(200);
+  assert.equal(informer.hasSynced(), true);
+  client.watches[0]!.end(Object.assign(new Error("socket hang up"), { statusCode: 0 }));
+  await flushPromises();
+  assert.equal(client.watches.length, 1, "waits before retrying");
+  await clock.advanceAsync(200);
+  assert.equal(client.watches.length, 2);
+  assert.equal(client.watches[1]?.options.resourceVersion, "3", "resumes from the last resourceVersion");
+  await informer.stop();
+});
+
+test("the watchdog restarts a watch that went silent", async () => {
+  const clock = new FakeClock();
+  const client = new FakeKubeClient();
+  client.listResults.push({ items: [], resourceVersion: "3" });
+  const informer = new Informer(client, CONFIGMAPS, { clock, silenceTimeoutMs: 5000, backoffInitialMs: 100 });
+  informer.start();
+  await informer.waitForSync();
+  await flushPromises();
+  await clock.advanceAsync(4000);
+  client.watches[0]!.emit({ type: "BOOKMARK", object: { metadata: { resourceVersion: "4" } } });
+  await clock.advanceAsync(4000);
+  assert.equal(client.watches[0]?.stopped, false, "a bookmark counts as a sign of life");
+  await clock.advanceAsync(1500, 100);
+  assert.equal(client.watches[0]?.stopped, true);
+  await clock.advanceAsync(500, 100);
+  assert.equal(client.watches.length, 2);
+  await informer.stop();
+});

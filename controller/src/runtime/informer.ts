@@ -1,0 +1,339 @@
+import type { ApiStatus } from "../kube/errors.js";
+import { isGone } from "../kube/errors.js";
+import type { KubeClient, WatchEvent, WatchHandle } from "../kube/client.js";
+import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
+import type { Clock } from "./clock.js";
+import { realClock } from "./clock.js";
+import type { Logger } from "./log.js";
+import { errorFields, nullLogger } from "./log.js";
+import { informerRelists, informerWatchRestarts, presetInformerMetrics } from "./metrics.js";
+
+/**
+ * Handlers run synchronously inside the informer, in event order. They should only
+ * enqueue keys: the object they get is the cached one, frozen.
+ */
+export interface EventHandlers<T> {
+  onAdd?(obj: T): void;
+  onUpdate?(oldObj: T, newObj: T): void;
+  onDelete?(obj: T): void;
+}
+
+export interface InformerOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** The server closes each watch after this long (randomized up to twice it); default 300 s. */
+  watchTimeoutSeconds?: number;
+  /** Restart a watch that has delivered nothing (not even a bookmark) for this long. */
+  silenceTimeoutMs?: number;
+  /** Backoff between failed lists/watches: doubling from initial up to max, with jitter. */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+}
+
+/** The cache key of an object: "namespace/name", or "name" for cluster-scoped objects. */
+export function objectKey(obj: KubeObject): string {
+  const name = obj.metadata?.name ?? "";
+  const namespace = obj.metadata?.namespace;
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+export function parseKey(key: string): { namespace?: string; name: string } {
+  const slash = key.indexOf("/");
+  return slash === -1 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+/** Freezes an object and everything inside it, so cached objects cannot be edited in place. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+type WatchEnd = "closed" | "error" | "gone" | "silent" | "stopped";
+
+/**
+ * A list+watch cache of one kind. It lists, then watches from the list's resourceVersion
+ * (with bookmarks), resumes after a watch ends, relists after 410 Gone (reporting deletes
+ * for objects that vanished meanwhile), backs off after errors and never ends the process.
+ * Objects handed out are deep-frozen: structuredClone them before editing.
+ */
+export class Informer<T extends KubeObject> {
+  private readonly store = new Map<string, T>();
+  private readonly handlers: Array<EventHandlers<T>> = [];
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly resourceLabel: string;
+  private resourceVersion = "";
+  private synced = false;
+  private readonly syncWaiters = new Set<() => void>();
+  private abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private currentWatch: WatchHandle | undefined;
+
+  constructor(
+    private readonly client: KubeClient,
+    readonly resource: ResourceDescriptor<T>,
+    private readonly options: InformerOptions = {},
+  ) {
+    this.clock = options.clock ?? realClock;
+    this.resourceLabel = resource.group ? `${resource.plural}.${resource.group}` : resource.plural;
+    this.log = (options.logger ?? nullLogger).child({ informer: this.resourceLabel });
+    presetInformerMetrics(this.resourceLabel);
+  }
+
+  addHandler(handlers: EventHandlers<T>): void {
+    this.handlers.push(handlers);
+    // A handler added late still hears about what is already cached, as client-go does.
+    if (this.synced) for (const obj of this.store.values()) this.dispatch(() => handlers.onAdd?.(obj));
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.abort = new AbortController();
+    this.loop = this.run(this.abort.signal).catch((err: unknown) => {
+      // run() handles its own errors; reaching this is a bug, and it is logged, not hidden.
+      this.log.error("informer loop ended unexpectedly", errorFields(err));
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.currentWatch?.stop();
+    for (const wake of this.syncWaiters) wake();
+    await this.loop;
+    this.loop = undefined;
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves true once the first list is in the cache, false if stopped or aborted first. */
+  waitForSync(signal?: AbortSignal): Promise<boolean> {
+    if (this.synced) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const done = (): void => {
+        this.syncWaiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve(this.synced);
+      };
+      this.syncWaiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.store.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  getByKey(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  /** Every cached object, or those of one namespace. */
+  list(namespace?: string): T[] {
+    const all = [...this.store.values()];
+    return namespace === undefined ? all : all.filter((obj) => obj.metadata?.namespace === namespace);
+  }
+
+  keys(): string[] {
+    return [...this.store.keys()];
+  }
+
+  /** The last resourceVersion seen: opaque, only handed back to the server. */
+  lastResourceVersion(): string {
+    return this.resourceVersion;
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    let needList = true;
+    let failures = 0;
+    while (!signal.aborted) {
+      if (needList) {
+        try {
+          await this.relist();
+          needList = false;
+          failures = 0;
+        } catch (err) {
+          failures++;
+          this.log.warn("list failed", { ...errorFields(err), attempt: failures });
+          await this.clock.sleep(this.backoff(failures), signal);
+          continue;
+        }
+      }
+      const startedAt = this.clock.now();
+      const { end, delivered, err } = await this.watchOnce(signal);
+      if (end === "stopped") break;
+      informerWatchRestarts.inc({ resource: this.resourceLabel, reason: end });
+      if (end === "gone") {
+        this.log.info("watch expired, relisting", { resourceVersion: this.resourceVersion });
+        needList = true;
+        continue;
+      }
+      // A watch that delivered something, or lived a while, was healthy: resume at once.
+      const healthy = delivered > 0 || this.clock.now() - startedAt >= 1000;
+      if (end === "closed" && healthy) {
+        failures = 0;
+        this.log.debug("watch closed, resuming", { resourceVersion: this.resourceVersion });
+        continue;
+      }
+      failures = healthy ? 1 : failures + 1;
+      if (end === "silent") {
+        this.log.warn("watch went silent, restarting", { resourceVersion: this.resourceVersion });
+      } else {
+        this.log.warn("watch failed, retrying", {
+          ...(err ? errorFields(err) : {}),
+          reason: end,
+          attempt: failures,
+        });
+      }
+      await this.clock.sleep(this.backoff(failures), signal);
+    }
+  }
+
+  private backoff(failures: number): number {
+    const initial = this.options.backoffInitialMs ?? 800;
+    const max = this.options.backoffMaxMs ?? 30_000;
+    const base = Math.min(max, initial * 2 ** Math.max(0, failures - 1));
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  private async relist(): Promise<void> {
+    const listed = await this.client.list(this.resource, {
+      namespace: this.options.namespace,
+      labelSelector: this.options.labelSelector,
+      fieldSelector: this.options.fieldSelector,
+    });
+    informerRelists.inc({ resource: this.resourceLabel });
+    const seen = new Set<string>();
+    for (const item of listed.items) {
+      const key = objectKey(item);
+      seen.add(key);
+      this.upsert(key, item);
+    }
+    for (const [key, old] of [...this.store.entries()]) {
+      if (!seen.has(key)) {
+        this.store.delete(key);
+        this.dispatchAll((h) => h.onDelete?.(old));
+      }
+    }
+    this.resourceVersion = listed.resourceVersion;
+    if (!this.synced) {
+      this.synced = true;
+      this.log.info("cache synced", { objects: this.store.size, resourceVersion: this.resourceVersion });
+      for (const wake of [...this.syncWaiters]) wake();
+    }
+  }
+
+  private upsert(key: string, item: T): void {
+    const old = this.store.get(key);
+    if (old && old.metadata?.resourceVersion === item.metadata?.resourceVersion) return;
+    const frozen = deepFreeze(item);
+    this.store.set(key, frozen);
+    if (old) this.dispatchAll((h) => h.onUpdate?.(old, frozen));
+    else this.dispatchAll((h) => h.onAdd?.(frozen));
+  }
+
+  private watchOnce(signal: AbortSignal): Promise<{ end: WatchEnd; delivered: number; err?: Error }> {
+    return new Promise((resolve) => {
+      let delivered = 0;
+      let end: WatchEnd | undefined;
+      let settled = false;
+      const silenceMs = this.options.silenceTimeoutMs;
+      const baseTimeout = this.options.watchTimeoutSeconds ?? 300;
+      const timeoutSeconds = Math.round(baseTimeout * (1 + Math.random()));
+      // Without an explicit silence limit, a watch is dead once it outlives its server timeout.
+      const watchdogMs = silenceMs ?? (timeoutSeconds + 60) * 1000;
+      let watchdog = this.clock.setTimeout(() => this.onSilent(), watchdogMs);
+      const armWatchdog = (): void => {
+        this.clock.clearTimeout(watchdog);
+        watchdog = this.clock.setTimeout(() => this.onSilent(), watchdogMs);
+      };
+      this.onSilent = () => {
+        end ??= "silent";
+        this.currentWatch?.stop();
+      };
+      const finish = (err: Error | undefined): void => {
+        if (settled) return;
+        settled = true;
+        this.clock.clearTimeout(watchdog);
+        signal.removeEventListener("abort", onAbort);
+        this.currentWatch = undefined;
+        if (signal.aborted) end = "stopped";
+        else if (!end && err) end = isGone(err) ? "gone" : "error";
+        resolve({ end: end ?? "closed", delivered, ...(err ? { err } : {}) });
+      };
+      const onAbort = (): void => {
+        end = "stopped";
+        this.currentWatch?.stop();
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+
+      const onEvent = (event: WatchEvent<T>): void => {
+        if (end) return;
+        armWatchdog();
+        if (event.type === "ERROR") {
+          const status = event.object as ApiStatus;
+          end = status.code === 410 ? "gone" : "error";
+          if (end === "error")
+            this.log.warn("watch error event", { code: status.code, reason: status.reason });
+          this.currentWatch?.stop();
+          return;
+        }
+        const obj = event.object as T;
+        const rv = obj.metadata?.resourceVersion;
+        if (rv) this.resourceVersion = rv;
+        delivered++;
+        if (event.type === "BOOKMARK") return;
+        const key = objectKey(obj);
+        if (event.type === "DELETED") {
+          const old = this.store.get(key) ?? deepFreeze(obj);
+          this.store.delete(key);
+          this.dispatchAll((h) => h.onDelete?.(old));
+        } else {
+          this.upsert(key, obj);
+        }
+      };
+
+      this.client
+        .watch(
+          this.resource,
+          {
+            namespace: this.options.namespace,
+            labelSelector: this.options.labelSelector,
+            fieldSelector: this.options.fieldSelector,
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds,
+          },
+          onEvent,
+          finish,
+        )
+        .then((handle) => {
+          if (settled) return;
+          this.currentWatch = handle;
+          if (signal.aborted || end) handle.stop();
+        })
+        .catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
+    });
+  }
+
+  private onSilent: () => void = () => undefined;
+
+  private dispatchAll(call: (handlers: EventHandlers<T>) => void): void {
+    for (const handlers of this.handlers) this.dispatch(() => call(handlers));
+  }
+
+  private dispatch(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.log.error("event handler failed", errorFields(err));
+    }
+  }
+}

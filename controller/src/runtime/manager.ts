@@ -1,0 +1,138 @@
+import type { KubeClient } from "../kube/client.js";
+import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
+import type { Clock } from "./clock.js";
+import { realClock } from "./clock.js";
+import type { Controller } from "./controller.js";
+import type { InformerOptions } from "./informer.js";
+import { Informer } from "./informer.js";
+import type { LeaderElectionOptions, StoppedLeadingReason } from "./leader.js";
+import { LeaderElector } from "./leader.js";
+import type { Logger } from "./log.js";
+import { errorFields, nullLogger } from "./log.js";
+
+export type ManagerLeaderElection = Omit<
+  LeaderElectionOptions,
+  "client" | "clock" | "logger" | "onStartedLeading" | "onStoppedLeading"
+>;
+
+export interface ManagerOptions {
+  client: KubeClient;
+  clock?: Clock;
+  logger?: Logger;
+  /** When set, controllers run only while this process holds the Lease. */
+  leaderElection?: ManagerLeaderElection;
+}
+
+type InformerSettings = Omit<InformerOptions, "clock" | "logger">;
+
+/**
+ * Runs informers (always, so a standby's caches are warm) and controllers (only while
+ * leader, when leader election is on). Stopping: controllers drain first, then the lease
+ * is released, then informers stop.
+ */
+export class Manager {
+  private readonly client: KubeClient;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly informers = new Map<string, Informer<KubeObject>>();
+  private readonly controllers: Controller[] = [];
+  private readonly elector: LeaderElector | undefined;
+  private runningControllers: Promise<void> | undefined;
+  private controllersAbort = new AbortController();
+
+  constructor(private readonly options: ManagerOptions) {
+    this.client = options.client;
+    this.clock = options.clock ?? realClock;
+    this.log = options.logger ?? nullLogger;
+    if (options.leaderElection) {
+      this.elector = new LeaderElector({
+        ...options.leaderElection,
+        client: this.client,
+        clock: this.clock,
+        logger: this.log,
+        onStartedLeading: () => this.startControllers(),
+        onStoppedLeading: (reason) => this.stopControllers(reason),
+      });
+    }
+  }
+
+  /** The shared informer for this kind and selection, created on first use. */
+  informer<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    settings: InformerSettings = {},
+  ): Informer<T> {
+    const key = JSON.stringify([
+      resource.group,
+      resource.version,
+      resource.plural,
+      settings.namespace ?? "",
+      settings.labelSelector ?? "",
+      settings.fieldSelector ?? "",
+    ]);
+    let informer = this.informers.get(key);
+    if (!informer) {
+      informer = new Informer(this.client, resource, {
+        ...settings,
+        clock: this.clock,
+        logger: this.log,
+      }) as unknown as Informer<KubeObject>;
+      this.informers.set(key, informer);
+    }
+    return informer as unknown as Informer<T>;
+  }
+
+  add(controller: Controller): void {
+    this.controllers.push(controller);
+  }
+
+  hasSynced(): boolean {
+    return [...this.informers.values()].every((informer) => informer.hasSynced());
+  }
+
+  /** True while controllers may run: always without leader election. */
+  isLeader(): boolean {
+    return this.elector ? this.elector.isLeader() : true;
+  }
+
+  /** Runs until the signal aborts, then stops everything in order. */
+  async start(signal: AbortSignal): Promise<void> {
+    for (const informer of this.informers.values()) informer.start();
+    try {
+      if (this.elector) {
+        await this.elector.run(signal);
+      } else {
+        this.startControllers();
+        await new Promise<void>((resolve) => {
+          if (signal.aborted) resolve();
+          else signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+        await this.stopControllers("shutdown");
+      }
+    } finally {
+      await Promise.all([...this.informers.values()].map((informer) => informer.stop()));
+    }
+  }
+
+  private startControllers(): void {
+    this.controllersAbort = new AbortController();
+    const signal = this.controllersAbort.signal;
+    this.runningControllers = Promise.all(
+      this.controllers.map((controller) =>
+        controller.start(signal).catch((err: unknown) => {
+          this.log.error("controller stopped with an error", {
+            controller: controller.name,
+            ...errorFields(err),
+          });
+        }),
+      ),
+    ).then(() => undefined);
+  }
+
+  private async stopControllers(reason: StoppedLeadingReason): Promise<void> {
+    const immediate = reason === "lost";
+    await Promise.all(this.controllers.map((controller) => controller.stop({ immediate })));
+    this.controllersAbort.abort();
+    await this.runningControllers;
+    this.runningControllers = undefined;
+  }
+}

@@ -1,0 +1,111 @@
+import type {
+  DeleteOptions,
+  KubeClient,
+  ListResult,
+  ObjectRef,
+  WatchEvent,
+  WatchHandle,
+  WatchOptions,
+} from "../kube/client.js";
+import type { JsonPatchOp } from "../kube/patch.js";
+import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
+
+export interface RecordedCall {
+  verb: string;
+  ref?: ObjectRef;
+  body?: unknown;
+}
+
+/**
+ * An in-memory stand-in for KubeClient, for unit tests of pure logic only: it records the
+ * writes asked of it and answers lists and watches from what the test scripts. Anything
+ * about the real API server's behaviour is tested against the real one.
+ */
+export class FakeKubeClient implements KubeClient {
+  readonly calls: RecordedCall[] = [];
+  /** What list() answers next (shifted per call); an Error is thrown. */
+  readonly listResults: Array<ListResult<KubeObject> | Error> = [];
+  /** Active watches, newest last; a test emits events and ends them. */
+  readonly watches: Array<{
+    options: WatchOptions;
+    emit(event: WatchEvent<KubeObject>): void;
+    end(err?: Error): void;
+    stopped: boolean;
+  }> = [];
+  /** Errors the next write calls throw, in order. */
+  readonly writeErrors: Error[] = [];
+
+  async get<T extends KubeObject>(_resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
+    this.calls.push({ verb: "get", ref });
+    throw Object.assign(new Error("not found"), { statusCode: 404 });
+  }
+
+  async list<T extends KubeObject>(): Promise<ListResult<T>> {
+    this.calls.push({ verb: "list" });
+    const next = this.listResults.shift();
+    if (!next) return { items: [], resourceVersion: "1" };
+    if (next instanceof Error) throw next;
+    return structuredClone(next) as ListResult<T>;
+  }
+
+  private write<T>(verb: string, ref: ObjectRef | undefined, body: unknown): T {
+    this.calls.push({ verb, ...(ref ? { ref } : {}), body });
+    const err = this.writeErrors.shift();
+    if (err) throw err;
+    return structuredClone(body) as T;
+  }
+
+  async create<T extends KubeObject>(_resource: ResourceDescriptor<T>, obj: T): Promise<T> {
+    return this.write("create", undefined, obj);
+  }
+  async replace<T extends KubeObject>(_resource: ResourceDescriptor<T>, obj: T): Promise<T> {
+    return this.write("replace", undefined, obj);
+  }
+  async mergePatch<T extends KubeObject>(
+    _r: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    return this.write("mergePatch", ref, patch);
+  }
+  async jsonPatch<T extends KubeObject>(
+    _r: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    ops: JsonPatchOp[],
+  ): Promise<T> {
+    return this.write("jsonPatch", ref, ops);
+  }
+  async patchStatus<T extends KubeObject>(
+    _r: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    return this.write("patchStatus", ref, patch);
+  }
+  async delete(_resource: ResourceDescriptor, ref: ObjectRef, options?: DeleteOptions): Promise<void> {
+    this.write("delete", ref, options);
+  }
+
+  async watch<T extends KubeObject>(
+    _resource: ResourceDescriptor<T>,
+    options: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+    onDone: (err: Error | undefined) => void,
+  ): Promise<WatchHandle> {
+    this.calls.push({ verb: "watch", body: options });
+    const entry = {
+      options,
+      stopped: false,
+      emit: (event: WatchEvent<KubeObject>) => {
+        if (!entry.stopped) onEvent(structuredClone(event) as WatchEvent<T>);
+      },
+      end: (err?: Error) => {
+        if (entry.stopped) return;
+        entry.stopped = true;
+        onDone(err);
+      },
+    };
+    this.watches.push(entry);
+    return { stop: () => entry.end() };
+  }
+}

@@ -1,0 +1,285 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BuildOptions, ImageInfo } from "../docker/index.js";
+import { BuildFailedError, ImageNotFoundError } from "../docker/index.js";
+import type { BuildEngine } from "./builder.js";
+import { ensureSourceImage, servicePort, sourceImageTag } from "./builder.js";
+import { SourceBuildError, SourceError } from "./errors.js";
+import { GitFixture } from "./git-fixture.js";
+
+/**
+ * Stands in for the Docker module: "builds" by reading the containerFile from the context,
+ * EXPOSEs what it declares, and fails at a step that runs `false`.
+ */
+class FakeEngine implements BuildEngine {
+  readonly images = new Map<string, ImageInfo>();
+  readonly builds: Array<{ context: string; containerFile: string; tags: string[]; content: string }> = [];
+  /** When set, builds wait for it: lets a test start several requests while one build runs. */
+  gate: Promise<void> | undefined;
+
+  async inspectImage(image: string): Promise<ImageInfo> {
+    const found = this.images.get(image);
+    if (!found) throw new ImageNotFoundError("inspect_image", image, `No such image: ${image}`);
+    return found;
+  }
+
+  async buildImage(options: BuildOptions): Promise<string> {
+    assert.equal(typeof options.context, "string");
+    const context = options.context as string;
+    const containerFile = options.containerFile ?? "Dockerfile";
+    const content = await readFile(join(context, containerFile), "utf8");
+    this.builds.push({ context, containerFile, tags: options.tags, content });
+    await this.gate;
+    const lines = content.split("\n").filter((line) => line.trim() && !line.startsWith("#"));
+    const exposedPorts: ImageInfo["exposedPorts"] = [];
+    for (const [index, line] of lines.entries()) {
+      const step = `Step ${index + 1}/${lines.length} : ${line}`;
+      options.onOutput?.(step);
+      if (line === "RUN false") {
+        options.onOutput?.("The command '/bin/sh -c false' returned a non-zero code: 1");
+        throw new BuildFailedError("The command '/bin/sh -c false' returned a non-zero code: 1", step, [
+          step,
+        ]);
+      }
+      const expose = /^EXPOSE (.+)$/.exec(line);
+      for (const port of expose?.[1]?.split(" ") ?? []) {
+        const [number, protocol = "tcp"] = port.split("/");
+        exposedPorts.push({ port: Number(number), protocol });
+      }
+    }
+    const id = `sha256:${this.builds.length.toString().padStart(64, "0")}`;
+    for (const tag of options.tags)
+      this.images.set(tag, {
+        id,
+        repoTags: options.tags,
+        labels: options.labels ?? {},
+        exposedPorts,
+        createdAt: "",
+      });
+    options.onOutput?.(`Successfully built ${id.slice(7, 19)}`);
+    return id;
+  }
+}
+
+async function setup(t: { after(fn: () => Promise<unknown>): void }) {
+  const repo = await GitFixture.create();
+  const stateDir = await mkdtemp(join(tmpdir(), "berth-build-state-"));
+  t.after(() => Promise.all([repo.remove(), rm(stateDir, { recursive: true, force: true })]));
+  return { repo, stateDir, docker: new FakeEngine() };
+}
+
+function hasReason(reason: string) {
+  return (err: unknown) => {
+    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`);
+    assert.equal(err.reason, reason, err.message);
+    return true;
+  };
+}
+
+test("a commit is built once, tagged with namespace, definition and commit, and reused after", async (t) => {
+  const { repo, stateDir, docker } = await setup(t);
+  const commit = await repo.commit({ Containerfile: "FROM scratch\nEXPOSE 8080\n" });
+  const request = {
+    namespace: "team",
+    definition: "web",
+    repository: { url: repo.url, containerFile: "Containerfile" },
+  };
+
+  const first = await ensureSourceImage(request, { docker, stateDir });
+  assert.equal(first.commit, commit);
+  assert.equal(first.port, 8080);
+  assert.equal(first.reused, false);
+  assert.match(first.image, new RegExp(`^berth-build/team-web:${commit.slice(0, 12)}-[0-9a-f]{8}$`));
+  assert.equal(docker.images.get(first.image)?.labels["berth.dev/source-commit"], commit);
+  const log = await readFile(first.logPath, "utf8");
+  assert.match(log, /Step 2\/2 : EXPOSE 8080/);
+
+  const second = await ensureSourceImage(request, { docker, stateDir });
+  assert.equal(second.reused, true);
+  assert.equal(second.imageId, first.imageId);
+  assert.equal(docker.builds.length, 1);
+});
+
+test("concurrent requests for one commit share one build", async (t) => {
+  const { repo, stateDir, docker } = await setup(t);
+  await repo.commit({ Dockerfile: "FROM scratch\nEXPOSE 9000\n" });
+  let open!: () => void;
+  docker.gate = new Promise((resolve) => (open = resolve));
+  const request = { namespace: "team", definition: "web", repository: { url: repo.url } };
+  const pending = [1, 2, 3].map(() => ensureSourceImage(request, { docker, stateDir }));
+  // Let all three get past resolving and inspecting before the build finishes.
+  while (docker.builds.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  open();
+  const results = await Promise.all(pending);
+  assert.equal(docker.builds.length, 1);
+  assert.deepEqual(new Set(results.map((r) => r.imageId)).size, 1);
+  assert.ok(results.every((r) => r.port === 9000));
+});
+
+test("a moved branch builds a new image; another containerFile never reuses the old one", async (t) => {
+  const { repo, stateDir, docker } = await setup(t);
+  const before = await repo.commit({
+    Dockerfile: "FROM scratch\nEXPOSE 8080\n",
+    "alt/Containerfile": "FROM scratch\nEXPOSE 7070\n",
+  });
+  const repository = { url: repo.url, ref: "main" };
+  const first = await ensureSourceImage(
+    { namespace: "n", definition: "d", repository },
+    { docker, stateDir },
+  );
+  const after = await repo.commit({ "README.md": "moved" });
+  const second = await ensureSourceImage(
+    { namespace: "n", definition: "d", repository },
+    { docker, stateDir },
+  );
+  assert.equal(first.commit, before);
+  assert.equal(second.commit, after);
+  assert.notEqual(second.image, first.image);
+
+  const alt = await ensureSourceImage(
+    { namespace: "n", definition: "d", repository: { ...repository, containerFile: "alt/Containerfile" } },
+    { docker, stateDir },
+  );
+  assert.notEqual(alt.image, second.image);
+  assert.equal(alt.port, 7070);
+  assert.equal(docker.builds.length, 3);
+});
+
+test("the commit given by the caller is built even when the branch moved since", async (t) => {
+  const { repo, stateDir, docker } = await setup(t);
+  const pinned = await repo.commit({ Dockerfile: "FROM scratch\nEXPOSE 8080\n" });
+  await repo.commit({ Dockerfile: "FROM scratch\nEXPOSE 9090\n" });
+  const built = await ensureSourceImage(
+    { namespace: "n", definition: "d", repository: { url: repo.url, ref: "main" }, commit: pinned },
+    { docker, stateDir },
+  );
+  assert.equal(built.commit, pinned);
+  assert.equal(built.port, 8080);
+});
+
+test("contextDir is the build context; a containerFile outside it is brought in", async (t) => {
+  const { repo, stateDir, docker } = await setup(t);
+  await repo.commit({ "build/Containerfile": "FROM scratch\nEXPOSE 1234\n", "app/index.html": "hi" });
+  const result = await ensureSourceImage(
+    {
+      namespace: "n",
+      definition: "d",
+      repository: { url: repo.url, containerFile: "build/Containerfile", contextDir: "app" },
+    },
+    { docker, stateDir },
+  );
+  assert.equal(result.port, 1234);
+  const build = docker.builds[0];
+  assert.ok(build);
+  assert.match(build.context, /[\\/]app$/);
+  assert.equal(build.containerFile, ".berth.Containerfile");
+});
+
+test("the default Dockerfile falls back to a Containerfile", async (t) => {
+  const { repo, stateDir, docker } = await setup(t);
+  await repo.commit({ Containerfile: "FROM scratch\nEXPOSE 8080\n" });
+  const result = await ensureSourceImage(
+    { namespace: "n", definition: "d", repository: { url: repo.url } },
+    { docker, stateDir },
+  );
+  assert.equal(result.port, 8080);
+  assert.equal(docker.builds[0]?.containerFile, "Containerfile");
+});
+
+test("a missing containerFile or contextDir, or one that leaves the repository, is ContainerFileMissing", async (t) => {
+  const { repo, stateDir, docker } = await setup(t);
+  await repo.commit({ Dockerfile: "FROM scratch\n" });
+  await symlink("/etc/hostname", join(repo.dir, "Escape"));
+  await repo.commit({});
+  const cases = [
+    { containerFile: "Nope" },
+    { contextDir: "missing-dir" },
+    { containerFile: "../outside" },
+    { containerFile: "Escape" },
+  ];
+  for (const extra of cases) {
+    await assert.rejects(
+      ensureSourceImage(
+        { namespace: "n", definition: "d", repository: { url: repo.url, ...extra } },
+        { docker, stateDir },
+      ),
+      hasReason("ContainerFileMissing"),
+      JSON.stringify(extra),
+    );
+  }
+  assert.equal(docker.builds.length, 0);
+});
+
+test("a failing step is BuildFailed naming the step, with the full log kept", async (t) => {
+  const { repo, stateDir, docker } = await setup(t);
+  await repo.commit({ Dockerfile: "FROM scratch\nRUN false\nEXPOSE 8080\n" });
+  const err = await ensureSourceImage(
+    { namespace: "n", definition: "d", repository: { url: repo.url } },
+    { docker, stateDir },
+  ).then(
+    () => assert.fail("the build should have failed"),
+    (caught: unknown) => caught,
+  );
+  assert.ok(err instanceof SourceBuildError);
+  assert.equal(err.reason, "BuildFailed");
+  assert.equal(err.step, "Step 2/3 : RUN false");
+  assert.match(err.message, /Step 2\/3 : RUN false/);
+  assert.match(await readFile(err.logPath, "utf8"), /returned a non-zero code: 1/);
+});
+
+test("the service port: repository.port, else the single TCP port EXPOSEd", () => {
+  const tag = "berth-build/n-d:abc";
+  const image = (ports: Array<[number, string]>) => ({
+    exposedPorts: ports.map(([port, protocol]) => ({ port, protocol })),
+  });
+  assert.equal(
+    servicePort(
+      { url: "u", port: 81 },
+      image([
+        [80, "tcp"],
+        [90, "tcp"],
+      ]),
+      tag,
+    ),
+    81,
+  );
+  assert.equal(
+    servicePort(
+      { url: "u" },
+      image([
+        [80, "tcp"],
+        [53, "udp"],
+      ]),
+      tag,
+    ),
+    80,
+  );
+  assert.throws(() => servicePort({ url: "u" }, image([]), tag), hasReason("NoExposedPort"));
+  assert.throws(() => servicePort({ url: "u" }, image([[53, "udp"]]), tag), hasReason("NoExposedPort"));
+  assert.throws(
+    () =>
+      servicePort(
+        { url: "u" },
+        image([
+          [80, "tcp"],
+          [443, "tcp"],
+        ]),
+        tag,
+      ),
+    (err: unknown) => hasReason("AmbiguousExposedPort")(err) && /80, 443/.test(String(err)),
+  );
+});
+
+test("the image tag depends on commit and recipe, not on how a default is spelled", () => {
+  const commit = "0123456789abcdef0123456789abcdef01234567";
+  const plain = sourceImageTag("n", "d", { url: "file:///r" }, commit);
+  assert.equal(
+    sourceImageTag("n", "d", { url: "file:///r", containerFile: "Dockerfile", contextDir: "." }, commit),
+    plain,
+  );
+  assert.notEqual(sourceImageTag("n", "d", { url: "file:///r", containerFile: "Other" }, commit), plain);
+  assert.notEqual(sourceImageTag("n", "d", { url: "file:///r" }, commit.replace("0", "f")), plain);
+});

@@ -1,0 +1,369 @@
+/**
+ * Images built from a Definition's repository. The agent asks for the image of a repository
+ * source; the builder resolves the ref to a commit, builds that commit through the Docker
+ * module once, and hands back the same image to every replica and restart after that.
+ *
+ * An image is tagged berth-build/<namespace>-<definition>:<commit12>-<recipe8>: the commit,
+ * and a short hash of what else decides the build (URL, containerFile, contextDir), so a
+ * changed containerFile never reuses an image built from another one. The full build output
+ * is kept in a log file under the state directory; errors carry its path.
+ */
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { access, copyFile, mkdir, realpath, stat } from "node:fs/promises";
+import { dirname, isAbsolute, join, posix, relative, resolve, sep } from "node:path";
+import type { RepositorySource } from "../api/types.js";
+import type { DockerEngine, ImageInfo } from "../docker/index.js";
+import { BuildFailedError as DockerBuildFailedError, ImageNotFoundError } from "../docker/index.js";
+import type { Logger } from "../runtime/log.js";
+import { SourceBuildError, SourceError } from "./errors.js";
+import type { GitOptions } from "./git.js";
+import { checkRepositoryUrl, checkoutCommit, resolveRepositoryCommit } from "./git.js";
+
+/** The Docker calls a build needs; a DockerEngine has them. */
+export type BuildEngine = Pick<DockerEngine, "buildImage" | "inspectImage">;
+
+export interface SourceImageRequest {
+  namespace: string;
+  /** The Definition's name (slug). */
+  definition: string;
+  repository: RepositorySource;
+  /**
+   * The commit to build, when the caller resolved the ref already (so that the image
+   * matches the deploymentId computed from it). Resolved from repository.ref when absent.
+   */
+  commit?: string;
+  /** Cancels a wait for the build; a build shared with other callers goes on. */
+  signal?: AbortSignal;
+}
+
+export interface SourceBuildDeps {
+  docker: BuildEngine;
+  /** Where repository mirrors, checkouts (while building) and build logs are kept. */
+  stateDir: string;
+  logger?: Logger;
+  git?: Omit<GitOptions, "cacheDir">;
+  /** Limit for one build; the Docker module's default when absent. */
+  buildTimeoutMs?: number;
+}
+
+export interface SourceImage {
+  /** The image reference to run. */
+  image: string;
+  imageId: string;
+  commit: string;
+  /** repository.port, or the single TCP port the image EXPOSEs. */
+  port: number;
+  /** The full build log. */
+  logPath: string;
+  /** True when the image was already there and nothing was built. */
+  reused: boolean;
+}
+
+export const BUILD_IMAGE_REPOSITORY_PREFIX = "berth-build";
+/** Labels on built images, so a person can tell where one came from. */
+export const SOURCE_LABELS = {
+  commit: "berth.dev/source-commit",
+  url: "berth.dev/source-url",
+  namespace: "berth.dev/namespace",
+  definition: "berth.dev/definition",
+} as const;
+
+const DEFAULT_CONTAINER_FILE = "Dockerfile";
+const ALTERNATIVE_CONTAINER_FILE = "Containerfile";
+/** Name a containerFile from outside the context directory is copied to, inside it. */
+const COPIED_CONTAINER_FILE = ".berth.Containerfile";
+const FULL_COMMIT = /^[0-9a-f]{40}$/;
+
+/** Builds under way, per engine and image tag: concurrent requests share one. */
+const buildsInFlight = new WeakMap<BuildEngine, Map<string, Promise<Omit<SourceImage, "reused">>>>();
+
+/** The image tag a repository source at a commit is built as. */
+export function sourceImageTag(
+  namespace: string,
+  definition: string,
+  repository: RepositorySource,
+  commit: string,
+): string {
+  const recipe = JSON.stringify([
+    repository.url,
+    posix.normalize(repository.containerFile ?? DEFAULT_CONTAINER_FILE),
+    posix.normalize(repository.contextDir ?? "."),
+  ]);
+  const recipeHash = createHash("sha256").update(recipe).digest("hex").slice(0, 8);
+  return `${BUILD_IMAGE_REPOSITORY_PREFIX}/${namespace}-${definition}:${commit.slice(0, 12)}-${recipeHash}`;
+}
+
+/** Where the build log of an image tag is kept. */
+export function buildLogPath(stateDir: string, namespace: string, definition: string, tag: string): string {
+  const version = tag.slice(tag.lastIndexOf(":") + 1);
+  return join(stateDir, "build-logs", namespace, definition, `${version}.log`);
+}
+
+/**
+ * The image for a repository source: built once per commit (and recipe), reused after that.
+ * Throws SourceError with reason RepositoryURLRefused, RepositoryUnreachable, RefNotFound,
+ * ContainerFileMissing, BuildFailed (SourceBuildError), NoExposedPort or AmbiguousExposedPort;
+ * Docker errors other than a failed build (an unreachable engine, say) pass through.
+ */
+export async function ensureSourceImage(
+  request: SourceImageRequest,
+  deps: SourceBuildDeps,
+): Promise<SourceImage> {
+  const { namespace, definition, repository } = request;
+  checkRepositoryUrl(repository.url);
+  const gitOptions: GitOptions = { ...deps.git, cacheDir: join(deps.stateDir, "git") };
+  const commit = request.commit
+    ? checkCommit(request.commit)
+    : await resolveRepositoryCommit(repository, gitOptions);
+  const tag = sourceImageTag(namespace, definition, repository, commit);
+  const logPath = buildLogPath(deps.stateDir, namespace, definition, tag);
+
+  const existing = await inspectIfPresent(deps.docker, tag);
+  if (existing) {
+    await noteReuseInLog(logPath, tag).catch((err: unknown) =>
+      deps.logger?.warn("writing the build log failed", { logPath, error: String(err) }),
+    );
+    return {
+      image: tag,
+      imageId: existing.id,
+      commit,
+      port: servicePort(repository, existing, tag),
+      logPath,
+      reused: true,
+    };
+  }
+
+  let perEngine = buildsInFlight.get(deps.docker);
+  if (!perEngine) {
+    perEngine = new Map();
+    buildsInFlight.set(deps.docker, perEngine);
+  }
+  let build = perEngine.get(tag);
+  if (!build) {
+    const inFlight = perEngine;
+    build = buildFromSource({ ...request, commit }, tag, logPath, gitOptions, deps).finally(() =>
+      inFlight.delete(tag),
+    );
+    perEngine.set(tag, build);
+  }
+  const built = await (request.signal ? abortable(build, request.signal) : build);
+  return { ...built, reused: false };
+}
+
+function checkCommit(commit: string): string {
+  const lower = commit.toLowerCase();
+  if (!FULL_COMMIT.test(lower)) throw new Error(`commit must be a full 40-digit commit id, got "${commit}"`);
+  return lower;
+}
+
+async function inspectIfPresent(docker: BuildEngine, image: string): Promise<ImageInfo | undefined> {
+  try {
+    return await docker.inspectImage(image);
+  } catch (err) {
+    if (err instanceof ImageNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+async function buildFromSource(
+  request: SourceImageRequest & { commit: string },
+  tag: string,
+  logPath: string,
+  gitOptions: GitOptions,
+  deps: SourceBuildDeps,
+): Promise<Omit<SourceImage, "reused">> {
+  const { repository, commit, namespace, definition } = request;
+  const display = checkRepositoryUrl(repository.url).display;
+  const log = deps.logger?.child({ namespace, definition, image: tag, commit });
+  const checkout = await checkoutCommit(repository, commit, gitOptions);
+  const buildLog = await openBuildLog(logPath, log);
+  try {
+    const { contextDir, containerFile } = await locateBuildFiles(checkout.dir, repository, commit);
+    buildLog.write(`# building ${display} at commit ${commit}`);
+    buildLog.write(
+      `# containerFile ${repository.containerFile ?? DEFAULT_CONTAINER_FILE}, contextDir ${repository.contextDir ?? "."}`,
+    );
+    log?.info("building image from source", { url: display });
+    try {
+      const buildOptions: Parameters<BuildEngine["buildImage"]>[0] = {
+        context: contextDir,
+        containerFile,
+        tags: [tag],
+        labels: {
+          [SOURCE_LABELS.commit]: commit,
+          [SOURCE_LABELS.url]: display,
+          [SOURCE_LABELS.namespace]: namespace,
+          [SOURCE_LABELS.definition]: definition,
+        },
+        onOutput: (line) => buildLog.write(line),
+      };
+      if (deps.buildTimeoutMs !== undefined) buildOptions.timeoutMs = deps.buildTimeoutMs;
+      await deps.docker.buildImage(buildOptions);
+    } catch (err) {
+      if (err instanceof DockerBuildFailedError) {
+        buildLog.write(`# build failed: ${err.engineMessage}`);
+        const where = err.step ? ` at "${err.step}"` : "";
+        throw new SourceBuildError(
+          `building ${display} at commit ${commit.slice(0, 12)} failed${where}: ${err.engineMessage} (full log: ${logPath})`,
+          err.step,
+          err.lastLines,
+          logPath,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    buildLog.write(`# built ${tag}`);
+    log?.info("image built from source", { logPath });
+  } finally {
+    await buildLog.close();
+    await checkout
+      .remove()
+      .catch((err: unknown) =>
+        log?.warn("removing a checkout failed", { dir: checkout.dir, error: String(err) }),
+      );
+  }
+  const image = await deps.docker.inspectImage(tag);
+  return { image: tag, imageId: image.id, commit, port: servicePort(repository, image, tag), logPath };
+}
+
+/**
+ * The context directory and the containerFile's path inside it. Both must be inside the
+ * checkout, also after following symbolic links: a repository must not reach outside itself.
+ */
+async function locateBuildFiles(root: string, repository: RepositorySource, commit: string) {
+  const realRoot = await realpath(root);
+  const missing = (what: string): never => {
+    throw new SourceError(
+      "ContainerFileMissing",
+      `${what} at commit ${commit.slice(0, 12)} of ${checkRepositoryUrl(repository.url).display}`,
+    );
+  };
+  const inside = (relativePath: string, what: string): string => {
+    if (isAbsolute(relativePath) || relativePath.split(/[\\/]/).includes("..")) {
+      return missing(`${what} "${relativePath}" must be a relative path inside the repository, but is not,`);
+    }
+    return resolve(realRoot, relativePath);
+  };
+  const contextName = repository.contextDir ?? ".";
+  const contextDir = await realpathInside(inside(contextName, "contextDir"), realRoot);
+  if (!contextDir || !(await stat(contextDir)).isDirectory())
+    return missing(`contextDir "${contextName}" is not a directory`);
+
+  const requested = repository.containerFile ?? DEFAULT_CONTAINER_FILE;
+  let containerPath = await realpathInside(inside(requested, "containerFile"), realRoot);
+  if (!containerPath && requested === DEFAULT_CONTAINER_FILE) {
+    containerPath = await realpathInside(inside(ALTERNATIVE_CONTAINER_FILE, "containerFile"), realRoot);
+  }
+  if (!containerPath || !(await stat(containerPath)).isFile())
+    return missing(`containerFile "${requested}" is not in the repository`);
+
+  const inContext = relative(contextDir, containerPath);
+  if (!inContext.startsWith("..") && !isAbsolute(inContext)) {
+    return { contextDir, containerFile: inContext.split(sep).join("/") };
+  }
+  // The engine reads the containerFile from the context: bring one from elsewhere in the repository in.
+  await copyFile(containerPath, join(contextDir, COPIED_CONTAINER_FILE));
+  return { contextDir, containerFile: COPIED_CONTAINER_FILE };
+}
+
+/** The real path of `path` when it exists and stays inside `root`; undefined otherwise. */
+async function realpathInside(path: string, root: string): Promise<string | undefined> {
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch {
+    return undefined;
+  }
+  return real === root || real.startsWith(root + sep) ? real : undefined;
+}
+
+/** The port the service listens on: repository.port, else the single TCP port the image EXPOSEs. */
+export function servicePort(
+  repository: RepositorySource,
+  image: Pick<ImageInfo, "exposedPorts">,
+  tag: string,
+): number {
+  if (repository.port !== undefined) return repository.port;
+  const tcp = [...new Set(image.exposedPorts.filter((p) => p.protocol === "tcp").map((p) => p.port))].sort(
+    (a, b) => a - b,
+  );
+  if (tcp.length === 1 && tcp[0] !== undefined) return tcp[0];
+  if (tcp.length === 0) {
+    throw new SourceError(
+      "NoExposedPort",
+      `image ${tag} EXPOSEs no TCP port and repository.port is not set: add EXPOSE <port> to the containerFile or set repository.port`,
+    );
+  }
+  throw new SourceError(
+    "AmbiguousExposedPort",
+    `image ${tag} EXPOSEs several TCP ports (${tcp.join(", ")}) and repository.port is not set: set repository.port to the one the service listens on`,
+  );
+}
+
+interface BuildLog {
+  write(line: string): void;
+  close(): Promise<void>;
+}
+
+/** The build log file; a failure to write it is logged and never fails the build. */
+async function openBuildLog(path: string, log: Logger | undefined): Promise<BuildLog> {
+  await mkdir(dirname(path), { recursive: true });
+  const stream = createWriteStream(path, { flags: "w" });
+  let failed = false;
+  stream.on("error", (err) => {
+    failed = true;
+    log?.warn("writing the build log failed", { logPath: path, error: String(err) });
+  });
+  return {
+    write(line) {
+      if (!failed) stream.write(`${line}\n`);
+    },
+    close: () =>
+      new Promise<void>((done) => {
+        if (failed) {
+          done();
+          return;
+        }
+        stream.end(() => done());
+      }),
+  };
+}
+
+/** An image found in the engine was built earlier, maybe by another process: say so when no log exists. */
+async function noteReuseInLog(path: string, tag: string): Promise<void> {
+  try {
+    await access(path);
+  } catch {
+    await mkdir(dirname(path), { recursive: true });
+    const stream = createWriteStream(path, { flags: "w" });
+    await new Promise<void>((done, fail) => {
+      stream.on("error", fail);
+      stream.end(
+        `# image ${tag} was found in the Docker engine; it was built before this log was kept\n`,
+        () => done(),
+      );
+    });
+  }
+}
+
+/** Waits for `work` unless the signal fires first; the work itself goes on for other waiters. */
+function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted)
+    return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+  return new Promise<T>((done, fail) => {
+    const onAbort = () => fail(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        done(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        fail(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `npm start`: Berth's main job on a local default. Installs what it needs, brings up (or
+# reuses) the local control plane and Docker engine, installs the CRDs, runs Berth in its
+# all-in-one role with this machine registered as a Node, applies an example Definition
+# and prints where to look. Ctrl-C stops what this script started, and nothing else.
+#
+# With BERTH_USE_KUBECONFIG=1 and KUBECONFIG set, the cluster KUBECONFIG points at is used.
+set -euo pipefail
+HACK="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HACK/.." && pwd)"
+source "$HACK/lib.sh"
+cd "$ROOT"
+
+METRICS_ADDR="${BERTH_METRICS_BIND_ADDRESS:-127.0.0.1:9464}"
+NODE_NAME="${BERTH_NODE_NAME:-local}"
+EXAMPLE="$ROOT/manifests/examples/hello.yaml"
+
+bash "$HACK/install-deps.sh"
+[[ -d node_modules ]] || npm ci --no-audit --no-fund
+
+started_controlplane=0 started_docker=0 berth_pid=""
+if [[ "${BERTH_USE_KUBECONFIG:-0}" == 1 && -n "${KUBECONFIG:-}" ]]; then
+  log "using the cluster from KUBECONFIG=$KUBECONFIG"
+else
+  if ! "$HACK/controlplane.sh" status >/dev/null 2>&1; then started_controlplane=1; fi
+  "$HACK/controlplane.sh" start
+  export KUBECONFIG="$BERTH_STATE/controlplane/kubeconfig"
+  export PATH="$KUBE_BIN_DIR:$PATH"
+fi
+if ! "$HACK/docker.sh" status >/dev/null 2>&1; then started_docker=1; fi
+DOCKER_URL="$("$HACK/docker.sh" ensure | tail -n 1)"
+export DOCKER_HOST="$DOCKER_URL"
+
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  log "stopping"
+  kubectl delete -f "$EXAMPLE" --ignore-not-found --wait=true --timeout=60s >/dev/null 2>&1 || true
+  if [[ -n "$berth_pid" ]] && kill -0 "$berth_pid" 2>/dev/null; then
+    kill -TERM "$berth_pid" 2>/dev/null || true
+    wait "$berth_pid" 2>/dev/null || true
+  fi
+  if ((started_docker)); then "$HACK/docker.sh" stop || true; fi
+  if ((started_controlplane)); then "$HACK/controlplane.sh" stop || true; fi
+}
+trap cleanup INT TERM EXIT
+
+kubectl apply --server-side --force-conflicts -f "$ROOT/crds/" >/dev/null
+kubectl wait --for condition=Established --timeout=60s -f "$ROOT/crds/" >/dev/null
+kubectl create namespace berth-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+"$HACK/images/build.sh" >/dev/null
+
+mkdir -p "$BERTH_STATE/logs"
+npx tsx controller/src/cli/main.ts all \
+  --node-name "$NODE_NAME" --url "$DOCKER_URL" --address 127.0.0.1 \
+  --metrics-bind-address "$METRICS_ADDR" --log-format text \
+  > "$BERTH_STATE/logs/berth.log" 2>&1 &
+berth_pid=$!
+
+kubectl apply -f "$EXAMPLE" >/dev/null
+log "waiting for the example Definition 'hello' to be ready"
+if ! kubectl wait --for=condition=Ready definition/hello --timeout=120s >/dev/null; then
+  log "the example did not become ready; Berth's log: $BERTH_STATE/logs/berth.log"
+  kubectl describe definition hello || true
+  tail -n 30 "$BERTH_STATE/logs/berth.log" >&2 || true
+  exit 1
+fi
+address="$(kubectl get definition hello -o jsonpath='{.status.addresses[0]}')"
+
+cat <<MSG
+
+Berth is running (all-in-one role, node "$NODE_NAME", engine $DOCKER_URL).
+
+  export KUBECONFIG=$KUBECONFIG
+  kubectl get berth                      # Definitions, Instances and Nodes
+  kubectl get definition hello -o jsonpath='{.status.addresses}'
+  curl $address                 # the example answers here
+
+  metrics:  http://$METRICS_ADDR/metrics
+  health:   http://$METRICS_ADDR/healthz
+  log:      $BERTH_STATE/logs/berth.log
+
+Apply your own: kubectl apply -f manifests/examples/   Ctrl-C stops what this started.
+MSG
+wait "$berth_pid"

@@ -1,0 +1,206 @@
+/**
+ * npm run bench: apply-to-ready latency of Berth next to plain `docker run`, in one run.
+ *
+ * Berth: the controller and an agent run in this process against the local control plane
+ * and Docker engine; N Definitions (one replica each, the echo test image) are created at
+ * once, and each one's latency runs from just before its create request to the moment an
+ * address in its status answers HTTP 200.
+ * Baseline: N `docker run -d -p 127.0.0.1::8080` of the same image, started at once, each
+ * timed from just before the command to the first HTTP 200 on its published port.
+ *
+ * A measurement, not a test: it prints numbers and ratios and fails only when something
+ * breaks. Everything it creates (namespace, Node, containers) is removed at the end.
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { API_VERSION, type Definition } from "../../controller/src/api/types.js";
+import { startAgent } from "../../controller/src/agent/index.js";
+import { startController } from "../../controller/src/controllers/index.js";
+import {
+  DEFINITIONS,
+  NAMESPACES,
+  NODES,
+  isNotFound,
+  loadKubeConfig,
+  newKubeClient,
+  type KubeClient,
+} from "../../controller/src/kube/index.js";
+import { createLogger } from "../../controller/src/runtime/log.js";
+
+const run = promisify(execFile);
+const IMAGE = "berth-test/echo:1";
+const COUNT = positiveInt(process.env.BENCH_DEFINITIONS, 20);
+const READY_TIMEOUT_MS = 180_000;
+
+function positiveInt(text: string | undefined, fallback: number): number {
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > 500) {
+    throw new Error(`BENCH_DEFINITIONS must be an integer from 1 to 500, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.arrayBuffer();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[index]!;
+}
+
+interface Summary {
+  median: number;
+  p99: number;
+  count: number;
+}
+
+function summarize(samples: readonly number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { median: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), count: sorted.length };
+}
+
+// ---------------------------------------------------------------- baseline
+
+async function dockerRunOnce(label: string): Promise<number> {
+  const started = performance.now();
+  const { stdout } = await run("docker", ["run", "-d", "--label", label, "-p", "127.0.0.1::8080", IMAGE]);
+  const id = stdout.trim();
+  const { stdout: port } = await run("docker", ["port", id, "8080/tcp"]);
+  const url = `http://${port.split("\n")[0]!.trim()}/`;
+  const deadline = started + READY_TIMEOUT_MS;
+  while (!(await answers(url))) {
+    if (performance.now() > deadline) throw new Error(`docker run ${id}: ${url} never answered`);
+    await sleep(20);
+  }
+  return performance.now() - started;
+}
+
+async function baseline(): Promise<number[]> {
+  const label = `berth-bench=${randomBytes(4).toString("hex")}`;
+  try {
+    return await Promise.all(Array.from({ length: COUNT }, () => dockerRunOnce(label)));
+  } finally {
+    const { stdout } = await run("docker", ["ps", "-aq", "--filter", `label=${label}`]);
+    const ids = stdout.split("\n").filter(Boolean);
+    if (ids.length > 0) await run("docker", ["rm", "-f", ...ids]);
+  }
+}
+
+// ---------------------------------------------------------------- Berth
+
+async function berth(client: KubeClient, namespace: string): Promise<number[]> {
+  const startedAt = new Map<string, number>();
+  const latencies = new Map<string, number>();
+  await Promise.all(
+    Array.from({ length: COUNT }, async (_, index) => {
+      const name = `bench-${index}`;
+      const definition: Definition = {
+        apiVersion: API_VERSION,
+        kind: "Definition",
+        metadata: { name, namespace },
+        spec: { image: { name: IMAGE, port: 8080 }, replicas: 1 },
+      };
+      startedAt.set(name, performance.now());
+      await client.create(DEFINITIONS, definition);
+    }),
+  );
+  const deadline = performance.now() + READY_TIMEOUT_MS;
+  while (latencies.size < COUNT) {
+    if (performance.now() > deadline) {
+      throw new Error(
+        `only ${latencies.size} of ${COUNT} Definitions answered within ${READY_TIMEOUT_MS} ms`,
+      );
+    }
+    const { items } = await client.list(DEFINITIONS, { namespace });
+    await Promise.all(
+      items.map(async (definition) => {
+        const name = definition.metadata.name ?? "";
+        const address = definition.status?.addresses?.[0];
+        if (latencies.has(name) || !address) return;
+        if (await answers(address)) latencies.set(name, performance.now() - (startedAt.get(name) ?? 0));
+      }),
+    );
+    await sleep(25);
+  }
+  return [...latencies.values()];
+}
+
+async function deleteAndWait(client: KubeClient, namespace: string): Promise<void> {
+  const { items } = await client.list(DEFINITIONS, { namespace });
+  for (const definition of items) {
+    await client
+      .delete(DEFINITIONS, { namespace, name: definition.metadata.name ?? "" })
+      .catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+  }
+  const deadline = Date.now() + 120_000;
+  // The finalizers make this wait for the agent to remove every container.
+  while ((await client.list(DEFINITIONS, { namespace })).items.length > 0) {
+    if (Date.now() > deadline) throw new Error("Definitions were not removed within 120 s");
+    await sleep(200);
+  }
+}
+
+async function main(): Promise<void> {
+  const kc = loadKubeConfig();
+  const client = newKubeClient(kc);
+  const logger = createLogger({ level: "warn" });
+  const suffix = randomBytes(3).toString("hex");
+  const namespace = `berth-bench-${suffix}`;
+  const nodeName = `bench-${suffix}`;
+
+  console.log(`apply-to-ready: ${COUNT} Definitions of ${IMAGE}, one replica each`);
+  const docker = summarize(await baseline());
+
+  await client.create(NAMESPACES, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+  const controller = startController({}, { client, logger });
+  const agent = await startAgent(
+    {
+      nodeName,
+      url: process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock",
+      address: "127.0.0.1",
+      labels: {},
+    },
+    { client, logger },
+  );
+  let result: Summary | undefined;
+  try {
+    await controller.synced();
+    result = summarize(await berth(client, namespace));
+  } finally {
+    await deleteAndWait(client, namespace).catch((err: unknown) => console.error("cleanup:", err));
+    await agent.stop();
+    await controller.stop();
+    await client
+      .delete(NAMESPACES, { name: namespace })
+      .catch((err: unknown) => console.error("cleanup:", err));
+    await client.delete(NODES, { name: nodeName }).catch((err: unknown) => {
+      if (!isNotFound(err)) console.error("cleanup:", err);
+    });
+  }
+
+  const ms = (value: number): string => `${value.toFixed(0).padStart(6)} ms`;
+  console.log(`                         median        p99`);
+  console.log(`docker run -> answers  ${ms(docker.median)}  ${ms(docker.p99)}`);
+  console.log(`berth apply -> answers ${ms(result.median)}  ${ms(result.p99)}`);
+  console.log(
+    `ratio berth/docker     ${(result.median / docker.median).toFixed(2).padStart(9)}x ${(result.p99 / docker.p99).toFixed(2).padStart(9)}x`,
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

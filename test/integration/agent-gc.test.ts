@@ -1,0 +1,59 @@
+/**
+ * What the agent may touch: labelled containers nobody wants are removed, containers
+ * without Berth's labels never are, and a second agent for a held Node or URL is refused.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { LABELS } from "../../controller/src/api/types.js";
+import { NodeConflictError } from "../../controller/src/agent/index.js";
+import { NODES } from "../../controller/src/kube/index.js";
+import { env, images, run, waitFor } from "../harness/index.js";
+import { agentWorld, containersOf, runAgent } from "./agent-fixtures.js";
+
+const DOCKER_CLI = "/usr/bin/docker";
+
+test("an orphan labelled container is removed; an unlabelled one is left alone", async (t) => {
+  const world = await agentWorld(t);
+  // Made through Docker directly: a container Berth did not make, with no labels of Berth's.
+  const foreign = await run(DOCKER_CLI, [
+    "-H",
+    env().dockerHost,
+    "create",
+    "--label",
+    `${LABELS.node}=${world.nodeName}`,
+    "--label",
+    `${LABELS.instance}=ghost`,
+    images.echo,
+  ]);
+  assert.equal(foreign.code, 0, foreign.stderr);
+  const foreignId = foreign.stdout.trim();
+  t.after(() => run(DOCKER_CLI, ["-H", env().dockerHost, "rm", "-f", foreignId]).then(() => undefined));
+  // Labelled as Berth's, for this node, for an Instance that does not exist.
+  const orphanId = await world.docker.createContainer({
+    image: images.echo,
+    labels: { [LABELS.node]: world.nodeName, [LABELS.namespace]: world.namespace, [LABELS.instance]: "ghost" },
+  });
+  await world.docker.startContainer(orphanId);
+
+  await runAgent(world);
+  await waitFor("the orphan to be removed", async () => (await containersOf(world, "ghost")).length === 0);
+  const inspected = await run(DOCKER_CLI, ["-H", env().dockerHost, "inspect", "-f", "{{.Id}}", foreignId]);
+  assert.equal(inspected.code, 0, "the unlabelled container still exists");
+  assert.equal(inspected.stdout.trim(), foreignId);
+});
+
+test("a second live agent for the same Node, or for the same URL, is refused", async (t) => {
+  const world = await agentWorld(t);
+  await runAgent(world);
+  await assert.rejects(runAgent(world), (err: unknown) => {
+    assert.ok(err instanceof NodeConflictError);
+    assert.match(err.message, /held by another live agent/);
+    return true;
+  });
+  await assert.rejects(runAgent({ ...world, nodeName: `${world.nodeName}-twin` }), (err: unknown) => {
+    assert.ok(err instanceof NodeConflictError);
+    assert.match(err.message, /already registered by Node/);
+    return true;
+  });
+  await assert.rejects(world.client.get(NODES, { name: `${world.nodeName}-twin` }), "the refused Node was not created");
+});

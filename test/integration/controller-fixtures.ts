@@ -1,0 +1,265 @@
+/**
+ * Fixtures for the controller's integration tests against the real API server: the
+ * controller role in-process, Nodes with a heartbeat, and a stand-in for the agent that
+ * plays its part through the API only (marks bound Instances running and ready, removes the
+ * container finalizer of deleted ones), so the controller can be tested without Docker.
+ */
+import { randomBytes } from "node:crypto";
+import type { TestContext } from "node:test";
+import {
+  API_VERSION,
+  INSTANCE_FINALIZER,
+  type Definition,
+  type DefinitionSpec,
+  type Instance,
+  type Node,
+} from "../../controller/src/api/types.js";
+import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
+import { nodeLeaseName } from "../../controller/src/controllers/context.js";
+import {
+  DEFINITIONS,
+  INSTANCES,
+  LEASES,
+  NODES,
+  isNotFound,
+  newKubeClient,
+  type KubeClient,
+} from "../../controller/src/kube/index.js";
+import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
+import { createLogger } from "../../controller/src/runtime/log.js";
+import { env, waitFor } from "../harness/index.js";
+
+export const LEASE_NAMESPACE = "berth-system";
+
+export function client(): KubeClient {
+  return newKubeClient(env().kc);
+}
+
+/** Runs the controller role until the test ends. */
+export async function runController(
+  t: TestContext,
+  options: Parameters<typeof startController>[0] = {},
+): Promise<ControllerHandle> {
+  const logger = createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" });
+  const handle = startController(
+    { leaseNamespace: LEASE_NAMESPACE, ...options },
+    { client: client(), logger },
+  );
+  t.after(() => handle.stop());
+  await handle.synced();
+  return handle;
+}
+
+/** A label that keeps a test's Instances on that test's Nodes (other tests may leave Nodes). */
+export function testLabel(): Record<string, string> {
+  return { "berth.dev/test": randomBytes(4).toString("hex") };
+}
+
+export async function createNodes(
+  t: TestContext,
+  names: string[],
+  labels: Record<string, string>,
+): Promise<void> {
+  const kube = client();
+  for (const name of names) {
+    const node: Node = {
+      apiVersion: API_VERSION,
+      kind: "Node",
+      metadata: { name },
+      spec: { url: `tcp://${name}.invalid:2375`, address: `${name}.invalid`, labels },
+    };
+    await kube.create(NODES, node);
+    await heartbeat(name);
+  }
+  t.after(async () => {
+    for (const name of names) {
+      await ignoreNotFound(kube.delete(NODES, { name }));
+      await ignoreNotFound(kube.delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(name) }));
+    }
+  });
+}
+
+/** What an agent does every few seconds: renew its Lease and report its Node Ready. */
+export async function heartbeat(name: string): Promise<void> {
+  const kube = client();
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, ".000000Z");
+  const leaseRef = { namespace: LEASE_NAMESPACE, name: nodeLeaseName(name) };
+  try {
+    await kube.mergePatch(LEASES, leaseRef, { spec: { renewTime: now, holderIdentity: name } });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await kube.create(LEASES, {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: leaseRef,
+      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: now },
+    });
+  }
+  const stamp = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+  await kube.patchStatus(
+    NODES,
+    { name },
+    {
+      status: {
+        lastHeartbeat: stamp,
+        ready: "True",
+        conditions: [
+          {
+            type: "Ready",
+            status: "True",
+            reason: "AgentReady",
+            message: "test agent",
+            lastTransitionTime: stamp,
+          },
+        ],
+      },
+    },
+  );
+}
+
+export async function applyDefinition(
+  namespace: string,
+  name: string,
+  spec: DefinitionSpec,
+): Promise<Definition> {
+  const kube = client();
+  const body: Definition = {
+    apiVersion: API_VERSION,
+    kind: "Definition",
+    metadata: { name, namespace },
+    spec,
+  };
+  try {
+    const current = await kube.get(DEFINITIONS, { namespace, name });
+    return await kube.replace(DEFINITIONS, { ...body, metadata: { ...current.metadata } });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    return await kube.create(DEFINITIONS, body);
+  }
+}
+
+export async function getDefinition(namespace: string, name: string): Promise<Definition | undefined> {
+  try {
+    return await client().get(DEFINITIONS, { namespace, name });
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export async function listInstances(namespace: string, definition?: string): Promise<Instance[]> {
+  const { items } = await client().list(INSTANCES, {
+    namespace,
+    ...(definition ? { labelSelector: `berth.dev/definition=${definition}` } : {}),
+  });
+  return items.sort((a, b) => (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""));
+}
+
+export function condition(definition: Definition | undefined, type: string): string | undefined {
+  const found = definition?.status?.conditions?.find((c) => c.type === type);
+  return found ? `${found.status}/${found.reason}` : undefined;
+}
+
+export async function waitForCondition(
+  namespace: string,
+  name: string,
+  type: string,
+  want: string,
+  timeoutMs = 30_000,
+): Promise<Definition> {
+  let last: string | undefined;
+  return await waitFor(
+    `Definition ${name} ${type}=${want}`,
+    async () => {
+      const definition = await getDefinition(namespace, name);
+      last = condition(definition, type);
+      return last === want ? definition : undefined;
+    },
+    { timeoutMs },
+  ).catch((err: unknown) => {
+    throw new Error(`${err instanceof Error ? err.message : String(err)} (last: ${last ?? "none"})`);
+  });
+}
+
+/**
+ * Plays the agent for the given Nodes in one namespace: Instances bound there become Running
+ * and ready (unless `readyWhen` says no), deleted ones lose their container finalizer.
+ */
+export class StandInAgent {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private readonly kube = client();
+  private nextPort = 31000;
+  readonly errors: unknown[] = [];
+
+  constructor(
+    private readonly namespace: string,
+    private readonly nodes: Set<string>,
+    private readonly readyWhen: (instance: Instance) => boolean = () => true,
+  ) {}
+
+  start(t: TestContext): this {
+    const tick = (): void => {
+      this.running = this.pass().catch((err: unknown) => {
+        this.errors.push(err);
+      });
+      this.timer = setTimeout(() => void this.running.then(tick), 200);
+    };
+    tick();
+    t.after(() => this.stop());
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Stops serving one node (its Instances are no longer touched). */
+  forget(node: string): void {
+    this.nodes.delete(node);
+  }
+
+  private async pass(): Promise<void> {
+    for (const instance of await listInstances(this.namespace)) {
+      const node = instance.spec.nodeName;
+      if (!node || !this.nodes.has(node)) continue;
+      if (instance.metadata.deletionTimestamp) {
+        await ignoreNotFound(removeFinalizer(this.kube, INSTANCES, instance, INSTANCE_FINALIZER));
+        continue;
+      }
+      if (instance.status?.phase === "Running" || instance.status?.phase === "Starting") continue;
+      const ready = this.readyWhen(instance);
+      const port = instance.spec.hostPort ?? this.nextPort++;
+      const stamp = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+      await this.kube.patchStatus(
+        INSTANCES,
+        { namespace: this.namespace, name: instance.metadata.name ?? "" },
+        {
+          status: {
+            phase: ready ? "Running" : "Starting",
+            ready,
+            address: { url: `http://${node}.invalid:${port}`, host: `${node}.invalid`, port },
+            conditions: [
+              {
+                type: "Ready",
+                status: ready ? "True" : "False",
+                reason: "Probe",
+                message: "",
+                lastTransitionTime: stamp,
+              },
+            ],
+          },
+        },
+      );
+    }
+  }
+}
+
+async function ignoreNotFound(promise: Promise<unknown>): Promise<void> {
+  try {
+    await promise;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}

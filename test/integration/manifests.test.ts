@@ -1,0 +1,352 @@
+/**
+ * The shipped manifests against a real API server: the kustomize base renders and passes
+ * server-side validation, the controller's and agents' identities get exactly the access
+ * the code needs (checked with `kubectl auth can-i` as each ServiceAccount), and the
+ * agents' admission policy keeps an agent to its own Node, Lease and Instances.
+ */
+import { readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseAllDocuments } from "yaml";
+import { kubectl, kubectlOk, run, testNamespace, waitFor } from "../harness/index.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const MANIFESTS = `${ROOT}manifests`;
+const NAMESPACE = "berth-system";
+const CONTROLLER = `system:serviceaccount:${NAMESPACE}:berth-controller`;
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [field: string]: unknown;
+}
+
+function parseManifests(text: string): Manifest[] {
+  return parseAllDocuments(text)
+    .map((doc) => doc.toJS() as Manifest | null)
+    .filter((doc): doc is Manifest => doc !== null);
+}
+
+async function renderBase(): Promise<{ text: string; objects: Manifest[] }> {
+  const text = await kubectlOk(["kustomize", MANIFESTS]);
+  return { text, objects: parseManifests(text) };
+}
+
+function find(objects: Manifest[], kind: string, name: string): Manifest {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  assert.ok(found, `the base has no ${kind} ${name}`);
+  return found;
+}
+
+/** Access-control kinds of the base, applied for real so `auth can-i` has something to check. */
+const ACCESS_KINDS = new Set([
+  "ServiceAccount",
+  "ClusterRole",
+  "ClusterRoleBinding",
+  "Role",
+  "RoleBinding",
+  "ValidatingAdmissionPolicy",
+  "ValidatingAdmissionPolicyBinding",
+]);
+
+let accessApplied: Promise<void> | undefined;
+function applyAccessControl(): Promise<void> {
+  accessApplied ??= (async () => {
+    const { objects } = await renderBase();
+    const access = objects.filter((o) => ACCESS_KINDS.has(o.kind));
+    const input = access.map((o) => JSON.stringify(o)).join("\n");
+    await kubectlOk(["apply", "--server-side", "--force-conflicts", "--field-manager=berth-manifests-test", "-f", "-"], {
+      input,
+    });
+  })();
+  return accessApplied;
+}
+
+/** Creates berth-agent-<node> from the identity template; removed when the test ends. */
+async function agentIdentity(t: { after(fn: () => Promise<void>): void }, node: string): Promise<string> {
+  const template = await readFile(`${MANIFESTS}/agent/identity-template.yaml`, "utf8");
+  const rendered = template.replaceAll("NODE_NAME", node);
+  await kubectlOk(["apply", "-f", "-"], { input: rendered });
+  t.after(async () => {
+    await kubectl(["delete", "-f", "-", "--ignore-not-found", "--wait=false"], { input: rendered });
+  });
+  return `system:serviceaccount:${NAMESPACE}:berth-agent-${node}`;
+}
+
+/** `kubectl auth can-i` as a user: true for yes, false for no; anything else fails the test. */
+async function canI(user: string, args: string[]): Promise<boolean> {
+  const res = await kubectl(["auth", "can-i", "--as", user, ...args]);
+  const answer = res.stdout.trim();
+  if (answer === "yes") return true;
+  if (answer === "no") return false;
+  throw new Error(`kubectl auth can-i ${args.join(" ")} answered "${answer}" (${res.code}): ${res.stderr}`);
+}
+
+async function assertAccess(user: string, allowed: string[][], denied: string[][]): Promise<void> {
+  const wrong: string[] = [];
+  for (const args of allowed) if (!(await canI(user, args))) wrong.push(`should be allowed: ${args.join(" ")}`);
+  for (const args of denied) if (await canI(user, args)) wrong.push(`should be denied: ${args.join(" ")}`);
+  assert.deepEqual(wrong, [], `${user}:\n${wrong.join("\n")}`);
+}
+
+test("kubectl kustomize renders the base with CRDs, RBAC and a hardened controller Deployment", async () => {
+  const { objects } = await renderBase();
+  const crds = objects.filter((o) => o.kind === "CustomResourceDefinition").map((o) => o.metadata.name);
+  assert.deepEqual(crds.sort(), ["definitions.berth.dev", "instances.berth.dev", "nodes.berth.dev"]);
+  find(objects, "Namespace", NAMESPACE);
+  find(objects, "ServiceAccount", "berth-controller");
+  find(objects, "ValidatingAdmissionPolicy", "berth-agent-node-restriction");
+  find(objects, "Service", "berth-controller-metrics");
+
+  const deployment = find(objects, "Deployment", "berth-controller") as Manifest & {
+    spec: {
+      replicas: number;
+      template: {
+        spec: {
+          serviceAccountName: string;
+          securityContext: { runAsNonRoot: boolean; runAsUser: number };
+          containers: Array<{
+            args: string[];
+            livenessProbe?: unknown;
+            readinessProbe?: unknown;
+            resources: { requests?: object; limits?: { memory?: string } };
+            securityContext: {
+              allowPrivilegeEscalation: boolean;
+              readOnlyRootFilesystem: boolean;
+              runAsNonRoot: boolean;
+              capabilities: { drop: string[] };
+            };
+          }>;
+        };
+      };
+    };
+  };
+  assert.equal(deployment.spec.replicas, 2);
+  const pod = deployment.spec.template.spec;
+  assert.equal(pod.serviceAccountName, "berth-controller");
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.notEqual(pod.securityContext.runAsUser, 0);
+  const [container] = pod.containers;
+  assert.ok(container);
+  assert.ok(container.args.includes("--leader-elect=true"), `args: ${container.args.join(" ")}`);
+  assert.ok(container.livenessProbe && container.readinessProbe, "probes");
+  assert.ok(container.resources.requests && container.resources.limits?.memory, "resources");
+  assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+  assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+  assert.equal(container.securityContext.runAsNonRoot, true);
+  assert.deepEqual(container.securityContext.capabilities.drop, ["ALL"]);
+});
+
+test("the rendered base passes server-side dry-run", async () => {
+  const { text } = await renderBase();
+  const res = await kubectl(["apply", "--dry-run=server", "-f", "-"], { input: text, timeoutMs: 120_000 });
+  assert.equal(res.code, 0, `kubectl apply --dry-run=server failed:\n${res.stderr}`);
+  assert.match(res.stdout, /deployment\.apps\/berth-controller (created|configured|unchanged) \(server dry run\)/);
+});
+
+test("the optional monitoring kustomization renders and its rules match the plain rules file", async () => {
+  const objects = parseManifests(await kubectlOk(["kustomize", `${MANIFESTS}/monitoring`]));
+  const rule = find(objects, "PrometheusRule", "berth") as Manifest & { spec: { groups: unknown } };
+  find(objects, "ServiceMonitor", "berth-controller");
+  const dashboard = find(objects, "ConfigMap", "berth-grafana-dashboard") as Manifest & { data: Record<string, string> };
+  const json = JSON.parse(dashboard.data["grafana-dashboard.json"] ?? "") as { uid: string; panels: unknown[] };
+  assert.equal(json.uid, "berth-overview");
+  assert.ok(json.panels.length > 0);
+
+  const plain = parseManifests(await readFile(`${MANIFESTS}/monitoring/berth-rules.yaml`, "utf8"))[0] as unknown as {
+    groups: unknown;
+  };
+  assert.deepEqual(rule.spec.groups, plain.groups, "prometheusrule.yaml and berth-rules.yaml differ");
+  const check = await run("promtool", ["check", "rules", `${MANIFESTS}/monitoring/berth-rules.yaml`]);
+  assert.equal(check.code, 0, `promtool check rules:\n${check.stdout}${check.stderr}`);
+});
+
+test("the controller's identity has what the controller does and nothing more", async () => {
+  await applyAccessControl();
+  await assertAccess(
+    CONTROLLER,
+    [
+      ["list", "definitions.berth.dev", "--all-namespaces"],
+      ["watch", "definitions.berth.dev", "--all-namespaces"],
+      ["patch", "definitions.berth.dev", "-n", "team-a"],
+      ["patch", "definitions.berth.dev", "--subresource=status", "-n", "team-a"],
+      ["create", "instances.berth.dev", "-n", "team-a"],
+      ["patch", "instances.berth.dev", "-n", "team-a"],
+      ["delete", "instances.berth.dev", "-n", "team-a"],
+      ["patch", "instances.berth.dev", "--subresource=status", "-n", "team-a"],
+      ["list", "nodes.berth.dev"],
+      ["patch", "nodes.berth.dev", "--subresource=status"],
+      // Referenced Secrets are hashed into the deploymentId (see docs/deploy.md).
+      ["get", "secrets", "-n", "team-a"],
+      ["watch", "configmaps", "--all-namespaces"],
+      ["create", "events.events.k8s.io", "-n", "team-a"],
+      ["watch", "leases.coordination.k8s.io", "-n", NAMESPACE],
+      ["create", "leases.coordination.k8s.io", "-n", NAMESPACE],
+      ["update", "leases.coordination.k8s.io/berth-controller", "-n", NAMESPACE],
+    ],
+    [
+      ["create", "definitions.berth.dev", "-n", "team-a"],
+      ["update", "definitions.berth.dev", "-n", "team-a"],
+      ["delete", "definitions.berth.dev", "-n", "team-a"],
+      ["create", "nodes.berth.dev"],
+      ["patch", "nodes.berth.dev"],
+      ["delete", "nodes.berth.dev"],
+      ["create", "secrets", "-n", "team-a"],
+      ["update", "secrets", "-n", "team-a"],
+      ["delete", "secrets", "-n", "team-a"],
+      ["update", "configmaps", "-n", "team-a"],
+      ["update", "leases.coordination.k8s.io/berth-node-worker-1", "-n", NAMESPACE],
+      ["create", "leases.coordination.k8s.io", "-n", "kube-system"],
+      ["create", "pods", "-n", NAMESPACE],
+      ["list", "pods", "--all-namespaces"],
+      ["create", "clusterrolebindings"],
+      ["impersonate", "serviceaccounts", "-n", NAMESPACE],
+      ["create", "customresourcedefinitions.apiextensions.k8s.io"],
+    ],
+  );
+});
+
+test("an agent's identity can run its Instances and heartbeat, and cannot touch Definitions", async (t) => {
+  await applyAccessControl();
+  const agent = await agentIdentity(t, `manifests-${randomBytes(3).toString("hex")}`);
+  await assertAccess(
+    agent,
+    [
+      ["list", "instances.berth.dev", "--all-namespaces"],
+      ["watch", "instances.berth.dev", "--all-namespaces"],
+      ["patch", "instances.berth.dev", "-n", "team-a"],
+      ["update", "instances.berth.dev", "--subresource=status", "-n", "team-a"],
+      ["patch", "instances.berth.dev", "--subresource=status", "-n", "team-a"],
+      ["get", "definitions.berth.dev", "-n", "team-a"],
+      ["create", "nodes.berth.dev"],
+      ["list", "nodes.berth.dev"],
+      ["patch", "nodes.berth.dev", "--subresource=status"],
+      ["get", "secrets", "-n", "team-a"],
+      ["get", "configmaps", "-n", "team-a"],
+      ["create", "leases.coordination.k8s.io", "-n", NAMESPACE],
+      ["update", "leases.coordination.k8s.io", "-n", NAMESPACE],
+      ["create", "events.events.k8s.io", "-n", "team-a"],
+    ],
+    [
+      ["create", "definitions.berth.dev", "-n", "team-a"],
+      ["patch", "definitions.berth.dev", "-n", "team-a"],
+      ["delete", "definitions.berth.dev", "-n", "team-a"],
+      ["patch", "definitions.berth.dev", "--subresource=status", "-n", "team-a"],
+      ["create", "instances.berth.dev", "-n", "team-a"],
+      ["delete", "instances.berth.dev", "-n", "team-a"],
+      ["delete", "nodes.berth.dev"],
+      ["list", "secrets", "-n", "team-a"],
+      ["watch", "secrets", "--all-namespaces"],
+      ["create", "leases.coordination.k8s.io", "-n", "default"],
+      ["update", "leases.coordination.k8s.io", "-n", "kube-system"],
+      ["delete", "leases.coordination.k8s.io", "-n", NAMESPACE],
+      ["create", "pods", "-n", "team-a"],
+      ["create", "clusterrolebindings"],
+    ],
+  );
+});
+
+function instanceManifest(namespace: string, name: string, nodeName: string): string {
+  return JSON.stringify({
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    metadata: { namespace, name },
+    spec: {
+      definition: "web",
+      deploymentId: "0123456789abcdef0123",
+      nodeName,
+      template: { image: { name: "berth-test/echo:1", port: 8080 } },
+    },
+  });
+}
+
+test("the admission policy keeps an agent to its own Node, Lease and Instances", async (t) => {
+  await applyAccessControl();
+  const namespace = await testNamespace(t, "berth-manifests");
+  const suffix = randomBytes(3).toString("hex");
+  const own = `own-${suffix}`;
+  const other = `other-${suffix}`;
+  const agent = await agentIdentity(t, own);
+  for (const [name, node] of [
+    ["mine", own],
+    ["theirs", other],
+  ] as const) {
+    await kubectlOk(["create", "-f", "-"], { input: instanceManifest(namespace, name, node) });
+  }
+
+  const asAgent = (args: string[], input?: string) =>
+    kubectl(["--as", agent, ...args, "--dry-run=server"], input === undefined ? {} : { input });
+  const statusPatch = (name: string) =>
+    asAgent(["patch", "instance.berth.dev", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", '{"status":{"message":"x"}}']);
+  const nodeManifest = (name: string) =>
+    JSON.stringify({
+      apiVersion: "berth.dev/v1alpha1",
+      kind: "Node",
+      metadata: { name },
+      spec: { url: `tcp://10.0.0.1:2376`, address: "10.0.0.1" },
+    });
+  const leaseManifest = (name: string) =>
+    JSON.stringify({
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: { namespace: NAMESPACE, name },
+      spec: { holderIdentity: "agent", leaseDurationSeconds: 40 },
+    });
+
+  // The policy takes effect a moment after it is created: wait for its first denial.
+  const denied = await waitFor(
+    "the admission policy to deny another Node's Instance",
+    async () => {
+      const res = await statusPatch("theirs");
+      return res.code !== 0 && /may only write Instances bound to it/.test(res.stderr) ? res : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+  assert.match(denied.stderr, /ValidatingAdmissionPolicy/);
+
+  const mine = await statusPatch("mine");
+  assert.equal(mine.code, 0, `own Instance status: ${mine.stderr}`);
+  const finalizer = await asAgent([
+    "patch",
+    "instance.berth.dev",
+    "theirs",
+    "-n",
+    namespace,
+    "--type=merge",
+    "-p",
+    '{"metadata":{"finalizers":["berth.dev/container"]}}',
+  ]);
+  assert.notEqual(finalizer.code, 0, "patching another Node's Instance must be denied");
+
+  const ownNode = await asAgent(["create", "-f", "-"], nodeManifest(own));
+  assert.equal(ownNode.code, 0, `own Node: ${ownNode.stderr}`);
+  const otherNode = await asAgent(["create", "-f", "-"], nodeManifest(other));
+  assert.notEqual(otherNode.code, 0, "creating another Node must be denied");
+  assert.match(otherNode.stderr, /may not write Node/);
+
+  const ownLease = await asAgent(["create", "-f", "-"], leaseManifest(`berth-node-${own}`));
+  assert.equal(ownLease.code, 0, `own Lease: ${ownLease.stderr}`);
+  const otherLease = await asAgent(["create", "-f", "-"], leaseManifest(`berth-node-${other}`));
+  assert.notEqual(otherLease.code, 0, "creating another Node's Lease must be denied");
+  assert.match(otherLease.stderr, /may only write the Lease/);
+
+  // The controller is not an agent: the policy leaves it alone.
+  const controllerPatch = await kubectl([
+    "--as",
+    CONTROLLER,
+    "patch",
+    "instance.berth.dev",
+    "theirs",
+    "-n",
+    namespace,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    '{"status":{"message":"x"}}',
+    "--dry-run=server",
+  ]);
+  assert.equal(controllerPatch.code, 0, `controller status patch: ${controllerPatch.stderr}`);
+});
