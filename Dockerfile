@@ -28,12 +28,18 @@ RUN command -v git >/dev/null && command -v ssh >/dev/null \
  || (apt-get update \
      && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
      && rm -rf /var/lib/apt/lists/*)
+# A passwd entry for the unprivileged user: ssh (git over ssh) refuses to run without one.
+RUN echo 'berth:x:65532:65532:berth:/home/berth:/usr/sbin/nologin' >>/etc/passwd \
+ && echo 'berth:x:65532:' >>/etc/group \
+ && mkdir -p /home/berth \
+ && chown 65532:65532 /home/berth
 WORKDIR /app
-ENV NODE_ENV=production
+ENV NODE_ENV=production \
+    HOME=/home/berth
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
-# 65532: an unprivileged uid with no entry in /etc/passwd and no home, as distroless uses.
+# Numeric, so Kubernetes' runAsNonRoot can check it without reading /etc/passwd.
 USER 65532:65532
 # /metrics, /healthz and /readyz (the port is set with --metrics-bind-address).
 EXPOSE 9464

@@ -57,6 +57,8 @@ export DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 docker_cli() { "$DOCKER_CLI" "$@"; }
 
 STANDIN_HASH_LABEL=berth.dev/standin-hash
+# Bump when standin_rootfs changes what goes into the stand-in.
+STANDIN_LAYOUT=2
 
 # Files of the stand-in base: node, npm, their libraries, busybox, users.
 standin_rootfs() {
@@ -80,7 +82,7 @@ standin_rootfs() {
   done
   cp /bin/busybox "$rootfs/bin/busybox"
   local applet
-  for applet in sh env id ls cat rm mkdir cp mv chmod ln grep sed tar; do
+  for applet in sh env id ls cat rm mkdir cp mv chmod chown ln grep sed tar; do
     ln -s busybox "$rootfs/bin/$applet"
   done
   ln -s ../../bin/env "$rootfs/usr/bin/env"
@@ -91,6 +93,7 @@ standin_rootfs() {
 
 standin_hash() {
   {
+    echo "layout $STANDIN_LAYOUT"
     sha256sum "$(readlink -f "$(command -v node)")" /bin/busybox /usr/bin/git /usr/bin/ssh | cut -d' ' -f1
     node --version
     npm --version 2>/dev/null

@@ -15,11 +15,12 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { API_VERSION, type Definition } from "../../controller/src/api/types.js";
+import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
 import { startAgent } from "../../controller/src/agent/index.js";
 import { startController } from "../../controller/src/controllers/index.js";
 import {
   DEFINITIONS,
+  INSTANCES,
   NAMESPACES,
   NODES,
   isNotFound,
@@ -27,6 +28,7 @@ import {
   newKubeClient,
   type KubeClient,
 } from "../../controller/src/kube/index.js";
+import { Informer } from "../../controller/src/runtime/informer.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 
 const run = promisify(execFile);
@@ -99,9 +101,38 @@ async function baseline(): Promise<number[]> {
 
 // ---------------------------------------------------------------- Berth
 
+/** Where the time goes: when each Definition's Instance was first seen created, bound, running, ready. */
+const MILESTONES = ["created", "bound", "running", "ready"] as const;
+type Milestone = (typeof MILESTONES)[number];
+
+function trackMilestones(
+  client: KubeClient,
+  namespace: string,
+): {
+  informer: Informer<Instance>;
+  seen: Map<string, Partial<Record<Milestone, number>>>;
+} {
+  const seen = new Map<string, Partial<Record<Milestone, number>>>();
+  const informer = new Informer<Instance>(client, INSTANCES, { namespace });
+  const note = (instance: Instance): void => {
+    const at = performance.now();
+    const marks = seen.get(instance.spec.definition) ?? {};
+    marks.created ??= at;
+    if (instance.spec.nodeName) marks.bound ??= at;
+    if (instance.status?.phase === "Running") marks.running ??= at;
+    if (instance.status?.ready === true) marks.ready ??= at;
+    seen.set(instance.spec.definition, marks);
+  };
+  informer.addHandler({ onAdd: note, onUpdate: (_, next) => note(next) });
+  informer.start();
+  return { informer, seen };
+}
+
 async function berth(client: KubeClient, namespace: string): Promise<number[]> {
   const startedAt = new Map<string, number>();
   const latencies = new Map<string, number>();
+  const milestones = trackMilestones(client, namespace);
+  await milestones.informer.waitForSync();
   await Promise.all(
     Array.from({ length: COUNT }, async (_, index) => {
       const name = `bench-${index}`;
@@ -133,6 +164,14 @@ async function berth(client: KubeClient, namespace: string): Promise<number[]> {
     );
     await sleep(25);
   }
+  await milestones.informer.stop();
+  const parts = MILESTONES.map((milestone) => {
+    const samples = [...milestones.seen.entries()].flatMap(([name, marks]) =>
+      marks[milestone] === undefined ? [] : [marks[milestone] - (startedAt.get(name) ?? 0)],
+    );
+    return `${milestone} ${summarize(samples).median.toFixed(0)} ms`;
+  });
+  console.log(`berth, median time from apply until the Instance is: ${parts.join(", ")}`);
   return [...latencies.values()];
 }
 

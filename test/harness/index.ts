@@ -124,7 +124,10 @@ export const images = {
 } as const;
 
 /** HTTP GET with a short timeout; resolves to status and body, or undefined when nothing answers. */
-export async function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string } | undefined> {
+export async function httpGet(
+  url: string,
+  timeoutMs = 2000,
+): Promise<{ status: number; body: string } | undefined> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     return { status: res.status, body: await res.text() };

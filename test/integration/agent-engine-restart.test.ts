@@ -26,6 +26,7 @@ test("a Docker engine crash is survived: the Node reports it, the Instance is re
   const url = socket.startsWith("unix://") ? socket : `unix://${socket}`;
   const world = await agentWorld(t);
   world.docker = new DockerEngine({ url });
+  world.url = url;
   await runAgent(world, { url, address: `127.0.0.${ENGINE}` });
   await createInstance(world, "web", {
     image: { name: images.echo, port: 8080 },
@@ -45,7 +46,13 @@ test("a Docker engine crash is survived: the Node reports it, the Instance is re
   assert.notEqual(condition(notReady, "Ready")?.reason, "HealthCheckPassed");
 
   await engines("start", ENGINE);
-  const after = await waitForStatus(world, "web", "the Instance ready again", (s) => s.ready === true, 90_000);
+  const after = await waitForStatus(
+    world,
+    "web",
+    "the Instance ready again",
+    (s) => s.ready === true,
+    90_000,
+  );
   // live-restore kept the container: the same one answers again.
   assert.equal(after.containerId, before.containerId);
   assert.equal((await httpGet(`${after.address?.url}/`))?.status, 200);

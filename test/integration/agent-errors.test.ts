@@ -39,7 +39,10 @@ test("an image that is not there: ImageNotFound, and an Event", async (t) => {
   // A pull that can't succeed: a registry that does not answer.
   await createInstance(world, "unpullable", { image: { name: "127.0.0.1:9/nothing/here:1", port: 8080 } });
   const pulled = await waitForStatus(world, "unpullable", "phase Failed", (s) => s.phase === "Failed");
-  assert.match(condition(pulled, "ContainerReady")?.reason ?? "", /^(RegistryUnreachable|ImagePullFailed|ImageNotFound)$/);
+  assert.match(
+    condition(pulled, "ContainerReady")?.reason ?? "",
+    /^(RegistryUnreachable|ImagePullFailed|ImageNotFound)$/,
+  );
 });
 
 test("a host port already taken: HostPortInUse, retried until it is free", async (t) => {
@@ -73,7 +76,13 @@ test("a host port already taken: HostPortInUse, retried until it is free", async
 
   await new Promise<void>((resolve) => holder.close(() => resolve()));
   released = true;
-  const ready = await waitForStatus(world, "fixed", "ready once the port is free", (s) => s.ready === true, 120_000);
+  const ready = await waitForStatus(
+    world,
+    "fixed",
+    "ready once the port is free",
+    (s) => s.ready === true,
+    120_000,
+  );
   assert.equal(ready.address?.port, port);
 });
 
@@ -99,7 +108,13 @@ test("a container that never gets healthy: Ready=False with HealthCheckFailed", 
   await runAgent(world);
   await createInstance(world, "sick", {
     image: { name: images.unhealthy, port: 8080 },
-    healthCheck: { type: "http", path: "/healthz", intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 },
+    healthCheck: {
+      type: "http",
+      path: "/healthz",
+      intervalSeconds: 1,
+      timeoutSeconds: 1,
+      failureThreshold: 2,
+    },
   });
   const status = await waitForStatus(
     world,

@@ -1,11 +1,14 @@
 /**
  * Fixtures for the agent's integration tests: the agent runs in-process against the real
  * API server and Docker engine, and the tests play the controller's part by hand (they
- * create Definitions and bound Instances through the API).
+ * create bound Instances through the API).
  */
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type { TestContext } from "node:test";
-import type { Definition, Instance, InstanceStatus, RunTemplate } from "../../controller/src/api/types.js";
+import type { Instance, InstanceStatus, RunTemplate } from "../../controller/src/api/types.js";
 import { API_VERSION, INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
 import type { RunningAgent } from "../../controller/src/agent/index.js";
 import { leaseNameFor, startAgent } from "../../controller/src/agent/index.js";
@@ -14,7 +17,6 @@ import { DockerEngine } from "../../controller/src/docker/index.js";
 import type { ContainerSummary } from "../../controller/src/docker/index.js";
 import type { KubeClient, KubeEvent } from "../../controller/src/kube/index.js";
 import {
-  DEFINITIONS,
   EVENTS,
   INSTANCES,
   LEASES,
@@ -41,6 +43,8 @@ export interface AgentWorld {
   docker: DockerEngine;
   namespace: string;
   nodeName: string;
+  /** The engine URL the test's agents register (see engineUrlOfOwn). */
+  url: string;
   /** Agents started for the test; stopped before anything else is cleaned up. */
   agents: RunningAgent[];
 }
@@ -51,16 +55,36 @@ export async function agentWorld(t: TestContext): Promise<AgentWorld> {
   const docker = engine();
   const namespace = await testNamespace(t, "berth-agent");
   const nodeName = `agent-test-${randomBytes(4).toString("hex")}`;
-  const world: AgentWorld = { client, docker, namespace, nodeName, agents: [] };
+  const url = await engineUrlOfOwn(t);
+  const world: AgentWorld = { client, docker, namespace, nodeName, url, agents: [] };
   t.after(() => cleanUp(world));
   return world;
 }
 
+/**
+ * A URL of the test's own for the shared engine: a symlink to its socket. An agent refuses
+ * a URL another live agent registered, and other agents (a benchmark, an end-to-end run)
+ * may hold the engine's usual URL meanwhile; Berth's node label keeps their containers
+ * apart, so a second name for the same socket is all the test needs.
+ */
+async function engineUrlOfOwn(t: TestContext): Promise<string> {
+  const shared = env().dockerHost;
+  if (!shared.startsWith("unix://")) return shared;
+  const dir = await mkdtemp(path.join(os.tmpdir(), "berth-agent-test-"));
+  const socket = path.join(dir, "docker.sock");
+  await symlink(shared.slice("unix://".length), socket);
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return `unix://${socket}`;
+}
+
 /** Options that make the agent quick enough to test: short intervals and back-offs. */
-export function fastOptions(world: AgentWorld, overrides: Partial<AgentOptionsInput> = {}): AgentOptionsInput {
+export function fastOptions(
+  world: AgentWorld,
+  overrides: Partial<AgentOptionsInput> = {},
+): AgentOptionsInput {
   return {
     nodeName: world.nodeName,
-    url: env().dockerHost,
+    url: world.url,
     address: "127.0.0.1",
     labels: { "berth.dev/test": "agent" },
     leaseNamespace: LEASE_NAMESPACE,
@@ -76,23 +100,21 @@ export function fastOptions(world: AgentWorld, overrides: Partial<AgentOptionsIn
 }
 
 /** Runs an agent until the test ends (or until the returned agent is stopped). */
-export async function runAgent(world: AgentWorld, overrides: Partial<AgentOptionsInput> = {}): Promise<RunningAgent> {
+export async function runAgent(
+  world: AgentWorld,
+  overrides: Partial<AgentOptionsInput> = {},
+): Promise<RunningAgent> {
   const logger = createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" });
   const agent = await startAgent(fastOptions(world, overrides), { client: world.client, logger });
   world.agents.push(agent);
   return agent;
 }
 
-export async function createDefinition(world: AgentWorld, name: string, template: RunTemplate): Promise<Definition> {
-  return await world.client.create(DEFINITIONS, {
-    apiVersion: API_VERSION,
-    kind: "Definition",
-    metadata: { name, namespace: world.namespace },
-    spec: { ...(template.image ? { image: template.image } : {}), replicas: 1 },
-  });
-}
-
-/** Creates a Definition and an Instance of it bound to the world's node, as the controller would. */
+/**
+ * Creates an Instance bound to the world's node, as the controller would. No Definition is
+ * made unless asked for: a controller running elsewhere against the same API server would
+ * otherwise act on it (create Instances of its own for it).
+ */
 export async function createInstance(
   world: AgentWorld,
   name: string,
@@ -100,7 +122,6 @@ export async function createInstance(
   extra: { hostPort?: number; definition?: string } = {},
 ): Promise<Instance> {
   const definition = extra.definition ?? name;
-  if (!extra.definition) await createDefinition(world, definition, template);
   return await world.client.create(INSTANCES, {
     apiVersion: API_VERSION,
     kind: "Instance",
@@ -108,7 +129,7 @@ export async function createInstance(
       name,
       namespace: world.namespace,
       finalizers: [INSTANCE_FINALIZER],
-      labels: { [LABELS.definition]: definition, [LABELS.node]: world.nodeName },
+      labels: { [LABELS.node]: world.nodeName },
     },
     spec: {
       definition,
@@ -168,7 +189,9 @@ export async function containersOf(world: AgentWorld, name: string): Promise<Con
 /** Events recorded on an Instance. */
 export async function eventsOf(world: AgentWorld, name: string): Promise<KubeEvent[]> {
   const events = await world.client.list(EVENTS, { namespace: world.namespace });
-  return events.items.filter((event) => event.regarding?.name === name && event.regarding.kind === "Instance");
+  return events.items.filter(
+    (event) => event.regarding?.name === name && event.regarding.kind === "Instance",
+  );
 }
 
 async function cleanUp(world: AgentWorld): Promise<void> {

@@ -31,7 +31,11 @@ test("an orphan labelled container is removed; an unlabelled one is left alone",
   // Labelled as Berth's, for this node, for an Instance that does not exist.
   const orphanId = await world.docker.createContainer({
     image: images.echo,
-    labels: { [LABELS.node]: world.nodeName, [LABELS.namespace]: world.namespace, [LABELS.instance]: "ghost" },
+    labels: {
+      [LABELS.node]: world.nodeName,
+      [LABELS.namespace]: world.namespace,
+      [LABELS.instance]: "ghost",
+    },
   });
   await world.docker.startContainer(orphanId);
 
@@ -55,5 +59,8 @@ test("a second live agent for the same Node, or for the same URL, is refused", a
     assert.match(err.message, /already registered by Node/);
     return true;
   });
-  await assert.rejects(world.client.get(NODES, { name: `${world.nodeName}-twin` }), "the refused Node was not created");
+  await assert.rejects(
+    world.client.get(NODES, { name: `${world.nodeName}-twin` }),
+    "the refused Node was not created",
+  );
 });

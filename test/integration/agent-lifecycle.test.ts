@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
 import type { Node } from "../../controller/src/api/types.js";
 import { RESTARTS_LABEL } from "../../controller/src/agent/index.js";
-import { LEASES, NODES } from "../../controller/src/kube/index.js";
+import { CONFIGMAPS, INSTANCES, LEASES, NODES, SECRETS } from "../../controller/src/kube/index.js";
 import { httpGet, images, waitFor } from "../harness/index.js";
 import {
   LEASE_NAMESPACE,
@@ -30,9 +30,12 @@ test("an Instance bound to the node runs, answers at its address and reports its
   const world = await agentWorld(t);
   await runAgent(world);
   const node = await world.client.get(NODES, { name: world.nodeName });
-  assert.equal(node.spec.url, process.env.DOCKER_HOST);
+  assert.equal(node.spec.url, world.url);
   assert.equal(node.spec.address, "127.0.0.1");
-  const lease = await world.client.get(LEASES, { namespace: LEASE_NAMESPACE, name: `berth-node-${world.nodeName}` });
+  const lease = await world.client.get(LEASES, {
+    namespace: LEASE_NAMESPACE,
+    name: `berth-node-${world.nodeName}`,
+  });
   assert.ok(lease.spec?.holderIdentity, "the agent holds its Node's Lease");
 
   await createInstance(world, "web", echo);
@@ -99,10 +102,7 @@ test("deleting the Instance stops and removes its container, then its finalizer"
   assert.deepEqual(instance.metadata.finalizers, [INSTANCE_FINALIZER]);
   await waitForStatus(world, "web", "the Instance to be ready", (s) => s.ready === true);
 
-  await world.client.delete(
-    (await import("../../controller/src/kube/index.js")).INSTANCES,
-    { namespace: world.namespace, name: "web" },
-  );
+  await world.client.delete(INSTANCES, { namespace: world.namespace, name: "web" });
   await waitFor("the Instance to be gone", async () => (await getInstance(world, "web")) === undefined);
   assert.deepEqual(await containersOf(world, "web"), []);
 });
@@ -131,4 +131,32 @@ test("a restarted agent adopts the running container instead of starting another
     containers.map((c) => c.id),
     [before.containerId],
   );
+});
+
+test("env from a Secret and a ConfigMap reaches the container, and the value stays out of status", async (t) => {
+  const world = await agentWorld(t);
+  await world.client.create(SECRETS, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "creds", namespace: world.namespace },
+    data: { password: Buffer.from("pa55-word").toString("base64") },
+  });
+  await world.client.create(CONFIGMAPS, {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "settings", namespace: world.namespace },
+    data: { mode: "fast" },
+  });
+  await runAgent(world);
+  await createInstance(world, "web", {
+    ...echo,
+    env: [{ name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } }],
+    envFrom: [{ configMapRef: { name: "settings" }, prefix: "APP_" }],
+  });
+  const status = await waitForStatus(world, "web", "the Instance to be ready", (s) => s.ready === true);
+  assert.equal((await httpGet(`${status.address?.url}/cgi-bin/env?PASSWORD`))?.body.trim(), "pa55-word");
+  assert.equal((await httpGet(`${status.address?.url}/cgi-bin/env?APP_mode`))?.body.trim(), "fast");
+  assert.doesNotMatch(JSON.stringify(await getInstance(world, "web")), /pa55-word/);
+  const [container] = await containersOf(world, "web");
+  assert.doesNotMatch(JSON.stringify(container?.labels), /pa55-word/);
 });

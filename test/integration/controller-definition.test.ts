@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFINITION_FINALIZER, INSTANCE_FINALIZER } from "../../controller/src/api/types.js";
 import { DEFINITIONS } from "../../controller/src/kube/index.js";
-import { images, testNamespace, waitFor } from "../harness/index.js";
+import { images, kubectl, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,
   client,
@@ -116,4 +116,24 @@ test("a rolling update keeps old Instances until new ones are ready, and a stall
   assert.equal(after.length, 2);
   assert.ok(after.every((i) => i.spec.deploymentId === done.status?.deploymentId));
   assert.equal(done.status?.updatedReplicas, 2);
+});
+
+test("deleting the namespace removes Definitions and Instances through the finalizers", async (t) => {
+  const namespace = await testNamespace(t);
+  const labels = testLabel();
+  const nodes = [`node-n-${Object.values(labels)[0]}`];
+  await createNodes(t, nodes, labels);
+  await runController(t);
+  new StandInAgent(namespace, new Set(nodes)).start(t);
+
+  await applyDefinition(namespace, "doomed", {
+    image: { name: images.echo, port: 8080 },
+    replicas: 2,
+    placement: { nodeSelector: labels },
+  });
+  await waitForCondition(namespace, "doomed", "Ready", "True/InstancesReady");
+  await kubectlOk(["delete", "namespace", namespace, "--wait=false"]);
+  await waitFor("namespace gone", async () => (await kubectl(["get", "namespace", namespace])).code !== 0, {
+    timeoutMs: 60_000,
+  });
 });

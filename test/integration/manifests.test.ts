@@ -4,7 +4,9 @@
  * the code needs (checked with `kubectl auth can-i` as each ServiceAccount), and the
  * agents' admission policy keeps an agent to its own Node, Lease and Instances.
  */
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
@@ -58,9 +60,12 @@ function applyAccessControl(): Promise<void> {
     const { objects } = await renderBase();
     const access = objects.filter((o) => ACCESS_KINDS.has(o.kind));
     const input = access.map((o) => JSON.stringify(o)).join("\n");
-    await kubectlOk(["apply", "--server-side", "--force-conflicts", "--field-manager=berth-manifests-test", "-f", "-"], {
-      input,
-    });
+    await kubectlOk(
+      ["apply", "--server-side", "--force-conflicts", "--field-manager=berth-manifests-test", "-f", "-"],
+      {
+        input,
+      },
+    );
   })();
   return accessApplied;
 }
@@ -87,7 +92,8 @@ async function canI(user: string, args: string[]): Promise<boolean> {
 
 async function assertAccess(user: string, allowed: string[][], denied: string[][]): Promise<void> {
   const wrong: string[] = [];
-  for (const args of allowed) if (!(await canI(user, args))) wrong.push(`should be allowed: ${args.join(" ")}`);
+  for (const args of allowed)
+    if (!(await canI(user, args))) wrong.push(`should be allowed: ${args.join(" ")}`);
   for (const args of denied) if (await canI(user, args)) wrong.push(`should be denied: ${args.join(" ")}`);
   assert.deepEqual(wrong, [], `${user}:\n${wrong.join("\n")}`);
 }
@@ -144,19 +150,29 @@ test("the rendered base passes server-side dry-run", async () => {
   const { text } = await renderBase();
   const res = await kubectl(["apply", "--dry-run=server", "-f", "-"], { input: text, timeoutMs: 120_000 });
   assert.equal(res.code, 0, `kubectl apply --dry-run=server failed:\n${res.stderr}`);
-  assert.match(res.stdout, /deployment\.apps\/berth-controller (created|configured|unchanged) \(server dry run\)/);
+  assert.match(
+    res.stdout,
+    /deployment\.apps\/berth-controller (created|configured|unchanged) \(server dry run\)/,
+  );
 });
 
 test("the optional monitoring kustomization renders and its rules match the plain rules file", async () => {
   const objects = parseManifests(await kubectlOk(["kustomize", `${MANIFESTS}/monitoring`]));
   const rule = find(objects, "PrometheusRule", "berth") as Manifest & { spec: { groups: unknown } };
   find(objects, "ServiceMonitor", "berth-controller");
-  const dashboard = find(objects, "ConfigMap", "berth-grafana-dashboard") as Manifest & { data: Record<string, string> };
-  const json = JSON.parse(dashboard.data["grafana-dashboard.json"] ?? "") as { uid: string; panels: unknown[] };
+  const dashboard = find(objects, "ConfigMap", "berth-grafana-dashboard") as Manifest & {
+    data: Record<string, string>;
+  };
+  const json = JSON.parse(dashboard.data["grafana-dashboard.json"] ?? "") as {
+    uid: string;
+    panels: unknown[];
+  };
   assert.equal(json.uid, "berth-overview");
   assert.ok(json.panels.length > 0);
 
-  const plain = parseManifests(await readFile(`${MANIFESTS}/monitoring/berth-rules.yaml`, "utf8"))[0] as unknown as {
+  const plain = parseManifests(
+    await readFile(`${MANIFESTS}/monitoring/berth-rules.yaml`, "utf8"),
+  )[0] as unknown as {
     groups: unknown;
   };
   assert.deepEqual(rule.spec.groups, plain.groups, "prometheusrule.yaml and berth-rules.yaml differ");
@@ -249,11 +265,17 @@ test("an agent's identity can run its Instances and heartbeat, and cannot touch 
   );
 });
 
+/**
+ * Kept by a finalizer of this test's own: a Berth controller running against the same
+ * cluster deletes Instances without a Definition, and these must outlive the checks.
+ */
+const TEST_FINALIZER = "berth.dev/manifests-test";
+
 function instanceManifest(namespace: string, name: string, nodeName: string): string {
   return JSON.stringify({
     apiVersion: "berth.dev/v1alpha1",
     kind: "Instance",
-    metadata: { namespace, name },
+    metadata: { namespace, name, finalizers: [TEST_FINALIZER] },
     spec: {
       definition: "web",
       deploymentId: "0123456789abcdef0123",
@@ -275,12 +297,34 @@ test("the admission policy keeps an agent to its own Node, Lease and Instances",
     ["theirs", other],
   ] as const) {
     await kubectlOk(["create", "-f", "-"], { input: instanceManifest(namespace, name, node) });
+    t.after(async () => {
+      await kubectl([
+        "-n",
+        namespace,
+        "patch",
+        "instance.berth.dev",
+        name,
+        "--type=merge",
+        "-p",
+        '{"metadata":{"finalizers":null}}',
+      ]);
+    });
   }
 
   const asAgent = (args: string[], input?: string) =>
     kubectl(["--as", agent, ...args, "--dry-run=server"], input === undefined ? {} : { input });
   const statusPatch = (name: string) =>
-    asAgent(["patch", "instance.berth.dev", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", '{"status":{"message":"x"}}']);
+    asAgent([
+      "patch",
+      "instance.berth.dev",
+      name,
+      "-n",
+      namespace,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      '{"status":{"message":"x"}}',
+    ]);
   const nodeManifest = (name: string) =>
     JSON.stringify({
       apiVersion: "berth.dev/v1alpha1",
@@ -349,4 +393,71 @@ test("the admission policy keeps an agent to its own Node, Lease and Instances",
     "--dry-run=server",
   ]);
   assert.equal(controllerPatch.code, 0, `controller status patch: ${controllerPatch.stderr}`);
+});
+
+test("the documented agent kubeconfig authenticates as that agent and has its rights", async (t) => {
+  await applyAccessControl();
+  const node = `token-${randomBytes(3).toString("hex")}`;
+  const agent = await agentIdentity(t, node);
+  // The short-lived token path of docs/deploy.md (the long-lived Secret needs
+  // kube-controller-manager's token controller, which a bare control plane may not run).
+  const token = (
+    await kubectlOk(["-n", NAMESPACE, "create", "token", `berth-agent-${node}`, "--duration=10m"])
+  ).trim();
+  const ca = Buffer.from(
+    await kubectlOk([
+      "config",
+      "view",
+      "--raw",
+      "--minify",
+      "-o",
+      "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+    ]),
+    "base64",
+  ).toString();
+  assert.match(ca, /BEGIN CERTIFICATE/);
+  const server = await kubectlOk([
+    "config",
+    "view",
+    "--minify",
+    "-o",
+    "jsonpath={.clusters[0].cluster.server}",
+  ]);
+
+  const dir = await mkdtemp(join(tmpdir(), "berth-agent-kubeconfig-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const kubeconfig = join(dir, "kubeconfig");
+  const caFile = join(dir, "ca.crt");
+  await writeFile(caFile, ca);
+  const config = (args: string[]) => run("kubectl", [`--kubeconfig=${kubeconfig}`, ...args]);
+  for (const args of [
+    [
+      "config",
+      "set-cluster",
+      "berth",
+      `--server=${server}`,
+      `--certificate-authority=${caFile}`,
+      "--embed-certs=true",
+    ],
+    ["config", "set-credentials", `berth-agent-${node}`, `--token=${token}`],
+    ["config", "set-context", "berth", "--cluster=berth", `--user=berth-agent-${node}`],
+    ["config", "use-context", "berth"],
+  ]) {
+    const res = await config(args);
+    assert.equal(res.code, 0, `kubectl ${args.slice(0, 2).join(" ")}: ${res.stderr}`);
+  }
+  const whoami = await config(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
+  assert.equal(whoami.code, 0, whoami.stderr);
+  assert.equal(whoami.stdout, agent);
+  const listInstances = await config(["get", "instances.berth.dev", "--all-namespaces", "-o", "name"]);
+  assert.equal(listInstances.code, 0, `the agent lists Instances: ${listInstances.stderr}`);
+  const deleteDefinitions = await config([
+    "auth",
+    "can-i",
+    "delete",
+    "definitions.berth.dev",
+    "-n",
+    "default",
+  ]);
+  assert.equal(deleteDefinitions.stdout.trim(), "no");
 });

@@ -1,14 +1,20 @@
 /**
  * Pulls with credentials from a real kubernetes.io/dockerconfigjson Secret, from Debian's
- * docker-registry on loopback with htpasswd auth (hack/registry.sh), through the Docker module.
+ * docker-registry on loopback with htpasswd auth (hack/registry.sh): through the Docker
+ * module, and through a real agent running Instances whose image has a pullSecret.
  * Run: bash hack/with-env.sh node --import tsx --test test/integration/registry-pull.test.ts
  */
 import { before, after, test } from "node:test";
 import assert from "node:assert/strict";
-import { DockerEngine, RegistryAuthError } from "../../controller/src/docker/index.js";
-import { RestKubeClient } from "../../controller/src/kube/index.js";
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { API_VERSION, LABELS, type Instance } from "../../controller/src/api/types.js";
+import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
+import { DockerEngine, RegistryAuthError, type DockerObserver } from "../../controller/src/docker/index.js";
+import { INSTANCES, NODES, RestKubeClient, isNotFound } from "../../controller/src/kube/index.js";
+import { createLogger } from "../../controller/src/runtime/log.js";
 import { readPullAuth, SourceError } from "../../controller/src/source/index.js";
-import { env, images, kubectlOk, run, testNamespace } from "../harness/index.js";
+import { env, httpGet, images, kubectlOk, run, testNamespace, waitFor } from "../harness/index.js";
 
 /** A port of its own, so that stopping the registry afterwards disturbs no other test. */
 const REGISTRY_PORT = "5153";
@@ -136,4 +142,114 @@ test("a missing Secret is PullSecretNotFound, and one of the wrong type PullSecr
     assert.ok(!err.message.includes(access.password));
     return true;
   });
+});
+
+/** The extra engine the agent test runs on (it publishes on 127.0.0.38); it starts with no images. */
+const AGENT_ENGINE = 38;
+
+function instanceFor(namespace: string, name: string, nodeName: string, pullSecret: string): Instance {
+  const deploymentId = randomBytes(10).toString("hex");
+  return {
+    apiVersion: API_VERSION,
+    kind: "Instance",
+    metadata: {
+      name,
+      namespace,
+      labels: { [LABELS.definition]: name, [LABELS.deploymentId]: deploymentId, [LABELS.node]: nodeName },
+    },
+    spec: {
+      definition: name,
+      deploymentId,
+      nodeName,
+      template: { image: { name: access.image, port: 8080, pullPolicy: "Always", pullSecret } },
+    },
+  };
+}
+
+test("the agent pulls with an Instance's pull secret; a wrong one fails with its reason and no retry storm", async (t) => {
+  const namespace = await testNamespace(t);
+  const kube = new RestKubeClient(env().kc);
+  await createPullSecret(namespace, "regcred", access.password);
+  await createPullSecret(namespace, "wrongcred", `not-${access.password}`);
+
+  const started = await run("bash", ["hack/engines.sh", "start", String(AGENT_ENGINE)], {
+    timeoutMs: 60_000,
+  });
+  assert.equal(started.code, 0, `hack/engines.sh start ${AGENT_ENGINE} failed: ${started.stderr}`);
+  const socket = started.stdout.trim().split("\n").pop() ?? "";
+  const nodeName = `registry-${randomBytes(4).toString("hex")}`;
+  const unauthorizedPulls: number[] = [];
+  const observer: DockerObserver = {
+    operationFinished(operation, _seconds, errorReason) {
+      if (operation === "pull_image" && errorReason === "RegistryUnauthorized")
+        unauthorizedPulls.push(Date.now());
+    },
+  };
+  const running: { agent?: RunningAgent } = {};
+  t.after(async () => {
+    // Instances go first, while the agent still runs to remove their containers and finalizers.
+    for (const name of ["pulled", "refused"]) {
+      await kube.delete(INSTANCES, { namespace, name }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    }
+    await waitFor("the Instances to be gone", async () => {
+      const { items } = await kube.list(INSTANCES, { namespace });
+      return items.length === 0;
+    }).catch(() => undefined);
+    await running.agent?.stop();
+    await run("bash", ["hack/engines.sh", "stop", String(AGENT_ENGINE)], { timeoutMs: 60_000 });
+    await kube.delete(NODES, { name: nodeName }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  });
+  running.agent = await startAgent(
+    { nodeName, url: `unix://${socket}`, address: `127.0.0.${AGENT_ENGINE}` },
+    {
+      client: kube,
+      logger: createLogger({ level: "error" }),
+      docker: new DockerEngine({ url: `unix://${socket}`, observer }),
+    },
+  );
+  // Other tests' controllers must not place their Instances on this Node.
+  await kube.mergePatch(NODES, { name: nodeName }, { spec: { unschedulable: true } });
+
+  await kube.create(INSTANCES, instanceFor(namespace, "pulled", nodeName, "regcred"));
+  await kube.create(INSTANCES, instanceFor(namespace, "refused", nodeName, "wrongcred"));
+
+  const pulled = await waitFor(
+    "the Instance with the right secret to be ready",
+    async () => {
+      const instance = await kube.get(INSTANCES, { namespace, name: "pulled" });
+      return instance.status?.ready ? instance : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+  const url = pulled.status?.address?.url;
+  assert.ok(url);
+  assert.equal((await httpGet(`${url}/healthz`))?.status, 200);
+
+  const refused = await waitFor(
+    "the Instance with the wrong secret to fail",
+    async () => {
+      const instance = await kube.get(INSTANCES, { namespace, name: "refused" });
+      const condition = instance.status?.conditions?.find((c) => c.type === "ContainerReady");
+      return condition?.reason === "RegistryUnauthorized" ? instance : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(refused.status?.phase, "Failed");
+  assert.match(refused.status?.message ?? "", /registry refused access/);
+  assert.ok(!(refused.status?.message ?? "").includes(access.password));
+
+  // Retries back off: a few in the first seconds, then further and further apart.
+  await sleep(3000);
+  const countBefore = unauthorizedPulls.length;
+  await sleep(20_000);
+  const during = unauthorizedPulls.length - countBefore;
+  assert.ok(
+    during <= 5,
+    `${during} refused pulls in 20 s: the agent retries a refused pull without backing off`,
+  );
+  assert.ok(unauthorizedPulls.length >= 1);
 });

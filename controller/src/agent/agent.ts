@@ -79,13 +79,22 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   });
   const recorder =
     deps.events ??
-    new KubeEventRecorder({ client, component: "berth.dev/agent", instance: options.nodeName, clock, logger });
+    new KubeEventRecorder({
+      client,
+      component: "berth.dev/agent",
+      instance: options.nodeName,
+      clock,
+      logger,
+    });
   const enqueue = (key: string): void => controller.enqueue(key);
   const prober = new Prober({
     clock,
     logger,
     probe: (target) =>
-      runProbe(target, async (id, command, timeoutMs) => (await docker.exec(id, command, { timeoutMs })).exitCode),
+      runProbe(
+        target,
+        async (id, command, timeoutMs) => (await docker.exec(id, command, { timeoutMs })).exitCode,
+      ),
     onVerdictChange: enqueue,
   });
   const reconciler = new InstanceReconciler({
@@ -102,7 +111,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     resyncMs: options.resyncIntervalMs,
     probeStatusRefreshMs: options.statusIntervalMs,
   });
-  const controller = new Controller({ name: CONTROLLER_NAME, reconciler, clock, logger, workers: options.workers });
+  const controller = new Controller({
+    name: CONTROLLER_NAME,
+    reconciler,
+    clock,
+    logger,
+    workers: options.workers,
+  });
   controller.for(informer);
 
   const abort = new AbortController();

@@ -13,7 +13,8 @@ import type { CrashLoopOptions } from "./crashloop.js";
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const MEMORY_QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
 const CPU_QUANTITY = /^([0-9]+m|[0-9]+(\.[0-9]+)?)$/;
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 function validateNodeName(value: string): string | undefined {
@@ -37,11 +38,20 @@ function validateUrl(value: string): string | undefined {
 /** "k=v,k2=v2" into a map; throws a message on a malformed pair. */
 export function parseLabels(text: string): Record<string, string> {
   const labels: Record<string, string> = {};
-  for (const pair of text.split(",").map((part) => part.trim()).filter(Boolean)) {
+  for (const pair of text
+    .split(",")
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     const eq = pair.indexOf("=");
     const key = eq === -1 ? pair : pair.slice(0, eq);
     const value = eq === -1 ? "" : pair.slice(eq + 1);
-    if (eq === -1 || !LABEL_KEY.test(key) || key.length > 317 || !LABEL_VALUE.test(value) || value.length > 63) {
+    if (
+      eq === -1 ||
+      !LABEL_KEY.test(key) ||
+      key.length > 317 ||
+      !LABEL_VALUE.test(value) ||
+      value.length > 63
+    ) {
       throw new Error(`"${pair}" is not a key=value label`);
     }
     labels[key] = value;
@@ -83,7 +93,9 @@ export const agentFlags = defineFlags({
     type: "string",
     default: "",
     help: "Host name or IP clients reach Instances at; the engine URL's host, or 127.0.0.1 for a local socket, when empty.",
-    validate: onText((value) => (/\s|\//.test(value) ? "must be a host name or IP, without scheme or path" : undefined)),
+    validate: onText((value) =>
+      /\s|\//.test(value) ? "must be a host name or IP, without scheme or path" : undefined,
+    ),
   },
   bindAddress: {
     name: "bind-address",
@@ -122,7 +134,9 @@ export const agentFlags = defineFlags({
     type: "string",
     default: "",
     help: "Memory Instances may claim on this node, such as 8Gi; unlimited when empty.",
-    validate: onText((value) => (value === "" || MEMORY_QUANTITY.test(value) ? undefined : "must be a quantity such as 8Gi")),
+    validate: onText((value) =>
+      value === "" || MEMORY_QUANTITY.test(value) ? undefined : "must be a quantity such as 8Gi",
+    ),
   },
   capacityCpus: {
     name: "capacity-cpus",
@@ -130,7 +144,9 @@ export const agentFlags = defineFlags({
     type: "string",
     default: "",
     help: "CPUs Instances may claim on this node, such as 4 or 3500m; unlimited when empty.",
-    validate: onText((value) => (value === "" || CPU_QUANTITY.test(value) ? undefined : "must be a quantity such as 4 or 3500m")),
+    validate: onText((value) =>
+      value === "" || CPU_QUANTITY.test(value) ? undefined : "must be a quantity such as 4 or 3500m",
+    ),
   },
   leaseNamespace: {
     name: "node-lease-namespace",
@@ -138,7 +154,9 @@ export const agentFlags = defineFlags({
     type: "string",
     default: "berth-system",
     help: "Namespace of the node Leases (berth-node-<node>).",
-    validate: onText((value) => (DNS_SUBDOMAIN.test(value) && value.length <= 63 ? undefined : "must be a namespace name")),
+    validate: onText((value) =>
+      DNS_SUBDOMAIN.test(value) && value.length <= 63 ? undefined : "must be a namespace name",
+    ),
   },
   leaseDuration: {
     name: "node-lease-duration",
@@ -232,7 +250,8 @@ export function agentOptionsFromFlags(
 ): AgentOptions {
   const nodeName = values.nodeName || os.hostname().toLowerCase();
   const nameProblem = validateNodeName(nodeName);
-  if (nameProblem) throw new FlagError(`--node-name: the host name "${nodeName}" ${nameProblem}; set --node-name`);
+  if (nameProblem)
+    throw new FlagError(`--node-name: the host name "${nodeName}" ${nameProblem}; set --node-name`);
   const url = values.url || env.DOCKER_HOST || "unix:///var/run/docker.sock";
   const urlProblem = validateUrl(url);
   if (urlProblem) throw new FlagError(`--url: ${urlProblem}`);
@@ -277,7 +296,12 @@ export type AgentOptionsInput = Pick<AgentOptions, "nodeName" | "url" | "address
 /** Fills in defaults (the flags' own) for options given in code rather than as flags. */
 export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
   const defaults = agentOptionsFromFlags(
-    { ...parseFlags(agentFlags, [], {}).values, nodeName: input.nodeName, url: input.url, address: input.address },
+    {
+      ...parseFlags(agentFlags, [], {}).values,
+      nodeName: input.nodeName,
+      url: input.url,
+      address: input.address,
+    },
     {},
   );
   const merged: AgentOptions = { ...defaults };

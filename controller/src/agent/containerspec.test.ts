@@ -109,7 +109,10 @@ test("a health check on another port publishes that port too, an exec check does
   );
   const exec = buildContainerSpec({
     instance: instance({
-      template: { image: { name: "a", port: 8080 }, healthCheck: { type: "exec", command: ["true"], port: 9090 } },
+      template: {
+        image: { name: "a", port: 8080 },
+        healthCheck: { type: "exec", command: ["true"], port: 9090 },
+      },
     }),
     node,
     env: [],
@@ -183,14 +186,19 @@ test("a missing Secret or key fails with CreateContainerConfigError naming it bu
       env: [{ name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "missing" } } }],
     },
   });
-  await assert.rejects(resolveEnv(inst, sources({ secrets: { creds: { password: "s3cret" } } })), (err: unknown) => {
-    assert.ok(err instanceof ContainerConfigError);
-    assert.equal(err.reason, "CreateContainerConfigError");
-    assert.match(err.message, /Secret "creds" has no key "missing"/);
-    assert.doesNotMatch(err.message, /s3cret/);
-    return true;
+  await assert.rejects(
+    resolveEnv(inst, sources({ secrets: { creds: { password: "s3cret" } } })),
+    (err: unknown) => {
+      assert.ok(err instanceof ContainerConfigError);
+      assert.equal(err.reason, "CreateContainerConfigError");
+      assert.match(err.message, /Secret "creds" has no key "missing"/);
+      assert.doesNotMatch(err.message, /s3cret/);
+      return true;
+    },
+  );
+  const fromMissing = instance({
+    template: { image: { name: "a", port: 1 }, envFrom: [{ secretRef: { name: "gone" } }] },
   });
-  const fromMissing = instance({ template: { image: { name: "a", port: 1 }, envFrom: [{ secretRef: { name: "gone" } }] } });
   await assert.rejects(resolveEnv(fromMissing, sources()), /Secret "gone" not found/);
 });
 
@@ -215,6 +223,11 @@ test("dependencies become BERTH_DEP_<SLUG>_URL and _URLS; one without ready addr
   await assert.rejects(
     resolveEnv(inst, sources({ definitions: [definition("web", ["cache"]), definition("cache")] })),
     (err: unknown) => err instanceof ContainerConfigError && err.reason === "DependencyNotReady",
+  );
+  assert.deepEqual(
+    await resolveEnv(inst, sources({ definitions: [] })),
+    [],
+    "no Definition, no dependencies",
   );
 });
 

@@ -105,7 +105,8 @@ const MEMORY_UNITS: Record<string, number> = {
 /** A memory quantity ("64Mi", "1G", "1048576") in bytes. */
 export function parseMemoryQuantity(text: string): number {
   const match = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(text);
-  if (!match) throw new ContainerConfigError("InvalidResources", `resources.memory "${text}" is not a quantity`);
+  if (!match)
+    throw new ContainerConfigError("InvalidResources", `resources.memory "${text}" is not a quantity`);
   return Math.round(Number(match[1]) * MEMORY_UNITS[match[2] ?? ""]!);
 }
 
@@ -231,15 +232,11 @@ async function envValue(variable: EnvVar, sources: EnvSources): Promise<string |
 }
 
 async function dependencyEnv(instance: Instance, sources: EnvSources): Promise<Array<[string, string]>> {
+  // Without its Definition (being deleted, say) an Instance has no dependencies to offer;
+  // the controller gates start-up on them, so nothing is lost by running without.
   const own = await sources.definition(instance.spec.definition);
-  if (!own) {
-    throw new ContainerConfigError(
-      "DefinitionNotFound",
-      `Definition "${instance.spec.definition}" not found: its dependencies can't be resolved`,
-    );
-  }
   const result: Array<[string, string]> = [];
-  for (const slug of own.spec.dependsOn ?? []) {
+  for (const slug of own?.spec.dependsOn ?? []) {
     const dependency = await sources.definition(slug);
     const addresses = dependency?.status?.addresses ?? [];
     if (addresses.length === 0) {
@@ -260,6 +257,7 @@ export function decodeSecretData(
   stringData?: Record<string, string>,
 ): Record<string, string> {
   const result: Record<string, string> = {};
-  for (const [key, value] of Object.entries(data ?? {})) result[key] = Buffer.from(value, "base64").toString("utf8");
+  for (const [key, value] of Object.entries(data ?? {}))
+    result[key] = Buffer.from(value, "base64").toString("utf8");
   return { ...result, ...(stringData ?? {}) };
 }

@@ -11,7 +11,11 @@ export interface CrashLoopOptions {
   resetAfterMs: number;
 }
 
-export const DEFAULT_CRASH_LOOP: CrashLoopOptions = { baseMs: 10_000, maxMs: 5 * 60_000, resetAfterMs: 10 * 60_000 };
+export const DEFAULT_CRASH_LOOP: CrashLoopOptions = {
+  baseMs: 10_000,
+  maxMs: 5 * 60_000,
+  resetAfterMs: 10 * 60_000,
+};
 
 export interface CrashRecord {
   /** The exited container this record counted (each exit is counted once). */
@@ -39,5 +43,9 @@ export function recordExit(
 ): CrashRecord {
   if (previous?.containerId === exit.containerId) return previous;
   const crashes = previous && exit.ranMs < options.resetAfterMs ? previous.crashes + 1 : 1;
-  return { containerId: exit.containerId, crashes, restartAt: exit.finishedAt + crashBackoffMs(crashes, options) };
+  return {
+    containerId: exit.containerId,
+    crashes,
+    restartAt: exit.finishedAt + crashBackoffMs(crashes, options),
+  };
 }

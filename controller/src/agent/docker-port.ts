@@ -30,7 +30,12 @@ export function registryOf(image: string): string {
   return first.includes(".") || first.includes(":") || first === "localhost" ? first : "docker.io";
 }
 
-const DOCKER_HUB_ALIASES = ["docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/"];
+const DOCKER_HUB_ALIASES = [
+  "docker.io",
+  "index.docker.io",
+  "registry-1.docker.io",
+  "https://index.docker.io/v1/",
+];
 
 /**
  * Credentials for an image from a kubernetes.io/dockerconfigjson Secret's decoded
@@ -43,7 +48,9 @@ export function authForImage(dockerConfigJson: string, image: string): RegistryA
   } catch {
     throw new Error("the pull secret's .dockerconfigjson is not JSON");
   }
-  const auths = (parsed as { auths?: Record<string, { username?: string; password?: string; auth?: string }> }).auths;
+  const auths = (
+    parsed as { auths?: Record<string, { username?: string; password?: string; auth?: string }> }
+  ).auths;
   if (!auths) return undefined;
   const registry = registryOf(image);
   const candidates = registry === "docker.io" ? DOCKER_HUB_ALIASES : [registry];

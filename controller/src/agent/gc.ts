@@ -29,7 +29,10 @@ export interface CollectResult {
 }
 
 /** One pass: removes orphans, reports the Instance keys that own containers. */
-export async function collectContainers(options: GarbageCollectorOptions, signal?: AbortSignal): Promise<CollectResult> {
+export async function collectContainers(
+  options: GarbageCollectorOptions,
+  signal?: AbortSignal,
+): Promise<CollectResult> {
   const result: CollectResult = { adopted: [], removed: [] };
   if (!options.hasSynced()) return result;
   const { docker, nodeName, logger } = options;

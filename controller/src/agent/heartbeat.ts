@@ -47,15 +47,33 @@ export function nodeStatusFor(current: NodeStatus | undefined, input: StatusInpu
   conditions = setCondition(
     conditions,
     engine.reachable
-      ? { type: "DockerReachable", status: "True", reason: "EngineAnswered", message: `Docker ${engine.version ?? ""} answers at ${identity.url}`.replace("  ", " ") }
-      : { type: "DockerReachable", status: "False", reason: "EngineUnreachable", message: engine.message ?? `Docker at ${identity.url} does not answer` },
+      ? {
+          type: "DockerReachable",
+          status: "True",
+          reason: "EngineAnswered",
+          message: `Docker ${engine.version ?? ""} answers at ${identity.url}`.replace("  ", " "),
+        }
+      : {
+          type: "DockerReachable",
+          status: "False",
+          reason: "EngineUnreachable",
+          message: engine.message ?? `Docker at ${identity.url} does not answer`,
+        },
     now,
   );
   const ready = input.stopping
     ? { status: "False" as const, reason: "AgentStopped", message: "the agent was stopped" }
     : engine.reachable
-      ? { status: "True" as const, reason: "AgentReady", message: "the agent heartbeats and its Docker engine answers" }
-      : { status: "False" as const, reason: "EngineUnreachable", message: `the Docker engine at ${identity.url} does not answer` };
+      ? {
+          status: "True" as const,
+          reason: "AgentReady",
+          message: "the agent heartbeats and its Docker engine answers",
+        }
+      : {
+          status: "False" as const,
+          reason: "EngineUnreachable",
+          message: `the Docker engine at ${identity.url} does not answer`,
+        };
   conditions = setCondition(conditions, { type: "Ready", ...ready }, now);
   conditions = setCondition(conditions, misconfiguredCondition(identity, input.otherNodes), now);
   const status: NodeStatus = {
@@ -91,7 +109,12 @@ export function misconfiguredCondition(
         `other machines cannot reach it. Set --address (and --url) to this machine's network address.`,
     };
   }
-  return { type: "Misconfigured", status: "False", reason: "AsExpected", message: "no configuration problem seen" };
+  return {
+    type: "Misconfigured",
+    status: "False",
+    reason: "AsExpected",
+    message: "no configuration problem seen",
+  };
 }
 
 function allocatableFor(capacity: NodeCapacity | undefined, usage: NodeUsage): NodeCapacity | undefined {
@@ -150,7 +173,11 @@ export class NodeHeartbeat {
     await this.running;
     try {
       await this.writeStatus(await this.checkEngine(), true);
-      const spec = { ...this.lease.spec, holderIdentity: null, renewTime: microTime(this.options.clock.now()) };
+      const spec = {
+        ...this.lease.spec,
+        holderIdentity: null,
+        renewTime: microTime(this.options.clock.now()),
+      };
       await this.options.client.replace(LEASES, { ...this.lease, spec });
     } catch (err) {
       this.options.logger.warn("could not release the node lease", errorFields(err));
@@ -170,7 +197,8 @@ export class NodeHeartbeat {
   private async beat(): Promise<void> {
     await this.renewLease();
     const engine = await this.checkEngine();
-    const changed = this.lastEngine?.reachable !== engine.reachable || this.lastEngine?.version !== engine.version;
+    const changed =
+      this.lastEngine?.reachable !== engine.reachable || this.lastEngine?.version !== engine.version;
     const due = this.options.clock.now() - this.lastStatusWrite >= this.options.statusRefreshMs;
     if (changed || due) await this.writeStatus(engine, false);
     this.lastEngine = engine;
@@ -229,7 +257,8 @@ export class NodeHeartbeat {
     const { lastHeartbeat: _ignored, ...withoutBeat } = next;
     const due = clock.now() - this.lastStatusWrite >= this.options.statusRefreshMs;
     // Between refreshes only a change is written; the Lease carries liveness meanwhile.
-    const status = !due && statusEqual({ ...node.status, lastHeartbeat: undefined }, withoutBeat) ? undefined : next;
+    const status =
+      !due && statusEqual({ ...node.status, lastHeartbeat: undefined }, withoutBeat) ? undefined : next;
     if (!status) return;
     await this.statusWriter.update(NODES, node, status, { precondition: false, observedGeneration: false });
     this.lastStatusWrite = clock.now();

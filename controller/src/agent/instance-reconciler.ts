@@ -10,8 +10,7 @@ import { DockerError } from "../docker/errors.js";
 import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
 import { hostPortFor } from "../docker/spec.js";
 import type { KubeClient } from "../kube/client.js";
-import { isNotFound } from "../kube/errors.js";
-import { CONFIGMAPS, DEFINITIONS, INSTANCES, SECRETS } from "../kube/resources.js";
+import { INSTANCES } from "../kube/resources.js";
 import type { Clock } from "../runtime/clock.js";
 import type { ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
 import { TerminalError } from "../runtime/controller.js";
@@ -20,12 +19,11 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../runtime/finalize
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import { StatusWriter } from "../runtime/status.js";
-import type { EnvSources, NodeAddressing } from "./containerspec.js";
+import { describeExit, inspectOrUndefined, rankContainers, restartsLabelOf, urlHost } from "./containers.js";
+import type { NodeAddressing } from "./containerspec.js";
 import {
   ContainerConfigError,
-  RESTARTS_LABEL,
   buildContainerSpec,
-  decodeSecretData,
   healthPortOf,
   imageOf,
   instanceSelector,
@@ -34,9 +32,9 @@ import {
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
 import { recordExit } from "./crashloop.js";
 import type { AgentDocker } from "./docker-port.js";
-import { authForImage } from "./docker-port.js";
 import type { Observed } from "./instance-status.js";
 import { REASONS, composeStatus, eventsForChange, lastProbeTimeToWrite } from "./instance-status.js";
+import { kubeEnvSources, pullAuthFor } from "./kube-sources.js";
 import type { Prober } from "./prober.js";
 import { probeTargetFor } from "./prober.js";
 
@@ -86,24 +84,25 @@ export class InstanceReconciler implements Reconciler {
     const key = request.key;
     const { node, docker } = this.options;
     const cached = this.options.instances.get(namespace, request.name);
-    const containers = await docker.listContainers(instanceSelector(namespace, request.name, node.nodeName), {
-      signal: context.signal,
-    });
+    const listContainers = () =>
+      docker.listContainers(instanceSelector(namespace, request.name, node.nodeName), {
+        signal: context.signal,
+      });
     if (!cached || cached.spec.nodeName !== node.nodeName) {
-      await this.removeContainers(containers, context);
+      await this.removeContainers(await listContainers(), context);
       this.forget(key);
       return;
     }
     let instance = cached;
     if (instance.metadata.deletionTimestamp) {
-      await this.finalizeInstance(instance, containers, context);
+      await this.finalizeInstance(instance, await listContainers(), context);
       return;
     }
     if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
       instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
     }
     try {
-      return await this.sync(key, instance, containers, context);
+      return await this.sync(key, instance, await listContainers(), context);
     } catch (err) {
       return await this.reportFailure(key, instance, err, context);
     }
@@ -139,7 +138,11 @@ export class InstanceReconciler implements Reconciler {
               reason: crash.crashes > 1 ? REASONS.crashLoopBackOff : REASONS.containerExited,
               message: `${exit}; restarting in ${Math.ceil(waitMs / 1000)} s (back-off after ${crash.crashes} exits in a row)`,
             },
-            ready: { status: "False", reason: REASONS.containerNotReady, message: "the container is not running" },
+            ready: {
+              status: "False",
+              reason: REASONS.containerNotReady,
+              message: "the container is not running",
+            },
             containerId: current.id,
             restarts: previousRestarts,
             message: `${exit}; restarting in ${Math.ceil(waitMs / 1000)} s`,
@@ -181,11 +184,21 @@ export class InstanceReconciler implements Reconciler {
     const { docker, node } = this.options;
     const template = instance.spec.template;
     const image = imageOf(template);
-    const env = await resolveEnv(instance, this.envSources(instance.metadata.namespace ?? ""));
-    const spec = buildContainerSpec({ instance, node, env, restarts, stopTimeoutSeconds: this.options.stopGraceSeconds });
+    const env = await resolveEnv(
+      instance,
+      kubeEnvSources(this.options.client, instance.metadata.namespace ?? ""),
+    );
+    const spec = buildContainerSpec({
+      instance,
+      node,
+      env,
+      restarts,
+      stopTimeoutSeconds: this.options.stopGraceSeconds,
+    });
     let latest = instance;
     const policy = template.image?.pullPolicy ?? "IfNotPresent";
-    const present = policy === "Always" ? false : await docker.imageExists(image.name, { signal: context.signal });
+    const present =
+      policy === "Always" ? false : await docker.imageExists(image.name, { signal: context.signal });
     if (!present) {
       if (policy === "Never") {
         throw new ContainerConfigError(
@@ -196,11 +209,15 @@ export class InstanceReconciler implements Reconciler {
       latest = await this.writeStatus(latest, {
         phase: "Pulling",
         containerReady: { status: "False", reason: REASONS.pulling, message: `pulling image ${image.name}` },
-        ready: { status: "False", reason: REASONS.containerNotReady, message: "the container is not running" },
+        ready: {
+          status: "False",
+          reason: REASONS.containerNotReady,
+          message: "the container is not running",
+        },
         restarts,
         message: `pulling image ${image.name}`,
       });
-      const auth = await this.pullAuth(instance, image.name);
+      const auth = await pullAuthFor(this.options.client, instance, image.name);
       await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal: context.signal });
       context.log.info("pulled image", { image: image.name });
     }
@@ -210,7 +227,10 @@ export class InstanceReconciler implements Reconciler {
     } catch (err) {
       // A container that never started is not worth keeping (a taken port fails here).
       await docker.removeContainer(id, { force: true }).catch((cleanupErr: unknown) => {
-        context.log.warn("could not remove a container that failed to start", { containerId: id, ...errorFields(cleanupErr) });
+        context.log.warn("could not remove a container that failed to start", {
+          containerId: id,
+          ...errorFields(cleanupErr),
+        });
       });
       throw err;
     }
@@ -240,8 +260,7 @@ export class InstanceReconciler implements Reconciler {
     const { node, prober } = this.options;
     const template = instance.spec.template;
     const image = imageOf(template);
-    const restarts =
-      restartsOverride ?? Math.max(instance.status?.restarts ?? 0, restartsLabelOf(container));
+    const restarts = restartsOverride ?? Math.max(instance.status?.restarts ?? 0, restartsLabelOf(container));
     const hostPort = hostPortFor(container.ports, image.port);
     const healthHostPort =
       template.healthCheck?.type === "exec" ? hostPort : hostPortFor(container.ports, healthPortOf(template));
@@ -253,7 +272,11 @@ export class InstanceReconciler implements Reconciler {
           reason: REASONS.containerCreating,
           message: `container ${container.id.slice(0, 12)} runs but port ${image.port} is not published yet`,
         },
-        ready: { status: "False", reason: REASONS.containerNotReady, message: "the port is not published yet" },
+        ready: {
+          status: "False",
+          reason: REASONS.containerNotReady,
+          message: "the port is not published yet",
+        },
         containerId: container.id,
         restarts,
         message: "waiting for the engine to publish the port",
@@ -284,7 +307,11 @@ export class InstanceReconciler implements Reconciler {
               reason: REASONS.healthCheckPending,
               message: probe?.lastProbeTime ? probe.message : "waiting for the first health check",
             };
-    const address = { host: node.address, port: hostPort, url: `http://${urlHost(node.address)}:${hostPort}` };
+    const address = {
+      host: node.address,
+      port: hostPort,
+      url: `http://${urlHost(node.address)}:${hostPort}`,
+    };
     const observed: Observed = {
       phase: wasRunning ? "Running" : "Starting",
       containerReady: {
@@ -353,7 +380,8 @@ export class InstanceReconciler implements Reconciler {
   ): Promise<Result | void> {
     // Only failures of the deployment step are reported on the Instance; API errors
     // (a conflict on a status write, say) are the work queue's to retry.
-    if (context.signal.aborted || !(err instanceof ContainerConfigError || err instanceof DockerError)) throw err;
+    if (context.signal.aborted || !(err instanceof ContainerConfigError || err instanceof DockerError))
+      throw err;
     const reason = err.reason;
     const message = err.message;
     const engineDown = ENGINE_DOWN_REASONS.has(reason);
@@ -363,7 +391,11 @@ export class InstanceReconciler implements Reconciler {
       await this.writeStatus(instance, {
         phase: waiting ? "Scheduled" : "Failed",
         containerReady: { status: engineDown ? "Unknown" : "False", reason, message },
-        ready: { status: "False", reason: REASONS.containerNotReady, message: "the container is not running" },
+        ready: {
+          status: "False",
+          reason: REASONS.containerNotReady,
+          message: "the container is not running",
+        },
         ...(engineDown && instance.status?.containerId ? { containerId: instance.status.containerId } : {}),
         restarts: instance.status?.restarts ?? 0,
         message,
@@ -398,7 +430,9 @@ export class InstanceReconciler implements Reconciler {
 
   private async removeContainers(containers: ContainerSummary[], context: ReconcileContext): Promise<void> {
     for (const container of containers) {
-      await this.options.docker.stopContainer(container.id, this.options.stopGraceSeconds, { signal: context.signal });
+      await this.options.docker.stopContainer(container.id, this.options.stopGraceSeconds, {
+        signal: context.signal,
+      });
       await this.options.docker.removeContainer(container.id, { force: true, signal: context.signal });
       context.log.info("removed container", { containerId: container.id });
     }
@@ -409,79 +443,4 @@ export class InstanceReconciler implements Reconciler {
     this.crashes.delete(key);
     this.everReady.delete(key);
   }
-
-  private async pullAuth(instance: Instance, image: string) {
-    const secretName = instance.spec.template.image?.pullSecret;
-    if (!secretName) return undefined;
-    const data = await this.envSources(instance.metadata.namespace ?? "").secret(secretName);
-    const config = data?.[".dockerconfigjson"];
-    if (!config) {
-      throw new ContainerConfigError(
-        "PullSecretNotFound",
-        `pull secret "${secretName}" not found or has no .dockerconfigjson key`,
-      );
-    }
-    return authForImage(config, image);
-  }
-
-  private envSources(namespace: string): EnvSources {
-    const client = this.options.client;
-    const getOrUndefined = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
-      try {
-        return await read();
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
-    };
-    return {
-      secret: async (name) => {
-        const secret = await getOrUndefined(() => client.get(SECRETS, { namespace, name }));
-        return secret ? decodeSecretData(secret.data, secret.stringData) : undefined;
-      },
-      configMap: async (name) =>
-        (await getOrUndefined(() => client.get(CONFIGMAPS, { namespace, name })))?.data ?? undefined,
-      definition: (name) => getOrUndefined(() => client.get(DEFINITIONS, { namespace, name })),
-    };
-  }
-}
-
-/** Running containers first, then a stable order: the first is the one to keep. */
-export function rankContainers(containers: ContainerSummary[]): ContainerSummary[] {
-  return [...containers].sort((a, b) => {
-    const running = Number(b.state === "running") - Number(a.state === "running");
-    return running !== 0 ? running : a.id.localeCompare(b.id);
-  });
-}
-
-async function inspectOrUndefined(
-  docker: AgentDocker,
-  id: string,
-  signal: AbortSignal,
-): Promise<ContainerInfo | undefined> {
-  try {
-    return await docker.inspectContainer(id, { signal });
-  } catch (err) {
-    if (err instanceof DockerError && err.reason === "ContainerNotFound") return undefined;
-    throw err;
-  }
-}
-
-function restartsLabelOf(container: ContainerInfo | undefined): number {
-  const value = Number(container?.labels[RESTARTS_LABEL] ?? 0);
-  return Number.isInteger(value) && value >= 0 ? value : 0;
-}
-
-/** "container exited with code 3 after 0.2 s", with the engine's error or OOM when there was one. */
-export function describeExit(container: ContainerInfo): string {
-  const { state } = container;
-  if (!state.startedAt) return `container ${container.id.slice(0, 12)} was created but never started`;
-  const ran = (Date.parse(state.finishedAt ?? "") - Date.parse(state.startedAt)) / 1000;
-  const after = Number.isFinite(ran) && ran >= 0 ? ` after ${ran.toFixed(1)} s` : "";
-  const why = state.oomKilled ? " (killed: out of memory)" : state.error ? ` (${state.error})` : "";
-  return `container exited with code ${state.exitCode}${after}${why}`;
-}
-
-function urlHost(host: string): string {
-  return host.includes(":") ? `[${host}]` : host;
 }

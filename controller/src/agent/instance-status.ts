@@ -71,7 +71,11 @@ export function composeStatus(
     }),
     now,
   );
-  conditions = setCondition(conditions, withGeneration({ type: CONDITION_CONTAINER_READY, ...observed.containerReady }), now);
+  conditions = setCondition(
+    conditions,
+    withGeneration({ type: CONDITION_CONTAINER_READY, ...observed.containerReady }),
+    now,
+  );
   conditions = setCondition(conditions, withGeneration({ type: CONDITION_READY, ...observed.ready }), now);
   const status: InstanceStatus = {
     phase: observed.phase,

@@ -44,11 +44,14 @@ test("thresholds: a single failure does not flip a ready check; failureThreshold
 
 function fakeTarget(overrides: Partial<ProbeTarget> = {}): ProbeTarget {
   return {
-    ...probeTargetFor({ type: "tcp", intervalSeconds: 5, initialDelaySeconds: 2, failureThreshold: 2 }, {
-      host: "h",
-      port: 1,
-      containerId: "c1",
-    }),
+    ...probeTargetFor(
+      { type: "tcp", intervalSeconds: 5, initialDelaySeconds: 2, failureThreshold: 2 },
+      {
+        host: "h",
+        port: 1,
+        containerId: "c1",
+      },
+    ),
     ...overrides,
   };
 }
@@ -131,7 +134,10 @@ test("tcp and http checks against a real loopback server", async (t) => {
   assert.equal(failing.ok, false);
   assert.match(failing.message, /answered 503, want 2xx or 3xx/);
   status = 204;
-  const exact = await runProbe(probeTargetFor({ type: "http", path: "/healthz", expectedStatus: 200 }, where), noExec);
+  const exact = await runProbe(
+    probeTargetFor({ type: "http", path: "/healthz", expectedStatus: 200 }, where),
+    noExec,
+  );
   assert.equal(exact.ok, false);
 
   // A port nothing listens on: take a free one and close it.
@@ -145,7 +151,10 @@ test("tcp and http checks against a real loopback server", async (t) => {
 });
 
 test("an exec check passes on exit 0 and fails otherwise", async () => {
-  const target = probeTargetFor({ type: "exec", command: ["check"] }, { host: "h", port: 1, containerId: "c9" });
+  const target = probeTargetFor(
+    { type: "exec", command: ["check"] },
+    { host: "h", port: 1, containerId: "c9" },
+  );
   assert.equal((await runProbe(target, () => Promise.resolve(0))).ok, true);
   const failed = await runProbe(target, (id, command) => {
     assert.equal(id, "c9");

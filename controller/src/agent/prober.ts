@@ -96,9 +96,14 @@ function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeO
       resolve(outcome);
     };
     socket.setTimeout(timeoutMs, () =>
-      finish({ ok: false, message: `TCP connect to ${hostForUrl(host)}:${port} timed out after ${timeoutMs} ms` }),
+      finish({
+        ok: false,
+        message: `TCP connect to ${hostForUrl(host)}:${port} timed out after ${timeoutMs} ms`,
+      }),
     );
-    socket.once("connect", () => finish({ ok: true, message: `TCP connect to ${hostForUrl(host)}:${port} succeeded` }));
+    socket.once("connect", () =>
+      finish({ ok: true, message: `TCP connect to ${hostForUrl(host)}:${port} succeeded` }),
+    );
     socket.once("error", (err) =>
       finish({ ok: false, message: `TCP connect to ${hostForUrl(host)}:${port} failed: ${err.message}` }),
     );
@@ -110,11 +115,18 @@ function httpProbe(target: ProbeTarget): Promise<ProbeOutcome> {
   const wanted = target.expectedStatus !== undefined ? String(target.expectedStatus) : "2xx or 3xx";
   return new Promise((resolve) => {
     // A fresh connection per check (no keep-alive): a check must see the server as a new client does.
-    const req = http.get(url, { agent: false, timeout: target.timeoutMs, headers: { "User-Agent": "berth-probe" } });
+    const req = http.get(url, {
+      agent: false,
+      timeout: target.timeoutMs,
+      headers: { "User-Agent": "berth-probe" },
+    });
     req.once("response", (res) => {
       res.resume();
       const status = res.statusCode ?? 0;
-      const ok = target.expectedStatus !== undefined ? status === target.expectedStatus : status >= 200 && status < 400;
+      const ok =
+        target.expectedStatus !== undefined
+          ? status === target.expectedStatus
+          : status >= 200 && status < 400;
       resolve({ ok, message: `GET ${url} answered ${status}${ok ? "" : `, want ${wanted}`}` });
     });
     req.once("timeout", () => req.destroy(new Error(`timed out after ${target.timeoutMs} ms`)));

@@ -98,7 +98,11 @@ export async function registerNode(
   await refuseDuplicateUrl(identity, deps);
   const lease = await acquireLease(identity, deps);
   const node = await upsertNode(identity, deps);
-  deps.logger.info("node registered", { node: identity.nodeName, url: identity.url, agentId: identity.agentId });
+  deps.logger.info("node registered", {
+    node: identity.nodeName,
+    url: identity.url,
+    agentId: identity.agentId,
+  });
   return { node, lease };
 }
 

@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
-import { CRD_DIR, GenerateError, TYPES_FILE, driftedFiles, generateCrdFiles } from "../../../hack/generate-crds.js";
+import {
+  CRD_DIR,
+  GenerateError,
+  TYPES_FILE,
+  driftedFiles,
+  generateCrdFiles,
+} from "../../../hack/generate-crds.js";
 import type { Schema } from "../../../hack/generate-crds.js";
 
 interface Crd {
@@ -47,7 +53,10 @@ test("the committed crds/*.yaml are what controller/src/api/types.ts generates",
 
 test("a changed marker in the types is reported as drift of that kind's file", () => {
   const source = readFileSync(TYPES_FILE, "utf8");
-  const changed = source.replace("   * @maximum 1000\n   * @default 1\n", "   * @maximum 999\n   * @default 1\n");
+  const changed = source.replace(
+    "   * @maximum 1000\n   * @default 1\n",
+    "   * @maximum 999\n   * @default 1\n",
+  );
   assert.notEqual(changed, source, "the replicas marker this test edits is still in types.ts");
   assert.deepEqual(driftedFiles(generateCrdFiles(changed)), ["definition.yaml"]);
 });
@@ -91,7 +100,10 @@ test("the lists and strings CEL rules walk are bounded, so rule cost stays in bu
   const spec = version(committedCrd("definition.yaml")).schema.openAPIV3Schema.properties?.spec;
   const dependsOn = spec?.properties?.dependsOn;
   assert.equal(dependsOn?.["x-kubernetes-list-type"], "set");
-  assert.ok(dependsOn?.maxItems && dependsOn.items?.maxLength, "dependsOn and its entries have a maximum size");
+  assert.ok(
+    dependsOn?.maxItems && dependsOn.items?.maxLength,
+    "dependsOn and its entries have a maximum size",
+  );
   for (const [at, prop] of walk(version(committedCrd("definition.yaml")).schema.openAPIV3Schema, "")) {
     if (!prop["x-kubernetes-validations"] || prop.type !== "string") continue;
     assert.ok(prop.maxLength, `${at} has CEL rules and a maxLength`);
@@ -145,15 +157,21 @@ test("the generator turns doc comments and markers into schema keywords", () => 
 });
 
 test("the generator refuses a field without a description, naming it", () => {
-  assert.throws(() => generateWithField("size?: number;"), (err: Error) => {
-    assert.ok(err instanceof GenerateError);
-    assert.match(err.message, /Thing\.spec\.size: has no doc comment/);
-    return true;
-  });
+  assert.throws(
+    () => generateWithField("size?: number;"),
+    (err: Error) => {
+      assert.ok(err instanceof GenerateError);
+      assert.match(err.message, /Thing\.spec\.size: has no doc comment/);
+      return true;
+    },
+  );
 });
 
 test("the generator refuses an unknown marker and an @enum that contradicts the type", () => {
-  assert.throws(() => generateWithField("/**\n * size.\n * @maximun 3\n */\n size: number;"), /unknown marker @maximun/);
+  assert.throws(
+    () => generateWithField("/**\n * size.\n * @maximun 3\n */\n size: number;"),
+    /unknown marker @maximun/,
+  );
   assert.throws(
     () => generateWithField('/**\n * mode.\n * @enum A|C\n */\n mode: "A" | "B";'),
     /@enum A\|C does not match/,

@@ -650,14 +650,7 @@ export interface RunTemplate {
 }
 
 export type InstancePhase =
-  | "Pending"
-  | "Scheduled"
-  | "Pulling"
-  | "Building"
-  | "Starting"
-  | "Running"
-  | "Failed"
-  | "Terminating";
+  "Pending" | "Scheduled" | "Pulling" | "Building" | "Starting" | "Running" | "Failed" | "Terminating";
 
 /** InstanceStatus is what the agent (or, before binding, the controller) observed. */
 export interface InstanceStatus {

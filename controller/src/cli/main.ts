@@ -21,7 +21,8 @@ import { VERSION } from "./version.js";
 
 const ROLES = {
   controller: {
-    summary: "Reconcile Definitions into scheduled Instances; watch node liveness. Runs under leader election.",
+    summary:
+      "Reconcile Definitions into scheduled Instances; watch node liveness. Runs under leader election.",
     flags: mergeFlags(commonFlags, leaderFlags, controllerFlags),
   },
   agent: {
@@ -29,7 +30,8 @@ const ROLES = {
     flags: mergeFlags(commonFlags, agentFlags),
   },
   all: {
-    summary: "Controller and agent in one process (the local default). Leader election is off unless asked for.",
+    summary:
+      "Controller and agent in one process (the local default). Leader election is off unless asked for.",
     flags: mergeFlags(
       commonFlags,
       { ...leaderFlags, leaderElect: { ...leaderFlags.leaderElect, default: false } },
@@ -167,7 +169,9 @@ async function run(role: Role, values: Record<string, unknown>, logger: Logger):
   server.addHealthzCheck("ping", () => undefined);
   // Runs until a signal starts the shutdown; a role that ends with an error ends the process.
   await Promise.race([
-    new Promise<void>((resolve) => shutdown.signal.addEventListener("abort", () => resolve(), { once: true })),
+    new Promise<void>((resolve) =>
+      shutdown.signal.addEventListener("abort", () => resolve(), { once: true }),
+    ),
     ...roleDone.map((done) =>
       done.then(() => {
         if (!shutdown.signal.aborted) throw new Error("a role stopped unexpectedly");

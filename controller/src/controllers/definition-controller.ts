@@ -11,7 +11,14 @@ import {
   type DefinitionStatus,
   type Instance,
 } from "../api/types.js";
-import { DEFINITIONS, INSTANCES, KubeApiError, isAlreadyExists, isForbidden, isNotFound } from "../kube/index.js";
+import {
+  DEFINITIONS,
+  INSTANCES,
+  KubeApiError,
+  isAlreadyExists,
+  isForbidden,
+  isNotFound,
+} from "../kube/index.js";
 import {
   Controller,
   type ReconcileContext,

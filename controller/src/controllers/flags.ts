@@ -30,7 +30,8 @@ export const controllerFlags = defineFlags({
     type: "string",
     default: DEFAULT_SETTINGS.leaseNamespace,
     help: "Namespace of the agents' heartbeat Leases (berth-node-<node>).",
-    validate: (value) => (/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) ? undefined : "must be a namespace name"),
+    validate: (value) =>
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) ? undefined : "must be a namespace name",
   },
   definitionWorkers: {
     name: "definition-workers",

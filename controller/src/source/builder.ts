@@ -18,7 +18,8 @@ import { BuildFailedError as DockerBuildFailedError, ImageNotFoundError } from "
 import type { Logger } from "../runtime/log.js";
 import { SourceBuildError, SourceError } from "./errors.js";
 import type { GitOptions } from "./git.js";
-import { checkRepositoryUrl, checkoutCommit, resolveRepositoryCommit } from "./git.js";
+import { checkoutCommit, resolveRepositoryCommit } from "./git.js";
+import { checkRepositoryUrl } from "./repository-url.js";
 
 /** The Docker calls a build needs; a DockerEngine has them. */
 export type BuildEngine = Pick<DockerEngine, "buildImage" | "inspectImage">;

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SourceError } from "./errors.js";
 import { GitFixture } from "./git-fixture.js";
-import { checkRepositoryUrl, checkoutCommit, redactUrl, resolveRepositoryCommit } from "./git.js";
+import { checkoutCommit, resolveRepositoryCommit } from "./git.js";
+import { checkRepositoryUrl, redactUrl } from "./repository-url.js";
 
 function hasReason(reason: string) {
   return (err: unknown) => {

@@ -4,9 +4,9 @@
  *
  * git runs through execFile with an argument array, never through a shell, and every
  * user-supplied value comes after `--` (or --end-of-options) so it is never read as an
- * option. Only https, ssh (also written user@host:path) and file URLs are accepted, checked
- * here before git runs and again by git itself through GIT_ALLOW_PROTOCOL, which also stops
- * transports such as ext:: that would run commands.
+ * option. Only https, ssh (also written user@host:path) and file URLs are accepted
+ * (repository-url.ts), checked before git runs and again by git itself through
+ * GIT_ALLOW_PROTOCOL, which also stops transports such as ext:: that would run commands.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -14,6 +14,8 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { RepositorySource } from "../api/types.js";
 import { SourceError } from "./errors.js";
+import type { CheckedRepositoryUrl } from "./repository-url.js";
+import { checkRepositoryUrl, redactUrlsIn } from "./repository-url.js";
 
 export interface GitOptions {
   /** Where bare mirrors of repositories are kept between builds. */
@@ -26,79 +28,11 @@ export interface GitOptions {
   gitBinary?: string;
 }
 
-export type RepositoryScheme = "https" | "ssh" | "file";
-
-export interface CheckedRepositoryUrl {
-  url: string;
-  scheme: RepositoryScheme;
-  /** The URL with any password replaced, safe for messages and logs. */
-  display: string;
-}
-
 const DEFAULT_QUERY_TIMEOUT_MS = 60_000;
 const DEFAULT_FETCH_TIMEOUT_MS = 600_000;
 const OUTPUT_LIMIT_BYTES = 64 * 1024 * 1024;
-const SCP_LIKE = /^([A-Za-z0-9_.-]+)@([A-Za-z0-9.-]+):(.+)$/;
 const FULL_COMMIT = /^[0-9a-fA-F]{40}$/;
 const ABBREVIATED_COMMIT = /^[0-9a-fA-F]{4,39}$/;
-
-/** Checks a repository URL against the allow-list; throws RepositoryURLRefused otherwise. */
-export function checkRepositoryUrl(url: string): CheckedRepositoryUrl {
-  const refuse = (why: string): never => {
-    throw new SourceError(
-      "RepositoryURLRefused",
-      `repository URL ${redactUrl(url)} is refused: ${why}. Use an https://, ssh:// (or user@host:path) or file:// URL.`,
-    );
-  };
-  // Whitespace and control characters have no place in a URL and could smuggle options.
-  if (url.length === 0 || /\s/.test(url) || hasControlCharacter(url)) {
-    refuse("it is empty or holds whitespace or control characters");
-  }
-  if (url.startsWith("-")) refuse("it starts with a dash");
-
-  const scp = SCP_LIKE.exec(url);
-  if (scp && !url.includes("://")) {
-    const [, user = "", host = "", path = ""] = scp;
-    if (user.startsWith("-") || host.startsWith("-") || path.startsWith("-"))
-      refuse("a part of it starts with a dash");
-    return { url, scheme: "ssh", display: url };
-  }
-
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return refuse("it is not a URL");
-  }
-  const scheme = parsed.protocol.replace(/:$/, "");
-  if (scheme === "https" || scheme === "ssh") {
-    if (!parsed.hostname) refuse("it has no host");
-    if (parsed.hostname.startsWith("-") || decodeURIComponent(parsed.username).startsWith("-")) {
-      refuse("its host or user starts with a dash");
-    }
-    return { url, scheme, display: redactUrl(url) };
-  }
-  if (scheme === "file") {
-    if (parsed.hostname && parsed.hostname !== "localhost")
-      refuse("a file:// URL names a local path, not a host");
-    if (!parsed.pathname || parsed.pathname === "/") refuse("it has no path");
-    return { url, scheme, display: url };
-  }
-  return refuse(`the scheme "${scheme}" is not allowed`);
-}
-
-function hasControlCharacter(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return true;
-  }
-  return false;
-}
-
-/** The URL with the password of any user:password@ part replaced by ***. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/, "$1:***@");
-}
 
 /** The environment git runs with: no prompts, only the allowed transports, stable messages. */
 function gitEnvironment(): NodeJS.ProcessEnv {
@@ -172,10 +106,6 @@ function gitReason(err: GitCommandError, timeoutMs: number): string {
   const fatal = lines.filter((line) => /^(fatal|error):/.test(line));
   const chosen = (fatal.length ? fatal : lines).slice(-2).join(" ");
   return chosen ? redactUrlsIn(chosen) : `git exited with code ${err.exitCode ?? "unknown"}`;
-}
-
-function redactUrlsIn(text: string): string {
-  return text.replace(/([a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/@:\s']*):[^/@\s']*@/g, "$1:***@");
 }
 
 function settings(options: Partial<GitOptions> | undefined) {

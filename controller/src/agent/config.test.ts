@@ -1,0 +1,91 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseFlags } from "../runtime/flags.js";
+import { agentFlags, agentOptionsFromFlags, parseLabels, resolveAgentOptions } from "./config.js";
+import { crashBackoffMs, recordExit } from "./crashloop.js";
+import { authForImage, registryOf } from "./docker-port.js";
+
+test("flags and env become options; address and bind address are derived from the URL", () => {
+  const { values } = parseFlags(agentFlags, ["--node-name", "edge-1", "--node-labels", "zone=a,disk=ssd"], {
+    BERTH_NODE_URL: "tcp://10.0.0.5:2375",
+  });
+  const options = agentOptionsFromFlags(values, {});
+  assert.equal(options.nodeName, "edge-1");
+  assert.equal(options.url, "tcp://10.0.0.5:2375");
+  assert.equal(options.address, "10.0.0.5");
+  assert.equal(options.bindAddress, "10.0.0.5");
+  assert.deepEqual(options.labels, { zone: "a", disk: "ssd" });
+  assert.equal(options.capacity, undefined);
+  assert.equal(options.leaseNamespace, "berth-system");
+});
+
+test("a local socket defaults to 127.0.0.1; a host name address binds every interface", () => {
+  const { values } = parseFlags(agentFlags, ["--node-name", "n1"], {});
+  const local = agentOptionsFromFlags(values, { DOCKER_HOST: "unix:///run/docker.sock" });
+  assert.equal(local.url, "unix:///run/docker.sock");
+  assert.equal(local.address, "127.0.0.1");
+  const named = agentOptionsFromFlags({ ...values, address: "node-1.example.com" }, {});
+  assert.equal(named.bindAddress, "0.0.0.0");
+});
+
+test("invalid values are refused with the flag's name", () => {
+  assert.throws(() => parseFlags(agentFlags, ["--node-name", "Bad_Name"], {}), /--node-name/);
+  assert.throws(() => parseFlags(agentFlags, ["--url", "ftp://x"], {}), /--url/);
+  assert.throws(() => parseFlags(agentFlags, [], { BERTH_NODE_LABELS: "novalue" }), /BERTH_NODE_LABELS/);
+  assert.throws(() => parseFlags(agentFlags, ["--capacity-memory", "lots"], {}), /--capacity-memory/);
+  assert.throws(() => parseFlags(agentFlags, ["--bind-address", "host.example"], {}), /--bind-address/);
+  const { values } = parseFlags(agentFlags, ["--node-name", "n", "--node-lease-renew-interval", "1m"], {});
+  assert.throws(() => agentOptionsFromFlags(values, {}), /shorter than --node-lease-duration/);
+  assert.throws(() => parseLabels("a=b,=c"), /not a key=value label/);
+});
+
+test("options given in code keep the flags' defaults for the rest", () => {
+  const options = resolveAgentOptions({
+    nodeName: "n",
+    url: "unix:///var/run/docker.sock",
+    address: "10.1.2.3",
+  });
+  assert.equal(options.bindAddress, "10.1.2.3");
+  assert.equal(options.leaseDurationMs, 40_000);
+  assert.equal(options.workers, 4);
+});
+
+test("crash back-off: first exit restarts at once, then doubles to the cap; a long run resets", () => {
+  const options = { baseMs: 10_000, maxMs: 40_000, resetAfterMs: 600_000 };
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map((n) => crashBackoffMs(n, options)),
+    [0, 10_000, 20_000, 40_000, 40_000],
+  );
+  let record = recordExit(undefined, { containerId: "a", ranMs: 100, finishedAt: 1000 }, options);
+  assert.deepEqual(record, { containerId: "a", crashes: 1, restartAt: 1000 });
+  assert.equal(
+    recordExit(record, { containerId: "a", ranMs: 100, finishedAt: 1000 }, options),
+    record,
+    "counted once",
+  );
+  record = recordExit(record, { containerId: "b", ranMs: 100, finishedAt: 2000 }, options);
+  assert.deepEqual(record, { containerId: "b", crashes: 2, restartAt: 12_000 });
+  record = recordExit(record, { containerId: "c", ranMs: 700_000, finishedAt: 900_000 }, options);
+  assert.equal(record.crashes, 1);
+});
+
+test("pull credentials are found by the image's registry", () => {
+  assert.equal(registryOf("app:1"), "docker.io");
+  assert.equal(registryOf("team/app:1"), "docker.io");
+  assert.equal(registryOf("localhost/app"), "localhost");
+  assert.equal(registryOf("127.0.0.1:5000/app:1"), "127.0.0.1:5000");
+  const config = JSON.stringify({
+    auths: {
+      "127.0.0.1:5000": { auth: Buffer.from("alice:s3cret").toString("base64") },
+      "https://index.docker.io/v1/": { username: "bob", password: "pw" },
+    },
+  });
+  assert.deepEqual(authForImage(config, "127.0.0.1:5000/app:1"), {
+    username: "alice",
+    password: "s3cret",
+    serverAddress: "127.0.0.1:5000",
+  });
+  assert.equal(authForImage(config, "team/app")?.username, "bob");
+  assert.equal(authForImage(config, "other.example/app"), undefined);
+  assert.throws(() => authForImage("{", "app"), /not JSON/);
+});

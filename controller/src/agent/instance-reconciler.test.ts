@@ -1,0 +1,334 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Instance } from "../api/types.js";
+import { INSTANCE_FINALIZER, LABELS } from "../api/types.js";
+import type { CallOptions } from "../docker/engine.js";
+import { ContainerNotFoundError, PortInUseError } from "../docker/errors.js";
+import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/spec.js";
+import type { ObjectRef } from "../kube/client.js";
+import type { JsonPatchOp } from "../kube/patch.js";
+import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
+import { FakeClock } from "../runtime/clock.js";
+import type { ReconcileContext } from "../runtime/controller.js";
+import { RecordingEventRecorder } from "../runtime/events.js";
+import { nullLogger } from "../runtime/log.js";
+import { FakeKubeClient } from "../runtime/testing.js";
+import { RESTARTS_LABEL } from "./containerspec.js";
+import type { AgentDocker } from "./docker-port.js";
+import { InstanceReconciler } from "./instance-reconciler.js";
+import { Prober } from "./prober.js";
+
+const NODE = { nodeName: "node-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
+
+/** An in-memory engine: containers are records; start publishes port 32768 + n. */
+class FakeDocker implements AgentDocker {
+  readonly url = "unix:///fake/docker.sock";
+  readonly containers = new Map<string, ContainerInfo>();
+  readonly images = new Set<string>(["app:1"]);
+  readonly calls: string[] = [];
+  startError: Error | undefined;
+  private next = 0;
+
+  async ping(): Promise<void> {}
+  async version() {
+    return { version: "20.10.24", apiVersion: "1.41", os: "linux", arch: "amd64", kernelVersion: "6" };
+  }
+  async imageExists(image: string): Promise<boolean> {
+    return this.images.has(image);
+  }
+  async pullImage(image: string) {
+    this.calls.push(`pull ${image}`);
+    this.images.add(image);
+    return { id: image, repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
+  }
+  async createContainer(spec: ContainerSpec): Promise<string> {
+    const id = `c${++this.next}`;
+    this.calls.push(`create ${id}`);
+    this.containers.set(id, {
+      id,
+      name: spec.name ?? id,
+      image: spec.image,
+      imageId: spec.image,
+      labels: { ...spec.labels, [LABELS.managedBy]: "berth" },
+      state: {
+        status: "created",
+        running: false,
+        restarting: false,
+        exitCode: 0,
+        oomKilled: false,
+        error: "",
+      },
+      restartCount: 0,
+      ports: [],
+      memoryBytes: 0,
+      nanoCpus: 0,
+      restartPolicy: { name: "no" },
+      init: true,
+      createdAt: "",
+    });
+    return id;
+  }
+  async startContainer(id: string): Promise<void> {
+    this.calls.push(`start ${id}`);
+    if (this.startError) throw this.startError;
+    const container = this.mustGet(id);
+    container.state = {
+      ...container.state,
+      status: "running",
+      running: true,
+      startedAt: "2025-01-01T00:00:00Z",
+    };
+    container.ports = [
+      { containerPort: 8080, protocol: "tcp", hostIp: NODE.bindAddress, hostPort: 32767 + this.next },
+    ];
+  }
+  async inspectContainer(id: string): Promise<ContainerInfo> {
+    return structuredClone(this.mustGet(id));
+  }
+  async stopContainer(id: string): Promise<void> {
+    this.calls.push(`stop ${id}`);
+  }
+  async removeContainer(id: string, _options?: CallOptions & { force?: boolean }): Promise<boolean> {
+    this.calls.push(`remove ${id}`);
+    return this.containers.delete(id);
+  }
+  async listContainers(labels: Record<string, string> = {}): Promise<ContainerSummary[]> {
+    return [...this.containers.values()]
+      .filter((c) => Object.entries(labels).every(([key, value]) => c.labels[key] === value))
+      .map((c) => ({
+        id: c.id,
+        name: c.name,
+        image: c.image,
+        labels: c.labels,
+        state: c.state.status,
+        status: "",
+        ports: c.ports,
+      }));
+  }
+  async exec() {
+    return { exitCode: 0, output: "" };
+  }
+  /** The container's process ends, as a crash would. */
+  exit(id: string, code: number, ranMs: number): void {
+    const container = this.mustGet(id);
+    const started = Date.parse(container.state.startedAt ?? "2025-01-01T00:00:00Z");
+    container.state = {
+      ...container.state,
+      status: "exited",
+      running: false,
+      exitCode: code,
+      finishedAt: new Date(started + ranMs).toISOString(),
+    };
+    container.ports = [];
+  }
+  private mustGet(id: string): ContainerInfo {
+    const container = this.containers.get(id);
+    if (!container) throw new ContainerNotFoundError("inspect_container", id, "No such container");
+    return container;
+  }
+}
+
+/** Keeps one Instance and applies status and finalizer writes to it, as the API server would. */
+class InstanceApi extends FakeKubeClient {
+  constructor(public instance: Instance) {
+    super();
+  }
+  override async patchStatus<T extends KubeObject>(
+    _r: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    this.calls.push({ verb: "patchStatus", ref, body: patch });
+    const status = (patch as { status: Record<string, unknown> }).status;
+    const merged = { ...(this.instance.status ?? {}) } as Record<string, unknown>;
+    for (const [key, value] of Object.entries(status)) {
+      if (value === null) delete merged[key];
+      else merged[key] = value;
+    }
+    this.instance = structuredClone({ ...this.instance, status: merged });
+    return structuredClone(this.instance) as unknown as T;
+  }
+  override async jsonPatch<T extends KubeObject>(
+    _r: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    ops: JsonPatchOp[],
+  ): Promise<T> {
+    this.calls.push({ verb: "jsonPatch", ref, body: ops });
+    for (const op of ops) {
+      if (op.op === "add" || op.op === "replace") this.instance.metadata.finalizers = op.value as string[];
+    }
+    return structuredClone(this.instance) as unknown as T;
+  }
+}
+
+function newInstance(): Instance {
+  return {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    metadata: {
+      namespace: "ns",
+      name: "web-0",
+      uid: "u1",
+      resourceVersion: "1",
+      finalizers: [INSTANCE_FINALIZER],
+    },
+    spec: {
+      definition: "web",
+      deploymentId: "d1",
+      nodeName: "node-a",
+      template: { image: { name: "app:1", port: 8080 }, healthCheck: { type: "tcp", intervalSeconds: 1 } },
+    },
+  };
+}
+
+function setup(probeOk = true) {
+  const clock = new FakeClock(Date.parse("2025-01-01T00:00:10Z"));
+  const docker = new FakeDocker();
+  const api = new InstanceApi(newInstance());
+  const events = new RecordingEventRecorder();
+  const woken: string[] = [];
+  const prober = new Prober({
+    clock,
+    logger: nullLogger,
+    probe: () => Promise.resolve({ ok: probeOk, message: probeOk ? "connect ok" : "connection refused" }),
+    onVerdictChange: (key) => woken.push(key),
+  });
+  const reconciler = new InstanceReconciler({
+    node: NODE,
+    docker,
+    client: api,
+    instances: { get: () => api.instance },
+    prober,
+    events,
+    clock,
+    logger: nullLogger,
+    crashLoop: { baseMs: 10_000, maxMs: 60_000, resetAfterMs: 600_000 },
+    stopGraceSeconds: 5,
+    resyncMs: 30_000,
+    probeStatusRefreshMs: 60_000,
+  });
+  const context: ReconcileContext = {
+    log: nullLogger,
+    reconcileID: "r",
+    signal: new AbortController().signal,
+    clock,
+  };
+  const reconcile = () => reconciler.reconcile({ key: "ns/web-0", namespace: "ns", name: "web-0" }, context);
+  return { clock, docker, api, events, prober, woken, reconcile };
+}
+
+test("a new Instance gets a labelled container, an address, and Running once the probe passes", async () => {
+  const { clock, docker, api, woken, reconcile, prober } = setup();
+  const result = await reconcile();
+  assert.deepEqual(result, { requeueAfterMs: 30_000 });
+  const [container] = [...docker.containers.values()];
+  assert.ok(container?.state.running);
+  assert.equal(container.labels[LABELS.instance], "web-0");
+  assert.equal(container.labels[LABELS.node], "node-a");
+  let status = api.instance.status;
+  assert.equal(status?.phase, "Starting");
+  assert.equal(status?.ready, false);
+  assert.equal(status?.containerId, container.id);
+  assert.deepEqual(status?.address, { host: "10.0.0.5", port: 32768, url: "http://10.0.0.5:32768" });
+
+  await clock.advanceAsync(1, 1);
+  assert.deepEqual(woken, ["ns/web-0"], "the verdict change wakes the Instance");
+  await reconcile();
+  status = api.instance.status;
+  assert.equal(status?.phase, "Running");
+  assert.equal(status?.ready, true);
+  assert.ok(status?.lastProbeTime);
+  const writes = api.calls.filter((c) => c.verb === "patchStatus").length;
+  await reconcile();
+  assert.equal(api.calls.filter((c) => c.verb === "patchStatus").length, writes, "no change, no write");
+  prober.stopAll();
+});
+
+test("an exited container is recreated at once with restarts+1; a second quick exit backs off", async () => {
+  const { docker, api, events, reconcile, prober } = setup();
+  await reconcile();
+  docker.exit("c1", 3, 500);
+  await reconcile();
+  assert.equal(docker.containers.has("c1"), false, "the exited container is replaced");
+  assert.equal(api.instance.status?.restarts, 1);
+  assert.equal(api.instance.status?.containerId, "c2");
+  assert.equal(docker.containers.get("c2")?.labels[RESTARTS_LABEL], "1");
+
+  docker.exit("c2", 3, 500);
+  const result = await reconcile();
+  assert.ok(result && (result.requeueAfterMs ?? 0) > 0, "waits before the next restart");
+  assert.equal(api.instance.status?.phase, "Failed");
+  assert.equal(
+    api.instance.status?.conditions?.find((c) => c.type === "ContainerReady")?.reason,
+    "CrashLoopBackOff",
+  );
+  assert.match(api.instance.status?.message ?? "", /exited with code 3/);
+  assert.ok(events.events.some((e) => e.reason === "CrashLoopBackOff" && e.type === "Warning"));
+  assert.equal(
+    docker.containers.has("c2"),
+    true,
+    "the exited container stays for inspection during back-off",
+  );
+  prober.stopAll();
+});
+
+test("a container removed out of band counts as a restart", async () => {
+  const { docker, api, reconcile, prober } = setup();
+  await reconcile();
+  docker.containers.clear();
+  await reconcile();
+  assert.equal(api.instance.status?.restarts, 1);
+  assert.equal(docker.containers.size, 1);
+  prober.stopAll();
+});
+
+test("a port that is taken fails with HostPortInUse, an Event, and no container left behind", async () => {
+  const { docker, api, events, reconcile } = setup();
+  docker.startError = new PortInUseError("start_container", 8080, "port is already allocated");
+  await assert.rejects(reconcile(), PortInUseError);
+  assert.equal(docker.containers.size, 0);
+  assert.equal(api.instance.status?.phase, "Failed");
+  assert.equal(
+    api.instance.status?.conditions?.find((c) => c.type === "ContainerReady")?.reason,
+    "HostPortInUse",
+  );
+  assert.deepEqual(
+    events.events.map((e) => e.reason),
+    ["HostPortInUse"],
+  );
+  await assert.rejects(reconcile(), PortInUseError);
+  assert.equal(events.events.length, 1, "the same failure again records no second event");
+});
+
+test("a missing image is pulled before the container is created", async () => {
+  const { docker, api, reconcile, prober } = setup();
+  api.instance.spec.template.image = { name: "other:2", port: 8080 };
+  await reconcile();
+  assert.deepEqual(docker.calls.slice(0, 2), ["pull other:2", "create c1"]);
+  prober.stopAll();
+});
+
+test("a deleted Instance has its container stopped and removed before the finalizer goes", async () => {
+  const { docker, api, reconcile } = setup();
+  await reconcile();
+  api.instance.metadata.deletionTimestamp = "2025-01-01T00:01:00Z";
+  await reconcile();
+  assert.equal(docker.containers.size, 0);
+  assert.deepEqual(docker.calls.slice(-2), ["stop c1", "remove c1"]);
+  assert.deepEqual(api.instance.metadata.finalizers, []);
+  assert.equal(api.instance.status?.phase, "Terminating");
+});
+
+test("of two containers for one Instance, the running one is kept", async () => {
+  const { docker, reconcile, prober } = setup();
+  await reconcile();
+  // A leftover from an interrupted create: same labels, never started.
+  const spare = await docker.createContainer({
+    image: "app:1",
+    labels: { ...docker.containers.get("c1")!.labels },
+  });
+  await reconcile();
+  assert.equal(docker.containers.has(spare), false);
+  assert.equal(docker.containers.has("c1"), true);
+  prober.stopAll();
+});
