@@ -150,6 +150,8 @@ export class NodeHeartbeat {
   private lease: Lease;
   private timer: TimerHandle | undefined;
   private stopped = false;
+  /** Another agent holds the Node now: this one must not write its status or touch its Lease. */
+  private lost = false;
   private lastStatusWrite = 0;
   private lastEngine: EngineHealth | undefined;
   private running: Promise<void> = Promise.resolve();
@@ -171,6 +173,7 @@ export class NodeHeartbeat {
     this.stopped = true;
     if (this.timer) this.options.clock.clearTimeout(this.timer);
     await this.running;
+    if (this.lost) return;
     try {
       await this.writeStatus(await this.checkEngine(), true);
       const spec = {
@@ -196,6 +199,7 @@ export class NodeHeartbeat {
   /** One beat: renew the Lease; write status when the engine changed or the refresh is due. */
   private async beat(): Promise<void> {
     await this.renewLease();
+    if (this.lost) return;
     const engine = await this.checkEngine();
     const changed =
       this.lastEngine?.reachable !== engine.reachable || this.lastEngine?.version !== engine.version;
@@ -222,6 +226,7 @@ export class NodeHeartbeat {
       const holder = leaseHeldBy(current, now);
       if (holder && holder !== identity.agentId) {
         this.stopped = true;
+        this.lost = true;
         this.options.onLost(
           new NodeConflictError(`Node "${identity.nodeName}" was taken over by another agent (${holder})`),
         );

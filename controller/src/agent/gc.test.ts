@@ -1,0 +1,84 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Instance } from "../api/types.js";
+import { LABELS } from "../api/types.js";
+import type { ContainerSummary } from "../docker/spec.js";
+import { nullLogger } from "../runtime/log.js";
+import type { AgentDocker } from "./docker-port.js";
+import { collectContainers } from "./gc.js";
+
+function summary(id: string, labels: Record<string, string>): ContainerSummary {
+  return { id, name: id, image: "app:1", labels, state: "running", status: "Up", ports: [] };
+}
+
+const mine = (instance: string) => ({
+  [LABELS.managedBy]: "berth",
+  [LABELS.node]: "node-a",
+  [LABELS.namespace]: "ns",
+  [LABELS.instance]: instance,
+});
+
+function fakeDocker(containers: ContainerSummary[], removed: string[]): AgentDocker {
+  const unused = () => Promise.reject(new Error("not used here"));
+  return {
+    url: "unix:///fake.sock",
+    listContainers: (labels: Record<string, string> = {}) =>
+      Promise.resolve(containers.filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v))),
+    stopContainer: () => Promise.resolve(),
+    removeContainer: (id: string) => {
+      removed.push(id);
+      return Promise.resolve(true);
+    },
+    ping: unused,
+    version: unused,
+    imageExists: unused,
+    pullImage: unused,
+    createContainer: unused,
+    startContainer: unused,
+    inspectContainer: unused,
+    exec: unused,
+  };
+}
+
+const wanted: Instance = {
+  apiVersion: "berth.dev/v1alpha1",
+  kind: "Instance",
+  metadata: { namespace: "ns", name: "web-0" },
+  spec: { definition: "web", deploymentId: "d", nodeName: "node-a", template: {} },
+};
+
+test("containers whose Instance is gone are removed; wanted ones are adopted; other nodes' are not seen", async () => {
+  const removed: string[] = [];
+  const docker = fakeDocker(
+    [
+      summary("keep", mine("web-0")),
+      summary("orphan", mine("web-9")),
+      summary("elsewhere", { ...mine("web-9"), [LABELS.node]: "node-b" }),
+    ],
+    removed,
+  );
+  const result = await collectContainers({
+    nodeName: "node-a",
+    docker,
+    instances: { get: (namespace, name) => (namespace === "ns" && name === "web-0" ? wanted : undefined) },
+    hasSynced: () => true,
+    stopGraceSeconds: 1,
+    logger: nullLogger,
+  });
+  assert.deepEqual(result, { adopted: ["ns/web-0"], removed: ["orphan"] });
+  assert.deepEqual(removed, ["orphan"]);
+});
+
+test("nothing is judged before the Instance cache is complete", async () => {
+  const removed: string[] = [];
+  const result = await collectContainers({
+    nodeName: "node-a",
+    docker: fakeDocker([summary("orphan", mine("web-9"))], removed),
+    instances: { get: () => undefined },
+    hasSynced: () => false,
+    stopGraceSeconds: 1,
+    logger: nullLogger,
+  });
+  assert.deepEqual(result, { adopted: [], removed: [] });
+  assert.deepEqual(removed, []);
+});
