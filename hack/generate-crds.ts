@@ -480,6 +480,13 @@ export function generateCrdFiles(
     files.set(`${iface.name.text.toLowerCase()}.yaml`, HEADER + text);
   }
   if (files.size === 0) fail(fileLabel, "no interface carries @resource");
+  // A kustomization beside the CRDs so manifests/ (and `kubectl apply -k crds/`) can take them whole.
+  const kustomization = {
+    apiVersion: "kustomize.config.k8s.io/v1beta1",
+    kind: "Kustomization",
+    resources: [...files.keys()].sort(),
+  };
+  files.set("kustomization.yaml", HEADER + YAML.stringify(kustomization));
   return files;
 }
 

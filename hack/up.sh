@@ -45,8 +45,8 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-kubectl apply --server-side --force-conflicts -f "$ROOT/crds/" >/dev/null
-kubectl wait --for condition=Established --timeout=60s -f "$ROOT/crds/" >/dev/null
+kubectl apply --server-side --force-conflicts -k "$ROOT/crds/" >/dev/null
+kubectl wait --for condition=Established --timeout=60s crd/definitions.berth.dev crd/instances.berth.dev crd/nodes.berth.dev >/dev/null
 kubectl create namespace berth-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 "$HACK/images/build.sh" >/dev/null
 

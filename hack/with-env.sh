@@ -23,8 +23,8 @@ fi
 "$HACK/docker.sh" ensure >/dev/null
 export DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 
-kubectl apply --server-side --force-conflicts -f "$ROOT/crds/" >/dev/null
-kubectl wait --for condition=Established --timeout=60s -f "$ROOT/crds/" >/dev/null
+kubectl apply --server-side --force-conflicts -k "$ROOT/crds/" >/dev/null
+kubectl wait --for condition=Established --timeout=60s crd/definitions.berth.dev crd/instances.berth.dev crd/nodes.berth.dev >/dev/null
 kubectl create namespace berth-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 
 "$HACK/images/build.sh"

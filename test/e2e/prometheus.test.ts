@@ -7,7 +7,7 @@
  * Every query of the shipped Grafana dashboard must also be valid PromQL.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +15,16 @@ import { fileURLToPath } from "node:url";
 import { once } from "node:events";
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { env, images, kubectl, kubectlOk, spawnForTest, testNamespace, waitFor } from "../harness/index.js";
+import {
+  env,
+  images,
+  kubectl,
+  kubectlOk,
+  run,
+  spawnForTest,
+  testNamespace,
+  waitFor,
+} from "../harness/index.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PROMETHEUS = process.env.BERTH_PROMETHEUS ?? "/usr/bin/prometheus";
@@ -61,8 +70,27 @@ async function scalarOf(prometheus: string, promql: string): Promise<number | un
   return Number(sample.value[1]);
 }
 
+/**
+ * The engine URL for this test's Node. A Node's URL must be unique among live agents, and
+ * other tests' agents may hold the engine's usual URL: a symlink to a local socket is the
+ * same engine under a URL of this test's own.
+ */
+async function engineUrlOfOwn(t: TestContext): Promise<string> {
+  const dockerHost = env().dockerHost;
+  if (!dockerHost.startsWith("unix://")) return dockerHost;
+  const dir = await mkdtemp(join(tmpdir(), "berth-prom-engine-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const socket = join(dir, "docker.sock");
+  await symlink(dockerHost.slice("unix://".length), socket);
+  return `unix://${socket}`;
+}
+
 /** Starts `berth all` through the CLI and returns the address its /metrics answers on. */
-async function startBerth(t: TestContext, nodeName: string, nodeLabel: string): Promise<{ target: string; stop(): Promise<void> }> {
+async function startBerth(
+  t: TestContext,
+  nodeName: string,
+  nodeLabel: string,
+): Promise<{ target: string; stop(): Promise<void> }> {
   const berth = spawnForTest(
     t,
     process.execPath,
@@ -78,7 +106,7 @@ async function startBerth(t: TestContext, nodeName: string, nodeLabel: string): 
       "--node-name",
       nodeName,
       "--url",
-      env().dockerHost,
+      await engineUrlOfOwn(t),
       "--address",
       "127.0.0.1",
       "--node-labels",
@@ -95,7 +123,8 @@ async function startBerth(t: TestContext, nodeName: string, nodeLabel: string): 
   const target = await waitFor(
     "berth all to serve /metrics",
     () => {
-      if (berth.child.exitCode !== null) throw new Error(`berth exited (${berth.child.exitCode}):\n${berth.output()}`);
+      if (berth.child.exitCode !== null)
+        throw new Error(`berth exited (${berth.child.exitCode}):\n${berth.output()}`);
       const match = /"metrics":"http:\/\/([^/"]+)\/metrics"/.exec(berth.output());
       return match?.[1];
     },
@@ -156,6 +185,31 @@ test("Prometheus scrapes Berth's reconcile and instance metrics and evaluates th
   // Only this test's Node may run the Definition, whatever other Nodes the cluster has.
   const nodeLabel = `berth.dev/e2e=${suffix}`;
   t.after(async () => {
+    // After a failure midway: let the namespace go and remove what the agent left.
+    for (const kind of ["instances.berth.dev", "definitions.berth.dev"]) {
+      const listed = await kubectl(["-n", namespace, "get", kind, "-o", "name"]);
+      for (const name of listed.stdout.split("\n").filter(Boolean)) {
+        await kubectl([
+          "-n",
+          namespace,
+          "patch",
+          name,
+          "--type=merge",
+          "-p",
+          '{"metadata":{"finalizers":null}}',
+        ]);
+      }
+    }
+    const docker = ["-H", env().dockerHost];
+    const left = await run("docker", [
+      ...docker,
+      "ps",
+      "-aq",
+      "--filter",
+      `label=berth.dev/node=${nodeName}`,
+    ]);
+    const ids = left.stdout.split("\n").filter(Boolean);
+    if (ids.length > 0) await run("docker", [...docker, "rm", "-f", ...ids]);
     await kubectl(["delete", "bnode", nodeName, "--ignore-not-found", "--wait=false"]);
     await kubectl(["-n", "berth-system", "delete", "lease", `berth-node-${nodeName}`, "--ignore-not-found"]);
   });
@@ -198,23 +252,34 @@ test("Prometheus scrapes Berth's reconcile and instance metrics and evaluates th
   await waitFor(
     "berth_definition_ready_replicas to reach 1 in Prometheus",
     async () =>
-      (await scalarOf(prometheus, `berth_definition_ready_replicas{job="${JOB}",${ns},definition="greeter"}`)) === 1,
+      (await scalarOf(
+        prometheus,
+        `berth_definition_ready_replicas{job="${JOB}",${ns},definition="greeter"}`,
+      )) === 1,
     { timeoutMs: 60_000, intervalMs: 1000 },
   );
   // The shipped recording rule, evaluated by Prometheus from the shipped rule file.
   await waitFor(
     "the recording rule berth:definition_ready_replicas:leader",
     async () =>
-      (await scalarOf(prometheus, `berth:definition_ready_replicas:leader{${ns},definition="greeter"}`)) === 1,
+      (await scalarOf(prometheus, `berth:definition_ready_replicas:leader{${ns},definition="greeter"}`)) ===
+      1,
     { timeoutMs: 30_000, intervalMs: 1000 },
   );
 
   const rules = (await (await fetch(`${prometheus}/api/v1/rules`)).json()) as {
-    data: { groups: Array<{ name: string; rules: Array<{ name: string; health: string; lastError?: string }> }> };
+    data: {
+      groups: Array<{ name: string; rules: Array<{ name: string; health: string; lastError?: string }> }>;
+    };
   };
   const loaded = rules.data.groups.flatMap((group) => group.rules);
-  assert.ok(loaded.some((rule) => rule.name === "BerthDefinitionNotReady"), "the alert rules are loaded");
-  const broken = loaded.filter((rule) => rule.health === "err").map((rule) => `${rule.name}: ${rule.lastError ?? ""}`);
+  assert.ok(
+    loaded.some((rule) => rule.name === "BerthDefinitionNotReady"),
+    "the alert rules are loaded",
+  );
+  const broken = loaded
+    .filter((rule) => rule.health === "err")
+    .map((rule) => `${rule.name}: ${rule.lastError ?? ""}`);
   assert.deepEqual(broken, []);
 
   // Every dashboard query is valid PromQL against these series.
@@ -233,6 +298,8 @@ test("Prometheus scrapes Berth's reconcile and instance metrics and evaluates th
 
   // Leave nothing running: the Definition's finalizers make its deletion wait for the
   // container's removal, which needs Berth still up.
-  await kubectlOk(["-n", namespace, "delete", "definition", "greeter", "--timeout=60s"], { timeoutMs: 90_000 });
+  await kubectlOk(["-n", namespace, "delete", "definition", "greeter", "--timeout=60s"], {
+    timeoutMs: 90_000,
+  });
   await berth.stop();
 });

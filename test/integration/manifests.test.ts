@@ -156,6 +156,39 @@ test("the rendered base passes server-side dry-run", async () => {
   );
 });
 
+test("the controller's pod meets the restricted Pod Security Standard", async (t) => {
+  const { objects } = await renderBase();
+  const deployment = find(objects, "Deployment", "berth-controller") as Manifest & {
+    spec: {
+      template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string } };
+    };
+  };
+  const namespace = await testNamespace(t, "berth-manifests-psa");
+  await kubectlOk([
+    "label",
+    "namespace",
+    namespace,
+    "pod-security.kubernetes.io/enforce=restricted",
+    "pod-security.kubernetes.io/warn=restricted",
+  ]);
+  await kubectlOk([
+    "-n",
+    namespace,
+    "create",
+    "serviceaccount",
+    deployment.spec.template.spec.serviceAccountName,
+  ]);
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "berth-controller", namespace, labels: deployment.spec.template.metadata.labels },
+    spec: deployment.spec.template.spec,
+  };
+  const res = await kubectl(["apply", "--dry-run=server", "-f", "-"], { input: JSON.stringify(pod) });
+  assert.equal(res.code, 0, `the pod was refused:\n${res.stderr}`);
+  assert.doesNotMatch(res.stderr, /violate/, res.stderr);
+});
+
 test("the optional monitoring kustomization renders and its rules match the plain rules file", async () => {
   const objects = parseManifests(await kubectlOk(["kustomize", `${MANIFESTS}/monitoring`]));
   const rule = find(objects, "PrometheusRule", "berth") as Manifest & { spec: { groups: unknown } };
@@ -206,6 +239,7 @@ test("the controller's identity has what the controller does and nothing more", 
     [
       ["create", "definitions.berth.dev", "-n", "team-a"],
       ["update", "definitions.berth.dev", "-n", "team-a"],
+      ["update", "instances.berth.dev", "-n", "team-a"],
       ["delete", "definitions.berth.dev", "-n", "team-a"],
       ["create", "nodes.berth.dev"],
       ["patch", "nodes.berth.dev"],
@@ -234,7 +268,6 @@ test("an agent's identity can run its Instances and heartbeat, and cannot touch 
       ["list", "instances.berth.dev", "--all-namespaces"],
       ["watch", "instances.berth.dev", "--all-namespaces"],
       ["patch", "instances.berth.dev", "-n", "team-a"],
-      ["update", "instances.berth.dev", "--subresource=status", "-n", "team-a"],
       ["patch", "instances.berth.dev", "--subresource=status", "-n", "team-a"],
       ["get", "definitions.berth.dev", "-n", "team-a"],
       ["create", "nodes.berth.dev"],
@@ -254,6 +287,7 @@ test("an agent's identity can run its Instances and heartbeat, and cannot touch 
       ["create", "instances.berth.dev", "-n", "team-a"],
       ["delete", "instances.berth.dev", "-n", "team-a"],
       ["delete", "nodes.berth.dev"],
+      ["update", "instances.berth.dev", "-n", "team-a"],
       ["list", "secrets", "-n", "team-a"],
       ["watch", "secrets", "--all-namespaces"],
       ["create", "leases.coordination.k8s.io", "-n", "default"],

@@ -20,7 +20,8 @@ import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import type { AgentOptionsInput } from "./config.js";
 import { resolveAgentOptions } from "./config.js";
-import { ContainerConfigError, imageOf, parseCpuQuantity, parseMemoryQuantity } from "./containerspec.js";
+import { ensureSourceImage } from "../source/index.js";
+import { ContainerConfigError, parseCpuQuantity, parseMemoryQuantity, runSourceOf } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import { collectContainers } from "./gc.js";
 import type { NodeUsage } from "./heartbeat.js";
@@ -33,7 +34,7 @@ import { registerNode } from "./registration.js";
 export interface AgentDeps {
   client: KubeClient;
   /** The engine at options.url; one is made from the URL when absent. */
-  docker?: AgentDocker & Pick<DockerEngine, "events">;
+  docker?: AgentDocker & Pick<DockerEngine, "events" | "buildImage" | "inspectImage">;
   logger: Logger;
   clock?: Clock;
   /** Where Instance events go; Kubernetes Events by default. */
@@ -110,6 +111,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     stopGraceSeconds: options.stopGraceSeconds,
     resyncMs: options.resyncIntervalMs,
     probeStatusRefreshMs: options.statusIntervalMs,
+    buildSourceImage: (request) => ensureSourceImage(request, { docker, stateDir: options.stateDir, logger }),
   });
   const controller = new Controller({
     name: CONTROLLER_NAME,
@@ -257,7 +259,7 @@ export function usageOf(instances: readonly Instance[]): NodeUsage {
     try {
       if (resources?.memory) usage.memoryBytes += parseMemoryQuantity(resources.memory);
       if (resources?.cpus) usage.nanoCpus += parseCpuQuantity(resources.cpus);
-      imageOf(instance.spec.template);
+      runSourceOf(instance.spec.template);
     } catch (err) {
       // An Instance with an invalid template claims nothing: its own status says why.
       if (!(err instanceof ContainerConfigError)) throw err;

@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { parseFlags } from "../runtime/flags.js";
 import { agentFlags, agentOptionsFromFlags, parseLabels, resolveAgentOptions } from "./config.js";
 import { crashBackoffMs, recordExit } from "./crashloop.js";
-import { authForImage, registryOf } from "./docker-port.js";
 
 test("flags and env become options; address and bind address are derived from the URL", () => {
   const { values } = parseFlags(agentFlags, ["--node-name", "edge-1", "--node-labels", "zone=a,disk=ssd"], {
@@ -67,25 +66,4 @@ test("crash back-off: first exit restarts at once, then doubles to the cap; a lo
   assert.deepEqual(record, { containerId: "b", crashes: 2, restartAt: 12_000 });
   record = recordExit(record, { containerId: "c", ranMs: 700_000, finishedAt: 900_000 }, options);
   assert.equal(record.crashes, 1);
-});
-
-test("pull credentials are found by the image's registry", () => {
-  assert.equal(registryOf("app:1"), "docker.io");
-  assert.equal(registryOf("team/app:1"), "docker.io");
-  assert.equal(registryOf("localhost/app"), "localhost");
-  assert.equal(registryOf("127.0.0.1:5000/app:1"), "127.0.0.1:5000");
-  const config = JSON.stringify({
-    auths: {
-      "127.0.0.1:5000": { auth: Buffer.from("alice:s3cret").toString("base64") },
-      "https://index.docker.io/v1/": { username: "bob", password: "pw" },
-    },
-  });
-  assert.deepEqual(authForImage(config, "127.0.0.1:5000/app:1"), {
-    username: "alice",
-    password: "s3cret",
-    serverAddress: "127.0.0.1:5000",
-  });
-  assert.equal(authForImage(config, "team/app")?.username, "bob");
-  assert.equal(authForImage(config, "other.example/app"), undefined);
-  assert.throws(() => authForImage("{", "app"), /not JSON/);
 });

@@ -3,6 +3,7 @@
  * turned into AgentOptions (with derived defaults) by agentOptionsFromFlags.
  */
 import net from "node:net";
+import path from "node:path";
 import os from "node:os";
 import type { NodeCapacity } from "../api/types.js";
 import { parseEngineUrl } from "../docker/url.js";
@@ -213,6 +214,13 @@ export const agentFlags = defineFlags({
     help: "How often every Instance and container of this node is looked at even without events.",
     validate: onNumber((value) => (value < 100 ? "must be at least 100ms" : undefined)),
   },
+  stateDir: {
+    name: "state-dir",
+    env: "BERTH_AGENT_STATE_DIR",
+    type: "string",
+    default: "",
+    help: "Directory for repository mirrors and build logs of Definitions built from source; berth-agent-<node> in the system's temporary directory when empty.",
+  },
   workers: {
     name: "agent-workers",
     env: "BERTH_AGENT_WORKERS",
@@ -241,6 +249,8 @@ export interface AgentOptions {
   crashLoop: CrashLoopOptions;
   resyncIntervalMs: number;
   workers: number;
+  /** Where repository mirrors and build logs are kept. */
+  stateDir: string;
 }
 
 /** Applies the derived defaults. `env` supplies DOCKER_HOST and is process.env by default. */
@@ -287,6 +297,7 @@ export function agentOptionsFromFlags(
     },
     resyncIntervalMs: values.resyncInterval,
     workers: values.workers,
+    stateDir: values.stateDir || path.join(os.tmpdir(), `berth-agent-${nodeName}`),
   };
 }
 
@@ -308,6 +319,7 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
   for (const [key, value] of Object.entries(input) as Array<[keyof AgentOptions, unknown]>) {
     if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
   }
+  if (!input.stateDir) merged.stateDir = path.join(os.tmpdir(), `berth-agent-${merged.nodeName}`);
   if (!input.bindAddress) merged.bindAddress = net.isIP(merged.address) ? merged.address : "0.0.0.0";
   return merged;
 }

@@ -6,11 +6,14 @@ import type { EnvSources } from "./containerspec.js";
 import {
   ContainerConfigError,
   RESTARTS_LABEL,
+  SERVICE_PORT_LABEL,
   buildContainerSpec,
   decodeSecretData,
   parseCpuQuantity,
   parseMemoryQuantity,
   resolveEnv,
+  runSourceOf,
+  servicePortOf,
 } from "./containerspec.js";
 
 function instance(overrides: Partial<Instance["spec"]> = {}): Instance {
@@ -56,7 +59,13 @@ function sources(
 const node = { nodeName: "node-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
 
 test("the create spec carries Berth's labels, a dynamic port binding and no Docker restart policy", () => {
-  const spec = buildContainerSpec({ instance: instance(), node, env: [["A", "1"]], restarts: 2 });
+  const spec = buildContainerSpec({
+    instance: instance(),
+    image: { name: "berth-test/echo:1", port: 8080 },
+    node,
+    env: [["A", "1"]],
+    restarts: 2,
+  });
   assert.equal(spec.image, "berth-test/echo:1");
   assert.deepEqual(spec.ports, [{ containerPort: 8080, protocol: "tcp", hostIp: "10.0.0.5" }]);
   assert.deepEqual(spec.restartPolicy, { name: "no" });
@@ -67,6 +76,7 @@ test("the create spec carries Berth's labels, a dynamic port binding and no Dock
   assert.equal(spec.labels[LABELS.definition], "web");
   assert.equal(spec.labels[LABELS.deploymentId], "abc123");
   assert.equal(spec.labels[RESTARTS_LABEL], "2");
+  assert.equal(spec.labels[SERVICE_PORT_LABEL], "8080");
   assert.deepEqual(spec.env, { A: "1" });
   assert.equal(spec.command, undefined);
   assert.equal(spec.args, undefined);
@@ -83,6 +93,7 @@ test("a fixed hostPort, command, args and limits reach the create spec", () => {
         resources: { memory: "64Mi", cpus: "500m" },
       },
     }),
+    image: { name: "app:1", port: 80 },
     node,
     env: [],
     restarts: 0,
@@ -99,6 +110,7 @@ test("a health check on another port publishes that port too, an exec check does
     instance: instance({
       template: { image: { name: "a", port: 8080 }, healthCheck: { type: "http", path: "/h", port: 9090 } },
     }),
+    image: { name: "a", port: 8080 },
     node,
     env: [],
     restarts: 0,
@@ -114,6 +126,7 @@ test("a health check on another port publishes that port too, an exec check does
         healthCheck: { type: "exec", command: ["true"], port: 9090 },
       },
     }),
+    image: { name: "a", port: 8080 },
     node,
     env: [],
     restarts: 0,
@@ -124,16 +137,27 @@ test("a health check on another port publishes that port too, an exec check does
   );
 });
 
-test("a repository template is refused with a reason a person can act on", () => {
+test("a repository template runs the image built for it, on the port the build decided", () => {
+  const template = { repository: { url: "https://example.com/r.git", ref: "a".repeat(40) } };
+  assert.deepEqual(runSourceOf(template), { kind: "repository", repository: template.repository });
+  const spec = buildContainerSpec({
+    instance: instance({ template }),
+    image: { name: "berth-build/shop-web:aaaaaaaaaaaa-12345678", port: 8000 },
+    node,
+    env: [],
+    restarts: 0,
+  });
+  assert.equal(spec.image, "berth-build/shop-web:aaaaaaaaaaaa-12345678");
+  assert.deepEqual(
+    spec.ports?.map((p) => p.containerPort),
+    [8000],
+  );
+  assert.equal(servicePortOf(template, spec.labels), 8000, "read back from the running container");
+  assert.equal(servicePortOf(template, {}), undefined);
+  assert.equal(servicePortOf({ image: { name: "a", port: 81 } }, spec.labels), 81, "an image template says");
   assert.throws(
-    () =>
-      buildContainerSpec({
-        instance: instance({ template: { repository: { url: "https://example.com/r.git" } } }),
-        node,
-        env: [],
-        restarts: 0,
-      }),
-    (err: unknown) => err instanceof ContainerConfigError && err.reason === "BuildNotSupported",
+    () => runSourceOf({}),
+    (err: unknown) => err instanceof ContainerConfigError && err.reason === "InvalidTemplate",
   );
 });
 
@@ -168,7 +192,13 @@ test("env resolves values, Secret and ConfigMap keys and envFrom with prefixes; 
       configMaps: { cfg: { mode: "fast" } },
     }),
   );
-  const spec = buildContainerSpec({ instance: inst, node, env, restarts: 0 });
+  const spec = buildContainerSpec({
+    instance: inst,
+    image: { name: "berth-test/echo:1", port: 8080 },
+    node,
+    env,
+    restarts: 0,
+  });
   assert.deepEqual(spec.env, {
     CFG_mode: "fast",
     MODE: "fast",

@@ -6,13 +6,26 @@
  * Secret values only ever land in the container's environment: never in labels, log
  * fields, status, events or error messages (errors name the object and key, not the value).
  */
-import type { Definition, EnvVar, Instance, RunTemplate } from "../api/types.js";
+import type {
+  Definition,
+  EnvVar,
+  ImageSource,
+  Instance,
+  RepositorySource,
+  RunTemplate,
+} from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import type { ContainerSpec, PortSpec } from "../docker/spec.js";
 import { MANAGED_BY_VALUE } from "../docker/spec.js";
 
 /** Label on a Berth container: the Instance's restart count when the container was created. */
 export const RESTARTS_LABEL = "berth.dev/restarts";
+/**
+ * Label on a Berth container: the container port the service listens on. An image
+ * template names it; an image built from a repository decides it (its EXPOSE), so the
+ * running container is where the agent reads it back.
+ */
+export const SERVICE_PORT_LABEL = "berth.dev/service-port";
 
 /** How long `docker stop` waits for the process to exit before it kills it. */
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
@@ -37,21 +50,39 @@ export class ContainerConfigError extends Error {
   }
 }
 
-/** The image reference of a template, or a config error for a template the agent can't run. */
-export function imageOf(template: RunTemplate): { name: string; port: number } {
-  if (template.image) return { name: template.image.name, port: template.image.port };
-  if (template.repository) {
-    throw new ContainerConfigError(
-      "BuildNotSupported",
-      "building from a repository is not supported by this agent yet: set spec.image on the Definition",
-    );
-  }
+/** Where a template's image comes from: a registry (or the engine), or a build from source. */
+export type RunSource =
+  { kind: "image"; image: ImageSource } | { kind: "repository"; repository: RepositorySource };
+
+/** The image to run and the container port the service listens on in it. */
+export interface ResolvedImage {
+  name: string;
+  port: number;
+}
+
+/** The template's source, or a config error for a template that names none. */
+export function runSourceOf(template: RunTemplate): RunSource {
+  if (template.image) return { kind: "image", image: template.image };
+  if (template.repository) return { kind: "repository", repository: template.repository };
   throw new ContainerConfigError("InvalidTemplate", "the run template has neither image nor repository");
 }
 
+/**
+ * The service port of an Instance's container: the template's image port, else the port
+ * the agent recorded on the container when it created it from a built image.
+ */
+export function servicePortOf(
+  template: RunTemplate,
+  containerLabels: Record<string, string>,
+): number | undefined {
+  if (template.image) return template.image.port;
+  const recorded = Number(containerLabels[SERVICE_PORT_LABEL]);
+  return Number.isInteger(recorded) && recorded > 0 && recorded <= 65535 ? recorded : undefined;
+}
+
 /** The container port the health check talks to: its own port, else the service port. */
-export function healthPortOf(template: RunTemplate): number {
-  return template.healthCheck?.port ?? imageOf(template).port;
+export function healthPortOf(template: RunTemplate, servicePort: number): number {
+  return template.healthCheck?.port ?? servicePort;
 }
 
 /** The labels that identify the container as this Instance's; selecting on them finds it. */
@@ -120,6 +151,8 @@ export function parseCpuQuantity(text: string): number {
 
 export interface BuildSpecInput {
   instance: Instance;
+  /** The image to run: the template's, or the one built from its repository. */
+  image: ResolvedImage;
   node: NodeAddressing;
   /** The resolved environment (see resolveEnv), in order; a later entry for a name wins. */
   env: Array<[string, string]>;
@@ -138,18 +171,22 @@ export interface BuildSpecInput {
 export function buildContainerSpec(input: BuildSpecInput): ContainerSpec {
   const { instance, node } = input;
   const template = instance.spec.template;
-  const image = imageOf(template);
+  const { image } = input;
   const service: PortSpec = { containerPort: image.port, protocol: "tcp", hostIp: node.bindAddress };
   if (instance.spec.hostPort) service.hostPort = instance.spec.hostPort;
   const ports = [service];
-  const healthPort = healthPortOf(template);
+  const healthPort = healthPortOf(template, image.port);
   if (healthPort !== image.port && template.healthCheck?.type !== "exec") {
     ports.push({ containerPort: healthPort, protocol: "tcp", hostIp: node.bindAddress });
   }
   const spec: ContainerSpec = {
     name: containerName(instance, node.nodeName),
     image: image.name,
-    labels: { ...instanceLabels(instance, node.nodeName), [RESTARTS_LABEL]: String(input.restarts) },
+    labels: {
+      ...instanceLabels(instance, node.nodeName),
+      [RESTARTS_LABEL]: String(input.restarts),
+      [SERVICE_PORT_LABEL]: String(image.port),
+    },
     env: Object.fromEntries(input.env),
     ports,
     restartPolicy: { name: "no" },

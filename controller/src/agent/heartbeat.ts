@@ -90,6 +90,16 @@ export function nodeStatusFor(current: NodeStatus | undefined, input: StatusInpu
   return status;
 }
 
+/**
+ * Whether the Node's readiness differs from what the agent would report for this engine:
+ * someone else (the controller's node-liveness loop) wrote it, or it was never written.
+ */
+export function readinessDrifted(status: NodeStatus | undefined, engine: EngineHealth): boolean {
+  const expected = engine.reachable ? "True" : "False";
+  const condition = status?.conditions?.find((c) => c.type === "Ready");
+  return condition?.status !== expected || status?.ready !== expected;
+}
+
 /** The seed's "suboptimally configured node": a loopback URL or address while other Nodes exist. */
 export function misconfiguredCondition(
   identity: Pick<NodeIdentity, "url" | "address">,
@@ -196,15 +206,29 @@ export class NodeHeartbeat {
     }, this.options.leaseRenewMs);
   }
 
-  /** One beat: renew the Lease; write status when the engine changed or the refresh is due. */
+  /**
+   * One beat: renew the Lease; write status when the engine changed, the refresh is due, or
+   * the Node's readiness is not what this agent reports. The last happens after an outage:
+   * the controller marked the Node Ready=Unknown while the Lease was stale, and the Node
+   * must read Ready again as soon as the agent is back, not a status interval later.
+   */
   private async beat(): Promise<void> {
     await this.renewLease();
     if (this.lost) return;
     const engine = await this.checkEngine();
+    const node: Node = await this.options.client.get(NODES, { name: this.options.identity.nodeName });
     const changed =
       this.lastEngine?.reachable !== engine.reachable || this.lastEngine?.version !== engine.version;
     const due = this.options.clock.now() - this.lastStatusWrite >= this.options.statusRefreshMs;
-    if (changed || due) await this.writeStatus(engine, false);
+    const drifted = readinessDrifted(node.status, engine);
+    if (drifted && !changed) {
+      const ready = node.status?.conditions?.find((c) => c.type === "Ready");
+      this.options.logger.info("node readiness was changed by someone else, reporting it again", {
+        status: ready?.status,
+        reason: ready?.reason,
+      });
+    }
+    if (changed || due || drifted) await this.writeStatus(engine, false, node);
     this.lastEngine = engine;
   }
 
@@ -246,9 +270,9 @@ export class NodeHeartbeat {
     }
   }
 
-  private async writeStatus(engine: EngineHealth, stopping: boolean): Promise<void> {
+  private async writeStatus(engine: EngineHealth, stopping: boolean, read?: Node): Promise<void> {
     const { client, identity, clock } = this.options;
-    const node: Node = await client.get(NODES, { name: identity.nodeName });
+    const node: Node = read ?? (await client.get(NODES, { name: identity.nodeName }));
     const nodes = await client.list(NODES);
     const input: StatusInput = {
       identity,

@@ -10,10 +10,13 @@ import type { JsonPatchOp } from "../kube/patch.js";
 import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
 import { FakeClock } from "../runtime/clock.js";
 import type { ReconcileContext } from "../runtime/controller.js";
+import { TerminalError } from "../runtime/controller.js";
 import { RecordingEventRecorder } from "../runtime/events.js";
 import { nullLogger } from "../runtime/log.js";
 import { FakeKubeClient } from "../runtime/testing.js";
-import { RESTARTS_LABEL } from "./containerspec.js";
+import type { SourceImage, SourceImageRequest } from "../source/index.js";
+import { SourceBuildError, SourceError, sourceImageTag } from "../source/index.js";
+import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
 import { Prober } from "./prober.js";
@@ -181,9 +184,39 @@ function newInstance(): Instance {
   };
 }
 
+const COMMIT = "0123456789abcdef0123456789abcdef01234567";
+
+/** Stands in for the source module's ensureSourceImage: answers what the test scripts. */
+class FakeBuilder {
+  readonly requests: SourceImageRequest[] = [];
+  failure: Error | undefined;
+  constructor(private readonly docker: FakeDocker) {}
+  readonly build = (request: SourceImageRequest): Promise<SourceImage> => {
+    this.requests.push(request);
+    if (this.failure) return Promise.reject(this.failure);
+    const commit = request.commit ?? COMMIT;
+    const image = sourceImageTag(request.namespace, request.definition, request.repository, commit);
+    const reused = this.docker.images.has(image);
+    this.docker.images.add(image);
+    return Promise.resolve({
+      image,
+      imageId: "sha256:1",
+      commit,
+      port: 8080,
+      logPath: "/logs/x.log",
+      reused,
+    });
+  };
+}
+
+function repositoryTemplate(): Instance["spec"]["template"] {
+  return { repository: { url: "https://git.example/team/web.git", ref: COMMIT } };
+}
+
 function setup(probeOk = true) {
   const clock = new FakeClock(Date.parse("2025-01-01T00:00:10Z"));
   const docker = new FakeDocker();
+  const builder = new FakeBuilder(docker);
   const api = new InstanceApi(newInstance());
   const events = new RecordingEventRecorder();
   const woken: string[] = [];
@@ -206,6 +239,7 @@ function setup(probeOk = true) {
     stopGraceSeconds: 5,
     resyncMs: 30_000,
     probeStatusRefreshMs: 60_000,
+    buildSourceImage: builder.build,
   });
   const context: ReconcileContext = {
     log: nullLogger,
@@ -214,7 +248,7 @@ function setup(probeOk = true) {
     clock,
   };
   const reconcile = () => reconciler.reconcile({ key: "ns/web-0", namespace: "ns", name: "web-0" }, context);
-  return { clock, docker, api, events, prober, woken, reconcile };
+  return { clock, docker, api, events, prober, woken, reconcile, builder };
 }
 
 test("a new Instance gets a labelled container, an address, and Running once the probe passes", async () => {
@@ -331,4 +365,107 @@ test("of two containers for one Instance, the running one is kept", async () => 
   assert.equal(docker.containers.has(spare), false);
   assert.equal(docker.containers.has("c1"), true);
   prober.stopAll();
+});
+
+const containerReadyOf = (instance: Instance) =>
+  instance.status?.conditions?.find((c) => c.type === "ContainerReady");
+
+test("a repository Instance is built at its pinned commit, then runs like an image Instance", async () => {
+  const { docker, api, events, reconcile, prober, builder } = setup();
+  api.instance.spec.template = repositoryTemplate();
+  const phases: string[] = [];
+  const patchStatus = api.patchStatus.bind(api);
+  api.patchStatus = async (r, ref, patch) => {
+    phases.push((patch as { status: { phase?: string } }).status.phase ?? "");
+    return await patchStatus(r, ref, patch);
+  };
+  await reconcile();
+  assert.equal(builder.requests.length, 1);
+  assert.equal(builder.requests[0]?.commit, COMMIT, "every replica builds the commit the controller pinned");
+  assert.equal(builder.requests[0]?.definition, "web");
+  assert.deepEqual(phases, ["Building", "Starting"]);
+  const [container] = [...docker.containers.values()];
+  assert.match(container?.image ?? "", /^berth-build\/ns-web:0123456789ab-/);
+  assert.equal(container?.labels[SERVICE_PORT_LABEL], "8080");
+  assert.equal(api.instance.status?.address?.port, 32768);
+  assert.deepEqual(
+    events.events.map((e) => `${e.type} ${e.reason}`),
+    ["Normal Building", "Normal Built", "Normal Started"],
+  );
+
+  // A restart finds the image built: no Building phase, and the build call only reuses it.
+  docker.exit(container!.id, 1, 500);
+  await reconcile();
+  assert.ok(!phases.slice(2).includes("Building"), "a restart of a built commit is no build");
+  assert.equal(api.instance.status?.phase, "Starting");
+  assert.equal(api.instance.status?.restarts, 1);
+  assert.equal(events.events.filter((e) => e.reason === "Building").length, 1);
+  prober.stopAll();
+});
+
+test("a failed build is Failed with its last output, one Event, and is not built again", async () => {
+  const { docker, api, events, reconcile, builder } = setup();
+  api.instance.spec.template = repositoryTemplate();
+  builder.failure = new SourceBuildError(
+    'building https://git.example/team/web.git at commit 0123456789ab failed at "Step 2/3 : RUN make": exit 2',
+    "Step 2/3 : RUN make",
+    ["Step 2/3 : RUN make", "make: *** No rule to make target 'all'.  Stop."],
+    "/logs/x.log",
+  );
+  await assert.rejects(reconcile(), TerminalError);
+  assert.equal(api.instance.status?.phase, "Failed");
+  const condition = containerReadyOf(api.instance);
+  assert.equal(condition?.reason, "BuildFailed");
+  assert.match(condition?.message ?? "", /last build output:\n.*RUN make\nmake: \*\*\* No rule/);
+  assert.equal(docker.containers.size, 0);
+
+  // The status write wakes the Instance again: the same commit fails at once, unbuilt.
+  await assert.rejects(reconcile(), TerminalError);
+  assert.equal(builder.requests.length, 1, "the failing commit is built once");
+  assert.deepEqual(
+    events.events.filter((e) => e.type === "Warning").map((e) => e.reason),
+    ["BuildFailed"],
+  );
+});
+
+test("an unreachable repository is retried on a backoff of seconds, with one Event", async () => {
+  const { clock, api, events, reconcile, builder, prober } = setup();
+  api.instance.spec.template = repositoryTemplate();
+  builder.failure = new SourceError(
+    "RepositoryUnreachable",
+    "git could not reach https://git.example/team/web.git",
+  );
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
+  assert.equal(api.instance.status?.phase, "Failed");
+  assert.equal(containerReadyOf(api.instance)?.reason, "RepositoryUnreachable");
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 }, "woken early, it waits out the backoff");
+  assert.equal(builder.requests.length, 1);
+  clock.advance(5000);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 10_000 }, "the wait doubles");
+  assert.equal(builder.requests.length, 2);
+  assert.equal(events.events.filter((e) => e.reason === "RepositoryUnreachable").length, 1);
+
+  builder.failure = undefined;
+  clock.advance(10_000);
+  await reconcile();
+  assert.equal(
+    api.instance.status?.phase,
+    "Starting",
+    "the repository answers again: it is built and started",
+  );
+  prober.stopAll();
+});
+
+test("a missing pull secret is reported once and retried slowly, without pulling", async () => {
+  const { docker, api, events, reconcile } = setup();
+  api.instance.spec.template.image = { name: "127.0.0.1:5000/app:2", port: 8080, pullSecret: "regcred" };
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
+  assert.equal(containerReadyOf(api.instance)?.reason, "PullSecretNotFound");
+  assert.match(api.instance.status?.message ?? "", /pull secret ns\/regcred not found/);
+  assert.equal(docker.calls.filter((c) => c.startsWith("pull")).length, 0);
+  await reconcile();
+  assert.deepEqual(
+    events.events.map((e) => e.reason),
+    ["PullSecretNotFound"],
+  );
 });

@@ -19,24 +19,29 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../runtime/finalize
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import { StatusWriter } from "../runtime/status.js";
+import { SourceError } from "../source/index.js";
 import { describeExit, inspectOrUndefined, rankContainers, restartsLabelOf, urlHost } from "./containers.js";
 import type { NodeAddressing } from "./containerspec.js";
 import {
   ContainerConfigError,
   buildContainerSpec,
   healthPortOf,
-  imageOf,
   instanceSelector,
   resolveEnv,
+  servicePortOf,
 } from "./containerspec.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
 import { recordExit } from "./crashloop.js";
 import type { AgentDocker } from "./docker-port.js";
 import type { Observed } from "./instance-status.js";
 import { REASONS, composeStatus, eventsForChange, lastProbeTimeToWrite } from "./instance-status.js";
-import { kubeEnvSources, pullAuthFor } from "./kube-sources.js";
+import type { BuildSourceImage, ImageStep } from "./images.js";
+import { FINAL_SOURCE_REASONS, InstanceImages, failureMessage } from "./images.js";
+import { kubeEnvSources } from "./kube-sources.js";
 import type { Prober } from "./prober.js";
 import { probeTargetFor } from "./prober.js";
+import type { RetryBackoffOptions } from "./retry-backoff.js";
+import { DEFAULT_RETRY_BACKOFF, RetryBackoff } from "./retry-backoff.js";
 
 /** Where the reconciler reads Instances: the informer of this node's Instances. */
 export interface InstanceSource {
@@ -61,12 +66,33 @@ export interface InstanceReconcilerOptions {
   resyncMs: number;
   /** lastProbeTime is rewritten at most this often while readiness holds. */
   probeStatusRefreshMs: number;
+  /** Builds the image of a repository template (the source module's ensureSourceImage). */
+  buildSourceImage: BuildSourceImage;
+  /** Waits between tries of a pull or build that waits on someone else. */
+  retryBackoff?: RetryBackoffOptions;
 }
 
-/** Config reasons retrying cannot fix: the run template itself is wrong. */
-const TERMINAL_CONFIG_REASONS = new Set(["BuildNotSupported", "InvalidTemplate", "InvalidResources"]);
-/** Docker reasons retrying cannot fix until someone changes the spec. */
-const TERMINAL_DOCKER_REASONS = new Set(["InvalidContainerSpec"]);
+/** Reasons retrying cannot fix until the Instance changes: the run template or its commit is wrong. */
+const TERMINAL_REASONS: ReadonlySet<string> = new Set([
+  "InvalidTemplate",
+  "InvalidResources",
+  "InvalidContainerSpec",
+  ...FINAL_SOURCE_REASONS,
+]);
+/**
+ * Reasons that wait on a person or another system (credentials, a pull secret, a registry,
+ * a repository): retried on RetryBackoff's slow schedule, with one Event per new reason.
+ */
+const SLOW_RETRY_REASONS: ReadonlySet<string> = new Set([
+  "RepositoryUnreachable",
+  "RefNotFound",
+  "PullSecretNotFound",
+  "PullSecretInvalid",
+  "RegistryUnauthorized",
+  "RegistryUnreachable",
+  "ImageNotFound",
+  "ImagePullFailed",
+]);
 const ENGINE_DOWN_REASONS = new Set(["EngineUnreachable", "DockerTimeout"]);
 
 export class InstanceReconciler implements Reconciler {
@@ -74,9 +100,19 @@ export class InstanceReconciler implements Reconciler {
   private readonly crashes = new Map<string, CrashRecord>();
   /** Containers whose health check has passed at least once, by Instance key. */
   private readonly everReady = new Map<string, string>();
+  private readonly images: InstanceImages;
+  private readonly retries: RetryBackoff;
 
   constructor(private readonly options: InstanceReconcilerOptions) {
     this.statusWriter = new StatusWriter(options.client);
+    this.images = new InstanceImages({
+      docker: options.docker,
+      client: options.client,
+      events: options.events,
+      nodeName: options.node.nodeName,
+      buildSourceImage: options.buildSourceImage,
+    });
+    this.retries = new RetryBackoff(options.retryBackoff ?? DEFAULT_RETRY_BACKOFF);
   }
 
   async reconcile(request: Request, context: ReconcileContext): Promise<Result | void> {
@@ -182,45 +218,35 @@ export class InstanceReconciler implements Reconciler {
     context: ReconcileContext,
   ): Promise<Result | void> {
     const { docker, node } = this.options;
-    const template = instance.spec.template;
-    const image = imageOf(template);
+    // A pull or build that failed waiting on someone else is not tried again before its time.
+    const waitMs = this.retries.remainingMs(key, this.options.clock.now());
+    if (waitMs > 0) return { requeueAfterMs: waitMs };
     const env = await resolveEnv(
       instance,
       kubeEnvSources(this.options.client, instance.metadata.namespace ?? ""),
     );
-    const spec = buildContainerSpec({
-      instance,
-      node,
-      env,
-      restarts,
-      stopTimeoutSeconds: this.options.stopGraceSeconds,
-    });
-    let latest = instance;
-    const policy = template.image?.pullPolicy ?? "IfNotPresent";
-    const present =
-      policy === "Always" ? false : await docker.imageExists(image.name, { signal: context.signal });
-    if (!present) {
-      if (policy === "Never") {
-        throw new ContainerConfigError(
-          "ImageNotFound",
-          `image ${image.name} is not on node ${node.nodeName} and its pullPolicy is Never: load it there or change pullPolicy`,
-        );
-      }
-      latest = await this.writeStatus(latest, {
-        phase: "Pulling",
-        containerReady: { status: "False", reason: REASONS.pulling, message: `pulling image ${image.name}` },
+    const reportStep = (step: ImageStep): Promise<Instance> =>
+      this.writeStatus(instance, {
+        phase: step.phase,
+        containerReady: { status: "False", reason: step.reason, message: step.message },
         ready: {
           status: "False",
           reason: REASONS.containerNotReady,
           message: "the container is not running",
         },
         restarts,
-        message: `pulling image ${image.name}`,
+        message: step.message,
       });
-      const auth = await pullAuthFor(this.options.client, instance, image.name);
-      await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal: context.signal });
-      context.log.info("pulled image", { image: image.name });
-    }
+    const { image, instance: latest } = await this.images.ensure(instance, reportStep, context.signal);
+    if (latest !== instance) context.log.info("image ready", { image: image.name });
+    const spec = buildContainerSpec({
+      instance,
+      image,
+      node,
+      env,
+      restarts,
+      stopTimeoutSeconds: this.options.stopGraceSeconds,
+    });
     const id = await docker.createContainer(spec, { signal: context.signal });
     try {
       await docker.startContainer(id, { signal: context.signal });
@@ -234,6 +260,7 @@ export class InstanceReconciler implements Reconciler {
       });
       throw err;
     }
+    this.retries.reset(key);
     context.log.info("started container", { containerId: id, image: image.name, restarts });
     this.options.events.event(
       latest,
@@ -259,18 +286,27 @@ export class InstanceReconciler implements Reconciler {
   ): Promise<Result> {
     const { node, prober } = this.options;
     const template = instance.spec.template;
-    const image = imageOf(template);
     const restarts = restartsOverride ?? Math.max(instance.status?.restarts ?? 0, restartsLabelOf(container));
-    const hostPort = hostPortFor(container.ports, image.port);
+    const servicePort = servicePortOf(template, container.labels);
+    if (servicePort === undefined) {
+      // Only a container Berth did not create this way lacks the label: replace it.
+      throw new ContainerConfigError(
+        "InvalidContainerSpec",
+        `container ${container.id.slice(0, 12)} does not record its service port; delete the Instance to replace it`,
+      );
+    }
+    const hostPort = hostPortFor(container.ports, servicePort);
     const healthHostPort =
-      template.healthCheck?.type === "exec" ? hostPort : hostPortFor(container.ports, healthPortOf(template));
+      template.healthCheck?.type === "exec"
+        ? hostPort
+        : hostPortFor(container.ports, healthPortOf(template, servicePort));
     if (hostPort === undefined || healthHostPort === undefined) {
       await this.writeStatus(instance, {
         phase: "Starting",
         containerReady: {
           status: "False",
           reason: REASONS.containerCreating,
-          message: `container ${container.id.slice(0, 12)} runs but port ${image.port} is not published yet`,
+          message: `container ${container.id.slice(0, 12)} runs but port ${servicePort} is not published yet`,
         },
         ready: {
           status: "False",
@@ -380,10 +416,13 @@ export class InstanceReconciler implements Reconciler {
   ): Promise<Result | void> {
     // Only failures of the deployment step are reported on the Instance; API errors
     // (a conflict on a status write, say) are the work queue's to retry.
-    if (context.signal.aborted || !(err instanceof ContainerConfigError || err instanceof DockerError))
+    if (
+      context.signal.aborted ||
+      !(err instanceof ContainerConfigError || err instanceof DockerError || err instanceof SourceError)
+    )
       throw err;
     const reason = err.reason;
-    const message = err.message;
+    const message = failureMessage(err);
     const engineDown = ENGINE_DOWN_REASONS.has(reason);
     const waiting = reason === "DependencyNotReady";
     this.options.prober.stop(key);
@@ -404,8 +443,11 @@ export class InstanceReconciler implements Reconciler {
       context.log.warn("could not write failure status", errorFields(writeErr));
     }
     if (waiting) return { requeueAfterMs: 5000 };
-    if (TERMINAL_CONFIG_REASONS.has(reason) || TERMINAL_DOCKER_REASONS.has(reason)) {
-      throw new TerminalError(message, { cause: err });
+    if (TERMINAL_REASONS.has(reason)) throw new TerminalError(err.message, { cause: err });
+    if (SLOW_RETRY_REASONS.has(reason)) {
+      const retryInMs = this.retries.failed(key, this.options.clock.now());
+      context.log.info("deployment step failed, retrying later", { reason, retryInMs });
+      return { requeueAfterMs: retryInMs };
     }
     throw err;
   }
@@ -440,6 +482,7 @@ export class InstanceReconciler implements Reconciler {
 
   private forget(key: string): void {
     this.options.prober.stop(key);
+    this.retries.reset(key);
     this.crashes.delete(key);
     this.everReady.delete(key);
   }

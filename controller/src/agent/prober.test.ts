@@ -6,7 +6,15 @@ import type { AddressInfo } from "node:net";
 import { FakeClock, flushPromises } from "../runtime/clock.js";
 import { nullLogger } from "../runtime/log.js";
 import type { ProbeOutcome, ProbeTarget } from "./prober.js";
-import { Prober, initialProbeState, probeTargetFor, recordOutcome, runProbe } from "./prober.js";
+import {
+  Prober,
+  initialProbeState,
+  nextProbeDelayMs,
+  probeTargetFor,
+  recordOutcome,
+  runProbe,
+  thresholdsFor,
+} from "./prober.js";
 
 const noExec = (): Promise<number> => Promise.reject(new Error("exec not expected"));
 
@@ -165,4 +173,113 @@ test("an exec check passes on exit 0 and fails otherwise", async () => {
   const broken = await runProbe(target, () => Promise.reject(new Error("no such container")));
   assert.equal(broken.ok, false);
   assert.match(broken.message, /no such container/);
+});
+
+test("start-up: checks every second until the first verdict, then on intervalSeconds", async () => {
+  const clock = new FakeClock();
+  let listening = false;
+  const checkedAt: number[] = [];
+  const start = clock.now();
+  const prober = new Prober({
+    clock,
+    logger: nullLogger,
+    probe: () => {
+      checkedAt.push(clock.now() - start);
+      return Promise.resolve(listening ? { ok: true, message: "up" } : { ok: false, message: "refused" });
+    },
+    onVerdictChange: () => undefined,
+  });
+  // Defaults: 10 s interval, failureThreshold 3, successThreshold 1, no initial delay.
+  prober.ensure("k", probeTargetFor(undefined, { host: "h", port: 1, containerId: "c1" }));
+  clock.advance(0);
+  await flushPromises();
+  await clock.advanceAsync(2000, 1000);
+  assert.deepEqual(checkedAt, [0, 1000, 2000], "misses before the first verdict are retried after 1 s");
+  listening = true;
+  await clock.advanceAsync(1000, 1000);
+  assert.equal(prober.state("k")?.verdict, "Passed", "ready 1 s after the server listens, not 10 s");
+  assert.deepEqual(checkedAt, [0, 1000, 2000, 3000]);
+  await clock.advanceAsync(9999, 1000);
+  assert.equal(checkedAt.length, 4, "once ready, the next check waits the full interval");
+  await clock.advanceAsync(1, 1);
+  assert.deepEqual(checkedAt.slice(4), [13_000]);
+  prober.stopAll();
+});
+
+test("start-up: fast misses never fail a check sooner than failureThreshold intervals would", async () => {
+  const clock = new FakeClock();
+  const changes: Array<[number, string]> = [];
+  const start = clock.now();
+  const prober = new Prober({
+    clock,
+    logger: nullLogger,
+    probe: () => Promise.resolve({ ok: false, message: "refused" }),
+    onVerdictChange: (key) => changes.push([clock.now() - start, prober.state(key)?.verdict ?? ""]),
+  });
+  prober.ensure("k", probeTargetFor(undefined, { host: "h", port: 1, containerId: "c1" }));
+  clock.advance(0);
+  await flushPromises();
+  await clock.advanceAsync(19_999, 1000);
+  assert.equal(prober.state("k")?.verdict, "Pending", "three misses within 2 s are not yet a failure");
+  assert.ok((prober.state("k")?.consecutiveFailures ?? 0) >= 3);
+  await clock.advanceAsync(1, 1);
+  await clock.advanceAsync(1000, 1000);
+  // The first miss was at 0; failureThreshold 3 at 10 s means failed at 20 s, as without start-up checks.
+  assert.deepEqual(changes, [[20_000, "Failed"]]);
+  prober.stopAll();
+});
+
+test("start-up: a replaced container starts with fast checks again", async () => {
+  const clock = new FakeClock();
+  const seen: Array<[string, number]> = [];
+  const start = clock.now();
+  const prober = new Prober({
+    clock,
+    logger: nullLogger,
+    probe: (t) => {
+      seen.push([t.containerId, clock.now() - start]);
+      return Promise.resolve(
+        t.containerId === "c1" || seen.length > 3
+          ? { ok: true, message: "up" }
+          : { ok: false, message: "no" },
+      );
+    },
+    onVerdictChange: () => undefined,
+  });
+  const where = { host: "h", port: 1 };
+  prober.ensure("k", probeTargetFor(undefined, { ...where, containerId: "c1" }));
+  clock.advance(0);
+  await flushPromises();
+  assert.equal(prober.state("k")?.verdict, "Passed");
+  prober.ensure("k", probeTargetFor(undefined, { ...where, containerId: "c2" }));
+  clock.advance(0);
+  await flushPromises();
+  await clock.advanceAsync(2000, 1000);
+  assert.deepEqual(seen, [
+    ["c1", 0],
+    ["c2", 0],
+    ["c2", 1000],
+    ["c2", 2000],
+  ]);
+  assert.equal(prober.state("k")?.verdict, "Passed");
+  prober.stopAll();
+});
+
+test("thresholds: success and failure thresholds hold in the start-up phase too", () => {
+  const target = probeTargetFor(
+    { type: "tcp", intervalSeconds: 2, successThreshold: 2, failureThreshold: 2 },
+    { host: "h", port: 1, containerId: "c" },
+  );
+  const ok = { ok: true, message: "ok" };
+  const bad = { ok: false, message: "bad" };
+  let s = recordOutcome(initialProbeState, ok, thresholdsFor(target, "Pending"), 0);
+  assert.equal(s.verdict, "Pending", "one success of two");
+  s = recordOutcome(s, bad, thresholdsFor(target, s.verdict), 1000);
+  s = recordOutcome(s, bad, thresholdsFor(target, s.verdict), 1500);
+  assert.equal(s.verdict, "Pending", "two misses 0.5 s apart are shorter than one 2 s interval");
+  s = recordOutcome(s, bad, thresholdsFor(target, s.verdict), 3000);
+  assert.equal(s.verdict, "Failed");
+  assert.equal(nextProbeDelayMs(target, "Pending"), 1000);
+  assert.equal(nextProbeDelayMs(target, "Failed"), 2000);
+  assert.equal(nextProbeDelayMs({ intervalMs: 500 }, "Pending"), 500, "never slower than the interval");
 });

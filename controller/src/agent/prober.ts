@@ -3,6 +3,11 @@
  * Clock), with initialDelay, per-check timeout and failure/success thresholds. A loop
  * reports back only when its verdict changes (Pending -> Passed/Failed, or a flip), so
  * the reconciler is woken to write status then, not on every check.
+ *
+ * A new container's first check usually comes before its server listens. Waiting the
+ * full interval after that miss would make start-up latency mostly waiting, so until the
+ * first verdict a loop checks at a short start-up interval, as a Kubernetes startup probe
+ * would, and at intervalSeconds after that.
  */
 import net from "node:net";
 import http from "node:http";
@@ -28,6 +33,27 @@ export interface ProbeTarget {
   failureThreshold: number;
   successThreshold: number;
   initialDelayMs: number;
+}
+
+/** The interval of a loop's start-up phase (never longer than its own interval). */
+export const STARTUP_PROBE_INTERVAL_MS = 1000;
+
+/** How long a loop waits between checks: short until the first verdict, then its interval. */
+export function nextProbeDelayMs(target: Pick<ProbeTarget, "intervalMs">, verdict: ProbeVerdict): number {
+  return verdict === "Pending" ? Math.min(target.intervalMs, STARTUP_PROBE_INTERVAL_MS) : target.intervalMs;
+}
+
+/**
+ * The thresholds one check is judged by. Before the first verdict the checks come faster
+ * than intervalSeconds, so failureThreshold failures in a row must also span as long as
+ * they would at intervalSeconds: a slow starter is never declared failed sooner than the
+ * health check's settings promise.
+ */
+export function thresholdsFor(target: ProbeTarget, verdict: ProbeVerdict): ProbeThresholds {
+  const { successThreshold, failureThreshold } = target;
+  return verdict === "Pending"
+    ? { successThreshold, failureThreshold, minFailingMs: (failureThreshold - 1) * target.intervalMs }
+    : { successThreshold, failureThreshold };
 }
 
 export interface ProbeOutcome {
@@ -149,6 +175,15 @@ export interface ProbeState {
   lastProbeTime?: number;
   /** When the verdict last changed. */
   verdictSince?: number;
+  /** When the current run of failures began; undefined after a success. */
+  failingSince?: number;
+}
+
+export interface ProbeThresholds {
+  successThreshold: number;
+  failureThreshold: number;
+  /** The run of failures must have lasted at least this long, too (start-up phase). */
+  minFailingMs?: number;
 }
 
 export const initialProbeState: ProbeState = {
@@ -166,14 +201,19 @@ export const initialProbeState: ProbeState = {
 export function recordOutcome(
   state: ProbeState,
   outcome: ProbeOutcome,
-  thresholds: { successThreshold: number; failureThreshold: number },
+  thresholds: ProbeThresholds,
   now: number,
 ): ProbeState {
   const consecutiveSuccesses = outcome.ok ? state.consecutiveSuccesses + 1 : 0;
   const consecutiveFailures = outcome.ok ? 0 : state.consecutiveFailures + 1;
+  const failingSince = outcome.ok ? undefined : (state.failingSince ?? now);
   let verdict = state.verdict;
   if (consecutiveSuccesses >= thresholds.successThreshold) verdict = "Passed";
-  else if (consecutiveFailures >= thresholds.failureThreshold) verdict = "Failed";
+  else if (
+    consecutiveFailures >= thresholds.failureThreshold &&
+    now - (failingSince ?? now) >= (thresholds.minFailingMs ?? 0)
+  )
+    verdict = "Failed";
   const next: ProbeState = {
     verdict,
     consecutiveSuccesses,
@@ -183,6 +223,7 @@ export function recordOutcome(
   };
   const since = verdict !== state.verdict ? now : state.verdictSince;
   if (since !== undefined) next.verdictSince = since;
+  if (failingSince !== undefined) next.failingSince = failingSince;
   return next;
 }
 
@@ -271,12 +312,17 @@ export class Prober {
     }
     if (loop.stopped) return;
     const before = loop.state.verdict;
-    loop.state = recordOutcome(loop.state, outcome, loop.target, this.options.clock.now());
+    loop.state = recordOutcome(
+      loop.state,
+      outcome,
+      thresholdsFor(loop.target, before),
+      this.options.clock.now(),
+    );
     if (loop.state.verdict !== before) {
       this.options.logger.debug("health verdict changed", { key, from: before, to: loop.state.verdict });
       this.options.onVerdictChange(key);
     }
     // The next check is timed from the end of this one, so slow checks never overlap.
-    this.schedule(key, loop, loop.target.intervalMs);
+    this.schedule(key, loop, nextProbeDelayMs(loop.target, loop.state.verdict));
   }
 }

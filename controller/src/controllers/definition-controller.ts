@@ -30,6 +30,7 @@ import { addFinalizer } from "../runtime/finalizers.js";
 import { objectKey } from "../runtime/informer.js";
 import { applyToReadySeconds, definitionReadyReplicas } from "../runtime/metrics.js";
 import { getCondition, setCondition, StatusWriter } from "../runtime/status.js";
+import type { SourceError } from "../source/index.js";
 import type { ControllerContext } from "./context.js";
 import { DELETION_RECHECK_MS, deleteInstances, finalizeDefinition } from "./deletion.js";
 import {
@@ -54,6 +55,12 @@ import {
   isOwnedBy,
   viewInstance,
 } from "./instances.js";
+import {
+  REPOSITORY_RECHECK_MS,
+  RepositoryCommits,
+  pinnedRunTemplate,
+  withSourceProblem,
+} from "./repository-commits.js";
 import { planRollout, rolloutSettings, type RolloutPlan } from "./rollout.js";
 import { aggregateStatus, desiredReplicas } from "./status.js";
 
@@ -64,10 +71,12 @@ export class DefinitionReconciler implements Reconciler {
   private readonly statusWriter: StatusWriter;
   /** Per Definition key: the generation being timed for berth_apply_to_ready_seconds. */
   private readonly readyTimers = new Map<string, { generation: number; startedAt: number; done: boolean }>();
+  private readonly commits: RepositoryCommits;
 
   constructor(private readonly context: ControllerContext) {
     this.expectations = new Expectations();
     this.statusWriter = new StatusWriter(context.client);
+    this.commits = new RepositoryCommits({ clock: context.clock });
   }
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
@@ -96,8 +105,27 @@ export class DefinitionReconciler implements Reconciler {
     }
     const definition = await addFinalizer(this.context.client, DEFINITIONS, cached, DEFINITION_FINALIZER);
 
-    const template = runTemplateOf(definition.spec);
-    const deploymentId = computeDeploymentId(definition.spec, this.referencedContent(namespace, template));
+    // A repository's ref is resolved to a commit: it is part of what runs, so of the deploymentId.
+    let template = runTemplateOf(definition.spec);
+    let sourceProblem: SourceError | undefined;
+    let commit: string | undefined;
+    if (definition.spec.repository) {
+      this.commits.prune();
+      const resolved = await this.commits.resolve(definition.spec.repository);
+      if ("error" in resolved) sourceProblem = resolved.error;
+      else {
+        commit = resolved.commit;
+        template = pinnedRunTemplate(template, commit);
+      }
+    }
+    // Unresolved, the Definition keeps the deployment it has and starts no new one.
+    const deploymentId = sourceProblem
+      ? (definition.status?.deploymentId ?? "")
+      : computeDeploymentId(
+          definition.spec,
+          this.referencedContent(namespace, template),
+          commit ? { commit } : undefined,
+        );
     const dependencies = checkDependencies(request.name, this.dependencyGraph(namespace), (dep) =>
       this.hasReadyInstance(namespace, dep),
     );
@@ -117,17 +145,22 @@ export class DefinitionReconciler implements Reconciler {
 
     const cachedInstance = (name: string): Instance | undefined => caches.instances.get(namespace, name);
     let waitingForCache = false;
-    if (this.expectations.satisfied(request.key, cachedInstance, now)) {
+    if (sourceProblem) {
+      ctx.log.info("repository ref not resolved, changing no Instances", { reason: sourceProblem.reason });
+    } else if (this.expectations.satisfied(request.key, cachedInstance, now)) {
       await this.carryOut(request.key, definition, deploymentId, template, plan, owned, ctx);
     } else {
       waitingForCache = true;
       ctx.log.debug("waiting for the cache to show earlier changes", {});
     }
 
-    await this.writeStatus(definition, deploymentId, views, dependencies, plan);
-    this.reportDependencies(cached, dependencies);
+    await this.writeStatus(definition, deploymentId, views, dependencies, plan, sourceProblem);
+    if (sourceProblem) this.reportSourceProblem(cached, sourceProblem);
+    else this.reportDependencies(cached, dependencies);
 
     const requeueAfters: number[] = [];
+    // A branch moves without any event here: look at the repository again after a while.
+    if (definition.spec.repository) requeueAfters.push(REPOSITORY_RECHECK_MS);
     if (waitingForCache) requeueAfters.push(Math.max(100, this.expectations.remainingMs(request.key, now)));
     if (plan.deadlineAt !== undefined && !plan.stalled) requeueAfters.push(plan.deadlineAt - now + 1000);
     return requeueAfters.length > 0 ? { requeueAfterMs: Math.min(...requeueAfters) } : undefined;
@@ -188,8 +221,13 @@ export class DefinitionReconciler implements Reconciler {
     views: ReturnType<typeof viewInstance>[],
     dependencies: DependencyCheck,
     plan: RolloutPlan,
+    sourceProblem?: SourceError,
   ): Promise<void> {
     const aggregated = aggregateStatus({ definition, deploymentId, instances: views, dependencies, plan });
+    if (sourceProblem) {
+      aggregated.conditions = withSourceProblem(aggregated.conditions, sourceProblem);
+      if (!deploymentId) delete aggregated.fields.deploymentId;
+    }
     const now = this.context.clock.now();
     let conditions: Condition[] = definition.status?.conditions ?? [];
     for (const spec of aggregated.conditions) {
@@ -249,6 +287,12 @@ export class DefinitionReconciler implements Reconciler {
         `dependsOn names ${dependencies.missing.join(", ")}, which does not exist in this namespace.`,
       );
     }
+  }
+
+  /** An Event when the repository problem is new (the Degraded reason changes to it). */
+  private reportSourceProblem(before: Definition, problem: SourceError): void {
+    if (getCondition(before.status?.conditions, "Degraded")?.reason === problem.reason) return;
+    this.context.events.event(before, "Warning", problem.reason, problem.message);
   }
 
   private referencedContent(

@@ -82,8 +82,16 @@ export function contentHash(...maps: Array<[tag: string, data: Record<string, st
   return hash.digest("hex");
 }
 
-/** The deploymentId of a Definition spec, given the content hashes of what it references. */
-export function computeDeploymentId(spec: DefinitionSpec, referenced: ReferencedContent): string {
+/**
+ * The deploymentId of a Definition spec, given the content hashes of what it references
+ * and, for a repository Definition, the commit its ref resolved to: a moved branch is a
+ * new deployment although the spec did not change.
+ */
+export function computeDeploymentId(
+  spec: DefinitionSpec,
+  referenced: ReferencedContent,
+  source?: { commit: string },
+): string {
   const template = runTemplateOf(spec);
   const references: Record<string, string | null> = {};
   for (const ref of referencedObjects(template)) {
@@ -95,6 +103,8 @@ export function computeDeploymentId(spec: DefinitionSpec, referenced: Referenced
     // Which dependencies exist decides which BERTH_DEP_* variables the container gets.
     dependsOn: [...new Set(spec.dependsOn ?? [])].sort(compareStrings),
     references,
+    // Absent for image Definitions, so their ids stay what they were.
+    commit: source?.commit,
   };
   return createHash("sha256").update(canonicalJson(input)).digest("hex").slice(0, DEPLOYMENT_ID_LENGTH);
 }

@@ -1,0 +1,145 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Node, NodeStatus } from "../api/types.js";
+import type { ListResult, ObjectRef } from "../kube/client.js";
+import type { KubeObject, Lease, ResourceDescriptor } from "../kube/resources.js";
+import { FakeClock, flushPromises } from "../runtime/clock.js";
+import { nullLogger } from "../runtime/log.js";
+import { setCondition } from "../runtime/status.js";
+import { FakeKubeClient } from "../runtime/testing.js";
+import type { AgentDocker } from "./docker-port.js";
+import { NodeHeartbeat, nodeStatusFor, readinessDrifted } from "./heartbeat.js";
+import type { NodeIdentity } from "./registration.js";
+
+const identity: NodeIdentity = {
+  nodeName: "node-a",
+  url: "unix:///fake/docker.sock",
+  address: "10.0.0.5",
+  labels: {},
+  agentId: "agent-1",
+  leaseNamespace: "berth-system",
+  leaseDurationSeconds: 40,
+};
+
+/** Answers get(Node) with one stored Node and folds status patches into it. */
+class NodeStore extends FakeKubeClient {
+  node: Node = {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Node",
+    metadata: { name: "node-a" },
+    spec: {},
+  } as Node;
+
+  override async get<T extends KubeObject>(_resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
+    this.calls.push({ verb: "get", ref });
+    return structuredClone(this.node) as unknown as T;
+  }
+  override async list<T extends KubeObject>(): Promise<ListResult<T>> {
+    return { items: [structuredClone(this.node)] as unknown as T[], resourceVersion: "1" };
+  }
+  override async patchStatus<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    await super.patchStatus(resource, ref, patch);
+    const status = (patch as { status: NodeStatus }).status;
+    this.node = { ...this.node, status: { ...this.node.status, ...status } };
+    return structuredClone(this.node) as unknown as T;
+  }
+  statusWrites(): number {
+    return this.calls.filter((call) => call.verb === "patchStatus").length;
+  }
+}
+
+const engine = {
+  version: () =>
+    Promise.resolve({
+      version: "20.10.24",
+      apiVersion: "1.41",
+      os: "linux",
+      arch: "amd64",
+      kernelVersion: "6",
+    }),
+} as unknown as AgentDocker;
+
+function heartbeatWith(client: NodeStore, clock: FakeClock): NodeHeartbeat {
+  const lease: Lease = {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: { name: "berth-node-node-a", namespace: "berth-system" },
+    spec: { holderIdentity: "agent-1", leaseDurationSeconds: 40 },
+  };
+  return new NodeHeartbeat({
+    identity,
+    client,
+    docker: engine,
+    clock,
+    logger: nullLogger,
+    lease,
+    leaseRenewMs: 10_000,
+    statusRefreshMs: 60_000,
+    usage: () => ({ instances: 0, memoryBytes: 0, nanoCpus: 0 }),
+    onLost: () => assert.fail("the node was not lost"),
+  });
+}
+
+test("readiness drifted: the Node does not read what the agent reports for its engine", () => {
+  const up = { reachable: true, version: "20.10.24" };
+  const written = nodeStatusFor(undefined, {
+    identity,
+    engine: up,
+    usage: { instances: 0, memoryBytes: 0, nanoCpus: 0 },
+    otherNodes: 0,
+    now: 0,
+  });
+  assert.equal(readinessDrifted(written, up), false);
+  assert.equal(readinessDrifted(undefined, up), true, "never written");
+  const unknown: NodeStatus = {
+    ...written,
+    ready: "Unknown",
+    conditions: setCondition(
+      written.conditions,
+      { type: "Ready", status: "Unknown", reason: "NodeStatusUnknown", message: "stale lease" },
+      1000,
+    ),
+  };
+  assert.equal(readinessDrifted(unknown, up), true);
+  assert.equal(readinessDrifted(written, { reachable: false }), true, "the engine went away");
+});
+
+test("after an outage the next beat re-posts Ready=True, without waiting for the status interval", async () => {
+  const clock = new FakeClock();
+  const client = new NodeStore();
+  const heartbeat = heartbeatWith(client, clock);
+  await heartbeat.start();
+  assert.equal(client.statusWrites(), 1, "the first beat writes the status");
+  assert.equal(client.node.status?.ready, "True");
+
+  await clock.advanceAsync(10_000, 10_000);
+  await flushPromises();
+  assert.equal(client.statusWrites(), 1, "nothing changed: the Lease carries liveness between refreshes");
+
+  // The controller saw a stale Lease meanwhile and marked the Node Unknown.
+  const status = client.node.status ?? {};
+  client.node = {
+    ...client.node,
+    status: {
+      ...status,
+      ready: "Unknown",
+      conditions: setCondition(
+        status.conditions,
+        { type: "Ready", status: "Unknown", reason: "NodeStatusUnknown", message: "stale lease" },
+        clock.now(),
+      ),
+    },
+  };
+  await clock.advanceAsync(10_000, 10_000);
+  await flushPromises();
+  assert.equal(client.statusWrites(), 2, "the next beat (10 s, not 60 s) writes the status again");
+  assert.equal(client.node.status?.ready, "True");
+  const ready = client.node.status?.conditions?.find((c) => c.type === "Ready");
+  assert.equal(ready?.status, "True");
+  assert.equal(ready?.reason, "AgentReady");
+  await heartbeat.stop();
+});

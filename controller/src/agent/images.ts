@@ -1,0 +1,174 @@
+/**
+ * The image an Instance's container runs: pulled for an image template (with the registry
+ * credentials of its pullSecret), built from source for a repository template. Builds go
+ * through the source module, which builds each commit once per engine and shares a build
+ * under way between the replicas that ask for it.
+ *
+ * A build that fails for a reason the same commit will always give (a failing step, a
+ * missing containerFile, no usable EXPOSE) is remembered here, so restarts and replicas of
+ * that commit fail at once instead of building it again; a new commit or recipe is a new
+ * Instance (its deploymentId changes) and builds afresh.
+ */
+import type { Instance, RepositorySource } from "../api/types.js";
+import type { KubeClient } from "../kube/client.js";
+import type { EventRecorder } from "../runtime/events.js";
+import type { SourceImage, SourceImageRequest } from "../source/index.js";
+import { SourceBuildError, SourceError, readPullAuth, redactUrl, sourceImageTag } from "../source/index.js";
+import type { ResolvedImage } from "./containerspec.js";
+import { ContainerConfigError, runSourceOf } from "./containerspec.js";
+import type { AgentDocker } from "./docker-port.js";
+import { REASONS } from "./instance-status.js";
+
+/** Builds (or finds) the image of a repository source; the source module's ensureSourceImage. */
+export type BuildSourceImage = (request: SourceImageRequest) => Promise<SourceImage>;
+
+/** A step the Instance's status shows while it runs. */
+export interface ImageStep {
+  phase: "Pulling" | "Building";
+  reason: string;
+  message: string;
+}
+
+/** Writes the status for a step and returns the Instance as written. */
+export type ReportStep = (step: ImageStep) => Promise<Instance>;
+
+export interface InstanceImagesOptions {
+  docker: Pick<AgentDocker, "imageExists" | "pullImage">;
+  client: KubeClient;
+  events: EventRecorder;
+  nodeName: string;
+  buildSourceImage: BuildSourceImage;
+}
+
+/** Source failures the same commit gives every time: retried only when the Instance changes. */
+export const FINAL_SOURCE_REASONS: ReadonlySet<string> = new Set([
+  "BuildFailed",
+  "ContainerFileMissing",
+  "NoExposedPort",
+  "AmbiguousExposedPort",
+  "RepositoryURLRefused",
+]);
+
+/** How many failed builds are remembered; the oldest are forgotten first. */
+const REMEMBERED_FAILURES = 256;
+/** Lines of build output a failure's message carries; the full log stays on the node. */
+const BUILD_LINES_IN_MESSAGE = 10;
+const LINE_LIMIT = 200;
+const FULL_COMMIT = /^[0-9a-f]{40}$/;
+
+export class InstanceImages {
+  private readonly failedBuilds = new Map<string, SourceError>();
+
+  constructor(private readonly options: InstanceImagesOptions) {}
+
+  /** The image to run for the Instance, pulled or built as its template says. */
+  async ensure(
+    instance: Instance,
+    report: ReportStep,
+    signal: AbortSignal,
+  ): Promise<{ image: ResolvedImage; instance: Instance }> {
+    const source = runSourceOf(instance.spec.template);
+    if (source.kind === "repository") return await this.build(instance, source.repository, report, signal);
+    const { docker, client, nodeName } = this.options;
+    const image = { name: source.image.name, port: source.image.port };
+    const policy = source.image.pullPolicy ?? "IfNotPresent";
+    if (policy !== "Always" && (await docker.imageExists(image.name, { signal }))) return { image, instance };
+    if (policy === "Never") {
+      throw new ContainerConfigError(
+        "ImageNotFound",
+        `image ${image.name} is not on node ${nodeName} and its pullPolicy is Never: load it there or change pullPolicy`,
+      );
+    }
+    const latest = await report({
+      phase: "Pulling",
+      reason: REASONS.pulling,
+      message: `pulling image ${image.name}`,
+    });
+    const auth = source.image.pullSecret
+      ? await readPullAuth(
+          client,
+          { namespace: instance.metadata.namespace ?? "", name: source.image.pullSecret },
+          image.name,
+        )
+      : undefined;
+    await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal });
+    return { image, instance: latest };
+  }
+
+  private async build(
+    instance: Instance,
+    repository: RepositorySource,
+    report: ReportStep,
+    signal: AbortSignal,
+  ): Promise<{ image: ResolvedImage; instance: Instance }> {
+    const { docker, events, nodeName } = this.options;
+    const namespace = instance.metadata.namespace ?? "";
+    const definition = instance.spec.definition;
+    // The controller pins the ref to a commit, so every replica builds the same one.
+    const commit = pinnedCommitOf(repository);
+    const failureKey = commit ? JSON.stringify([namespace, definition, repository]) : undefined;
+    const failed = failureKey ? this.failedBuilds.get(failureKey) : undefined;
+    if (failed) throw failed;
+
+    let latest = instance;
+    const built = commit
+      ? await docker.imageExists(sourceImageTag(namespace, definition, repository, commit), { signal })
+      : false;
+    if (!built) {
+      const what = `${redactUrl(repository.url)} at ${commit ? `commit ${commit.slice(0, 12)}` : (repository.ref ?? "its default branch")}`;
+      latest = await report({
+        phase: "Building",
+        reason: REASONS.building,
+        message: `building the image from ${what}`,
+      });
+      events.event(latest, "Normal", REASONS.building, `building the image from ${what} on node ${nodeName}`);
+    }
+    try {
+      const image = await this.options.buildSourceImage({
+        namespace,
+        definition,
+        repository,
+        ...(commit ? { commit } : {}),
+        signal,
+      });
+      if (!image.reused) {
+        events.event(
+          latest,
+          "Normal",
+          "Built",
+          `built image ${image.image} from commit ${image.commit.slice(0, 12)} (service port ${image.port})`,
+        );
+      }
+      return { image: { name: image.image, port: image.port }, instance: latest };
+    } catch (err) {
+      if (failureKey && err instanceof SourceError && FINAL_SOURCE_REASONS.has(err.reason)) {
+        this.rememberFailure(failureKey, err);
+      }
+      throw err;
+    }
+  }
+
+  private rememberFailure(key: string, err: SourceError): void {
+    this.failedBuilds.delete(key);
+    this.failedBuilds.set(key, err);
+    for (const oldest of this.failedBuilds.keys()) {
+      if (this.failedBuilds.size <= REMEMBERED_FAILURES) break;
+      this.failedBuilds.delete(oldest);
+    }
+  }
+}
+
+/** The commit a repository source is pinned to: its ref when that is a full commit id. */
+export function pinnedCommitOf(repository: RepositorySource): string | undefined {
+  const ref = repository.ref?.toLowerCase();
+  return ref && FULL_COMMIT.test(ref) ? ref : undefined;
+}
+
+/** A failure's message for the Instance: a failed build's last lines of output included. */
+export function failureMessage(err: Error): string {
+  if (!(err instanceof SourceBuildError) || err.lastLines.length === 0) return err.message;
+  const lines = err.lastLines
+    .slice(-BUILD_LINES_IN_MESSAGE)
+    .map((line) => (line.length <= LINE_LIMIT ? line : `${line.slice(0, LINE_LIMIT - 1)}…`));
+  return `${err.message}\nlast build output:\n${lines.join("\n")}`;
+}
