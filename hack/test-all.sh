@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # The whole suite: static checks, unit tests, then integration and end-to-end tests
-# against the real parts (brought up by hack/with-env.sh).
-set -euo pipefail
+# against the real parts (brought up by hack/with-env.sh). Every stage runs; the exit
+# status is non-zero when any stage failed, and the failed stages are named at the end.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-[[ -d node_modules ]] || npm ci --no-audit --no-fund
-step() { echo; echo "==> $*"; }
-step "typecheck"; npx tsc -p tsconfig.check.json
-step "lint"; npx eslint .
-step "CRDs match the API types"; npx tsx hack/generate-crds.ts --verify
-step "unit tests"; npm run --silent test:unit
-step "integration tests"; npm run --silent test:integration
-step "end-to-end tests"; npm run --silent test:e2e
+[[ -d node_modules ]] || npm ci --no-audit --no-fund || exit 1
+failed=()
+stage() {
+  local name="$1"; shift
+  echo; echo "==> $name"
+  if ! "$@"; then failed+=("$name"); fi
+}
+stage "typecheck" npx tsc -p tsconfig.check.json
+stage "lint" npx eslint .
+stage "format" npx prettier --check --log-level warn .
+stage "CRDs match the API types" npx tsx hack/generate-crds.ts --verify
+stage "unit tests" npm run --silent test:unit
+stage "integration tests" npm run --silent test:integration
+stage "end-to-end tests" npm run --silent test:e2e
+echo
+if ((${#failed[@]})); then
+  echo "FAILED stages: ${failed[*]}"
+  exit 1
+fi
+echo "all stages passed"

@@ -8,6 +8,7 @@ import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/s
 import type { ObjectRef } from "../kube/client.js";
 import type { JsonPatchOp } from "../kube/patch.js";
 import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
+import { KubeApiError } from "../kube/errors.js";
 import { FakeClock } from "../runtime/clock.js";
 import type { ReconcileContext } from "../runtime/controller.js";
 import { TerminalError } from "../runtime/controller.js";
@@ -468,4 +469,15 @@ test("a missing pull secret is reported once and retried slowly, without pulling
     events.events.map((e) => e.reason),
     ["PullSecretNotFound"],
   );
+});
+
+test("a deleted Instance the cache still shows after its finalizer went is no error", async () => {
+  const { docker, api, reconcile } = setup();
+  await reconcile();
+  api.instance.metadata.deletionTimestamp = "2025-01-01T00:01:00Z";
+  api.instance.status = { ...api.instance.status, phase: "Terminating" };
+  // The API server has deleted it already: the finalizer patch finds nothing.
+  api.jsonPatch = () => Promise.reject(new KubeApiError(404, 'instances.berth.dev "web-0" not found'));
+  await reconcile();
+  assert.equal(docker.containers.size, 0, "its container is removed all the same");
 });

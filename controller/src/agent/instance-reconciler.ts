@@ -10,6 +10,7 @@ import { DockerError } from "../docker/errors.js";
 import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
 import { hostPortFor } from "../docker/spec.js";
 import type { KubeClient } from "../kube/client.js";
+import { isNotFound } from "../kube/errors.js";
 import { INSTANCES } from "../kube/resources.js";
 import type { Clock } from "../runtime/clock.js";
 import type { ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
@@ -402,7 +403,12 @@ export class InstanceReconciler implements Reconciler {
       });
     }
     await this.removeContainers(containers, context);
-    await removeFinalizer(this.options.client, INSTANCES, latest, INSTANCE_FINALIZER);
+    try {
+      await removeFinalizer(this.options.client, INSTANCES, latest, INSTANCE_FINALIZER);
+    } catch (err) {
+      // A cache a step behind shows an Instance this agent already let go: it is gone, as wanted.
+      if (!isNotFound(err)) throw err;
+    }
     this.forget(key);
     context.log.info("instance finalized", { containers: containers.length });
   }
