@@ -8,40 +8,17 @@
  */
 import { randomBytes } from "node:crypto";
 import os from "node:os";
-import { agentFlags, agentOptionsFromFlags, startAgent } from "../agent/index.js";
-import { controllerFlags, controllerSettingsFromFlags, startController } from "../controllers/index.js";
+import { agentOptionsFromFlags, startAgent } from "../agent/index.js";
+import { controllerSettingsFromFlags, startController } from "../controllers/index.js";
 import { loadKubeConfig, newKubeClient } from "../kube/index.js";
 import { FlagError, formatHelp, parseFlags, type FlagSpecs } from "../runtime/flags.js";
 import { createLogger, errorFields, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
 import { collectProcessMetrics, leaderElectionMasterStatus } from "../runtime/metrics.js";
 import { ProbeServer } from "../runtime/server.js";
 import { Shutdown } from "../runtime/shutdown.js";
-import { commonFlags, leaderFlags, mergeFlags, parseHostPort } from "./flags.js";
+import { parseHostPort } from "./flags.js";
+import { ROLES, type Role } from "./roles.js";
 import { VERSION } from "./version.js";
-
-const ROLES = {
-  controller: {
-    summary:
-      "Reconcile Definitions into scheduled Instances; watch node liveness. Runs under leader election.",
-    flags: mergeFlags(commonFlags, leaderFlags, controllerFlags),
-  },
-  agent: {
-    summary: "Run the Instances bound to this machine's Node on its Docker engine; heartbeat the Node.",
-    flags: mergeFlags(commonFlags, agentFlags),
-  },
-  all: {
-    summary:
-      "Controller and agent in one process (the local default). Leader election is off unless asked for.",
-    flags: mergeFlags(
-      commonFlags,
-      { ...leaderFlags, leaderElect: { ...leaderFlags.leaderElect, default: false } },
-      controllerFlags,
-      agentFlags,
-    ),
-  },
-} as const;
-
-type Role = keyof typeof ROLES;
 
 function usage(): string {
   const lines = [

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { formatHelp } from "../runtime/flags.js";
+import { mergeFlags, parseHostPort } from "./flags.js";
+import { ROLES } from "./roles.js";
+
+test("parseHostPort accepts host:port, :port and [v6]:port and refuses the rest", () => {
+  assert.deepEqual(parseHostPort("127.0.0.1:9464"), { host: "127.0.0.1", port: 9464 });
+  assert.deepEqual(parseHostPort(":0"), { host: "0.0.0.0", port: 0 });
+  assert.deepEqual(parseHostPort("[::1]:80"), { host: "::1", port: 80 });
+  assert.equal(parseHostPort("127.0.0.1"), undefined);
+  assert.equal(parseHostPort("127.0.0.1:70000"), undefined);
+  assert.equal(parseHostPort("host:port"), undefined);
+});
+
+test("mergeFlags refuses two different flags under one key or one name under two keys", () => {
+  const a = { x: { name: "x", type: "string", default: "", help: "" } } as const;
+  const b = { x: { name: "y", type: "string", default: "", help: "" } } as const;
+  const c = { z: { name: "x", type: "string", default: "", help: "" } } as const;
+  assert.throws(() => mergeFlags(a, b), /flag key x is both --x and --y/);
+  assert.throws(() => mergeFlags(a, c), /--x is declared under two keys/);
+  assert.deepEqual(Object.keys(mergeFlags(a, a)), ["x"]);
+});
+
+test("every role's --help lists every flag with its environment variable and default", () => {
+  for (const [role, { flags }] of Object.entries(ROLES)) {
+    const help = formatHelp(flags, `berth ${role}`);
+    for (const spec of Object.values(flags)) {
+      assert.match(help, new RegExp(`--${spec.name} <`), `${role}: --${spec.name} missing from --help`);
+      if (spec.env) assert.ok(help.includes(`env ${spec.env}, default`), `${role}: ${spec.env} missing`);
+    }
+  }
+});
+
+test("the configuration reference documents every flag and its environment variable", () => {
+  const doc = readFileSync(new URL("../../../docs/configuration.md", import.meta.url), "utf8");
+  for (const [role, { flags }] of Object.entries(ROLES)) {
+    for (const spec of Object.values(flags)) {
+      assert.ok(doc.includes(`\`--${spec.name}\``), `docs/configuration.md lacks --${spec.name} (${role})`);
+      if (spec.env)
+        assert.ok(doc.includes(`\`${spec.env}\``), `docs/configuration.md lacks ${spec.env} (${role})`);
+    }
+  }
+});

@@ -1,0 +1,28 @@
+/** The roles of the berth command and the flags each one takes. */
+import { agentFlags } from "../agent/index.js";
+import { controllerFlags } from "../controllers/index.js";
+import { commonFlags, leaderFlags, mergeFlags } from "./flags.js";
+
+export const ROLES = {
+  controller: {
+    summary:
+      "Reconcile Definitions into scheduled Instances; watch node liveness. Runs under leader election.",
+    flags: mergeFlags(commonFlags, leaderFlags, controllerFlags),
+  },
+  agent: {
+    summary: "Run the Instances bound to this machine's Node on its Docker engine; heartbeat the Node.",
+    flags: mergeFlags(commonFlags, agentFlags),
+  },
+  all: {
+    summary:
+      "Controller and agent in one process (the local default). Leader election is off unless asked for.",
+    flags: mergeFlags(
+      commonFlags,
+      { ...leaderFlags, leaderElect: { ...leaderFlags.leaderElect, default: false } },
+      controllerFlags,
+      agentFlags,
+    ),
+  },
+} as const;
+
+export type Role = keyof typeof ROLES;
