@@ -114,14 +114,17 @@ test("a restarted agent adopts the running container instead of starting another
   const before = await waitForStatus(world, "web", "the Instance to be ready", (s) => s.ready === true);
   await first.stop();
 
-  await runAgent(world);
-  // The new agent writes status from its own probe; wait until it has looked (its Lease is new).
-  await waitFor("the new agent to hold the Lease", async () => {
+  const restartedAt = Date.now();
+  const second = await runAgent(world);
+  assert.equal(second.agentId, first.agentId, "the same agent on the same machine keeps its identity");
+  // The new agent writes status from its own probe; wait until it has looked (it took the Lease anew).
+  await waitFor("the restarted agent to take the Lease", async () => {
     const lease = await world.client.get(LEASES, {
       namespace: LEASE_NAMESPACE,
       name: `berth-node-${world.nodeName}`,
     });
-    return lease.spec?.holderIdentity && lease.spec.holderIdentity !== first.agentId;
+    const acquired = Date.parse(lease.spec?.acquireTime ?? "");
+    return lease.spec?.holderIdentity === first.agentId && acquired >= restartedAt - 1000;
   });
   const after = await waitForStatus(world, "web", "the Instance to stay ready", (s) => s.ready === true);
   assert.equal(after.containerId, before.containerId);

@@ -3,8 +3,6 @@
  * Instances bound to it into containers, probes them, and collects containers nobody
  * wants. startAgent wires the parts; the CLI runs it alone or next to the controller.
  */
-import { randomBytes } from "node:crypto";
-import os from "node:os";
 import type { Instance } from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import { DockerEngine } from "../docker/engine.js";
@@ -30,6 +28,7 @@ import { InstanceReconciler } from "./instance-reconciler.js";
 import { Prober, runProbe } from "./prober.js";
 import type { NodeIdentity } from "./registration.js";
 import { registerNode } from "./registration.js";
+import { lockAgentState, stableAgentId } from "./identity.js";
 
 export interface AgentDeps {
   client: KubeClient;
@@ -60,7 +59,8 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   const logger = deps.logger.child({ component: "agent", node: options.nodeName });
   const { client } = deps;
   const docker = deps.docker ?? new DockerEngine({ url: options.url, logger });
-  const agentId = deps.agentId ?? `${os.hostname()}-${randomBytes(6).toString("hex")}`;
+  const agentId = deps.agentId ?? stableAgentId(options.nodeName, options.url);
+  const releaseLock = lockAgentState(options.stateDir);
   const identity: NodeIdentity = {
     nodeName: options.nodeName,
     url: options.url,
@@ -71,7 +71,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     leaseNamespace: options.leaseNamespace,
     leaseDurationSeconds: Math.ceil(options.leaseDurationMs / 1000),
   };
-  const { lease } = await registerNode(identity, { client, clock, logger });
+  let lease;
+  try {
+    ({ lease } = await registerNode(identity, { client, clock, logger }));
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
 
   const informer = new Informer<Instance>(client, INSTANCES, {
     fieldSelector: `spec.nodeName=${options.nodeName}`,
@@ -188,6 +194,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   } catch (err) {
     abort.abort();
     await Promise.allSettled([controller.stop({ immediate: true }), informer.stop(), engineEvents, firstGc]);
+    releaseLock();
     throw err;
   }
   logger.info("agent started", { agentId, url: options.url, address: options.address });
@@ -203,6 +210,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       await Promise.allSettled([informer.stop(), engineEvents, firstGc, gcRun]);
       await heartbeat.stop();
       if (recorder instanceof KubeEventRecorder) await recorder.flush();
+      releaseLock();
       logger.info("agent stopped", { agentId });
     })();
     return stopping;
