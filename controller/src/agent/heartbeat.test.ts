@@ -8,7 +8,7 @@ import { nullLogger } from "../runtime/log.js";
 import { setCondition } from "../runtime/status.js";
 import { FakeKubeClient } from "../runtime/testing.js";
 import type { AgentDocker } from "./docker-port.js";
-import { NodeHeartbeat, nodeStatusFor, readinessDrifted } from "./heartbeat.js";
+import { NodeHeartbeat, nodeStatusFor, readinessDrifted, type NodeUsage } from "./heartbeat.js";
 import type { NodeIdentity } from "./registration.js";
 
 const identity: NodeIdentity = {
@@ -63,7 +63,11 @@ const engine = {
     }),
 } as unknown as AgentDocker;
 
-function heartbeatWith(client: NodeStore, clock: FakeClock): NodeHeartbeat {
+function heartbeatWith(
+  client: NodeStore,
+  clock: FakeClock,
+  usage: () => NodeUsage = () => ({ instances: 0, memoryBytes: 0, nanoCpus: 0 }),
+): NodeHeartbeat {
   const lease: Lease = {
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
@@ -79,7 +83,7 @@ function heartbeatWith(client: NodeStore, clock: FakeClock): NodeHeartbeat {
     lease,
     leaseRenewMs: 10_000,
     statusRefreshMs: 60_000,
-    usage: () => ({ instances: 0, memoryBytes: 0, nanoCpus: 0 }),
+    usage,
     onLost: () => assert.fail("the node was not lost"),
   });
 }
@@ -141,5 +145,23 @@ test("after an outage the next beat re-posts Ready=True, without waiting for the
   const ready = client.node.status?.conditions?.find((c) => c.type === "Ready");
   assert.equal(ready?.status, "True");
   assert.equal(ready?.reason, "AgentReady");
+  await heartbeat.stop();
+});
+
+test("a changed instance count is written on the next beat, an unchanged one is not", async () => {
+  const clock = new FakeClock();
+  const client = new NodeStore();
+  let instances = 0;
+  const heartbeat = heartbeatWith(client, clock, () => ({ instances, memoryBytes: 0, nanoCpus: 0 }));
+  await heartbeat.start();
+  assert.equal(client.statusWrites(), 1);
+  instances = 2;
+  await clock.advanceAsync(10_000, 10_000);
+  await flushPromises();
+  assert.equal(client.statusWrites(), 2, "the count moved: written at the next beat");
+  assert.equal(client.node.status?.instances, 2);
+  await clock.advanceAsync(10_000, 10_000);
+  await flushPromises();
+  assert.equal(client.statusWrites(), 2, "unchanged: no write");
   await heartbeat.stop();
 });

@@ -207,7 +207,7 @@ export class NodeHeartbeat {
   }
 
   /**
-   * One beat: renew the Lease; write status when the engine changed, the refresh is due, or
+   * One beat: renew the Lease; write status when the engine or the instance count changed, the refresh is due, or
    * the Node's readiness is not what this agent reports. The last happens after an outage:
    * the controller marked the Node Ready=Unknown while the Lease was stale, and the Node
    * must read Ready again as soon as the agent is back, not a status interval later.
@@ -217,8 +217,12 @@ export class NodeHeartbeat {
     if (this.lost) return;
     const engine = await this.checkEngine();
     const node: Node = await this.options.client.get(NODES, { name: this.options.identity.nodeName });
+    // The instance count is what `kubectl get bnodes` shows and the scheduler's capacity reads:
+    // write it when it moved, at most once a beat.
     const changed =
-      this.lastEngine?.reachable !== engine.reachable || this.lastEngine?.version !== engine.version;
+      this.lastEngine?.reachable !== engine.reachable ||
+      this.lastEngine?.version !== engine.version ||
+      node.status?.instances !== this.options.usage().instances;
     const due = this.options.clock.now() - this.lastStatusWrite >= this.options.statusRefreshMs;
     const drifted = readinessDrifted(node.status, engine);
     if (drifted && !changed) {
