@@ -5,29 +5,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Node } from "../../controller/src/api/types.js";
-import { DockerEngine } from "../../controller/src/docker/index.js";
 import { NODES } from "../../controller/src/kube/index.js";
-import { httpGet, images, run, waitFor } from "../harness/index.js";
-import { agentWorld, condition, createInstance, runAgent, waitForStatus } from "./agent-fixtures.js";
+import { httpGet, images, waitFor } from "../harness/index.js";
+import { agentWorld, condition, createInstance, engines, runAgent, waitForStatus } from "./agent-fixtures.js";
 
 /** An engine number no other test uses: its ports are published on 127.0.0.<N>. */
-const ENGINE = "61";
-
-async function engines(...args: string[]): Promise<string> {
-  const result = await run("bash", ["hack/engines.sh", ...args], { timeoutMs: 120_000 });
-  if (result.code !== 0) throw new Error(`hack/engines.sh ${args.join(" ")} failed: ${result.stderr}`);
-  return result.stdout.trim();
-}
+const ENGINE = 61;
 
 test("a Docker engine crash is survived: the Node reports it, the Instance is ready again after", async (t) => {
-  const socket = (await engines("start", ENGINE)).split("\n").pop() ?? "";
-  t.after(() => engines("stop", ENGINE).then(() => undefined));
-  await engines("load-images", ENGINE);
-  const url = socket.startsWith("unix://") ? socket : `unix://${socket}`;
-  const world = await agentWorld(t);
-  world.docker = new DockerEngine({ url });
-  world.url = url;
-  await runAgent(world, { url, address: `127.0.0.${ENGINE}` });
+  const world = await agentWorld(t, { engine: ENGINE });
+  await runAgent(world);
   await createInstance(world, "web", {
     image: { name: images.echo, port: 8080 },
     healthCheck: { type: "http", path: "/healthz", intervalSeconds: 1, failureThreshold: 1 },
@@ -35,7 +22,7 @@ test("a Docker engine crash is survived: the Node reports it, the Instance is re
   const before = await waitForStatus(world, "web", "the Instance to be ready", (s) => s.ready === true);
   assert.equal(before.address?.host, `127.0.0.${ENGINE}`);
 
-  await engines("kill", ENGINE);
+  await engines("kill", String(ENGINE));
   const down = await waitFor("the Node to report its engine unreachable", async () => {
     const node: Node = await world.client.get(NODES, { name: world.nodeName });
     const reachable = node.status?.conditions?.find((c) => c.type === "DockerReachable");
@@ -45,7 +32,7 @@ test("a Docker engine crash is survived: the Node reports it, the Instance is re
   const notReady = await waitForStatus(world, "web", "the Instance not ready", (s) => s.ready === false);
   assert.notEqual(condition(notReady, "Ready")?.reason, "HealthCheckPassed");
 
-  await engines("start", ENGINE);
+  await engines("start", String(ENGINE));
   const after = await waitForStatus(
     world,
     "web",

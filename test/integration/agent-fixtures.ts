@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, symlink } from "node:fs/promises";
+import { PassThrough } from "node:stream";
 import os from "node:os";
 import path from "node:path";
 import type { TestContext } from "node:test";
@@ -15,7 +16,7 @@ import { leaseNameFor, startAgent } from "../../controller/src/agent/index.js";
 import type { AgentOptionsInput } from "../../controller/src/agent/config.js";
 import { DockerEngine } from "../../controller/src/docker/index.js";
 import type { ContainerSummary } from "../../controller/src/docker/index.js";
-import type { KubeClient, KubeEvent } from "../../controller/src/kube/index.js";
+import type { KubeClient, KubeEvent, WatchHandle } from "../../controller/src/kube/index.js";
 import {
   EVENTS,
   INSTANCES,
@@ -25,8 +26,8 @@ import {
   newKubeClient,
 } from "../../controller/src/kube/index.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
-import { createLogger } from "../../controller/src/runtime/log.js";
-import { env, testNamespace, waitFor } from "../harness/index.js";
+import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
+import { env, run, testNamespace, waitFor } from "../harness/index.js";
 
 export const LEASE_NAMESPACE = "berth-system";
 
@@ -45,20 +46,59 @@ export interface AgentWorld {
   nodeName: string;
   /** The engine URL the test's agents register (see engineUrlOfOwn). */
   url: string;
+  /** Where the node's published ports answer: 127.0.0.1, or 127.0.0.<N> on extra engine N. */
+  address: string;
+  /** Node labels of this world's agents: unique, so placement can aim at this node alone. */
+  labels: Record<string, string>;
   /** Agents started for the test; stopped before anything else is cleaned up. */
-  agents: RunningAgent[];
+  agents: Array<Pick<RunningAgent, "stop">>;
+  /** Stops the world's extra engine, after everything else is cleaned up. */
+  stopEngine?: () => Promise<void>;
+}
+
+export interface AgentWorldOptions {
+  /** Run on extra engine N of hack/engines.sh (started here, images loaded, stopped after). */
+  engine?: number;
+  /** Share a namespace with another world (a second node in the same namespace). */
+  namespace?: string;
 }
 
 /** A namespace and a node name of the test's own, cleaned up after it. */
-export async function agentWorld(t: TestContext): Promise<AgentWorld> {
+export async function agentWorld(t: TestContext, options: AgentWorldOptions = {}): Promise<AgentWorld> {
   const client = kube();
-  const docker = engine();
-  const namespace = await testNamespace(t, "berth-agent");
+  const namespace = options.namespace ?? (await testNamespace(t, "berth-agent"));
   const nodeName = `agent-test-${randomBytes(4).toString("hex")}`;
-  const url = await engineUrlOfOwn(t);
-  const world: AgentWorld = { client, docker, namespace, nodeName, url, agents: [] };
+  const world: AgentWorld = {
+    client,
+    docker: engine(),
+    namespace,
+    nodeName,
+    url: "",
+    address: "127.0.0.1",
+    labels: { "berth.dev/test": nodeName },
+    agents: [],
+  };
+  // Registered before the engine starts, so that a failed start is cleaned up too.
   t.after(() => cleanUp(world));
+  if (options.engine === undefined) {
+    world.url = await engineUrlOfOwn(t);
+  } else {
+    const number = String(options.engine);
+    world.stopEngine = () => engines("stop", number).then(() => undefined);
+    const socket = (await engines("start", number)).split("\n").pop() ?? "";
+    await engines("load-images", number);
+    world.url = socket.startsWith("unix://") ? socket : `unix://${socket}`;
+    world.docker = new DockerEngine({ url: world.url });
+    world.address = `127.0.0.${number}`;
+  }
   return world;
+}
+
+/** Runs hack/engines.sh (extra engines standing in for more machines); returns its output. */
+export async function engines(...args: string[]): Promise<string> {
+  const result = await run("bash", ["hack/engines.sh", ...args], { timeoutMs: 120_000 });
+  if (result.code !== 0) throw new Error(`hack/engines.sh ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout.trim();
 }
 
 /**
@@ -85,8 +125,8 @@ export function fastOptions(
   return {
     nodeName: world.nodeName,
     url: world.url,
-    address: "127.0.0.1",
-    labels: { "berth.dev/test": "agent" },
+    address: world.address,
+    labels: world.labels,
     leaseNamespace: LEASE_NAMESPACE,
     leaseDurationMs: 15_000,
     leaseRenewIntervalMs: 1000,
@@ -99,12 +139,25 @@ export function fastOptions(
   };
 }
 
+/** The log level of Berth's parts in tests: BERTH_TEST_LOG=1 shows everything. */
+export function testLogger(): Logger {
+  return createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" });
+}
+
+/** A debug-level logger whose lines are kept in memory, for tests that read what was logged. */
+export function capturedLog(): { logger: Logger; text: () => string } {
+  const stream = new PassThrough();
+  const chunks: string[] = [];
+  stream.on("data", (chunk: Buffer) => chunks.push(chunk.toString()));
+  return { logger: createLogger({ level: "debug", stream }), text: () => chunks.join("") };
+}
+
 /** Runs an agent until the test ends (or until the returned agent is stopped). */
 export async function runAgent(
   world: AgentWorld,
   overrides: Partial<AgentOptionsInput> = {},
+  logger: Logger = testLogger(),
 ): Promise<RunningAgent> {
-  const logger = createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" });
   const agent = await startAgent(fastOptions(world, overrides), { client: world.client, logger });
   world.agents.push(agent);
   return agent;
@@ -173,6 +226,80 @@ export async function waitForStatus(
   }
 }
 
+/**
+ * Every status of one Instance, from a watch, stamped with when it arrived: timing tests
+ * measure from their own action to the status that answers it.
+ */
+export class StatusTimeline {
+  readonly seen: Array<{ at: number; status: InstanceStatus }> = [];
+  private handle: WatchHandle | undefined;
+  private stopped = false;
+  /** Why the watch could not be resumed, if it could not: named when a wait times out. */
+  private watchError: unknown;
+
+  private constructor(
+    private readonly world: AgentWorld,
+    private readonly name: string,
+  ) {}
+
+  static async start(t: TestContext, world: AgentWorld, name: string): Promise<StatusTimeline> {
+    const timeline = new StatusTimeline(world, name);
+    const current = await world.client.get(INSTANCES, { namespace: world.namespace, name });
+    if (current.status) timeline.seen.push({ at: Date.now(), status: current.status });
+    await timeline.watchFrom(current.metadata.resourceVersion ?? "");
+    t.after(() => timeline.stop());
+    return timeline;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.handle?.stop();
+  }
+
+  /** The first status that arrived at or after `since` and satisfies `check`, waited for. */
+  async first(
+    description: string,
+    since: number,
+    check: (status: InstanceStatus) => boolean,
+    timeoutMs = 60_000,
+  ): Promise<{ at: number; status: InstanceStatus }> {
+    return await waitFor(
+      description,
+      () => this.seen.find((entry) => entry.at >= since && check(entry.status)),
+      { timeoutMs, intervalMs: 20 },
+    ).catch((err: unknown) => {
+      const why = this.watchError instanceof Error ? `; the watch failed: ${this.watchError.message}` : "";
+      throw new Error(`${(err as Error).message}${why}`);
+    });
+  }
+
+  private async watchFrom(resourceVersion: string): Promise<void> {
+    let latest = resourceVersion;
+    this.handle = await this.world.client.watch(
+      INSTANCES,
+      {
+        namespace: this.world.namespace,
+        fieldSelector: `metadata.name=${this.name}`,
+        resourceVersion,
+      },
+      (event) => {
+        if (event.type !== "ADDED" && event.type !== "MODIFIED") return;
+        const instance = event.object as Instance;
+        latest = instance.metadata.resourceVersion ?? latest;
+        if (instance.status) this.seen.push({ at: Date.now(), status: instance.status });
+      },
+      () => {
+        // The server ends watches now and then: resume where this one stopped.
+        if (!this.stopped) {
+          void this.watchFrom(latest).catch((err: unknown) => {
+            this.watchError = err;
+          });
+        }
+      },
+    );
+  }
+}
+
 export function condition(status: InstanceStatus, type: string) {
   return status.conditions?.find((c) => c.type === type);
 }
@@ -209,4 +336,5 @@ async function cleanUp(world: AgentWorld): Promise<void> {
   await client
     .delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(nodeName) })
     .catch(() => undefined);
+  await world.stopEngine?.();
 }

@@ -214,17 +214,19 @@ function repositoryTemplate(): Instance["spec"]["template"] {
   return { repository: { url: "https://git.example/team/web.git", ref: COMMIT } };
 }
 
-function setup(probeOk = true) {
-  const clock = new FakeClock(Date.parse("2025-01-01T00:00:10Z"));
-  const docker = new FakeDocker();
+/** A reconciler as one agent process has it; `world` shares the engine and API with an earlier one. */
+function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; api: InstanceApi }) {
+  const clock = world?.clock ?? new FakeClock(Date.parse("2025-01-01T00:00:10Z"));
+  const docker = world?.docker ?? new FakeDocker();
   const builder = new FakeBuilder(docker);
-  const api = new InstanceApi(newInstance());
+  const api = world?.api ?? new InstanceApi(newInstance());
   const events = new RecordingEventRecorder();
   const woken: string[] = [];
+  const checks = { ok: probeOk };
   const prober = new Prober({
     clock,
     logger: nullLogger,
-    probe: () => Promise.resolve({ ok: probeOk, message: probeOk ? "connect ok" : "connection refused" }),
+    probe: () => Promise.resolve({ ok: checks.ok, message: checks.ok ? "connect ok" : "connection refused" }),
     onVerdictChange: (key) => woken.push(key),
   });
   const reconciler = new InstanceReconciler({
@@ -249,7 +251,7 @@ function setup(probeOk = true) {
     clock,
   };
   const reconcile = () => reconciler.reconcile({ key: "ns/web-0", namespace: "ns", name: "web-0" }, context);
-  return { clock, docker, api, events, prober, woken, reconcile, builder };
+  return { clock, docker, api, events, prober, woken, reconcile, builder, checks };
 }
 
 test("a new Instance gets a labelled container, an address, and Running once the probe passes", async () => {
@@ -277,6 +279,42 @@ test("a new Instance gets a labelled container, an address, and Running once the
   await reconcile();
   assert.equal(api.calls.filter((c) => c.verb === "patchStatus").length, writes, "no change, no write");
   prober.stopAll();
+});
+
+test("a restarted agent keeps an adopted ready container ready until its own checks fail", async () => {
+  const before = setup();
+  await before.reconcile();
+  await before.clock.advanceAsync(1, 1);
+  await before.reconcile();
+  assert.equal(before.api.instance.status?.ready, true);
+  before.prober.stopAll(); // the agent process ends; its container keeps running
+
+  const after = setup(true, before);
+  await after.reconcile();
+  const adopted = after.api.instance.status;
+  assert.equal(adopted?.containerId, "c1");
+  assert.equal(adopted?.ready, true, "no readiness flap while the new process has not checked yet");
+  assert.equal(adopted?.phase, "Running");
+  assert.deepEqual(
+    after.docker.calls.filter((call) => call.startsWith("create")),
+    ["create c1"],
+    "the running container is adopted, not replaced",
+  );
+
+  // Its own checks still decide: failureThreshold (3) failures in a row, 1 s apart.
+  after.checks.ok = false;
+  await after.clock.advanceAsync(2000, 1);
+  await after.reconcile();
+  assert.equal(after.api.instance.status?.ready, true, "two failures are below the threshold");
+  await after.clock.advanceAsync(1000, 1);
+  assert.deepEqual(after.woken, ["ns/web-0"]);
+  await after.reconcile();
+  assert.equal(after.api.instance.status?.ready, false);
+  assert.equal(
+    after.api.instance.status?.conditions?.find((c) => c.type === "Ready")?.reason,
+    "HealthCheckFailed",
+  );
+  after.prober.stopAll();
 });
 
 test("an exited container is recreated at once with restarts+1; a second quick exit backs off", async () => {

@@ -39,7 +39,7 @@ import { REASONS, composeStatus, eventsForChange, lastProbeTimeToWrite } from ".
 import type { BuildSourceImage, ImageStep } from "./images.js";
 import { FINAL_SOURCE_REASONS, InstanceImages, failureMessage } from "./images.js";
 import { kubeEnvSources } from "./kube-sources.js";
-import type { Prober } from "./prober.js";
+import type { Prober, ResumedVerdict } from "./prober.js";
 import { probeTargetFor } from "./prober.js";
 import type { RetryBackoffOptions } from "./retry-backoff.js";
 import { DEFAULT_RETRY_BACKOFF, RetryBackoff } from "./retry-backoff.js";
@@ -325,7 +325,9 @@ export class InstanceReconciler implements Reconciler {
       port: healthHostPort,
       containerId: container.id,
     });
-    prober.ensure(key, target);
+    // A loop that is not there yet for a container the status already calls ready: this agent
+    // restarted (or was replaced) and adopts it. It stays ready until its own checks fail.
+    prober.ensure(key, target, prober.state(key) ? undefined : resumedVerdict(instance, container.id));
     const probe = prober.state(key);
     const verdict = probe?.verdict ?? "Pending";
     if (verdict === "Passed") this.everReady.set(key, container.id);
@@ -492,4 +494,14 @@ export class InstanceReconciler implements Reconciler {
     this.crashes.delete(key);
     this.everReady.delete(key);
   }
+}
+
+/** The readiness an earlier agent process wrote for this very container, if it was ready. */
+function resumedVerdict(instance: Instance, containerId: string): ResumedVerdict | undefined {
+  const status = instance.status;
+  const ready = status?.conditions?.find((c) => c.type === "Ready");
+  if (status?.ready !== true || status.containerId !== containerId || ready?.status !== "True") {
+    return undefined;
+  }
+  return { verdict: "Passed", message: ready.message };
 }

@@ -231,6 +231,16 @@ export function recordOutcome(
 
 export type ProbeFn = (target: ProbeTarget) => Promise<ProbeOutcome>;
 
+/**
+ * A verdict a loop starts from: what an earlier agent process had concluded about the same
+ * container (its Instance's status). Failing checks still need failureThreshold in a row to
+ * overturn it, as they would have had the agent not restarted.
+ */
+export interface ResumedVerdict {
+  verdict: "Passed";
+  message: string;
+}
+
 interface ProbeLoop {
   target: ProbeTarget;
   signature: string;
@@ -256,14 +266,21 @@ export class Prober {
 
   constructor(private readonly options: ProberOptions) {}
 
-  ensure(key: string, target: ProbeTarget): void {
+  /**
+   * `resume` starts a new loop from a verdict reached before it (see ResumedVerdict) instead
+   * of Pending; its first check then runs at once, as the container is past any initial delay.
+   */
+  ensure(key: string, target: ProbeTarget, resume?: ResumedVerdict): void {
     const signature = JSON.stringify(target);
     const existing = this.loops.get(key);
     if (existing && existing.signature === signature) return;
     if (existing) this.stopLoop(existing);
-    const loop: ProbeLoop = { target, signature, state: initialProbeState, stopped: false };
+    const state: ProbeState = resume
+      ? { ...initialProbeState, verdict: resume.verdict, message: resume.message }
+      : initialProbeState;
+    const loop: ProbeLoop = { target, signature, state, stopped: false };
     this.loops.set(key, loop);
-    this.schedule(key, loop, target.initialDelayMs);
+    this.schedule(key, loop, resume ? 0 : target.initialDelayMs);
   }
 
   /** The current state, or undefined when no loop runs for the key. */

@@ -1,0 +1,150 @@
+/**
+ * The agent as its own process (the berth CLI), SIGKILLed the way a crash or an OOM kill
+ * ends it: no graceful stop, its Lease and lock file left behind. Started again, it takes
+ * its Node back at once (its identity is stable across restarts) and adopts the container
+ * that kept running: same container, restarts unchanged, no second one, readiness kept.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { once } from "node:events";
+import os from "node:os";
+import path from "node:path";
+import type { TestContext } from "node:test";
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { LEASES } from "../../controller/src/kube/index.js";
+import { leaseNameFor, RESTARTS_LABEL } from "../../controller/src/agent/index.js";
+import { images, run, spawnForTest, waitFor } from "../harness/index.js";
+import {
+  type AgentWorld,
+  LEASE_NAMESPACE,
+  StatusTimeline,
+  agentWorld,
+  containersOf,
+  createInstance,
+  waitForStatus,
+} from "./agent-fixtures.js";
+
+const LEASE_DURATION_SECONDS = 40;
+
+interface AgentProcess {
+  child: ChildProcess;
+  output: () => string;
+}
+
+/** `berth agent` in a child process of its own, running until it logs that it started. */
+async function startAgentProcess(t: TestContext, world: AgentWorld, stateDir: string): Promise<AgentProcess> {
+  const args = [
+    "--import",
+    "tsx",
+    "controller/src/cli/main.ts",
+    "agent",
+    `--node-name=${world.nodeName}`,
+    `--url=${world.url}`,
+    `--address=${world.address}`,
+    `--node-labels=berth.dev/test=${world.nodeName}`,
+    `--node-lease-namespace=${LEASE_NAMESPACE}`,
+    `--node-lease-duration=${LEASE_DURATION_SECONDS}s`,
+    "--node-lease-renew-interval=1s",
+    "--node-status-interval=2s",
+    "--agent-resync-interval=3s",
+    "--stop-grace-period=2s",
+    `--state-dir=${stateDir}`,
+    "--metrics-bind-address=127.0.0.1:0",
+    "--log-level=debug",
+  ];
+  // node itself, not npx: a SIGKILL must reach the agent, not a wrapper that leaves it running.
+  const { child, output } = spawnForTest(t, process.execPath, args);
+  world.agents.push({
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  });
+  await waitFor(
+    "the agent process to start",
+    () => {
+      if (child.exitCode !== null) throw new Error(`the agent exited with ${child.exitCode}:\n${output()}`);
+      return output().includes('"message":"agent started"');
+    },
+    { timeoutMs: 60_000 },
+  ).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}\n${output()}`);
+  });
+  return { child, output };
+}
+
+async function startedAt(world: AgentWorld, containerId: string): Promise<string> {
+  const inspected = await run("docker", [
+    "-H",
+    world.url,
+    "inspect",
+    "--format",
+    "{{.State.StartedAt}}",
+    containerId,
+  ]);
+  assert.equal(inspected.code, 0, inspected.stderr);
+  return inspected.stdout.trim();
+}
+
+test("a SIGKILLed agent process restarts at once and adopts its running container", async (t) => {
+  const world = await agentWorld(t);
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), "berth-agent-state-"));
+  t.after(() => rm(stateDir, { recursive: true, force: true }));
+  const first = await startAgentProcess(t, world, stateDir);
+  await createInstance(world, "web", {
+    image: { name: images.echo, port: 8080, pullPolicy: "IfNotPresent" },
+    healthCheck: { type: "http", path: "/healthz", intervalSeconds: 1 },
+  });
+  const before = await waitForStatus(world, "web", "the Instance to be ready", (s) => s.ready === true);
+  const containerStartedAt = await startedAt(world, before.containerId ?? "");
+  const leaseRef = { namespace: LEASE_NAMESPACE, name: leaseNameFor(world.nodeName) };
+  const leaseBefore = await world.client.get(LEASES, leaseRef);
+  const timeline = await StatusTimeline.start(t, world, "web");
+
+  first.child.kill("SIGKILL");
+  await once(first.child, "exit");
+  assert.equal(first.child.signalCode, "SIGKILL");
+  assert.equal(
+    (await readFile(path.join(stateDir, "agent.pid"), "utf8")).trim(),
+    String(first.child.pid),
+    "the killed agent left its lock behind",
+  );
+  const lastRenewal = Date.parse((await world.client.get(LEASES, leaseRef)).spec?.renewTime ?? "");
+
+  const restartedAt = Date.now();
+  await startAgentProcess(t, world, stateDir);
+  const leaseAfter = await world.client.get(LEASES, leaseRef);
+  assert.equal(leaseAfter.spec?.holderIdentity, leaseBefore.spec?.holderIdentity, "the same identity");
+  const acquiredAt = Date.parse(leaseAfter.spec?.acquireTime ?? "");
+  assert.ok(acquiredAt >= restartedAt - 1000, "the restarted agent took the Lease anew");
+  assert.ok(
+    acquiredAt < lastRenewal + LEASE_DURATION_SECONDS * 1000,
+    "it took the Lease back while the killed agent's hold had not expired: no wait for expiry",
+  );
+
+  // A probe time written after the restart: the new process has looked at the Instance.
+  const after = await waitForStatus(
+    world,
+    "web",
+    "a status written by the restarted agent",
+    (s) => s.ready === true && Date.parse(s.lastProbeTime ?? "") >= restartedAt,
+  );
+  assert.equal(after.containerId, before.containerId, "the running container is adopted");
+  assert.equal(after.restarts, before.restarts);
+  assert.equal(await startedAt(world, before.containerId ?? ""), containerStartedAt, "it was not restarted");
+  const containers = await containersOf(world, "web");
+  assert.deepEqual(
+    containers.map((c) => c.id),
+    [before.containerId],
+    "no duplicate container",
+  );
+  assert.equal(containers[0]?.labels[RESTARTS_LABEL], String(before.restarts));
+  const flaps = timeline.seen.filter((entry) => entry.status.ready !== true);
+  assert.deepEqual(
+    flaps.map((entry) => entry.status.conditions?.find((c) => c.type === "Ready")),
+    [],
+    "the Instance stayed ready through the agent's crash and restart",
+  );
+});
