@@ -1,0 +1,350 @@
+/**
+ * Fixtures for the end-to-end tests of the controller with real agents: extra Docker
+ * engines standing in for machines (hack/engines.sh), agents in-process or as `berth agent`
+ * child processes (which a test may SIGKILL), the controller as a `berth controller` child
+ * process, and checks that read the world back: Berth's containers on every engine,
+ * Definition status and the addresses it lists answering HTTP.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
+import type { TestContext } from "node:test";
+import type { Definition, Instance } from "../../controller/src/api/types.js";
+import { DEFINITION_FINALIZER, INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
+import { leaseNameFor, startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
+import { DockerEngine, type ContainerSummary } from "../../controller/src/docker/index.js";
+import { DEFINITIONS, INSTANCES, LEASES, NODES, isNotFound } from "../../controller/src/kube/index.js";
+import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
+import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
+import { parseDuration } from "../../controller/src/runtime/flags.js";
+import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
+import { httpGet, run, spawnForTest, waitFor } from "../harness/index.js";
+import { LEASE_NAMESPACE, client, getDefinition, listInstances } from "../integration/controller-fixtures.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const CLI = path.join(ROOT, "controller/src/cli/main.ts");
+
+/** Liveness timings short enough for a test: a lost node is replaced within ~6 s. */
+export const NODE_GRACE = "3s";
+export const NODE_EVICTION = "3s";
+
+/** One extra engine and the Node that stands for it. */
+export interface EngineNode {
+  engine: number;
+  nodeName: string;
+  url: string;
+  /** The loopback address the engine publishes ports on: 127.0.0.<engine>. */
+  address: string;
+  docker: DockerEngine;
+}
+
+export interface World {
+  namespace: string;
+  /** A label only this test's Nodes carry: its Definitions select it. */
+  labels: Record<string, string>;
+  nodes: EngineNode[];
+  stateDir: string;
+  /** Run last-in first-out when the test ends, before the engines stop: agents, controllers. */
+  cleanups: Array<() => Promise<void>>;
+}
+
+/**
+ * Starts the engines (with the test images loaded) and names a Node for each. When the test
+ * ends: the world's cleanups run (agents and controllers stop, newest first), whatever the
+ * test left in its namespace loses its finalizers (no agent is left to honour them), then
+ * the engines stop (removing their containers) and the Nodes and Leases go.
+ */
+export async function startEngines(t: TestContext, namespace: string, engines: number[]): Promise<World> {
+  const labels = { "berth.dev/test": randomBytes(4).toString("hex") };
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), "berth-e2e-rollout-"));
+  const nodes: EngineNode[] = [];
+  const world: World = { namespace, labels, nodes, stateDir, cleanups: [] };
+  t.after(async () => {
+    for (const cleanup of world.cleanups.reverse()) await cleanup();
+    await releaseLeftovers(namespace);
+    for (const node of nodes) {
+      await run("bash", ["hack/engines.sh", "stop", String(node.engine)], { timeoutMs: 60_000 });
+      await ignoreNotFound(client().delete(NODES, { name: node.nodeName }));
+      await ignoreNotFound(
+        client().delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(node.nodeName) }),
+      );
+    }
+    await rm(stateDir, { recursive: true, force: true });
+  });
+  for (const engine of engines) {
+    const started = await run("bash", ["hack/engines.sh", "start", String(engine)], { timeoutMs: 60_000 });
+    if (started.code !== 0) throw new Error(`hack/engines.sh start ${engine} failed: ${started.stderr}`);
+    const socket = started.stdout.trim().split("\n").pop() ?? "";
+    const url = `unix://${socket}`;
+    nodes.push({
+      engine,
+      nodeName: `e2e-${labels["berth.dev/test"]}-${engine}`,
+      url,
+      address: `127.0.0.${engine}`,
+      docker: new DockerEngine({ url }),
+    });
+    const loaded = await run("bash", ["hack/engines.sh", "load-images", String(engine)], {
+      timeoutMs: 120_000,
+    });
+    if (loaded.code !== 0) throw new Error(`hack/engines.sh load-images ${engine} failed: ${loaded.stderr}`);
+  }
+  return world;
+}
+
+/** Drops the finalizers of what a failed test left behind, so its namespace can go. */
+async function releaseLeftovers(namespace: string): Promise<void> {
+  const kube = client();
+  for (const instance of await listInstances(namespace)) {
+    await ignoreNotFound(removeFinalizer(kube, INSTANCES, instance, INSTANCE_FINALIZER));
+  }
+  for (const definition of (await kube.list(DEFINITIONS, { namespace })).items) {
+    await ignoreNotFound(removeFinalizer(kube, DEFINITIONS, definition, DEFINITION_FINALIZER));
+  }
+}
+
+/** Agent settings that make node loss, probes and garbage collection quick to observe. */
+const AGENT_TIMINGS = {
+  leaseDurationMs: 3000,
+  leaseRenewIntervalMs: 1000,
+  statusIntervalMs: 2000,
+  stopGraceSeconds: 2,
+  resyncIntervalMs: 2000,
+} as const;
+
+/** Runs an agent for the node in this process until the test ends. */
+export async function runAgentInProcess(world: World, node: EngineNode): Promise<RunningAgent> {
+  const agent = await startAgent(
+    {
+      nodeName: node.nodeName,
+      url: node.url,
+      address: node.address,
+      labels: world.labels,
+      leaseNamespace: LEASE_NAMESPACE,
+      stateDir: path.join(world.stateDir, node.nodeName),
+      crashLoop: { baseMs: 1000, maxMs: 4000, resetAfterMs: 60_000 },
+      ...AGENT_TIMINGS,
+    },
+    { client: client(), logger: testLogger() },
+  );
+  world.cleanups.push(() => agent.stop());
+  return agent;
+}
+
+/** The controller role in this process with short liveness timings, stopped before the engines. */
+export async function runControllerInProcess(world: World): Promise<ControllerHandle> {
+  const handle = startController(
+    {
+      leaseNamespace: LEASE_NAMESPACE,
+      nodeGracePeriodMs: parseDuration(NODE_GRACE) ?? 3000,
+      nodeEvictionTimeoutMs: parseDuration(NODE_EVICTION) ?? 3000,
+    },
+    { client: client(), logger: testLogger() },
+  );
+  world.cleanups.push(() => handle.stop());
+  await handle.synced();
+  return handle;
+}
+
+function testLogger(): Logger {
+  return createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" });
+}
+
+/** A `berth <role>` child process: one node process (no npx or tsx wrapper), so SIGKILL ends it. */
+export interface BerthProcess {
+  child: ChildProcess;
+  output: () => string;
+  /** SIGKILL, as a crash or an OOM kill would: no shutdown hook runs. Resolves once it has exited. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts `berth <role>` from the sources. It runs `node --import tsx` directly: through npx
+ * (and tsx's own launcher) the signal would reach a wrapper, and the real process would
+ * outlive a SIGKILL as an orphan. Killed at the end of the test if still running.
+ */
+export function startBerth(
+  t: TestContext,
+  world: World,
+  role: "agent" | "controller",
+  args: string[],
+): BerthProcess {
+  const { child, output } = spawnForTest(
+    t,
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      CLI,
+      role,
+      "--metrics-bind-address=127.0.0.1:0",
+      `--log-level=${process.env.BERTH_TEST_LOG === "1" ? "debug" : "warn"}`,
+      ...args,
+    ],
+    { BERTH_LOG_FORMAT: "text" },
+  );
+  const kill = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGKILL");
+    await exited;
+  };
+  world.cleanups.push(kill);
+  return { child, output, kill };
+}
+
+/** `berth agent` for the node as a child process; resolves once its Node reports Ready. */
+export async function startAgentProcess(
+  t: TestContext,
+  world: World,
+  node: EngineNode,
+): Promise<BerthProcess> {
+  const labels = Object.entries(world.labels).map(([key, value]) => `${key}=${value}`);
+  const agent = startBerth(t, world, "agent", [
+    `--node-name=${node.nodeName}`,
+    `--url=${node.url}`,
+    `--address=${node.address}`,
+    `--node-labels=${labels.join(",")}`,
+    `--node-lease-namespace=${LEASE_NAMESPACE}`,
+    `--node-lease-duration=${AGENT_TIMINGS.leaseDurationMs}ms`,
+    `--node-lease-renew-interval=${AGENT_TIMINGS.leaseRenewIntervalMs}ms`,
+    `--node-status-interval=${AGENT_TIMINGS.statusIntervalMs}ms`,
+    `--stop-grace-period=${AGENT_TIMINGS.stopGraceSeconds}s`,
+    `--agent-resync-interval=${AGENT_TIMINGS.resyncIntervalMs}ms`,
+    `--state-dir=${path.join(world.stateDir, node.nodeName)}`,
+  ]);
+  await waitFor(
+    `agent of ${node.nodeName} registered and Ready`,
+    async () => {
+      if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.output()}`);
+      const found = await client().get(NODES, { name: node.nodeName });
+      return found.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  ).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}\nagent output:\n${agent.output()}`);
+  });
+  return agent;
+}
+
+/** `berth controller` as a child process (no leader election), with short liveness timings. */
+export function startControllerProcess(t: TestContext, world: World): BerthProcess {
+  return startBerth(t, world, "controller", [
+    "--leader-elect=false",
+    `--node-grace-period=${NODE_GRACE}`,
+    `--node-eviction-timeout=${NODE_EVICTION}`,
+    `--node-lease-namespace=${LEASE_NAMESPACE}`,
+  ]);
+}
+
+/** Berth's containers of a namespace (and Definition) on one engine, running or not. */
+export async function containersOn(
+  node: EngineNode,
+  namespace: string,
+  definition?: string,
+): Promise<ContainerSummary[]> {
+  return await node.docker.listContainers({
+    [LABELS.namespace]: namespace,
+    ...(definition ? { [LABELS.definition]: definition } : {}),
+  });
+}
+
+/** Per node name: how many of the Definition's containers run on that engine. */
+export async function containerCounts(world: World, definition: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const node of world.nodes) {
+    counts.set(node.nodeName, (await containersOn(node, world.namespace, definition)).length);
+  }
+  return counts;
+}
+
+/** Instances that are not being deleted. */
+export async function liveInstances(namespace: string, definition: string): Promise<Instance[]> {
+  return (await listInstances(namespace, definition)).filter((i) => !i.metadata.deletionTimestamp);
+}
+
+/** The HTTP answers of every address a Definition's status lists; undefined for an address that did not answer. */
+export async function answersOf(
+  definition: Definition | undefined,
+): Promise<Array<{ address: string; status?: number; body?: string }>> {
+  const addresses = definition?.status?.addresses ?? [];
+  return await Promise.all(
+    addresses.map(async (address) => {
+      const answer = await httpGet(`${address}/`, 1000);
+      return { address, ...(answer ? { status: answer.status, body: answer.body } : {}) };
+    }),
+  );
+}
+
+/**
+ * Waits until the Definition's status lists `count` addresses, each accepted by `address`
+ * and answering 200 with a body accepted by `body`; returns the Definition.
+ */
+export async function waitForAnsweringAddresses(
+  namespace: string,
+  name: string,
+  count: number,
+  opts: { body?: (text: string) => boolean; address?: (url: string) => boolean; timeoutMs?: number } = {},
+): Promise<Definition> {
+  const { body = () => true, address = () => true, timeoutMs = 60_000 } = opts;
+  let last: unknown;
+  return await waitFor(
+    `${name} lists ${count} addresses that answer`,
+    async () => {
+      const definition = await getDefinition(namespace, name);
+      const answers = await answersOf(definition);
+      last = { status: definition?.status, answers };
+      const good = answers.every((a) => address(a.address) && a.status === 200 && body(a.body ?? ""));
+      return answers.length === count && good ? definition : undefined;
+    },
+    { timeoutMs, intervalMs: 250 },
+  ).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(last)}`);
+  });
+}
+
+/** Every engine's containers of the Definition, with the name of the engine's node. */
+export async function definitionContainers(
+  world: World,
+  definition: string,
+): Promise<Array<{ node: string; labels: Record<string, string> }>> {
+  const found: Array<{ node: string; labels: Record<string, string> }> = [];
+  for (const node of world.nodes) {
+    for (const container of await containersOn(node, world.namespace, definition)) {
+      found.push({ node: node.nodeName, labels: container.labels });
+    }
+  }
+  return found;
+}
+
+/**
+ * Deletes the Definition and waits until it is gone (its finalizer waits for its Instances,
+ * theirs for their containers). Returns the containers of it still on any engine: none, when
+ * deletion works.
+ */
+export async function deleteDefinitionAndWait(
+  world: World,
+  name: string,
+): Promise<Awaited<ReturnType<typeof definitionContainers>>> {
+  await client().delete(DEFINITIONS, { namespace: world.namespace, name });
+  await waitFor(`${name} gone`, async () => (await getDefinition(world.namespace, name)) === undefined, {
+    timeoutMs: 60_000,
+  });
+  return await definitionContainers(world, name);
+}
+
+/** What the echo image answers on `/`: its ID, then MESSAGE on a second line. */
+export const saying =
+  (message: string) =>
+  (body: string): boolean =>
+    body.split("\n")[1] === message;
+
+async function ignoreNotFound(promise: Promise<unknown>): Promise<void> {
+  try {
+    await promise;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
