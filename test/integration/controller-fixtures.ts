@@ -26,7 +26,7 @@ import {
   type KubeClient,
 } from "../../controller/src/kube/index.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
-import { createLogger } from "../../controller/src/runtime/log.js";
+import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
 import { env, waitFor } from "../harness/index.js";
 
 export const LEASE_NAMESPACE = "berth-system";
@@ -39,8 +39,8 @@ export function client(): KubeClient {
 export async function runController(
   t: TestContext,
   options: Parameters<typeof startController>[0] = {},
+  logger: Logger = createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" }),
 ): Promise<ControllerHandle> {
-  const logger = createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" });
   const handle = startController(
     { leaseNamespace: LEASE_NAMESPACE, ...options },
     { client: client(), logger },

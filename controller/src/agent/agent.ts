@@ -79,7 +79,12 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     throw err;
   }
 
+  // With a namespace scope, containers of other namespaces' Instances belong to another agent's
+  // view of this node: neither events nor garbage collection may touch them.
+  const inScope = (namespace: string | undefined): boolean =>
+    options.watchNamespace === "" || namespace === options.watchNamespace;
   const informer = new Informer<Instance>(client, INSTANCES, {
+    ...(options.watchNamespace ? { namespace: options.watchNamespace } : {}),
     fieldSelector: `spec.nodeName=${options.nodeName}`,
     clock,
     logger,
@@ -142,7 +147,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
         const result = await collectContainers(
           {
             nodeName: options.nodeName,
-            docker,
+            docker: options.watchNamespace ? scopedDocker(docker, inScope) : docker,
             instances: informer,
             hasSynced: () => informer.hasSynced(),
             stopGraceSeconds: options.stopGraceSeconds,
@@ -168,11 +173,21 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     scheduleGc();
   });
 
-  const engineEvents = watchEngineEvents(docker, options.nodeName, enqueue, abort.signal, logger, () => {
-    // Events may have been missed while the stream was down (an engine restart): look at everything.
-    for (const key of informer.keys()) enqueue(key);
-    void runGc();
-  });
+  const enqueueInScope = (key: string): void => {
+    if (inScope(key.split("/")[0])) enqueue(key);
+  };
+  const engineEvents = watchEngineEvents(
+    docker,
+    options.nodeName,
+    enqueueInScope,
+    abort.signal,
+    logger,
+    () => {
+      // Events may have been missed while the stream was down (an engine restart): look at everything.
+      for (const key of informer.keys()) enqueue(key);
+      void runGc();
+    },
+  );
 
   const heartbeat = new NodeHeartbeat({
     identity,
@@ -255,6 +270,27 @@ async function watchEngineEvents(
       });
     }
   }
+}
+
+/** The engine as garbage collection sees it: only containers of in-scope namespaces are listed. */
+function scopedDocker(docker: AgentDocker, inScope: (namespace: string | undefined) => boolean): AgentDocker {
+  return {
+    url: docker.url,
+    ping: (...args) => docker.ping(...args),
+    version: (...args) => docker.version(...args),
+    imageExists: (...args) => docker.imageExists(...args),
+    pullImage: (...args) => docker.pullImage(...args),
+    createContainer: (...args) => docker.createContainer(...args),
+    startContainer: (...args) => docker.startContainer(...args),
+    inspectContainer: (...args) => docker.inspectContainer(...args),
+    stopContainer: (...args) => docker.stopContainer(...args),
+    removeContainer: (...args) => docker.removeContainer(...args),
+    exec: (...args) => docker.exec(...args),
+    listContainers: async (...args) =>
+      (await docker.listContainers(...args)).filter((container) =>
+        inScope(container.labels[LABELS.namespace]),
+      ),
+  };
 }
 
 /** What the Instances bound here claim: counted for the Node's allocatable. */

@@ -251,11 +251,16 @@ export interface AgentOptions {
   workers: number;
   /** Where repository mirrors and build logs are kept. */
   stateDir: string;
+  /** Only Instances in this namespace are run here (and only their containers touched); "" for all. */
+  watchNamespace: string;
 }
 
-/** Applies the derived defaults. `env` supplies DOCKER_HOST and is process.env by default. */
+/**
+ * Applies the derived defaults. `env` supplies DOCKER_HOST and is process.env by default.
+ * The namespace scope is one of the CLI's shared flags (--watch-namespace), passed along here.
+ */
 export function agentOptionsFromFlags(
-  values: AgentFlagValues,
+  values: AgentFlagValues & { watchNamespace?: string },
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): AgentOptions {
   const nodeName = values.nodeName || os.hostname().toLowerCase();
@@ -298,6 +303,7 @@ export function agentOptionsFromFlags(
     resyncIntervalMs: values.resyncInterval,
     workers: values.workers,
     stateDir: values.stateDir || path.join(os.tmpdir(), `berth-agent-${nodeName}`),
+    watchNamespace: values.watchNamespace ?? "",
   };
 }
 

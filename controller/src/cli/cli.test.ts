@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { formatHelp } from "../runtime/flags.js";
+import { agentOptionsFromFlags } from "../agent/index.js";
+import { formatHelp, parseFlags } from "../runtime/flags.js";
 import { mergeFlags, parseHostPort } from "./flags.js";
 import { ROLES } from "./roles.js";
 
@@ -41,5 +42,27 @@ test("the configuration reference documents every flag and its environment varia
       if (spec.env)
         assert.ok(doc.includes(`\`${spec.env}\``), `docs/configuration.md lacks ${spec.env} (${role})`);
     }
+  }
+});
+
+test("--watch-namespace scopes every role, from the flag or BERTH_WATCH_NAMESPACE", () => {
+  for (const [role, { flags }] of Object.entries(ROLES)) {
+    assert.equal(parseFlags(flags, [], {}).values.watchNamespace, "", `${role}: every namespace by default`);
+    assert.equal(parseFlags(flags, ["--watch-namespace", "team-a"], {}).values.watchNamespace, "team-a");
+    assert.equal(parseFlags(flags, [], { BERTH_WATCH_NAMESPACE: "team-b" }).values.watchNamespace, "team-b");
+    assert.throws(
+      () => parseFlags(flags, ["--watch-namespace=Team_A"], {}),
+      /must be empty .* or a namespace/,
+    );
+  }
+  const values = parseFlags(ROLES.agent.flags, ["--watch-namespace=team-a", "--node-name=n1"], {}).values;
+  assert.equal(agentOptionsFromFlags(values as never, {}).watchNamespace, "team-a");
+});
+
+test("--context is read from the flag or BERTH_KUBE_CONTEXT", () => {
+  for (const { flags } of Object.values(ROLES)) {
+    assert.equal(parseFlags(flags, [], {}).values.context, "");
+    assert.equal(parseFlags(flags, ["--context", "staging"], {}).values.context, "staging");
+    assert.equal(parseFlags(flags, [], { BERTH_KUBE_CONTEXT: "prod" }).values.context, "prod");
   }
 });

@@ -1,5 +1,6 @@
 /**
- * Flags every role shares (Kubernetes access, logs, the metrics/probe server, shutdown)
+ * Flags every role shares (Kubernetes access and namespace scope, logs, the metrics/probe
+ * server, shutdown)
  * and the controller role's leader election.
  */
 import { defineFlags, type FlagSpecs } from "../runtime/flags.js";
@@ -15,6 +16,11 @@ export function parseHostPort(text: string): { host: string; port: number } | un
   return { host: host === "" ? "0.0.0.0" : host, port };
 }
 
+/** "" (every namespace) or a namespace name (a DNS label). */
+function isNamespaceScope(text: string): boolean {
+  return text === "" || (text.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(text));
+}
+
 const hostPort = (value: unknown): string | undefined =>
   parseHostPort(String(value)) ? undefined : 'must be "host:port", such as 127.0.0.1:9464 or :9464';
 
@@ -25,6 +31,22 @@ export const commonFlags = defineFlags({
     type: "string",
     default: "",
     help: "Path of a kubeconfig file. Empty: ~/.kube/config, or the in-cluster service account.",
+  },
+  context: {
+    name: "context",
+    env: "BERTH_KUBE_CONTEXT",
+    type: "string",
+    default: "",
+    help: "The kubeconfig context to use. Empty: the kubeconfig's current-context.",
+  },
+  watchNamespace: {
+    name: "watch-namespace",
+    env: "BERTH_WATCH_NAMESPACE",
+    type: "string",
+    default: "",
+    help: "Only Definitions and Instances in this namespace are looked at (and its Secrets and ConfigMaps, by the controller). Empty: every namespace.",
+    validate: (value: unknown) =>
+      isNamespaceScope(String(value)) ? undefined : "must be empty (every namespace) or a namespace name",
   },
   logLevel: {
     name: "log-level",

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { agentOptionsFromFlags, startAgent } from "../agent/index.js";
 import { controllerSettingsFromFlags, startController } from "../controllers/index.js";
-import { loadKubeConfig, newKubeClient } from "../kube/index.js";
+import { UnknownContextError, loadKubeConfig, newKubeClient } from "../kube/index.js";
 import { FlagError, formatHelp, parseFlags, type FlagSpecs } from "../runtime/flags.js";
 import { createLogger, errorFields, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
 import { collectProcessMetrics, leaderElectionMasterStatus } from "../runtime/metrics.js";
@@ -86,16 +86,33 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+function kubeConfigFromFlags(values: Record<string, unknown>): ReturnType<typeof loadKubeConfig> {
+  try {
+    return loadKubeConfig((values.kubeconfig as string) || undefined, {
+      context: (values.context as string) || undefined,
+    });
+  } catch (err) {
+    // A context that is not there is a wrong flag value: say which flag, and exit 2 like one.
+    if (err instanceof UnknownContextError)
+      throw new FlagError(`--context (BERTH_KUBE_CONTEXT): ${err.message}`);
+    throw err;
+  }
+}
+
 async function run(role: Role, values: Record<string, unknown>, logger: Logger): Promise<void> {
   const shutdown = new Shutdown({ logger, deadlineMs: values.shutdownTimeout as number });
   shutdown.installSignalHandlers();
-  const client = newKubeClient(loadKubeConfig((values.kubeconfig as string) || undefined));
+  const client = newKubeClient(kubeConfigFromFlags(values));
   collectProcessMetrics();
 
   const bind = parseHostPort(values.metricsBindAddress as string)!;
   const server = new ProbeServer({ host: bind.host, port: bind.port, logger });
   const served = await server.start();
-  logger.info("berth started", { version: VERSION, metrics: `http://${served.host}:${served.port}/metrics` });
+  logger.info("berth started", {
+    version: VERSION,
+    metrics: `http://${served.host}:${served.port}/metrics`,
+    namespace: (values.watchNamespace as string) || "(all)",
+  });
   shutdown.onShutdown("probe-server", () => server.stop());
 
   const roleDone: Array<Promise<void>> = [];
@@ -121,6 +138,7 @@ async function run(role: Role, values: Record<string, unknown>, logger: Logger):
     const handle = startController(
       {
         ...settings,
+        watchNamespace: values.watchNamespace as string,
         ...(elect
           ? {
               leaderElection: {

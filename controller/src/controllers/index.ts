@@ -32,6 +32,11 @@ export { instanceName } from "./instances.js";
 export interface StartControllerOptions extends Partial<ControllerSettings> {
   /** Run the controllers only while holding this Lease. */
   leaderElection?: ManagerLeaderElection;
+  /**
+   * Only Definitions, Instances, Secrets and ConfigMaps in this namespace are watched (and so
+   * reconciled); empty or absent: every namespace. Nodes and node Leases stay as they are.
+   */
+  watchNamespace?: string;
   /** How often berth_instances is recomputed from the cache. Default 5 s. */
   metricsIntervalMs?: number;
 }
@@ -70,12 +75,13 @@ export function startController(options: StartControllerOptions, deps: Controlle
     logger,
     ...(options.leaderElection ? { leaderElection: options.leaderElection } : {}),
   });
+  const scope = options.watchNamespace ? { namespace: options.watchNamespace } : {};
   const caches = {
-    definitions: manager.informer(DEFINITIONS),
-    instances: manager.informer(INSTANCES),
+    definitions: manager.informer(DEFINITIONS, scope),
+    instances: manager.informer(INSTANCES, scope),
     nodes: manager.informer(NODES),
-    secrets: manager.informer(SECRETS),
-    configMaps: manager.informer(CONFIGMAPS),
+    secrets: manager.informer(SECRETS, scope),
+    configMaps: manager.informer(CONFIGMAPS, scope),
     leases: manager.informer(LEASES, { namespace: settings.leaseNamespace }),
   };
   const events =

@@ -2,6 +2,7 @@ import http from "node:http";
 import https from "node:https";
 import { Watch } from "@kubernetes/client-node";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { restClientRequestDuration, restClientRequests } from "../runtime/metrics.js";
 import type { ApiStatus } from "./errors.js";
 import { KubeApiError } from "./errors.js";
 import type { JsonPatchOp } from "./patch.js";
@@ -242,11 +243,14 @@ export class RestKubeClient implements KubeClient {
       timeoutSeconds: options.timeoutSeconds,
     };
     let finished = false;
+    let endedWith: Error | undefined;
     const finish = (err: unknown): void => {
       if (finished) return;
       finished = true;
-      onDone(toError(err));
+      endedWith = toError(err);
+      onDone(endedWith);
     };
+    const startedAt = performance.now();
     const controller = await new Watch(this.kc).watch(
       resourcePath(resource, options.namespace),
       params,
@@ -255,12 +259,26 @@ export class RestKubeClient implements KubeClient {
       },
       finish,
     );
+    // Watch.watch returns once the server answered (or the request failed): a watch is counted
+    // once, when it is opened, as client-go counts it.
+    const code = endedWith ? (statusCodeOf(endedWith) ?? ERROR_CODE) : 200;
+    recordRequest("GET", this.serverHost(), code, startedAt);
     return {
       stop: () => {
         controller.abort();
         finish(undefined);
       },
     };
+  }
+
+  /** host:port of the API server, the `host` label of the request metrics. */
+  private serverHost(): string {
+    const server = this.kc.getCurrentCluster()?.server ?? "";
+    try {
+      return new URL(server).host;
+    } catch {
+      return server;
+    }
   }
 
   private async requestOptions(): Promise<https.RequestOptions> {
@@ -306,6 +324,13 @@ export class RestKubeClient implements KubeClient {
       headers["Content-Length"] = payload.length;
     }
     const send = url.protocol === "https:" ? https.request : http.request;
+    const startedAt = performance.now();
+    let recorded = false;
+    const record = (code: number | string): void => {
+      if (recorded) return;
+      recorded = true;
+      recordRequest(method, url.host, code, startedAt);
+    };
     return await new Promise<unknown>((resolve, reject) => {
       const req = send(
         url,
@@ -313,10 +338,14 @@ export class RestKubeClient implements KubeClient {
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("error", reject);
+          res.on("error", (err) => {
+            record(ERROR_CODE);
+            reject(err);
+          });
           res.on("end", () => {
             const text = Buffer.concat(chunks).toString("utf8");
             const status = res.statusCode ?? 0;
+            record(status);
             let parsed: unknown = undefined;
             try {
               parsed = text ? JSON.parse(text) : undefined;
@@ -336,13 +365,14 @@ export class RestKubeClient implements KubeClient {
       req.on("timeout", () =>
         req.destroy(new KubeApiError(0, `${method} ${url.pathname}: request timed out`)),
       );
-      req.on("error", (err) =>
+      req.on("error", (err) => {
+        record(ERROR_CODE);
         reject(
           err instanceof KubeApiError
             ? err
             : new KubeApiError(0, `${method} ${url.pathname}: ${err.message}`),
-        ),
-      );
+        );
+      });
       req.end(payload);
     });
   }
@@ -358,6 +388,19 @@ function markFailedTest(err: unknown, ops: JsonPatchOp[]): unknown {
   if (!ops.some((op) => op.op === "test")) return err;
   if ((err.status?.details?.causes ?? []).length > 0) return err;
   return new KubeApiError(422, `${err.message} (a patch precondition failed)`, err.status, true);
+}
+
+/** The `code` label of a request that got no HTTP answer, as client-go writes it. */
+const ERROR_CODE = "<error>";
+
+function recordRequest(method: string, host: string, code: number | string, startedAt: number): void {
+  restClientRequests.inc({ code: String(code), method, host });
+  restClientRequestDuration.observe({ verb: method, host }, (performance.now() - startedAt) / 1000);
+}
+
+function statusCodeOf(err: Error | undefined): number | undefined {
+  const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof code === "number" ? code : undefined;
 }
 
 function apiVersionText(resource: ResourceDescriptor): string {

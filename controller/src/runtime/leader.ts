@@ -55,6 +55,8 @@ export class LeaderElector {
   private observedAt = 0;
   private observedHolder = "";
   private leader = false;
+  /** The Lease as this process last wrote it: what the leader renews from without reading. */
+  private ownLease: Lease | undefined;
 
   constructor(private readonly options: LeaderElectionOptions) {
     this.client = options.client;
@@ -162,6 +164,20 @@ export class LeaderElector {
     const now = this.clock.now();
     const ref = { namespace: this.options.namespace, name: this.options.name };
     const leaseSeconds = Math.ceil(this.leaseDurationMs / 1000);
+    if (this.leader && this.ownLease) {
+      // The leader renews straight from the Lease it last wrote, as client-go does: its
+      // resourceVersion is the precondition, so a GET per renewal buys nothing. When someone
+      // else wrote the Lease meanwhile, the write fails and the usual read-then-decide follows.
+      try {
+        const spec = { ...this.ownLease.spec, renewTime: microTime(now) };
+        this.ownLease = await this.client.replace(LEASES, { ...this.ownLease, spec });
+        this.observe(this.ownLease);
+        return true;
+      } catch (err) {
+        this.ownLease = undefined;
+        this.log.debug("renewing from the last written lease failed, reading it", errorFields(err));
+      }
+    }
     try {
       let lease: Lease;
       try {
@@ -181,6 +197,7 @@ export class LeaderElector {
           },
         });
         this.observe(created);
+        this.ownLease = created;
         return true;
       }
       this.observe(lease);
@@ -201,6 +218,7 @@ export class LeaderElector {
         },
       });
       this.observe(updated);
+      this.ownLease = updated;
       return true;
     } catch (err) {
       if (isConflict(err) || isAlreadyExists(err)) {

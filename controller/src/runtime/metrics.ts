@@ -107,6 +107,23 @@ export const leaderElectionMasterStatus = new Gauge({
   registers: [registry],
 });
 
+// ---------------------------------------------------------------- client-go's REST client
+
+// Named and labelled as client-go's rest client metrics, so API-server-load dashboards work.
+export const restClientRequests = new Counter({
+  name: "rest_client_requests_total",
+  help: "Number of HTTP requests, partitioned by status code, method, and host.",
+  labelNames: ["code", "method", "host"] as const,
+  registers: [registry],
+});
+export const restClientRequestDuration = new Histogram({
+  name: "rest_client_request_duration_seconds",
+  help: "Request latency in seconds. Broken down by verb, and host.",
+  labelNames: ["verb", "host"] as const,
+  buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+  registers: [registry],
+});
+
 // ---------------------------------------------------------------- informers
 
 export const informerRelists = new Counter({

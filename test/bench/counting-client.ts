@@ -1,0 +1,103 @@
+/**
+ * A KubeClient that counts what each call is for (verb, resource, and for Leases whose), then
+ * passes it to the real client: the per-purpose view of the requests rest_client_requests_total
+ * counts per method. For measurements only.
+ */
+import type {
+  DeleteOptions,
+  KubeClient,
+  ListOptions,
+  ListResult,
+  ObjectRef,
+  WatchEvent,
+  WatchHandle,
+  WatchOptions,
+} from "../../controller/src/kube/client.js";
+import type { JsonPatchOp } from "../../controller/src/kube/patch.js";
+import type { KubeObject, ResourceDescriptor } from "../../controller/src/kube/resources.js";
+
+/** Requests per minute, one decimal, from a count over a window. */
+export function perMinute(count: number, windowMs: number): string {
+  return ((count * 60_000) / windowMs).toFixed(1);
+}
+
+function purposeOf(verb: string, resource: ResourceDescriptor, name?: string): string {
+  let whose = "";
+  if (resource.plural === "leases" && name !== undefined) {
+    whose = name.startsWith("berth-node-") ? " (node heartbeat Lease)" : " (leader election Lease)";
+  }
+  return `${verb} ${resource.plural}${whose}`;
+}
+
+export class CountingKubeClient implements KubeClient {
+  private readonly counts = new Map<string, number>();
+
+  constructor(
+    private readonly inner: KubeClient,
+    readonly role: string,
+  ) {}
+
+  /** The counts so far, by purpose. */
+  snapshot(): Map<string, number> {
+    return new Map(this.counts);
+  }
+
+  private count(verb: string, resource: ResourceDescriptor, name?: string): void {
+    const key = purposeOf(verb, resource, name);
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
+    this.count("GET", resource, ref.name);
+    return this.inner.get(resource, ref);
+  }
+  list<T extends KubeObject>(resource: ResourceDescriptor<T>, options?: ListOptions): Promise<ListResult<T>> {
+    this.count("LIST", resource);
+    return this.inner.list(resource, options);
+  }
+  create<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
+    this.count("POST", resource, obj.metadata?.name);
+    return this.inner.create(resource, obj);
+  }
+  replace<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
+    this.count("PUT", resource, obj.metadata?.name);
+    return this.inner.replace(resource, obj);
+  }
+  mergePatch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    this.count("PATCH", resource, ref.name);
+    return this.inner.mergePatch(resource, ref, patch);
+  }
+  jsonPatch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    ops: JsonPatchOp[],
+  ): Promise<T> {
+    this.count("PATCH", resource, ref.name);
+    return this.inner.jsonPatch(resource, ref, ops);
+  }
+  patchStatus<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    this.count("PATCH status of", resource, ref.name);
+    return this.inner.patchStatus(resource, ref, patch);
+  }
+  delete(resource: ResourceDescriptor, ref: ObjectRef, options?: DeleteOptions): Promise<void> {
+    this.count("DELETE", resource, ref.name);
+    return this.inner.delete(resource, ref, options);
+  }
+  watch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    options: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+    onDone: (err: Error | undefined) => void,
+  ): Promise<WatchHandle> {
+    this.count("WATCH (opened)", resource);
+    return this.inner.watch(resource, options, onEvent, onDone);
+  }
+}
