@@ -3,11 +3,11 @@
  * Instances bound to it into containers, probes them, and collects containers nobody
  * wants. startAgent wires the parts; the CLI runs it alone or next to the controller.
  */
-import type { Instance } from "../api/types.js";
+import type { Instance, Node } from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import { DockerEngine } from "../docker/engine.js";
 import type { KubeClient } from "../kube/client.js";
-import { INSTANCES } from "../kube/resources.js";
+import { INSTANCES, NODES } from "../kube/resources.js";
 import type { Clock, TimerHandle } from "../runtime/clock.js";
 import { realClock } from "../runtime/clock.js";
 import { Controller } from "../runtime/controller.js";
@@ -52,6 +52,11 @@ export interface RunningAgent {
 }
 
 const CONTROLLER_NAME = "agent-instance";
+/**
+ * A passing health check is not an API write: lastProbeTime is written with every readiness
+ * change and otherwise refreshed this rarely, so an idle Instance costs 0.1 writes a minute.
+ */
+const PROBE_TIME_REFRESH_MS = 10 * 60_000;
 
 export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Promise<RunningAgent> {
   const options = resolveAgentOptions(input);
@@ -121,7 +126,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     crashLoop: options.crashLoop,
     stopGraceSeconds: options.stopGraceSeconds,
     resyncMs: options.resyncIntervalMs,
-    probeStatusRefreshMs: options.statusIntervalMs,
+    probeStatusRefreshMs: PROBE_TIME_REFRESH_MS,
     buildSourceImage: (request) => ensureSourceImage(request, { docker, stateDir: options.stateDir, logger }),
   });
   const controller = new Controller({
@@ -189,7 +194,12 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     },
   );
 
+  // Nodes are watched rather than read on every beat: this Node's readiness (which the
+  // controller may flip to Unknown) and the count of the others (for Misconfigured).
+  const nodeCache = new Informer<Node>(client, NODES, { clock, logger });
+  nodeCache.start();
   const heartbeat = new NodeHeartbeat({
+    nodes: nodeCache,
     identity,
     client,
     docker,
@@ -208,7 +218,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     await heartbeat.start();
   } catch (err) {
     abort.abort();
-    await Promise.allSettled([controller.stop({ immediate: true }), informer.stop(), engineEvents, firstGc]);
+    await Promise.allSettled([
+      controller.stop({ immediate: true }),
+      informer.stop(),
+      nodeCache.stop(),
+      engineEvents,
+      firstGc,
+    ]);
     releaseLock();
     throw err;
   }
@@ -224,6 +240,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       prober.stopAll();
       await Promise.allSettled([informer.stop(), engineEvents, firstGc, gcRun]);
       await heartbeat.stop();
+      await nodeCache.stop();
       if (recorder instanceof KubeEventRecorder) await recorder.flush();
       releaseLock();
       logger.info("agent stopped", { agentId });

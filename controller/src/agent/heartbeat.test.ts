@@ -8,7 +8,13 @@ import { nullLogger } from "../runtime/log.js";
 import { setCondition } from "../runtime/status.js";
 import { FakeKubeClient } from "../runtime/testing.js";
 import type { AgentDocker } from "./docker-port.js";
-import { NodeHeartbeat, nodeStatusFor, readinessDrifted, type NodeUsage } from "./heartbeat.js";
+import {
+  NodeHeartbeat,
+  nodeStatusFor,
+  readinessDrifted,
+  type NodeCache,
+  type NodeUsage,
+} from "./heartbeat.js";
 import type { NodeIdentity } from "./registration.js";
 
 const identity: NodeIdentity = {
@@ -35,6 +41,7 @@ class NodeStore extends FakeKubeClient {
     return structuredClone(this.node) as unknown as T;
   }
   override async list<T extends KubeObject>(): Promise<ListResult<T>> {
+    this.calls.push({ verb: "list" });
     return { items: [structuredClone(this.node)] as unknown as T[], resourceVersion: "1" };
   }
   override async patchStatus<T extends KubeObject>(
@@ -67,6 +74,7 @@ function heartbeatWith(
   client: NodeStore,
   clock: FakeClock,
   usage: () => NodeUsage = () => ({ instances: 0, memoryBytes: 0, nanoCpus: 0 }),
+  nodes?: NodeCache,
 ): NodeHeartbeat {
   const lease: Lease = {
     apiVersion: "coordination.k8s.io/v1",
@@ -84,6 +92,7 @@ function heartbeatWith(
     leaseRenewMs: 10_000,
     statusRefreshMs: 60_000,
     usage,
+    ...(nodes ? { nodes } : {}),
     onLost: () => assert.fail("the node was not lost"),
   });
 }
@@ -163,5 +172,23 @@ test("a changed instance count is written on the next beat, an unchanged one is 
   await clock.advanceAsync(10_000, 10_000);
   await flushPromises();
   assert.equal(client.statusWrites(), 2, "unchanged: no write");
+  await heartbeat.stop();
+});
+
+test("with a synced Node cache a beat reads neither its Node nor the Node list from the API server", async () => {
+  const clock = new FakeClock();
+  const client = new NodeStore();
+  const cache: NodeCache = {
+    hasSynced: () => true,
+    get: () => structuredClone(client.node),
+    list: () => [structuredClone(client.node)],
+  };
+  const heartbeat = heartbeatWith(client, clock, undefined, cache);
+  await heartbeat.start();
+  await clock.advanceAsync(30_000, 10_000);
+  await flushPromises();
+  const reads = client.calls.filter((call) => call.verb === "get" || call.verb === "list");
+  assert.deepEqual(reads, [], "only Lease renewals and status writes reach the API server");
+  assert.equal(client.statusWrites(), 1);
   await heartbeat.stop();
 });

@@ -152,8 +152,21 @@ export interface HeartbeatOptions {
   leaseRenewMs: number;
   statusRefreshMs: number;
   usage: () => NodeUsage;
+  /**
+   * A watched cache of Nodes. When it has synced, beats read this Node and count the others
+   * from it instead of a GET and a LIST per beat; without it (or before it syncs) they ask the
+   * API server.
+   */
+  nodes?: NodeCache;
   /** Another agent took the Node over: the agent must stop. */
   onLost: (err: NodeConflictError) => void;
+}
+
+/** The part of an Informer<Node> the heartbeat reads. */
+export interface NodeCache {
+  hasSynced(): boolean;
+  get(namespace: string | undefined, name: string): Node | undefined;
+  list(): Node[];
 }
 
 export class NodeHeartbeat {
@@ -216,7 +229,7 @@ export class NodeHeartbeat {
     await this.renewLease();
     if (this.lost) return;
     const engine = await this.checkEngine();
-    const node: Node = await this.options.client.get(NODES, { name: this.options.identity.nodeName });
+    const node = await this.readNode();
     // The instance count is what `kubectl get bnodes` shows and the scheduler's capacity reads:
     // write it when it moved, at most once a beat.
     const changed =
@@ -274,15 +287,26 @@ export class NodeHeartbeat {
     }
   }
 
+  private async readNode(): Promise<Node> {
+    const { client, identity, nodes } = this.options;
+    const cached = nodes?.hasSynced() ? nodes.get(undefined, identity.nodeName) : undefined;
+    return cached ?? (await client.get(NODES, { name: identity.nodeName }));
+  }
+
+  private async countOtherNodes(): Promise<number> {
+    const { client, identity, nodes } = this.options;
+    const all = nodes?.hasSynced() ? nodes.list() : (await client.list(NODES)).items;
+    return all.filter((other) => other.metadata.name !== identity.nodeName).length;
+  }
+
   private async writeStatus(engine: EngineHealth, stopping: boolean, read?: Node): Promise<void> {
-    const { client, identity, clock } = this.options;
-    const node: Node = read ?? (await client.get(NODES, { name: identity.nodeName }));
-    const nodes = await client.list(NODES);
+    const { identity, clock } = this.options;
+    const node: Node = read ?? (await this.readNode());
     const input: StatusInput = {
       identity,
       engine,
       usage: this.options.usage(),
-      otherNodes: nodes.items.filter((other) => other.metadata.name !== identity.nodeName).length,
+      otherNodes: await this.countOtherNodes(),
       now: clock.now(),
       stopping,
     };

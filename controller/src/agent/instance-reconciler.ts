@@ -101,6 +101,12 @@ export class InstanceReconciler implements Reconciler {
   private readonly crashes = new Map<string, CrashRecord>();
   /** Containers whose health check has passed at least once, by Instance key. */
   private readonly everReady = new Map<string, string>();
+  /**
+   * Instances whose status carries a probe time from this process's own checks. Until then
+   * (an adopted Instance after a restart) the first check's time is written once, so the
+   * status says this agent has looked even when readiness did not change.
+   */
+  private readonly probedByThisProcess = new Set<string>();
   private readonly images: InstanceImages;
   private readonly retries: RetryBackoff;
 
@@ -364,14 +370,16 @@ export class InstanceReconciler implements Reconciler {
       restarts,
       message: readyNow ? `ready at ${address.url}` : ready.message,
     };
+    const firstOwnProbe = probe?.lastProbeTime !== undefined && !this.probedByThisProcess.has(key);
     const lastProbeTime = lastProbeTimeToWrite(
       instance.status?.lastProbeTime,
       probe?.lastProbeTime,
-      readinessChanged,
+      readinessChanged || firstOwnProbe,
       this.options.probeStatusRefreshMs,
     );
     if (lastProbeTime) observed.lastProbeTime = lastProbeTime;
     await this.writeStatus(instance, observed);
+    if (firstOwnProbe) this.probedByThisProcess.add(key);
     return { requeueAfterMs: this.options.resyncMs };
   }
 
@@ -493,6 +501,7 @@ export class InstanceReconciler implements Reconciler {
     this.retries.reset(key);
     this.crashes.delete(key);
     this.everReady.delete(key);
+    this.probedByThisProcess.delete(key);
   }
 }
 

@@ -671,7 +671,9 @@ export interface InstanceStatus {
    */
   restarts?: number;
   /**
-   * lastProbeTime is when the health check last ran.
+   * lastProbeTime is when the health check last ran, as of the last status write: written
+   * whenever readiness changes and refreshed every 10 minutes otherwise (a passing check is
+   * not an API write).
    * @format date-time
    */
   lastProbeTime?: string;
