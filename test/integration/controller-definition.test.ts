@@ -12,21 +12,17 @@ import { images, kubectl, kubectlOk, testNamespace, waitFor } from "../harness/i
 import {
   applyDefinition,
   client,
-  createNodes,
+  testNodes,
   getDefinition,
   listInstances,
   runController,
   StandInAgent,
-  testLabel,
   waitForCondition,
 } from "./controller-fixtures.js";
 
 test("a Definition gets its Instances, spread over the nodes, and a ready status", async (t) => {
   const namespace = await testNamespace(t);
-  const labels = testLabel();
-  const suffix = Object.values(labels)[0];
-  const nodes = [`node-a-${suffix}`, `node-b-${suffix}`];
-  await createNodes(t, nodes, labels);
+  const { labels, nodes } = await testNodes(t, ["a", "b"]);
   await runController(t);
   new StandInAgent(namespace, new Set(nodes)).start(t);
 
@@ -72,9 +68,7 @@ test("a Definition gets its Instances, spread over the nodes, and a ready status
 
 test("a rolling update keeps old Instances until new ones are ready, and a stalled one says so", async (t) => {
   const namespace = await testNamespace(t);
-  const labels = testLabel();
-  const nodes = [`node-r-${Object.values(labels)[0]}`];
-  await createNodes(t, nodes, labels);
+  const { labels, nodes } = await testNodes(t, ["r"]);
   await runController(t);
   // The stand-in agent never reports Instances with env BROKEN ready.
   new StandInAgent(
@@ -120,9 +114,7 @@ test("a rolling update keeps old Instances until new ones are ready, and a stall
 
 test("deleting the namespace removes Definitions and Instances through the finalizers", async (t) => {
   const namespace = await testNamespace(t);
-  const labels = testLabel();
-  const nodes = [`node-n-${Object.values(labels)[0]}`];
-  await createNodes(t, nodes, labels);
+  const { labels, nodes } = await testNodes(t, ["n"]);
   await runController(t);
   new StandInAgent(namespace, new Set(nodes)).start(t);
 

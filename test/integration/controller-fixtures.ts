@@ -55,6 +55,21 @@ export function testLabel(): Record<string, string> {
   return { "berth.dev/test": randomBytes(4).toString("hex") };
 }
 
+/**
+ * Nodes named node-<role>-<suffix>, one per role, carrying a label unique to this test (so
+ * its Definitions select them and nothing else), heartbeating once, deleted after the test.
+ */
+export async function testNodes(
+  t: TestContext,
+  roles: string[],
+): Promise<{ labels: Record<string, string>; nodes: string[] }> {
+  const labels = testLabel();
+  const suffix = Object.values(labels)[0] ?? "";
+  const nodes = roles.map((role) => `node-${role}-${suffix}`);
+  await createNodes(t, nodes, labels);
+  return { labels, nodes };
+}
+
 export async function createNodes(
   t: TestContext,
   names: string[],

@@ -11,21 +11,18 @@ import { images, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,
   client,
-  createNodes,
+  testNodes,
   heartbeat,
   listInstances,
   runController,
   StandInAgent,
-  testLabel,
   waitForCondition,
 } from "./controller-fixtures.js";
 
 test("a node that stops heartbeating goes Unknown, then its Instances move", async (t) => {
   const namespace = await testNamespace(t);
-  const labels = testLabel();
-  const suffix = Object.values(labels)[0];
-  const [live, lost] = [`node-live-${suffix}`, `node-lost-${suffix}`];
-  await createNodes(t, [live, lost], labels);
+  const { labels, nodes } = await testNodes(t, ["live", "lost"]);
+  const [live, lost] = nodes as [string, string];
   const beat = setInterval(() => void heartbeat(live).catch(() => undefined), 500);
   t.after(() => clearInterval(beat));
   await runController(t, { nodeGracePeriodMs: 3000, nodeEvictionTimeoutMs: 3000 });

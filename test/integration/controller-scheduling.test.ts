@@ -9,20 +9,16 @@ import assert from "node:assert/strict";
 import { images, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,
-  createNodes,
+  testNodes,
   listInstances,
   runController,
   StandInAgent,
-  testLabel,
   waitForCondition,
 } from "./controller-fixtures.js";
 
 test("replicas with a fixed host port land on different nodes; one too many is Unschedulable", async (t) => {
   const namespace = await testNamespace(t);
-  const labels = testLabel();
-  const suffix = Object.values(labels)[0];
-  const nodes = [`node-p-${suffix}`, `node-q-${suffix}`];
-  await createNodes(t, nodes, labels);
+  const { labels, nodes } = await testNodes(t, ["p", "q"]);
   await runController(t);
   new StandInAgent(namespace, new Set(nodes)).start(t);
 
@@ -64,9 +60,7 @@ test("replicas with a fixed host port land on different nodes; one too many is U
 
 test("dependsOn: wait for a ready dependency; cycles and missing ones are reported", async (t) => {
   const namespace = await testNamespace(t);
-  const labels = testLabel();
-  const nodes = [`node-d-${Object.values(labels)[0]}`];
-  await createNodes(t, nodes, labels);
+  const { labels, nodes } = await testNodes(t, ["d"]);
   await runController(t);
   const base = { image: { name: images.echo, port: 8080 }, placement: { nodeSelector: labels } };
 
