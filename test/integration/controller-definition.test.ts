@@ -59,6 +59,22 @@ test("a Definition gets its Instances, spread over the nodes, and a ready status
     return d?.status?.replicas === 1 && d.status.observedGeneration === d.metadata.generation ? d : undefined;
   });
   assert.equal(scaled.status?.readySummary, "1/1");
+  // What `kubectl describe definition web` shows: the Instances it created and removed.
+  const reasons = await waitFor("the scaling Events", async () => {
+    const events = await kubectlOk([
+      "-n",
+      namespace,
+      "get",
+      "events.events.k8s.io",
+      "--field-selector",
+      "regarding.name=web,regarding.kind=Definition",
+      "-o",
+      "jsonpath={.items[*].reason}",
+    ]);
+    const seen = new Set(events.split(" "));
+    return seen.has("InstancesCreated") && seen.has("InstancesDeleted") ? seen : undefined;
+  });
+  assert.ok(reasons.has("InstancesCreated"));
 
   // Deleting the Definition removes every Instance first.
   await client().delete(DEFINITIONS, { namespace, name: "web" });

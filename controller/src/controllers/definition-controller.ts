@@ -186,7 +186,14 @@ export class DefinitionReconciler implements Reconciler {
         this.context.clock.now(),
       );
       await deleteInstances(this.context, toDelete);
-      ctx.log.info("deleted instances", { instances: toDelete.map((i) => i.metadata.name) });
+      const names = toDelete.map((i) => i.metadata.name ?? "");
+      ctx.log.info("deleted instances", { instances: names });
+      this.context.events.event(
+        definition,
+        "Normal",
+        "InstancesDeleted",
+        `Deleted Instances ${names.join(", ")}.`,
+      );
     }
     if (plan.create === 0) return;
 
@@ -212,7 +219,15 @@ export class DefinitionReconciler implements Reconciler {
         throw err;
       }
     }
-    if (created.length > 0) ctx.log.info("created instances", { instances: created, deploymentId });
+    if (created.length > 0) {
+      ctx.log.info("created instances", { instances: created, deploymentId });
+      this.context.events.event(
+        definition,
+        "Normal",
+        "InstancesCreated",
+        `Created Instances ${created.join(", ")} of deployment ${deploymentId.slice(0, 10)}.`,
+      );
+    }
   }
 
   private async writeStatus(
