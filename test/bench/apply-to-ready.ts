@@ -8,6 +8,9 @@
  * Baseline: N `docker run -d -p 127.0.0.1::8080` of the same image, started at once, each
  * timed from just before the command to the first HTTP 200 on its published port.
  *
+ * BENCH_DEFINITIONS sets N (default 20); BENCH_AGENT_WORKERS the agent's parallel deploys
+ * (default: the agent's own default, 4).
+ *
  * A measurement, not a test: it prints numbers and ratios and fails only when something
  * breaks. Everything it creates (namespace, Node, containers) is removed at the end.
  */
@@ -128,7 +131,14 @@ function trackMilestones(
   return { informer, seen };
 }
 
-async function berth(client: KubeClient, namespace: string): Promise<number[]> {
+interface BerthSamples {
+  /** From just before the create request until an address in status answers HTTP 200. */
+  applyToAnswers: number[];
+  /** From the Instance first seen created until it was first seen ready (the agent's part and binding). */
+  instanceToReady: number[];
+}
+
+async function berth(client: KubeClient, namespace: string): Promise<BerthSamples> {
   const startedAt = new Map<string, number>();
   const latencies = new Map<string, number>();
   const milestones = trackMilestones(client, namespace);
@@ -172,7 +182,10 @@ async function berth(client: KubeClient, namespace: string): Promise<number[]> {
     return `${milestone} ${summarize(samples).median.toFixed(0)} ms`;
   });
   console.log(`berth, median time from apply until the Instance is: ${parts.join(", ")}`);
-  return [...latencies.values()];
+  const instanceToReady = [...milestones.seen.values()].flatMap((marks) =>
+    marks.created !== undefined && marks.ready !== undefined ? [marks.ready - marks.created] : [],
+  );
+  return { applyToAnswers: [...latencies.values()], instanceToReady };
 }
 
 async function deleteAndWait(client: KubeClient, namespace: string): Promise<void> {
@@ -211,13 +224,17 @@ async function main(): Promise<void> {
       url: process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock",
       address: "127.0.0.1",
       labels: {},
+      ...(process.env.BENCH_AGENT_WORKERS ? { workers: Number(process.env.BENCH_AGENT_WORKERS) } : {}),
     },
     { client, logger },
   );
   let result: Summary | undefined;
+  let instance: Summary | undefined;
   try {
     await controller.synced();
-    result = summarize(await berth(client, namespace));
+    const samples = await berth(client, namespace);
+    result = summarize(samples.applyToAnswers);
+    instance = summarize(samples.instanceToReady);
   } finally {
     await deleteAndWait(client, namespace).catch((err: unknown) => console.error("cleanup:", err));
     await agent.stop();
@@ -235,7 +252,14 @@ async function main(): Promise<void> {
   console.log(`docker run -> answers  ${ms(docker.median)}  ${ms(docker.p99)}`);
   console.log(`berth apply -> answers ${ms(result.median)}  ${ms(result.p99)}`);
   console.log(
-    `ratio berth/docker     ${(result.median / docker.median).toFixed(2).padStart(9)}x ${(result.p99 / docker.p99).toFixed(2).padStart(9)}x`,
+    `instance created -> ready ${ms(instance.median)}  ${ms(instance.p99)}   (n=${instance.count})`,
+  );
+  const ratio = (a: number, b: number): string => `${(a / b).toFixed(2).padStart(9)}x`;
+  console.log(
+    `ratio berth/docker     ${ratio(result.median, docker.median)} ${ratio(result.p99, docker.p99)}`,
+  );
+  console.log(
+    `ratio instance/docker  ${ratio(instance.median, docker.median)} ${ratio(instance.p99, docker.p99)}`,
   );
 }
 
