@@ -16,7 +16,7 @@ import type { Definition, Instance } from "../../controller/src/api/types.js";
 import { DEFINITION_FINALIZER, INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
 import { leaseNameFor, startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
 import { DockerEngine, type ContainerSummary } from "../../controller/src/docker/index.js";
-import { DEFINITIONS, INSTANCES, LEASES, NODES, isNotFound } from "../../controller/src/kube/index.js";
+import { DEFINITIONS, INSTANCES, LEASES, NODES, ignoreNotFound } from "../../controller/src/kube/index.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
 import { parseDuration } from "../../controller/src/runtime/flags.js";
@@ -340,11 +340,3 @@ export const saying =
   (message: string) =>
   (body: string): boolean =>
     body.split("\n")[1] === message;
-
-async function ignoreNotFound(promise: Promise<unknown>): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-}

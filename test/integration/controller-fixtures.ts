@@ -21,6 +21,8 @@ import {
   INSTANCES,
   LEASES,
   NODES,
+  getOrUndefined,
+  ignoreNotFound,
   isNotFound,
   newKubeClient,
   type KubeClient,
@@ -154,12 +156,7 @@ export async function applyDefinition(
 }
 
 export async function getDefinition(namespace: string, name: string): Promise<Definition | undefined> {
-  try {
-    return await client().get(DEFINITIONS, { namespace, name });
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  return await getOrUndefined(() => client().get(DEFINITIONS, { namespace, name }));
 }
 
 export async function listInstances(namespace: string, definition?: string): Promise<Instance[]> {
@@ -268,13 +265,5 @@ export class StandInAgent {
         },
       );
     }
-  }
-}
-
-async function ignoreNotFound(promise: Promise<unknown>): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
   }
 }

@@ -4,19 +4,10 @@
  * source module's readPullAuth.)
  */
 import type { KubeClient } from "../kube/client.js";
-import { isNotFound } from "../kube/errors.js";
+import { getOrUndefined } from "../kube/errors.js";
 import { CONFIGMAPS, DEFINITIONS, SECRETS } from "../kube/resources.js";
 import type { EnvSources } from "./containerspec.js";
 import { decodeSecretData } from "./containerspec.js";
-
-async function getOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
 
 export function kubeEnvSources(client: KubeClient, namespace: string): EnvSources {
   return {

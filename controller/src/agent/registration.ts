@@ -8,7 +8,7 @@ import net from "node:net";
 import type { Node, NodeCapacity } from "../api/types.js";
 import { API_VERSION } from "../api/types.js";
 import type { KubeClient } from "../kube/client.js";
-import { isAlreadyExists, isConflict, isNotFound } from "../kube/errors.js";
+import { getOrUndefined, isAlreadyExists, isConflict } from "../kube/errors.js";
 import type { Lease } from "../kube/resources.js";
 import { LEASES, NODES } from "../kube/resources.js";
 import type { Clock } from "../runtime/clock.js";
@@ -75,15 +75,6 @@ interface RegistrationDeps {
   client: KubeClient;
   clock: Clock;
   logger: Logger;
-}
-
-async function getOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
 }
 
 /**

@@ -63,3 +63,18 @@ export function isPatchTestFailed(err: unknown): boolean {
 function reasonOf(err: unknown): string | undefined {
   return err instanceof KubeApiError ? err.reason : undefined;
 }
+
+/** The object read, or undefined when it does not exist; other errors are thrown. */
+export async function getOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Awaits a delete (or any call) for which "already gone" is success. */
+export async function ignoreNotFound(call: Promise<unknown>): Promise<void> {
+  await getOrUndefined(() => call);
+}
