@@ -5,6 +5,7 @@
 import type { Definition, Instance, Node } from "../api/types.js";
 import type { ConfigMap, KubeClient, Lease, Secret } from "../kube/index.js";
 import type { Clock } from "../runtime/clock.js";
+import { Controller, type Reconciler } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
@@ -52,4 +53,14 @@ export const NODE_LEASE_PREFIX = "berth-node-";
 
 export function nodeLeaseName(node: string): string {
   return `${NODE_LEASE_PREFIX}${node}`;
+}
+
+/** A runtime Controller for one of the controller role's reconcilers, on the role's clock and logger. */
+export function controllerFor(
+  context: ControllerContext,
+  name: string,
+  reconciler: Reconciler,
+  workers: number,
+): Controller {
+  return new Controller({ name, reconciler, clock: context.clock, logger: context.logger, workers });
 }

@@ -19,19 +19,14 @@ import {
   isForbidden,
   isNotFound,
 } from "../kube/index.js";
-import {
-  Controller,
-  type ReconcileContext,
-  type Reconciler,
-  type Request,
-  type Result,
-} from "../runtime/controller.js";
+import type { Controller } from "../runtime/controller.js";
+import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { addFinalizer } from "../runtime/finalizers.js";
 import { objectKey } from "../runtime/informer.js";
 import { applyToReadySeconds, definitionReadyReplicas } from "../runtime/metrics.js";
 import { getCondition, setCondition, StatusWriter } from "../runtime/status.js";
 import type { SourceError } from "../source/index.js";
-import type { ControllerContext } from "./context.js";
+import { controllerFor, type ControllerContext } from "./context.js";
 import { DELETION_RECHECK_MS, deleteInstances, finalizeDefinition } from "./deletion.js";
 import {
   checkDependencies,
@@ -366,13 +361,12 @@ function isNamespaceTerminating(err: unknown): boolean {
 /** Builds the controller with its watches: what change of which kind needs which Definition. */
 export function newDefinitionController(context: ControllerContext): Controller {
   const { caches } = context;
-  const controller = new Controller({
-    name: DEFINITION_CONTROLLER,
-    reconciler: new DefinitionReconciler(context),
-    clock: context.clock,
-    logger: context.logger,
-    workers: context.settings.definitionWorkers,
-  });
+  const controller = controllerFor(
+    context,
+    DEFINITION_CONTROLLER,
+    new DefinitionReconciler(context),
+    context.settings.definitionWorkers,
+  );
   const withDependents = (namespace: string, names: string[]): string[] => {
     const graph = new Map(
       caches.definitions.list(namespace).map((d) => [d.metadata.name ?? "", d.spec.dependsOn ?? []] as const),

@@ -22,17 +22,13 @@ import {
   type NodeStatus,
 } from "../api/types.js";
 import { INSTANCES, NODES, isNotFound, type Lease } from "../kube/index.js";
-import {
-  Controller,
-  type ReconcileContext,
-  type Reconciler,
-  type Request,
-  type Result,
-} from "../runtime/controller.js";
+import type { Controller } from "../runtime/controller.js";
+import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { removeFinalizer } from "../runtime/finalizers.js";
 import { nodeReady } from "../runtime/metrics.js";
 import { getCondition, setCondition, StatusWriter } from "../runtime/status.js";
 import {
+  controllerFor,
   NODE_LEASE_PREFIX,
   nodeLeaseName,
   type ControllerContext,
@@ -200,13 +196,12 @@ export class NodeLifecycleReconciler implements Reconciler {
 
 export function newNodeLifecycleController(context: ControllerContext): Controller {
   const { caches } = context;
-  const controller = new Controller({
-    name: NODE_LIFECYCLE_CONTROLLER,
-    reconciler: new NodeLifecycleReconciler(context),
-    clock: context.clock,
-    logger: context.logger,
-    workers: 1,
-  });
+  const controller = controllerFor(
+    context,
+    NODE_LIFECYCLE_CONTROLLER,
+    new NodeLifecycleReconciler(context),
+    1,
+  );
   controller.for(caches.nodes);
   controller.watches(caches.leases, (lease) => {
     const name = lease.metadata?.name ?? "";

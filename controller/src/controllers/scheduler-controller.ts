@@ -14,17 +14,12 @@ import {
   type InstanceStatus,
 } from "../api/types.js";
 import { INSTANCES, isNotFound } from "../kube/index.js";
-import {
-  Controller,
-  type ReconcileContext,
-  type Reconciler,
-  type Request,
-  type Result,
-} from "../runtime/controller.js";
+import type { Controller } from "../runtime/controller.js";
+import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { removeFinalizer } from "../runtime/finalizers.js";
 import { objectKey } from "../runtime/informer.js";
 import { setCondition, StatusWriter } from "../runtime/status.js";
-import type { ControllerContext } from "./context.js";
+import { controllerFor, type ControllerContext } from "./context.js";
 import { schedule, type PlacedInstance, type SchedulingCandidate } from "./scheduler.js";
 
 export const SCHEDULER_CONTROLLER = "scheduler";
@@ -154,13 +149,7 @@ function placementOf(instance: Instance): Omit<PlacedInstance, "nodeName"> & Sch
 
 export function newSchedulerController(context: ControllerContext): Controller {
   const { caches } = context;
-  const controller = new Controller({
-    name: SCHEDULER_CONTROLLER,
-    reconciler: new SchedulerReconciler(context),
-    clock: context.clock,
-    logger: context.logger,
-    workers: 1,
-  });
+  const controller = controllerFor(context, SCHEDULER_CONTROLLER, new SchedulerReconciler(context), 1);
   const unbound = (): string[] =>
     caches.instances
       .list()
