@@ -6,6 +6,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TestContext } from "node:test";
 import * as k8s from "@kubernetes/client-node";
@@ -146,4 +147,25 @@ export function spawnForTest(t: TestContext, cmd: string, args: string[], extraE
     if (child.exitCode === null) child.kill("SIGKILL");
   });
   return { child, output: () => output.join("") };
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The first of `count` consecutive loopback ports that are all free right now, from a range
+ * kept clear of the local control planes' defaults (46443 and 47443 with the two after each).
+ */
+export async function freePortRun(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = 52000 + Math.floor(Math.random() * 6000);
+    const ports = Array.from({ length: count }, (_, i) => first + i);
+    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return first;
+  }
+  throw new Error(`no run of ${count} free loopback ports found`);
 }

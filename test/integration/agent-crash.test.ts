@@ -106,11 +106,8 @@ test("a SIGKILLed agent process restarts at once and adopts its running containe
   first.child.kill("SIGKILL");
   await once(first.child, "exit");
   assert.equal(first.child.signalCode, "SIGKILL");
-  assert.equal(
-    (await readFile(path.join(stateDir, "agent.pid"), "utf8")).trim(),
-    String(first.child.pid),
-    "the killed agent left its lock behind",
-  );
+  const lock = JSON.parse(await readFile(path.join(stateDir, "agent.pid"), "utf8")) as { pid: number };
+  assert.equal(lock.pid, first.child.pid, "the killed agent left its lock behind");
   const lastRenewal = Date.parse((await world.client.get(LEASES, leaseRef)).spec?.renewTime ?? "");
 
   const restartedAt = Date.now();

@@ -19,7 +19,7 @@ import {
   newKubeClient,
 } from "../../controller/src/runtime/index.js";
 import type { ConfigMap, KubeObject, WatchEvent } from "../../controller/src/runtime/index.js";
-import { env, run, waitFor } from "../harness/index.js";
+import { env, freePortRun, run, waitFor } from "../harness/index.js";
 
 const script = path.resolve(import.meta.dirname, "../../hack/controlplane.sh");
 
@@ -42,7 +42,8 @@ test(
   async (t) => {
     env(); // the real parts must be there, as for every integration test
     const dir = mkdtempSync(path.join(tmpdir(), "berth-restart-"));
-    const port = 47000 + Math.floor(Math.random() * 600) * 3;
+    // The apiserver's port, then etcd's client and peer ports.
+    const port = await freePortRun(3);
     t.after(async () => {
       await controlPlane("stop", dir, port);
       rmSync(dir, { recursive: true, force: true });

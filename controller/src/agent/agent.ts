@@ -28,7 +28,7 @@ import { InstanceReconciler } from "./instance-reconciler.js";
 import { Prober, runProbe } from "./prober.js";
 import type { NodeIdentity } from "./registration.js";
 import { registerNode } from "./registration.js";
-import { lockAgentState, stableAgentId } from "./identity.js";
+import { agentIdentity, lockAgentState } from "./identity.js";
 
 export interface AgentDeps {
   client: KubeClient;
@@ -38,7 +38,7 @@ export interface AgentDeps {
   clock?: Clock;
   /** Where Instance events go; Kubernetes Events by default. */
   events?: EventRecorder;
-  /** This process's identity on its Node; random by default. */
+  /** This agent's identity on its Node's Lease; by default the one kept in its state directory. */
   agentId?: string;
   /** Called when the agent stops on its own (its Node was taken over by another agent). */
   onFatal?: (err: Error) => void;
@@ -64,8 +64,8 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   const logger = deps.logger.child({ component: "agent", node: options.nodeName });
   const { client } = deps;
   const docker = deps.docker ?? new DockerEngine({ url: options.url, logger });
-  const agentId = deps.agentId ?? stableAgentId(options.nodeName, options.url);
   const releaseLock = lockAgentState(options.stateDir);
+  const agentId = deps.agentId ?? agentIdentity(options.stateDir, options.nodeName, options.url);
   const identity: NodeIdentity = {
     nodeName: options.nodeName,
     url: options.url,

@@ -1,7 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseFlags } from "../runtime/flags.js";
-import { agentFlags, agentOptionsFromFlags, parseLabels, resolveAgentOptions } from "./config.js";
+import {
+  agentFlags,
+  agentOptionsFromFlags,
+  nodeNameFromHostname,
+  parseLabels,
+  resolveAgentOptions,
+} from "./config.js";
 import { crashBackoffMs, recordExit } from "./crashloop.js";
 
 test("flags and env become options; address and bind address are derived from the URL", () => {
@@ -66,4 +72,10 @@ test("crash back-off: first exit restarts at once, then doubles to the cap; a lo
   assert.deepEqual(record, { containerId: "b", crashes: 2, restartAt: 12_000 });
   record = recordExit(record, { containerId: "c", ranMs: 700_000, finishedAt: 900_000 }, options);
   assert.equal(record.crashes, 1);
+});
+
+test("a Node name must be an RFC 1123 label; the default is the host name's first label", () => {
+  assert.throws(() => parseFlags(agentFlags, ["--node-name", "edge.example.com"], {}), /RFC 1123 label/);
+  assert.throws(() => parseFlags(agentFlags, ["--node-name", "n".repeat(64)], {}), /at most 63/);
+  assert.equal(nodeNameFromHostname("Build-07.Example.COM"), "build-07");
 });

@@ -18,12 +18,20 @@ const LABEL_KEY =
   /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Node names are label values (berth.dev/node) and Instance spec.nodeName: RFC 1123 labels. */
 function validateNodeName(value: string): string | undefined {
   if (value === "") return undefined; // derived from the host name
-  if (value.length > 253 || !DNS_SUBDOMAIN.test(value)) {
-    return "must be a lowercase DNS subdomain (letters, digits, '-' and '.'), at most 253 characters";
+  if (value.length > 63 || !DNS_LABEL.test(value)) {
+    return "must be a lowercase RFC 1123 label (letters, digits and '-', no dots), at most 63 characters";
   }
   return undefined;
+}
+
+/** The default Node name: the host name's first label, lowercased. */
+export function nodeNameFromHostname(hostname: string): string {
+  return (hostname.toLowerCase().split(".")[0] ?? "").slice(0, 63);
 }
 
 function validateUrl(value: string): string | undefined {
@@ -77,7 +85,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_NODE_NAME",
     type: "string",
     default: "",
-    help: "Name of this agent's Node; the host name (lowercased) when empty.",
+    help: "Name of this agent's Node (an RFC 1123 label); the host name's first label, lowercased, when empty.",
     validate: onText(validateNodeName),
   },
   url: {
@@ -219,7 +227,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_AGENT_STATE_DIR",
     type: "string",
     default: "",
-    help: "Directory for repository mirrors and build logs of Definitions built from source; berth-agent-<node> in the system's temporary directory when empty.",
+    help: "Directory for the agent's identity and lock file (keep it across restarts so a restarted agent reclaims its Node at once), repository mirrors and build logs; berth-agent-<node> in the system's temporary directory when empty.",
   },
   workers: {
     name: "agent-workers",
@@ -263,7 +271,7 @@ export function agentOptionsFromFlags(
   values: AgentFlagValues & { watchNamespace?: string },
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): AgentOptions {
-  const nodeName = values.nodeName || os.hostname().toLowerCase();
+  const nodeName = values.nodeName || nodeNameFromHostname(os.hostname());
   const nameProblem = validateNodeName(nodeName);
   if (nameProblem)
     throw new FlagError(`--node-name: the host name "${nodeName}" ${nameProblem}; set --node-name`);

@@ -22,7 +22,7 @@ export interface NodeIdentity {
   address: string;
   labels: Record<string, string>;
   capacity?: NodeCapacity;
-  /** Random per process: tells this agent from another one for the same Node. */
+  /** Tells this agent from another one for the same Node; kept across restarts in the agent's state directory. */
   agentId: string;
   leaseNamespace: string;
   leaseDurationSeconds: number;

@@ -55,3 +55,35 @@ test("an unknown context is refused with the contexts there are", (t) => {
       err.context === "three",
   );
 });
+
+test("a ':'-separated list of files is merged, the first file's current-context winning", (t) => {
+  const first = kubeconfigWithTwoContexts(t);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "berth-kubeconfig-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const second = path.join(dir, "extra");
+  writeFileSync(
+    second,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      "current-context: three",
+      "clusters:",
+      "- name: c3",
+      "  cluster: { server: 'https://127.0.0.3:8443' }",
+      "users:",
+      "- name: u3",
+      "  user: { token: t3 }",
+      "contexts:",
+      "- name: three",
+      "  context: { cluster: c3, user: u3 }",
+    ].join("\n"),
+  );
+  const kc = loadKubeConfig([first, second].join(path.delimiter));
+  assert.equal(kc.getCurrentContext(), "one");
+  assert.deepEqual(
+    kc.getContexts().map((c) => c.name),
+    ["one", "two", "three"],
+  );
+  const switched = loadKubeConfig([first, second].join(path.delimiter), { context: "three" });
+  assert.equal(switched.getCurrentCluster()?.server, "https://127.0.0.3:8443");
+});

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 
 export interface LoadKubeConfigOptions {
@@ -19,13 +20,20 @@ export class UnknownContextError extends Error {
 
 /**
  * Loads how to reach the API server: $KUBECONFIG (or ~/.kube/config) when present,
- * otherwise the in-cluster service account. An explicit path wins over both; an explicit
- * context wins over the file's current-context.
+ * otherwise the in-cluster service account. An explicit path wins over both, and may be a
+ * list like KUBECONFIG's (files joined by ':'), merged the way kubectl does: the first file
+ * that names a current-context sets it. An explicit context wins over the current-context.
  */
 export function loadKubeConfig(kubeconfigPath?: string, options: LoadKubeConfigOptions = {}): KubeConfig {
   const kc = new KubeConfig();
   if (kubeconfigPath) {
-    kc.loadFromFile(kubeconfigPath);
+    const [first, ...rest] = kubeconfigPath.split(path.delimiter).filter(Boolean);
+    if (first) kc.loadFromFile(first);
+    for (const file of rest) {
+      const next = new KubeConfig();
+      next.loadFromFile(file);
+      kc.mergeConfig(next, true);
+    }
   } else {
     kc.loadFromDefault();
   }
