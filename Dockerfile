@@ -29,10 +29,12 @@ RUN command -v git >/dev/null && command -v ssh >/dev/null \
      && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
      && rm -rf /var/lib/apt/lists/*)
 # A passwd entry for the unprivileged user: ssh (git over ssh) refuses to run without one.
+# /var/lib/berth-agent is the agent's state directory when a volume is mounted there (a new
+# volume takes its owner from the image's directory).
 RUN echo 'berth:x:65532:65532:berth:/home/berth:/usr/sbin/nologin' >>/etc/passwd \
  && echo 'berth:x:65532:' >>/etc/group \
- && mkdir -p /home/berth \
- && chown 65532:65532 /home/berth
+ && mkdir -p /home/berth /var/lib/berth-agent \
+ && chown 65532:65532 /home/berth /var/lib/berth-agent
 WORKDIR /app
 ENV NODE_ENV=production \
     HOME=/home/berth
