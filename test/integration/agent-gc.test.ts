@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { LABELS } from "../../controller/src/api/types.js";
 import { NodeConflictError } from "../../controller/src/agent/index.js";
 import { NODES } from "../../controller/src/kube/index.js";
-import { env, images, run, waitFor } from "../harness/index.js";
+import { env, images, run, testNamespace, waitFor } from "../harness/index.js";
 import { agentWorld, containersOf, runAgent } from "./agent-fixtures.js";
 
 const DOCKER_CLI = "/usr/bin/docker";
@@ -44,6 +44,35 @@ test("an orphan labelled container is removed; an unlabelled one is left alone",
   const inspected = await run(DOCKER_CLI, ["-H", env().dockerHost, "inspect", "-f", "{{.Id}}", foreignId]);
   assert.equal(inspected.code, 0, "the unlabelled container still exists");
   assert.equal(inspected.stdout.trim(), foreignId);
+});
+
+test("an agent scoped to one namespace collects only that namespace's orphans", async (t) => {
+  const world = await agentWorld(t);
+  const otherNamespace = await testNamespace(t, "berth-agent-other");
+  const orphanIn = async (namespace: string): Promise<string> => {
+    const id = await world.docker.createContainer({
+      image: images.echo,
+      labels: { [LABELS.node]: world.nodeName, [LABELS.namespace]: namespace, [LABELS.instance]: "ghost" },
+    });
+    t.after(() => world.docker.removeContainer(id, { force: true }).then(() => undefined));
+    await world.docker.startContainer(id);
+    return id;
+  };
+  const inScope = await orphanIn(world.namespace);
+  const outOfScope = await orphanIn(otherNamespace);
+
+  await runAgent(world, { watchNamespace: world.namespace });
+  await waitFor(
+    "the in-scope orphan to be removed",
+    async () => (await containersOf(world, "ghost")).length === 0,
+  );
+  // Another agent (or another Berth) may own the other namespace's Instances: never this one's to judge.
+  const left = await world.docker.listContainers({ [LABELS.node]: world.nodeName });
+  assert.deepEqual(
+    left.map((c) => c.id),
+    [outOfScope],
+    `only the other namespace's container is left (the in-scope one was ${inScope.slice(0, 12)})`,
+  );
 });
 
 test("a second live agent for the same Node, or for the same URL, is refused", async (t) => {
