@@ -4,6 +4,8 @@
 # status is non-zero when any stage failed, and the failed stages are named at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Its own setup on a fresh machine: Debian packages (a no-op when present), npm packages.
+bash hack/install-deps.sh || exit 1
 [[ -d node_modules ]] || npm ci --no-audit --no-fund || exit 1
 failed=()
 stage() {
