@@ -118,18 +118,21 @@ test("controller with real agents on three engines: apply, scale, roll, halt, de
     await waitForAnsweringAddresses(namespace, "rolling", replicas, { body: saying("v1") });
 
     const samples: Array<{ ready: number; addresses: number; answering: number; bodies: string[] }> = [];
+    const sample = async (): Promise<void> => {
+      const definition = await getDefinition(namespace, "rolling");
+      const answers = await answersOf(definition);
+      const answering = answers.filter((a) => a.status === 200);
+      samples.push({
+        ready: definition?.status?.readyReplicas ?? 0,
+        addresses: answers.length,
+        answering: answering.length,
+        bodies: answering.map((a) => a.body?.split("\n")[1] ?? ""),
+      });
+    };
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const definition = await getDefinition(namespace, "rolling");
-        const answers = await answersOf(definition);
-        const answering = answers.filter((a) => a.status === 200);
-        samples.push({
-          ready: definition?.status?.readyReplicas ?? 0,
-          addresses: answers.length,
-          answering: answering.length,
-          bodies: answering.map((a) => a.body?.split("\n")[1] ?? ""),
-        });
+        await sample();
         await sleep(100);
       }
     })();
@@ -147,6 +150,8 @@ test("controller with real agents on three engines: apply, scale, roll, halt, de
       sampling = false;
       await sampler;
     }
+    // The loop's last sample may predate the end of the rollout: one more, now that it is over.
+    await sample();
 
     const sawOld = samples.findIndex((s) => s.bodies.includes("v1"));
     const sawNewOnly = samples.findIndex((s) => s.bodies.length > 0 && s.bodies.every((b) => b === "v2"));
