@@ -21,7 +21,7 @@ import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
 import { parseDuration } from "../../controller/src/runtime/flags.js";
 import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
-import { httpGet, run, spawnForTest, waitFor } from "../harness/index.js";
+import { httpGet, spawnForTest, startExtraEngine, stopExtraEngine, waitFor } from "../harness/index.js";
 import { LEASE_NAMESPACE, client, getDefinition, listInstances } from "../integration/controller-fixtures.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -66,7 +66,7 @@ export async function startEngines(t: TestContext, namespace: string, engines: n
     for (const cleanup of world.cleanups.reverse()) await cleanup();
     await releaseLeftovers(namespace);
     for (const node of nodes) {
-      await run("bash", ["hack/engines.sh", "stop", String(node.engine)], { timeoutMs: 60_000 });
+      await stopExtraEngine(node.engine);
       await ignoreNotFound(client().delete(NODES, { name: node.nodeName }));
       await ignoreNotFound(
         client().delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(node.nodeName) }),
@@ -75,21 +75,14 @@ export async function startEngines(t: TestContext, namespace: string, engines: n
     await rm(stateDir, { recursive: true, force: true });
   });
   for (const engine of engines) {
-    const started = await run("bash", ["hack/engines.sh", "start", String(engine)], { timeoutMs: 60_000 });
-    if (started.code !== 0) throw new Error(`hack/engines.sh start ${engine} failed: ${started.stderr}`);
-    const socket = started.stdout.trim().split("\n").pop() ?? "";
-    const url = `unix://${socket}`;
+    const { url, address } = await startExtraEngine(engine);
     nodes.push({
       engine,
       nodeName: `e2e-${labels["berth.dev/test"]}-${engine}`,
       url,
-      address: `127.0.0.${engine}`,
+      address,
       docker: new DockerEngine({ url }),
     });
-    const loaded = await run("bash", ["hack/engines.sh", "load-images", String(engine)], {
-      timeoutMs: 120_000,
-    });
-    if (loaded.code !== 0) throw new Error(`hack/engines.sh load-images ${engine} failed: ${loaded.stderr}`);
   }
   return world;
 }

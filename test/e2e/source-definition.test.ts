@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
 import { NODES, isNotFound } from "../../controller/src/kube/index.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import { httpGet, run, testNamespace, waitFor } from "../harness/index.js";
+import { httpGet, run, startExtraEngine, stopExtraEngine, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,
   client,
@@ -38,14 +38,13 @@ test("a repository Definition without a port is built, runs on its EXPOSEd port 
   assert.equal(made.code, 0, made.stderr);
   const url = made.stdout.trim().split("\n").pop() ?? "";
 
-  const started = await run("bash", ["hack/engines.sh", "start", String(ENGINE)], { timeoutMs: 60_000 });
-  assert.equal(started.code, 0, `hack/engines.sh start ${ENGINE} failed: ${started.stderr}`);
-  const socket = started.stdout.trim().split("\n").pop() ?? "";
+  // No images loaded: everything the Definition runs is built from the repository.
+  const engine = await startExtraEngine(ENGINE, { loadImages: false });
   const running: { agent?: RunningAgent } = {};
   // The agent stops before its engine goes, or it would recreate the containers the stop removes.
   t.after(async () => {
     await running.agent?.stop();
-    await run("bash", ["hack/engines.sh", "stop", String(ENGINE)], { timeoutMs: 60_000 });
+    await stopExtraEngine(ENGINE);
     await client()
       .delete(NODES, { name: nodeName })
       .catch((err: unknown) => {
@@ -56,7 +55,7 @@ test("a repository Definition without a port is built, runs on its EXPOSEd port 
 
   await runController(t);
   running.agent = await startAgent(
-    { nodeName, url: `unix://${socket}`, address: `127.0.0.${ENGINE}`, labels },
+    { nodeName, url: engine.url, address: engine.address, labels },
     { client: client(), logger: createLogger({ level: "error" }) },
   );
 
@@ -68,7 +67,7 @@ test("a repository Definition without a port is built, runs on its EXPOSEd port 
     rollout: { strategy: "Recreate" },
   });
   const ready = await waitForCondition(namespace, "test-b", "Ready", "True/InstancesReady", 120_000);
-  const address = `http://127.0.0.${ENGINE}:${HOST_PORT}`;
+  const address = `http://${engine.address}:${HOST_PORT}`;
   assert.deepEqual(ready.status?.addresses, [address]);
   const first = await httpGet(`${address}/`);
   assert.equal(first?.status, 200);

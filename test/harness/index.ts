@@ -169,3 +169,47 @@ export async function freePortRun(count: number): Promise<number> {
   }
   throw new Error(`no run of ${count} free loopback ports found`);
 }
+
+/** Runs hack/engines.sh (extra engines standing in for more machines); returns its output. */
+export async function engines(...args: string[]): Promise<string> {
+  const result = await run("bash", ["hack/engines.sh", ...args], { timeoutMs: 120_000 });
+  if (result.code !== 0) throw new Error(`hack/engines.sh ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+export interface ExtraEngine {
+  number: number;
+  /** unix:// URL of its socket. */
+  url: string;
+  /** The loopback address it publishes ports on: 127.0.0.<number>. */
+  address: string;
+}
+
+/**
+ * Starts extra Docker engine N, with the test images loaded unless told otherwise. The
+ * caller stops it (stopExtraEngine) after whatever runs containers on it has stopped.
+ */
+export async function startExtraEngine(
+  number: number,
+  opts: { loadImages?: boolean } = {},
+): Promise<ExtraEngine> {
+  const socket = (await engines("start", String(number))).split("\n").pop() ?? "";
+  if (opts.loadImages !== false) {
+    try {
+      await engines("load-images", String(number));
+    } catch (err) {
+      await engines("stop", String(number)).catch(() => undefined);
+      throw err;
+    }
+  }
+  return {
+    number,
+    url: socket.startsWith("unix://") ? socket : `unix://${socket}`,
+    address: `127.0.0.${number}`,
+  };
+}
+
+/** Stops extra engine N and removes its containers. */
+export async function stopExtraEngine(number: number): Promise<void> {
+  await engines("stop", String(number));
+}

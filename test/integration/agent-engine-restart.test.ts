@@ -6,8 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Node } from "../../controller/src/api/types.js";
 import { NODES } from "../../controller/src/kube/index.js";
-import { httpGet, images, waitFor } from "../harness/index.js";
-import { agentWorld, condition, createInstance, engines, runAgent, waitForStatus } from "./agent-fixtures.js";
+import { engines, httpGet, images, waitFor } from "../harness/index.js";
+import { agentWorld, condition, createInstance, runAgent, waitForStatus } from "./agent-fixtures.js";
 
 /** An engine number no other test uses: its ports are published on 127.0.0.<N>. */
 const ENGINE = 61;

@@ -27,7 +27,7 @@ import {
 } from "../../controller/src/kube/index.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
-import { env, run, testNamespace, waitFor } from "../harness/index.js";
+import { env, startExtraEngine, stopExtraEngine, testNamespace, waitFor } from "../harness/index.js";
 
 export const LEASE_NAMESPACE = "berth-system";
 
@@ -83,22 +83,14 @@ export async function agentWorld(t: TestContext, options: AgentWorldOptions = {}
   if (options.engine === undefined) {
     world.url = await engineUrlOfOwn(t);
   } else {
-    const number = String(options.engine);
-    world.stopEngine = () => engines("stop", number).then(() => undefined);
-    const socket = (await engines("start", number)).split("\n").pop() ?? "";
-    await engines("load-images", number);
-    world.url = socket.startsWith("unix://") ? socket : `unix://${socket}`;
+    const number = options.engine;
+    world.stopEngine = () => stopExtraEngine(number);
+    const engine = await startExtraEngine(number);
+    world.url = engine.url;
     world.docker = new DockerEngine({ url: world.url });
-    world.address = `127.0.0.${number}`;
+    world.address = engine.address;
   }
   return world;
-}
-
-/** Runs hack/engines.sh (extra engines standing in for more machines); returns its output. */
-export async function engines(...args: string[]): Promise<string> {
-  const result = await run("bash", ["hack/engines.sh", ...args], { timeoutMs: 120_000 });
-  if (result.code !== 0) throw new Error(`hack/engines.sh ${args.join(" ")} failed: ${result.stderr}`);
-  return result.stdout.trim();
 }
 
 /**

@@ -14,7 +14,17 @@ import { DockerEngine, RegistryAuthError, type DockerObserver } from "../../cont
 import { INSTANCES, NODES, RestKubeClient, isNotFound } from "../../controller/src/kube/index.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import { readPullAuth, SourceError } from "../../controller/src/source/index.js";
-import { env, httpGet, images, kubectlOk, run, testNamespace, waitFor } from "../harness/index.js";
+import {
+  env,
+  httpGet,
+  images,
+  kubectlOk,
+  run,
+  startExtraEngine,
+  stopExtraEngine,
+  testNamespace,
+  waitFor,
+} from "../harness/index.js";
 
 /** A port of its own, so that stopping the registry afterwards disturbs no other test. */
 const REGISTRY_PORT = "5153";
@@ -172,11 +182,8 @@ test("the agent pulls with an Instance's pull secret; a wrong one fails with its
   await createPullSecret(namespace, "regcred", access.password);
   await createPullSecret(namespace, "wrongcred", `not-${access.password}`);
 
-  const started = await run("bash", ["hack/engines.sh", "start", String(AGENT_ENGINE)], {
-    timeoutMs: 60_000,
-  });
-  assert.equal(started.code, 0, `hack/engines.sh start ${AGENT_ENGINE} failed: ${started.stderr}`);
-  const socket = started.stdout.trim().split("\n").pop() ?? "";
+  // No images loaded: the agent must pull them from the registry.
+  const engine = await startExtraEngine(AGENT_ENGINE, { loadImages: false });
   const nodeName = `registry-${randomBytes(4).toString("hex")}`;
   const unauthorizedPulls: number[] = [];
   const observer: DockerObserver = {
@@ -198,17 +205,17 @@ test("the agent pulls with an Instance's pull secret; a wrong one fails with its
       return items.length === 0;
     }).catch(() => undefined);
     await running.agent?.stop();
-    await run("bash", ["hack/engines.sh", "stop", String(AGENT_ENGINE)], { timeoutMs: 60_000 });
+    await stopExtraEngine(AGENT_ENGINE);
     await kube.delete(NODES, { name: nodeName }).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
   });
   running.agent = await startAgent(
-    { nodeName, url: `unix://${socket}`, address: `127.0.0.${AGENT_ENGINE}` },
+    { nodeName, url: engine.url, address: engine.address },
     {
       client: kube,
       logger: createLogger({ level: "error" }),
-      docker: new DockerEngine({ url: `unix://${socket}`, observer }),
+      docker: new DockerEngine({ url: engine.url, observer }),
     },
   );
   // Other tests' controllers must not place their Instances on this Node.
