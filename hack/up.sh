@@ -71,7 +71,7 @@ cat <<MSG
 
 Berth is running (all-in-one role, node "$NODE_NAME", engine $DOCKER_URL).
 
-  export KUBECONFIG=$KUBECONFIG
+  eval "\$(bash hack/controlplane.sh env)"   # KUBECONFIG=$KUBECONFIG, matching kubectl on PATH
   kubectl get berth                      # Definitions, Instances and Nodes
   kubectl get definition hello -o jsonpath='{.status.addresses}'
   curl $address                 # the example answers here
@@ -80,6 +80,7 @@ Berth is running (all-in-one role, node "$NODE_NAME", engine $DOCKER_URL).
   health:   http://$METRICS_ADDR/healthz
   log:      $BERTH_STATE/logs/berth.log
 
-Apply your own: kubectl apply -f manifests/examples/   Ctrl-C stops what this started.
+Apply your own: kubectl apply -f manifests/examples/ (runs with no internet; internet/ and admin/ do not)
+Ctrl-C stops what this started; Definitions you applied stay. README.md, "The local default".
 MSG
 wait "$berth_pid"

@@ -1,5 +1,5 @@
 /**
- * End to end: a Definition built from source, in the shape of manifests/examples/test-b.yaml
+ * End to end: a Definition built from source, in the shape of manifests/examples/internet/test-b.yaml
  * (repository + containerFile, a fixed hostPort, no port), from a local git repository made
  * by hack/test-repo.sh. The controller and a real agent run in-process; the agent has an
  * extra engine of its own (hack/engines.sh), which builds the image from scratch. Moving the
