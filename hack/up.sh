@@ -51,7 +51,9 @@ kubectl create namespace berth-system --dry-run=client -o yaml | kubectl apply -
 "$HACK/images/build.sh" >/dev/null
 
 mkdir -p "$BERTH_STATE/logs"
-node --import tsx controller/src/cli/main.ts all \
+# In a session of its own: Ctrl-C in the terminal reaches this script's process group, and
+# Berth must outlive it until the cleanup below has removed the example through it.
+setsid node --import tsx controller/src/cli/main.ts all \
   --node-name "$NODE_NAME" --url "$DOCKER_URL" --address 127.0.0.1 \
   --metrics-bind-address "$METRICS_ADDR" --log-format text \
   > "$BERTH_STATE/logs/berth.log" 2>&1 &

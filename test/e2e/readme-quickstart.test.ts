@@ -85,7 +85,10 @@ test("npm start, then the README's quick start word for word", { timeout: 600_00
     commands[0]?.startsWith("eval "),
     "the quick start begins by pointing kubectl at the control plane",
   );
-  const script = ["set -euo pipefail", ...commands.flatMap((line, i) => [line, `echo "@@ ${i}"`])].join("\n");
+  const script = [
+    "set -euo pipefail",
+    ...commands.flatMap((line, i) => [line, `printf "\\n@@ ${i}\\n"`]),
+  ].join("\n");
   const shellEnv: NodeJS.ProcessEnv = { ...process.env, ...upEnv };
   delete shellEnv.KUBECONFIG;
   const result = await run("bash", ["-c", script], { timeoutMs: 300_000, env: shellEnv });
