@@ -32,7 +32,10 @@ test("credentials in an Instance's repository URL reach no status message, Event
   const events = new RecordingEventRecorder();
   let builds = 0;
   const images = new InstanceImages({
-    docker: { imageExists: () => Promise.resolve(false), pullImage: () => Promise.resolve() },
+    docker: {
+      imageExists: () => Promise.resolve(false),
+      pullImage: () => Promise.reject(new Error("a repository Instance pulls nothing")),
+    },
     client: {} as KubeClient,
     events,
     nodeName: "n1",
