@@ -127,7 +127,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     stopGraceSeconds: options.stopGraceSeconds,
     resyncMs: options.resyncIntervalMs,
     probeStatusRefreshMs: PROBE_TIME_REFRESH_MS,
-    buildSourceImage: (request) => ensureSourceImage(request, { docker, stateDir: options.stateDir, logger }),
+    buildSourceImage: (request) =>
+      ensureSourceImage(request, {
+        docker,
+        stateDir: options.stateDir,
+        logger,
+        git: { fileRepositories: { allowed: options.allowFileRepositories, refused: [] } },
+      }),
   });
   const controller = new Controller({
     name: CONTROLLER_NAME,

@@ -9,6 +9,7 @@ import type { NodeCapacity } from "../api/types.js";
 import { parseEngineUrl } from "../docker/url.js";
 import type { FlagValues } from "../runtime/flags.js";
 import { FlagError, defineFlags, parseFlags } from "../runtime/flags.js";
+import { fileRepositoryFlags, parseDirectoryList } from "../source/index.js";
 import type { CrashLoopOptions } from "./crashloop.js";
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -237,6 +238,7 @@ export const agentFlags = defineFlags({
     help: "How many Instances the agent deploys at once.",
     validate: onNumber((value) => (value < 1 || value > 64 ? "must be between 1 and 64" : undefined)),
   },
+  ...fileRepositoryFlags,
 });
 
 export type AgentFlagValues = FlagValues<typeof agentFlags>;
@@ -259,6 +261,8 @@ export interface AgentOptions {
   workers: number;
   /** Where repository mirrors and build logs are kept. */
   stateDir: string;
+  /** Directories repository URLs of file:// may point under (never stateDir); none: file:// is refused. */
+  allowFileRepositories: string[];
   /** Only Instances in this namespace are run here (and only their containers touched); "" for all. */
   watchNamespace: string;
 }
@@ -311,6 +315,7 @@ export function agentOptionsFromFlags(
     resyncIntervalMs: values.resyncInterval,
     workers: values.workers,
     stateDir: values.stateDir || path.join(os.tmpdir(), `berth-agent-${nodeName}`),
+    allowFileRepositories: parseDirectoryList(values.allowFileRepositories),
     watchNamespace: values.watchNamespace ?? "",
   };
 }

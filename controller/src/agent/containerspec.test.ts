@@ -142,12 +142,12 @@ test("a repository template runs the image built for it, on the port the build d
   assert.deepEqual(runSourceOf(template), { kind: "repository", repository: template.repository });
   const spec = buildContainerSpec({
     instance: instance({ template }),
-    image: { name: "berth-build/shop-web:aaaaaaaaaaaa-12345678", port: 8000 },
+    image: { name: "berth-build/shop/web:aaaaaaaaaaaa-12345678", port: 8000 },
     node,
     env: [],
     restarts: 0,
   });
-  assert.equal(spec.image, "berth-build/shop-web:aaaaaaaaaaaa-12345678");
+  assert.equal(spec.image, "berth-build/shop/web:aaaaaaaaaaaa-12345678");
   assert.deepEqual(
     spec.ports?.map((p) => p.containerPort),
     [8000],

@@ -47,6 +47,7 @@ export const FINAL_SOURCE_REASONS: ReadonlySet<string> = new Set([
   "NoExposedPort",
   "AmbiguousExposedPort",
   "RepositoryURLRefused",
+  "InvalidBuildName",
 ]);
 
 /** How many failed builds are remembered; the oldest are forgotten first. */

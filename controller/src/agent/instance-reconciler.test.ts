@@ -424,7 +424,7 @@ test("a repository Instance is built at its pinned commit, then runs like an ima
   assert.equal(builder.requests[0]?.definition, "web");
   assert.deepEqual(phases, ["Building", "Starting"]);
   const [container] = [...docker.containers.values()];
-  assert.match(container?.image ?? "", /^berth-build\/ns-web:0123456789ab-/);
+  assert.match(container?.image ?? "", /^berth-build\/ns\/web:0123456789ab-/);
   assert.equal(container?.labels[SERVICE_PORT_LABEL], "8080");
   assert.equal(api.instance.status?.address?.port, 32768);
   assert.deepEqual(

@@ -227,10 +227,13 @@ export interface ImageSource {
 /**
  * RepositorySource is a git repository with a Containerfile to build the image from.
  * @xValidation {"rule": "self.url.startsWith('https://') || self.url.startsWith('ssh://') || self.url.startsWith('file://') || self.url.matches('^[A-Za-z0-9_.-]+@[A-Za-z0-9.-]+:.+$')", "message": "repository.url must be an https://, ssh:// (or user@host:path) or file:// URL", "fieldPath": ".url"}
+ * @xValidation {"rule": "!self.url.matches('^[hH][tT][tT][pP][sS]://[^/?#]*@') && !self.url.matches('^[sS][sS][hH]://[^/?#@]*:[^/?#]*@')", "message": "repository.url must not hold credentials (a user, password or token before the host): Berth shows repository URLs in statuses, Events, logs and image labels", "fieldPath": ".url"}
  */
 export interface RepositorySource {
   /**
    * url is the git repository to clone: https://, ssh:// (or user@host:path) or file://.
+   * It must hold no credentials (an ssh user name is fine); a file:// URL must point under a
+   * directory the operator allowed.
    * @minLength 1
    * @maxLength 2048
    */

@@ -4,6 +4,7 @@
  */
 import type { Definition, Instance, Node } from "../api/types.js";
 import type { ConfigMap, KubeClient, Lease, Secret } from "../kube/index.js";
+import type { FileRepositoryPolicy } from "../source/index.js";
 import type { Clock } from "../runtime/clock.js";
 import { Controller, type Reconciler } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
@@ -29,6 +30,8 @@ export interface ControllerSettings {
   leaseNamespace: string;
   /** Definitions reconciled at once. */
   definitionWorkers: number;
+  /** Where repository URLs of file:// may point (and where never). */
+  fileRepositories: FileRepositoryPolicy;
 }
 
 /** Defaults; docs/controller.md explains the liveness timings. */
@@ -37,6 +40,7 @@ export const DEFAULT_SETTINGS: ControllerSettings = {
   nodeEvictionTimeoutMs: 60_000,
   leaseNamespace: "berth-system",
   definitionWorkers: 4,
+  fileRepositories: { allowed: [], refused: [] },
 };
 
 export interface ControllerContext {

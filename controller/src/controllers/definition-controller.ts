@@ -71,7 +71,10 @@ export class DefinitionReconciler implements Reconciler {
   constructor(private readonly context: ControllerContext) {
     this.expectations = new Expectations();
     this.statusWriter = new StatusWriter(context.client);
-    this.commits = new RepositoryCommits({ clock: context.clock });
+    this.commits = new RepositoryCommits({
+      clock: context.clock,
+      fileRepositories: context.settings.fileRepositories,
+    });
   }
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {

@@ -68,6 +68,7 @@ export function startController(options: StartControllerOptions, deps: Controlle
     nodeEvictionTimeoutMs: options.nodeEvictionTimeoutMs ?? DEFAULT_SETTINGS.nodeEvictionTimeoutMs,
     leaseNamespace: options.leaseNamespace ?? DEFAULT_SETTINGS.leaseNamespace,
     definitionWorkers: options.definitionWorkers ?? DEFAULT_SETTINGS.definitionWorkers,
+    fileRepositories: options.fileRepositories ?? DEFAULT_SETTINGS.fileRepositories,
   };
   const manager = new Manager({
     client: deps.client,
