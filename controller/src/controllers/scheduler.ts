@@ -46,7 +46,6 @@ type Rejection =
   | "memory"
   | "cpus";
 
-
 const REJECTION_TEXT: Record<Rejection, (c: SchedulingCandidate) => string> = {
   "not Ready": () => "not Ready",
   unschedulable: () => "marked unschedulable",
