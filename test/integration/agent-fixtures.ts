@@ -21,6 +21,7 @@ import {
   EVENTS,
   INSTANCES,
   LEASES,
+  NAMESPACES,
   NODES,
   isNotFound,
   newKubeClient,
@@ -294,6 +295,14 @@ export class StatusTimeline {
 
 export function condition(status: InstanceStatus, type: string) {
   return status.conditions?.find((c) => c.type === type);
+}
+
+/** The installation the world's agents label their containers with: the UID of berth-system. */
+export async function installationOf(world: Pick<AgentWorld, "client">): Promise<string> {
+  const namespace = await world.client.get(NAMESPACES, { name: LEASE_NAMESPACE });
+  const uid = namespace.metadata?.uid;
+  if (!uid) throw new Error(`namespace ${LEASE_NAMESPACE} has no UID`);
+  return uid;
 }
 
 /** This node's Berth containers for one Instance. */

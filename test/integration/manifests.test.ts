@@ -278,8 +278,11 @@ test("an agent's identity can run its Instances and heartbeat, and cannot touch 
       ["create", "leases.coordination.k8s.io", "-n", NAMESPACE],
       ["update", "leases.coordination.k8s.io", "-n", NAMESPACE],
       ["create", "events.events.k8s.io", "-n", "team-a"],
+      ["get", `namespaces/${NAMESPACE}`],
     ],
     [
+      ["get", "namespaces/team-a"],
+      ["list", "namespaces"],
       ["create", "definitions.berth.dev", "-n", "team-a"],
       ["patch", "definitions.berth.dev", "-n", "team-a"],
       ["delete", "definitions.berth.dev", "-n", "team-a"],

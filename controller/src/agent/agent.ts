@@ -28,7 +28,9 @@ import { InstanceReconciler } from "./instance-reconciler.js";
 import { Prober, runProbe } from "./prober.js";
 import type { NodeIdentity } from "./registration.js";
 import { registerNode } from "./registration.js";
+import { resolveBindAddress } from "./bind-address.js";
 import { agentIdentity, lockAgentState } from "./identity.js";
+import { UnclaimedContainerLog, ownershipOf, resolveInstallation } from "./installation.js";
 
 export interface AgentDeps {
   client: KubeClient;
@@ -77,12 +79,17 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     leaseDurationSeconds: Math.ceil(options.leaseDurationMs / 1000),
   };
   let lease;
+  let installation: string;
+  let bindAddress: string;
   try {
+    installation = await resolveInstallation(client, options);
+    bindAddress = await resolveBindAddress(options, logger);
     ({ lease } = await registerNode(identity, { client, clock, logger }));
   } catch (err) {
     releaseLock();
     throw err;
   }
+  const unclaimed = new UnclaimedContainerLog(logger);
 
   // With a namespace scope, containers of other namespaces' Instances belong to another agent's
   // view of this node: neither events nor garbage collection may touch them.
@@ -103,6 +110,16 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       clock,
       logger,
     });
+  // Nodes are watched rather than read on every beat: this Node's readiness (which the
+  // controller may flip to Unknown), the count of the others (for Misconfigured), and
+  // whether an admin allows privileged host ports here.
+  const nodeCache = new Informer<Node>(client, NODES, { clock, logger });
+  nodeCache.start();
+  const privilegedPortsAllowed = async (): Promise<boolean> => {
+    const own =
+      nodeCache.get(undefined, options.nodeName) ?? (await client.get(NODES, { name: options.nodeName }));
+    return own.spec.allowPrivilegedPorts === true;
+  };
   const enqueue = (key: string): void => controller.enqueue(key);
   const prober = new Prober({
     clock,
@@ -115,7 +132,12 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     onVerdictChange: enqueue,
   });
   const reconciler = new InstanceReconciler({
-    node: { nodeName: options.nodeName, address: options.address, bindAddress: options.bindAddress },
+    node: {
+      nodeName: options.nodeName,
+      installation,
+      address: options.address,
+      bindAddress,
+    },
     docker,
     client,
     instances: informer,
@@ -127,6 +149,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     stopGraceSeconds: options.stopGraceSeconds,
     resyncMs: options.resyncIntervalMs,
     probeStatusRefreshMs: PROBE_TIME_REFRESH_MS,
+    privilegedPortsAllowed,
     buildSourceImage: (request) =>
       ensureSourceImage(request, {
         docker,
@@ -158,6 +181,8 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
         const result = await collectContainers(
           {
             nodeName: options.nodeName,
+            installation,
+            unclaimed,
             docker: options.watchNamespace ? scopedDocker(docker, inScope) : docker,
             instances: informer,
             hasSynced: () => informer.hasSynced(),
@@ -189,7 +214,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   };
   const engineEvents = watchEngineEvents(
     docker,
-    options.nodeName,
+    { nodeName: options.nodeName, installation },
     enqueueInScope,
     abort.signal,
     logger,
@@ -200,10 +225,6 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     },
   );
 
-  // Nodes are watched rather than read on every beat: this Node's readiness (which the
-  // controller may flip to Unknown) and the count of the others (for Misconfigured).
-  const nodeCache = new Informer<Node>(client, NODES, { clock, logger });
-  nodeCache.start();
   const heartbeat = new NodeHeartbeat({
     nodes: nodeCache,
     identity,
@@ -234,7 +255,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     releaseLock();
     throw err;
   }
-  logger.info("agent started", { agentId, url: options.url, address: options.address });
+  logger.info("agent started", {
+    agentId,
+    url: options.url,
+    address: options.address,
+    bindAddress,
+    installation,
+  });
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -256,10 +283,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   return { agentId, nodeName: options.nodeName, stop };
 }
 
-/** Enqueues the Instance of every container event on this node; restarts the stream until aborted. */
+/**
+ * Enqueues the Instance of every container event on this node of this installation (or of
+ * none: unclaimed containers may be adopted); restarts the stream until aborted.
+ */
 async function watchEngineEvents(
   docker: Pick<DockerEngine, "events">,
-  nodeName: string,
+  node: { nodeName: string; installation: string },
   enqueue: (key: string) => void,
   signal: AbortSignal,
   logger: Logger,
@@ -275,7 +305,10 @@ async function watchEngineEvents(
         }
         const namespace = event.labels[LABELS.namespace];
         const name = event.labels[LABELS.instance];
-        if (event.labels[LABELS.node] === nodeName && namespace && name) enqueue(`${namespace}/${name}`);
+        const ours =
+          event.labels[LABELS.node] === node.nodeName &&
+          ownershipOf(event.labels, node.installation) !== "foreign";
+        if (ours && namespace && name) enqueue(`${namespace}/${name}`);
       }
     } catch (err) {
       if (signal.aborted) return;

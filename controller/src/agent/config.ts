@@ -11,6 +11,7 @@ import type { FlagValues } from "../runtime/flags.js";
 import { FlagError, defineFlags, parseFlags } from "../runtime/flags.js";
 import { fileRepositoryFlags, parseDirectoryList } from "../source/index.js";
 import type { CrashLoopOptions } from "./crashloop.js";
+import { installationProblem } from "./installation.js";
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const MEMORY_QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
@@ -112,7 +113,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_BIND_ADDRESS",
     type: "string",
     default: "",
-    help: "IP published container ports are bound to; the address when it is an IP, else 0.0.0.0.",
+    help: "IP published container ports are bound to; 0.0.0.0 (or ::) binds every interface and must be asked for. When empty: the address when it is an IP, else the IP the address resolves to at start, else 127.0.0.1.",
     validate: onText((value) => (value === "" || net.isIP(value) ? undefined : "must be an IP address")),
   },
   labels: {
@@ -157,6 +158,14 @@ export const agentFlags = defineFlags({
     validate: onText((value) =>
       value === "" || CPU_QUANTITY.test(value) ? undefined : "must be a quantity such as 4 or 3500m",
     ),
+  },
+  installation: {
+    name: "installation",
+    env: "BERTH_INSTALLATION",
+    type: "string",
+    default: "",
+    help: "Identity of this Berth installation, labelled on every container (berth.dev/installation) so that agents of two installations sharing a Node name and an engine never touch each other's containers; the UID of the --node-lease-namespace namespace when empty.",
+    validate: onText((value) => (value === "" ? undefined : installationProblem(value))),
   },
   leaseNamespace: {
     name: "node-lease-namespace",
@@ -248,9 +257,12 @@ export interface AgentOptions {
   nodeName: string;
   url: string;
   address: string;
+  /** The IP published ports are bound to; "" to derive it from the address at start (bind-address.ts). */
   bindAddress: string;
   labels: Record<string, string>;
   capacity?: NodeCapacity;
+  /** The installation identity; "" to use the UID of leaseNamespace (see installation.ts). */
+  installation: string;
   leaseNamespace: string;
   leaseDurationMs: number;
   leaseRenewIntervalMs: number;
@@ -284,7 +296,8 @@ export function agentOptionsFromFlags(
   if (urlProblem) throw new FlagError(`--url: ${urlProblem}`);
   const engine = parseEngineUrl(url);
   const address = values.address || (engine.kind === "network" ? engine.host : "127.0.0.1");
-  const bindAddress = values.bindAddress || (net.isIP(address) ? address : "0.0.0.0");
+  // A host name is resolved when the agent starts (bind-address.ts): "" until then.
+  const bindAddress = values.bindAddress || (net.isIP(address) ? address : "");
   if (values.leaseRenewInterval >= values.leaseDuration) {
     throw new FlagError("--node-lease-renew-interval must be shorter than --node-lease-duration");
   }
@@ -302,6 +315,7 @@ export function agentOptionsFromFlags(
     bindAddress,
     labels: parseLabels(values.labels),
     ...(Object.keys(capacity).length > 0 ? { capacity } : {}),
+    installation: values.installation,
     leaseNamespace: values.leaseNamespace,
     leaseDurationMs: values.leaseDuration,
     leaseRenewIntervalMs: values.leaseRenewInterval,
@@ -339,6 +353,6 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
     if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
   }
   if (!input.stateDir) merged.stateDir = path.join(os.tmpdir(), `berth-agent-${merged.nodeName}`);
-  if (!input.bindAddress) merged.bindAddress = net.isIP(merged.address) ? merged.address : "0.0.0.0";
+  if (!input.bindAddress) merged.bindAddress = net.isIP(merged.address) ? merged.address : "";
   return merged;
 }

@@ -11,6 +11,7 @@
  */
 import type { Instance, RepositorySource } from "../api/types.js";
 import type { KubeClient } from "../kube/client.js";
+import { imageReferenceProblem } from "../docker/reference.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { SourceImage, SourceImageRequest } from "../source/index.js";
 import { SourceBuildError, SourceError, readPullAuth, redactUrl, sourceImageTag } from "../source/index.js";
@@ -72,6 +73,15 @@ export class InstanceImages {
     if (source.kind === "repository") return await this.build(instance, source.repository, report, signal);
     const { docker, client, nodeName } = this.options;
     const image = { name: source.image.name, port: source.image.port };
+    // The API server checks the grammar too; an Instance written before that check (or
+    // past it) must still never reach the engine with a name that rewrites its API path.
+    const problem = imageReferenceProblem(image.name);
+    if (problem) {
+      throw new ContainerConfigError(
+        "InvalidImageName",
+        `image.name ${JSON.stringify(image.name)}: ${problem}`,
+      );
+    }
     const policy = source.image.pullPolicy ?? "IfNotPresent";
     if (policy !== "Always" && (await docker.imageExists(image.name, { signal }))) return { image, instance };
     if (policy === "Never") {

@@ -22,7 +22,7 @@ import type { AgentDocker } from "./docker-port.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
 import { Prober } from "./prober.js";
 
-const NODE = { nodeName: "node-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
+const NODE = { nodeName: "node-a", installation: "inst-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
 
 /** An in-memory engine: containers are records; start publishes port 32768 + n. */
 class FakeDocker implements AgentDocker {
@@ -85,6 +85,7 @@ class FakeDocker implements AgentDocker {
     container.ports = [
       { containerPort: 8080, protocol: "tcp", hostIp: NODE.bindAddress, hostPort: 32767 + this.next },
     ];
+    container.ipAddress = `172.17.0.${this.next + 1}`;
   }
   async inspectContainer(id: string): Promise<ContainerInfo> {
     return structuredClone(this.mustGet(id));
@@ -223,10 +224,14 @@ function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; a
   const events = new RecordingEventRecorder();
   const woken: string[] = [];
   const checks = { ok: probeOk };
+  const targets: string[] = [];
   const prober = new Prober({
     clock,
     logger: nullLogger,
-    probe: () => Promise.resolve({ ok: checks.ok, message: checks.ok ? "connect ok" : "connection refused" }),
+    probe: (target) => {
+      targets.push(`${target.host}:${target.port}`);
+      return Promise.resolve({ ok: checks.ok, message: checks.ok ? "connect ok" : "connection refused" });
+    },
     onVerdictChange: (key) => woken.push(key),
   });
   const reconciler = new InstanceReconciler({
@@ -243,6 +248,7 @@ function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; a
     resyncMs: 30_000,
     probeStatusRefreshMs: 60_000,
     buildSourceImage: builder.build,
+    privilegedPortsAllowed: () => Promise.resolve(false),
   });
   const context: ReconcileContext = {
     log: nullLogger,
@@ -251,7 +257,7 @@ function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; a
     clock,
   };
   const reconcile = () => reconciler.reconcile({ key: "ns/web-0", namespace: "ns", name: "web-0" }, context);
-  return { clock, docker, api, events, prober, woken, reconcile, builder, checks };
+  return { clock, docker, api, events, prober, woken, reconcile, builder, checks, targets };
 }
 
 test("a new Instance gets a labelled container, an address, and Running once the probe passes", async () => {
@@ -381,6 +387,26 @@ test("a missing image is pulled before the container is created", async () => {
   prober.stopAll();
 });
 
+test("an image name that would rewrite the engine's API path fails for good, before any Docker call", async () => {
+  const { docker, api, events, reconcile } = setup();
+  api.instance.spec.template.image = { name: "x/../../images/get?names=big&a=", port: 8080 };
+  const looked: string[] = [];
+  docker.imageExists = (image: string) => {
+    looked.push(image);
+    return Promise.resolve(false);
+  };
+  await assert.rejects(reconcile(), TerminalError);
+  assert.deepEqual([...looked, ...docker.calls], []);
+  assert.equal(api.instance.status?.phase, "Failed");
+  const condition = api.instance.status?.conditions?.find((c) => c.type === "ContainerReady");
+  assert.equal(condition?.reason, "InvalidImageName");
+  assert.match(condition?.message ?? "", /image\.name "x\/\.\.\/\.\.\/images\/get.*not an image reference/);
+  assert.deepEqual(
+    events.events.map((e) => e.reason),
+    ["InvalidImageName"],
+  );
+});
+
 test("a deleted Instance has its container stopped and removed before the finalizer goes", async () => {
   const { docker, api, reconcile } = setup();
   await reconcile();
@@ -404,6 +430,80 @@ test("of two containers for one Instance, the running one is kept", async () => 
   assert.equal(docker.containers.has(spare), false);
   assert.equal(docker.containers.has("c1"), true);
   prober.stopAll();
+});
+
+test("another installation's container for an Instance of the same name is neither kept nor removed", async () => {
+  const { docker, reconcile, prober } = setup();
+  const theirs = await docker.createContainer({
+    image: "app:1",
+    labels: {
+      [LABELS.installation]: "inst-b",
+      [LABELS.node]: "node-a",
+      [LABELS.namespace]: "ns",
+      [LABELS.instance]: "web-0",
+      [SERVICE_PORT_LABEL]: "8080",
+    },
+  });
+  await docker.startContainer(theirs);
+  await reconcile();
+  assert.deepEqual(
+    docker.calls.filter((call) => /^(create|stop|remove)/.test(call)),
+    [`create ${theirs}`, "create c2"],
+  );
+  assert.equal(docker.containers.get("c2")?.labels[LABELS.installation], "inst-a");
+  prober.stopAll();
+});
+
+test("a running container from before the installation label is adopted, not replaced", async () => {
+  const { docker, api, reconcile, prober } = setup();
+  const old = await docker.createContainer({
+    image: "app:1",
+    labels: {
+      [LABELS.node]: "node-a",
+      [LABELS.namespace]: "ns",
+      [LABELS.instance]: "web-0",
+      [SERVICE_PORT_LABEL]: "8080",
+    },
+  });
+  await docker.startContainer(old);
+  await reconcile();
+  assert.deepEqual(
+    docker.calls.filter((call) => call.startsWith("create")),
+    [`create ${old}`],
+  );
+  assert.equal(api.instance.status?.containerId, old);
+  prober.stopAll();
+});
+
+test("an unpublished health port is checked at the container's address, a published one where it is bound", async () => {
+  const unpublished = setup();
+  unpublished.api.instance.spec.template.healthCheck = { type: "tcp", port: 9090, intervalSeconds: 1 };
+  await unpublished.reconcile();
+  await unpublished.clock.advanceAsync(1, 1);
+  assert.deepEqual(unpublished.targets, ["172.17.0.2:9090"]);
+  assert.equal(unpublished.api.instance.status?.address?.url, "http://10.0.0.5:32768");
+  unpublished.prober.stopAll();
+
+  const service = setup();
+  await service.reconcile();
+  await service.clock.advanceAsync(1, 1);
+  assert.deepEqual(service.targets, ["10.0.0.5:32768"], "the service port is checked where clients reach it");
+  service.prober.stopAll();
+});
+
+test("a hostPort below 1024 on a Node without allowPrivilegedPorts fails with a reason, and no container", async () => {
+  const { docker, api, events, reconcile } = setup();
+  api.instance.spec.hostPort = 80;
+  const result = await reconcile();
+  assert.ok((result?.requeueAfterMs ?? 0) > 0, "retried later: an admin may allow it");
+  assert.equal(docker.containers.size, 0);
+  const condition = containerReadyOf(api.instance);
+  assert.equal(condition?.reason, "PrivilegedPortNotAllowed");
+  assert.match(condition?.message ?? "", /hostPort 80 .*spec\.allowPrivilegedPorts/);
+  assert.deepEqual(
+    events.events.map((e) => e.reason),
+    ["PrivilegedPortNotAllowed"],
+  );
 });
 
 const containerReadyOf = (instance: Instance) =>

@@ -5,7 +5,7 @@
  * it observed, only when it changed.
  */
 import type { Instance, InstanceStatus } from "../api/types.js";
-import { INSTANCE_FINALIZER } from "../api/types.js";
+import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/types.js";
 import { DockerError } from "../docker/errors.js";
 import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
 import { hostPortFor } from "../docker/spec.js";
@@ -27,10 +27,12 @@ import {
   ContainerConfigError,
   buildContainerSpec,
   healthPortOf,
+  healthPortPublished,
   instanceSelector,
   resolveEnv,
   servicePortOf,
 } from "./containerspec.js";
+import { bindsEveryInterface } from "./bind-address.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
 import { recordExit } from "./crashloop.js";
 import type { AgentDocker } from "./docker-port.js";
@@ -38,6 +40,7 @@ import type { Observed } from "./instance-status.js";
 import { REASONS, composeStatus, eventsForChange, lastProbeTimeToWrite } from "./instance-status.js";
 import type { BuildSourceImage, ImageStep } from "./images.js";
 import { FINAL_SOURCE_REASONS, InstanceImages, failureMessage } from "./images.js";
+import { ownershipOf } from "./installation.js";
 import { kubeEnvSources } from "./kube-sources.js";
 import type { Prober, ResumedVerdict } from "./prober.js";
 import { probeTargetFor } from "./prober.js";
@@ -51,8 +54,13 @@ export interface InstanceSource {
 
 export interface InstanceReconcilerOptions {
   node: NodeAddressing;
-  /** Host the prober connects to for http/tcp checks; the node address by default. */
+  /**
+   * Host the prober connects to for published ports: by default the bind address, or the
+   * node address when ports are bound to every interface.
+   */
   probeHost?: string;
+  /** Whether this node's spec.allowPrivilegedPorts is true right now (asked only for a hostPort below 1024). */
+  privilegedPortsAllowed: () => Promise<boolean>;
   docker: AgentDocker;
   client: KubeClient;
   instances: InstanceSource;
@@ -78,6 +86,7 @@ const TERMINAL_REASONS: ReadonlySet<string> = new Set([
   "InvalidTemplate",
   "InvalidResources",
   "InvalidContainerSpec",
+  "InvalidImageName",
   ...FINAL_SOURCE_REASONS,
 ]);
 /**
@@ -93,6 +102,7 @@ const SLOW_RETRY_REASONS: ReadonlySet<string> = new Set([
   "RegistryUnreachable",
   "ImageNotFound",
   "ImagePullFailed",
+  "PrivilegedPortNotAllowed",
 ]);
 const ENGINE_DOWN_REASONS = new Set(["EngineUnreachable", "DockerTimeout"]);
 
@@ -127,10 +137,14 @@ export class InstanceReconciler implements Reconciler {
     const key = request.key;
     const { node, docker } = this.options;
     const cached = this.options.instances.get(namespace, request.name);
-    const listContainers = () =>
-      docker.listContainers(instanceSelector(namespace, request.name, node.nodeName), {
-        signal: context.signal,
-      });
+    // Its own containers and unclaimed ones from before the installation label (adopted);
+    // never another installation's, which may run an Instance of the same name here.
+    const listContainers = async () =>
+      (
+        await docker.listContainers(instanceSelector(namespace, request.name, node.nodeName), {
+          signal: context.signal,
+        })
+      ).filter((container) => ownershipOf(container.labels, node.installation) !== "foreign");
     if (!cached || cached.spec.nodeName !== node.nodeName) {
       await this.removeContainers(await listContainers(), context);
       this.forget(key);
@@ -246,12 +260,15 @@ export class InstanceReconciler implements Reconciler {
       });
     const { image, instance: latest } = await this.images.ensure(instance, reportStep, context.signal);
     if (latest !== instance) context.log.info("image ready", { image: image.name });
+    const privileged =
+      instance.spec.hostPort !== undefined && instance.spec.hostPort < FIRST_UNPRIVILEGED_PORT;
     const spec = buildContainerSpec({
       instance,
       image,
       node,
       env,
       restarts,
+      privilegedPortsAllowed: privileged && (await this.options.privilegedPortsAllowed()),
       stopTimeoutSeconds: this.options.stopGraceSeconds,
     });
     const id = await docker.createContainer(spec, { signal: context.signal });
@@ -283,6 +300,37 @@ export class InstanceReconciler implements Reconciler {
     return await this.observeRunning(key, latest, started, context, restarts);
   }
 
+  /**
+   * Where http/tcp checks connect: the published service port (or the health port when it
+   * asks to be published) where ports are bound, else the health port at the container's
+   * own address, which is never published unless asked.
+   */
+  private healthEndpoint(
+    template: Instance["spec"]["template"],
+    servicePort: number,
+    serviceHostPort: number | undefined,
+    container: ContainerInfo,
+  ): { host: string; port: number } | { waitingFor: string } {
+    const { node } = this.options;
+    const publishedHost =
+      this.options.probeHost ?? (bindsEveryInterface(node.bindAddress) ? node.address : node.bindAddress);
+    const healthPort = healthPortOf(template, servicePort);
+    const published = template.healthCheck?.type === "exec" || healthPort === servicePort;
+    if (published || healthPortPublished(template, servicePort)) {
+      const port = published ? serviceHostPort : hostPortFor(container.ports, healthPort);
+      return port === undefined
+        ? { waitingFor: `health port ${healthPort} is not published yet` }
+        : { host: publishedHost, port };
+    }
+    return container.ipAddress
+      ? { host: container.ipAddress, port: healthPort }
+      : {
+          waitingFor:
+            `the container has no IP address to check health port ${healthPort} at ` +
+            "(set healthCheck.publishPort to check it where it is published)",
+        };
+  }
+
   /** A running container: publish its address, keep its probe loop going, report readiness. */
   private async observeRunning(
     key: string,
@@ -303,34 +351,28 @@ export class InstanceReconciler implements Reconciler {
       );
     }
     const hostPort = hostPortFor(container.ports, servicePort);
-    const healthHostPort =
-      template.healthCheck?.type === "exec"
-        ? hostPort
-        : hostPortFor(container.ports, healthPortOf(template, servicePort));
-    if (hostPort === undefined || healthHostPort === undefined) {
+    const health = this.healthEndpoint(template, servicePort, hostPort, container);
+    if (hostPort === undefined || "waitingFor" in health) {
+      const what = "waitingFor" in health ? health.waitingFor : `port ${servicePort} is not published yet`;
       await this.writeStatus(instance, {
         phase: "Starting",
         containerReady: {
           status: "False",
           reason: REASONS.containerCreating,
-          message: `container ${container.id.slice(0, 12)} runs but port ${servicePort} is not published yet`,
+          message: `container ${container.id.slice(0, 12)} runs but ${what}`,
         },
         ready: {
           status: "False",
           reason: REASONS.containerNotReady,
-          message: "the port is not published yet",
+          message: what,
         },
         containerId: container.id,
         restarts,
-        message: "waiting for the engine to publish the port",
+        message: `waiting: ${what}`,
       });
       return { requeueAfterMs: 1000 };
     }
-    const target = probeTargetFor(template.healthCheck, {
-      host: this.options.probeHost ?? node.address,
-      port: healthHostPort,
-      containerId: container.id,
-    });
+    const target = probeTargetFor(template.healthCheck, { ...health, containerId: container.id });
     // A loop that is not there yet for a container the status already calls ready: this agent
     // restarted (or was replaced) and adopts it. It stays ready until its own checks fail.
     prober.ensure(key, target, prober.state(key) ? undefined : resumedVerdict(instance, container.id));

@@ -198,10 +198,11 @@ export interface DefinitionSpec {
 /** ImageSource is a prebuilt container image to run. */
 export interface ImageSource {
   /**
-   * name is the image reference, such as registry.example.com/team/app:1.2 or app@sha256:...
+   * name is the image reference, such as registry.example.com/team/app:1.2 or app@sha256:...,
+   * in the distribution reference grammar (the agent checks it again before any Docker call).
    * @minLength 1
    * @maxLength 512
-   * @pattern ^[^\s]+$
+   * @xValidation {"rule":"self.matches('^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:[.](?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[a-fA-F0-9]{32,})?$')","message":"image.name must be an image reference [registry[:port]/]path[:tag][@digest] whose path is lowercase letters and digits with single separators (., _, __, -), such as registry.example.com/team/app:1.2"}
    */
   name: string;
   /**
@@ -383,11 +384,19 @@ export interface HealthCheck {
    */
   path?: string;
   /**
-   * port is the container port to check. The service port when absent.
+   * port is the container port to check. The service port when absent. A port other than
+   * the service port is not published on the node: the agent checks it at the container's
+   * own address, unless publishPort is set.
    * @minimum 1
    * @maximum 65535
    */
   port?: number;
+  /**
+   * publishPort publishes the check's own port on the node too (bound like the service
+   * port) and checks it there. Needed when the agent cannot reach the container's address,
+   * such as an agent on another machine than its Docker engine. Default false.
+   */
+  publishPort?: boolean;
   /**
    * command for exec checks.
    * @maxItems 64
@@ -753,6 +762,12 @@ export interface NodeSpec {
   capacity?: NodeCapacity;
   /** unschedulable keeps new Instances off this node; running ones stay. */
   unschedulable?: boolean;
+  /**
+   * allowPrivilegedPorts lets Instances publish a hostPort below 1024 on this node. Set by
+   * an admin, never by the agent: the scheduler does not place such an Instance on a Node
+   * without it, and the agent refuses to publish one.
+   */
+  allowPrivilegedPorts?: boolean;
 }
 
 /** NodeCapacity is an amount of a Node's resources. */
@@ -814,7 +829,12 @@ export const LABELS = {
   deploymentId: "berth.dev/deployment-id",
   node: "berth.dev/node",
   managedBy: "berth.dev/managed-by",
+  /** The installation (cluster) whose agent made the container: see agent/installation.ts. */
+  installation: "berth.dev/installation",
 } as const;
+
+/** Host ports below this are privileged: only a Node with spec.allowPrivilegedPorts publishes them. */
+export const FIRST_UNPRIVILEGED_PORT = 1024;
 
 export const DEFINITION_FINALIZER = "berth.dev/instances";
 export const INSTANCE_FINALIZER = "berth.dev/container";

@@ -7,6 +7,7 @@ import {
   ContainerNotFoundError,
   DockerTimeoutError,
   ImageNotFoundError,
+  InvalidImageNameError,
   classifyDockerError,
 } from "./errors.js";
 import { type EngineEvent, type EventStreamOptions, streamEngineEvents } from "./events.js";
@@ -29,6 +30,7 @@ import {
 } from "./spec.js";
 import { LABELS } from "../api/types.js";
 import { parseEngineUrl } from "./url.js";
+import { imagePathSegment, imageReferenceProblem } from "./reference.js";
 import {
   type BuildOptions,
   type CallOptions,
@@ -123,8 +125,9 @@ export class DockerEngine {
 
   /** Throws ImageNotFoundError when the engine does not have the image. */
   async inspectImage(image: string, call?: CallOptions): Promise<ImageInfo> {
+    checkImageReference("inspect_image", image);
     const inspect = await this.run("inspect_image", { image }, this.timeouts.requestMs, call, () =>
-      this.docker.getImage(image).inspect(),
+      this.docker.getImage(imagePathSegment(image)).inspect(),
     );
     return toImageInfo(inspect);
   }
@@ -144,6 +147,7 @@ export class DockerEngine {
    * as ImageNotFoundError, RegistryAuthError, RegistryUnreachableError or ImagePullError.
    */
   async pullImage(image: string, options: PullOptions = {}): Promise<ImageInfo> {
+    checkImageReference("pull_image", image);
     const timeoutMs = options.timeoutMs ?? this.timeouts.pullMs;
     await this.run("pull_image", { image }, timeoutMs, options, async (abortSignal) => {
       const stream = await this.docker.pull(image, { authconfig: toAuthConfig(options.auth), abortSignal });
@@ -160,6 +164,7 @@ export class DockerEngine {
   async buildImage(options: BuildOptions): Promise<string> {
     const timeoutMs = options.timeoutMs ?? this.timeouts.buildMs;
     const image = options.tags[0];
+    for (const tag of options.tags) checkImageReference("build_image", tag);
     return this.run("build_image", { image }, timeoutMs, options, async (abortSignal) => {
       const context =
         typeof options.context === "string"
@@ -182,6 +187,7 @@ export class DockerEngine {
 
   /** Creates (does not start) a container; resolves to its id. */
   async createContainer(spec: ContainerSpec, call?: CallOptions): Promise<string> {
+    checkImageReference("create_container", spec.image);
     const options = toCreateOptions(spec);
     const hostPort = spec.ports?.find((port) => port.hostPort)?.hostPort;
     const context = { image: spec.image, container: spec.name, hostPort };
@@ -376,6 +382,12 @@ interface SystemCalls {
     MemTotal?: number;
     ContainersRunning?: number;
   }>;
+}
+
+/** Refuses, before any request, an image reference the distribution grammar does not allow. */
+function checkImageReference(operation: DockerOperation, image: string): void {
+  const problem = imageReferenceProblem(image);
+  if (problem) throw new InvalidImageNameError(operation, image, problem);
 }
 
 type BuildQuery = Omit<Docker.ImageBuildOptions, "t"> & { t: string[] };

@@ -30,6 +30,7 @@ export const DOCKER_ERROR_REASONS = [
   "ContainerNotFound",
   "ContainerNameInUse",
   "InvalidContainerSpec",
+  "InvalidImageName",
   "EngineUnreachable",
   "DockerTimeout",
   "DockerError",
@@ -192,6 +193,20 @@ export class InvalidContainerSpecError extends DockerError {
       engineMessage,
       options,
     );
+  }
+}
+
+/**
+ * An image reference outside the distribution grammar: refused before any call, because
+ * the reference becomes part of an engine API path.
+ */
+export class InvalidImageNameError extends DockerError {
+  constructor(
+    operation: DockerOperation,
+    readonly image: string,
+    problem: string,
+  ) {
+    super("InvalidImageName", operation, `image ${JSON.stringify(image)} is refused: ${problem}`, problem);
   }
 }
 

@@ -10,11 +10,14 @@
  *     listContainers(labels) (only berth.dev/managed-by=berth), exec(id, command) -> {exitCode, output}
  *     events({signal, since}) -> AsyncGenerator<EngineEvent>
  *   Every call takes {signal, timeoutMs} last and throws a DockerError with a `reason`.
+ *   Image references are checked against the distribution grammar (reference.ts) before
+ *   any request: InvalidImageNameError.
  */
 export * from "./engine.js";
 export * from "./errors.js";
 export * from "./events.js";
 export * from "./metrics.js";
+export * from "./reference.js";
 export * from "./spec.js";
 export * from "./url.js";
 export { jsonLines } from "./json-lines.js";
