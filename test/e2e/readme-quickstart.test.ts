@@ -54,7 +54,7 @@ test("npm start, then the README's quick start word for word", { timeout: 600_00
       "--wait=true",
       "--timeout=60s",
     ]);
-    await kubectl(["delete", "bnode", nodeName, "--ignore-not-found"]);
+    await kubectl(["delete", "bnode", nodeName, "--ignore-not-found", "--wait=false"]);
   });
 
   const up = spawnForTest(t, "bash", [path.join(ROOT, "hack/up.sh")], upEnv);
