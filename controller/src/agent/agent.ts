@@ -6,6 +6,7 @@
 import type { Instance, Node } from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import { DockerEngine } from "../docker/engine.js";
+import { readEngineTls } from "../docker/tls.js";
 import type { KubeClient } from "../kube/client.js";
 import { INSTANCES, NODES } from "../kube/resources.js";
 import type { Clock, TimerHandle } from "../runtime/clock.js";
@@ -63,7 +64,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   const clock = deps.clock ?? realClock;
   const logger = deps.logger.child({ component: "agent", node: options.nodeName });
   const { client } = deps;
-  const docker = deps.docker ?? new DockerEngine({ url: options.url, logger });
+  const docker =
+    deps.docker ??
+    new DockerEngine({
+      url: options.url,
+      logger,
+      ...(options.dockerTls ? { tls: readEngineTls(options.dockerTls) } : {}),
+    });
   const releaseLock = lockAgentState(options.stateDir);
   const agentId = deps.agentId ?? agentIdentity(options.stateDir, options.nodeName, options.url);
   const identity: NodeIdentity = {

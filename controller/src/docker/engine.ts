@@ -28,6 +28,7 @@ import {
   toImageInfo,
 } from "./spec.js";
 import { LABELS } from "../api/types.js";
+import { hasEngineTls } from "./tls.js";
 import { parseEngineUrl } from "./url.js";
 import {
   type BuildOptions,
@@ -74,7 +75,7 @@ export class DockerEngine {
     this.timeouts = { ...DEFAULT_DOCKER_TIMEOUTS, ...options.timeouts };
     this.observer = options.observer ?? prometheusDockerObserver;
     this.logger = options.logger ?? nullLogger;
-    const address = parseEngineUrl(options.url);
+    const address = parseEngineUrl(options.url, { tls: hasEngineTls(options.tls) });
     // Every connection field is set, even to undefined: dockerode would otherwise fill
     // the gaps from DOCKER_HOST and friends, and talk to a different engine.
     this.docker = new Docker({

@@ -16,6 +16,7 @@ export * from "./errors.js";
 export * from "./events.js";
 export * from "./metrics.js";
 export * from "./spec.js";
+export * from "./tls.js";
 export * from "./url.js";
 export { jsonLines } from "./json-lines.js";
 export { EXEC_OUTPUT_LIMIT } from "./exec.js";
