@@ -9,6 +9,7 @@ import { Controller, type Reconciler } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
+import type { DeploymentSalt } from "./deployment-salt.js";
 
 export interface ControllerCaches {
   definitions: Informer<Definition>;
@@ -29,6 +30,8 @@ export interface ControllerSettings {
   leaseNamespace: string;
   /** Definitions reconciled at once. */
   definitionWorkers: number;
+  /** Namespace of the deployment salt Secret (berth-deployment-salt): the controller's own. */
+  deploymentSaltNamespace: string;
 }
 
 /** Defaults; docs/controller.md explains the liveness timings. */
@@ -37,6 +40,7 @@ export const DEFAULT_SETTINGS: ControllerSettings = {
   nodeEvictionTimeoutMs: 60_000,
   leaseNamespace: "berth-system",
   definitionWorkers: 4,
+  deploymentSaltNamespace: "berth-system",
 };
 
 export interface ControllerContext {
@@ -46,6 +50,8 @@ export interface ControllerContext {
   logger: Logger;
   events: EventRecorder;
   settings: ControllerSettings;
+  /** Keys the hashes of referenced Secrets and ConfigMaps in deploymentIds. */
+  deploymentSalt: DeploymentSalt;
 }
 
 /** The Lease an agent renews for its Node. */
