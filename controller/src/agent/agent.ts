@@ -26,6 +26,7 @@ import { collectContainers } from "./gc.js";
 import type { NodeUsage } from "./heartbeat.js";
 import { NodeHeartbeat } from "./heartbeat.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
+import { PrivateImages } from "./private-images.js";
 import { Prober, runProbe } from "./prober.js";
 import type { NodeIdentity } from "./registration.js";
 import { registerNode } from "./registration.js";
@@ -135,6 +136,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     resyncMs: options.resyncIntervalMs,
     probeStatusRefreshMs: PROBE_TIME_REFRESH_MS,
     buildSourceImage: (request) => ensureSourceImage(request, { docker, stateDir: options.stateDir, logger }),
+    privateImages: new PrivateImages(options.stateDir),
   });
   const controller = new Controller({
     name: CONTROLLER_NAME,
@@ -303,7 +305,9 @@ function scopedDocker(docker: AgentDocker, inScope: (namespace: string | undefin
     ping: (...args) => docker.ping(...args),
     version: (...args) => docker.version(...args),
     imageExists: (...args) => docker.imageExists(...args),
+    inspectImage: (...args) => docker.inspectImage(...args),
     pullImage: (...args) => docker.pullImage(...args),
+    inspectDistribution: (...args) => docker.inspectDistribution(...args),
     createContainer: (...args) => docker.createContainer(...args),
     startContainer: (...args) => docker.startContainer(...args),
     inspectContainer: (...args) => docker.inspectContainer(...args),

@@ -154,6 +154,23 @@ export class DockerEngine {
   }
 
   /**
+   * Asks the image's registry, through the engine, whether these credentials (none when
+   * `auth` is absent) may read the image, without pulling it: the engine's
+   * GET /distribution/{name}/json. Resolves to the manifest digest the registry has; a
+   * refusal throws RegistryAuthError (or ImageNotFoundError, as registries often answer a
+   * repository the caller may not see), an unreachable registry RegistryUnreachableError.
+   */
+  async inspectDistribution(
+    image: string,
+    options: CallOptions & { auth?: RegistryAuth } = {},
+  ): Promise<string> {
+    const info = await this.run("inspect_distribution", { image }, this.timeouts.requestMs, options, () =>
+      this.docker.getImage(image).distribution({ authconfig: toAuthConfig(options.auth) }),
+    );
+    return info.Descriptor.digest;
+  }
+
+  /**
    * Builds an image with the engine's classic builder, streaming output lines to
    * onOutput. Resolves to the image id; a failed step throws BuildFailedError with the
    * step and the last lines of output.

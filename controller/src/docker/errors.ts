@@ -9,6 +9,7 @@ export type DockerOperation =
   | "version"
   | "info"
   | "inspect_image"
+  | "inspect_distribution"
   | "pull_image"
   | "build_image"
   | "create_container"
@@ -322,7 +323,8 @@ export function classifyDockerError(err: unknown, context: ErrorContext): Docker
   const status = statusCodeOf(err);
   const image = context.image ?? "(unknown image)";
 
-  if (operation === "pull_image") {
+  // Asking the registry about an image fails the ways a pull does.
+  if (operation === "pull_image" || operation === "inspect_distribution") {
     if (IMAGE_MISSING.some((re) => re.test(message)))
       return new ImageNotFoundError(operation, image, message, cause);
     if (REGISTRY_AUTH.some((re) => re.test(message)))
