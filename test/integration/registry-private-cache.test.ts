@@ -17,7 +17,15 @@ import { startAgent, type RunningAgent } from "../../controller/src/agent/index.
 import { DockerEngine, type DockerObserver } from "../../controller/src/docker/index.js";
 import { INSTANCES, NODES, isNotFound, newKubeClient } from "../../controller/src/kube/index.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import { env, httpGet, startExtraEngine, stopExtraEngine, testNamespace, waitFor } from "../harness/index.js";
+import {
+  env,
+  httpGet,
+  run,
+  startExtraEngine,
+  stopExtraEngine,
+  testNamespace,
+  waitFor,
+} from "../harness/index.js";
 import {
   createPullSecret,
   startTestRegistry,
@@ -75,6 +83,8 @@ test("another namespace's Instance does not run a cached private image without c
   await createPullSecret(access, teamC, "regcred", `not-${access.password}`);
 
   const engine = await startExtraEngine(ENGINE, { loadImages: false });
+  // The engine keeps its images across runs: the image must come from the registry now.
+  await run("docker", ["-H", engine.url, "rmi", "--force", access.image]);
   const nodeName = `cache-${randomBytes(4).toString("hex")}`;
   const stateDir = await mkdtemp(path.join(os.tmpdir(), "berth-agent-cache-"));
   const operations: string[] = [];
