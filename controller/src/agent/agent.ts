@@ -85,7 +85,10 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     leaseDurationSeconds: Math.ceil(options.leaseDurationMs / 1000),
   };
   let lease;
+  let privateImages: PrivateImages;
   try {
+    // Read under the lock: only this process writes the record in the state directory.
+    privateImages = new PrivateImages(options.stateDir);
     ({ lease } = await registerNode(identity, { client, clock, logger }));
   } catch (err) {
     releaseLock();
@@ -136,7 +139,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     resyncMs: options.resyncIntervalMs,
     probeStatusRefreshMs: PROBE_TIME_REFRESH_MS,
     buildSourceImage: (request) => ensureSourceImage(request, { docker, stateDir: options.stateDir, logger }),
-    privateImages: new PrivateImages(options.stateDir),
+    privateImages,
   });
   const controller = new Controller({
     name: CONTROLLER_NAME,

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Instance } from "../api/types.js";
@@ -33,6 +33,12 @@ test("the record survives a restart, forgets images pulled without credentials, 
   assert.equal(new PrivateImages(dir).accepted("sha256:aaa", WRONG), true);
   const text = readFileSync(path.join(dir, PRIVATE_IMAGES_FILE), "utf8");
   assert.ok(!text.includes(RIGHT.password ?? "") && !text.includes(WRONG.password ?? ""), text);
+});
+
+test("a record that cannot be read stops the agent rather than letting every cached image pass", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "berth-private-images-"));
+  writeFileSync(path.join(dir, PRIVATE_IMAGES_FILE), "{not json");
+  assert.throws(() => new PrivateImages(dir), /private-images\.json is not a record of private images/);
 });
 
 /** Pull secrets by namespace/name, as dockerconfigjson Secrets. */

@@ -118,8 +118,13 @@ function readRecord(file: string): RecordFile | undefined {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
-  const record = JSON.parse(text) as Partial<RecordFile>;
-  if (record.version !== 1 || typeof record.key !== "string" || typeof record.images !== "object") {
+  let record: Partial<RecordFile> | null;
+  try {
+    record = JSON.parse(text) as Partial<RecordFile> | null;
+  } catch {
+    record = null;
+  }
+  if (record?.version !== 1 || typeof record.key !== "string" || typeof record.images !== "object") {
     throw new Error(`${file} is not a record of private images; move it away to start a new one`);
   }
   return record as RecordFile;
