@@ -17,7 +17,6 @@ import { readPullAuth, SourceError } from "../../controller/src/source/index.js"
 import {
   env,
   httpGet,
-  images,
   kubectlOk,
   run,
   startExtraEngine,
@@ -25,47 +24,25 @@ import {
   testNamespace,
   waitFor,
 } from "../harness/index.js";
+import {
+  createPullSecret as createTestPullSecret,
+  startTestRegistry,
+  stopTestRegistry,
+  type RegistryAccess,
+} from "./registry-fixtures.js";
 
 /** A port of its own, so that stopping the registry afterwards disturbs no other test. */
 const REGISTRY_PORT = "5153";
-
-interface RegistryAccess {
-  registry: string;
-  username: string;
-  password: string;
-  /** berth-test/echo:1 as pushed to the registry. */
-  image: string;
-}
 
 let access: RegistryAccess;
 
 before(async () => {
   env();
-  const started = await run("bash", ["hack/registry.sh", "start", "--port", REGISTRY_PORT]);
-  assert.equal(started.code, 0, `hack/registry.sh start failed: ${started.stderr}`);
-  const values = Object.fromEntries(
-    started.stdout
-      .split("\n")
-      .filter((line) => line.includes("="))
-      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
-  );
-  const pushed = await run("bash", ["hack/registry.sh", "push", images.echo, "--port", REGISTRY_PORT], {
-    timeoutMs: 120_000,
-  });
-  assert.equal(pushed.code, 0, `pushing ${images.echo} failed: ${pushed.stderr}`);
-  access = {
-    registry: values.REGISTRY ?? "",
-    username: values.USERNAME ?? "",
-    password: values.PASSWORD ?? "",
-    image: pushed.stdout.trim().split("\n").pop() ?? "",
-  };
-  assert.ok(access.registry && access.username && access.password, "hack/registry.sh printed its access");
-  assert.equal(access.image, `${access.registry}/${images.echo}`);
+  access = await startTestRegistry(REGISTRY_PORT);
 });
 
 after(async () => {
-  await run("docker", ["rmi", "--force", `127.0.0.1:${REGISTRY_PORT}/${images.echo}`]);
-  await run("bash", ["hack/registry.sh", "stop", "--port", REGISTRY_PORT]);
+  await stopTestRegistry(REGISTRY_PORT);
 });
 
 /** Removes the registry's copy of the image from the engine, so that a pull must ask the registry. */
@@ -73,18 +50,8 @@ async function forgetPulledImage(): Promise<void> {
   await run("docker", ["rmi", "--force", access.image]);
 }
 
-async function createPullSecret(namespace: string, name: string, password: string): Promise<void> {
-  await kubectlOk([
-    "create",
-    "secret",
-    "docker-registry",
-    name,
-    "--namespace",
-    namespace,
-    `--docker-server=${access.registry}`,
-    `--docker-username=${access.username}`,
-    `--docker-password=${password}`,
-  ]);
+function createPullSecret(namespace: string, name: string, password: string): Promise<void> {
+  return createTestPullSecret(access, namespace, name, password);
 }
 
 test("a pull with the right Secret's credentials works", async (t) => {

@@ -6,6 +6,7 @@
 import type { Instance, Node } from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import { DockerEngine } from "../docker/engine.js";
+import { readEngineTls } from "../docker/tls.js";
 import type { KubeClient } from "../kube/client.js";
 import { INSTANCES, NODES } from "../kube/resources.js";
 import type { Clock, TimerHandle } from "../runtime/clock.js";
@@ -25,6 +26,7 @@ import { collectContainers } from "./gc.js";
 import type { NodeUsage } from "./heartbeat.js";
 import { NodeHeartbeat } from "./heartbeat.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
+import { PrivateImages } from "./private-images.js";
 import { Prober, runProbe } from "./prober.js";
 import type { NodeIdentity } from "./registration.js";
 import { registerNode } from "./registration.js";
@@ -65,7 +67,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   const clock = deps.clock ?? realClock;
   const logger = deps.logger.child({ component: "agent", node: options.nodeName });
   const { client } = deps;
-  const docker = deps.docker ?? new DockerEngine({ url: options.url, logger });
+  const docker =
+    deps.docker ??
+    new DockerEngine({
+      url: options.url,
+      logger,
+      ...(options.dockerTls ? { tls: readEngineTls(options.dockerTls) } : {}),
+    });
   const releaseLock = lockAgentState(options.stateDir);
   const agentId = deps.agentId ?? agentIdentity(options.stateDir, options.nodeName, options.url);
   const identity: NodeIdentity = {
@@ -81,9 +89,12 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   let lease;
   let installation: string;
   let bindAddress: string;
+  let privateImages: PrivateImages;
   try {
     installation = await resolveInstallation(client, options);
     bindAddress = await resolveBindAddress(options, logger);
+    // Read under the lock: only this process writes the record in the state directory.
+    privateImages = new PrivateImages(options.stateDir);
     ({ lease } = await registerNode(identity, { client, clock, logger }));
   } catch (err) {
     releaseLock();
@@ -157,6 +168,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
         logger,
         git: { fileRepositories: { allowed: options.allowFileRepositories, refused: [] } },
       }),
+    privateImages,
   });
   const controller = new Controller({
     name: CONTROLLER_NAME,
@@ -335,7 +347,9 @@ function scopedDocker(docker: AgentDocker, inScope: (namespace: string | undefin
     ping: (...args) => docker.ping(...args),
     version: (...args) => docker.version(...args),
     imageExists: (...args) => docker.imageExists(...args),
+    inspectImage: (...args) => docker.inspectImage(...args),
     pullImage: (...args) => docker.pullImage(...args),
+    inspectDistribution: (...args) => docker.inspectDistribution(...args),
     createContainer: (...args) => docker.createContainer(...args),
     startContainer: (...args) => docker.startContainer(...args),
     inspectContainer: (...args) => docker.inspectContainer(...args),

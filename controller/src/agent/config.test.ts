@@ -51,6 +51,58 @@ test("invalid values are refused with the flag's name", () => {
   assert.throws(() => parseLabels("a=b,=c"), /not a key=value label/);
 });
 
+test("--docker-tls-* name the engine's TLS files; DOCKER_TLS_VERIFY and DOCKER_CERT_PATH stand in for them", () => {
+  const flags = [
+    "--node-name=n1",
+    "--url=tcp://10.0.0.5:2375",
+    "--docker-tls-ca=/etc/berth/ca.pem",
+    "--docker-tls-cert=/etc/berth/cert.pem",
+    "--docker-tls-key=/etc/berth/key.pem",
+  ];
+  assert.deepEqual(agentOptionsFromFlags(parseFlags(agentFlags, flags, {}).values, {}).dockerTls, {
+    ca: "/etc/berth/ca.pem",
+    cert: "/etc/berth/cert.pem",
+    key: "/etc/berth/key.pem",
+  });
+  const { values } = parseFlags(agentFlags, ["--node-name=n1"], { BERTH_DOCKER_TLS_CA: "/ca.pem" });
+  assert.deepEqual(agentOptionsFromFlags(values, { DOCKER_HOST: "tcp://10.0.0.5:2376" }).dockerTls, {
+    ca: "/ca.pem",
+  });
+  const fromDocker = agentOptionsFromFlags(parseFlags(agentFlags, ["--node-name=n1"], {}).values, {
+    DOCKER_HOST: "tcp://10.0.0.5:2376",
+    DOCKER_TLS_VERIFY: "1",
+    DOCKER_CERT_PATH: "/certs",
+  });
+  assert.deepEqual(fromDocker.dockerTls, {
+    ca: "/certs/ca.pem",
+    cert: "/certs/cert.pem",
+    key: "/certs/key.pem",
+  });
+  // Without TLS settings there are none; DOCKER_TLS_VERIFY does not apply to a unix socket.
+  assert.equal(
+    agentOptionsFromFlags(parseFlags(agentFlags, ["--node-name=n1"], {}).values, {}).dockerTls,
+    undefined,
+  );
+  const local = agentOptionsFromFlags(parseFlags(agentFlags, ["--node-name=n1"], {}).values, {
+    DOCKER_TLS_VERIFY: "1",
+  });
+  assert.equal(local.dockerTls, undefined);
+});
+
+test("TLS files for an engine that cannot use them, or a certificate without its key, are refused", () => {
+  const options = (flags: string[]) =>
+    agentOptionsFromFlags(parseFlags(agentFlags, ["--node-name=n1", ...flags], {}).values, {});
+  assert.throws(
+    () => options(["--url=unix:///var/run/docker.sock", "--docker-tls-ca=/ca.pem"]),
+    /--docker-tls-\*: .*unix socket/,
+  );
+  assert.throws(() => options(["--url=http://10.0.0.5:2375", "--docker-tls-ca=/ca.pem"]), /plain HTTP/);
+  assert.throws(
+    () => options(["--url=tcp://10.0.0.5:2376", "--docker-tls-cert=/cert.pem"]),
+    /--docker-tls-cert is set without --docker-tls-key/,
+  );
+});
+
 test("options given in code keep the flags' defaults for the rest", () => {
   const options = resolveAgentOptions({
     nodeName: "n",

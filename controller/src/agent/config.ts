@@ -6,6 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import os from "node:os";
 import type { NodeCapacity } from "../api/types.js";
+import { type EngineTlsFiles, hasEngineTls, resolveEngineTlsFiles } from "../docker/tls.js";
 import { parseEngineUrl } from "../docker/url.js";
 import type { FlagValues } from "../runtime/flags.js";
 import { FlagError, defineFlags, parseFlags } from "../runtime/flags.js";
@@ -97,6 +98,27 @@ export const agentFlags = defineFlags({
     default: "",
     help: "URL of the Docker engine this agent runs containers on (unix:///path, tcp://host:port, http(s)://host:port); DOCKER_HOST or the default socket when empty.",
     validate: onText(validateUrl),
+  },
+  dockerTlsCa: {
+    name: "docker-tls-ca",
+    env: "BERTH_DOCKER_TLS_CA",
+    type: "string",
+    default: "",
+    help: "PEM file of the CA that signed a tcp:// or https:// engine's certificate; the system's CAs when empty. With none of the --docker-tls-* flags, DOCKER_TLS_VERIFY takes ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH.",
+  },
+  dockerTlsCert: {
+    name: "docker-tls-cert",
+    env: "BERTH_DOCKER_TLS_CERT",
+    type: "string",
+    default: "",
+    help: "PEM file of the client certificate the engine verifies (dockerd --tlsverify); needs --docker-tls-key.",
+  },
+  dockerTlsKey: {
+    name: "docker-tls-key",
+    env: "BERTH_DOCKER_TLS_KEY",
+    type: "string",
+    default: "",
+    help: "PEM file of the client certificate's private key.",
   },
   address: {
     name: "address",
@@ -256,6 +278,8 @@ export type AgentFlagValues = FlagValues<typeof agentFlags>;
 export interface AgentOptions {
   nodeName: string;
   url: string;
+  /** TLS files for a tcp:// or https:// engine; absent for none. */
+  dockerTls?: EngineTlsFiles;
   address: string;
   /** The IP published ports are bound to; "" to derive it from the address at start (bind-address.ts). */
   bindAddress: string;
@@ -294,6 +318,7 @@ export function agentOptionsFromFlags(
   const url = values.url || env.DOCKER_HOST || "unix:///var/run/docker.sock";
   const urlProblem = validateUrl(url);
   if (urlProblem) throw new FlagError(`--url: ${urlProblem}`);
+  const dockerTls = dockerTlsFromFlags(values, url, env);
   const engine = parseEngineUrl(url);
   const address = values.address || (engine.kind === "network" ? engine.host : "127.0.0.1");
   // A host name is resolved when the agent starts (bind-address.ts): "" until then.
@@ -311,6 +336,7 @@ export function agentOptionsFromFlags(
   return {
     nodeName,
     url,
+    ...(dockerTls ? { dockerTls } : {}),
     address,
     bindAddress,
     labels: parseLabels(values.labels),
@@ -332,6 +358,37 @@ export function agentOptionsFromFlags(
     allowFileRepositories: parseDirectoryList(values.allowFileRepositories),
     watchNamespace: values.watchNamespace ?? "",
   };
+}
+
+/**
+ * The engine's TLS files from the --docker-tls-* flags, or from DOCKER_TLS_VERIFY and
+ * DOCKER_CERT_PATH as the docker CLI reads them. Those variables are ignored for a unix
+ * socket (as the docker CLI does), while flags naming files for one are a mistake.
+ */
+function dockerTlsFromFlags(
+  values: Pick<AgentFlagValues, "dockerTlsCa" | "dockerTlsCert" | "dockerTlsKey">,
+  url: string,
+  env: Readonly<Record<string, string | undefined>>,
+): EngineTlsFiles | undefined {
+  const explicit = { ca: values.dockerTlsCa, cert: values.dockerTlsCert, key: values.dockerTlsKey };
+  let files: EngineTlsFiles | undefined;
+  try {
+    files = resolveEngineTlsFiles(explicit, env, {
+      ca: "--docker-tls-ca",
+      cert: "--docker-tls-cert",
+      key: "--docker-tls-key",
+    });
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+  if (!files) return undefined;
+  if (!hasEngineTls(explicit) && url.trim().startsWith("unix://")) return undefined;
+  try {
+    parseEngineUrl(url, { tls: true });
+  } catch (err) {
+    throw new FlagError(`--docker-tls-*: ${(err as Error).message}`);
+  }
+  return files;
 }
 
 /** What a caller must say; everything else has the flags' defaults. */

@@ -35,6 +35,8 @@ test("credentials in an Instance's repository URL reach no status message, Event
     docker: {
       imageExists: () => Promise.resolve(false),
       pullImage: () => Promise.reject(new Error("a repository Instance pulls nothing")),
+      inspectImage: () => Promise.reject(new Error("a repository Instance inspects no pulled image")),
+      inspectDistribution: () => Promise.reject(new Error("a repository Instance asks no registry")),
     },
     client: {} as KubeClient,
     events,

@@ -9,16 +9,25 @@
  * that commit fail at once instead of building it again; a new commit or recipe is a new
  * Instance (its deploymentId changes) and builds afresh.
  */
-import type { Instance, RepositorySource } from "../api/types.js";
+import type { ImageSource, Instance, RepositorySource } from "../api/types.js";
+import { ImageNotFoundError, RegistryAuthError, type ImageInfo } from "../docker/index.js";
 import type { KubeClient } from "../kube/client.js";
 import { imageReferenceProblem } from "../docker/reference.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { SourceImage, SourceImageRequest } from "../source/index.js";
-import { SourceBuildError, SourceError, readPullAuth, redactUrl, sourceImageTag } from "../source/index.js";
+import {
+  SourceBuildError,
+  SourceError,
+  readPullAuth,
+  redactUrl,
+  registryHostOf,
+  sourceImageTag,
+} from "../source/index.js";
 import type { ResolvedImage } from "./containerspec.js";
 import { ContainerConfigError, runSourceOf } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import { REASONS } from "./instance-status.js";
+import { PrivateImages } from "./private-images.js";
 
 /** Builds (or finds) the image of a repository source; the source module's ensureSourceImage. */
 export type BuildSourceImage = (request: SourceImageRequest) => Promise<SourceImage>;
@@ -34,11 +43,13 @@ export interface ImageStep {
 export type ReportStep = (step: ImageStep) => Promise<Instance>;
 
 export interface InstanceImagesOptions {
-  docker: Pick<AgentDocker, "imageExists" | "pullImage">;
+  docker: Pick<AgentDocker, "imageExists" | "inspectImage" | "pullImage" | "inspectDistribution">;
   client: KubeClient;
   events: EventRecorder;
   nodeName: string;
   buildSourceImage: BuildSourceImage;
+  /** Images this node pulled with credentials; in memory only when absent. */
+  privateImages?: PrivateImages;
 }
 
 /** Source failures the same commit gives every time: retried only when the Instance changes. */
@@ -60,8 +71,11 @@ const FULL_COMMIT = /^[0-9a-f]{40}$/;
 
 export class InstanceImages {
   private readonly failedBuilds = new Map<string, SourceError>();
+  private readonly privateImages: PrivateImages;
 
-  constructor(private readonly options: InstanceImagesOptions) {}
+  constructor(private readonly options: InstanceImagesOptions) {
+    this.privateImages = options.privateImages ?? new PrivateImages();
+  }
 
   /** The image to run for the Instance, pulled or built as its template says. */
   async ensure(
@@ -83,7 +97,11 @@ export class InstanceImages {
       );
     }
     const policy = source.image.pullPolicy ?? "IfNotPresent";
-    if (policy !== "Always" && (await docker.imageExists(image.name, { signal }))) return { image, instance };
+    const cached = policy === "Always" ? undefined : await findImage(docker, image.name, signal);
+    if (cached) {
+      await this.checkCachedImageAccess(instance, source.image, cached.id, signal);
+      return { image, instance };
+    }
     if (policy === "Never") {
       throw new ContainerConfigError(
         "ImageNotFound",
@@ -102,8 +120,50 @@ export class InstanceImages {
           image.name,
         )
       : undefined;
-    await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal });
+    const pulled = await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal });
+    this.privateImages.pulled(pulled.id, registryHostOf(image.name), auth);
     return { image, instance: latest };
+  }
+
+  /**
+   * A cached image that was pulled with credentials runs only for an Instance whose own
+   * credentials (or none, for an image the registry now serves to anyone) the registry
+   * accepts for it: otherwise IfNotPresent would hand one tenant's private image to any
+   * other tenant on the same node. The registry is asked through the engine without pulling;
+   * accepted credentials are remembered, so the same ones are not asked about again.
+   */
+  private async checkCachedImageAccess(
+    instance: Instance,
+    image: ImageSource,
+    imageId: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const registry = this.privateImages.registryOf(imageId);
+    if (registry === undefined) return; // built here, loaded by hand, or pulled without credentials
+    const { client, docker, nodeName } = this.options;
+    const namespace = instance.metadata.namespace ?? "";
+    const auth = image.pullSecret
+      ? await readPullAuth(client, { namespace, name: image.pullSecret }, image.name)
+      : {};
+    if (this.privateImages.accepted(imageId, auth)) return;
+    try {
+      await docker.inspectDistribution(image.name, { ...(image.pullSecret ? { auth } : {}), signal });
+    } catch (err) {
+      if (!(err instanceof RegistryAuthError || err instanceof ImageNotFoundError)) throw err;
+      const cachedCopy = `image ${image.name} is on node ${nodeName} from registry ${registry}, pulled with credentials`;
+      throw image.pullSecret
+        ? new ContainerConfigError(
+            "ImagePullUnauthorized",
+            `${cachedCopy}, and ${registry} refused this Instance's pull secret ${namespace}/${image.pullSecret} for it ` +
+              `(${err.engineMessage}): the cached copy is not run for credentials that could not pull it`,
+          )
+        : new ContainerConfigError(
+            "PullSecretRequired",
+            `${cachedCopy}, and ${registry} does not serve it without credentials: ` +
+              `set image.pullSecret to a Secret with credentials for ${registry} that may pull it`,
+          );
+    }
+    this.privateImages.accept(imageId, auth);
   }
 
   private async build(
@@ -166,6 +226,20 @@ export class InstanceImages {
       if (this.failedBuilds.size <= REMEMBERED_FAILURES) break;
       this.failedBuilds.delete(oldest);
     }
+  }
+}
+
+/** The image as the engine has it, or undefined when it has no such image. */
+async function findImage(
+  docker: Pick<AgentDocker, "inspectImage">,
+  image: string,
+  signal: AbortSignal,
+): Promise<ImageInfo | undefined> {
+  try {
+    return await docker.inspectImage(image, { signal });
+  } catch (err) {
+    if (err instanceof ImageNotFoundError) return undefined;
+    throw err;
   }
 }
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { Instance } from "../api/types.js";
 import { INSTANCE_FINALIZER, LABELS } from "../api/types.js";
 import type { CallOptions } from "../docker/engine.js";
-import { ContainerNotFoundError, PortInUseError } from "../docker/errors.js";
+import { ContainerNotFoundError, ImageNotFoundError, PortInUseError } from "../docker/errors.js";
 import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/spec.js";
 import type { ObjectRef } from "../kube/client.js";
 import type { JsonPatchOp } from "../kube/patch.js";
@@ -39,6 +39,14 @@ class FakeDocker implements AgentDocker {
   }
   async imageExists(image: string): Promise<boolean> {
     return this.images.has(image);
+  }
+  async inspectImage(image: string) {
+    if (!this.images.has(image)) throw new ImageNotFoundError("inspect_image", image, "No such image");
+    return { id: image, repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
+  }
+  async inspectDistribution(image: string): Promise<string> {
+    this.calls.push(`inspect distribution ${image}`);
+    return "sha256:0";
   }
   async pullImage(image: string) {
     this.calls.push(`pull ${image}`);

@@ -41,6 +41,7 @@ import { REASONS, composeStatus, eventsForChange, lastProbeTimeToWrite } from ".
 import type { BuildSourceImage, ImageStep } from "./images.js";
 import { FINAL_SOURCE_REASONS, InstanceImages, failureMessage } from "./images.js";
 import { ownershipOf } from "./installation.js";
+import type { PrivateImages } from "./private-images.js";
 import { kubeEnvSources } from "./kube-sources.js";
 import type { Prober, ResumedVerdict } from "./prober.js";
 import { probeTargetFor } from "./prober.js";
@@ -79,6 +80,8 @@ export interface InstanceReconcilerOptions {
   buildSourceImage: BuildSourceImage;
   /** Waits between tries of a pull or build that waits on someone else. */
   retryBackoff?: RetryBackoffOptions;
+  /** Images this node pulled with credentials (kept in the state directory); in memory when absent. */
+  privateImages?: PrivateImages;
 }
 
 /** Reasons retrying cannot fix until the Instance changes: the run template or its commit is wrong. */
@@ -100,6 +103,8 @@ const SLOW_RETRY_REASONS: ReadonlySet<string> = new Set([
   "PullSecretInvalid",
   "RegistryUnauthorized",
   "RegistryUnreachable",
+  "PullSecretRequired",
+  "ImagePullUnauthorized",
   "ImageNotFound",
   "ImagePullFailed",
   "PrivilegedPortNotAllowed",
@@ -128,6 +133,7 @@ export class InstanceReconciler implements Reconciler {
       events: options.events,
       nodeName: options.node.nodeName,
       buildSourceImage: options.buildSourceImage,
+      ...(options.privateImages ? { privateImages: options.privateImages } : {}),
     });
     this.retries = new RetryBackoff(options.retryBackoff ?? DEFAULT_RETRY_BACKOFF);
   }

@@ -10,6 +10,7 @@ import { Controller, type Reconciler } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
+import type { DeploymentSalt } from "./deployment-salt.js";
 
 export interface ControllerCaches {
   definitions: Informer<Definition>;
@@ -32,6 +33,8 @@ export interface ControllerSettings {
   definitionWorkers: number;
   /** Where repository URLs of file:// may point (and where never). */
   fileRepositories: FileRepositoryPolicy;
+  /** Namespace of the deployment salt Secret (berth-deployment-salt): the controller's own. */
+  deploymentSaltNamespace: string;
 }
 
 /** Defaults; docs/controller.md explains the liveness timings. */
@@ -41,6 +44,7 @@ export const DEFAULT_SETTINGS: ControllerSettings = {
   leaseNamespace: "berth-system",
   definitionWorkers: 4,
   fileRepositories: { allowed: [], refused: [] },
+  deploymentSaltNamespace: "berth-system",
 };
 
 export interface ControllerContext {
@@ -50,6 +54,8 @@ export interface ControllerContext {
   logger: Logger;
   events: EventRecorder;
   settings: ControllerSettings;
+  /** Keys the hashes of referenced Secrets and ConfigMaps in deploymentIds. */
+  deploymentSalt: DeploymentSalt;
 }
 
 /** The Lease an agent renews for its Node. */

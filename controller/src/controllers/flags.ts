@@ -35,6 +35,15 @@ export const controllerFlags = defineFlags({
     validate: (value) =>
       /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) ? undefined : "must be a namespace name",
   },
+  deploymentSaltNamespace: {
+    name: "deployment-salt-namespace",
+    env: "BERTH_DEPLOYMENT_SALT_NAMESPACE",
+    type: "string",
+    default: DEFAULT_SETTINGS.deploymentSaltNamespace,
+    help: "Namespace of the Secret berth-deployment-salt (made once by the controller), the key of the hashes of referenced Secrets and ConfigMaps in deploymentIds; the controller's own namespace.",
+    validate: (value) =>
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) ? undefined : "must be a namespace name",
+  },
   definitionWorkers: {
     name: "definition-workers",
     env: "BERTH_DEFINITION_WORKERS",
@@ -53,5 +62,6 @@ export function controllerSettingsFromFlags(values: FlagValues<typeof controller
     leaseNamespace: values.leaseNamespace,
     definitionWorkers: values.definitionWorkers,
     fileRepositories: { allowed: parseDirectoryList(values.allowFileRepositories), refused: [] },
+    deploymentSaltNamespace: values.deploymentSaltNamespace,
   };
 }

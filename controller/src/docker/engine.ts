@@ -29,6 +29,7 @@ import {
   toImageInfo,
 } from "./spec.js";
 import { LABELS } from "../api/types.js";
+import { hasEngineTls } from "./tls.js";
 import { parseEngineUrl } from "./url.js";
 import { imagePathSegment, imageReferenceProblem } from "./reference.js";
 import {
@@ -76,7 +77,7 @@ export class DockerEngine {
     this.timeouts = { ...DEFAULT_DOCKER_TIMEOUTS, ...options.timeouts };
     this.observer = options.observer ?? prometheusDockerObserver;
     this.logger = options.logger ?? nullLogger;
-    const address = parseEngineUrl(options.url);
+    const address = parseEngineUrl(options.url, { tls: hasEngineTls(options.tls) });
     // Every connection field is set, even to undefined: dockerode would otherwise fill
     // the gaps from DOCKER_HOST and friends, and talk to a different engine.
     this.docker = new Docker({
@@ -154,6 +155,23 @@ export class DockerEngine {
       await followPull(jsonLines(stream), options.onProgress);
     });
     return this.inspectImage(image, options);
+  }
+
+  /**
+   * Asks the image's registry, through the engine, whether these credentials (none when
+   * `auth` is absent) may read the image, without pulling it: the engine's
+   * GET /distribution/{name}/json. Resolves to the manifest digest the registry has; a
+   * refusal throws RegistryAuthError (or ImageNotFoundError, as registries often answer a
+   * repository the caller may not see), an unreachable registry RegistryUnreachableError.
+   */
+  async inspectDistribution(
+    image: string,
+    options: CallOptions & { auth?: RegistryAuth } = {},
+  ): Promise<string> {
+    const info = await this.run("inspect_distribution", { image }, this.timeouts.requestMs, options, () =>
+      this.docker.getImage(image).distribution({ authconfig: toAuthConfig(options.auth) }),
+    );
+    return info.Descriptor.digest;
   }
 
   /**

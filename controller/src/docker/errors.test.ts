@@ -6,6 +6,7 @@ import {
   ContainerNotFoundError,
   DockerApiError,
   DockerTimeoutError,
+  EngineTlsError,
   EngineUnreachableError,
   ImageNotFoundError,
   ImagePullError,
@@ -190,4 +191,27 @@ test("BuildFailedError names the failing step and keeps the last lines", () => {
   assert.match(err.message, /Step 3\/4 : RUN false/);
   assert.deepEqual(err.lastLines, ["Step 3/4 : RUN false", " ---> Running in 1234"]);
   assert.equal(err.name, "BuildFailedError");
+});
+
+test("failed TLS handshakes with the engine say so and point at the TLS flags", () => {
+  const context = { operation: "version" as const, engineUrl: "tcp://10.0.0.5:2376" };
+  for (const code of [
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    "ERR_TLS_CERT_ALTNAME_INVALID",
+    "EPROTO",
+  ]) {
+    const err = classifyDockerError(Object.assign(new Error(`tls failure ${code}`), { code }), context);
+    assert.ok(err instanceof EngineTlsError, code);
+    assert.equal(err.reason, "EngineUnreachable");
+    assert.match(
+      err.message,
+      /TLS with the Docker engine at tcp:\/\/10\.0\.0\.5:2376 failed: .*--docker-tls-ca/,
+    );
+  }
+  const refused = classifyDockerError(
+    Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
+    context,
+  );
+  assert.ok(!(refused instanceof EngineTlsError));
 });

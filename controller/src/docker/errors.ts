@@ -9,6 +9,7 @@ export type DockerOperation =
   | "version"
   | "info"
   | "inspect_image"
+  | "inspect_distribution"
   | "pull_image"
   | "build_image"
   | "create_container"
@@ -227,6 +228,30 @@ export class EngineUnreachableError extends DockerError {
   }
 }
 
+/**
+ * TLS with a network engine failed: the engine refused the agent's client certificate
+ * (none, or one its CA did not sign), or the engine's certificate did not verify against
+ * the agent's CA. The engine is as unusable as an unreachable one, so the reason is the same.
+ */
+export class EngineTlsError extends DockerError {
+  constructor(
+    operation: DockerOperation,
+    readonly engineUrl: string,
+    engineMessage: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      "EngineUnreachable",
+      operation,
+      `TLS with the Docker engine at ${engineUrl} failed: ${engineMessage}. Check the agent's ` +
+        `--docker-tls-ca (the CA of the engine's certificate) and --docker-tls-cert/--docker-tls-key ` +
+        `(a client certificate signed by the engine's --tlscacert)`,
+      engineMessage,
+      options,
+    );
+  }
+}
+
 export class DockerTimeoutError extends DockerError {
   constructor(
     operation: DockerOperation,
@@ -257,6 +282,26 @@ export interface ErrorContext {
   image?: string;
   container?: string;
   hostPort?: number;
+}
+
+/** OpenSSL's certificate verification failures, as Node reports them in `code`. */
+const CERTIFICATE_ERROR_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "HOSTNAME_MISMATCH",
+]);
+
+/** A failed TLS handshake: a certificate that did not verify, or an alert from the other side. */
+function isTlsFailure(code: string): boolean {
+  return CERTIFICATE_ERROR_CODES.has(code) || /^ERR_(SSL|TLS)_/.test(code) || code === "EPROTO";
 }
 
 const CONNECTION_ERROR_CODES = new Set([
@@ -331,13 +376,15 @@ export function classifyDockerError(err: unknown, context: ErrorContext): Docker
   const message = engineMessageOf(err);
   const cause = { cause: err };
   const systemCode = systemCodeOf(err);
+  if (systemCode && isTlsFailure(systemCode)) return new EngineTlsError(operation, engineUrl, message, cause);
   if (systemCode && CONNECTION_ERROR_CODES.has(systemCode)) {
     return new EngineUnreachableError(operation, engineUrl, message, cause);
   }
   const status = statusCodeOf(err);
   const image = context.image ?? "(unknown image)";
 
-  if (operation === "pull_image") {
+  // Asking the registry about an image fails the ways a pull does.
+  if (operation === "pull_image" || operation === "inspect_distribution") {
     if (IMAGE_MISSING.some((re) => re.test(message)))
       return new ImageNotFoundError(operation, image, message, cause);
     if (REGISTRY_AUTH.some((re) => re.test(message)))

@@ -19,6 +19,7 @@ export * from "./events.js";
 export * from "./metrics.js";
 export * from "./reference.js";
 export * from "./spec.js";
+export * from "./tls.js";
 export * from "./url.js";
 export { jsonLines } from "./json-lines.js";
 export { EXEC_OUTPUT_LIMIT } from "./exec.js";
