@@ -10,8 +10,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { env, freePortRun, httpGet, kubectl, run, spawnForTest, waitFor } from "../harness/index.js";
+import { spawn } from "node:child_process";
+import { env, freePortRun, httpGet, kubectl, run, waitFor } from "../harness/index.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -21,6 +23,15 @@ function quickStartCommands(readme: string): string[] {
   const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
   if (!block) throw new Error("README.md has no ```sh block under ## Quick start");
   return block.split("\n").filter((line) => line.trim() !== "" && !line.trim().startsWith("#"));
+}
+
+/** A child process whose output is kept; stopping it is the caller's business. */
+function spawnWithOutput(cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv) {
+  const child = spawn(cmd, args, { env: { ...process.env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
+  const output: string[] = [];
+  child.stdout.on("data", (d: Buffer) => output.push(d.toString()));
+  child.stderr.on("data", (d: Buffer) => output.push(d.toString()));
+  return { child, output: () => output.join("") };
 }
 
 /** The BERTH_STATE whose control plane KUBECONFIG points at (…/STATE/controlplane/kubeconfig). */
@@ -44,7 +55,18 @@ test("npm start, then the README's quick start word for word", { timeout: 600_00
     BERTH_NODE_NAME: nodeName,
     BERTH_METRICS_BIND_ADDRESS: `127.0.0.1:${metricsPort}`,
   };
+  // Not spawnForTest: its SIGKILL at the end would skip up.sh's own cleanup.
+  const up = spawnWithOutput("bash", [path.join(ROOT, "hack/up.sh")], upEnv);
+  const exited = new Promise<number | null>((resolve) => up.child.once("exit", (code) => resolve(code)));
   t.after(async () => {
+    // up.sh runs Berth in a session of its own (so a terminal's Ctrl-C cannot reach it
+    // first): when the test ends early, stop it the way a person would, then make sure.
+    if (up.child.exitCode === null && up.child.signalCode === null) {
+      up.child.kill("SIGINT");
+      await Promise.race([exited, sleep(90_000)]);
+    }
+    if (up.child.exitCode === null && up.child.signalCode === null) up.child.kill("SIGKILL");
+    await run("pkill", ["-TERM", "-f", `--node-name ${nodeName} `]);
     await kubectl([
       "delete",
       "definition",
@@ -56,9 +78,6 @@ test("npm start, then the README's quick start word for word", { timeout: 600_00
     ]);
     await kubectl(["delete", "bnode", nodeName, "--ignore-not-found", "--wait=false"]);
   });
-
-  const up = spawnForTest(t, "bash", [path.join(ROOT, "hack/up.sh")], upEnv);
-  const exited = new Promise<number | null>((resolve) => up.child.once("exit", (code) => resolve(code)));
   await waitFor(
     "npm start to print that Berth is running",
     () => {
@@ -123,10 +142,7 @@ test("npm start, then the README's quick start word for word", { timeout: 600_00
 
   // Ctrl-C: the example goes, Berth stops, the shared control plane stays.
   up.child.kill("SIGINT");
-  const code = await Promise.race([
-    exited,
-    new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 120_000)),
-  ]);
+  const code = await Promise.race([exited, sleep(120_000).then(() => "timeout" as const)]);
   assert.notEqual(code, "timeout", `hack/up.sh did not stop within 120 s of Ctrl-C:\n${up.output()}`);
   assert.equal(
     (await kubectl(["get", "definition", "hello", "--ignore-not-found", "-o", "name"])).stdout.trim(),
