@@ -18,6 +18,7 @@ export const REASONS = {
   scheduled: "Scheduled",
   containerRunning: "ContainerRunning",
   containerCreating: "ContainerCreating",
+  containerRemovedExternally: "ContainerRemovedExternally",
   pulling: "Pulling",
   building: "Building",
   crashLoopBackOff: "CrashLoopBackOff",
