@@ -8,7 +8,7 @@ import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LABELS } from "../../controller/src/api/types.js";
-import { images, run } from "../harness/index.js";
+import { images, run, waitFor } from "../harness/index.js";
 import {
   agentWorld,
   capturedLog,
@@ -20,6 +20,10 @@ import {
 } from "./agent-fixtures.js";
 
 const WINDOW_MS = 60_000;
+/** The agent's retry back-off in this test: tries at 0, 5, 15, 35 and 55 s, then every 20 s. */
+const RETRY_BACKOFF = { baseMs: 5000, maxMs: 20_000 };
+/** Slack for the engine, the API server and a loaded machine on top of one back-off step. */
+const MARGIN_MS = 30_000;
 
 /** Containers the engine created for one Instance between two moments (seconds since the epoch). */
 async function creationsBetween(nodeName: string, instance: string, since: number, until: number) {
@@ -54,7 +58,7 @@ test("a host port held outside Berth: tried on a growing back-off, not in a loop
     if (!released) holder.close();
   });
   const log = capturedLog();
-  await runAgent(world, {}, log.logger);
+  await runAgent(world, { retryBackoff: RETRY_BACKOFF }, log.logger);
 
   const since = Math.floor(Date.now() / 1000);
   await createInstance(
@@ -83,6 +87,23 @@ test("a host port held outside Berth: tried on a growing back-off, not in a loop
   assert.ok(lines.length >= 1 && lines.length <= 8, `${lines.length} log lines:\n${lines.join("\n")}`);
   assert.equal(events.length, 1);
 
+  assert.match(status.message ?? "", /retrying in \d+ s$/, "the status says when the next try is");
+
+  // Freed, the port is taken at the next try: within one back-off step (at most maxMs).
   await new Promise<void>((resolve) => holder.close(() => resolve()));
   released = true;
+  const freedAt = Date.now();
+  const ready = await waitForStatus(
+    world,
+    "held",
+    "ready once the port is free",
+    (s) => s.ready === true,
+    RETRY_BACKOFF.maxMs + MARGIN_MS,
+  );
+  assert.equal(ready.address?.port, port);
+  t.diagnostic(`ready ${Date.now() - freedAt} ms after the port was freed`);
+  const after = await waitFor("the HostPortInUse Event, still one", async () =>
+    (await eventsOf(world, "held")).filter((event) => event.reason === "HostPortInUse"),
+  );
+  assert.equal(after.length, 1);
 });
