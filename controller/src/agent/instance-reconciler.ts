@@ -19,7 +19,14 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../runtime/finalize
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import { StatusWriter } from "../runtime/status.js";
-import { describeExit, inspectOrUndefined, rankContainers, restartsLabelOf, urlHost } from "./containers.js";
+import {
+  describeExit,
+  inspectOrUndefined,
+  ranMsOf,
+  rankContainers,
+  restartsLabelOf,
+  urlHost,
+} from "./containers.js";
 import type { NodeAddressing } from "./containerspec.js";
 import {
   ContainerConfigError,
@@ -29,13 +36,7 @@ import {
   resolveEnv,
   servicePortOf,
 } from "./containerspec.js";
-import {
-  CommandFailedError,
-  LOG_TAIL_LINES,
-  START_CHECK_MS,
-  commandFailureOf,
-  mayBeCommandFailure,
-} from "./command-failure.js";
+import { CommandFailedError } from "./command-failure.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
 import { recordExit } from "./crashloop.js";
 import type { AgentDocker } from "./docker-port.js";
@@ -56,6 +57,7 @@ import { kubeEnvSources } from "./kube-sources.js";
 import type { Prober, ResumedVerdict } from "./prober.js";
 import { probeTargetFor } from "./prober.js";
 import type { FailureStep, RetryBackoffOptions } from "./retry-backoff.js";
+import { StartCheck } from "./start-check.js";
 import { DEFAULT_RETRY_BACKOFF, RetryBackoff } from "./retry-backoff.js";
 
 /** Where the reconciler reads Instances: the informer of this node's Instances. */
@@ -104,12 +106,7 @@ export class InstanceReconciler implements Reconciler {
   private readonly probedByThisProcess = new Set<string>();
   private readonly images: InstanceImages;
   private readonly retries: RetryBackoff;
-  /**
-   * Containers this process started whose "Started" Event is still due: it is recorded once
-   * the user's process is known to run (START_CHECK_MS without exiting, or a passed check),
-   * never for a container whose init could not exec the command.
-   */
-  private readonly unannouncedStarts = new Map<string, { containerId: string; startedAt: number }>();
+  private readonly startCheck: StartCheck;
 
   constructor(private readonly options: InstanceReconcilerOptions) {
     this.statusWriter = new StatusWriter(options.client);
@@ -121,6 +118,12 @@ export class InstanceReconciler implements Reconciler {
       buildSourceImage: options.buildSourceImage,
     });
     this.retries = new RetryBackoff(options.retryBackoff ?? DEFAULT_RETRY_BACKOFF);
+    this.startCheck = new StartCheck({
+      docker: options.docker,
+      events: options.events,
+      clock: options.clock,
+      nodeName: options.node.nodeName,
+    });
   }
 
   async reconcile(request: Request, context: ReconcileContext): Promise<Result | void> {
@@ -180,8 +183,7 @@ export class InstanceReconciler implements Reconciler {
     if (current) {
       const exit = describeExit(current);
       if (current.state.startedAt) {
-        await this.failIfCommandNeverRan(key, instance, current, context);
-        this.announceStart(key, instance, current);
+        await this.startCheck.exited(key, instance, current, context.signal, context.log);
         const crash = this.recordCrash(key, current);
         const now = this.options.clock.now();
         if (crash.restartAt > now) {
@@ -232,7 +234,7 @@ export class InstanceReconciler implements Reconciler {
     context: ReconcileContext,
   ): Promise<Instance> {
     this.options.prober.stop(key);
-    this.unannouncedStarts.delete(key);
+    this.startCheck.forget(key);
     context.log.info("container removed outside Berth, recreating", { containerId });
     const message = `container ${containerId.slice(0, 12)} was removed outside Berth (docker rm?); creating a new one`;
     return await this.writeStatus(instance, {
@@ -242,41 +244,6 @@ export class InstanceReconciler implements Reconciler {
       restarts,
       message,
     });
-  }
-
-  /** An exit with 126 or 127 at once: the init could not exec the command. Throws CommandFailedError. */
-  private async failIfCommandNeverRan(
-    key: string,
-    instance: Instance,
-    container: ContainerInfo,
-    context: ReconcileContext,
-  ): Promise<void> {
-    if (!mayBeCommandFailure(container.state.exitCode)) return;
-    const logText = await this.options.docker
-      .containerLogs(container.id, LOG_TAIL_LINES, { signal: context.signal })
-      .catch((err: unknown) => {
-        context.log.warn("could not read the container's output", errorFields(err));
-        return "";
-      });
-    const failure = commandFailureOf(
-      { exitCode: container.state.exitCode, ranMs: ranMsOf(container, this.options.clock.now()), logText },
-      instance.spec.template,
-    );
-    if (!failure) return;
-    this.unannouncedStarts.delete(key);
-    throw new CommandFailedError(failure, container.id);
-  }
-
-  /** The "Started" Event of a container this process started, once its process is known to run. */
-  private announceStart(key: string, instance: Instance, container: ContainerInfo): void {
-    if (this.unannouncedStarts.get(key)?.containerId !== container.id) return;
-    this.unannouncedStarts.delete(key);
-    this.options.events.event(
-      instance,
-      "Normal",
-      "Started",
-      `started container ${container.id.slice(0, 12)} from ${container.image} on node ${this.options.node.nodeName}`,
-    );
   }
 
   private recordCrash(key: string, container: ContainerInfo): CrashRecord {
@@ -337,7 +304,7 @@ export class InstanceReconciler implements Reconciler {
       throw err;
     }
     this.retries.reset(key);
-    this.unannouncedStarts.set(key, { containerId: id, startedAt: this.options.clock.now() });
+    this.startCheck.started(key, id);
     context.log.info("started container", { containerId: id, image: image.name, restarts });
     const started = await inspectOrUndefined(docker, id, context.signal);
     if (!started?.state.running) {
@@ -401,8 +368,7 @@ export class InstanceReconciler implements Reconciler {
     const probe = prober.state(key);
     const verdict = probe?.verdict ?? "Pending";
     if (verdict === "Passed") this.everReady.set(key, container.id);
-    const startCheckLeftMs = this.startCheckLeftMs(key, container.id, verdict === "Passed");
-    if (startCheckLeftMs === 0) this.announceStart(key, instance, container);
+    const startCheckLeftMs = this.startCheck.running(key, instance, container, verdict === "Passed");
     const wasRunning =
       this.everReady.get(key) === container.id ||
       (instance.status?.phase === "Running" && instance.status.containerId === container.id);
@@ -450,13 +416,6 @@ export class InstanceReconciler implements Reconciler {
       requeueAfterMs:
         startCheckLeftMs > 0 ? Math.min(startCheckLeftMs, this.options.resyncMs) : this.options.resyncMs,
     };
-  }
-
-  /** How long until a container this process started counts as started (0: now, or not ours). */
-  private startCheckLeftMs(key: string, containerId: string, passedCheck: boolean): number {
-    const pending = this.unannouncedStarts.get(key);
-    if (pending?.containerId !== containerId || passedCheck) return 0;
-    return Math.max(0, pending.startedAt + START_CHECK_MS - this.options.clock.now());
   }
 
   /** Deletion: stop and remove the container, then let the Instance go. */
@@ -596,17 +555,10 @@ export class InstanceReconciler implements Reconciler {
     this.options.prober.stop(key);
     this.retries.reset(key);
     this.crashes.delete(key);
-    this.unannouncedStarts.delete(key);
+    this.startCheck.forget(key);
     this.everReady.delete(key);
     this.probedByThisProcess.delete(key);
   }
-}
-
-/** How long a container ran before it exited (0 when the engine did not record it). */
-function ranMsOf(container: ContainerInfo, now: number): number {
-  const startedAt = Date.parse(container.state.startedAt ?? "");
-  const finishedAt = Date.parse(container.state.finishedAt ?? "") || now;
-  return Number.isFinite(startedAt) ? Math.max(0, finishedAt - startedAt) : 0;
 }
 
 /** The readiness an earlier agent process wrote for this very container, if it was ready. */

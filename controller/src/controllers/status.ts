@@ -98,7 +98,7 @@ function problemOf(
   active: readonly InstanceView[],
   namespace: string,
 ): Problem | undefined {
-  const { dependencies, plan, deploymentId } = input;
+  const { dependencies, plan } = input;
   if (dependencies.cycle) {
     return {
       reason: "DependencyCycle",
