@@ -278,7 +278,7 @@ const lifeCases: LifeCase[] = [
       Progressing: "False/ProgressDeadlineExceeded",
       Degraded: "True/ProgressDeadlineExceeded",
     },
-    messages: [/the 1 ready Instance of the previous deployment keeps serving/],
+    messages: [/The rollout is stopped and the old Instances keep serving \(1 ready\)/],
   },
   {
     name: "a replica being created (scale up or a lost one replaced) is a rollout in progress",

@@ -260,9 +260,7 @@ function stalledMessage(input: StatusInput, active: readonly InstanceView[]): st
     : "";
   const progress = `${current.filter(wasReadyOnce).length} of ${desired} Instances of deployment ${deploymentId} became ready within progressDeadlineSeconds.${why}`;
   const serving =
-    oldServing > 0
-      ? ` The rollout is stopped; the ${oldServing} ready Instance${oldServing === 1 ? "" : "s"} of the previous deployment keep${oldServing === 1 ? "s" : ""} serving.`
-      : "";
+    oldServing > 0 ? ` The rollout is stopped and the old Instances keep serving (${oldServing} ready).` : "";
   return `${progress}${serving} See kubectl get instances -l berth.dev/deployment-id=${deploymentId}.`;
 }
 
