@@ -177,7 +177,10 @@ export class InstanceReconciler implements Reconciler {
     let restarts = previousRestarts;
     if (current?.state.status === "removing") {
       // Someone else (docker rm -f) is removing it; its destroy event brings the Instance back.
-      await this.reportRemovedOutside(key, instance, current.id, previousRestarts + 1, context);
+      // Its replacement is a restart, counted once however often this is seen.
+      const counted = instance.status?.containerId !== current.id;
+      const restartsAfter = counted ? previousRestarts : previousRestarts + 1;
+      await this.reportRemovedOutside(key, instance, current.id, restartsAfter, context);
       return { requeueAfterMs: REMOVAL_RECHECK_MS };
     }
     if (current) {
