@@ -486,6 +486,7 @@ test("a container removed outside Berth is reported once and recreated as a rest
     0,
     "Berth leaves it to its remover",
   );
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 500 }, "still being removed");
   docker.containers.delete("c1");
   await reconcile();
   assert.equal(api.instance.status?.containerId, "c2");
