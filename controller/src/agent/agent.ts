@@ -37,7 +37,7 @@ import { UnclaimedContainerLog, ownershipOf, resolveInstallation } from "./insta
 export interface AgentDeps {
   client: KubeClient;
   /** The engine at options.url; one is made from the URL when absent. */
-  docker?: AgentDocker & Pick<DockerEngine, "events" | "buildImage" | "inspectImage">;
+  docker?: AgentDocker & Pick<DockerEngine, "events" | "buildImage" | "inspectImage" | "containerLogs">;
   logger: Logger;
   clock?: Clock;
   /** Where Instance events go; Kubernetes Events by default. */
@@ -157,6 +157,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     clock,
     logger,
     crashLoop: options.crashLoop,
+    retryBackoff: options.retryBackoff,
     stopGraceSeconds: options.stopGraceSeconds,
     resyncMs: options.resyncIntervalMs,
     probeStatusRefreshMs: PROBE_TIME_REFRESH_MS,
@@ -231,7 +232,9 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     abort.signal,
     logger,
     () => {
-      // Events may have been missed while the stream was down (an engine restart): look at everything.
+      // Events may have been missed while the stream was down (an engine restart): look at
+      // everything, and what waited on the engine tries again now rather than at its back-off.
+      reconciler.engineAnswersAgain();
       for (const key of informer.keys()) enqueue(key);
       void runGc();
     },

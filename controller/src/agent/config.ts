@@ -13,6 +13,7 @@ import { FlagError, defineFlags, parseFlags } from "../runtime/flags.js";
 import { fileRepositoryFlags, parseDirectoryList } from "../source/index.js";
 import type { CrashLoopOptions } from "./crashloop.js";
 import { installationProblem } from "./installation.js";
+import type { RetryBackoffOptions } from "./retry-backoff.js";
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const MEMORY_QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
@@ -246,6 +247,22 @@ export const agentFlags = defineFlags({
     help: "Longest wait before restarting a crash-looping container.",
     validate: onNumber((value) => (value < 1 ? "must be positive" : undefined)),
   },
+  retryBackoffBase: {
+    name: "retry-backoff-base",
+    env: "BERTH_RETRY_BACKOFF_BASE",
+    type: "duration",
+    default: 5000,
+    help: "First wait before a failed deployment step (pull, build, create, start) is tried again; doubles per failure.",
+    validate: onNumber((value) => (value < 1 ? "must be positive" : undefined)),
+  },
+  retryBackoffMax: {
+    name: "retry-backoff-max",
+    env: "BERTH_RETRY_BACKOFF_MAX",
+    type: "duration",
+    default: 300_000,
+    help: "Longest wait before a failed deployment step is tried again.",
+    validate: onNumber((value) => (value < 1 ? "must be positive" : undefined)),
+  },
   resyncInterval: {
     name: "agent-resync-interval",
     env: "BERTH_AGENT_RESYNC_INTERVAL",
@@ -293,6 +310,8 @@ export interface AgentOptions {
   statusIntervalMs: number;
   stopGraceSeconds: number;
   crashLoop: CrashLoopOptions;
+  /** The wait before a failed deployment step is tried again, per Instance. */
+  retryBackoff: RetryBackoffOptions;
   resyncIntervalMs: number;
   workers: number;
   /** Where repository mirrors and build logs are kept. */
@@ -329,6 +348,9 @@ export function agentOptionsFromFlags(
   if (values.crashBackoffBase > values.crashBackoffMax) {
     throw new FlagError("--crash-backoff-base must not be more than --crash-backoff-max");
   }
+  if (values.retryBackoffBase > values.retryBackoffMax) {
+    throw new FlagError("--retry-backoff-base must not be more than --retry-backoff-max");
+  }
   const capacity: NodeCapacity = {};
   if (values.capacityInstances > 0) capacity.instances = values.capacityInstances;
   if (values.capacityMemory) capacity.memory = values.capacityMemory;
@@ -352,6 +374,7 @@ export function agentOptionsFromFlags(
       maxMs: values.crashBackoffMax,
       resetAfterMs: Math.max(10 * 60_000, 2 * values.crashBackoffMax),
     },
+    retryBackoff: { baseMs: values.retryBackoffBase, maxMs: values.retryBackoffMax },
     resyncIntervalMs: values.resyncInterval,
     workers: values.workers,
     stateDir: values.stateDir || path.join(os.tmpdir(), `berth-agent-${nodeName}`),

@@ -689,6 +689,13 @@ export interface InstanceStatus {
    * @format date-time
    */
   lastProbeTime?: string;
+  /**
+   * firstReadyTime is when the Instance first passed its health check. It stays through
+   * later failures and restarts: from then on the Definition counts the Instance as rolled
+   * out, and a failing check as an unhealthy Instance rather than a rollout that stalls.
+   * @format date-time
+   */
+  firstReadyTime?: string;
   /** message says what is happening, for a person. */
   message?: string;
   /** observedGeneration is the .metadata.generation this status describes. */

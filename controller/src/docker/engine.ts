@@ -13,6 +13,7 @@ import {
 import { type EngineEvent, type EventStreamOptions, streamEngineEvents } from "./events.js";
 import { collectExecOutput, execExitCode } from "./exec.js";
 import { jsonLines } from "./json-lines.js";
+import { demuxLogs } from "./logs.js";
 import { followBuild, followPull } from "./progress.js";
 import { type DockerObserver, prometheusDockerObserver } from "./metrics.js";
 import {
@@ -274,6 +275,19 @@ export class DockerEngine {
       if (err instanceof ContainerNotFoundError) return false;
       throw err;
     }
+  }
+
+  /** The last `tail` lines a container wrote to stdout and stderr, as text. */
+  async containerLogs(id: string, tail: number, call?: CallOptions): Promise<string> {
+    const buffer = await this.run(
+      "container_logs",
+      { container: id },
+      this.timeouts.requestMs,
+      call,
+      (abortSignal) =>
+        this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail, abortSignal }),
+    );
+    return demuxLogs(Buffer.isBuffer(buffer) ? buffer : Buffer.from(String(buffer)));
   }
 
   /**

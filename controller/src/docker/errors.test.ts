@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   BuildFailedError,
   ContainerNameInUseError,
+  CommandNotRunnableError,
   ContainerNotFoundError,
   DockerApiError,
   DockerTimeoutError,
@@ -140,6 +141,33 @@ test("API statuses map to not-found, name conflicts, invalid specs and a generic
   );
   assert.ok(conflict instanceof ContainerNameInUseError);
   assert.equal(conflict.reason, "ContainerNameInUse");
+
+  const removing = classifyDockerError(apiError(409, "removal of container 4f3a2b is already in progress"), {
+    operation: "remove_container",
+    engineUrl,
+    container: "4f3a2b",
+  });
+  assert.ok(removing instanceof ContainerNotFoundError, "a container someone else removes is gone");
+
+  const missingCommand = classifyDockerError(
+    apiError(
+      400,
+      'failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/no/such": stat /no/such: no such file or directory: unknown',
+    ),
+    { operation: "start_container", engineUrl },
+  );
+  assert.ok(missingCommand instanceof CommandNotRunnableError);
+  assert.equal(missingCommand.reason, "CommandNotFound");
+  assert.equal(missingCommand.command, "/no/such");
+  const notExecutable = classifyDockerError(
+    apiError(
+      400,
+      'OCI runtime create failed: unable to start container process: exec: "/etc/passwd": permission denied: unknown',
+    ),
+    { operation: "start_container", engineUrl },
+  );
+  assert.equal(notExecutable.reason, "CommandNotExecutable");
+  assert.match(notExecutable.message, /command \/etc\/passwd is not executable/);
 
   const invalid = classifyDockerError(apiError(400, "Minimum memory limit allowed is 6MB"), {
     operation: "create_container",

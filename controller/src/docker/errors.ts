@@ -18,6 +18,7 @@ export type DockerOperation =
   | "stop_container"
   | "remove_container"
   | "list_containers"
+  | "container_logs"
   | "exec"
   | "events";
 
@@ -32,6 +33,8 @@ export const DOCKER_ERROR_REASONS = [
   "ContainerNameInUse",
   "InvalidContainerSpec",
   "InvalidImageName",
+  "CommandNotFound",
+  "CommandNotExecutable",
   "EngineUnreachable",
   "DockerTimeout",
   "DockerError",
@@ -211,6 +214,31 @@ export class InvalidImageNameError extends DockerError {
   }
 }
 
+/**
+ * The engine could not run the container's command (a container without an init: with one,
+ * the init reports this itself and exits 127 or 126, which the agent reads from the exit).
+ */
+export class CommandNotRunnableError extends DockerError {
+  constructor(
+    reason: "CommandNotFound" | "CommandNotExecutable",
+    operation: DockerOperation,
+    readonly command: string | undefined,
+    engineMessage: string,
+    options?: { cause?: unknown },
+  ) {
+    const what = command ? `command ${command}` : "the container's command";
+    super(
+      reason,
+      operation,
+      reason === "CommandNotFound"
+        ? `${what} does not exist in the image: ${engineMessage}`
+        : `${what} is not executable: ${engineMessage}`,
+      engineMessage,
+      options,
+    );
+  }
+}
+
 export class EngineUnreachableError extends DockerError {
   constructor(
     operation: DockerOperation,
@@ -365,6 +393,9 @@ const REGISTRY_UNREACHABLE = [
   /dial tcp/i,
 ];
 const PORT_IN_USE = [/port is already allocated/i, /address already in use/i];
+/** runc's words for a command it could not exec: `exec: "/app": stat /app: no such file or directory`. */
+const EXEC_FAILED =
+  /exec: "([^"]*)": (.*(?:no such file or directory|executable file not found|permission denied))/i;
 
 /**
  * Sorts any error from a Docker call into one of the kinds above. Errors from pull
@@ -402,11 +433,22 @@ export function classifyDockerError(err: unknown, context: ErrorContext): Docker
   if (status === 404 && /no such container/i.test(message)) {
     return new ContainerNotFoundError(operation, context.container ?? "(unknown container)", message, cause);
   }
+  if (status === 409 && /removal of container .* is already in progress/i.test(message)) {
+    // Someone else is removing it: for whoever wanted it gone, or asked about it, it is gone.
+    return new ContainerNotFoundError(operation, context.container ?? "(unknown container)", message, cause);
+  }
   if (status === 409 && /already in use/i.test(message)) {
     return new ContainerNameInUseError(operation, context.container ?? "(unknown name)", message, cause);
   }
   if (operation === "build_image" && status !== undefined)
     return new BuildFailedError(message, undefined, [], cause);
+  if (operation === "start_container" && status !== undefined) {
+    const exec = EXEC_FAILED.exec(message);
+    if (exec) {
+      const reason = /permission denied/i.test(exec[2] ?? "") ? "CommandNotExecutable" : "CommandNotFound";
+      return new CommandNotRunnableError(reason, operation, exec[1], message, cause);
+    }
+  }
   if (status === 400 && (operation === "create_container" || operation === "start_container")) {
     return new InvalidContainerSpecError(operation, message, cause);
   }
