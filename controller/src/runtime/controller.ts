@@ -279,7 +279,10 @@ export class Controller {
     } catch (err) {
       this.handleError(queue, key, err, log);
     } finally {
-      reconcileTime.observe(labels, (this.clock.now() - started) / 1000);
+      const seconds = (this.clock.now() - started) / 1000;
+      reconcileTime.observe(labels, seconds);
+      // Every pass, at debug level: with --log-level=debug a person can follow each key.
+      log.debug("reconciled", { seconds });
       activeWorkers.dec(labels);
       queue.done(key);
     }
