@@ -6,6 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import os from "node:os";
 import type { NodeCapacity } from "../api/types.js";
+import { NODE_NAME_MAX_LENGTH } from "../api/types.js";
 import { parseEngineUrl } from "../docker/url.js";
 import type { FlagValues } from "../runtime/flags.js";
 import { FlagError, defineFlags, parseFlags } from "../runtime/flags.js";
@@ -20,18 +21,21 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** Node names are label values (berth.dev/node) and Instance spec.nodeName: RFC 1123 labels. */
+/**
+ * Node names are label values (berth.dev/node) and Instance spec.nodeName: RFC 1123 labels,
+ * short enough that berth-node-<name> is a namespace name too.
+ */
 function validateNodeName(value: string): string | undefined {
   if (value === "") return undefined; // derived from the host name
-  if (value.length > 63 || !DNS_LABEL.test(value)) {
-    return "must be a lowercase RFC 1123 label (letters, digits and '-', no dots), at most 63 characters";
+  if (value.length > NODE_NAME_MAX_LENGTH || !DNS_LABEL.test(value)) {
+    return `must be a lowercase RFC 1123 label (letters, digits and '-', no dots), at most ${NODE_NAME_MAX_LENGTH} characters`;
   }
   return undefined;
 }
 
 /** The default Node name: the host name's first label, lowercased. */
 export function nodeNameFromHostname(hostname: string): string {
-  return (hostname.toLowerCase().split(".")[0] ?? "").slice(0, 63);
+  return (hostname.toLowerCase().split(".")[0] ?? "").slice(0, NODE_NAME_MAX_LENGTH).replace(/-+$/, "");
 }
 
 function validateUrl(value: string): string | undefined {

@@ -10,10 +10,10 @@
  * Instance (its deploymentId changes) and builds afresh.
  */
 import type { Instance, RepositorySource } from "../api/types.js";
-import type { KubeClient } from "../kube/client.js";
+import type { RegistryAuth } from "../docker/options.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { SourceImage, SourceImageRequest } from "../source/index.js";
-import { SourceBuildError, SourceError, readPullAuth, redactUrl, sourceImageTag } from "../source/index.js";
+import { SourceBuildError, SourceError, redactUrl, sourceImageTag } from "../source/index.js";
 import type { ResolvedImage } from "./containerspec.js";
 import { ContainerConfigError, runSourceOf } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
@@ -34,7 +34,6 @@ export type ReportStep = (step: ImageStep) => Promise<Instance>;
 
 export interface InstanceImagesOptions {
   docker: Pick<AgentDocker, "imageExists" | "pullImage">;
-  client: KubeClient;
   events: EventRecorder;
   nodeName: string;
   buildSourceImage: BuildSourceImage;
@@ -61,15 +60,19 @@ export class InstanceImages {
 
   constructor(private readonly options: InstanceImagesOptions) {}
 
-  /** The image to run for the Instance, pulled or built as its template says. */
+  /**
+   * The image to run for the Instance, pulled or built as its template says; a pull uses
+   * the credentials the controller delivered for the image's pullSecret.
+   */
   async ensure(
     instance: Instance,
     report: ReportStep,
     signal: AbortSignal,
+    pullAuth: () => RegistryAuth | undefined,
   ): Promise<{ image: ResolvedImage; instance: Instance }> {
     const source = runSourceOf(instance.spec.template);
     if (source.kind === "repository") return await this.build(instance, source.repository, report, signal);
-    const { docker, client, nodeName } = this.options;
+    const { docker, nodeName } = this.options;
     const image = { name: source.image.name, port: source.image.port };
     const policy = source.image.pullPolicy ?? "IfNotPresent";
     if (policy !== "Always" && (await docker.imageExists(image.name, { signal }))) return { image, instance };
@@ -84,13 +87,7 @@ export class InstanceImages {
       reason: REASONS.pulling,
       message: `pulling image ${image.name}`,
     });
-    const auth = source.image.pullSecret
-      ? await readPullAuth(
-          client,
-          { namespace: instance.metadata.namespace ?? "", name: source.image.pullSecret },
-          image.name,
-        )
-      : undefined;
+    const auth = pullAuth();
     await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal });
     return { image, instance: latest };
   }

@@ -20,6 +20,7 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../runtime/finalize
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import { StatusWriter } from "../runtime/status.js";
+import { EnvironmentError } from "../environment/index.js";
 import { SourceError } from "../source/index.js";
 import { describeExit, inspectOrUndefined, rankContainers, restartsLabelOf, urlHost } from "./containers.js";
 import type { NodeAddressing } from "./containerspec.js";
@@ -28,7 +29,6 @@ import {
   buildContainerSpec,
   healthPortOf,
   instanceSelector,
-  resolveEnv,
   servicePortOf,
 } from "./containerspec.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
@@ -38,7 +38,8 @@ import type { Observed } from "./instance-status.js";
 import { REASONS, composeStatus, eventsForChange, lastProbeTimeToWrite } from "./instance-status.js";
 import type { BuildSourceImage, ImageStep } from "./images.js";
 import { FINAL_SOURCE_REASONS, InstanceImages, failureMessage } from "./images.js";
-import { kubeEnvSources } from "./kube-sources.js";
+import type { DeliveredEnvironments } from "./environment.js";
+import { ENVIRONMENT_NOT_DELIVERED, instanceEnvironment } from "./environment.js";
 import type { Prober, ResumedVerdict } from "./prober.js";
 import { probeTargetFor } from "./prober.js";
 import type { RetryBackoffOptions } from "./retry-backoff.js";
@@ -56,6 +57,8 @@ export interface InstanceReconcilerOptions {
   docker: AgentDocker;
   client: KubeClient;
   instances: InstanceSource;
+  /** The environments the controller delivered to this Node (its berth-node-<node> namespace). */
+  environments: DeliveredEnvironments;
   prober: Prober;
   events: EventRecorder;
   clock: Clock;
@@ -95,6 +98,8 @@ const SLOW_RETRY_REASONS: ReadonlySet<string> = new Set([
   "ImagePullFailed",
 ]);
 const ENGINE_DOWN_REASONS = new Set(["EngineUnreachable", "DockerTimeout"]);
+/** Reasons that wait on the controller: the Instance stays Scheduled and is looked at again soon. */
+const WAITING_REASONS: ReadonlySet<string> = new Set(["DependencyNotReady", ENVIRONMENT_NOT_DELIVERED]);
 
 export class InstanceReconciler implements Reconciler {
   private readonly statusWriter: StatusWriter;
@@ -114,7 +119,6 @@ export class InstanceReconciler implements Reconciler {
     this.statusWriter = new StatusWriter(options.client);
     this.images = new InstanceImages({
       docker: options.docker,
-      client: options.client,
       events: options.events,
       nodeName: options.node.nodeName,
       buildSourceImage: options.buildSourceImage,
@@ -228,10 +232,7 @@ export class InstanceReconciler implements Reconciler {
     // A pull or build that failed waiting on someone else is not tried again before its time.
     const waitMs = this.retries.remainingMs(key, this.options.clock.now());
     if (waitMs > 0) return { requeueAfterMs: waitMs };
-    const env = await resolveEnv(
-      instance,
-      kubeEnvSources(this.options.client, instance.metadata.namespace ?? ""),
-    );
+    const environment = instanceEnvironment(instance, this.options.environments);
     const reportStep = (step: ImageStep): Promise<Instance> =>
       this.writeStatus(instance, {
         phase: step.phase,
@@ -244,13 +245,18 @@ export class InstanceReconciler implements Reconciler {
         restarts,
         message: step.message,
       });
-    const { image, instance: latest } = await this.images.ensure(instance, reportStep, context.signal);
+    const { image, instance: latest } = await this.images.ensure(
+      instance,
+      reportStep,
+      context.signal,
+      environment.pullAuth,
+    );
     if (latest !== instance) context.log.info("image ready", { image: image.name });
     const spec = buildContainerSpec({
       instance,
       image,
       node,
-      env,
+      env: environment.env,
       restarts,
       stopTimeoutSeconds: this.options.stopGraceSeconds,
     });
@@ -434,13 +440,18 @@ export class InstanceReconciler implements Reconciler {
     // (a conflict on a status write, say) are the work queue's to retry.
     if (
       context.signal.aborted ||
-      !(err instanceof ContainerConfigError || err instanceof DockerError || err instanceof SourceError)
+      !(
+        err instanceof ContainerConfigError ||
+        err instanceof EnvironmentError ||
+        err instanceof DockerError ||
+        err instanceof SourceError
+      )
     )
       throw err;
     const reason = err.reason;
     const message = failureMessage(err);
     const engineDown = ENGINE_DOWN_REASONS.has(reason);
-    const waiting = reason === "DependencyNotReady";
+    const waiting = WAITING_REASONS.has(reason);
     this.options.prober.stop(key);
     try {
       await this.writeStatus(instance, {
