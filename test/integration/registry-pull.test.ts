@@ -1,7 +1,8 @@
 /**
  * Pulls with credentials from a real kubernetes.io/dockerconfigjson Secret, from Debian's
  * docker-registry on loopback with htpasswd auth (hack/registry.sh): through the Docker
- * module, and through a real agent running Instances whose image has a pullSecret.
+ * module, and through a real agent running Instances whose image has a pullSecret (the
+ * credentials delivered to the agent's Node as the controller does).
  * Run: bash hack/with-env.sh node --import tsx --test test/integration/registry-pull.test.ts
  */
 import { before, after, test } from "node:test";
@@ -11,7 +12,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, LABELS, type Instance } from "../../controller/src/api/types.js";
 import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
 import { DockerEngine, RegistryAuthError, type DockerObserver } from "../../controller/src/docker/index.js";
-import { INSTANCES, NODES, RestKubeClient, isNotFound } from "../../controller/src/kube/index.js";
+import { environmentSecret, nodeNamespace } from "../../controller/src/environment/index.js";
+import {
+  INSTANCES,
+  NAMESPACES,
+  NODES,
+  RestKubeClient,
+  SECRETS,
+  isNotFound,
+} from "../../controller/src/kube/index.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import { readPullAuth, SourceError } from "../../controller/src/source/index.js";
 import {
@@ -171,9 +180,22 @@ function instanceFor(namespace: string, name: string, nodeName: string, pullSecr
       definition: name,
       deploymentId,
       nodeName,
+      environmentFrom: "NodeSecret",
       template: { image: { name: access.image, port: 8080, pullPolicy: "Always", pullSecret } },
     },
   };
+}
+
+/**
+ * Creates the Instance and delivers its pull credentials as the controller does: read from
+ * the pull secret (here with the test's own rights) into the Node's namespace.
+ */
+async function createWithCredentials(kube: RestKubeClient, instance: Instance): Promise<void> {
+  const created = await kube.create(INSTANCES, instance);
+  const namespace = instance.metadata.namespace ?? "";
+  const pullSecret = instance.spec.template.image?.pullSecret ?? "";
+  const auth = await readPullAuth(kube, { namespace, name: pullSecret }, access.image);
+  await kube.create(SECRETS, environmentSecret(created, { env: [], pull: { auth } }));
 }
 
 test("the agent pulls with an Instance's pull secret; a wrong one fails with its reason and no retry storm", async (t) => {
@@ -209,6 +231,9 @@ test("the agent pulls with an Instance's pull secret; a wrong one fails with its
     await kube.delete(NODES, { name: nodeName }).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
+    await kube.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
   });
   running.agent = await startAgent(
     { nodeName, url: engine.url, address: engine.address },
@@ -221,8 +246,13 @@ test("the agent pulls with an Instance's pull secret; a wrong one fails with its
   // Other tests' controllers must not place their Instances on this Node.
   await kube.mergePatch(NODES, { name: nodeName }, { spec: { unschedulable: true } });
 
-  await kube.create(INSTANCES, instanceFor(namespace, "pulled", nodeName, "regcred"));
-  await kube.create(INSTANCES, instanceFor(namespace, "refused", nodeName, "wrongcred"));
+  await kube.create(NAMESPACES, {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name: nodeNamespace(nodeName) },
+  });
+  await createWithCredentials(kube, instanceFor(namespace, "pulled", nodeName, "regcred"));
+  await createWithCredentials(kube, instanceFor(namespace, "refused", nodeName, "wrongcred"));
 
   const pulled = await waitFor(
     "the Instance with the right secret to be ready",
