@@ -89,7 +89,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_NODE_NAME",
     type: "string",
     default: "",
-    help: "Name of this agent's Node (an RFC 1123 label); the host name's first label, lowercased, when empty.",
+    help: "Name of this agent's Node (an RFC 1123 label of at most 52 characters); the host name's first label, lowercased, when empty.",
     validate: onText(validateNodeName),
   },
   url: {
@@ -123,7 +123,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_NODE_LABELS",
     type: "string",
     default: "",
-    help: "Node labels for placement, as k=v,k2=v2.",
+    help: "Node labels for placement, as k=v,k2=v2; applied when the agent creates its Node, an administrator's afterwards.",
     validate: onText((value) => {
       try {
         parseLabels(value);
@@ -138,7 +138,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_CAPACITY_INSTANCES",
     type: "int",
     default: 0,
-    help: "Most Instances this node runs; 0 for no limit.",
+    help: "Most Instances this node runs; 0 for no limit. Applied when the agent creates its Node.",
     validate: onNumber((value) => (value < 0 ? "must not be negative" : undefined)),
   },
   capacityMemory: {
@@ -146,7 +146,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_CAPACITY_MEMORY",
     type: "string",
     default: "",
-    help: "Memory Instances may claim on this node, such as 8Gi; unlimited when empty.",
+    help: "Memory Instances may claim on this node, such as 8Gi; unlimited when empty. Applied when the agent creates its Node.",
     validate: onText((value) =>
       value === "" || MEMORY_QUANTITY.test(value) ? undefined : "must be a quantity such as 8Gi",
     ),
@@ -156,7 +156,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_CAPACITY_CPUS",
     type: "string",
     default: "",
-    help: "CPUs Instances may claim on this node, such as 4 or 3500m; unlimited when empty.",
+    help: "CPUs Instances may claim on this node, such as 4 or 3500m; unlimited when empty. Applied when the agent creates its Node.",
     validate: onText((value) =>
       value === "" || CPU_QUANTITY.test(value) ? undefined : "must be a quantity such as 4 or 3500m",
     ),
