@@ -210,14 +210,19 @@ test("an agent reads the environment of its own Node's Instances and no other Se
   assert.equal(address.code, 0, `the agent keeps its Node's address: ${address.stderr}`);
 
   // Events: its own Node (in default) or an Instance of the Event's namespace, reported as itself.
-  const event = (namespace: string, regarding: object, reportingController = "berth.dev/agent") =>
+  const event = (
+    namespace: string,
+    regarding: object,
+    reportingController = "berth.dev/agent",
+    reportingInstance = nodeA,
+  ) =>
     JSON.stringify({
       apiVersion: "events.k8s.io/v1",
       kind: "Event",
       metadata: { namespace, generateName: "authz-" },
       eventTime: new Date().toISOString().replace(/Z$/, "000Z"),
       reportingController,
-      reportingInstance: nodeA,
+      reportingInstance,
       action: "Test",
       reason: "Test",
       type: "Normal",
@@ -241,7 +246,7 @@ test("an agent reads the environment of its own Node's Instances and no other Se
   }
   for (const [what, body] of [
     ["about another Node", event("default", nodeRef(nodeB))],
-    ["about its Node in a tenant's namespace", event(tenant, nodeRef(nodeA))],
+    ["reported under another Node's name", event("default", nodeRef(nodeA), "berth.dev/agent", nodeB)],
     ["about an Instance of another namespace", event("default", instanceRef(tenant, "x"))],
     ["reported as the controller", event(tenant, instanceRef(tenant, "x"), "berth.dev/controller")],
     [
