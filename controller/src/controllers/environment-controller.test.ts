@@ -195,7 +195,7 @@ test("the environment of an Instance that is gone (or terminating) is deleted; o
   );
 });
 
-test("a missing Node namespace is created when allowed, else the Instance gets an Event naming the fix", async () => {
+test("a missing Node namespace is created when allowed; otherwise, or without the right to write there, an Event names the fix", async () => {
   const notFound = new KubeApiError(404, 'namespaces "berth-node-node-a" not found');
   const forbidden = new KubeApiError(403, "namespaces is forbidden");
   const allowed = world();
@@ -215,5 +215,10 @@ test("a missing Node namespace is created when allowed, else the Instance gets a
   await assert.rejects(refused.reconcile());
   const [event] = refused.events.events;
   assert.equal(event?.reason, "EnvironmentNotDelivered");
-  assert.match(event?.message ?? "", /identity-template\.yaml/);
+  assert.match(event?.message ?? "", /does not exist: create the identity .*identity-template\.yaml/);
+
+  const unbound = world();
+  unbound.client.writeErrors.push(forbidden);
+  await assert.rejects(unbound.reconcile());
+  assert.match(unbound.events.events[0]?.message ?? "", /may not write Secrets in berth-node-node-a/);
 });

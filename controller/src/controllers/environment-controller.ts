@@ -85,10 +85,8 @@ export class EnvironmentReconciler implements Reconciler {
     if (!isCurrentDeployment) return;
     const desired = environmentSecret(instance, this.resolve(namespace, definition, instance));
     if (current && current.type !== ENVIRONMENT_SECRET_TYPE) {
-      this.context.events.event(
+      this.notDelivered(
         instance,
-        "Warning",
-        "EnvironmentNotDelivered",
         `Secret ${request.namespace}/${request.name} exists and is not an environment Berth wrote; delete it so the Instance's environment can be delivered`,
       );
       return { requeueAfterMs: FOREIGN_SECRET_RECHECK_MS };
@@ -139,6 +137,13 @@ export class EnvironmentReconciler implements Reconciler {
       return;
     } catch (err) {
       if (isAlreadyExists(err)) return; // the cache is behind; its event brings the next pass
+      if (isForbidden(err)) {
+        this.notDelivered(
+          instance,
+          `the controller may not write Secrets in ${namespace}: apply the identity of Node ${node} ` +
+            `from manifests/agent/identity-template.yaml (its RoleBinding berth-controller-environment-writer)`,
+        );
+      }
       if (!isNotFound(err)) throw err;
     }
     try {
@@ -149,16 +154,19 @@ export class EnvironmentReconciler implements Reconciler {
       });
     } catch (err) {
       if (isForbidden(err)) {
-        this.context.events.event(
+        this.notDelivered(
           instance,
-          "Warning",
-          "EnvironmentNotDelivered",
           `namespace ${namespace} does not exist: create the identity of Node ${node} from manifests/agent/identity-template.yaml`,
         );
       }
       if (!isAlreadyExists(err)) throw err;
     }
     await this.context.client.create(SECRETS, desired);
+  }
+
+  /** An Event on the Instance saying why its environment cannot be delivered and what fixes it. */
+  private notDelivered(instance: Instance, message: string): void {
+    this.context.events.event(instance, "Warning", "EnvironmentNotDelivered", message);
   }
 }
 
