@@ -6,6 +6,9 @@
 #   hack/controlplane.sh start [--dir DIR] [--port PORT]   # idempotent; reuses a running one
 #   hack/controlplane.sh stop  [--dir DIR]                 # no processes left behind
 #   hack/controlplane.sh status [--dir DIR]
+#   hack/controlplane.sh env [--dir DIR]     # prints exports: KUBECONFIG, and PATH with the
+#                                            # matching kubectl first; use with eval "$(...)"
+#   hack/controlplane.sh reset [--dir DIR]   # stops it and deletes its etcd data (all objects)
 #
 # DIR holds certificates, etcd data, logs, pid files and DIR/kubeconfig.
 # PORT is the apiserver's secure port; etcd uses PORT+1 (client) and PORT+2 (peer).
@@ -179,7 +182,16 @@ stop_all() {
 case "$cmd" in
   start) start ;;
   stop) stop_all ;;
+  env)
+    printf 'export KUBECONFIG=%q\n' "$dir/kubeconfig"
+    printf 'export PATH=%q:"$PATH"\n' "$KUBE_BIN_DIR"
+    ;;
+  reset)
+    stop_all quiet
+    rm -rf "$dir/etcd" "$dir/apiserver-certs" "$dir"/*.log
+    log "control plane in $dir stopped and its data deleted (certificates kept)"
+    ;;
   status)
     if alive kube-apiserver && apiserver_ready; then echo "running: KUBECONFIG=$dir/kubeconfig"; else echo "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 start|stop|status [--dir DIR] [--port PORT]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|env|reset [--dir DIR] [--port PORT]" >&2; exit 2 ;;
 esac

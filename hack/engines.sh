@@ -2,6 +2,10 @@
 # Extra Docker engines side by side on one machine, standing in for several machines.
 #
 #   hack/engines.sh start N [N...]   start engine N (2..254); prints its socket path
+#   hack/engines.sh start-tls N PORT DIR
+#                                    start engine N that also listens on tcp://127.0.0.N:PORT
+#                                    with --tlsverify: DIR holds ca.pem (the CA client
+#                                    certificates must be signed by), server-cert.pem, server-key.pem
 #   hack/engines.sh stop N [N...]    remove engine N's containers, stop it, drop its bridge
 #   hack/engines.sh kill N           SIGKILL engine N's dockerd, as a crash would (containers
 #                                    keep running; `start N` brings it back via live-restore)
@@ -109,7 +113,13 @@ wait_previous_gone() {
 
 start_one() {
   local n="$1" dir socket
+  local -a listen=()
   check_number "$n"
+  # start-tls: a TLS listener that verifies client certificates, besides the socket.
+  if [[ -n "${2:-}" ]]; then
+    listen=(-H "tcp://127.0.0.$n:$2" --tlsverify --tlscacert "$3/ca.pem"
+      --tlscert "$3/server-cert.pem" --tlskey "$3/server-key.pem")
+  fi
   dir="$(engine_dir "$n")"
   socket="$(engine_socket "$n")"
   if answers "$n"; then
@@ -127,7 +137,7 @@ start_one() {
   log "engine $n: starting (log: $dir/dockerd.log)"
   setsid dockerd \
     --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/docker.pid" \
-    -H "unix://$socket" --bridge="$(bridge_name "$n")" --iptables=false \
+    -H "unix://$socket" "${listen[@]}" --bridge="$(bridge_name "$n")" --iptables=false \
     --ip="127.0.0.$n" --live-restore >>"$dir/dockerd.log" 2>&1 </dev/null &
   local launched=$! deadline=$((SECONDS + START_TIMEOUT_SECONDS))
   until answers "$n"; do
@@ -231,7 +241,7 @@ cmd_load_images() {
 }
 
 usage() {
-  sed -n '2,13p' "$0" >&2
+  sed -n '2,17p' "$0" >&2
   exit 2
 }
 
@@ -241,6 +251,14 @@ case "$command" in
   start)
     (($#)) || usage
     for n in "$@"; do start_one "$n"; done
+    ;;
+  start-tls)
+    (($# == 3)) || usage
+    [[ "$2" =~ ^[0-9]+$ ]] && (($2 > 0 && $2 < 65536)) || { log "invalid port '$2'"; exit 2; }
+    for file in ca.pem server-cert.pem server-key.pem; do
+      [[ -r "$3/$file" ]] || { log "start-tls: $3/$file is missing"; exit 2; }
+    done
+    start_one "$1" "$2" "$(cd "$3" && pwd)"
     ;;
   stop)
     (($#)) || usage

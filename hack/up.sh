@@ -14,6 +14,8 @@ cd "$ROOT"
 METRICS_ADDR="${BERTH_METRICS_BIND_ADDRESS:-127.0.0.1:9464}"
 NODE_NAME="${BERTH_NODE_NAME:-local}"
 EXAMPLE="$ROOT/manifests/examples/hello.yaml"
+# Repositories Definitions may build from with a file:// URL (hack/test-repo.sh DIR makes one).
+REPOSITORIES="$BERTH_STATE/repositories"
 
 bash "$HACK/install-deps.sh"
 [[ -d node_modules ]] || npm ci --no-audit --no-fund
@@ -50,9 +52,12 @@ kubectl wait --for condition=Established --timeout=60s crd/definitions.berth.dev
 kubectl create namespace berth-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 "$HACK/images/build.sh" >/dev/null
 
-mkdir -p "$BERTH_STATE/logs"
-node --import tsx controller/src/cli/main.ts all \
+mkdir -p "$BERTH_STATE/logs" "$REPOSITORIES"
+# In a session of its own: Ctrl-C in the terminal reaches this script's process group, and
+# Berth must outlive it until the cleanup below has removed the example through it.
+setsid node --import tsx controller/src/cli/main.ts all \
   --node-name "$NODE_NAME" --url "$DOCKER_URL" --address 127.0.0.1 \
+  --allow-file-repositories "$REPOSITORIES" \
   --metrics-bind-address "$METRICS_ADDR" --log-format text \
   > "$BERTH_STATE/logs/berth.log" 2>&1 &
 berth_pid=$!
@@ -71,7 +76,7 @@ cat <<MSG
 
 Berth is running (all-in-one role, node "$NODE_NAME", engine $DOCKER_URL).
 
-  export KUBECONFIG=$KUBECONFIG
+  eval "\$(bash hack/controlplane.sh env)"   # KUBECONFIG=$KUBECONFIG, matching kubectl on PATH
   kubectl get berth                      # Definitions, Instances and Nodes
   kubectl get definition hello -o jsonpath='{.status.addresses}'
   curl $address                 # the example answers here
@@ -80,6 +85,9 @@ Berth is running (all-in-one role, node "$NODE_NAME", engine $DOCKER_URL).
   health:   http://$METRICS_ADDR/healthz
   log:      $BERTH_STATE/logs/berth.log
 
-Apply your own: kubectl apply -f manifests/examples/   Ctrl-C stops what this started.
+Apply your own: kubectl apply -f manifests/examples/ (runs with no internet; internet/ and admin/ do not)
+Build from a local repository: hack/test-repo.sh $REPOSITORIES/app, then a Definition with
+repository.url file://$REPOSITORIES/app (file:// is allowed under $REPOSITORIES only).
+Ctrl-C stops what this started; Definitions you applied stay. README.md, "The local default".
 MSG
 wait "$berth_pid"

@@ -1,20 +1,28 @@
 /**
- * End to end: a Definition built from source, in the shape of manifests/examples/test-b.yaml
+ * End to end: a Definition built from source, in the shape of manifests/examples/internet/test-b.yaml
  * (repository + containerFile, a fixed hostPort, no port), from a local git repository made
  * by hack/test-repo.sh. The controller and a real agent run in-process; the agent has an
  * extra engine of its own (hack/engines.sh), which builds the image from scratch. Moving the
  * branch gives a new deploymentId, and the new commit replaces the old one.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
 import { NODES, isNotFound } from "../../controller/src/kube/index.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import { httpGet, run, startExtraEngine, stopExtraEngine, testNamespace, waitFor } from "../harness/index.js";
+import {
+  TEST_REPOSITORIES_DIR,
+  httpGet,
+  run,
+  startExtraEngine,
+  stopExtraEngine,
+  testNamespace,
+  testRepositoryScratch,
+  waitFor,
+} from "../harness/index.js";
 import {
   applyDefinition,
   client,
@@ -32,7 +40,7 @@ test("a repository Definition without a port is built, runs on its EXPOSEd port 
   const labels = { "berth.dev/test": randomBytes(4).toString("hex") };
   const nodeName = `e2e-source-${labels["berth.dev/test"]}`;
 
-  const scratch = await mkdtemp(join(tmpdir(), "berth-e2e-source-"));
+  const scratch = await testRepositoryScratch("berth-e2e-source-");
   const repoDir = join(scratch, "repo");
   const made = await run("bash", ["hack/test-repo.sh", repoDir]);
   assert.equal(made.code, 0, made.stderr);
@@ -55,7 +63,13 @@ test("a repository Definition without a port is built, runs on its EXPOSEd port 
 
   await runController(t);
   running.agent = await startAgent(
-    { nodeName, url: engine.url, address: engine.address, labels },
+    {
+      nodeName,
+      url: engine.url,
+      address: engine.address,
+      labels,
+      allowFileRepositories: [TEST_REPOSITORIES_DIR],
+    },
     { client: client(), logger: createLogger({ level: "error" }) },
   );
 

@@ -11,6 +11,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { TestContext } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 
+// Test repositories are made under one directory, and the tests' controllers and agents
+// allow file:// repositories there (and nowhere else).
+export {
+  TEST_FILE_REPOSITORIES,
+  TEST_REPOSITORIES_DIR,
+  testRepositoryScratch,
+} from "../../controller/src/source/git-fixture.js";
+
 export interface Env {
   kubeconfigPath: string;
   dockerHost: string;

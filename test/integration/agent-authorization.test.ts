@@ -6,7 +6,8 @@
  * Secret itself, not B's token Secret, not an unreferenced Secret, not a Secret only B's
  * Instances reference, not B's delivered environment. Listing Instances shows no literal env
  * value; Definitions are not readable at all. A cannot change what steers the scheduler to
- * its Node, and writes only Events it reports about its Node or an Instance.
+ * its Node nor grant it privileged host ports, and writes only Events it reports about its
+ * Node or an Instance.
  */
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
@@ -18,6 +19,7 @@ import {
   CONFIGMAPS,
   DEFINITIONS,
   INSTANCES,
+  NODES,
   SECRETS,
   type KubeClient,
   getOrUndefined,
@@ -181,32 +183,54 @@ test("an agent reads the environment of its own Node's Instances and no other Se
   assert.equal(viaKubectl.code, 0, viaKubectl.stderr);
   assert.ok(!viaKubectl.stdout.includes(values.literalB), "kubectl get instances as A shows B's literal env");
 
-  // What steers the scheduler to A's Node is an administrator's; the address is the agent's.
+  // What steers the scheduler to A's Node, and its permission for privileged host ports, are
+  // an administrator's; the address is the agent's.
+  const refusedNodeChange =
+    /may not change spec.labels, spec.capacity, spec.unschedulable or spec.allowPrivilegedPorts/;
+  const patchAsA = (patch: object, ...extra: string[]) =>
+    kubectlAsA(["patch", "nodes.berth.dev", nodeA, "--type=merge", "-p", JSON.stringify(patch), ...extra]);
   for (const [field, patch] of [
     ["labels", { spec: { labels: { ...labelsA, gpu: "true" } } }],
     ["capacity", { spec: { capacity: { instances: 1000 } } }],
     ["unschedulable", { spec: { unschedulable: true } }],
+    ["allowPrivilegedPorts", { spec: { allowPrivilegedPorts: true } }],
   ] as const) {
-    const res = await kubectlAsA([
-      "patch",
-      "nodes.berth.dev",
-      nodeA,
-      "--type=merge",
-      "-p",
-      JSON.stringify(patch),
-    ]);
+    const res = await patchAsA(patch);
     assert.notEqual(res.code, 0, `agent A changed its Node's ${field}`);
-    assert.match(res.stderr, /may not change spec.labels, spec.capacity or spec.unschedulable/, field);
+    assert.match(res.stderr, refusedNodeChange, field);
   }
-  const address = await kubectlAsA([
+  // Nor can A take the permission back once an administrator gave it, or create its Node with it.
+  await kubectlOk([
     "patch",
     "nodes.berth.dev",
     nodeA,
     "--type=merge",
     "-p",
-    JSON.stringify({ spec: { address: `${nodeA}.example` } }),
-    "--dry-run=server",
+    JSON.stringify({ spec: { allowPrivilegedPorts: true } }),
   ]);
+  for (const patch of [{ spec: { allowPrivilegedPorts: false } }, { spec: { allowPrivilegedPorts: null } }]) {
+    const res = await patchAsA(patch);
+    assert.notEqual(
+      res.code,
+      0,
+      `agent A changed an administrator's allowPrivilegedPorts: ${JSON.stringify(patch)}`,
+    );
+    assert.match(res.stderr, refusedNodeChange, JSON.stringify(patch));
+  }
+  const nodeOfA = await client().get(NODES, { name: nodeA });
+  assert.equal(nodeOfA.spec.allowPrivilegedPorts, true, "the administrator's permission stands");
+  const createdAsA = await kubectlAsA(
+    ["create", "--dry-run=server", "-f", "-"],
+    JSON.stringify({
+      apiVersion: "berth.dev/v1alpha1",
+      kind: "Node",
+      metadata: { name: nodeA },
+      spec: { url: nodeOfA.spec.url, address: nodeOfA.spec.address, allowPrivilegedPorts: true },
+    }),
+  );
+  assert.notEqual(createdAsA.code, 0, "agent A created its Node with allowPrivilegedPorts");
+  assert.match(createdAsA.stderr, /may not create its Node with spec.allowPrivilegedPorts/);
+  const address = await patchAsA({ spec: { address: `${nodeA}.example` } }, "--dry-run=server");
   assert.equal(address.code, 0, `the agent keeps its Node's address: ${address.stderr}`);
 
   // Events: its own Node (in default) or an Instance of the Event's namespace, reported as itself.

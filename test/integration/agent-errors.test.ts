@@ -129,3 +129,86 @@ test("a container that never gets healthy: Ready=False with HealthCheckFailed", 
   assert.ok(status.address?.url, "the address is known even while not ready");
   await waitForEvent(world, "sick", "HealthCheckFailed");
 });
+
+test("a command that cannot run: CommandNotFound (127) and CommandNotExecutable (126), never Started", async (t) => {
+  const world = await agentWorld(t);
+  await runAgent(world);
+  const cases = [
+    {
+      name: "missing",
+      command: ["/no/such/binary"],
+      reason: "CommandNotFound",
+      words: /No such file or directory/,
+    },
+    // /www/healthz is a plain file in the echo image, not executable.
+    {
+      name: "plain-file",
+      command: ["/www/healthz"],
+      reason: "CommandNotExecutable",
+      words: /Permission denied/,
+    },
+  ];
+  for (const { name, command } of cases) {
+    await createInstance(world, name, { image: { name: images.echo, port: 8080 }, command });
+  }
+  for (const { name, command, reason, words } of cases) {
+    const status = await waitForStatus(
+      world,
+      name,
+      reason,
+      (s) => condition(s, "ContainerReady")?.reason === reason,
+    );
+    assert.equal(status.phase, "Failed");
+    assert.equal(status.ready, false);
+    assert.match(
+      status.message ?? "",
+      new RegExp(`^command ${command[0]} `),
+      "the message names the command",
+    );
+    assert.match(status.message ?? "", words, "with the init's own words");
+    assert.match(status.message ?? "", reason === "CommandNotFound" ? /code 127/ : /code 126/);
+    await waitForEvent(world, name, reason);
+    const events = await eventsOf(world, name);
+    assert.ok(!events.some((event) => event.reason === "Started"), `no Started Event for ${name}`);
+    assert.ok(!events.some((event) => event.reason === "CrashLoopBackOff"));
+    // Terminal until the Instance changes: the one exited container stays, for docker logs.
+    const containers = await containersOf(world, name);
+    assert.equal(containers.length, 1);
+    assert.equal(containers[0]?.id, status.containerId);
+    assert.equal(status.restarts ?? 0, 0);
+  }
+});
+
+test("a container removed outside Berth: ContainerRemovedExternally, recreated, no engine race message", async (t) => {
+  const world = await agentWorld(t);
+  await runAgent(world);
+  await createInstance(world, "removed", {
+    image: { name: images.echo, port: 8080 },
+    healthCheck: { type: "http", path: "/healthz", intervalSeconds: 1 },
+  });
+  const before = await waitForStatus(world, "removed", "ready", (s) => s.ready === true);
+  await waitFor("the Started Event", async () =>
+    (await eventsOf(world, "removed")).find((event) => event.reason === "Started"),
+  );
+  const removedId = before.containerId ?? "";
+  // What `docker rm -f` does, through the engine API.
+  assert.equal(await world.docker.removeContainer(removedId, { force: true }), true);
+
+  const after = await waitForStatus(
+    world,
+    "removed",
+    "ready again in a new container",
+    (s) => s.ready === true && s.containerId !== undefined && s.containerId !== removedId,
+  );
+  assert.equal(after.restarts, 1, "the replacement counts as a restart");
+  const event = await waitForEvent(world, "removed", "ContainerRemovedExternally");
+  assert.equal(event.type, "Warning");
+  assert.match(event.note ?? "", new RegExp(`container ${removedId.slice(0, 12)} was removed outside Berth`));
+  const warnings = (await eventsOf(world, "removed")).filter((e) => e.type === "Warning");
+  assert.deepEqual(
+    warnings.map((e) => e.reason),
+    ["ContainerRemovedExternally"],
+    `no other warning (engine race) in: ${warnings.map((e) => `${e.reason}: ${e.note ?? ""}`).join("; ")}`,
+  );
+  assert.equal((await containersOf(world, "removed")).length, 1);
+});

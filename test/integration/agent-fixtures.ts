@@ -201,16 +201,26 @@ export async function deliverEnvironment(
   instance: Instance,
   content: DeliveredEnvironment,
 ): Promise<void> {
-  await world.client
+  await deliverEnvironmentTo(world.client, world.nodeName, instance, content);
+}
+
+/** deliverEnvironment for a test without an AgentWorld: the Instance's Node by name. */
+export async function deliverEnvironmentTo(
+  client: KubeClient,
+  nodeName: string,
+  instance: Instance,
+  content: DeliveredEnvironment,
+): Promise<void> {
+  await client
     .create(NAMESPACES, {
       apiVersion: "v1",
       kind: "Namespace",
-      metadata: { name: nodeNamespace(world.nodeName) },
+      metadata: { name: nodeNamespace(nodeName) },
     })
     .catch((err: unknown) => {
       if (!isAlreadyExists(err)) throw err;
     });
-  await world.client.create(SECRETS, environmentSecret(instance, content));
+  await client.create(SECRETS, environmentSecret(instance, content));
 }
 
 export async function getInstance(world: AgentWorld, name: string): Promise<Instance | undefined> {
@@ -321,6 +331,14 @@ export class StatusTimeline {
 
 export function condition(status: InstanceStatus, type: string) {
   return status.conditions?.find((c) => c.type === type);
+}
+
+/** The installation the world's agents label their containers with: the UID of berth-system. */
+export async function installationOf(world: Pick<AgentWorld, "client">): Promise<string> {
+  const namespace = await world.client.get(NAMESPACES, { name: LEASE_NAMESPACE });
+  const uid = namespace.metadata?.uid;
+  if (!uid) throw new Error(`namespace ${LEASE_NAMESPACE} has no UID`);
+  return uid;
 }
 
 /** This node's Berth containers for one Instance. */

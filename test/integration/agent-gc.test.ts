@@ -8,7 +8,7 @@ import { LABELS } from "../../controller/src/api/types.js";
 import { NodeConflictError } from "../../controller/src/agent/index.js";
 import { NODES } from "../../controller/src/kube/index.js";
 import { env, images, run, testNamespace, waitFor } from "../harness/index.js";
-import { agentWorld, containersOf, runAgent } from "./agent-fixtures.js";
+import { agentWorld, containersOf, installationOf, runAgent } from "./agent-fixtures.js";
 
 const DOCKER_CLI = "/usr/bin/docker";
 
@@ -28,10 +28,11 @@ test("an orphan labelled container is removed; an unlabelled one is left alone",
   assert.equal(foreign.code, 0, foreign.stderr);
   const foreignId = foreign.stdout.trim();
   t.after(() => run(DOCKER_CLI, ["-H", env().dockerHost, "rm", "-f", foreignId]).then(() => undefined));
-  // Labelled as Berth's, for this node, for an Instance that does not exist.
+  // Labelled as Berth's, of this installation, for this node, for an Instance that does not exist.
   const orphanId = await world.docker.createContainer({
     image: images.echo,
     labels: {
+      [LABELS.installation]: await installationOf(world),
       [LABELS.node]: world.nodeName,
       [LABELS.namespace]: world.namespace,
       [LABELS.instance]: "ghost",
@@ -49,10 +50,16 @@ test("an orphan labelled container is removed; an unlabelled one is left alone",
 test("an agent scoped to one namespace collects only that namespace's orphans", async (t) => {
   const world = await agentWorld(t);
   const otherNamespace = await testNamespace(t, "berth-agent-other");
+  const installation = await installationOf(world);
   const orphanIn = async (namespace: string): Promise<string> => {
     const id = await world.docker.createContainer({
       image: images.echo,
-      labels: { [LABELS.node]: world.nodeName, [LABELS.namespace]: namespace, [LABELS.instance]: "ghost" },
+      labels: {
+        [LABELS.installation]: installation,
+        [LABELS.node]: world.nodeName,
+        [LABELS.namespace]: namespace,
+        [LABELS.instance]: "ghost",
+      },
     });
     t.after(() => world.docker.removeContainer(id, { force: true }).then(() => undefined));
     await world.docker.startContainer(id);

@@ -107,11 +107,45 @@ test("every invalid manifest is refused at kubectl apply, naming the field and t
 
 test("every example in manifests/examples is accepted by the API server", async (t) => {
   const ns = await testNamespace(t, "berth-api");
-  const examples = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith(".yaml"));
-  for (const required of ["test-a.yaml", "test-b.yaml"]) assert.ok(examples.includes(required), required);
+  const examples = readdirSync(EXAMPLES_DIR, { recursive: true, encoding: "utf8" }).filter((f) =>
+    f.endsWith(".yaml"),
+  );
+  for (const required of [
+    "hello.yaml",
+    "web.yaml",
+    "internet/test-a.yaml",
+    "internet/test-b.yaml",
+    "admin/node.yaml",
+  ])
+    assert.ok(examples.includes(required), required);
   for (const file of examples) {
     const res = await kubectl(["apply", "--dry-run=server", "-n", ns, "-f", path.join(EXAMPLES_DIR, file)]);
     assert.equal(res.code, 0, `${file} was refused:\n${res.stderr}`);
+  }
+});
+
+test("the top-level examples run with no internet: locally built images only, no Node", () => {
+  const topLevel = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith(".yaml"));
+  assert.ok(topLevel.length >= 2, `examples found: ${topLevel.join(", ")}`);
+  for (const file of topLevel) {
+    for (const doc of YAML.parseAllDocuments(readFileSync(path.join(EXAMPLES_DIR, file), "utf8"))) {
+      const object = doc.toJS() as {
+        kind?: string;
+        spec?: { image?: { name?: string }; repository?: unknown };
+      };
+      assert.notEqual(object.kind, "Node", `${file} registers a Node: keep it under admin/`);
+      if (object.kind !== "Definition") continue;
+      assert.equal(
+        object.spec?.repository,
+        undefined,
+        `${file} builds from a repository: keep it under internet/`,
+      );
+      assert.match(
+        object.spec?.image?.name ?? "",
+        /^berth-test\//,
+        `${file} needs a registry: keep it under internet/`,
+      );
+    }
   }
 });
 
@@ -121,7 +155,7 @@ test("the API server fills in defaults and keeps what the seed examples set", as
     const out = await kubectlOk(["apply", "--dry-run=server", "-n", ns, "-o", "json", "-f", file]);
     return JSON.parse(out) as { spec: Record<string, unknown> & { replicas: number } };
   };
-  const b = await applied(path.join(EXAMPLES_DIR, "test-b.yaml"));
+  const b = await applied(path.join(EXAMPLES_DIR, "internet/test-b.yaml"));
   assert.equal(b.spec.replicas, 1);
   assert.equal(b.spec.hostPort, 9998);
   assert.deepEqual(b.spec.repository, {
@@ -129,7 +163,7 @@ test("the API server fills in defaults and keeps what the seed examples set", as
     containerFile: "server/docker/Dockerfile",
     contextDir: ".",
   });
-  const a = await applied(path.join(EXAMPLES_DIR, "test-a.yaml"));
+  const a = await applied(path.join(EXAMPLES_DIR, "internet/test-a.yaml"));
   assert.deepEqual(a.spec.image, { name: "hashicorp/http-echo", port: 8080, pullPolicy: "IfNotPresent" });
   assert.equal(a.spec.hostPort, 8887);
 });

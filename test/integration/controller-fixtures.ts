@@ -31,7 +31,7 @@ import {
 } from "../../controller/src/kube/index.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
-import { env, waitFor } from "../harness/index.js";
+import { TEST_FILE_REPOSITORIES, env, waitFor } from "../harness/index.js";
 
 export const LEASE_NAMESPACE = "berth-system";
 
@@ -46,7 +46,7 @@ export async function runController(
   logger: Logger = createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" }),
 ): Promise<ControllerHandle> {
   const handle = startController(
-    { leaseNamespace: LEASE_NAMESPACE, ...options },
+    { leaseNamespace: LEASE_NAMESPACE, fileRepositories: TEST_FILE_REPOSITORIES, ...options },
     { client: client(), logger },
   );
   t.after(() => handle.stop());

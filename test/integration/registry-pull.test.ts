@@ -12,21 +12,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, LABELS, type Instance } from "../../controller/src/api/types.js";
 import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
 import { DockerEngine, RegistryAuthError, type DockerObserver } from "../../controller/src/docker/index.js";
-import { environmentSecret, nodeNamespace } from "../../controller/src/environment/index.js";
-import {
-  INSTANCES,
-  NAMESPACES,
-  NODES,
-  RestKubeClient,
-  SECRETS,
-  isNotFound,
-} from "../../controller/src/kube/index.js";
+import { nodeNamespace } from "../../controller/src/environment/index.js";
+import { INSTANCES, NAMESPACES, NODES, RestKubeClient, isNotFound } from "../../controller/src/kube/index.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import { readPullAuth, SourceError } from "../../controller/src/source/index.js";
 import {
   env,
   httpGet,
-  images,
   kubectlOk,
   run,
   startExtraEngine,
@@ -34,47 +26,26 @@ import {
   testNamespace,
   waitFor,
 } from "../harness/index.js";
+import {
+  createPullSecret as createTestPullSecret,
+  createWithDeliveredCredentials,
+  startTestRegistry,
+  stopTestRegistry,
+  type RegistryAccess,
+} from "./registry-fixtures.js";
 
 /** A port of its own, so that stopping the registry afterwards disturbs no other test. */
 const REGISTRY_PORT = "5153";
-
-interface RegistryAccess {
-  registry: string;
-  username: string;
-  password: string;
-  /** berth-test/echo:1 as pushed to the registry. */
-  image: string;
-}
 
 let access: RegistryAccess;
 
 before(async () => {
   env();
-  const started = await run("bash", ["hack/registry.sh", "start", "--port", REGISTRY_PORT]);
-  assert.equal(started.code, 0, `hack/registry.sh start failed: ${started.stderr}`);
-  const values = Object.fromEntries(
-    started.stdout
-      .split("\n")
-      .filter((line) => line.includes("="))
-      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
-  );
-  const pushed = await run("bash", ["hack/registry.sh", "push", images.echo, "--port", REGISTRY_PORT], {
-    timeoutMs: 120_000,
-  });
-  assert.equal(pushed.code, 0, `pushing ${images.echo} failed: ${pushed.stderr}`);
-  access = {
-    registry: values.REGISTRY ?? "",
-    username: values.USERNAME ?? "",
-    password: values.PASSWORD ?? "",
-    image: pushed.stdout.trim().split("\n").pop() ?? "",
-  };
-  assert.ok(access.registry && access.username && access.password, "hack/registry.sh printed its access");
-  assert.equal(access.image, `${access.registry}/${images.echo}`);
+  access = await startTestRegistry(REGISTRY_PORT);
 });
 
 after(async () => {
-  await run("docker", ["rmi", "--force", `127.0.0.1:${REGISTRY_PORT}/${images.echo}`]);
-  await run("bash", ["hack/registry.sh", "stop", "--port", REGISTRY_PORT]);
+  await stopTestRegistry(REGISTRY_PORT);
 });
 
 /** Removes the registry's copy of the image from the engine, so that a pull must ask the registry. */
@@ -82,18 +53,8 @@ async function forgetPulledImage(): Promise<void> {
   await run("docker", ["rmi", "--force", access.image]);
 }
 
-async function createPullSecret(namespace: string, name: string, password: string): Promise<void> {
-  await kubectlOk([
-    "create",
-    "secret",
-    "docker-registry",
-    name,
-    "--namespace",
-    namespace,
-    `--docker-server=${access.registry}`,
-    `--docker-username=${access.username}`,
-    `--docker-password=${password}`,
-  ]);
+function createPullSecret(namespace: string, name: string, password: string): Promise<void> {
+  return createTestPullSecret(access, namespace, name, password);
 }
 
 test("a pull with the right Secret's credentials works", async (t) => {
@@ -180,22 +141,9 @@ function instanceFor(namespace: string, name: string, nodeName: string, pullSecr
       definition: name,
       deploymentId,
       nodeName,
-      environmentFrom: "NodeSecret",
       template: { image: { name: access.image, port: 8080, pullPolicy: "Always", pullSecret } },
     },
   };
-}
-
-/**
- * Creates the Instance and delivers its pull credentials as the controller does: read from
- * the pull secret (here with the test's own rights) into the Node's namespace.
- */
-async function createWithCredentials(kube: RestKubeClient, instance: Instance): Promise<void> {
-  const created = await kube.create(INSTANCES, instance);
-  const namespace = instance.metadata.namespace ?? "";
-  const pullSecret = instance.spec.template.image?.pullSecret ?? "";
-  const auth = await readPullAuth(kube, { namespace, name: pullSecret }, access.image);
-  await kube.create(SECRETS, environmentSecret(created, { env: [], pull: { auth } }));
 }
 
 test("the agent pulls with an Instance's pull secret; a wrong one fails with its reason and no retry storm", async (t) => {
@@ -246,13 +194,8 @@ test("the agent pulls with an Instance's pull secret; a wrong one fails with its
   // Other tests' controllers must not place their Instances on this Node.
   await kube.mergePatch(NODES, { name: nodeName }, { spec: { unschedulable: true } });
 
-  await kube.create(NAMESPACES, {
-    apiVersion: "v1",
-    kind: "Namespace",
-    metadata: { name: nodeNamespace(nodeName) },
-  });
-  await createWithCredentials(kube, instanceFor(namespace, "pulled", nodeName, "regcred"));
-  await createWithCredentials(kube, instanceFor(namespace, "refused", nodeName, "wrongcred"));
+  await createWithDeliveredCredentials(kube, instanceFor(namespace, "pulled", nodeName, "regcred"));
+  await createWithDeliveredCredentials(kube, instanceFor(namespace, "refused", nodeName, "wrongcred"));
 
   const pulled = await waitFor(
     "the Instance with the right secret to be ready",

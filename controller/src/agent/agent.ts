@@ -6,6 +6,7 @@
 import type { Instance, Node } from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import { DockerEngine } from "../docker/engine.js";
+import { readEngineTls } from "../docker/tls.js";
 import type { KubeClient } from "../kube/client.js";
 import type { Secret } from "../kube/resources.js";
 import { INSTANCES, NODES, SECRETS } from "../kube/resources.js";
@@ -27,15 +28,18 @@ import { collectContainers } from "./gc.js";
 import type { NodeUsage } from "./heartbeat.js";
 import { NodeHeartbeat } from "./heartbeat.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
+import { PrivateImages } from "./private-images.js";
 import { Prober, runProbe } from "./prober.js";
 import type { NodeIdentity } from "./registration.js";
 import { registerNode } from "./registration.js";
+import { resolveBindAddress } from "./bind-address.js";
 import { agentIdentity, lockAgentState } from "./identity.js";
+import { UnclaimedContainerLog, ownershipOf, resolveInstallation } from "./installation.js";
 
 export interface AgentDeps {
   client: KubeClient;
   /** The engine at options.url; one is made from the URL when absent. */
-  docker?: AgentDocker & Pick<DockerEngine, "events" | "buildImage" | "inspectImage">;
+  docker?: AgentDocker & Pick<DockerEngine, "events" | "buildImage" | "inspectImage" | "containerLogs">;
   logger: Logger;
   clock?: Clock;
   /** Where Instance events go; Kubernetes Events by default. */
@@ -65,7 +69,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   const clock = deps.clock ?? realClock;
   const logger = deps.logger.child({ component: "agent", node: options.nodeName });
   const { client } = deps;
-  const docker = deps.docker ?? new DockerEngine({ url: options.url, logger });
+  const docker =
+    deps.docker ??
+    new DockerEngine({
+      url: options.url,
+      logger,
+      ...(options.dockerTls ? { tls: readEngineTls(options.dockerTls) } : {}),
+    });
   const releaseLock = lockAgentState(options.stateDir);
   const agentId = deps.agentId ?? agentIdentity(options.stateDir, options.nodeName, options.url);
   const identity: NodeIdentity = {
@@ -79,12 +89,20 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     leaseDurationSeconds: Math.ceil(options.leaseDurationMs / 1000),
   };
   let lease;
+  let installation: string;
+  let bindAddress: string;
+  let privateImages: PrivateImages;
   try {
+    installation = await resolveInstallation(client, options);
+    bindAddress = await resolveBindAddress(options, logger);
+    // Read under the lock: only this process writes the record in the state directory.
+    privateImages = new PrivateImages(options.stateDir);
     ({ lease } = await registerNode(identity, { client, clock, logger }));
   } catch (err) {
     releaseLock();
     throw err;
   }
+  const unclaimed = new UnclaimedContainerLog(logger);
 
   // With a namespace scope, containers of other namespaces' Instances belong to another agent's
   // view of this node: neither events nor garbage collection may touch them.
@@ -113,6 +131,16 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       clock,
       logger,
     });
+  // Nodes are watched rather than read on every beat: this Node's readiness (which the
+  // controller may flip to Unknown), the count of the others (for Misconfigured), and
+  // whether an admin allows privileged host ports here.
+  const nodeCache = new Informer<Node>(client, NODES, { clock, logger });
+  nodeCache.start();
+  const privilegedPortsAllowed = async (): Promise<boolean> => {
+    const own =
+      nodeCache.get(undefined, options.nodeName) ?? (await client.get(NODES, { name: options.nodeName }));
+    return own.spec.allowPrivilegedPorts === true;
+  };
   const enqueue = (key: string): void => controller.enqueue(key);
   const prober = new Prober({
     clock,
@@ -125,7 +153,12 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     onVerdictChange: enqueue,
   });
   const reconciler = new InstanceReconciler({
-    node: { nodeName: options.nodeName, address: options.address, bindAddress: options.bindAddress },
+    node: {
+      nodeName: options.nodeName,
+      installation,
+      address: options.address,
+      bindAddress,
+    },
     docker,
     client,
     instances: informer,
@@ -135,10 +168,19 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     clock,
     logger,
     crashLoop: options.crashLoop,
+    retryBackoff: options.retryBackoff,
     stopGraceSeconds: options.stopGraceSeconds,
     resyncMs: options.resyncIntervalMs,
     probeStatusRefreshMs: PROBE_TIME_REFRESH_MS,
-    buildSourceImage: (request) => ensureSourceImage(request, { docker, stateDir: options.stateDir, logger }),
+    privilegedPortsAllowed,
+    buildSourceImage: (request) =>
+      ensureSourceImage(request, {
+        docker,
+        stateDir: options.stateDir,
+        logger,
+        git: { fileRepositories: { allowed: options.allowFileRepositories, refused: [] } },
+      }),
+    privateImages,
   });
   const controller = new Controller({
     name: CONTROLLER_NAME,
@@ -168,6 +210,8 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
         const result = await collectContainers(
           {
             nodeName: options.nodeName,
+            installation,
+            unclaimed,
             docker: options.watchNamespace ? scopedDocker(docker, inScope) : docker,
             instances: informer,
             hasSynced: () => informer.hasSynced(),
@@ -199,21 +243,19 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   };
   const engineEvents = watchEngineEvents(
     docker,
-    options.nodeName,
+    { nodeName: options.nodeName, installation },
     enqueueInScope,
     abort.signal,
     logger,
     () => {
-      // Events may have been missed while the stream was down (an engine restart): look at everything.
+      // Events may have been missed while the stream was down (an engine restart): look at
+      // everything, and what waited on the engine tries again now rather than at its back-off.
+      reconciler.engineAnswersAgain();
       for (const key of informer.keys()) enqueue(key);
       void runGc();
     },
   );
 
-  // Nodes are watched rather than read on every beat: this Node's readiness (which the
-  // controller may flip to Unknown) and the count of the others (for Misconfigured).
-  const nodeCache = new Informer<Node>(client, NODES, { clock, logger });
-  nodeCache.start();
   const heartbeat = new NodeHeartbeat({
     nodes: nodeCache,
     identity,
@@ -245,7 +287,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     releaseLock();
     throw err;
   }
-  logger.info("agent started", { agentId, url: options.url, address: options.address });
+  logger.info("agent started", {
+    agentId,
+    url: options.url,
+    address: options.address,
+    bindAddress,
+    installation,
+  });
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -267,10 +315,13 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   return { agentId, nodeName: options.nodeName, stop };
 }
 
-/** Enqueues the Instance of every container event on this node; restarts the stream until aborted. */
+/**
+ * Enqueues the Instance of every container event on this node of this installation (or of
+ * none: unclaimed containers may be adopted); restarts the stream until aborted.
+ */
 async function watchEngineEvents(
   docker: Pick<DockerEngine, "events">,
-  nodeName: string,
+  node: { nodeName: string; installation: string },
   enqueue: (key: string) => void,
   signal: AbortSignal,
   logger: Logger,
@@ -286,7 +337,10 @@ async function watchEngineEvents(
         }
         const namespace = event.labels[LABELS.namespace];
         const name = event.labels[LABELS.instance];
-        if (event.labels[LABELS.node] === nodeName && namespace && name) enqueue(`${namespace}/${name}`);
+        const ours =
+          event.labels[LABELS.node] === node.nodeName &&
+          ownershipOf(event.labels, node.installation) !== "foreign";
+        if (ours && namespace && name) enqueue(`${namespace}/${name}`);
       }
     } catch (err) {
       if (signal.aborted) return;
@@ -313,7 +367,9 @@ function scopedDocker(docker: AgentDocker, inScope: (namespace: string | undefin
     ping: (...args) => docker.ping(...args),
     version: (...args) => docker.version(...args),
     imageExists: (...args) => docker.imageExists(...args),
+    inspectImage: (...args) => docker.inspectImage(...args),
     pullImage: (...args) => docker.pullImage(...args),
+    inspectDistribution: (...args) => docker.inspectDistribution(...args),
     createContainer: (...args) => docker.createContainer(...args),
     startContainer: (...args) => docker.startContainer(...args),
     inspectContainer: (...args) => docker.inspectContainer(...args),

@@ -7,10 +7,14 @@ import path from "node:path";
 import os from "node:os";
 import type { NodeCapacity } from "../api/types.js";
 import { NODE_NAME_MAX_LENGTH } from "../api/types.js";
+import { type EngineTlsFiles, hasEngineTls, resolveEngineTlsFiles } from "../docker/tls.js";
 import { parseEngineUrl } from "../docker/url.js";
 import type { FlagValues } from "../runtime/flags.js";
 import { FlagError, defineFlags, parseFlags } from "../runtime/flags.js";
+import { fileRepositoryFlags, parseDirectoryList } from "../source/index.js";
 import type { CrashLoopOptions } from "./crashloop.js";
+import { installationProblem } from "./installation.js";
+import type { RetryBackoffOptions } from "./retry-backoff.js";
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const MEMORY_QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
@@ -100,6 +104,27 @@ export const agentFlags = defineFlags({
     help: "URL of the Docker engine this agent runs containers on (unix:///path, tcp://host:port, http(s)://host:port); DOCKER_HOST or the default socket when empty.",
     validate: onText(validateUrl),
   },
+  dockerTlsCa: {
+    name: "docker-tls-ca",
+    env: "BERTH_DOCKER_TLS_CA",
+    type: "string",
+    default: "",
+    help: "PEM file of the CA that signed a tcp:// or https:// engine's certificate; the system's CAs when empty. With none of the --docker-tls-* flags, DOCKER_TLS_VERIFY takes ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH.",
+  },
+  dockerTlsCert: {
+    name: "docker-tls-cert",
+    env: "BERTH_DOCKER_TLS_CERT",
+    type: "string",
+    default: "",
+    help: "PEM file of the client certificate the engine verifies (dockerd --tlsverify); needs --docker-tls-key.",
+  },
+  dockerTlsKey: {
+    name: "docker-tls-key",
+    env: "BERTH_DOCKER_TLS_KEY",
+    type: "string",
+    default: "",
+    help: "PEM file of the client certificate's private key.",
+  },
   address: {
     name: "address",
     env: "BERTH_NODE_ADDRESS",
@@ -115,7 +140,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_BIND_ADDRESS",
     type: "string",
     default: "",
-    help: "IP published container ports are bound to; the address when it is an IP, else 0.0.0.0.",
+    help: "IP published container ports are bound to; 0.0.0.0 (or ::) binds every interface and must be asked for. When empty: the address when it is an IP, else the IP the address resolves to at start, else 127.0.0.1.",
     validate: onText((value) => (value === "" || net.isIP(value) ? undefined : "must be an IP address")),
   },
   labels: {
@@ -160,6 +185,14 @@ export const agentFlags = defineFlags({
     validate: onText((value) =>
       value === "" || CPU_QUANTITY.test(value) ? undefined : "must be a quantity such as 4 or 3500m",
     ),
+  },
+  installation: {
+    name: "installation",
+    env: "BERTH_INSTALLATION",
+    type: "string",
+    default: "",
+    help: "Identity of this Berth installation, labelled on every container (berth.dev/installation) so that agents of two installations sharing a Node name and an engine never touch each other's containers; the UID of the --node-lease-namespace namespace when empty.",
+    validate: onText((value) => (value === "" ? undefined : installationProblem(value))),
   },
   leaseNamespace: {
     name: "node-lease-namespace",
@@ -218,6 +251,22 @@ export const agentFlags = defineFlags({
     help: "Longest wait before restarting a crash-looping container.",
     validate: onNumber((value) => (value < 1 ? "must be positive" : undefined)),
   },
+  retryBackoffBase: {
+    name: "retry-backoff-base",
+    env: "BERTH_RETRY_BACKOFF_BASE",
+    type: "duration",
+    default: 5000,
+    help: "First wait before a failed deployment step (pull, build, create, start) is tried again; doubles per failure.",
+    validate: onNumber((value) => (value < 1 ? "must be positive" : undefined)),
+  },
+  retryBackoffMax: {
+    name: "retry-backoff-max",
+    env: "BERTH_RETRY_BACKOFF_MAX",
+    type: "duration",
+    default: 300_000,
+    help: "Longest wait before a failed deployment step is tried again.",
+    validate: onNumber((value) => (value < 1 ? "must be positive" : undefined)),
+  },
   resyncInterval: {
     name: "agent-resync-interval",
     env: "BERTH_AGENT_RESYNC_INTERVAL",
@@ -241,6 +290,7 @@ export const agentFlags = defineFlags({
     help: "How many Instances the agent deploys at once.",
     validate: onNumber((value) => (value < 1 || value > 64 ? "must be between 1 and 64" : undefined)),
   },
+  ...fileRepositoryFlags,
 });
 
 export type AgentFlagValues = FlagValues<typeof agentFlags>;
@@ -249,20 +299,29 @@ export type AgentFlagValues = FlagValues<typeof agentFlags>;
 export interface AgentOptions {
   nodeName: string;
   url: string;
+  /** TLS files for a tcp:// or https:// engine; absent for none. */
+  dockerTls?: EngineTlsFiles;
   address: string;
+  /** The IP published ports are bound to; "" to derive it from the address at start (bind-address.ts). */
   bindAddress: string;
   labels: Record<string, string>;
   capacity?: NodeCapacity;
+  /** The installation identity; "" to use the UID of leaseNamespace (see installation.ts). */
+  installation: string;
   leaseNamespace: string;
   leaseDurationMs: number;
   leaseRenewIntervalMs: number;
   statusIntervalMs: number;
   stopGraceSeconds: number;
   crashLoop: CrashLoopOptions;
+  /** The wait before a failed deployment step is tried again, per Instance. */
+  retryBackoff: RetryBackoffOptions;
   resyncIntervalMs: number;
   workers: number;
   /** Where repository mirrors and build logs are kept. */
   stateDir: string;
+  /** Directories repository URLs of file:// may point under (never stateDir); none: file:// is refused. */
+  allowFileRepositories: string[];
   /** Only Instances in this namespace are run here (and only their containers touched); "" for all. */
   watchNamespace: string;
 }
@@ -282,14 +341,19 @@ export function agentOptionsFromFlags(
   const url = values.url || env.DOCKER_HOST || "unix:///var/run/docker.sock";
   const urlProblem = validateUrl(url);
   if (urlProblem) throw new FlagError(`--url: ${urlProblem}`);
+  const dockerTls = dockerTlsFromFlags(values, url, env);
   const engine = parseEngineUrl(url);
   const address = values.address || (engine.kind === "network" ? engine.host : "127.0.0.1");
-  const bindAddress = values.bindAddress || (net.isIP(address) ? address : "0.0.0.0");
+  // A host name is resolved when the agent starts (bind-address.ts): "" until then.
+  const bindAddress = values.bindAddress || (net.isIP(address) ? address : "");
   if (values.leaseRenewInterval >= values.leaseDuration) {
     throw new FlagError("--node-lease-renew-interval must be shorter than --node-lease-duration");
   }
   if (values.crashBackoffBase > values.crashBackoffMax) {
     throw new FlagError("--crash-backoff-base must not be more than --crash-backoff-max");
+  }
+  if (values.retryBackoffBase > values.retryBackoffMax) {
+    throw new FlagError("--retry-backoff-base must not be more than --retry-backoff-max");
   }
   const capacity: NodeCapacity = {};
   if (values.capacityInstances > 0) capacity.instances = values.capacityInstances;
@@ -298,10 +362,12 @@ export function agentOptionsFromFlags(
   return {
     nodeName,
     url,
+    ...(dockerTls ? { dockerTls } : {}),
     address,
     bindAddress,
     labels: parseLabels(values.labels),
     ...(Object.keys(capacity).length > 0 ? { capacity } : {}),
+    installation: values.installation,
     leaseNamespace: values.leaseNamespace,
     leaseDurationMs: values.leaseDuration,
     leaseRenewIntervalMs: values.leaseRenewInterval,
@@ -312,11 +378,44 @@ export function agentOptionsFromFlags(
       maxMs: values.crashBackoffMax,
       resetAfterMs: Math.max(10 * 60_000, 2 * values.crashBackoffMax),
     },
+    retryBackoff: { baseMs: values.retryBackoffBase, maxMs: values.retryBackoffMax },
     resyncIntervalMs: values.resyncInterval,
     workers: values.workers,
     stateDir: values.stateDir || path.join(os.tmpdir(), `berth-agent-${nodeName}`),
+    allowFileRepositories: parseDirectoryList(values.allowFileRepositories),
     watchNamespace: values.watchNamespace ?? "",
   };
+}
+
+/**
+ * The engine's TLS files from the --docker-tls-* flags, or from DOCKER_TLS_VERIFY and
+ * DOCKER_CERT_PATH as the docker CLI reads them. Those variables are ignored for a unix
+ * socket (as the docker CLI does), while flags naming files for one are a mistake.
+ */
+function dockerTlsFromFlags(
+  values: Pick<AgentFlagValues, "dockerTlsCa" | "dockerTlsCert" | "dockerTlsKey">,
+  url: string,
+  env: Readonly<Record<string, string | undefined>>,
+): EngineTlsFiles | undefined {
+  const explicit = { ca: values.dockerTlsCa, cert: values.dockerTlsCert, key: values.dockerTlsKey };
+  let files: EngineTlsFiles | undefined;
+  try {
+    files = resolveEngineTlsFiles(explicit, env, {
+      ca: "--docker-tls-ca",
+      cert: "--docker-tls-cert",
+      key: "--docker-tls-key",
+    });
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+  if (!files) return undefined;
+  if (!hasEngineTls(explicit) && url.trim().startsWith("unix://")) return undefined;
+  try {
+    parseEngineUrl(url, { tls: true });
+  } catch (err) {
+    throw new FlagError(`--docker-tls-*: ${(err as Error).message}`);
+  }
+  return files;
 }
 
 /** What a caller must say; everything else has the flags' defaults. */
@@ -338,6 +437,6 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
     if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
   }
   if (!input.stateDir) merged.stateDir = path.join(os.tmpdir(), `berth-agent-${merged.nodeName}`);
-  if (!input.bindAddress) merged.bindAddress = net.isIP(merged.address) ? merged.address : "0.0.0.0";
+  if (!input.bindAddress) merged.bindAddress = net.isIP(merged.address) ? merged.address : "";
   return merged;
 }

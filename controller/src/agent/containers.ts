@@ -32,6 +32,13 @@ export function restartsLabelOf(container: ContainerInfo | undefined): number {
   return Number.isInteger(value) && value >= 0 ? value : 0;
 }
 
+/** How long a container ran before it exited (0 when the engine did not record it). */
+export function ranMsOf(container: ContainerInfo, now: number): number {
+  const startedAt = Date.parse(container.state.startedAt ?? "");
+  const finishedAt = Date.parse(container.state.finishedAt ?? "") || now;
+  return Number.isFinite(startedAt) ? Math.max(0, finishedAt - startedAt) : 0;
+}
+
 /** "container exited with code 3 after 0.2 s", with the engine's error or OOM when there was one. */
 export function describeExit(container: ContainerInfo): string {
   const { state } = container;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Instance } from "../api/types.js";
+import type { HealthCheck, Instance } from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import {
   ContainerConfigError,
@@ -28,7 +28,7 @@ function instance(overrides: Partial<Instance["spec"]> = {}): Instance {
   };
 }
 
-const node = { nodeName: "node-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
+const node = { nodeName: "node-a", installation: "inst-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
 
 test("the create spec carries Berth's labels, a dynamic port binding and no Docker restart policy", () => {
   const spec = buildContainerSpec({
@@ -45,6 +45,8 @@ test("the create spec carries Berth's labels, a dynamic port binding and no Dock
   assert.equal(spec.labels[LABELS.instance], "web-abc-0");
   assert.equal(spec.labels[LABELS.namespace], "shop");
   assert.equal(spec.labels[LABELS.node], "node-a");
+  assert.equal(spec.labels[LABELS.installation], "inst-a");
+  assert.equal(spec.name, "berth_inst-a_node-a_shop_web-abc-0", "two installations' names never collide");
   assert.equal(spec.labels[LABELS.definition], "web");
   assert.equal(spec.labels[LABELS.deploymentId], "abc123");
   assert.equal(spec.labels[RESTARTS_LABEL], "2");
@@ -77,36 +79,43 @@ test("a fixed hostPort, command, args and limits reach the create spec", () => {
   assert.equal(spec.nanoCpus, 500_000_000);
 });
 
-test("a health check on another port publishes that port too, an exec check does not", () => {
-  const http = buildContainerSpec({
-    instance: instance({
-      template: { image: { name: "a", port: 8080 }, healthCheck: { type: "http", path: "/h", port: 9090 } },
-    }),
-    image: { name: "a", port: 8080 },
-    node,
-    env: [],
-    restarts: 0,
-  });
-  assert.deepEqual(
-    http.ports?.map((p) => p.containerPort),
-    [8080, 9090],
+test("a health check on another port is published only when it asks, and never for exec", () => {
+  const ports = (healthCheck: HealthCheck) =>
+    buildContainerSpec({
+      instance: instance({ template: { image: { name: "a", port: 8080 }, healthCheck } }),
+      image: { name: "a", port: 8080 },
+      node,
+      env: [],
+      restarts: 0,
+    }).ports?.map((p) => `${p.hostIp}:${p.containerPort}`);
+  assert.deepEqual(ports({ type: "http", path: "/h", port: 9090 }), ["10.0.0.5:8080"]);
+  assert.deepEqual(ports({ type: "tcp", port: 9090, publishPort: true }), ["10.0.0.5:8080", "10.0.0.5:9090"]);
+  assert.deepEqual(ports({ type: "tcp", port: 8080, publishPort: true }), ["10.0.0.5:8080"]);
+  assert.deepEqual(ports({ type: "exec", command: ["true"], port: 9090, publishPort: true }), [
+    "10.0.0.5:8080",
+  ]);
+});
+
+test("a hostPort below 1024 is refused unless the node allows privileged ports", () => {
+  const build = (hostPort: number, privilegedPortsAllowed?: boolean) =>
+    buildContainerSpec({
+      instance: instance({ hostPort }),
+      image: { name: "a", port: 8080 },
+      node,
+      env: [],
+      restarts: 0,
+      ...(privilegedPortsAllowed !== undefined ? { privilegedPortsAllowed } : {}),
+    });
+  assert.throws(
+    () => build(80),
+    (err: unknown) =>
+      err instanceof ContainerConfigError &&
+      err.reason === "PrivilegedPortNotAllowed" &&
+      /hostPort 80 .*Node node-a .*spec\.allowPrivilegedPorts/.test(err.message),
   );
-  const exec = buildContainerSpec({
-    instance: instance({
-      template: {
-        image: { name: "a", port: 8080 },
-        healthCheck: { type: "exec", command: ["true"], port: 9090 },
-      },
-    }),
-    image: { name: "a", port: 8080 },
-    node,
-    env: [],
-    restarts: 0,
-  });
-  assert.deepEqual(
-    exec.ports?.map((p) => p.containerPort),
-    [8080],
-  );
+  assert.throws(() => build(1023, false), /does not allow privileged ports/);
+  assert.equal(build(80, true).ports?.[0]?.hostPort, 80);
+  assert.equal(build(1024).ports?.[0]?.hostPort, 1024);
 });
 
 test("a repository template runs the image built for it, on the port the build decided", () => {
@@ -114,12 +123,12 @@ test("a repository template runs the image built for it, on the port the build d
   assert.deepEqual(runSourceOf(template), { kind: "repository", repository: template.repository });
   const spec = buildContainerSpec({
     instance: instance({ template }),
-    image: { name: "berth-build/shop-web:aaaaaaaaaaaa-12345678", port: 8000 },
+    image: { name: "berth-build/shop/web:aaaaaaaaaaaa-12345678", port: 8000 },
     node,
     env: [],
     restarts: 0,
   });
-  assert.equal(spec.image, "berth-build/shop-web:aaaaaaaaaaaa-12345678");
+  assert.equal(spec.image, "berth-build/shop/web:aaaaaaaaaaaa-12345678");
   assert.deepEqual(
     spec.ports?.map((p) => p.containerPort),
     [8000],

@@ -7,7 +7,7 @@
  * fields, status, events or error messages (errors name the object and key, not the value).
  */
 import type { ImageSource, Instance, RepositorySource, RunTemplate } from "../api/types.js";
-import { LABELS } from "../api/types.js";
+import { FIRST_UNPRIVILEGED_PORT, LABELS } from "../api/types.js";
 import type { ContainerSpec, PortSpec } from "../docker/spec.js";
 import { MANAGED_BY_VALUE } from "../docker/spec.js";
 
@@ -23,9 +23,11 @@ export const SERVICE_PORT_LABEL = "berth.dev/service-port";
 /** How long `docker stop` waits for the process to exit before it kills it. */
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 
-/** Where published ports are bound and what the Instance's address says. */
+/** This node as its containers see it: their labels, where ports are bound, what addresses say. */
 export interface NodeAddressing {
   nodeName: string;
+  /** The installation the agent belongs to: labelled on every container (see installation.ts). */
+  installation: string;
   /** Host name or IP clients use: goes into Instance.status.address. */
   address: string;
   /** IP Docker binds published ports to ("0.0.0.0" for every interface). */
@@ -79,10 +81,11 @@ export function healthPortOf(template: RunTemplate, servicePort: number): number
 }
 
 /** The labels that identify the container as this Instance's; selecting on them finds it. */
-export function instanceLabels(instance: Instance, nodeName: string): Record<string, string> {
+export function instanceLabels(instance: Instance, node: NodeAddressing): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY_VALUE,
-    [LABELS.node]: nodeName,
+    [LABELS.installation]: node.installation,
+    [LABELS.node]: node.nodeName,
     [LABELS.namespace]: instance.metadata.namespace ?? "",
     [LABELS.instance]: instance.metadata.name ?? "",
     [LABELS.definition]: instance.spec.definition,
@@ -90,7 +93,11 @@ export function instanceLabels(instance: Instance, nodeName: string): Record<str
   };
 }
 
-/** The labels that find this Instance's containers on this node. */
+/**
+ * The labels that find this Instance's containers on this node, of any installation: the
+ * caller keeps its own and the unclaimed ones (see installation.ts), which a label filter
+ * cannot express.
+ */
 export function instanceSelector(namespace: string, name: string, nodeName: string): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY_VALUE,
@@ -100,17 +107,20 @@ export function instanceSelector(namespace: string, name: string, nodeName: stri
   };
 }
 
-/** The labels that find every Berth container of this node. */
+/** The labels that find every Berth container of this node, of any installation (see instanceSelector). */
 export function nodeSelector(nodeName: string): Record<string, string> {
   return { [LABELS.managedBy]: MANAGED_BY_VALUE, [LABELS.node]: nodeName };
 }
 
 /**
  * The container name: readable in `docker ps`, and unique per Instance so two creates for
- * the same Instance can't both succeed. It is never used to find a container.
+ * the same Instance can't both succeed. It is never used to find a container. The
+ * installation's first characters keep two installations' Instances of the same name on
+ * one engine from taking each other's name.
  */
-export function containerName(instance: Instance, nodeName: string): string {
-  const raw = `berth_${nodeName}_${instance.metadata.namespace ?? ""}_${instance.metadata.name ?? ""}`;
+export function containerName(instance: Instance, node: NodeAddressing): string {
+  const { nodeName, installation } = node;
+  const raw = `berth_${installation.slice(0, 8)}_${nodeName}_${instance.metadata.namespace ?? ""}_${instance.metadata.name ?? ""}`;
   return raw.replace(/[^a-zA-Z0-9_.-]/g, "-");
 }
 
@@ -151,32 +161,56 @@ export interface BuildSpecInput {
   env: Array<[string, string]>;
   /** The Instance's restart count this container starts with. */
   restarts: number;
+  /** Whether this node's spec.allowPrivilegedPorts lets a hostPort below 1024 be published. */
+  privilegedPortsAllowed?: boolean;
   stopTimeoutSeconds?: number;
+}
+
+/** Whether the health check's own port is published on the node (only when asked). */
+export function healthPortPublished(template: RunTemplate, servicePort: number): boolean {
+  const check = template.healthCheck;
+  return (
+    check?.type !== "exec" &&
+    check?.publishPort === true &&
+    healthPortOf(template, servicePort) !== servicePort
+  );
 }
 
 /**
  * The container for an Instance: Berth's labels, the service port published on
  * <bind address>:<hostPort> (no hostPort lets Docker choose a free one, read back after
- * start), a separately published health port when the check uses another port, limits,
- * and no Docker restart policy: the agent recreates exited containers itself so it can
- * count restarts, back off crash loops and report them.
+ * start), the health check's own port only when it asks to be published (else the agent
+ * checks it at the container's address), limits, and no Docker restart policy: the agent
+ * recreates exited containers itself so it can count restarts, back off crash loops and
+ * report them. A hostPort below 1024 needs the node's permission.
  */
 export function buildContainerSpec(input: BuildSpecInput): ContainerSpec {
   const { instance, node } = input;
   const template = instance.spec.template;
   const { image } = input;
+  const { hostPort } = instance.spec;
+  if (hostPort !== undefined && hostPort < FIRST_UNPRIVILEGED_PORT && input.privilegedPortsAllowed !== true) {
+    throw new ContainerConfigError(
+      "PrivilegedPortNotAllowed",
+      `hostPort ${hostPort} is below ${FIRST_UNPRIVILEGED_PORT} and Node ${node.nodeName} does not allow privileged ports: ` +
+        "an admin sets spec.allowPrivilegedPorts on the Node, or choose a hostPort of 1024 or more",
+    );
+  }
   const service: PortSpec = { containerPort: image.port, protocol: "tcp", hostIp: node.bindAddress };
-  if (instance.spec.hostPort) service.hostPort = instance.spec.hostPort;
+  if (hostPort) service.hostPort = hostPort;
   const ports = [service];
-  const healthPort = healthPortOf(template, image.port);
-  if (healthPort !== image.port && template.healthCheck?.type !== "exec") {
-    ports.push({ containerPort: healthPort, protocol: "tcp", hostIp: node.bindAddress });
+  if (healthPortPublished(template, image.port)) {
+    ports.push({
+      containerPort: healthPortOf(template, image.port),
+      protocol: "tcp",
+      hostIp: node.bindAddress,
+    });
   }
   const spec: ContainerSpec = {
-    name: containerName(instance, node.nodeName),
+    name: containerName(instance, node),
     image: image.name,
     labels: {
-      ...instanceLabels(instance, node.nodeName),
+      ...instanceLabels(instance, node),
       [RESTARTS_LABEL]: String(input.restarts),
       [SERVICE_PORT_LABEL]: String(image.port),
     },

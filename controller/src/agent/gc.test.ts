@@ -3,9 +3,10 @@ import assert from "node:assert/strict";
 import type { Instance } from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import type { ContainerSummary } from "../docker/spec.js";
-import { nullLogger } from "../runtime/log.js";
+import { MemoryLogger, nullLogger } from "../runtime/log.js";
 import type { AgentDocker } from "./docker-port.js";
 import { collectContainers } from "./gc.js";
+import { UnclaimedContainerLog } from "./installation.js";
 
 function summary(id: string, labels: Record<string, string>): ContainerSummary {
   return { id, name: id, image: "app:1", labels, state: "running", status: "Up", ports: [] };
@@ -13,6 +14,7 @@ function summary(id: string, labels: Record<string, string>): ContainerSummary {
 
 const mine = (instance: string) => ({
   [LABELS.managedBy]: "berth",
+  [LABELS.installation]: "inst-a",
   [LABELS.node]: "node-a",
   [LABELS.namespace]: "ns",
   [LABELS.instance]: instance,
@@ -32,7 +34,9 @@ function fakeDocker(containers: ContainerSummary[], removed: string[]): AgentDoc
     ping: unused,
     version: unused,
     imageExists: unused,
+    inspectImage: unused,
     pullImage: unused,
+    inspectDistribution: unused,
     createContainer: unused,
     startContainer: unused,
     inspectContainer: unused,
@@ -59,6 +63,8 @@ test("containers whose Instance is gone are removed; wanted ones are adopted; ot
   );
   const result = await collectContainers({
     nodeName: "node-a",
+    installation: "inst-a",
+    unclaimed: new UnclaimedContainerLog(nullLogger),
     docker,
     instances: { get: (namespace, name) => (namespace === "ns" && name === "web-0" ? wanted : undefined) },
     hasSynced: () => true,
@@ -73,6 +79,8 @@ test("nothing is judged before the Instance cache is complete", async () => {
   const removed: string[] = [];
   const result = await collectContainers({
     nodeName: "node-a",
+    installation: "inst-a",
+    unclaimed: new UnclaimedContainerLog(nullLogger),
     docker: fakeDocker([summary("orphan", mine("web-9"))], removed),
     instances: { get: () => undefined },
     hasSynced: () => false,
@@ -81,4 +89,59 @@ test("nothing is judged before the Instance cache is complete", async () => {
   });
   assert.deepEqual(result, { adopted: [], removed: [] });
   assert.deepEqual(removed, []);
+});
+
+test("another installation's containers on the same node and engine are never touched, even for a wanted name", async () => {
+  const removed: string[] = [];
+  const theirs = (instance: string) => ({ ...mine(instance), [LABELS.installation]: "inst-b" });
+  const docker = fakeDocker(
+    [summary("their-orphan", theirs("web-9")), summary("their-web", theirs("web-0"))],
+    removed,
+  );
+  const result = await collectContainers({
+    nodeName: "node-a",
+    installation: "inst-a",
+    unclaimed: new UnclaimedContainerLog(nullLogger),
+    docker,
+    instances: { get: (namespace, name) => (namespace === "ns" && name === "web-0" ? wanted : undefined) },
+    hasSynced: () => true,
+    stopGraceSeconds: 1,
+    logger: nullLogger,
+  });
+  assert.deepEqual(result, { adopted: [], removed: [] });
+  assert.deepEqual(removed, []);
+});
+
+test("containers from before the installation label are adopted when wanted, else left and logged once", async () => {
+  const removed: string[] = [];
+  const logger = new MemoryLogger();
+  const unlabelled = (instance: string) => {
+    const labels: Record<string, string> = mine(instance);
+    delete labels[LABELS.installation];
+    return labels;
+  };
+  const docker = fakeDocker(
+    [summary("old-web", unlabelled("web-0")), summary("old-orphan", unlabelled("web-9"))],
+    removed,
+  );
+  const options = {
+    nodeName: "node-a",
+    installation: "inst-a",
+    unclaimed: new UnclaimedContainerLog(logger),
+    docker,
+    instances: {
+      get: (namespace: string | undefined, name: string) =>
+        namespace === "ns" && name === "web-0" ? wanted : undefined,
+    },
+    hasSynced: () => true,
+    stopGraceSeconds: 1,
+    logger: nullLogger,
+  };
+  assert.deepEqual(await collectContainers(options), { adopted: ["ns/web-0"], removed: [] });
+  assert.deepEqual(await collectContainers(options), { adopted: ["ns/web-0"], removed: [] });
+  assert.deepEqual(removed, []);
+  const warnings = logger.lines.filter((line) => line.level === "warn");
+  assert.equal(warnings.length, 1, "one warning for the unwanted one, not one per pass");
+  assert.equal(warnings[0]?.fields.containerId, "old-orphan");
+  assert.match(warnings[0]?.message ?? "", /without an installation label/);
 });

@@ -1,8 +1,11 @@
 /**
  * Garbage collection of this node's containers. A container with Berth's labels for this
- * node whose Instance no longer exists (or is bound elsewhere) is stopped and removed;
- * one whose Instance exists is left to that Instance's reconcile, which adopts it.
- * Containers without Berth's labels, or labelled for another node, are never looked at.
+ * node and this installation whose Instance no longer exists (or is bound elsewhere) is
+ * stopped and removed; one whose Instance exists is left to that Instance's reconcile,
+ * which adopts it. Containers without Berth's labels, labelled for another node, or for
+ * another installation are never looked at. One labelled for no installation (made before
+ * the label existed) is adopted when an Instance here wants it, and otherwise left and
+ * logged: it may be another installation's (see installation.ts).
  */
 import { LABELS } from "../api/types.js";
 import type { Logger } from "../runtime/log.js";
@@ -10,9 +13,15 @@ import { errorFields } from "../runtime/log.js";
 import { nodeSelector } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import type { InstanceSource } from "./instance-reconciler.js";
+import type { UnclaimedContainerLog } from "./installation.js";
+import { ownershipOf } from "./installation.js";
 
 export interface GarbageCollectorOptions {
   nodeName: string;
+  /** This agent's installation: only its containers are collected. */
+  installation: string;
+  /** Where unclaimed containers nobody here wants are reported. */
+  unclaimed: UnclaimedContainerLog;
   docker: AgentDocker;
   instances: InstanceSource;
   /** Whether the instance cache is complete; no container is judged before it is. */
@@ -38,6 +47,8 @@ export async function collectContainers(
   const { docker, nodeName, logger } = options;
   const containers = await docker.listContainers(nodeSelector(nodeName), signal ? { signal } : undefined);
   for (const container of containers) {
+    const ownership = ownershipOf(container.labels, options.installation);
+    if (ownership === "foreign") continue;
     const namespace = container.labels[LABELS.namespace];
     const name = container.labels[LABELS.instance];
     // A container labelled for this node but missing its Instance labels is Berth's and
@@ -45,6 +56,10 @@ export async function collectContainers(
     const instance = namespace && name ? options.instances.get(namespace, name) : undefined;
     if (instance && instance.spec.nodeName === nodeName) {
       result.adopted.push(`${namespace}/${name}`);
+      continue;
+    }
+    if (ownership === "unclaimed") {
+      options.unclaimed.report(container);
       continue;
     }
     try {

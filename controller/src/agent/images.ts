@@ -9,15 +9,18 @@
  * that commit fail at once instead of building it again; a new commit or recipe is a new
  * Instance (its deploymentId changes) and builds afresh.
  */
-import type { Instance, RepositorySource } from "../api/types.js";
+import type { ImageSource, Instance, RepositorySource } from "../api/types.js";
+import { ImageNotFoundError, RegistryAuthError, type ImageInfo } from "../docker/index.js";
 import type { RegistryAuth } from "../docker/options.js";
+import { imageReferenceProblem } from "../docker/reference.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { SourceImage, SourceImageRequest } from "../source/index.js";
-import { SourceBuildError, SourceError, redactUrl, sourceImageTag } from "../source/index.js";
+import { SourceBuildError, SourceError, redactUrl, registryHostOf, sourceImageTag } from "../source/index.js";
 import type { ResolvedImage } from "./containerspec.js";
 import { ContainerConfigError, runSourceOf } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import { REASONS } from "./instance-status.js";
+import { PrivateImages } from "./private-images.js";
 
 /** Builds (or finds) the image of a repository source; the source module's ensureSourceImage. */
 export type BuildSourceImage = (request: SourceImageRequest) => Promise<SourceImage>;
@@ -33,10 +36,12 @@ export interface ImageStep {
 export type ReportStep = (step: ImageStep) => Promise<Instance>;
 
 export interface InstanceImagesOptions {
-  docker: Pick<AgentDocker, "imageExists" | "pullImage">;
+  docker: Pick<AgentDocker, "imageExists" | "inspectImage" | "pullImage" | "inspectDistribution">;
   events: EventRecorder;
   nodeName: string;
   buildSourceImage: BuildSourceImage;
+  /** Images this node pulled with credentials; in memory only when absent. */
+  privateImages?: PrivateImages;
 }
 
 /** Source failures the same commit gives every time: retried only when the Instance changes. */
@@ -46,6 +51,7 @@ export const FINAL_SOURCE_REASONS: ReadonlySet<string> = new Set([
   "NoExposedPort",
   "AmbiguousExposedPort",
   "RepositoryURLRefused",
+  "InvalidBuildName",
 ]);
 
 /** How many failed builds are remembered; the oldest are forgotten first. */
@@ -57,8 +63,11 @@ const FULL_COMMIT = /^[0-9a-f]{40}$/;
 
 export class InstanceImages {
   private readonly failedBuilds = new Map<string, SourceError>();
+  private readonly privateImages: PrivateImages;
 
-  constructor(private readonly options: InstanceImagesOptions) {}
+  constructor(private readonly options: InstanceImagesOptions) {
+    this.privateImages = options.privateImages ?? new PrivateImages();
+  }
 
   /**
    * The image to run for the Instance, pulled or built as its template says; a pull uses
@@ -74,8 +83,21 @@ export class InstanceImages {
     if (source.kind === "repository") return await this.build(instance, source.repository, report, signal);
     const { docker, nodeName } = this.options;
     const image = { name: source.image.name, port: source.image.port };
+    // The API server checks the grammar too; an Instance written before that check (or
+    // past it) must still never reach the engine with a name that rewrites its API path.
+    const problem = imageReferenceProblem(image.name);
+    if (problem) {
+      throw new ContainerConfigError(
+        "InvalidImageName",
+        `image.name ${JSON.stringify(image.name)}: ${problem}`,
+      );
+    }
     const policy = source.image.pullPolicy ?? "IfNotPresent";
-    if (policy !== "Always" && (await docker.imageExists(image.name, { signal }))) return { image, instance };
+    const cached = policy === "Always" ? undefined : await findImage(docker, image.name, signal);
+    if (cached) {
+      await this.checkCachedImageAccess(instance, source.image, cached.id, pullAuth, signal);
+      return { image, instance };
+    }
     if (policy === "Never") {
       throw new ContainerConfigError(
         "ImageNotFound",
@@ -88,8 +110,51 @@ export class InstanceImages {
       message: `pulling image ${image.name}`,
     });
     const auth = pullAuth();
-    await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal });
+    const pulled = await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal });
+    this.privateImages.pulled(pulled.id, registryHostOf(image.name), auth);
     return { image, instance: latest };
+  }
+
+  /**
+   * A cached image that was pulled with credentials runs only for an Instance whose own
+   * credentials (or none, for an image the registry now serves to anyone) the registry
+   * accepts for it: otherwise IfNotPresent would hand one tenant's private image to any
+   * other tenant on the same node. The registry is asked through the engine without pulling;
+   * accepted credentials are remembered, so the same ones are not asked about again.
+   */
+  private async checkCachedImageAccess(
+    instance: Instance,
+    image: ImageSource,
+    imageId: string,
+    pullAuth: () => RegistryAuth | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const registry = this.privateImages.registryOf(imageId);
+    if (registry === undefined) return; // built here, loaded by hand, or pulled without credentials
+    const { docker, nodeName } = this.options;
+    const namespace = instance.metadata.namespace ?? "";
+    // The credentials the controller delivered for this Instance's pullSecret: the agent
+    // reads no tenant's Secret itself. `{}` stands for none.
+    const auth = (image.pullSecret ? pullAuth() : undefined) ?? {};
+    if (this.privateImages.accepted(imageId, auth)) return;
+    try {
+      await docker.inspectDistribution(image.name, { ...(image.pullSecret ? { auth } : {}), signal });
+    } catch (err) {
+      if (!(err instanceof RegistryAuthError || err instanceof ImageNotFoundError)) throw err;
+      const cachedCopy = `image ${image.name} is on node ${nodeName} from registry ${registry}, pulled with credentials`;
+      throw image.pullSecret
+        ? new ContainerConfigError(
+            "ImagePullUnauthorized",
+            `${cachedCopy}, and ${registry} refused this Instance's pull secret ${namespace}/${image.pullSecret} for it ` +
+              `(${err.engineMessage}): the cached copy is not run for credentials that could not pull it`,
+          )
+        : new ContainerConfigError(
+            "PullSecretRequired",
+            `${cachedCopy}, and ${registry} does not serve it without credentials: ` +
+              `set image.pullSecret to a Secret with credentials for ${registry} that may pull it`,
+          );
+    }
+    this.privateImages.accept(imageId, auth);
   }
 
   private async build(
@@ -152,6 +217,20 @@ export class InstanceImages {
       if (this.failedBuilds.size <= REMEMBERED_FAILURES) break;
       this.failedBuilds.delete(oldest);
     }
+  }
+}
+
+/** The image as the engine has it, or undefined when it has no such image. */
+async function findImage(
+  docker: Pick<AgentDocker, "inspectImage">,
+  image: string,
+  signal: AbortSignal,
+): Promise<ImageInfo | undefined> {
+  try {
+    return await docker.inspectImage(image, { signal });
+  } catch (err) {
+    if (err instanceof ImageNotFoundError) return undefined;
+    throw err;
   }
 }
 

@@ -4,7 +4,12 @@ import type { Instance } from "../api/types.js";
 import { INSTANCE_FINALIZER, LABELS } from "../api/types.js";
 import type { CallOptions } from "../docker/engine.js";
 import type { PullOptions } from "../docker/options.js";
-import { ContainerNotFoundError, PortInUseError } from "../docker/errors.js";
+import {
+  ContainerNotFoundError,
+  EngineUnreachableError,
+  ImageNotFoundError,
+  PortInUseError,
+} from "../docker/errors.js";
 import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/spec.js";
 import type { ObjectRef } from "../kube/client.js";
 import type { JsonPatchOp } from "../kube/patch.js";
@@ -20,12 +25,13 @@ import type { SourceImage, SourceImageRequest } from "../source/index.js";
 import { SourceBuildError, SourceError, sourceImageTag } from "../source/index.js";
 import type { DeliveredEnvironment } from "../environment/index.js";
 import { environmentSecret } from "../environment/index.js";
+import { START_CHECK_MS } from "./command-failure.js";
 import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
 import { Prober } from "./prober.js";
 
-const NODE = { nodeName: "node-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
+const NODE = { nodeName: "node-a", installation: "inst-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
 
 /** An in-memory engine: containers are records; start publishes port 32768 + n. */
 class FakeDocker implements AgentDocker {
@@ -33,6 +39,8 @@ class FakeDocker implements AgentDocker {
   readonly containers = new Map<string, ContainerInfo>();
   readonly images = new Set<string>(["app:1"]);
   readonly calls: string[] = [];
+  /** What `docker logs` shows, per container. */
+  readonly logs = new Map<string, string>();
   startError: Error | undefined;
   private next = 0;
 
@@ -42,6 +50,14 @@ class FakeDocker implements AgentDocker {
   }
   async imageExists(image: string): Promise<boolean> {
     return this.images.has(image);
+  }
+  async inspectImage(image: string) {
+    if (!this.images.has(image)) throw new ImageNotFoundError("inspect_image", image, "No such image");
+    return { id: image, repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
+  }
+  async inspectDistribution(image: string): Promise<string> {
+    this.calls.push(`inspect distribution ${image}`);
+    return "sha256:0";
   }
   readonly pullAuths: Array<PullOptions["auth"]> = [];
   async pullImage(image: string, options: PullOptions = {}) {
@@ -92,6 +108,7 @@ class FakeDocker implements AgentDocker {
     container.ports = [
       { containerPort: 8080, protocol: "tcp", hostIp: NODE.bindAddress, hostPort: 32767 + this.next },
     ];
+    container.ipAddress = `172.17.0.${this.next + 1}`;
   }
   async inspectContainer(id: string): Promise<ContainerInfo> {
     return structuredClone(this.mustGet(id));
@@ -118,6 +135,9 @@ class FakeDocker implements AgentDocker {
   }
   async exec() {
     return { exitCode: 0, output: "" };
+  }
+  async containerLogs(id: string): Promise<string> {
+    return this.logs.get(id) ?? "";
   }
   /** The container's process ends, as a crash would. */
   exit(id: string, code: number, ranMs: number): void {
@@ -221,6 +241,12 @@ function repositoryTemplate(): Instance["spec"]["template"] {
   return { repository: { url: "https://git.example/team/web.git", ref: COMMIT } };
 }
 
+const containerReadyOf = (instance: Instance) =>
+  instance.status?.conditions?.find((c) => c.type === "ContainerReady");
+
+/** The reconciler the last setup() made, for tests that call it directly. */
+const setupReconciler: { last?: InstanceReconciler } = {};
+
 /** A reconciler as one agent process has it; `world` shares the engine and API with an earlier one. */
 function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; api: InstanceApi }) {
   const clock = world?.clock ?? new FakeClock(Date.parse("2025-01-01T00:00:10Z"));
@@ -230,10 +256,14 @@ function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; a
   const events = new RecordingEventRecorder();
   const woken: string[] = [];
   const checks = { ok: probeOk };
+  const targets: string[] = [];
   const prober = new Prober({
     clock,
     logger: nullLogger,
-    probe: () => Promise.resolve({ ok: checks.ok, message: checks.ok ? "connect ok" : "connection refused" }),
+    probe: (target) => {
+      targets.push(`${target.host}:${target.port}`);
+      return Promise.resolve({ ok: checks.ok, message: checks.ok ? "connect ok" : "connection refused" });
+    },
     onVerdictChange: (key) => woken.push(key),
   });
   const environments = new Map<string, Secret>();
@@ -252,7 +282,9 @@ function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; a
     resyncMs: 30_000,
     probeStatusRefreshMs: 60_000,
     buildSourceImage: builder.build,
+    privilegedPortsAllowed: () => Promise.resolve(false),
   });
+  setupReconciler.last = reconciler;
   const context: ReconcileContext = {
     log: nullLogger,
     reconcileID: "r",
@@ -260,13 +292,13 @@ function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; a
     clock,
   };
   const reconcile = () => reconciler.reconcile({ key: "ns/web-0", namespace: "ns", name: "web-0" }, context);
-  return { clock, docker, api, events, prober, woken, reconcile, builder, checks, environments };
+  return { clock, docker, api, events, prober, woken, reconcile, builder, checks, targets, environments };
 }
 
 test("a new Instance gets a labelled container, an address, and Running once the probe passes", async () => {
   const { clock, docker, api, woken, reconcile, prober } = setup();
   const result = await reconcile();
-  assert.deepEqual(result, { requeueAfterMs: 30_000 });
+  assert.deepEqual(result, { requeueAfterMs: START_CHECK_MS }, "looked at again when it counts as started");
   const [container] = [...docker.containers.values()];
   assert.ok(container?.state.running);
   assert.equal(container.labels[LABELS.instance], "web-0");
@@ -364,22 +396,150 @@ test("a container removed out of band counts as a restart", async () => {
   prober.stopAll();
 });
 
-test("a port that is taken fails with HostPortInUse, an Event, and no container left behind", async () => {
-  const { docker, api, events, reconcile } = setup();
+test("a port that is taken fails with HostPortInUse, one Event, no container left, and backs off", async () => {
+  const { clock, docker, api, events, reconcile, prober } = setup();
   docker.startError = new PortInUseError("start_container", 8080, "port is already allocated");
-  await assert.rejects(reconcile(), PortInUseError);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
   assert.equal(docker.containers.size, 0);
   assert.equal(api.instance.status?.phase, "Failed");
   assert.equal(
     api.instance.status?.conditions?.find((c) => c.type === "ContainerReady")?.reason,
     "HostPortInUse",
   );
+  assert.match(api.instance.status?.message ?? "", /port 8080 is already in use.*; retrying in 5 s$/);
+  const creates = () => docker.calls.filter((call) => call.startsWith("create")).length;
+  // Its own container's destroy event and its status write wake it early: it waits.
+  clock.advance(1000);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 4000 });
+  assert.equal(creates(), 1, "no try before the back-off is over");
+  for (const wait of [10_000, 20_000, 40_000]) {
+    clock.advance(60_000);
+    assert.deepEqual(await reconcile(), { requeueAfterMs: wait }, "each failure doubles the wait");
+  }
+  assert.equal(creates(), 4);
   assert.deepEqual(
     events.events.map((e) => e.reason),
     ["HostPortInUse"],
+    "the same failure again records no second event",
   );
-  await assert.rejects(reconcile(), PortInUseError);
-  assert.equal(events.events.length, 1, "the same failure again records no second event");
+
+  docker.startError = undefined;
+  clock.advance(40_000);
+  await reconcile();
+  assert.equal(api.instance.status?.phase, "Starting", "the port is free: it starts");
+  docker.startError = new PortInUseError("start_container", 8080, "port is already allocated");
+  docker.exit([...docker.containers.keys()][0]!, 1, 500);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 }, "a success starts the back-off afresh");
+  prober.stopAll();
+});
+
+test("a command that does not exist: CommandNotFound with the init's words, no Started, no retry", async () => {
+  const { clock, docker, api, events, reconcile } = setup();
+  api.instance.spec.template.command = ["/no/such/binary"];
+  await reconcile();
+  docker.logs.set("c1", "[FATAL tini (7)] exec /no/such/binary failed: No such file or directory\n");
+  docker.exit("c1", 127, 3);
+  await assert.rejects(reconcile(), TerminalError);
+  const status = api.instance.status;
+  assert.equal(status?.phase, "Failed");
+  assert.equal(containerReadyOf(api.instance)?.reason, "CommandNotFound");
+  assert.match(status?.message ?? "", /command \/no\/such\/binary was not found in the image/);
+  assert.match(status?.message ?? "", /exec \/no\/such\/binary failed: No such file or directory/);
+  assert.equal(status?.containerId, "c1", "the container stays for docker logs");
+  assert.equal(status?.restarts, 0);
+  assert.deepEqual(
+    events.events.map((e) => `${e.type} ${e.reason}`),
+    ["Warning CommandNotFound"],
+    "no Started: the user's process never ran",
+  );
+  clock.advance(600_000);
+  assert.equal(await reconcile(), undefined, "not tried again while the Instance stays the same");
+  assert.deepEqual(
+    docker.calls.filter((call) => call.startsWith("create")),
+    ["create c1"],
+  );
+});
+
+test("a file that is not executable: CommandNotExecutable", async () => {
+  const { docker, api, events, reconcile } = setup();
+  api.instance.spec.template.command = ["/www/healthz"];
+  await reconcile();
+  docker.logs.set("c1", "[FATAL tini (7)] exec /www/healthz failed: Permission denied\n");
+  docker.exit("c1", 126, 2);
+  await assert.rejects(reconcile(), TerminalError);
+  assert.equal(containerReadyOf(api.instance)?.reason, "CommandNotExecutable");
+  assert.match(
+    api.instance.status?.message ?? "",
+    /command \/www\/healthz is not executable.*Permission denied/,
+  );
+  assert.ok(!events.events.some((e) => e.reason === "Started"));
+});
+
+test("Started is recorded once the process has run for the start check, or at its first exit", async () => {
+  const { clock, docker, events, reconcile, prober } = setup(false);
+  await reconcile();
+  assert.ok(!events.events.some((e) => e.reason === "Started"), "not at once");
+  clock.advance(START_CHECK_MS);
+  await reconcile();
+  assert.deepEqual(
+    events.events.filter((e) => e.reason === "Started").map((e) => e.message),
+    ["started container c1 from app:1 on node node-a"],
+  );
+  await reconcile();
+  assert.equal(events.events.filter((e) => e.reason === "Started").length, 1);
+
+  // A process that ran and exited with its own code did start.
+  docker.exit("c1", 3, 100);
+  await reconcile();
+  docker.exit("c2", 3, 100);
+  await reconcile();
+  assert.equal(events.events.filter((e) => e.reason === "Started").length, 2);
+  prober.stopAll();
+});
+
+test("a container removed outside Berth is reported once and recreated as a restart", async () => {
+  const { docker, api, events, reconcile, prober } = setup();
+  await reconcile();
+  // docker rm -f: the engine shows it as being removed first.
+  docker.containers.get("c1")!.state = {
+    ...docker.containers.get("c1")!.state,
+    running: false,
+    status: "removing",
+  };
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 500 });
+  assert.equal(containerReadyOf(api.instance)?.reason, "ContainerRemovedExternally");
+  assert.match(api.instance.status?.message ?? "", /container c1 was removed outside Berth/);
+  assert.equal(
+    docker.calls.filter((call) => call === "remove c1").length,
+    0,
+    "Berth leaves it to its remover",
+  );
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 500 }, "still being removed");
+  docker.containers.delete("c1");
+  await reconcile();
+  assert.equal(api.instance.status?.containerId, "c2");
+  assert.equal(api.instance.status?.restarts, 1);
+  assert.deepEqual(
+    events.events.filter((e) => e.type === "Warning").map((e) => e.reason),
+    ["ContainerRemovedExternally"],
+  );
+  prober.stopAll();
+});
+
+test("an engine that does not answer backs off, and is tried at once when its events are back", async () => {
+  const { docker, api, reconcile, prober } = setup();
+  const list = docker.listContainers.bind(docker);
+  docker.listContainers = () =>
+    Promise.reject(new EngineUnreachableError("list_containers", docker.url, "connect ECONNREFUSED"));
+  const reconciler = setupReconciler.last!;
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
+  assert.equal(containerReadyOf(api.instance)?.status, "Unknown");
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 }, "woken early, it waits");
+  docker.listContainers = list;
+  assert.deepEqual(reconciler.engineAnswersAgain(), ["ns/web-0"]);
+  await reconcile();
+  assert.equal(api.instance.status?.phase, "Starting");
+  prober.stopAll();
 });
 
 test("a missing image is pulled before the container is created", async () => {
@@ -388,6 +548,26 @@ test("a missing image is pulled before the container is created", async () => {
   await reconcile();
   assert.deepEqual(docker.calls.slice(0, 2), ["pull other:2", "create c1"]);
   prober.stopAll();
+});
+
+test("an image name that would rewrite the engine's API path fails for good, before any Docker call", async () => {
+  const { docker, api, events, reconcile } = setup();
+  api.instance.spec.template.image = { name: "x/../../images/get?names=big&a=", port: 8080 };
+  const looked: string[] = [];
+  docker.imageExists = (image: string) => {
+    looked.push(image);
+    return Promise.resolve(false);
+  };
+  await assert.rejects(reconcile(), TerminalError);
+  assert.deepEqual([...looked, ...docker.calls], []);
+  assert.equal(api.instance.status?.phase, "Failed");
+  const condition = api.instance.status?.conditions?.find((c) => c.type === "ContainerReady");
+  assert.equal(condition?.reason, "InvalidImageName");
+  assert.match(condition?.message ?? "", /image\.name "x\/\.\.\/\.\.\/images\/get.*not an image reference/);
+  assert.deepEqual(
+    events.events.map((e) => e.reason),
+    ["InvalidImageName"],
+  );
 });
 
 test("a deleted Instance has its container stopped and removed before the finalizer goes", async () => {
@@ -415,11 +595,82 @@ test("of two containers for one Instance, the running one is kept", async () => 
   prober.stopAll();
 });
 
-const containerReadyOf = (instance: Instance) =>
-  instance.status?.conditions?.find((c) => c.type === "ContainerReady");
+test("another installation's container for an Instance of the same name is neither kept nor removed", async () => {
+  const { docker, reconcile, prober } = setup();
+  const theirs = await docker.createContainer({
+    image: "app:1",
+    labels: {
+      [LABELS.installation]: "inst-b",
+      [LABELS.node]: "node-a",
+      [LABELS.namespace]: "ns",
+      [LABELS.instance]: "web-0",
+      [SERVICE_PORT_LABEL]: "8080",
+    },
+  });
+  await docker.startContainer(theirs);
+  await reconcile();
+  assert.deepEqual(
+    docker.calls.filter((call) => /^(create|stop|remove)/.test(call)),
+    [`create ${theirs}`, "create c2"],
+  );
+  assert.equal(docker.containers.get("c2")?.labels[LABELS.installation], "inst-a");
+  prober.stopAll();
+});
+
+test("a running container from before the installation label is adopted, not replaced", async () => {
+  const { docker, api, reconcile, prober } = setup();
+  const old = await docker.createContainer({
+    image: "app:1",
+    labels: {
+      [LABELS.node]: "node-a",
+      [LABELS.namespace]: "ns",
+      [LABELS.instance]: "web-0",
+      [SERVICE_PORT_LABEL]: "8080",
+    },
+  });
+  await docker.startContainer(old);
+  await reconcile();
+  assert.deepEqual(
+    docker.calls.filter((call) => call.startsWith("create")),
+    [`create ${old}`],
+  );
+  assert.equal(api.instance.status?.containerId, old);
+  prober.stopAll();
+});
+
+test("an unpublished health port is checked at the container's address, a published one where it is bound", async () => {
+  const unpublished = setup();
+  unpublished.api.instance.spec.template.healthCheck = { type: "tcp", port: 9090, intervalSeconds: 1 };
+  await unpublished.reconcile();
+  await unpublished.clock.advanceAsync(1, 1);
+  assert.deepEqual(unpublished.targets, ["172.17.0.2:9090"]);
+  assert.equal(unpublished.api.instance.status?.address?.url, "http://10.0.0.5:32768");
+  unpublished.prober.stopAll();
+
+  const service = setup();
+  await service.reconcile();
+  await service.clock.advanceAsync(1, 1);
+  assert.deepEqual(service.targets, ["10.0.0.5:32768"], "the service port is checked where clients reach it");
+  service.prober.stopAll();
+});
+
+test("a hostPort below 1024 on a Node without allowPrivilegedPorts fails with a reason, and no container", async () => {
+  const { docker, api, events, reconcile } = setup();
+  api.instance.spec.hostPort = 80;
+  const result = await reconcile();
+  assert.ok((result?.requeueAfterMs ?? 0) > 0, "retried later: an admin may allow it");
+  assert.equal(docker.containers.size, 0);
+  const condition = containerReadyOf(api.instance);
+  assert.equal(condition?.reason, "PrivilegedPortNotAllowed");
+  assert.match(condition?.message ?? "", /hostPort 80 .*spec\.allowPrivilegedPorts/);
+  assert.deepEqual(
+    events.events.map((e) => e.reason),
+    ["PrivilegedPortNotAllowed"],
+  );
+});
 
 test("a repository Instance is built at its pinned commit, then runs like an image Instance", async () => {
-  const { docker, api, events, reconcile, prober, builder } = setup();
+  const { clock, docker, api, events, reconcile, prober, builder } = setup();
   api.instance.spec.template = repositoryTemplate();
   const phases: string[] = [];
   const patchStatus = api.patchStatus.bind(api);
@@ -433,13 +684,16 @@ test("a repository Instance is built at its pinned commit, then runs like an ima
   assert.equal(builder.requests[0]?.definition, "web");
   assert.deepEqual(phases, ["Building", "Starting"]);
   const [container] = [...docker.containers.values()];
-  assert.match(container?.image ?? "", /^berth-build\/ns-web:0123456789ab-/);
+  assert.match(container?.image ?? "", /^berth-build\/ns\/web:0123456789ab-/);
   assert.equal(container?.labels[SERVICE_PORT_LABEL], "8080");
   assert.equal(api.instance.status?.address?.port, 32768);
   assert.deepEqual(
     events.events.map((e) => `${e.type} ${e.reason}`),
-    ["Normal Building", "Normal Built", "Normal Started"],
+    ["Normal Building", "Normal Built"],
   );
+  clock.advance(START_CHECK_MS);
+  await reconcile();
+  assert.equal(events.events.at(-1)?.reason, "Started");
 
   // A restart finds the image built: no Building phase, and the build call only reuses it.
   docker.exit(container!.id, 1, 500);
@@ -467,8 +721,8 @@ test("a failed build is Failed with its last output, one Event, and is not built
   assert.match(condition?.message ?? "", /last build output:\n.*RUN make\nmake: \*\*\* No rule/);
   assert.equal(docker.containers.size, 0);
 
-  // The status write wakes the Instance again: the same commit fails at once, unbuilt.
-  await assert.rejects(reconcile(), TerminalError);
+  // The status write wakes the Instance again: it stays failed until it changes, unbuilt.
+  assert.equal(await reconcile(), undefined);
   assert.equal(builder.requests.length, 1, "the failing commit is built once");
   assert.deepEqual(
     events.events.filter((e) => e.type === "Warning").map((e) => e.reason),
@@ -588,7 +842,8 @@ test("a problem the controller delivered is the Instance's reason; an Instance m
     env: [],
     problem: { reason: "CreateContainerConfigError", message: 'env PASSWORD: Secret "creds" not found' },
   });
-  await assert.rejects(reconcile());
+  // Retried on the one retry policy, like any failed step.
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
   assert.equal(containerReadyOf(api.instance)?.reason, "CreateContainerConfigError");
   assert.match(api.instance.status?.message ?? "", /Secret "creds" not found/);
 
@@ -596,7 +851,9 @@ test("a problem the controller delivered is the Instance's reason; an Instance m
   api.instance.spec.template.env = [
     { name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } },
   ];
-  await assert.rejects(reconcile());
+  // A changed spec is a new generation, which the retry policy tries at once.
+  api.instance.metadata.generation = (api.instance.metadata.generation ?? 1) + 1;
+  assert.ok(await reconcile());
   assert.equal(containerReadyOf(api.instance)?.reason, "CreateContainerConfigError");
   assert.match(
     api.instance.status?.message ?? "",

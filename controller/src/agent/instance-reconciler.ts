@@ -5,8 +5,7 @@
  * it observed, only when it changed.
  */
 import type { Instance, InstanceStatus } from "../api/types.js";
-import { INSTANCE_FINALIZER } from "../api/types.js";
-import { DockerError } from "../docker/errors.js";
+import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/types.js";
 import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
 import { hostPortFor } from "../docker/spec.js";
 import type { KubeClient } from "../kube/client.js";
@@ -20,29 +19,49 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from "../runtime/finalize
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import { StatusWriter } from "../runtime/status.js";
-import { EnvironmentError } from "../environment/index.js";
-import { SourceError } from "../source/index.js";
-import { describeExit, inspectOrUndefined, rankContainers, restartsLabelOf, urlHost } from "./containers.js";
+import {
+  describeExit,
+  inspectOrUndefined,
+  ranMsOf,
+  rankContainers,
+  restartsLabelOf,
+  urlHost,
+} from "./containers.js";
 import type { NodeAddressing } from "./containerspec.js";
 import {
   ContainerConfigError,
   buildContainerSpec,
   healthPortOf,
+  healthPortPublished,
   instanceSelector,
   servicePortOf,
 } from "./containerspec.js";
+import { bindsEveryInterface } from "./bind-address.js";
+import { CommandFailedError } from "./command-failure.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
 import { recordExit } from "./crashloop.js";
 import type { AgentDocker } from "./docker-port.js";
+import type { DockerEngine } from "../docker/engine.js";
 import type { Observed } from "./instance-status.js";
 import { REASONS, composeStatus, eventsForChange, lastProbeTimeToWrite } from "./instance-status.js";
 import type { BuildSourceImage, ImageStep } from "./images.js";
-import { FINAL_SOURCE_REASONS, InstanceImages, failureMessage } from "./images.js";
 import type { DeliveredEnvironments } from "./environment.js";
-import { ENVIRONMENT_NOT_DELIVERED, instanceEnvironment } from "./environment.js";
+import { instanceEnvironment } from "./environment.js";
+import {
+  ENGINE_DOWN_REASONS,
+  TERMINAL_REASONS,
+  WAITING_RECHECK_MS,
+  WAITING_REASONS,
+  describeWait,
+  isDeploymentFailure,
+} from "./failure-policy.js";
+import { InstanceImages, failureMessage } from "./images.js";
+import { ownershipOf } from "./installation.js";
+import type { PrivateImages } from "./private-images.js";
 import type { Prober, ResumedVerdict } from "./prober.js";
 import { probeTargetFor } from "./prober.js";
-import type { RetryBackoffOptions } from "./retry-backoff.js";
+import type { FailureStep, RetryBackoffOptions } from "./retry-backoff.js";
+import { StartCheck } from "./start-check.js";
 import { DEFAULT_RETRY_BACKOFF, RetryBackoff } from "./retry-backoff.js";
 
 /** Where the reconciler reads Instances: the informer of this node's Instances. */
@@ -52,9 +71,15 @@ export interface InstanceSource {
 
 export interface InstanceReconcilerOptions {
   node: NodeAddressing;
-  /** Host the prober connects to for http/tcp checks; the node address by default. */
+  /**
+   * Host the prober connects to for published ports: by default the bind address, or the
+   * node address when ports are bound to every interface.
+   */
   probeHost?: string;
-  docker: AgentDocker;
+  /** Whether this node's spec.allowPrivilegedPorts is true right now (asked only for a hostPort below 1024). */
+  privilegedPortsAllowed: () => Promise<boolean>;
+  /** The engine, and the output of exited containers (to tell a command that never ran). */
+  docker: AgentDocker & Pick<DockerEngine, "containerLogs">;
   client: KubeClient;
   instances: InstanceSource;
   /** The environments the controller delivered to this Node (its berth-node-<node> namespace). */
@@ -72,34 +97,14 @@ export interface InstanceReconcilerOptions {
   probeStatusRefreshMs: number;
   /** Builds the image of a repository template (the source module's ensureSourceImage). */
   buildSourceImage: BuildSourceImage;
-  /** Waits between tries of a pull or build that waits on someone else. */
+  /** Waits between tries of a failed deployment step (pull, build, create, start, engine call). */
   retryBackoff?: RetryBackoffOptions;
+  /** Images this node pulled with credentials (kept in the state directory); in memory when absent. */
+  privateImages?: PrivateImages;
 }
 
-/** Reasons retrying cannot fix until the Instance changes: the run template or its commit is wrong. */
-const TERMINAL_REASONS: ReadonlySet<string> = new Set([
-  "InvalidTemplate",
-  "InvalidResources",
-  "InvalidContainerSpec",
-  ...FINAL_SOURCE_REASONS,
-]);
-/**
- * Reasons that wait on a person or another system (credentials, a pull secret, a registry,
- * a repository): retried on RetryBackoff's slow schedule, with one Event per new reason.
- */
-const SLOW_RETRY_REASONS: ReadonlySet<string> = new Set([
-  "RepositoryUnreachable",
-  "RefNotFound",
-  "PullSecretNotFound",
-  "PullSecretInvalid",
-  "RegistryUnauthorized",
-  "RegistryUnreachable",
-  "ImageNotFound",
-  "ImagePullFailed",
-]);
-const ENGINE_DOWN_REASONS = new Set(["EngineUnreachable", "DockerTimeout"]);
-/** Reasons that wait on the controller: the Instance stays Scheduled and is looked at again soon. */
-const WAITING_REASONS: ReadonlySet<string> = new Set(["DependencyNotReady", ENVIRONMENT_NOT_DELIVERED]);
+/** How soon to look again at a container someone else is removing. */
+const REMOVAL_RECHECK_MS = 500;
 
 export class InstanceReconciler implements Reconciler {
   private readonly statusWriter: StatusWriter;
@@ -114,6 +119,7 @@ export class InstanceReconciler implements Reconciler {
   private readonly probedByThisProcess = new Set<string>();
   private readonly images: InstanceImages;
   private readonly retries: RetryBackoff;
+  private readonly startCheck: StartCheck;
 
   constructor(private readonly options: InstanceReconcilerOptions) {
     this.statusWriter = new StatusWriter(options.client);
@@ -122,8 +128,15 @@ export class InstanceReconciler implements Reconciler {
       events: options.events,
       nodeName: options.node.nodeName,
       buildSourceImage: options.buildSourceImage,
+      ...(options.privateImages ? { privateImages: options.privateImages } : {}),
     });
     this.retries = new RetryBackoff(options.retryBackoff ?? DEFAULT_RETRY_BACKOFF);
+    this.startCheck = new StartCheck({
+      docker: options.docker,
+      events: options.events,
+      clock: options.clock,
+      nodeName: options.node.nodeName,
+    });
   }
 
   async reconcile(request: Request, context: ReconcileContext): Promise<Result | void> {
@@ -131,10 +144,14 @@ export class InstanceReconciler implements Reconciler {
     const key = request.key;
     const { node, docker } = this.options;
     const cached = this.options.instances.get(namespace, request.name);
-    const listContainers = () =>
-      docker.listContainers(instanceSelector(namespace, request.name, node.nodeName), {
-        signal: context.signal,
-      });
+    // Its own containers and unclaimed ones from before the installation label (adopted);
+    // never another installation's, which may run an Instance of the same name here.
+    const listContainers = async () =>
+      (
+        await docker.listContainers(instanceSelector(namespace, request.name, node.nodeName), {
+          signal: context.signal,
+        })
+      ).filter((container) => ownershipOf(container.labels, node.installation) !== "foreign");
     if (!cached || cached.spec.nodeName !== node.nodeName) {
       await this.removeContainers(await listContainers(), context);
       this.forget(key);
@@ -148,6 +165,10 @@ export class InstanceReconciler implements Reconciler {
     if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
       instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
     }
+    // One retry policy for every failed step: whatever wakes the Instance early waits it out.
+    const waitMs = this.retries.remainingMs(key, this.options.clock.now(), instance.metadata.generation);
+    if (waitMs === Number.POSITIVE_INFINITY) return;
+    if (waitMs > 0) return { requeueAfterMs: waitMs };
     try {
       return await this.sync(key, instance, await listContainers(), context);
     } catch (err) {
@@ -171,9 +192,18 @@ export class InstanceReconciler implements Reconciler {
 
     const previousRestarts = Math.max(instance.status?.restarts ?? 0, restartsLabelOf(current));
     let restarts = previousRestarts;
+    if (current?.state.status === "removing") {
+      // Someone else (docker rm -f) is removing it; its destroy event brings the Instance back.
+      // Its replacement is a restart, counted once however often this is seen.
+      const counted = instance.status?.containerId !== current.id;
+      const restartsAfter = counted ? previousRestarts : previousRestarts + 1;
+      await this.reportRemovedOutside(key, instance, current.id, restartsAfter, context);
+      return { requeueAfterMs: REMOVAL_RECHECK_MS };
+    }
     if (current) {
       const exit = describeExit(current);
       if (current.state.startedAt) {
+        await this.startCheck.exited(key, instance, current, context.signal, context.log);
         const crash = this.recordCrash(key, current);
         const now = this.options.clock.now();
         if (crash.restartAt > now) {
@@ -202,20 +232,45 @@ export class InstanceReconciler implements Reconciler {
       this.options.prober.stop(key);
       await docker.removeContainer(current.id, { force: true, signal: context.signal });
     } else if (instance.status?.containerId) {
-      // The container was removed out of band: its replacement is a restart.
+      // The container was removed outside Berth: its replacement is a restart.
       restarts = previousRestarts + 1;
-      context.log.info("container vanished, recreating", { containerId: instance.status.containerId });
+      instance = await this.reportRemovedOutside(
+        key,
+        instance,
+        instance.status.containerId,
+        restarts,
+        context,
+      );
     }
     return await this.createAndStart(key, instance, restarts, context);
   }
 
+  /** Says (once, as an Event with the condition's reason) that the container went without Berth. */
+  private async reportRemovedOutside(
+    key: string,
+    instance: Instance,
+    containerId: string,
+    restarts: number,
+    context: ReconcileContext,
+  ): Promise<Instance> {
+    this.options.prober.stop(key);
+    this.startCheck.forget(key);
+    context.log.info("container removed outside Berth, recreating", { containerId });
+    const message = `container ${containerId.slice(0, 12)} was removed outside Berth (docker rm?); creating a new one`;
+    return await this.writeStatus(instance, {
+      phase: "Starting",
+      containerReady: { status: "False", reason: REASONS.containerRemovedExternally, message },
+      ready: { status: "False", reason: REASONS.containerNotReady, message: "the container is not running" },
+      restarts,
+      message,
+    });
+  }
+
   private recordCrash(key: string, container: ContainerInfo): CrashRecord {
-    const startedAt = Date.parse(container.state.startedAt ?? "");
     const finishedAt = Date.parse(container.state.finishedAt ?? "") || this.options.clock.now();
-    const ranMs = Number.isFinite(startedAt) ? Math.max(0, finishedAt - startedAt) : 0;
     const record = recordExit(
       this.crashes.get(key),
-      { containerId: container.id, ranMs, finishedAt },
+      { containerId: container.id, ranMs: ranMsOf(container, this.options.clock.now()), finishedAt },
       this.options.crashLoop,
     );
     this.crashes.set(key, record);
@@ -229,9 +284,6 @@ export class InstanceReconciler implements Reconciler {
     context: ReconcileContext,
   ): Promise<Result | void> {
     const { docker, node } = this.options;
-    // A pull or build that failed waiting on someone else is not tried again before its time.
-    const waitMs = this.retries.remainingMs(key, this.options.clock.now());
-    if (waitMs > 0) return { requeueAfterMs: waitMs };
     const environment = instanceEnvironment(instance, this.options.environments);
     const reportStep = (step: ImageStep): Promise<Instance> =>
       this.writeStatus(instance, {
@@ -252,12 +304,15 @@ export class InstanceReconciler implements Reconciler {
       environment.pullAuth,
     );
     if (latest !== instance) context.log.info("image ready", { image: image.name });
+    const privileged =
+      instance.spec.hostPort !== undefined && instance.spec.hostPort < FIRST_UNPRIVILEGED_PORT;
     const spec = buildContainerSpec({
       instance,
       image,
       node,
       env: environment.env,
       restarts,
+      privilegedPortsAllowed: privileged && (await this.options.privilegedPortsAllowed()),
       stopTimeoutSeconds: this.options.stopGraceSeconds,
     });
     const id = await docker.createContainer(spec, { signal: context.signal });
@@ -274,19 +329,45 @@ export class InstanceReconciler implements Reconciler {
       throw err;
     }
     this.retries.reset(key);
+    this.startCheck.started(key, id);
     context.log.info("started container", { containerId: id, image: image.name, restarts });
-    this.options.events.event(
-      latest,
-      "Normal",
-      "Started",
-      `started container ${id.slice(0, 12)} from ${image.name} on node ${node.nodeName}`,
-    );
     const started = await inspectOrUndefined(docker, id, context.signal);
     if (!started?.state.running) {
       // It exited at once; the die event (or this requeue) takes it from here.
       return { requeueAfterMs: 1 };
     }
     return await this.observeRunning(key, latest, started, context, restarts);
+  }
+
+  /**
+   * Where http/tcp checks connect: the published service port (or the health port when it
+   * asks to be published) where ports are bound, else the health port at the container's
+   * own address, which is never published unless asked.
+   */
+  private healthEndpoint(
+    template: Instance["spec"]["template"],
+    servicePort: number,
+    serviceHostPort: number | undefined,
+    container: ContainerInfo,
+  ): { host: string; port: number } | { waitingFor: string } {
+    const { node } = this.options;
+    const publishedHost =
+      this.options.probeHost ?? (bindsEveryInterface(node.bindAddress) ? node.address : node.bindAddress);
+    const healthPort = healthPortOf(template, servicePort);
+    const published = template.healthCheck?.type === "exec" || healthPort === servicePort;
+    if (published || healthPortPublished(template, servicePort)) {
+      const port = published ? serviceHostPort : hostPortFor(container.ports, healthPort);
+      return port === undefined
+        ? { waitingFor: `health port ${healthPort} is not published yet` }
+        : { host: publishedHost, port };
+    }
+    return container.ipAddress
+      ? { host: container.ipAddress, port: healthPort }
+      : {
+          waitingFor:
+            `the container has no IP address to check health port ${healthPort} at ` +
+            "(set healthCheck.publishPort to check it where it is published)",
+        };
   }
 
   /** A running container: publish its address, keep its probe loop going, report readiness. */
@@ -309,40 +390,35 @@ export class InstanceReconciler implements Reconciler {
       );
     }
     const hostPort = hostPortFor(container.ports, servicePort);
-    const healthHostPort =
-      template.healthCheck?.type === "exec"
-        ? hostPort
-        : hostPortFor(container.ports, healthPortOf(template, servicePort));
-    if (hostPort === undefined || healthHostPort === undefined) {
+    const health = this.healthEndpoint(template, servicePort, hostPort, container);
+    if (hostPort === undefined || "waitingFor" in health) {
+      const what = "waitingFor" in health ? health.waitingFor : `port ${servicePort} is not published yet`;
       await this.writeStatus(instance, {
         phase: "Starting",
         containerReady: {
           status: "False",
           reason: REASONS.containerCreating,
-          message: `container ${container.id.slice(0, 12)} runs but port ${servicePort} is not published yet`,
+          message: `container ${container.id.slice(0, 12)} runs but ${what}`,
         },
         ready: {
           status: "False",
           reason: REASONS.containerNotReady,
-          message: "the port is not published yet",
+          message: what,
         },
         containerId: container.id,
         restarts,
-        message: "waiting for the engine to publish the port",
+        message: `waiting: ${what}`,
       });
       return { requeueAfterMs: 1000 };
     }
-    const target = probeTargetFor(template.healthCheck, {
-      host: this.options.probeHost ?? node.address,
-      port: healthHostPort,
-      containerId: container.id,
-    });
+    const target = probeTargetFor(template.healthCheck, { ...health, containerId: container.id });
     // A loop that is not there yet for a container the status already calls ready: this agent
     // restarted (or was replaced) and adopts it. It stays ready until its own checks fail.
     prober.ensure(key, target, prober.state(key) ? undefined : resumedVerdict(instance, container.id));
     const probe = prober.state(key);
     const verdict = probe?.verdict ?? "Pending";
     if (verdict === "Passed") this.everReady.set(key, container.id);
+    const startCheckLeftMs = this.startCheck.running(key, instance, container, verdict === "Passed");
     const wasRunning =
       this.everReady.get(key) === container.id ||
       (instance.status?.phase === "Running" && instance.status.containerId === container.id);
@@ -386,7 +462,10 @@ export class InstanceReconciler implements Reconciler {
     if (lastProbeTime) observed.lastProbeTime = lastProbeTime;
     await this.writeStatus(instance, observed);
     if (firstOwnProbe) this.probedByThisProcess.add(key);
-    return { requeueAfterMs: this.options.resyncMs };
+    return {
+      requeueAfterMs:
+        startCheckLeftMs > 0 ? Math.min(startCheckLeftMs, this.options.resyncMs) : this.options.resyncMs,
+    };
   }
 
   /** Deletion: stop and remove the container, then let the Instance go. */
@@ -429,30 +508,36 @@ export class InstanceReconciler implements Reconciler {
     context.log.info("instance finalized", { containers: containers.length });
   }
 
-  /** Writes status for a failed step, records an Event, and says whether and when to retry. */
+  /**
+   * A failed step: its status (one Event per new reason, from the status change), one log
+   * line, and the next try on the retry policy's back-off, or none until the Instance changes.
+   */
   private async reportFailure(
     key: string,
     instance: Instance,
     err: unknown,
     context: ReconcileContext,
   ): Promise<Result | void> {
-    // Only failures of the deployment step are reported on the Instance; API errors
-    // (a conflict on a status write, say) are the work queue's to retry.
-    if (
-      context.signal.aborted ||
-      !(
-        err instanceof ContainerConfigError ||
-        err instanceof EnvironmentError ||
-        err instanceof DockerError ||
-        err instanceof SourceError
-      )
-    )
-      throw err;
+    // API errors (a conflict on a status write, say) are the work queue's to retry.
+    if (context.signal.aborted || !isDeploymentFailure(err)) throw err;
     const reason = err.reason;
-    const message = failureMessage(err);
     const engineDown = ENGINE_DOWN_REASONS.has(reason);
     const waiting = WAITING_REASONS.has(reason);
+    const terminal = TERMINAL_REASONS.has(reason);
+    const generation = instance.metadata.generation;
+    let step: FailureStep | undefined;
+    if (terminal) this.retries.stop(key, reason, generation);
+    else if (!waiting) step = this.retries.failed(key, this.options.clock.now(), reason, generation);
+    const message = step
+      ? `${failureMessage(err)}; retrying in ${describeWait(step.waitMs)}`
+      : failureMessage(err);
     this.options.prober.stop(key);
+    const containerId =
+      err instanceof CommandFailedError
+        ? err.containerId
+        : engineDown
+          ? instance.status?.containerId
+          : undefined;
     try {
       await this.writeStatus(instance, {
         phase: waiting ? "Scheduled" : "Failed",
@@ -462,21 +547,30 @@ export class InstanceReconciler implements Reconciler {
           reason: REASONS.containerNotReady,
           message: "the container is not running",
         },
-        ...(engineDown && instance.status?.containerId ? { containerId: instance.status.containerId } : {}),
+        ...(containerId ? { containerId } : {}),
         restarts: instance.status?.restarts ?? 0,
         message,
       });
     } catch (writeErr) {
       context.log.warn("could not write failure status", errorFields(writeErr));
     }
-    if (waiting) return { requeueAfterMs: 5000 };
-    if (TERMINAL_REASONS.has(reason)) throw new TerminalError(err.message, { cause: err });
-    if (SLOW_RETRY_REASONS.has(reason)) {
-      const retryInMs = this.retries.failed(key, this.options.clock.now());
-      context.log.info("deployment step failed, retrying later", { reason, retryInMs });
-      return { requeueAfterMs: retryInMs };
-    }
-    throw err;
+    if (waiting) return { requeueAfterMs: WAITING_RECHECK_MS };
+    if (terminal) throw new TerminalError(err.message, { cause: err });
+    context.log.warn("deployment step failed, retrying later", {
+      reason,
+      error: err.message,
+      failures: step?.failures,
+      retryInMs: step?.waitMs,
+    });
+    return { requeueAfterMs: step?.waitMs ?? WAITING_RECHECK_MS };
+  }
+
+  /**
+   * The engine's event stream is back after a break: Instances that waited on the engine
+   * (EngineUnreachable, DockerTimeout) may try again at once.
+   */
+  engineAnswersAgain(): string[] {
+    return this.retries.releaseReasons(ENGINE_DOWN_REASONS);
   }
 
   /** Rebuilds the status from an observation, writes it when it changed, and records events. */
@@ -511,6 +605,7 @@ export class InstanceReconciler implements Reconciler {
     this.options.prober.stop(key);
     this.retries.reset(key);
     this.crashes.delete(key);
+    this.startCheck.forget(key);
     this.everReady.delete(key);
     this.probedByThisProcess.delete(key);
   }

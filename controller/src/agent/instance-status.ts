@@ -18,6 +18,7 @@ export const REASONS = {
   scheduled: "Scheduled",
   containerRunning: "ContainerRunning",
   containerCreating: "ContainerCreating",
+  containerRemovedExternally: "ContainerRemovedExternally",
   pulling: "Pulling",
   building: "Building",
   crashLoopBackOff: "CrashLoopBackOff",
@@ -88,6 +89,9 @@ export function composeStatus(
   if (observed.containerId) status.containerId = observed.containerId;
   if (observed.address) status.address = observed.address;
   if (observed.lastProbeTime) status.lastProbeTime = observed.lastProbeTime;
+  // Once ready, always "was ready once": kept through every later status of the Instance.
+  const firstReadyTime = current?.firstReadyTime ?? (status.ready ? toTimestamp(now) : undefined);
+  if (firstReadyTime) status.firstReadyTime = firstReadyTime;
   if (generation !== undefined) status.observedGeneration = generation;
   return status;
 }

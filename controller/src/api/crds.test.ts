@@ -11,6 +11,7 @@ import {
   generateCrdFiles,
 } from "../../../hack/generate-crds.js";
 import type { Schema } from "../../../hack/generate-crds.js";
+import { IMAGE_REFERENCE_PATTERN } from "../docker/reference.js";
 
 interface Crd {
   metadata: { name: string };
@@ -59,6 +60,20 @@ test("a changed marker in the types is reported as drift of that kind's file", (
   );
   assert.notEqual(changed, source, "the replicas marker this test edits is still in types.ts");
   assert.deepEqual(driftedFiles(generateCrdFiles(changed)), ["definition.yaml"]);
+});
+
+test("image names are checked at apply time with the agent's own reference grammar", () => {
+  const expected = `self.matches('${IMAGE_REFERENCE_PATTERN}')`;
+  const found: string[] = [];
+  for (const file of ["definition.yaml", "instance.yaml"]) {
+    for (const [at, prop] of walk(version(committedCrd(file)).schema.openAPIV3Schema, "")) {
+      if (!at.endsWith(".image.name")) continue;
+      found.push(`${file}${at}`);
+      const rules = (prop["x-kubernetes-validations"] ?? []).map((rule) => rule.rule);
+      assert.deepEqual(rules, [expected], `${file}: ${at} carries the grammar of docker/reference.ts`);
+    }
+  }
+  assert.deepEqual(found, ["definition.yaml.spec.image.name", "instance.yaml.spec.template.image.name"]);
 });
 
 test("every field of every kind has a description for kubectl explain", () => {

@@ -198,10 +198,11 @@ export interface DefinitionSpec {
 /** ImageSource is a prebuilt container image to run. */
 export interface ImageSource {
   /**
-   * name is the image reference, such as registry.example.com/team/app:1.2 or app@sha256:...
+   * name is the image reference, such as registry.example.com/team/app:1.2 or app@sha256:...,
+   * in the distribution reference grammar (the agent checks it again before any Docker call).
    * @minLength 1
    * @maxLength 512
-   * @pattern ^[^\s]+$
+   * @xValidation {"rule":"self.matches('^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:[.](?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[a-fA-F0-9]{32,})?$')","message":"image.name must be an image reference [registry[:port]/]path[:tag][@digest] whose path is lowercase letters and digits with single separators (., _, __, -), such as registry.example.com/team/app:1.2"}
    */
   name: string;
   /**
@@ -227,10 +228,13 @@ export interface ImageSource {
 /**
  * RepositorySource is a git repository with a Containerfile to build the image from.
  * @xValidation {"rule": "self.url.startsWith('https://') || self.url.startsWith('ssh://') || self.url.startsWith('file://') || self.url.matches('^[A-Za-z0-9_.-]+@[A-Za-z0-9.-]+:.+$')", "message": "repository.url must be an https://, ssh:// (or user@host:path) or file:// URL", "fieldPath": ".url"}
+ * @xValidation {"rule": "!self.url.matches('^[hH][tT][tT][pP][sS]://[^/?#]*@') && !self.url.matches('^[sS][sS][hH]://[^/?#@]*:[^/?#]*@')", "message": "repository.url must not hold credentials (a user, password or token before the host): Berth shows repository URLs in statuses, Events, logs and image labels", "fieldPath": ".url"}
  */
 export interface RepositorySource {
   /**
    * url is the git repository to clone: https://, ssh:// (or user@host:path) or file://.
+   * It must hold no credentials (an ssh user name is fine); a file:// URL must point under a
+   * directory the operator allowed.
    * @minLength 1
    * @maxLength 2048
    */
@@ -380,11 +384,19 @@ export interface HealthCheck {
    */
   path?: string;
   /**
-   * port is the container port to check. The service port when absent.
+   * port is the container port to check. The service port when absent. A port other than
+   * the service port is not published on the node: the agent checks it at the container's
+   * own address, unless publishPort is set.
    * @minimum 1
    * @maximum 65535
    */
   port?: number;
+  /**
+   * publishPort publishes the check's own port on the node too (bound like the service
+   * port) and checks it there. Needed when the agent cannot reach the container's address,
+   * such as an agent on another machine than its Docker engine. Default false.
+   */
+  publishPort?: boolean;
   /**
    * command for exec checks.
    * @maxItems 64
@@ -689,6 +701,13 @@ export interface InstanceStatus {
    * @format date-time
    */
   lastProbeTime?: string;
+  /**
+   * firstReadyTime is when the Instance first passed its health check. It stays through
+   * later failures and restarts: from then on the Definition counts the Instance as rolled
+   * out, and a failing check as an unhealthy Instance rather than a rollout that stalls.
+   * @format date-time
+   */
+  firstReadyTime?: string;
   /** message says what is happening, for a person. */
   message?: string;
   /** observedGeneration is the .metadata.generation this status describes. */
@@ -762,6 +781,12 @@ export interface NodeSpec {
   capacity?: NodeCapacity;
   /** unschedulable keeps new Instances off this node; running ones stay. */
   unschedulable?: boolean;
+  /**
+   * allowPrivilegedPorts lets Instances publish a hostPort below 1024 on this node. Set by
+   * an admin, never by the agent: the scheduler does not place such an Instance on a Node
+   * without it, and the agent refuses to publish one.
+   */
+  allowPrivilegedPorts?: boolean;
 }
 
 /** NodeCapacity is an amount of a Node's resources. */
@@ -823,6 +848,8 @@ export const LABELS = {
   deploymentId: "berth.dev/deployment-id",
   node: "berth.dev/node",
   managedBy: "berth.dev/managed-by",
+  /** The installation (cluster) whose agent made the container: see agent/installation.ts. */
+  installation: "berth.dev/installation",
 } as const;
 
 /**
@@ -832,6 +859,8 @@ export const LABELS = {
 export const NODE_NAMESPACE_PREFIX = "berth-node-";
 /** Node names are labels, and `berth-node-<name>` must be a namespace name (63 characters). */
 export const NODE_NAME_MAX_LENGTH = 63 - NODE_NAMESPACE_PREFIX.length;
+/** Host ports below this are privileged: only a Node with spec.allowPrivilegedPorts publishes them. */
+export const FIRST_UNPRIVILEGED_PORT = 1024;
 
 export const DEFINITION_FINALIZER = "berth.dev/instances";
 export const INSTANCE_FINALIZER = "berth.dev/container";

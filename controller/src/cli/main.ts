@@ -131,8 +131,15 @@ async function run(role: Role, values: Record<string, unknown>, logger: Logger):
   }
   if (role === "controller" || role === "all") {
     const settings = controllerSettingsFromFlags(values as never);
-    // In one process the heartbeat Leases the controller reads are the ones the agent writes.
-    if (role === "all") settings.leaseNamespace = values.leaseNamespace as string;
+    // In one process the heartbeat Leases the controller reads are the ones the agent writes,
+    // and the agent's state directory (its repository mirrors) is on the controller's disk too.
+    if (role === "all") {
+      settings.leaseNamespace = values.leaseNamespace as string;
+      settings.fileRepositories = {
+        ...settings.fileRepositories,
+        refused: [agentOptionsFromFlags(values as never).stateDir],
+      };
+    }
     const elect = values.leaderElect as boolean;
     const identity = `${os.hostname()}-${randomBytes(4).toString("hex")}`;
     const handle = startController(

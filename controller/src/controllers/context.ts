@@ -4,11 +4,13 @@
  */
 import type { Definition, Instance, Node } from "../api/types.js";
 import type { ConfigMap, KubeClient, Lease, Secret } from "../kube/index.js";
+import type { FileRepositoryPolicy } from "../source/index.js";
 import type { Clock } from "../runtime/clock.js";
 import { Controller, type Reconciler } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
+import type { DeploymentSalt } from "./deployment-salt.js";
 
 export interface ControllerCaches {
   definitions: Informer<Definition>;
@@ -29,6 +31,10 @@ export interface ControllerSettings {
   leaseNamespace: string;
   /** Definitions reconciled at once. */
   definitionWorkers: number;
+  /** Where repository URLs of file:// may point (and where never). */
+  fileRepositories: FileRepositoryPolicy;
+  /** Namespace of the deployment salt Secret (berth-deployment-salt): the controller's own. */
+  deploymentSaltNamespace: string;
 }
 
 /** Defaults; docs/controller.md explains the liveness timings. */
@@ -37,6 +43,8 @@ export const DEFAULT_SETTINGS: ControllerSettings = {
   nodeEvictionTimeoutMs: 60_000,
   leaseNamespace: "berth-system",
   definitionWorkers: 4,
+  fileRepositories: { allowed: [], refused: [] },
+  deploymentSaltNamespace: "berth-system",
 };
 
 export interface ControllerContext {
@@ -46,6 +54,8 @@ export interface ControllerContext {
   logger: Logger;
   events: EventRecorder;
   settings: ControllerSettings;
+  /** Keys the hashes of referenced Secrets and ConfigMaps in deploymentIds. */
+  deploymentSalt: DeploymentSalt;
 }
 
 /** The Lease an agent renews for its Node. */

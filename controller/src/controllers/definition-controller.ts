@@ -71,7 +71,10 @@ export class DefinitionReconciler implements Reconciler {
   constructor(private readonly context: ControllerContext) {
     this.expectations = new Expectations();
     this.statusWriter = new StatusWriter(context.client);
-    this.commits = new RepositoryCommits({ clock: context.clock });
+    this.commits = new RepositoryCommits({
+      clock: context.clock,
+      fileRepositories: context.settings.fileRepositories,
+    });
   }
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
@@ -118,7 +121,7 @@ export class DefinitionReconciler implements Reconciler {
       ? (definition.status?.deploymentId ?? "")
       : computeDeploymentId(
           definition.spec,
-          this.referencedContent(namespace, template),
+          await this.referencedContent(namespace, template),
           commit ? { commit } : undefined,
         );
     const dependencies = checkDependencies(request.name, this.dependencyGraph(namespace), (dep) =>
@@ -305,20 +308,26 @@ export class DefinitionReconciler implements Reconciler {
     this.context.events.event(before, "Warning", problem.reason, problem.message);
   }
 
-  private referencedContent(
+  /** Salted hashes of the referenced objects; the salt is read only when something is referenced. */
+  private async referencedContent(
     namespace: string,
     template: ReturnType<typeof runTemplateOf>,
-  ): ReferencedContent {
+  ): Promise<ReferencedContent> {
     const content = new Map<string, string | null>();
-    for (const ref of referencedObjects(template)) {
+    const references = referencedObjects(template);
+    if (references.length === 0) return content;
+    const salt = await this.context.deploymentSalt.get();
+    for (const ref of references) {
       if (ref.kind === "Secret") {
         const secret = this.context.caches.secrets.get(namespace, ref.name);
-        content.set(referenceKey(ref), secret ? contentHash(["data", secret.data]) : null);
+        content.set(referenceKey(ref), secret ? contentHash(salt, ["data", secret.data]) : null);
       } else {
         const configMap = this.context.caches.configMaps.get(namespace, ref.name);
         content.set(
           referenceKey(ref),
-          configMap ? contentHash(["data", configMap.data], ["binaryData", configMap.binaryData]) : null,
+          configMap
+            ? contentHash(salt, ["data", configMap.data], ["binaryData", configMap.binaryData])
+            : null,
         );
       }
     }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { DefinitionSpec } from "../api/types.js";
@@ -16,6 +17,7 @@ const base: DefinitionSpec = {
   env: [{ name: "A", value: "1" }],
 };
 const none = new Map<string, string | null>();
+const salt = Buffer.alloc(32, 1);
 
 test("the same spec gives the same id, whatever the key order", () => {
   const reordered: DefinitionSpec = {
@@ -66,8 +68,8 @@ test("a referenced Secret's content takes part through its hash, never its data"
     ...base,
     env: [{ name: "TOKEN", valueFrom: { secretKeyRef: { name: "creds", key: "token" } } }],
   };
-  const v1 = new Map([["Secret/creds", contentHash(["data", { token: "czNjcjN0" }])]]);
-  const v2 = new Map([["Secret/creds", contentHash(["data", { token: "b3RoZXI=" }])]]);
+  const v1 = new Map([["Secret/creds", contentHash(salt, ["data", { token: "czNjcjN0" }])]]);
+  const v2 = new Map([["Secret/creds", contentHash(salt, ["data", { token: "b3RoZXI=" }])]]);
   assert.notEqual(computeDeploymentId(spec, v1), computeDeploymentId(spec, v2));
   assert.notEqual(
     computeDeploymentId(spec, v1),
@@ -79,11 +81,41 @@ test("a referenced Secret's content takes part through its hash, never its data"
   assert.equal(computeDeploymentId(spec, none), computeDeploymentId(spec, unrelated));
 });
 
+test("the same Secret in two installations (two salts) gives different deploymentIds", () => {
+  const spec: DefinitionSpec = {
+    ...base,
+    env: [{ name: "PIN", valueFrom: { secretKeyRef: { name: "pin", key: "pin" } } }],
+  };
+  const data = { pin: Buffer.from("1234").toString("base64") };
+  const otherSalt = Buffer.alloc(32, 2);
+  const inFirst = computeDeploymentId(spec, new Map([["Secret/pin", contentHash(salt, ["data", data])]]));
+  const inSecond = computeDeploymentId(
+    spec,
+    new Map([["Secret/pin", contentHash(otherSalt, ["data", data])]]),
+  );
+  assert.notEqual(inFirst, inSecond);
+  // Within one installation the id is stable, and a guess checked without the salt misses.
+  assert.equal(
+    inFirst,
+    computeDeploymentId(spec, new Map([["Secret/pin", contentHash(salt, ["data", data])]])),
+  );
+  const unsalted = createHash("sha256");
+  for (const field of ["data", "pin", data.pin]) unsalted.update(`${Buffer.byteLength(field)}:${field};`);
+  assert.notEqual(
+    inFirst,
+    computeDeploymentId(spec, new Map([["Secret/pin", unsalted.digest("hex")]])),
+    "the old unsalted hash of the right value must not reproduce the id",
+  );
+});
+
 test("contentHash ignores key order and tells data from binaryData", () => {
-  assert.equal(contentHash(["data", { a: "1", b: "2" }]), contentHash(["data", { b: "2", a: "1" }]));
-  assert.notEqual(contentHash(["data", { a: "1" }]), contentHash(["binaryData", { a: "1" }]));
-  assert.notEqual(contentHash(["data", { a: "1b" }]), contentHash(["data", { a1: "b" }]));
-  assert.ok(!contentHash(["data", { a: "secret-value" }]).includes("secret-value"));
+  assert.equal(
+    contentHash(salt, ["data", { a: "1", b: "2" }]),
+    contentHash(salt, ["data", { b: "2", a: "1" }]),
+  );
+  assert.notEqual(contentHash(salt, ["data", { a: "1" }]), contentHash(salt, ["binaryData", { a: "1" }]));
+  assert.notEqual(contentHash(salt, ["data", { a: "1b" }]), contentHash(salt, ["data", { a1: "b" }]));
+  assert.ok(!contentHash(salt, ["data", { a: "secret-value" }]).includes("secret-value"));
 });
 
 test("referencedObjects lists Secrets and ConfigMaps once each, sorted", () => {

@@ -4,10 +4,12 @@
  * means the running ones stay. Replicas, placement, rollout settings, endpoints and client
  * libraries do not change a container and are left out.
  *
- * Secrets and ConfigMaps referenced through env/envFrom take part through a hash of their
- * data: editing a referenced Secret rolls the Instances, and the id never carries the data.
+ * Secrets and ConfigMaps referenced through env/envFrom take part through an HMAC of their
+ * data keyed by the installation's deployment salt (deployment-salt.ts): editing a
+ * referenced Secret rolls the Instances, the id never carries the data, and without the
+ * salt nobody can test guesses of a Secret's value against a (public) deploymentId.
  */
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import type { DefinitionSpec, RunTemplate } from "../api/types.js";
 
 /** Length of a deploymentId: 20 hex digits (80 bits) of a SHA-256. */
@@ -66,11 +68,14 @@ export function referencedObjects(template: RunTemplate): ObjectReference[] {
 }
 
 /**
- * Hash of a Secret's or ConfigMap's data (both `data` and `binaryData` of a ConfigMap go in,
- * each tagged). Key order does not matter.
+ * HMAC-SHA256, keyed by the installation's salt, of a Secret's or ConfigMap's data (both
+ * `data` and `binaryData` of a ConfigMap go in, each tagged). Key order does not matter.
  */
-export function contentHash(...maps: Array<[tag: string, data: Record<string, string> | undefined]>): string {
-  const hash = createHash("sha256");
+export function contentHash(
+  salt: Buffer,
+  ...maps: Array<[tag: string, data: Record<string, string> | undefined]>
+): string {
+  const hash = createHmac("sha256", salt);
   for (const [tag, data] of maps) {
     for (const key of Object.keys(data ?? {}).sort(compareStrings)) {
       // Length-prefixed fields so that no two different maps serialise to the same bytes.

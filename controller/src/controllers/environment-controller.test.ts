@@ -13,6 +13,7 @@ import { nullLogger } from "../runtime/log.js";
 import { FakeKubeClient } from "../runtime/testing.js";
 import { DEFAULT_SETTINGS, type ControllerCaches, type ControllerContext } from "./context.js";
 import { EnvironmentReconciler } from "./environment-controller.js";
+import { DeploymentSalt } from "./deployment-salt.js";
 
 /** The part of an informer the reconciler reads, over a plain list of objects. */
 class Cache<T extends KubeObject> {
@@ -97,6 +98,8 @@ function world() {
     logger: nullLogger,
     events,
     settings: DEFAULT_SETTINGS,
+    // Environments hash nothing: the salt is never read here.
+    deploymentSalt: new DeploymentSalt(client, DEFAULT_SETTINGS.deploymentSaltNamespace),
   };
   const reconciler = (watchNamespace?: string) =>
     new EnvironmentReconciler(context, delivered.asInformer(), watchNamespace);

@@ -1,8 +1,10 @@
 /**
  * The controller role's flags (with environment fallbacks), for the CLI to merge into its
- * own: the node liveness timings, the heartbeat namespace and the worker count.
+ * own: the node liveness timings, the heartbeat namespace, the worker count and where file://
+ * repositories may be (the controller resolves their refs).
  */
 import { defineFlags, type FlagValues } from "../runtime/flags.js";
+import { fileRepositoryFlags, parseDirectoryList } from "../source/index.js";
 import { DEFAULT_SETTINGS, type ControllerSettings } from "./context.js";
 
 const atLeastOneSecond = (ms: number): string | undefined => (ms >= 1000 ? undefined : "must be at least 1s");
@@ -33,6 +35,15 @@ export const controllerFlags = defineFlags({
     validate: (value) =>
       /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) ? undefined : "must be a namespace name",
   },
+  deploymentSaltNamespace: {
+    name: "deployment-salt-namespace",
+    env: "BERTH_DEPLOYMENT_SALT_NAMESPACE",
+    type: "string",
+    default: DEFAULT_SETTINGS.deploymentSaltNamespace,
+    help: "Namespace of the Secret berth-deployment-salt (made once by the controller), the key of the hashes of referenced Secrets and ConfigMaps in deploymentIds; the controller's own namespace.",
+    validate: (value) =>
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) ? undefined : "must be a namespace name",
+  },
   definitionWorkers: {
     name: "definition-workers",
     env: "BERTH_DEFINITION_WORKERS",
@@ -41,6 +52,7 @@ export const controllerFlags = defineFlags({
     help: "How many Definitions are reconciled at once.",
     validate: (n) => (n >= 1 && n <= 64 ? undefined : "must be from 1 to 64"),
   },
+  ...fileRepositoryFlags,
 });
 
 export function controllerSettingsFromFlags(values: FlagValues<typeof controllerFlags>): ControllerSettings {
@@ -49,5 +61,7 @@ export function controllerSettingsFromFlags(values: FlagValues<typeof controller
     nodeEvictionTimeoutMs: values.nodeEvictionTimeout,
     leaseNamespace: values.leaseNamespace,
     definitionWorkers: values.definitionWorkers,
+    fileRepositories: { allowed: parseDirectoryList(values.allowFileRepositories), refused: [] },
+    deploymentSaltNamespace: values.deploymentSaltNamespace,
   };
 }

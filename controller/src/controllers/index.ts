@@ -23,12 +23,14 @@ import { DEFAULT_SETTINGS, type ControllerContext, type ControllerSettings } fro
 import { newDefinitionController } from "./definition-controller.js";
 import { newEnvironmentController } from "./environment-controller.js";
 import { ENVIRONMENT_SECRET_TYPE } from "../environment/index.js";
+import { DeploymentSalt } from "./deployment-salt.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
 import { newSchedulerController } from "./scheduler-controller.js";
 
 export { DEFAULT_SETTINGS, type ControllerSettings } from "./context.js";
 export { controllerFlags, controllerSettingsFromFlags } from "./flags.js";
 export { computeDeploymentId, runTemplateOf } from "./deployment-id.js";
+export { DEPLOYMENT_SALT_SECRET, DeploymentSalt, ensureDeploymentSalt } from "./deployment-salt.js";
 export { instanceName } from "./instances.js";
 
 export interface StartControllerOptions extends Partial<ControllerSettings> {
@@ -70,6 +72,8 @@ export function startController(options: StartControllerOptions, deps: Controlle
     nodeEvictionTimeoutMs: options.nodeEvictionTimeoutMs ?? DEFAULT_SETTINGS.nodeEvictionTimeoutMs,
     leaseNamespace: options.leaseNamespace ?? DEFAULT_SETTINGS.leaseNamespace,
     definitionWorkers: options.definitionWorkers ?? DEFAULT_SETTINGS.definitionWorkers,
+    fileRepositories: options.fileRepositories ?? DEFAULT_SETTINGS.fileRepositories,
+    deploymentSaltNamespace: options.deploymentSaltNamespace ?? DEFAULT_SETTINGS.deploymentSaltNamespace,
   };
   const manager = new Manager({
     client: deps.client,
@@ -92,7 +96,16 @@ export function startController(options: StartControllerOptions, deps: Controlle
   const events =
     deps.events ??
     new KubeEventRecorder({ client: deps.client, component: "berth.dev/controller", clock, logger });
-  const context: ControllerContext = { client: deps.client, caches, clock, logger, events, settings };
+  const deploymentSalt = new DeploymentSalt(deps.client, settings.deploymentSaltNamespace);
+  const context: ControllerContext = {
+    client: deps.client,
+    caches,
+    clock,
+    logger,
+    events,
+    settings,
+    deploymentSalt,
+  };
   manager.add(newDefinitionController(context));
   manager.add(newSchedulerController(context));
   manager.add(newNodeLifecycleController(context));

@@ -127,9 +127,18 @@ export interface InstanceView {
   createdAt: number;
   /** When the Instance last became ready (its Ready condition's transition), if it is ready. */
   readySince?: number;
+  /** When the Instance first became ready, if it ever was (it may have failed since). */
+  firstReadyAt?: number;
+  /** The health check's last message, while the agent reports that the check fails. */
+  healthCheckFailure?: string;
   /** Scheduled=False condition from the scheduler, while unbound. */
   unschedulable?: Condition;
   message?: string;
+}
+
+/** Ready now, or ready at some time since it was created: it has been rolled out. */
+export function wasReadyOnce(instance: InstanceView): boolean {
+  return instance.ready || instance.firstReadyAt !== undefined;
 }
 
 export function nodeIsReady(node: Node | undefined): boolean {
@@ -155,6 +164,13 @@ export function viewInstance(instance: Instance, nodeOf: (name: string) => Node 
   if (ready && status.address?.url) view.address = status.address.url;
   if (ready && readyCondition)
     view.readySince = Date.parse(readyCondition.lastTransitionTime) || view.createdAt;
+  const firstReadyAt = Date.parse(status.firstReadyTime ?? "");
+  if (Number.isFinite(firstReadyAt)) view.firstReadyAt = firstReadyAt;
+  else if (view.readySince !== undefined) view.firstReadyAt = view.readySince;
+  const readiness = status.conditions?.find((c) => c.type === "Ready");
+  if (status.ready !== true && readiness?.reason === "HealthCheckFailed") {
+    view.healthCheckFailure = readiness.message || "the health check fails";
+  }
   if (nodeName === undefined && scheduled?.status === "False") view.unschedulable = scheduled;
   if (status.message) view.message = status.message;
   return view;

@@ -99,3 +99,36 @@ test("an unresolved ref makes the Definition Degraded with the source's reason",
     message: problem.message,
   });
 });
+
+test("a URL with credentials is refused before git runs, and its conditions never show them", async () => {
+  const token = "ghp_0123456789SECRET";
+  const commits = new RepositoryCommits({ clock: new FakeClock(0) });
+  const conditions: ConditionSpec[] = [
+    { type: "Progressing", status: "True", reason: "RolloutComplete", message: "done" },
+    { type: "Degraded", status: "False", reason: "AsExpected", message: "Nothing needs attention." },
+  ];
+  for (const url of [
+    `https://${token}@127.0.0.1:1/team/web.git`,
+    `https://u:${token}@127.0.0.1:1/team/web.git`,
+  ]) {
+    const resolution = await commits.resolve({ url });
+    assert.ok("error" in resolution);
+    assert.equal(resolution.error.reason, "RepositoryURLRefused");
+    const shown = JSON.stringify(withSourceProblem(conditions, resolution.error));
+    assert.ok(!shown.includes(token), shown);
+    assert.match(shown, /https:\/\/\*\*\*@127\.0\.0\.1:1\/team\/web\.git/);
+  }
+});
+
+test("the controller refuses file:// repositories unless they are under an allowed directory", async () => {
+  const refusing = new RepositoryCommits({ clock: new FakeClock(0) });
+  const refused = await refusing.resolve({ url: "file:///srv/git/app" });
+  assert.ok("error" in refused && refused.error.reason === "RepositoryURLRefused");
+  assert.match(refused.error.message, /--allow-file-repositories/);
+  const elsewhere = new RepositoryCommits({
+    clock: new FakeClock(0),
+    fileRepositories: { allowed: ["/srv/git"], refused: [] },
+  });
+  const outside = await elsewhere.resolve({ url: "file:///srv/other/app" });
+  assert.ok("error" in outside && outside.error.reason === "RepositoryURLRefused");
+});

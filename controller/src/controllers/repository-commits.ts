@@ -7,7 +7,7 @@
  */
 import type { RepositorySource, RunTemplate } from "../api/types.js";
 import type { Clock } from "../runtime/clock.js";
-import type { GitOptions } from "../source/index.js";
+import type { FileRepositoryPolicy, GitOptions } from "../source/index.js";
 import { CommitCache, SourceError } from "../source/index.js";
 import type { ConditionSpec } from "./status.js";
 
@@ -21,6 +21,8 @@ export type CommitResolution = { commit: string } | { error: SourceError };
 export interface RepositoryCommitsOptions {
   clock: Pick<Clock, "now">;
   ttlMs?: number;
+  /** Where file:// repositories may be; none when absent. */
+  fileRepositories?: FileRepositoryPolicy;
   /** The lookup itself; git by default. */
   resolve?: (repository: RepositorySource, git: Partial<GitOptions> | undefined) => Promise<string>;
 }
@@ -35,7 +37,10 @@ export class RepositoryCommits {
     this.cache = new CommitCache({
       ttlMs: this.ttlMs,
       clock: options.clock,
-      git: { queryTimeoutMs: QUERY_TIMEOUT_MS },
+      git: {
+        queryTimeoutMs: QUERY_TIMEOUT_MS,
+        ...(options.fileRepositories ? { fileRepositories: options.fileRepositories } : {}),
+      },
       ...(options.resolve ? { resolve: options.resolve } : {}),
     });
   }

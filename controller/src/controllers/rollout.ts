@@ -12,6 +12,7 @@
 import type { DefinitionSpec } from "../api/types.js";
 import { compareStrings } from "./deployment-id.js";
 import type { InstanceView } from "./instances.js";
+import { wasReadyOnce } from "./instances.js";
 
 export interface RolloutSettings {
   strategy: "RollingUpdate" | "Recreate";
@@ -61,7 +62,10 @@ export interface RolloutPlan {
   create: number;
   /** Names of Instances to delete. */
   delete: string[];
-  /** Every desired Instance runs the current deploymentId and is ready; no old one is left. */
+  /**
+   * Every desired Instance runs the current deploymentId and has been ready (it may fail its
+   * health check since: that is an unhealthy Instance, not a rollout); no old one is left.
+   */
   complete: boolean;
   /** The rollout made no progress for progressDeadlineSeconds. */
   stalled: boolean;
@@ -78,7 +82,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   const old = active.filter((i) => i.deploymentId !== deploymentId);
   const oldTerminating = input.instances.some((i) => i.terminating && i.deploymentId !== deploymentId);
 
-  const complete = old.length === 0 && current.length === replicas && current.every((i) => i.ready);
+  const complete = old.length === 0 && current.length === replicas && current.every(wasReadyOnce);
   const progress = progressOf(current, complete, settings, now);
   const plan: RolloutPlan = { create: 0, delete: [], complete, ...progress };
 
@@ -98,7 +102,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
       return plan;
     }
     if (!oldTerminating && input.allowCreate) plan.create = Math.max(0, replicas - keptCurrent.length);
-    return plan;
+    return withCreationProgress(plan, settings, now);
   }
 
   // Old Instances that are not ready serve nobody: they go at once.
@@ -119,7 +123,18 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     const total = keptCurrent.length + oldReady.length - removeReady;
     plan.create = Math.max(0, Math.min(replicas - keptCurrent.length, replicas + settings.maxSurge - total));
   }
-  return plan;
+  return withCreationProgress(plan, settings, now);
+}
+
+/** Creating Instances (a scale-up, a lost one replaced) is progress: the deadline starts now. */
+function withCreationProgress(plan: RolloutPlan, settings: RolloutSettings, now: number): RolloutPlan {
+  if (plan.create === 0) return plan;
+  return {
+    ...plan,
+    stalled: false,
+    lastProgressAt: now,
+    deadlineAt: now + settings.progressDeadlineSeconds * 1000,
+  };
 }
 
 function progressOf(
@@ -131,7 +146,9 @@ function progressOf(
   if (complete || current.length === 0) return { stalled: false };
   // Progress is read from the world, so it survives a controller restart: the newest
   // creation or readiness among the current Instances.
-  const lastProgressAt = Math.max(...current.map((i) => Math.max(i.createdAt, i.readySince ?? 0)));
+  const lastProgressAt = Math.max(
+    ...current.map((i) => Math.max(i.createdAt, i.readySince ?? 0, i.firstReadyAt ?? 0)),
+  );
   const deadlineAt = lastProgressAt + settings.progressDeadlineSeconds * 1000;
   return { stalled: now >= deadlineAt, lastProgressAt, deadlineAt };
 }

@@ -79,6 +79,25 @@ const cases: Case[] = [
     want: "0/3 nodes are available: 2 already running an Instance on host port 8080, 1 not Ready.",
   },
   {
+    name: "a privileged hostPort goes only to a Node that allows privileged ports",
+    candidate: { hostPort: 80 },
+    nodes: [node("a"), node("b", { allowPrivilegedPorts: true }), node("c", { allowPrivilegedPorts: false })],
+    placed: [placed("b"), placed("b")],
+    want: "b",
+  },
+  {
+    name: "a privileged hostPort and no Node allowing it: unschedulable, saying what to set",
+    candidate: { hostPort: 1023 },
+    nodes: [node("a"), node("b", { allowPrivilegedPorts: false })],
+    want: "0/2 nodes are available: 2 not allowing privileged host port 1023 (below 1024: an admin sets spec.allowPrivilegedPorts on the Node).",
+  },
+  {
+    name: "host port 1024 needs no permission",
+    candidate: { hostPort: 1024 },
+    nodes: [node("a")],
+    want: "a",
+  },
+  {
     name: "capacity.instances",
     nodes: [node("a", { capacity: { instances: 1 } }), node("b", { capacity: { instances: 5 } })],
     placed: [placed("a"), placed("b"), placed("b")],

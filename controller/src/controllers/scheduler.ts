@@ -1,7 +1,8 @@
 /**
  * The scheduler's decision for one Instance, pure: which Node it goes to, or why none can
  * take it. Filters, in order: the Node is Ready, not marked unschedulable, carries every
- * label of placement.nodeSelector, has the fixed hostPort free (no Instance bound there
+ * label of placement.nodeSelector, allows privileged ports when the fixed hostPort is below
+ * 1024 (spec.allowPrivilegedPorts), has the fixed hostPort free (no Instance bound there
  * holds it, terminating ones included: their container may still own the port), and has
  * room (capacity.instances, memory, cpus against what its Instances claim). Among the
  * Nodes left, Spread takes the one with the fewest Instances of the same Definition, then
@@ -9,6 +10,7 @@
  * same world always gives the same answer.
  */
 import type { Node, Resources } from "../api/types.js";
+import { FIRST_UNPRIVILEGED_PORT } from "../api/types.js";
 import { compareStrings } from "./deployment-id.js";
 import { nodeIsReady } from "./instances.js";
 import { parseQuantity } from "./quantity.js";
@@ -34,12 +36,22 @@ export interface PlacedInstance {
 export type SchedulingResult =
   { node: string } | { node?: undefined; reason: "Unschedulable"; message: string };
 
-type Rejection = "not Ready" | "unschedulable" | "selector" | "hostPort" | "instances" | "memory" | "cpus";
+type Rejection =
+  | "not Ready"
+  | "unschedulable"
+  | "selector"
+  | "privilegedPort"
+  | "hostPort"
+  | "instances"
+  | "memory"
+  | "cpus";
 
 const REJECTION_TEXT: Record<Rejection, (c: SchedulingCandidate) => string> = {
   "not Ready": () => "not Ready",
   unschedulable: () => "marked unschedulable",
   selector: (c) => `without the labels of placement.nodeSelector ${JSON.stringify(c.nodeSelector ?? {})}`,
+  privilegedPort: (c) =>
+    `not allowing privileged host port ${c.hostPort ?? ""} (below ${FIRST_UNPRIVILEGED_PORT}: an admin sets spec.allowPrivilegedPorts on the Node)`,
   hostPort: (c) => `already running an Instance on host port ${c.hostPort ?? ""}`,
   instances: () => "full (capacity.instances)",
   memory: () => "without enough memory left (capacity.memory)",
@@ -97,6 +109,12 @@ function rejectionOf(
   for (const [key, value] of Object.entries(candidate.nodeSelector ?? {})) {
     if (labels[key] !== value) return "selector";
   }
+  if (
+    candidate.hostPort !== undefined &&
+    candidate.hostPort < FIRST_UNPRIVILEGED_PORT &&
+    node.spec.allowPrivilegedPorts !== true
+  )
+    return "privilegedPort";
   if (candidate.hostPort !== undefined && onNode.some((i) => i.hostPort === candidate.hostPort))
     return "hostPort";
   const capacity = node.spec.capacity ?? {};

@@ -4,6 +4,7 @@ import { API_VERSION, type Definition } from "../api/types.js";
 import type { DependencyCheck } from "./dependencies.js";
 import type { InstanceView } from "./instances.js";
 import type { RolloutPlan } from "./rollout.js";
+import { planRollout, rolloutSettings } from "./rollout.js";
 import { aggregateStatus, type ConditionSpec } from "./status.js";
 
 const definition: Definition = {
@@ -197,3 +198,153 @@ test("counts and addresses: ready ones only, sorted, terminating left out", () =
     addresses: ["http://10.0.0.1:32770", "http://10.0.0.2:32768"],
   });
 });
+
+/**
+ * The status as the Definition controller builds it: the rollout planner's view of the
+ * same Instances at a moment, then the aggregation. Times in seconds after creation.
+ */
+interface LifeCase {
+  name: string;
+  replicas: number;
+  instances: InstanceView[];
+  /** Seconds after the Instances were created (the progress deadline is 300 s). */
+  at: number;
+  want: Record<string, string>;
+  /** Every pattern must match some condition's message. */
+  messages?: RegExp[];
+  /** No condition's message may match. */
+  never?: RegExp;
+}
+
+const HEALTH_404 = "GET http://10.0.0.5:32768/healthz: status 404, want 200-399";
+
+const lifeCases: LifeCase[] = [
+  {
+    name: "a finished rollout whose only Instance turns unhealthy: unhealthy, not a rollout",
+    replicas: 1,
+    instances: [instance("a", { firstReadyAt: 5_000, healthCheckFailure: HEALTH_404 })],
+    at: 3600,
+    want: {
+      Ready: "False/InstancesUnhealthy",
+      Progressing: "True/RolloutComplete",
+      Degraded: "True/InstancesUnhealthy",
+    },
+    messages: [/1 Instance fails its health check \(a: GET .*status 404/],
+    never: /ProgressDeadlineExceeded|progressDeadlineSeconds|old Instances|previous deployment/,
+  },
+  {
+    name: "an unhealthy Instance that passes its check again: back to ready",
+    replicas: 1,
+    instances: [instance("a", { ready: true, firstReadyAt: 5_000, readySince: 3_000_000 })],
+    at: 3600,
+    want: { Ready: "True/InstancesReady", Progressing: "True/RolloutComplete", Degraded: "False/AsExpected" },
+  },
+  {
+    name: "a first deploy that is not ready yet, within its deadline",
+    replicas: 1,
+    instances: [instance("a", { phase: "Starting", healthCheckFailure: HEALTH_404 })],
+    at: 60,
+    want: {
+      Ready: "False/InstancesNotReady",
+      Progressing: "True/RolloutInProgress",
+      Degraded: "False/AsExpected",
+    },
+  },
+  {
+    name: "a first deploy that never gets ready: says so, and nothing about old Instances",
+    replicas: 1,
+    instances: [instance("a", { phase: "Starting", healthCheckFailure: HEALTH_404 })],
+    at: 301,
+    want: {
+      Ready: "False/InstancesNotReady",
+      Progressing: "False/ProgressDeadlineExceeded",
+      Degraded: "True/ProgressDeadlineExceeded",
+    },
+    messages: [
+      /0 of 1 Instances of deployment new became ready within progressDeadlineSeconds\. a is not ready: GET .*404/,
+    ],
+    never: /old Instances|previous deployment|keep serving/,
+  },
+  {
+    name: "a rolling update that stalls while the previous deployment serves: says the old ones serve",
+    replicas: 1,
+    instances: [
+      instance("o", { deploymentId: "old", ready: true, firstReadyAt: 1, address: "http://o:1" }),
+      instance("n", { phase: "Starting", healthCheckFailure: HEALTH_404 }),
+    ],
+    at: 301,
+    want: {
+      Ready: "True/InstancesReady",
+      Progressing: "False/ProgressDeadlineExceeded",
+      Degraded: "True/ProgressDeadlineExceeded",
+    },
+    messages: [/The rollout is stopped and the old Instances keep serving \(1 ready\)/],
+  },
+  {
+    name: "a replica being created (scale up or a lost one replaced) is a rollout in progress",
+    replicas: 2,
+    instances: [instance("a", { ready: true, firstReadyAt: 5_000, address: "http://a:1" })],
+    at: 3600,
+    want: {
+      Ready: "False/InstancesNotReady",
+      Progressing: "True/RolloutInProgress",
+      Degraded: "False/AsExpected",
+    },
+  },
+  {
+    name: "the created replica became ready once and fails now: the rollout is complete, the Instance unhealthy",
+    replicas: 2,
+    instances: [
+      instance("a", { ready: true, firstReadyAt: 5_000, address: "http://a:1" }),
+      instance("b", { firstReadyAt: 3_500_000, healthCheckFailure: HEALTH_404 }),
+    ],
+    at: 3600,
+    want: {
+      Ready: "False/InstancesUnhealthy",
+      Progressing: "True/RolloutComplete",
+      Degraded: "True/InstancesUnhealthy",
+    },
+  },
+  {
+    name: "a new deploymentId is a rollout even though the old Instances were ready",
+    replicas: 1,
+    instances: [instance("o", { deploymentId: "old", ready: true, firstReadyAt: 1, address: "http://o:1" })],
+    at: 3600,
+    want: {
+      Ready: "True/InstancesReady",
+      Progressing: "True/RolloutInProgress",
+      Degraded: "False/AsExpected",
+    },
+  },
+];
+
+for (const c of lifeCases) {
+  test(`planned status: ${c.name}`, () => {
+    const spec = { ...definition.spec, replicas: c.replicas };
+    const plan = planRollout({
+      replicas: c.replicas,
+      deploymentId: "new",
+      settings: rolloutSettings(spec),
+      instances: c.instances,
+      allowCreate: true,
+      now: c.at * 1000,
+    });
+    const result = aggregateStatus({
+      definition: { ...definition, spec },
+      deploymentId: "new",
+      instances: c.instances,
+      dependencies: noDeps,
+      plan,
+    });
+    assert.deepEqual(conditions(result.conditions), c.want);
+    for (const pattern of c.messages ?? []) {
+      assert.ok(
+        result.conditions.some((cond) => pattern.test(cond.message)),
+        `some condition message matches ${String(pattern)}: ${result.conditions.map((cond) => cond.message).join(" | ")}`,
+      );
+    }
+    if (c.never) {
+      for (const cond of result.conditions) assert.doesNotMatch(`${cond.reason} ${cond.message}`, c.never);
+    }
+  });
+}

@@ -4,21 +4,27 @@
  * act on. Pure; lastTransitionTime is kept by the runtime's setCondition when the status
  * of a condition does not flip.
  *
+ * Progressing is about a rollout only: a new deploymentId, or Instances being created
+ * (scaling, replacing a lost one). It is complete once every current Instance exists and
+ * has been ready; an Instance that fails its health check later is InstancesUnhealthy
+ * (Ready and Degraded), never a stalled rollout.
+ *
  * Reasons (documented for users in docs/controller.md):
  *   Ready        True:  InstancesReady, ScaledToZero
  *                False: DependencyCycle, DependencyMissing, DependenciesNotReady,
- *                       Unschedulable, InstancesFailed, InstancesNotReady
+ *                       Unschedulable, InstancesFailed, InstancesUnhealthy, InstancesNotReady
  *   Progressing  True:  RolloutInProgress, RolloutComplete
  *                False: ProgressDeadlineExceeded, WaitingForDependencies, DependencyCycle,
  *                       DependencyMissing
  *   Degraded     True:  DependencyCycle, DependencyMissing, Unschedulable, InstancesFailed,
- *                       ProgressDeadlineExceeded
+ *                       InstancesUnhealthy, ProgressDeadlineExceeded
  *                False: AsExpected
  */
 import type { Definition, DefinitionStatus } from "../api/types.js";
 import type { DependencyCheck } from "./dependencies.js";
 import { compareStrings } from "./deployment-id.js";
 import type { InstanceView } from "./instances.js";
+import { wasReadyOnce } from "./instances.js";
 import type { RolloutPlan } from "./rollout.js";
 
 /** A condition before timestamps: what the runtime's setCondition merges into the list. */
@@ -92,7 +98,7 @@ function problemOf(
   active: readonly InstanceView[],
   namespace: string,
 ): Problem | undefined {
-  const { dependencies, plan, deploymentId } = input;
+  const { dependencies, plan } = input;
   if (dependencies.cycle) {
     return {
       reason: "DependencyCycle",
@@ -125,12 +131,17 @@ function problemOf(
       degrades: true,
     };
   }
-  if (plan.stalled) {
+  const unhealthy = active.filter((i) => i.healthCheckFailure !== undefined && wasReadyOnce(i));
+  if (unhealthy.length > 0) {
+    const first = unhealthy[0]!;
     return {
-      reason: "ProgressDeadlineExceeded",
-      message: `New Instances of deployment ${deploymentId} made no progress within progressDeadlineSeconds; the old Instances keep serving. See kubectl get instances -l berth.dev/deployment-id=${deploymentId}.`,
+      reason: "InstancesUnhealthy",
+      message: `${unhealthy.length} Instance${unhealthy.length === 1 ? "" : "s"} ${unhealthy.length === 1 ? "fails its" : "fail their"} health check (${first.name}: ${first.healthCheckFailure}).`,
       degrades: true,
     };
+  }
+  if (plan.stalled) {
+    return { reason: "ProgressDeadlineExceeded", message: stalledMessage(input, active), degrades: true };
   }
   if (dependencies.notReady.length > 0 && !plan.complete) {
     return {
@@ -212,7 +223,10 @@ function progressingCondition(
       type: "Progressing",
       status: "False",
       reason: "ProgressDeadlineExceeded",
-      message: `Deployment ${deploymentId} made no progress within progressDeadlineSeconds: ${updated.filter((i) => i.ready).length} of ${desired} new Instances ready. The rollout is stopped and the old Instances keep serving; fix the spec or the failing Instances.`,
+      message: stalledMessage(
+        input,
+        input.instances.filter((i) => !i.terminating),
+      ),
     };
   }
   if (dependencies.notReady.length > 0 && updated.length < desired) {
@@ -229,6 +243,25 @@ function progressingCondition(
     reason: "RolloutInProgress",
     message: `Deployment ${deploymentId}: ${updated.length} of ${desired} Instances updated, ${ready} ready.`,
   };
+}
+
+/**
+ * A rollout that made no progress: how far the current deployment got and why, and that
+ * old Instances keep serving only when there are ready old Instances.
+ */
+function stalledMessage(input: StatusInput, active: readonly InstanceView[]): string {
+  const { deploymentId } = input;
+  const desired = desiredReplicas(input.definition);
+  const current = active.filter((i) => i.deploymentId === deploymentId);
+  const oldServing = active.filter((i) => i.deploymentId !== deploymentId && i.ready).length;
+  const stuck = current.find((i) => !wasReadyOnce(i));
+  const why = stuck
+    ? ` ${stuck.name} is not ready: ${stuck.healthCheckFailure ?? stuck.message ?? `phase ${stuck.phase ?? "Pending"}`}.`
+    : "";
+  const progress = `${current.filter(wasReadyOnce).length} of ${desired} Instances of deployment ${deploymentId} became ready within progressDeadlineSeconds.${why}`;
+  const serving =
+    oldServing > 0 ? ` The rollout is stopped and the old Instances keep serving (${oldServing} ready).` : "";
+  return `${progress}${serving} See kubectl get instances -l berth.dev/deployment-id=${deploymentId}.`;
 }
 
 function list(names: readonly string[]): string {

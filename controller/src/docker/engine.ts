@@ -7,11 +7,13 @@ import {
   ContainerNotFoundError,
   DockerTimeoutError,
   ImageNotFoundError,
+  InvalidImageNameError,
   classifyDockerError,
 } from "./errors.js";
 import { type EngineEvent, type EventStreamOptions, streamEngineEvents } from "./events.js";
 import { collectExecOutput, execExitCode } from "./exec.js";
 import { jsonLines } from "./json-lines.js";
+import { demuxLogs } from "./logs.js";
 import { followBuild, followPull } from "./progress.js";
 import { type DockerObserver, prometheusDockerObserver } from "./metrics.js";
 import {
@@ -28,7 +30,9 @@ import {
   toImageInfo,
 } from "./spec.js";
 import { LABELS } from "../api/types.js";
+import { hasEngineTls } from "./tls.js";
 import { parseEngineUrl } from "./url.js";
+import { imagePathSegment, imageReferenceProblem } from "./reference.js";
 import {
   type BuildOptions,
   type CallOptions,
@@ -74,7 +78,7 @@ export class DockerEngine {
     this.timeouts = { ...DEFAULT_DOCKER_TIMEOUTS, ...options.timeouts };
     this.observer = options.observer ?? prometheusDockerObserver;
     this.logger = options.logger ?? nullLogger;
-    const address = parseEngineUrl(options.url);
+    const address = parseEngineUrl(options.url, { tls: hasEngineTls(options.tls) });
     // Every connection field is set, even to undefined: dockerode would otherwise fill
     // the gaps from DOCKER_HOST and friends, and talk to a different engine.
     this.docker = new Docker({
@@ -123,8 +127,9 @@ export class DockerEngine {
 
   /** Throws ImageNotFoundError when the engine does not have the image. */
   async inspectImage(image: string, call?: CallOptions): Promise<ImageInfo> {
+    checkImageReference("inspect_image", image);
     const inspect = await this.run("inspect_image", { image }, this.timeouts.requestMs, call, () =>
-      this.docker.getImage(image).inspect(),
+      this.docker.getImage(imagePathSegment(image)).inspect(),
     );
     return toImageInfo(inspect);
   }
@@ -144,12 +149,30 @@ export class DockerEngine {
    * as ImageNotFoundError, RegistryAuthError, RegistryUnreachableError or ImagePullError.
    */
   async pullImage(image: string, options: PullOptions = {}): Promise<ImageInfo> {
+    checkImageReference("pull_image", image);
     const timeoutMs = options.timeoutMs ?? this.timeouts.pullMs;
     await this.run("pull_image", { image }, timeoutMs, options, async (abortSignal) => {
       const stream = await this.docker.pull(image, { authconfig: toAuthConfig(options.auth), abortSignal });
       await followPull(jsonLines(stream), options.onProgress);
     });
     return this.inspectImage(image, options);
+  }
+
+  /**
+   * Asks the image's registry, through the engine, whether these credentials (none when
+   * `auth` is absent) may read the image, without pulling it: the engine's
+   * GET /distribution/{name}/json. Resolves to the manifest digest the registry has; a
+   * refusal throws RegistryAuthError (or ImageNotFoundError, as registries often answer a
+   * repository the caller may not see), an unreachable registry RegistryUnreachableError.
+   */
+  async inspectDistribution(
+    image: string,
+    options: CallOptions & { auth?: RegistryAuth } = {},
+  ): Promise<string> {
+    const info = await this.run("inspect_distribution", { image }, this.timeouts.requestMs, options, () =>
+      this.docker.getImage(image).distribution({ authconfig: toAuthConfig(options.auth) }),
+    );
+    return info.Descriptor.digest;
   }
 
   /**
@@ -160,6 +183,7 @@ export class DockerEngine {
   async buildImage(options: BuildOptions): Promise<string> {
     const timeoutMs = options.timeoutMs ?? this.timeouts.buildMs;
     const image = options.tags[0];
+    for (const tag of options.tags) checkImageReference("build_image", tag);
     return this.run("build_image", { image }, timeoutMs, options, async (abortSignal) => {
       const context =
         typeof options.context === "string"
@@ -182,6 +206,7 @@ export class DockerEngine {
 
   /** Creates (does not start) a container; resolves to its id. */
   async createContainer(spec: ContainerSpec, call?: CallOptions): Promise<string> {
+    checkImageReference("create_container", spec.image);
     const options = toCreateOptions(spec);
     const hostPort = spec.ports?.find((port) => port.hostPort)?.hostPort;
     const context = { image: spec.image, container: spec.name, hostPort };
@@ -250,6 +275,19 @@ export class DockerEngine {
       if (err instanceof ContainerNotFoundError) return false;
       throw err;
     }
+  }
+
+  /** The last `tail` lines a container wrote to stdout and stderr, as text. */
+  async containerLogs(id: string, tail: number, call?: CallOptions): Promise<string> {
+    const buffer = await this.run(
+      "container_logs",
+      { container: id },
+      this.timeouts.requestMs,
+      call,
+      (abortSignal) =>
+        this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail, abortSignal }),
+    );
+    return demuxLogs(Buffer.isBuffer(buffer) ? buffer : Buffer.from(String(buffer)));
   }
 
   /**
@@ -376,6 +414,12 @@ interface SystemCalls {
     MemTotal?: number;
     ContainersRunning?: number;
   }>;
+}
+
+/** Refuses, before any request, an image reference the distribution grammar does not allow. */
+function checkImageReference(operation: DockerOperation, image: string): void {
+  const problem = imageReferenceProblem(image);
+  if (problem) throw new InvalidImageNameError(operation, image, problem);
 }
 
 type BuildQuery = Omit<Docker.ImageBuildOptions, "t"> & { t: string[] };

@@ -3,9 +3,11 @@ import assert from "node:assert/strict";
 import {
   BuildFailedError,
   ContainerNameInUseError,
+  CommandNotRunnableError,
   ContainerNotFoundError,
   DockerApiError,
   DockerTimeoutError,
+  EngineTlsError,
   EngineUnreachableError,
   ImageNotFoundError,
   ImagePullError,
@@ -140,6 +142,33 @@ test("API statuses map to not-found, name conflicts, invalid specs and a generic
   assert.ok(conflict instanceof ContainerNameInUseError);
   assert.equal(conflict.reason, "ContainerNameInUse");
 
+  const removing = classifyDockerError(apiError(409, "removal of container 4f3a2b is already in progress"), {
+    operation: "remove_container",
+    engineUrl,
+    container: "4f3a2b",
+  });
+  assert.ok(removing instanceof ContainerNotFoundError, "a container someone else removes is gone");
+
+  const missingCommand = classifyDockerError(
+    apiError(
+      400,
+      'failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/no/such": stat /no/such: no such file or directory: unknown',
+    ),
+    { operation: "start_container", engineUrl },
+  );
+  assert.ok(missingCommand instanceof CommandNotRunnableError);
+  assert.equal(missingCommand.reason, "CommandNotFound");
+  assert.equal(missingCommand.command, "/no/such");
+  const notExecutable = classifyDockerError(
+    apiError(
+      400,
+      'OCI runtime create failed: unable to start container process: exec: "/etc/passwd": permission denied: unknown',
+    ),
+    { operation: "start_container", engineUrl },
+  );
+  assert.equal(notExecutable.reason, "CommandNotExecutable");
+  assert.match(notExecutable.message, /command \/etc\/passwd is not executable/);
+
   const invalid = classifyDockerError(apiError(400, "Minimum memory limit allowed is 6MB"), {
     operation: "create_container",
     engineUrl,
@@ -190,4 +219,27 @@ test("BuildFailedError names the failing step and keeps the last lines", () => {
   assert.match(err.message, /Step 3\/4 : RUN false/);
   assert.deepEqual(err.lastLines, ["Step 3/4 : RUN false", " ---> Running in 1234"]);
   assert.equal(err.name, "BuildFailedError");
+});
+
+test("failed TLS handshakes with the engine say so and point at the TLS flags", () => {
+  const context = { operation: "version" as const, engineUrl: "tcp://10.0.0.5:2376" };
+  for (const code of [
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    "ERR_TLS_CERT_ALTNAME_INVALID",
+    "EPROTO",
+  ]) {
+    const err = classifyDockerError(Object.assign(new Error(`tls failure ${code}`), { code }), context);
+    assert.ok(err instanceof EngineTlsError, code);
+    assert.equal(err.reason, "EngineUnreachable");
+    assert.match(
+      err.message,
+      /TLS with the Docker engine at tcp:\/\/10\.0\.0\.5:2376 failed: .*--docker-tls-ca/,
+    );
+  }
+  const refused = classifyDockerError(
+    Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
+    context,
+  );
+  assert.ok(!(refused instanceof EngineTlsError));
 });

@@ -9,6 +9,7 @@ export type DockerOperation =
   | "version"
   | "info"
   | "inspect_image"
+  | "inspect_distribution"
   | "pull_image"
   | "build_image"
   | "create_container"
@@ -17,6 +18,7 @@ export type DockerOperation =
   | "stop_container"
   | "remove_container"
   | "list_containers"
+  | "container_logs"
   | "exec"
   | "events";
 
@@ -30,6 +32,9 @@ export const DOCKER_ERROR_REASONS = [
   "ContainerNotFound",
   "ContainerNameInUse",
   "InvalidContainerSpec",
+  "InvalidImageName",
+  "CommandNotFound",
+  "CommandNotExecutable",
   "EngineUnreachable",
   "DockerTimeout",
   "DockerError",
@@ -195,6 +200,45 @@ export class InvalidContainerSpecError extends DockerError {
   }
 }
 
+/**
+ * An image reference outside the distribution grammar: refused before any call, because
+ * the reference becomes part of an engine API path.
+ */
+export class InvalidImageNameError extends DockerError {
+  constructor(
+    operation: DockerOperation,
+    readonly image: string,
+    problem: string,
+  ) {
+    super("InvalidImageName", operation, `image ${JSON.stringify(image)} is refused: ${problem}`, problem);
+  }
+}
+
+/**
+ * The engine could not run the container's command (a container without an init: with one,
+ * the init reports this itself and exits 127 or 126, which the agent reads from the exit).
+ */
+export class CommandNotRunnableError extends DockerError {
+  constructor(
+    reason: "CommandNotFound" | "CommandNotExecutable",
+    operation: DockerOperation,
+    readonly command: string | undefined,
+    engineMessage: string,
+    options?: { cause?: unknown },
+  ) {
+    const what = command ? `command ${command}` : "the container's command";
+    super(
+      reason,
+      operation,
+      reason === "CommandNotFound"
+        ? `${what} does not exist in the image: ${engineMessage}`
+        : `${what} is not executable: ${engineMessage}`,
+      engineMessage,
+      options,
+    );
+  }
+}
+
 export class EngineUnreachableError extends DockerError {
   constructor(
     operation: DockerOperation,
@@ -206,6 +250,30 @@ export class EngineUnreachableError extends DockerError {
       "EngineUnreachable",
       operation,
       `Docker engine at ${engineUrl} is unreachable: ${engineMessage}`,
+      engineMessage,
+      options,
+    );
+  }
+}
+
+/**
+ * TLS with a network engine failed: the engine refused the agent's client certificate
+ * (none, or one its CA did not sign), or the engine's certificate did not verify against
+ * the agent's CA. The engine is as unusable as an unreachable one, so the reason is the same.
+ */
+export class EngineTlsError extends DockerError {
+  constructor(
+    operation: DockerOperation,
+    readonly engineUrl: string,
+    engineMessage: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      "EngineUnreachable",
+      operation,
+      `TLS with the Docker engine at ${engineUrl} failed: ${engineMessage}. Check the agent's ` +
+        `--docker-tls-ca (the CA of the engine's certificate) and --docker-tls-cert/--docker-tls-key ` +
+        `(a client certificate signed by the engine's --tlscacert)`,
       engineMessage,
       options,
     );
@@ -242,6 +310,26 @@ export interface ErrorContext {
   image?: string;
   container?: string;
   hostPort?: number;
+}
+
+/** OpenSSL's certificate verification failures, as Node reports them in `code`. */
+const CERTIFICATE_ERROR_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "HOSTNAME_MISMATCH",
+]);
+
+/** A failed TLS handshake: a certificate that did not verify, or an alert from the other side. */
+function isTlsFailure(code: string): boolean {
+  return CERTIFICATE_ERROR_CODES.has(code) || /^ERR_(SSL|TLS)_/.test(code) || code === "EPROTO";
 }
 
 const CONNECTION_ERROR_CODES = new Set([
@@ -305,6 +393,9 @@ const REGISTRY_UNREACHABLE = [
   /dial tcp/i,
 ];
 const PORT_IN_USE = [/port is already allocated/i, /address already in use/i];
+/** runc's words for a command it could not exec: `exec: "/app": stat /app: no such file or directory`. */
+const EXEC_FAILED =
+  /exec: "([^"]*)": (.*(?:no such file or directory|executable file not found|permission denied))/i;
 
 /**
  * Sorts any error from a Docker call into one of the kinds above. Errors from pull
@@ -316,13 +407,15 @@ export function classifyDockerError(err: unknown, context: ErrorContext): Docker
   const message = engineMessageOf(err);
   const cause = { cause: err };
   const systemCode = systemCodeOf(err);
+  if (systemCode && isTlsFailure(systemCode)) return new EngineTlsError(operation, engineUrl, message, cause);
   if (systemCode && CONNECTION_ERROR_CODES.has(systemCode)) {
     return new EngineUnreachableError(operation, engineUrl, message, cause);
   }
   const status = statusCodeOf(err);
   const image = context.image ?? "(unknown image)";
 
-  if (operation === "pull_image") {
+  // Asking the registry about an image fails the ways a pull does.
+  if (operation === "pull_image" || operation === "inspect_distribution") {
     if (IMAGE_MISSING.some((re) => re.test(message)))
       return new ImageNotFoundError(operation, image, message, cause);
     if (REGISTRY_AUTH.some((re) => re.test(message)))
@@ -340,11 +433,22 @@ export function classifyDockerError(err: unknown, context: ErrorContext): Docker
   if (status === 404 && /no such container/i.test(message)) {
     return new ContainerNotFoundError(operation, context.container ?? "(unknown container)", message, cause);
   }
+  if (status === 409 && /removal of container .* is already in progress/i.test(message)) {
+    // Someone else is removing it: for whoever wanted it gone, or asked about it, it is gone.
+    return new ContainerNotFoundError(operation, context.container ?? "(unknown container)", message, cause);
+  }
   if (status === 409 && /already in use/i.test(message)) {
     return new ContainerNameInUseError(operation, context.container ?? "(unknown name)", message, cause);
   }
   if (operation === "build_image" && status !== undefined)
     return new BuildFailedError(message, undefined, [], cause);
+  if (operation === "start_container" && status !== undefined) {
+    const exec = EXEC_FAILED.exec(message);
+    if (exec) {
+      const reason = /permission denied/i.test(exec[2] ?? "") ? "CommandNotExecutable" : "CommandNotFound";
+      return new CommandNotRunnableError(reason, operation, exec[1], message, cause);
+    }
+  }
   if (status === 400 && (operation === "create_container" || operation === "start_container")) {
     return new InvalidContainerSpecError(operation, message, cause);
   }

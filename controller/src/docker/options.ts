@@ -29,7 +29,10 @@ export interface DockerEngineOptions {
   /** Told the duration and outcome of every call; Prometheus metrics by default. */
   observer?: DockerObserver;
   logger?: Logger;
-  /** Client certificates for TLS engines (https:// or tcp://host:2376). */
+  /**
+   * PEM contents for TLS engines: the CA that signed the engine's certificate (the system's
+   * CAs when absent) and a client certificate and key. Given, a tcp:// URL is always TLS.
+   */
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
 }
 

@@ -84,6 +84,8 @@ export interface ContainerInfo {
   restartCount: number;
   /** Ports published right now (empty while the container is not running). */
   ports: PublishedPort[];
+  /** The container's own IP on its network, while it runs; absent without one. */
+  ipAddress?: string;
   memoryBytes: number;
   nanoCpus: number;
   restartPolicy: RestartPolicy;
@@ -247,12 +249,21 @@ export function toContainerInfo(inspect: Docker.ContainerInspectInfo): Container
     },
     restartCount: inspect.RestartCount,
     ports: parsePublishedPorts(inspect.NetworkSettings.Ports),
+    ...ipAddressOf(inspect.NetworkSettings),
     memoryBytes: inspect.HostConfig.Memory ?? 0,
     nanoCpus: inspect.HostConfig.NanoCpus ?? 0,
     restartPolicy,
     init: inspect.HostConfig.Init === true,
     createdAt: inspect.Created,
   };
+}
+
+/** The container's IP: on the first network that gave it one (bridge by default), else the legacy field. */
+function ipAddressOf(settings: Docker.ContainerInspectInfo["NetworkSettings"]): { ipAddress?: string } {
+  const names = Object.keys(settings.Networks ?? {}).sort();
+  const fromNetwork = names.map((name) => settings.Networks[name]?.IPAddress).find((ip) => ip);
+  const ip = fromNetwork || settings.IPAddress;
+  return ip ? { ipAddress: ip } : {};
 }
 
 /** The engine writes "0001-01-01T00:00:00Z" for "never". */

@@ -45,3 +45,18 @@ test("parseEngineUrl refuses what it cannot connect to, saying what would work",
   assert.throws(() => parseEngineUrl("/var/run/docker.sock"), /not a URL/);
   assert.throws(() => parseEngineUrl("http://host:2375/v1.41"), /path is not supported/);
 });
+
+test("with TLS settings a tcp:// URL is TLS on any port, and plain URLs are refused", () => {
+  assert.deepEqual(parseEngineUrl("tcp://10.0.0.5:2375", { tls: true }), {
+    kind: "network",
+    protocol: "https",
+    host: "10.0.0.5",
+    port: 2375,
+  });
+  assert.equal(parseEngineUrl("https://10.0.0.5:8443", { tls: true }).kind, "network");
+  assert.throws(
+    () => parseEngineUrl("http://10.0.0.5:2375", { tls: true }),
+    /plain HTTP.*use tcp:\/\/ or https:\/\//,
+  );
+  assert.throws(() => parseEngineUrl("unix:///var/run/docker.sock", { tls: true }), /unix socket/);
+});

@@ -10,10 +10,17 @@ const TLS_PORT = 2376;
 /**
  * Parses a Node's engine URL: unix:///path/docker.sock, tcp://host:port (plain HTTP, or
  * TLS when the port is 2376, as the docker CLI does), http://host:port or https://host:port.
+ * With `tls` (a CA or client certificate is configured) a tcp:// URL is always TLS, and
+ * URLs that cannot carry TLS (unix://, http://) are refused rather than used without it.
  */
-export function parseEngineUrl(url: string): EngineAddress {
+export function parseEngineUrl(url: string, options: { tls?: boolean } = {}): EngineAddress {
   const trimmed = url.trim();
   if (trimmed.startsWith("unix://")) {
+    if (options.tls) {
+      throw new Error(
+        `engine URL ${url} is a unix socket: Docker TLS settings apply to tcp:// and https:// engines only`,
+      );
+    }
     const socketPath = trimmed.slice("unix://".length);
     if (!socketPath.startsWith("/")) {
       throw new Error(
@@ -38,8 +45,14 @@ export function parseEngineUrl(url: string): EngineAddress {
   if (parsed.pathname !== "/" && parsed.pathname !== "") {
     throw new Error(`engine URL ${url}: a path is not supported, only scheme://host:port`);
   }
+  if (options.tls && scheme === "http") {
+    throw new Error(
+      `engine URL ${url} is plain HTTP but Docker TLS settings are given: use tcp:// or https://`,
+    );
+  }
   const explicitPort = parsed.port ? Number(parsed.port) : undefined;
-  const protocol = scheme === "https" || (scheme === "tcp" && explicitPort === TLS_PORT) ? "https" : "http";
+  const tlsByPort = scheme === "tcp" && explicitPort === TLS_PORT;
+  const protocol = scheme === "https" || (scheme === "tcp" && (options.tls || tlsByPort)) ? "https" : "http";
   const port = explicitPort ?? (scheme === "http" ? 80 : scheme === "https" ? 443 : PLAIN_PORT);
   // URL keeps IPv6 hosts in brackets; the HTTP client wants them bare.
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");

@@ -39,6 +39,7 @@ function describe<T extends KubeObject>(
 // Core kinds Berth touches, typed loosely: only the fields Berth reads are spelled out.
 export interface Secret extends KubeObject {
   type?: string;
+  immutable?: boolean;
   data?: Record<string, string>;
   stringData?: Record<string, string>;
 }

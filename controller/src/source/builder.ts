@@ -3,14 +3,18 @@
  * source; the builder resolves the ref to a commit, builds that commit through the Docker
  * module once, and hands back the same image to every replica and restart after that.
  *
- * An image is tagged berth-build/<namespace>-<definition>:<commit12>-<recipe8>: the commit,
+ * An image is tagged berth-build/<namespace>/<definition>:<commit12>-<recipe8>: the commit,
  * and a short hash of what else decides the build (URL, containerFile, contextDir), so a
- * changed containerFile never reuses an image built from another one. The full build output
- * is kept in a log file under the state directory; errors carry its path.
+ * changed containerFile never reuses an image built from another one. A namespace and a
+ * Definition name never hold a "/", so two namespaces never share a tag. The full build
+ * output is kept in a log file under the state directory; errors carry its path.
+ *
+ * The checkout is the repository's own, hostile content: nothing is written into it but one
+ * new file, created exclusively and never through a symbolic link.
  */
-import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { access, copyFile, mkdir, realpath, stat } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { constants, type WriteStream } from "node:fs";
+import { access, mkdir, open, readFile, realpath, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from "node:path";
 import type { RepositorySource } from "../api/types.js";
 import type { DockerEngine, ImageInfo } from "../docker/index.js";
@@ -18,7 +22,7 @@ import { BuildFailedError as DockerBuildFailedError, ImageNotFoundError } from "
 import type { Logger } from "../runtime/log.js";
 import { SourceBuildError, SourceError } from "./errors.js";
 import type { GitOptions } from "./git.js";
-import { checkoutCommit, resolveRepositoryCommit } from "./git.js";
+import { checkRepositoryAccess, checkoutCommit, resolveRepositoryCommit } from "./git.js";
 import { checkRepositoryUrl } from "./repository-url.js";
 
 /** The Docker calls a build needs; a DockerEngine has them. */
@@ -43,6 +47,7 @@ export interface SourceBuildDeps {
   /** Where repository mirrors, checkouts (while building) and build logs are kept. */
   stateDir: string;
   logger?: Logger;
+  /** git settings, file:// repositories allowed among them; stateDir is never readable through file://. */
   git?: Omit<GitOptions, "cacheDir">;
   /** Limit for one build; the Docker module's default when absent. */
   buildTimeoutMs?: number;
@@ -72,9 +77,14 @@ export const SOURCE_LABELS = {
 
 const DEFAULT_CONTAINER_FILE = "Dockerfile";
 const ALTERNATIVE_CONTAINER_FILE = "Containerfile";
-/** Name a containerFile from outside the context directory is copied to, inside it. */
-const COPIED_CONTAINER_FILE = ".berth.Containerfile";
+/** Start of the name a containerFile from outside the context directory is copied to, inside it. */
+const COPIED_CONTAINER_FILE = ".berth.Containerfile.";
 const FULL_COMMIT = /^[0-9a-f]{40}$/;
+/** Namespaces are RFC 1123 labels, Definition names RFC 1035 labels: neither holds "/" or "..". */
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DEFINITION_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+/** Written files are created, truncated, and never opened through a symbolic link. */
+const WRITE_NO_FOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 
 /** Builds under way, per engine and image tag: concurrent requests share one. */
 const buildsInFlight = new WeakMap<BuildEngine, Map<string, Promise<Omit<SourceImage, "reused">>>>();
@@ -86,18 +96,38 @@ export function sourceImageTag(
   repository: RepositorySource,
   commit: string,
 ): string {
+  checkBuildNames(namespace, definition);
   const recipe = JSON.stringify([
     repository.url,
     posix.normalize(repository.containerFile ?? DEFAULT_CONTAINER_FILE),
     posix.normalize(repository.contextDir ?? "."),
   ]);
   const recipeHash = createHash("sha256").update(recipe).digest("hex").slice(0, 8);
-  return `${BUILD_IMAGE_REPOSITORY_PREFIX}/${namespace}-${definition}:${commit.slice(0, 12)}-${recipeHash}`;
+  return `${BUILD_IMAGE_REPOSITORY_PREFIX}/${namespace}/${definition}:${commit.slice(0, 12)}-${recipeHash}`;
+}
+
+/**
+ * The names in image tags and log paths come from an Instance, which anyone allowed to
+ * write Instances can fill in: they must be the names Kubernetes and the Definition schema
+ * allow, so none of them reaches outside its directory or into another tag.
+ */
+function checkBuildNames(namespace: string, definition: string): void {
+  if (namespace.length > 63 || !NAMESPACE_NAME.test(namespace)) {
+    throw new SourceError("InvalidBuildName", `namespace "${namespace}" is not an RFC 1123 label`);
+  }
+  if (definition.length > 63 || !DEFINITION_NAME.test(definition)) {
+    throw new SourceError(
+      "InvalidBuildName",
+      `definition "${definition}" is not a Definition name (an RFC 1035 label of at most 63 characters)`,
+    );
+  }
 }
 
 /** Where the build log of an image tag is kept. */
 export function buildLogPath(stateDir: string, namespace: string, definition: string, tag: string): string {
+  checkBuildNames(namespace, definition);
   const version = tag.slice(tag.lastIndexOf(":") + 1);
+  if (!/^[0-9a-f]+-[0-9a-f]+$/.test(version)) throw new Error(`"${tag}" is not a build image tag`);
   return join(stateDir, "build-logs", namespace, definition, `${version}.log`);
 }
 
@@ -112,8 +142,19 @@ export async function ensureSourceImage(
   deps: SourceBuildDeps,
 ): Promise<SourceImage> {
   const { namespace, definition, repository } = request;
-  checkRepositoryUrl(repository.url);
-  const gitOptions: GitOptions = { ...deps.git, cacheDir: join(deps.stateDir, "git") };
+  checkBuildNames(namespace, definition);
+  const policy = deps.git?.fileRepositories;
+  const gitOptions: GitOptions = {
+    ...deps.git,
+    cacheDir: join(deps.stateDir, "git"),
+    fileRepositories: {
+      allowed: policy?.allowed ?? [],
+      refused: [...(policy?.refused ?? []), deps.stateDir],
+    },
+  };
+  // Before anything else, also before an image built earlier is handed out: the operator may
+  // have taken a directory off the allowed list since.
+  await checkRepositoryAccess(repository.url, gitOptions);
   const commit = request.commit
     ? checkCommit(request.commit)
     : await resolveRepositoryCommit(repository, gitOptions);
@@ -264,9 +305,22 @@ async function locateBuildFiles(root: string, repository: RepositorySource, comm
   if (!inContext.startsWith("..") && !isAbsolute(inContext)) {
     return { contextDir, containerFile: inContext.split(sep).join("/") };
   }
-  // The engine reads the containerFile from the context: bring one from elsewhere in the repository in.
-  await copyFile(containerPath, join(contextDir, COPIED_CONTAINER_FILE));
-  return { contextDir, containerFile: COPIED_CONTAINER_FILE };
+  // The engine reads the containerFile from the context: bring one from elsewhere in the
+  // repository in, as a new file of a name the repository cannot know in advance. Exclusive
+  // creation without following links: whatever the repository put at any name stays untouched.
+  const copiedName = `${COPIED_CONTAINER_FILE}${randomBytes(8).toString("hex")}`;
+  const content = await readFile(containerPath);
+  const copy = await open(
+    join(contextDir, copiedName),
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o644,
+  );
+  try {
+    await copy.writeFile(content);
+  } finally {
+    await copy.close();
+  }
+  return { contextDir, containerFile: copiedName };
 }
 
 /** The real path of `path` when it exists and stays inside `root`; undefined otherwise. */
@@ -310,8 +364,14 @@ interface BuildLog {
 
 /** The build log file; a failure to write it is logged and never fails the build. */
 async function openBuildLog(path: string, log: Logger | undefined): Promise<BuildLog> {
-  await mkdir(dirname(path), { recursive: true });
-  const stream = createWriteStream(path, { flags: "w" });
+  let stream: WriteStream;
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    stream = (await open(path, WRITE_NO_FOLLOW, 0o644)).createWriteStream();
+  } catch (err) {
+    log?.warn("opening the build log failed", { logPath: path, error: String(err) });
+    return { write() {}, close: () => Promise.resolve() };
+  }
   let failed = false;
   stream.on("error", (err) => {
     failed = true;
@@ -338,7 +398,7 @@ async function noteReuseInLog(path: string, tag: string): Promise<void> {
     await access(path);
   } catch {
     await mkdir(dirname(path), { recursive: true });
-    const stream = createWriteStream(path, { flags: "w" });
+    const stream = (await open(path, WRITE_NO_FOLLOW, 0o644)).createWriteStream();
     await new Promise<void>((done, fail) => {
       stream.on("error", fail);
       stream.end(

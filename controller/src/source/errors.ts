@@ -5,7 +5,10 @@
  */
 
 export const SOURCE_ERROR_REASONS = [
-  /** The URL's scheme is not https, ssh (or user@host:path) or file, or the URL is malformed. */
+  /**
+   * The URL's scheme is not https, ssh (or user@host:path) or file, the URL is malformed or
+   * holds credentials, or a file:// URL points outside the directories the operator allowed.
+   */
   "RepositoryURLRefused",
   /** git could not reach or read the repository. */
   "RepositoryUnreachable",
@@ -19,6 +22,8 @@ export const SOURCE_ERROR_REASONS = [
   "NoExposedPort",
   /** No repository.port and the built image EXPOSEs more than one port. */
   "AmbiguousExposedPort",
+  /** The Instance's namespace or Definition name cannot name a build (not the names Kubernetes allows). */
+  "InvalidBuildName",
   /** The image's pullSecret names a Secret that does not exist. */
   "PullSecretNotFound",
   /** The pullSecret exists but is not a usable kubernetes.io/dockerconfigjson Secret. */

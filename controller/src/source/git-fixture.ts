@@ -1,6 +1,7 @@
 /**
  * Local git repositories for tests: a real git, real commits, reached through file:// URLs.
- * Only tests import this.
+ * They live under one directory, the one tests allow file:// repositories under. Only tests
+ * import this.
  */
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -8,8 +9,20 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import type { FileRepositoryPolicy } from "./file-repositories.js";
 
 const execFileAsync = promisify(execFile);
+
+/** Where test repositories are made: the directory tests allow file:// repositories under. */
+export const TEST_REPOSITORIES_DIR = join(tmpdir(), "berth-test-repositories");
+/** file:// repositories as tests allow them: under TEST_REPOSITORIES_DIR. */
+export const TEST_FILE_REPOSITORIES: FileRepositoryPolicy = { allowed: [TEST_REPOSITORIES_DIR], refused: [] };
+
+/** A fresh directory under TEST_REPOSITORIES_DIR. */
+export async function testRepositoryScratch(prefix: string): Promise<string> {
+  await mkdir(TEST_REPOSITORIES_DIR, { recursive: true });
+  return mkdtemp(join(TEST_REPOSITORIES_DIR, prefix));
+}
 
 export class GitFixture {
   private constructor(
@@ -19,7 +32,7 @@ export class GitFixture {
 
   /** An empty repository on branch main in a fresh temporary directory. */
   static async create(prefix = "berth-repo-"): Promise<GitFixture> {
-    const parent = await mkdtemp(join(tmpdir(), prefix));
+    const parent = await testRepositoryScratch(prefix);
     const fixture = new GitFixture(join(parent, "repo"));
     await mkdir(fixture.dir);
     await fixture.git("init", "--quiet", "--initial-branch=main");

@@ -7,6 +7,7 @@
  * option. Only https, ssh (also written user@host:path) and file URLs are accepted
  * (repository-url.ts), checked before git runs and again by git itself through
  * GIT_ALLOW_PROTOCOL, which also stops transports such as ext:: that would run commands.
+ * A file:// URL must also be under a directory the operator allowed (file-repositories.ts).
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -14,6 +15,8 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { RepositorySource } from "../api/types.js";
 import { SourceError } from "./errors.js";
+import type { FileRepositoryPolicy } from "./file-repositories.js";
+import { NO_FILE_REPOSITORIES, checkFileRepository } from "./file-repositories.js";
 import type { CheckedRepositoryUrl } from "./repository-url.js";
 import { checkRepositoryUrl, redactUrlsIn } from "./repository-url.js";
 
@@ -26,6 +29,8 @@ export interface GitOptions {
   fetchTimeoutMs?: number;
   /** The git program. Default "git" on PATH. */
   gitBinary?: string;
+  /** Where file:// repositories may be; none by default. cacheDir is refused always. */
+  fileRepositories?: FileRepositoryPolicy;
 }
 
 const DEFAULT_QUERY_TIMEOUT_MS = 60_000;
@@ -116,6 +121,20 @@ function settings(options: Partial<GitOptions> | undefined) {
   };
 }
 
+/** The URL checked: its form (repository-url.ts) and, for file://, where it points. */
+export async function checkRepositoryAccess(
+  url: string,
+  options: Partial<GitOptions> | undefined,
+): Promise<CheckedRepositoryUrl> {
+  const checked = checkRepositoryUrl(url);
+  const policy = options?.fileRepositories ?? NO_FILE_REPOSITORIES;
+  await checkFileRepository(checked, {
+    allowed: policy.allowed,
+    refused: options?.cacheDir ? [...policy.refused, options.cacheDir] : policy.refused,
+  });
+  return checked;
+}
+
 /** The refs a repository advertises: full ref name → commit (tags peeled as name^{}). */
 async function listRemoteRefs(
   checked: CheckedRepositoryUrl,
@@ -157,7 +176,7 @@ export async function resolveRepositoryCommit(
   repository: RepositorySource,
   options?: Partial<GitOptions>,
 ): Promise<string> {
-  const checked = checkRepositoryUrl(repository.url);
+  const checked = await checkRepositoryAccess(repository.url, options);
   const ref = repository.ref;
   if (!ref) {
     const refs = await listRemoteRefs(checked, ["HEAD"], options);
@@ -270,7 +289,7 @@ export async function fetchCommit(
   commit: string,
   options: GitOptions,
 ): Promise<string> {
-  const checked = checkRepositoryUrl(repository.url);
+  const checked = await checkRepositoryAccess(repository.url, options);
   if (!FULL_COMMIT.test(commit)) throw new Error(`fetchCommit needs a full commit id, got "${commit}"`);
   const mirror = mirrorPath(options.cacheDir, checked.url);
   if (await revParseCommit(mirror, commit, options).catch(() => undefined)) return mirror;

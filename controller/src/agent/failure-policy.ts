@@ -1,0 +1,60 @@
+/**
+ * Which failures of an Instance's deployment step are retried, and how that is said. Every
+ * failure the Instance's status reports goes through the agent's one retry policy
+ * (RetryBackoff: seconds, doubling, up to minutes); the reasons below are the exceptions.
+ */
+import { DockerError } from "../docker/errors.js";
+import { EnvironmentError } from "../environment/index.js";
+import { SourceError } from "../source/index.js";
+import { ContainerConfigError } from "./containerspec.js";
+import { ENVIRONMENT_NOT_DELIVERED } from "./environment.js";
+import { FINAL_SOURCE_REASONS } from "./images.js";
+
+/** Reasons retrying cannot fix until the Instance changes: its run template or commit is wrong. */
+export const TERMINAL_REASONS: ReadonlySet<string> = new Set([
+  "InvalidTemplate",
+  "InvalidResources",
+  "InvalidContainerSpec",
+  "InvalidImageName",
+  "CommandNotFound",
+  "CommandNotExecutable",
+  ...FINAL_SOURCE_REASONS,
+]);
+
+/**
+ * The engine does not answer: ContainerReady becomes Unknown, and every Instance waiting on
+ * these is tried again as soon as the engine's event stream is back.
+ */
+export const ENGINE_DOWN_REASONS: ReadonlySet<string> = new Set(["EngineUnreachable", "DockerTimeout"]);
+
+/**
+ * Waiting, not failing: on another Definition, or on the controller to deliver the
+ * environment. The Instance stays Scheduled and is looked at again on a fixed short period
+ * (a delivery wakes it sooner).
+ */
+export const WAITING_REASONS: ReadonlySet<string> = new Set([
+  "DependencyNotReady",
+  ENVIRONMENT_NOT_DELIVERED,
+]);
+export const WAITING_RECHECK_MS = 5000;
+
+/** A failure of the deployment step, reported on the Instance (API errors are the work queue's). */
+export function isDeploymentFailure(
+  err: unknown,
+): err is ContainerConfigError | EnvironmentError | DockerError | SourceError {
+  return (
+    err instanceof ContainerConfigError ||
+    err instanceof EnvironmentError ||
+    err instanceof DockerError ||
+    err instanceof SourceError
+  );
+}
+
+/** "5 s", "1 min 20 s": the wait before the next try, for a person. */
+export function describeWait(ms: number): string {
+  const seconds = Math.ceil(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  const rest = seconds % 60;
+  return rest === 0 ? `${minutes} min` : `${minutes} min ${rest} s`;
+}

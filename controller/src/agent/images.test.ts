@@ -1,0 +1,87 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Instance } from "../api/types.js";
+import { ImageNotFoundError } from "../docker/index.js";
+import { RecordingEventRecorder } from "../runtime/events.js";
+import { SourceError, ensureSourceImage } from "../source/index.js";
+import { InstanceImages } from "./images.js";
+
+const TOKEN = "ghp_0123456789SECRET";
+
+function instanceWithUrl(url: string): Instance {
+  return {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    metadata: { name: "web-0123456789-0", namespace: "team" },
+    spec: {
+      definition: "web",
+      nodeName: "n1",
+      deploymentId: "0123456789abcdef",
+      template: { repository: { url, ref: "0123456789abcdef0123456789abcdef01234567" } },
+    },
+  } as Instance;
+}
+
+test("credentials in an Instance's repository URL reach no status message, Event or error", async (t) => {
+  const stateDir = await mkdtemp(join(tmpdir(), "berth-images-"));
+  t.after(() => rm(stateDir, { recursive: true, force: true }));
+  const events = new RecordingEventRecorder();
+  let builds = 0;
+  const images = new InstanceImages({
+    docker: {
+      imageExists: () => Promise.resolve(false),
+      pullImage: () => Promise.reject(new Error("a repository Instance pulls nothing")),
+      inspectImage: () => Promise.reject(new Error("a repository Instance inspects no pulled image")),
+      inspectDistribution: () => Promise.reject(new Error("a repository Instance asks no registry")),
+    },
+    events,
+    nodeName: "n1",
+    buildSourceImage: (request) =>
+      ensureSourceImage(request, {
+        stateDir,
+        docker: {
+          buildImage: () => {
+            builds += 1;
+            return Promise.resolve("sha256:0");
+          },
+          inspectImage: (image) =>
+            Promise.reject(new ImageNotFoundError("inspect_image", image, "no such image")),
+        },
+      }),
+  });
+  // Instances stored before the API refused such URLs still carry them.
+  for (const url of [
+    `https://${TOKEN}@git.example/team/web.git`,
+    `https://deploy:${TOKEN}@git.example/team/web.git`,
+  ]) {
+    const messages: string[] = [];
+    const instance = instanceWithUrl(url);
+    const failure = await images
+      .ensure(
+        instance,
+        (step) => {
+          messages.push(step.message);
+          return Promise.resolve(instance);
+        },
+        new AbortController().signal,
+        () => undefined,
+      )
+      .then(
+        () => assert.fail("the URL should be refused"),
+        (err: unknown) => err,
+      );
+    assert.ok(failure instanceof SourceError && failure.reason === "RepositoryURLRefused", String(failure));
+    messages.push(failure.message);
+    assert.ok(
+      messages.some((m) => m.includes("https://***@git.example/team/web.git")),
+      messages.join("\n"),
+    );
+    for (const message of [...messages, ...events.events.map((e) => e.message)]) {
+      assert.ok(!message.includes(TOKEN), message);
+    }
+  }
+  assert.equal(builds, 0);
+});

@@ -1,0 +1,184 @@
+/**
+ * A private image cached on a node is not a free pass: namespace A pulls it from the local
+ * authenticated registry with its pull secret; on the same node, with pullPolicy
+ * IfNotPresent, namespace B's Instance without a pull secret fails PullSecretRequired and
+ * namespace C's with a wrong one ImagePullUnauthorized, before and after an agent restart,
+ * while A's Instances keep running and a new one of A's starts from the cache. Each
+ * Instance's pull credentials reach the agent as the controller delivers them.
+ * Run: bash hack/with-env.sh node --import tsx --test test/integration/registry-private-cache.test.ts
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { API_VERSION, LABELS, type Instance } from "../../controller/src/api/types.js";
+import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
+import { DockerEngine, type DockerObserver } from "../../controller/src/docker/index.js";
+import { nodeNamespace } from "../../controller/src/environment/index.js";
+import { INSTANCES, NAMESPACES, NODES, isNotFound, newKubeClient } from "../../controller/src/kube/index.js";
+import { createLogger } from "../../controller/src/runtime/log.js";
+import {
+  env,
+  httpGet,
+  run,
+  startExtraEngine,
+  stopExtraEngine,
+  testNamespace,
+  waitFor,
+} from "../harness/index.js";
+import {
+  createPullSecret,
+  createWithDeliveredCredentials,
+  startTestRegistry,
+  stopTestRegistry,
+  type RegistryAccess,
+} from "./registry-fixtures.js";
+
+const REGISTRY_PORT = "5154";
+/** The extra engine of this file (127.0.0.94); it starts with no images, so the first run pulls. */
+const ENGINE = 94;
+
+let access: RegistryAccess;
+
+before(async () => {
+  env();
+  access = await startTestRegistry(REGISTRY_PORT);
+});
+
+after(async () => {
+  await stopTestRegistry(REGISTRY_PORT);
+});
+
+function instanceFor(namespace: string, name: string, nodeName: string, pullSecret?: string): Instance {
+  const deploymentId = randomBytes(10).toString("hex");
+  return {
+    apiVersion: API_VERSION,
+    kind: "Instance",
+    metadata: {
+      name,
+      namespace,
+      labels: { [LABELS.definition]: name, [LABELS.deploymentId]: deploymentId, [LABELS.node]: nodeName },
+    },
+    spec: {
+      definition: name,
+      deploymentId,
+      nodeName,
+      template: {
+        image: {
+          name: access.image,
+          port: 8080,
+          pullPolicy: "IfNotPresent",
+          ...(pullSecret ? { pullSecret } : {}),
+        },
+      },
+    },
+  };
+}
+
+test("another namespace's Instance does not run a cached private image without credentials the registry accepts", async (t) => {
+  const kube = newKubeClient(env().kc);
+  const teamA = await testNamespace(t, "berth-cache-a");
+  const teamB = await testNamespace(t, "berth-cache-b");
+  const teamC = await testNamespace(t, "berth-cache-c");
+  await createPullSecret(access, teamA, "regcred", access.password);
+  await createPullSecret(access, teamC, "regcred", `not-${access.password}`);
+
+  const engine = await startExtraEngine(ENGINE, { loadImages: false });
+  // The engine keeps its images across runs: the image must come from the registry now.
+  await run("docker", ["-H", engine.url, "rmi", "--force", access.image]);
+  const nodeName = `cache-${randomBytes(4).toString("hex")}`;
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), "berth-agent-cache-"));
+  const operations: string[] = [];
+  const observer: DockerObserver = {
+    operationFinished: (operation, _seconds, reason) =>
+      operations.push(`${operation}${reason ? `:${reason}` : ""}`),
+  };
+  const created: Array<[string, string]> = [];
+  const running: { agent?: RunningAgent } = {};
+  const start = async () =>
+    await startAgent(
+      { nodeName, url: engine.url, address: engine.address, stateDir, resyncIntervalMs: 3000 },
+      {
+        client: kube,
+        logger: createLogger({ level: "error" }),
+        docker: new DockerEngine({ url: engine.url, observer }),
+      },
+    );
+  t.after(async () => {
+    for (const [namespace, name] of created) {
+      await kube.delete(INSTANCES, { namespace, name }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    }
+    await waitFor("the Instances to be gone", async () => {
+      for (const namespace of [teamA, teamB, teamC]) {
+        if ((await kube.list(INSTANCES, { namespace })).items.length > 0) return false;
+      }
+      return true;
+    }).catch(() => undefined);
+    await running.agent?.stop();
+    await stopExtraEngine(ENGINE);
+    await kube.delete(NODES, { name: nodeName }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+    await kube.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+    await rm(stateDir, { recursive: true, force: true });
+  });
+  running.agent = await start();
+  await kube.mergePatch(NODES, { name: nodeName }, { spec: { unschedulable: true } });
+
+  const create = async (namespace: string, name: string, pullSecret?: string) => {
+    created.push([namespace, name]);
+    await createWithDeliveredCredentials(kube, instanceFor(namespace, name, nodeName, pullSecret));
+  };
+  const ready = (namespace: string, name: string) =>
+    waitFor(`${namespace}/${name} to be ready`, async () => {
+      const instance = await kube.get(INSTANCES, { namespace, name });
+      return instance.status?.ready ? instance : undefined;
+    });
+  const refused = async (namespace: string, name: string, reason: string) => {
+    const instance = await waitFor(`${namespace}/${name} to fail with ${reason}`, async () => {
+      const current = await kube.get(INSTANCES, { namespace, name });
+      const condition = current.status?.conditions?.find((c) => c.type === "ContainerReady");
+      return condition?.reason === reason ? current : undefined;
+    });
+    assert.equal(instance.status?.phase, "Failed");
+    assert.equal(instance.status?.containerId, undefined, "no container was made for it");
+    assert.ok(!(instance.status?.message ?? "").includes(access.password));
+    const containers = await new DockerEngine({ url: engine.url }).listContainers({
+      [LABELS.namespace]: namespace,
+    });
+    assert.deepEqual(containers, [], `${namespace} has no container on the node`);
+    return instance.status?.message ?? "";
+  };
+
+  // Team A pulls its private image: now it is on the node.
+  await create(teamA, "web", "regcred");
+  const first = await ready(teamA, "web");
+  assert.ok(operations.includes("pull_image"), operations.join(", "));
+
+  // Team B has no pull secret, team C a wrong one; both ask for the cached copy.
+  await create(teamB, "thief");
+  await create(teamC, "guess", "regcred");
+  assert.match(await refused(teamB, "thief", "PullSecretRequired"), /set image\.pullSecret/);
+  assert.match(await refused(teamC, "guess", "ImagePullUnauthorized"), new RegExp(`${teamC}/regcred`));
+  assert.ok(operations.includes("inspect_distribution:RegistryUnauthorized"), operations.join(", "));
+
+  // A's Instance still runs, and another of A's starts from the cache without a new pull.
+  const pulls = operations.filter((o) => o.startsWith("pull_image")).length;
+  await create(teamA, "web-2", "regcred");
+  await ready(teamA, "web-2");
+  assert.equal(operations.filter((o) => o.startsWith("pull_image")).length, pulls, "started from the cache");
+  assert.equal((await httpGet(`${first.status?.address?.url}/healthz`))?.status, 200);
+
+  // The record is kept in the state directory: a restarted agent still refuses.
+  await running.agent.stop();
+  running.agent = await start();
+  await create(teamB, "thief-2");
+  await refused(teamB, "thief-2", "PullSecretRequired");
+  assert.equal((await ready(teamA, "web")).status?.ready, true);
+});
