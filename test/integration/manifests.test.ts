@@ -259,7 +259,9 @@ test("an agent's identity can run its Instances and heartbeat, and reads no tena
       ["delete", "secrets", "-n", `berth-node-${node}`],
     ],
     [
-      ["create", "secrets", "-n", NAMESPACE],
+      // berth-system: only its deployment salt, created once (the controller test above).
+      ["update", "secrets", "-n", NAMESPACE],
+      ["create", "secrets", "-n", "team-a"],
       ["delete", "secrets", "-n", "team-a"],
       ["create", "namespaces"],
     ],
