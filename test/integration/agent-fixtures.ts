@@ -23,9 +23,13 @@ import {
   LEASES,
   NAMESPACES,
   NODES,
+  SECRETS,
+  isAlreadyExists,
   isNotFound,
   newKubeClient,
 } from "../../controller/src/kube/index.js";
+import type { DeliveredEnvironment } from "../../controller/src/environment/index.js";
+import { environmentSecret, nodeNamespace } from "../../controller/src/environment/index.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
 import { env, startExtraEngine, stopExtraEngine, testNamespace, waitFor } from "../harness/index.js";
@@ -165,7 +169,7 @@ export async function createInstance(
   world: AgentWorld,
   name: string,
   template: RunTemplate,
-  extra: { hostPort?: number; definition?: string } = {},
+  extra: { hostPort?: number; definition?: string; environmentFrom?: "NodeSecret" } = {},
 ): Promise<Instance> {
   const definition = extra.definition ?? name;
   return await world.client.create(INSTANCES, {
@@ -182,9 +186,41 @@ export async function createInstance(
       deploymentId: "test0000001",
       nodeName: world.nodeName,
       ...(extra.hostPort ? { hostPort: extra.hostPort } : {}),
+      ...(extra.environmentFrom ? { environmentFrom: extra.environmentFrom } : {}),
       template,
     },
   });
+}
+
+/**
+ * Delivers an Instance's environment as the controller would: the Secret in the Node's
+ * namespace (made here when missing), for an Instance created with environmentFrom NodeSecret.
+ */
+export async function deliverEnvironment(
+  world: AgentWorld,
+  instance: Instance,
+  content: DeliveredEnvironment,
+): Promise<void> {
+  await deliverEnvironmentTo(world.client, world.nodeName, instance, content);
+}
+
+/** deliverEnvironment for a test without an AgentWorld: the Instance's Node by name. */
+export async function deliverEnvironmentTo(
+  client: KubeClient,
+  nodeName: string,
+  instance: Instance,
+  content: DeliveredEnvironment,
+): Promise<void> {
+  await client
+    .create(NAMESPACES, {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: nodeNamespace(nodeName) },
+    })
+    .catch((err: unknown) => {
+      if (!isAlreadyExists(err)) throw err;
+    });
+  await client.create(SECRETS, environmentSecret(instance, content));
 }
 
 export async function getInstance(world: AgentWorld, name: string): Promise<Instance | undefined> {
@@ -337,5 +373,6 @@ async function cleanUp(world: AgentWorld): Promise<void> {
   await client
     .delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(nodeName) })
     .catch(() => undefined);
+  await client.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch(() => undefined);
   await world.stopEngine?.();
 }

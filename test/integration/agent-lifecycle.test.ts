@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
 import type { Node } from "../../controller/src/api/types.js";
 import { RESTARTS_LABEL } from "../../controller/src/agent/index.js";
-import { CONFIGMAPS, INSTANCES, LEASES, NODES, SECRETS } from "../../controller/src/kube/index.js";
+import { INSTANCES, LEASES, NODES } from "../../controller/src/kube/index.js";
 import { httpGet, images, waitFor } from "../harness/index.js";
 import {
   LEASE_NAMESPACE,
@@ -15,6 +15,7 @@ import {
   condition,
   containersOf,
   createInstance,
+  deliverEnvironment,
   getInstance,
   runAgent,
   waitForStatus,
@@ -136,25 +137,28 @@ test("a restarted agent adopts the running container instead of starting another
   );
 });
 
-test("env from a Secret and a ConfigMap reaches the container, and the value stays out of status", async (t) => {
+test("the environment the controller delivers reaches the container, and the value stays out of status", async (t) => {
   const world = await agentWorld(t);
-  await world.client.create(SECRETS, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "creds", namespace: world.namespace },
-    data: { password: Buffer.from("pa55-word").toString("base64") },
-  });
-  await world.client.create(CONFIGMAPS, {
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: { name: "settings", namespace: world.namespace },
-    data: { mode: "fast" },
-  });
   await runAgent(world);
-  await createInstance(world, "web", {
-    ...echo,
-    env: [{ name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } }],
-    envFrom: [{ configMapRef: { name: "settings" }, prefix: "APP_" }],
+  const instance = await createInstance(
+    world,
+    "web",
+    { ...echo, env: [{ name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } }] },
+    { environmentFrom: "NodeSecret" },
+  );
+  // Until it is delivered, the Instance waits for it.
+  const waiting = await waitForStatus(
+    world,
+    "web",
+    "the Instance to wait for its environment",
+    (s) => condition(s, "ContainerReady")?.reason === "EnvironmentNotDelivered",
+  );
+  assert.equal(waiting.phase, "Scheduled");
+  await deliverEnvironment(world, instance, {
+    env: [
+      ["PASSWORD", "pa55-word"],
+      ["APP_mode", "fast"],
+    ],
   });
   const status = await waitForStatus(world, "web", "the Instance to be ready", (s) => s.ready === true);
   assert.equal((await httpGet(`${status.address?.url}/cgi-bin/env?PASSWORD`))?.body.trim(), "pa55-word");

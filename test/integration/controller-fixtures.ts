@@ -16,10 +16,12 @@ import {
 } from "../../controller/src/api/types.js";
 import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
 import { nodeLeaseName } from "../../controller/src/controllers/context.js";
+import { nodeNamespace } from "../../controller/src/environment/index.js";
 import {
   DEFINITIONS,
   INSTANCES,
   LEASES,
+  NAMESPACES,
   NODES,
   getOrUndefined,
   ignoreNotFound,
@@ -92,6 +94,8 @@ export async function createNodes(
     for (const name of names) {
       await ignoreNotFound(kube.delete(NODES, { name }));
       await ignoreNotFound(kube.delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(name) }));
+      // Where the controller delivered the environments of the Node's Instances.
+      await ignoreNotFound(kube.delete(NAMESPACES, { name: nodeNamespace(name) }));
     }
   });
 }

@@ -8,95 +8,21 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseAllDocuments } from "yaml";
 import { kubectl, kubectlOk, run, testNamespace, waitFor } from "../harness/index.js";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const MANIFESTS = `${ROOT}manifests`;
-const NAMESPACE = "berth-system";
-const CONTROLLER = `system:serviceaccount:${NAMESPACE}:berth-controller`;
-
-interface Manifest {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  [field: string]: unknown;
-}
-
-function parseManifests(text: string): Manifest[] {
-  return parseAllDocuments(text)
-    .map((doc) => doc.toJS() as Manifest | null)
-    .filter((doc): doc is Manifest => doc !== null);
-}
-
-async function renderBase(): Promise<{ text: string; objects: Manifest[] }> {
-  const text = await kubectlOk(["kustomize", MANIFESTS]);
-  return { text, objects: parseManifests(text) };
-}
-
-function find(objects: Manifest[], kind: string, name: string): Manifest {
-  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
-  assert.ok(found, `the base has no ${kind} ${name}`);
-  return found;
-}
-
-/** Access-control kinds of the base, applied for real so `auth can-i` has something to check. */
-const ACCESS_KINDS = new Set([
-  "ServiceAccount",
-  "ClusterRole",
-  "ClusterRoleBinding",
-  "Role",
-  "RoleBinding",
-  "ValidatingAdmissionPolicy",
-  "ValidatingAdmissionPolicyBinding",
-]);
-
-let accessApplied: Promise<void> | undefined;
-function applyAccessControl(): Promise<void> {
-  accessApplied ??= (async () => {
-    const { objects } = await renderBase();
-    const access = objects.filter((o) => ACCESS_KINDS.has(o.kind));
-    const input = access.map((o) => JSON.stringify(o)).join("\n");
-    await kubectlOk(
-      ["apply", "--server-side", "--force-conflicts", "--field-manager=berth-manifests-test", "-f", "-"],
-      {
-        input,
-      },
-    );
-  })();
-  return accessApplied;
-}
-
-/** Creates berth-agent-<node> from the identity template; removed when the test ends. */
-async function agentIdentity(t: { after(fn: () => Promise<void>): void }, node: string): Promise<string> {
-  const template = await readFile(`${MANIFESTS}/agent/identity-template.yaml`, "utf8");
-  const rendered = template.replaceAll("NODE_NAME", node);
-  await kubectlOk(["apply", "-f", "-"], { input: rendered });
-  t.after(async () => {
-    await kubectl(["delete", "-f", "-", "--ignore-not-found", "--wait=false"], { input: rendered });
-  });
-  return `system:serviceaccount:${NAMESPACE}:berth-agent-${node}`;
-}
-
-/** `kubectl auth can-i` as a user: true for yes, false for no; anything else fails the test. */
-async function canI(user: string, args: string[]): Promise<boolean> {
-  const res = await kubectl(["auth", "can-i", "--as", user, ...args]);
-  const answer = res.stdout.trim();
-  if (answer === "yes") return true;
-  if (answer === "no") return false;
-  throw new Error(`kubectl auth can-i ${args.join(" ")} answered "${answer}" (${res.code}): ${res.stderr}`);
-}
-
-async function assertAccess(user: string, allowed: string[][], denied: string[][]): Promise<void> {
-  const wrong: string[] = [];
-  for (const args of allowed)
-    if (!(await canI(user, args))) wrong.push(`should be allowed: ${args.join(" ")}`);
-  for (const args of denied) if (await canI(user, args)) wrong.push(`should be denied: ${args.join(" ")}`);
-  assert.deepEqual(wrong, [], `${user}:\n${wrong.join("\n")}`);
-}
+import {
+  CONTROLLER,
+  MANIFESTS,
+  type Manifest,
+  NAMESPACE,
+  agentIdentity,
+  applyAccessControl,
+  assertAccess,
+  find,
+  parseManifests,
+  renderBase,
+} from "./manifests-fixtures.js";
 
 test("kubectl kustomize renders the base with CRDs, RBAC and a hardened controller Deployment", async () => {
   const { objects } = await renderBase();
@@ -265,9 +191,12 @@ test("the controller's identity has what the controller does and nothing more", 
   );
 });
 
-test("an agent's identity can run its Instances and heartbeat, and cannot touch Definitions", async (t) => {
+test("an agent's identity can run its Instances and heartbeat, and reads no tenant's Secrets or Definitions", async (t) => {
   await applyAccessControl();
-  const agent = await agentIdentity(t, `manifests-${randomBytes(3).toString("hex")}`);
+  const node = `manifests-${randomBytes(3).toString("hex")}`;
+  const other = `manifests-${randomBytes(3).toString("hex")}`;
+  const agent = await agentIdentity(t, node);
+  await agentIdentity(t, other);
   await assertAccess(
     agent,
     [
@@ -275,12 +204,13 @@ test("an agent's identity can run its Instances and heartbeat, and cannot touch 
       ["watch", "instances.berth.dev", "--all-namespaces"],
       ["patch", "instances.berth.dev", "-n", "team-a"],
       ["patch", "instances.berth.dev", "--subresource=status", "-n", "team-a"],
-      ["get", "definitions.berth.dev", "-n", "team-a"],
       ["create", "nodes.berth.dev"],
       ["list", "nodes.berth.dev"],
       ["patch", "nodes.berth.dev", "--subresource=status"],
-      ["get", "secrets", "-n", "team-a"],
-      ["get", "configmaps", "-n", "team-a"],
+      // The environments delivered to its own Node, and nothing else of Secrets.
+      ["get", "secrets", "-n", `berth-node-${node}`],
+      ["list", "secrets", "-n", `berth-node-${node}`],
+      ["watch", "secrets", "-n", `berth-node-${node}`],
       ["create", "leases.coordination.k8s.io", "-n", NAMESPACE],
       ["update", "leases.coordination.k8s.io", "-n", NAMESPACE],
       ["create", "events.events.k8s.io", "-n", "team-a"],
@@ -289,6 +219,19 @@ test("an agent's identity can run its Instances and heartbeat, and cannot touch 
     [
       ["get", "namespaces/team-a"],
       ["list", "namespaces"],
+      ["get", "secrets", "-n", "team-a"],
+      ["get", "configmaps", "-n", "team-a"],
+      ["list", "secrets", "-n", "team-a"],
+      ["watch", "secrets", "--all-namespaces"],
+      ["get", "secrets", "-n", NAMESPACE],
+      ["get", `secrets/berth-agent-${other}-token`, "-n", NAMESPACE],
+      ["get", "secrets", "-n", `berth-node-${other}`],
+      ["list", "secrets", "-n", `berth-node-${other}`],
+      ["create", "secrets", "-n", `berth-node-${node}`],
+      ["update", "secrets", "-n", `berth-node-${node}`],
+      ["delete", "secrets", "-n", `berth-node-${node}`],
+      ["get", "definitions.berth.dev", "-n", "team-a"],
+      ["list", "definitions.berth.dev", "--all-namespaces"],
       ["create", "definitions.berth.dev", "-n", "team-a"],
       ["patch", "definitions.berth.dev", "-n", "team-a"],
       ["delete", "definitions.berth.dev", "-n", "team-a"],
@@ -297,13 +240,30 @@ test("an agent's identity can run its Instances and heartbeat, and cannot touch 
       ["delete", "instances.berth.dev", "-n", "team-a"],
       ["delete", "nodes.berth.dev"],
       ["update", "instances.berth.dev", "-n", "team-a"],
-      ["list", "secrets", "-n", "team-a"],
-      ["watch", "secrets", "--all-namespaces"],
       ["create", "leases.coordination.k8s.io", "-n", "default"],
       ["update", "leases.coordination.k8s.io", "-n", "kube-system"],
       ["delete", "leases.coordination.k8s.io", "-n", NAMESPACE],
+      ["create", "events", "-n", "team-a"],
+      ["delete", "events.events.k8s.io", "-n", "team-a"],
+      ["create", "namespaces"],
       ["create", "pods", "-n", "team-a"],
       ["create", "clusterrolebindings"],
+    ],
+  );
+  // The controller writes the environments of that Node's Instances, and only in its namespace.
+  await assertAccess(
+    CONTROLLER,
+    [
+      ["create", "secrets", "-n", `berth-node-${node}`],
+      ["update", "secrets", "-n", `berth-node-${node}`],
+      ["delete", "secrets", "-n", `berth-node-${node}`],
+    ],
+    [
+      // berth-system: only its deployment salt, created once (the controller test above).
+      ["update", "secrets", "-n", NAMESPACE],
+      ["create", "secrets", "-n", "team-a"],
+      ["delete", "secrets", "-n", "team-a"],
+      ["create", "namespaces"],
     ],
   );
 });

@@ -3,7 +3,12 @@
  * the test file's own (so stopping it disturbs no other file), with berth-test/echo:1 pushed.
  */
 import assert from "node:assert/strict";
+import type { Instance } from "../../controller/src/api/types.js";
+import type { DeliveredEnvironment } from "../../controller/src/environment/index.js";
+import { INSTANCES, type KubeClient } from "../../controller/src/kube/index.js";
+import { SourceError, readPullAuth } from "../../controller/src/source/index.js";
 import { images, kubectlOk, run } from "../harness/index.js";
+import { deliverEnvironmentTo } from "./agent-fixtures.js";
 
 export interface RegistryAccess {
   /** 127.0.0.1:<port> */
@@ -62,4 +67,35 @@ export async function createPullSecret(
     `--docker-username=${access.username}`,
     `--docker-password=${password}`,
   ]);
+}
+
+/**
+ * Creates a bound Instance whose environment the controller delivers, and delivers it as the
+ * controller does: the credentials of its pull secret for the image's registry (read here
+ * with the test's own rights), or the problem that keeps them from being read, into the
+ * Node's namespace. An image without a pull secret gets no credentials.
+ */
+export async function createWithDeliveredCredentials(
+  kube: KubeClient,
+  instance: Instance,
+): Promise<Instance> {
+  const nodeName = instance.spec.nodeName;
+  assert.ok(nodeName, "the Instance is bound to a Node");
+  const created = await kube.create(INSTANCES, {
+    ...instance,
+    spec: { ...instance.spec, environmentFrom: "NodeSecret" },
+  });
+  const namespace = instance.metadata.namespace ?? "";
+  const image = instance.spec.template.image;
+  const content: DeliveredEnvironment = { env: [] };
+  if (image?.pullSecret) {
+    try {
+      content.pull = { auth: await readPullAuth(kube, { namespace, name: image.pullSecret }, image.name) };
+    } catch (err) {
+      if (!(err instanceof SourceError)) throw err;
+      content.pull = { problem: { reason: err.reason, message: err.message } };
+    }
+  }
+  await deliverEnvironmentTo(kube, nodeName, created, content);
+  return created;
 }

@@ -3,7 +3,8 @@
  * authenticated registry with its pull secret; on the same node, with pullPolicy
  * IfNotPresent, namespace B's Instance without a pull secret fails PullSecretRequired and
  * namespace C's with a wrong one ImagePullUnauthorized, before and after an agent restart,
- * while A's Instances keep running and a new one of A's starts from the cache.
+ * while A's Instances keep running and a new one of A's starts from the cache. Each
+ * Instance's pull credentials reach the agent as the controller delivers them.
  * Run: bash hack/with-env.sh node --import tsx --test test/integration/registry-private-cache.test.ts
  */
 import { after, before, test } from "node:test";
@@ -15,7 +16,8 @@ import path from "node:path";
 import { API_VERSION, LABELS, type Instance } from "../../controller/src/api/types.js";
 import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
 import { DockerEngine, type DockerObserver } from "../../controller/src/docker/index.js";
-import { INSTANCES, NODES, isNotFound, newKubeClient } from "../../controller/src/kube/index.js";
+import { nodeNamespace } from "../../controller/src/environment/index.js";
+import { INSTANCES, NAMESPACES, NODES, isNotFound, newKubeClient } from "../../controller/src/kube/index.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import {
   env,
@@ -28,6 +30,7 @@ import {
 } from "../harness/index.js";
 import {
   createPullSecret,
+  createWithDeliveredCredentials,
   startTestRegistry,
   stopTestRegistry,
   type RegistryAccess,
@@ -120,6 +123,9 @@ test("another namespace's Instance does not run a cached private image without c
     await kube.delete(NODES, { name: nodeName }).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
+    await kube.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
     await rm(stateDir, { recursive: true, force: true });
   });
   running.agent = await start();
@@ -127,7 +133,7 @@ test("another namespace's Instance does not run a cached private image without c
 
   const create = async (namespace: string, name: string, pullSecret?: string) => {
     created.push([namespace, name]);
-    await kube.create(INSTANCES, instanceFor(namespace, name, nodeName, pullSecret));
+    await createWithDeliveredCredentials(kube, instanceFor(namespace, name, nodeName, pullSecret));
   };
   const ready = (namespace: string, name: string) =>
     waitFor(`${namespace}/${name} to be ready`, async () => {

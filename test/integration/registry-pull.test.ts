@@ -1,7 +1,8 @@
 /**
  * Pulls with credentials from a real kubernetes.io/dockerconfigjson Secret, from Debian's
  * docker-registry on loopback with htpasswd auth (hack/registry.sh): through the Docker
- * module, and through a real agent running Instances whose image has a pullSecret.
+ * module, and through a real agent running Instances whose image has a pullSecret (the
+ * credentials delivered to the agent's Node as the controller does).
  * Run: bash hack/with-env.sh node --import tsx --test test/integration/registry-pull.test.ts
  */
 import { before, after, test } from "node:test";
@@ -11,7 +12,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, LABELS, type Instance } from "../../controller/src/api/types.js";
 import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
 import { DockerEngine, RegistryAuthError, type DockerObserver } from "../../controller/src/docker/index.js";
-import { INSTANCES, NODES, RestKubeClient, isNotFound } from "../../controller/src/kube/index.js";
+import { nodeNamespace } from "../../controller/src/environment/index.js";
+import { INSTANCES, NAMESPACES, NODES, RestKubeClient, isNotFound } from "../../controller/src/kube/index.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import { readPullAuth, SourceError } from "../../controller/src/source/index.js";
 import {
@@ -26,6 +28,7 @@ import {
 } from "../harness/index.js";
 import {
   createPullSecret as createTestPullSecret,
+  createWithDeliveredCredentials,
   startTestRegistry,
   stopTestRegistry,
   type RegistryAccess,
@@ -176,6 +179,9 @@ test("the agent pulls with an Instance's pull secret; a wrong one fails with its
     await kube.delete(NODES, { name: nodeName }).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
+    await kube.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
   });
   running.agent = await startAgent(
     { nodeName, url: engine.url, address: engine.address },
@@ -188,8 +194,8 @@ test("the agent pulls with an Instance's pull secret; a wrong one fails with its
   // Other tests' controllers must not place their Instances on this Node.
   await kube.mergePatch(NODES, { name: nodeName }, { spec: { unschedulable: true } });
 
-  await kube.create(INSTANCES, instanceFor(namespace, "pulled", nodeName, "regcred"));
-  await kube.create(INSTANCES, instanceFor(namespace, "refused", nodeName, "wrongcred"));
+  await createWithDeliveredCredentials(kube, instanceFor(namespace, "pulled", nodeName, "regcred"));
+  await createWithDeliveredCredentials(kube, instanceFor(namespace, "refused", nodeName, "wrongcred"));
 
   const pulled = await waitFor(
     "the Instance with the right secret to be ready",

@@ -8,7 +8,9 @@ import { LABELS } from "../api/types.js";
 import { DockerEngine } from "../docker/engine.js";
 import { readEngineTls } from "../docker/tls.js";
 import type { KubeClient } from "../kube/client.js";
-import { INSTANCES, NODES } from "../kube/resources.js";
+import type { Secret } from "../kube/resources.js";
+import { INSTANCES, NODES, SECRETS } from "../kube/resources.js";
+import { ENVIRONMENT_SECRET_TYPE, instanceKeyOf, nodeNamespace } from "../environment/index.js";
 import type { Clock, TimerHandle } from "../runtime/clock.js";
 import { realClock } from "../runtime/clock.js";
 import { Controller } from "../runtime/controller.js";
@@ -112,6 +114,14 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     clock,
     logger,
   });
+  // The environments the controller delivers for this Node's Instances: the only Secrets
+  // an agent can read.
+  const environments = new Informer<Secret>(client, SECRETS, {
+    namespace: nodeNamespace(options.nodeName),
+    fieldSelector: `type=${ENVIRONMENT_SECRET_TYPE}`,
+    clock,
+    logger,
+  });
   const recorder =
     deps.events ??
     new KubeEventRecorder({
@@ -152,6 +162,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     docker,
     client,
     instances: informer,
+    environments,
     prober,
     events: recorder,
     clock,
@@ -179,9 +190,14 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     workers: options.workers,
   });
   controller.for(informer);
+  controller.watches(environments, (secret) => {
+    const key = instanceKeyOf(secret);
+    return key && inScope(key.split("/")[0]) ? [key] : [];
+  });
 
   const abort = new AbortController();
   informer.start();
+  environments.start();
   const controllerDone = controller.start(abort.signal);
 
   // Garbage collection: once the cache is complete, then on every resync.
@@ -263,6 +279,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     await Promise.allSettled([
       controller.stop({ immediate: true }),
       informer.stop(),
+      environments.stop(),
       nodeCache.stop(),
       engineEvents,
       firstGc,
@@ -286,7 +303,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       await controller.stop();
       await controllerDone;
       prober.stopAll();
-      await Promise.allSettled([informer.stop(), engineEvents, firstGc, gcRun]);
+      await Promise.allSettled([informer.stop(), environments.stop(), engineEvents, firstGc, gcRun]);
       await heartbeat.stop();
       await nodeCache.stop();
       if (recorder instanceof KubeEventRecorder) await recorder.flush();

@@ -6,6 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import os from "node:os";
 import type { NodeCapacity } from "../api/types.js";
+import { NODE_NAME_MAX_LENGTH } from "../api/types.js";
 import { type EngineTlsFiles, hasEngineTls, resolveEngineTlsFiles } from "../docker/tls.js";
 import { parseEngineUrl } from "../docker/url.js";
 import type { FlagValues } from "../runtime/flags.js";
@@ -24,18 +25,21 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** Node names are label values (berth.dev/node) and Instance spec.nodeName: RFC 1123 labels. */
+/**
+ * Node names are label values (berth.dev/node) and Instance spec.nodeName: RFC 1123 labels,
+ * short enough that berth-node-<name> is a namespace name too.
+ */
 function validateNodeName(value: string): string | undefined {
   if (value === "") return undefined; // derived from the host name
-  if (value.length > 63 || !DNS_LABEL.test(value)) {
-    return "must be a lowercase RFC 1123 label (letters, digits and '-', no dots), at most 63 characters";
+  if (value.length > NODE_NAME_MAX_LENGTH || !DNS_LABEL.test(value)) {
+    return `must be a lowercase RFC 1123 label (letters, digits and '-', no dots), at most ${NODE_NAME_MAX_LENGTH} characters`;
   }
   return undefined;
 }
 
 /** The default Node name: the host name's first label, lowercased. */
 export function nodeNameFromHostname(hostname: string): string {
-  return (hostname.toLowerCase().split(".")[0] ?? "").slice(0, 63);
+  return (hostname.toLowerCase().split(".")[0] ?? "").slice(0, NODE_NAME_MAX_LENGTH).replace(/-+$/, "");
 }
 
 function validateUrl(value: string): string | undefined {
@@ -89,7 +93,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_NODE_NAME",
     type: "string",
     default: "",
-    help: "Name of this agent's Node (an RFC 1123 label); the host name's first label, lowercased, when empty.",
+    help: "Name of this agent's Node (an RFC 1123 label of at most 52 characters); the host name's first label, lowercased, when empty.",
     validate: onText(validateNodeName),
   },
   url: {
@@ -144,7 +148,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_NODE_LABELS",
     type: "string",
     default: "",
-    help: "Node labels for placement, as k=v,k2=v2.",
+    help: "Node labels for placement, as k=v,k2=v2; applied when the agent creates its Node, an administrator's afterwards.",
     validate: onText((value) => {
       try {
         parseLabels(value);
@@ -159,7 +163,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_CAPACITY_INSTANCES",
     type: "int",
     default: 0,
-    help: "Most Instances this node runs; 0 for no limit.",
+    help: "Most Instances this node runs; 0 for no limit. Applied when the agent creates its Node.",
     validate: onNumber((value) => (value < 0 ? "must not be negative" : undefined)),
   },
   capacityMemory: {
@@ -167,7 +171,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_CAPACITY_MEMORY",
     type: "string",
     default: "",
-    help: "Memory Instances may claim on this node, such as 8Gi; unlimited when empty.",
+    help: "Memory Instances may claim on this node, such as 8Gi; unlimited when empty. Applied when the agent creates its Node.",
     validate: onText((value) =>
       value === "" || MEMORY_QUANTITY.test(value) ? undefined : "must be a quantity such as 8Gi",
     ),
@@ -177,7 +181,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_CAPACITY_CPUS",
     type: "string",
     default: "",
-    help: "CPUs Instances may claim on this node, such as 4 or 3500m; unlimited when empty.",
+    help: "CPUs Instances may claim on this node, such as 4 or 3500m; unlimited when empty. Applied when the agent creates its Node.",
     validate: onText((value) =>
       value === "" || CPU_QUANTITY.test(value) ? undefined : "must be a quantity such as 4 or 3500m",
     ),

@@ -1,17 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Definition, HealthCheck, Instance } from "../api/types.js";
+import type { HealthCheck, Instance } from "../api/types.js";
 import { LABELS } from "../api/types.js";
-import type { EnvSources } from "./containerspec.js";
 import {
   ContainerConfigError,
   RESTARTS_LABEL,
   SERVICE_PORT_LABEL,
   buildContainerSpec,
-  decodeSecretData,
   parseCpuQuantity,
   parseMemoryQuantity,
-  resolveEnv,
   runSourceOf,
   servicePortOf,
 } from "./containerspec.js";
@@ -28,31 +25,6 @@ function instance(overrides: Partial<Instance["spec"]> = {}): Instance {
       template: { image: { name: "berth-test/echo:1", port: 8080 } },
       ...overrides,
     },
-  };
-}
-
-function definition(name: string, dependsOn?: string[], addresses?: string[]): Definition {
-  return {
-    apiVersion: "berth.dev/v1alpha1",
-    kind: "Definition",
-    metadata: { namespace: "shop", name },
-    spec: { image: { name: "x", port: 1 }, ...(dependsOn ? { dependsOn } : {}) },
-    ...(addresses ? { status: { addresses } } : {}),
-  };
-}
-
-function sources(
-  objects: {
-    secrets?: Record<string, Record<string, string>>;
-    configMaps?: Record<string, Record<string, string>>;
-    definitions?: Definition[];
-  } = {},
-): EnvSources {
-  const defs = objects.definitions ?? [definition("web")];
-  return {
-    secret: (name) => Promise.resolve(objects.secrets?.[name]),
-    configMap: (name) => Promise.resolve(objects.configMaps?.[name]),
-    definition: (name) => Promise.resolve(defs.find((d) => d.metadata.name === name)),
   };
 }
 
@@ -178,98 +150,4 @@ test("quantities convert to bytes and NanoCpus", () => {
   assert.equal(parseCpuQuantity("250m"), 250_000_000);
   assert.throws(() => parseMemoryQuantity("lots"), ContainerConfigError);
   assert.throws(() => parseCpuQuantity("-1"), ContainerConfigError);
-});
-
-test("env resolves values, Secret and ConfigMap keys and envFrom with prefixes; env beats envFrom", async () => {
-  const inst = instance({
-    template: {
-      image: { name: "a", port: 1 },
-      envFrom: [{ configMapRef: { name: "cfg" }, prefix: "CFG_" }, { secretRef: { name: "creds" } }],
-      env: [
-        { name: "PLAIN", value: "p" },
-        { name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } },
-        { name: "MODE", valueFrom: { configMapKeyRef: { name: "cfg", key: "mode" } } },
-        { name: "USER", value: "override" },
-        { name: "MAYBE", valueFrom: { secretKeyRef: { name: "absent", key: "k", optional: true } } },
-      ],
-    },
-  });
-  const env = await resolveEnv(
-    inst,
-    sources({
-      secrets: { creds: { password: "s3cret", USER: "from-secret", "bad-name": "x" } },
-      configMaps: { cfg: { mode: "fast" } },
-    }),
-  );
-  const spec = buildContainerSpec({
-    instance: inst,
-    image: { name: "berth-test/echo:1", port: 8080 },
-    node,
-    env,
-    restarts: 0,
-  });
-  assert.deepEqual(spec.env, {
-    CFG_mode: "fast",
-    MODE: "fast",
-    PASSWORD: "s3cret",
-    PLAIN: "p",
-    USER: "override",
-    password: "s3cret",
-  });
-});
-
-test("a missing Secret or key fails with CreateContainerConfigError naming it but not any value", async () => {
-  const inst = instance({
-    template: {
-      image: { name: "a", port: 1 },
-      env: [{ name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "missing" } } }],
-    },
-  });
-  await assert.rejects(
-    resolveEnv(inst, sources({ secrets: { creds: { password: "s3cret" } } })),
-    (err: unknown) => {
-      assert.ok(err instanceof ContainerConfigError);
-      assert.equal(err.reason, "CreateContainerConfigError");
-      assert.match(err.message, /Secret "creds" has no key "missing"/);
-      assert.doesNotMatch(err.message, /s3cret/);
-      return true;
-    },
-  );
-  const fromMissing = instance({
-    template: { image: { name: "a", port: 1 }, envFrom: [{ secretRef: { name: "gone" } }] },
-  });
-  await assert.rejects(resolveEnv(fromMissing, sources()), /Secret "gone" not found/);
-});
-
-test("dependencies become BERTH_DEP_<SLUG>_URL and _URLS; one without ready addresses blocks", async () => {
-  const inst = instance();
-  const env = await resolveEnv(
-    inst,
-    sources({
-      definitions: [
-        definition("web", ["user-db", "cache"]),
-        definition("user-db", undefined, ["http://10.0.0.5:32768", "http://10.0.0.6:32770"]),
-        definition("cache", undefined, ["http://10.0.0.7:6379"]),
-      ],
-    }),
-  );
-  assert.deepEqual(env, [
-    ["BERTH_DEP_USER_DB_URL", "http://10.0.0.5:32768"],
-    ["BERTH_DEP_USER_DB_URLS", "http://10.0.0.5:32768,http://10.0.0.6:32770"],
-    ["BERTH_DEP_CACHE_URL", "http://10.0.0.7:6379"],
-    ["BERTH_DEP_CACHE_URLS", "http://10.0.0.7:6379"],
-  ]);
-  await assert.rejects(
-    resolveEnv(inst, sources({ definitions: [definition("web", ["cache"]), definition("cache")] })),
-    (err: unknown) => err instanceof ContainerConfigError && err.reason === "DependencyNotReady",
-  );
-  assert.deepEqual(
-    await resolveEnv(inst, sources({ definitions: [] })),
-    [],
-    "no Definition, no dependencies",
-  );
-});
-
-test("Secret data is base64-decoded", () => {
-  assert.deepEqual(decodeSecretData({ a: Buffer.from("hello").toString("base64") }), { a: "hello" });
 });

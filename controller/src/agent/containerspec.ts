@@ -1,19 +1,12 @@
 /**
  * Turns an Instance (its resolved run template) into the Docker create request the agent
- * sends, and resolves the environment it runs with. Pure: Secrets, ConfigMaps and
- * Definitions come in through a lookup so this file does no I/O.
+ * sends. Pure: the environment comes in resolved (see ../environment), so this file does
+ * no I/O.
  *
  * Secret values only ever land in the container's environment: never in labels, log
  * fields, status, events or error messages (errors name the object and key, not the value).
  */
-import type {
-  Definition,
-  EnvVar,
-  ImageSource,
-  Instance,
-  RepositorySource,
-  RunTemplate,
-} from "../api/types.js";
+import type { ImageSource, Instance, RepositorySource, RunTemplate } from "../api/types.js";
 import { FIRST_UNPRIVILEGED_PORT, LABELS } from "../api/types.js";
 import type { ContainerSpec, PortSpec } from "../docker/spec.js";
 import { MANAGED_BY_VALUE } from "../docker/spec.js";
@@ -231,104 +224,4 @@ export function buildContainerSpec(input: BuildSpecInput): ContainerSpec {
   if (template.resources?.memory) spec.memoryBytes = parseMemoryQuantity(template.resources.memory);
   if (template.resources?.cpus) spec.nanoCpus = parseCpuQuantity(template.resources.cpus);
   return spec;
-}
-
-// ---------------------------------------------------------------- environment
-
-/** Reads the objects an environment refers to, all in the Instance's namespace. */
-export interface EnvSources {
-  /** A Secret's data, base64-decoded; undefined when the Secret does not exist. */
-  secret(name: string): Promise<Record<string, string> | undefined>;
-  /** A ConfigMap's data; undefined when the ConfigMap does not exist. */
-  configMap(name: string): Promise<Record<string, string> | undefined>;
-  /** A Definition; undefined when it does not exist. */
-  definition(name: string): Promise<Definition | undefined>;
-}
-
-/** The environment variable names a dependency's addresses are offered under. */
-export function dependencyEnvNames(slug: string): { url: string; urls: string } {
-  const base = `BERTH_DEP_${slug.toUpperCase().replace(/-/g, "_")}`;
-  return { url: `${base}_URL`, urls: `${base}_URLS` };
-}
-
-/**
- * The container's environment in precedence order (later wins): dependency addresses,
- * then envFrom, then env — as in Kubernetes, an explicit env entry beats envFrom.
- */
-export async function resolveEnv(instance: Instance, sources: EnvSources): Promise<Array<[string, string]>> {
-  const result: Array<[string, string]> = [];
-  result.push(...(await dependencyEnv(instance, sources)));
-  const template = instance.spec.template;
-  for (const from of template.envFrom ?? []) {
-    const ref = from.secretRef ?? from.configMapRef;
-    if (!ref) continue;
-    const kind = from.secretRef ? "Secret" : "ConfigMap";
-    const data = from.secretRef ? await sources.secret(ref.name) : await sources.configMap(ref.name);
-    if (!data) {
-      if (ref.optional) continue;
-      throw new ContainerConfigError(
-        "CreateContainerConfigError",
-        `envFrom: ${kind} "${ref.name}" not found; create it or mark the reference optional`,
-      );
-    }
-    for (const key of Object.keys(data).sort()) {
-      const name = `${from.prefix ?? ""}${key}`;
-      // Kubernetes skips keys that are not valid variable names; so does Berth.
-      if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) result.push([name, data[key]!]);
-    }
-  }
-  for (const variable of template.env ?? []) {
-    const value = await envValue(variable, sources);
-    if (value !== undefined) result.push([variable.name, value]);
-  }
-  return result;
-}
-
-async function envValue(variable: EnvVar, sources: EnvSources): Promise<string | undefined> {
-  if (!variable.valueFrom) return variable.value ?? "";
-  const selector = variable.valueFrom.secretKeyRef ?? variable.valueFrom.configMapKeyRef;
-  if (!selector) return variable.value ?? "";
-  const kind = variable.valueFrom.secretKeyRef ? "Secret" : "ConfigMap";
-  const data = variable.valueFrom.secretKeyRef
-    ? await sources.secret(selector.name)
-    : await sources.configMap(selector.name);
-  const value = data?.[selector.key];
-  if (value !== undefined) return value;
-  if (selector.optional) return undefined;
-  const what = data ? `has no key "${selector.key}"` : "not found";
-  throw new ContainerConfigError(
-    "CreateContainerConfigError",
-    `env ${variable.name}: ${kind} "${selector.name}" ${what}; create it or mark the reference optional`,
-  );
-}
-
-async function dependencyEnv(instance: Instance, sources: EnvSources): Promise<Array<[string, string]>> {
-  // Without its Definition (being deleted, say) an Instance has no dependencies to offer;
-  // the controller gates start-up on them, so nothing is lost by running without.
-  const own = await sources.definition(instance.spec.definition);
-  const result: Array<[string, string]> = [];
-  for (const slug of own?.spec.dependsOn ?? []) {
-    const dependency = await sources.definition(slug);
-    const addresses = dependency?.status?.addresses ?? [];
-    if (addresses.length === 0) {
-      throw new ContainerConfigError(
-        "DependencyNotReady",
-        `dependency "${slug}" has no ready Instance yet; waiting for it before starting`,
-      );
-    }
-    const names = dependencyEnvNames(slug);
-    result.push([names.url, addresses[0]!], [names.urls, addresses.join(",")]);
-  }
-  return result;
-}
-
-/** Decodes a Secret's base64 data (and merges stringData, which a server never returns but a fake may). */
-export function decodeSecretData(
-  data: Record<string, string> | undefined,
-  stringData?: Record<string, string>,
-): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const [key, value] of Object.entries(data ?? {}))
-    result[key] = Buffer.from(value, "base64").toString("utf8");
-  return { ...result, ...(stringData ?? {}) };
 }

@@ -4,8 +4,10 @@
  * (RetryBackoff: seconds, doubling, up to minutes); the reasons below are the exceptions.
  */
 import { DockerError } from "../docker/errors.js";
+import { EnvironmentError } from "../environment/index.js";
 import { SourceError } from "../source/index.js";
 import { ContainerConfigError } from "./containerspec.js";
+import { ENVIRONMENT_NOT_DELIVERED } from "./environment.js";
 import { FINAL_SOURCE_REASONS } from "./images.js";
 
 /** Reasons retrying cannot fix until the Instance changes: its run template or commit is wrong. */
@@ -25,13 +27,27 @@ export const TERMINAL_REASONS: ReadonlySet<string> = new Set([
  */
 export const ENGINE_DOWN_REASONS: ReadonlySet<string> = new Set(["EngineUnreachable", "DockerTimeout"]);
 
-/** Waiting on another Definition, not failing: looked at again on a fixed short period. */
-export const DEPENDENCY_WAIT_REASON = "DependencyNotReady";
-export const DEPENDENCY_RECHECK_MS = 5000;
+/**
+ * Waiting, not failing: on another Definition, or on the controller to deliver the
+ * environment. The Instance stays Scheduled and is looked at again on a fixed short period
+ * (a delivery wakes it sooner).
+ */
+export const WAITING_REASONS: ReadonlySet<string> = new Set([
+  "DependencyNotReady",
+  ENVIRONMENT_NOT_DELIVERED,
+]);
+export const WAITING_RECHECK_MS = 5000;
 
 /** A failure of the deployment step, reported on the Instance (API errors are the work queue's). */
-export function isDeploymentFailure(err: unknown): err is ContainerConfigError | DockerError | SourceError {
-  return err instanceof ContainerConfigError || err instanceof DockerError || err instanceof SourceError;
+export function isDeploymentFailure(
+  err: unknown,
+): err is ContainerConfigError | EnvironmentError | DockerError | SourceError {
+  return (
+    err instanceof ContainerConfigError ||
+    err instanceof EnvironmentError ||
+    err instanceof DockerError ||
+    err instanceof SourceError
+  );
 }
 
 /** "5 s", "1 min 20 s": the wait before the next try, for a person. */

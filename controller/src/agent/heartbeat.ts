@@ -302,8 +302,11 @@ export class NodeHeartbeat {
   private async writeStatus(engine: EngineHealth, stopping: boolean, read?: Node): Promise<void> {
     const { identity, clock } = this.options;
     const node: Node = read ?? (await this.readNode());
+    // Allocatable is what the scheduler reads, the Node's spec.capacity, less what is placed:
+    // the --capacity flag only applies when the agent creates its Node.
+    const { capacity: _flag, ...withoutCapacity } = identity;
     const input: StatusInput = {
-      identity,
+      identity: node.spec.capacity ? { ...withoutCapacity, capacity: node.spec.capacity } : withoutCapacity,
       engine,
       usage: this.options.usage(),
       otherNodes: await this.countOtherNodes(),

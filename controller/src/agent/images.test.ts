@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Instance } from "../api/types.js";
 import { ImageNotFoundError } from "../docker/index.js";
-import type { KubeClient } from "../kube/client.js";
 import { RecordingEventRecorder } from "../runtime/events.js";
 import { SourceError, ensureSourceImage } from "../source/index.js";
 import { InstanceImages } from "./images.js";
@@ -38,7 +37,6 @@ test("credentials in an Instance's repository URL reach no status message, Event
       inspectImage: () => Promise.reject(new Error("a repository Instance inspects no pulled image")),
       inspectDistribution: () => Promise.reject(new Error("a repository Instance asks no registry")),
     },
-    client: {} as KubeClient,
     events,
     nodeName: "n1",
     buildSourceImage: (request) =>
@@ -69,6 +67,7 @@ test("credentials in an Instance's repository URL reach no status message, Event
           return Promise.resolve(instance);
         },
         new AbortController().signal,
+        () => undefined,
       )
       .then(
         () => assert.fail("the URL should be refused"),

@@ -11,18 +11,11 @@
  */
 import type { ImageSource, Instance, RepositorySource } from "../api/types.js";
 import { ImageNotFoundError, RegistryAuthError, type ImageInfo } from "../docker/index.js";
-import type { KubeClient } from "../kube/client.js";
+import type { RegistryAuth } from "../docker/options.js";
 import { imageReferenceProblem } from "../docker/reference.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { SourceImage, SourceImageRequest } from "../source/index.js";
-import {
-  SourceBuildError,
-  SourceError,
-  readPullAuth,
-  redactUrl,
-  registryHostOf,
-  sourceImageTag,
-} from "../source/index.js";
+import { SourceBuildError, SourceError, redactUrl, registryHostOf, sourceImageTag } from "../source/index.js";
 import type { ResolvedImage } from "./containerspec.js";
 import { ContainerConfigError, runSourceOf } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
@@ -44,7 +37,6 @@ export type ReportStep = (step: ImageStep) => Promise<Instance>;
 
 export interface InstanceImagesOptions {
   docker: Pick<AgentDocker, "imageExists" | "inspectImage" | "pullImage" | "inspectDistribution">;
-  client: KubeClient;
   events: EventRecorder;
   nodeName: string;
   buildSourceImage: BuildSourceImage;
@@ -77,15 +69,19 @@ export class InstanceImages {
     this.privateImages = options.privateImages ?? new PrivateImages();
   }
 
-  /** The image to run for the Instance, pulled or built as its template says. */
+  /**
+   * The image to run for the Instance, pulled or built as its template says; a pull uses
+   * the credentials the controller delivered for the image's pullSecret.
+   */
   async ensure(
     instance: Instance,
     report: ReportStep,
     signal: AbortSignal,
+    pullAuth: () => RegistryAuth | undefined,
   ): Promise<{ image: ResolvedImage; instance: Instance }> {
     const source = runSourceOf(instance.spec.template);
     if (source.kind === "repository") return await this.build(instance, source.repository, report, signal);
-    const { docker, client, nodeName } = this.options;
+    const { docker, nodeName } = this.options;
     const image = { name: source.image.name, port: source.image.port };
     // The API server checks the grammar too; an Instance written before that check (or
     // past it) must still never reach the engine with a name that rewrites its API path.
@@ -99,7 +95,7 @@ export class InstanceImages {
     const policy = source.image.pullPolicy ?? "IfNotPresent";
     const cached = policy === "Always" ? undefined : await findImage(docker, image.name, signal);
     if (cached) {
-      await this.checkCachedImageAccess(instance, source.image, cached.id, signal);
+      await this.checkCachedImageAccess(instance, source.image, cached.id, pullAuth, signal);
       return { image, instance };
     }
     if (policy === "Never") {
@@ -113,13 +109,7 @@ export class InstanceImages {
       reason: REASONS.pulling,
       message: `pulling image ${image.name}`,
     });
-    const auth = source.image.pullSecret
-      ? await readPullAuth(
-          client,
-          { namespace: instance.metadata.namespace ?? "", name: source.image.pullSecret },
-          image.name,
-        )
-      : undefined;
+    const auth = pullAuth();
     const pulled = await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal });
     this.privateImages.pulled(pulled.id, registryHostOf(image.name), auth);
     return { image, instance: latest };
@@ -136,15 +126,16 @@ export class InstanceImages {
     instance: Instance,
     image: ImageSource,
     imageId: string,
+    pullAuth: () => RegistryAuth | undefined,
     signal: AbortSignal,
   ): Promise<void> {
     const registry = this.privateImages.registryOf(imageId);
     if (registry === undefined) return; // built here, loaded by hand, or pulled without credentials
-    const { client, docker, nodeName } = this.options;
+    const { docker, nodeName } = this.options;
     const namespace = instance.metadata.namespace ?? "";
-    const auth = image.pullSecret
-      ? await readPullAuth(client, { namespace, name: image.pullSecret }, image.name)
-      : {};
+    // The credentials the controller delivered for this Instance's pullSecret: the agent
+    // reads no tenant's Secret itself. `{}` stands for none.
+    const auth = (image.pullSecret ? pullAuth() : undefined) ?? {};
     if (this.privateImages.accepted(imageId, auth)) return;
     try {
       await docker.inspectDistribution(image.name, { ...(image.pullSecret ? { auth } : {}), signal });

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import type { Instance } from "../api/types.js";
 import { INSTANCE_FINALIZER, LABELS } from "../api/types.js";
 import type { CallOptions } from "../docker/engine.js";
+import type { PullOptions } from "../docker/options.js";
 import {
   ContainerNotFoundError,
   EngineUnreachableError,
@@ -12,7 +13,7 @@ import {
 import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/spec.js";
 import type { ObjectRef } from "../kube/client.js";
 import type { JsonPatchOp } from "../kube/patch.js";
-import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
+import type { KubeObject, ResourceDescriptor, Secret } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
 import { FakeClock } from "../runtime/clock.js";
 import type { ReconcileContext } from "../runtime/controller.js";
@@ -22,6 +23,8 @@ import { nullLogger } from "../runtime/log.js";
 import { FakeKubeClient } from "../runtime/testing.js";
 import type { SourceImage, SourceImageRequest } from "../source/index.js";
 import { SourceBuildError, SourceError, sourceImageTag } from "../source/index.js";
+import type { DeliveredEnvironment } from "../environment/index.js";
+import { environmentSecret } from "../environment/index.js";
 import { START_CHECK_MS } from "./command-failure.js";
 import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
@@ -56,13 +59,17 @@ class FakeDocker implements AgentDocker {
     this.calls.push(`inspect distribution ${image}`);
     return "sha256:0";
   }
-  async pullImage(image: string) {
+  readonly pullAuths: Array<PullOptions["auth"]> = [];
+  async pullImage(image: string, options: PullOptions = {}) {
     this.calls.push(`pull ${image}`);
+    this.pullAuths.push(options.auth);
     this.images.add(image);
     return { id: image, repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
   }
+  readonly createdEnv: Array<Record<string, string> | undefined> = [];
   async createContainer(spec: ContainerSpec): Promise<string> {
     const id = `c${++this.next}`;
+    this.createdEnv.push(spec.env);
     this.calls.push(`create ${id}`);
     this.containers.set(id, {
       id,
@@ -259,11 +266,13 @@ function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; a
     },
     onVerdictChange: (key) => woken.push(key),
   });
+  const environments = new Map<string, Secret>();
   const reconciler = new InstanceReconciler({
     node: NODE,
     docker,
     client: api,
     instances: { get: () => api.instance },
+    environments: { get: (namespace, name) => environments.get(`${namespace ?? ""}/${name}`) },
     prober,
     events,
     clock,
@@ -283,7 +292,7 @@ function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; a
     clock,
   };
   const reconcile = () => reconciler.reconcile({ key: "ns/web-0", namespace: "ns", name: "web-0" }, context);
-  return { clock, docker, api, events, prober, woken, reconcile, builder, checks, targets };
+  return { clock, docker, api, events, prober, woken, reconcile, builder, checks, targets, environments };
 }
 
 test("a new Instance gets a labelled container, an address, and Running once the probe passes", async () => {
@@ -749,9 +758,28 @@ test("an unreachable repository is retried on a backoff of seconds, with one Eve
   prober.stopAll();
 });
 
+/** Makes the Instance one whose environment the controller delivers, and delivers `content`. */
+function deliver(
+  api: InstanceApi,
+  environments: Map<string, Secret>,
+  content: DeliveredEnvironment | undefined,
+): void {
+  api.instance.spec.environmentFrom = "NodeSecret";
+  const secret = environmentSecret(api.instance, content ?? { env: [] });
+  const key = `${secret.metadata?.namespace ?? ""}/${secret.metadata?.name ?? ""}`;
+  if (content) environments.set(key, secret);
+  else environments.delete(key);
+}
+
 test("a missing pull secret is reported once and retried slowly, without pulling", async () => {
-  const { docker, api, events, reconcile } = setup();
+  const { docker, api, events, reconcile, environments } = setup();
   api.instance.spec.template.image = { name: "127.0.0.1:5000/app:2", port: 8080, pullSecret: "regcred" };
+  deliver(api, environments, {
+    env: [],
+    pull: {
+      problem: { reason: "PullSecretNotFound", message: "pull secret ns/regcred not found: create it" },
+    },
+  });
   assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
   assert.equal(containerReadyOf(api.instance)?.reason, "PullSecretNotFound");
   assert.match(api.instance.status?.message ?? "", /pull secret ns\/regcred not found/);
@@ -761,6 +789,77 @@ test("a missing pull secret is reported once and retried slowly, without pulling
     events.events.map((e) => e.reason),
     ["PullSecretNotFound"],
   );
+});
+
+test("the delivered environment and pull credentials reach the container and the pull", async () => {
+  const { docker, api, reconcile, environments, prober } = setup();
+  api.instance.spec.template.image = { name: "127.0.0.1:5000/app:2", port: 8080, pullSecret: "regcred" };
+  const auth = { username: "robot", password: "pa55", serverAddress: "127.0.0.1:5000" };
+  deliver(api, environments, {
+    env: [
+      ["PASSWORD", "from-secret"],
+      ["MODE", "envFrom"],
+      ["MODE", "env"],
+    ],
+    pull: { auth },
+  });
+  await reconcile();
+  assert.deepEqual(docker.pullAuths, [auth]);
+  const [container] = [...docker.containers.values()];
+  assert.ok(container?.state.running, "started");
+  assert.deepEqual(docker.createdEnv.at(-1), { PASSWORD: "from-secret", MODE: "env" });
+  assert.doesNotMatch(JSON.stringify(api.instance.status), /from-secret|pa55/);
+  prober.stopAll();
+});
+
+test("until its environment is delivered (for this very Instance) it waits, Scheduled, and starts nothing", async () => {
+  const { docker, api, reconcile, environments, prober } = setup();
+  deliver(api, environments, undefined);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
+  assert.equal(api.instance.status?.phase, "Scheduled");
+  assert.equal(containerReadyOf(api.instance)?.reason, "EnvironmentNotDelivered");
+  assert.equal(docker.containers.size, 0);
+
+  // A Secret left for an earlier Instance of the same name is not this one's.
+  deliver(api, environments, { env: [["A", "old"]] });
+  const uid = api.instance.metadata.uid;
+  api.instance.metadata.uid = "u0";
+  deliver(api, environments, { env: [["A", "old"]] });
+  api.instance.metadata.uid = uid;
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
+  assert.equal(docker.containers.size, 0);
+
+  deliver(api, environments, { env: [["A", "1"]] });
+  await reconcile();
+  assert.equal(docker.containers.size, 1);
+  assert.deepEqual(docker.createdEnv.at(-1), { A: "1" });
+  prober.stopAll();
+});
+
+test("a problem the controller delivered is the Instance's reason; an Instance made by hand reads no Secret", async () => {
+  const { docker, api, reconcile, environments } = setup();
+  deliver(api, environments, {
+    env: [],
+    problem: { reason: "CreateContainerConfigError", message: 'env PASSWORD: Secret "creds" not found' },
+  });
+  // Retried on the one retry policy, like any failed step.
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
+  assert.equal(containerReadyOf(api.instance)?.reason, "CreateContainerConfigError");
+  assert.match(api.instance.status?.message ?? "", /Secret "creds" not found/);
+
+  delete api.instance.spec.environmentFrom;
+  api.instance.spec.template.env = [
+    { name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } },
+  ];
+  // A changed spec is a new generation, which the retry policy tries at once.
+  api.instance.metadata.generation = (api.instance.metadata.generation ?? 1) + 1;
+  assert.ok(await reconcile());
+  assert.equal(containerReadyOf(api.instance)?.reason, "CreateContainerConfigError");
+  assert.match(
+    api.instance.status?.message ?? "",
+    /only an Instance whose environment the controller delivers/,
+  );
+  assert.equal(docker.containers.size, 0);
 });
 
 test("a deleted Instance the cache still shows after its finalizer went is no error", async () => {

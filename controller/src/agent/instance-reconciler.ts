@@ -34,7 +34,6 @@ import {
   healthPortOf,
   healthPortPublished,
   instanceSelector,
-  resolveEnv,
   servicePortOf,
 } from "./containerspec.js";
 import { bindsEveryInterface } from "./bind-address.js";
@@ -46,18 +45,19 @@ import type { DockerEngine } from "../docker/engine.js";
 import type { Observed } from "./instance-status.js";
 import { REASONS, composeStatus, eventsForChange, lastProbeTimeToWrite } from "./instance-status.js";
 import type { BuildSourceImage, ImageStep } from "./images.js";
+import type { DeliveredEnvironments } from "./environment.js";
+import { instanceEnvironment } from "./environment.js";
 import {
-  DEPENDENCY_RECHECK_MS,
-  DEPENDENCY_WAIT_REASON,
   ENGINE_DOWN_REASONS,
   TERMINAL_REASONS,
+  WAITING_RECHECK_MS,
+  WAITING_REASONS,
   describeWait,
   isDeploymentFailure,
 } from "./failure-policy.js";
 import { InstanceImages, failureMessage } from "./images.js";
 import { ownershipOf } from "./installation.js";
 import type { PrivateImages } from "./private-images.js";
-import { kubeEnvSources } from "./kube-sources.js";
 import type { Prober, ResumedVerdict } from "./prober.js";
 import { probeTargetFor } from "./prober.js";
 import type { FailureStep, RetryBackoffOptions } from "./retry-backoff.js";
@@ -82,6 +82,8 @@ export interface InstanceReconcilerOptions {
   docker: AgentDocker & Pick<DockerEngine, "containerLogs">;
   client: KubeClient;
   instances: InstanceSource;
+  /** The environments the controller delivered to this Node (its berth-node-<node> namespace). */
+  environments: DeliveredEnvironments;
   prober: Prober;
   events: EventRecorder;
   clock: Clock;
@@ -123,7 +125,6 @@ export class InstanceReconciler implements Reconciler {
     this.statusWriter = new StatusWriter(options.client);
     this.images = new InstanceImages({
       docker: options.docker,
-      client: options.client,
       events: options.events,
       nodeName: options.node.nodeName,
       buildSourceImage: options.buildSourceImage,
@@ -283,10 +284,7 @@ export class InstanceReconciler implements Reconciler {
     context: ReconcileContext,
   ): Promise<Result | void> {
     const { docker, node } = this.options;
-    const env = await resolveEnv(
-      instance,
-      kubeEnvSources(this.options.client, instance.metadata.namespace ?? ""),
-    );
+    const environment = instanceEnvironment(instance, this.options.environments);
     const reportStep = (step: ImageStep): Promise<Instance> =>
       this.writeStatus(instance, {
         phase: step.phase,
@@ -299,7 +297,12 @@ export class InstanceReconciler implements Reconciler {
         restarts,
         message: step.message,
       });
-    const { image, instance: latest } = await this.images.ensure(instance, reportStep, context.signal);
+    const { image, instance: latest } = await this.images.ensure(
+      instance,
+      reportStep,
+      context.signal,
+      environment.pullAuth,
+    );
     if (latest !== instance) context.log.info("image ready", { image: image.name });
     const privileged =
       instance.spec.hostPort !== undefined && instance.spec.hostPort < FIRST_UNPRIVILEGED_PORT;
@@ -307,7 +310,7 @@ export class InstanceReconciler implements Reconciler {
       instance,
       image,
       node,
-      env,
+      env: environment.env,
       restarts,
       privilegedPortsAllowed: privileged && (await this.options.privilegedPortsAllowed()),
       stopTimeoutSeconds: this.options.stopGraceSeconds,
@@ -519,7 +522,7 @@ export class InstanceReconciler implements Reconciler {
     if (context.signal.aborted || !isDeploymentFailure(err)) throw err;
     const reason = err.reason;
     const engineDown = ENGINE_DOWN_REASONS.has(reason);
-    const waiting = reason === DEPENDENCY_WAIT_REASON;
+    const waiting = WAITING_REASONS.has(reason);
     const terminal = TERMINAL_REASONS.has(reason);
     const generation = instance.metadata.generation;
     let step: FailureStep | undefined;
@@ -551,7 +554,7 @@ export class InstanceReconciler implements Reconciler {
     } catch (writeErr) {
       context.log.warn("could not write failure status", errorFields(writeErr));
     }
-    if (waiting) return { requeueAfterMs: DEPENDENCY_RECHECK_MS };
+    if (waiting) return { requeueAfterMs: WAITING_RECHECK_MS };
     if (terminal) throw new TerminalError(err.message, { cause: err });
     context.log.warn("deployment step failed, retrying later", {
       reason,
@@ -559,7 +562,7 @@ export class InstanceReconciler implements Reconciler {
       failures: step?.failures,
       retryInMs: step?.waitMs,
     });
-    return { requeueAfterMs: step?.waitMs ?? DEPENDENCY_RECHECK_MS };
+    return { requeueAfterMs: step?.waitMs ?? WAITING_RECHECK_MS };
   }
 
   /**

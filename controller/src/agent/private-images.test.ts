@@ -5,9 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import type { Instance } from "../api/types.js";
 import { ImageNotFoundError, RegistryAuthError, type ImageInfo, type RegistryAuth } from "../docker/index.js";
-import type { KubeObject, ObjectRef, ResourceDescriptor, Secret } from "../kube/index.js";
 import { RecordingEventRecorder } from "../runtime/events.js";
-import { FakeKubeClient } from "../runtime/testing.js";
+import { SourceError } from "../source/index.js";
 import { ContainerConfigError } from "./containerspec.js";
 import { InstanceImages } from "./images.js";
 import { PRIVATE_IMAGES_FILE, PrivateImages } from "./private-images.js";
@@ -40,24 +39,6 @@ test("a record that cannot be read stops the agent rather than letting every cac
   writeFileSync(path.join(dir, PRIVATE_IMAGES_FILE), "{not json");
   assert.throws(() => new PrivateImages(dir), /private-images\.json is not a record of private images/);
 });
-
-/** Pull secrets by namespace/name, as dockerconfigjson Secrets. */
-class SecretsClient extends FakeKubeClient {
-  constructor(private readonly secrets: Map<string, RegistryAuth>) {
-    super();
-  }
-  override async get<T extends KubeObject>(_resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
-    const auth = this.secrets.get(`${ref.namespace}/${ref.name}`);
-    if (!auth) throw Object.assign(new Error("not found"), { statusCode: 404 });
-    const config = { auths: { [REGISTRY]: { username: auth.username, password: auth.password } } };
-    const secret: Secret = {
-      metadata: { namespace: ref.namespace, name: ref.name },
-      type: "kubernetes.io/dockerconfigjson",
-      data: { ".dockerconfigjson": Buffer.from(JSON.stringify(config)).toString("base64") },
-    };
-    return secret as T;
-  }
-}
 
 /** An engine whose registry serves IMAGE to RIGHT's credentials only. */
 class RegistryEngine {
@@ -103,20 +84,24 @@ function instance(namespace: string, pullSecret?: string, image = IMAGE): Instan
 
 test("a cached private image runs only for Instances whose credentials the registry accepts", async () => {
   const engine = new RegistryEngine();
-  const secrets = new Map([
+  // The credentials the controller delivered for each namespace's pull secret "regcred".
+  const delivered = new Map([
     ["team-a/regcred", RIGHT],
     ["team-b/regcred", WRONG],
     ["team-c/regcred", RIGHT],
   ]);
   const images = new InstanceImages({
     docker: engine,
-    client: new SecretsClient(secrets),
     events: new RecordingEventRecorder(),
     nodeName: "node-a",
     buildSourceImage: () => Promise.reject(new Error("no builds here")),
   });
   const signal = new AbortController().signal;
-  const ensure = (i: Instance) => images.ensure(i, async () => i, signal);
+  const pullAuthOf = (i: Instance) => () => {
+    const pullSecret = i.spec.template.image?.pullSecret;
+    return pullSecret ? delivered.get(`${i.metadata.namespace}/${pullSecret}`) : undefined;
+  };
+  const ensure = (i: Instance) => images.ensure(i, async () => i, signal, pullAuthOf(i));
   const refusal = async (i: Instance): Promise<string> => {
     const err = await ensure(i).then(
       () => assert.fail("the cached private image must not run"),
@@ -138,5 +123,24 @@ test("a cached private image runs only for Instances whose credentials the regis
   assert.deepEqual(engine.asked, ["anonymous", "team-b"]);
   // Images built or loaded on the node were never pulled with credentials: they run as before.
   await ensure(instance("team-b", undefined, "berth-test/echo:1"));
+  assert.deepEqual(engine.asked, ["anonymous", "team-b"]);
+
+  // A pull secret the controller could not deliver (missing, say) is the Instance's failure:
+  // the cached copy is not run and the registry is not asked with anything else.
+  const undelivered = instance("team-d", "regcred");
+  const failure = await images
+    .ensure(
+      undelivered,
+      async () => undelivered,
+      signal,
+      () => {
+        throw new SourceError("PullSecretNotFound", "pull secret team-d/regcred not found");
+      },
+    )
+    .then(
+      () => assert.fail("an undelivered pull secret must not run the cached copy"),
+      (caught: unknown) => caught,
+    );
+  assert.ok(failure instanceof SourceError && failure.reason === "PullSecretNotFound", String(failure));
   assert.deepEqual(engine.asked, ["anonymous", "team-b"]);
 });

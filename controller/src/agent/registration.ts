@@ -1,7 +1,7 @@
 /**
  * Node registration: the agent claims its Node through the Node's Lease (one live agent
- * per Node), refuses a URL another live agent already registered, and creates or updates
- * the Node's spec from its flags. The Lease is the lock, so two agents starting at once
+ * per Node), refuses a URL another live agent already registered, and creates the Node
+ * from its flags (or updates the engine URL and address of an existing one). The Lease is the lock, so two agents starting at once
  * for one Node cannot both win: the second one's write fails its resourceVersion check.
  */
 import net from "node:net";
@@ -159,7 +159,13 @@ async function acquireLease(identity: NodeIdentity, deps: RegistrationDeps): Pro
   }
 }
 
-/** The Node's spec from the flags; labels merge with ones set by hand, unschedulable is left alone. */
+/**
+ * The Node's spec from the flags. Labels and capacity are written only when the agent
+ * creates its Node: afterwards they steer other tenants' Instances to this machine, so
+ * they belong to an administrator (the admission policy refuses an agent's change to
+ * them, and to unschedulable). The engine URL and the address are the agent's to keep
+ * up to date.
+ */
 async function upsertNode(identity: NodeIdentity, deps: RegistrationDeps): Promise<Node> {
   const existing = await getOrUndefined(() => deps.client.get(NODES, { name: identity.nodeName }));
   if (!existing) {
@@ -180,11 +186,28 @@ async function upsertNode(identity: NodeIdentity, deps: RegistrationDeps): Promi
       // Created meanwhile (by hand, say): fall through to an update.
     }
   }
-  const patch: Record<string, unknown> = {
-    url: identity.url,
-    address: identity.address,
-    labels: { ...(existing?.spec.labels ?? {}), ...identity.labels },
-  };
-  if (identity.capacity) patch.capacity = identity.capacity;
-  return await deps.client.mergePatch(NODES, { name: identity.nodeName }, { spec: patch });
+  const node = await deps.client.mergePatch(
+    NODES,
+    { name: identity.nodeName },
+    { spec: { url: identity.url, address: identity.address } },
+  );
+  warnAboutAdminFields(identity, node, deps.logger);
+  return node;
+}
+
+/** Flags that ask for labels or capacity the existing Node does not have: said, not applied. */
+function warnAboutAdminFields(identity: NodeIdentity, node: Node, logger: Logger): void {
+  const labels = node.spec.labels ?? {};
+  const differing = Object.entries(identity.labels)
+    .filter(([key, value]) => labels[key] !== value)
+    .map(([key]) => key);
+  const capacityDiffers =
+    identity.capacity !== undefined &&
+    JSON.stringify(identity.capacity) !== JSON.stringify(node.spec.capacity ?? {});
+  if (differing.length === 0 && !capacityDiffers) return;
+  logger.warn("the Node exists: its labels and capacity are an administrator's, the flags are not applied", {
+    node: identity.nodeName,
+    ...(differing.length > 0 ? { labels: differing } : {}),
+    ...(capacityDiffers ? { capacity: identity.capacity } : {}),
+  });
 }

@@ -585,6 +585,7 @@ export interface Instance {
  * InstanceSpec is written by the controller, never by hand.
  * @xValidation {"rule": "!has(oldSelf.nodeName) || oldSelf.nodeName == '' || has(self.nodeName)", "message": "spec.nodeName cannot be removed once set", "fieldPath": ".nodeName"}
  * @xValidation {"rule": "has(self.hostPort) == has(oldSelf.hostPort)", "message": "spec.hostPort is immutable", "fieldPath": ".hostPort"}
+ * @xValidation {"rule": "has(self.environmentFrom) == has(oldSelf.environmentFrom)", "message": "spec.environmentFrom is immutable", "fieldPath": ".environmentFrom"}
  */
 export interface InstanceSpec {
   /**
@@ -620,6 +621,17 @@ export interface InstanceSpec {
    * @xValidation {"rule": "self == oldSelf", "message": "spec.template is immutable"}
    */
   template: RunTemplate;
+  /**
+   * environmentFrom says where the agent takes the container's environment and the image's
+   * registry credentials from. NodeSecret (what the controller sets): from the Secret the
+   * controller writes for this Instance in the namespace berth-node-<nodeName>, resolved
+   * from the Definition's env, envFrom, pull secret and dependsOn; the template's env then
+   * names the variables without their literal values. Absent: from the template alone,
+   * which may then hold literal values only (an Instance made by hand).
+   * @enum NodeSecret
+   * @xValidation {"rule": "self == oldSelf", "message": "spec.environmentFrom is immutable"}
+   */
+  environmentFrom?: "NodeSecret";
 }
 
 /**
@@ -732,7 +744,7 @@ export interface InstanceAddress {
  * @printerColumn {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
  * @printerColumn {"name": "Address", "type": "string", "jsonPath": ".spec.address", "description": "Host that Instance addresses use.", "priority": 1}
  * @printerColumn {"name": "Docker", "type": "string", "jsonPath": ".status.dockerVersion", "description": "The engine's version.", "priority": 1}
- * @xValidation {"rule": "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')", "message": "metadata.name of a Node must be an RFC 1123 label (at most 63 characters of a-z, 0-9 and '-'): it is used as a label value", "fieldPath": ".metadata.name"}
+ * @xValidation {"rule": "size(self.metadata.name) <= 52 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')", "message": "metadata.name of a Node must be an RFC 1123 label of at most 52 characters of a-z, 0-9 and '-': it is used as a label value and in the namespace berth-node-<name>", "fieldPath": ".metadata.name"}
  */
 export interface Node {
   apiVersion: typeof API_VERSION;
@@ -840,6 +852,13 @@ export const LABELS = {
   installation: "berth.dev/installation",
 } as const;
 
+/**
+ * Prefix of the namespace per Node (`berth-node-<node>`) that Instances' environments are
+ * delivered to, and of the Node's heartbeat Lease in berth-system.
+ */
+export const NODE_NAMESPACE_PREFIX = "berth-node-";
+/** Node names are labels, and `berth-node-<name>` must be a namespace name (63 characters). */
+export const NODE_NAME_MAX_LENGTH = 63 - NODE_NAMESPACE_PREFIX.length;
 /** Host ports below this are privileged: only a Node with spec.allowPrivilegedPorts publishes them. */
 export const FIRST_UNPRIVILEGED_PORT = 1024;
 

@@ -21,6 +21,8 @@ import { Manager, type ManagerLeaderElection } from "../runtime/manager.js";
 import { instancesByPhase } from "../runtime/metrics.js";
 import { DEFAULT_SETTINGS, type ControllerContext, type ControllerSettings } from "./context.js";
 import { newDefinitionController } from "./definition-controller.js";
+import { newEnvironmentController } from "./environment-controller.js";
+import { ENVIRONMENT_SECRET_TYPE } from "../environment/index.js";
 import { DeploymentSalt } from "./deployment-salt.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
 import { newSchedulerController } from "./scheduler-controller.js";
@@ -88,6 +90,9 @@ export function startController(options: StartControllerOptions, deps: Controlle
     configMaps: manager.informer(CONFIGMAPS, scope),
     leases: manager.informer(LEASES, { namespace: settings.leaseNamespace }),
   };
+  // The environments delivered to Nodes, in every berth-node-<node> namespace (whatever the
+  // watch scope: the environment controller leaves other tenants' ones alone).
+  const delivered = manager.informer(SECRETS, { fieldSelector: `type=${ENVIRONMENT_SECRET_TYPE}` });
   const events =
     deps.events ??
     new KubeEventRecorder({ client: deps.client, component: "berth.dev/controller", clock, logger });
@@ -104,6 +109,7 @@ export function startController(options: StartControllerOptions, deps: Controlle
   manager.add(newDefinitionController(context));
   manager.add(newSchedulerController(context));
   manager.add(newNodeLifecycleController(context));
+  manager.add(newEnvironmentController(context, delivered, options.watchNamespace || undefined));
 
   const abort = new AbortController();
   const metricsTimer = startInstanceMetrics(context, options.metricsIntervalMs ?? 5000, abort.signal);
@@ -111,7 +117,7 @@ export function startController(options: StartControllerOptions, deps: Controlle
     logger.error("controller role stopped with an error", errorFields(err));
     throw err;
   });
-  const cacheList = Object.values(caches);
+  const cacheList = [...Object.values(caches), delivered];
   return {
     manager,
     synced: async (signal) => {

@@ -14,6 +14,7 @@ import {
   type Node,
   type RunTemplate,
 } from "../api/types.js";
+import { withoutLiteralValues } from "../environment/index.js";
 
 /** How many characters of the deploymentId go into an Instance name. */
 export const NAME_ID_CHARS = 10;
@@ -83,7 +84,14 @@ export function desiredInstance(
         },
       ],
     },
-    spec: { definition: name, deploymentId, template: structuredClone(template) },
+    // Every agent may list Instances: literal env values travel only in the environment
+    // delivered to the Instance's own Node (see ../environment).
+    spec: {
+      definition: name,
+      deploymentId,
+      template: withoutLiteralValues(structuredClone(template)),
+      environmentFrom: "NodeSecret",
+    },
   };
   if (definition.spec.hostPort !== undefined) instance.spec.hostPort = definition.spec.hostPort;
   return instance;

@@ -171,14 +171,17 @@ export async function readPullAuth(
   try {
     object = await kube.get(SECRETS, { namespace: secret.namespace, name: secret.name });
   } catch (err) {
-    if (isNotFound(err)) {
-      throw new SourceError(
-        "PullSecretNotFound",
-        `pull secret ${secret.namespace}/${secret.name} not found: create a Secret of type ` +
-          `${DOCKER_CONFIG_JSON_TYPE} with that name, or fix image.pullSecret`,
-      );
-    }
+    if (isNotFound(err)) throw pullSecretNotFound(secret);
     throw err;
   }
   return registryAuthFromSecret(object, image);
+}
+
+/** The error for a pullSecret that names no Secret. */
+export function pullSecretNotFound(secret: SecretName): SourceError {
+  return new SourceError(
+    "PullSecretNotFound",
+    `pull secret ${secret.namespace}/${secret.name} not found: create a Secret of type ` +
+      `${DOCKER_CONFIG_JSON_TYPE} with that name, or fix image.pullSecret`,
+  );
 }

@@ -1,0 +1,227 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Definition, Instance } from "../api/types.js";
+import type { DeliveredEnvironment } from "../environment/index.js";
+import { environmentSecret, environmentSecretRef, readDeliveredEnvironment } from "../environment/index.js";
+import { KubeApiError } from "../kube/errors.js";
+import type { KubeObject, Secret } from "../kube/resources.js";
+import { FakeClock } from "../runtime/clock.js";
+import type { ReconcileContext } from "../runtime/controller.js";
+import { RecordingEventRecorder } from "../runtime/events.js";
+import type { Informer } from "../runtime/informer.js";
+import { nullLogger } from "../runtime/log.js";
+import { FakeKubeClient } from "../runtime/testing.js";
+import { DEFAULT_SETTINGS, type ControllerCaches, type ControllerContext } from "./context.js";
+import { EnvironmentReconciler } from "./environment-controller.js";
+import { DeploymentSalt } from "./deployment-salt.js";
+
+/** The part of an informer the reconciler reads, over a plain list of objects. */
+class Cache<T extends KubeObject> {
+  constructor(readonly items: T[] = []) {}
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.items.find((o) => o.metadata?.namespace === namespace && o.metadata?.name === name);
+  }
+  list(namespace?: string): T[] {
+    return this.items.filter((o) => namespace === undefined || o.metadata?.namespace === namespace);
+  }
+  asInformer(): Informer<T> {
+    return this as unknown as Informer<T>;
+  }
+}
+
+const dockerConfig = (host: string, auth: string) =>
+  Buffer.from(JSON.stringify({ auths: { [host]: { auth: Buffer.from(auth).toString("base64") } } })).toString(
+    "base64",
+  );
+
+function world() {
+  const definition: Definition = {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Definition",
+    metadata: { namespace: "shop", name: "web", generation: 2, uid: "d1" },
+    spec: {
+      image: { name: "registry.example:5000/web:1", port: 8080, pullSecret: "regcred" },
+      env: [
+        { name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } },
+        { name: "GREETING", value: "hello" },
+      ],
+      dependsOn: ["db"],
+    },
+    status: { observedGeneration: 2, deploymentId: "id-current" },
+  };
+  const db: Definition = {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Definition",
+    metadata: { namespace: "shop", name: "db" },
+    spec: { image: { name: "db", port: 5432 } },
+    status: { addresses: ["http://10.0.0.7:5432"] },
+  };
+  const instance: Instance = {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    metadata: { namespace: "shop", name: "web-id-current-0", uid: "i1" },
+    spec: {
+      definition: "web",
+      deploymentId: "id-current",
+      nodeName: "node-a",
+      environmentFrom: "NodeSecret",
+      template: { image: { name: "registry.example:5000/web:1", port: 8080, pullSecret: "regcred" } },
+    },
+  };
+  const secrets = new Cache<Secret>([
+    {
+      metadata: { namespace: "shop", name: "creds" },
+      data: { password: Buffer.from("s3cret").toString("base64") },
+    },
+    {
+      metadata: { namespace: "shop", name: "regcred" },
+      type: "kubernetes.io/dockerconfigjson",
+      data: { ".dockerconfigjson": dockerConfig("registry.example:5000", "robot:pa55") },
+    },
+  ]);
+  const client = new FakeKubeClient();
+  const events = new RecordingEventRecorder();
+  const instances = new Cache<Instance>([instance]);
+  const delivered = new Cache<Secret>();
+  const caches = {
+    definitions: new Cache<Definition>([definition, db]).asInformer(),
+    instances: instances.asInformer(),
+    nodes: new Cache().asInformer(),
+    secrets: secrets.asInformer(),
+    configMaps: new Cache().asInformer(),
+    leases: new Cache().asInformer(),
+  } as unknown as ControllerCaches;
+  const context: ControllerContext = {
+    client,
+    caches,
+    clock: new FakeClock(),
+    logger: nullLogger,
+    events,
+    settings: DEFAULT_SETTINGS,
+    // Environments hash nothing: the salt is never read here.
+    deploymentSalt: new DeploymentSalt(client, DEFAULT_SETTINGS.deploymentSaltNamespace),
+  };
+  const reconciler = (watchNamespace?: string) =>
+    new EnvironmentReconciler(context, delivered.asInformer(), watchNamespace);
+  const ref = environmentSecretRef(instance);
+  assert.ok(ref);
+  const ctx: ReconcileContext = {
+    log: nullLogger,
+    reconcileID: "r",
+    signal: new AbortController().signal,
+    clock: context.clock,
+  };
+  const reconcile = (watchNamespace?: string) =>
+    reconciler(watchNamespace).reconcile({ key: `${ref.namespace}/${ref.name}`, ...ref }, ctx);
+  const written = (): DeliveredEnvironment | undefined => {
+    const call = client.calls.findLast((c) => c.verb === "create" || c.verb === "replace");
+    return readDeliveredEnvironment(call?.body as Secret | undefined, instance);
+  };
+  return { definition, instance, secrets, instances, delivered, client, events, ref, reconcile, written };
+}
+
+test("a bound Instance of the current deployment gets its environment resolved in its Node's namespace", async () => {
+  const { client, ref, reconcile, written } = world();
+  assert.equal(ref.namespace, "berth-node-node-a");
+  assert.equal(ref.name, "shop.web-id-current-0");
+  await reconcile();
+  assert.deepEqual(
+    client.calls.map((c) => c.verb),
+    ["create"],
+  );
+  assert.deepEqual(written(), {
+    env: [
+      ["BERTH_DEP_DB_URL", "http://10.0.0.7:5432"],
+      ["BERTH_DEP_DB_URLS", "http://10.0.0.7:5432"],
+      ["PASSWORD", "s3cret"],
+      ["GREETING", "hello"],
+    ],
+    pull: { auth: { username: "robot", password: "pa55", serverAddress: "registry.example:5000" } },
+  });
+});
+
+test("an unchanged environment is not written again; a changed Secret value replaces it", async () => {
+  const { instance, secrets, delivered, client, reconcile, written } = world();
+  await reconcile();
+  const first = client.calls.at(-1)?.body as Secret;
+  delivered.items.push({ ...first, metadata: { ...first.metadata, uid: "s1", resourceVersion: "7" } });
+  await reconcile();
+  assert.equal(client.calls.length, 1, "nothing changed, nothing written");
+  secrets.items[0] = { ...secrets.items[0], data: { password: Buffer.from("rotated").toString("base64") } };
+  await reconcile();
+  const call = client.calls.at(-1);
+  assert.equal(call?.verb, "replace");
+  assert.equal((call?.body as Secret).metadata?.resourceVersion, "7");
+  assert.ok(written()?.env.some(([name, value]) => name === "PASSWORD" && value === "rotated"));
+  assert.equal(instance.metadata.uid, "i1");
+});
+
+test("missing references become problems the agent shows, never values", async () => {
+  const { secrets, reconcile, written } = world();
+  secrets.items.splice(0, 2);
+  await reconcile();
+  const content = written();
+  assert.equal(content?.problem?.reason, "CreateContainerConfigError");
+  assert.match(content?.problem?.message ?? "", /Secret "creds" not found/);
+  assert.deepEqual(content?.env, []);
+  assert.ok(content?.pull && "problem" in content.pull);
+  assert.equal(content.pull.problem.reason, "PullSecretNotFound");
+});
+
+test("an Instance of an earlier deployment, or a Definition whose status lags its spec, gets nothing new", async () => {
+  const { definition, client, reconcile } = world();
+  definition.status = { observedGeneration: 2, deploymentId: "id-next" };
+  await reconcile();
+  definition.status = { observedGeneration: 1, deploymentId: "id-current" };
+  await reconcile();
+  assert.equal(client.calls.length, 0);
+});
+
+test("the environment of an Instance that is gone (or terminating) is deleted; other tenants' are left alone", async () => {
+  const { instance, instances, delivered, client, reconcile } = world();
+  delivered.items.push({
+    ...environmentSecret(instance, { env: [] }),
+    metadata: { ...environmentSecret(instance, { env: [] }).metadata, uid: "s1" },
+  });
+  await reconcile("other-tenant");
+  assert.equal(client.calls.length, 0, "a controller scoped to another namespace does not touch it");
+  instance.metadata.deletionTimestamp = "2025-01-01T00:00:00Z";
+  await reconcile();
+  instances.items.splice(0, 1);
+  await reconcile();
+  assert.deepEqual(
+    client.calls.map((c) => [c.verb, (c.body as { preconditions?: { uid?: string } }).preconditions?.uid]),
+    [
+      ["delete", "s1"],
+      ["delete", "s1"],
+    ],
+  );
+});
+
+test("a missing Node namespace is created when allowed; otherwise, or without the right to write there, an Event names the fix", async () => {
+  const notFound = new KubeApiError(404, 'namespaces "berth-node-node-a" not found');
+  const forbidden = new KubeApiError(403, "namespaces is forbidden");
+  const allowed = world();
+  allowed.client.writeErrors.push(notFound);
+  await allowed.reconcile();
+  assert.deepEqual(
+    allowed.client.calls.map((c) => [c.verb, (c.body as KubeObject).kind]),
+    [
+      ["create", "Secret"],
+      ["create", "Namespace"],
+      ["create", "Secret"],
+    ],
+  );
+
+  const refused = world();
+  refused.client.writeErrors.push(notFound, forbidden);
+  await assert.rejects(refused.reconcile());
+  const [event] = refused.events.events;
+  assert.equal(event?.reason, "EnvironmentNotDelivered");
+  assert.match(event?.message ?? "", /does not exist: create the identity .*identity-template\.yaml/);
+
+  const unbound = world();
+  unbound.client.writeErrors.push(forbidden);
+  await assert.rejects(unbound.reconcile());
+  assert.match(unbound.events.events[0]?.message ?? "", /may not write Secrets in berth-node-node-a/);
+});

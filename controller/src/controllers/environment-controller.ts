@@ -1,0 +1,253 @@
+/**
+ * The environment controller: delivers each bound Instance's environment to the agent of
+ * its Node, and nothing to any other agent. For every Instance the controller made
+ * (spec.environmentFrom NodeSecret) and bound to a Node, it resolves the Definition's env,
+ * envFrom, dependsOn addresses and the image's pull credentials, and writes them into the
+ * Secret berth-node-<node>/<namespace>.<instance>; it deletes that Secret once the Instance
+ * is gone. The agent reads only its own namespace, so it needs no access to any tenant's
+ * Secrets or ConfigMaps (see ../environment/delivery.ts and docs/architecture.md).
+ *
+ * Keys are the delivered Secrets' own namespace/name, so an Instance's deletion (whose
+ * last state names its Node) and a stray Secret found after a restart lead to the same
+ * reconcile.
+ */
+import type { Definition, Instance } from "../api/types.js";
+import type { DeliveredEnvironment, EnvironmentProblem } from "../environment/index.js";
+import {
+  ENVIRONMENT_SECRET_TYPE,
+  EnvironmentError,
+  decodeSecretData,
+  environmentSecret,
+  environmentSecretRef,
+  instanceKeyOf,
+  nodeOfNamespace,
+  resolveEnv,
+  sameDelivery,
+} from "../environment/index.js";
+import type { Secret } from "../kube/index.js";
+import { NAMESPACES, SECRETS, isAlreadyExists, isForbidden, isNotFound } from "../kube/index.js";
+import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
+import type { Informer } from "../runtime/informer.js";
+import type { SecretName } from "../source/index.js";
+import { SourceError, pullSecretNotFound, registryAuthFromSecret } from "../source/index.js";
+import { controllerFor, type ControllerContext } from "./context.js";
+import { dependentsOf } from "./dependencies.js";
+import { referencedObjects, runTemplateOf } from "./deployment-id.js";
+
+export const ENVIRONMENT_CONTROLLER = "environment";
+
+/** A Secret the delivery namespace holds that Berth did not write is retried this often. */
+const FOREIGN_SECRET_RECHECK_MS = 60_000;
+
+export class EnvironmentReconciler implements Reconciler {
+  constructor(
+    private readonly context: ControllerContext,
+    private readonly delivered: Informer<Secret>,
+    /** Tenant namespaces this controller serves; every one when undefined. */
+    private readonly watchNamespace: string | undefined,
+  ) {}
+
+  async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
+    const node = nodeOfNamespace(request.namespace);
+    const dot = request.name.indexOf(".");
+    if (!node || dot <= 0) return;
+    const namespace = request.name.slice(0, dot);
+    if (this.watchNamespace && namespace !== this.watchNamespace) return;
+    const { caches, client } = this.context;
+    const instance = caches.instances.get(namespace, request.name.slice(dot + 1));
+    const current = this.delivered.get(request.namespace, request.name);
+    const wanted =
+      instance?.spec.environmentFrom === "NodeSecret" &&
+      instance.spec.nodeName === node &&
+      instance.metadata.deletionTimestamp === undefined;
+    if (!wanted) {
+      if (current?.type === ENVIRONMENT_SECRET_TYPE) {
+        await client
+          .delete(
+            SECRETS,
+            { namespace: request.namespace, name: request.name },
+            { preconditions: { uid: current.metadata?.uid ?? "" } },
+          )
+          .catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+        ctx.log.info("removed the environment of an Instance that is gone", {});
+      }
+      return;
+    }
+    const definition = caches.definitions.get(namespace, instance.spec.definition);
+    if (!definition) return;
+    // The Definition says what the environment of its current deployment is; an Instance of
+    // an earlier one keeps what was delivered to it (and is on its way out).
+    const isCurrentDeployment =
+      definition.status?.observedGeneration === definition.metadata.generation &&
+      definition.status?.deploymentId === instance.spec.deploymentId;
+    if (!isCurrentDeployment) return;
+    const desired = environmentSecret(instance, this.resolve(namespace, definition, instance));
+    if (current && current.type !== ENVIRONMENT_SECRET_TYPE) {
+      this.notDelivered(
+        instance,
+        `Secret ${request.namespace}/${request.name} exists and is not an environment Berth wrote; delete it so the Instance's environment can be delivered`,
+      );
+      return { requeueAfterMs: FOREIGN_SECRET_RECHECK_MS };
+    }
+    if (current && sameDelivery(current, desired)) return;
+    if (current) {
+      await client.replace(SECRETS, {
+        ...desired,
+        metadata: { ...desired.metadata, resourceVersion: current.metadata?.resourceVersion ?? "" },
+      });
+      ctx.log.info("updated the environment of an Instance", { node });
+      return;
+    }
+    await this.create(desired, instance, node);
+    ctx.log.info("delivered the environment of an Instance", { node });
+  }
+
+  /** Everything the agent needs from the tenant's namespace, resolved; problems instead of values. */
+  private resolve(namespace: string, definition: Definition, instance: Instance): DeliveredEnvironment {
+    const { caches } = this.context;
+    const content: DeliveredEnvironment = { env: [] };
+    try {
+      content.env = resolveEnv(definition.spec, {
+        secret: (name) => {
+          const secret = caches.secrets.get(namespace, name);
+          return secret ? decodeSecretData(secret.data) : undefined;
+        },
+        configMap: (name) => caches.configMaps.get(namespace, name)?.data ?? undefined,
+        definition: (name) => caches.definitions.get(namespace, name),
+      });
+    } catch (err) {
+      if (!(err instanceof EnvironmentError)) throw err;
+      content.problem = { reason: err.reason, message: err.message };
+    }
+    const image = instance.spec.template.image;
+    if (image?.pullSecret) {
+      const secret = caches.secrets.get(namespace, image.pullSecret);
+      content.pull = pullCredentials(secret, { namespace, name: image.pullSecret }, image.name);
+    }
+    return content;
+  }
+
+  /** Creates the Secret; a missing namespace is made when this identity may (a local control plane). */
+  private async create(desired: Secret, instance: Instance, node: string): Promise<void> {
+    const namespace = desired.metadata?.namespace ?? "";
+    try {
+      await this.context.client.create(SECRETS, desired);
+      return;
+    } catch (err) {
+      if (isAlreadyExists(err)) return; // the cache is behind; its event brings the next pass
+      if (isForbidden(err)) {
+        this.notDelivered(
+          instance,
+          `the controller may not write Secrets in ${namespace}: apply the identity of Node ${node} ` +
+            `from manifests/agent/identity-template.yaml (its RoleBinding berth-controller-environment-writer)`,
+        );
+      }
+      if (!isNotFound(err)) throw err;
+    }
+    try {
+      await this.context.client.create(NAMESPACES, {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: namespace, labels: { "berth.dev/node": node } },
+      });
+    } catch (err) {
+      if (isForbidden(err)) {
+        this.notDelivered(
+          instance,
+          `namespace ${namespace} does not exist: create the identity of Node ${node} from manifests/agent/identity-template.yaml`,
+        );
+      }
+      if (!isAlreadyExists(err)) throw err;
+    }
+    await this.context.client.create(SECRETS, desired);
+  }
+
+  /** An Event on the Instance saying why its environment cannot be delivered and what fixes it. */
+  private notDelivered(instance: Instance, message: string): void {
+    this.context.events.event(instance, "Warning", "EnvironmentNotDelivered", message);
+  }
+}
+
+/** The credentials for the image's registry, or the problem a person must fix (never a value). */
+function pullCredentials(
+  secret: Secret | undefined,
+  name: SecretName,
+  image: string,
+): DeliveredEnvironment["pull"] {
+  try {
+    if (!secret) throw pullSecretNotFound(name);
+    return { auth: registryAuthFromSecret(secret, image) };
+  } catch (err) {
+    if (!(err instanceof SourceError)) throw err;
+    const problem: EnvironmentProblem = { reason: err.reason, message: err.message };
+    return { problem };
+  }
+}
+
+/** Keys of the delivered environments of a Definition's bound Instances. */
+function deliveredKeysOf(instances: readonly Instance[]): string[] {
+  const keys: string[] = [];
+  for (const instance of instances) {
+    const ref = instance.spec.environmentFrom === "NodeSecret" ? environmentSecretRef(instance) : undefined;
+    if (ref) keys.push(`${ref.namespace}/${ref.name}`);
+  }
+  return keys;
+}
+
+/** The environment controller with its watches: whatever changes what an environment holds. */
+export function newEnvironmentController(
+  context: ControllerContext,
+  delivered: Informer<Secret>,
+  watchNamespace: string | undefined,
+): Controller {
+  const { caches } = context;
+  const controller = controllerFor(
+    context,
+    ENVIRONMENT_CONTROLLER,
+    new EnvironmentReconciler(context, delivered, watchNamespace),
+    context.settings.definitionWorkers,
+  );
+  const instancesOf = (namespace: string, definitions: ReadonlySet<string>): Instance[] =>
+    caches.instances.list(namespace).filter((i) => definitions.has(i.spec.definition));
+  controller.for(delivered);
+  controller.watches(caches.instances, (instance) => deliveredKeysOf([instance]));
+  // A Definition's spec and status (its deploymentId) decide its environments; its status
+  // addresses are its dependents' BERTH_DEP_* values.
+  controller.watches(caches.definitions, (definition) => {
+    const namespace = definition.metadata.namespace ?? "default";
+    const name = definition.metadata.name ?? "";
+    const graph = new Map(
+      caches.definitions.list(namespace).map((d) => [d.metadata.name ?? "", d.spec.dependsOn ?? []] as const),
+    );
+    return deliveredKeysOf(instancesOf(namespace, new Set([name, ...dependentsOf(name, graph)])));
+  });
+  const referencing = (kind: "Secret" | "ConfigMap", namespace: string, name: string): string[] => {
+    const definitions = new Set(
+      caches.definitions
+        .list(namespace)
+        .filter((d) =>
+          referencedObjects(runTemplateOf(d.spec)).some((r) => r.kind === kind && r.name === name),
+        )
+        .map((d) => d.metadata.name ?? ""),
+    );
+    const instances = caches.instances
+      .list(namespace)
+      .filter(
+        (i) =>
+          definitions.has(i.spec.definition) ||
+          (kind === "Secret" && i.spec.template.image?.pullSecret === name),
+      );
+    return deliveredKeysOf(instances);
+  };
+  controller.watches(caches.secrets, (secret) =>
+    instanceKeyOf(secret)
+      ? []
+      : referencing("Secret", secret.metadata?.namespace ?? "", secret.metadata?.name ?? ""),
+  );
+  controller.watches(caches.configMaps, (configMap) =>
+    referencing("ConfigMap", configMap.metadata?.namespace ?? "", configMap.metadata?.name ?? ""),
+  );
+  return controller;
+}
