@@ -5,20 +5,25 @@ import { DEFAULT_ROLLOUT, planRollout, rolloutSettings, type RolloutSettings } f
 
 const NOW = 1_000_000_000;
 
-/** "n0" = new not ready, "N1" = new ready, "o2"/"O3" = old, "t4" = old terminating. */
+/**
+ * "n0" = new not ready, "N1" = new ready, "o2"/"O3" = old, "t4" = old terminating; a
+ * trailing "?" leaves it unbound (the scheduler found no Node yet). Bound ones are spread
+ * over two nodes; later codes were created later.
+ */
 function instances(spec: string): InstanceView[] {
   return spec
     .split(" ")
     .filter(Boolean)
     .map((code, index) => {
       const kind = code[0] ?? "";
+      const unbound = code.endsWith("?");
       return {
-        name: code,
+        name: unbound ? code.slice(0, -1) : code,
         deploymentId: kind.toLowerCase() === "n" ? "new" : "old",
-        nodeName: "node-a",
+        ...(unbound ? {} : { nodeName: index % 2 === 0 ? "node-a" : "node-b" }),
         ready: kind === "N" || kind === "O",
         terminating: kind === "t",
-        phase: "Running",
+        phase: unbound ? "Pending" : "Running",
         createdAt: NOW - 10_000 + index,
         ...(kind === "N" || kind === "O" ? { readySince: NOW - 5_000 } : {}),
       };
@@ -46,6 +51,34 @@ const cases: Case[] = [
     have: "N0 n1 N2",
     create: 0,
     delete: ["n1", "N2"],
+  },
+  {
+    name: "scale down removes the unbound first, though older than a bound one not ready",
+    replicas: 2,
+    have: "n0? n1 N2",
+    create: 0,
+    delete: ["n0"],
+  },
+  {
+    name: "scale down removes the unbound before the ready",
+    replicas: 1,
+    have: "N0 n1?",
+    create: 0,
+    delete: ["n1"],
+  },
+  {
+    name: "scale down among the ready removes the newest",
+    replicas: 2,
+    have: "N0 N1 N2",
+    create: 0,
+    delete: ["N2"],
+  },
+  {
+    name: "rolling: an unbound new Instance keeps every old one",
+    replicas: 2,
+    have: "O0 O1 n2?",
+    create: 0,
+    delete: [],
   },
   { name: "rolling: surge one new first", replicas: 3, have: "O0 O1 O2", create: 1, delete: [] },
   { name: "rolling: new not ready keeps old", replicas: 3, have: "O0 O1 O2 n3", create: 0, delete: [] },

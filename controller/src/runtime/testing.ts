@@ -109,3 +109,20 @@ export class FakeKubeClient implements KubeClient {
     return { stop: () => entry.end() };
   }
 }
+
+/**
+ * Polls `condition` until it holds, on real time; throws naming what was awaited once
+ * `timeoutMs` passes, so a test whose condition never comes fails instead of hanging.
+ */
+export async function waitUntil(
+  description: string,
+  condition: () => boolean,
+  timeoutMs = 10_000,
+  intervalMs = 5,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
