@@ -145,6 +145,7 @@ export class FakeApiServer implements KubeClient {
   private readonly log: LoggedEvent[] = [];
   private readonly watchers: Watcher[] = [];
   private held: Array<() => void> | undefined;
+  private heldKinds: Set<string> | undefined;
   private revision = 1;
   private uidCounter = 0;
   private readonly now: () => number;
@@ -153,14 +154,19 @@ export class FakeApiServer implements KubeClient {
     this.now = options.now ?? Date.now;
   }
 
-  /** Watch events are queued, not delivered, until releaseWatchEvents(): a cache lagging behind. */
-  holdWatchEvents(): void {
+  /**
+   * Watch events (of the given kinds, or all) are queued, not delivered, until
+   * releaseWatchEvents(): a cache lagging behind.
+   */
+  holdWatchEvents(...resources: ResourceDescriptor[]): void {
     this.held ??= [];
+    this.heldKinds = resources.length > 0 ? new Set(resources.map(kindKey)) : undefined;
   }
 
   releaseWatchEvents(): void {
     const queued = this.held ?? [];
     this.held = undefined;
+    this.heldKinds = undefined;
     for (const deliver of queued) deliver();
   }
 
@@ -421,7 +427,8 @@ export class FakeApiServer implements KubeClient {
   }
 
   private send(watcher: Watcher, event: WatchEvent<KubeObject>): void {
-    if (this.held) this.held.push(() => watcher.deliver(event));
-    else watcher.deliver(event);
+    if (this.held && (!this.heldKinds || this.heldKinds.has(watcher.kind))) {
+      this.held.push(() => watcher.deliver(event));
+    } else watcher.deliver(event);
   }
 }
