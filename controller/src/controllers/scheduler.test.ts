@@ -162,6 +162,31 @@ const cases: Case[] = [
     placed: [placed("a"), placed("a"), placed("b")],
     want: "c",
   },
+  {
+    name: "spread: a Definition of the same name in another namespace is another Definition",
+    nodes: [node("a"), node("b")],
+    placed: [
+      { namespace: "elsewhere", definition: "web", nodeName: "a" },
+      { namespace: "elsewhere", definition: "web", nodeName: "a" },
+      placed("b", "web"),
+    ],
+    want: "a",
+  },
+  {
+    name: "every rejection is named in the message",
+    candidate: { hostPort: 80, nodeSelector: { zone: "z" }, resources: { memory: "1Gi", cpus: "1" } },
+    nodes: [
+      node("a", {}, "False"),
+      node("b", { unschedulable: true }),
+      node("c", { labels: { zone: "y" } }),
+      node("d", { labels: { zone: "z" } }),
+      node("e", { labels: { zone: "z" }, capacity: { instances: 0 } }),
+      node("f", { labels: { zone: "z" }, capacity: { memory: "1Mi" } }),
+      node("g", { labels: { zone: "z" }, capacity: { cpus: "100m" } }),
+    ],
+    placed: [placed("d", "x", { hostPort: 80 })],
+    want: '0/7 nodes are available: 1 not Ready, 1 marked unschedulable, 1 without the labels of placement.nodeSelector {"zone":"z"}, 1 already running an Instance on host port 80, 1 full (capacity.instances), 1 without enough memory left (capacity.memory), 1 without enough CPUs left (capacity.cpus).',
+  },
   { name: "spread: ties go to the name", nodes: [node("c"), node("b")], want: "b" },
   {
     name: "pack: the fullest node",
