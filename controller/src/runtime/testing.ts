@@ -19,7 +19,10 @@ export interface RecordedCall {
 /**
  * An in-memory stand-in for KubeClient, for unit tests of pure logic only: it records the
  * writes asked of it and answers lists and watches from what the test scripts. Anything
- * about the real API server's behaviour is tested against the real one.
+ * about the real API server's behaviour is tested against the real one. For tests that need
+ * a server which keeps what is written (gets, resourceVersion preconditions, finalizers),
+ * FakeApiServer in fake-apiserver.ts is that; this one scripts the protocol (list results,
+ * watch events and errors) exactly.
  */
 export class FakeKubeClient implements KubeClient {
   readonly calls: RecordedCall[] = [];
