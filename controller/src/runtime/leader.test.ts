@@ -4,7 +4,8 @@ import { KubeApiError } from "../kube/errors.js";
 import { LEASES, type Lease } from "../kube/resources.js";
 import { FakeClock, flushPromises } from "./clock.js";
 import { FakeApiServer } from "./fake-apiserver.js";
-import { LeaderElector, type StoppedLeadingReason } from "./leader.js";
+import { LeaderElector, type LeaderElectionOptions, type StoppedLeadingReason } from "./leader.js";
+import { leaderElectionMasterStatus } from "./metrics.js";
 
 const REF = { namespace: "berth-system", name: "berth-controller" };
 
@@ -160,4 +161,201 @@ test("a leader whose Lease another took steps down at its next renewal", async (
   assert.deepEqual(me.state.stopped, ["lost"]);
   assert.equal(holder(client), "other", "the new holder keeps it");
   await me.stop();
+});
+
+async function masterStatus(name = REF.name): Promise<number | undefined> {
+  const metric = await leaderElectionMasterStatus.get();
+  return metric.values.find((v) => v.labels.name === name)?.value;
+}
+
+function options(client: FakeApiServer, clock: FakeClock, extra: Partial<LeaderElectionOptions> = {}) {
+  return {
+    client,
+    clock,
+    ...REF,
+    identity: "me",
+    leaseDurationMs: 15_000,
+    renewDeadlineMs: 10_000,
+    retryPeriodMs: 2_000,
+    onStartedLeading: () => undefined,
+    onStoppedLeading: () => undefined,
+    ...extra,
+  };
+}
+
+test("timings must leave room: leaseDuration > renewDeadline > retryPeriod", () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  for (const bad of [
+    { leaseDurationMs: 10_000, renewDeadlineMs: 10_000 },
+    { renewDeadlineMs: 2_000, retryPeriodMs: 2_000 },
+  ]) {
+    assert.throws(
+      () => new LeaderElector(options(client, clock, bad)),
+      /leaseDuration > renewDeadline > retryPeriod/,
+    );
+  }
+  assert.doesNotThrow(
+    () => new LeaderElector(options(client, clock, { leaseDurationMs: 10_001, retryPeriodMs: 9_999 })),
+  );
+});
+
+test("the defaults are client-go's: 15 s lease, 10 s renew deadline, 2 s retry", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  const stop = new AbortController();
+  const elector = new LeaderElector({
+    client,
+    clock,
+    ...REF,
+    identity: "me",
+    onStartedLeading: () => undefined,
+    onStoppedLeading: () => undefined,
+  });
+  const running = elector.run(stop.signal);
+  await flushPromises();
+  assert.equal(client.peek(LEASES, REF)?.spec?.leaseDurationSeconds, 15);
+  client.calls.length = 0;
+  await clock.advanceAsync(1_999);
+  assert.equal(client.calls.length, 0, "no renewal before the retry period");
+  await clock.advanceAsync(1);
+  assert.deepEqual(
+    client.calls.map((c) => c.verb),
+    ["replace"],
+  );
+  stop.abort();
+  await clock.advanceAsync(2_000);
+  await running;
+  assert.equal(holder(client), "", "released on shutdown by default");
+});
+
+test("on shutdown the leader keeps renewing while work drains, then hands the Lease back", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  let drained!: () => void;
+  const stopped: StoppedLeadingReason[] = [];
+  let leadingSignal: AbortSignal | undefined;
+  const elector = new LeaderElector(
+    options(client, clock, {
+      releaseOnCancel: true,
+      onStartedLeading: (signal) => (leadingSignal = signal),
+      onStoppedLeading: (reason) => {
+        stopped.push(reason);
+        return new Promise<void>((resolve) => (drained = resolve));
+      },
+    }),
+  );
+  const stop = new AbortController();
+  const running = elector.run(stop.signal);
+  await flushPromises();
+  assert.equal(await masterStatus(), 1);
+  stop.abort();
+  await flushPromises();
+  assert.deepEqual(stopped, ["shutdown"]);
+  assert.equal(leadingSignal?.aborted, false, "work may still finish");
+  const renewedAt = client.peek(LEASES, REF)?.spec?.renewTime;
+  await clock.advanceAsync(6_000, 2_000);
+  assert.notEqual(client.peek(LEASES, REF)?.spec?.renewTime, renewedAt, "renewed while draining");
+  assert.equal(holder(client), "me");
+  drained();
+  await flushPromises();
+  await clock.advanceAsync(2_000);
+  await running;
+  assert.equal(leadingSignal?.aborted, true);
+  const lease = client.peek(LEASES, REF);
+  assert.equal(lease?.spec?.holderIdentity, "");
+  assert.equal(lease?.spec?.leaseDurationSeconds, 1, "a successor need not wait the full duration");
+  assert.equal(elector.isLeader(), false);
+  assert.equal(await masterStatus(), 0);
+});
+
+test("a Lease another took before the release is left alone", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  let drained!: () => void;
+  const elector = new LeaderElector(
+    options(client, clock, {
+      releaseOnCancel: true,
+      onStoppedLeading: () => new Promise<void>((resolve) => (drained = resolve)),
+    }),
+  );
+  const stop = new AbortController();
+  const running = elector.run(stop.signal);
+  await flushPromises();
+  stop.abort();
+  await flushPromises();
+  const lease = await client.get(LEASES, REF);
+  await client.replace(LEASES, { ...lease, spec: { ...lease.spec, holderIdentity: "other" } });
+  drained();
+  await clock.advanceAsync(4_000, 2_000);
+  await running;
+  assert.equal(holder(client), "other");
+});
+
+test("a leader that cannot reach the API server for the renew deadline stops leading", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  const me = elector(client, clock);
+  await flushPromises();
+  assert.equal(me.state.leading, true);
+  const outage = (): void => {
+    for (const verb of ["replace", "get"])
+      client.failures.push({ verb, error: new KubeApiError(503, "unavailable") });
+  };
+  outage();
+  await clock.advanceAsync(2_000);
+  outage();
+  await clock.advanceAsync(2_000);
+  outage();
+  await clock.advanceAsync(2_000);
+  outage();
+  await clock.advanceAsync(2_000);
+  assert.equal(me.state.leading, true, "8 s without a renewal: still within the 10 s deadline");
+  outage();
+  await clock.advanceAsync(2_000);
+  assert.deepEqual(me.state.stopped, ["lost"], "10 s without a renewal: leadership is given up");
+  assert.equal(me.candidate.isLeader(), false);
+  // The API server answers again: it campaigns and, the Lease still being its own, leads again.
+  client.failures.length = 0;
+  await clock.advanceAsync(4_000, 1_000);
+  assert.equal(me.candidate.isLeader(), true);
+  await me.stop();
+});
+
+test("renewing its own Lease after a read keeps acquireTime and the transition count", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  const me = elector(client, clock);
+  await flushPromises();
+  const first = client.peek(LEASES, REF);
+  client.failures.push({ verb: "replace", error: new KubeApiError(409, "the object has been modified") });
+  await clock.advanceAsync(2_000);
+  await clock.advanceAsync(2_000);
+  const later = client.peek(LEASES, REF);
+  assert.equal(later?.spec?.holderIdentity, "me");
+  assert.equal(later?.spec?.acquireTime, first?.spec?.acquireTime);
+  assert.equal(later?.spec?.leaseTransitions, 0);
+  assert.notEqual(later?.spec?.renewTime, first?.spec?.renewTime);
+  await me.stop();
+});
+
+test("onNewLeader hears each new holder once", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  await heldByOther(client, clock);
+  const seen: string[] = [];
+  const stop = new AbortController();
+  const elector = new LeaderElector(
+    options(client, clock, { onNewLeader: (id) => seen.push(id), releaseOnCancel: false }),
+  );
+  const running = elector.run(stop.signal);
+  await flushPromises();
+  await renewAsOther(client, clock);
+  await clock.advanceAsync(2_500);
+  assert.deepEqual(seen, ["other"], "a renewal by the same holder is no new leader");
+  await clock.advanceAsync(20_000, 1_000);
+  assert.deepEqual(seen, ["other", "me"]);
+  stop.abort();
+  await clock.advanceAsync(2_000);
+  await running;
 });
