@@ -40,14 +40,18 @@ function elector(client: FakeApiServer, clock: FakeClock, identity = "me") {
 }
 
 /** Another process holding the Lease, renewed at `renewTime`. */
-async function heldByOther(client: FakeApiServer, clock: FakeClock): Promise<Lease> {
+async function heldByOther(
+  client: FakeApiServer,
+  clock: FakeClock,
+  leaseDurationSeconds = 15,
+): Promise<Lease> {
   return await client.create(LEASES, {
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
     metadata: { ...REF },
     spec: {
       holderIdentity: "other",
-      leaseDurationSeconds: 15,
+      leaseDurationSeconds,
       acquireTime: new Date(clock.now()).toISOString(),
       renewTime: new Date(clock.now()).toISOString(),
       leaseTransitions: 3,
@@ -355,7 +359,138 @@ test("onNewLeader hears each new holder once", async () => {
   assert.deepEqual(seen, ["other"], "a renewal by the same holder is no new leader");
   await clock.advanceAsync(20_000, 1_000);
   assert.deepEqual(seen, ["other", "me"]);
+  const lease = await client.get(LEASES, REF);
+  await client.replace(LEASES, { ...lease, spec: { ...lease.spec, holderIdentity: "" } });
+  await clock.advanceAsync(2_000);
+  assert.ok(!seen.includes(""), "a released Lease names no leader");
   stop.abort();
   await clock.advanceAsync(2_000);
   await running;
+});
+
+test("a leader keeps leading as long as its renewals succeed, and keeps the Lease when told not to release it", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  const me = elector(client, clock);
+  assert.equal(me.candidate.isLeader(), false, "nobody leads before campaigning");
+  await flushPromises();
+  await clock.advanceAsync(60_000, 2_000);
+  assert.equal(me.candidate.isLeader(), true);
+  assert.deepEqual(me.state.stopped, []);
+  assert.equal(clock.pendingTimers(), 1, "only the next renewal's wait: no deadline timer left per renewal");
+  const lease = client.peek(LEASES, REF);
+  assert.equal(lease?.kind, "Lease");
+  assert.equal(lease?.apiVersion, "coordination.k8s.io/v1");
+  assert.match(lease?.spec?.renewTime ?? "", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, "MicroTime");
+  await me.stop();
+  assert.equal(holder(client), "me", "releaseOnCancel: false keeps the Lease");
+});
+
+test("a candidate's metric reads 0 before it campaigns", async () => {
+  const client = new FakeApiServer();
+  new LeaderElector(options(client, new FakeClock(), { name: "metric-check" }));
+  assert.equal(await masterStatus("metric-check"), 0);
+});
+
+test("the Lease is taken at exactly a lease duration after its record was last seen to change", async (t) => {
+  t.mock.method(Math, "random", () => 0);
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  await heldByOther(client, clock, 16);
+  const stop = new AbortController();
+  let leading = false;
+  // 16 s: the retries at 2 s steps meet the expiry exactly.
+  const elector = new LeaderElector(
+    options(client, clock, { leaseDurationMs: 16_000, onStartedLeading: () => (leading = true) }),
+  );
+  const running = elector.run(stop.signal);
+  await flushPromises();
+  await clock.advanceAsync(14_000, 2_000);
+  assert.equal(leading, false);
+  await clock.advanceAsync(2_000);
+  assert.equal(leading, true, "taken at observedAt + leaseDuration, not a retry later");
+  stop.abort();
+  await clock.advanceAsync(2_000);
+  await running;
+});
+
+test("candidates retry after the retry period plus up to 20% jitter", async (t) => {
+  t.mock.method(Math, "random", () => 0.5);
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  await heldByOther(client, clock);
+  const me = elector(client, clock);
+  await flushPromises();
+  client.calls.length = 0;
+  await clock.advanceAsync(2_199);
+  assert.equal(client.calls.length, 0);
+  await clock.advanceAsync(1);
+  assert.deepEqual(
+    client.calls.map((c) => c.verb),
+    ["get"],
+  );
+  await me.stop();
+});
+
+test("a failed read is no reason to create the Lease", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  client.failures.push({ verb: "get", error: new KubeApiError(500, "etcd unavailable") });
+  const me = elector(client, clock);
+  await flushPromises();
+  assert.deepEqual(
+    client.calls.map((c) => c.verb),
+    ["get"],
+  );
+  assert.equal(me.state.leading, false);
+  await clock.advanceAsync(2_400);
+  assert.equal(me.state.leading, true, "the next try reads again and creates it");
+  await me.stop();
+});
+
+test("a renewal the API server never answers counts as failed at the renew deadline", async () => {
+  const server = new FakeApiServer();
+  const clock = new FakeClock();
+  let hang = false;
+  const stuck: Array<(err: Error) => void> = [];
+  // A client whose requests, once `hang` is set, get no answer until the connection drops.
+  const client = new Proxy(server, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) =>
+        hang
+          ? new Promise((_, reject) => stuck.push(reject))
+          : (value as (...a: unknown[]) => unknown).apply(target, args);
+    },
+  });
+  const me = elector(client, clock);
+  await flushPromises();
+  assert.equal(me.state.leading, true);
+  hang = true;
+  // The last renewal was at 0; the attempt at 2 s hangs and is cut at 10 s.
+  await clock.advanceAsync(9_000, 1_000);
+  assert.equal(me.state.leading, true, "within the renew deadline");
+  await clock.advanceAsync(1_000);
+  assert.deepEqual(me.state.stopped, ["lost"], "given up at the deadline");
+  hang = false;
+  for (const drop of stuck) drop(new KubeApiError(0, "connection reset"));
+  await me.stop();
+});
+
+test("a leader whose Lease was released meanwhile takes it again instead of stepping down", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  const me = elector(client, clock);
+  await flushPromises();
+  const lease = await client.get(LEASES, REF);
+  await client.replace(LEASES, { ...lease, spec: { ...lease.spec, holderIdentity: "" } });
+  // Both the renewal and the write after the read lose a race.
+  client.failures.push({ verb: "replace", error: new KubeApiError(409, "modified") });
+  client.failures.push({ verb: "replace", error: new KubeApiError(409, "modified") });
+  await clock.advanceAsync(2_000);
+  assert.deepEqual(me.state.stopped, [], "a released Lease is no other leader");
+  await clock.advanceAsync(2_000);
+  assert.equal(holder(client), "me");
+  await me.stop();
 });
