@@ -72,6 +72,8 @@ export default {
   testRunner: "tap",
   tap: { testFiles: selected.tests, nodeArgs: ["--import", "tsx"], forceBail: true },
   checkers: ["typescript"],
+  plugins: ["@stryker-mutator/*", "./hack/stryker-ignore-logs.mjs"],
+  ignorers: ["LogStatements"],
   tsconfigFile: "tsconfig.json",
   mutate: selected.mutate,
   coverageAnalysis: "perTest",
