@@ -494,3 +494,25 @@ test("a leader whose Lease was released meanwhile takes it again instead of step
   assert.equal(holder(client), "me");
   await me.stop();
 });
+
+test("a candidate stopped before it got the Lease never starts leading", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  await heldByOther(client, clock);
+  const calls: string[] = [];
+  const elector = new LeaderElector(
+    options(client, clock, {
+      onStartedLeading: () => calls.push("started"),
+      onStoppedLeading: (reason) => void calls.push(`stopped ${reason}`),
+    }),
+  );
+  const stop = new AbortController();
+  const running = elector.run(stop.signal);
+  await flushPromises();
+  stop.abort();
+  await clock.advanceAsync(30_000, 2_000);
+  await running;
+  assert.deepEqual(calls, []);
+  assert.equal(elector.isLeader(), false);
+  assert.equal(holder(client), "other");
+});
