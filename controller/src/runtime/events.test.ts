@@ -36,6 +36,8 @@ test("an Event names the object, the reporter and what happened", async () => {
   await recorder.flush();
   const [event, ...rest] = stored();
   assert.equal(rest.length, 0);
+  assert.equal(event?.apiVersion, "events.k8s.io/v1");
+  assert.equal(event?.kind, "Event");
   assert.match(event?.metadata?.name ?? "", /^web-0\.[0-9a-f]+$/);
   assert.equal(event?.eventTime, "2026-03-01T12:00:00.000000Z");
   assert.equal(event?.reportingController, "berth.dev/controller");
@@ -149,4 +151,37 @@ test("the recording recorder keeps what it was told, by object key", () => {
     { key: "team/web-0", type: "Normal", reason: "Created", message: "made", action: "Create" },
     { key: "node-a", type: "Warning", reason: "NodeNotReady", message: "silent" },
   ]);
+});
+
+test("a series is written only when its count moved; the window is inclusive", async () => {
+  const { server, recorder, clock, stored } = setup();
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  const patches = (): number => server.calls.filter((c) => c.verb === "mergePatch").length;
+  assert.equal(patches(), 1);
+  // Exactly a window after the last repeat it is still the same series.
+  clock.advance(600_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.equal(stored().length, 1);
+  assert.equal(stored()[0]?.series?.count, 3);
+});
+
+test("the reporting instance is cut to 128 characters; an unnamed object still gets a valid Event name", async () => {
+  const { recorder, stored } = setup({ instance: "h".repeat(200) });
+  recorder.event({ metadata: { namespace: "team" } }, "Normal", "Seen", "x");
+  await recorder.flush();
+  assert.equal(stored()[0]?.reportingInstance, "h".repeat(128));
+  assert.match(stored()[0]?.metadata?.name ?? "", /^object\./);
+});
+
+test("objects without a uid are told apart by kind, namespace and name", async () => {
+  const { recorder, stored } = setup({ burst: 1 });
+  recorder.event({ kind: "Instance", metadata: { namespace: "team", name: "a" } }, "Normal", "Seen", "x");
+  recorder.event({ kind: "Definition", metadata: { namespace: "team", name: "a" } }, "Normal", "Seen", "x");
+  recorder.event({ kind: "Instance", metadata: { namespace: "team", name: "b" } }, "Normal", "Seen", "x");
+  await recorder.flush();
+  assert.equal(stored().length, 3, "three objects, three buckets, three series");
 });
