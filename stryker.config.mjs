@@ -19,7 +19,7 @@ export const MODULES = {
   },
   leader: {
     mutate: ["controller/src/runtime/leader.ts"],
-    tests: ["controller/src/runtime/leader.test.ts"],
+    tests: ["controller/src/runtime/leader.test.ts", "controller/src/runtime/leader-lifecycle.test.ts"],
   },
   status: {
     mutate: ["controller/src/controllers/status.ts"],
