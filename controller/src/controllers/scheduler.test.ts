@@ -229,5 +229,8 @@ test("parseQuantity", () => {
   assert.equal(parseQuantity("500m"), 0.5);
   assert.equal(parseQuantity("2G"), 2e9);
   assert.equal(parseQuantity("lots"), undefined);
+  assert.equal(parseQuantity("x1Gi"), undefined, "the whole text is the quantity");
+  assert.equal(parseQuantity("1.25"), 1.25);
+  assert.equal(parseQuantity(" 2Gi "), 2 * 2 ** 30, "surrounding blanks are ignored");
   assert.equal(parseQuantity(undefined), undefined);
 });
