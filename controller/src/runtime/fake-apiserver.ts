@@ -309,11 +309,6 @@ export class FakeApiServer implements KubeClient {
     return { stop: () => watcher.end() };
   }
 
-  /** Ends every open watch, as the server does at its timeout; informers resume them. */
-  endWatches(): void {
-    for (const watcher of this.watchers.splice(0)) watcher.end();
-  }
-
   private begin(verb: string, ref: ObjectRef | undefined, body?: unknown): void {
     this.calls.push({ verb, ...(ref ? { ref } : {}), ...(body !== undefined ? { body } : {}) });
     const index = this.failures.findIndex((f) => f.verb === verb);
