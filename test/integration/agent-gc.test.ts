@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LABELS } from "../../controller/src/api/types.js";
 import { NodeConflictError } from "../../controller/src/agent/index.js";
-import { NODES } from "../../controller/src/kube/index.js";
+import { NODES, isNotFound } from "../../controller/src/kube/index.js";
 import { env, images, run, testNamespace, waitFor } from "../harness/index.js";
 import { agentWorld, containersOf, installationOf, runAgent } from "./agent-fixtures.js";
 
@@ -97,6 +97,7 @@ test("a second live agent for the same Node, or for the same URL, is refused", a
   });
   await assert.rejects(
     world.client.get(NODES, { name: `${world.nodeName}-twin` }),
+    (err: unknown) => isNotFound(err),
     "the refused Node was not created",
   );
 });

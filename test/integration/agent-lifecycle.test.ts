@@ -127,7 +127,13 @@ test("a restarted agent adopts the running container instead of starting another
     const acquired = Date.parse(lease.spec?.acquireTime ?? "");
     return lease.spec?.holderIdentity === first.agentId && acquired >= restartedAt - 1000;
   });
-  const after = await waitForStatus(world, "web", "the Instance to stay ready", (s) => s.ready === true);
+  // A probe time written after the restart: the new process has looked at the Instance itself.
+  const after = await waitForStatus(
+    world,
+    "web",
+    "a status written by the restarted agent",
+    (s) => s.ready === true && Date.parse(s.lastProbeTime ?? "") >= restartedAt,
+  );
   assert.equal(after.containerId, before.containerId);
   assert.equal(after.restarts, 0);
   const containers = await containersOf(world, "web");

@@ -25,7 +25,9 @@ import {
   NODES,
   getOrUndefined,
   ignoreNotFound,
+  isConflict,
   isNotFound,
+  isPatchTestFailed,
   newKubeClient,
   type KubeClient,
 } from "../../controller/src/kube/index.js";
@@ -59,27 +61,36 @@ export function testLabel(): Record<string, string> {
   return { "berth.dev/test": randomBytes(4).toString("hex") };
 }
 
+/** How often the test Nodes heartbeat: well inside any grace period a test configures. */
+export const TEST_HEARTBEAT_MS = 500;
+
+export interface TestNodes {
+  labels: Record<string, string>;
+  nodes: string[];
+  /** Stops one Node's heartbeat, as a lost machine would. */
+  stopBeating(node: string): void;
+}
+
 /**
  * Nodes named node-<role>-<suffix>, one per role, carrying a label unique to this test (so
- * its Definitions select them and nothing else), heartbeating once, deleted after the test.
+ * its Definitions select them and nothing else), heartbeating while the test runs (the
+ * controller marks a silent Node Ready=Unknown after its grace period), deleted after it.
  */
-export async function testNodes(
-  t: TestContext,
-  roles: string[],
-): Promise<{ labels: Record<string, string>; nodes: string[] }> {
+export async function testNodes(t: TestContext, roles: string[]): Promise<TestNodes> {
   const labels = testLabel();
   const suffix = Object.values(labels)[0] ?? "";
   const nodes = roles.map((role) => `node-${role}-${suffix}`);
-  await createNodes(t, nodes, labels);
-  return { labels, nodes };
+  const { stopBeating } = await createNodes(t, nodes, labels);
+  return { labels, nodes, stopBeating };
 }
 
 export async function createNodes(
   t: TestContext,
   names: string[],
   labels: Record<string, string>,
-): Promise<void> {
+): Promise<Pick<TestNodes, "stopBeating">> {
   const kube = client();
+  const beating = new Set(names);
   for (const name of names) {
     const node: Node = {
       apiVersion: API_VERSION,
@@ -90,14 +101,25 @@ export async function createNodes(
     await kube.create(NODES, node);
     await heartbeat(name);
   }
+  const failures: unknown[] = [];
+  let beat: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    beat = beat.then(async () => {
+      for (const name of beating) await heartbeat(name).catch((err: unknown) => failures.push(err));
+    });
+  }, TEST_HEARTBEAT_MS);
   t.after(async () => {
+    clearInterval(timer);
+    await beat;
     for (const name of names) {
       await ignoreNotFound(kube.delete(NODES, { name }));
       await ignoreNotFound(kube.delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(name) }));
       // Where the controller delivered the environments of the Node's Instances.
       await ignoreNotFound(kube.delete(NAMESPACES, { name: nodeNamespace(name) }));
     }
+    if (failures.length > 0) throw new Error(`test Node heartbeats failed: ${String(failures[0])}`);
   });
+  return { stopBeating: (name) => beating.delete(name) };
 }
 
 /** What an agent does every few seconds: renew its Lease and report its Node Ready. */
@@ -226,9 +248,15 @@ export class StandInAgent {
     return this;
   }
 
+  /** Stops, then fails the test if a pass failed for a reason other than a lost race. */
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     await this.running;
+    if (this.errors.length > 0) {
+      throw new Error(
+        `the stand-in agent failed ${this.errors.length} time(s); first: ${String(this.errors[0])}`,
+      );
+    }
   }
 
   /** Stops serving one node (its Instances are no longer touched). */
@@ -240,34 +268,44 @@ export class StandInAgent {
     for (const instance of await listInstances(this.namespace)) {
       const node = instance.spec.nodeName;
       if (!node || !this.nodes.has(node)) continue;
-      if (instance.metadata.deletionTimestamp) {
-        await ignoreNotFound(removeFinalizer(this.kube, INSTANCES, instance, INSTANCE_FINALIZER));
-        continue;
+      try {
+        await this.serve(instance, node);
+      } catch (err) {
+        // The controller changed or removed the Instance since the list: the next pass sees it anew.
+        if (isNotFound(err) || isConflict(err) || isPatchTestFailed(err)) continue;
+        throw err;
       }
-      if (instance.status?.phase === "Running" || instance.status?.phase === "Starting") continue;
-      const ready = this.readyWhen(instance);
-      const port = instance.spec.hostPort ?? this.nextPort++;
-      const stamp = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-      await this.kube.patchStatus(
-        INSTANCES,
-        { namespace: this.namespace, name: instance.metadata.name ?? "" },
-        {
-          status: {
-            phase: ready ? "Running" : "Starting",
-            ready,
-            address: { url: `http://${node}.invalid:${port}`, host: `${node}.invalid`, port },
-            conditions: [
-              {
-                type: "Ready",
-                status: ready ? "True" : "False",
-                reason: "Probe",
-                message: "",
-                lastTransitionTime: stamp,
-              },
-            ],
-          },
-        },
-      );
     }
+  }
+
+  private async serve(instance: Instance, node: string): Promise<void> {
+    if (instance.metadata.deletionTimestamp) {
+      await removeFinalizer(this.kube, INSTANCES, instance, INSTANCE_FINALIZER);
+      return;
+    }
+    if (instance.status?.phase === "Running" || instance.status?.phase === "Starting") return;
+    const ready = this.readyWhen(instance);
+    const port = instance.spec.hostPort ?? this.nextPort++;
+    const stamp = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    await this.kube.patchStatus(
+      INSTANCES,
+      { namespace: this.namespace, name: instance.metadata.name ?? "" },
+      {
+        status: {
+          phase: ready ? "Running" : "Starting",
+          ready,
+          address: { url: `http://${node}.invalid:${port}`, host: `${node}.invalid`, port },
+          conditions: [
+            {
+              type: "Ready",
+              status: ready ? "True" : "False",
+              reason: "Probe",
+              message: "",
+              lastTransitionTime: stamp,
+            },
+          ],
+        },
+      },
+    );
   }
 }

@@ -47,7 +47,7 @@ test("replicas with a fixed host port land on different nodes; one too many is U
   const events = await kubectlOk(["get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}"]);
   assert.match(events, /FailedScheduling/);
 
-  // Back to what fits: the surplus goes and the Definition is healthy.
+  // Back to what fits: the surplus (the Pending one) goes and the Definition is healthy.
   await applyDefinition(namespace, "gateway", {
     image: { name: images.echo, port: 8080 },
     hostPort: 18080,
@@ -56,6 +56,16 @@ test("replicas with a fixed host port land on different nodes; one too many is U
   });
   await waitForCondition(namespace, "gateway", "Degraded", "False/AsExpected");
   await waitForCondition(namespace, "gateway", "Ready", "True/InstancesReady");
+  const after = await waitFor("the Pending Instance gone", async () => {
+    const all = await listInstances(namespace, "gateway");
+    return all.some((i) => i.metadata.name === pending?.metadata.name) ? undefined : all;
+  });
+  assert.deepEqual(
+    after.map((i) => i.metadata.name),
+    instances.filter((i) => i.spec.nodeName).map((i) => i.metadata.name),
+    "the two bound Instances are the ones kept",
+  );
+  assert.ok(after.every((i) => i.metadata.deletionTimestamp === undefined));
 });
 
 test("dependsOn: wait for a ready dependency; cycles and missing ones are reported", async (t) => {

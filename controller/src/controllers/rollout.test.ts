@@ -1,24 +1,36 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { InstanceView } from "./instances.js";
-import { DEFAULT_ROLLOUT, planRollout, rolloutSettings, type RolloutSettings } from "./rollout.js";
+import {
+  DEFAULT_ROLLOUT,
+  byRemovalPreference,
+  planRollout,
+  rolloutSettings,
+  type RolloutSettings,
+} from "./rollout.js";
 
 const NOW = 1_000_000_000;
 
-/** "n0" = new not ready, "N1" = new ready, "o2"/"O3" = old, "t4" = old terminating. */
+/**
+ * "n0" = new not ready, "N1" = new ready, "o2"/"O3" = old, "t4" = old terminating, "x5" = new
+ * terminating; a
+ * trailing "?" leaves it unbound (the scheduler found no Node yet). Bound ones are spread
+ * over two nodes; later codes were created later.
+ */
 function instances(spec: string): InstanceView[] {
   return spec
     .split(" ")
     .filter(Boolean)
     .map((code, index) => {
       const kind = code[0] ?? "";
+      const unbound = code.endsWith("?");
       return {
-        name: code,
-        deploymentId: kind.toLowerCase() === "n" ? "new" : "old",
-        nodeName: "node-a",
+        name: unbound ? code.slice(0, -1) : code,
+        deploymentId: kind.toLowerCase() === "n" || kind === "x" ? "new" : "old",
+        ...(unbound ? {} : { nodeName: index % 2 === 0 ? "node-a" : "node-b" }),
         ready: kind === "N" || kind === "O",
-        terminating: kind === "t",
-        phase: "Running",
+        terminating: kind === "t" || kind === "x",
+        phase: unbound ? "Pending" : "Running",
         createdAt: NOW - 10_000 + index,
         ...(kind === "N" || kind === "O" ? { readySince: NOW - 5_000 } : {}),
       };
@@ -47,6 +59,42 @@ const cases: Case[] = [
     create: 0,
     delete: ["n1", "N2"],
   },
+  {
+    name: "scale down removes the unbound first, though older than a bound one not ready",
+    replicas: 2,
+    have: "n0? n1 N2",
+    create: 0,
+    delete: ["n0"],
+  },
+  {
+    name: "scale down removes the unbound before the ready",
+    replicas: 1,
+    have: "N0 n1?",
+    create: 0,
+    delete: ["n1"],
+  },
+  {
+    name: "scale down among the ready removes the newest",
+    replicas: 2,
+    have: "N0 N1 N2",
+    create: 0,
+    delete: ["N2"],
+  },
+  {
+    name: "rolling: an unbound new Instance keeps every old one",
+    replicas: 2,
+    have: "O0 O1 n2?",
+    create: 0,
+    delete: [],
+  },
+  {
+    name: "scale down among the ready removes the newest, whatever the names say",
+    replicas: 1,
+    have: "N5 N3",
+    create: 0,
+    delete: ["N3"],
+  },
+  { name: "not complete while a new one is not ready", replicas: 2, have: "N0 n1", create: 0, delete: [] },
   { name: "rolling: surge one new first", replicas: 3, have: "O0 O1 O2", create: 1, delete: [] },
   { name: "rolling: new not ready keeps old", replicas: 3, have: "O0 O1 O2 n3", create: 0, delete: [] },
   {
@@ -108,6 +156,22 @@ const cases: Case[] = [
     delete: [],
   },
   {
+    name: "recreate: a terminating new Instance does not hold the rest back",
+    replicas: 3,
+    settings: { strategy: "Recreate" },
+    have: "N0 x1",
+    create: 2,
+    delete: [],
+  },
+  {
+    name: "recreate: scale up with no old one left",
+    replicas: 2,
+    settings: { strategy: "Recreate" },
+    have: "N0",
+    create: 1,
+    delete: [],
+  },
+  {
     name: "recreate: then creates all",
     replicas: 2,
     settings: { strategy: "Recreate" },
@@ -153,6 +217,40 @@ test("a rollout whose new Instance never gets ready stalls after the deadline an
   assert.equal(late.stalled, true);
   assert.deepEqual(late.delete, []);
   assert.equal(late.create, 0);
+});
+
+test("progress is the newest creation or readiness among the new Instances; the deadline is inclusive", () => {
+  const settings = { ...DEFAULT_ROLLOUT, progressDeadlineSeconds: 60 };
+  const have = instances("O0 n1 n2");
+  const input = { replicas: 2, deploymentId: "new", settings, instances: have, allowCreate: true };
+  const deadlineAt = NOW - 10_000 + 2 + 60_000;
+  assert.equal(planRollout({ ...input, now: NOW }).deadlineAt, deadlineAt);
+  assert.equal(planRollout({ ...input, now: NOW }).lastProgressAt, NOW - 10_000 + 2);
+  assert.equal(planRollout({ ...input, now: deadlineAt - 1 }).stalled, false);
+  assert.equal(planRollout({ ...input, now: deadlineAt }).stalled, true);
+});
+
+test("removal order: unbound, then not ready, then the newest, then by name", () => {
+  const view = (name: string, extra: Partial<InstanceView>): InstanceView => ({
+    name,
+    deploymentId: "d",
+    nodeName: "node-a",
+    ready: true,
+    terminating: false,
+    phase: "Running",
+    createdAt: NOW,
+    ...extra,
+  });
+  const order = byRemovalPreference([
+    view("a", {}),
+    view("c", {}),
+    view("b", {}),
+    view("old", { createdAt: NOW - 1 }),
+    view("new", { createdAt: NOW + 1 }),
+    view("sick", { ready: false, createdAt: NOW - 5 }),
+    view("pending", { nodeName: undefined, ready: false, createdAt: NOW - 9 }),
+  ]).map((i) => i.name);
+  assert.deepEqual(order, ["pending", "sick", "new", "c", "b", "a", "old"]);
 });
 
 test("a stalled rollout keeps ready old Instances even when maxUnavailable would allow removal", () => {

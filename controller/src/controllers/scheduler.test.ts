@@ -103,12 +103,58 @@ const cases: Case[] = [
     placed: [placed("a"), placed("b"), placed("b")],
     want: "b",
   },
+  // In each capacity case spread alone would pick a (fewer Instances there): only the limit sends it to b.
   {
     name: "capacity.memory",
     candidate: { resources: { memory: "512Mi" } },
     nodes: [node("a", { capacity: { memory: "1Gi" } }), node("b", { capacity: { memory: "2Gi" } })],
-    placed: [placed("a", "x", { resources: { memory: "768Mi" } })],
+    placed: [placed("a", "x", { resources: { memory: "768Mi" } }), placed("b"), placed("b")],
     want: "b",
+  },
+  {
+    name: "capacity.memory exactly full still fits",
+    candidate: { resources: { memory: "256Mi" } },
+    nodes: [node("a", { capacity: { memory: "1Gi" } }), node("b")],
+    placed: [placed("a", "x", { resources: { memory: "768Mi" } }), placed("b"), placed("b")],
+    want: "a",
+  },
+  {
+    name: "capacity.memory over on every node",
+    candidate: { resources: { memory: "2Gi" } },
+    nodes: [node("a", { capacity: { memory: "1Gi" } })],
+    want: "0/1 nodes are available: 1 without enough memory left (capacity.memory).",
+  },
+  {
+    name: "capacity.memory counts what every Instance on the node claims",
+    candidate: { resources: { memory: "300Mi" } },
+    nodes: [node("a", { capacity: { memory: "1Gi" } }), node("b")],
+    placed: [
+      placed("a", "x", { resources: { memory: "400Mi" } }),
+      placed("a", "y", { resources: { memory: "400Mi" } }),
+      placed("b"),
+      placed("b"),
+      placed("b"),
+    ],
+    want: "b",
+  },
+  {
+    name: "capacity.cpus sends it to the busier node",
+    candidate: { resources: { cpus: "1" } },
+    nodes: [node("a", { capacity: { cpus: "1.5" } }), node("b", { capacity: { cpus: "4" } })],
+    placed: [placed("a", "x", { resources: { cpus: "1" } }), placed("b"), placed("b")],
+    want: "b",
+  },
+  {
+    name: "capacity.instances exactly full still fits",
+    nodes: [node("a", { capacity: { instances: 2 } }), node("b")],
+    placed: [placed("a"), placed("b"), placed("b")],
+    want: "a",
+  },
+  {
+    name: "capacity.instances full everywhere",
+    nodes: [node("a", { capacity: { instances: 1 } }), node("b", { capacity: { instances: 1 } })],
+    placed: [placed("a"), placed("b")],
+    want: "0/2 nodes are available: 2 full (capacity.instances).",
   },
   {
     name: "capacity.cpus exactly full still fits",
@@ -134,6 +180,32 @@ const cases: Case[] = [
     nodes: [node("a"), node("b"), node("c")],
     placed: [placed("a"), placed("a"), placed("b")],
     want: "c",
+  },
+  {
+    name: "spread: a Definition of the same name in another namespace is another Definition",
+    nodes: [node("a"), node("b")],
+    placed: [
+      { namespace: "elsewhere", definition: "web", nodeName: "a" },
+      { namespace: "elsewhere", definition: "web", nodeName: "a" },
+      placed("b", "web"),
+    ],
+    want: "a",
+  },
+  {
+    name: "every rejection is named in the message",
+    candidate: { hostPort: 80, nodeSelector: { zone: "z" }, resources: { memory: "1Gi", cpus: "1" } },
+    nodes: [
+      node("a", {}, "False"),
+      node("b", { unschedulable: true }),
+      node("c", { labels: { zone: "y" } }),
+      node("d", { labels: { zone: "z" }, allowPrivilegedPorts: true }),
+      node("e", { labels: { zone: "z" }, capacity: { instances: 0 }, allowPrivilegedPorts: true }),
+      node("f", { labels: { zone: "z" }, capacity: { memory: "1Mi" }, allowPrivilegedPorts: true }),
+      node("g", { labels: { zone: "z" }, capacity: { cpus: "100m" }, allowPrivilegedPorts: true }),
+      node("h", { labels: { zone: "z" } }),
+    ],
+    placed: [placed("d", "x", { hostPort: 80 })],
+    want: '0/8 nodes are available: 1 not Ready, 1 marked unschedulable, 1 without the labels of placement.nodeSelector {"zone":"z"}, 1 already running an Instance on host port 80, 1 full (capacity.instances), 1 without enough memory left (capacity.memory), 1 without enough CPUs left (capacity.cpus), 1 not allowing privileged host port 80 (below 1024: an admin sets spec.allowPrivilegedPorts on the Node).',
   },
   { name: "spread: ties go to the name", nodes: [node("c"), node("b")], want: "b" },
   {
@@ -177,5 +249,8 @@ test("parseQuantity", () => {
   assert.equal(parseQuantity("500m"), 0.5);
   assert.equal(parseQuantity("2G"), 2e9);
   assert.equal(parseQuantity("lots"), undefined);
+  assert.equal(parseQuantity("x1Gi"), undefined, "the whole text is the quantity");
+  assert.equal(parseQuantity("1.25"), 1.25);
+  assert.equal(parseQuantity(" 2Gi "), 2 * 2 ** 30, "surrounding blanks are ignored");
   assert.equal(parseQuantity(undefined), undefined);
 });

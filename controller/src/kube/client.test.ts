@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import { restClientRequestDuration, restClientRequests } from "../runtime/metrics.js";
+import { waitUntil } from "../runtime/testing.js";
 import { newKubeClient, type KubeClient } from "./client.js";
 import { isNotFound } from "./errors.js";
 import { CONFIGMAPS } from "./resources.js";
@@ -105,7 +106,7 @@ test("a watch counts once, when it is opened, however long it runs", async (t) =
     (event) => events.push(event.type),
     () => done(),
   );
-  while (events.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  await waitUntil("the watch's first event", () => events.length > 0);
   assert.equal(await requests({ code: "200", method: "GET", host }), 1);
   handle.stop();
   await ended;

@@ -1,7 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Condition } from "../api/types.js";
-import { setCondition, statusEqual, StatusWriter } from "./status.js";
+import {
+  getCondition,
+  isConditionTrue,
+  removeCondition,
+  setCondition,
+  statusEqual,
+  StatusWriter,
+  toTimestamp,
+} from "./status.js";
 import { FakeKubeClient } from "./testing.js";
 import { INSTANCES } from "../kube/resources.js";
 import type { Instance } from "../api/types.js";
@@ -75,4 +83,56 @@ test("StatusWriter patches /status with observedGeneration, removals and a resou
       metadata: { resourceVersion: "7" },
     },
   });
+});
+
+test("conditions are found, set, flipped and removed by type, leaving the others alone", () => {
+  const ready: Condition = {
+    type: "Ready",
+    status: "True",
+    reason: "r",
+    message: "",
+    lastTransitionTime: t0,
+  };
+  const degraded: Condition = {
+    type: "Degraded",
+    status: "False",
+    reason: "d",
+    message: "",
+    lastTransitionTime: t0,
+  };
+  const list = [ready, degraded];
+  assert.equal(getCondition(list, "Degraded"), degraded);
+  assert.equal(getCondition(list, "Missing"), undefined);
+  assert.equal(getCondition(undefined, "Ready"), undefined);
+  assert.equal(isConditionTrue(list, "Ready"), true);
+  assert.equal(isConditionTrue(list, "Degraded"), false);
+  assert.equal(isConditionTrue(list, "Missing"), false);
+
+  const flipped = setCondition(list, { type: "Degraded", status: "True", reason: "x", message: "m" }, t1);
+  assert.deepEqual(flipped[0], ready, "another type is untouched");
+  assert.deepEqual(flipped[1], {
+    type: "Degraded",
+    status: "True",
+    lastTransitionTime: t1,
+    reason: "x",
+    message: "m",
+  });
+  assert.equal("observedGeneration" in flipped[1]!, false, "no observedGeneration unless given");
+  const withGeneration = setCondition(
+    list,
+    { type: "Ready", status: "True", reason: "r", message: "", observedGeneration: 4 },
+    t1,
+  );
+  assert.equal(withGeneration[0]?.observedGeneration, 4);
+  assert.equal(withGeneration[0]?.lastTransitionTime, t0);
+  const added = setCondition(list, { type: "Progressing", status: "True", reason: "p", message: "" }, t1);
+  assert.deepEqual(
+    added.map((c) => c.type),
+    ["Ready", "Degraded", "Progressing"],
+  );
+
+  assert.deepEqual(removeCondition(list, "Ready"), [degraded]);
+  assert.deepEqual(removeCondition(undefined, "Ready"), []);
+  assert.equal(toTimestamp(Date.parse("2025-01-01T00:00:00.123Z")), "2025-01-01T00:00:00Z");
+  assert.equal(toTimestamp("2025-01-01T00:00:00.000Z"), t0);
 });

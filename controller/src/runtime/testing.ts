@@ -19,7 +19,10 @@ export interface RecordedCall {
 /**
  * An in-memory stand-in for KubeClient, for unit tests of pure logic only: it records the
  * writes asked of it and answers lists and watches from what the test scripts. Anything
- * about the real API server's behaviour is tested against the real one.
+ * about the real API server's behaviour is tested against the real one. For tests that need
+ * a server which keeps what is written (gets, resourceVersion preconditions, finalizers),
+ * FakeApiServer in fake-apiserver.ts is that; this one scripts the protocol (list results,
+ * watch events and errors) exactly.
  */
 export class FakeKubeClient implements KubeClient {
   readonly calls: RecordedCall[] = [];
@@ -107,5 +110,22 @@ export class FakeKubeClient implements KubeClient {
     };
     this.watches.push(entry);
     return { stop: () => entry.end() };
+  }
+}
+
+/**
+ * Polls `condition` until it holds, on real time; throws naming what was awaited once
+ * `timeoutMs` passes, so a test whose condition never comes fails instead of hanging.
+ */
+export async function waitUntil(
+  description: string,
+  condition: () => boolean,
+  timeoutMs = 10_000,
+  intervalMs = 5,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }

@@ -9,6 +9,7 @@ import type { BuildEngine } from "./builder.js";
 import { ensureSourceImage, servicePort, sourceImageTag } from "./builder.js";
 import { SourceBuildError, SourceError } from "./errors.js";
 import { GitFixture, TEST_FILE_REPOSITORIES } from "./git-fixture.js";
+import { waitUntil } from "../runtime/testing.js";
 
 /**
  * Stands in for the Docker module: "builds" by reading the containerFile from the context,
@@ -113,7 +114,7 @@ test("concurrent requests for one commit share one build", async (t) => {
   const request = { namespace: "team", definition: "web", repository: { url: repo.url } };
   const pending = [1, 2, 3].map(() => ensureSourceImage(request, deps));
   // Let all three get past resolving and inspecting before the build finishes.
-  while (docker.builds.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await waitUntil("the shared build to start", () => docker.builds.length > 0);
   open();
   const results = await Promise.all(pending);
   assert.equal(docker.builds.length, 1);

@@ -58,14 +58,30 @@ test("concurrent callers share one lookup; a failure is not cached", async () =>
   assert.equal(lookups.length, 2);
 });
 
-test("prune forgets expired entries only", async () => {
+test("prune forgets expired entries only, and never a lookup still running", async () => {
   const { cache, lookups, advance } = setup();
-  await cache.resolve({ url: "file:///r" });
+  await cache.resolve({ url: "file:///old" });
+  advance(600);
+  await cache.resolve({ url: "file:///young" });
   cache.prune();
-  await cache.resolve({ url: "file:///r" });
-  assert.equal(lookups.length, 1);
-  advance(5000);
+  assert.equal(cache.size, 2, "nothing expired yet");
+  advance(400);
+  let finish!: (commit: string) => void;
+  const running = new CommitCache({
+    ttlMs: 1000,
+    clock: { now: () => 0 },
+    resolve: () => new Promise<string>((resolve) => (finish = resolve)),
+  });
+  const inFlight = running.resolve({ url: "file:///slow" });
+  running.prune();
+  assert.equal(running.size, 1, "a running lookup stays, to be shared");
+  finish("c".repeat(40));
+  assert.equal(await inFlight, "c".repeat(40));
+
   cache.prune();
-  await cache.resolve({ url: "file:///r" });
-  assert.equal(lookups.length, 2);
+  assert.equal(cache.size, 1, "the expired entry is forgotten, the young one kept");
+  await cache.resolve({ url: "file:///young" });
+  assert.equal(lookups.length, 2, "the kept entry still answers from memory");
+  await cache.resolve({ url: "file:///old" });
+  assert.equal(lookups.length, 3);
 });

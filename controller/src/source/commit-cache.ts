@@ -52,6 +52,11 @@ export class CommitCache {
     return entry.commit;
   }
 
+  /** How many repositories the cache holds (resolved or being resolved). */
+  get size(): number {
+    return this.entries.size;
+  }
+
   /** Drops entries that expired, so repositories no Definition names any more are forgotten. */
   prune(): void {
     const now = this.options.clock.now();

@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { EVENTS, type KubeEvent } from "../kube/resources.js";
+import { KubeApiError } from "../kube/errors.js";
+import { FakeClock } from "./clock.js";
+import { KubeEventRecorder, RecordingEventRecorder } from "./events.js";
+import { FakeApiServer } from "./fake-apiserver.js";
+
+const pod = {
+  apiVersion: "berth.dev/v1alpha1",
+  kind: "Instance",
+  metadata: { namespace: "team", name: "web-0", uid: "u-1", resourceVersion: "7" },
+};
+
+function setup(options: Partial<ConstructorParameters<typeof KubeEventRecorder>[0]> = {}) {
+  const server = new FakeApiServer();
+  const clock = new FakeClock(Date.parse("2026-03-01T12:00:00Z"));
+  const recorder = new KubeEventRecorder({
+    client: server,
+    component: "berth.dev/controller",
+    instance: "host-1",
+    clock,
+    seriesWindowMs: 600_000,
+    seriesUpdateIntervalMs: 30_000,
+    burst: 3,
+    refillMs: 60_000,
+    ...options,
+  });
+  const stored = (): KubeEvent[] => server.peekAll(EVENTS, "team");
+  return { server, clock, recorder, stored };
+}
+
+test("an Event names the object, the reporter and what happened", async () => {
+  const { recorder, stored } = setup();
+  recorder.event(pod, "Warning", "Evicted", "gone", "Evict");
+  await recorder.flush();
+  const [event, ...rest] = stored();
+  assert.equal(rest.length, 0);
+  assert.equal(event?.apiVersion, "events.k8s.io/v1");
+  assert.equal(event?.kind, "Event");
+  assert.match(event?.metadata?.name ?? "", /^web-0\.[0-9a-f]+$/);
+  assert.equal(event?.eventTime, "2026-03-01T12:00:00.000000Z");
+  assert.equal(event?.reportingController, "berth.dev/controller");
+  assert.equal(event?.reportingInstance, "host-1");
+  assert.equal(event?.type, "Warning");
+  assert.equal(event?.reason, "Evicted");
+  assert.equal(event?.action, "Evict");
+  assert.equal(event?.note, "gone");
+  assert.deepEqual(event?.regarding, {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    name: "web-0",
+    namespace: "team",
+    uid: "u-1",
+    resourceVersion: "7",
+  });
+});
+
+test("the action defaults to the reason; long texts are cut to the API's limits", async () => {
+  const { recorder, stored } = setup();
+  recorder.event(pod, "Normal", "R".repeat(200), "m".repeat(2000));
+  await recorder.flush();
+  const [event] = stored();
+  assert.equal(event?.reason, "R".repeat(128));
+  assert.equal(event?.action, "R".repeat(128));
+  assert.equal(event?.note, "m".repeat(1024));
+});
+
+test("an object without a namespace has its Events in default", async () => {
+  const { server, recorder } = setup();
+  recorder.event({ kind: "Node", metadata: { name: "node-a" } }, "Warning", "NodeNotReady", "silent");
+  await recorder.flush();
+  const [event] = server.peekAll(EVENTS, "default");
+  assert.equal(event?.regarding?.name, "node-a");
+  assert.equal(event?.regarding?.namespace, undefined);
+  assert.equal(event?.regarding?.uid, undefined);
+});
+
+test("repeats become one Event whose series count is updated at most every interval", async () => {
+  const { recorder, clock, stored } = setup();
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.equal(stored().length, 1);
+  assert.equal(stored()[0]?.series, undefined, "repeats within the interval write nothing yet");
+
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.equal(stored().length, 1);
+  assert.deepEqual(stored()[0]?.series, { count: 4, lastObservedTime: "2026-03-01T12:00:30.000000Z" });
+
+  // Another message is another Event.
+  recorder.event(pod, "Warning", "BackOff", "restarting again");
+  await recorder.flush();
+  assert.equal(stored().length, 2);
+});
+
+test("after the series window a repeat starts a new Event", async () => {
+  const { recorder, clock, stored } = setup();
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  clock.advance(600_001);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.equal(stored().length, 2);
+});
+
+test("each object gets a burst, then one Event per refill period", async () => {
+  const { recorder, clock, stored } = setup();
+  for (let i = 0; i < 5; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  await recorder.flush();
+  assert.equal(stored().length, 3, "the burst");
+  recorder.event(
+    { ...pod, metadata: { ...pod.metadata, uid: "u-2", name: "web-1" } },
+    "Normal",
+    "Step",
+    "other",
+  );
+  await recorder.flush();
+  assert.equal(stored().length, 4, "another object has its own bucket");
+
+  clock.advance(59_000);
+  recorder.event(pod, "Normal", "Step", "step 5");
+  await recorder.flush();
+  assert.equal(stored().length, 4, "not refilled yet");
+  clock.advance(1_000);
+  recorder.event(pod, "Normal", "Step", "step 6");
+  recorder.event(pod, "Normal", "Step", "step 7");
+  await recorder.flush();
+  assert.equal(stored().length, 5, "one token back after one refill period");
+});
+
+test("a failed write is logged, never thrown, and later Events still go out", async () => {
+  const { server, recorder, stored } = setup();
+  server.failures.push({ verb: "create", error: new KubeApiError(500, "etcd unavailable") });
+  recorder.event(pod, "Normal", "First", "lost");
+  recorder.event(pod, "Normal", "Second", "kept");
+  await recorder.flush();
+  assert.deepEqual(
+    stored().map((e) => e.reason),
+    ["Second"],
+  );
+});
+
+test("the recording recorder keeps what it was told, by object key", () => {
+  const recorder = new RecordingEventRecorder();
+  recorder.event(pod, "Normal", "Created", "made", "Create");
+  recorder.event({ metadata: { name: "node-a" } }, "Warning", "NodeNotReady", "silent");
+  assert.deepEqual(recorder.events, [
+    { key: "team/web-0", type: "Normal", reason: "Created", message: "made", action: "Create" },
+    { key: "node-a", type: "Warning", reason: "NodeNotReady", message: "silent" },
+  ]);
+});
+
+test("a series is written only when its count moved; the window is inclusive", async () => {
+  const { server, recorder, clock, stored } = setup();
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  const patches = (): number => server.calls.filter((c) => c.verb === "mergePatch").length;
+  assert.equal(patches(), 1);
+  // Exactly a window after the last repeat it is still the same series.
+  clock.advance(600_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.equal(stored().length, 1);
+  assert.equal(stored()[0]?.series?.count, 3);
+});
+
+test("the reporting instance is cut to 128 characters; an unnamed object still gets a valid Event name", async () => {
+  const { recorder, stored } = setup({ instance: "h".repeat(200) });
+  recorder.event({ metadata: { namespace: "team" } }, "Normal", "Seen", "x");
+  await recorder.flush();
+  assert.equal(stored()[0]?.reportingInstance, "h".repeat(128));
+  assert.match(stored()[0]?.metadata?.name ?? "", /^object\./);
+});
+
+test("objects without a uid are told apart by kind, namespace and name", async () => {
+  const { recorder, stored } = setup({ burst: 1 });
+  recorder.event({ kind: "Instance", metadata: { namespace: "team", name: "a" } }, "Normal", "Seen", "x");
+  recorder.event({ kind: "Definition", metadata: { namespace: "team", name: "a" } }, "Normal", "Seen", "x");
+  recorder.event({ kind: "Instance", metadata: { namespace: "team", name: "b" } }, "Normal", "Seen", "x");
+  await recorder.flush();
+  assert.equal(stored().length, 3, "three objects, three buckets, three series");
+});
