@@ -60,6 +60,18 @@ export interface ResolvedImage {
   port: number;
 }
 
+/**
+ * The Instance's run template. Only a Berth-run Instance has one, and the API refuses an
+ * external Instance bound to a Node, so an agent never meets one; a config error if it did.
+ */
+export function templateOf(instance: Instance): RunTemplate {
+  if (instance.spec.template) return instance.spec.template;
+  throw new ContainerConfigError(
+    "InvalidTemplate",
+    "the Instance has no spec.template (an external Instance is not run by an agent)",
+  );
+}
+
 /** The template's source, or a config error for a template that names none. */
 export function runSourceOf(template: RunTemplate): RunSource {
   if (template.image) return { kind: "image", image: template.image };
@@ -93,7 +105,7 @@ export function instanceLabels(instance: Instance, nodeName: string): Record<str
     [LABELS.namespace]: instance.metadata.namespace ?? "",
     [LABELS.instance]: instance.metadata.name ?? "",
     [LABELS.definition]: instance.spec.definition,
-    [LABELS.deploymentId]: instance.spec.deploymentId,
+    [LABELS.deploymentId]: instance.spec.deploymentId ?? "",
   };
 }
 
@@ -170,7 +182,7 @@ export interface BuildSpecInput {
  */
 export function buildContainerSpec(input: BuildSpecInput): ContainerSpec {
   const { instance, node } = input;
-  const template = instance.spec.template;
+  const template = templateOf(instance);
   const { image } = input;
   const service: PortSpec = { containerPort: image.port, protocol: "tcp", hostIp: node.bindAddress };
   if (instance.spec.hostPort) service.hostPort = instance.spec.hostPort;
@@ -224,7 +236,7 @@ export function dependencyEnvNames(slug: string): { url: string; urls: string } 
 export async function resolveEnv(instance: Instance, sources: EnvSources): Promise<Array<[string, string]>> {
   const result: Array<[string, string]> = [];
   result.push(...(await dependencyEnv(instance, sources)));
-  const template = instance.spec.template;
+  const template = templateOf(instance);
   for (const from of template.envFrom ?? []) {
     const ref = from.secretRef ?? from.configMapRef;
     if (!ref) continue;

@@ -375,7 +375,7 @@ test("a port that is taken fails with HostPortInUse, an Event, and no container 
 
 test("a missing image is pulled before the container is created", async () => {
   const { docker, api, reconcile, prober } = setup();
-  api.instance.spec.template.image = { name: "other:2", port: 8080 };
+  api.instance.spec.template!.image = { name: "other:2", port: 8080 };
   await reconcile();
   assert.deepEqual(docker.calls.slice(0, 2), ["pull other:2", "create c1"]);
   prober.stopAll();
@@ -497,7 +497,7 @@ test("an unreachable repository is retried on a backoff of seconds, with one Eve
 
 test("a missing pull secret is reported once and retried slowly, without pulling", async () => {
   const { docker, api, events, reconcile } = setup();
-  api.instance.spec.template.image = { name: "127.0.0.1:5000/app:2", port: 8080, pullSecret: "regcred" };
+  api.instance.spec.template!.image = { name: "127.0.0.1:5000/app:2", port: 8080, pullSecret: "regcred" };
   assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
   assert.equal(containerReadyOf(api.instance)?.reason, "PullSecretNotFound");
   assert.match(api.instance.status?.message ?? "", /pull secret ns\/regcred not found/);

@@ -30,6 +30,7 @@ import {
   instanceSelector,
   resolveEnv,
   servicePortOf,
+  templateOf,
 } from "./containerspec.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
 import { recordExit } from "./crashloop.js";
@@ -292,7 +293,7 @@ export class InstanceReconciler implements Reconciler {
     restartsOverride?: number,
   ): Promise<Result> {
     const { node, prober } = this.options;
-    const template = instance.spec.template;
+    const template = templateOf(instance);
     const restarts = restartsOverride ?? Math.max(instance.status?.restarts ?? 0, restartsLabelOf(container));
     const servicePort = servicePortOf(template, container.labels);
     if (servicePort === undefined) {

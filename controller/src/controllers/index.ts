@@ -21,13 +21,14 @@ import { Manager, type ManagerLeaderElection } from "../runtime/manager.js";
 import { instancesByPhase } from "../runtime/metrics.js";
 import { DEFAULT_SETTINGS, type ControllerContext, type ControllerSettings } from "./context.js";
 import { newDefinitionController } from "./definition-controller.js";
+import { isExternalInstance } from "./instances.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
 import { newSchedulerController } from "./scheduler-controller.js";
 
 export { DEFAULT_SETTINGS, type ControllerSettings } from "./context.js";
 export { controllerFlags, controllerSettingsFromFlags } from "./flags.js";
 export { computeDeploymentId, runTemplateOf } from "./deployment-id.js";
-export { instanceName } from "./instances.js";
+export { instanceName, isExternalInstance } from "./instances.js";
 
 export interface StartControllerOptions extends Partial<ControllerSettings> {
   /** Run the controllers only while holding this Lease. */
@@ -150,6 +151,8 @@ async function startInstanceMetrics(
 export function countByPhase(instances: readonly Instance[]): Map<string, Map<InstancePhase, number>> {
   const counts = new Map<string, Map<InstancePhase, number>>();
   for (const instance of instances) {
+    // berth_instances counts what Berth runs; the registry counts external Instances.
+    if (isExternalInstance(instance)) continue;
     const namespace = instance.metadata.namespace ?? "default";
     const phase: InstancePhase =
       instance.metadata.deletionTimestamp !== undefined
