@@ -114,3 +114,62 @@ export interface LookupBody {
     reason?: string;
   }>;
 }
+
+export interface StreamEvent {
+  id: number;
+  event: string;
+  data: LookupBody;
+}
+
+/** Reads a registry event stream into `events` until the test ends. */
+export async function collectEvents(
+  t: TestContext,
+  registry: { url: string },
+  path: string,
+  events: StreamEvent[],
+  token?: string,
+): Promise<void> {
+  const abort = new AbortController();
+  t.after(() => abort.abort());
+  const res = await fetch(`${registry.url}${path}`, {
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+    signal: abort.signal,
+  });
+  if (res.status !== 200 || !res.body) throw new Error(`event stream answered ${res.status}`);
+  const decoder = new TextDecoder();
+  let buffer = "";
+  void (async () => {
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields = new Map<string, string>();
+          for (const line of block.split("\n")) {
+            if (line.startsWith(":")) continue;
+            const colon = line.indexOf(":");
+            fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
+          }
+          if (fields.has("data")) {
+            events.push({
+              id: Number(fields.get("id")),
+              event: fields.get("event") ?? "message",
+              data: JSON.parse(fields.get("data")!) as LookupBody,
+            });
+          }
+        }
+      }
+    } catch {
+      // Aborted at the end of the test.
+    }
+  })();
+}
+
+/** How many blocking queries (or streams) the registry in this process holds open. */
+export async function openWaits(kind: "blocking" | "stream"): Promise<number> {
+  const { registryOpenWaits } = await import("../../controller/src/registry/metrics.js");
+  const values = (await registryOpenWaits.get()).values;
+  return values.find((v) => v.labels.kind === kind)?.value ?? 0;
+}
