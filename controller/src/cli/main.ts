@@ -19,6 +19,7 @@ import { collectProcessMetrics, leaderElectionMasterStatus } from "../runtime/me
 import { ProbeServer } from "../runtime/server.js";
 import { Shutdown } from "../runtime/shutdown.js";
 import { parseHostPort } from "./flags.js";
+import { COMMANDS, runCommand, type CommandName } from "./registry-commands.js";
 import { ROLES, type Role } from "./roles.js";
 import { VERSION } from "./version.js";
 
@@ -31,6 +32,9 @@ function usage(): string {
     "Roles:",
   ];
   for (const [name, role] of Object.entries(ROLES)) lines.push(`  ${name.padEnd(11)}${role.summary}`);
+  lines.push("", "Commands:");
+  for (const [name, command] of Object.entries(COMMANDS))
+    lines.push(`  ${name.padEnd(11)}${command.summary}`);
   lines.push("  version    Print the version.");
   return lines.join("\n") + "\n";
 }
@@ -44,6 +48,17 @@ async function main(argv: string[]): Promise<number> {
   if (roleName === "version" || roleName === "--version") {
     process.stdout.write(`${VERSION}\n`);
     return 0;
+  }
+  if (roleName in COMMANDS) {
+    try {
+      return await runCommand(roleName as CommandName, rest);
+    } catch (err) {
+      if (err instanceof FlagError) {
+        process.stderr.write(`berth ${roleName}: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
   }
   if (!(roleName in ROLES)) {
     process.stderr.write(`berth: unknown role "${roleName}"\n\n${usage()}`);
