@@ -5,6 +5,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { RegistryClient } from "../../controller/src/client/index.js";
+import { LABELS } from "../../controller/src/api/types.js";
 import { httpGet, images, testNamespace, waitFor } from "../harness/index.js";
 import { applyDefinition } from "../integration/controller-fixtures.js";
 import {
@@ -15,7 +17,7 @@ import {
   type LookupBody,
   type StreamEvent,
 } from "../integration/registry-fixtures.js";
-import { runAgentInProcess, runControllerInProcess, startEngines } from "./rollout-fixtures.js";
+import { containersOn, runAgentInProcess, runControllerInProcess, startEngines } from "./rollout-fixtures.js";
 
 /** An engine number no other test file uses. */
 const ENGINE = 96;
@@ -116,5 +118,59 @@ test(
     assert.equal(quiet.status, 200);
     assert.equal(Number(quiet.headers.get("x-berth-index")), settled.body.index);
     assert.deepEqual(quiet.body.instances, settled.body.instances);
+  },
+);
+
+test(
+  "the client balances over ready instances and stops picking one whose container was killed",
+  { timeout: 300_000 },
+  async (t) => {
+    const namespace = await testNamespace(t, "berth-reg-pick");
+    const world = await startEngines(t, namespace, [ENGINE]);
+    await runControllerInProcess(world);
+    await runAgentInProcess(world, world.nodes[0]!);
+    const registry = await runRegistry(t, { allowAnonymousLoopback: true });
+    const client = new RegistryClient({ url: registry.url, namespace, balancer: { coolDownMs: 120_000 } });
+    t.after(() => client.close());
+    await applyDefinition(namespace, "web", {
+      image: { name: images.echo, port: 8080 },
+      replicas: 2,
+      placement: { nodeSelector: world.labels },
+    });
+    const both = await waitFor(
+      "two ready instances",
+      async () => {
+        const answer = await client.lookup("web");
+        return answer.instances.length === 2 ? answer : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+    const urls = both.instances.map((i) => i.url!).sort();
+    await waitFor("pick to use both instances", async () => {
+      const picked = new Set([await client.pick("web"), await client.pick("web")]);
+      return picked.size === 2;
+    });
+
+    // Kill one container, as a crash would.
+    const victim = both.instances[0]!;
+    const [container] = (await containersOn(world.nodes[0]!, namespace, "web")).filter(
+      (c) => c.labels[LABELS.instance] === victim.name,
+    );
+    assert.ok(container, `the container of ${victim.name}`);
+    await world.nodes[0]!.docker.removeContainer(container.id, { force: true });
+
+    // Every idempotent request still succeeds: a refused connection is retried on the other.
+    for (let i = 0; i < 4; i++) {
+      const response = await client.fetch("web", "/");
+      assert.equal(response.status, 200);
+      await response.text();
+    }
+    const picked = new Set<string | undefined>();
+    for (let i = 0; i < 6; i++) picked.add(await client.pick("web"));
+    assert.ok(!picked.has(victim.url!), `pick no longer returns ${victim.url}: ${[...picked].join(",")}`);
+    assert.deepEqual(
+      [...picked],
+      urls.filter((u) => u !== victim.url),
+    );
   },
 );
