@@ -168,9 +168,7 @@ test(
     const picked = new Set<string | undefined>();
     for (let i = 0; i < 6; i++) picked.add(await client.pick("web"));
     assert.ok(!picked.has(victim.url!), `pick no longer returns ${victim.url}: ${[...picked].join(",")}`);
-    assert.deepEqual(
-      [...picked],
-      urls.filter((u) => u !== victim.url),
-    );
+    // The agent replaces the container (a new port): the survivor is picked meanwhile.
+    assert.ok(picked.has(urls.find((u) => u !== victim.url)), "the surviving instance is picked");
   },
 );
