@@ -106,7 +106,9 @@ export class ExternalInstances implements Reconciler {
       spec: { definition: slug, external },
     });
     try {
-      return await this.writeStatus(created, clock.now(), true);
+      // No precondition: the expiry loop may already have written the same readiness for the
+      // object this call just created, and a conflict here would only delay the answer.
+      return await this.writeStatus(created, clock.now(), true, false);
     } catch (err) {
       // The object exists; the expiry loop writes its status, and a heartbeat retries it.
       this.options.logger.warn("writing the first status of a registered instance failed", {
@@ -257,6 +259,7 @@ export class ExternalInstances implements Reconciler {
     instance: Instance,
     renewAt: number | undefined,
     ready: boolean,
+    precondition = true,
   ): Promise<Instance> {
     const external = instance.spec.external!;
     const where = hostPortOf(external.url);
@@ -274,7 +277,9 @@ export class ExternalInstances implements Reconciler {
     return await this.options.client.patchStatus(
       INSTANCES,
       { namespace: instance.metadata.namespace, name: instance.metadata.name ?? "" },
-      { metadata: { resourceVersion: instance.metadata.resourceVersion }, status },
+      precondition
+        ? { metadata: { resourceVersion: instance.metadata.resourceVersion }, status }
+        : { status },
     );
   }
 }

@@ -23,7 +23,16 @@ export function sendJson(
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const payload = JSON.stringify(body);
+  sendPayload(res, status, JSON.stringify(body), headers);
+}
+
+/** A JSON text already serialized. */
+export function sendPayload(
+  res: http.ServerResponse,
+  status: number,
+  payload: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, {
     "Content-Type": "application/json; charset=utf-8",
     "Content-Length": Buffer.byteLength(payload),

@@ -13,7 +13,15 @@ import { ReviewUnavailableError, describeDenial, type Access, type Caller } from
 import type { ServiceAnswer, ServiceCatalog } from "./catalog.js";
 import { serviceKey } from "./catalog.js";
 import type { ExternalInstances } from "./external.js";
-import { HttpError, bearerToken, fromLoopback, readJsonBody, sendError, sendJson } from "./http.js";
+import {
+  HttpError,
+  bearerToken,
+  fromLoopback,
+  readJsonBody,
+  sendError,
+  sendJson,
+  sendPayload,
+} from "./http.js";
 import type { WaitSlots } from "./limits.js";
 import { registryOpenWaits, registryRequestDuration, registryRequests } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
@@ -29,6 +37,7 @@ import {
 } from "./validation.js";
 
 export const INDEX_HEADER = "X-Berth-Index";
+const MAX_CACHED_ANSWERS = 10_000;
 
 export interface RegistryServerOptions {
   host: string;
@@ -63,6 +72,11 @@ export class RegistryServer {
   private server: http.Server | undefined;
   private readonly log: Logger;
   private readonly closing = new AbortController();
+  /**
+   * Serialized lookup answers by service and include mode, valid while the service's index
+   * is the one they were made at: a lookup of an unchanged service costs no recomputation.
+   */
+  private readonly answers = new Map<string, { index: number; payload: string }>();
 
   constructor(private readonly options: RegistryServerOptions) {
     this.log = options.logger.child({ component: "registry-server" });
@@ -236,6 +250,14 @@ export class RegistryServer {
       }
       if (call.gone.aborted) return;
     }
+    const key = serviceKey(namespace, slug);
+    const current = catalog.indexOfKey(key);
+    const cacheKey = `${key} ${all}`;
+    const cached = this.answers.get(cacheKey);
+    if (cached?.index === current && (blocking.index ?? 0) <= current) {
+      sendPayload(call.res, 200, cached.payload, { [INDEX_HEADER]: String(current) });
+      return;
+    }
     const answer = catalog.service(namespace, slug);
     const index = Math.max(answer.index, blocking.index ?? 0);
     const headers = { [INDEX_HEADER]: String(index) };
@@ -251,7 +273,13 @@ export class RegistryServer {
       );
       return;
     }
-    sendJson(call.res, 200, lookupBody(answer, index, all), headers);
+    const payload = JSON.stringify(lookupBody(answer, index, all));
+    if (index === answer.index) {
+      // Bounded by the services that exist (only found ones are kept); a full cache starts over.
+      if (this.answers.size >= MAX_CACHED_ANSWERS) this.answers.clear();
+      this.answers.set(cacheKey, { index, payload });
+    }
+    sendPayload(call.res, 200, payload, headers);
   }
 
   private streamService(call: Call, namespace: string, slug: string): void {
