@@ -18,6 +18,7 @@ import {
   testNodes,
   waitForCondition,
 } from "./controller-fixtures.js";
+import { registryRequestDuration, registryRequests } from "../../controller/src/registry/metrics.js";
 import { call, runRegistry, type LookupBody } from "./registry-fixtures.js";
 
 interface ServiceList {
@@ -122,6 +123,19 @@ test("lookup lists a service's ready instances by slug; include=all adds the oth
   );
   assert.equal(badInclude.status, 400);
   assert.equal(badInclude.body.error.field, "include");
+
+  // Requests are counted by route and code, and timed.
+  const requests = (await registryRequests.get()).values;
+  const count = (route: string, code: string) =>
+    requests.find((v) => v.labels.route === route && v.labels.code === code)?.value ?? 0;
+  assert.ok(count("getService", "200") >= 3);
+  assert.ok(count("getService", "404") >= 1);
+  assert.ok(count("getService", "400") >= 2);
+  assert.ok(count("listServices", "200") >= 1);
+  const durations = (await registryRequestDuration.get()).values;
+  assert.ok(
+    durations.some((v) => v.labels.route === "getService" && v.metricName?.endsWith("_count") && v.value > 0),
+  );
 });
 
 test("an external Instance with a Definition's slug is merged into lookup and ignored by the Definition controller", async (t) => {
