@@ -82,7 +82,8 @@ test("npm start, then the README's quick start word for word", { timeout: 600_00
   assert.ok(lookupUrl, `the start message shows a registry lookup that works as printed:\n${printed}`);
   const lookup = await httpGet(lookupUrl);
   assert.equal(lookup?.status, 200, `${lookupUrl} answers: ${lookup?.body}`);
-  assert.equal((JSON.parse(lookup.body) as { instances: unknown[] }).instances.length, 1);
+  // The example runs two replicas; npm start prints its message once both are ready.
+  assert.equal((JSON.parse(lookup.body) as { instances: unknown[] }).instances.length, 2);
 
   // The quick start, each command in one shell as a reader pastes it, with a marker after
   // each so the output of every command can be checked.
