@@ -12,6 +12,7 @@ source "$HACK/lib.sh"
 cd "$ROOT"
 
 METRICS_ADDR="${BERTH_METRICS_BIND_ADDRESS:-127.0.0.1:9464}"
+REGISTRY_ADDR="${BERTH_REGISTRY_BIND_ADDRESS:-127.0.0.1:9470}"
 NODE_NAME="${BERTH_NODE_NAME:-local}"
 EXAMPLE="$ROOT/manifests/examples/hello.yaml"
 # Repositories Definitions may build from with a file:// URL (hack/test-repo.sh DIR makes one).
@@ -59,6 +60,7 @@ setsid node --import tsx controller/src/cli/main.ts all \
   --node-name "$NODE_NAME" --url "$DOCKER_URL" --address 127.0.0.1 \
   --allow-file-repositories "$REPOSITORIES" \
   --metrics-bind-address "$METRICS_ADDR" --log-format text \
+  --registry-bind-address "$REGISTRY_ADDR" --registry-allow-anonymous-loopback \
   > "$BERTH_STATE/logs/berth.log" 2>&1 &
 berth_pid=$!
 
@@ -80,6 +82,9 @@ Berth is running (all-in-one role, node "$NODE_NAME", engine $DOCKER_URL).
   kubectl get berth                      # Definitions, Instances and Nodes
   kubectl get definition hello -o jsonpath='{.status.addresses}'
   curl $address                 # the example answers here
+
+  registry: http://$REGISTRY_ADDR (anonymous reads from this machine only; docs/registry.md)
+  curl http://$REGISTRY_ADDR/v1/namespaces/default/services/hello
 
   metrics:  http://$METRICS_ADDR/metrics
   health:   http://$METRICS_ADDR/healthz

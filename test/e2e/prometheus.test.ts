@@ -101,6 +101,8 @@ async function startBerth(
       "all",
       "--metrics-bind-address",
       "127.0.0.1:0",
+      "--registry-bind-address",
+      "127.0.0.1:0",
       "--log-format",
       "json",
       "--node-name",

@@ -49,11 +49,12 @@ test("npm start, then the README's quick start word for word", { timeout: 600_00
   const { kubeconfigPath } = env();
   const berthState = stateDirOf(kubeconfigPath);
   const nodeName = `readme-${process.pid}`;
-  const metricsPort = await freePortRun(1);
+  const metricsPort = await freePortRun(2);
   const upEnv = {
     BERTH_STATE: berthState,
     BERTH_NODE_NAME: nodeName,
     BERTH_METRICS_BIND_ADDRESS: `127.0.0.1:${metricsPort}`,
+    BERTH_REGISTRY_BIND_ADDRESS: `127.0.0.1:${metricsPort + 1}`,
   };
   // Not spawnForTest: its SIGKILL at the end would skip up.sh's own cleanup.
   const up = spawnWithOutput("bash", [path.join(ROOT, "hack/up.sh")], upEnv);
@@ -96,6 +97,12 @@ test("npm start, then the README's quick start word for word", { timeout: 600_00
   const helloAnswer = /curl (http:\/\/\S+)/.exec(printed)?.[1];
   assert.ok(helloAnswer, `the start message names the example's address:\n${printed}`);
   assert.equal((await httpGet(helloAnswer))?.status, 200, `${helloAnswer} answers`);
+  const lookupUrl = /curl (http:\/\/\S+\/v1\/namespaces\/default\/services\/hello)\s/.exec(printed)?.[1];
+  assert.ok(lookupUrl, `the start message shows a registry lookup that works as printed:\n${printed}`);
+  const lookup = await httpGet(lookupUrl);
+  assert.equal(lookup?.status, 200, `${lookupUrl} answers: ${lookup?.body}`);
+  // The example runs two replicas; npm start prints its message once both are ready.
+  assert.equal((JSON.parse(lookup.body) as { instances: unknown[] }).instances.length, 2);
 
   // The quick start, each command in one shell as a reader pastes it, with a marker after
   // each so the output of every command can be checked.

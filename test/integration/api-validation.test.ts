@@ -196,7 +196,27 @@ test("Instances can be selected by spec.nodeName and spec.definition, and list w
   assert.equal((await select(`spec.nodeName=${nodeA}`)).trim(), "instance.berth.dev/one");
   assert.equal((await select(`spec.definition=beta`)).trim(), "instance.berth.dev/two");
   const table = await kubectlOk(["get", "binsts", "-n", ns]);
-  assert.match(table.split("\n")[0] ?? "", /^NAME\s+DEFINITION\s+NODE\s+PHASE\s+READY\s+ADDRESS\s+AGE$/);
+  assert.match(
+    table.split("\n")[0] ?? "",
+    /^NAME\s+DEFINITION\s+NODE\s+PHASE\s+READY\s+ADDRESS\s+EXTERNAL\s+AGE$/,
+  );
+});
+
+test("an external Instance declared with kubectl is accepted and its column tells it from Berth-run ones", async (t) => {
+  const ns = await testNamespace(t, "berth-api");
+  await heldInstance(t, ns, "run-by-berth", "db", "some-node");
+  const external = {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    metadata: { name: "db-on-a-vm" },
+    spec: { definition: "db", external: { url: "http://10.0.0.7:5432" } },
+  };
+  await kubectlOk(["apply", "-n", ns, "-f", "-"], { input: JSON.stringify(external) });
+  const rows = (await kubectlOk(["get", "binsts", "-n", ns, "--no-headers"])).trim().split("\n");
+  const externalRow = rows.find((row) => row.startsWith("db-on-a-vm"));
+  const berthRun = rows.find((row) => row.startsWith("run-by-berth"));
+  assert.match(externalRow ?? "", /\shttp:\/\/10\.0\.0\.7:5432\s/);
+  assert.doesNotMatch(berthRun ?? "", /http:\/\/10\.0\.0\.7/);
 });
 
 test("Berth's Nodes are listed as bnodes, nodes.berth.dev and in the berth category, not as core nodes", async (t) => {

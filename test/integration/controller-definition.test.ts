@@ -90,7 +90,7 @@ test("a rolling update keeps old Instances until new ones are ready, and a stall
   new StandInAgent(
     namespace,
     new Set(nodes),
-    (i) => !(i.spec.template.env ?? []).some((e) => e.name === "BROKEN"),
+    (i) => !(i.spec.template?.env ?? []).some((e) => e.name === "BROKEN"),
   ).start(t);
 
   const spec = {

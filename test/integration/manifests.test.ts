@@ -464,3 +464,125 @@ test("the documented agent kubeconfig authenticates as that agent and has its ri
   ]);
   assert.equal(deleteDefinitions.stdout.trim(), "no");
 });
+
+const REGISTRY = `system:serviceaccount:${NAMESPACE}:berth-registry`;
+
+test("the registry's Deployment is hardened like the controller's, with two serving replicas", async () => {
+  const { objects } = await renderBase();
+  find(objects, "Service", "berth-registry");
+  find(objects, "PodDisruptionBudget", "berth-registry");
+  const deployment = find(objects, "Deployment", "berth-registry") as Manifest & {
+    spec: {
+      replicas: number;
+      template: {
+        spec: {
+          serviceAccountName: string;
+          securityContext: { runAsNonRoot: boolean; runAsUser: number };
+          containers: Array<{
+            args: string[];
+            readinessProbe?: unknown;
+            resources: { limits?: { memory?: string } };
+            securityContext: {
+              allowPrivilegeEscalation: boolean;
+              readOnlyRootFilesystem: boolean;
+              capabilities: { drop: string[] };
+            };
+          }>;
+        };
+      };
+    };
+  };
+  assert.equal(deployment.spec.replicas, 2);
+  const pod = deployment.spec.template.spec;
+  assert.equal(pod.serviceAccountName, "berth-registry");
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  const [container] = pod.containers;
+  assert.equal(container?.args[0], "registry");
+  assert.ok(container?.args.includes("--registry-bind-address=0.0.0.0:9470"));
+  assert.ok(
+    !container?.args.some((a) => a.startsWith("--registry-allow-anonymous")),
+    "no anonymous reads in a cluster",
+  );
+  assert.ok(container?.readinessProbe && container.resources.limits?.memory);
+  assert.equal(container?.securityContext.allowPrivilegeEscalation, false);
+  assert.equal(container?.securityContext.readOnlyRootFilesystem, true);
+  assert.deepEqual(container?.securityContext.capabilities.drop, ["ALL"]);
+});
+
+test("the registry's identity reads what lookup needs, reviews tokens and access, and writes only Instances", async () => {
+  await applyAccessControl();
+  await assertAccess(
+    REGISTRY,
+    [
+      ["list", "definitions.berth.dev", "--all-namespaces"],
+      ["watch", "definitions.berth.dev", "--all-namespaces"],
+      ["watch", "instances.berth.dev", "--all-namespaces"],
+      ["list", "nodes.berth.dev"],
+      ["watch", "nodes.berth.dev"],
+      ["create", "instances.berth.dev", "-n", "team-a"],
+      ["delete", "instances.berth.dev", "-n", "team-a"],
+      ["patch", "instances.berth.dev", "--subresource=status", "-n", "team-a"],
+      ["create", "tokenreviews.authentication.k8s.io"],
+      ["create", "subjectaccessreviews.authorization.k8s.io"],
+    ],
+    [
+      ["create", "definitions.berth.dev", "-n", "team-a"],
+      ["patch", "definitions.berth.dev", "-n", "team-a"],
+      ["delete", "definitions.berth.dev", "-n", "team-a"],
+      ["patch", "definitions.berth.dev", "--subresource=status", "-n", "team-a"],
+      ["patch", "instances.berth.dev", "-n", "team-a"],
+      ["update", "instances.berth.dev", "-n", "team-a"],
+      ["create", "nodes.berth.dev"],
+      ["patch", "nodes.berth.dev", "--subresource=status"],
+      ["get", "secrets", "-n", "team-a"],
+      ["get", "configmaps", "-n", "team-a"],
+      ["create", "leases.coordination.k8s.io", "-n", NAMESPACE],
+      ["create", "events.events.k8s.io", "-n", "team-a"],
+      ["create", "pods", "-n", NAMESPACE],
+      ["create", "clusterrolebindings"],
+      ["impersonate", "serviceaccounts", "-n", NAMESPACE],
+      ["create", "localsubjectaccessreviews.authorization.k8s.io", "-n", "team-a"],
+    ],
+  );
+});
+
+test("the admission policy keeps the registry's writes to external Instances", async (t) => {
+  await applyAccessControl();
+  const namespace = await testNamespace(t, "berth-manifests");
+  const asRegistry = (args: string[], input?: string) =>
+    kubectl(["--as", REGISTRY, ...args, "--dry-run=server"], input === undefined ? {} : { input });
+  const berthRun = instanceManifest(namespace, "berth-run", "worker-1");
+  const external = JSON.stringify({
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    metadata: { namespace, name: "registered" },
+    spec: { definition: "web", external: { url: "http://192.0.2.1:8080", ttlSeconds: 30 } },
+  });
+  const denied = await waitFor(
+    "the admission policy to deny the registry a Berth-run Instance",
+    async () => {
+      const res = await asRegistry(["create", "-f", "-"], berthRun);
+      return res.code !== 0 && /may only write external Instances/.test(res.stderr) ? res : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+  assert.match(denied.stderr, /ValidatingAdmissionPolicy/);
+  const allowed = await asRegistry(["create", "-f", "-"], external);
+  assert.equal(allowed.code, 0, `an external Instance: ${allowed.stderr}`);
+  await kubectlOk(["create", "-f", "-"], { input: berthRun });
+  t.after(async () => {
+    await kubectl([
+      "-n",
+      namespace,
+      "patch",
+      "instance.berth.dev",
+      "berth-run",
+      "--type=merge",
+      "-p",
+      '{"metadata":{"finalizers":null}}',
+    ]);
+  });
+  const deleteBerthRun = await asRegistry(["delete", "instance.berth.dev", "berth-run", "-n", namespace]);
+  assert.notEqual(deleteBerthRun.code, 0, "deleting a Berth-run Instance must be denied");
+  assert.match(deleteBerthRun.stderr, /may only write external Instances/);
+});

@@ -86,7 +86,7 @@ export async function createWithDeliveredCredentials(
     spec: { ...instance.spec, environmentFrom: "NodeSecret" },
   });
   const namespace = instance.metadata.namespace ?? "";
-  const image = instance.spec.template.image;
+  const image = instance.spec.template!.image;
   const content: DeliveredEnvironment = { env: [] };
   if (image?.pullSecret) {
     try {

@@ -389,11 +389,14 @@ export function usageOf(instances: readonly Instance[]): NodeUsage {
   for (const instance of instances) {
     if (instance.metadata.deletionTimestamp) continue;
     usage.instances++;
-    const resources = instance.spec.template.resources;
+    // An external Instance is never bound to a Node, so it never reaches this list.
+    const template = instance.spec.template;
+    if (!template) continue;
+    const resources = template.resources;
     try {
       if (resources?.memory) usage.memoryBytes += parseMemoryQuantity(resources.memory);
       if (resources?.cpus) usage.nanoCpus += parseCpuQuantity(resources.cpus);
-      runSourceOf(instance.spec.template);
+      runSourceOf(template);
     } catch (err) {
       // An Instance with an invalid template claims nothing: its own status says why.
       if (!(err instanceof ContainerConfigError)) throw err;

@@ -55,6 +55,18 @@ export interface ResolvedImage {
   port: number;
 }
 
+/**
+ * The Instance's run template. Only a Berth-run Instance has one, and the API refuses an
+ * external Instance bound to a Node, so an agent never meets one; a config error if it did.
+ */
+export function templateOf(instance: Instance): RunTemplate {
+  if (instance.spec.template) return instance.spec.template;
+  throw new ContainerConfigError(
+    "InvalidTemplate",
+    "the Instance has no spec.template (an external Instance is not run by an agent)",
+  );
+}
+
 /** The template's source, or a config error for a template that names none. */
 export function runSourceOf(template: RunTemplate): RunSource {
   if (template.image) return { kind: "image", image: template.image };
@@ -89,7 +101,7 @@ export function instanceLabels(instance: Instance, node: NodeAddressing): Record
     [LABELS.namespace]: instance.metadata.namespace ?? "",
     [LABELS.instance]: instance.metadata.name ?? "",
     [LABELS.definition]: instance.spec.definition,
-    [LABELS.deploymentId]: instance.spec.deploymentId,
+    [LABELS.deploymentId]: instance.spec.deploymentId ?? "",
   };
 }
 
@@ -186,7 +198,7 @@ export function healthPortPublished(template: RunTemplate, servicePort: number):
  */
 export function buildContainerSpec(input: BuildSpecInput): ContainerSpec {
   const { instance, node } = input;
-  const template = instance.spec.template;
+  const template = templateOf(instance);
   const { image } = input;
   const { hostPort } = instance.spec;
   if (hostPort !== undefined && hostPort < FIRST_UNPRIVILEGED_PORT && input.privilegedPortsAllowed !== true) {

@@ -17,6 +17,7 @@ import {
 import type { Secret } from "../kube/resources.js";
 import type { SourceErrorReason } from "../source/index.js";
 import { SOURCE_ERROR_REASONS, SourceError } from "../source/index.js";
+import { templateOf } from "./containerspec.js";
 
 /** The delivered environments of this Node: the informer of its berth-node-<node> namespace. */
 export interface DeliveredEnvironments {
@@ -67,7 +68,7 @@ function deliveredPullAuth(content: DeliveredEnvironment): RegistryAuth | undefi
 
 /** An Instance made by hand: literal values only, since the agent may read no Secret. */
 function templateEnvironment(instance: Instance): InstanceEnvironment {
-  const template = instance.spec.template;
+  const template = templateOf(instance);
   const refused = (kind: string) => (name: string) => {
     throw new EnvironmentError(
       "CreateContainerConfigError",

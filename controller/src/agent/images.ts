@@ -17,7 +17,7 @@ import type { EventRecorder } from "../runtime/events.js";
 import type { SourceImage, SourceImageRequest } from "../source/index.js";
 import { SourceBuildError, SourceError, redactUrl, registryHostOf, sourceImageTag } from "../source/index.js";
 import type { ResolvedImage } from "./containerspec.js";
-import { ContainerConfigError, runSourceOf } from "./containerspec.js";
+import { ContainerConfigError, runSourceOf, templateOf } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import { REASONS } from "./instance-status.js";
 import { PrivateImages } from "./private-images.js";
@@ -79,7 +79,7 @@ export class InstanceImages {
     signal: AbortSignal,
     pullAuth: () => RegistryAuth | undefined,
   ): Promise<{ image: ResolvedImage; instance: Instance }> {
-    const source = runSourceOf(instance.spec.template);
+    const source = runSourceOf(templateOf(instance));
     if (source.kind === "repository") return await this.build(instance, source.repository, report, signal);
     const { docker, nodeName } = this.options;
     const image = { name: source.image.name, port: source.image.port };

@@ -435,7 +435,7 @@ test("a port that is taken fails with HostPortInUse, one Event, no container lef
 
 test("a command that does not exist: CommandNotFound with the init's words, no Started, no retry", async () => {
   const { clock, docker, api, events, reconcile } = setup();
-  api.instance.spec.template.command = ["/no/such/binary"];
+  api.instance.spec.template!.command = ["/no/such/binary"];
   await reconcile();
   docker.logs.set("c1", "[FATAL tini (7)] exec /no/such/binary failed: No such file or directory\n");
   docker.exit("c1", 127, 3);
@@ -462,7 +462,7 @@ test("a command that does not exist: CommandNotFound with the init's words, no S
 
 test("a file that is not executable: CommandNotExecutable", async () => {
   const { docker, api, events, reconcile } = setup();
-  api.instance.spec.template.command = ["/www/healthz"];
+  api.instance.spec.template!.command = ["/www/healthz"];
   await reconcile();
   docker.logs.set("c1", "[FATAL tini (7)] exec /www/healthz failed: Permission denied\n");
   docker.exit("c1", 126, 2);
@@ -544,7 +544,7 @@ test("an engine that does not answer backs off, and is tried at once when its ev
 
 test("a missing image is pulled before the container is created", async () => {
   const { docker, api, reconcile, prober } = setup();
-  api.instance.spec.template.image = { name: "other:2", port: 8080 };
+  api.instance.spec.template!.image = { name: "other:2", port: 8080 };
   await reconcile();
   assert.deepEqual(docker.calls.slice(0, 2), ["pull other:2", "create c1"]);
   prober.stopAll();
@@ -552,7 +552,7 @@ test("a missing image is pulled before the container is created", async () => {
 
 test("an image name that would rewrite the engine's API path fails for good, before any Docker call", async () => {
   const { docker, api, events, reconcile } = setup();
-  api.instance.spec.template.image = { name: "x/../../images/get?names=big&a=", port: 8080 };
+  api.instance.spec.template!.image = { name: "x/../../images/get?names=big&a=", port: 8080 };
   const looked: string[] = [];
   docker.imageExists = (image: string) => {
     looked.push(image);
@@ -640,7 +640,7 @@ test("a running container from before the installation label is adopted, not rep
 
 test("an unpublished health port is checked at the container's address, a published one where it is bound", async () => {
   const unpublished = setup();
-  unpublished.api.instance.spec.template.healthCheck = { type: "tcp", port: 9090, intervalSeconds: 1 };
+  unpublished.api.instance.spec.template!.healthCheck = { type: "tcp", port: 9090, intervalSeconds: 1 };
   await unpublished.reconcile();
   await unpublished.clock.advanceAsync(1, 1);
   assert.deepEqual(unpublished.targets, ["172.17.0.2:9090"]);
@@ -773,7 +773,7 @@ function deliver(
 
 test("a missing pull secret is reported once and retried slowly, without pulling", async () => {
   const { docker, api, events, reconcile, environments } = setup();
-  api.instance.spec.template.image = { name: "127.0.0.1:5000/app:2", port: 8080, pullSecret: "regcred" };
+  api.instance.spec.template!.image = { name: "127.0.0.1:5000/app:2", port: 8080, pullSecret: "regcred" };
   deliver(api, environments, {
     env: [],
     pull: {
@@ -793,7 +793,7 @@ test("a missing pull secret is reported once and retried slowly, without pulling
 
 test("the delivered environment and pull credentials reach the container and the pull", async () => {
   const { docker, api, reconcile, environments, prober } = setup();
-  api.instance.spec.template.image = { name: "127.0.0.1:5000/app:2", port: 8080, pullSecret: "regcred" };
+  api.instance.spec.template!.image = { name: "127.0.0.1:5000/app:2", port: 8080, pullSecret: "regcred" };
   const auth = { username: "robot", password: "pa55", serverAddress: "127.0.0.1:5000" };
   deliver(api, environments, {
     env: [
@@ -848,7 +848,7 @@ test("a problem the controller delivered is the Instance's reason; an Instance m
   assert.match(api.instance.status?.message ?? "", /Secret "creds" not found/);
 
   delete api.instance.spec.environmentFrom;
-  api.instance.spec.template.env = [
+  api.instance.spec.template!.env = [
     { name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } },
   ];
   // A changed spec is a new generation, which the retry policy tries at once.

@@ -4,7 +4,7 @@
  * does at most one step of work (pull+create+start, recreate, remove) and writes the status
  * it observed, only when it changed.
  */
-import type { Instance, InstanceStatus } from "../api/types.js";
+import type { Instance, InstanceStatus, RunTemplate } from "../api/types.js";
 import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/types.js";
 import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
 import { hostPortFor } from "../docker/spec.js";
@@ -35,6 +35,7 @@ import {
   healthPortPublished,
   instanceSelector,
   servicePortOf,
+  templateOf,
 } from "./containerspec.js";
 import { bindsEveryInterface } from "./bind-address.js";
 import { CommandFailedError } from "./command-failure.js";
@@ -345,7 +346,7 @@ export class InstanceReconciler implements Reconciler {
    * own address, which is never published unless asked.
    */
   private healthEndpoint(
-    template: Instance["spec"]["template"],
+    template: RunTemplate,
     servicePort: number,
     serviceHostPort: number | undefined,
     container: ContainerInfo,
@@ -379,7 +380,7 @@ export class InstanceReconciler implements Reconciler {
     restartsOverride?: number,
   ): Promise<Result> {
     const { node, prober } = this.options;
-    const template = instance.spec.template;
+    const template = templateOf(instance);
     const restarts = restartsOverride ?? Math.max(instance.status?.restarts ?? 0, restartsLabelOf(container));
     const servicePort = servicePortOf(template, container.labels);
     if (servicePort === undefined) {

@@ -98,7 +98,7 @@ test("a cached private image runs only for Instances whose credentials the regis
   });
   const signal = new AbortController().signal;
   const pullAuthOf = (i: Instance) => () => {
-    const pullSecret = i.spec.template.image?.pullSecret;
+    const pullSecret = i.spec.template!.image?.pullSecret;
     return pullSecret ? delivered.get(`${i.metadata.namespace}/${pullSecret}`) : undefined;
   };
   const ensure = (i: Instance) => images.ensure(i, async () => i, signal, pullAuthOf(i));

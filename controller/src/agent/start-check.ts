@@ -20,6 +20,7 @@ import {
   mayBeCommandFailure,
 } from "./command-failure.js";
 import { ranMsOf } from "./containers.js";
+import { templateOf } from "./containerspec.js";
 
 export interface StartCheckOptions {
   docker: Pick<DockerEngine, "containerLogs">;
@@ -74,7 +75,7 @@ export class StartCheck {
       const ranMs = ranMsOf(container, this.options.clock.now());
       const failure = commandFailureOf(
         { exitCode: container.state.exitCode, ranMs, logText },
-        instance.spec.template,
+        templateOf(instance),
       );
       if (failure) {
         this.pending.delete(key);

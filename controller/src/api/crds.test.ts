@@ -103,7 +103,7 @@ test("the kinds have the names, scope, columns and subresources kubectl users re
   const columns = (crd: Crd) =>
     (version(crd).additionalPrinterColumns ?? []).filter((c) => !c.priority).map((c) => c.name);
   assert.deepEqual(columns(definition), ["Ready", "Addresses", "Age"]);
-  assert.deepEqual(columns(instance), ["Definition", "Node", "Phase", "Ready", "Address", "Age"]);
+  assert.deepEqual(columns(instance), ["Definition", "Node", "Phase", "Ready", "Address", "External", "Age"]);
   assert.deepEqual(columns(node), ["URL", "Ready", "Instances", "Last Heartbeat", "Age"]);
   assert.deepEqual(version(instance).selectableFields, [
     { jsonPath: ".spec.nodeName" },

@@ -557,14 +557,18 @@ export interface DefinitionStatus {
 // ---------------------------------------------------------------- Instance
 
 /**
- * Instance is one running copy of a Definition, created and owned by the controller and
- * run by the agent of the Node it is bound to. Never created by hand.
+ * Instance is one copy of a service. A Berth-run Instance is created and owned by the
+ * controller and run by the agent of the Node it is bound to; it is never created by hand.
+ * An external Instance (spec.external) is an address Berth does not run: registered through
+ * the registry's API with a TTL and heartbeats, or declared with kubectl for a fixed endpoint.
+ * Berth's controllers never schedule, deploy, count or garbage-collect external Instances.
  * @resource {"plural": "instances", "scope": "Namespaced", "shortNames": ["binst", "binsts"], "categories": ["berth"]}
- * @printerColumn {"name": "Definition", "type": "string", "jsonPath": ".spec.definition", "description": "The Definition this Instance runs."}
+ * @printerColumn {"name": "Definition", "type": "string", "jsonPath": ".spec.definition", "description": "The Definition (service slug) this Instance belongs to."}
  * @printerColumn {"name": "Node", "type": "string", "jsonPath": ".spec.nodeName", "description": "The Node this Instance is bound to."}
  * @printerColumn {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Where the Instance is in its life."}
  * @printerColumn {"name": "Ready", "type": "boolean", "jsonPath": ".status.ready", "description": "Whether the health check passes."}
  * @printerColumn {"name": "Address", "type": "string", "jsonPath": ".status.address.url", "description": "Where the Instance answers."}
+ * @printerColumn {"name": "External", "type": "string", "jsonPath": ".spec.external.url", "description": "For an external Instance (not run by Berth): its URL; empty for Berth-run Instances."}
  * @printerColumn {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
  * @printerColumn {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts", "description": "How often the container was restarted or recreated.", "priority": 1}
  * @printerColumn {"name": "Container", "type": "string", "jsonPath": ".status.containerId", "description": "The Docker container.", "priority": 1}
@@ -582,26 +586,32 @@ export interface Instance {
 }
 
 /**
- * InstanceSpec is written by the controller, never by hand.
+ * InstanceSpec is written by the controller for a Berth-run Instance; an external Instance
+ * (spec.external) is written by the registry or by hand.
+ * @xValidation {"rule": "has(self.external) || (has(self.template) && has(self.deploymentId))", "message": "spec.template and spec.deploymentId are required unless spec.external is set", "fieldPath": ".template"}
+ * @xValidation {"rule": "!has(self.external) || (!has(self.template) && !has(self.nodeName) && !has(self.hostPort))", "message": "an external Instance (spec.external) must not set spec.template, spec.nodeName or spec.hostPort: Berth does not run it", "fieldPath": ".external"}
+ * @xValidation {"rule": "has(self.external) == has(oldSelf.external)", "message": "spec.external cannot be added or removed", "fieldPath": ".external"}
  * @xValidation {"rule": "!has(oldSelf.nodeName) || oldSelf.nodeName == '' || has(self.nodeName)", "message": "spec.nodeName cannot be removed once set", "fieldPath": ".nodeName"}
  * @xValidation {"rule": "has(self.hostPort) == has(oldSelf.hostPort)", "message": "spec.hostPort is immutable", "fieldPath": ".hostPort"}
  * @xValidation {"rule": "has(self.environmentFrom) == has(oldSelf.environmentFrom)", "message": "spec.environmentFrom is immutable", "fieldPath": ".environmentFrom"}
  */
 export interface InstanceSpec {
   /**
-   * definition is the name (slug) of the Definition this Instance runs.
+   * definition is the name (slug) of the Definition this Instance runs; for an external
+   * Instance, the slug of the service it belongs to (a Definition of that name is optional).
    * @minLength 1
    * @maxLength 253
    * @xValidation {"rule": "self == oldSelf", "message": "spec.definition is immutable"}
    */
   definition: string;
   /**
-   * deploymentId is the Definition's run-template hash this Instance runs.
+   * deploymentId is the Definition's run-template hash this Instance runs. Required unless
+   * spec.external is set.
    * @minLength 1
    * @maxLength 64
    * @xValidation {"rule": "self == oldSelf", "message": "spec.deploymentId is immutable"}
    */
-  deploymentId: string;
+  deploymentId?: string;
   /**
    * nodeName is the Node the scheduler bound this Instance to; empty until bound.
    * @maxLength 63
@@ -617,10 +627,10 @@ export interface InstanceSpec {
   hostPort?: number;
   /**
    * template is the resolved run template the agent runs (image, port, env, ...). A changed
-   * template is a new deploymentId, hence a new Instance.
+   * template is a new deploymentId, hence a new Instance. Required unless spec.external is set.
    * @xValidation {"rule": "self == oldSelf", "message": "spec.template is immutable"}
    */
-  template: RunTemplate;
+  template?: RunTemplate;
   /**
    * environmentFrom says where the agent takes the container's environment and the image's
    * registry credentials from. NodeSecret (what the controller sets): from the Secret the
@@ -632,6 +642,35 @@ export interface InstanceSpec {
    * @xValidation {"rule": "self == oldSelf", "message": "spec.environmentFrom is immutable"}
    */
   environmentFrom?: "NodeSecret";
+  /**
+   * external marks an Instance Berth does not run: a process that registered itself through
+   * the registry (with a TTL it renews by heartbeats) or a fixed endpoint declared with
+   * kubectl (no TTL: ready as declared). Set only on creation.
+   */
+  external?: ExternalEndpoint;
+}
+
+/** ExternalEndpoint is the address of an Instance that Berth does not run. */
+export interface ExternalEndpoint {
+  /**
+   * url to call: http:// or https:// with a host, such as http://10.0.0.7:8080.
+   * @minLength 1
+   * @maxLength 2048
+   * @xValidation {"rule": "self.matches('^https?://[^/?#@\\\\s]+([/?#].*)?$')", "message": "spec.external.url must be an http:// or https:// URL with a host and no user info"}
+   */
+  url: string;
+  /**
+   * ttlSeconds is how long the Instance stays ready after its last heartbeat. Absent: a
+   * fixed endpoint, ready as declared, never expired.
+   * @minimum 1
+   * @maximum 86400
+   */
+  ttlSeconds?: number;
+  /**
+   * metadata is free-form key/value information the registering process attached.
+   * @maxProperties 64
+   */
+  metadata?: Record<string, string>;
 }
 
 /**
@@ -710,6 +749,13 @@ export interface InstanceStatus {
   firstReadyTime?: string;
   /** message says what is happening, for a person. */
   message?: string;
+  /**
+   * renewTime is, for an external Instance with a TTL, the last heartbeat the registry
+   * recorded: it is ready until renewTime + ttlSeconds. The registry records a heartbeat only
+   * when the recorded one would otherwise expire soon, not on every beat.
+   * @format date-time
+   */
+  renewTime?: string;
   /** observedGeneration is the .metadata.generation this status describes. */
   observedGeneration?: number;
   /**

@@ -4,6 +4,7 @@ import { test } from "node:test";
 import { agentOptionsFromFlags } from "../agent/index.js";
 import { formatHelp, parseFlags } from "../runtime/flags.js";
 import { mergeFlags, parseHostPort } from "./flags.js";
+import { COMMANDS } from "./registry-commands.js";
 import { ROLES } from "./roles.js";
 
 test("parseHostPort accepts host:port, :port and [v6]:port and refuses the rest", () => {
@@ -64,5 +65,19 @@ test("--context is read from the flag or BERTH_KUBE_CONTEXT", () => {
     assert.equal(parseFlags(flags, [], {}).values.context, "");
     assert.equal(parseFlags(flags, ["--context", "staging"], {}).values.context, "staging");
     assert.equal(parseFlags(flags, [], { BERTH_KUBE_CONTEXT: "prod" }).values.context, "prod");
+  }
+});
+
+test("berth lookup and berth register: every flag in --help and in the configuration reference", () => {
+  const doc = readFileSync(new URL("../../../docs/configuration.md", import.meta.url), "utf8");
+  for (const [name, command] of Object.entries(COMMANDS)) {
+    const help = formatHelp(command.flags, command.usage);
+    assert.ok(doc.includes(`berth ${name}`), `docs/configuration.md lacks berth ${name}`);
+    for (const spec of Object.values(command.flags)) {
+      assert.match(help, new RegExp(`--${spec.name} <`));
+      assert.ok(doc.includes(`\`--${spec.name}\``), `docs/configuration.md lacks --${spec.name} (${name})`);
+      if (spec.env)
+        assert.ok(doc.includes(`\`${spec.env}\``), `docs/configuration.md lacks ${spec.env} (${name})`);
+    }
   }
 });

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 /**
- * The berth command: one binary, three roles.
+ * The berth command: one binary, four roles.
  *
  *   berth controller   Definitions -> scheduled Instances, rollouts, node liveness (leader-elected)
  *   berth agent        one per Docker machine: runs the Instances bound to its Node
- *   berth all          both in one process against one engine (the local default)
+ *   berth registry     the registry API for services: lookup, watch, self-registration (any number)
+ *   berth all          all three in one process against one engine (the local default)
  */
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { agentOptionsFromFlags, startAgent } from "../agent/index.js";
 import { controllerSettingsFromFlags, startController } from "../controllers/index.js";
+import { registrySettingsFromFlags, startRegistry } from "../registry/index.js";
 import { UnknownContextError, loadKubeConfig, newKubeClient } from "../kube/index.js";
 import { FlagError, formatHelp, parseFlags, type FlagSpecs } from "../runtime/flags.js";
 import { createLogger, errorFields, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
@@ -17,6 +19,7 @@ import { collectProcessMetrics, leaderElectionMasterStatus } from "../runtime/me
 import { ProbeServer } from "../runtime/server.js";
 import { Shutdown } from "../runtime/shutdown.js";
 import { parseHostPort } from "./flags.js";
+import { COMMANDS, runCommand, type CommandName } from "./registry-commands.js";
 import { ROLES, type Role } from "./roles.js";
 import { VERSION } from "./version.js";
 
@@ -29,6 +32,9 @@ function usage(): string {
     "Roles:",
   ];
   for (const [name, role] of Object.entries(ROLES)) lines.push(`  ${name.padEnd(11)}${role.summary}`);
+  lines.push("", "Commands:");
+  for (const [name, command] of Object.entries(COMMANDS))
+    lines.push(`  ${name.padEnd(11)}${command.summary}`);
   lines.push("  version    Print the version.");
   return lines.join("\n") + "\n";
 }
@@ -42,6 +48,17 @@ async function main(argv: string[]): Promise<number> {
   if (roleName === "version" || roleName === "--version") {
     process.stdout.write(`${VERSION}\n`);
     return 0;
+  }
+  if (roleName in COMMANDS) {
+    try {
+      return await runCommand(roleName as CommandName, rest);
+    } catch (err) {
+      if (err instanceof FlagError) {
+        process.stderr.write(`berth ${roleName}: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
   }
   if (!(roleName in ROLES)) {
     process.stderr.write(`berth: unknown role "${roleName}"\n\n${usage()}`);
@@ -167,6 +184,28 @@ async function run(role: Role, values: Record<string, unknown>, logger: Logger):
     });
     shutdown.onShutdown("controller", () => handle.stop());
     roleDone.push(handle.done);
+  }
+  if (role === "registry" || role === "all") {
+    let settings;
+    try {
+      settings = registrySettingsFromFlags(values as never);
+    } catch (err) {
+      if (err instanceof RangeError) throw new FlagError(err.message);
+      throw err;
+    }
+    const registry = await startRegistry(
+      { ...settings, watchNamespace: values.watchNamespace as string },
+      { client, logger },
+    );
+    logger.info("registry serving", {
+      url: registry.url,
+      anonymousLoopbackReads: settings.allowAnonymousLoopback,
+    });
+    server.addReadyzCheck("registry-caches-synced", () => {
+      if (!registry.catalog.hasSynced()) throw new Error("the registry's caches have not synced yet");
+    });
+    shutdown.onShutdown("registry", () => registry.stop());
+    roleDone.push(registry.done);
   }
   server.addHealthzCheck("ping", () => undefined);
   // Runs until a signal starts the shutdown; a role that ends with an error ends the process.

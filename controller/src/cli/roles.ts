@@ -1,6 +1,7 @@
 /** The roles of the berth command and the flags each one takes. */
 import { agentFlags } from "../agent/index.js";
 import { controllerFlags } from "../controllers/index.js";
+import { registryFlags } from "../registry/index.js";
 import { commonFlags, leaderFlags, mergeFlags } from "./flags.js";
 
 export const ROLES = {
@@ -13,14 +14,20 @@ export const ROLES = {
     summary: "Run the Instances bound to this machine's Node on its Docker engine; heartbeat the Node.",
     flags: mergeFlags(commonFlags, agentFlags),
   },
+  registry: {
+    summary:
+      "Serve the registry API (lookup, blocking queries, streams, self-registration) from informer caches. No leader lease: run any number.",
+    flags: mergeFlags(commonFlags, registryFlags),
+  },
   all: {
     summary:
-      "Controller and agent in one process (the local default). Leader election is off unless asked for.",
+      "Controller, agent and registry in one process (the local default). Leader election is off unless asked for.",
     flags: mergeFlags(
       commonFlags,
       { ...leaderFlags, leaderElect: { ...leaderFlags.leaderElect, default: false } },
       controllerFlags,
       agentFlags,
+      registryFlags,
     ),
   },
 } as const;

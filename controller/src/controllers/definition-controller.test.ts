@@ -118,7 +118,7 @@ test("rollout steps: surge one new, remove an old one only once a new one is rea
   let all = instances(world, "web");
   assert.equal(all.length, 3, "one surge Instance");
   const [fresh] = all.filter((i) => !old.includes(i.metadata.name ?? ""));
-  assert.ok(fresh && fresh.spec.template.image?.name === "registry.invalid/web:2");
+  assert.ok(fresh && fresh.spec.template!.image?.name === "registry.invalid/web:2");
   assert.equal(condition(world, "web", "Progressing"), "True/RolloutInProgress");
 
   // The new one not ready yet: nothing else happens.
@@ -142,7 +142,7 @@ test("rollout steps: surge one new, remove an old one only once a new one is rea
   }
   const live = instances(world, "web").filter((i) => i.metadata.deletionTimestamp === undefined);
   assert.equal(live.length, 2);
-  assert.ok(live.every((i) => i.spec.template.image?.name === "registry.invalid/web:2"));
+  assert.ok(live.every((i) => i.spec.template!.image?.name === "registry.invalid/web:2"));
   assert.equal(condition(world, "web", "Progressing"), "True/RolloutComplete");
 });
 

@@ -121,7 +121,7 @@ export class EnvironmentReconciler implements Reconciler {
       if (!(err instanceof EnvironmentError)) throw err;
       content.problem = { reason: err.reason, message: err.message };
     }
-    const image = instance.spec.template.image;
+    const image = instance.spec.template?.image;
     if (image?.pullSecret) {
       const secret = caches.secrets.get(namespace, image.pullSecret);
       content.pull = pullCredentials(secret, { namespace, name: image.pullSecret }, image.name);
@@ -237,7 +237,7 @@ export function newEnvironmentController(
       .filter(
         (i) =>
           definitions.has(i.spec.definition) ||
-          (kind === "Secret" && i.spec.template.image?.pullSecret === name),
+          (kind === "Secret" && i.spec.template?.image?.pullSecret === name),
       );
     return deliveredKeysOf(instances);
   };

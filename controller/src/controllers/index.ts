@@ -24,6 +24,7 @@ import { newDefinitionController } from "./definition-controller.js";
 import { newEnvironmentController } from "./environment-controller.js";
 import { ENVIRONMENT_SECRET_TYPE } from "../environment/index.js";
 import { DeploymentSalt } from "./deployment-salt.js";
+import { isExternalInstance } from "./instances.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
 import { newSchedulerController } from "./scheduler-controller.js";
 
@@ -31,7 +32,7 @@ export { DEFAULT_SETTINGS, type ControllerSettings } from "./context.js";
 export { controllerFlags, controllerSettingsFromFlags } from "./flags.js";
 export { computeDeploymentId, runTemplateOf } from "./deployment-id.js";
 export { DEPLOYMENT_SALT_SECRET, DeploymentSalt, ensureDeploymentSalt } from "./deployment-salt.js";
-export { instanceName } from "./instances.js";
+export { instanceName, isExternalInstance } from "./instances.js";
 
 export interface StartControllerOptions extends Partial<ControllerSettings> {
   /** Run the controllers only while holding this Lease. */
@@ -168,6 +169,8 @@ async function startInstanceMetrics(
 export function countByPhase(instances: readonly Instance[]): Map<string, Map<InstancePhase, number>> {
   const counts = new Map<string, Map<InstancePhase, number>>();
   for (const instance of instances) {
+    // berth_instances counts what Berth runs; the registry counts external Instances.
+    if (isExternalInstance(instance)) continue;
     const namespace = instance.metadata.namespace ?? "default";
     const phase: InstancePhase =
       instance.metadata.deletionTimestamp !== undefined

@@ -1,7 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, INSTANCE_FINALIZER, type Definition, type Instance, type Node } from "../api/types.js";
-import { desiredInstance, freeOrdinals, instanceName, isOwnedBy, viewInstance } from "./instances.js";
+import { countByPhase } from "./index.js";
+import {
+  controllingDefinition,
+  desiredInstance,
+  freeOrdinals,
+  instanceName,
+  isExternalInstance,
+  isOwnedBy,
+  viewInstance,
+} from "./instances.js";
 
 const definition: Definition = {
   apiVersion: API_VERSION,
@@ -83,4 +92,20 @@ test("viewInstance: ready only when the agent says so and the node is Ready", ()
   const onLost = viewInstance(instance, () => readyNode("Unknown"));
   assert.equal(onLost.ready, false);
   assert.equal(onLost.address, undefined);
+});
+
+test("an external Instance is neither owned nor controlled, even with the slug and an owner reference", () => {
+  const owned = desiredInstance(definition, "0123456789abcdef", 0, { image: definition.spec.image! });
+  const external: Instance = {
+    ...owned,
+    metadata: { ...owned.metadata, name: "web-on-a-vm" },
+    spec: { definition: "web", external: { url: "http://10.0.0.7:8080" } },
+  };
+  assert.equal(isOwnedBy(owned, definition), true);
+  assert.equal(controllingDefinition(owned), "web");
+  assert.equal(isExternalInstance(external), true);
+  assert.equal(isOwnedBy(external, definition), false);
+  assert.equal(controllingDefinition(external), undefined);
+  const counts = countByPhase([owned, external]);
+  assert.equal(counts.get("team")?.get("Pending"), 1, "berth_instances counts only Berth-run Instances");
 });

@@ -98,15 +98,26 @@ export function desiredInstance(
 }
 
 /** True when the Instance's controlling owner is this Definition (same uid). */
+/**
+ * An external Instance (spec.external) is an address Berth does not run: no controller
+ * schedules, deploys, counts or garbage-collects it, even when it carries the slug of a
+ * Definition or (declared by hand) an owner reference to one.
+ */
+export function isExternalInstance(instance: Instance): boolean {
+  return instance.spec.external !== undefined;
+}
+
 export function isOwnedBy(instance: Instance, definition: Definition): boolean {
+  if (isExternalInstance(instance)) return false;
   const uid = definition.metadata.uid;
   return (instance.metadata.ownerReferences ?? []).some(
     (ref) => ref.controller === true && ref.kind === "Definition" && ref.uid === uid && uid !== undefined,
   );
 }
 
-/** The Definition controlling an Instance, by name; undefined for an orphan. */
+/** The Definition controlling an Instance, by name; undefined for an orphan or an external Instance. */
 export function controllingDefinition(instance: Instance): string | undefined {
+  if (isExternalInstance(instance)) return undefined;
   return (instance.metadata.ownerReferences ?? []).find(
     (ref) => ref.controller === true && ref.kind === "Definition",
   )?.name;
@@ -154,7 +165,7 @@ export function viewInstance(instance: Instance, nodeOf: (name: string) => Node 
   const scheduled = status.conditions?.find((c) => c.type === "Scheduled");
   const view: InstanceView = {
     name: instance.metadata.name ?? "",
-    deploymentId: instance.spec.deploymentId,
+    deploymentId: instance.spec.deploymentId ?? "",
     ready,
     terminating: instance.metadata.deletionTimestamp !== undefined,
     phase: status.phase,

@@ -35,7 +35,7 @@ import {
   type ControllerSettings,
 } from "./context.js";
 import { deleteInstances } from "./deletion.js";
-import { nodeIsReady } from "./instances.js";
+import { isExternalInstance, nodeIsReady } from "./instances.js";
 
 export const NODE_LIFECYCLE_CONTROLLER = "node-lifecycle";
 
@@ -95,7 +95,9 @@ export class NodeLifecycleReconciler implements Reconciler {
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
     const { caches, clock, settings } = this.context;
-    const bound = caches.instances.list().filter((i) => i.spec.nodeName === request.name);
+    const bound = caches.instances
+      .list()
+      .filter((i) => i.spec.nodeName === request.name && !isExternalInstance(i));
     const node = caches.nodes.get(undefined, request.name);
     if (!node) {
       nodeReady.remove({ node: request.name });

@@ -20,6 +20,7 @@ import { removeFinalizer } from "../runtime/finalizers.js";
 import { objectKey } from "../runtime/informer.js";
 import { setCondition, StatusWriter } from "../runtime/status.js";
 import { controllerFor, type ControllerContext } from "./context.js";
+import { isExternalInstance } from "./instances.js";
 import { schedule, type PlacedInstance, type SchedulingCandidate } from "./scheduler.js";
 
 export const SCHEDULER_CONTROLLER = "scheduler";
@@ -43,7 +44,7 @@ export class SchedulerReconciler implements Reconciler {
     const { caches, client, clock, events } = this.context;
     const instance = caches.instances.get(request.namespace, request.name);
     this.expireAssumptions(clock.now());
-    if (!instance || instance.spec.nodeName) {
+    if (!instance || instance.spec.nodeName || isExternalInstance(instance)) {
       this.assumed.delete(request.key);
       return;
     }
@@ -143,7 +144,7 @@ function placementOf(instance: Instance): Omit<PlacedInstance, "nodeName"> & Sch
     definition: instance.spec.definition,
   };
   if (instance.spec.hostPort !== undefined) placed.hostPort = instance.spec.hostPort;
-  if (instance.spec.template.resources) placed.resources = instance.spec.template.resources;
+  if (instance.spec.template?.resources) placed.resources = instance.spec.template.resources;
   return placed;
 }
 
@@ -153,7 +154,7 @@ export function newSchedulerController(context: ControllerContext): Controller {
   const unbound = (): string[] =>
     caches.instances
       .list()
-      .filter((i) => !i.spec.nodeName)
+      .filter((i) => !i.spec.nodeName && !isExternalInstance(i))
       .map((i) => objectKey(i));
   controller.for(caches.instances);
   // Room appears when a Node turns Ready or changes, or when an Instance goes away or moves.
@@ -169,7 +170,7 @@ export function newSchedulerController(context: ControllerContext): Controller {
   controller.watches(caches.definitions, (d) =>
     caches.instances
       .list(d.metadata.namespace)
-      .filter((i) => !i.spec.nodeName && i.spec.definition === d.metadata.name)
+      .filter((i) => !i.spec.nodeName && !isExternalInstance(i) && i.spec.definition === d.metadata.name)
       .map((i) => objectKey(i)),
   );
   return controller;

@@ -100,3 +100,44 @@ export const NAMESPACES = describe<Namespace>("", "v1", "namespaces", "Namespace
 export const CORE_EVENTS = describe<CoreEvent>("", "v1", "events", "Event", true);
 export const EVENTS = describe<KubeEvent>("events.k8s.io", "v1", "events", "Event", true);
 export const LEASES = describe<Lease>("coordination.k8s.io", "v1", "leases", "Lease", true);
+/** authentication.k8s.io/v1 TokenReview: asks the API server whose token this is. */
+export interface TokenReview extends KubeObject {
+  spec: { token: string; audiences?: string[] };
+  status?: {
+    authenticated?: boolean;
+    user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+    audiences?: string[];
+    error?: string;
+  };
+}
+/** authorization.k8s.io/v1 SubjectAccessReview: asks the API server whether a user may do something. */
+export interface SubjectAccessReview extends KubeObject {
+  spec: {
+    user?: string;
+    uid?: string;
+    groups?: string[];
+    extra?: Record<string, string[]>;
+    resourceAttributes?: {
+      namespace?: string;
+      verb?: string;
+      group?: string;
+      resource?: string;
+      name?: string;
+    };
+  };
+  status?: { allowed?: boolean; denied?: boolean; reason?: string; evaluationError?: string };
+}
+export const TOKEN_REVIEWS = describe<TokenReview>(
+  "authentication.k8s.io",
+  "v1",
+  "tokenreviews",
+  "TokenReview",
+  false,
+);
+export const SUBJECT_ACCESS_REVIEWS = describe<SubjectAccessReview>(
+  "authorization.k8s.io",
+  "v1",
+  "subjectaccessreviews",
+  "SubjectAccessReview",
+  false,
+);
