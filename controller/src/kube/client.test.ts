@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import http from "node:http";
+import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import { restClientRequestDuration, restClientRequests } from "../runtime/metrics.js";
 import { waitUntil } from "../runtime/testing.js";
 import { newKubeClient, type KubeClient } from "./client.js";
-import { isNotFound } from "./errors.js";
+import { isGone, isNotFound } from "./errors.js";
 import { CONFIGMAPS } from "./resources.js";
 
 /**
@@ -143,4 +144,105 @@ test("a request that gets no answer is counted with code <error>", async (t) => 
   const gone = `127.0.0.1:${port}`;
   assert.equal(await requests({ code: "<error>", method: "GET", host: gone }), 2);
   assert.equal(await requests({ code: "<error>", method: "GET", host }), 0, "hosts are told apart");
+});
+
+/** A server that accepts connections and never answers, like a wedged proxy. */
+async function silentServer(t: { after(fn: () => Promise<void>): void }): Promise<KubeConfig> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  const { port } = server.address() as AddressInfo;
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: "silent", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: "nobody" }],
+    contexts: [{ name: "silent", cluster: "silent", user: "nobody" }],
+    currentContext: "silent",
+  });
+  return kc;
+}
+
+test("a watch whose server never answers fails once the request timeout has passed", async (t) => {
+  const kc = await silentServer(t);
+  const client = newKubeClient(kc, { requestTimeoutMs: 300 });
+  let watchError: Error | undefined;
+  await client.watch(
+    CONFIGMAPS,
+    { namespace: "default", resourceVersion: "1" },
+    () => undefined,
+    (err) => (watchError = err),
+  );
+  assert.match(watchError?.message ?? "", /no answer from the API server in 300 ms/);
+});
+
+test("aborting a watch that is still waiting for its answer ends it at once", async (t) => {
+  const kc = await silentServer(t);
+  // A request timeout far beyond the test's own: only the abort can end this watch.
+  const client = newKubeClient(kc, { requestTimeoutMs: 600_000 });
+  const abort = new AbortController();
+  let doneCalls = 0;
+  const opened = client.watch(
+    CONFIGMAPS,
+    { namespace: "default", resourceVersion: "1", signal: abort.signal },
+    () => undefined,
+    () => doneCalls++,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  abort.abort();
+  const handle = await opened;
+  handle.stop();
+  assert.equal(doneCalls, 1, "onDone is called exactly once");
+});
+
+test("a watch delivers events split across chunks and reports an error answer with its status", async (t) => {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.searchParams.get("resourceVersion") === "old") {
+      res.writeHead(410, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ kind: "Status", code: 410, reason: "Expired", message: "too old" }));
+      return;
+    }
+    res.writeHead(200);
+    const line = JSON.stringify({ type: "ADDED", object: { metadata: { name: "é-split" } } }) + "\n";
+    const bytes = Buffer.from(line);
+    res.write(bytes.subarray(0, 20));
+    setTimeout(() => res.end(bytes.subarray(20)), 20);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as AddressInfo;
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: "l", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: "nobody" }],
+    contexts: [{ name: "l", cluster: "l", user: "nobody" }],
+    currentContext: "l",
+  });
+  const client = newKubeClient(kc);
+  const names: string[] = [];
+  const ended = await new Promise<Error | undefined>((resolve) => {
+    void client.watch(
+      CONFIGMAPS,
+      { namespace: "default", resourceVersion: "1" },
+      (event) => names.push((event.object as { metadata: { name: string } }).metadata.name),
+      resolve,
+    );
+  });
+  assert.equal(ended, undefined, "a stream the server closed ends without an error");
+  assert.deepEqual(names, ["é-split"]);
+  const gone = await new Promise<Error | undefined>((resolve) => {
+    void client.watch(CONFIGMAPS, { namespace: "default", resourceVersion: "old" }, () => undefined, resolve);
+  });
+  assert.equal(isGone(gone), true, `expected 410, got ${gone?.message}`);
+  assert.match(gone?.message ?? "", /too old/);
 });

@@ -1,12 +1,12 @@
 import http from "node:http";
 import https from "node:https";
-import { Watch } from "@kubernetes/client-node";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { restClientRequestDuration, restClientRequests } from "../runtime/metrics.js";
 import type { ApiStatus } from "./errors.js";
 import { KubeApiError } from "./errors.js";
 import type { JsonPatchOp } from "./patch.js";
 import type { KubeObject, ResourceDescriptor } from "./resources.js";
+import { openWatchStream } from "./watch-stream.js";
 
 /** Names one object; namespace is ignored for cluster-scoped kinds. */
 export interface ObjectRef {
@@ -37,6 +37,8 @@ export interface WatchOptions {
   allowWatchBookmarks?: boolean;
   /** The server ends the watch after this long; the informer then resumes it. */
   timeoutSeconds?: number;
+  /** Aborting it ends the watch, also while it is still waiting for the server's answer. */
+  signal?: AbortSignal;
 }
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
@@ -99,7 +101,10 @@ export interface KubeClient {
 }
 
 export interface RestClientOptions {
-  /** Per-request timeout for everything but watches. */
+  /**
+   * Per-request timeout; for a watch, the longest wait for the server's first answer
+   * (once streaming, a watch has no timeout of its own).
+   */
   requestTimeoutMs?: number;
   /** Sent as the field manager on writes. */
   fieldManager?: string;
@@ -235,50 +240,39 @@ export class RestKubeClient implements KubeClient {
     onEvent: (event: WatchEvent<T>) => void,
     onDone: (err: Error | undefined) => void,
   ): Promise<WatchHandle> {
-    const params: Record<string, string | number | boolean | undefined> = {
-      resourceVersion: options.resourceVersion,
-      allowWatchBookmarks: options.allowWatchBookmarks ?? true,
-      labelSelector: options.labelSelector,
-      fieldSelector: options.fieldSelector,
-      timeoutSeconds: options.timeoutSeconds,
-    };
-    let finished = false;
-    let endedWith: Error | undefined;
-    const finish = (err: unknown): void => {
-      if (finished) return;
-      finished = true;
-      endedWith = toError(err);
-      onDone(endedWith);
-    };
-    const startedAt = performance.now();
-    const controller = await new Watch(this.kc).watch(
-      resourcePath(resource, options.namespace),
-      params,
-      (type: string, object: unknown) => {
-        if (!finished) onEvent({ type: type as WatchEventType, object: object as T | ApiStatus });
-      },
-      finish,
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new Error("no current cluster in the kubeconfig");
+    const url = new URL(
+      cluster.server.replace(/\/$/, "") +
+        resourcePath(resource, options.namespace) +
+        query({
+          watch: true,
+          resourceVersion: options.resourceVersion,
+          allowWatchBookmarks: options.allowWatchBookmarks ?? true,
+          labelSelector: options.labelSelector,
+          fieldSelector: options.fieldSelector,
+          timeoutSeconds: options.timeoutSeconds,
+        }),
     );
-    // Watch.watch returns once the server answered (or the request failed): a watch is counted
-    // once, when it is opened, as client-go counts it.
-    const code = endedWith ? (statusCodeOf(endedWith) ?? ERROR_CODE) : 200;
-    recordRequest("GET", this.serverHost(), code, startedAt);
-    return {
-      stop: () => {
-        controller.abort();
-        finish(undefined);
-      },
-    };
-  }
-
-  /** host:port of the API server, the `host` label of the request metrics. */
-  private serverHost(): string {
-    const server = this.kc.getCurrentCluster()?.server ?? "";
-    try {
-      return new URL(server).host;
-    } catch {
-      return server;
-    }
+    const requestOptions = await this.requestOptions();
+    const headers: http.OutgoingHttpHeaders = { Accept: "application/json" };
+    if (requestOptions.headers && !Array.isArray(requestOptions.headers))
+      Object.assign(headers, requestOptions.headers);
+    const startedAt = performance.now();
+    const stream = openWatchStream({
+      url,
+      options: { headers, agent: requestOptions.agent, auth: requestOptions.auth },
+      connectTimeoutMs: this.requestTimeoutMs,
+      signal: options.signal,
+      onEvent: (event) =>
+        onEvent({ type: event.type as WatchEventType, object: event.object as T | ApiStatus }),
+      onDone,
+    });
+    // A watch is counted once, when the server answers it (or it fails to), as client-go
+    // counts it, however long it then runs.
+    const code = await stream.connected;
+    recordRequest("GET", url.host, code ?? ERROR_CODE, startedAt);
+    return { stop: () => stream.stop() };
   }
 
   private async requestOptions(): Promise<https.RequestOptions> {
@@ -398,19 +392,8 @@ function recordRequest(method: string, host: string, code: number | string, star
   restClientRequestDuration.observe({ verb: method, host }, (performance.now() - startedAt) / 1000);
 }
 
-function statusCodeOf(err: Error | undefined): number | undefined {
-  const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
-  return typeof code === "number" ? code : undefined;
-}
-
 function apiVersionText(resource: ResourceDescriptor): string {
   return resource.group === "" ? resource.version : `${resource.group}/${resource.version}`;
-}
-
-function toError(err: unknown): Error | undefined {
-  if (err === null || err === undefined) return undefined;
-  if (err instanceof Error) return err;
-  return new Error(String(err));
 }
 
 export function newKubeClient(kc: KubeConfig, options?: RestClientOptions): KubeClient {

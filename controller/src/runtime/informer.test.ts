@@ -115,3 +115,38 @@ test("the watchdog restarts a watch that went silent", async () => {
   assert.equal(client.watches.length, 2);
   await informer.stop();
 });
+
+test("the watchdog also restarts a watch that never got an answer from the server", async () => {
+  const clock = new FakeClock();
+  const client = new FakeKubeClient();
+  client.listResults.push({ items: [], resourceVersion: "3" });
+  const informer = new Informer(client, CONFIGMAPS, { clock, silenceTimeoutMs: 5000, backoffInitialMs: 100 });
+  informer.start();
+  await informer.waitForSync();
+  await flushPromises();
+  // The first watch works, then ends; the second connects to a server that never answers.
+  client.stalledConnects = 1;
+  client.watches[0]!.end();
+  await clock.advanceAsync(2000, 100);
+  assert.equal(client.watches.length, 2, "the watch was reopened");
+  await clock.advanceAsync(2000, 100);
+  assert.equal(client.watches.length, 2, "the stalled watch is given its silence timeout");
+  await clock.advanceAsync(2000, 100);
+  assert.equal(client.watches.length, 3, "the stalled watch was abandoned and a new one opened");
+  assert.equal(client.watches[2]?.options.resourceVersion, "3");
+  client.watches[2]!.emit({ type: "ADDED", object: cm("late", "9") });
+  assert.ok(informer.get("ns", "late"), "events flow again");
+  await informer.stop();
+});
+
+test("stopping the informer ends a watch that is still waiting for its answer", async () => {
+  const client = new FakeKubeClient();
+  client.listResults.push({ items: [], resourceVersion: "3" });
+  client.stalledConnects = 1;
+  const informer = new Informer(client, CONFIGMAPS, { clock: new FakeClock(), silenceTimeoutMs: 5000 });
+  informer.start();
+  await informer.waitForSync();
+  await flushPromises();
+  assert.equal(client.watches.length, 1);
+  await informer.stop(); // would hang if the pending watch could not be aborted
+});

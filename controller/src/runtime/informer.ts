@@ -26,7 +26,11 @@ export interface InformerOptions {
   logger?: Logger;
   /** The server closes each watch after this long (randomized up to twice it); default 300 s. */
   watchTimeoutSeconds?: number;
-  /** Restart a watch that has delivered nothing (not even a bookmark) for this long. */
+  /**
+   * Restart a watch that has delivered nothing (not even a bookmark) for this long,
+   * counted from when it was opened: a watch still waiting for the server's answer is
+   * restarted too.
+   */
   silenceTimeoutMs?: number;
   /** Backoff between failed lists/watches: doubling from initial up to max, with jitter. */
   backoffInitialMs?: number;
@@ -254,8 +258,12 @@ export class Informer<T extends KubeObject> {
         this.clock.clearTimeout(watchdog);
         watchdog = this.clock.setTimeout(() => this.onSilent(), watchdogMs);
       };
+      // Aborts the watch also while it is still connecting: a server that accepted the
+      // connection but never answers must not hold the cache forever.
+      const watchAbort = new AbortController();
       this.onSilent = () => {
         end ??= "silent";
+        watchAbort.abort();
         this.currentWatch?.stop();
       };
       const finish = (err: Error | undefined): void => {
@@ -270,6 +278,7 @@ export class Informer<T extends KubeObject> {
       };
       const onAbort = (): void => {
         end = "stopped";
+        watchAbort.abort();
         this.currentWatch?.stop();
       };
       signal.addEventListener("abort", onAbort, { once: true });
@@ -310,14 +319,17 @@ export class Informer<T extends KubeObject> {
             resourceVersion: this.resourceVersion,
             allowWatchBookmarks: true,
             timeoutSeconds,
+            signal: watchAbort.signal,
           },
           onEvent,
           finish,
         )
         .then((handle) => {
-          if (settled) return;
+          if (settled || signal.aborted || end) {
+            handle.stop();
+            return;
+          }
           this.currentWatch = handle;
-          if (signal.aborted || end) handle.stop();
         })
         .catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
     });

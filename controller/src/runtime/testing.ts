@@ -35,6 +35,12 @@ export class FakeKubeClient implements KubeClient {
     end(err?: Error): void;
     stopped: boolean;
   }> = [];
+  /**
+   * How many of the next watches never get an answer: their watch() call stays pending
+   * until the caller aborts it through options.signal, like a server that accepted the
+   * connection and then said nothing.
+   */
+  stalledConnects = 0;
   /** Errors the next write calls throw, in order. */
   readonly writeErrors: Error[] = [];
 
@@ -109,7 +115,21 @@ export class FakeKubeClient implements KubeClient {
       },
     };
     this.watches.push(entry);
-    return { stop: () => entry.end() };
+    const handle = { stop: () => entry.end() };
+    options.signal?.addEventListener("abort", () => entry.end(), { once: true });
+    if (this.stalledConnects > 0) {
+      this.stalledConnects--;
+      entry.stopped = true; // nothing is delivered on a watch that never answered
+      return new Promise<WatchHandle>((resolve) => {
+        const answerAbort = (): void => {
+          onDone(new Error("aborted before the server answered"));
+          resolve(handle);
+        };
+        if (options.signal?.aborted) answerAbort();
+        else options.signal?.addEventListener("abort", answerAbort, { once: true });
+      });
+    }
+    return handle;
   }
 }
 
