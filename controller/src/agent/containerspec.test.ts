@@ -7,6 +7,9 @@ import {
   RESTARTS_LABEL,
   SERVICE_PORT_LABEL,
   buildContainerSpec,
+  checkResources,
+  cpuLimitNanos,
+  memoryLimitBytes,
   parseCpuQuantity,
   parseMemoryQuantity,
   runSourceOf,
@@ -150,4 +153,32 @@ test("quantities convert to bytes and NanoCpus", () => {
   assert.equal(parseCpuQuantity("250m"), 250_000_000);
   assert.throws(() => parseMemoryQuantity("lots"), ContainerConfigError);
   assert.throws(() => parseCpuQuantity("-1"), ContainerConfigError);
+});
+
+test("limits the engine could not apply exactly, or at all, are refused by name", () => {
+  assert.equal(cpuLimitNanos("10m"), 10_000_000);
+  assert.equal(cpuLimitNanos("0.01"), 10_000_000);
+  assert.equal(memoryLimitBytes("6Mi"), 6 * 1024 ** 2);
+  const refused = (parse: () => unknown, says: RegExp) =>
+    assert.throws(parse, (err: unknown) => {
+      assert.ok(err instanceof ContainerConfigError);
+      assert.equal(err.reason, "InvalidResources");
+      assert.match(err.message, says);
+      return true;
+    });
+  // Rounds to 0 nanoCPUs, which Docker reads as no limit at all.
+  refused(() => cpuLimitNanos("0.0000000001"), /resources\.cpus "0\.0000000001" is less than 10m/);
+  refused(() => cpuLimitNanos("9m"), /less than 10m/);
+  refused(() => parseCpuQuantity("99999999999999999999"), /resources\.cpus .* too large/);
+  // Beyond 2^53: JSON would carry another number to the engine.
+  refused(
+    () => parseMemoryQuantity("99999999999999999999"),
+    /resources\.memory "99999999999999999999" is too large/,
+  );
+  refused(() => parseMemoryQuantity("9010T"), /too large/);
+  refused(() => memoryLimitBytes("1Mi"), /less than 6Mi/);
+  for (const memory of ["0.0000000001", "99999999999999999999"]) {
+    refused(() => checkResources({ image: { name: "x", port: 1 }, resources: { memory } }), /memory/);
+    refused(() => checkResources({ image: { name: "x", port: 1 }, resources: { cpus: memory } }), /cpus/);
+  }
 });

@@ -148,20 +148,75 @@ const MEMORY_UNITS: Record<string, number> = {
   Ti: 1024 ** 4,
 };
 
-/** A memory quantity ("64Mi", "1G", "1048576") in bytes. */
+/** The Docker engine refuses a memory limit below 6 MiB. */
+export const MIN_MEMORY_BYTES = 6 * 1024 ** 2;
+/**
+ * 10m: the engine turns NanoCpus into a CFS quota per 100 ms period, and the kernel's
+ * smallest quota is 1 ms; less would fail at start (or, rounded to 0, mean no limit).
+ */
+export const MIN_NANO_CPUS = 10_000_000;
+
+/**
+ * A memory quantity ("64Mi", "1G", "1048576") in bytes, an exact integer: a number beyond
+ * 2^53 would reach the engine as another number.
+ */
 export function parseMemoryQuantity(text: string): number {
   const match = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(text);
   if (!match)
     throw new ContainerConfigError("InvalidResources", `resources.memory "${text}" is not a quantity`);
-  return Math.round(Number(match[1]) * MEMORY_UNITS[match[2] ?? ""]!);
+  const bytes = Math.round(Number(match[1]) * MEMORY_UNITS[match[2] ?? ""]!);
+  if (!Number.isSafeInteger(bytes))
+    throw new ContainerConfigError(
+      "InvalidResources",
+      `resources.memory "${text}" is too large: the limit must be less than 8Pi`,
+    );
+  return bytes;
 }
 
-/** A CPU quantity ("500m", "1.5") in Docker's NanoCpus (1e9 per core). */
+/** A container's memory limit in bytes: a quantity the engine accepts. */
+export function memoryLimitBytes(text: string): number {
+  const bytes = parseMemoryQuantity(text);
+  if (bytes < MIN_MEMORY_BYTES)
+    throw new ContainerConfigError(
+      "InvalidResources",
+      `resources.memory "${text}" is less than 6Mi, the Docker engine's minimum`,
+    );
+  return bytes;
+}
+
+/** A CPU quantity ("500m", "1.5") in Docker's NanoCpus (1e9 per core), an exact integer. */
 export function parseCpuQuantity(text: string): number {
   const milli = /^([0-9]+)m$/.exec(text);
-  if (milli) return Number(milli[1]) * 1e6;
-  if (/^[0-9]+(\.[0-9]+)?$/.test(text)) return Math.round(Number(text) * 1e9);
-  throw new ContainerConfigError("InvalidResources", `resources.cpus "${text}" is not a quantity`);
+  let nanoCpus: number;
+  if (milli) nanoCpus = Number(milli[1]) * 1e6;
+  else if (/^[0-9]+(\.[0-9]+)?$/.test(text)) nanoCpus = Math.round(Number(text) * 1e9);
+  else throw new ContainerConfigError("InvalidResources", `resources.cpus "${text}" is not a quantity`);
+  if (!Number.isSafeInteger(nanoCpus))
+    throw new ContainerConfigError(
+      "InvalidResources",
+      `resources.cpus "${text}" is too large: the limit must be less than 1M CPUs`,
+    );
+  return nanoCpus;
+}
+
+/** A container's CPU limit in NanoCpus: a quantity the engine can apply (not rounded to none). */
+export function cpuLimitNanos(text: string): number {
+  const nanoCpus = parseCpuQuantity(text);
+  if (nanoCpus < MIN_NANO_CPUS)
+    throw new ContainerConfigError(
+      "InvalidResources",
+      `resources.cpus "${text}" is less than 10m (0.01 CPU), the finest limit the Docker engine sets`,
+    );
+  return nanoCpus;
+}
+
+/**
+ * Refuses a template's resources before any work is done for it (a pull or build can take
+ * minutes): an Instance the engine could never run fails at once, for good, saying why.
+ */
+export function checkResources(template: RunTemplate): void {
+  if (template.resources?.memory !== undefined) memoryLimitBytes(template.resources.memory);
+  if (template.resources?.cpus !== undefined) cpuLimitNanos(template.resources.cpus);
 }
 
 export interface BuildSpecInput {
@@ -233,7 +288,7 @@ export function buildContainerSpec(input: BuildSpecInput): ContainerSpec {
   };
   if (template.command) spec.command = [...template.command];
   if (template.args) spec.args = [...template.args];
-  if (template.resources?.memory) spec.memoryBytes = parseMemoryQuantity(template.resources.memory);
-  if (template.resources?.cpus) spec.nanoCpus = parseCpuQuantity(template.resources.cpus);
+  if (template.resources?.memory) spec.memoryBytes = memoryLimitBytes(template.resources.memory);
+  if (template.resources?.cpus) spec.nanoCpus = cpuLimitNanos(template.resources.cpus);
   return spec;
 }

@@ -570,6 +570,33 @@ test("an image name that would rewrite the engine's API path fails for good, bef
   );
 });
 
+for (const [field, value, says] of [
+  ["cpus", "0.0000000001", /less than 10m/],
+  ["memory", "99999999999999999999", /too large/],
+] as const) {
+  test(`resources.${field} "${value}" fails for good with InvalidResources on the first pass`, async () => {
+    const { docker, api, events, reconcile } = setup();
+    // An image not on the node yet: a pull would come first if the limits were not checked.
+    api.instance.spec.template!.image = { name: "app:2", port: 8080 };
+    api.instance.spec.template!.resources = { [field]: value };
+    await assert.rejects(reconcile(), TerminalError);
+    assert.deepEqual(
+      docker.calls.filter((call) => !call.startsWith("list")),
+      [],
+      "no pull, build or container for it",
+    );
+    assert.equal(api.instance.status?.phase, "Failed");
+    const condition = api.instance.status?.conditions?.find((c) => c.type === "ContainerReady");
+    assert.equal(condition?.reason, "InvalidResources");
+    assert.match(condition?.message ?? "", new RegExp(`resources\\.${field} "${value}"`));
+    assert.match(condition?.message ?? "", says);
+    assert.deepEqual(
+      events.events.map((e) => e.reason),
+      ["InvalidResources"],
+    );
+  });
+}
+
 test("a deleted Instance has its container stopped and removed before the finalizer goes", async () => {
   const { docker, api, reconcile } = setup();
   await reconcile();

@@ -30,6 +30,7 @@ import {
 import type { NodeAddressing } from "./containerspec.js";
 import {
   ContainerConfigError,
+  checkResources,
   buildContainerSpec,
   healthPortOf,
   healthPortPublished,
@@ -285,6 +286,8 @@ export class InstanceReconciler implements Reconciler {
     context: ReconcileContext,
   ): Promise<Result | void> {
     const { docker, node } = this.options;
+    // Limits the engine could never apply fail now, for good, not after a pull or build.
+    checkResources(templateOf(instance));
     const environment = instanceEnvironment(instance, this.options.environments);
     const reportStep = (step: ImageStep): Promise<Instance> =>
       this.writeStatus(instance, {

@@ -349,17 +349,21 @@ export interface LocalObjectReference {
 /** Resources are the container's limits. */
 export interface Resources {
   /**
-   * memory is the container's memory limit as a Kubernetes quantity, such as 64Mi or 1Gi.
+   * memory is the container's memory limit as a Kubernetes quantity, such as 64Mi or 1Gi:
+   * at least 6Mi, less than 8Pi.
    * @pattern ^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$
    * @maxLength 32
    * @xValidation {"rule": "isQuantity(self) && !quantity(self).isLessThan(quantity('6Mi'))", "message": "resources.memory must be a quantity of at least 6Mi (the Docker engine's minimum)"}
+   * @xValidation {"rule": "!isQuantity(self) || quantity(self).isLessThan(quantity('8Pi'))", "message": "resources.memory must be less than 8Pi (the largest limit the agent passes on exactly)"}
    */
   memory?: string;
   /**
-   * cpus is the container's CPU limit in cores as a quantity, such as 500m or 1.5.
+   * cpus is the container's CPU limit in cores as a quantity, such as 500m or 1.5: at
+   * least 10m (0.01 CPU, the finest limit the Docker engine sets).
    * @pattern ^([0-9]+m|[0-9]+(\.[0-9]+)?)$
    * @maxLength 32
-   * @xValidation {"rule": "isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))", "message": "resources.cpus must be a quantity of more than 0"}
+   * @xValidation {"rule": "isQuantity(self) && !quantity(self).isLessThan(quantity('10m'))", "message": "resources.cpus must be a quantity of at least 10m (0.01 CPU, the Docker engine's minimum)"}
+   * @xValidation {"rule": "!isQuantity(self) || quantity(self).isLessThan(quantity('1M'))", "message": "resources.cpus must be less than 1M (a million CPUs)"}
    */
   cpus?: string;
 }
