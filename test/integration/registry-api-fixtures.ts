@@ -4,6 +4,7 @@
  * a small HTTP helper that returns status, headers and the parsed body.
  */
 import type { TestContext } from "node:test";
+import type { RegistryInstance } from "../../controller/src/client/types.js";
 import {
   startRegistry,
   type RegistryHandle,
@@ -102,17 +103,7 @@ export interface LookupBody {
   slug: string;
   namespace: string;
   index: number;
-  instances: Array<{
-    name: string;
-    url: string | null;
-    host: string | null;
-    port: number | null;
-    node: string | null;
-    deploymentId: string | null;
-    ready: boolean;
-    external: boolean;
-    reason?: string;
-  }>;
+  instances: RegistryInstance[];
 }
 
 export interface StreamEvent {

@@ -1,15 +1,21 @@
 /** The registry API's answers, as the client library returns them. */
 
+/** One address of a service, as lookup returns it (the wire format the registry serves). */
 export interface RegistryInstance {
   name: string;
+  /** null while a Berth-run Instance has no address yet. */
   url: string | null;
   host: string | null;
   port: number | null;
+  /** The Node running it; null for an external Instance. */
   node: string | null;
+  /** The run-template hash; null for an external Instance. */
   deploymentId: string | null;
   ready: boolean;
   external: boolean;
+  /** Why it is not ready (only listed with ?include=all). */
   reason?: string;
+  /** What a self-registered instance attached (external only). */
   metadata?: Record<string, string>;
 }
 

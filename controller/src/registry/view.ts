@@ -4,26 +4,11 @@
  * every service in a namespace.
  */
 import type { Definition, Instance, Node } from "../api/types.js";
+import type { RegistryInstance } from "../client/types.js";
 import { isExternalInstance, nodeIsReady } from "../controllers/instances.js";
 
-/** One address of a service, as lookup returns it. */
-export interface InstanceEntry {
-  name: string;
-  /** null while a Berth-run Instance has no address yet. */
-  url: string | null;
-  host: string | null;
-  port: number | null;
-  /** The Node running it; null for an external Instance. */
-  node: string | null;
-  /** The run-template hash; null for an external Instance. */
-  deploymentId: string | null;
-  ready: boolean;
-  external: boolean;
-  /** Why it is not ready (only listed with ?include=all). */
-  reason?: string;
-  /** What a self-registered instance attached (external only). */
-  metadata?: Record<string, string>;
-}
+/** One address of a service, as lookup returns it: the client library's wire type. */
+export type InstanceEntry = RegistryInstance;
 
 export type ServiceSource = "berth" | "external" | "both";
 
