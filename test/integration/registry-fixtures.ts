@@ -3,7 +3,8 @@
  * the test file's own (so stopping it disturbs no other file), with berth-test/echo:1 pushed.
  */
 import assert from "node:assert/strict";
-import type { Instance } from "../../controller/src/api/types.js";
+import { randomBytes } from "node:crypto";
+import { API_VERSION, LABELS, type ImageSource, type Instance } from "../../controller/src/api/types.js";
 import type { DeliveredEnvironment } from "../../controller/src/environment/index.js";
 import { INSTANCES, type KubeClient } from "../../controller/src/kube/index.js";
 import { SourceError, readPullAuth } from "../../controller/src/source/index.js";
@@ -98,4 +99,29 @@ export async function createWithDeliveredCredentials(
   }
   await deliverEnvironmentTo(kube, nodeName, created, content);
   return created;
+}
+
+/** An Instance of `image` bound to `nodeName`, as the controller would make it (a fresh deploymentId). */
+export function pullingInstance(
+  image: string,
+  where: { namespace: string; name: string; nodeName: string },
+  pull: Pick<ImageSource, "pullPolicy" | "pullSecret">,
+): Instance {
+  const { namespace, name, nodeName } = where;
+  const deploymentId = randomBytes(10).toString("hex");
+  return {
+    apiVersion: API_VERSION,
+    kind: "Instance",
+    metadata: {
+      name,
+      namespace,
+      labels: { [LABELS.definition]: name, [LABELS.deploymentId]: deploymentId, [LABELS.node]: nodeName },
+    },
+    spec: {
+      definition: name,
+      deploymentId,
+      nodeName,
+      template: { image: { name: image, port: 8080, ...pull } },
+    },
+  };
 }

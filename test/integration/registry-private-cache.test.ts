@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { API_VERSION, LABELS, type Instance } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/types.js";
 import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
 import { DockerEngine, type DockerObserver } from "../../controller/src/docker/index.js";
 import { nodeNamespace } from "../../controller/src/environment/index.js";
@@ -31,6 +31,7 @@ import {
 import {
   createPullSecret,
   createWithDeliveredCredentials,
+  pullingInstance,
   startTestRegistry,
   stopTestRegistry,
   type RegistryAccess,
@@ -50,32 +51,6 @@ before(async () => {
 after(async () => {
   await stopTestRegistry(REGISTRY_PORT);
 });
-
-function instanceFor(namespace: string, name: string, nodeName: string, pullSecret?: string): Instance {
-  const deploymentId = randomBytes(10).toString("hex");
-  return {
-    apiVersion: API_VERSION,
-    kind: "Instance",
-    metadata: {
-      name,
-      namespace,
-      labels: { [LABELS.definition]: name, [LABELS.deploymentId]: deploymentId, [LABELS.node]: nodeName },
-    },
-    spec: {
-      definition: name,
-      deploymentId,
-      nodeName,
-      template: {
-        image: {
-          name: access.image,
-          port: 8080,
-          pullPolicy: "IfNotPresent",
-          ...(pullSecret ? { pullSecret } : {}),
-        },
-      },
-    },
-  };
-}
 
 test("another namespace's Instance does not run a cached private image without credentials the registry accepts", async (t) => {
   const kube = newKubeClient(env().kc);
@@ -133,7 +108,14 @@ test("another namespace's Instance does not run a cached private image without c
 
   const create = async (namespace: string, name: string, pullSecret?: string) => {
     created.push([namespace, name]);
-    await createWithDeliveredCredentials(kube, instanceFor(namespace, name, nodeName, pullSecret));
+    await createWithDeliveredCredentials(
+      kube,
+      pullingInstance(
+        access.image,
+        { namespace, name, nodeName },
+        { pullPolicy: "IfNotPresent", ...(pullSecret ? { pullSecret } : {}) },
+      ),
+    );
   };
   const ready = (namespace: string, name: string) =>
     waitFor(`${namespace}/${name} to be ready`, async () => {

@@ -9,7 +9,6 @@ import { before, after, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { API_VERSION, LABELS, type Instance } from "../../controller/src/api/types.js";
 import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
 import { DockerEngine, RegistryAuthError, type DockerObserver } from "../../controller/src/docker/index.js";
 import { nodeNamespace } from "../../controller/src/environment/index.js";
@@ -29,6 +28,7 @@ import {
 import {
   createPullSecret as createTestPullSecret,
   createWithDeliveredCredentials,
+  pullingInstance,
   startTestRegistry,
   stopTestRegistry,
   type RegistryAccess,
@@ -127,25 +127,6 @@ test("a missing Secret is PullSecretNotFound, and one of the wrong type PullSecr
 /** The extra engine the agent test runs on (it publishes on 127.0.0.38); it starts with no images. */
 const AGENT_ENGINE = 38;
 
-function instanceFor(namespace: string, name: string, nodeName: string, pullSecret: string): Instance {
-  const deploymentId = randomBytes(10).toString("hex");
-  return {
-    apiVersion: API_VERSION,
-    kind: "Instance",
-    metadata: {
-      name,
-      namespace,
-      labels: { [LABELS.definition]: name, [LABELS.deploymentId]: deploymentId, [LABELS.node]: nodeName },
-    },
-    spec: {
-      definition: name,
-      deploymentId,
-      nodeName,
-      template: { image: { name: access.image, port: 8080, pullPolicy: "Always", pullSecret } },
-    },
-  };
-}
-
 test("the agent pulls with an Instance's pull secret; a wrong one fails with its reason and no retry storm", async (t) => {
   const namespace = await testNamespace(t);
   const kube = new RestKubeClient(env().kc);
@@ -194,8 +175,22 @@ test("the agent pulls with an Instance's pull secret; a wrong one fails with its
   // Other tests' controllers must not place their Instances on this Node.
   await kube.mergePatch(NODES, { name: nodeName }, { spec: { unschedulable: true } });
 
-  await createWithDeliveredCredentials(kube, instanceFor(namespace, "pulled", nodeName, "regcred"));
-  await createWithDeliveredCredentials(kube, instanceFor(namespace, "refused", nodeName, "wrongcred"));
+  await createWithDeliveredCredentials(
+    kube,
+    pullingInstance(
+      access.image,
+      { namespace, name: "pulled", nodeName },
+      { pullPolicy: "Always", pullSecret: "regcred" },
+    ),
+  );
+  await createWithDeliveredCredentials(
+    kube,
+    pullingInstance(
+      access.image,
+      { namespace, name: "refused", nodeName },
+      { pullPolicy: "Always", pullSecret: "wrongcred" },
+    ),
+  );
 
   const pulled = await waitFor(
     "the Instance with the right secret to be ready",
