@@ -460,6 +460,25 @@ test("a command that does not exist: CommandNotFound with the init's words, no S
   );
 });
 
+test("a terminal failure whose status write is refused is found again and said, not dropped", async () => {
+  const { docker, api, reconcile } = setup();
+  api.instance.spec.template!.command = ["/www/healthz"];
+  await reconcile();
+  docker.logs.set("c1", "[FATAL tini (7)] exec /www/healthz failed: Permission denied\n");
+  docker.exit("c1", 126, 2);
+  const patchStatus = api.patchStatus.bind(api);
+  let refusals = 1;
+  api.patchStatus = async (r, ref, patch) => {
+    if (refusals-- > 0) throw new Error("the object has been modified (a cache a step behind)");
+    return await patchStatus(r, ref, patch);
+  };
+  await assert.rejects(reconcile(), /has been modified/, "the write's error goes to the work queue");
+  assert.notEqual(containerReadyOf(api.instance)?.reason, "CommandNotExecutable");
+  await assert.rejects(reconcile(), TerminalError);
+  assert.equal(containerReadyOf(api.instance)?.reason, "CommandNotExecutable", "the retry says it");
+  assert.equal(api.instance.status?.phase, "Failed");
+});
+
 test("a file that is not executable: CommandNotExecutable", async () => {
   const { docker, api, events, reconcile } = setup();
   api.instance.spec.template!.command = ["/www/healthz"];

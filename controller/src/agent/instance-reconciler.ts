@@ -530,8 +530,7 @@ export class InstanceReconciler implements Reconciler {
     const terminal = TERMINAL_REASONS.has(reason);
     const generation = instance.metadata.generation;
     let step: FailureStep | undefined;
-    if (terminal) this.retries.stop(key, reason, generation);
-    else if (!waiting) step = this.retries.failed(key, this.options.clock.now(), reason, generation);
+    if (!terminal && !waiting) step = this.retries.failed(key, this.options.clock.now(), reason, generation);
     const message = step
       ? `${failureMessage(err)}; retrying in ${describeWait(step.waitMs)}`
       : failureMessage(err);
@@ -556,10 +555,16 @@ export class InstanceReconciler implements Reconciler {
         message,
       });
     } catch (writeErr) {
+      // A terminal failure is said once and never retried: unsaid, it must be found again
+      // (the work queue retries; a command failure's container is still there to show it).
+      if (terminal) throw writeErr;
       context.log.warn("could not write failure status", errorFields(writeErr));
     }
     if (waiting) return { requeueAfterMs: WAITING_RECHECK_MS };
-    if (terminal) throw new TerminalError(err.message, { cause: err });
+    if (terminal) {
+      this.retries.stop(key, reason, generation);
+      throw new TerminalError(err.message, { cause: err });
+    }
     context.log.warn("deployment step failed, retrying later", {
       reason,
       error: err.message,
