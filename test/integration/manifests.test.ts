@@ -33,43 +33,8 @@ test("kubectl kustomize renders the base with CRDs, RBAC and a hardened controll
   find(objects, "ValidatingAdmissionPolicy", "berth-agent-node-restriction");
   find(objects, "Service", "berth-controller-metrics");
 
-  const deployment = find(objects, "Deployment", "berth-controller") as Manifest & {
-    spec: {
-      replicas: number;
-      template: {
-        spec: {
-          serviceAccountName: string;
-          securityContext: { runAsNonRoot: boolean; runAsUser: number };
-          containers: Array<{
-            args: string[];
-            livenessProbe?: unknown;
-            readinessProbe?: unknown;
-            resources: { requests?: object; limits?: { memory?: string } };
-            securityContext: {
-              allowPrivilegeEscalation: boolean;
-              readOnlyRootFilesystem: boolean;
-              runAsNonRoot: boolean;
-              capabilities: { drop: string[] };
-            };
-          }>;
-        };
-      };
-    };
-  };
-  assert.equal(deployment.spec.replicas, 2);
-  const pod = deployment.spec.template.spec;
-  assert.equal(pod.serviceAccountName, "berth-controller");
-  assert.equal(pod.securityContext.runAsNonRoot, true);
-  assert.notEqual(pod.securityContext.runAsUser, 0);
-  const [container] = pod.containers;
-  assert.ok(container);
+  const container = hardenedContainer(objects, "berth-controller");
   assert.ok(container.args.includes("--leader-elect=true"), `args: ${container.args.join(" ")}`);
-  assert.ok(container.livenessProbe && container.readinessProbe, "probes");
-  assert.ok(container.resources.requests && container.resources.limits?.memory, "resources");
-  assert.equal(container.securityContext.allowPrivilegeEscalation, false);
-  assert.equal(container.securityContext.readOnlyRootFilesystem, true);
-  assert.equal(container.securityContext.runAsNonRoot, true);
-  assert.deepEqual(container.securityContext.capabilities.drop, ["ALL"]);
 });
 
 test("the rendered base passes server-side dry-run", async () => {
@@ -471,42 +436,13 @@ test("the registry's Deployment is hardened like the controller's, with two serv
   const { objects } = await renderBase();
   find(objects, "Service", "berth-registry");
   find(objects, "PodDisruptionBudget", "berth-registry");
-  const deployment = find(objects, "Deployment", "berth-registry") as Manifest & {
-    spec: {
-      replicas: number;
-      template: {
-        spec: {
-          serviceAccountName: string;
-          securityContext: { runAsNonRoot: boolean; runAsUser: number };
-          containers: Array<{
-            args: string[];
-            readinessProbe?: unknown;
-            resources: { limits?: { memory?: string } };
-            securityContext: {
-              allowPrivilegeEscalation: boolean;
-              readOnlyRootFilesystem: boolean;
-              capabilities: { drop: string[] };
-            };
-          }>;
-        };
-      };
-    };
-  };
-  assert.equal(deployment.spec.replicas, 2);
-  const pod = deployment.spec.template.spec;
-  assert.equal(pod.serviceAccountName, "berth-registry");
-  assert.equal(pod.securityContext.runAsNonRoot, true);
-  const [container] = pod.containers;
-  assert.equal(container?.args[0], "registry");
-  assert.ok(container?.args.includes("--registry-bind-address=0.0.0.0:9470"));
+  const container = hardenedContainer(objects, "berth-registry");
+  assert.equal(container.args[0], "registry");
+  assert.ok(container.args.includes("--registry-bind-address=0.0.0.0:9470"));
   assert.ok(
-    !container?.args.some((a) => a.startsWith("--registry-allow-anonymous")),
+    !container.args.some((a) => a.startsWith("--registry-allow-anonymous")),
     "no anonymous reads in a cluster",
   );
-  assert.ok(container?.readinessProbe && container.resources.limits?.memory);
-  assert.equal(container?.securityContext.allowPrivilegeEscalation, false);
-  assert.equal(container?.securityContext.readOnlyRootFilesystem, true);
-  assert.deepEqual(container?.securityContext.capabilities.drop, ["ALL"]);
 });
 
 test("the registry's identity reads what lookup needs, reviews tokens and access, and writes only Instances", async () => {
@@ -586,3 +522,50 @@ test("the admission policy keeps the registry's writes to external Instances", a
   assert.notEqual(deleteBerthRun.code, 0, "deleting a Berth-run Instance must be denied");
   assert.match(deleteBerthRun.stderr, /may only write external Instances/);
 });
+
+interface HardenedDeployment extends Manifest {
+  spec: {
+    replicas: number;
+    template: {
+      spec: {
+        serviceAccountName: string;
+        securityContext: { runAsNonRoot: boolean; runAsUser: number };
+        containers: Array<{
+          args: string[];
+          livenessProbe?: unknown;
+          readinessProbe?: unknown;
+          resources: { requests?: object; limits?: { memory?: string } };
+          securityContext: {
+            allowPrivilegeEscalation: boolean;
+            readOnlyRootFilesystem: boolean;
+            runAsNonRoot: boolean;
+            capabilities: { drop: string[] };
+          };
+        }>;
+      };
+    };
+  };
+}
+
+/**
+ * The one container of a Deployment named like its ServiceAccount, after checking what every
+ * Berth Deployment must be: two replicas, non-root, probes, resources, no escalation, a
+ * read-only root and no capabilities.
+ */
+function hardenedContainer(objects: Manifest[], name: string) {
+  const deployment = find(objects, "Deployment", name) as HardenedDeployment;
+  assert.equal(deployment.spec.replicas, 2);
+  const pod = deployment.spec.template.spec;
+  assert.equal(pod.serviceAccountName, name);
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.notEqual(pod.securityContext.runAsUser, 0);
+  const [container] = pod.containers;
+  assert.ok(container, `${name} has a container`);
+  assert.ok(container.livenessProbe && container.readinessProbe, "probes");
+  assert.ok(container.resources.requests && container.resources.limits?.memory, "resources");
+  assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+  assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+  assert.equal(container.securityContext.runAsNonRoot, true);
+  assert.deepEqual(container.securityContext.capabilities.drop, ["ALL"]);
+  return container;
+}
