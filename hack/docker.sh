@@ -69,10 +69,13 @@ start_engine() {
   log "starting dockerd (log: $LOG_FILE)"
   # setsid: the engine must outlive the shell (and test run) that started it.
   setsid dockerd -H "unix://$DEFAULT_SOCKET" >>"$LOG_FILE" 2>&1 </dev/null &
-  echo $! >"$PID_FILE"
+  local launched=$!
+  echo "$launched" >"$PID_FILE"
   local deadline=$((SECONDS + START_TIMEOUT_SECONDS))
   until ping_engine "$url"; do
-    if ! started_pid >/dev/null; then
+    # Our own child: kill -0 is exact. (Its cmdline may still be this shell's until the
+    # exec, so the pid-file check that guards later signals would race here.)
+    if ! kill -0 "$launched" 2>/dev/null; then
       log "dockerd exited during start; last lines of $LOG_FILE:"
       tail -n 20 "$LOG_FILE" >&2
       rm -f "$PID_FILE"

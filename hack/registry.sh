@@ -110,13 +110,15 @@ auth:
 EOF
   log "starting docker-registry on $ADDRESS (state in $DIR)"
   nohup docker-registry serve "$DIR/config.yml" >"$DIR/registry.log" 2>&1 &
-  echo $! >"$PID_FILE"
+  local launched=$!
+  echo "$launched" >"$PID_FILE"
   for _ in $(seq 1 $((START_TIMEOUT_SECONDS * 10))); do
     if answers; then
       print_access
       return
     fi
-    if ! running_pid >/dev/null; then break; fi
+    # Our own child: kill -0 is exact, where the cmdline check races the exec.
+    if ! kill -0 "$launched" 2>/dev/null; then break; fi
     sleep 0.1
   done
   log "docker-registry did not come up on $ADDRESS; its log:"
