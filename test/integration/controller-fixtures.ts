@@ -37,8 +37,16 @@ import { TEST_FILE_REPOSITORIES, env, waitFor } from "../harness/index.js";
 
 export const LEASE_NAMESPACE = "berth-system";
 
+let shared: KubeClient | undefined;
+
+/**
+ * The test process's client of the local API server. One for the process: every client
+ * has its own keep-alive connection pool, and a client per call (a heartbeat every 500 ms)
+ * left hundreds of idle connections open.
+ */
 export function client(): KubeClient {
-  return newKubeClient(env().kc);
+  shared ??= newKubeClient(env().kc);
+  return shared;
 }
 
 /** Runs the controller role until the test ends. */
@@ -225,6 +233,7 @@ export async function waitForCondition(
  */
 export class StandInAgent {
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private running: Promise<void> = Promise.resolve();
   private readonly kube = client();
   private nextPort = 31000;
@@ -238,6 +247,8 @@ export class StandInAgent {
 
   start(t: TestContext): this {
     const tick = (): void => {
+      // A timer that fired just before stop() still reaches here: it must not start again.
+      if (this.stopped) return;
       this.running = this.pass().catch((err: unknown) => {
         this.errors.push(err);
       });
@@ -250,6 +261,7 @@ export class StandInAgent {
 
   /** Stops, then fails the test if a pass failed for a reason other than a lost race. */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
     if (this.errors.length > 0) {
