@@ -96,7 +96,20 @@ wait_for() { # name seconds check...
   done
 }
 
+# The control plane's ports lie in the kernel's ephemeral range, where an outgoing
+# connection can take one first (seen: etcd's peer port "already in use" by a client
+# socket). As root, reserve them so the kernel never hands them out.
+reserve_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports wanted current
+  [[ -w "$file" ]] || return 0
+  wanted="$port-$((port + 2))"
+  current="$(cat "$file")"
+  case ",$current," in *",$wanted,"*) return 0 ;; esac
+  echo "${current:+$current,}$wanted" > "$file" 2>/dev/null || log "could not reserve ports $wanted (continuing)"
+}
+
 start() {
+  reserve_ports
   if alive kube-apiserver && apiserver_ready; then
     log "control plane already running on port $(cat "$dir/port") (dir $dir)"
     start_controller_manager
