@@ -64,7 +64,8 @@ test("the action defaults to the reason; long texts are cut to the API's limits"
   const [event] = stored();
   assert.equal(event?.reason, "R".repeat(128));
   assert.equal(event?.action, "R".repeat(128));
-  assert.equal(event?.note, "m".repeat(1024));
+  assert.ok(Buffer.byteLength(event?.note ?? "") <= 1024);
+  assert.match(event?.note ?? "", /^m+\n… \[\d+ characters cut\] …\nm+$/);
 });
 
 test("an object without a namespace has its Events in default", async () => {
@@ -260,4 +261,20 @@ test("an expired series that the sweep has not dropped yet starts a new event", 
     client.calls.map((call) => call.verb),
     ["create", "create"],
   );
+});
+
+test("a long message becomes a note of at most 1 KiB that keeps its start and its end", async () => {
+  const clock = new FakeClock();
+  const { client, events } = sweepingRecorder(clock);
+  events.event(
+    object("a"),
+    "Warning",
+    "BuildFailed",
+    `build failed:\n${"ü".repeat(100_000)}\nerror: the cause`,
+  );
+  await events.flush();
+  const note = (client.calls[0]?.body as { note: string }).note;
+  assert.ok(Buffer.byteLength(note) <= 1024, `${Buffer.byteLength(note)} bytes`);
+  assert.ok(note.startsWith("build failed:"));
+  assert.ok(note.endsWith("error: the cause"));
 });

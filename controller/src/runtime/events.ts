@@ -7,6 +7,7 @@ import type { Clock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
 import { errorFields, nullLogger } from "./log.js";
+import { capMessage } from "./status.js";
 
 export type EventType = "Normal" | "Warning";
 
@@ -61,6 +62,16 @@ interface Bucket {
   updated: number;
 }
 
+/** events.k8s.io refuses a note over 1 KiB (in bytes): keep the message's start and its end. */
+function eventNote(message: string): string {
+  let limit = NOTE_LIMIT_BYTES;
+  let note = capMessage(message, limit);
+  while (Buffer.byteLength(note) > NOTE_LIMIT_BYTES) note = capMessage(message, (limit -= 64));
+  return note;
+}
+
+const NOTE_LIMIT_BYTES = 1024;
+
 /** Kubernetes MicroTime: RFC 3339 with microseconds. */
 function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/Z$/, "000Z");
@@ -104,7 +115,7 @@ export class KubeEventRecorder implements EventRecorder {
     const now = this.clock.now();
     const uid =
       obj.metadata?.uid ?? `${obj.kind ?? ""}/${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
-    const note = message.slice(0, 1024);
+    const note = eventNote(message);
     const seriesKey = [uid, type, reason, note].join("\u0000");
     const existing = this.series.get(seriesKey);
     // An expired series still in memory (the sweep has not come by yet) starts a new one.
