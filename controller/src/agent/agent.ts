@@ -29,6 +29,7 @@ import type { NodeUsage } from "./heartbeat.js";
 import { NodeHeartbeat } from "./heartbeat.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
 import { PrivateImages } from "./private-images.js";
+import { instanceKeyOfProbe } from "./liveness.js";
 import { Prober, runProbe } from "./prober.js";
 import type { NodeIdentity } from "./registration.js";
 import { registerNode } from "./registration.js";
@@ -150,7 +151,8 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
         target,
         async (id, command, timeoutMs) => (await docker.exec(id, command, { timeoutMs })).exitCode,
       ),
-    onVerdictChange: enqueue,
+    // A liveness loop's verdict wakes its Instance, as the health check's does.
+    onVerdictChange: (probeKey) => enqueue(instanceKeyOfProbe(probeKey)),
   });
   const reconciler = new InstanceReconciler({
     node: {

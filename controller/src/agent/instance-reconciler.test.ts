@@ -918,3 +918,48 @@ test("a deleted Instance the cache still shows after its finalizer went is no er
   await reconcile();
   assert.equal(docker.containers.size, 0, "its container is removed all the same");
 });
+
+test("a failed liveness check stops the container; its replacement is a counted restart, and a second one backs off", async () => {
+  const { clock, docker, api, events, reconcile, prober, checks } = setup();
+  const template = api.instance.spec.template;
+  assert.ok(template);
+  template.livenessCheck = { type: "tcp", intervalSeconds: 1, failureThreshold: 2 };
+  await reconcile();
+  await clock.advanceAsync(1, 1);
+  await reconcile();
+  assert.equal(api.instance.status?.ready, true);
+
+  checks.ok = false;
+  await clock.advanceAsync(1000, 1);
+  await reconcile();
+  assert.ok(!docker.calls.includes("stop c1"), "one failure is below the threshold");
+  await clock.advanceAsync(1000, 1);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 1 });
+  assert.ok(docker.calls.includes("stop c1"), "the second failure in a row stops it");
+  const failed = events.events.filter((e) => e.reason === "LivenessCheckFailed");
+  assert.equal(failed.length, 1);
+  assert.match(failed[0]?.message ?? "", /liveness check failed 2 times in a row \(connection refused\)/);
+
+  docker.exit("c1", 137, 5000);
+  checks.ok = true;
+  await reconcile();
+  assert.equal(api.instance.status?.containerId, "c2");
+  assert.equal(api.instance.status?.restarts, 1, "counted as a restart");
+
+  checks.ok = false;
+  await clock.advanceAsync(1, 1);
+  await clock.advanceAsync(1000, 1);
+  await clock.advanceAsync(1000, 1);
+  await reconcile();
+  assert.ok(docker.calls.includes("stop c2"));
+  // It stopped just now, after a short run.
+  const startedAt = Date.parse(docker.containers.get("c2")?.state.startedAt ?? "");
+  docker.exit("c2", 137, clock.now() - startedAt);
+  const waiting = await reconcile();
+  assert.ok(waiting && (waiting.requeueAfterMs ?? 0) > 0, "the crash-loop back-off applies");
+  const containerReady = api.instance.status?.conditions?.find((c) => c.type === "ContainerReady");
+  assert.equal(containerReady?.reason, "CrashLoopBackOff");
+  assert.match(containerReady?.message ?? "", /stopped: liveness check failed/);
+  assert.equal(api.instance.status?.restarts, 1);
+  prober.stopAll();
+});
