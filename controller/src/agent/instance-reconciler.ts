@@ -41,6 +41,7 @@ import {
 import { bindsEveryInterface } from "./bind-address.js";
 import { CommandFailedError } from "./command-failure.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
+import { CrashRecords } from "./crash-records.js";
 import { recordExit } from "./crashloop.js";
 import type { AgentDocker } from "./docker-port.js";
 import type { DockerEngine } from "../docker/engine.js";
@@ -107,6 +108,8 @@ export interface InstanceReconcilerOptions {
   buildSourceImage: BuildSourceImage;
   /** Waits between tries of a failed deployment step (pull, build, create, start, engine call). */
   retryBackoff?: RetryBackoffOptions;
+  /** Crash-loop state per Instance (kept in the state directory); in memory when absent. */
+  crashRecords?: CrashRecords;
   /** Images this node pulled with credentials (kept in the state directory); in memory when absent. */
   privateImages?: PrivateImages;
 }
@@ -116,7 +119,7 @@ const REMOVAL_RECHECK_MS = 500;
 
 export class InstanceReconciler implements Reconciler {
   private readonly statusWriter: StatusWriter;
-  private readonly crashes = new Map<string, CrashRecord>();
+  private readonly crashes: CrashRecords;
   /** Containers whose health check has passed at least once, by Instance key. */
   private readonly everReady = new Map<string, string>();
   /**
@@ -132,6 +135,7 @@ export class InstanceReconciler implements Reconciler {
 
   constructor(private readonly options: InstanceReconcilerOptions) {
     this.statusWriter = new StatusWriter(options.client);
+    this.crashes = options.crashRecords ?? new CrashRecords(undefined, options.clock.now());
     this.images = new InstanceImages({
       docker: options.docker,
       events: options.events,
@@ -276,10 +280,11 @@ export class InstanceReconciler implements Reconciler {
   }
 
   private recordCrash(key: string, container: ContainerInfo): CrashRecord {
-    const finishedAt = Date.parse(container.state.finishedAt ?? "") || this.options.clock.now();
+    // The run is timed on the engine's clock, the back-off on the agent's (crashloop.ts).
+    const now = this.options.clock.now();
     const record = recordExit(
       this.crashes.get(key),
-      { containerId: container.id, ranMs: ranMsOf(container, this.options.clock.now()), finishedAt },
+      { containerId: container.id, ranMs: ranMsOf(container, now), seenAt: now },
       this.options.crashLoop,
     );
     this.crashes.set(key, record);
