@@ -59,6 +59,8 @@ export interface AgentWorld {
   agents: Array<Pick<RunningAgent, "stop">>;
   /** Stops the world's extra engine, after everything else is cleaned up. */
   stopEngine?: () => Promise<void>;
+  /** The state directory of the world's agents: private, removed after the test. */
+  stateDir: string;
 }
 
 export interface AgentWorldOptions {
@@ -82,6 +84,7 @@ export async function agentWorld(t: TestContext, options: AgentWorldOptions = {}
     address: "127.0.0.1",
     labels: { "berth.dev/test": nodeName },
     agents: [],
+    stateDir: await mkdtemp(path.join(os.tmpdir(), "berth-agent-state-")),
   };
   // Registered before the engine starts, so that a failed start is cleaned up too.
   t.after(() => cleanUp(world));
@@ -124,6 +127,7 @@ export function fastOptions(
     url: world.url,
     address: world.address,
     labels: world.labels,
+    stateDir: world.stateDir,
     leaseNamespace: LEASE_NAMESPACE,
     leaseDurationMs: 15_000,
     leaseRenewIntervalMs: 1000,
@@ -375,4 +379,5 @@ async function cleanUp(world: AgentWorld): Promise<void> {
     .catch(() => undefined);
   await client.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch(() => undefined);
   await world.stopEngine?.();
+  await rm(world.stateDir, { recursive: true, force: true });
 }

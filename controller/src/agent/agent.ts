@@ -28,7 +28,9 @@ import { collectContainers } from "./gc.js";
 import type { NodeUsage } from "./heartbeat.js";
 import { NodeHeartbeat } from "./heartbeat.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
+import { CrashRecords } from "./crash-records.js";
 import { PrivateImages } from "./private-images.js";
+import { instanceKeyOfProbe } from "./liveness.js";
 import { Prober, runProbe } from "./prober.js";
 import type { NodeIdentity } from "./registration.js";
 import { registerNode } from "./registration.js";
@@ -92,11 +94,15 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   let installation: string;
   let bindAddress: string;
   let privateImages: PrivateImages;
+  let crashRecords: CrashRecords;
   try {
     installation = await resolveInstallation(client, options);
     bindAddress = await resolveBindAddress(options, logger);
     // Read under the lock: only this process writes the record in the state directory.
     privateImages = new PrivateImages(options.stateDir);
+    crashRecords = new CrashRecords(options.stateDir, clock.now(), (message) =>
+      logger.warn("the crash-loop record could not be read", { problem: message }),
+    );
     ({ lease } = await registerNode(identity, { client, clock, logger }));
   } catch (err) {
     releaseLock();
@@ -150,7 +156,8 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
         target,
         async (id, command, timeoutMs) => (await docker.exec(id, command, { timeoutMs })).exitCode,
       ),
-    onVerdictChange: enqueue,
+    // A liveness loop's verdict wakes its Instance, as the health check's does.
+    onVerdictChange: (probeKey) => enqueue(instanceKeyOfProbe(probeKey)),
   });
   const reconciler = new InstanceReconciler({
     node: {
@@ -168,6 +175,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     clock,
     logger,
     crashLoop: options.crashLoop,
+    crashRecords,
     retryBackoff: options.retryBackoff,
     stopGraceSeconds: options.stopGraceSeconds,
     resyncMs: options.resyncIntervalMs,

@@ -120,16 +120,16 @@ test("crash back-off: first exit restarts at once, then doubles to the cap; a lo
     [1, 2, 3, 4, 5].map((n) => crashBackoffMs(n, options)),
     [0, 10_000, 20_000, 40_000, 40_000],
   );
-  let record = recordExit(undefined, { containerId: "a", ranMs: 100, finishedAt: 1000 }, options);
+  let record = recordExit(undefined, { containerId: "a", ranMs: 100, seenAt: 1000 }, options);
   assert.deepEqual(record, { containerId: "a", crashes: 1, restartAt: 1000 });
   assert.equal(
-    recordExit(record, { containerId: "a", ranMs: 100, finishedAt: 1000 }, options),
+    recordExit(record, { containerId: "a", ranMs: 100, seenAt: 1000 }, options),
     record,
     "counted once",
   );
-  record = recordExit(record, { containerId: "b", ranMs: 100, finishedAt: 2000 }, options);
+  record = recordExit(record, { containerId: "b", ranMs: 100, seenAt: 2000 }, options);
   assert.deepEqual(record, { containerId: "b", crashes: 2, restartAt: 12_000 });
-  record = recordExit(record, { containerId: "c", ranMs: 700_000, finishedAt: 900_000 }, options);
+  record = recordExit(record, { containerId: "c", ranMs: 700_000, seenAt: 900_000 }, options);
   assert.equal(record.crashes, 1);
 });
 

@@ -3,7 +3,6 @@
  * turned into AgentOptions (with derived defaults) by agentOptionsFromFlags.
  */
 import net from "node:net";
-import path from "node:path";
 import os from "node:os";
 import type { NodeCapacity } from "../api/types.js";
 import { NODE_NAME_MAX_LENGTH } from "../api/types.js";
@@ -15,6 +14,7 @@ import { fileRepositoryFlags, parseDirectoryList } from "../source/index.js";
 import type { CrashLoopOptions } from "./crashloop.js";
 import { installationProblem } from "./installation.js";
 import type { RetryBackoffOptions } from "./retry-backoff.js";
+import { defaultStateDir } from "./state-dir.js";
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const MEMORY_QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
@@ -280,7 +280,7 @@ export const agentFlags = defineFlags({
     env: "BERTH_AGENT_STATE_DIR",
     type: "string",
     default: "",
-    help: "Directory for the agent's identity and lock file (keep it across restarts so a restarted agent reclaims its Node at once), repository mirrors and build logs; berth-agent-<node> in the system's temporary directory when empty.",
+    help: "Directory for the agent's identity and lock file (keep it across restarts so a restarted agent reclaims its Node at once), repository mirrors and build logs; /var/lib/berth/agent-<node> when the agent may write there, else $XDG_STATE_HOME/berth/agent-<node> or ~/.local/state/berth/agent-<node>. Created with mode 0700; one owned by another user or writable by group or others is refused.",
   },
   workers: {
     name: "agent-workers",
@@ -381,7 +381,7 @@ export function agentOptionsFromFlags(
     retryBackoff: { baseMs: values.retryBackoffBase, maxMs: values.retryBackoffMax },
     resyncIntervalMs: values.resyncInterval,
     workers: values.workers,
-    stateDir: values.stateDir || path.join(os.tmpdir(), `berth-agent-${nodeName}`),
+    stateDir: values.stateDir || defaultStateDir(nodeName),
     allowFileRepositories: parseDirectoryList(values.allowFileRepositories),
     watchNamespace: values.watchNamespace ?? "",
   };
@@ -436,7 +436,7 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
   for (const [key, value] of Object.entries(input) as Array<[keyof AgentOptions, unknown]>) {
     if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
   }
-  if (!input.stateDir) merged.stateDir = path.join(os.tmpdir(), `berth-agent-${merged.nodeName}`);
+  if (!input.stateDir) merged.stateDir = defaultStateDir(merged.nodeName);
   if (!input.bindAddress) merged.bindAddress = net.isIP(merged.address) ? merged.address : "";
   return merged;
 }

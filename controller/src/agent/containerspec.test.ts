@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { HealthCheck, Instance } from "../api/types.js";
+import type { HealthCheck, RunTemplate, Instance } from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import {
   ContainerConfigError,
@@ -97,6 +97,21 @@ test("a health check on another port is published only when it asks, and never f
   assert.deepEqual(ports({ type: "exec", command: ["true"], port: 9090, publishPort: true }), [
     "10.0.0.5:8080",
   ]);
+});
+
+test("a liveness check's own port is published like a health check's, once when both share it", () => {
+  const ports = (template: Pick<RunTemplate, "healthCheck" | "livenessCheck">) =>
+    buildContainerSpec({
+      instance: instance({ template: { image: { name: "a", port: 8080 }, ...template } }),
+      image: { name: "a", port: 8080 },
+      node,
+      env: [],
+      restarts: 0,
+    }).ports?.map((p) => `${p.hostIp}:${p.containerPort}`);
+  const own: HealthCheck = { type: "tcp", port: 9091, publishPort: true };
+  assert.deepEqual(ports({ livenessCheck: own }), ["10.0.0.5:8080", "10.0.0.5:9091"]);
+  assert.deepEqual(ports({ livenessCheck: { ...own, publishPort: false } }), ["10.0.0.5:8080"]);
+  assert.deepEqual(ports({ healthCheck: own, livenessCheck: own }), ["10.0.0.5:8080", "10.0.0.5:9091"]);
 });
 
 test("a hostPort below 1024 is refused unless the node allows privileged ports", () => {

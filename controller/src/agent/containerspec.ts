@@ -6,7 +6,7 @@
  * Secret values only ever land in the container's environment: never in labels, log
  * fields, status, events or error messages (errors name the object and key, not the value).
  */
-import type { ImageSource, Instance, RepositorySource, RunTemplate } from "../api/types.js";
+import type { HealthCheck, ImageSource, Instance, RepositorySource, RunTemplate } from "../api/types.js";
 import { FIRST_UNPRIVILEGED_PORT, LABELS } from "../api/types.js";
 import type { ContainerSpec, PortSpec } from "../docker/spec.js";
 import { MANAGED_BY_VALUE } from "../docker/spec.js";
@@ -87,9 +87,16 @@ export function servicePortOf(
   return Number.isInteger(recorded) && recorded > 0 && recorded <= 65535 ? recorded : undefined;
 }
 
-/** The container port the health check talks to: its own port, else the service port. */
-export function healthPortOf(template: RunTemplate, servicePort: number): number {
-  return template.healthCheck?.port ?? servicePort;
+/**
+ * The container port a check talks to (the health check unless another is given, such as
+ * the liveness check): its own port, else the service port.
+ */
+export function healthPortOf(
+  template: RunTemplate,
+  servicePort: number,
+  check: HealthCheck | undefined = template.healthCheck,
+): number {
+  return check?.port ?? servicePort;
 }
 
 /** The labels that identify the container as this Instance's; selecting on them finds it. */
@@ -233,13 +240,16 @@ export interface BuildSpecInput {
   stopTimeoutSeconds?: number;
 }
 
-/** Whether the health check's own port is published on the node (only when asked). */
-export function healthPortPublished(template: RunTemplate, servicePort: number): boolean {
-  const check = template.healthCheck;
+/** Whether a check's own port (the health check's unless another is given) is published on the node (only when asked). */
+export function healthPortPublished(
+  template: RunTemplate,
+  servicePort: number,
+  check: HealthCheck | undefined = template.healthCheck,
+): boolean {
   return (
     check?.type !== "exec" &&
     check?.publishPort === true &&
-    healthPortOf(template, servicePort) !== servicePort
+    healthPortOf(template, servicePort, check) !== servicePort
   );
 }
 
@@ -266,12 +276,11 @@ export function buildContainerSpec(input: BuildSpecInput): ContainerSpec {
   const service: PortSpec = { containerPort: image.port, protocol: "tcp", hostIp: node.bindAddress };
   if (hostPort) service.hostPort = hostPort;
   const ports = [service];
-  if (healthPortPublished(template, image.port)) {
-    ports.push({
-      containerPort: healthPortOf(template, image.port),
-      protocol: "tcp",
-      hostIp: node.bindAddress,
-    });
+  for (const check of [template.healthCheck, template.livenessCheck]) {
+    const containerPort = healthPortOf(template, image.port, check);
+    if (!healthPortPublished(template, image.port, check)) continue;
+    if (ports.some((port) => port.containerPort === containerPort)) continue;
+    ports.push({ containerPort, protocol: "tcp", hostIp: node.bindAddress });
   }
   const spec: ContainerSpec = {
     name: containerName(instance, node),

@@ -2,6 +2,10 @@
  * Crash-loop backoff for containers that exit. The first exit after a good run restarts
  * at once; each further exit that follows a short run doubles the wait, from base up to
  * max, as the kubelet does. A run longer than resetAfterMs starts the count over.
+ *
+ * Each interval is measured on one clock: how long a container ran from the engine's own
+ * StartedAt and FinishedAt, and when it may restart from the agent's clock at the moment
+ * the agent first saw the exit. The engine may be another machine whose clock is off.
  */
 
 export interface CrashLoopOptions {
@@ -22,7 +26,7 @@ export interface CrashRecord {
   containerId: string;
   /** Exits in a row, each after a short run. */
   crashes: number;
-  /** Earliest time (ms) the next container may start. */
+  /** Earliest time (ms, the agent's clock) the next container may start. */
   restartAt: number;
 }
 
@@ -33,12 +37,12 @@ export function crashBackoffMs(crashes: number, options: CrashLoopOptions): numb
 }
 
 /**
- * Folds one exited container into the record. Calling it again for the same container
+ * Folds one exited container into the record (`seenAt`: when the agent first saw it exited). Calling it again for the same container
  * returns the record unchanged, so a level-based reconcile can call it on every pass.
  */
 export function recordExit(
   previous: CrashRecord | undefined,
-  exit: { containerId: string; ranMs: number; finishedAt: number },
+  exit: { containerId: string; ranMs: number; seenAt: number },
   options: CrashLoopOptions,
 ): CrashRecord {
   if (previous?.containerId === exit.containerId) return previous;
@@ -46,6 +50,6 @@ export function recordExit(
   return {
     containerId: exit.containerId,
     crashes,
-    restartAt: exit.finishedAt + crashBackoffMs(crashes, options),
+    restartAt: exit.seenAt + crashBackoffMs(crashes, options),
   };
 }

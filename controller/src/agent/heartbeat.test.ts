@@ -192,3 +192,61 @@ test("with a synced Node cache a beat reads neither its Node nor the Node list f
   assert.equal(client.statusWrites(), 1);
   await heartbeat.stop();
 });
+
+/** A NodeStore whose Node someone can delete; create and spec patches bring it back. */
+class DeletableNodeStore extends NodeStore {
+  gone = false;
+  override async get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
+    if (this.gone) {
+      this.calls.push({ verb: "get", ref });
+      throw Object.assign(new Error("not found"), { statusCode: 404 });
+    }
+    return await super.get(resource, ref);
+  }
+  override async create<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
+    await super.create(resource, obj);
+    this.gone = false;
+    this.node = { ...(structuredClone(obj) as unknown as Node), metadata: { name: "node-a", uid: "new" } };
+    return structuredClone(this.node) as unknown as T;
+  }
+  override async mergePatch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    await super.mergePatch(resource, ref, patch);
+    const spec = (patch as { spec: Node["spec"] }).spec;
+    this.node = { ...this.node, spec: { ...this.node.spec, ...spec } };
+    return structuredClone(this.node) as unknown as T;
+  }
+}
+
+test("a Node deleted while the agent runs is registered again at the next beat, with its status", async () => {
+  const clock = new FakeClock();
+  const client = new DeletableNodeStore();
+  const heartbeat = heartbeatWith(client, clock, () => ({ instances: 3, memoryBytes: 0, nanoCpus: 0 }));
+  await heartbeat.start();
+  client.gone = true;
+  client.node = { ...client.node, status: {} };
+  await clock.advanceAsync(10_000, 10_000);
+  await flushPromises();
+  assert.equal(client.gone, false, "the Node was created again within one beat");
+  assert.equal(client.calls.filter((call) => call.verb === "create").length, 1);
+  assert.equal(client.node.spec.url, identity.url);
+  assert.equal(client.node.spec.address, identity.address);
+  assert.equal(client.node.status?.ready, "True", "and its status written in the same beat");
+  assert.equal(client.node.status?.agentId, "agent-1");
+  assert.equal(client.node.status?.instances, 3);
+  await heartbeat.stop();
+});
+
+test("a stopping agent does not bring its deleted Node back", async () => {
+  const clock = new FakeClock();
+  const client = new DeletableNodeStore();
+  const heartbeat = heartbeatWith(client, clock);
+  await heartbeat.start();
+  client.gone = true;
+  await heartbeat.stop();
+  assert.equal(client.gone, true);
+  assert.equal(client.calls.filter((call) => call.verb === "create").length, 0);
+});

@@ -5,7 +5,7 @@
  */
 import type { Condition, Node, NodeCapacity, NodeStatus } from "../api/types.js";
 import type { KubeClient } from "../kube/client.js";
-import { isConflict } from "../kube/errors.js";
+import { getOrUndefined, isConflict } from "../kube/errors.js";
 import type { Lease } from "../kube/resources.js";
 import { LEASES, NODES } from "../kube/resources.js";
 import type { Clock, TimerHandle } from "../runtime/clock.js";
@@ -15,7 +15,14 @@ import { StatusWriter, setCondition, statusEqual, toTimestamp } from "../runtime
 import { parseCpuQuantity, parseMemoryQuantity } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import type { NodeIdentity } from "./registration.js";
-import { NodeConflictError, isLoopback, leaseHeldBy, leaseNameFor, microTime } from "./registration.js";
+import {
+  NodeConflictError,
+  isLoopback,
+  leaseHeldBy,
+  leaseNameFor,
+  microTime,
+  upsertNode,
+} from "./registration.js";
 
 export interface EngineHealth {
   reachable: boolean;
@@ -287,10 +294,23 @@ export class NodeHeartbeat {
     }
   }
 
-  private async readNode(): Promise<Node> {
-    const { client, identity, nodes } = this.options;
+  /**
+   * This agent's Node. One deleted while the agent runs (by hand, or by a script cleaning
+   * up) is registered again at once, with the same name and identity, as a kubelet does:
+   * the controller leaves the Instances of a Node whose Lease is live alone meanwhile, and
+   * they keep running. A stopping agent does not bring its Node back.
+   */
+  private async readNode(recreate = true): Promise<Node> {
+    const { client, clock, identity, logger, nodes } = this.options;
     const cached = nodes?.hasSynced() ? nodes.get(undefined, identity.nodeName) : undefined;
-    return cached ?? (await client.get(NODES, { name: identity.nodeName }));
+    if (cached) return cached;
+    const read = await getOrUndefined(() => client.get(NODES, { name: identity.nodeName }));
+    if (read) return read;
+    if (!recreate) throw new Error(`Node ${identity.nodeName} no longer exists`);
+    logger.warn("the Node was deleted while this agent runs, registering it again", {
+      node: identity.nodeName,
+    });
+    return await upsertNode(identity, { client, clock, logger });
   }
 
   private async countOtherNodes(): Promise<number> {
@@ -301,7 +321,7 @@ export class NodeHeartbeat {
 
   private async writeStatus(engine: EngineHealth, stopping: boolean, read?: Node): Promise<void> {
     const { identity, clock } = this.options;
-    const node: Node = read ?? (await this.readNode());
+    const node: Node = read ?? (await this.readNode(!stopping));
     // Allocatable is what the scheduler reads, the Node's spec.capacity, less what is placed:
     // the --capacity flag only applies when the agent creates its Node.
     const { capacity: _flag, ...withoutCapacity } = identity;

@@ -3,13 +3,15 @@
  * restarted (after a crash, with the same --state-dir) reclaims its Node at once instead of
  * being refused until its old Lease expires, while an agent with another state directory
  * has another identity and is refused while this one lives. A lock file in the state
- * directory refuses a second process that shares it.
+ * directory refuses a second process that shares it; the directory itself must be private
+ * to the agent's user (state-dir.ts).
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { NodeConflictError } from "./registration.js";
+import { ensurePrivateStateDir } from "./state-dir.js";
 
 interface StoredIdentity {
   agentId: string;
@@ -90,7 +92,7 @@ function holderAlive(record: LockRecord): boolean {
  * Returns the release function.
  */
 export function lockAgentState(stateDir: string): () => void {
-  mkdirSync(stateDir, { recursive: true });
+  ensurePrivateStateDir(stateDir);
   const file = path.join(stateDir, "agent.pid");
   const start = processStartTime(process.pid);
   const mine: LockRecord = { pid: process.pid, ...(start ? { start } : {}), token: PROCESS_TOKEN };

@@ -6,8 +6,8 @@ import { join } from "node:path";
 import type { Instance } from "../api/types.js";
 import { ImageNotFoundError } from "../docker/index.js";
 import { RecordingEventRecorder } from "../runtime/events.js";
-import { SourceError, ensureSourceImage } from "../source/index.js";
-import { InstanceImages } from "./images.js";
+import { SourceBuildError, SourceError, ensureSourceImage } from "../source/index.js";
+import { InstanceImages, failureMessage } from "./images.js";
 
 const TOKEN = "ghp_0123456789SECRET";
 
@@ -84,4 +84,19 @@ test("credentials in an Instance's repository URL reach no status message, Event
     }
   }
   assert.equal(builds, 0);
+});
+
+test("a failed build's message keeps the end of a long output line, where the error is", () => {
+  const long = `${" ".repeat(20_000)} error: the real cause`;
+  const err = new SourceBuildError(
+    "the build failed at step 3",
+    "Step 3/5 : RUN make",
+    [...Array.from({ length: 1600 }, (_, i) => `chatter ${i}`), long],
+    "/logs/x.log",
+  );
+  const message = failureMessage(err);
+  assert.ok(message.endsWith("error: the real cause"), message.slice(-300));
+  assert.ok(message.length < 4096, `${message.length} characters`);
+  assert.match(message, /chatter 1599/);
+  assert.doesNotMatch(message, /chatter 1589\n/, "only the last lines");
 });

@@ -245,6 +245,7 @@ export function failureMessage(err: Error): string {
   if (!(err instanceof SourceBuildError) || err.lastLines.length === 0) return err.message;
   const lines = err.lastLines
     .slice(-BUILD_LINES_IN_MESSAGE)
-    .map((line) => (line.length <= LINE_LIMIT ? line : `${line.slice(0, LINE_LIMIT - 1)}…`));
+    // A long line keeps its end: that is where a compiler or a shell says what went wrong.
+    .map((line) => (line.length <= LINE_LIMIT ? line : `…${line.slice(line.length - (LINE_LIMIT - 1))}`));
   return `${err.message}\nlast build output:\n${lines.join("\n")}`;
 }

@@ -6,10 +6,12 @@
  *   startAgent(options, {client, docker?, logger, clock?, events?, agentId?, onFatal?})
  *     : Promise<{agentId, nodeName, stop(): Promise<void>}>
  *   NodeConflictError                                               another live agent holds the Node or URL
+ *   StateDirError                                                   --state-dir is not the agent's own
  */
 export type { AgentFlagValues, AgentOptions, AgentOptionsInput } from "./config.js";
 export { agentFlags, agentOptionsFromFlags, parseLabels, resolveAgentOptions } from "./config.js";
 export type { AgentDeps, RunningAgent } from "./agent.js";
 export { startAgent } from "./agent.js";
 export { NodeConflictError, leaseNameFor } from "./registration.js";
+export { StateDirError } from "./state-dir.js";
 export { RESTARTS_LABEL, containerName } from "./containerspec.js";

@@ -29,6 +29,7 @@ import { START_CHECK_MS } from "./command-failure.js";
 import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
+import { CrashRecords } from "./crash-records.js";
 import { Prober } from "./prober.js";
 
 const NODE = { nodeName: "node-a", installation: "inst-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
@@ -248,8 +249,13 @@ const containerReadyOf = (instance: Instance) =>
 const setupReconciler: { last?: InstanceReconciler } = {};
 
 /** A reconciler as one agent process has it; `world` shares the engine and API with an earlier one. */
-function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; api: InstanceApi }) {
+function setup(
+  probeOk = true,
+  world?: { clock: FakeClock; docker: FakeDocker; api: InstanceApi; crashRecords: CrashRecords },
+) {
   const clock = world?.clock ?? new FakeClock(Date.parse("2025-01-01T00:00:10Z"));
+  // What the state directory keeps across agent processes.
+  const crashRecords = world?.crashRecords ?? new CrashRecords(undefined, clock.now());
   const docker = world?.docker ?? new FakeDocker();
   const builder = new FakeBuilder(docker);
   const api = world?.api ?? new InstanceApi(newInstance());
@@ -278,6 +284,7 @@ function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; a
     clock,
     logger: nullLogger,
     crashLoop: { baseMs: 10_000, maxMs: 60_000, resetAfterMs: 600_000 },
+    crashRecords,
     stopGraceSeconds: 5,
     resyncMs: 30_000,
     probeStatusRefreshMs: 60_000,
@@ -292,7 +299,20 @@ function setup(probeOk = true, world?: { clock: FakeClock; docker: FakeDocker; a
     clock,
   };
   const reconcile = () => reconciler.reconcile({ key: "ns/web-0", namespace: "ns", name: "web-0" }, context);
-  return { clock, docker, api, events, prober, woken, reconcile, builder, checks, targets, environments };
+  return {
+    clock,
+    docker,
+    api,
+    events,
+    prober,
+    woken,
+    reconcile,
+    builder,
+    checks,
+    targets,
+    environments,
+    crashRecords,
+  };
 }
 
 test("a new Instance gets a labelled container, an address, and Running once the probe passes", async () => {
@@ -917,4 +937,72 @@ test("a deleted Instance the cache still shows after its finalizer went is no er
   api.jsonPatch = () => Promise.reject(new KubeApiError(404, 'instances.berth.dev "web-0" not found'));
   await reconcile();
   assert.equal(docker.containers.size, 0, "its container is removed all the same");
+});
+
+test("a failed liveness check stops the container; its replacement is a counted restart, and a second one backs off", async () => {
+  const { clock, docker, api, events, reconcile, prober, checks } = setup();
+  const template = api.instance.spec.template;
+  assert.ok(template);
+  template.livenessCheck = { type: "tcp", intervalSeconds: 1, failureThreshold: 2 };
+  await reconcile();
+  await clock.advanceAsync(1, 1);
+  await reconcile();
+  assert.equal(api.instance.status?.ready, true);
+
+  checks.ok = false;
+  await clock.advanceAsync(1000, 1);
+  await reconcile();
+  assert.ok(!docker.calls.includes("stop c1"), "one failure is below the threshold");
+  await clock.advanceAsync(1000, 1);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 1 });
+  assert.ok(docker.calls.includes("stop c1"), "the second failure in a row stops it");
+  const failed = events.events.filter((e) => e.reason === "LivenessCheckFailed");
+  assert.equal(failed.length, 1);
+  assert.match(failed[0]?.message ?? "", /liveness check failed 2 times in a row \(connection refused\)/);
+
+  docker.exit("c1", 137, 5000);
+  checks.ok = true;
+  await reconcile();
+  assert.equal(api.instance.status?.containerId, "c2");
+  assert.equal(api.instance.status?.restarts, 1, "counted as a restart");
+
+  checks.ok = false;
+  await clock.advanceAsync(1, 1);
+  await clock.advanceAsync(1000, 1);
+  await clock.advanceAsync(1000, 1);
+  await reconcile();
+  assert.ok(docker.calls.includes("stop c2"));
+  // It stopped just now, after a short run.
+  const startedAt = Date.parse(docker.containers.get("c2")?.state.startedAt ?? "");
+  docker.exit("c2", 137, clock.now() - startedAt);
+  const waiting = await reconcile();
+  assert.ok(waiting && (waiting.requeueAfterMs ?? 0) > 0, "the crash-loop back-off applies");
+  const containerReady = api.instance.status?.conditions?.find((c) => c.type === "ContainerReady");
+  assert.equal(containerReady?.reason, "CrashLoopBackOff");
+  assert.match(containerReady?.message ?? "", /stopped: liveness check failed/);
+  assert.equal(api.instance.status?.restarts, 1);
+  prober.stopAll();
+});
+
+test("a restarted agent still waits out the crash-loop back-off the one before it recorded", async () => {
+  const before = setup();
+  await before.reconcile();
+  before.docker.exit("c1", 3, 500);
+  await before.reconcile();
+  assert.equal(before.api.instance.status?.restarts, 1);
+  before.docker.exit("c2", 3, 500);
+  const waiting = await before.reconcile();
+  assert.ok(waiting && (waiting.requeueAfterMs ?? 0) > 0);
+  before.prober.stopAll(); // the agent process ends during the back-off
+
+  const after = setup(true, before);
+  await after.clock.advanceAsync(4_000, 1);
+  const still = await after.reconcile();
+  assert.ok(still && (still.requeueAfterMs ?? 0) > 0, "the new process waits too");
+  assert.ok(after.docker.containers.has("c2"), "no restart yet");
+  assert.equal(after.api.instance.status?.restarts, 1);
+  await after.clock.advanceAsync(6_000, 1);
+  await after.reconcile();
+  assert.equal(after.api.instance.status?.restarts, 2, "restarted once the back-off ran out");
+  after.prober.stopAll();
 });

@@ -4,7 +4,7 @@
  * does at most one step of work (pull+create+start, recreate, remove) and writes the status
  * it observed, only when it changed.
  */
-import type { Instance, InstanceStatus, RunTemplate } from "../api/types.js";
+import type { HealthCheck, Instance, InstanceStatus, RunTemplate } from "../api/types.js";
 import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/types.js";
 import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
 import { hostPortFor } from "../docker/spec.js";
@@ -41,6 +41,7 @@ import {
 import { bindsEveryInterface } from "./bind-address.js";
 import { CommandFailedError } from "./command-failure.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
+import { CrashRecords } from "./crash-records.js";
 import { recordExit } from "./crashloop.js";
 import type { AgentDocker } from "./docker-port.js";
 import type { DockerEngine } from "../docker/engine.js";
@@ -58,6 +59,12 @@ import {
   isDeploymentFailure,
 } from "./failure-policy.js";
 import { InstanceImages, failureMessage } from "./images.js";
+import {
+  LIVENESS_CHECK_FAILED,
+  LivenessKills,
+  livenessFailureMessage,
+  livenessProbeKey,
+} from "./liveness.js";
 import { ownershipOf } from "./installation.js";
 import type { PrivateImages } from "./private-images.js";
 import type { Prober, ResumedVerdict } from "./prober.js";
@@ -101,6 +108,8 @@ export interface InstanceReconcilerOptions {
   buildSourceImage: BuildSourceImage;
   /** Waits between tries of a failed deployment step (pull, build, create, start, engine call). */
   retryBackoff?: RetryBackoffOptions;
+  /** Crash-loop state per Instance (kept in the state directory); in memory when absent. */
+  crashRecords?: CrashRecords;
   /** Images this node pulled with credentials (kept in the state directory); in memory when absent. */
   privateImages?: PrivateImages;
 }
@@ -110,7 +119,7 @@ const REMOVAL_RECHECK_MS = 500;
 
 export class InstanceReconciler implements Reconciler {
   private readonly statusWriter: StatusWriter;
-  private readonly crashes = new Map<string, CrashRecord>();
+  private readonly crashes: CrashRecords;
   /** Containers whose health check has passed at least once, by Instance key. */
   private readonly everReady = new Map<string, string>();
   /**
@@ -122,9 +131,11 @@ export class InstanceReconciler implements Reconciler {
   private readonly images: InstanceImages;
   private readonly retries: RetryBackoff;
   private readonly startCheck: StartCheck;
+  private readonly livenessKills = new LivenessKills();
 
   constructor(private readonly options: InstanceReconcilerOptions) {
     this.statusWriter = new StatusWriter(options.client);
+    this.crashes = options.crashRecords ?? new CrashRecords(undefined, options.clock.now());
     this.images = new InstanceImages({
       docker: options.docker,
       events: options.events,
@@ -203,7 +214,7 @@ export class InstanceReconciler implements Reconciler {
       return { requeueAfterMs: REMOVAL_RECHECK_MS };
     }
     if (current) {
-      const exit = describeExit(current);
+      const exit = this.livenessKills.exitOf(key, current.id) ?? describeExit(current);
       if (current.state.startedAt) {
         await this.startCheck.exited(key, instance, current, context.signal, context.log);
         const crash = this.recordCrash(key, current);
@@ -231,7 +242,7 @@ export class InstanceReconciler implements Reconciler {
         restarts = previousRestarts + 1;
       }
       context.log.info("removing exited container", { containerId: current.id, exit });
-      this.options.prober.stop(key);
+      this.stopProbes(key);
       await docker.removeContainer(current.id, { force: true, signal: context.signal });
     } else if (instance.status?.containerId) {
       // The container was removed outside Berth: its replacement is a restart.
@@ -255,7 +266,7 @@ export class InstanceReconciler implements Reconciler {
     restarts: number,
     context: ReconcileContext,
   ): Promise<Instance> {
-    this.options.prober.stop(key);
+    this.stopProbes(key);
     this.startCheck.forget(key);
     context.log.info("container removed outside Berth, recreating", { containerId });
     const message = `container ${containerId.slice(0, 12)} was removed outside Berth (docker rm?); creating a new one`;
@@ -269,10 +280,11 @@ export class InstanceReconciler implements Reconciler {
   }
 
   private recordCrash(key: string, container: ContainerInfo): CrashRecord {
-    const finishedAt = Date.parse(container.state.finishedAt ?? "") || this.options.clock.now();
+    // The run is timed on the engine's clock, the back-off on the agent's (crashloop.ts).
+    const now = this.options.clock.now();
     const record = recordExit(
       this.crashes.get(key),
-      { containerId: container.id, ranMs: ranMsOf(container, this.options.clock.now()), finishedAt },
+      { containerId: container.id, ranMs: ranMsOf(container, now), seenAt: now },
       this.options.crashLoop,
     );
     this.crashes.set(key, record);
@@ -353,13 +365,14 @@ export class InstanceReconciler implements Reconciler {
     servicePort: number,
     serviceHostPort: number | undefined,
     container: ContainerInfo,
+    check: HealthCheck | undefined = template.healthCheck,
   ): { host: string; port: number } | { waitingFor: string } {
     const { node } = this.options;
     const publishedHost =
       this.options.probeHost ?? (bindsEveryInterface(node.bindAddress) ? node.address : node.bindAddress);
-    const healthPort = healthPortOf(template, servicePort);
-    const published = template.healthCheck?.type === "exec" || healthPort === servicePort;
-    if (published || healthPortPublished(template, servicePort)) {
+    const healthPort = healthPortOf(template, servicePort, check);
+    const published = check?.type === "exec" || healthPort === servicePort;
+    if (published || healthPortPublished(template, servicePort, check)) {
       const port = published ? serviceHostPort : hostPortFor(container.ports, healthPort);
       return port === undefined
         ? { waitingFor: `health port ${healthPort} is not published yet` }
@@ -415,6 +428,13 @@ export class InstanceReconciler implements Reconciler {
       });
       return { requeueAfterMs: 1000 };
     }
+    const stopped = await this.enforceLiveness(
+      key,
+      instance,
+      { template, servicePort, hostPort, container },
+      context,
+    );
+    if (stopped) return stopped;
     const target = probeTargetFor(template.healthCheck, { ...health, containerId: container.id });
     // A loop that is not there yet for a container the status already calls ready: this agent
     // restarted (or was replaced) and adopts it. It stays ready until its own checks fail.
@@ -472,6 +492,51 @@ export class InstanceReconciler implements Reconciler {
     };
   }
 
+  /**
+   * The liveness check of a running container: its loop is kept going, and once it fails the
+   * container is stopped (and the failure said in an Event). The next pass finds it exited
+   * and restarts it like any exit: counted, on the crash-loop back-off.
+   */
+  private async enforceLiveness(
+    key: string,
+    instance: Instance,
+    running: { template: RunTemplate; servicePort: number; hostPort: number; container: ContainerInfo },
+    context: ReconcileContext,
+  ): Promise<Result | undefined> {
+    const { prober, docker } = this.options;
+    const { template, servicePort, hostPort, container } = running;
+    const check = template.livenessCheck;
+    const probeKey = livenessProbeKey(key);
+    const endpoint = check && this.healthEndpoint(template, servicePort, hostPort, container, check);
+    if (!check || !endpoint || "waitingFor" in endpoint) {
+      prober.stop(probeKey);
+      return undefined;
+    }
+    prober.ensure(probeKey, probeTargetFor(check, { ...endpoint, containerId: container.id }));
+    const state = prober.state(probeKey);
+    if (state?.verdict !== "Failed") return undefined;
+    const message = livenessFailureMessage(state.consecutiveFailures, state.message);
+    this.stopProbes(key);
+    this.livenessKills.record(key, container.id, message);
+    context.log.info("stopping a container that failed its liveness check", {
+      containerId: container.id,
+      check: state.message,
+    });
+    this.options.events.event(
+      instance,
+      "Warning",
+      LIVENESS_CHECK_FAILED,
+      `${message}; restarting the container`,
+    );
+    await docker.stopContainer(container.id, this.options.stopGraceSeconds, { signal: context.signal });
+    return { requeueAfterMs: 1 };
+  }
+
+  private stopProbes(key: string): void {
+    this.options.prober.stop(key);
+    this.options.prober.stop(livenessProbeKey(key));
+  }
+
   /** Deletion: stop and remove the container, then let the Instance go. */
   private async finalizeInstance(
     instance: Instance,
@@ -479,7 +544,7 @@ export class InstanceReconciler implements Reconciler {
     context: ReconcileContext,
   ): Promise<void> {
     const key = `${instance.metadata.namespace ?? ""}/${instance.metadata.name ?? ""}`;
-    this.options.prober.stop(key);
+    this.stopProbes(key);
     if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
       // Someone else (the controller, evicting) let it go; our containers follow via GC.
       await this.removeContainers(containers, context);
@@ -534,7 +599,7 @@ export class InstanceReconciler implements Reconciler {
     const message = step
       ? `${failureMessage(err)}; retrying in ${describeWait(step.waitMs)}`
       : failureMessage(err);
-    this.options.prober.stop(key);
+    this.stopProbes(key);
     const containerId =
       err instanceof CommandFailedError
         ? err.containerId
@@ -611,10 +676,11 @@ export class InstanceReconciler implements Reconciler {
   }
 
   private forget(key: string): void {
-    this.options.prober.stop(key);
+    this.stopProbes(key);
     this.retries.reset(key);
     this.crashes.delete(key);
     this.startCheck.forget(key);
+    this.livenessKills.forget(key);
     this.everReady.delete(key);
     this.probedByThisProcess.delete(key);
   }

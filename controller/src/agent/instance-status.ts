@@ -3,7 +3,7 @@
  * Instance status it writes, and decide which changes deserve an Event.
  */
 import type { Condition, InstanceAddress, InstancePhase, InstanceStatus } from "../api/types.js";
-import { getCondition, setCondition, toTimestamp } from "../runtime/status.js";
+import { capMessage, getCondition, setCondition, toTimestamp } from "../runtime/status.js";
 
 /** Condition types the agent owns on a bound Instance. */
 export const CONDITION_SCHEDULED = "Scheduled";
@@ -83,7 +83,7 @@ export function composeStatus(
     phase: observed.phase,
     ready: observed.ready.status === "True",
     restarts: observed.restarts,
-    message: observed.message,
+    message: capMessage(observed.message),
     conditions,
   };
   if (observed.containerId) status.containerId = observed.containerId;

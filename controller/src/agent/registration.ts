@@ -166,7 +166,7 @@ async function acquireLease(identity: NodeIdentity, deps: RegistrationDeps): Pro
  * them, and to unschedulable). The engine URL and the address are the agent's to keep
  * up to date.
  */
-async function upsertNode(identity: NodeIdentity, deps: RegistrationDeps): Promise<Node> {
+export async function upsertNode(identity: NodeIdentity, deps: RegistrationDeps): Promise<Node> {
   const existing = await getOrUndefined(() => deps.client.get(NODES, { name: identity.nodeName }));
   if (!existing) {
     try {

@@ -171,6 +171,14 @@ export interface DefinitionSpec {
   /** healthCheck says how to tell that an Instance is ready. Without one, a TCP connect to the port is used. */
   healthCheck?: HealthCheck;
   /**
+   * livenessCheck says how to tell that an Instance's container still works (same fields as
+   * healthCheck). After failureThreshold failed checks in a row (a container that never
+   * passes counts too, once its checks have spanned failureThreshold intervals) the agent
+   * stops the container and starts a new one: a restart, counted in status.restarts and
+   * subject to the crash-loop back-off. None when absent.
+   */
+  livenessCheck?: HealthCheck;
+  /**
    * dependsOn names Definitions in the same namespace (by slug) that must have at least one
    * ready Instance before this Definition's Instances start. Their addresses are offered to
    * the container as environment variables.
@@ -369,10 +377,12 @@ export interface Resources {
 }
 
 /**
- * HealthCheck says how to tell that an Instance is ready.
- * @xValidation {"rule": "self.type != 'http' || has(self.path)", "message": "healthCheck.path is required when healthCheck.type is http"}
- * @xValidation {"rule": "self.type != 'exec' || (has(self.command) && size(self.command) > 0)", "message": "healthCheck.command is required when healthCheck.type is exec"}
- * @xValidation {"rule": "!has(self.timeoutSeconds) || !has(self.intervalSeconds) || self.timeoutSeconds <= self.intervalSeconds", "message": "healthCheck.timeoutSeconds must not be more than healthCheck.intervalSeconds", "fieldPath": ".timeoutSeconds"}
+ * HealthCheck says how to check an Instance's container: whether it is ready (healthCheck)
+ * or still alive (livenessCheck). The API server names the field (spec.healthCheck or
+ * spec.livenessCheck) before each message.
+ * @xValidation {"rule": "self.type != 'http' || has(self.path)", "message": "path is required when type is http"}
+ * @xValidation {"rule": "self.type != 'exec' || (has(self.command) && size(self.command) > 0)", "message": "command is required when type is exec"}
+ * @xValidation {"rule": "!has(self.timeoutSeconds) || !has(self.intervalSeconds) || self.timeoutSeconds <= self.intervalSeconds", "message": "timeoutSeconds must not be more than intervalSeconds", "fieldPath": ".timeoutSeconds"}
  */
 export interface HealthCheck {
   /**
@@ -427,7 +437,8 @@ export interface HealthCheck {
    */
   timeoutSeconds?: number;
   /**
-   * failureThreshold is how many checks in a row must fail before a ready Instance is not ready.
+   * failureThreshold is how many checks in a row must fail before a ready Instance is not
+   * ready (a liveness check: before its container is restarted).
    * @minimum 1
    * @maximum 100
    * @default 3
@@ -714,6 +725,8 @@ export interface RunTemplate {
   resources?: Resources;
   /** healthCheck says how to tell that the Instance is ready. */
   healthCheck?: HealthCheck;
+  /** livenessCheck says when the Instance's container is restarted (see DefinitionSpec). */
+  livenessCheck?: HealthCheck;
 }
 
 export type InstancePhase =

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import os from "node:os";
-import { agentOptionsFromFlags, startAgent } from "../agent/index.js";
+import { StateDirError, agentOptionsFromFlags, startAgent } from "../agent/index.js";
 import { controllerSettingsFromFlags, startController } from "../controllers/index.js";
 import { registrySettingsFromFlags, startRegistry } from "../registry/index.js";
 import { UnknownContextError, loadKubeConfig, newKubeClient } from "../kube/index.js";
@@ -94,7 +94,8 @@ async function main(argv: string[]): Promise<number> {
     await run(role, values, logger);
     return 0;
   } catch (err) {
-    if (err instanceof FlagError) {
+    // A state directory that is not the agent's own is a setting to fix, like a bad flag.
+    if (err instanceof FlagError || err instanceof StateDirError) {
       process.stderr.write(`berth ${role}: ${err.message}\n`);
       return 2;
     }
@@ -132,93 +133,100 @@ async function run(role: Role, values: Record<string, unknown>, logger: Logger):
   });
   shutdown.onShutdown("probe-server", () => server.stop());
 
-  const roleDone: Array<Promise<void>> = [];
-  if (role === "agent" || role === "all") {
-    const options = agentOptionsFromFlags(values as never);
-    const agent = await startAgent(options, {
-      client,
-      logger,
-      onFatal: (err) => {
-        logger.error("agent stopped", errorFields(err));
-        void shutdown.shutdown("agent stopped").finally(() => process.exit(1));
-      },
-    });
-    server.addReadyzCheck("agent", () => undefined);
-    shutdown.onShutdown("agent", () => agent.stop());
-  }
-  if (role === "controller" || role === "all") {
-    const settings = controllerSettingsFromFlags(values as never);
-    // In one process the heartbeat Leases the controller reads are the ones the agent writes,
-    // and the agent's state directory (its repository mirrors) is on the controller's disk too.
-    if (role === "all") {
-      settings.leaseNamespace = values.leaseNamespace as string;
-      settings.fileRepositories = {
-        ...settings.fileRepositories,
-        refused: [agentOptionsFromFlags(values as never).stateDir],
-      };
+  try {
+    const roleDone: Array<Promise<void>> = [];
+    if (role === "agent" || role === "all") {
+      const options = agentOptionsFromFlags(values as never);
+      const agent = await startAgent(options, {
+        client,
+        logger,
+        onFatal: (err) => {
+          logger.error("agent stopped", errorFields(err));
+          void shutdown.shutdown("agent stopped").finally(() => process.exit(1));
+        },
+      });
+      server.addReadyzCheck("agent", () => undefined);
+      shutdown.onShutdown("agent", () => agent.stop());
     }
-    const elect = values.leaderElect as boolean;
-    const identity = `${os.hostname()}-${randomBytes(4).toString("hex")}`;
-    const handle = startController(
-      {
-        ...settings,
-        watchNamespace: values.watchNamespace as string,
-        ...(elect
-          ? {
-              leaderElection: {
-                namespace: values.leaderElectionNamespace as string,
-                name: values.leaderElectionId as string,
-                identity,
-                leaseDurationMs: values.leaderLeaseDuration as number,
-                renewDeadlineMs: values.leaderRenewDeadline as number,
-                retryPeriodMs: values.leaderRetryPeriod as number,
-              },
-            }
-          : {}),
-      },
-      { client, logger },
-    );
-    if (!elect) leaderElectionMasterStatus.set({ name: values.leaderElectionId as string }, 1);
-    server.addReadyzCheck("informers-synced", () => {
-      if (!handle.manager.hasSynced()) throw new Error("caches have not synced yet");
-    });
-    shutdown.onShutdown("controller", () => handle.stop());
-    roleDone.push(handle.done);
-  }
-  if (role === "registry" || role === "all") {
-    let settings;
-    try {
-      settings = registrySettingsFromFlags(values as never);
-    } catch (err) {
-      if (err instanceof RangeError) throw new FlagError(err.message);
-      throw err;
+    if (role === "controller" || role === "all") {
+      const settings = controllerSettingsFromFlags(values as never);
+      // In one process the heartbeat Leases the controller reads are the ones the agent writes,
+      // and the agent's state directory (its repository mirrors) is on the controller's disk too.
+      if (role === "all") {
+        settings.leaseNamespace = values.leaseNamespace as string;
+        settings.fileRepositories = {
+          ...settings.fileRepositories,
+          refused: [agentOptionsFromFlags(values as never).stateDir],
+        };
+      }
+      const elect = values.leaderElect as boolean;
+      const identity = `${os.hostname()}-${randomBytes(4).toString("hex")}`;
+      const handle = startController(
+        {
+          ...settings,
+          watchNamespace: values.watchNamespace as string,
+          ...(elect
+            ? {
+                leaderElection: {
+                  namespace: values.leaderElectionNamespace as string,
+                  name: values.leaderElectionId as string,
+                  identity,
+                  leaseDurationMs: values.leaderLeaseDuration as number,
+                  renewDeadlineMs: values.leaderRenewDeadline as number,
+                  retryPeriodMs: values.leaderRetryPeriod as number,
+                },
+              }
+            : {}),
+        },
+        { client, logger },
+      );
+      if (!elect) leaderElectionMasterStatus.set({ name: values.leaderElectionId as string }, 1);
+      server.addReadyzCheck("informers-synced", () => {
+        if (!handle.manager.hasSynced()) throw new Error("caches have not synced yet");
+      });
+      shutdown.onShutdown("controller", () => handle.stop());
+      roleDone.push(handle.done);
     }
-    const registry = await startRegistry(
-      { ...settings, watchNamespace: values.watchNamespace as string },
-      { client, logger },
-    );
-    logger.info("registry serving", {
-      url: registry.url,
-      anonymousLoopbackReads: settings.allowAnonymousLoopback,
-    });
-    server.addReadyzCheck("registry-caches-synced", () => {
-      if (!registry.catalog.hasSynced()) throw new Error("the registry's caches have not synced yet");
-    });
-    shutdown.onShutdown("registry", () => registry.stop());
-    roleDone.push(registry.done);
+    if (role === "registry" || role === "all") {
+      let settings;
+      try {
+        settings = registrySettingsFromFlags(values as never);
+      } catch (err) {
+        if (err instanceof RangeError) throw new FlagError(err.message);
+        throw err;
+      }
+      const registry = await startRegistry(
+        { ...settings, watchNamespace: values.watchNamespace as string },
+        { client, logger },
+      );
+      logger.info("registry serving", {
+        url: registry.url,
+        anonymousLoopbackReads: settings.allowAnonymousLoopback,
+      });
+      server.addReadyzCheck("registry-caches-synced", () => {
+        if (!registry.catalog.hasSynced()) throw new Error("the registry's caches have not synced yet");
+      });
+      shutdown.onShutdown("registry", () => registry.stop());
+      roleDone.push(registry.done);
+    }
+    server.addHealthzCheck("ping", () => undefined);
+    // Runs until a signal starts the shutdown; a role that ends with an error ends the process.
+    await Promise.race([
+      new Promise<void>((resolve) =>
+        shutdown.signal.addEventListener("abort", () => resolve(), { once: true }),
+      ),
+      ...roleDone.map((done) =>
+        done.then(() => {
+          if (!shutdown.signal.aborted) throw new Error("a role stopped unexpectedly");
+        }),
+      ),
+    ]);
+  } catch (err) {
+    // A role that could not start (a state directory refused, a Node held by another
+    // agent) or ended: stop what did start, or the process would stay up serving probes.
+    await shutdown.shutdown("failed").catch(() => undefined);
+    throw err;
   }
-  server.addHealthzCheck("ping", () => undefined);
-  // Runs until a signal starts the shutdown; a role that ends with an error ends the process.
-  await Promise.race([
-    new Promise<void>((resolve) =>
-      shutdown.signal.addEventListener("abort", () => resolve(), { once: true }),
-    ),
-    ...roleDone.map((done) =>
-      done.then(() => {
-        if (!shutdown.signal.aborted) throw new Error("a role stopped unexpectedly");
-      }),
-    ),
-  ]);
   await shutdown.shutdown("stopping");
 }
 

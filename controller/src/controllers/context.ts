@@ -3,21 +3,23 @@
  * informer caches, the clock, the logger and the event recorder, plus the settings.
  */
 import type { Definition, Instance, Node } from "../api/types.js";
-import type { ConfigMap, KubeClient, Lease, Secret } from "../kube/index.js";
+import type { KubeClient, KubeObject, Lease } from "../kube/index.js";
 import type { FileRepositoryPolicy } from "../source/index.js";
 import type { Clock } from "../runtime/clock.js";
 import { Controller, type Reconciler } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
-import type { DeploymentSalt } from "./deployment-salt.js";
+import type { ReferencedContentHashes } from "./referenced-content.js";
 
 export interface ControllerCaches {
   definitions: Informer<Definition>;
   instances: Informer<Instance>;
   nodes: Informer<Node>;
-  secrets: Informer<Secret>;
-  configMaps: Informer<ConfigMap>;
+  /** Metadata only (referenced-content.ts): the controller never keeps a Secret's data. */
+  secrets: Informer<KubeObject>;
+  /** Metadata only, like secrets. */
+  configMaps: Informer<KubeObject>;
   /** Leases in the heartbeat namespace (berth-node-<node>). */
   leases: Informer<Lease>;
 }
@@ -54,8 +56,8 @@ export interface ControllerContext {
   logger: Logger;
   events: EventRecorder;
   settings: ControllerSettings;
-  /** Keys the hashes of referenced Secrets and ConfigMaps in deploymentIds. */
-  deploymentSalt: DeploymentSalt;
+  /** Salted content hashes of referenced Secrets and ConfigMaps, for deploymentIds. */
+  referencedContent: ReferencedContentHashes;
 }
 
 /** The Lease an agent renews for its Node. */

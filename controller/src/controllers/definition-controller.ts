@@ -34,14 +34,7 @@ import {
   type DependencyCheck,
   type DependencyGraph,
 } from "./dependencies.js";
-import {
-  computeDeploymentId,
-  contentHash,
-  referencedObjects,
-  referenceKey,
-  runTemplateOf,
-  type ReferencedContent,
-} from "./deployment-id.js";
+import { computeDeploymentId, referencedObjects, runTemplateOf } from "./deployment-id.js";
 import { Expectations } from "./expectations.js";
 import {
   controllingDefinition,
@@ -121,7 +114,7 @@ export class DefinitionReconciler implements Reconciler {
       ? (definition.status?.deploymentId ?? "")
       : computeDeploymentId(
           definition.spec,
-          await this.referencedContent(namespace, template),
+          await this.context.referencedContent.of(namespace, template),
           commit ? { commit } : undefined,
         );
     const dependencies = checkDependencies(request.name, this.dependencyGraph(namespace), (dep) =>
@@ -306,32 +299,6 @@ export class DefinitionReconciler implements Reconciler {
   private reportSourceProblem(before: Definition, problem: SourceError): void {
     if (getCondition(before.status?.conditions, "Degraded")?.reason === problem.reason) return;
     this.context.events.event(before, "Warning", problem.reason, problem.message);
-  }
-
-  /** Salted hashes of the referenced objects; the salt is read only when something is referenced. */
-  private async referencedContent(
-    namespace: string,
-    template: ReturnType<typeof runTemplateOf>,
-  ): Promise<ReferencedContent> {
-    const content = new Map<string, string | null>();
-    const references = referencedObjects(template);
-    if (references.length === 0) return content;
-    const salt = await this.context.deploymentSalt.get();
-    for (const ref of references) {
-      if (ref.kind === "Secret") {
-        const secret = this.context.caches.secrets.get(namespace, ref.name);
-        content.set(referenceKey(ref), secret ? contentHash(salt, ["data", secret.data]) : null);
-      } else {
-        const configMap = this.context.caches.configMaps.get(namespace, ref.name);
-        content.set(
-          referenceKey(ref),
-          configMap
-            ? contentHash(salt, ["data", configMap.data], ["binaryData", configMap.binaryData])
-            : null,
-        );
-      }
-    }
-    return content;
   }
 
   private dependencyGraph(namespace: string): DependencyGraph {

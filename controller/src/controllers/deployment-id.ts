@@ -44,6 +44,7 @@ export function runTemplateOf(spec: DefinitionSpec): RunTemplate {
   if (spec.envFrom !== undefined) template.envFrom = spec.envFrom;
   if (spec.resources !== undefined) template.resources = spec.resources;
   if (spec.healthCheck !== undefined) template.healthCheck = spec.healthCheck;
+  if (spec.livenessCheck !== undefined) template.livenessCheck = spec.livenessCheck;
   return structuredClone(template);
 }
 

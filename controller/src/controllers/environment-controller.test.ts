@@ -4,16 +4,18 @@ import type { Definition, Instance } from "../api/types.js";
 import type { DeliveredEnvironment } from "../environment/index.js";
 import { environmentSecret, environmentSecretRef, readDeliveredEnvironment } from "../environment/index.js";
 import { KubeApiError } from "../kube/errors.js";
-import type { KubeObject, Secret } from "../kube/resources.js";
+import type { KubeObject, ResourceDescriptor, Secret } from "../kube/resources.js";
 import { FakeClock } from "../runtime/clock.js";
 import type { ReconcileContext } from "../runtime/controller.js";
 import { RecordingEventRecorder } from "../runtime/events.js";
 import type { Informer } from "../runtime/informer.js";
 import { nullLogger } from "../runtime/log.js";
 import { FakeKubeClient } from "../runtime/testing.js";
+import type { ObjectRef } from "../kube/client.js";
 import { DEFAULT_SETTINGS, type ControllerCaches, type ControllerContext } from "./context.js";
 import { EnvironmentReconciler } from "./environment-controller.js";
 import { DeploymentSalt } from "./deployment-salt.js";
+import { ReferencedContentHashes } from "./referenced-content.js";
 
 /** The part of an informer the reconciler reads, over a plain list of objects. */
 class Cache<T extends KubeObject> {
@@ -24,8 +26,22 @@ class Cache<T extends KubeObject> {
   list(namespace?: string): T[] {
     return this.items.filter((o) => namespace === undefined || o.metadata?.namespace === namespace);
   }
+  addHandler(): void {}
   asInformer(): Informer<T> {
     return this as unknown as Informer<T>;
+  }
+}
+
+/** Answers reads from the test's Secrets and ConfigMaps, counting them apart from the writes. */
+class ReadingClient extends FakeKubeClient {
+  reads: string[] = [];
+  readonly objects: Array<Cache<KubeObject>> = [];
+  override async get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
+    this.reads.push(`${resource.kind}/${ref.name}`);
+    const cache = this.objects[resource.kind === "Secret" ? 0 : 1];
+    const found = cache?.get(ref.namespace, ref.name);
+    if (!found) throw new KubeApiError(404, `${resource.plural} "${ref.name}" not found`);
+    return structuredClone(found) as T;
   }
 }
 
@@ -70,16 +86,18 @@ function world() {
   };
   const secrets = new Cache<Secret>([
     {
-      metadata: { namespace: "shop", name: "creds" },
+      metadata: { namespace: "shop", name: "creds", uid: "c1", resourceVersion: "3" },
       data: { password: Buffer.from("s3cret").toString("base64") },
     },
     {
-      metadata: { namespace: "shop", name: "regcred" },
+      metadata: { namespace: "shop", name: "regcred", uid: "c2", resourceVersion: "4" },
       type: "kubernetes.io/dockerconfigjson",
       data: { ".dockerconfigjson": dockerConfig("registry.example:5000", "robot:pa55") },
     },
   ]);
-  const client = new FakeKubeClient();
+  const client = new ReadingClient();
+  const configMaps = new Cache<KubeObject>();
+  client.objects.push(secrets as unknown as Cache<KubeObject>, configMaps);
   const events = new RecordingEventRecorder();
   const instances = new Cache<Instance>([instance]);
   const delivered = new Cache<Secret>();
@@ -88,7 +106,7 @@ function world() {
     instances: instances.asInformer(),
     nodes: new Cache().asInformer(),
     secrets: secrets.asInformer(),
-    configMaps: new Cache().asInformer(),
+    configMaps: configMaps.asInformer(),
     leases: new Cache().asInformer(),
   } as unknown as ControllerCaches;
   const context: ControllerContext = {
@@ -99,7 +117,11 @@ function world() {
     events,
     settings: DEFAULT_SETTINGS,
     // Environments hash nothing: the salt is never read here.
-    deploymentSalt: new DeploymentSalt(client, DEFAULT_SETTINGS.deploymentSaltNamespace),
+    referencedContent: new ReferencedContentHashes(
+      client,
+      new DeploymentSalt(client, DEFAULT_SETTINGS.deploymentSaltNamespace),
+      caches,
+    ),
   };
   const reconciler = (watchNamespace?: string) =>
     new EnvironmentReconciler(context, delivered.asInformer(), watchNamespace);
@@ -147,13 +169,56 @@ test("an unchanged environment is not written again; a changed Secret value repl
   delivered.items.push({ ...first, metadata: { ...first.metadata, uid: "s1", resourceVersion: "7" } });
   await reconcile();
   assert.equal(client.calls.length, 1, "nothing changed, nothing written");
-  secrets.items[0] = { ...secrets.items[0], data: { password: Buffer.from("rotated").toString("base64") } };
+  secrets.items[0] = {
+    ...secrets.items[0],
+    metadata: { ...secrets.items[0]?.metadata, resourceVersion: "9" },
+    data: { password: Buffer.from("rotated").toString("base64") },
+  };
   await reconcile();
   const call = client.calls.at(-1);
   assert.equal(call?.verb, "replace");
   assert.equal((call?.body as Secret).metadata?.resourceVersion, "7");
   assert.ok(written()?.env.some(([name, value]) => name === "PASSWORD" && value === "rotated"));
   assert.equal(instance.metadata.uid, "i1");
+});
+
+test("a pass whose inputs are unchanged reads no Secret; a changed one is read once, and an unrelated Secret never", async () => {
+  const { secrets, delivered, client, reconcile } = world();
+  secrets.items.push({
+    metadata: { namespace: "shop", name: "unrelated", uid: "c3", resourceVersion: "5" },
+    data: { other: Buffer.from("x").toString("base64") },
+  });
+  await reconcile();
+  assert.deepEqual(
+    client.reads.sort(),
+    ["Secret/creds", "Secret/regcred"],
+    "each referenced Secret read once",
+  );
+  const first = client.calls.at(-1)?.body as Secret;
+  delivered.items.push({ ...first, metadata: { ...first.metadata, uid: "s1", resourceVersion: "7" } });
+  client.reads = [];
+  await reconcile();
+  await reconcile();
+  assert.deepEqual(client.reads, [], "unchanged inputs: nothing read");
+  // A new resourceVersion of a referenced Secret with the same value: read, nothing to say,
+  // the digest is brought up to date so the next pass reads nothing again.
+  secrets.items[0] = {
+    ...secrets.items[0],
+    metadata: { ...secrets.items[0]?.metadata, resourceVersion: "8" },
+  };
+  await reconcile();
+  assert.deepEqual(client.reads.sort(), ["Secret/creds", "Secret/regcred"]);
+  assert.equal(client.calls.at(-1)?.verb, "replace");
+  const second = client.calls.at(-1)?.body as Secret;
+  assert.equal(second.data?.["environment.json"], first.data?.["environment.json"], "same environment");
+  delivered.items[0] = { ...second, metadata: { ...second.metadata, uid: "s1", resourceVersion: "8" } };
+  client.reads = [];
+  secrets.items[2] = {
+    ...secrets.items[2],
+    metadata: { ...secrets.items[2]?.metadata, resourceVersion: "6" },
+  };
+  await reconcile();
+  assert.deepEqual(client.reads, [], "an unreferenced Secret's change reads nothing");
 });
 
 test("missing references become problems the agent shows, never values", async () => {

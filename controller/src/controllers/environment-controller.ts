@@ -11,9 +11,11 @@
  * last state names its Node) and a stray Secret found after a restart lead to the same
  * reconcile.
  */
+import { createHash } from "node:crypto";
 import type { Definition, Instance } from "../api/types.js";
 import type { DeliveredEnvironment, EnvironmentProblem } from "../environment/index.js";
 import {
+  ENVIRONMENT_ANNOTATIONS,
   ENVIRONMENT_SECRET_TYPE,
   EnvironmentError,
   decodeSecretData,
@@ -24,15 +26,23 @@ import {
   resolveEnv,
   sameDelivery,
 } from "../environment/index.js";
-import type { Secret } from "../kube/index.js";
-import { NAMESPACES, SECRETS, isAlreadyExists, isForbidden, isNotFound } from "../kube/index.js";
+import type { ConfigMap, Secret } from "../kube/index.js";
+import {
+  CONFIGMAPS,
+  NAMESPACES,
+  SECRETS,
+  getOrUndefined,
+  isAlreadyExists,
+  isForbidden,
+  isNotFound,
+} from "../kube/index.js";
 import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
 import type { Informer } from "../runtime/informer.js";
 import type { SecretName } from "../source/index.js";
 import { SourceError, pullSecretNotFound, registryAuthFromSecret } from "../source/index.js";
-import { controllerFor, type ControllerContext } from "./context.js";
+import { controllerFor, type ControllerCaches, type ControllerContext } from "./context.js";
 import { dependentsOf } from "./dependencies.js";
-import { referencedObjects, runTemplateOf } from "./deployment-id.js";
+import { referenceKey, referencedObjects, runTemplateOf, type ObjectReference } from "./deployment-id.js";
 
 export const ENVIRONMENT_CONTROLLER = "environment";
 
@@ -83,7 +93,6 @@ export class EnvironmentReconciler implements Reconciler {
       definition.status?.observedGeneration === definition.metadata.generation &&
       definition.status?.deploymentId === instance.spec.deploymentId;
     if (!isCurrentDeployment) return;
-    const desired = environmentSecret(instance, this.resolve(namespace, definition, instance));
     if (current && current.type !== ENVIRONMENT_SECRET_TYPE) {
       this.notDelivered(
         instance,
@@ -91,6 +100,15 @@ export class EnvironmentReconciler implements Reconciler {
       );
       return { requeueAfterMs: FOREIGN_SECRET_RECHECK_MS };
     }
+    // What went into the delivered environment is known without reading a Secret's data:
+    // when none of it changed, nothing is read and nothing is written.
+    const inputs = environmentInputs(namespace, definition, instance, caches);
+    if (current?.metadata?.annotations?.[ENVIRONMENT_ANNOTATIONS.inputs] === inputs) return;
+    const desired = environmentSecret(
+      instance,
+      await this.resolve(namespace, definition, instance, ctx.signal),
+      inputs,
+    );
     if (current && sameDelivery(current, desired)) return;
     if (current) {
       await client.replace(SECRETS, {
@@ -104,29 +122,62 @@ export class EnvironmentReconciler implements Reconciler {
     ctx.log.info("delivered the environment of an Instance", { node });
   }
 
-  /** Everything the agent needs from the tenant's namespace, resolved; problems instead of values. */
-  private resolve(namespace: string, definition: Definition, instance: Instance): DeliveredEnvironment {
+  /**
+   * Everything the agent needs from the tenant's namespace, resolved; problems instead of
+   * values. The caches hold Secrets and ConfigMaps without their data, so each referenced
+   * one the cache knows is read here, once per pass, and its data is dropped after it.
+   */
+  private async resolve(
+    namespace: string,
+    definition: Definition,
+    instance: Instance,
+    signal: AbortSignal,
+  ): Promise<DeliveredEnvironment> {
     const { caches } = this.context;
+    const image = instance.spec.template?.image;
+    const data = await this.readReferenced(namespace, referencesOf(definition, instance), signal);
     const content: DeliveredEnvironment = { env: [] };
     try {
       content.env = resolveEnv(definition.spec, {
         secret: (name) => {
-          const secret = caches.secrets.get(namespace, name);
+          const secret = data.get(referenceKey({ kind: "Secret", name })) as Secret | undefined;
           return secret ? decodeSecretData(secret.data) : undefined;
         },
-        configMap: (name) => caches.configMaps.get(namespace, name)?.data ?? undefined,
+        configMap: (name) =>
+          (data.get(referenceKey({ kind: "ConfigMap", name })) as ConfigMap | undefined)?.data ?? undefined,
         definition: (name) => caches.definitions.get(namespace, name),
       });
     } catch (err) {
       if (!(err instanceof EnvironmentError)) throw err;
       content.problem = { reason: err.reason, message: err.message };
     }
-    const image = instance.spec.template?.image;
     if (image?.pullSecret) {
-      const secret = caches.secrets.get(namespace, image.pullSecret);
+      const secret = data.get(referenceKey({ kind: "Secret", name: image.pullSecret })) as Secret | undefined;
       content.pull = pullCredentials(secret, { namespace, name: image.pullSecret }, image.name);
     }
     return content;
+  }
+
+  /** The referenced objects the cache knows, read from the API server (a 404 counts as absent). */
+  private async readReferenced(
+    namespace: string,
+    references: readonly ObjectReference[],
+    signal: AbortSignal,
+  ): Promise<Map<string, Secret | ConfigMap>> {
+    const { caches, client } = this.context;
+    const read = new Map<string, Secret | ConfigMap>();
+    for (const ref of references) {
+      const cache = ref.kind === "Secret" ? caches.secrets : caches.configMaps;
+      if (!cache.get(namespace, ref.name)) continue;
+      if (signal.aborted) throw new Error("reconcile aborted");
+      const target = { namespace, name: ref.name };
+      const object =
+        ref.kind === "Secret"
+          ? await getOrUndefined(() => client.get<Secret>(SECRETS, target))
+          : await getOrUndefined(() => client.get<ConfigMap>(CONFIGMAPS, target));
+      if (object) read.set(referenceKey(ref), object);
+    }
+    return read;
   }
 
   /** Creates the Secret; a missing namespace is made when this identity may (a local control plane). */
@@ -184,6 +235,48 @@ function pullCredentials(
     const problem: EnvironmentProblem = { reason: err.reason, message: err.message };
     return { problem };
   }
+}
+
+/** The Secrets and ConfigMaps an Instance's environment is made from, its pull Secret included. */
+function referencesOf(definition: Definition, instance: Instance): ObjectReference[] {
+  const references = referencedObjects(runTemplateOf(definition.spec));
+  const pullSecret = instance.spec.template?.image?.pullSecret;
+  if (pullSecret && !references.some((r) => r.kind === "Secret" && r.name === pullSecret)) {
+    references.push({ kind: "Secret", name: pullSecret });
+  }
+  return references;
+}
+
+/**
+ * A digest of everything a delivered environment is made of, from the caches alone: the
+ * Instance, the parts of its Definition that say the environment, its dependencies'
+ * addresses, and each referenced Secret and ConfigMap by uid and resourceVersion (their
+ * data is not in the caches). Equal digests mean an equal environment, so the delivered
+ * Secret carries it and a pass that finds it unchanged reads nothing.
+ */
+export function environmentInputs(
+  namespace: string,
+  definition: Definition,
+  instance: Instance,
+  caches: Pick<ControllerCaches, "definitions" | "secrets" | "configMaps">,
+): string {
+  const { env, envFrom, dependsOn } = definition.spec;
+  const image = instance.spec.template?.image;
+  const parts = {
+    format: 1,
+    instance: instance.metadata.uid ?? "",
+    image: [image?.name ?? "", image?.pullSecret ?? ""],
+    environment: { env, envFrom, dependsOn },
+    addresses: (dependsOn ?? []).map(
+      (name) => caches.definitions.get(namespace, name)?.status?.addresses ?? [],
+    ),
+    references: referencesOf(definition, instance).map((ref) => {
+      const cache = ref.kind === "Secret" ? caches.secrets : caches.configMaps;
+      const cached = cache.get(namespace, ref.name)?.metadata;
+      return [referenceKey(ref), cached ? `${cached.uid ?? ""}/${cached.resourceVersion ?? ""}` : null];
+    }),
+  };
+  return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
 }
 
 /** Keys of the delivered environments of a Definition's bound Instances. */

@@ -26,6 +26,7 @@ import { ENVIRONMENT_SECRET_TYPE } from "../environment/index.js";
 import { DeploymentSalt } from "./deployment-salt.js";
 import { isExternalInstance } from "./instances.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
+import { ReferencedContentHashes, metadataOnly } from "./referenced-content.js";
 import { newSchedulerController } from "./scheduler-controller.js";
 
 export { DEFAULT_SETTINGS, type ControllerSettings } from "./context.js";
@@ -87,8 +88,8 @@ export function startController(options: StartControllerOptions, deps: Controlle
     definitions: manager.informer(DEFINITIONS, scope),
     instances: manager.informer(INSTANCES, scope),
     nodes: manager.informer(NODES),
-    secrets: manager.informer(SECRETS, scope),
-    configMaps: manager.informer(CONFIGMAPS, scope),
+    secrets: manager.informer(SECRETS, { ...scope, transform: metadataOnly }),
+    configMaps: manager.informer(CONFIGMAPS, { ...scope, transform: metadataOnly }),
     leases: manager.informer(LEASES, { namespace: settings.leaseNamespace }),
   };
   // The environments delivered to Nodes, in every berth-node-<node> namespace (whatever the
@@ -98,6 +99,7 @@ export function startController(options: StartControllerOptions, deps: Controlle
     deps.events ??
     new KubeEventRecorder({ client: deps.client, component: "berth.dev/controller", clock, logger });
   const deploymentSalt = new DeploymentSalt(deps.client, settings.deploymentSaltNamespace);
+  const referencedContent = new ReferencedContentHashes(deps.client, deploymentSalt, caches);
   const context: ControllerContext = {
     client: deps.client,
     caches,
@@ -105,7 +107,7 @@ export function startController(options: StartControllerOptions, deps: Controlle
     logger,
     events,
     settings,
-    deploymentSalt,
+    referencedContent,
   };
   manager.add(newDefinitionController(context));
   manager.add(newSchedulerController(context));

@@ -129,10 +129,17 @@ test("when no node is Ready, nothing is evicted", async (t) => {
   assert.deepEqual(live(world), [onB]);
 });
 
-test("the Instances of a deleted Node are evicted at once", async (t) => {
+test("the Instances of a deleted Node are left alone while its Lease is live, and evicted once it lapses", async (t) => {
   const { world, lifecycle, onA, onB } = await setup(t);
   await world.server.delete(NODES, { name: "node-a" });
   await world.settle();
+  const waiting = await world.reconcile(lifecycle, "node-a");
+  assert.ok(world.server.peek(INSTANCES, { namespace: NS, name: onA }), "its agent registers it again");
+  assert.ok(
+    waiting?.requeueAfterMs !== undefined && waiting.requeueAfterMs <= 41_000,
+    "looked at when it lapses",
+  );
+  await passTime(world, 41_000, ["node-b"]);
   await world.reconcile(lifecycle, "node-a");
   assert.equal(world.server.peek(INSTANCES, { namespace: NS, name: onA }), undefined);
   assert.deepEqual(eventReasons(world, `${NS}/${onA}`), ["Evicted"]);

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Node } from "../api/types.js";
 import type { Lease } from "../kube/index.js";
-import { assessNode } from "./node-lifecycle.js";
+import { assessNode, leaseLiveUntil } from "./node-lifecycle.js";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");
 const timings = { nodeGracePeriodMs: 40_000, nodeEvictionTimeoutMs: 60_000 };
@@ -98,3 +98,14 @@ for (const c of cases) {
     if (c.nextCheckAt !== undefined) assert.equal(result.nextCheckAt, c.nextCheckAt, "nextCheckAt");
   });
 }
+
+test("a node Lease tells until when its agent is alive, and nothing once released", () => {
+  const held: Lease = {
+    metadata: { name: "berth-node-a" },
+    spec: { holderIdentity: "agent-1", renewTime: iso(T0), leaseDurationSeconds: 40 },
+  };
+  assert.equal(leaseLiveUntil(held), T0 + 40_000);
+  assert.equal(leaseLiveUntil({ ...held, spec: { ...held.spec, holderIdentity: null } }), undefined);
+  assert.equal(leaseLiveUntil({ metadata: { name: "berth-node-a" } }), undefined);
+  assert.equal(leaseLiveUntil(undefined), undefined);
+});

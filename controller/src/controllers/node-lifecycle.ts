@@ -12,7 +12,9 @@
  * - When no Node at all is Ready, nothing is evicted: the fault is most likely between the
  *   nodes and the API server (or in the controller), replacements would have nowhere to go,
  *   and evicting would turn a reporting outage into a real one.
- * - Instances bound to a Node object that no longer exists are evicted at once.
+ * - Instances bound to a Node object that no longer exists are evicted at once, unless the
+ *   node's Lease is still live: its agent runs and registers the Node again (same name and
+ *   identity) within a heartbeat, as a kubelet does, and its Instances are left alone.
  */
 import {
   INSTANCE_FINALIZER,
@@ -86,6 +88,13 @@ export function assessNode(
   return assessment;
 }
 
+/** Pure: until when a node Lease says its agent is alive; undefined when released or never held. */
+export function leaseLiveUntil(lease: Lease | undefined): number | undefined {
+  const renewed = Date.parse(lease?.spec?.renewTime ?? "");
+  if (!lease?.spec?.holderIdentity || !Number.isFinite(renewed)) return undefined;
+  return renewed + (lease.spec.leaseDurationSeconds ?? 0) * 1000;
+}
+
 export class NodeLifecycleReconciler implements Reconciler {
   private readonly statusWriter: StatusWriter;
 
@@ -99,17 +108,25 @@ export class NodeLifecycleReconciler implements Reconciler {
       .list()
       .filter((i) => i.spec.nodeName === request.name && !isExternalInstance(i));
     const node = caches.nodes.get(undefined, request.name);
+    const now = clock.now();
+    const lease = caches.leases.get(settings.leaseNamespace, nodeLeaseName(request.name));
     if (!node) {
       nodeReady.remove({ node: request.name });
-      if (bound.length > 0) {
-        ctx.log.info("evicting instances of a deleted node", { instances: bound.length });
-        await this.evict(bound, `Node ${request.name} no longer exists.`);
+      if (bound.length === 0) return;
+      const liveUntil = leaseLiveUntil(lease);
+      if (liveUntil !== undefined && liveUntil > now) {
+        // Its agent still runs and registers the Node again within a heartbeat; the
+        // Instances keep running meanwhile. Looked at again once the Lease would lapse.
+        ctx.log.info("node deleted while its agent runs, waiting for it to register again", {
+          instances: bound.length,
+        });
+        return { requeueAfterMs: Math.max(1000, liveUntil - now + 500) };
       }
+      ctx.log.info("evicting instances of a deleted node", { instances: bound.length });
+      await this.evict(bound, `Node ${request.name} no longer exists.`);
       return;
     }
 
-    const now = clock.now();
-    const lease = caches.leases.get(settings.leaseNamespace, nodeLeaseName(request.name));
     const assessment = assessNode(node, lease, now, settings);
     if (assessment.stale) await this.markUnknown(node, assessment, now);
     nodeReady.set({ node: request.name }, !assessment.stale && nodeIsReady(node) ? 1 : 0);

@@ -22,6 +22,7 @@ import { nullLogger } from "../runtime/log.js";
 import { toTimestamp } from "../runtime/status.js";
 import { DEFAULT_SETTINGS, nodeLeaseName, type ControllerContext } from "./context.js";
 import { DeploymentSalt } from "./deployment-salt.js";
+import { ReferencedContentHashes, metadataOnly } from "./referenced-content.js";
 
 export const NS = "team";
 
@@ -47,8 +48,8 @@ export async function newWorld(): Promise<World> {
     definitions: new Informer(server, DEFINITIONS, { clock: cacheClock }),
     instances: new Informer(server, INSTANCES, { clock: cacheClock }),
     nodes: new Informer(server, NODES, { clock: cacheClock }),
-    secrets: new Informer(server, SECRETS, { clock: cacheClock }),
-    configMaps: new Informer(server, CONFIGMAPS, { clock: cacheClock }),
+    secrets: new Informer(server, SECRETS, { clock: cacheClock, transform: metadataOnly }),
+    configMaps: new Informer(server, CONFIGMAPS, { clock: cacheClock, transform: metadataOnly }),
     leases: new Informer(server, LEASES, { clock: cacheClock, namespace: settings.leaseNamespace }),
   };
   for (const informer of Object.values(caches)) {
@@ -63,7 +64,11 @@ export async function newWorld(): Promise<World> {
     logger: nullLogger,
     events,
     settings,
-    deploymentSalt: new DeploymentSalt(server, settings.deploymentSaltNamespace),
+    referencedContent: new ReferencedContentHashes(
+      server,
+      new DeploymentSalt(server, settings.deploymentSaltNamespace),
+      caches,
+    ),
   };
   const settle = async (): Promise<void> => flushPromises();
   await settle();

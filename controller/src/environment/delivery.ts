@@ -25,6 +25,8 @@ export const ENVIRONMENT_ANNOTATIONS = {
   instance: "berth.dev/instance",
   instanceUid: "berth.dev/instance-uid",
   definition: "berth.dev/definition",
+  /** A digest of what the environment was resolved from (no values): unchanged, nothing is read again. */
+  inputs: "berth.dev/environment-inputs",
 } as const;
 
 /** Why something could not be resolved; the agent shows it on the Instance. */
@@ -76,7 +78,11 @@ export function environmentSecretRef(instance: Instance): { namespace: string; n
 }
 
 /** The Secret that delivers `content` for an Instance bound to a Node. */
-export function environmentSecret(instance: Instance, content: DeliveredEnvironment): Secret {
+export function environmentSecret(
+  instance: Instance,
+  content: DeliveredEnvironment,
+  inputs?: string,
+): Secret {
   const ref = environmentSecretRef(instance);
   if (!ref) throw new Error("an unbound Instance has no delivered environment");
   return {
@@ -92,6 +98,7 @@ export function environmentSecret(instance: Instance, content: DeliveredEnvironm
         [ENVIRONMENT_ANNOTATIONS.instance]: instance.metadata.name ?? "",
         [ENVIRONMENT_ANNOTATIONS.instanceUid]: instance.metadata.uid ?? "",
         [ENVIRONMENT_ANNOTATIONS.definition]: instance.spec.definition,
+        ...(inputs ? { [ENVIRONMENT_ANNOTATIONS.inputs]: inputs } : {}),
       },
     },
     type: ENVIRONMENT_SECRET_TYPE,

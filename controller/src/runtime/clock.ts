@@ -3,11 +3,16 @@ export interface TimerHandle {
   readonly id: number;
 }
 
+export interface TimerOptions {
+  background?: boolean;
+}
+
 /** Time, injected so logic that waits or stamps times can be tested without waiting. */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** A background timer (housekeeping) does not keep the process alive by itself. */
+  setTimeout(fn: () => void, ms: number, options?: TimerOptions): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
   /** Resolves after ms, or early (without rejecting) when the signal aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
@@ -39,7 +44,7 @@ class RealClock implements Clock {
     return Date.now();
   }
 
-  setTimeout(fn: () => void, ms: number): TimerHandle {
+  setTimeout(fn: () => void, ms: number, options: TimerOptions = {}): TimerHandle {
     const id = this.nextId++;
     const timer = setTimeout(
       () => {
@@ -48,6 +53,7 @@ class RealClock implements Clock {
       },
       Math.max(0, ms),
     );
+    if (options.background) timer.unref();
     this.timers.set(id, timer);
     return { id };
   }

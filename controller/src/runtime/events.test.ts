@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { EVENTS, type KubeEvent } from "../kube/resources.js";
+import { EVENTS, type KubeEvent, type KubeObject } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
 import { FakeClock } from "./clock.js";
 import { KubeEventRecorder, RecordingEventRecorder } from "./events.js";
 import { FakeApiServer } from "./fake-apiserver.js";
+import { FakeKubeClient } from "./testing.js";
 
 const pod = {
   apiVersion: "berth.dev/v1alpha1",
@@ -63,7 +64,8 @@ test("the action defaults to the reason; long texts are cut to the API's limits"
   const [event] = stored();
   assert.equal(event?.reason, "R".repeat(128));
   assert.equal(event?.action, "R".repeat(128));
-  assert.equal(event?.note, "m".repeat(1024));
+  assert.ok(Buffer.byteLength(event?.note ?? "") <= 1024);
+  assert.match(event?.note ?? "", /^m+\n… \[\d+ characters cut\] …\nm+$/);
 });
 
 test("an object without a namespace has its Events in default", async () => {
@@ -184,4 +186,95 @@ test("objects without a uid are told apart by kind, namespace and name", async (
   recorder.event({ kind: "Instance", metadata: { namespace: "team", name: "b" } }, "Normal", "Seen", "x");
   await recorder.flush();
   assert.equal(stored().length, 3, "three objects, three buckets, three series");
+});
+
+function object(name: string): KubeObject {
+  return { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "ns", name, uid: `uid-${name}` } };
+}
+
+function sweepingRecorder(clock: FakeClock, client = new FakeKubeClient()) {
+  return {
+    client,
+    events: new KubeEventRecorder({
+      client,
+      component: "berth.dev/test",
+      instance: "test",
+      clock,
+      seriesWindowMs: 10 * 60_000,
+      seriesUpdateIntervalMs: 30_000,
+      burst: 3,
+      refillMs: 60_000,
+      sweepIntervalMs: 60_000,
+    }),
+  };
+}
+
+test("expired series and refilled buckets are swept on a timer, not while recording", async () => {
+  const clock = new FakeClock();
+  const { events } = sweepingRecorder(clock);
+  for (let i = 0; i < 1000; i++) events.event(object(`o${i}`), "Normal", "Created", "hello");
+  await events.flush();
+  assert.deepEqual(events.trackedEntries(), { series: 1000, buckets: 1000 });
+
+  // The buckets refilled within a minute and went with the first sweep; the series stay
+  // for their window.
+  clock.advance(60_000);
+  assert.deepEqual(events.trackedEntries(), { series: 1000, buckets: 0 });
+
+  // Past the series window, just before a sweep: recording does not scan for expired ones.
+  clock.advance(10 * 60_000 - 1_000);
+  events.event(object("new"), "Normal", "Created", "hello");
+  assert.deepEqual(events.trackedEntries(), { series: 1001, buckets: 1 });
+
+  // The next sweep drops all but what was just reported on.
+  clock.advance(60_000);
+  assert.deepEqual(events.trackedEntries(), { series: 1, buckets: 1 });
+  clock.advance(11 * 60_000);
+  assert.deepEqual(events.trackedEntries(), { series: 0, buckets: 0 });
+  assert.equal(clock.pendingTimers(), 0, "no sweep is scheduled while nothing is held");
+});
+
+test("a bucket still refilling is kept by the sweep, so the rate limit holds", async () => {
+  const clock = new FakeClock();
+  const { client, events } = sweepingRecorder(clock);
+  for (let i = 0; i < 4; i++) events.event(object("hot"), "Warning", "Failed", `m${i}`);
+  await events.flush();
+  assert.equal(client.calls.length, 3, "the fourth was over the burst");
+  // One sweep later the bucket has one token back of three: it is kept.
+  clock.advance(61_000);
+  assert.equal(events.trackedEntries().buckets, 1);
+  events.event(object("hot"), "Warning", "Failed", "m4");
+  events.event(object("hot"), "Warning", "Failed", "m5");
+  await events.flush();
+  assert.equal(client.calls.length, 4, "only the refilled token was spent");
+});
+
+test("an expired series that the sweep has not dropped yet starts a new event", async () => {
+  const clock = new FakeClock();
+  const { client, events } = sweepingRecorder(clock);
+  events.event(object("a"), "Warning", "Failed", "same");
+  clock.advance(10 * 60_000 + 1);
+  // The sweep fired at 60 s; at 10 min + 1 ms the series expired but is still held.
+  events.event(object("a"), "Warning", "Failed", "same");
+  await events.flush();
+  assert.deepEqual(
+    client.calls.map((call) => call.verb),
+    ["create", "create"],
+  );
+});
+
+test("a long message becomes a note of at most 1 KiB that keeps its start and its end", async () => {
+  const clock = new FakeClock();
+  const { client, events } = sweepingRecorder(clock);
+  events.event(
+    object("a"),
+    "Warning",
+    "BuildFailed",
+    `build failed:\n${"ü".repeat(100_000)}\nerror: the cause`,
+  );
+  await events.flush();
+  const note = (client.calls[0]?.body as { note: string }).note;
+  assert.ok(Buffer.byteLength(note) <= 1024, `${Buffer.byteLength(note)} bytes`);
+  assert.ok(note.startsWith("build failed:"));
+  assert.ok(note.endsWith("error: the cause"));
 });

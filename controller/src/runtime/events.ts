@@ -3,10 +3,11 @@ import os from "node:os";
 import type { KubeClient } from "../kube/client.js";
 import type { KubeEvent, KubeObject } from "../kube/resources.js";
 import { EVENTS } from "../kube/resources.js";
-import type { Clock } from "./clock.js";
+import type { Clock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
 import { errorFields, nullLogger } from "./log.js";
+import { capMessage } from "./status.js";
 
 export type EventType = "Normal" | "Warning";
 
@@ -43,6 +44,8 @@ export interface KubeEventRecorderOptions {
   /** Per-object token bucket: this many events at once, then one per refillMs. */
   burst?: number;
   refillMs?: number;
+  /** How often expired series and idle buckets are dropped from memory. Default 60 s. */
+  sweepIntervalMs?: number;
 }
 
 interface SeriesEntry {
@@ -58,6 +61,16 @@ interface Bucket {
   tokens: number;
   updated: number;
 }
+
+/** events.k8s.io refuses a note over 1 KiB (in bytes): keep the message's start and its end. */
+function eventNote(message: string): string {
+  let limit = NOTE_LIMIT_BYTES;
+  let note = capMessage(message, limit);
+  while (Buffer.byteLength(note) > NOTE_LIMIT_BYTES) note = capMessage(message, (limit -= 64));
+  return note;
+}
+
+const NOTE_LIMIT_BYTES = 1024;
 
 /** Kubernetes MicroTime: RFC 3339 with microseconds. */
 function microTime(ms: number): string {
@@ -81,6 +94,8 @@ export class KubeEventRecorder implements EventRecorder {
   private readonly refillMs: number;
   private readonly series = new Map<string, SeriesEntry>();
   private readonly buckets = new Map<string, Bucket>();
+  private readonly sweepIntervalMs: number;
+  private sweepTimer: TimerHandle | undefined;
   private writes: Promise<void> = Promise.resolve();
 
   constructor(options: KubeEventRecorderOptions) {
@@ -93,17 +108,18 @@ export class KubeEventRecorder implements EventRecorder {
     this.seriesUpdateIntervalMs = options.seriesUpdateIntervalMs ?? 30_000;
     this.burst = options.burst ?? 25;
     this.refillMs = options.refillMs ?? 5 * 60_000;
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
   }
 
   event(obj: KubeObject, type: EventType, reason: string, message: string, action?: string): void {
     const now = this.clock.now();
     const uid =
       obj.metadata?.uid ?? `${obj.kind ?? ""}/${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
-    const note = message.slice(0, 1024);
+    const note = eventNote(message);
     const seriesKey = [uid, type, reason, note].join("\u0000");
-    this.pruneSeries(now);
     const existing = this.series.get(seriesKey);
-    if (existing) {
+    // An expired series still in memory (the sweep has not come by yet) starts a new one.
+    if (existing && now - existing.lastObserved <= this.seriesWindowMs) {
       existing.count++;
       existing.lastObserved = now;
       if (now - existing.lastWritten < this.seriesUpdateIntervalMs) return;
@@ -126,6 +142,7 @@ export class KubeEventRecorder implements EventRecorder {
       writtenCount: 1,
     };
     this.series.set(seriesKey, entry);
+    this.armSweep();
     const body: KubeEvent = {
       apiVersion: "events.k8s.io/v1",
       kind: "Event",
@@ -149,6 +166,11 @@ export class KubeEventRecorder implements EventRecorder {
     this.enqueueWrite(async () => {
       await this.client.create(EVENTS, body);
     });
+  }
+
+  /** Series and rate-limit buckets held in memory: bounded by the objects recently reported on. */
+  trackedEntries(): { series: number; buckets: number } {
+    return { series: this.series.size, buckets: this.buckets.size };
   }
 
   /** Waits until every event recorded so far was written (or failed and was logged). */
@@ -179,17 +201,32 @@ export class KubeEventRecorder implements EventRecorder {
     bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.updated) / this.refillMs);
     bucket.updated = now;
     this.buckets.set(uid, bucket);
+    this.armSweep();
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
     return true;
   }
 
-  private pruneSeries(now: number): void {
+  /**
+   * Memory is swept on a timer, never while recording: an event costs the same however many
+   * objects were ever reported on. The timer runs only while something is held, in the
+   * background (it never keeps the process alive).
+   */
+  private armSweep(): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = this.clock.setTimeout(() => this.sweep(), this.sweepIntervalMs, { background: true });
+  }
+
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    const now = this.clock.now();
     for (const [key, entry] of this.series) {
       if (now - entry.lastObserved > this.seriesWindowMs) this.series.delete(key);
     }
+    // A bucket that has refilled is no different from one never used: drop it.
     for (const [uid, bucket] of this.buckets) {
-      if (bucket.tokens >= this.burst && now - bucket.updated > this.refillMs) this.buckets.delete(uid);
+      if (bucket.tokens + (now - bucket.updated) / this.refillMs >= this.burst) this.buckets.delete(uid);
     }
+    if (this.series.size > 0 || this.buckets.size > 0) this.armSweep();
   }
 }

@@ -18,7 +18,7 @@ export interface EventHandlers<T> {
   onDelete?(obj: T): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
@@ -32,6 +32,11 @@ export interface InformerOptions {
    * restarted too.
    */
   silenceTimeoutMs?: number;
+  /**
+   * Applied to every object before it is cached (and handed to handlers): keep only what
+   * the readers need, so the cache does not hold, for example, every Secret's data.
+   */
+  transform?: (obj: T) => T;
   /** Backoff between failed lists/watches: doubling from initial up to max, with jitter. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -82,7 +87,7 @@ export class Informer<T extends KubeObject> {
   constructor(
     private readonly client: KubeClient,
     readonly resource: ResourceDescriptor<T>,
-    private readonly options: InformerOptions = {},
+    private readonly options: InformerOptions<T> = {},
   ) {
     this.clock = options.clock ?? realClock;
     this.resourceLabel = resource.group ? `${resource.plural}.${resource.group}` : resource.plural;
@@ -215,7 +220,8 @@ export class Informer<T extends KubeObject> {
     });
     informerRelists.inc({ resource: this.resourceLabel });
     const seen = new Set<string>();
-    for (const item of listed.items) {
+    for (const listedItem of listed.items) {
+      const item = this.shape(listedItem);
       const key = objectKey(item);
       seen.add(key);
       this.upsert(key, item);
@@ -232,6 +238,10 @@ export class Informer<T extends KubeObject> {
       this.log.info("cache synced", { objects: this.store.size, resourceVersion: this.resourceVersion });
       for (const wake of [...this.syncWaiters]) wake();
     }
+  }
+
+  private shape(obj: T): T {
+    return this.options.transform ? this.options.transform(obj) : obj;
   }
 
   private upsert(key: string, item: T): void {
@@ -294,11 +304,11 @@ export class Informer<T extends KubeObject> {
           this.currentWatch?.stop();
           return;
         }
-        const obj = event.object as T;
-        const rv = obj.metadata?.resourceVersion;
+        const rv = (event.object as T).metadata?.resourceVersion;
         if (rv) this.resourceVersion = rv;
         delivered++;
         if (event.type === "BOOKMARK") return;
+        const obj = this.shape(event.object as T);
         const key = objectKey(obj);
         if (event.type === "DELETED") {
           const old = this.store.get(key) ?? deepFreeze(obj);

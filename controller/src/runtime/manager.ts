@@ -23,7 +23,7 @@ export interface ManagerOptions {
   leaderElection?: ManagerLeaderElection;
 }
 
-type InformerSettings = Omit<InformerOptions, "clock" | "logger">;
+type InformerSettings<T extends KubeObject> = Omit<InformerOptions<T>, "clock" | "logger">;
 
 /**
  * Runs informers (always, so a standby's caches are warm) and controllers (only while
@@ -35,6 +35,7 @@ export class Manager {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly informers = new Map<string, Informer<KubeObject>>();
+  private readonly transforms = new Map<string, ((obj: never) => unknown) | undefined>();
   private readonly controllers: Controller[] = [];
   private readonly elector: LeaderElector | undefined;
   private runningControllers: Promise<void> | undefined;
@@ -59,7 +60,7 @@ export class Manager {
   /** The shared informer for this kind and selection, created on first use. */
   informer<T extends KubeObject>(
     resource: ResourceDescriptor<T>,
-    settings: InformerSettings = {},
+    settings: InformerSettings<T> = {},
   ): Informer<T> {
     const key = JSON.stringify([
       resource.group,
@@ -77,6 +78,10 @@ export class Manager {
         logger: this.log,
       }) as unknown as Informer<KubeObject>;
       this.informers.set(key, informer);
+      this.transforms.set(key, settings.transform);
+    } else if (this.transforms.get(key) !== settings.transform) {
+      // One cache per selection: two readers wanting different shapes of it is a bug.
+      throw new Error(`the ${resource.plural} informer is already shared with another transform`);
     }
     return informer as unknown as Informer<T>;
   }

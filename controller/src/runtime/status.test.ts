@@ -2,6 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Condition } from "../api/types.js";
 import {
+  MESSAGE_LIMIT,
+  capMessage,
   getCondition,
   isConditionTrue,
   removeCondition,
@@ -135,4 +137,20 @@ test("conditions are found, set, flipped and removed by type, leaving the others
   assert.deepEqual(removeCondition(undefined, "Ready"), []);
   assert.equal(toTimestamp(Date.parse("2025-01-01T00:00:00.123Z")), "2025-01-01T00:00:00Z");
   assert.equal(toTimestamp("2025-01-01T00:00:00.000Z"), t0);
+});
+
+test("a long message keeps its start and its end, says how much was cut, and fits the limit", () => {
+  const text = `step 4 failed:\n${"chatter\n".repeat(12_800)}error: the real cause`;
+  const capped = capMessage(text);
+  assert.ok(capped.length <= MESSAGE_LIMIT, `${capped.length}`);
+  assert.ok(capped.startsWith("step 4 failed:"));
+  assert.ok(capped.endsWith("error: the real cause"));
+  assert.match(capped, /… \[\d+ characters cut\] …/);
+  assert.equal(capMessage("short"), "short");
+  const condition = setCondition(
+    undefined,
+    { type: "Ready", status: "False", reason: "R", message: text },
+    0,
+  );
+  assert.equal(condition[0]?.message, capped, "conditions are capped when they are set");
 });

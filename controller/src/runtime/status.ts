@@ -38,7 +38,7 @@ export function setCondition(
     ...(next.observedGeneration !== undefined ? { observedGeneration: next.observedGeneration } : {}),
     lastTransitionTime: transitionTime,
     reason: next.reason,
-    message: next.message,
+    message: capMessage(next.message),
   };
   if (index === -1) list.push(condition);
   else list[index] = condition;
@@ -102,4 +102,25 @@ export class StatusWriter {
       patch,
     );
   }
+}
+
+/**
+ * Longest message Berth writes into a status or condition: far below the API's limits (a
+ * condition message may hold 32 KiB, a whole object 1.5 MiB), so that a long git or build
+ * error can never make the status write itself fail.
+ */
+export const MESSAGE_LIMIT = 4096;
+
+/**
+ * A message cut to `limit` characters: the start (what failed) and the end (for build and
+ * git output, where the error is) are kept, the middle is dropped and says how much.
+ */
+export function capMessage(text: string, limit = MESSAGE_LIMIT): string {
+  if (text.length <= limit) return text;
+  // The marker's count has at most as many digits as the whole length.
+  const markerLength = `\n… [${text.length} characters cut] …\n`.length;
+  const head = Math.floor((limit - markerLength) / 4);
+  const tail = limit - markerLength - head;
+  const cut = text.length - head - tail;
+  return `${text.slice(0, head)}\n… [${cut} characters cut] …\n${text.slice(text.length - tail)}`;
 }
