@@ -6,9 +6,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Instance } from "../../controller/src/api/types.js";
 import { INSTANCES } from "../../controller/src/kube/index.js";
-import { testNamespace } from "../harness/index.js";
+import { kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import { client } from "./controller-fixtures.js";
-import { call, runRegistry, serviceAccountToken, type LookupBody } from "./registry-api-fixtures.js";
+import {
+  call,
+  collectEvents,
+  openWaits,
+  runRegistry,
+  serviceAccountToken,
+  type LookupBody,
+  type StreamEvent,
+} from "./registry-api-fixtures.js";
 
 type ErrorBody = { error: { message: string } };
 
@@ -144,3 +152,47 @@ test("anonymous reads are allowed from loopback only with the flag, and never wr
   assert.equal(write.status, 401);
   assert.equal((await client().list(INSTANCES, { namespace })).items.length, 1, "nothing written");
 });
+
+test("an open event stream is checked again: removing the caller's RoleBinding ends it with an error event", async (t) => {
+  const namespace = await testNamespace(t, "berth-reg");
+  await declareExternal(namespace, "web");
+  const reader = await serviceAccountToken(namespace, "reader", [
+    { verbs: ["get", "list"], resources: ["definitions"] },
+  ]);
+  const recheckMs = 300;
+  const registry = await runRegistry(t, {
+    allowAnonymousLoopback: false,
+    authCacheTtlMs: 0,
+    streamRecheckMs: recheckMs,
+  });
+  const events: StreamEvent[] = [];
+  await collectEvents(t, registry, `/v1/namespaces/${namespace}/services/web/events`, events, reader);
+  await waitFor("the first event", () => events.length > 0, { timeoutMs: 10_000 });
+  assert.equal(events[0]!.event, "instances");
+  // Rechecks that allow it change nothing (wait for two to have happened).
+  const allowedBefore = await streamRechecks("allowed");
+  await waitFor("two rechecks", async () => (await streamRechecks("allowed")) >= allowedBefore + 2, {
+    timeoutMs: 10_000,
+  });
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ["instances"],
+    "an allowed reader keeps its stream",
+  );
+  assert.equal(await openWaits("stream"), 1);
+
+  await kubectlOk(["delete", "rolebinding", "reader", "-n", namespace]);
+  await waitFor("an error event", () => events.some((e) => e.event === "error"), { timeoutMs: 15_000 });
+  const refusal = events.find((e) => e.event === "error")!.data as unknown as {
+    code: number;
+    message: string;
+  };
+  assert.equal(refusal.code, 403);
+  assert.match(refusal.message, /reader" cannot get definitions\.berth\.dev "web"/);
+  await waitFor("the stream closed", async () => (await openWaits("stream")) === 0, { timeoutMs: 10_000 });
+});
+
+async function streamRechecks(result: "allowed" | "refused"): Promise<number> {
+  const { registryStreamRechecks } = await import("../../controller/src/registry/metrics.js");
+  return (await registryStreamRechecks.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+}

@@ -2,7 +2,9 @@
  * Who is calling and what they may do, asked of Kubernetes itself: a bearer token is
  * checked with a TokenReview, each request is authorized with a SubjectAccessReview against
  * the cluster's RBAC. Both answers are cached briefly (bounded in size and time), keyed by a
- * hash of the token, never the token itself.
+ * hash of the token, never the token itself. Concurrent requests that miss the cache for the
+ * same key share one review: when an entry expires under load, one review goes to the API
+ * server, not one per waiting request.
  */
 import { createHash } from "node:crypto";
 import type { KubeClient } from "../kube/client.js";
@@ -54,6 +56,8 @@ export class ReviewUnavailableError extends Error {
 export class KubeAuthorizer {
   private readonly tokens: ExpiringCache<Caller | null>;
   private readonly decisions: ExpiringCache<Decision>;
+  private readonly pendingTokens = new Map<string, Promise<Caller | null>>();
+  private readonly pendingDecisions = new Map<string, Promise<Decision>>();
 
   constructor(private readonly options: AuthorizerOptions) {
     this.tokens = new ExpiringCache(options.clock, options.cacheTtlMs, options.cacheSize);
@@ -65,6 +69,11 @@ export class KubeAuthorizer {
     const key = createHash("sha256").update(token).digest("hex");
     const cached = this.tokens.get(key);
     if (cached !== undefined) return cached ?? undefined;
+    const caller = await shared(this.pendingTokens, key, () => this.reviewToken(key, token));
+    return caller ?? undefined;
+  }
+
+  private async reviewToken(key: string, token: string): Promise<Caller | null> {
     let review;
     try {
       review = await this.options.client.create(TOKEN_REVIEWS, {
@@ -87,7 +96,7 @@ export class KubeAuthorizer {
           }
         : null;
     this.tokens.set(key, caller);
-    return caller ?? undefined;
+    return caller;
   }
 
   async authorize(caller: Caller, access: Access): Promise<Decision> {
@@ -103,6 +112,10 @@ export class KubeAuthorizer {
     ]);
     const cached = this.decisions.get(key);
     if (cached) return cached;
+    return shared(this.pendingDecisions, key, () => this.reviewAccess(key, caller, access));
+  }
+
+  private async reviewAccess(key: string, caller: Caller, access: Access): Promise<Decision> {
     let review;
     try {
       review = await this.options.client.create(SUBJECT_ACCESS_REVIEWS, {
@@ -130,6 +143,15 @@ export class KubeAuthorizer {
     this.decisions.set(key, decision);
     return decision;
   }
+}
+
+/** One call of `work` per key at a time: callers that arrive while it runs share its result. */
+function shared<V>(pending: Map<string, Promise<V>>, key: string, work: () => Promise<V>): Promise<V> {
+  const running = pending.get(key);
+  if (running) return running;
+  const started = work().finally(() => pending.delete(key));
+  pending.set(key, started);
+  return started;
 }
 
 /** "user X cannot get definitions.berth.dev in namespace Y": what a 403 says. */

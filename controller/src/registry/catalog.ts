@@ -13,8 +13,17 @@
  *    reported before it;
  *  - an answer never carries an index below the one the client sent (a replica whose cache
  *    is behind waits for its next change instead of answering with an older index).
+ *
+ * A namespace has an index too (the key "namespace/", which no slug can make): it moves
+ * with every change of one of its services and of what the service list shows of a
+ * Definition (replicas, deploymentId), so the list can be watched with blocking queries.
+ *
+ * Cost: the catalog keeps the Instances of each service and the services on each Node, so
+ * an event recomputes one service from its own members, and a Node's heartbeat touches
+ * nothing unless its readiness flips.
  */
 import type { Definition, Instance, Node } from "../api/types.js";
+import { nodeIsReady } from "../controllers/instances.js";
 import type { Informer } from "../runtime/informer.js";
 import { serviceEntries, summarizeServices, type InstanceEntry, type ServiceSummary } from "./view.js";
 
@@ -24,11 +33,16 @@ export interface CatalogCaches {
   nodes: Informer<Node>;
 }
 
-/** "namespace/slug". */
+/** "namespace/slug", or "namespace/" for the namespace's service list. */
 export type ServiceKey = string;
 
 export function serviceKey(namespace: string, slug: string): ServiceKey {
   return `${namespace}/${slug}`;
+}
+
+/** The key whose index moves with every change of the namespace's service list. */
+export function namespaceKey(namespace: string): ServiceKey {
+  return `${namespace}/`;
 }
 
 /** The resourceVersion as an index; undefined for one that is not a decimal integer. */
@@ -58,30 +72,48 @@ export interface ServiceAnswer {
 
 export class ServiceCatalog {
   private readonly states = new Map<ServiceKey, ServiceState>();
+  /** The Instances of each service, by name. */
+  private readonly members = new Map<ServiceKey, Map<string, Instance>>();
+  /** How many Instances of each service each Node holds. */
+  private readonly servicesOnNode = new Map<string, Map<ServiceKey, number>>();
   /** The index of the first complete lists: the lowest index any answer carries. */
   private floor = 0;
   private synced = false;
 
   constructor(private readonly caches: CatalogCaches) {
     caches.definitions.addHandler({
-      onAdd: (d) => this.touch([keyOfDefinition(d)], d),
-      onUpdate: (_old, d) => this.touch([keyOfDefinition(d)], d),
-      onDelete: (d) => this.touch([keyOfDefinition(d)], d),
+      onAdd: (d) => this.touch([keyOfDefinition(d)], d, true),
+      onUpdate: (old, d) => this.touch([keyOfDefinition(d)], d, listedChanged(old, d)),
+      onDelete: (d) => this.touch([keyOfDefinition(d)], d, true),
     });
     caches.instances.addHandler({
-      onAdd: (i) => this.touch([keyOfInstance(i)], i),
-      onUpdate: (old, i) => this.touch([keyOfInstance(old), keyOfInstance(i)], i),
-      onDelete: (i) => this.touch([keyOfInstance(i)], i),
+      onAdd: (i) => {
+        this.remember(i);
+        this.touch([keyOfInstance(i)], i);
+      },
+      onUpdate: (old, i) => {
+        this.forget(old);
+        this.remember(i);
+        this.touch([keyOfInstance(old), keyOfInstance(i)], i);
+      },
+      onDelete: (i) => {
+        this.forget(i);
+        this.touch([keyOfInstance(i)], i);
+      },
     });
-    // A Node's readiness decides whether the Instances on it are ready.
+    // A Node's readiness decides whether the Instances on it are ready; nothing else of it
+    // shows in an answer, so a heartbeat that leaves readiness as it was touches nothing.
     const onNode = (node: Node): void => {
-      const keys = this.caches.instances
-        .list()
-        .filter((i) => i.spec.nodeName === node.metadata.name)
-        .map(keyOfInstance);
-      this.touch(keys, node);
+      const keys = this.servicesOnNode.get(node.metadata.name ?? "");
+      if (keys) this.touch([...keys.keys()], node);
     };
-    caches.nodes.addHandler({ onAdd: onNode, onUpdate: (_old, n) => onNode(n), onDelete: onNode });
+    caches.nodes.addHandler({
+      onAdd: onNode,
+      onUpdate: (old, n) => {
+        if (nodeIsReady(old) !== nodeIsReady(n)) onNode(n);
+      },
+      onDelete: onNode,
+    });
   }
 
   hasSynced(): boolean {
@@ -104,26 +136,22 @@ export class ServiceCatalog {
       slug,
       namespace,
       index: this.indexOfKey(key),
-      instances: serviceEntries(slug, this.caches.instances.list(namespace), this.nodeOf),
+      instances: this.entriesOf(key),
       defined: this.caches.definitions.get(namespace, slug) !== undefined,
     };
   }
 
-  /** Every service of the namespace, and the highest index among them. */
+  /** Every service of the namespace, and the namespace's index. */
   services(namespace: string): { index: number; services: ServiceSummary[] } {
     const services = summarizeServices(
       this.caches.definitions.list(namespace),
       this.caches.instances.list(namespace),
       this.nodeOf,
     );
-    let index = this.floor;
-    for (const [key, state] of this.states) {
-      if (key.startsWith(`${namespace}/`)) index = Math.max(index, state.index);
-    }
-    return { index, services };
+    return { index: this.indexOfKey(namespaceKey(namespace)), services };
   }
 
-  /** The service's current index. */
+  /** The service's (or, for a namespaceKey, the namespace's) current index. */
   indexOfKey(key: ServiceKey): number {
     return Math.max(this.states.get(key)?.index ?? 0, this.floor);
   }
@@ -164,20 +192,73 @@ export class ServiceCatalog {
 
   private readonly nodeOf = (name: string): Node | undefined => this.caches.nodes.get(undefined, name);
 
-  /** Recomputes the services an event touched; a changed answer takes the event's index. */
-  private touch(keys: ServiceKey[], cause: { metadata?: { resourceVersion?: string } }): void {
+  private entriesOf(key: ServiceKey): InstanceEntry[] {
+    const slug = key.slice(key.indexOf("/") + 1);
+    return serviceEntries(slug, [...(this.members.get(key)?.values() ?? [])], this.nodeOf);
+  }
+
+  private remember(instance: Instance): void {
+    const key = keyOfInstance(instance);
+    let members = this.members.get(key);
+    if (!members) this.members.set(key, (members = new Map()));
+    members.set(instance.metadata.name ?? "", instance);
+    const node = instance.spec.nodeName;
+    if (node) {
+      let keys = this.servicesOnNode.get(node);
+      if (!keys) this.servicesOnNode.set(node, (keys = new Map()));
+      keys.set(key, (keys.get(key) ?? 0) + 1);
+    }
+  }
+
+  private forget(instance: Instance): void {
+    const key = keyOfInstance(instance);
+    const members = this.members.get(key);
+    if (members?.delete(instance.metadata.name ?? "") && members.size === 0) this.members.delete(key);
+    const node = instance.spec.nodeName;
+    const keys = node ? this.servicesOnNode.get(node) : undefined;
+    if (node && keys) {
+      const left = (keys.get(key) ?? 1) - 1;
+      if (left > 0) keys.set(key, left);
+      else keys.delete(key);
+      if (keys.size === 0) this.servicesOnNode.delete(node);
+    }
+  }
+
+  /**
+   * Recomputes the services an event touched; a changed answer takes the event's index, and
+   * so does its namespace's list (also when `listed` says the event changed only the list).
+   */
+  private touch(
+    keys: ServiceKey[],
+    cause: { metadata?: { resourceVersion?: string } },
+    listed = false,
+  ): void {
     const eventIndex = indexOf(cause.metadata?.resourceVersion);
+    const namespaces = new Set<string>();
     for (const key of new Set(keys)) {
       const state = this.states.get(key) ?? this.newState(key, "");
       const fingerprint = this.fingerprintOf(key);
-      if (fingerprint === state.fingerprint) continue;
-      state.fingerprint = fingerprint;
-      state.changed = true;
-      // An event replayed by a relist carries an older resourceVersion: still move forward.
-      state.index = Math.max(state.index + 1, eventIndex ?? 0, this.floor);
-      for (const listener of [...state.listeners]) listener();
+      if (fingerprint !== state.fingerprint) {
+        state.fingerprint = fingerprint;
+        this.advance(key, state, eventIndex);
+        namespaces.add(key.slice(0, key.indexOf("/")));
+      } else if (listed) {
+        namespaces.add(key.slice(0, key.indexOf("/")));
+      }
       this.forgetIfIdle(key, state);
     }
+    for (const namespace of namespaces) {
+      const key = namespaceKey(namespace);
+      const state = this.states.get(key) ?? this.newState(key, "");
+      this.advance(key, state, eventIndex);
+    }
+  }
+
+  private advance(key: ServiceKey, state: ServiceState, eventIndex: number | undefined): void {
+    state.changed = true;
+    // An event replayed by a relist carries an older resourceVersion: still move forward.
+    state.index = Math.max(state.index + 1, eventIndex ?? 0, this.floor);
+    for (const listener of [...state.listeners]) listener();
   }
 
   private stateOf(key: ServiceKey): ServiceState {
@@ -191,12 +272,11 @@ export class ServiceCatalog {
   }
 
   private fingerprintOf(key: ServiceKey): string {
+    if (key.endsWith("/")) return "";
     const slash = key.indexOf("/");
-    const namespace = key.slice(0, slash);
-    const slug = key.slice(slash + 1);
     return JSON.stringify([
-      serviceEntries(slug, this.caches.instances.list(namespace), this.nodeOf),
-      this.caches.definitions.get(namespace, slug)?.metadata.uid ?? null,
+      this.entriesOf(key),
+      this.caches.definitions.get(key.slice(0, slash), key.slice(slash + 1))?.metadata.uid ?? null,
     ]);
   }
 
@@ -208,6 +288,14 @@ export class ServiceCatalog {
   private forgetIfIdle(key: ServiceKey, state: ServiceState): void {
     if (state.listeners.size === 0 && !state.changed) this.states.delete(key);
   }
+}
+
+/** Whether the service list shows a change of the Definition (its desired count, its deploymentId). */
+function listedChanged(old: Definition, current: Definition): boolean {
+  return (
+    (old.spec.replicas ?? 1) !== (current.spec.replicas ?? 1) ||
+    old.status?.deploymentId !== current.status?.deploymentId
+  );
 }
 
 function keyOfDefinition(definition: Definition): ServiceKey {

@@ -13,6 +13,10 @@ export interface RegistrySettings {
   maxWaitsPerClient: number;
   authCacheTtlMs: number;
   authCacheSize: number;
+  /** Unsent bytes past which an event stream's reader is dropped. */
+  streamBufferBytes: number;
+  /** How often an open event stream's caller is checked again. */
+  streamRecheckMs: number;
 }
 
 export const DEFAULT_REGISTRY_SETTINGS: RegistrySettings = {
@@ -26,6 +30,8 @@ export const DEFAULT_REGISTRY_SETTINGS: RegistrySettings = {
   maxWaitsPerClient: 64,
   authCacheTtlMs: 10_000,
   authCacheSize: 4096,
+  streamBufferBytes: 256 * 1024,
+  streamRecheckMs: 30_000,
 };
 
 const D = DEFAULT_REGISTRY_SETTINGS;
@@ -121,6 +127,22 @@ export const registryFlags = defineFlags({
     help: "Most tokens and most access decisions kept (each); the oldest go first.",
     validate: (n) => (n >= 0 ? undefined : "must not be negative"),
   },
+  registryStreamBufferBytes: {
+    name: "registry-stream-buffer-bytes",
+    env: "BERTH_REGISTRY_STREAM_BUFFER_BYTES",
+    type: "int",
+    default: D.streamBufferBytes,
+    help: "Unsent bytes an event stream may queue for a slow reader before it is dropped (the reader reconnects with Last-Event-ID).",
+    validate: (n) => (n >= 1024 ? undefined : "must be at least 1024"),
+  },
+  registryStreamRecheck: {
+    name: "registry-stream-recheck",
+    env: "BERTH_REGISTRY_STREAM_RECHECK",
+    type: "duration",
+    default: D.streamRecheckMs,
+    help: "How often an open event stream's token and RBAC are checked again; a refused caller's stream ends with an error event.",
+    validate: (ms) => (ms >= 100 && ms <= 3_600_000 ? undefined : "must be from 100ms to 1h"),
+  },
 });
 
 export function registrySettingsFromFlags(values: FlagValues<typeof registryFlags>): RegistrySettings {
@@ -147,5 +169,7 @@ export function registrySettingsFromFlags(values: FlagValues<typeof registryFlag
     maxWaitsPerClient: values.registryMaxWaitsPerClient,
     authCacheTtlMs: values.registryAuthCacheTtl,
     authCacheSize: values.registryAuthCacheSize,
+    streamBufferBytes: values.registryStreamBufferBytes,
+    streamRecheckMs: values.registryStreamRecheck,
   };
 }

@@ -83,6 +83,8 @@ export async function startRegistry(
     maxWaitMs: settings.maxWaitMs,
     maxBodyBytes: settings.maxBodyBytes,
     allowAnonymousLoopback: settings.allowAnonymousLoopback,
+    streamBufferBytes: settings.streamBufferBytes,
+    streamReauthorizeMs: settings.streamRecheckMs,
     logger,
   });
   const served = await server.start();

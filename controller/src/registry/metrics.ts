@@ -50,9 +50,17 @@ export const registryHeartbeatWrites = new Counter({
   registers: [registry],
 });
 
+export const registryStreamRechecks = new Counter({
+  name: "berth_registry_stream_rechecks_total",
+  help: "Checks of an open event stream's caller, by result (allowed|refused|unavailable)",
+  labelNames: ["result"] as const,
+  registers: [registry],
+});
+
 export function presetRegistryMetrics(): void {
   for (const kind of ["blocking", "stream"]) registryOpenWaits.set({ kind }, 0);
   for (const action of ["not-ready", "deleted"]) registryExpirations.inc({ action }, 0);
   registryHeartbeats.inc(0);
   registryHeartbeatWrites.inc(0);
+  for (const result of ["allowed", "refused", "unavailable"]) registryStreamRechecks.inc({ result }, 0);
 }

@@ -73,9 +73,10 @@ const COMMON_ERRORS = {
 
 const OPERATIONS: Record<RouteId, object> = {
   listServices: {
-    summary: "Every service in the namespace",
-    description: "Needs list on definitions.berth.dev in the namespace.",
-    parameters: [PARAMETERS.namespace],
+    summary: "Every service in the namespace (a blocking query with ?index=)",
+    description:
+      "Needs list on definitions.berth.dev in the namespace. With ?index=, answers when the list changed since that index (a service's instances or readiness, a Definition's replicas or deploymentId) or when wait runs out.",
+    parameters: [PARAMETERS.namespace, PARAMETERS.index, PARAMETERS.wait],
     responses: {
       "200": { description: "The services.", headers: indexHeader, content: json(ref("ServiceList")) },
       ...COMMON_ERRORS,

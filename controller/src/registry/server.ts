@@ -10,8 +10,8 @@ import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import type { KubeAuthorizer } from "./auth.js";
 import { ReviewUnavailableError, describeDenial, type Access, type Caller } from "./auth.js";
-import type { ServiceAnswer, ServiceCatalog } from "./catalog.js";
-import { serviceKey } from "./catalog.js";
+import type { ServiceAnswer, ServiceCatalog, ServiceKey } from "./catalog.js";
+import { namespaceKey, serviceKey } from "./catalog.js";
 import type { ExternalInstances } from "./external.js";
 import {
   HttpError,
@@ -23,7 +23,12 @@ import {
   sendPayload,
 } from "./http.js";
 import type { WaitSlots } from "./limits.js";
-import { registryOpenWaits, registryRequestDuration, registryRequests } from "./metrics.js";
+import {
+  registryOpenWaits,
+  registryRequestDuration,
+  registryRequests,
+  registryStreamRechecks,
+} from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { matchRoute, type Route, type RouteId } from "./routes.js";
 import {
@@ -54,6 +59,11 @@ export interface RegistryServerOptions {
   streamBufferBytes?: number;
   /** A comment line on idle streams, so proxies keep them open. */
   streamKeepaliveMs?: number;
+  /**
+   * How often an open stream's caller is checked again (token and RBAC, through the
+   * authorizer's short cache): a revoked token or a removed RoleBinding ends the stream.
+   */
+  streamReauthorizeMs?: number;
   logger: Logger;
 }
 
@@ -64,6 +74,8 @@ interface Call {
   params: Record<string, string>;
   query: URLSearchParams;
   caller: Caller;
+  /** What the route needs of RBAC, when it needs anything. */
+  access?: Access;
   /** Aborted when the client goes away. */
   gone: AbortSignal;
 }
@@ -151,7 +163,10 @@ export class RegistryServer {
       };
       const namespace = checkNamespace(call.params.namespace ?? "");
       const access = this.accessOf(call, namespace);
-      if (access) await this.authorize(call.caller, access);
+      if (access) {
+        call.access = access;
+        await this.authorize(call.caller, access);
+      }
       timed = !(call.route.id === "streamService" || call.query.has("index"));
       await this.dispatch(call, namespace);
     } catch (err) {
@@ -199,7 +214,7 @@ export class RegistryServer {
   private async dispatch(call: Call, namespace: string): Promise<void> {
     switch (call.route.id) {
       case "listServices":
-        return this.listServices(call, namespace);
+        return await this.listServices(call, namespace);
       case "getService":
         return await this.getService(call, namespace, checkSlug(call.params.slug ?? ""));
       case "streamService":
@@ -224,32 +239,46 @@ export class RegistryServer {
     }
   }
 
-  private listServices(call: Call, namespace: string): void {
-    blockingParams(call.query, this.options.maxWaitMs);
-    const { index, services } = this.options.catalog.services(namespace);
-    sendJson(call.res, 200, { namespace, index, services }, { [INDEX_HEADER]: String(index) });
+  private async listServices(call: Call, namespace: string): Promise<void> {
+    const blocking = blockingParams(call.query, this.options.maxWaitMs);
+    if (!(await this.parkUntilChanged(call, namespaceKey(namespace), blocking))) return;
+    const answer = this.options.catalog.services(namespace);
+    const index = Math.max(answer.index, blocking.index ?? 0);
+    sendJson(
+      call.res,
+      200,
+      { namespace, index, services: answer.services },
+      { [INDEX_HEADER]: String(index) },
+    );
+  }
+
+  /**
+   * A blocking query (`?index=N&wait=D`) waits here until the key's index passes N or the
+   * wait runs out; false when the client went away meanwhile (nothing to answer).
+   */
+  private async parkUntilChanged(
+    call: Call,
+    key: ServiceKey,
+    blocking: { index?: number; waitMs: number },
+  ): Promise<boolean> {
+    if (blocking.index === undefined || blocking.waitMs <= 0) return true;
+    const release = this.options.slots.acquire(clientOf(call));
+    registryOpenWaits.inc({ kind: "blocking" });
+    try {
+      const signal = AbortSignal.any([call.gone, this.closing.signal, AbortSignal.timeout(blocking.waitMs)]);
+      await this.options.catalog.waitForChange(key, blocking.index, signal);
+    } finally {
+      release();
+      registryOpenWaits.dec({ kind: "blocking" });
+    }
+    return !call.gone.aborted;
   }
 
   private async getService(call: Call, namespace: string, slug: string): Promise<void> {
     const all = includeAll(call.query);
     const blocking = blockingParams(call.query, this.options.maxWaitMs);
     const { catalog } = this.options;
-    if (blocking.index !== undefined && blocking.waitMs > 0) {
-      const release = this.options.slots.acquire(clientOf(call));
-      registryOpenWaits.inc({ kind: "blocking" });
-      try {
-        const signal = AbortSignal.any([
-          call.gone,
-          this.closing.signal,
-          AbortSignal.timeout(blocking.waitMs),
-        ]);
-        await catalog.waitForChange(serviceKey(namespace, slug), blocking.index, signal);
-      } finally {
-        release();
-        registryOpenWaits.dec({ kind: "blocking" });
-      }
-      if (call.gone.aborted) return;
-    }
+    if (!(await this.parkUntilChanged(call, serviceKey(namespace, slug), blocking))) return;
     const key = serviceKey(namespace, slug);
     const current = catalog.indexOfKey(key);
     const cacheKey = `${key} ${all}`;
@@ -316,8 +345,13 @@ export class RegistryServer {
       () => res.write(": keepalive\n\n"),
       this.options.streamKeepaliveMs ?? 15_000,
     );
+    const recheck = setInterval(
+      () => void this.stillAllowed(call).then((allowed) => allowed || res.end()),
+      this.options.streamReauthorizeMs ?? 30_000,
+    );
     const end = (): void => {
       clearInterval(keepalive);
+      clearInterval(recheck);
       unsubscribe();
       release();
       registryOpenWaits.dec({ kind: "stream" });
@@ -343,6 +377,37 @@ export class RegistryServer {
       { name, namespace, slug, url: registration.url, ttlSeconds: registration.ttlSeconds },
       { Location: `/v1/namespaces/${namespace}/services/${slug}/instances/${name}` },
     );
+  }
+
+  /**
+   * Whether a stream's caller may still read it. On a refusal the stream gets an `error`
+   * event saying why before it ends; when the API server cannot answer, the stream goes on
+   * (an outage of reviews does not cut every reader off) and is checked again next time.
+   */
+  private async stillAllowed(call: Call): Promise<boolean> {
+    try {
+      const caller = await this.authenticate(call.req, call.route);
+      if (call.access) await this.authorize(caller, call.access);
+      registryStreamRechecks.inc({ result: "allowed" });
+      return true;
+    } catch (err) {
+      if (err instanceof ReviewUnavailableError) {
+        registryStreamRechecks.inc({ result: "unavailable" });
+        return true;
+      }
+      registryStreamRechecks.inc({ result: "refused" });
+      const refusal = this.toHttpError(err);
+      this.log.info("ending an event stream whose caller is no longer allowed", {
+        code: refusal.status,
+        path: call.req.url,
+      });
+      if (!call.res.writableEnded) {
+        call.res.write(
+          `event: error\ndata: ${JSON.stringify({ code: refusal.status, message: refusal.message })}\n\n`,
+        );
+      }
+      return false;
+    }
   }
 
   private toHttpError(err: unknown): HttpError {
