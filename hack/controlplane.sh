@@ -5,8 +5,9 @@
 #
 #   hack/controlplane.sh start [--dir DIR] [--port PORT]   # idempotent; reuses a running one
 #   hack/controlplane.sh start --workloads                 # also what Pods need (hack/node.sh):
-#       the Deployment, ReplicaSet, node-lifecycle, disruption and root-CA controllers, and
-#       kube-scheduler. A later plain `start` keeps them; `stop` stops them.
+#       the Deployment, ReplicaSet, ServiceAccount, node-lifecycle, disruption, pod GC and
+#       root-CA controllers, and kube-scheduler. A later plain `start` keeps them; `stop`
+#       stops them.
 #   hack/controlplane.sh stop  [--dir DIR]                 # no processes left behind
 #   hack/controlplane.sh status [--dir DIR]
 #   hack/controlplane.sh env [--dir DIR]     # prints exports: KUBECONFIG, and PATH with the
@@ -179,16 +180,15 @@ start_apiserver() {
   wait_for kube-apiserver 90 apiserver_ready
 }
 
-# The controllers the tests need; with --workloads (or when a running one has them) also
-# those that turn a Deployment into scheduled, Ready Pods.
+# The controllers the tests need; with --workloads (remembered until stop) also those that
+# turn a Deployment into scheduled, Ready Pods.
 BASE_CONTROLLERS=namespace-controller,garbage-collector-controller
-WORKLOAD_CONTROLLERS=$BASE_CONTROLLERS,deployment-controller,replicaset-controller,node-lifecycle-controller,disruption-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller
+WORKLOAD_CONTROLLERS=$BASE_CONTROLLERS,serviceaccount-controller,deployment-controller,replicaset-controller,node-lifecycle-controller,disruption-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller
 
 start_controller_manager() {
+  ((workloads)) && touch "$dir/workloads"
   local controllers=$BASE_CONTROLLERS
-  if ((workloads)) || [[ "$(cat "$dir/kube-controller-manager.controllers" 2>/dev/null)" == "$WORKLOAD_CONTROLLERS" ]]; then
-    controllers=$WORKLOAD_CONTROLLERS
-  fi
+  [[ -f "$dir/workloads" ]] && controllers=$WORKLOAD_CONTROLLERS
   if alive kube-controller-manager; then
     [[ "$(cat "$dir/kube-controller-manager.controllers" 2>/dev/null)" == "$controllers" ]] && { start_scheduler; return; }
     stop_one kube-controller-manager
@@ -215,7 +215,7 @@ start_controller_manager() {
 }
 
 start_scheduler() {
-  [[ "$(cat "$dir/kube-controller-manager.controllers" 2>/dev/null)" == "$WORKLOAD_CONTROLLERS" ]] || return 0
+  [[ -f "$dir/workloads" ]] || return 0
   alive kube-scheduler && return
   local bins
   bins="$("$HACK/build-control-plane.sh" --node | tail -n 1)"
@@ -248,7 +248,7 @@ stop_one() {
 stop_all() {
   stop_one kube-scheduler
   stop_one kube-controller-manager
-  rm -f "$dir/kube-controller-manager.controllers"
+  rm -f "$dir/kube-controller-manager.controllers" "$dir/workloads"
   stop_one kube-apiserver
   stop_one etcd
   [[ "${1:-}" == quiet ]] || log "control plane in $dir stopped"

@@ -29,7 +29,12 @@ docker_cli() { DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}" "$DOCKE
 ctr_node() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 kubectl_cp() { "$KUBE_BIN_DIR/kubectl" --kubeconfig "$CP_DIR/kubeconfig" "$@"; }
 
-alive_pid() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# A killed process whose parent has not reaped it yet counts as gone.
+alive_pid() {
+  local pid
+  [[ -f "$RUN/$1.pid" ]] && pid="$(cat "$RUN/$1.pid")" && kill -0 "$pid" 2>/dev/null &&
+    [[ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]]
+}
 node_running() { alive_pid kubelet && alive_pid containerd; }
 
 install_node_packages() {
@@ -294,7 +299,7 @@ stop_pid() { # NAME: TERM, then KILL after 10 s
   pid="$(cat "$RUN/$1.pid")"
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do alive_pid "$1" || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$RUN/$1.pid"
@@ -337,7 +342,7 @@ remove_pod_netns() {
 
 unmount_under() { # DIR: every mount below it, deepest first
   local target
-  findmnt -rn -o TARGET | grep "^$1/" | sort -r | while read -r target; do
+  for target in $(findmnt -rn -o TARGET | grep "^$1/" | sort -r || true); do
     umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
   done
 }
@@ -353,10 +358,9 @@ remove_cgroups() {
 remove_network() {
   local rule
   while read -r rule; do
-    # shellcheck disable=SC2086 # iptables-save's words, re-split into arguments
     eval "iptables -w -t ${rule%% *} -D ${rule#* }" 2>/dev/null || true
   done < <(for t in filter nat; do
-    iptables-save -t "$t" | grep -- "--comment \"\?$RULE_TAG\"\?" | sed "s/^-A /$t /"
+    iptables-save -t "$t" | grep -- "--comment \"\?$RULE_TAG\"\?" | sed "s/^-A /$t /" || true
   done)
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
   rm -f /var/lib/cni/results/berth-node-* 2>/dev/null || true
@@ -368,10 +372,9 @@ remove_new_kube_chains() { # iptables|ip6tables SNAPSHOT
     for chain in $("$cmd-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\).*/\1/p'); do
       grep -qx "$chain" "$snapshot" 2>/dev/null && continue
       # the rules that jump to it first, then the chain
-      "$cmd-save" -t "$table" | grep -- "^-A .* -j $chain\$" | while read -r rule; do
-        # shellcheck disable=SC2086 # iptables-save's words, re-split into arguments
+      while read -r rule; do
         eval "$cmd -w -t $table -D ${rule#-A }" 2>/dev/null || true
-      done
+      done < <("$cmd-save" -t "$table" | grep -- "^-A .* -j $chain\$" || true)
       "$cmd" -w -t "$table" -F "$chain" 2>/dev/null || true
       "$cmd" -w -t "$table" -X "$chain" 2>/dev/null || true
     done
