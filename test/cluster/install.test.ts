@@ -135,16 +135,15 @@ test("the kubelet runs the liveness and readiness probes of every Berth Pod, and
     },
     { timeoutMs: 90_000, intervalMs: 2_000 },
   );
+  // Readiness may fail while the caches sync (that is what it is for); liveness never should.
   const metrics = await kubeletProbeMetrics();
   for (const pod of all) {
-    for (const probe of ["Liveness", "Readiness"]) {
-      const failed = sample(metrics, "prober_probe_total", {
-        pod: pod.metadata.name,
-        probe_type: probe,
-        result: "failed",
-      });
-      assert.ok((failed ?? 0) === 0, `${pod.metadata.name}: no failed ${probe} probe (${failed})`);
-    }
+    const failed = sample(metrics, "prober_probe_total", {
+      pod: pod.metadata.name,
+      probe_type: "Liveness",
+      result: "failed",
+    });
+    assert.equal(failed ?? 0, 0, `${pod.metadata.name}: no failed liveness probe`);
   }
   for (const pod of [...(await pods(CONTROLLER_SELECTOR)), ...(await pods(REGISTRY_SELECTOR))]) {
     for (const status of pod.status.containerStatuses ?? []) {
