@@ -81,14 +81,33 @@ export async function kubeletProbeMetrics(): Promise<string> {
   return await kubectlOk(["get", "--raw", `/api/v1/nodes/${KUBE_NODE}/proxy/metrics/probes`]);
 }
 
-/** The first ```sh block after `heading` in a docs page. */
+/** The first ```sh block after `heading` in a docs page, without its list indentation. */
 export async function docsBlock(page: string, heading: string): Promise<string> {
   const text = await readFile(join(ROOT, "docs", page), "utf8");
   const at = text.indexOf(heading);
   assert.ok(at >= 0, `${page} has "${heading}"`);
-  const block = /```sh\n([\s\S]*?)```/.exec(text.slice(at));
-  assert.ok(block?.[1], `${page} has a sh block after "${heading}"`);
-  return block[1];
+  const block = /^( *)```sh\n([\s\S]*?)^ *```/m.exec(text.slice(at));
+  assert.ok(block?.[2], `${page} has a sh block after "${heading}"`);
+  const indent = block[1]?.length ?? 0;
+  return block[2]
+    .split("\n")
+    .map((line) => line.slice(Math.min(indent, line.length - line.trimStart().length)))
+    .join("\n");
+}
+
+/** Runs a docs block with bash in `dir` (with `manifests` linked there); fails on any error. */
+export async function runDocsBlock(dir: string, script: string, timeoutMs = 60_000): Promise<string> {
+  const res = await run("bash", ["-euo", "pipefail", "-c", `cd ${dir}\n${script}`], { timeoutMs });
+  assert.equal(res.code, 0, `the docs' commands failed:\n${script}\n${res.stdout}${res.stderr}`);
+  return res.stdout;
+}
+
+/** A scratch directory with `manifests` linked in, as a user's checkout has it. */
+export async function scratchWithManifests(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "berth-cluster-"));
+  await symlink(MANIFESTS, join(dir, "manifests"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 export interface DocsAgent {
@@ -105,8 +124,7 @@ export async function identityFromDocs(
   t: { after(fn: () => Promise<void>): void },
   node: string,
 ): Promise<DocsAgent> {
-  const dir = await mkdtemp(join(tmpdir(), "berth-cluster-agent-"));
-  await symlink(MANIFESTS, join(dir, "manifests"));
+  const dir = await scratchWithManifests(t);
   const script = (await docsBlock("deploy.md", "### 1. Identity and kubeconfig")).replace(
     /^NODE=worker-1$/m,
     `NODE=${node}`,
@@ -117,11 +135,9 @@ export async function identityFromDocs(
     await kubectl(["delete", "-f", "-", "--ignore-not-found", "--wait=false"], {
       input: template.replaceAll("NODE_NAME", node),
     });
-    await rm(dir, { recursive: true, force: true });
   });
-  const res = await run("bash", ["-euo", "pipefail", "-c", `cd ${dir}\n${script}`], { timeoutMs: 60_000 });
-  assert.equal(res.code, 0, `the docs' identity commands failed:\n${res.stdout}${res.stderr}`);
-  assert.match(res.stdout, new RegExp(`system:serviceaccount:berth-system:berth-agent-${node}`));
+  const stdout = await runDocsBlock(dir, script);
+  assert.match(stdout, new RegExp(`system:serviceaccount:berth-system:berth-agent-${node}`));
   return { node, dir, kubeconfig: join(dir, "kubeconfig") };
 }
 

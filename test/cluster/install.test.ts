@@ -14,11 +14,13 @@ import { applyDefinition, waitForCondition } from "../integration/controller-fix
 import {
   CONTROLLER_SELECTOR,
   DOCKER,
+  IMAGE,
   KUBE_NODE,
   MANIFESTS,
   MONITORING_CRDS,
   NAMESPACE,
   REGISTRY_SELECTOR,
+  docsBlock,
   identityFromDocs,
   isReady,
   kubeletProbeMetrics,
@@ -27,7 +29,9 @@ import {
   podOfIdentity,
   pods,
   runAgentFromDocs,
+  runDocsBlock,
   sample,
+  scratchWithManifests,
 } from "./cluster-fixtures.js";
 
 /** The controller's leader election timings (its flag defaults, which the manifest keeps). */
@@ -62,17 +66,26 @@ after(async () => {
   ]);
 });
 
-test("kubectl apply -k manifests/ installs the controller and the registry, and both roll out", async () => {
-  const res = await kubectl(["apply", "-k", MANIFESTS], { timeoutMs: 120_000 });
-  assert.equal(res.code, 0, `kubectl apply -k manifests/ failed:\n${res.stderr}`);
-  for (const deployment of ["berth-controller", "berth-registry"]) {
-    const rollout = await kubectl(
-      ["-n", NAMESPACE, "rollout", "status", `deployment/${deployment}`, `--timeout=${ROLLOUT_TIMEOUT}`],
-      { timeoutMs: 200_000 },
-    );
-    const events = rollout.code === 0 ? "" : await kubectlOk(["-n", NAMESPACE, "get", "events"]);
-    assert.equal(rollout.code, 0, `${deployment} did not roll out:\n${rollout.stderr}\n${events}`);
-  }
+test("docs/deploy.md's install (an overlay of manifests/, kubectl apply -k) rolls out the controller and the registry", async (t) => {
+  const dir = await scratchWithManifests(t);
+  const [name, tag] = [IMAGE.slice(0, IMAGE.lastIndexOf(":")), IMAGE.slice(IMAGE.lastIndexOf(":") + 1)];
+  const install = (await docsBlock("deploy.md", "2. Point the base at it and apply:"))
+    .replace("newName: registry.example.com/berth", `newName: ${name}`)
+    .replace('newTag: "0.1.0"', `newTag: "${tag}"`);
+  assert.match(install, /kubectl apply -k berth-install\//);
+  const applied = await runDocsBlock(dir, install, 240_000).catch(async (err: unknown) => {
+    throw new Error(`${String(err)}\n${await kubectlOk(["-n", NAMESPACE, "get", "events"])}`);
+  });
+  assert.match(applied, /deployment "berth-controller" successfully rolled out/);
+  const rollout = await kubectl(
+    ["-n", NAMESPACE, "rollout", "status", "deployment/berth-registry", `--timeout=${ROLLOUT_TIMEOUT}`],
+    { timeoutMs: 200_000 },
+  );
+  assert.equal(rollout.code, 0, `berth-registry did not roll out:\n${rollout.stderr}`);
+  // Step 3 of the docs, as written: the CRDs, the Pods and the Lease holder.
+  const check = await runDocsBlock(dir, await docsBlock("deploy.md", "3. Check it:"));
+  assert.match(check, /definitions\.berth\.dev/);
+  assert.match(check, /berth-controller-/);
   for (const selector of [CONTROLLER_SELECTOR, REGISTRY_SELECTOR]) {
     const running = await pods(selector);
     assert.equal(running.length, 2, `two Pods of ${selector}`);
