@@ -42,6 +42,7 @@ install_node_packages() {
   command -v containerd >/dev/null || need+=(containerd)
   [[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
   command -v iptables >/dev/null || need+=(iptables)
+  command -v pgrep >/dev/null || need+=(procps)
   if ((${#need[@]})); then
     log "installing Debian packages for the node: ${need[*]}"
     apt-get update -qq
@@ -114,11 +115,19 @@ make_network() {
 CNI
 }
 
-# kubelet's cgroup root, in every cgroup v1 hierarchy (cpuset needs its parent's values).
-make_cgroups() {
+# The cgroup hierarchies: the unified one (cgroup v2), or every v1 controller's mount.
+cgroup_hierarchies() {
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then echo /sys/fs/cgroup/; return; fi
   local hierarchy
   for hierarchy in /sys/fs/cgroup/*/; do
-    [[ -f "$hierarchy/cgroup.procs" ]] || continue
+    [[ -f "$hierarchy/cgroup.procs" ]] && echo "$hierarchy"
+  done
+}
+
+# kubelet's cgroup root, in every hierarchy (a v1 cpuset needs its parent's values).
+make_cgroups() {
+  local hierarchy
+  for hierarchy in $(cgroup_hierarchies); do
     mkdir -p "$hierarchy$CGROUP_ROOT"
     if [[ -f "$hierarchy/cpuset.cpus" ]]; then
       cat "$hierarchy/cpuset.cpus" > "$hierarchy$CGROUP_ROOT/cpuset.cpus"
@@ -317,8 +326,9 @@ stop_containers() {
   stop_pid containerd
   local pids
   for _ in 1 2 3; do
-    pids="$(cat /sys/fs/cgroup/pids/$CGROUP_ROOT/cgroup.procs /sys/fs/cgroup/pids/$CGROUP_ROOT/*/cgroup.procs \
-      /sys/fs/cgroup/pids/$CGROUP_ROOT/*/*/cgroup.procs /sys/fs/cgroup/pids/$CGROUP_ROOT/*/*/*/cgroup.procs 2>/dev/null || true)"
+    pids="$(for h in $(cgroup_hierarchies); do
+      [[ -d "$h$CGROUP_ROOT" ]] && find "$h$CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null
+    done | sort -u | tr '\n' ' ' || true)"
     # shims are outside the pod cgroups: found by the containerd socket they serve
     pids+=" $(pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" || true)"
     [[ -z "${pids// /}" ]] && break
@@ -349,7 +359,7 @@ unmount_under() { # DIR: every mount below it, deepest first
 
 remove_cgroups() {
   local hierarchy
-  for hierarchy in /sys/fs/cgroup/*/; do
+  for hierarchy in $(cgroup_hierarchies); do
     [[ -d "$hierarchy$CGROUP_ROOT" ]] || continue
     find "$hierarchy$CGROUP_ROOT" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
