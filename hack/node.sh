@@ -22,6 +22,7 @@ set -euo pipefail
 HACK="$(cd "$(dirname "$0")" && pwd)"
 source "$HACK/lib.sh"
 source "$HACK/node-lib.sh"
+source "$HACK/node-cleanup.sh"
 
 start() {
   if node_running; then
