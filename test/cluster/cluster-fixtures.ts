@@ -138,7 +138,12 @@ export async function identityFromDocs(
   });
   const stdout = await runDocsBlock(dir, script);
   assert.match(stdout, new RegExp(`system:serviceaccount:berth-system:berth-agent-${node}`));
-  return { node, dir, kubeconfig: join(dir, "kubeconfig") };
+  // "Copy kubeconfig to the machine as /etc/berth/kubeconfig", as the docs say, here.
+  const kubeconfig = join(dir, "etc-berth", "kubeconfig");
+  const copy = await docsBlock("deploy.md", "Copy `kubeconfig` to the machine");
+  assert.match(copy, /\/etc\/berth\/kubeconfig/);
+  await runDocsBlock(dir, copy.replaceAll("/etc/berth/kubeconfig", kubeconfig));
+  return { node, dir, kubeconfig };
 }
 
 /** Docker's own CLI (hack/image.sh uses the same). */
