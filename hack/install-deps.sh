@@ -13,6 +13,9 @@ for pair in dockerd:docker.io busybox:busybox-static \
 done
 # docker-registry installs its binary as /usr/bin/docker-registry
 if ! command -v docker-registry >/dev/null 2>&1; then need+=(docker-registry); fi
+# The cluster tests' node (hack/node.sh): containerd comes with docker.io; CNI plugins
+# live outside PATH.
+[[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
 if ((${#need[@]})); then
   log "installing Debian packages: ${need[*]}"
   apt-get update -qq
