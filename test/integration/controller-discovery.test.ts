@@ -16,7 +16,7 @@ import {
   SERVICES,
   type Service,
 } from "../../controller/src/kube/index.js";
-import { images, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
+import { images, kubectl, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,
   client,
@@ -155,4 +155,31 @@ test("a Service Berth did not create is never modified or deleted, and the Defin
     [],
   );
   assert.equal(await kube.get(DEFINITIONS, { namespace, name: "taken" }).catch(() => undefined), undefined);
+});
+
+test("deleting the namespace of a published service completes, and the mirror makes nothing anew there", async (t) => {
+  const namespace = `berth-disc-ns-${Math.random().toString(16).slice(2, 10)}`;
+  await kubectlOk(["create", "namespace", namespace]);
+  t.after(() => kubectlOk(["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"]));
+  const { labels, nodes } = await testNodes(t, ["a"]);
+  await runController(t, { watchNamespace: namespace });
+  new StandInAgent(namespace, new Set(nodes)).start(t);
+  await applyDefinition(namespace, "web", {
+    image: { name: images.echo, port: 8080 },
+    replicas: 2,
+    placement: { nodeSelector: labels },
+  });
+  await waitForMirror(namespace, "web", (e) => e.size === 2);
+
+  await kubectlOk(["delete", "namespace", namespace, "--wait=false"]);
+  await waitFor(
+    `namespace ${namespace} to be gone`,
+    async () => {
+      const answer = await kubectl(["get", "namespace", namespace, "-o", "name"]);
+      return answer.code !== 0 && /NotFound/.test(answer.stderr);
+    },
+    { timeoutMs: 90_000, intervalMs: 500 },
+  );
+  const { items } = await client().list(SERVICES, { namespace });
+  assert.deepEqual(items, []);
 });

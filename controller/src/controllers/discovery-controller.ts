@@ -17,6 +17,7 @@ import {
   ENDPOINT_SLICES,
   SERVICES,
   isAlreadyExists,
+  isNamespaceTerminating,
   isNotFound,
   jsonEqual,
 } from "../kube/index.js";
@@ -118,7 +119,14 @@ export class DiscoveryReconciler implements Reconciler {
       return;
     }
     const owner = serviceOwner(definition, instances);
-    const current = await this.ensureService(namespace, slug, owner, service);
+    let current: Service | undefined;
+    try {
+      current = await this.ensureService(namespace, slug, owner, service);
+    } catch (err) {
+      // The namespace is going: its deletion removes whatever is left, the Instances' too.
+      if (isNamespaceTerminating(err)) return;
+      throw err;
+    }
     if (!current) return { requeue: true };
     const nodeOf = (name: string): Node | undefined => caches.nodes.get(undefined, name);
     const desired = instances
@@ -135,6 +143,7 @@ export class DiscoveryReconciler implements Reconciler {
         await this.context.client.create(ENDPOINT_SLICES, slice);
         discoveryWrites.inc({ resource: "endpointslices", verb: "create" });
       } catch (err) {
+        if (isNamespaceTerminating(err)) return;
         // The cache has not seen a slice this process wrote a moment ago: look again.
         if (!isAlreadyExists(err)) throw err;
         retry = true;
