@@ -124,10 +124,20 @@ test("a failing health check or a lost Node makes the endpoint not ready", () =>
   });
 });
 
-test("an Instance without an address is not an endpoint", () => {
+test("an Instance without an address, or with one that is not an http(s) URL, is not an endpoint", () => {
   const pending = running("web-abc-0");
   delete pending.status;
   assert.equal(endpointOf(pending, nodeOf), undefined);
+  const odd = running("web-abc-1");
+  odd.status = { ...odd.status, address: { url: "ftp://10.0.0.5:21", host: "10.0.0.5", port: 21 } };
+  assert.equal(endpointOf(odd, nodeOf), undefined);
+  // What an agent reports is input: a URL that does not parse is not thrown on; host and port decide.
+  const broken = running("web-abc-2");
+  broken.status = {
+    ...broken.status,
+    address: { url: "http://fd00::5:31000", host: "fd00::5", port: 31000 },
+  };
+  assert.equal(endpointOf(broken, nodeOf)?.addressType, "IPv6");
 });
 
 test("external Instances are endpoints of the address type their URL says, without a Node", () => {

@@ -81,7 +81,9 @@ export function endpointOf(instance: Instance, nodeOf: NodeOf): PublishedEndpoin
   const entry = instanceEntry(instance, nodeOf);
   if (entry.host === null || entry.port === null || entry.url === null) return undefined;
   const where = sliceAddress(entry.host);
-  if (!where) return undefined;
+  // The scheme names the slice's port, which must be http or https (an IANA service name).
+  const scheme = /^(https?):/i.exec(entry.url)?.[1]?.toLowerCase();
+  if (!where || !scheme) return undefined;
   const terminating = instance.metadata.deletionTimestamp !== undefined;
   const { deletionTimestamp: _deleting, ...liveMetadata } = instance.metadata;
   const serving = terminating
@@ -106,7 +108,7 @@ export function endpointOf(instance: Instance, nodeOf: NodeOf): PublishedEndpoin
   return {
     name,
     addressType: where.addressType,
-    scheme: new URL(entry.url).protocol.replace(/:$/, ""),
+    scheme,
     port: entry.port,
     endpoint,
   };
