@@ -19,7 +19,6 @@ import {
   env,
   httpGet,
   images,
-  kubectl,
   kubectlOk,
   spawnForTest,
   testNamespace,
@@ -27,6 +26,7 @@ import {
 } from "../harness/index.js";
 import { applyDefinition, listInstances } from "../integration/controller-fixtures.js";
 import { waitForMirror } from "../integration/discovery-fixtures.js";
+import { kubectlWithToken } from "../integration/manifests-fixtures.js";
 import { runAgentInProcess, runControllerInProcess, startEngines } from "./rollout-fixtures.js";
 
 const PROMETHEUS = process.env.BERTH_PROMETHEUS ?? "/usr/bin/prometheus";
@@ -185,14 +185,17 @@ test("Prometheus discovers a Definition's ready Instances through EndpointSlices
   await runControllerInProcess(world);
   const token = await discoveryToken(namespace);
   // The token is of least privilege: what discovery needs, in this namespace only.
+  const asPrometheus = await kubectlWithToken(t, token);
   for (const [args, allowed] of [
     [["list", "endpointslices.discovery.k8s.io", "-n", namespace], "yes"],
+    [["watch", "services", "-n", namespace], "yes"],
     [["list", "endpointslices.discovery.k8s.io", "-n", "default"], "no"],
     [["get", "secrets", "-n", namespace], "no"],
     [["list", "instances.berth.dev", "-n", namespace], "no"],
+    [["create", "endpointslices.discovery.k8s.io", "-n", namespace], "no"],
   ] as const) {
-    const answer = await kubectl(["auth", "can-i", "--token", token, ...args]);
-    assert.equal(answer.stdout.trim(), allowed, `can-i ${args.join(" ")}`);
+    const answer = await asPrometheus(["auth", "can-i", ...args]);
+    assert.equal(answer.stdout.trim(), allowed, `can-i ${args.join(" ")}: ${answer.stderr}`);
   }
   const prometheus = await startPrometheus(t, namespace, token);
 
