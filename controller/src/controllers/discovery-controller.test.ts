@@ -255,3 +255,31 @@ test("a slug that cannot name a Service is reported, and nothing is written but 
   );
   assert.equal(condition?.reason, "InvalidServiceName");
 });
+
+test("while the cache does not show its last slice write, the mirror waits instead of writing from stale slices", async (t) => {
+  const { world, reconcile } = await mirrorWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 }, hostPort: 8080 });
+  await runningInstance(world, "web-abc-0", 8080);
+  await runningInstance(world, "web-abc-1", 8080);
+  await reconcile();
+
+  world.server.holdWatchEvents(ENDPOINT_SLICES);
+  await markRunning(world, "web-abc-1", false);
+  world.server.calls.length = 0;
+  await reconcile();
+  assert.deepEqual(writes(world), ["replace endpointslices"]);
+  await markRunning(world, "web-abc-0", false);
+  world.server.calls.length = 0;
+  const result = await reconcile();
+  assert.deepEqual(writes(world), [], "no write from a slice the cache holds at its old version");
+  assert.deepEqual(result, { requeue: true });
+
+  world.server.releaseWatchEvents();
+  await world.settle();
+  await reconcile();
+  assert.deepEqual(writes(world), ["replace endpointslices"]);
+  assert.deepEqual(listed(world), [
+    ["web-abc-0", false],
+    ["web-abc-1", false],
+  ]);
+});

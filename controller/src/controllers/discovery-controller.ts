@@ -37,6 +37,7 @@ import {
   type PublishedEndpoint,
 } from "./discovery.js";
 import { isExternalInstance, nodeIsReady } from "./instances.js";
+import { SliceTracker } from "./slice-tracker.js";
 
 export const DISCOVERY_CONTROLLER = "discovery";
 /** The Definition condition that says whether the mirror publishes the Definition's Instances. */
@@ -55,6 +56,8 @@ export class DiscoveryReconciler implements Reconciler {
   private readonly statusWriter: StatusWriter;
   /** Endpoints published per service key, for berth_discovery_endpoints. */
   private readonly published = new Map<string, { ready: number; notReady: number }>();
+  /** This process' own slice writes, until the cache shows them. */
+  private readonly tracker = new SliceTracker();
 
   constructor(
     private readonly context: ControllerContext,
@@ -87,10 +90,12 @@ export class DiscoveryReconciler implements Reconciler {
     const slices = this.mirror.endpointSlices
       .list(namespace)
       .filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === slug);
+    // The cache does not show a slice write of ours yet: its watch event brings the next pass.
+    if (!this.tracker.caughtUp(key, slices, this.context.clock.now())) return { requeue: true };
     const wanted =
       (definition !== undefined && !definition.metadata.deletionTimestamp) || instances.length > 0;
     if (!wanted) {
-      await this.deleteSlices(slices);
+      await this.deleteSlices(key, slices);
       if (service && isBerthService(service)) {
         await this.delete(SERVICES, service);
         ctx.log.info("removed the Service of a service that is gone", {});
@@ -100,13 +105,13 @@ export class DiscoveryReconciler implements Reconciler {
     }
     const nameProblem = serviceNameProblem(slug);
     if (nameProblem) {
-      await this.deleteSlices(slices);
+      await this.deleteSlices(key, slices);
       this.count(key, []);
       await this.report(definition, { status: "False", reason: "InvalidServiceName", message: nameProblem });
       return;
     }
     if (service && !isBerthService(service)) {
-      await this.deleteSlices(slices);
+      await this.deleteSlices(key, slices);
       this.count(key, []);
       await this.report(definition, {
         status: "False",
@@ -140,7 +145,8 @@ export class DiscoveryReconciler implements Reconciler {
     let retry = false;
     for (const slice of plan.create) {
       try {
-        await this.context.client.create(ENDPOINT_SLICES, slice);
+        const created = await this.context.client.create(ENDPOINT_SLICES, slice);
+        this.tracker.wrote(key, created, this.context.clock.now());
         discoveryWrites.inc({ resource: "endpointslices", verb: "create" });
       } catch (err) {
         if (isNamespaceTerminating(err)) return;
@@ -150,10 +156,11 @@ export class DiscoveryReconciler implements Reconciler {
       }
     }
     for (const slice of plan.update) {
-      await this.context.client.replace(ENDPOINT_SLICES, slice);
+      const replaced = await this.context.client.replace(ENDPOINT_SLICES, slice);
+      this.tracker.wrote(key, replaced, this.context.clock.now());
       discoveryWrites.inc({ resource: "endpointslices", verb: "update" });
     }
-    await this.deleteSlices(plan.delete);
+    await this.deleteSlices(key, plan.delete);
     if (plan.create.length + plan.update.length + plan.delete.length > 0) {
       ctx.log.debug("published endpoints", {
         created: plan.create.length,
@@ -211,8 +218,11 @@ export class DiscoveryReconciler implements Reconciler {
     return patched;
   }
 
-  private async deleteSlices(slices: readonly EndpointSlice[]): Promise<void> {
-    for (const slice of slices) await this.delete(ENDPOINT_SLICES, slice);
+  private async deleteSlices(key: string, slices: readonly EndpointSlice[]): Promise<void> {
+    for (const slice of slices) {
+      await this.delete(ENDPOINT_SLICES, slice);
+      this.tracker.deleted(key, slice, this.context.clock.now());
+    }
   }
 
   private async delete(

@@ -154,6 +154,20 @@ test("external Instances are endpoints of the address type their URL says, witho
 });
 
 test("a host no slice can hold is left out", () => {
+  for (const refused of [
+    "127.0.0.1",
+    "127.0.0.6",
+    "0.0.0.0",
+    "169.254.1.2",
+    "::1",
+    "::",
+    "fe80::1",
+    "::ffff:127.0.0.1",
+  ]) {
+    assert.equal(sliceAddress(refused), undefined, refused);
+  }
+  assert.deepEqual(sliceAddress("172.31.6.1"), { addressType: "IPv4", address: "172.31.6.1" });
+  assert.deepEqual(sliceAddress("128.0.0.1"), { addressType: "IPv4", address: "128.0.0.1" });
   assert.equal(sliceAddress("under_score.example"), undefined);
   assert.equal(sliceAddress("-leading.example"), undefined);
   assert.deepEqual(sliceAddress("host.example."), { addressType: "FQDN", address: "host.example" });

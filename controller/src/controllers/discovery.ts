@@ -11,7 +11,7 @@
  * a new slice is made.
  */
 import { createHash } from "node:crypto";
-import { isIPv4, isIPv6 } from "node:net";
+import { BlockList, isIPv4, isIPv6 } from "node:net";
 import {
   API_VERSION,
   LABELS,
@@ -61,10 +61,30 @@ export function serviceNameProblem(slug: string): string | undefined {
   );
 }
 
+/**
+ * IPs the API server refuses in an EndpointSlice: unspecified, loopback, link-local and
+ * link-local multicast. (A Node on 127.0.0.1, as `npm start` makes, publishes nothing.)
+ */
+const REFUSED_IPS = new BlockList();
+REFUSED_IPS.addSubnet("0.0.0.0", 32, "ipv4");
+REFUSED_IPS.addSubnet("127.0.0.0", 8, "ipv4");
+REFUSED_IPS.addSubnet("169.254.0.0", 16, "ipv4");
+REFUSED_IPS.addSubnet("224.0.0.0", 24, "ipv4");
+REFUSED_IPS.addSubnet("::", 128, "ipv6");
+REFUSED_IPS.addSubnet("::1", 128, "ipv6");
+REFUSED_IPS.addSubnet("fe80::", 10, "ipv6");
+REFUSED_IPS.addSubnet("ff02::", 16, "ipv6");
+// IPv4-mapped IPv6 forms of the IPv4 ranges.
+REFUSED_IPS.addSubnet("::ffff:127.0.0.0", 104, "ipv6");
+REFUSED_IPS.addSubnet("::ffff:169.254.0.0", 112, "ipv6");
+
 /** The address type and the address as a slice holds it, or undefined for a host no slice can hold. */
 export function sliceAddress(host: string): { addressType: AddressType; address: string } | undefined {
-  if (isIPv4(host)) return { addressType: "IPv4", address: host };
-  if (isIPv6(host)) return { addressType: "IPv6", address: host.toLowerCase() };
+  if (isIPv4(host))
+    return REFUSED_IPS.check(host, "ipv4") ? undefined : { addressType: "IPv4", address: host };
+  if (isIPv6(host)) {
+    return REFUSED_IPS.check(host, "ipv6") ? undefined : { addressType: "IPv6", address: host.toLowerCase() };
+  }
   const name = host.toLowerCase().replace(/\.$/, "");
   if (name.length === 0 || name.length > 253) return undefined;
   if (!name.split(".").every((label) => label.length <= 63 && DNS_LABEL.test(label))) return undefined;
