@@ -1,7 +1,8 @@
 /**
  * Prometheus finds Berth services through Kubernetes' own discovery. The controller and an
- * agent run in-process against the real API server and an extra Docker engine; Debian's
- * Prometheus, configured with kubernetes_sd_configs (role endpointslice) and the
+ * agent run in-process against the real API server and an extra Docker engine; a real
+ * Prometheus (built by hack/build-prometheus.sh: Debian's lacks the Kubernetes discovery),
+ * configured with kubernetes_sd_configs (role endpointslice) and the
  * relabelling docs/discovery.md gives, talks to the API server with a ServiceAccount token
  * bound to the least docs/discovery.md says it needs. It scrapes every ready Instance of a
  * Definition whose image serves /metrics, and drops targets after a scale-down. The
@@ -20,6 +21,7 @@ import {
   httpGet,
   images,
   kubectlOk,
+  run,
   spawnForTest,
   testNamespace,
   waitFor,
@@ -29,7 +31,16 @@ import { waitForMirror } from "../integration/discovery-fixtures.js";
 import { kubectlWithToken } from "../integration/manifests-fixtures.js";
 import { runAgentInProcess, runControllerInProcess, startEngines } from "./rollout-fixtures.js";
 
-const PROMETHEUS = process.env.BERTH_PROMETHEUS ?? "/usr/bin/prometheus";
+/**
+ * Debian's prometheus is built without the Kubernetes service discovery, so this one is
+ * built from the Go module proxy (cached after the first time), unless given.
+ */
+async function prometheusWithKubernetesSd(): Promise<string> {
+  if (process.env.BERTH_PROMETHEUS_SD) return process.env.BERTH_PROMETHEUS_SD;
+  const built = await run("bash", ["hack/build-prometheus.sh"], { timeoutMs: 1_800_000 });
+  assert.equal(built.code, 0, `hack/build-prometheus.sh failed:\n${built.stderr}`);
+  return built.stdout.trim().split("\n").pop() ?? "";
+}
 const JOB = "berth-services";
 /** The extra engine this test's Node stands for (127.0.0.<n>). */
 const ENGINE = 6;
@@ -111,7 +122,7 @@ async function startPrometheus(t: TestContext, namespace: string, token: string)
   };
   await writeFile(join(dir, "prometheus.yml"), JSON.stringify(config, null, 2));
   const port = await freePort();
-  const prometheus = spawnForTest(t, PROMETHEUS, [
+  const prometheus = spawnForTest(t, await prometheusWithKubernetesSd(), [
     `--config.file=${join(dir, "prometheus.yml")}`,
     `--storage.tsdb.path=${join(dir, "data")}`,
     `--web.listen-address=127.0.0.1:${port}`,
@@ -181,6 +192,9 @@ test("Prometheus discovers a Definition's ready Instances through EndpointSlices
   const world = await startEngines(t, namespace, [ENGINE]);
   const [node] = world.nodes;
   assert.ok(node);
+  // Kubernetes refuses loopback addresses in EndpointSlices: the Node is addressed (and its
+  // ports published) on the host's address on the engine's own bridge instead.
+  node.address = `${process.env.BERTH_ENGINE_NET ?? "172.31"}.${ENGINE}.1`;
   await runAgentInProcess(world, node);
   await runControllerInProcess(world);
   const token = await discoveryToken(namespace);
