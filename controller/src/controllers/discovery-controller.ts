@@ -156,9 +156,16 @@ export class DiscoveryReconciler implements Reconciler {
       }
     }
     for (const slice of plan.update) {
-      const replaced = await this.context.client.replace(ENDPOINT_SLICES, slice);
-      this.tracker.wrote(key, replaced, this.context.clock.now());
-      discoveryWrites.inc({ resource: "endpointslices", verb: "update" });
+      try {
+        const replaced = await this.context.client.replace(ENDPOINT_SLICES, slice);
+        this.tracker.wrote(key, replaced, this.context.clock.now());
+        discoveryWrites.inc({ resource: "endpointslices", verb: "update" });
+      } catch (err) {
+        // Deleted by someone else (its Service's garbage collection, the namespace's
+        // deletion) since the cache saw it: the next pass sees that.
+        if (!isNotFound(err)) throw err;
+        retry = true;
+      }
     }
     await this.deleteSlices(key, plan.delete);
     if (plan.create.length + plan.update.length + plan.delete.length > 0) {
