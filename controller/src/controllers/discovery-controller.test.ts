@@ -283,3 +283,22 @@ test("while the cache does not show its last slice write, the mirror waits inste
     ["web-abc-1", false],
   ]);
 });
+
+test("a slice deleted by someone else since the cache saw it is retried quietly, then made anew", async (t) => {
+  const { world, reconcile } = await mirrorWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 }, hostPort: 8080 });
+  await runningInstance(world, "web-abc-0", 8080);
+  await reconcile();
+  const [slice] = slices(world);
+  assert.ok(slice);
+
+  world.server.holdWatchEvents(ENDPOINT_SLICES);
+  await world.server.delete(ENDPOINT_SLICES, { namespace: NS, name: slice.metadata?.name ?? "" });
+  await markRunning(world, "web-abc-0", false);
+  assert.deepEqual(await reconcile(), { requeue: true });
+
+  world.server.releaseWatchEvents();
+  await world.settle();
+  await reconcile();
+  assert.deepEqual(listed(world), [["web-abc-0", false]]);
+});
