@@ -24,6 +24,8 @@ MOD
   src="$(cd "$mod" && go mod download -json "github.com/prometheus/prometheus@v0.${PROMETHEUS_VERSION#2.}" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
   [[ -f "$src/cmd/prometheus/main.go" ]] || { log "no cmd/prometheus/main.go in $src"; exit 1; }
+  # Prometheus' own replace directives (its klog adapters) hold for the build of its main too.
+  sed -n '/^replace (/,/^)/p; /^replace [^(]/p' "$src/go.mod" >> "$mod/go.mod"
   plugins='_ "github.com/prometheus/prometheus/plugins"'
   grep -q "$plugins" "$src/cmd/prometheus/main.go" || { log "main.go no longer imports the plugins package"; exit 1; }
   sed "s#$plugins#_ \"github.com/prometheus/prometheus/discovery/kubernetes\"; _ \"github.com/prometheus/prometheus/discovery/file\"#" \
