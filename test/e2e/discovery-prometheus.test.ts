@@ -281,10 +281,15 @@ test("Prometheus discovers a Definition's ready Instances through EndpointSlices
 
   // Scale down to one: the targets of the removed Instances go.
   await applyDefinition(namespace, "web", { ...spec, replicas: 1 });
-  await waitFor("one Instance left", async () => (await listInstances(namespace, "web")).length === 1, {
-    timeoutMs: 60_000,
-  });
-  const [left] = await readyInstanceNames(namespace);
+  const [left] = await waitFor(
+    "one ready Instance left",
+    async () => {
+      const all = await listInstances(namespace, "web");
+      const ready = await readyInstanceNames(namespace);
+      return all.length === 1 && ready.length === 1 ? ready : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
   const droppedAt = Date.now();
   await waitFor(
     "Prometheus to keep only the remaining Instance",
