@@ -57,6 +57,10 @@ export const MODULES = {
     mutate: ["controller/src/runtime/events.ts"],
     tests: ["controller/src/runtime/events.test.ts"],
   },
+  discovery: {
+    mutate: ["controller/src/controllers/discovery.ts"],
+    tests: ["controller/src/controllers/discovery.test.ts"],
+  },
   "commit-cache": {
     mutate: ["controller/src/source/commit-cache.ts"],
     tests: ["controller/src/source/commit-cache.test.ts"],

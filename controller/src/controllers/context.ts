@@ -37,6 +37,8 @@ export interface ControllerSettings {
   fileRepositories: FileRepositoryPolicy;
   /** Namespace of the deployment salt Secret (berth-deployment-salt): the controller's own. */
   deploymentSaltNamespace: string;
+  /** Mirror every service into a headless Service and EndpointSlices (docs/discovery.md). */
+  discoveryMirror: boolean;
 }
 
 /** Defaults; docs/controller.md explains the liveness timings. */
@@ -47,6 +49,7 @@ export const DEFAULT_SETTINGS: ControllerSettings = {
   definitionWorkers: 4,
   fileRepositories: { allowed: [], refused: [] },
   deploymentSaltNamespace: "berth-system",
+  discoveryMirror: true,
 };
 
 export interface ControllerContext {

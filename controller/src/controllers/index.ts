@@ -1,6 +1,6 @@
 /**
- * The controller role: Definition reconciler, scheduler and node lifecycle over one set of
- * shared caches. `startController` runs them; with `leaderElection` they run only while this
+ * The controller role: Definition reconciler, scheduler, node lifecycle, environment delivery
+ * and the discovery mirror over one set of shared caches. `startController` runs them; with `leaderElection` they run only while this
  * process holds the Lease (caches stay warm on a standby), without it they run at once (the
  * all-in-one role, tests).
  */
@@ -8,10 +8,12 @@ import type { Instance, InstancePhase } from "../api/types.js";
 import {
   CONFIGMAPS,
   DEFINITIONS,
+  ENDPOINT_SLICES,
   INSTANCES,
   LEASES,
   NODES,
   SECRETS,
+  SERVICES,
   type KubeClient,
 } from "../kube/index.js";
 import { realClock, type Clock } from "../runtime/clock.js";
@@ -21,6 +23,8 @@ import { Manager, type ManagerLeaderElection } from "../runtime/manager.js";
 import { instancesByPhase } from "../runtime/metrics.js";
 import { DEFAULT_SETTINGS, type ControllerContext, type ControllerSettings } from "./context.js";
 import { newDefinitionController } from "./definition-controller.js";
+import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery.js";
+import { newDiscoveryController } from "./discovery-controller.js";
 import { newEnvironmentController } from "./environment-controller.js";
 import { ENVIRONMENT_SECRET_TYPE } from "../environment/index.js";
 import { DeploymentSalt } from "./deployment-salt.js";
@@ -76,6 +80,7 @@ export function startController(options: StartControllerOptions, deps: Controlle
     definitionWorkers: options.definitionWorkers ?? DEFAULT_SETTINGS.definitionWorkers,
     fileRepositories: options.fileRepositories ?? DEFAULT_SETTINGS.fileRepositories,
     deploymentSaltNamespace: options.deploymentSaltNamespace ?? DEFAULT_SETTINGS.deploymentSaltNamespace,
+    discoveryMirror: options.discoveryMirror ?? DEFAULT_SETTINGS.discoveryMirror,
   };
   const manager = new Manager({
     client: deps.client,
@@ -113,6 +118,18 @@ export function startController(options: StartControllerOptions, deps: Controlle
   manager.add(newSchedulerController(context));
   manager.add(newNodeLifecycleController(context));
   manager.add(newEnvironmentController(context, delivered, options.watchNamespace || undefined));
+  // The discovery mirror's caches exist only when it runs: with it off, Berth needs no access
+  // to Services or EndpointSlices.
+  const mirror = settings.discoveryMirror
+    ? {
+        services: manager.informer(SERVICES, scope),
+        endpointSlices: manager.informer(ENDPOINT_SLICES, {
+          ...scope,
+          labelSelector: `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGER}`,
+        }),
+      }
+    : undefined;
+  if (mirror) manager.add(newDiscoveryController(context, mirror));
 
   const abort = new AbortController();
   const metricsTimer = startInstanceMetrics(context, options.metricsIntervalMs ?? 5000, abort.signal);
@@ -120,7 +137,7 @@ export function startController(options: StartControllerOptions, deps: Controlle
     logger.error("controller role stopped with an error", errorFields(err));
     throw err;
   });
-  const cacheList = [...Object.values(caches), delivered];
+  const cacheList = [...Object.values(caches), delivered, ...(mirror ? Object.values(mirror) : [])];
   return {
     manager,
     synced: async (signal) => {

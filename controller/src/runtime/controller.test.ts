@@ -159,3 +159,40 @@ test("mapToOwner maps a child to its controlling owner's key", () => {
   assert.deepEqual(map(child), ["ns/web"]);
   assert.deepEqual(map({ metadata: { namespace: "ns", name: "orphan" } }), []);
 });
+
+test("reconcilesFrom enqueues the mapped keys of every cached object again when the controller restarts", async () => {
+  const clock = new FakeClock();
+  const client = new FakeKubeClient();
+  client.listResults.push({
+    items: [
+      { metadata: { namespace: "ns", name: "a", labels: { slug: "orders" }, resourceVersion: "1" } },
+      { metadata: { namespace: "ns", name: "b", labels: { slug: "orders" }, resourceVersion: "1" } },
+    ],
+    resourceVersion: "1",
+  });
+  const informer = new Informer(client, CONFIGMAPS, { clock });
+  const seen: string[] = [];
+  const controller = new Controller({
+    name: "unit-reconciles-from",
+    clock,
+    logger: new MemoryLogger(),
+    reconciler: { reconcile: async (req) => void seen.push(req.key) },
+  });
+  controller.reconcilesFrom(informer, (obj) => [`ns/${obj.metadata?.labels?.slug ?? ""}`]);
+  informer.start();
+  await informer.waitForSync();
+  const first = new AbortController();
+  const running = controller.start(first.signal);
+  await flushPromises();
+  assert.deepEqual(seen, ["ns/orders"], "one key for both objects");
+  first.abort();
+  await running;
+  // A new term (leadership regained): the same key is looked at again though nothing changed.
+  const second = new AbortController();
+  const again = controller.start(second.signal);
+  await flushPromises();
+  assert.deepEqual(seen, ["ns/orders", "ns/orders"]);
+  second.abort();
+  await again;
+  await informer.stop();
+});

@@ -182,7 +182,7 @@ export class FakeApiServer implements KubeClient {
   }
 
   async get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
-    this.begin("get", ref);
+    this.begin("get", resource, ref);
     const stored = this.objects.get(this.keyOf(resource, ref));
     if (!stored) throw notFound(resource.kind, ref.name);
     return structuredClone(stored) as T;
@@ -192,13 +192,13 @@ export class FakeApiServer implements KubeClient {
     resource: ResourceDescriptor<T>,
     options: ListOptions = {},
   ): Promise<ListResult<T>> {
-    this.begin("list", undefined, options);
+    this.begin("list", resource, undefined, options);
     const items = this.select(resource, options).map((obj) => structuredClone(obj) as T);
     return { items, resourceVersion: String(this.revision) };
   }
 
   async create<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
-    this.begin("create", this.refOf(obj), obj);
+    this.begin("create", resource, this.refOf(obj), obj);
     const key = this.keyOf(resource, this.refOf(obj));
     if (this.objects.has(key)) {
       const message = `${resource.kind} "${obj.metadata?.name ?? ""}" already exists`;
@@ -217,7 +217,7 @@ export class FakeApiServer implements KubeClient {
 
   async replace<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
     const ref = this.refOf(obj);
-    this.begin("replace", ref, obj);
+    this.begin("replace", resource, ref, obj);
     const current = this.current(resource, ref, obj.metadata?.resourceVersion);
     const next = structuredClone(obj) as KubeObject & { status?: unknown };
     if (hasStatusSubresource(resource)) next.status = (current as { status?: unknown }).status;
@@ -229,7 +229,7 @@ export class FakeApiServer implements KubeClient {
     ref: ObjectRef,
     patch: object,
   ): Promise<T> {
-    this.begin("mergePatch", ref, patch);
+    this.begin("mergePatch", resource, ref, patch);
     const precondition = (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
     const current = this.current(resource, ref, precondition);
     const next = applyMergePatch(current, patch) as KubeObject & { status?: unknown };
@@ -242,7 +242,7 @@ export class FakeApiServer implements KubeClient {
     ref: ObjectRef,
     ops: JsonPatchOp[],
   ): Promise<T> {
-    this.begin("jsonPatch", ref, ops);
+    this.begin("jsonPatch", resource, ref, ops);
     const current = this.current(resource, ref, undefined);
     const next = applyJsonPatch(current as Json, ops) as KubeObject;
     return this.update(resource, ref, current, next) as T;
@@ -253,7 +253,7 @@ export class FakeApiServer implements KubeClient {
     ref: ObjectRef,
     patch: object,
   ): Promise<T> {
-    this.begin("patchStatus", ref, patch);
+    this.begin("patchStatus", resource, ref, patch);
     const precondition = (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
     const current = this.current(resource, ref, precondition);
     const status = applyMergePatch(
@@ -264,7 +264,7 @@ export class FakeApiServer implements KubeClient {
   }
 
   async delete(resource: ResourceDescriptor, ref: ObjectRef, options: DeleteOptions = {}): Promise<void> {
-    this.begin("delete", ref, options);
+    this.begin("delete", resource, ref, options);
     const current = this.current(resource, ref, options.preconditions?.resourceVersion);
     const uid = options.preconditions?.uid;
     if (uid !== undefined && uid !== current.metadata?.uid) {
@@ -287,7 +287,7 @@ export class FakeApiServer implements KubeClient {
     onEvent: (event: WatchEvent<T>) => void,
     onDone: (err: Error | undefined) => void,
   ): Promise<WatchHandle> {
-    this.begin("watch", undefined, options);
+    this.begin("watch", resource, undefined, options);
     const kind = kindKey(resource);
     const watcher: Watcher = {
       kind,
@@ -309,8 +309,18 @@ export class FakeApiServer implements KubeClient {
     return { stop: () => watcher.end() };
   }
 
-  private begin(verb: string, ref: ObjectRef | undefined, body?: unknown): void {
-    this.calls.push({ verb, ...(ref ? { ref } : {}), ...(body !== undefined ? { body } : {}) });
+  private begin(
+    verb: string,
+    resource: ResourceDescriptor,
+    ref: ObjectRef | undefined,
+    body?: unknown,
+  ): void {
+    this.calls.push({
+      verb,
+      resource: resource.plural,
+      ...(ref ? { ref } : {}),
+      ...(body !== undefined ? { body } : {}),
+    });
     const index = this.failures.findIndex((f) => f.verb === verb);
     if (index !== -1) throw this.failures.splice(index, 1)[0]!.error;
   }

@@ -179,6 +179,25 @@ export const dockerOperationErrors = new Counter({
   registers: [registry],
 });
 
+export const discoveryWrites = new Counter({
+  name: "berth_discovery_writes_total",
+  help: "Writes of the discovery mirror: EndpointSlices and Services (create, update, patch, delete) and Definition status",
+  labelNames: ["resource", "verb"] as const,
+  registers: [registry],
+});
+export const discoveryEndpoints = new Gauge({
+  name: "berth_discovery_endpoints",
+  help: "Endpoints the discovery mirror publishes in EndpointSlices, by whether they are ready",
+  labelNames: ["ready"] as const,
+  registers: [registry],
+});
+export const discoverySyncDuration = new Histogram({
+  name: "berth_discovery_sync_duration_seconds",
+  help: "Time to bring one service's Service and EndpointSlices in line with its Instances",
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [registry],
+});
+
 export const RECONCILE_RESULTS = ["success", "error", "requeue", "requeue_after"] as const;
 export type ReconcileResultLabel = (typeof RECONCILE_RESULTS)[number];
 

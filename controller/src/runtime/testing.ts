@@ -12,6 +12,8 @@ import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
 
 export interface RecordedCall {
   verb: string;
+  /** The resource's plural (the in-memory API server records it). */
+  resource?: string;
   ref?: ObjectRef;
   body?: unknown;
 }
