@@ -31,7 +31,7 @@ import {
   newKubeClient,
 } from "../../controller/src/kube/index.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import { restClientRequests } from "../../controller/src/runtime/metrics.js";
+import { restClientMetrics, restClientRequests } from "../../controller/src/runtime/metrics.js";
 import { CountingKubeClient, perMinute } from "./counting-client.js";
 
 const IMAGE = "berth-test/echo:1";
@@ -118,7 +118,7 @@ async function ignoreNotFound(promise: Promise<unknown>): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const base = newKubeClient(loadKubeConfig());
+  const base = newKubeClient(loadKubeConfig(), { observer: restClientMetrics });
   const logger = createLogger({ level: "warn" });
   const suffix = randomBytes(3).toString("hex");
   const namespace = `berth-idle-${suffix}`;

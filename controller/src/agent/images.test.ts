@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Instance } from "../api/types.js";
 import { ImageNotFoundError } from "../docker/index.js";
-import { RecordingEventRecorder } from "../runtime/events.js";
+import { RecordingEventRecorder } from "../testing/recording-events.js";
 import { SourceError, ensureSourceImage } from "../source/index.js";
 import { InstanceImages } from "./images.js";
 

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Instance } from "../api/types.js";
 import { ImageNotFoundError, RegistryAuthError, type ImageInfo, type RegistryAuth } from "../docker/index.js";
-import { RecordingEventRecorder } from "../runtime/events.js";
+import { RecordingEventRecorder } from "../testing/recording-events.js";
 import { SourceError } from "../source/index.js";
 import { ContainerConfigError } from "./containerspec.js";
 import { InstanceImages } from "./images.js";

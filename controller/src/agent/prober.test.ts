@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import { FakeClock, flushPromises } from "../runtime/clock.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { nullLogger } from "../runtime/log.js";
 import type { ProbeOutcome, ProbeTarget } from "./prober.js";
 import {

@@ -15,13 +15,13 @@ import { registrySettingsFromFlags, startRegistry } from "../registry/index.js";
 import { UnknownContextError, loadKubeConfig, newKubeClient } from "../kube/index.js";
 import { FlagError, formatHelp, parseFlags, type FlagSpecs } from "../runtime/flags.js";
 import { createLogger, errorFields, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
-import { collectProcessMetrics, leaderElectionMasterStatus } from "../runtime/metrics.js";
+import { collectProcessMetrics, leaderElectionMasterStatus, restClientMetrics } from "../runtime/metrics.js";
 import { ProbeServer } from "../runtime/server.js";
 import { Shutdown } from "../runtime/shutdown.js";
-import { parseHostPort } from "./flags.js";
+import { parseHostPort } from "../runtime/flags.js";
 import { COMMANDS, runCommand, type CommandName } from "./registry-commands.js";
 import { ROLES, type Role } from "./roles.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "../runtime/version.js";
 
 function usage(): string {
   const lines = [
@@ -119,7 +119,7 @@ function kubeConfigFromFlags(values: Record<string, unknown>): ReturnType<typeof
 async function run(role: Role, values: Record<string, unknown>, logger: Logger): Promise<void> {
   const shutdown = new Shutdown({ logger, deadlineMs: values.shutdownTimeout as number });
   shutdown.installSignalHandlers();
-  const client = newKubeClient(kubeConfigFromFlags(values));
+  const client = newKubeClient(kubeConfigFromFlags(values), { observer: restClientMetrics });
   collectProcessMetrics();
 
   const bind = parseHostPort(values.metricsBindAddress as string)!;

@@ -15,7 +15,7 @@ import {
   newWorld,
   readyNode,
   type World,
-} from "./reconciler-fixtures.js";
+} from "../testing/reconciler-fixtures.js";
 import { SchedulerReconciler } from "./scheduler-controller.js";
 
 const web = (spec: Partial<DefinitionSpec> = {}): DefinitionSpec => ({

@@ -23,7 +23,7 @@ import type { Controller } from "../runtime/controller.js";
 import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { addFinalizer } from "../runtime/finalizers.js";
 import { objectKey } from "../runtime/informer.js";
-import { applyToReadySeconds, definitionReadyReplicas } from "../runtime/metrics.js";
+import { applyToReadySeconds, definitionReadyReplicas } from "./metrics.js";
 import { getCondition, setCondition, StatusWriter } from "../runtime/status.js";
 import type { SourceError } from "../source/index.js";
 import { controllerFor, type ControllerContext } from "./context.js";

@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, INSTANCE_FINALIZER, type Definition, type Instance, type Node } from "../api/types.js";
+import { isExternalInstance } from "../api/vocabulary.js";
 import { countByPhase } from "./index.js";
 import {
   controllingDefinition,
   desiredInstance,
   freeOrdinals,
   instanceName,
-  isExternalInstance,
   isOwnedBy,
   viewInstance,
 } from "./instances.js";

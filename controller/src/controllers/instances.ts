@@ -14,6 +14,7 @@ import {
   type Node,
   type RunTemplate,
 } from "../api/types.js";
+import { isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
 import { withoutLiteralValues } from "../environment/index.js";
 
 /** How many characters of the deploymentId go into an Instance name. */
@@ -98,15 +99,6 @@ export function desiredInstance(
 }
 
 /** True when the Instance's controlling owner is this Definition (same uid). */
-/**
- * An external Instance (spec.external) is an address Berth does not run: no controller
- * schedules, deploys, counts or garbage-collects it, even when it carries the slug of a
- * Definition or (declared by hand) an owner reference to one.
- */
-export function isExternalInstance(instance: Instance): boolean {
-  return instance.spec.external !== undefined;
-}
-
 export function isOwnedBy(instance: Instance, definition: Definition): boolean {
   if (isExternalInstance(instance)) return false;
   const uid = definition.metadata.uid;
@@ -150,10 +142,6 @@ export interface InstanceView {
 /** Ready now, or ready at some time since it was created: it has been rolled out. */
 export function wasReadyOnce(instance: InstanceView): boolean {
   return instance.ready || instance.firstReadyAt !== undefined;
-}
-
-export function nodeIsReady(node: Node | undefined): boolean {
-  return node?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
 export function viewInstance(instance: Instance, nodeOf: (name: string) => Node | undefined): InstanceView {

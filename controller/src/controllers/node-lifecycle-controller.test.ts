@@ -15,7 +15,7 @@ import {
   readyNode,
   renewLease,
   type World,
-} from "./reconciler-fixtures.js";
+} from "../testing/reconciler-fixtures.js";
 
 const GRACE = 40_000;
 const EVICTION = 60_000;

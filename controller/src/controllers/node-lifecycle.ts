@@ -25,7 +25,7 @@ import { INSTANCES, NODES, isNotFound, type Lease } from "../kube/index.js";
 import type { Controller } from "../runtime/controller.js";
 import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { removeFinalizer } from "../runtime/finalizers.js";
-import { nodeReady } from "../runtime/metrics.js";
+import { nodeReady } from "./metrics.js";
 import { getCondition, setCondition, StatusWriter } from "../runtime/status.js";
 import {
   controllerFor,
@@ -35,7 +35,7 @@ import {
   type ControllerSettings,
 } from "./context.js";
 import { deleteInstances } from "./deletion.js";
-import { isExternalInstance, nodeIsReady } from "./instances.js";
+import { isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
 
 export const NODE_LIFECYCLE_CONTROLLER = "node-lifecycle";
 

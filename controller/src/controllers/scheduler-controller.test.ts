@@ -12,7 +12,7 @@ import {
   newWorld,
   readyNode,
   type World,
-} from "./reconciler-fixtures.js";
+} from "../testing/reconciler-fixtures.js";
 import { SchedulerReconciler, UNSCHEDULABLE_RECHECK_MS } from "./scheduler-controller.js";
 
 async function setup(t: TestContext, nodes: string[]) {

@@ -20,7 +20,7 @@ import { removeFinalizer } from "../runtime/finalizers.js";
 import { objectKey } from "../runtime/informer.js";
 import { setCondition, StatusWriter } from "../runtime/status.js";
 import { controllerFor, type ControllerContext } from "./context.js";
-import { isExternalInstance } from "./instances.js";
+import { isExternalInstance } from "../api/vocabulary.js";
 import { schedule, type PlacedInstance, type SchedulingCandidate } from "./scheduler.js";
 
 export const SCHEDULER_CONTROLLER = "scheduler";

@@ -12,7 +12,7 @@
 import type { Node, Resources } from "../api/types.js";
 import { FIRST_UNPRIVILEGED_PORT } from "../api/types.js";
 import { compareStrings } from "./deployment-id.js";
-import { nodeIsReady } from "./instances.js";
+import { nodeIsReady } from "../api/vocabulary.js";
 import { parseQuantity } from "./quantity.js";
 
 export interface SchedulingCandidate {

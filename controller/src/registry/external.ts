@@ -16,7 +16,7 @@
 import { randomBytes } from "node:crypto";
 import type { Instance, InstanceStatus } from "../api/types.js";
 import { API_VERSION, LABELS } from "../api/types.js";
-import { isExternalInstance } from "../controllers/instances.js";
+import { isExternalInstance } from "../api/vocabulary.js";
 import type { KubeClient } from "../kube/client.js";
 import { getOrUndefined, isConflict, isNotFound } from "../kube/errors.js";
 import { INSTANCES } from "../kube/resources.js";

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock } from "../runtime/clock.js";
+import { FakeClock } from "../testing/fake-clock.js";
 import { ExpiringCache } from "./expiring-cache.js";
 import { flushMarginMs } from "./external.js";
 import { HttpError } from "./http.js";

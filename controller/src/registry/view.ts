@@ -5,7 +5,7 @@
  */
 import type { Definition, Instance, Node } from "../api/types.js";
 import type { RegistryInstance } from "../client/types.js";
-import { isExternalInstance, nodeIsReady } from "../controllers/instances.js";
+import { isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
 
 /** One address of a service, as lookup returns it: the client library's wire type. */
 export type InstanceEntry = RegistryInstance;

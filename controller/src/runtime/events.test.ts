@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { EVENTS, type KubeEvent } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
-import { FakeClock } from "./clock.js";
-import { KubeEventRecorder, RecordingEventRecorder } from "./events.js";
-import { FakeApiServer } from "./fake-apiserver.js";
+import { FakeClock } from "../testing/fake-clock.js";
+import { KubeEventRecorder } from "./events.js";
+import { RecordingEventRecorder } from "../testing/recording-events.js";
+import { FakeApiServer } from "../testing/fake-apiserver.js";
 
 const pod = {
   apiVersion: "berth.dev/v1alpha1",

@@ -10,7 +10,7 @@ import {
   StatusWriter,
   toTimestamp,
 } from "./status.js";
-import { FakeKubeClient } from "./testing.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import { INSTANCES } from "../kube/resources.js";
 import type { Instance } from "../api/types.js";
 

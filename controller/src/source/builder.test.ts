@@ -8,8 +8,8 @@ import { BuildFailedError, ImageNotFoundError } from "../docker/index.js";
 import type { BuildEngine } from "./builder.js";
 import { ensureSourceImage, servicePort, sourceImageTag } from "./builder.js";
 import { SourceBuildError, SourceError } from "./errors.js";
-import { GitFixture, TEST_FILE_REPOSITORIES } from "./git-fixture.js";
-import { waitUntil } from "../runtime/testing.js";
+import { GitFixture, TEST_FILE_REPOSITORIES } from "../testing/git-fixture.js";
+import { waitUntil } from "../testing/fake-kube-client.js";
 
 /**
  * Stands in for the Docker module: "builds" by reading the containerFile from the context,

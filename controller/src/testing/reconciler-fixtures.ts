@@ -13,15 +13,15 @@ import {
   type Node,
 } from "../api/types.js";
 import { CONFIGMAPS, DEFINITIONS, INSTANCES, LEASES, NODES, SECRETS, type Lease } from "../kube/index.js";
-import { FakeClock, flushPromises } from "../runtime/clock.js";
+import { FakeClock, flushPromises } from "./fake-clock.js";
 import type { ReconcileContext, Reconciler, Result } from "../runtime/controller.js";
-import { RecordingEventRecorder } from "../runtime/events.js";
-import { FakeApiServer } from "../runtime/fake-apiserver.js";
+import { RecordingEventRecorder } from "./recording-events.js";
+import { FakeApiServer } from "./fake-apiserver.js";
 import { Informer, parseKey } from "../runtime/informer.js";
 import { nullLogger } from "../runtime/log.js";
 import { toTimestamp } from "../runtime/status.js";
-import { DEFAULT_SETTINGS, nodeLeaseName, type ControllerContext } from "./context.js";
-import { DeploymentSalt } from "./deployment-salt.js";
+import { DEFAULT_SETTINGS, nodeLeaseName, type ControllerContext } from "../controllers/context.js";
+import { DeploymentSalt } from "../controllers/deployment-salt.js";
 
 export const NS = "team";
 

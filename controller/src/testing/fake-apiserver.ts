@@ -22,7 +22,7 @@ import { KubeApiError } from "../kube/errors.js";
 import { jsonEqual, type JsonPatchOp } from "../kube/patch.js";
 import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
 import { GROUP } from "../api/types.js";
-import type { RecordedCall } from "./testing.js";
+import type { RecordedCall } from "./fake-kube-client.js";
 
 type Json = Record<string, unknown>;
 

@@ -3,10 +3,10 @@
  * fake clock, and another holder of the Lease to compete with.
  */
 import { LEASES, type Lease } from "../kube/resources.js";
-import type { FakeClock } from "./clock.js";
+import type { FakeClock } from "./fake-clock.js";
 import type { FakeApiServer } from "./fake-apiserver.js";
-import { LeaderElector, type LeaderElectionOptions, type StoppedLeadingReason } from "./leader.js";
-import { leaderElectionMasterStatus } from "./metrics.js";
+import { LeaderElector, type LeaderElectionOptions, type StoppedLeadingReason } from "../runtime/leader.js";
+import { leaderElectionMasterStatus } from "../runtime/metrics.js";
 
 export const REF = { namespace: "berth-system", name: "berth-controller" };
 

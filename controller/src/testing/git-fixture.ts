@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import type { FileRepositoryPolicy } from "./file-repositories.js";
+import type { FileRepositoryPolicy } from "../source/file-repositories.js";
 
 const execFileAsync = promisify(execFile);
 
