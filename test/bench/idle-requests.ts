@@ -19,7 +19,8 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, type Definition } from "../../controller/src/api/types.js";
-import { leaseNameFor, startAgent } from "../../controller/src/agent/index.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { startAgent } from "../../controller/src/agent/index.js";
 import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
 import {
   DEFINITIONS,
@@ -198,7 +199,7 @@ async function main(): Promise<void> {
     await controller.stop();
     await ignoreNotFound(base.delete(NAMESPACES, { name: namespace }));
     await ignoreNotFound(base.delete(NODES, { name: nodeName }));
-    await ignoreNotFound(base.delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(nodeName) }));
+    await ignoreNotFound(base.delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(nodeName) }));
     await ignoreNotFound(base.delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaderLease }));
     rmSync(dir, { recursive: true, force: true });
   }

@@ -10,9 +10,11 @@ import os from "node:os";
 import path from "node:path";
 import type { TestContext } from "node:test";
 import type { Instance, InstanceStatus, RunTemplate } from "../../controller/src/api/types.js";
-import { API_VERSION, INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
+import { API_VERSION } from "../../controller/src/api/types.js";
+import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/vocabulary.js";
 import type { RunningAgent } from "../../controller/src/agent/index.js";
-import { leaseNameFor, startAgent } from "../../controller/src/agent/index.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { startAgent } from "../../controller/src/agent/index.js";
 import type { AgentOptionsInput } from "../../controller/src/agent/config.js";
 import { DockerEngine } from "../../controller/src/docker/index.js";
 import type { ContainerSummary } from "../../controller/src/docker/index.js";
@@ -371,7 +373,7 @@ async function cleanUp(world: AgentWorld): Promise<void> {
   }
   await client.delete(NODES, { name: nodeName }).catch(() => undefined);
   await client
-    .delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(nodeName) })
+    .delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(nodeName) })
     .catch(() => undefined);
   await client.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch(() => undefined);
   await world.stopEngine?.();

@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LABELS } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
 import { NodeConflictError } from "../../controller/src/agent/index.js";
 import { NODES, isNotFound } from "../../controller/src/kube/index.js";
 import { env, images, run, testNamespace, waitFor } from "../harness/index.js";

@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
+import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/vocabulary.js";
 import type { Node } from "../../controller/src/api/types.js";
 import { RESTARTS_LABEL } from "../../controller/src/agent/index.js";
 import { INSTANCES, LEASES, NODES } from "../../controller/src/kube/index.js";

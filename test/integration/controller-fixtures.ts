@@ -8,14 +8,14 @@ import { randomBytes } from "node:crypto";
 import type { TestContext } from "node:test";
 import {
   API_VERSION,
-  INSTANCE_FINALIZER,
   type Definition,
   type DefinitionSpec,
   type Instance,
   type Node,
 } from "../../controller/src/api/types.js";
+import { INSTANCE_FINALIZER } from "../../controller/src/api/vocabulary.js";
 import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
-import { nodeLeaseName } from "../../controller/src/controllers/context.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
 import { nodeNamespace } from "../../controller/src/environment/index.js";
 import {
   DEFINITIONS,

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { API_VERSION, LABELS, type ImageSource, type Instance } from "../../controller/src/api/types.js";
+import { API_VERSION, type ImageSource, type Instance } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
 import type { DeliveredEnvironment } from "../../controller/src/environment/index.js";
 import { INSTANCES, type KubeClient } from "../../controller/src/kube/index.js";
 import { SourceError, readPullAuth } from "../../controller/src/source/index.js";

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { LABELS } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
 import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
 import { DockerEngine, type DockerObserver } from "../../controller/src/docker/index.js";
 import { nodeNamespace } from "../../controller/src/environment/index.js";

@@ -8,7 +8,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { API_VERSION, INSTANCE_FINALIZER, type Instance } from "../../controller/src/api/types.js";
+import { API_VERSION, type Instance } from "../../controller/src/api/types.js";
+import { INSTANCE_FINALIZER } from "../../controller/src/api/vocabulary.js";
 import { INSTANCES, ignoreNotFound } from "../../controller/src/kube/index.js";
 import { registryHeartbeatWrites, registryHeartbeats } from "../../controller/src/registry/metrics.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";

@@ -4,7 +4,7 @@
  * wants. startAgent wires the parts; the CLI runs it alone or next to the controller.
  */
 import type { Instance, Node } from "../api/types.js";
-import { LABELS } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
 import { DockerEngine } from "../docker/engine.js";
 import { readEngineTls } from "../docker/tls.js";
 import type { KubeClient } from "../kube/client.js";

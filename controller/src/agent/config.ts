@@ -6,7 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import os from "node:os";
 import type { NodeCapacity } from "../api/types.js";
-import { NODE_NAME_MAX_LENGTH } from "../api/types.js";
+import { NODE_NAME_MAX_LENGTH } from "../api/vocabulary.js";
 import { type EngineTlsFiles, hasEngineTls, resolveEngineTlsFiles } from "../docker/tls.js";
 import { parseEngineUrl } from "../docker/url.js";
 import type { FlagValues } from "../runtime/flags.js";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { HealthCheck, Instance } from "../api/types.js";
-import { LABELS } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
 import {
   ContainerConfigError,
   RESTARTS_LABEL,

@@ -7,7 +7,8 @@
  * fields, status, events or error messages (errors name the object and key, not the value).
  */
 import type { ImageSource, Instance, RepositorySource, RunTemplate } from "../api/types.js";
-import { FIRST_UNPRIVILEGED_PORT, LABELS } from "../api/types.js";
+import { FIRST_UNPRIVILEGED_PORT, LABELS } from "../api/vocabulary.js";
+import { cpuNanos, memoryBytes } from "../api/quantity.js";
 import type { ContainerSpec, PortSpec } from "../docker/spec.js";
 import { MANAGED_BY_VALUE } from "../docker/spec.js";
 
@@ -136,18 +137,6 @@ export function containerName(instance: Instance, node: NodeAddressing): string 
   return raw.replace(/[^a-zA-Z0-9_.-]/g, "-");
 }
 
-const MEMORY_UNITS: Record<string, number> = {
-  "": 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  Ki: 1024,
-  Mi: 1024 ** 2,
-  Gi: 1024 ** 3,
-  Ti: 1024 ** 4,
-};
-
 /** The Docker engine refuses a memory limit below 6 MiB. */
 export const MIN_MEMORY_BYTES = 6 * 1024 ** 2;
 /**
@@ -161,10 +150,9 @@ export const MIN_NANO_CPUS = 10_000_000;
  * 2^53 would reach the engine as another number.
  */
 export function parseMemoryQuantity(text: string): number {
-  const match = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(text);
-  if (!match)
+  const bytes = memoryBytes(text);
+  if (bytes === undefined)
     throw new ContainerConfigError("InvalidResources", `resources.memory "${text}" is not a quantity`);
-  const bytes = Math.round(Number(match[1]) * MEMORY_UNITS[match[2] ?? ""]!);
   if (!Number.isSafeInteger(bytes))
     throw new ContainerConfigError(
       "InvalidResources",
@@ -186,11 +174,9 @@ export function memoryLimitBytes(text: string): number {
 
 /** A CPU quantity ("500m", "1.5") in Docker's NanoCpus (1e9 per core), an exact integer. */
 export function parseCpuQuantity(text: string): number {
-  const milli = /^([0-9]+)m$/.exec(text);
-  let nanoCpus: number;
-  if (milli) nanoCpus = Number(milli[1]) * 1e6;
-  else if (/^[0-9]+(\.[0-9]+)?$/.test(text)) nanoCpus = Math.round(Number(text) * 1e9);
-  else throw new ContainerConfigError("InvalidResources", `resources.cpus "${text}" is not a quantity`);
+  const nanoCpus = cpuNanos(text);
+  if (nanoCpus === undefined)
+    throw new ContainerConfigError("InvalidResources", `resources.cpus "${text}" is not a quantity`);
   if (!Number.isSafeInteger(nanoCpus))
     throw new ContainerConfigError(
       "InvalidResources",

@@ -7,7 +7,7 @@
  * the label existed) is adopted when an Instance here wants it, and otherwise left and
  * logged: it may be another installation's (see installation.ts).
  */
-import { LABELS } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import { nodeSelector } from "./containerspec.js";

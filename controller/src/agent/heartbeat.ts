@@ -15,7 +15,8 @@ import { StatusWriter, setCondition, statusEqual, toTimestamp } from "../runtime
 import { parseCpuQuantity, parseMemoryQuantity } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import type { NodeIdentity } from "./registration.js";
-import { NodeConflictError, isLoopback, leaseHeldBy, leaseNameFor, microTime } from "./registration.js";
+import { CONDITIONS, nodeLeaseName } from "../api/vocabulary.js";
+import { NodeConflictError, isLoopback, leaseHeldBy, microTime } from "./registration.js";
 
 export interface EngineHealth {
   reachable: boolean;
@@ -48,13 +49,13 @@ export function nodeStatusFor(current: NodeStatus | undefined, input: StatusInpu
     conditions,
     engine.reachable
       ? {
-          type: "DockerReachable",
+          type: CONDITIONS.dockerReachable,
           status: "True",
           reason: "EngineAnswered",
           message: `Docker ${engine.version ?? ""} answers at ${identity.url}`.replace("  ", " "),
         }
       : {
-          type: "DockerReachable",
+          type: CONDITIONS.dockerReachable,
           status: "False",
           reason: "EngineUnreachable",
           message: engine.message ?? `Docker at ${identity.url} does not answer`,
@@ -74,7 +75,7 @@ export function nodeStatusFor(current: NodeStatus | undefined, input: StatusInpu
           reason: "EngineUnreachable",
           message: `the Docker engine at ${identity.url} does not answer`,
         };
-  conditions = setCondition(conditions, { type: "Ready", ...ready }, now);
+  conditions = setCondition(conditions, { type: CONDITIONS.ready, ...ready }, now);
   conditions = setCondition(conditions, misconfiguredCondition(identity, input.otherNodes), now);
   const status: NodeStatus = {
     lastHeartbeat: toTimestamp(now),
@@ -96,7 +97,7 @@ export function nodeStatusFor(current: NodeStatus | undefined, input: StatusInpu
  */
 export function readinessDrifted(status: NodeStatus | undefined, engine: EngineHealth): boolean {
   const expected = engine.reachable ? "True" : "False";
-  const condition = status?.conditions?.find((c) => c.type === "Ready");
+  const condition = status?.conditions?.find((c) => c.type === CONDITIONS.ready);
   return condition?.status !== expected || status?.ready !== expected;
 }
 
@@ -111,7 +112,7 @@ export function misconfiguredCondition(
   ].filter((part): part is string => part !== undefined);
   if (otherNodes > 0 && loopback.length > 0) {
     return {
-      type: "Misconfigured",
+      type: CONDITIONS.misconfigured,
       status: "True",
       reason: "LoopbackInMultiNodeRegistry",
       message:
@@ -120,7 +121,7 @@ export function misconfiguredCondition(
     };
   }
   return {
-    type: "Misconfigured",
+    type: CONDITIONS.misconfigured,
     status: "False",
     reason: "AsExpected",
     message: "no configuration problem seen",
@@ -239,7 +240,7 @@ export class NodeHeartbeat {
     const due = this.options.clock.now() - this.lastStatusWrite >= this.options.statusRefreshMs;
     const drifted = readinessDrifted(node.status, engine);
     if (drifted && !changed) {
-      const ready = node.status?.conditions?.find((c) => c.type === "Ready");
+      const ready = node.status?.conditions?.find((c) => c.type === CONDITIONS.ready);
       this.options.logger.info("node readiness was changed by someone else, reporting it again", {
         status: ready?.status,
         reason: ready?.reason,
@@ -262,7 +263,7 @@ export class NodeHeartbeat {
       // Someone else wrote our Lease: if another live agent holds it, this agent has lost its Node.
       const current = await client.get(LEASES, {
         namespace: identity.leaseNamespace,
-        name: leaseNameFor(identity.nodeName),
+        name: nodeLeaseName(identity.nodeName),
       });
       const holder = leaseHeldBy(current, now);
       if (holder && holder !== identity.agentId) {

@@ -11,5 +11,5 @@ export type { AgentFlagValues, AgentOptions, AgentOptionsInput } from "./config.
 export { agentFlags, agentOptionsFromFlags, parseLabels, resolveAgentOptions } from "./config.js";
 export type { AgentDeps, RunningAgent } from "./agent.js";
 export { startAgent } from "./agent.js";
-export { NodeConflictError, leaseNameFor } from "./registration.js";
+export { NodeConflictError } from "./registration.js";
 export { RESTARTS_LABEL, containerName } from "./containerspec.js";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Instance } from "../api/types.js";
-import { INSTANCE_FINALIZER, LABELS } from "../api/types.js";
+import { INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
 import { EngineUnreachableError, PortInUseError } from "../docker/errors.js";
 import type { ObjectRef } from "../kube/client.js";
 import type { JsonPatchOp } from "../kube/patch.js";

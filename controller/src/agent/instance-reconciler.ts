@@ -5,7 +5,7 @@
  * it observed, only when it changed.
  */
 import type { Instance, InstanceStatus, RunTemplate } from "../api/types.js";
-import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/types.js";
+import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/vocabulary.js";
 import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
 import { hostPortFor } from "../docker/spec.js";
 import type { KubeClient } from "../kube/client.js";

@@ -58,13 +58,6 @@ export interface ControllerContext {
   deploymentSalt: DeploymentSalt;
 }
 
-/** The Lease an agent renews for its Node. */
-export const NODE_LEASE_PREFIX = "berth-node-";
-
-export function nodeLeaseName(node: string): string {
-  return `${NODE_LEASE_PREFIX}${node}`;
-}
-
 /** A runtime Controller for one of the controller role's reconcilers, on the role's clock and logger. */
 export function controllerFor(
   context: ControllerContext,

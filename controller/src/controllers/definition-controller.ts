@@ -4,13 +4,8 @@
  * dependsOn, plans the next rollout step, creates and deletes Instances (deterministic
  * names, owner references, so a replayed pass never duplicates), and rebuilds status.
  */
-import {
-  DEFINITION_FINALIZER,
-  type Condition,
-  type Definition,
-  type DefinitionStatus,
-  type Instance,
-} from "../api/types.js";
+import { CONDITIONS, DEFINITION_FINALIZER } from "../api/vocabulary.js";
+import { type Condition, type Definition, type DefinitionStatus, type Instance } from "../api/types.js";
 import {
   DEFINITIONS,
   INSTANCES,
@@ -269,13 +264,13 @@ export class DefinitionReconciler implements Reconciler {
       // Already ready at this generation (a restarted controller): nothing left to time.
       const alreadyReady =
         previous?.observedGeneration === generation &&
-        getCondition(previous.conditions, "Progressing")?.reason === "RolloutComplete";
+        getCondition(previous.conditions, CONDITIONS.progressing)?.reason === "RolloutComplete";
       const created = Date.parse(definition.metadata.creationTimestamp ?? "");
       const startedAt = generation <= 1 && Number.isFinite(created) ? created : this.context.clock.now();
       timer = { generation, startedAt, done: alreadyReady };
       this.readyTimers.set(key, timer);
     }
-    const ready = getCondition(status.conditions, "Ready")?.status === "True";
+    const ready = getCondition(status.conditions, CONDITIONS.ready)?.status === "True";
     if (!timer.done && ready && plan.complete) {
       timer.done = true;
       applyToReadySeconds.observe(Math.max(0, this.context.clock.now() - timer.startedAt) / 1000);
@@ -284,7 +279,7 @@ export class DefinitionReconciler implements Reconciler {
 
   /** Events for dependency problems, once per change of the Degraded reason. */
   private reportDependencies(before: Definition, dependencies: DependencyCheck): void {
-    const previous = getCondition(before.status?.conditions, "Degraded")?.reason;
+    const previous = getCondition(before.status?.conditions, CONDITIONS.degraded)?.reason;
     if (dependencies.cycle && previous !== "DependencyCycle") {
       this.context.events.event(
         before,
@@ -304,7 +299,7 @@ export class DefinitionReconciler implements Reconciler {
 
   /** An Event when the repository problem is new (the Degraded reason changes to it). */
   private reportSourceProblem(before: Definition, problem: SourceError): void {
-    if (getCondition(before.status?.conditions, "Degraded")?.reason === problem.reason) return;
+    if (getCondition(before.status?.conditions, CONDITIONS.degraded)?.reason === problem.reason) return;
     this.context.events.event(before, "Warning", problem.reason, problem.message);
   }
 

@@ -5,7 +5,8 @@
  * it runs anywhere. The same path serves namespace deletion: the namespace controller
  * deletes the Definition, and this cleanup runs before the namespace can go.
  */
-import { DEFINITION_FINALIZER, type Definition, type Instance } from "../api/types.js";
+import { DEFINITION_FINALIZER } from "../api/vocabulary.js";
+import { type Definition, type Instance } from "../api/types.js";
 import { INSTANCES, DEFINITIONS, isNotFound } from "../kube/index.js";
 import { finalize } from "../runtime/finalizers.js";
 import type { Logger } from "../runtime/log.js";

@@ -12,6 +12,7 @@
  * reconcile.
  */
 import type { Definition, Instance } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
 import type { DeliveredEnvironment, EnvironmentProblem } from "../environment/index.js";
 import {
   ENVIRONMENT_SECRET_TYPE,
@@ -150,7 +151,7 @@ export class EnvironmentReconciler implements Reconciler {
       await this.context.client.create(NAMESPACES, {
         apiVersion: "v1",
         kind: "Namespace",
-        metadata: { name: namespace, labels: { "berth.dev/node": node } },
+        metadata: { name: namespace, labels: { [LABELS.node]: node } },
       });
     } catch (err) {
       if (isForbidden(err)) {

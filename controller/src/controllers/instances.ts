@@ -5,8 +5,6 @@
  */
 import {
   API_VERSION,
-  INSTANCE_FINALIZER,
-  LABELS,
   type Condition,
   type Definition,
   type Instance,
@@ -14,6 +12,7 @@ import {
   type Node,
   type RunTemplate,
 } from "../api/types.js";
+import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
 import { isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
 import { withoutLiteralValues } from "../environment/index.js";
 
@@ -149,8 +148,8 @@ export function viewInstance(instance: Instance, nodeOf: (name: string) => Node 
   const nodeName = instance.spec.nodeName || undefined;
   const nodeReady = nodeName !== undefined && nodeIsReady(nodeOf(nodeName));
   const ready = status.ready === true && nodeReady;
-  const readyCondition = status.conditions?.find((c) => c.type === "Ready" && c.status === "True");
-  const scheduled = status.conditions?.find((c) => c.type === "Scheduled");
+  const readyCondition = status.conditions?.find((c) => c.type === CONDITIONS.ready && c.status === "True");
+  const scheduled = status.conditions?.find((c) => c.type === CONDITIONS.scheduled);
   const view: InstanceView = {
     name: instance.metadata.name ?? "",
     deploymentId: instance.spec.deploymentId ?? "",
@@ -166,7 +165,7 @@ export function viewInstance(instance: Instance, nodeOf: (name: string) => Node 
   const firstReadyAt = Date.parse(status.firstReadyTime ?? "");
   if (Number.isFinite(firstReadyAt)) view.firstReadyAt = firstReadyAt;
   else if (view.readySince !== undefined) view.firstReadyAt = view.readySince;
-  const readiness = status.conditions?.find((c) => c.type === "Ready");
+  const readiness = status.conditions?.find((c) => c.type === CONDITIONS.ready);
   if (status.ready !== true && readiness?.reason === "HealthCheckFailed") {
     view.healthCheckFailure = readiness.message || "the health check fails";
   }

@@ -14,28 +14,17 @@
  *   and evicting would turn a reporting outage into a real one.
  * - Instances bound to a Node object that no longer exists are evicted at once.
  */
-import {
-  INSTANCE_FINALIZER,
-  type Condition,
-  type Instance,
-  type Node,
-  type NodeStatus,
-} from "../api/types.js";
+import { CONDITIONS, INSTANCE_FINALIZER } from "../api/vocabulary.js";
+import { type Condition, type Instance, type Node, type NodeStatus } from "../api/types.js";
 import { INSTANCES, NODES, isNotFound, type Lease } from "../kube/index.js";
 import type { Controller } from "../runtime/controller.js";
 import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { removeFinalizer } from "../runtime/finalizers.js";
 import { nodeReady } from "./metrics.js";
 import { getCondition, setCondition, StatusWriter } from "../runtime/status.js";
-import {
-  controllerFor,
-  NODE_LEASE_PREFIX,
-  nodeLeaseName,
-  type ControllerContext,
-  type ControllerSettings,
-} from "./context.js";
+import { controllerFor, type ControllerContext, type ControllerSettings } from "./context.js";
 import { deleteInstances } from "./deletion.js";
-import { isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
+import { isExternalInstance, nodeIsReady, nodeLeaseName, nodeOfLease } from "../api/vocabulary.js";
 
 export const NODE_LIFECYCLE_CONTROLLER = "node-lifecycle";
 
@@ -67,7 +56,7 @@ export function assessNode(
   const heartbeatAt = times.length > 0 ? Math.max(...times) : undefined;
   const staleAt = heartbeatAt === undefined ? now : heartbeatAt + timings.nodeGracePeriodMs;
   const stale = now >= staleAt;
-  const ready = getCondition(node.status?.conditions, "Ready");
+  const ready = getCondition(node.status?.conditions, CONDITIONS.ready);
 
   let notReadySince: number | undefined;
   if (stale) notReadySince = staleAt;
@@ -151,12 +140,12 @@ export class NodeLifecycleReconciler implements Reconciler {
   }
 
   private async markUnknown(node: Node, assessment: NodeAssessment, now: number): Promise<void> {
-    const previous = getCondition(node.status?.conditions, "Ready");
+    const previous = getCondition(node.status?.conditions, CONDITIONS.ready);
     if (previous?.status === "Unknown" && previous.reason === "NodeStatusUnknown") return;
     const since =
       assessment.heartbeatAt === undefined ? "never" : new Date(assessment.heartbeatAt).toISOString();
     const condition: Omit<Condition, "lastTransitionTime"> = {
-      type: "Ready",
+      type: CONDITIONS.ready,
       status: "Unknown",
       reason: "NodeStatusUnknown",
       message: `The agent stopped reporting (last heartbeat: ${since}). Check that berth agent runs on this machine and reaches the API server.`,
@@ -207,7 +196,8 @@ export function newNodeLifecycleController(context: ControllerContext): Controll
   controller.for(caches.nodes);
   controller.watches(caches.leases, (lease) => {
     const name = lease.metadata?.name ?? "";
-    return name.startsWith(NODE_LEASE_PREFIX) ? [name.slice(NODE_LEASE_PREFIX.length)] : [];
+    const node = nodeOfLease(name);
+    return node === undefined ? [] : [node];
   });
   // A new binding to a lost or deleted node needs a look too.
   controller.watches(

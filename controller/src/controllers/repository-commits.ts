@@ -5,6 +5,7 @@
  * same commit. Resolving is a `git ls-remote`: answers are kept for a short while, failures
  * too, so a repository that does not answer is asked once per period, not once per pass.
  */
+import { CONDITIONS } from "../api/vocabulary.js";
 import type { RepositorySource, RunTemplate } from "../api/types.js";
 import type { Clock } from "../runtime/clock.js";
 import type { FileRepositoryPolicy, GitOptions } from "../source/index.js";
@@ -86,9 +87,9 @@ export function pinnedRunTemplate(template: RunTemplate, commit: string): RunTem
  */
 export function withSourceProblem(conditions: ConditionSpec[], problem: SourceError): ConditionSpec[] {
   return conditions.map((condition) => {
-    if (condition.type === "Degraded")
+    if (condition.type === CONDITIONS.degraded)
       return { ...condition, status: "True", reason: problem.reason, message: problem.message };
-    if (condition.type === "Progressing") {
+    if (condition.type === CONDITIONS.progressing) {
       return {
         ...condition,
         status: "False",

@@ -6,13 +6,8 @@
  * Node or Instance change instead of looping. One worker: bindings happen one at a time,
  * each seeing the ones before it, so two replicas never race for the same host port.
  */
-import {
-  INSTANCE_FINALIZER,
-  LABELS,
-  type Condition,
-  type Instance,
-  type InstanceStatus,
-} from "../api/types.js";
+import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
+import { type Condition, type Instance, type InstanceStatus } from "../api/types.js";
 import { INSTANCES, isNotFound } from "../kube/index.js";
 import type { Controller } from "../runtime/controller.js";
 import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
@@ -88,12 +83,12 @@ export class SchedulerReconciler implements Reconciler {
       return;
     }
 
-    const previous = instance.status?.conditions?.find((c) => c.type === "Scheduled");
+    const previous = instance.status?.conditions?.find((c) => c.type === CONDITIONS.scheduled);
     if (previous?.status !== "False" || previous.message !== result.message) {
       events.event(instance, "Warning", "FailedScheduling", result.message);
     }
     const condition: Omit<Condition, "lastTransitionTime"> = {
-      type: "Scheduled",
+      type: CONDITIONS.scheduled,
       status: "False",
       reason: result.reason,
       message: result.message,

@@ -1,7 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Node, type NodeSpec } from "../api/types.js";
-import { parseQuantity } from "./quantity.js";
 import { schedule, type PlacedInstance, type SchedulingCandidate } from "./scheduler.js";
 
 function node(
@@ -241,16 +240,4 @@ test("replicas with a fixed host port land on different nodes, one by one", () =
     if (result.node) bound.push(placed(result.node, "web", { hostPort: 9000 }));
   }
   assert.deepEqual(chosen, ["a", "b", "c", undefined]);
-});
-
-test("parseQuantity", () => {
-  assert.equal(parseQuantity("64Mi"), 64 * 2 ** 20);
-  assert.equal(parseQuantity("1.5"), 1.5);
-  assert.equal(parseQuantity("500m"), 0.5);
-  assert.equal(parseQuantity("2G"), 2e9);
-  assert.equal(parseQuantity("lots"), undefined);
-  assert.equal(parseQuantity("x1Gi"), undefined, "the whole text is the quantity");
-  assert.equal(parseQuantity("1.25"), 1.25);
-  assert.equal(parseQuantity(" 2Gi "), 2 * 2 ** 30, "surrounding blanks are ignored");
-  assert.equal(parseQuantity(undefined), undefined);
 });

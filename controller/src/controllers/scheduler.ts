@@ -10,10 +10,10 @@
  * same world always gives the same answer.
  */
 import type { Node, Resources } from "../api/types.js";
-import { FIRST_UNPRIVILEGED_PORT } from "../api/types.js";
+import { FIRST_UNPRIVILEGED_PORT } from "../api/vocabulary.js";
 import { compareStrings } from "./deployment-id.js";
 import { nodeIsReady } from "../api/vocabulary.js";
-import { parseQuantity } from "./quantity.js";
+import { cpuNanos, memoryBytes } from "../api/quantity.js";
 
 export interface SchedulingCandidate {
   namespace: string;
@@ -119,8 +119,8 @@ function rejectionOf(
     return "hostPort";
   const capacity = node.spec.capacity ?? {};
   if (capacity.instances !== undefined && onNode.length + 1 > capacity.instances) return "instances";
-  if (exceeds(capacity.memory, onNode, candidate, (r) => r.memory)) return "memory";
-  if (exceeds(capacity.cpus, onNode, candidate, (r) => r.cpus)) return "cpus";
+  if (exceeds(capacity.memory, onNode, candidate, (r) => r.memory, memoryBytes)) return "memory";
+  if (exceeds(capacity.cpus, onNode, candidate, (r) => r.cpus, cpuNanos)) return "cpus";
   return undefined;
 }
 
@@ -130,14 +130,17 @@ function exceeds(
   onNode: readonly PlacedInstance[],
   candidate: SchedulingCandidate,
   pick: (r: Resources) => string | undefined,
+  parse: (text: string) => number | undefined,
 ): boolean {
-  const limit = parseQuantity(limitText);
+  const limit = limitText === undefined ? undefined : parse(limitText);
   if (limit === undefined) return false;
-  const claim = (resources: Resources | undefined): number =>
-    parseQuantity(resources && pick(resources)) ?? 0;
+  // Whole bytes and NanoCpus, as the agent gives the engine: 0.1 + 0.2 cores fit into 0.3.
+  const claim = (resources: Resources | undefined): number => {
+    const text = resources && pick(resources);
+    return (text === undefined ? undefined : parse(text)) ?? 0;
+  };
   const used = onNode.reduce((sum, i) => sum + claim(i.resources), 0);
-  // A tiny tolerance: 0.1 + 0.2 cores must fit into 0.3.
-  return used + claim(candidate.resources) > limit + 1e-9;
+  return used + claim(candidate.resources) > limit;
 }
 
 function unschedulableMessage(

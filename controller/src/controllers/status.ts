@@ -20,6 +20,7 @@
  *                       InstancesUnhealthy, ProgressDeadlineExceeded
  *                False: AsExpected
  */
+import { CONDITIONS } from "../api/vocabulary.js";
 import type { Definition, DefinitionStatus } from "../api/types.js";
 import type { DependencyCheck } from "./dependencies.js";
 import { compareStrings } from "./deployment-id.js";
@@ -29,7 +30,7 @@ import type { RolloutPlan } from "./rollout.js";
 
 /** A condition before timestamps: what the runtime's setCondition merges into the list. */
 export interface ConditionSpec {
-  type: "Ready" | "Progressing" | "Degraded";
+  type: (typeof CONDITIONS)["ready" | "progressing" | "degraded"];
   status: "True" | "False" | "Unknown";
   reason: string;
   message: string;
@@ -79,8 +80,13 @@ export function aggregateStatus(input: StatusInput): AggregatedStatus {
     readyCondition(desired, ready.length, problem),
     progressingCondition(input, desired, updated, ready.length, dependencies),
     problem && problem.degrades
-      ? { type: "Degraded", status: "True", reason: problem.reason, message: problem.message }
-      : { type: "Degraded", status: "False", reason: "AsExpected", message: "Nothing needs attention." },
+      ? { type: CONDITIONS.degraded, status: "True", reason: problem.reason, message: problem.message }
+      : {
+          type: CONDITIONS.degraded,
+          status: "False",
+          reason: "AsExpected",
+          message: "Nothing needs attention.",
+        },
   ];
   return { fields, conditions };
 }
@@ -156,7 +162,7 @@ function problemOf(
 function readyCondition(desired: number, ready: number, problem: Problem | undefined): ConditionSpec {
   if (desired === 0) {
     return {
-      type: "Ready",
+      type: CONDITIONS.ready,
       status: "True",
       reason: "ScaledToZero",
       message: "replicas is 0: nothing to run.",
@@ -164,7 +170,7 @@ function readyCondition(desired: number, ready: number, problem: Problem | undef
   }
   if (ready >= desired) {
     return {
-      type: "Ready",
+      type: CONDITIONS.ready,
       status: "True",
       reason: "InstancesReady",
       message: `${ready} of ${desired} Instances are ready.`,
@@ -172,14 +178,14 @@ function readyCondition(desired: number, ready: number, problem: Problem | undef
   }
   if (problem && problem.reason !== "ProgressDeadlineExceeded") {
     return {
-      type: "Ready",
+      type: CONDITIONS.ready,
       status: "False",
       reason: problem.reason,
       message: `${ready} of ${desired} Instances are ready. ${problem.message}`,
     };
   }
   return {
-    type: "Ready",
+    type: CONDITIONS.ready,
     status: "False",
     reason: "InstancesNotReady",
     message: `${ready} of ${desired} Instances are ready; the others are starting or failing their health check.`,
@@ -196,7 +202,7 @@ function progressingCondition(
   const { plan, deploymentId } = input;
   if (dependencies.cycle) {
     return {
-      type: "Progressing",
+      type: CONDITIONS.progressing,
       status: "False",
       reason: "DependencyCycle",
       message: "Blocked by a dependsOn cycle (see Degraded).",
@@ -204,7 +210,7 @@ function progressingCondition(
   }
   if (dependencies.missing.length > 0) {
     return {
-      type: "Progressing",
+      type: CONDITIONS.progressing,
       status: "False",
       reason: "DependencyMissing",
       message: `Blocked: ${list(dependencies.missing)} missing (see Degraded).`,
@@ -212,7 +218,7 @@ function progressingCondition(
   }
   if (plan.complete) {
     return {
-      type: "Progressing",
+      type: CONDITIONS.progressing,
       status: "True",
       reason: "RolloutComplete",
       message: `Deployment ${deploymentId} is rolled out: ${desired} Instance${desired === 1 ? "" : "s"} ready.`,
@@ -220,7 +226,7 @@ function progressingCondition(
   }
   if (plan.stalled) {
     return {
-      type: "Progressing",
+      type: CONDITIONS.progressing,
       status: "False",
       reason: "ProgressDeadlineExceeded",
       message: stalledMessage(
@@ -231,14 +237,14 @@ function progressingCondition(
   }
   if (dependencies.notReady.length > 0 && updated.length < desired) {
     return {
-      type: "Progressing",
+      type: CONDITIONS.progressing,
       status: "False",
       reason: "WaitingForDependencies",
       message: `Waiting for ${list(dependencies.notReady)} to have a ready Instance.`,
     };
   }
   return {
-    type: "Progressing",
+    type: CONDITIONS.progressing,
     status: "True",
     reason: "RolloutInProgress",
     message: `Deployment ${deploymentId}: ${updated.length} of ${desired} Instances updated, ${ready} ready.`,

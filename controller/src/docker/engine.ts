@@ -29,7 +29,7 @@ import {
   toCreateOptions,
   toImageInfo,
 } from "./spec.js";
-import { LABELS } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
 import { hasEngineTls } from "./tls.js";
 import { parseEngineUrl } from "./url.js";
 import { imagePathSegment, imageReferenceProblem } from "./reference.js";

@@ -3,7 +3,7 @@
  * engine API's shapes. Nothing here talks to an engine.
  */
 import type Docker from "dockerode";
-import { LABELS } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
 
 export const MANAGED_BY_VALUE = "berth";
 

@@ -15,7 +15,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Instance, InstanceStatus } from "../api/types.js";
-import { API_VERSION, LABELS } from "../api/types.js";
+import { API_VERSION } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
 import { isExternalInstance } from "../api/vocabulary.js";
 import type { KubeClient } from "../kube/client.js";
 import { getOrUndefined, isConflict, isNotFound } from "../kube/errors.js";

@@ -5,7 +5,7 @@
  */
 import type { Definition, Instance, Node } from "../api/types.js";
 import type { RegistryInstance } from "../client/types.js";
-import { isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
+import { CONDITIONS, isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
 
 /** One address of a service, as lookup returns it: the client library's wire type. */
 export type InstanceEntry = RegistryInstance;
@@ -81,7 +81,7 @@ export function instanceEntry(instance: Instance, nodeOf: NodeOf): InstanceEntry
     external: false,
   };
   if (!ready) {
-    const readyCondition = status.conditions?.find((c) => c.type === "Ready");
+    const readyCondition = status.conditions?.find((c) => c.type === CONDITIONS.ready);
     entry.reason = terminating
       ? "Terminating"
       : nodeName === null

@@ -20,7 +20,8 @@ import { FakeApiServer } from "./fake-apiserver.js";
 import { Informer, parseKey } from "../runtime/informer.js";
 import { nullLogger } from "../runtime/log.js";
 import { toTimestamp } from "../runtime/status.js";
-import { DEFAULT_SETTINGS, nodeLeaseName, type ControllerContext } from "../controllers/context.js";
+import { CONDITIONS, nodeLeaseName } from "../api/vocabulary.js";
+import { DEFAULT_SETTINGS, type ControllerContext } from "../controllers/context.js";
 import { DeploymentSalt } from "../controllers/deployment-salt.js";
 
 export const NS = "team";
@@ -127,7 +128,13 @@ function readyStatus(stamp: string): Node["status"] {
     lastHeartbeat: stamp,
     ready: "True",
     conditions: [
-      { type: "Ready", status: "True", reason: "AgentReady", message: "", lastTransitionTime: stamp },
+      {
+        type: CONDITIONS.ready,
+        status: "True",
+        reason: "AgentReady",
+        message: "",
+        lastTransitionTime: stamp,
+      },
     ],
   };
 }
@@ -158,7 +165,7 @@ export async function markRunning(world: World, name: string, ready = true): Pro
     ready,
     conditions: [
       {
-        type: "Ready",
+        type: CONDITIONS.ready,
         status: ready ? "True" : "False",
         reason: "Probe",
         message: "",
