@@ -32,11 +32,21 @@ export const LAYERS = {
   testing: ["api", "kube", "runtime", "docker", "environment", "source", "agent", "controllers", "registry"],
 };
 
+/**
+ * One import rule: import the file that defines a name (`../kube/client.js`), never a
+ * folder's index. The one index.ts is client/index.ts, the entry point of `berth/client`.
+ */
+const DEEP_IMPORTS_MESSAGE =
+  "Import the file that defines the name, not a folder index (docs/architecture.md, Imports).";
+const deepImportsInSource = {
+  group: ["./index.js", "../*/index.js", "!../client/index.js"],
+  message: DEEP_IMPORTS_MESSAGE,
+};
+
 function layerRules(folder, allowed, { tests }) {
   const forbidden = Object.keys(LAYERS).filter(
     (other) => other !== folder && !allowed.includes(other) && !(tests && other === "testing"),
   );
-  if (forbidden.length === 0) return undefined;
   return {
     files: [tests ? `controller/src/${folder}/**/*.test.ts` : `controller/src/${folder}/**/*.ts`],
     ...(tests ? {} : { ignores: ["**/*.test.ts"] }),
@@ -45,10 +55,15 @@ function layerRules(folder, allowed, { tests }) {
         "error",
         {
           patterns: [
-            {
-              group: forbidden.map((other) => `../${other}/*`),
-              message: `controller/src/${folder}/ may import only ${[...allowed, ...(tests ? ["testing"] : [])].join(", ") || "itself"} (the layers in eslint.config.js, docs/architecture.md).`,
-            },
+            deepImportsInSource,
+            ...(forbidden.length === 0
+              ? []
+              : [
+                  {
+                    group: forbidden.map((other) => `../${other}/*`),
+                    message: `controller/src/${folder}/ may import only ${[...allowed, ...(tests ? ["testing"] : [])].join(", ") || "itself"} (the layers in eslint.config.js, docs/architecture.md).`,
+                  },
+                ]),
           ],
         },
       ],
@@ -69,9 +84,24 @@ export default tseslint.config(
       "no-console": "off",
     },
   },
-  ...Object.entries(LAYERS).flatMap(([folder, allowed]) =>
-    [layerRules(folder, allowed, { tests: false }), layerRules(folder, allowed, { tests: true })].filter(
-      (config) => config !== undefined,
-    ),
-  ),
+  {
+    files: ["test/**/*.ts", "hack/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["**/controller/src/*/index.js", "!**/controller/src/client/index.js"],
+              message: DEEP_IMPORTS_MESSAGE,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  ...Object.entries(LAYERS).flatMap(([folder, allowed]) => [
+    layerRules(folder, allowed, { tests: false }),
+    layerRules(folder, allowed, { tests: true }),
+  ]),
 );

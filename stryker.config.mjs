@@ -34,8 +34,8 @@ export const MODULES = {
     tests: ["controller/src/controllers/deployment-id.test.ts"],
   },
   quantity: {
-    mutate: ["controller/src/controllers/quantity.ts"],
-    tests: ["controller/src/controllers/scheduler.test.ts"],
+    mutate: ["controller/src/api/quantity.ts"],
+    tests: ["controller/src/api/quantity.test.ts", "controller/src/controllers/scheduler.test.ts"],
   },
   prober: {
     mutate: ["controller/src/agent/prober.ts"],

@@ -20,17 +20,12 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, type Definition } from "../../controller/src/api/types.js";
 import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
-import { startAgent } from "../../controller/src/agent/index.js";
-import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
-import {
-  DEFINITIONS,
-  LEASES,
-  NAMESPACES,
-  NODES,
-  isNotFound,
-  loadKubeConfig,
-  newKubeClient,
-} from "../../controller/src/kube/index.js";
+import { startAgent } from "../../controller/src/agent/agent.js";
+import { startController, type ControllerHandle } from "../../controller/src/controllers/controller-role.js";
+import { DEFINITIONS, LEASES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
+import { loadKubeConfig } from "../../controller/src/kube/config.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import { restClientMetrics, restClientRequests } from "../../controller/src/runtime/metrics.js";
 import { CountingKubeClient, perMinute } from "./counting-client.js";

@@ -10,7 +10,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LABELS } from "../../controller/src/api/vocabulary.js";
 import { type DefinitionSpec, type Instance } from "../../controller/src/api/types.js";
-import { CONFIGMAPS, DEFINITIONS, EVENTS, INSTANCES, SECRETS } from "../../controller/src/kube/index.js";
+import { CONFIGMAPS, DEFINITIONS, EVENTS, INSTANCES, SECRETS } from "../../controller/src/kube/resources.js";
 import { httpGet, images, run, waitFor } from "../harness/index.js";
 import {
   type AgentWorld,

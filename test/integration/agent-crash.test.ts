@@ -12,9 +12,9 @@ import type { TestContext } from "node:test";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { LEASES } from "../../controller/src/kube/index.js";
+import { LEASES } from "../../controller/src/kube/resources.js";
 import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
-import { RESTARTS_LABEL } from "../../controller/src/agent/index.js";
+import { RESTARTS_LABEL } from "../../controller/src/agent/containerspec.js";
 import { images, run, spawnForTest, waitFor } from "../harness/index.js";
 import {
   type AgentWorld,

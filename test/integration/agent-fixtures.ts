@@ -12,13 +12,14 @@ import type { TestContext } from "node:test";
 import type { Instance, InstanceStatus, RunTemplate } from "../../controller/src/api/types.js";
 import { API_VERSION } from "../../controller/src/api/types.js";
 import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/vocabulary.js";
-import type { RunningAgent } from "../../controller/src/agent/index.js";
+import type { RunningAgent } from "../../controller/src/agent/agent.js";
 import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
-import { startAgent } from "../../controller/src/agent/index.js";
+import { startAgent } from "../../controller/src/agent/agent.js";
 import type { AgentOptionsInput } from "../../controller/src/agent/config.js";
-import { DockerEngine } from "../../controller/src/docker/index.js";
-import type { ContainerSummary } from "../../controller/src/docker/index.js";
-import type { KubeClient, KubeEvent, WatchHandle } from "../../controller/src/kube/index.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import type { ContainerSummary } from "../../controller/src/docker/spec.js";
+import type { KubeClient, WatchHandle } from "../../controller/src/kube/client.js";
+import type { KubeEvent } from "../../controller/src/kube/resources.js";
 import {
   EVENTS,
   INSTANCES,
@@ -26,12 +27,11 @@ import {
   NAMESPACES,
   NODES,
   SECRETS,
-  isAlreadyExists,
-  isNotFound,
-  newKubeClient,
-} from "../../controller/src/kube/index.js";
-import type { DeliveredEnvironment } from "../../controller/src/environment/index.js";
-import { environmentSecret, nodeNamespace } from "../../controller/src/environment/index.js";
+} from "../../controller/src/kube/resources.js";
+import { isAlreadyExists, isNotFound } from "../../controller/src/kube/errors.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
+import type { DeliveredEnvironment } from "../../controller/src/environment/delivery.js";
+import { environmentSecret, nodeNamespace } from "../../controller/src/environment/delivery.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
 import { env, startExtraEngine, stopExtraEngine, testNamespace, waitFor } from "../harness/index.js";

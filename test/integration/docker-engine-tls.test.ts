@@ -14,9 +14,14 @@ import os from "node:os";
 import path from "node:path";
 import { API_VERSION, type Instance, type Node } from "../../controller/src/api/types.js";
 import { LABELS } from "../../controller/src/api/vocabulary.js";
-import { agentFlags, agentOptionsFromFlags, startAgent } from "../../controller/src/agent/index.js";
-import { DockerEngine, EngineTlsError, readEngineTls } from "../../controller/src/docker/index.js";
-import { INSTANCES, NODES, isNotFound, newKubeClient } from "../../controller/src/kube/index.js";
+import { agentFlags, agentOptionsFromFlags } from "../../controller/src/agent/config.js";
+import { startAgent } from "../../controller/src/agent/agent.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import { EngineTlsError } from "../../controller/src/docker/errors.js";
+import { readEngineTls } from "../../controller/src/docker/tls.js";
+import { INSTANCES, NODES } from "../../controller/src/kube/resources.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 import { parseFlags } from "../../controller/src/runtime/flags.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import {

@@ -11,7 +11,7 @@ import { type EngineTlsFiles, hasEngineTls, resolveEngineTlsFiles } from "../doc
 import { parseEngineUrl } from "../docker/url.js";
 import type { FlagValues } from "../runtime/flags.js";
 import { FlagError, defineFlags, parseFlags } from "../runtime/flags.js";
-import { fileRepositoryFlags, parseDirectoryList } from "../source/index.js";
+import { fileRepositoryFlags, parseDirectoryList } from "../source/file-repositories.js";
 import type { CrashLoopOptions } from "./crashloop.js";
 import { installationProblem } from "./installation.js";
 import type { RetryBackoffOptions } from "./retry-backoff.js";

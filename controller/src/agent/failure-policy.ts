@@ -4,8 +4,8 @@
  * (RetryBackoff: seconds, doubling, up to minutes); the reasons below are the exceptions.
  */
 import { DockerError } from "../docker/errors.js";
-import { EnvironmentError } from "../environment/index.js";
-import { SourceError } from "../source/index.js";
+import { EnvironmentError } from "../environment/resolve.js";
+import { SourceError } from "../source/errors.js";
 import { ContainerConfigError } from "./containerspec.js";
 import { ENVIRONMENT_NOT_DELIVERED } from "./environment.js";
 import { FINAL_SOURCE_REASONS } from "./images.js";

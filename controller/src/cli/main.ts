@@ -9,10 +9,14 @@
  */
 import { randomBytes } from "node:crypto";
 import os from "node:os";
-import { agentOptionsFromFlags, startAgent } from "../agent/index.js";
-import { controllerSettingsFromFlags, startController } from "../controllers/index.js";
-import { registrySettingsFromFlags, startRegistry } from "../registry/index.js";
-import { UnknownContextError, loadKubeConfig, newKubeClient } from "../kube/index.js";
+import { agentOptionsFromFlags } from "../agent/config.js";
+import { startAgent } from "../agent/agent.js";
+import { controllerSettingsFromFlags } from "../controllers/flags.js";
+import { startController } from "../controllers/controller-role.js";
+import { registrySettingsFromFlags } from "../registry/flags.js";
+import { startRegistry } from "../registry/registry-role.js";
+import { UnknownContextError, loadKubeConfig } from "../kube/config.js";
+import { newKubeClient } from "../kube/client.js";
 import { FlagError, formatHelp, parseFlags, type FlagSpecs } from "../runtime/flags.js";
 import { createLogger, errorFields, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
 import { collectProcessMetrics, leaderElectionMasterStatus, restClientMetrics } from "../runtime/metrics.js";

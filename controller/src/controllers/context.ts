@@ -3,8 +3,9 @@
  * informer caches, the clock, the logger and the event recorder, plus the settings.
  */
 import type { Definition, Instance, Node } from "../api/types.js";
-import type { ConfigMap, KubeClient, Lease, Secret } from "../kube/index.js";
-import type { FileRepositoryPolicy } from "../source/index.js";
+import type { ConfigMap, Lease, Secret } from "../kube/resources.js";
+import type { KubeClient } from "../kube/client.js";
+import type { FileRepositoryPolicy } from "../source/file-repositories.js";
 import type { Clock } from "../runtime/clock.js";
 import { Controller, type Reconciler } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";

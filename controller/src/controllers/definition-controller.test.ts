@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import { DEFINITION_FINALIZER, INSTANCE_FINALIZER } from "../api/vocabulary.js";
 import { type DefinitionSpec } from "../api/types.js";
-import { DEFINITIONS, INSTANCES } from "../kube/index.js";
+import { DEFINITIONS, INSTANCES } from "../kube/resources.js";
 import { getCondition } from "../runtime/status.js";
 import { DefinitionReconciler } from "./definition-controller.js";
 import {

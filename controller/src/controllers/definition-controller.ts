@@ -6,21 +6,15 @@
  */
 import { CONDITIONS, DEFINITION_FINALIZER } from "../api/vocabulary.js";
 import { type Condition, type Definition, type DefinitionStatus, type Instance } from "../api/types.js";
-import {
-  DEFINITIONS,
-  INSTANCES,
-  KubeApiError,
-  isAlreadyExists,
-  isForbidden,
-  isNotFound,
-} from "../kube/index.js";
+import { DEFINITIONS, INSTANCES } from "../kube/resources.js";
+import { KubeApiError, isAlreadyExists, isForbidden, isNotFound } from "../kube/errors.js";
 import type { Controller } from "../runtime/controller.js";
 import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { addFinalizer } from "../runtime/finalizers.js";
 import { objectKey } from "../runtime/informer.js";
 import { applyToReadySeconds, definitionReadyReplicas } from "./metrics.js";
 import { getCondition, setCondition, StatusWriter } from "../runtime/status.js";
-import type { SourceError } from "../source/index.js";
+import type { SourceError } from "../source/errors.js";
 import { controllerFor, type ControllerContext } from "./context.js";
 import { DELETION_RECHECK_MS, deleteInstances, finalizeDefinition } from "./deletion.js";
 import {

@@ -7,7 +7,8 @@
  */
 import { DEFINITION_FINALIZER } from "../api/vocabulary.js";
 import { type Definition, type Instance } from "../api/types.js";
-import { INSTANCES, DEFINITIONS, isNotFound } from "../kube/index.js";
+import { INSTANCES, DEFINITIONS } from "../kube/resources.js";
+import { isNotFound } from "../kube/errors.js";
 import { finalize } from "../runtime/finalizers.js";
 import type { Logger } from "../runtime/log.js";
 import type { ControllerContext } from "./context.js";

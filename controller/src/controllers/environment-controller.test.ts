@@ -1,8 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Definition, Instance } from "../api/types.js";
-import type { DeliveredEnvironment } from "../environment/index.js";
-import { environmentSecret, environmentSecretRef, readDeliveredEnvironment } from "../environment/index.js";
+import type { DeliveredEnvironment } from "../environment/delivery.js";
+import {
+  environmentSecret,
+  environmentSecretRef,
+  readDeliveredEnvironment,
+} from "../environment/delivery.js";
 import { KubeApiError } from "../kube/errors.js";
 import type { KubeObject, Secret } from "../kube/resources.js";
 import { FakeClock } from "../testing/fake-clock.js";

@@ -13,24 +13,24 @@
  */
 import type { Definition, Instance } from "../api/types.js";
 import { LABELS } from "../api/vocabulary.js";
-import type { DeliveredEnvironment, EnvironmentProblem } from "../environment/index.js";
+import type { DeliveredEnvironment, EnvironmentProblem } from "../environment/delivery.js";
 import {
   ENVIRONMENT_SECRET_TYPE,
-  EnvironmentError,
-  decodeSecretData,
   environmentSecret,
   environmentSecretRef,
   instanceKeyOf,
   nodeOfNamespace,
-  resolveEnv,
   sameDelivery,
-} from "../environment/index.js";
-import type { Secret } from "../kube/index.js";
-import { NAMESPACES, SECRETS, isAlreadyExists, isForbidden, isNotFound } from "../kube/index.js";
+} from "../environment/delivery.js";
+import { EnvironmentError, decodeSecretData, resolveEnv } from "../environment/resolve.js";
+import type { Secret } from "../kube/resources.js";
+import { NAMESPACES, SECRETS } from "../kube/resources.js";
+import { isAlreadyExists, isForbidden, isNotFound } from "../kube/errors.js";
 import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
 import type { Informer } from "../runtime/informer.js";
-import type { SecretName } from "../source/index.js";
-import { SourceError, pullSecretNotFound, registryAuthFromSecret } from "../source/index.js";
+import type { SecretName } from "../source/registry-auth.js";
+import { SourceError } from "../source/errors.js";
+import { pullSecretNotFound, registryAuthFromSecret } from "../source/registry-auth.js";
 import { controllerFor, type ControllerContext } from "./context.js";
 import { dependentsOf } from "./dependencies.js";
 import { referencedObjects, runTemplateOf } from "./deployment-id.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { INSTANCES, NODES } from "../kube/index.js";
+import { INSTANCES, NODES } from "../kube/resources.js";
 import { getCondition } from "../runtime/status.js";
 import { DefinitionReconciler } from "./definition-controller.js";
 import { NodeLifecycleReconciler } from "./node-lifecycle.js";

@@ -16,7 +16,8 @@
  */
 import { CONDITIONS, INSTANCE_FINALIZER } from "../api/vocabulary.js";
 import { type Condition, type Instance, type Node, type NodeStatus } from "../api/types.js";
-import { INSTANCES, NODES, isNotFound, type Lease } from "../kube/index.js";
+import { INSTANCES, NODES, type Lease } from "../kube/resources.js";
+import { isNotFound } from "../kube/errors.js";
 import type { Controller } from "../runtime/controller.js";
 import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { removeFinalizer } from "../runtime/finalizers.js";

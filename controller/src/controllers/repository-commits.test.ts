@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { DefinitionSpec, RepositorySource } from "../api/types.js";
 import { FakeClock } from "../testing/fake-clock.js";
-import { SourceError } from "../source/index.js";
+import { SourceError } from "../source/errors.js";
 import { computeDeploymentId, runTemplateOf } from "./deployment-id.js";
 import {
   REPOSITORY_RECHECK_MS,

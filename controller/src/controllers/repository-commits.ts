@@ -8,8 +8,10 @@
 import { CONDITIONS } from "../api/vocabulary.js";
 import type { RepositorySource, RunTemplate } from "../api/types.js";
 import type { Clock } from "../runtime/clock.js";
-import type { FileRepositoryPolicy, GitOptions } from "../source/index.js";
-import { CommitCache, SourceError } from "../source/index.js";
+import type { FileRepositoryPolicy } from "../source/file-repositories.js";
+import type { GitOptions } from "../source/git.js";
+import { CommitCache } from "../source/commit-cache.js";
+import { SourceError } from "../source/errors.js";
 import type { ConditionSpec } from "./status.js";
 
 /** How long a resolved commit (or a failure) is trusted; Definitions are looked at again this often. */

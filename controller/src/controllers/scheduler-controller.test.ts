@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { INSTANCES, isConflict } from "../kube/index.js";
+import { INSTANCES } from "../kube/resources.js";
+import { isConflict } from "../kube/errors.js";
 import { getCondition } from "../runtime/status.js";
 import { DefinitionReconciler } from "./definition-controller.js";
 import {

@@ -8,7 +8,8 @@
  */
 import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
 import { type Condition, type Instance, type InstanceStatus } from "../api/types.js";
-import { INSTANCES, isNotFound } from "../kube/index.js";
+import { INSTANCES } from "../kube/resources.js";
+import { isNotFound } from "../kube/errors.js";
 import type { Controller } from "../runtime/controller.js";
 import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { removeFinalizer } from "../runtime/finalizers.js";

@@ -12,7 +12,7 @@ import {
   type InstanceStatus,
   type Node,
 } from "../api/types.js";
-import { CONFIGMAPS, DEFINITIONS, INSTANCES, LEASES, NODES, SECRETS, type Lease } from "../kube/index.js";
+import { CONFIGMAPS, DEFINITIONS, INSTANCES, LEASES, NODES, SECRETS, type Lease } from "../kube/resources.js";
 import { FakeClock, flushPromises } from "./fake-clock.js";
 import type { ReconcileContext, Reconciler, Result } from "../runtime/controller.js";
 import { RecordingEventRecorder } from "./recording-events.js";

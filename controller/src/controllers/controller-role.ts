@@ -5,15 +5,8 @@
  * all-in-one role, tests).
  */
 import type { Instance, InstancePhase } from "../api/types.js";
-import {
-  CONFIGMAPS,
-  DEFINITIONS,
-  INSTANCES,
-  LEASES,
-  NODES,
-  SECRETS,
-  type KubeClient,
-} from "../kube/index.js";
+import { CONFIGMAPS, DEFINITIONS, INSTANCES, LEASES, NODES, SECRETS } from "../kube/resources.js";
+import { type KubeClient } from "../kube/client.js";
 import { realClock, type Clock } from "../runtime/clock.js";
 import { KubeEventRecorder, type EventRecorder } from "../runtime/events.js";
 import { errorFields, nullLogger, type Logger } from "../runtime/log.js";
@@ -22,18 +15,11 @@ import { instancesByPhase } from "./metrics.js";
 import { DEFAULT_SETTINGS, type ControllerContext, type ControllerSettings } from "./context.js";
 import { newDefinitionController } from "./definition-controller.js";
 import { newEnvironmentController } from "./environment-controller.js";
-import { ENVIRONMENT_SECRET_TYPE } from "../environment/index.js";
+import { ENVIRONMENT_SECRET_TYPE } from "../environment/delivery.js";
 import { DeploymentSalt } from "./deployment-salt.js";
 import { isExternalInstance } from "../api/vocabulary.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
 import { newSchedulerController } from "./scheduler-controller.js";
-
-export { DEFAULT_SETTINGS, type ControllerSettings } from "./context.js";
-export { controllerFlags, controllerSettingsFromFlags } from "./flags.js";
-export { computeDeploymentId, runTemplateOf } from "./deployment-id.js";
-export { DEPLOYMENT_SALT_SECRET, DeploymentSalt, ensureDeploymentSalt } from "./deployment-salt.js";
-export { instanceName } from "./instances.js";
-export { isExternalInstance } from "../api/vocabulary.js";
 
 export interface StartControllerOptions extends Partial<ControllerSettings> {
   /** Run the controllers only while holding this Lease. */

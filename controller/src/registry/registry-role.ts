@@ -3,7 +3,8 @@
  * its own informer caches (Definitions, Instances, Nodes) and holds no leader lease; the
  * expiry of external Instances runs on every replica with write preconditions.
  */
-import { DEFINITIONS, INSTANCES, NODES, type KubeClient } from "../kube/index.js";
+import { DEFINITIONS, INSTANCES, NODES } from "../kube/resources.js";
+import { type KubeClient } from "../kube/client.js";
 import { realClock, type Clock } from "../runtime/clock.js";
 import { errorFields, nullLogger, type Logger } from "../runtime/log.js";
 import { Manager } from "../runtime/manager.js";
@@ -14,15 +15,6 @@ import { WaitSlots } from "./limits.js";
 import { presetRegistryMetrics } from "./metrics.js";
 import { RegistryServer } from "./server.js";
 import { DEFAULT_REGISTRY_SETTINGS, type RegistrySettings } from "./flags.js";
-
-export {
-  registryFlags,
-  registrySettingsFromFlags,
-  DEFAULT_REGISTRY_SETTINGS,
-  type RegistrySettings,
-} from "./flags.js";
-export { INDEX_HEADER } from "./server.js";
-export { openApiDocument } from "./openapi.js";
 
 export interface StartRegistryOptions extends Partial<RegistrySettings> {
   /** Only this namespace's Definitions and Instances are served; empty: every namespace. */
