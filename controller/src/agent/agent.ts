@@ -3,29 +3,25 @@
  * Instances bound to it into containers, probes them, and collects containers nobody
  * wants. startAgent wires the parts; the CLI runs it alone or next to the controller.
  */
-import type { Instance, Node } from "../api/types.js";
-import { LABELS } from "../api/vocabulary.js";
 import { DockerEngine } from "../docker/engine.js";
 import { readEngineTls } from "../docker/tls.js";
 import type { KubeClient } from "../kube/client.js";
-import type { Secret } from "../kube/resources.js";
 import { INSTANCES, NODES, SECRETS } from "../kube/resources.js";
 import { ENVIRONMENT_SECRET_TYPE, instanceKeyOf, nodeNamespace } from "../environment/delivery.js";
-import type { Clock, TimerHandle } from "../runtime/clock.js";
+import type { Clock } from "../runtime/clock.js";
 import { realClock } from "../runtime/clock.js";
 import { Controller } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
 import { KubeEventRecorder } from "../runtime/events.js";
-import { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
+import { Manager } from "../runtime/manager.js";
 import type { AgentOptionsInput } from "./config.js";
 import { resolveAgentOptions } from "./config.js";
 import { ensureSourceImage } from "../source/builder.js";
-import { ContainerConfigError, parseCpuQuantity, parseMemoryQuantity, runSourceOf } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
-import { collectContainers } from "./gc.js";
-import type { NodeUsage } from "./heartbeat.js";
+import { engineEvents } from "./engine-events.js";
+import { garbageCollectionLoop } from "./gc.js";
 import { NodeHeartbeat } from "./heartbeat.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
 import { PrivateImages } from "./private-images.js";
@@ -34,7 +30,8 @@ import type { NodeIdentity } from "./registration.js";
 import { registerNode } from "./registration.js";
 import { resolveBindAddress } from "./bind-address.js";
 import { agentIdentity, lockAgentState } from "./identity.js";
-import { UnclaimedContainerLog, ownershipOf, resolveInstallation } from "./installation.js";
+import { UnclaimedContainerLog, resolveInstallation } from "./installation.js";
+import { usageOf } from "./usage.js";
 
 export interface AgentDeps {
   client: KubeClient;
@@ -108,20 +105,21 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   // view of this node: neither events nor garbage collection may touch them.
   const inScope = (namespace: string | undefined): boolean =>
     options.watchNamespace === "" || namespace === options.watchNamespace;
-  const informer = new Informer<Instance>(client, INSTANCES, {
+  const manager = new Manager({ client, clock, logger });
+  const informer = manager.informer(INSTANCES, {
     ...(options.watchNamespace ? { namespace: options.watchNamespace } : {}),
     fieldSelector: `spec.nodeName=${options.nodeName}`,
-    clock,
-    logger,
   });
   // The environments the controller delivers for this Node's Instances: the only Secrets
   // an agent can read.
-  const environments = new Informer<Secret>(client, SECRETS, {
+  const environments = manager.informer(SECRETS, {
     namespace: nodeNamespace(options.nodeName),
     fieldSelector: `type=${ENVIRONMENT_SECRET_TYPE}`,
-    clock,
-    logger,
   });
+  // Nodes are watched rather than read on every beat: this Node's readiness (which the
+  // controller may flip to Unknown), the count of the others (for Misconfigured), and
+  // whether an admin allows privileged host ports here.
+  const nodeCache = manager.informer(NODES);
   const recorder =
     deps.events ??
     new KubeEventRecorder({
@@ -131,11 +129,6 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       clock,
       logger,
     });
-  // Nodes are watched rather than read on every beat: this Node's readiness (which the
-  // controller may flip to Unknown), the count of the others (for Misconfigured), and
-  // whether an admin allows privileged host ports here.
-  const nodeCache = new Informer<Node>(client, NODES, { clock, logger });
-  nodeCache.start();
   const privilegedPortsAllowed = async (): Promise<boolean> => {
     const own =
       nodeCache.get(undefined, options.nodeName) ?? (await client.get(NODES, { name: options.nodeName }));
@@ -194,96 +187,74 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     const key = instanceKeyOf(secret);
     return key && inScope(key.split("/")[0]) ? [key] : [];
   });
+  manager.add(controller);
+
+  let stop: () => Promise<void> = () => Promise.resolve();
+  // Started in this order, stopped the other way round (after the Instance controller has
+  // drained, before the caches stop): the Node is ours before any container is touched,
+  // and it is marked not ready last.
+  manager.addRunnable(
+    new NodeHeartbeat({
+      nodes: nodeCache,
+      identity,
+      client,
+      docker,
+      clock,
+      logger,
+      lease,
+      leaseRenewMs: options.leaseRenewIntervalMs,
+      statusRefreshMs: options.statusIntervalMs,
+      usage: () => usageOf(informer.list()),
+      onLost: (err) => {
+        logger.error("node taken over by another agent, stopping", errorFields(err));
+        void stop().then(() => deps.onFatal?.(err));
+      },
+    }),
+  );
+  const gc = garbageCollectionLoop({
+    nodeName: options.nodeName,
+    installation,
+    unclaimed,
+    docker,
+    inScope,
+    scoped: options.watchNamespace !== "",
+    instances: informer,
+    hasSynced: () => informer.hasSynced(),
+    waitForSync: (signal) => informer.waitForSync(signal),
+    stopGraceSeconds: options.stopGraceSeconds,
+    logger,
+    clock,
+    intervalMs: options.resyncIntervalMs,
+    onAdopted: enqueue,
+  });
+  manager.addRunnable(gc);
+  manager.addRunnable(
+    engineEvents({
+      docker,
+      node: { nodeName: options.nodeName, installation },
+      enqueue: (key) => {
+        if (inScope(key.split("/")[0])) enqueue(key);
+      },
+      onResync: () => {
+        // Events may have been missed while the stream was down (an engine restart): look at
+        // everything, and what waited on the engine tries again now rather than at its back-off.
+        reconciler.engineAnswersAgain();
+        for (const key of informer.keys()) enqueue(key);
+        void gc.runNow();
+      },
+      clock,
+      logger,
+    }),
+  );
+  // Probes end once the Instance controller has drained, before the rest stops.
+  manager.addRunnable({ name: "prober", start: () => Promise.resolve(), stop: async () => prober.stopAll() });
 
   const abort = new AbortController();
-  informer.start();
-  environments.start();
-  const controllerDone = controller.start(abort.signal);
-
-  // Garbage collection: once the cache is complete, then on every resync.
-  let gcTimer: TimerHandle | undefined;
-  let gcRun: Promise<void> = Promise.resolve();
-  const runGc = (): Promise<void> => {
-    gcRun = gcRun.then(async () => {
-      if (abort.signal.aborted) return;
-      try {
-        const result = await collectContainers(
-          {
-            nodeName: options.nodeName,
-            installation,
-            unclaimed,
-            docker: options.watchNamespace ? scopedDocker(docker, inScope) : docker,
-            instances: informer,
-            hasSynced: () => informer.hasSynced(),
-            stopGraceSeconds: options.stopGraceSeconds,
-            logger,
-          },
-          abort.signal,
-        );
-        for (const key of result.adopted) enqueue(key);
-      } catch (err) {
-        logger.warn("container garbage collection failed", errorFields(err));
-      }
-    });
-    return gcRun;
-  };
-  const scheduleGc = (): void => {
-    if (abort.signal.aborted) return;
-    gcTimer = clock.setTimeout(() => {
-      void runGc().finally(scheduleGc);
-    }, options.resyncIntervalMs);
-  };
-  const firstGc = informer.waitForSync(abort.signal).then(async (synced) => {
-    if (synced) await runGc();
-    scheduleGc();
-  });
-
-  const enqueueInScope = (key: string): void => {
-    if (inScope(key.split("/")[0])) enqueue(key);
-  };
-  const engineEvents = watchEngineEvents(
-    docker,
-    { nodeName: options.nodeName, installation },
-    enqueueInScope,
-    abort.signal,
-    logger,
-    () => {
-      // Events may have been missed while the stream was down (an engine restart): look at
-      // everything, and what waited on the engine tries again now rather than at its back-off.
-      reconciler.engineAnswersAgain();
-      for (const key of informer.keys()) enqueue(key);
-      void runGc();
-    },
-  );
-
-  const heartbeat = new NodeHeartbeat({
-    nodes: nodeCache,
-    identity,
-    client,
-    docker,
-    clock,
-    logger,
-    lease,
-    leaseRenewMs: options.leaseRenewIntervalMs,
-    statusRefreshMs: options.statusIntervalMs,
-    usage: () => usageOf(informer.list()),
-    onLost: (err) => {
-      logger.error("node taken over by another agent, stopping", errorFields(err));
-      void stop().then(() => deps.onFatal?.(err));
-    },
-  });
+  const done = manager.start(abort.signal);
   try {
-    await heartbeat.start();
+    await manager.started;
   } catch (err) {
-    abort.abort();
-    await Promise.allSettled([
-      controller.stop({ immediate: true }),
-      informer.stop(),
-      environments.stop(),
-      nodeCache.stop(),
-      engineEvents,
-      firstGc,
-    ]);
+    await done.catch(() => undefined);
     releaseLock();
     throw err;
   }
@@ -296,16 +267,10 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   });
 
   let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
+  stop = (): Promise<void> => {
     stopping ??= (async () => {
       abort.abort();
-      if (gcTimer) clock.clearTimeout(gcTimer);
-      await controller.stop();
-      await controllerDone;
-      prober.stopAll();
-      await Promise.allSettled([informer.stop(), environments.stop(), engineEvents, firstGc, gcRun]);
-      await heartbeat.stop();
-      await nodeCache.stop();
+      await done.catch((err: unknown) => logger.error("agent stopped with an error", errorFields(err)));
       if (recorder instanceof KubeEventRecorder) await recorder.flush();
       releaseLock();
       logger.info("agent stopped", { agentId });
@@ -313,94 +278,4 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     return stopping;
   };
   return { agentId, nodeName: options.nodeName, stop };
-}
-
-/**
- * Enqueues the Instance of every container event on this node of this installation (or of
- * none: unclaimed containers may be adopted); restarts the stream until aborted.
- */
-async function watchEngineEvents(
-  docker: Pick<DockerEngine, "events">,
-  node: { nodeName: string; installation: string },
-  enqueue: (key: string) => void,
-  signal: AbortSignal,
-  logger: Logger,
-  onResync: () => void,
-): Promise<void> {
-  while (!signal.aborted) {
-    try {
-      for await (const event of docker.events({ signal })) {
-        if (event.type === "stream-restarted") {
-          logger.info("docker event stream reconnected", { reason: event.error.reason });
-          onResync();
-          continue;
-        }
-        const namespace = event.labels[LABELS.namespace];
-        const name = event.labels[LABELS.instance];
-        const ours =
-          event.labels[LABELS.node] === node.nodeName &&
-          ownershipOf(event.labels, node.installation) !== "foreign";
-        if (ours && namespace && name) enqueue(`${namespace}/${name}`);
-      }
-    } catch (err) {
-      if (signal.aborted) return;
-      logger.warn("docker event stream failed", errorFields(err));
-    }
-    if (!signal.aborted) {
-      // The stream ended without being asked to: whatever it missed, a resync catches.
-      onResync();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 1000);
-        signal.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-}
-
-/** The engine as garbage collection sees it: only containers of in-scope namespaces are listed. */
-function scopedDocker(docker: AgentDocker, inScope: (namespace: string | undefined) => boolean): AgentDocker {
-  return {
-    url: docker.url,
-    ping: (...args) => docker.ping(...args),
-    version: (...args) => docker.version(...args),
-    imageExists: (...args) => docker.imageExists(...args),
-    inspectImage: (...args) => docker.inspectImage(...args),
-    pullImage: (...args) => docker.pullImage(...args),
-    inspectDistribution: (...args) => docker.inspectDistribution(...args),
-    createContainer: (...args) => docker.createContainer(...args),
-    startContainer: (...args) => docker.startContainer(...args),
-    inspectContainer: (...args) => docker.inspectContainer(...args),
-    stopContainer: (...args) => docker.stopContainer(...args),
-    removeContainer: (...args) => docker.removeContainer(...args),
-    exec: (...args) => docker.exec(...args),
-    listContainers: async (...args) =>
-      (await docker.listContainers(...args)).filter((container) =>
-        inScope(container.labels[LABELS.namespace]),
-      ),
-  };
-}
-
-/** What the Instances bound here claim: counted for the Node's allocatable. */
-export function usageOf(instances: readonly Instance[]): NodeUsage {
-  const usage: NodeUsage = { instances: 0, memoryBytes: 0, nanoCpus: 0 };
-  for (const instance of instances) {
-    if (instance.metadata.deletionTimestamp) continue;
-    usage.instances++;
-    // An external Instance is never bound to a Node, so it never reaches this list.
-    const template = instance.spec.template;
-    if (!template) continue;
-    const resources = template.resources;
-    try {
-      if (resources?.memory) usage.memoryBytes += parseMemoryQuantity(resources.memory);
-      if (resources?.cpus) usage.nanoCpus += parseCpuQuantity(resources.cpus);
-      runSourceOf(template);
-    } catch (err) {
-      // An Instance with an invalid template claims nothing: its own status says why.
-      if (!(err instanceof ContainerConfigError)) throw err;
-    }
-  }
-  return usage;
 }

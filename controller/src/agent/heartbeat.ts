@@ -3,6 +3,7 @@
  * the Node's status (lastHeartbeat, conditions, Docker version, counts) is written at a
  * coarser interval, or at once when something in it changed.
  */
+import type { Runnable } from "../runtime/runnable.js";
 import type { Condition, Node, NodeCapacity, NodeStatus } from "../api/types.js";
 import type { KubeClient } from "../kube/client.js";
 import { isConflict } from "../kube/errors.js";
@@ -170,7 +171,8 @@ export interface NodeCache {
   list(): Node[];
 }
 
-export class NodeHeartbeat {
+export class NodeHeartbeat implements Runnable {
+  readonly name = "node-heartbeat";
   private lease: Lease;
   private timer: TimerHandle | undefined;
   private stopped = false;

@@ -11,6 +11,7 @@ import { realClock, type Clock } from "../runtime/clock.js";
 import { KubeEventRecorder, type EventRecorder } from "../runtime/events.js";
 import { errorFields, nullLogger, type Logger } from "../runtime/log.js";
 import { Manager, type ManagerLeaderElection } from "../runtime/manager.js";
+import { PeriodicTask } from "../runtime/runnable.js";
 import { instancesByPhase } from "./metrics.js";
 import { DEFAULT_SETTINGS, type ControllerContext, type ControllerSettings } from "./context.js";
 import { newDefinitionController } from "./definition-controller.js";
@@ -99,8 +100,9 @@ export function startController(options: StartControllerOptions, deps: Controlle
   manager.add(newNodeLifecycleController(context));
   manager.add(newEnvironmentController(context, delivered, options.watchNamespace || undefined));
 
+  manager.addRunnable(instanceMetrics(context, options.metricsIntervalMs ?? 5000));
+
   const abort = new AbortController();
-  const metricsTimer = startInstanceMetrics(context, options.metricsIntervalMs ?? 5000, abort.signal);
   const done = manager.start(abort.signal).catch((err: unknown) => {
     logger.error("controller role stopped with an error", errorFields(err));
     throw err;
@@ -114,7 +116,6 @@ export function startController(options: StartControllerOptions, deps: Controlle
     },
     stop: async () => {
       abort.abort();
-      await metricsTimer;
       await done;
     },
     done,
@@ -132,25 +133,19 @@ const PHASES: readonly InstancePhase[] = [
   "Terminating",
 ];
 
-/** Recomputes berth_instances{namespace,phase} from the cache until the signal aborts. */
-async function startInstanceMetrics(
-  context: ControllerContext,
-  intervalMs: number,
-  signal: AbortSignal,
-): Promise<void> {
+/** Recomputes berth_instances{namespace,phase} from the cache every intervalMs, leader or not. */
+function instanceMetrics(context: ControllerContext, intervalMs: number): PeriodicTask {
   const seen = new Set<string>();
-  while (!signal.aborted) {
-    if (context.caches.instances.hasSynced()) {
-      const counts = countByPhase(context.caches.instances.list());
-      for (const namespace of new Set([...seen, ...counts.keys()])) {
-        seen.add(namespace);
-        for (const phase of PHASES) {
-          instancesByPhase.set({ namespace, phase }, counts.get(namespace)?.get(phase) ?? 0);
-        }
+  return new PeriodicTask({ name: "instance-metrics", clock: context.clock, intervalMs }, async () => {
+    if (!context.caches.instances.hasSynced()) return;
+    const counts = countByPhase(context.caches.instances.list());
+    for (const namespace of new Set([...seen, ...counts.keys()])) {
+      seen.add(namespace);
+      for (const phase of PHASES) {
+        instancesByPhase.set({ namespace, phase }, counts.get(namespace)?.get(phase) ?? 0);
       }
     }
-    await context.clock.sleep(intervalMs, signal);
-  }
+  });
 }
 
 export function countByPhase(instances: readonly Instance[]): Map<string, Map<InstancePhase, number>> {
