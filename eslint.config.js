@@ -39,7 +39,14 @@ export const LAYERS = {
 const DEEP_IMPORTS_MESSAGE =
   "Import the file that defines the name, not a folder index (docs/architecture.md, Imports).";
 const deepImportsInSource = {
-  group: ["./index.js", "../*/index.js", "!../client/index.js"],
+  group: [
+    "./index.js",
+    "../index.js",
+    "../*/index.js",
+    "../../*/index.js",
+    "!../client/index.js",
+    "!../../client/index.js",
+  ],
   message: DEEP_IMPORTS_MESSAGE,
 };
 
@@ -60,7 +67,7 @@ function layerRules(folder, allowed, { tests }) {
               ? []
               : [
                   {
-                    group: forbidden.map((other) => `../${other}/*`),
+                    group: forbidden.flatMap((other) => [`../${other}/*`, `../../${other}/*`]),
                     message: `controller/src/${folder}/ may import only ${[...allowed, ...(tests ? ["testing"] : [])].join(", ") || "itself"} (the layers in eslint.config.js, docs/architecture.md).`,
                   },
                 ]),

@@ -19,7 +19,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
-import { startAgent } from "../../controller/src/agent/agent.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
 import { startController } from "../../controller/src/controllers/controller-role.js";
 import { DEFINITIONS, INSTANCES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
 import { isNotFound } from "../../controller/src/kube/errors.js";

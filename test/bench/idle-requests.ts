@@ -20,7 +20,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, type Definition } from "../../controller/src/api/types.js";
 import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
-import { startAgent } from "../../controller/src/agent/agent.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
 import { startController, type ControllerHandle } from "../../controller/src/controllers/controller-role.js";
 import { DEFINITIONS, LEASES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
 import { isNotFound } from "../../controller/src/kube/errors.js";

@@ -18,7 +18,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LABELS } from "../../controller/src/api/vocabulary.js";
 import { type DefinitionSpec, type Instance } from "../../controller/src/api/types.js";
-import { instanceName } from "../../controller/src/controllers/instances.js";
+import { instanceName } from "../../controller/src/controllers/definition/instances.js";
 import { images, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,

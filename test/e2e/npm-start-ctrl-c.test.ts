@@ -74,7 +74,9 @@ test(
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     t.after(async () => {
       if (groupAlive(pgid)) process.kill(-pgid, "SIGKILL");
-      await run("pkill", ["-KILL", "-f", `--node-name ${nodeName} `]);
+      for (const found of processesWith(`--node-name ${nodeName} `)) {
+        process.kill(Number(found.split(":")[0]), "SIGKILL");
+      }
       await kubectl(["delete", "definition", "hello", "--ignore-not-found", "--wait=false"]);
       await kubectl(["delete", "bnode", nodeName, "--ignore-not-found", "--wait=false"]);
     });

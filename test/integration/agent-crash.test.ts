@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { LEASES } from "../../controller/src/kube/resources.js";
 import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
-import { RESTARTS_LABEL } from "../../controller/src/agent/containerspec.js";
+import { RESTARTS_LABEL } from "../../controller/src/agent/container-request.js";
 import { images, run, spawnForTest, waitFor } from "../harness/index.js";
 import {
   type AgentWorld,

@@ -12,12 +12,12 @@ import type { TestContext } from "node:test";
 import type { Instance, InstanceStatus, RunTemplate } from "../../controller/src/api/types.js";
 import { API_VERSION } from "../../controller/src/api/types.js";
 import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/vocabulary.js";
-import type { RunningAgent } from "../../controller/src/agent/agent.js";
+import type { RunningAgent } from "../../controller/src/agent/agent-role.js";
 import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
-import { startAgent } from "../../controller/src/agent/agent.js";
-import type { AgentOptionsInput } from "../../controller/src/agent/config.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
+import type { AgentOptionsInput } from "../../controller/src/agent/options.js";
 import { DockerEngine } from "../../controller/src/docker/engine.js";
-import type { ContainerSummary } from "../../controller/src/docker/spec.js";
+import type { ContainerSummary } from "../../controller/src/docker/types.js";
 import type { KubeClient, WatchHandle } from "../../controller/src/kube/client.js";
 import type { KubeEvent } from "../../controller/src/kube/resources.js";
 import {

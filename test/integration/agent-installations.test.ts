@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { LABELS } from "../../controller/src/api/vocabulary.js";
-import { startAgent } from "../../controller/src/agent/agent.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
 import { newKubeClient } from "../../controller/src/kube/client.js";
 import { env, freePortRun, images, kubectlOk, run, waitFor } from "../harness/index.js";
 import type { AgentWorld } from "./agent-fixtures.js";

@@ -10,7 +10,7 @@ import type { DefinitionSpec } from "../../controller/src/api/types.js";
 import {
   DEPLOYMENT_SALT_SECRET,
   ensureDeploymentSalt,
-} from "../../controller/src/controllers/deployment-salt.js";
+} from "../../controller/src/controllers/definition/deployment-salt.js";
 import { SECRETS } from "../../controller/src/kube/resources.js";
 import { images, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import { applyDefinition, client, getDefinition, runController } from "./controller-fixtures.js";

@@ -19,7 +19,7 @@ import {
   PortInUseError,
   RegistryUnreachableError,
 } from "../../controller/src/docker/errors.js";
-import { type ContainerSpec, hostPortFor } from "../../controller/src/docker/spec.js";
+import { type ContainerSpec, hostPortFor } from "../../controller/src/docker/types.js";
 import { DockerEngine } from "../../controller/src/docker/engine.js";
 import { type DockerEngineOptions } from "../../controller/src/docker/options.js";
 import { type DockerObserver } from "../../controller/src/docker/metrics.js";

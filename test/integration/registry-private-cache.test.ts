@@ -14,7 +14,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { LABELS } from "../../controller/src/api/vocabulary.js";
-import { startAgent, type RunningAgent } from "../../controller/src/agent/agent.js";
+import { startAgent, type RunningAgent } from "../../controller/src/agent/agent-role.js";
 import { DockerEngine } from "../../controller/src/docker/engine.js";
 import { type DockerObserver } from "../../controller/src/docker/metrics.js";
 import { nodeNamespace } from "../../controller/src/environment/delivery.js";

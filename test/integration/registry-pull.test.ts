@@ -9,7 +9,7 @@ import { before, after, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startAgent, type RunningAgent } from "../../controller/src/agent/agent.js";
+import { startAgent, type RunningAgent } from "../../controller/src/agent/agent-role.js";
 import { DockerEngine } from "../../controller/src/docker/engine.js";
 import { RegistryAuthError } from "../../controller/src/docker/errors.js";
 import { type DockerObserver } from "../../controller/src/docker/metrics.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { Definition } from "../../controller/src/api/types.js";
 import { CONFIGMAPS, DEFINITIONS } from "../../controller/src/kube/resources.js";
 import { Informer } from "../../controller/src/runtime/informer.js";
-import { StatusWriter, setCondition } from "../../controller/src/runtime/status.js";
+import { StatusWriter, setCondition } from "../../controller/src/runtime/conditions.js";
 import { finalize, removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { isConflict, isPatchTestFailed } from "../../controller/src/kube/errors.js";
 import { newKubeClient } from "../../controller/src/kube/client.js";

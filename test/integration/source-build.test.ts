@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RepositorySource } from "../../controller/src/api/types.js";
 import { DockerEngine } from "../../controller/src/docker/engine.js";
-import { hostPortFor } from "../../controller/src/docker/spec.js";
+import { hostPortFor } from "../../controller/src/docker/types.js";
 import { type BuildOptions } from "../../controller/src/docker/options.js";
 import {
   ensureSourceImage,

@@ -13,7 +13,7 @@ import { environmentSecretRef, readDeliveredEnvironment } from "../environment/d
 import type { Secret } from "../kube/resources.js";
 import type { SourceErrorReason } from "../source/errors.js";
 import { SOURCE_ERROR_REASONS, SourceError } from "../source/errors.js";
-import { templateOf } from "./containerspec.js";
+import { templateOf } from "./container-request.js";
 
 /** The delivered environments of this Node: the informer of its berth-node-<node> namespace. */
 export interface DeliveredEnvironments {

@@ -6,7 +6,7 @@
 import { DockerError } from "../docker/errors.js";
 import { EnvironmentError } from "../environment/resolve.js";
 import { SourceError } from "../source/errors.js";
-import { ContainerConfigError } from "./containerspec.js";
+import { ContainerConfigError } from "./container-request.js";
 import { ENVIRONMENT_NOT_DELIVERED } from "./environment.js";
 import { FINAL_SOURCE_REASONS } from "./images.js";
 

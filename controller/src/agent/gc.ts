@@ -12,7 +12,7 @@ import type { Clock } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import { PeriodicTask } from "../runtime/runnable.js";
-import { nodeSelector } from "./containerspec.js";
+import { nodeSelector } from "./container-request.js";
 import type { AgentDocker } from "./docker-port.js";
 import type { InstanceSource } from "./instance-reconciler.js";
 import type { UnclaimedContainerLog } from "./installation.js";

@@ -11,7 +11,7 @@
  */
 import type { ImageSource, Instance, RepositorySource } from "../api/types.js";
 import { ImageNotFoundError, RegistryAuthError } from "../docker/errors.js";
-import { type ImageInfo } from "../docker/spec.js";
+import { type ImageInfo } from "../docker/types.js";
 import type { RegistryAuth } from "../docker/options.js";
 import { imageReferenceProblem } from "../docker/reference.js";
 import type { EventRecorder } from "../runtime/events.js";
@@ -20,8 +20,8 @@ import { SourceBuildError, SourceError } from "../source/errors.js";
 import { redactUrl } from "../source/repository-url.js";
 import { registryHostOf } from "../source/registry-auth.js";
 import { sourceImageTag } from "../source/builder.js";
-import type { ResolvedImage } from "./containerspec.js";
-import { ContainerConfigError, runSourceOf, templateOf } from "./containerspec.js";
+import type { ResolvedImage } from "./container-request.js";
+import { ContainerConfigError, runSourceOf, templateOf } from "./container-request.js";
 import type { AgentDocker } from "./docker-port.js";
 import { REASONS } from "./instance-status.js";
 import { PrivateImages } from "./private-images.js";

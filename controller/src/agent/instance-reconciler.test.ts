@@ -19,7 +19,7 @@ import { sourceImageTag } from "../source/builder.js";
 import type { DeliveredEnvironment } from "../environment/delivery.js";
 import { environmentSecret } from "../environment/delivery.js";
 import { START_CHECK_MS } from "./command-failure.js";
-import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./containerspec.js";
+import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./container-request.js";
 import { FakeDocker } from "../testing/fake-docker.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
 import { Prober } from "./prober.js";

@@ -4,7 +4,7 @@
  */
 import type { Condition, InstanceAddress, InstancePhase, InstanceStatus } from "../api/types.js";
 import { CONDITIONS } from "../api/vocabulary.js";
-import { getCondition, setCondition, toTimestamp } from "../runtime/status.js";
+import { getCondition, setCondition, toTimestamp } from "../runtime/conditions.js";
 
 /**
  * Reasons the agent writes. The Docker failure reasons (ImageNotFound, HostPortInUse,

@@ -5,11 +5,11 @@ import os from "node:os";
 import path from "node:path";
 import type { Instance } from "../api/types.js";
 import { ImageNotFoundError, RegistryAuthError } from "../docker/errors.js";
-import { type ImageInfo } from "../docker/spec.js";
+import { type ImageInfo } from "../docker/types.js";
 import { type RegistryAuth } from "../docker/options.js";
 import { RecordingEventRecorder } from "../testing/recording-events.js";
 import { SourceError } from "../source/errors.js";
-import { ContainerConfigError } from "./containerspec.js";
+import { ContainerConfigError } from "./container-request.js";
 import { InstanceImages } from "./images.js";
 import { PRIVATE_IMAGES_FILE, PrivateImages } from "./private-images.js";
 

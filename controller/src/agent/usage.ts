@@ -1,6 +1,11 @@
 import type { Instance } from "../api/types.js";
-import { ContainerConfigError, parseCpuQuantity, parseMemoryQuantity, runSourceOf } from "./containerspec.js";
-import type { NodeUsage } from "./heartbeat.js";
+import {
+  ContainerConfigError,
+  parseCpuQuantity,
+  parseMemoryQuantity,
+  runSourceOf,
+} from "./container-request.js";
+import type { NodeUsage } from "./node-status.js";
 
 /** What the Instances bound here claim: counted for the Node's allocatable. */
 export function usageOf(instances: readonly Instance[]): NodeUsage {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { agentOptionsFromFlags } from "../agent/config.js";
+import { agentOptionsFromFlags } from "../agent/options.js";
 import { formatHelp, parseFlags } from "../runtime/flags.js";
 import { parseHostPort } from "../runtime/flags.js";
 import { mergeFlags } from "./flags.js";

@@ -9,8 +9,8 @@
  */
 import { randomBytes } from "node:crypto";
 import os from "node:os";
-import { agentOptionsFromFlags } from "../agent/config.js";
-import { startAgent } from "../agent/agent.js";
+import { agentOptionsFromFlags } from "../agent/options.js";
+import { startAgent } from "../agent/agent-role.js";
 import { controllerSettingsFromFlags } from "../controllers/flags.js";
 import { startController } from "../controllers/controller-role.js";
 import { registrySettingsFromFlags } from "../registry/flags.js";

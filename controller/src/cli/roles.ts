@@ -1,5 +1,5 @@
 /** The roles of the berth command and the flags each one takes. */
-import { agentFlags } from "../agent/config.js";
+import { agentFlags } from "../agent/flags.js";
 import { controllerFlags } from "../controllers/flags.js";
 import { registryFlags } from "../registry/flags.js";
 import { commonFlags, leaderFlags, mergeFlags } from "./flags.js";

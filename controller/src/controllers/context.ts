@@ -11,7 +11,7 @@ import { Controller, type Reconciler } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
-import type { DeploymentSalt } from "./deployment-salt.js";
+import type { DeploymentSalt } from "./definition/deployment-salt.js";
 
 export interface ControllerCaches {
   definitions: Informer<Definition>;

@@ -14,13 +14,13 @@ import { Manager, type ManagerLeaderElection } from "../runtime/manager.js";
 import { PeriodicTask } from "../runtime/runnable.js";
 import { instancesByPhase } from "./metrics.js";
 import { DEFAULT_SETTINGS, type ControllerContext, type ControllerSettings } from "./context.js";
-import { newDefinitionController } from "./definition-controller.js";
+import { newDefinitionController } from "./definition/definition-controller.js";
 import { newEnvironmentController } from "./environment-controller.js";
 import { ENVIRONMENT_SECRET_TYPE } from "../environment/delivery.js";
-import { DeploymentSalt } from "./deployment-salt.js";
+import { DeploymentSalt } from "./definition/deployment-salt.js";
 import { isExternalInstance } from "../api/vocabulary.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
-import { newSchedulerController } from "./scheduler-controller.js";
+import { newSchedulerController } from "./scheduler/scheduler-controller.js";
 
 export interface StartControllerOptions extends Partial<ControllerSettings> {
   /** Run the controllers only while holding this Lease. */

@@ -17,7 +17,7 @@ import { nullLogger } from "../runtime/log.js";
 import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import { DEFAULT_SETTINGS, type ControllerCaches, type ControllerContext } from "./context.js";
 import { EnvironmentReconciler } from "./environment-controller.js";
-import { DeploymentSalt } from "./deployment-salt.js";
+import { DeploymentSalt } from "./definition/deployment-salt.js";
 
 /** The part of an informer the reconciler reads, over a plain list of objects. */
 class Cache<T extends KubeObject> {

@@ -32,8 +32,8 @@ import type { SecretName } from "../source/registry-auth.js";
 import { SourceError } from "../source/errors.js";
 import { pullSecretNotFound, registryAuthFromSecret } from "../source/registry-auth.js";
 import { controllerFor, type ControllerContext } from "./context.js";
-import { dependentsOf } from "./dependencies.js";
-import { referencedObjects, runTemplateOf } from "./deployment-id.js";
+import { dependentsOf } from "./definition/dependencies.js";
+import { referencedObjects, runTemplateOf } from "./definition/deployment-id.js";
 
 export const ENVIRONMENT_CONTROLLER = "environment";
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import { INSTANCES, NODES } from "../kube/resources.js";
-import { getCondition } from "../runtime/status.js";
-import { DefinitionReconciler } from "./definition-controller.js";
+import { getCondition } from "../runtime/conditions.js";
+import { DefinitionReconciler } from "./definition/definition-controller.js";
 import { NodeLifecycleReconciler } from "./node-lifecycle.js";
 import {
   NS,

@@ -22,9 +22,9 @@ import type { Controller } from "../runtime/controller.js";
 import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { removeFinalizer } from "../runtime/finalizers.js";
 import { nodeReady } from "./metrics.js";
-import { getCondition, setCondition, StatusWriter } from "../runtime/status.js";
+import { getCondition, setCondition, StatusWriter } from "../runtime/conditions.js";
 import { controllerFor, type ControllerContext, type ControllerSettings } from "./context.js";
-import { deleteInstances } from "./deletion.js";
+import { deleteInstances } from "./definition/deletion.js";
 import { isExternalInstance, nodeIsReady, nodeLeaseName, nodeOfLease } from "../api/vocabulary.js";
 
 export const NODE_LIFECYCLE_CONTROLLER = "node-lifecycle";

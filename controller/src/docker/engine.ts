@@ -28,7 +28,7 @@ import {
   toContainerSummary,
   toCreateOptions,
   toImageInfo,
-} from "./spec.js";
+} from "./types.js";
 import { LABELS } from "../api/vocabulary.js";
 import { hasEngineTls } from "./tls.js";
 import { parseEngineUrl } from "./url.js";

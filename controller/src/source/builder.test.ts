@@ -4,7 +4,7 @@ import { mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/prom
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BuildOptions } from "../docker/options.js";
-import type { ImageInfo } from "../docker/spec.js";
+import type { ImageInfo } from "../docker/types.js";
 import { BuildFailedError, ImageNotFoundError } from "../docker/errors.js";
 import type { BuildEngine } from "./builder.js";
 import { ensureSourceImage, servicePort, sourceImageTag } from "./builder.js";

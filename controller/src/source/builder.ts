@@ -18,7 +18,7 @@ import { access, mkdir, open, readFile, realpath, stat } from "node:fs/promises"
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from "node:path";
 import type { RepositorySource } from "../api/types.js";
 import type { DockerEngine } from "../docker/engine.js";
-import type { ImageInfo } from "../docker/spec.js";
+import type { ImageInfo } from "../docker/types.js";
 import { BuildFailedError as DockerBuildFailedError, ImageNotFoundError } from "../docker/errors.js";
 import type { Logger } from "../runtime/log.js";
 import { SourceBuildError, SourceError } from "./errors.js";

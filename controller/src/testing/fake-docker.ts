@@ -1,7 +1,7 @@
 import type { CallOptions } from "../docker/engine.js";
 import type { PullOptions } from "../docker/options.js";
 import { ContainerNotFoundError, ImageNotFoundError } from "../docker/errors.js";
-import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/spec.js";
+import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/types.js";
 import { LABELS } from "../api/vocabulary.js";
 import type { AgentDocker } from "../agent/docker-port.js";
 

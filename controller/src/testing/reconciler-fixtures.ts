@@ -19,10 +19,10 @@ import { RecordingEventRecorder } from "./recording-events.js";
 import { FakeApiServer } from "./fake-apiserver.js";
 import { Informer, parseKey } from "../runtime/informer.js";
 import { nullLogger } from "../runtime/log.js";
-import { toTimestamp } from "../runtime/status.js";
+import { toTimestamp } from "../runtime/conditions.js";
 import { CONDITIONS, nodeLeaseName } from "../api/vocabulary.js";
 import { DEFAULT_SETTINGS, type ControllerContext } from "../controllers/context.js";
-import { DeploymentSalt } from "../controllers/deployment-salt.js";
+import { DeploymentSalt } from "../controllers/definition/deployment-salt.js";
 
 export const NS = "team";
 

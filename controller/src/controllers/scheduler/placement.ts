@@ -9,11 +9,11 @@
  * the fewest Instances overall; Pack takes the fullest. Ties go to the Node name, so the
  * same world always gives the same answer.
  */
-import type { Node, Resources } from "../api/types.js";
-import { FIRST_UNPRIVILEGED_PORT } from "../api/vocabulary.js";
-import { compareStrings } from "./deployment-id.js";
-import { nodeIsReady } from "../api/vocabulary.js";
-import { cpuNanos, memoryBytes } from "../api/quantity.js";
+import type { Node, Resources } from "../../api/types.js";
+import { FIRST_UNPRIVILEGED_PORT } from "../../api/vocabulary.js";
+import { compareStrings } from "../definition/deployment-id.js";
+import { nodeIsReady } from "../../api/vocabulary.js";
+import { cpuNanos, memoryBytes } from "../../api/quantity.js";
 
 export interface SchedulingCandidate {
   namespace: string;

@@ -1,13 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseFlags } from "../runtime/flags.js";
-import {
-  agentFlags,
-  agentOptionsFromFlags,
-  nodeNameFromHostname,
-  parseLabels,
-  resolveAgentOptions,
-} from "./config.js";
+import { agentFlags, nodeNameFromHostname, parseLabels } from "./flags.js";
+import { agentOptionsFromFlags, resolveAgentOptions } from "./options.js";
 import { crashBackoffMs, recordExit } from "./crashloop.js";
 import { LOOPBACK_BIND_ADDRESS, resolveBindAddress } from "./bind-address.js";
 import { MemoryLogger } from "../runtime/log.js";

@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { API_VERSION, type Definition } from "../api/types.js";
+import { API_VERSION, type Definition } from "../../api/types.js";
 import type { DependencyCheck } from "./dependencies.js";
 import type { InstanceView } from "./instances.js";
 import type { RolloutPlan } from "./rollout.js";
 import { planRollout, rolloutSettings } from "./rollout.js";
-import { aggregateStatus, type ConditionSpec } from "./status.js";
+import { aggregateStatus, type ConditionSpec } from "./definition-status.js";
 
 const definition: Definition = {
   apiVersion: API_VERSION,

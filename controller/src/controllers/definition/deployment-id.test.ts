@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { DefinitionSpec } from "../api/types.js";
+import type { DefinitionSpec } from "../../api/types.js";
 import {
   canonicalJson,
   computeDeploymentId,

@@ -20,8 +20,8 @@
  *                       InstancesUnhealthy, ProgressDeadlineExceeded
  *                False: AsExpected
  */
-import { CONDITIONS } from "../api/vocabulary.js";
-import type { Definition, DefinitionStatus } from "../api/types.js";
+import { CONDITIONS } from "../../api/vocabulary.js";
+import type { Definition, DefinitionStatus } from "../../api/types.js";
 import type { DependencyCheck } from "./dependencies.js";
 import { compareStrings } from "./deployment-id.js";
 import type { InstanceView } from "./instances.js";

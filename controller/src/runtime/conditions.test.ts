@@ -9,7 +9,7 @@ import {
   statusEqual,
   StatusWriter,
   toTimestamp,
-} from "./status.js";
+} from "./conditions.js";
 import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import { INSTANCES } from "../kube/resources.js";
 import type { Instance } from "../api/types.js";

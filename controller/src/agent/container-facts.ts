@@ -1,7 +1,7 @@
 /** Small facts about an Instance's containers, read from what Docker reports. */
 import { DockerError } from "../docker/errors.js";
-import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
-import { RESTARTS_LABEL } from "./containerspec.js";
+import type { ContainerInfo, ContainerSummary } from "../docker/types.js";
+import { RESTARTS_LABEL } from "./container-request.js";
 import type { AgentDocker } from "./docker-port.js";
 
 /** Running containers first, then a stable order: the first is the one to keep. */

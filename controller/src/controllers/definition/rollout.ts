@@ -9,7 +9,7 @@
  * maxUnavailable 0) an old Instance is removed only once a new one is ready. Recreate
  * removes every old Instance, waits until they are gone, then creates the new ones.
  */
-import type { DefinitionSpec } from "../api/types.js";
+import type { DefinitionSpec } from "../../api/types.js";
 import { compareStrings } from "./deployment-id.js";
 import type { InstanceView } from "./instances.js";
 import { wasReadyOnce } from "./instances.js";

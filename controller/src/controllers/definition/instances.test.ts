@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { API_VERSION, type Definition, type Instance, type Node } from "../api/types.js";
-import { INSTANCE_FINALIZER } from "../api/vocabulary.js";
-import { isExternalInstance } from "../api/vocabulary.js";
-import { countByPhase } from "./controller-role.js";
+import { API_VERSION, type Definition, type Instance, type Node } from "../../api/types.js";
+import { INSTANCE_FINALIZER } from "../../api/vocabulary.js";
+import { isExternalInstance } from "../../api/vocabulary.js";
+import { countByPhase } from "../controller-role.js";
 import {
   controllingDefinition,
   desiredInstance,

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { API_VERSION, type Node, type NodeSpec } from "../api/types.js";
-import { schedule, type PlacedInstance, type SchedulingCandidate } from "./scheduler.js";
+import { API_VERSION, type Node, type NodeSpec } from "../../api/types.js";
+import { schedule, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
 
 function node(
   name: string,

@@ -10,9 +10,9 @@
  * that gets AlreadyExists reads the winner's salt.
  */
 import { randomBytes } from "node:crypto";
-import { SECRETS, type Secret } from "../kube/resources.js";
-import { isAlreadyExists, isNotFound } from "../kube/errors.js";
-import { type KubeClient } from "../kube/client.js";
+import { SECRETS, type Secret } from "../../kube/resources.js";
+import { isAlreadyExists, isNotFound } from "../../kube/errors.js";
+import { type KubeClient } from "../../kube/client.js";
 
 export const DEPLOYMENT_SALT_SECRET = "berth-deployment-salt";
 export const DEPLOYMENT_SALT_KEY = "salt";

@@ -10,7 +10,7 @@
  * salt nobody can test guesses of a Secret's value against a (public) deploymentId.
  */
 import { createHash, createHmac } from "node:crypto";
-import type { DefinitionSpec, RunTemplate } from "../api/types.js";
+import type { DefinitionSpec, RunTemplate } from "../../api/types.js";
 
 /** Length of a deploymentId: 20 hex digits (80 bits) of a SHA-256. */
 export const DEPLOYMENT_ID_LENGTH = 20;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { DEFINITION_FINALIZER, INSTANCE_FINALIZER } from "../api/vocabulary.js";
-import { type DefinitionSpec } from "../api/types.js";
-import { DEFINITIONS, INSTANCES } from "../kube/resources.js";
-import { getCondition } from "../runtime/status.js";
+import { DEFINITION_FINALIZER, INSTANCE_FINALIZER } from "../../api/vocabulary.js";
+import { type DefinitionSpec } from "../../api/types.js";
+import { DEFINITIONS, INSTANCES } from "../../kube/resources.js";
+import { getCondition } from "../../runtime/conditions.js";
 import { DefinitionReconciler } from "./definition-controller.js";
 import {
   NS,
@@ -16,8 +16,8 @@ import {
   newWorld,
   readyNode,
   type World,
-} from "../testing/reconciler-fixtures.js";
-import { SchedulerReconciler } from "./scheduler-controller.js";
+} from "../../testing/reconciler-fixtures.js";
+import { SchedulerReconciler } from "../scheduler/scheduler-controller.js";
 
 const web = (spec: Partial<DefinitionSpec> = {}): DefinitionSpec => ({
   image: { name: "registry.invalid/web:1", port: 8080 },

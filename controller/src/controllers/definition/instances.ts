@@ -11,10 +11,10 @@ import {
   type InstancePhase,
   type Node,
   type RunTemplate,
-} from "../api/types.js";
-import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
-import { isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
-import { withoutLiteralValues } from "../environment/resolve.js";
+} from "../../api/types.js";
+import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../../api/vocabulary.js";
+import { isExternalInstance, nodeIsReady } from "../../api/vocabulary.js";
+import { withoutLiteralValues } from "../../environment/resolve.js";
 
 /** How many characters of the deploymentId go into an Instance name. */
 export const NAME_ID_CHARS = 10;

@@ -4,18 +4,23 @@
  * dependsOn, plans the next rollout step, creates and deletes Instances (deterministic
  * names, owner references, so a replayed pass never duplicates), and rebuilds status.
  */
-import { CONDITIONS, DEFINITION_FINALIZER } from "../api/vocabulary.js";
-import { type Condition, type Definition, type DefinitionStatus, type Instance } from "../api/types.js";
-import { DEFINITIONS, INSTANCES } from "../kube/resources.js";
-import { KubeApiError, isAlreadyExists, isForbidden, isNotFound } from "../kube/errors.js";
-import type { Controller } from "../runtime/controller.js";
-import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
-import { addFinalizer } from "../runtime/finalizers.js";
-import { objectKey } from "../runtime/informer.js";
-import { applyToReadySeconds, definitionReadyReplicas } from "./metrics.js";
-import { getCondition, setCondition, StatusWriter } from "../runtime/status.js";
-import type { SourceError } from "../source/errors.js";
-import { controllerFor, type ControllerContext } from "./context.js";
+import { CONDITIONS, DEFINITION_FINALIZER } from "../../api/vocabulary.js";
+import { type Condition, type Definition, type DefinitionStatus, type Instance } from "../../api/types.js";
+import { DEFINITIONS, INSTANCES } from "../../kube/resources.js";
+import { KubeApiError, isAlreadyExists, isForbidden, isNotFound } from "../../kube/errors.js";
+import type { Controller } from "../../runtime/controller.js";
+import {
+  type ReconcileContext,
+  type Reconciler,
+  type Request,
+  type Result,
+} from "../../runtime/controller.js";
+import { addFinalizer } from "../../runtime/finalizers.js";
+import { objectKey } from "../../runtime/informer.js";
+import { applyToReadySeconds, definitionReadyReplicas } from "../metrics.js";
+import { getCondition, setCondition, StatusWriter } from "../../runtime/conditions.js";
+import type { SourceError } from "../../source/errors.js";
+import { controllerFor, type ControllerContext } from "../context.js";
 import { DELETION_RECHECK_MS, deleteInstances, finalizeDefinition } from "./deletion.js";
 import {
   checkDependencies,
@@ -46,7 +51,7 @@ import {
   withSourceProblem,
 } from "./repository-commits.js";
 import { planRollout, rolloutSettings, type RolloutPlan } from "./rollout.js";
-import { aggregateStatus, desiredReplicas } from "./status.js";
+import { aggregateStatus, desiredReplicas } from "./definition-status.js";
 
 export const DEFINITION_CONTROLLER = "definition";
 

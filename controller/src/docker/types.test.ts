@@ -10,7 +10,7 @@ import {
   toContainerSummary,
   toCreateOptions,
   toImageInfo,
-} from "./spec.js";
+} from "./types.js";
 
 test("toCreateOptions maps a full spec onto the engine's create options", () => {
   const options = toCreateOptions({

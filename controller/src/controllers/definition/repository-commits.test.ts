@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { DefinitionSpec, RepositorySource } from "../api/types.js";
-import { FakeClock } from "../testing/fake-clock.js";
-import { SourceError } from "../source/errors.js";
+import type { DefinitionSpec, RepositorySource } from "../../api/types.js";
+import { FakeClock } from "../../testing/fake-clock.js";
+import { SourceError } from "../../source/errors.js";
 import { computeDeploymentId, runTemplateOf } from "./deployment-id.js";
 import {
   REPOSITORY_RECHECK_MS,
@@ -10,7 +10,7 @@ import {
   pinnedRunTemplate,
   withSourceProblem,
 } from "./repository-commits.js";
-import type { ConditionSpec } from "./status.js";
+import type { ConditionSpec } from "./definition-status.js";
 
 const COMMIT_A = "a".repeat(40);
 const COMMIT_B = "b".repeat(40);

@@ -9,8 +9,8 @@
 import type { ImageSource, Instance, RepositorySource, RunTemplate } from "../api/types.js";
 import { FIRST_UNPRIVILEGED_PORT, LABELS } from "../api/vocabulary.js";
 import { cpuNanos, memoryBytes } from "../api/quantity.js";
-import type { ContainerSpec, PortSpec } from "../docker/spec.js";
-import { MANAGED_BY_VALUE } from "../docker/spec.js";
+import type { ContainerSpec, PortSpec } from "../docker/types.js";
+import { MANAGED_BY_VALUE } from "../docker/types.js";
 
 /** Label on a Berth container: the Instance's restart count when the container was created. */
 export const RESTARTS_LABEL = "berth.dev/restarts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { INSTANCES } from "../kube/resources.js";
-import { isConflict } from "../kube/errors.js";
-import { getCondition } from "../runtime/status.js";
-import { DefinitionReconciler } from "./definition-controller.js";
+import { INSTANCES } from "../../kube/resources.js";
+import { isConflict } from "../../kube/errors.js";
+import { getCondition } from "../../runtime/conditions.js";
+import { DefinitionReconciler } from "../definition/definition-controller.js";
 import {
   NS,
   applyDefinition,
@@ -13,7 +13,7 @@ import {
   newWorld,
   readyNode,
   type World,
-} from "../testing/reconciler-fixtures.js";
+} from "../../testing/reconciler-fixtures.js";
 import { SchedulerReconciler, UNSCHEDULABLE_RECHECK_MS } from "./scheduler-controller.js";
 
 async function setup(t: TestContext, nodes: string[]) {

@@ -5,14 +5,14 @@
  * same commit. Resolving is a `git ls-remote`: answers are kept for a short while, failures
  * too, so a repository that does not answer is asked once per period, not once per pass.
  */
-import { CONDITIONS } from "../api/vocabulary.js";
-import type { RepositorySource, RunTemplate } from "../api/types.js";
-import type { Clock } from "../runtime/clock.js";
-import type { FileRepositoryPolicy } from "../source/file-repositories.js";
-import type { GitOptions } from "../source/git.js";
-import { CommitCache } from "../source/commit-cache.js";
-import { SourceError } from "../source/errors.js";
-import type { ConditionSpec } from "./status.js";
+import { CONDITIONS } from "../../api/vocabulary.js";
+import type { RepositorySource, RunTemplate } from "../../api/types.js";
+import type { Clock } from "../../runtime/clock.js";
+import type { FileRepositoryPolicy } from "../../source/file-repositories.js";
+import type { GitOptions } from "../../source/git.js";
+import { CommitCache } from "../../source/commit-cache.js";
+import { SourceError } from "../../source/errors.js";
+import type { ConditionSpec } from "./definition-status.js";
 
 /** How long a resolved commit (or a failure) is trusted; Definitions are looked at again this often. */
 export const REPOSITORY_RECHECK_MS = 30_000;

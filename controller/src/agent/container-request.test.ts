@@ -14,7 +14,7 @@ import {
   parseMemoryQuantity,
   runSourceOf,
   servicePortOf,
-} from "./containerspec.js";
+} from "./container-request.js";
 
 function instance(overrides: Partial<Instance["spec"]> = {}): Instance {
   return {

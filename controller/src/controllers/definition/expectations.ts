@@ -5,7 +5,7 @@
  * Instance as missing. So the Definition controller notes what it did and plans again only
  * once the cache shows it, or after a timeout (a lost watch event must not block forever).
  */
-import type { Instance } from "../api/types.js";
+import type { Instance } from "../../api/types.js";
 
 interface Pending {
   creates: Set<string>;

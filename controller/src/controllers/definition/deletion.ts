@@ -5,13 +5,13 @@
  * it runs anywhere. The same path serves namespace deletion: the namespace controller
  * deletes the Definition, and this cleanup runs before the namespace can go.
  */
-import { DEFINITION_FINALIZER } from "../api/vocabulary.js";
-import { type Definition, type Instance } from "../api/types.js";
-import { INSTANCES, DEFINITIONS } from "../kube/resources.js";
-import { isNotFound } from "../kube/errors.js";
-import { finalize } from "../runtime/finalizers.js";
-import type { Logger } from "../runtime/log.js";
-import type { ControllerContext } from "./context.js";
+import { DEFINITION_FINALIZER } from "../../api/vocabulary.js";
+import { type Definition, type Instance } from "../../api/types.js";
+import { INSTANCES, DEFINITIONS } from "../../kube/resources.js";
+import { isNotFound } from "../../kube/errors.js";
+import { finalize } from "../../runtime/finalizers.js";
+import type { Logger } from "../../runtime/log.js";
+import type { ControllerContext } from "../context.js";
 
 /** Re-check a Definition being deleted at least this often (events normally come sooner). */
 export const DELETION_RECHECK_MS = 15_000;

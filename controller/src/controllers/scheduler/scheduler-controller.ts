@@ -6,18 +6,23 @@
  * Node or Instance change instead of looping. One worker: bindings happen one at a time,
  * each seeing the ones before it, so two replicas never race for the same host port.
  */
-import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
-import { type Condition, type Instance, type InstanceStatus } from "../api/types.js";
-import { INSTANCES } from "../kube/resources.js";
-import { isNotFound } from "../kube/errors.js";
-import type { Controller } from "../runtime/controller.js";
-import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
-import { removeFinalizer } from "../runtime/finalizers.js";
-import { objectKey } from "../runtime/informer.js";
-import { setCondition, StatusWriter } from "../runtime/status.js";
-import { controllerFor, type ControllerContext } from "./context.js";
-import { isExternalInstance } from "../api/vocabulary.js";
-import { schedule, type PlacedInstance, type SchedulingCandidate } from "./scheduler.js";
+import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../../api/vocabulary.js";
+import { type Condition, type Instance, type InstanceStatus } from "../../api/types.js";
+import { INSTANCES } from "../../kube/resources.js";
+import { isNotFound } from "../../kube/errors.js";
+import type { Controller } from "../../runtime/controller.js";
+import {
+  type ReconcileContext,
+  type Reconciler,
+  type Request,
+  type Result,
+} from "../../runtime/controller.js";
+import { removeFinalizer } from "../../runtime/finalizers.js";
+import { objectKey } from "../../runtime/informer.js";
+import { setCondition, StatusWriter } from "../../runtime/conditions.js";
+import { controllerFor, type ControllerContext } from "../context.js";
+import { isExternalInstance } from "../../api/vocabulary.js";
+import { schedule, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
 
 export const SCHEDULER_CONTROLLER = "scheduler";
 
