@@ -8,6 +8,7 @@ import { type KubeClient } from "../kube/client.js";
 import { realClock, type Clock } from "../runtime/clock.js";
 import { errorFields, nullLogger, type Logger } from "../runtime/log.js";
 import { Manager } from "../runtime/manager.js";
+import { PeriodicTask } from "../runtime/runnable.js";
 import { KubeAuthorizer } from "./auth.js";
 import { ServiceCatalog } from "./catalog.js";
 import { ExternalInstances } from "./external.js";
@@ -77,9 +78,13 @@ export async function startRegistry(
     allowAnonymousLoopback: settings.allowAnonymousLoopback,
     logger,
   });
+  manager.addRunnable(
+    new PeriodicTask({ name: "external-instances-gauge", clock, intervalMs: 5000 }, async () =>
+      external.updateGauge(),
+    ),
+  );
   const served = await server.start();
   const abort = new AbortController();
-  const gauge = setInterval(() => external.updateGauge(), 5000);
   const done = manager.start(abort.signal).catch((err: unknown) => {
     logger.error("registry role stopped with an error", errorFields(err));
     throw err;
@@ -93,7 +98,6 @@ export async function startRegistry(
       return catalog.hasSynced();
     },
     stop: async () => {
-      clearInterval(gauge);
       await server.stop();
       abort.abort();
       await done;
