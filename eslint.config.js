@@ -1,6 +1,83 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/**
+ * The layers of controller/src, lowest first: a folder may import only the folders listed
+ * for it (docs/architecture.md draws the same picture). `testing/` holds test doubles: any
+ * test may import it, code that ships may not.
+ */
+export const LAYERS = {
+  api: [],
+  client: [],
+  kube: ["api"],
+  runtime: ["api", "kube"],
+  docker: ["api", "runtime"],
+  environment: ["api", "kube", "docker"],
+  source: ["api", "kube", "runtime", "docker"],
+  agent: ["api", "kube", "runtime", "docker", "environment", "source"],
+  controllers: ["api", "kube", "runtime", "environment", "source"],
+  registry: ["api", "kube", "runtime", "client"],
+  cli: [
+    "api",
+    "kube",
+    "runtime",
+    "docker",
+    "environment",
+    "source",
+    "agent",
+    "controllers",
+    "registry",
+    "client",
+  ],
+  testing: ["api", "kube", "runtime", "docker", "environment", "source", "agent", "controllers", "registry"],
+};
+
+/**
+ * One import rule: import the file that defines a name (`../kube/client.js`), never a
+ * folder's index. The one index.ts is client/index.ts, the entry point of `berth/client`.
+ */
+const DEEP_IMPORTS_MESSAGE =
+  "Import the file that defines the name, not a folder index (docs/architecture.md, Imports).";
+const deepImportsInSource = {
+  group: [
+    "./index.js",
+    "../index.js",
+    "../*/index.js",
+    "../../*/index.js",
+    "!../client/index.js",
+    "!../../client/index.js",
+  ],
+  message: DEEP_IMPORTS_MESSAGE,
+};
+
+function layerRules(folder, allowed, { tests }) {
+  const forbidden = Object.keys(LAYERS).filter(
+    (other) => other !== folder && !allowed.includes(other) && !(tests && other === "testing"),
+  );
+  return {
+    files: [tests ? `controller/src/${folder}/**/*.test.ts` : `controller/src/${folder}/**/*.ts`],
+    ...(tests ? {} : { ignores: ["**/*.test.ts"] }),
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            deepImportsInSource,
+            ...(forbidden.length === 0
+              ? []
+              : [
+                  {
+                    group: forbidden.flatMap((other) => [`../${other}/*`, `../../${other}/*`]),
+                    message: `controller/src/${folder}/ may import only ${[...allowed, ...(tests ? ["testing"] : [])].join(", ") || "itself"} (the layers in eslint.config.js, docs/architecture.md).`,
+                  },
+                ]),
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/", "reports/", ".stryker-tmp/"] },
   js.configs.recommended,
@@ -14,4 +91,24 @@ export default tseslint.config(
       "no-console": "off",
     },
   },
+  {
+    files: ["test/**/*.ts", "hack/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["**/controller/src/*/index.js", "!**/controller/src/client/index.js"],
+              message: DEEP_IMPORTS_MESSAGE,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  ...Object.entries(LAYERS).flatMap(([folder, allowed]) => [
+    layerRules(folder, allowed, { tests: false }),
+    layerRules(folder, allowed, { tests: true }),
+  ]),
 );

@@ -4,7 +4,7 @@
  * reports start, die and destroy as the engine would. Only the benchmarks use it; every
  * test of the agent's behaviour runs against a real engine.
  */
-import type { AgentDeps } from "../../controller/src/agent/agent.js";
+import type { AgentDeps } from "../../controller/src/agent/agent-role.js";
 import { ContainerNotFoundError, ImageNotFoundError } from "../../controller/src/docker/errors.js";
 import type { ContainerEvent, EngineEvent, EventStreamOptions } from "../../controller/src/docker/events.js";
 import type {
@@ -12,7 +12,7 @@ import type {
   ContainerSpec,
   ContainerSummary,
   ImageInfo,
-} from "../../controller/src/docker/spec.js";
+} from "../../controller/src/docker/types.js";
 
 type SimulatedDocker = NonNullable<AgentDeps["docker"]>;
 

@@ -19,19 +19,13 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, type Definition } from "../../controller/src/api/types.js";
-import { leaseNameFor, startAgent } from "../../controller/src/agent/index.js";
-import { startController } from "../../controller/src/controllers/index.js";
-import {
-  DEFINITIONS,
-  INSTANCES,
-  LEASES,
-  NAMESPACES,
-  NODES,
-  isNotFound,
-  loadKubeConfig,
-  newKubeClient,
-  type KubeClient,
-} from "../../controller/src/kube/index.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { startController } from "../../controller/src/controllers/controller-role.js";
+import { DEFINITIONS, INSTANCES, LEASES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
+import { loadKubeConfig } from "../../controller/src/kube/config.js";
+import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
 import { KubeEventRecorder } from "../../controller/src/runtime/events.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import { SimulatedEngine } from "./simulated-engine.js";
@@ -209,7 +203,9 @@ async function main(): Promise<void> {
     await controller.stop();
     await ignoreNotFound(client.delete(NAMESPACES, { name: namespace }));
     await ignoreNotFound(client.delete(NODES, { name: nodeName }));
-    await ignoreNotFound(client.delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(nodeName) }));
+    await ignoreNotFound(
+      client.delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(nodeName) }),
+    );
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -16,8 +16,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LABELS, type DefinitionSpec, type Instance } from "../../controller/src/api/types.js";
-import { instanceName } from "../../controller/src/controllers/index.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { type DefinitionSpec, type Instance } from "../../controller/src/api/types.js";
+import { instanceName } from "../../controller/src/controllers/definition/instances.js";
 import { images, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,

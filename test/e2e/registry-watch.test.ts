@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { RegistryClient } from "../../controller/src/client/index.js";
-import { LABELS } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
 import { httpGet, images, testNamespace, waitFor } from "../harness/index.js";
 import { applyDefinition } from "../integration/controller-fixtures.js";
 import {

@@ -13,12 +13,15 @@ import { fileURLToPath } from "node:url";
 import type { ChildProcess } from "node:child_process";
 import type { TestContext } from "node:test";
 import type { Definition, Instance } from "../../controller/src/api/types.js";
-import { DEFINITION_FINALIZER, INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
-import { leaseNameFor, startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
-import { DockerEngine, type ContainerSummary } from "../../controller/src/docker/index.js";
-import { DEFINITIONS, INSTANCES, LEASES, NODES, ignoreNotFound } from "../../controller/src/kube/index.js";
+import { DEFINITION_FINALIZER, INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/vocabulary.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { startAgent, type RunningAgent } from "../../controller/src/agent/agent-role.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import { type ContainerSummary } from "../../controller/src/docker/types.js";
+import { DEFINITIONS, INSTANCES, LEASES, NODES } from "../../controller/src/kube/resources.js";
+import { ignoreNotFound } from "../../controller/src/kube/errors.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
-import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
+import { startController, type ControllerHandle } from "../../controller/src/controllers/controller-role.js";
 import { parseDuration } from "../../controller/src/runtime/flags.js";
 import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
 import { httpGet, spawnForTest, startExtraEngine, stopExtraEngine, waitFor } from "../harness/index.js";
@@ -69,7 +72,7 @@ export async function startEngines(t: TestContext, namespace: string, engines: n
       await stopExtraEngine(node.engine);
       await ignoreNotFound(client().delete(NODES, { name: node.nodeName }));
       await ignoreNotFound(
-        client().delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(node.nodeName) }),
+        client().delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(node.nodeName) }),
       );
     }
     await rm(stateDir, { recursive: true, force: true });

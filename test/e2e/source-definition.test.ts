@@ -10,8 +10,9 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
-import { NODES, isNotFound } from "../../controller/src/kube/index.js";
+import { startAgent, type RunningAgent } from "../../controller/src/agent/agent-role.js";
+import { NODES } from "../../controller/src/kube/resources.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import {
   TEST_REPOSITORIES_DIR,

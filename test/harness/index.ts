@@ -17,7 +17,7 @@ export {
   TEST_FILE_REPOSITORIES,
   TEST_REPOSITORIES_DIR,
   testRepositoryScratch,
-} from "../../controller/src/source/git-fixture.js";
+} from "../../controller/src/testing/git-fixture.js";
 
 export interface Env {
   kubeconfigPath: string;

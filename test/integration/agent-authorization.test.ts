@@ -13,18 +13,11 @@ import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { DefinitionSpec, Instance } from "../../controller/src/api/types.js";
-import { startController } from "../../controller/src/controllers/index.js";
-import { environmentSecretRef, readDeliveredEnvironment } from "../../controller/src/environment/index.js";
-import {
-  CONFIGMAPS,
-  DEFINITIONS,
-  INSTANCES,
-  NODES,
-  SECRETS,
-  type KubeClient,
-  getOrUndefined,
-  isForbidden,
-} from "../../controller/src/kube/index.js";
+import { startController } from "../../controller/src/controllers/controller-role.js";
+import { environmentSecretRef, readDeliveredEnvironment } from "../../controller/src/environment/delivery.js";
+import { CONFIGMAPS, DEFINITIONS, INSTANCES, NODES, SECRETS } from "../../controller/src/kube/resources.js";
+import { type KubeClient } from "../../controller/src/kube/client.js";
+import { getOrUndefined, isForbidden } from "../../controller/src/kube/errors.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import { images, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import {

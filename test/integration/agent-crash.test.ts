@@ -12,8 +12,9 @@ import type { TestContext } from "node:test";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { LEASES } from "../../controller/src/kube/index.js";
-import { leaseNameFor, RESTARTS_LABEL } from "../../controller/src/agent/index.js";
+import { LEASES } from "../../controller/src/kube/resources.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { RESTARTS_LABEL } from "../../controller/src/agent/container-request.js";
 import { images, run, spawnForTest, waitFor } from "../harness/index.js";
 import {
   type AgentWorld,
@@ -99,7 +100,7 @@ test("a SIGKILLed agent process restarts at once and adopts its running containe
   });
   const before = await waitForStatus(world, "web", "the Instance to be ready", (s) => s.ready === true);
   const containerStartedAt = await startedAt(world, before.containerId ?? "");
-  const leaseRef = { namespace: LEASE_NAMESPACE, name: leaseNameFor(world.nodeName) };
+  const leaseRef = { namespace: LEASE_NAMESPACE, name: nodeLeaseName(world.nodeName) };
   const leaseBefore = await world.client.get(LEASES, leaseRef);
   const timeline = await StatusTimeline.start(t, world, "web");
 

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Node } from "../../controller/src/api/types.js";
-import { NODES } from "../../controller/src/kube/index.js";
+import { NODES } from "../../controller/src/kube/resources.js";
 import { engines, httpGet, images, waitFor } from "../harness/index.js";
 import { agentWorld, condition, createInstance, runAgent, waitForStatus } from "./agent-fixtures.js";
 

@@ -10,13 +10,16 @@ import os from "node:os";
 import path from "node:path";
 import type { TestContext } from "node:test";
 import type { Instance, InstanceStatus, RunTemplate } from "../../controller/src/api/types.js";
-import { API_VERSION, INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
-import type { RunningAgent } from "../../controller/src/agent/index.js";
-import { leaseNameFor, startAgent } from "../../controller/src/agent/index.js";
-import type { AgentOptionsInput } from "../../controller/src/agent/config.js";
-import { DockerEngine } from "../../controller/src/docker/index.js";
-import type { ContainerSummary } from "../../controller/src/docker/index.js";
-import type { KubeClient, KubeEvent, WatchHandle } from "../../controller/src/kube/index.js";
+import { API_VERSION } from "../../controller/src/api/types.js";
+import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/vocabulary.js";
+import type { RunningAgent } from "../../controller/src/agent/agent-role.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
+import type { AgentOptionsInput } from "../../controller/src/agent/options.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import type { ContainerSummary } from "../../controller/src/docker/types.js";
+import type { KubeClient, WatchHandle } from "../../controller/src/kube/client.js";
+import type { KubeEvent } from "../../controller/src/kube/resources.js";
 import {
   EVENTS,
   INSTANCES,
@@ -24,12 +27,11 @@ import {
   NAMESPACES,
   NODES,
   SECRETS,
-  isAlreadyExists,
-  isNotFound,
-  newKubeClient,
-} from "../../controller/src/kube/index.js";
-import type { DeliveredEnvironment } from "../../controller/src/environment/index.js";
-import { environmentSecret, nodeNamespace } from "../../controller/src/environment/index.js";
+} from "../../controller/src/kube/resources.js";
+import { isAlreadyExists, isNotFound } from "../../controller/src/kube/errors.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
+import type { DeliveredEnvironment } from "../../controller/src/environment/delivery.js";
+import { environmentSecret, nodeNamespace } from "../../controller/src/environment/delivery.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
 import { env, startExtraEngine, stopExtraEngine, testNamespace, waitFor } from "../harness/index.js";
@@ -375,7 +377,7 @@ async function cleanUp(world: AgentWorld): Promise<void> {
   }
   await client.delete(NODES, { name: nodeName }).catch(() => undefined);
   await client
-    .delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(nodeName) })
+    .delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(nodeName) })
     .catch(() => undefined);
   await client.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch(() => undefined);
   await world.stopEngine?.();

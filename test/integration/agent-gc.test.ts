@@ -4,9 +4,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LABELS } from "../../controller/src/api/types.js";
-import { NodeConflictError } from "../../controller/src/agent/index.js";
-import { NODES, isNotFound } from "../../controller/src/kube/index.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { NodeConflictError } from "../../controller/src/agent/registration.js";
+import { NODES } from "../../controller/src/kube/resources.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
 import { env, images, run, testNamespace, waitFor } from "../harness/index.js";
 import { agentWorld, containersOf, installationOf, runAgent } from "./agent-fixtures.js";
 

@@ -11,9 +11,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { LABELS } from "../../controller/src/api/types.js";
-import { startAgent } from "../../controller/src/agent/index.js";
-import { newKubeClient } from "../../controller/src/kube/index.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 import { env, freePortRun, images, kubectlOk, run, waitFor } from "../harness/index.js";
 import type { AgentWorld } from "./agent-fixtures.js";
 import {

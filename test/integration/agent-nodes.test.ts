@@ -5,7 +5,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LABELS, type RunTemplate } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { type RunTemplate } from "../../controller/src/api/types.js";
 import { httpGet, images } from "../harness/index.js";
 import {
   type AgentWorld,

@@ -7,8 +7,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Instance } from "../../controller/src/api/types.js";
-import { startController } from "../../controller/src/controllers/index.js";
-import { INSTANCES, SERVICES } from "../../controller/src/kube/index.js";
+import { startController } from "../../controller/src/controllers/controller-role.js";
+import { INSTANCES, SERVICES } from "../../controller/src/kube/resources.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import { registry } from "../../controller/src/runtime/metrics.js";
 import { CountingKubeClient } from "../bench/counting-client.js";

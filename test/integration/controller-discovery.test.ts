@@ -7,7 +7,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { INSTANCE_FINALIZER } from "../../controller/src/api/types.js";
+import { INSTANCE_FINALIZER } from "../../controller/src/api/vocabulary.js";
 import {
   DEFINITIONS,
   ENDPOINT_SLICES,
@@ -15,7 +15,7 @@ import {
   INSTANCES,
   SERVICES,
   type Service,
-} from "../../controller/src/kube/index.js";
+} from "../../controller/src/kube/resources.js";
 import { images, kubectl, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,

@@ -8,29 +8,24 @@ import { randomBytes } from "node:crypto";
 import type { TestContext } from "node:test";
 import {
   API_VERSION,
-  INSTANCE_FINALIZER,
   type Definition,
   type DefinitionSpec,
   type Instance,
   type Node,
 } from "../../controller/src/api/types.js";
-import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
-import { nodeLeaseName } from "../../controller/src/controllers/context.js";
-import { nodeNamespace } from "../../controller/src/environment/index.js";
+import { INSTANCE_FINALIZER } from "../../controller/src/api/vocabulary.js";
+import { startController, type ControllerHandle } from "../../controller/src/controllers/controller-role.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { nodeNamespace } from "../../controller/src/environment/delivery.js";
+import { DEFINITIONS, INSTANCES, LEASES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
 import {
-  DEFINITIONS,
-  INSTANCES,
-  LEASES,
-  NAMESPACES,
-  NODES,
   getOrUndefined,
   ignoreNotFound,
   isConflict,
   isNotFound,
   isPatchTestFailed,
-  newKubeClient,
-  type KubeClient,
-} from "../../controller/src/kube/index.js";
+} from "../../controller/src/kube/errors.js";
+import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
 import { TEST_FILE_REPOSITORIES, env, waitFor } from "../harness/index.js";

@@ -8,10 +8,10 @@ import {
   ENDPOINT_SLICES,
   INSTANCES,
   SERVICES,
-  getOrUndefined,
   type EndpointSlice,
   type Service,
-} from "../../controller/src/kube/index.js";
+} from "../../controller/src/kube/resources.js";
+import { getOrUndefined } from "../../controller/src/kube/errors.js";
 import { waitFor } from "../harness/index.js";
 import { client } from "./controller-fixtures.js";
 

@@ -13,11 +13,14 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { LABELS } from "../../controller/src/api/types.js";
-import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
-import { DockerEngine, type DockerObserver } from "../../controller/src/docker/index.js";
-import { nodeNamespace } from "../../controller/src/environment/index.js";
-import { INSTANCES, NAMESPACES, NODES, isNotFound, newKubeClient } from "../../controller/src/kube/index.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { startAgent, type RunningAgent } from "../../controller/src/agent/agent-role.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import { type DockerObserver } from "../../controller/src/docker/metrics.js";
+import { nodeNamespace } from "../../controller/src/environment/delivery.js";
+import { INSTANCES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import {
   env,

@@ -9,12 +9,17 @@ import { before, after, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
-import { DockerEngine, RegistryAuthError, type DockerObserver } from "../../controller/src/docker/index.js";
-import { nodeNamespace } from "../../controller/src/environment/index.js";
-import { INSTANCES, NAMESPACES, NODES, RestKubeClient, isNotFound } from "../../controller/src/kube/index.js";
+import { startAgent, type RunningAgent } from "../../controller/src/agent/agent-role.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import { RegistryAuthError } from "../../controller/src/docker/errors.js";
+import { type DockerObserver } from "../../controller/src/docker/metrics.js";
+import { nodeNamespace } from "../../controller/src/environment/delivery.js";
+import { INSTANCES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
+import { RestKubeClient } from "../../controller/src/kube/client.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import { readPullAuth, SourceError } from "../../controller/src/source/index.js";
+import { readPullAuth } from "../../controller/src/source/registry-auth.js";
+import { SourceError } from "../../controller/src/source/errors.js";
 import {
   env,
   httpGet,

@@ -7,7 +7,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import type { TestContext } from "node:test";
-import { CONFIGMAPS, newKubeClient } from "../../controller/src/runtime/index.js";
+import { CONFIGMAPS } from "../../controller/src/kube/resources.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 import { env, spawnForTest, testNamespace, waitFor } from "../harness/index.js";
 
 const candidateScript = path.resolve(import.meta.dirname, "runtime-leader-candidate.ts");

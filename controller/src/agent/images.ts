@@ -10,14 +10,18 @@
  * Instance (its deploymentId changes) and builds afresh.
  */
 import type { ImageSource, Instance, RepositorySource } from "../api/types.js";
-import { ImageNotFoundError, RegistryAuthError, type ImageInfo } from "../docker/index.js";
+import { ImageNotFoundError, RegistryAuthError } from "../docker/errors.js";
+import { type ImageInfo } from "../docker/types.js";
 import type { RegistryAuth } from "../docker/options.js";
 import { imageReferenceProblem } from "../docker/reference.js";
 import type { EventRecorder } from "../runtime/events.js";
-import type { SourceImage, SourceImageRequest } from "../source/index.js";
-import { SourceBuildError, SourceError, redactUrl, registryHostOf, sourceImageTag } from "../source/index.js";
-import type { ResolvedImage } from "./containerspec.js";
-import { ContainerConfigError, runSourceOf, templateOf } from "./containerspec.js";
+import type { SourceImage, SourceImageRequest } from "../source/builder.js";
+import { SourceBuildError, SourceError } from "../source/errors.js";
+import { redactUrl } from "../source/repository-url.js";
+import { registryHostOf } from "../source/registry-auth.js";
+import { sourceImageTag } from "../source/builder.js";
+import type { ResolvedImage } from "./container-request.js";
+import { ContainerConfigError, runSourceOf, templateOf } from "./container-request.js";
 import type { AgentDocker } from "./docker-port.js";
 import { REASONS } from "./instance-status.js";
 import { PrivateImages } from "./private-images.js";

@@ -1,164 +1,31 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Instance } from "../api/types.js";
-import { INSTANCE_FINALIZER, LABELS } from "../api/types.js";
-import type { CallOptions } from "../docker/engine.js";
-import type { PullOptions } from "../docker/options.js";
-import {
-  ContainerNotFoundError,
-  EngineUnreachableError,
-  ImageNotFoundError,
-  PortInUseError,
-} from "../docker/errors.js";
-import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/spec.js";
+import { INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
+import { EngineUnreachableError, PortInUseError } from "../docker/errors.js";
 import type { ObjectRef } from "../kube/client.js";
 import type { JsonPatchOp } from "../kube/patch.js";
 import type { KubeObject, ResourceDescriptor, Secret } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
-import { FakeClock } from "../runtime/clock.js";
+import { FakeClock } from "../testing/fake-clock.js";
 import type { ReconcileContext } from "../runtime/controller.js";
 import { TerminalError } from "../runtime/controller.js";
-import { RecordingEventRecorder } from "../runtime/events.js";
+import { RecordingEventRecorder } from "../testing/recording-events.js";
 import { nullLogger } from "../runtime/log.js";
-import { FakeKubeClient } from "../runtime/testing.js";
-import type { SourceImage, SourceImageRequest } from "../source/index.js";
-import { SourceBuildError, SourceError, sourceImageTag } from "../source/index.js";
-import type { DeliveredEnvironment } from "../environment/index.js";
-import { environmentSecret } from "../environment/index.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
+import type { SourceImage, SourceImageRequest } from "../source/builder.js";
+import { SourceBuildError, SourceError } from "../source/errors.js";
+import { sourceImageTag } from "../source/builder.js";
+import type { DeliveredEnvironment } from "../environment/delivery.js";
+import { environmentSecret } from "../environment/delivery.js";
 import { START_CHECK_MS } from "./command-failure.js";
-import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./containerspec.js";
-import type { AgentDocker } from "./docker-port.js";
+import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./container-request.js";
+import { FakeDocker } from "../testing/fake-docker.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
 import { CrashRecords } from "./crash-records.js";
 import { Prober } from "./prober.js";
 
 const NODE = { nodeName: "node-a", installation: "inst-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
-
-/** An in-memory engine: containers are records; start publishes port 32768 + n. */
-class FakeDocker implements AgentDocker {
-  readonly url = "unix:///fake/docker.sock";
-  readonly containers = new Map<string, ContainerInfo>();
-  readonly images = new Set<string>(["app:1"]);
-  readonly calls: string[] = [];
-  /** What `docker logs` shows, per container. */
-  readonly logs = new Map<string, string>();
-  startError: Error | undefined;
-  private next = 0;
-
-  async ping(): Promise<void> {}
-  async version() {
-    return { version: "20.10.24", apiVersion: "1.41", os: "linux", arch: "amd64", kernelVersion: "6" };
-  }
-  async imageExists(image: string): Promise<boolean> {
-    return this.images.has(image);
-  }
-  async inspectImage(image: string) {
-    if (!this.images.has(image)) throw new ImageNotFoundError("inspect_image", image, "No such image");
-    return { id: image, repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
-  }
-  async inspectDistribution(image: string): Promise<string> {
-    this.calls.push(`inspect distribution ${image}`);
-    return "sha256:0";
-  }
-  readonly pullAuths: Array<PullOptions["auth"]> = [];
-  async pullImage(image: string, options: PullOptions = {}) {
-    this.calls.push(`pull ${image}`);
-    this.pullAuths.push(options.auth);
-    this.images.add(image);
-    return { id: image, repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
-  }
-  readonly createdEnv: Array<Record<string, string> | undefined> = [];
-  async createContainer(spec: ContainerSpec): Promise<string> {
-    const id = `c${++this.next}`;
-    this.createdEnv.push(spec.env);
-    this.calls.push(`create ${id}`);
-    this.containers.set(id, {
-      id,
-      name: spec.name ?? id,
-      image: spec.image,
-      imageId: spec.image,
-      labels: { ...spec.labels, [LABELS.managedBy]: "berth" },
-      state: {
-        status: "created",
-        running: false,
-        restarting: false,
-        exitCode: 0,
-        oomKilled: false,
-        error: "",
-      },
-      restartCount: 0,
-      ports: [],
-      memoryBytes: 0,
-      nanoCpus: 0,
-      restartPolicy: { name: "no" },
-      init: true,
-      createdAt: "",
-    });
-    return id;
-  }
-  async startContainer(id: string): Promise<void> {
-    this.calls.push(`start ${id}`);
-    if (this.startError) throw this.startError;
-    const container = this.mustGet(id);
-    container.state = {
-      ...container.state,
-      status: "running",
-      running: true,
-      startedAt: "2025-01-01T00:00:00Z",
-    };
-    container.ports = [
-      { containerPort: 8080, protocol: "tcp", hostIp: NODE.bindAddress, hostPort: 32767 + this.next },
-    ];
-    container.ipAddress = `172.17.0.${this.next + 1}`;
-  }
-  async inspectContainer(id: string): Promise<ContainerInfo> {
-    return structuredClone(this.mustGet(id));
-  }
-  async stopContainer(id: string): Promise<void> {
-    this.calls.push(`stop ${id}`);
-  }
-  async removeContainer(id: string, _options?: CallOptions & { force?: boolean }): Promise<boolean> {
-    this.calls.push(`remove ${id}`);
-    return this.containers.delete(id);
-  }
-  async listContainers(labels: Record<string, string> = {}): Promise<ContainerSummary[]> {
-    return [...this.containers.values()]
-      .filter((c) => Object.entries(labels).every(([key, value]) => c.labels[key] === value))
-      .map((c) => ({
-        id: c.id,
-        name: c.name,
-        image: c.image,
-        labels: c.labels,
-        state: c.state.status,
-        status: "",
-        ports: c.ports,
-      }));
-  }
-  async exec() {
-    return { exitCode: 0, output: "" };
-  }
-  async containerLogs(id: string): Promise<string> {
-    return this.logs.get(id) ?? "";
-  }
-  /** The container's process ends, as a crash would. */
-  exit(id: string, code: number, ranMs: number): void {
-    const container = this.mustGet(id);
-    const started = Date.parse(container.state.startedAt ?? "2025-01-01T00:00:00Z");
-    container.state = {
-      ...container.state,
-      status: "exited",
-      running: false,
-      exitCode: code,
-      finishedAt: new Date(started + ranMs).toISOString(),
-    };
-    container.ports = [];
-  }
-  private mustGet(id: string): ContainerInfo {
-    const container = this.containers.get(id);
-    if (!container) throw new ContainerNotFoundError("inspect_container", id, "No such container");
-    return container;
-  }
-}
 
 /** Keeps one Instance and applies status and finalizer writes to it, as the API server would. */
 class InstanceApi extends FakeKubeClient {
@@ -256,7 +123,7 @@ function setup(
   const clock = world?.clock ?? new FakeClock(Date.parse("2025-01-01T00:00:10Z"));
   // What the state directory keeps across agent processes.
   const crashRecords = world?.crashRecords ?? new CrashRecords(undefined, clock.now());
-  const docker = world?.docker ?? new FakeDocker();
+  const docker = world?.docker ?? new FakeDocker(NODE.bindAddress);
   const builder = new FakeBuilder(docker);
   const api = world?.api ?? new InstanceApi(newInstance());
   const events = new RecordingEventRecorder();

@@ -5,9 +5,9 @@
  * it observed, only when it changed.
  */
 import type { HealthCheck, Instance, InstanceStatus, RunTemplate } from "../api/types.js";
-import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/types.js";
-import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
-import { hostPortFor } from "../docker/spec.js";
+import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/vocabulary.js";
+import type { ContainerInfo, ContainerSummary } from "../docker/types.js";
+import { hostPortFor } from "../docker/types.js";
 import type { KubeClient } from "../kube/client.js";
 import { isNotFound } from "../kube/errors.js";
 import { INSTANCES } from "../kube/resources.js";
@@ -18,7 +18,7 @@ import type { EventRecorder } from "../runtime/events.js";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../runtime/finalizers.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
-import { StatusWriter } from "../runtime/status.js";
+import { StatusWriter } from "../runtime/conditions.js";
 import {
   describeExit,
   inspectOrUndefined,
@@ -26,8 +26,8 @@ import {
   rankContainers,
   restartsLabelOf,
   urlHost,
-} from "./containers.js";
-import type { NodeAddressing } from "./containerspec.js";
+} from "./container-facts.js";
+import type { NodeAddressing } from "./container-request.js";
 import {
   ContainerConfigError,
   checkResources,
@@ -37,7 +37,7 @@ import {
   instanceSelector,
   servicePortOf,
   templateOf,
-} from "./containerspec.js";
+} from "./container-request.js";
 import { bindsEveryInterface } from "./bind-address.js";
 import { CommandFailedError } from "./command-failure.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
@@ -68,7 +68,7 @@ import {
 import { ownershipOf } from "./installation.js";
 import type { PrivateImages } from "./private-images.js";
 import type { Prober, ResumedVerdict } from "./prober.js";
-import { probeTargetFor } from "./prober.js";
+import { probeTargetFor } from "./probe-checks.js";
 import type { FailureStep, RetryBackoffOptions } from "./retry-backoff.js";
 import { StartCheck } from "./start-check.js";
 import { DEFAULT_RETRY_BACKOFF, RetryBackoff } from "./retry-backoff.js";

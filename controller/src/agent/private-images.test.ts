@@ -4,10 +4,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Instance } from "../api/types.js";
-import { ImageNotFoundError, RegistryAuthError, type ImageInfo, type RegistryAuth } from "../docker/index.js";
-import { RecordingEventRecorder } from "../runtime/events.js";
-import { SourceError } from "../source/index.js";
-import { ContainerConfigError } from "./containerspec.js";
+import { ImageNotFoundError, RegistryAuthError } from "../docker/errors.js";
+import { type ImageInfo } from "../docker/types.js";
+import { type RegistryAuth } from "../docker/options.js";
+import { RecordingEventRecorder } from "../testing/recording-events.js";
+import { SourceError } from "../source/errors.js";
+import { ContainerConfigError } from "./container-request.js";
 import { InstanceImages } from "./images.js";
 import { PRIVATE_IMAGES_FILE, PrivateImages } from "./private-images.js";
 

@@ -3,14 +3,15 @@
  * informer caches, the clock, the logger and the event recorder, plus the settings.
  */
 import type { Definition, Instance, Node } from "../api/types.js";
-import type { KubeClient, KubeObject, Lease } from "../kube/index.js";
-import type { FileRepositoryPolicy } from "../source/index.js";
+import type { KubeObject, Lease } from "../kube/resources.js";
+import type { KubeClient } from "../kube/client.js";
+import type { FileRepositoryPolicy } from "../source/file-repositories.js";
 import type { Clock } from "../runtime/clock.js";
 import { Controller, type Reconciler } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
-import type { ReferencedContentHashes } from "./referenced-content.js";
+import type { ReferencedContentHashes } from "./definition/referenced-content.js";
 
 export interface ControllerCaches {
   definitions: Informer<Definition>;
@@ -61,13 +62,6 @@ export interface ControllerContext {
   settings: ControllerSettings;
   /** Salted content hashes of referenced Secrets and ConfigMaps, for deploymentIds. */
   referencedContent: ReferencedContentHashes;
-}
-
-/** The Lease an agent renews for its Node. */
-export const NODE_LEASE_PREFIX = "berth-node-";
-
-export function nodeLeaseName(node: string): string {
-  return `${NODE_LEASE_PREFIX}${node}`;
 }
 
 /** A runtime Controller for one of the controller role's reconcilers, on the role's clock and logger. */

@@ -8,10 +8,10 @@ import {
   SERVICES,
   type EndpointSlice,
   type Service,
-} from "../kube/index.js";
-import { FakeClock } from "../runtime/clock.js";
+} from "../kube/resources.js";
+import { FakeClock } from "../testing/fake-clock.js";
 import { Informer } from "../runtime/informer.js";
-import { getCondition } from "../runtime/status.js";
+import { getCondition } from "../runtime/conditions.js";
 import { DiscoveryReconciler, PUBLISHED_CONDITION } from "./discovery-controller.js";
 import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery.js";
 import {
@@ -22,7 +22,7 @@ import {
   newWorld,
   readyNode,
   type World,
-} from "./reconciler-fixtures.js";
+} from "../testing/reconciler-fixtures.js";
 
 const KEY = `${NS}/web`;
 

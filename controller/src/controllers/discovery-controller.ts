@@ -11,20 +11,14 @@
  * every pass and written only when it differs (planSlices), so a resync costs nothing.
  */
 import type { Definition, Instance, Node } from "../api/types.js";
-import type { EndpointSlice, Service } from "../kube/index.js";
-import {
-  DEFINITIONS,
-  ENDPOINT_SLICES,
-  SERVICES,
-  isAlreadyExists,
-  isNamespaceTerminating,
-  isNotFound,
-  jsonEqual,
-} from "../kube/index.js";
+import type { EndpointSlice, Service } from "../kube/resources.js";
+import { DEFINITIONS, ENDPOINT_SLICES, SERVICES } from "../kube/resources.js";
+import { isAlreadyExists, isNamespaceTerminating, isNotFound } from "../kube/errors.js";
+import { jsonEqual } from "../kube/patch.js";
 import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
 import type { Informer } from "../runtime/informer.js";
-import { discoveryEndpoints, discoverySyncDuration, discoveryWrites } from "../runtime/metrics.js";
-import { setCondition, statusEqual, StatusWriter, getCondition } from "../runtime/status.js";
+import { discoveryEndpoints, discoverySyncDuration, discoveryWrites } from "./metrics.js";
+import { setCondition, statusEqual, StatusWriter, getCondition } from "../runtime/conditions.js";
 import { controllerFor, type ControllerContext } from "./context.js";
 import {
   SERVICE_NAME_LABEL,
@@ -36,7 +30,7 @@ import {
   serviceNameProblem,
   type PublishedEndpoint,
 } from "./discovery.js";
-import { isExternalInstance, nodeIsReady } from "./instances.js";
+import { isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
 import { SliceTracker } from "./slice-tracker.js";
 
 export const DISCOVERY_CONTROLLER = "discovery";

@@ -4,7 +4,7 @@
  * repositories may be (the controller resolves their refs) and whether the discovery mirror runs.
  */
 import { defineFlags, type FlagValues } from "../runtime/flags.js";
-import { fileRepositoryFlags, parseDirectoryList } from "../source/index.js";
+import { fileRepositoryFlags, parseDirectoryList } from "../source/file-repositories.js";
 import { DEFAULT_SETTINGS, type ControllerSettings } from "./context.js";
 
 const atLeastOneSecond = (ms: number): string | undefined => (ms >= 1000 ? undefined : "must be at least 1s");

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { EndpointSlice } from "../kube/index.js";
+import type { EndpointSlice } from "../kube/resources.js";
 import { SliceTracker } from "./slice-tracker.js";
 
 function slice(

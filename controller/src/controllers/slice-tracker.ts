@@ -6,7 +6,7 @@
  * cache shows every write recorded for it, or after a timeout (a lost watch event must not
  * block it forever).
  */
-import type { EndpointSlice } from "../kube/index.js";
+import type { EndpointSlice } from "../kube/resources.js";
 
 interface Written {
   /** The slice as the server answered the write; undefined for a delete. */

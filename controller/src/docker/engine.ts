@@ -28,8 +28,8 @@ import {
   toContainerSummary,
   toCreateOptions,
   toImageInfo,
-} from "./spec.js";
-import { LABELS } from "../api/types.js";
+} from "./types.js";
+import { LABELS } from "../api/vocabulary.js";
 import { hasEngineTls } from "./tls.js";
 import { parseEngineUrl } from "./url.js";
 import { imagePathSegment, imageReferenceProblem } from "./reference.js";

@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import type { KubeObject } from "../kube/resources.js";
 import { CONFIGMAPS } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
-import { FakeClock, flushPromises } from "./clock.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import type { ReconcileContext, Request, Result } from "./controller.js";
 import { Controller, TerminalError, mapToOwner } from "./controller.js";
 import { Informer } from "./informer.js";
 import { MemoryLogger } from "./log.js";
-import { FakeKubeClient } from "./testing.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import { reconcileTotal, registry } from "./metrics.js";
 
 async function setup(

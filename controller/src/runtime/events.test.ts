@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { EVENTS, type KubeEvent, type KubeObject } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
-import { FakeClock } from "./clock.js";
-import { KubeEventRecorder, RecordingEventRecorder } from "./events.js";
-import { FakeApiServer } from "./fake-apiserver.js";
-import { FakeKubeClient } from "./testing.js";
+import { FakeClock } from "../testing/fake-clock.js";
+import { KubeEventRecorder } from "./events.js";
+import { RecordingEventRecorder } from "../testing/recording-events.js";
+import { FakeApiServer } from "../testing/fake-apiserver.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
 
 const pod = {
   apiVersion: "berth.dev/v1alpha1",

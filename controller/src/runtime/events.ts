@@ -7,7 +7,7 @@ import type { Clock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
 import { errorFields, nullLogger } from "./log.js";
-import { capMessage } from "./status.js";
+import { capMessage } from "./conditions.js";
 
 export type EventType = "Normal" | "Warning";
 
@@ -17,17 +17,6 @@ export interface EventRecorder {
 }
 
 export const NoopEventRecorder: EventRecorder = { event: () => undefined };
-
-/** Keeps events in memory, for unit tests. */
-export class RecordingEventRecorder implements EventRecorder {
-  readonly events: Array<{ key: string; type: EventType; reason: string; message: string; action?: string }> =
-    [];
-  event(obj: KubeObject, type: EventType, reason: string, message: string, action?: string): void {
-    const namespace = obj.metadata?.namespace;
-    const key = namespace ? `${namespace}/${obj.metadata?.name ?? ""}` : (obj.metadata?.name ?? "");
-    this.events.push({ key, type, reason, message, ...(action ? { action } : {}) });
-  }
-}
 
 export interface KubeEventRecorderOptions {
   client: KubeClient;

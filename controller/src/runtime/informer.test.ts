@@ -2,9 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { KubeObject } from "../kube/resources.js";
 import { CONFIGMAPS } from "../kube/resources.js";
-import { FakeClock, flushPromises } from "./clock.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { Informer } from "./informer.js";
-import { FakeKubeClient } from "./testing.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
 
 function cm(name: string, rv: string): KubeObject {
   return { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "ns", name, resourceVersion: rv } };

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock, flushPromises } from "./clock.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { BucketRateLimiter, ExponentialRateLimiter, WorkQueue } from "./workqueue.js";
 
 test("a key waits only once however often it is added", async () => {
