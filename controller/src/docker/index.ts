@@ -4,6 +4,7 @@
  *   new DockerEngine({url, timeouts?, observer?, logger?, tls?})
  *     ping() / version() / info()
  *     inspectImage(image) / imageExists(image) / pullImage(image, {auth, onProgress})
+ *     listImages(labels) / removeImage(tag or id) -> removed | in-use | gone (never forced)
  *     buildImage({context, containerFile, tags, buildArgs, labels, onOutput}) -> image id
  *     createContainer(spec) -> id, startContainer(id), inspectContainer(id) -> ContainerInfo
  *     stopContainer(id, graceSeconds), removeContainer(id, {force}) -> removed?
