@@ -57,9 +57,13 @@ export const MODULES = {
     mutate: ["controller/src/runtime/events.ts"],
     tests: ["controller/src/runtime/events.test.ts"],
   },
-  "commit-cache": {
-    mutate: ["controller/src/source/commit-cache.ts"],
-    tests: ["controller/src/source/commit-cache.test.ts"],
+  "repository-commits": {
+    mutate: ["controller/src/controllers/repository-commits.ts"],
+    tests: ["controller/src/controllers/repository-commits.test.ts"],
+  },
+  "image-preparation": {
+    mutate: ["controller/src/agent/image-preparation.ts"],
+    tests: ["controller/src/agent/image-preparation.test.ts"],
   },
 };
 

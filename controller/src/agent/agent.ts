@@ -3,6 +3,7 @@
  * Instances bound to it into containers, probes them, and collects containers nobody
  * wants. startAgent wires the parts; the CLI runs it alone or next to the controller.
  */
+import { access } from "node:fs/promises";
 import type { Instance, Node } from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import { DockerEngine } from "../docker/engine.js";
@@ -25,6 +26,8 @@ import { ensureSourceImage } from "../source/index.js";
 import { ContainerConfigError, parseCpuQuantity, parseMemoryQuantity, runSourceOf } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import { collectContainers } from "./gc.js";
+import { DiskGarbageCollector } from "./disk-gc.js";
+import { ImagePreparations } from "./image-preparation.js";
 import type { NodeUsage } from "./heartbeat.js";
 import { NodeHeartbeat } from "./heartbeat.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
@@ -39,7 +42,11 @@ import { UnclaimedContainerLog, ownershipOf, resolveInstallation } from "./insta
 export interface AgentDeps {
   client: KubeClient;
   /** The engine at options.url; one is made from the URL when absent. */
-  docker?: AgentDocker & Pick<DockerEngine, "events" | "buildImage" | "inspectImage" | "containerLogs">;
+  docker?: AgentDocker &
+    Pick<
+      DockerEngine,
+      "events" | "buildImage" | "inspectImage" | "containerLogs" | "listImages" | "removeImage" | "info"
+    >;
   logger: Logger;
   clock?: Clock;
   /** Where Instance events go; Kubernetes Events by default. */
@@ -152,6 +159,8 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       ),
     onVerdictChange: enqueue,
   });
+  // Pulls and builds run apart from the reconcile workers; their end wakes the Instance.
+  const preparations = new ImagePreparations({ limit: options.imageWork, onSettled: enqueue });
   const reconciler = new InstanceReconciler({
     node: {
       nodeName: options.nodeName,
@@ -178,9 +187,15 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
         docker,
         stateDir: options.stateDir,
         logger,
-        git: { fileRepositories: { allowed: options.allowFileRepositories, refused: [] } },
+        git: {
+          fileRepositories: { allowed: options.allowFileRepositories, refused: [] },
+          maxRepositoryBytes: options.maxRepositoryBytes,
+        },
+        maxBuildLogBytes: options.maxBuildLogBytes,
+        imageLabels: { [LABELS.installation]: installation },
       }),
     privateImages,
+    preparations,
   });
   const controller = new Controller({
     name: CONTROLLER_NAME,
@@ -237,6 +252,18 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     if (synced) await runGc();
     scheduleGc();
   });
+  const diskGc = new DiskGarbageCollector({
+    docker,
+    installation,
+    stateDir: options.stateDir,
+    settings: options.imageGc,
+    instances: () => informer.list(),
+    waitForSync: (signal) => informer.waitForSync(signal),
+    diskPath: () => imageDiskPath(options.imageGc.diskPath, options.stateDir, docker),
+    clock,
+    logger,
+  });
+  diskGc.start();
 
   const enqueueInScope = (key: string): void => {
     if (inScope(key.split("/")[0])) enqueue(key);
@@ -283,6 +310,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       nodeCache.stop(),
       engineEvents,
       firstGc,
+      diskGc.stop(),
     ]);
     releaseLock();
     throw err;
@@ -300,10 +328,18 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     stopping ??= (async () => {
       abort.abort();
       if (gcTimer) clock.clearTimeout(gcTimer);
+      preparations.cancelAll();
       await controller.stop();
       await controllerDone;
       prober.stopAll();
-      await Promise.allSettled([informer.stop(), environments.stop(), engineEvents, firstGc, gcRun]);
+      await Promise.allSettled([
+        informer.stop(),
+        environments.stop(),
+        engineEvents,
+        firstGc,
+        gcRun,
+        diskGc.stop(),
+      ]);
       await heartbeat.stop();
       await nodeCache.stop();
       if (recorder instanceof KubeEventRecorder) await recorder.flush();
@@ -381,6 +417,31 @@ function scopedDocker(docker: AgentDocker, inScope: (namespace: string | undefin
         inScope(container.labels[LABELS.namespace]),
       ),
   };
+}
+
+/**
+ * Where the disk thresholds of image garbage collection are measured: the flag's path, else
+ * the engine's root directory when this machine has it (a local engine), else the state directory.
+ */
+async function imageDiskPath(
+  configured: string,
+  stateDir: string,
+  docker: Pick<DockerEngine, "info">,
+): Promise<string> {
+  if (configured) return configured;
+  const rootDir = await docker
+    .info()
+    .then((info) => info.rootDir)
+    .catch(() => "");
+  if (
+    rootDir &&
+    (await access(rootDir).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return rootDir;
+  return stateDir;
 }
 
 /** What the Instances bound here claim: counted for the Node's allocatable. */

@@ -290,10 +290,83 @@ export const agentFlags = defineFlags({
     help: "How many Instances the agent deploys at once.",
     validate: onNumber((value) => (value < 1 || value > 64 ? "must be between 1 and 64" : undefined)),
   },
+  imageWork: {
+    name: "max-parallel-image-work",
+    env: "BERTH_MAX_PARALLEL_IMAGE_WORK",
+    type: "int",
+    default: 2,
+    help: "How many image pulls and builds run at once on this node. They run apart from the --agent-workers, so a long build never holds up other Instances; more wait their turn, shown as Pulling or Building.",
+    validate: onNumber((value) => (value < 1 || value > 64 ? "must be between 1 and 64" : undefined)),
+  },
+  imageGcInterval: {
+    name: "image-gc-interval",
+    env: "BERTH_IMAGE_GC_INTERVAL",
+    type: "duration",
+    default: 5 * 60_000,
+    help: "How often built images, repository mirrors, build logs and leftover checkouts are collected.",
+    validate: onNumber((value) => (value < 1000 ? "must be at least 1s" : undefined)),
+  },
+  buildImagesKept: {
+    name: "build-images-kept",
+    env: "BERTH_BUILD_IMAGES_KEPT",
+    type: "int",
+    default: 3,
+    help: "How many built images (berth-build/<namespace>/<definition>:...) of each Definition are kept besides those in use; also how many build logs of images no longer there.",
+    validate: onNumber((value) => (value < 0 || value > 100 ? "must be between 0 and 100" : undefined)),
+  },
+  imageGcHighThreshold: {
+    name: "image-gc-high-threshold",
+    env: "BERTH_IMAGE_GC_HIGH_THRESHOLD",
+    type: "int",
+    default: 85,
+    help: "Disk usage (percent of the filesystem holding the engine's images) at which built images beyond those in use are removed too, oldest first, until usage is below --image-gc-low-threshold.",
+    validate: onNumber((value) => (value < 1 || value > 100 ? "must be between 1 and 100" : undefined)),
+  },
+  imageGcLowThreshold: {
+    name: "image-gc-low-threshold",
+    env: "BERTH_IMAGE_GC_LOW_THRESHOLD",
+    type: "int",
+    default: 80,
+    help: "Disk usage (percent) that collection above the high threshold brings the disk back under.",
+    validate: onNumber((value) => (value < 0 || value > 100 ? "must be between 0 and 100" : undefined)),
+  },
+  imageGcDiskPath: {
+    name: "image-gc-disk-path",
+    env: "BERTH_IMAGE_GC_DISK_PATH",
+    type: "string",
+    default: "",
+    help: "A path on the filesystem that holds the engine's images, for the thresholds; the engine's root directory when the agent can see it, else --state-dir, when empty.",
+  },
+  maxRepositorySize: {
+    name: "max-repository-size",
+    env: "BERTH_MAX_REPOSITORY_SIZE",
+    type: "string",
+    default: "2Gi",
+    help: "Most disk a repository's mirror, and a checkout of one of its commits, may take (a quantity such as 2Gi); a larger one fails with RepositoryTooLarge.",
+    validate: onText((value) => (MEMORY_QUANTITY.test(value) ? undefined : "must be a quantity such as 2Gi")),
+  },
+  maxBuildLogSize: {
+    name: "max-build-log-size",
+    env: "BERTH_MAX_BUILD_LOG_SIZE",
+    type: "string",
+    default: "4Mi",
+    help: "Most bytes one build log keeps (its first half and its last lines), a quantity such as 4Mi.",
+    validate: onText((value) => (MEMORY_QUANTITY.test(value) ? undefined : "must be a quantity such as 4Mi")),
+  },
   ...fileRepositoryFlags,
 });
 
 export type AgentFlagValues = FlagValues<typeof agentFlags>;
+
+/** When and how far built images, mirrors and build logs are collected (image-gc.ts, source-gc.ts). */
+export interface ImageGcSettings {
+  intervalMs: number;
+  keepPerDefinition: number;
+  highPercent: number;
+  lowPercent: number;
+  /** A path on the images' filesystem; "" to find one at start. */
+  diskPath: string;
+}
 
 /** Everything the agent needs to run, resolved and validated. */
 export interface AgentOptions {
@@ -320,6 +393,13 @@ export interface AgentOptions {
   workers: number;
   /** Where repository mirrors and build logs are kept. */
   stateDir: string;
+  /** Pulls and builds at once on this node. */
+  imageWork: number;
+  imageGc: ImageGcSettings;
+  /** Most bytes of a repository's mirror or checkout. */
+  maxRepositoryBytes: number;
+  /** Most bytes of one build log. */
+  maxBuildLogBytes: number;
   /** Directories repository URLs of file:// may point under (never stateDir); none: file:// is refused. */
   allowFileRepositories: string[];
   /** Only Instances in this namespace are run here (and only their containers touched); "" for all. */
@@ -352,6 +432,9 @@ export function agentOptionsFromFlags(
   if (values.crashBackoffBase > values.crashBackoffMax) {
     throw new FlagError("--crash-backoff-base must not be more than --crash-backoff-max");
   }
+  if (values.imageGcLowThreshold >= values.imageGcHighThreshold) {
+    throw new FlagError("--image-gc-low-threshold must be below --image-gc-high-threshold");
+  }
   if (values.retryBackoffBase > values.retryBackoffMax) {
     throw new FlagError("--retry-backoff-base must not be more than --retry-backoff-max");
   }
@@ -381,10 +464,38 @@ export function agentOptionsFromFlags(
     retryBackoff: { baseMs: values.retryBackoffBase, maxMs: values.retryBackoffMax },
     resyncIntervalMs: values.resyncInterval,
     workers: values.workers,
+    imageWork: values.imageWork,
+    imageGc: {
+      intervalMs: values.imageGcInterval,
+      keepPerDefinition: values.buildImagesKept,
+      highPercent: values.imageGcHighThreshold,
+      lowPercent: values.imageGcLowThreshold,
+      diskPath: values.imageGcDiskPath,
+    },
+    maxRepositoryBytes: quantityBytes(values.maxRepositorySize),
+    maxBuildLogBytes: quantityBytes(values.maxBuildLogSize),
     stateDir: values.stateDir || path.join(os.tmpdir(), `berth-agent-${nodeName}`),
     allowFileRepositories: parseDirectoryList(values.allowFileRepositories),
     watchNamespace: values.watchNamespace ?? "",
   };
+}
+
+/** Bytes of a quantity such as 2Gi or 500M (the same suffixes as memory). */
+function quantityBytes(text: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(text);
+  if (!match) throw new FlagError(`"${text}" is not a quantity such as 2Gi`);
+  const factors: Record<string, number> = {
+    "": 1,
+    Ki: 1024,
+    Mi: 1024 ** 2,
+    Gi: 1024 ** 3,
+    Ti: 1024 ** 4,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+  };
+  return Math.floor(Number(match[1]) * (factors[match[2] ?? ""] ?? 1));
 }
 
 /**

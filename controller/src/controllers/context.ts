@@ -2,7 +2,7 @@
  * What every controller of the controller role shares: the one Kubernetes client, the
  * informer caches, the clock, the logger and the event recorder, plus the settings.
  */
-import type { Definition, Instance, Node } from "../api/types.js";
+import type { Definition, Instance, Node, RepositorySource } from "../api/types.js";
 import type { ConfigMap, KubeClient, Lease, Secret } from "../kube/index.js";
 import type { FileRepositoryPolicy } from "../source/index.js";
 import type { Clock } from "../runtime/clock.js";
@@ -56,6 +56,8 @@ export interface ControllerContext {
   settings: ControllerSettings;
   /** Keys the hashes of referenced Secrets and ConfigMaps in deploymentIds. */
   deploymentSalt: DeploymentSalt;
+  /** Resolves a repository's ref to a commit; git ls-remote when absent (tests put a stand-in here). */
+  resolveCommit?: (repository: RepositorySource) => Promise<string>;
 }
 
 /** The Lease an agent renews for its Node. */

@@ -124,6 +124,7 @@ export class DockerEngine {
       cpus: info.NCPU ?? 0,
       memoryBytes: info.MemTotal ?? 0,
       containersRunning: info.ContainersRunning ?? 0,
+      rootDir: info.DockerRootDir ?? "",
     };
   }
 
@@ -452,6 +453,7 @@ interface SystemCalls {
     NCPU?: number;
     MemTotal?: number;
     ContainersRunning?: number;
+    DockerRootDir?: string;
   }>;
 }
 
