@@ -12,7 +12,6 @@ import { errorFields } from "../runtime/log.js";
 import type { SourceGcResult } from "../source/index.js";
 import { collectSources, sourceImageTag } from "../source/index.js";
 import type { ImageGcSettings } from "./config.js";
-import { templateOf } from "./containerspec.js";
 import type { ImageGcResult } from "./image-gc.js";
 import { collectImages, filesystemUsagePercent } from "./image-gc.js";
 import { pinnedCommitOf } from "./images.js";
@@ -29,6 +28,8 @@ export interface DiskGcOptions {
   diskPath: () => Promise<string>;
   clock: Clock;
   logger: Logger;
+  /** Told the figures of every pass that ran. */
+  onPass?: (pass: DiskGcPass) => void;
 }
 
 export interface DiskGcPass {
@@ -86,7 +87,8 @@ export class DiskGarbageCollector {
     const definitions = new Set<string>();
     for (const instance of this.options.instances()) {
       const namespace = instance.metadata.namespace ?? "";
-      const template = templateOf(instance);
+      const template = instance.spec.template;
+      if (!template) continue; // nothing runs from it here
       definitions.add(`${namespace}/${instance.spec.definition}`);
       if (template.image) wanted.add(template.image.name);
       const repository = template.repository;
@@ -135,6 +137,8 @@ export class DiskGarbageCollector {
       sourceBytesBefore: sources.bytesBefore,
       sourceBytesAfter: sources.bytesAfter,
     });
-    return { images, sources };
+    const pass = { images, sources };
+    this.options.onPass?.(pass);
+    return pass;
   }
 }
