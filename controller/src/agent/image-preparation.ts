@@ -83,7 +83,9 @@ export class ImagePreparations {
       return { done: job.outcome.value as T };
     }
     job.detached = true;
-    return { preparing: job.step ?? { phase: "Building", reason: "Preparing", message: "preparing the image" } };
+    return {
+      preparing: job.step ?? { phase: "Building", reason: "Preparing", message: "preparing the image" },
+    };
   }
 
   /** Cancels the Instance's work, if any (its deletion, or it left this node). */
@@ -135,7 +137,10 @@ export class ImagePreparations {
         const busy = this.running >= this.options.limit;
         if (busy && step) {
           const { limit } = this.options;
-          context.report({ ...step, message: `${step.message} (waiting: all ${limit} pull/build slots of this node are busy)` });
+          context.report({
+            ...step,
+            message: `${step.message} (waiting: all ${limit} pull/build slots of this node are busy)`,
+          });
         }
         const release = await this.acquire(signal);
         if (busy && step) context.report(step);

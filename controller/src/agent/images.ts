@@ -85,7 +85,8 @@ export class InstanceImages {
     slot: TakeSlot,
   ): Promise<ResolvedImage> {
     const source = runSourceOf(templateOf(instance));
-    if (source.kind === "repository") return await this.build(instance, source.repository, report, signal, slot);
+    if (source.kind === "repository")
+      return await this.build(instance, source.repository, report, signal, slot);
     const { docker, nodeName } = this.options;
     const image = { name: source.image.name, port: source.image.port };
     // The API server checks the grammar too; an Instance written before that check (or
@@ -196,7 +197,12 @@ export class InstanceImages {
         message: `building the image from ${what}`,
       });
       release = await slot();
-      events.event(instance, "Normal", REASONS.building, `building the image from ${what} on node ${nodeName}`);
+      events.event(
+        instance,
+        "Normal",
+        REASONS.building,
+        `building the image from ${what} on node ${nodeName}`,
+      );
     }
     try {
       const image = await this.options.buildSourceImage({

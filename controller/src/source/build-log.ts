@@ -9,7 +9,8 @@ import { dirname } from "node:path";
 import type { Logger } from "../runtime/log.js";
 
 /** Written files are created, truncated, and never opened through a symbolic link. */
-export const WRITE_NO_FOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+export const WRITE_NO_FOLLOW =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 
 /** The default cap of one build log. */
 export const DEFAULT_BUILD_LOG_BYTES = 4 * 1024 * 1024;
@@ -68,7 +69,10 @@ export async function openBuildLog(
           done();
           return;
         }
-        if (leftOut > 0) stream.write(`# ... ${leftOut} bytes of build output left out (the log is capped at ${maxBytes} bytes) ...\n`);
+        if (leftOut > 0)
+          stream.write(
+            `# ... ${leftOut} bytes of build output left out (the log is capped at ${maxBytes} bytes) ...\n`,
+          );
         for (const text of tail) stream.write(text);
         stream.end(() => done());
       }),

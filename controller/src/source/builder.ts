@@ -195,7 +195,13 @@ export async function ensureSourceImage(
     const started: SharedBuild<Omit<SourceImage, "reused">> = {
       cancel,
       waiters: 0,
-      result: buildFromSource({ ...request, commit }, tag, logPath, { ...gitOptions, signal: cancel.signal }, deps),
+      result: buildFromSource(
+        { ...request, commit },
+        tag,
+        logPath,
+        { ...gitOptions, signal: cancel.signal },
+        deps,
+      ),
     };
     void started.result
       .finally(() => {

@@ -75,7 +75,12 @@ class GitCommandError extends Error {
 
 function runGit(
   args: string[],
-  options: { timeoutMs: number; gitBinary: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal | undefined },
+  options: {
+    timeoutMs: number;
+    gitBinary: string;
+    env?: NodeJS.ProcessEnv;
+    signal?: AbortSignal | undefined;
+  },
 ): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     const { signal } = options;
@@ -275,8 +280,12 @@ async function fetchAll(checked: CheckedRepositoryUrl, options: GitOptions): Pro
     const args = [`--git-dir=${mirror}`, "fetch", "--quiet", "--prune", "--no-tags", "--", checked.url];
     args.push("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*");
     try {
-      await withinSize(mirror, options.maxRepositoryBytes, `repository ${checked.display}`, signal, (limited) =>
-        runGit(args, { gitBinary, signal: limited, timeoutMs: fetchTimeoutMs }),
+      await withinSize(
+        mirror,
+        options.maxRepositoryBytes,
+        `repository ${checked.display}`,
+        signal,
+        (limited) => runGit(args, { gitBinary, signal: limited, timeoutMs: fetchTimeoutMs }),
       );
     } catch (err) {
       // Too large: nothing of it is kept, the next try starts from nothing again.
@@ -329,8 +338,12 @@ export async function fetchCommit(
   await withMirrorLock(mirror, async () => {
     try {
       const args = [`--git-dir=${mirror}`, "fetch", "--quiet", "--no-tags", "--", checked.url, commit];
-      await withinSize(mirror, options.maxRepositoryBytes, `repository ${checked.display}`, signal, (limited) =>
-        runGit(args, { gitBinary, signal: limited, timeoutMs: fetchTimeoutMs }),
+      await withinSize(
+        mirror,
+        options.maxRepositoryBytes,
+        `repository ${checked.display}`,
+        signal,
+        (limited) => runGit(args, { gitBinary, signal: limited, timeoutMs: fetchTimeoutMs }),
       );
     } catch (err) {
       if (err instanceof SourceError) await rm(mirror, { recursive: true, force: true });

@@ -22,7 +22,11 @@ export async function directoryBytes(dir: string): Promise<number> {
   for (const entry of entries) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) total += await directoryBytes(path);
-    else if (entry.isFile()) total += await lstat(path).then((s) => s.size, () => 0);
+    else if (entry.isFile())
+      total += await lstat(path).then(
+        (s) => s.size,
+        () => 0,
+      );
   }
   return total;
 }
