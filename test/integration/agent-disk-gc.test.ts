@@ -126,6 +126,7 @@ test("a branch that moves 5 times leaves at most N build images; a deleted Defin
   const gc = new DiskGarbageCollector({
     docker,
     installation,
+    namespace: "",
     stateDir,
     settings: {
       intervalMs: INTERVAL_MS,

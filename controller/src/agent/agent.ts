@@ -255,6 +255,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   const diskGc = new DiskGarbageCollector({
     docker,
     installation,
+    namespace: options.watchNamespace,
     stateDir: options.stateDir,
     settings: options.imageGc,
     instances: () => informer.list(),

@@ -19,6 +19,8 @@ import { pinnedCommitOf } from "./images.js";
 export interface DiskGcOptions {
   docker: Pick<DockerEngine, "listImages" | "removeImage" | "listContainers">;
   installation: string;
+  /** The agent's namespace scope; "" for all. */
+  namespace: string;
   stateDir: string;
   settings: ImageGcSettings;
   /** The Instances bound to this node (the informer's list), and whether that list is complete. */
@@ -107,6 +109,7 @@ export class DiskGarbageCollector {
       {
         docker: this.options.docker,
         installation: this.options.installation,
+        ...(this.options.namespace ? { namespace: this.options.namespace } : {}),
         keepPerDefinition: settings.keepPerDefinition,
         wanted: () => wanted,
         diskUsagePercent: () => filesystemUsagePercent(diskPath),

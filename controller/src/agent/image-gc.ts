@@ -20,11 +20,13 @@ import { LABELS } from "../api/types.js";
 import type { DockerEngine, ImageSummary } from "../docker/index.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
-import { BUILD_IMAGE_REPOSITORY_PREFIX } from "../source/index.js";
+import { BUILD_IMAGE_REPOSITORY_PREFIX, SOURCE_LABELS } from "../source/index.js";
 
 export interface ImageGcOptions {
   docker: Pick<DockerEngine, "listImages" | "removeImage" | "listContainers">;
   installation: string;
+  /** With a namespace scope (--watch-namespace), only builds of that namespace are looked at. */
+  namespace?: string;
   /** Build images kept per Definition besides those in use. */
   keepPerDefinition: number;
   /** Image references Instances bound here run or are preparing. */
@@ -49,7 +51,9 @@ export interface ImageGcResult {
 export async function collectImages(options: ImageGcOptions, signal?: AbortSignal): Promise<ImageGcResult> {
   const { docker, logger } = options;
   const call = signal ? { signal } : {};
-  const images = (await docker.listImages({ [LABELS.installation]: options.installation }, call))
+  const selector: Record<string, string> = { [LABELS.installation]: options.installation };
+  if (options.namespace) selector[SOURCE_LABELS.namespace] = options.namespace;
+  const images = (await docker.listImages(selector, call))
     .map((image) => ({ image, tag: image.repoTags.find(isBuildTag) }))
     .filter((entry): entry is { image: ImageSummary; tag: string } => entry.tag !== undefined);
   const before = totals(images.map((entry) => entry.image));
