@@ -103,3 +103,17 @@ test("below the high threshold nothing beyond the per-Definition rule is removed
   await collectImages(options(images, { diskUsagePercent: () => Promise.resolve(84) }));
   assert.deepEqual(images.removed, []);
 });
+
+test("an agent scoped to a namespace collects only that namespace's builds", async () => {
+  const images = new Images();
+  const labelled = (namespace: string) => ({
+    "berth.dev/installation": INSTALLATION,
+    "berth.dev/namespace": namespace,
+  });
+  for (let commit = 1; commit <= 3; commit++) {
+    images.add(`berth-build/team-a/web:c${commit}-r`, commit, labelled("team-a"));
+    images.add(`berth-build/team-b/web:c${commit}-r`, commit, labelled("team-b"));
+  }
+  await collectImages(options(images, { namespace: "team-a", keepPerDefinition: 1 }));
+  assert.deepEqual(images.removed, ["berth-build/team-a/web:c2-r", "berth-build/team-a/web:c1-r"]);
+});
