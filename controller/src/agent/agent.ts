@@ -3,7 +3,6 @@
  * Instances bound to it into containers, probes them, and collects containers nobody
  * wants. startAgent wires the parts; the CLI runs it alone or next to the controller.
  */
-import { access } from "node:fs/promises";
 import type { Instance, Node } from "../api/types.js";
 import { LABELS } from "../api/types.js";
 import { DockerEngine } from "../docker/engine.js";
@@ -26,7 +25,7 @@ import { ensureSourceImage } from "../source/index.js";
 import { ContainerConfigError, parseCpuQuantity, parseMemoryQuantity, runSourceOf } from "./containerspec.js";
 import type { AgentDocker } from "./docker-port.js";
 import { collectContainers } from "./gc.js";
-import { DiskGarbageCollector } from "./disk-gc.js";
+import { DiskGarbageCollector, imageDiskPath } from "./disk-gc.js";
 import { ImagePreparations } from "./image-preparation.js";
 import type { NodeUsage } from "./heartbeat.js";
 import { NodeHeartbeat } from "./heartbeat.js";
@@ -418,31 +417,6 @@ function scopedDocker(docker: AgentDocker, inScope: (namespace: string | undefin
         inScope(container.labels[LABELS.namespace]),
       ),
   };
-}
-
-/**
- * Where the disk thresholds of image garbage collection are measured: the flag's path, else
- * the engine's root directory when this machine has it (a local engine), else the state directory.
- */
-async function imageDiskPath(
-  configured: string,
-  stateDir: string,
-  docker: Pick<DockerEngine, "info">,
-): Promise<string> {
-  if (configured) return configured;
-  const rootDir = await docker
-    .info()
-    .then((info) => info.rootDir)
-    .catch(() => "");
-  if (
-    rootDir &&
-    (await access(rootDir).then(
-      () => true,
-      () => false,
-    ))
-  )
-    return rootDir;
-  return stateDir;
 }
 
 /** What the Instances bound here claim: counted for the Node's allocatable. */

@@ -4,6 +4,7 @@
  * pass runs once the Instance cache is complete, so nothing an Instance wants is taken for
  * unused; then one every interval, on the agent's clock.
  */
+import { access } from "node:fs/promises";
 import type { Instance } from "../api/types.js";
 import type { DockerEngine } from "../docker/index.js";
 import type { Clock, TimerHandle } from "../runtime/clock.js";
@@ -144,4 +145,29 @@ export class DiskGarbageCollector {
     this.options.onPass?.(pass);
     return pass;
   }
+}
+
+/**
+ * Where the disk thresholds of image garbage collection are measured: the flag's path, else
+ * the engine's root directory when this machine has it (a local engine), else the state directory.
+ */
+export async function imageDiskPath(
+  configured: string,
+  stateDir: string,
+  docker: Pick<DockerEngine, "info">,
+): Promise<string> {
+  if (configured) return configured;
+  const rootDir = await docker
+    .info()
+    .then((info) => info.rootDir)
+    .catch(() => "");
+  if (
+    rootDir &&
+    (await access(rootDir).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return rootDir;
+  return stateDir;
 }

@@ -322,7 +322,6 @@ export class InstanceReconciler implements Reconciler {
       return { requeueAfterMs: PREPARING_RECHECK_MS };
     }
     const image = prepared.done;
-    const latest = instance;
     const privileged =
       instance.spec.hostPort !== undefined && instance.spec.hostPort < FIRST_UNPRIVILEGED_PORT;
     const spec = buildContainerSpec({
@@ -355,7 +354,7 @@ export class InstanceReconciler implements Reconciler {
       // It exited at once; the die event (or this requeue) takes it from here.
       return { requeueAfterMs: 1 };
     }
-    return await this.observeRunning(key, latest, started, context, restarts);
+    return await this.observeRunning(key, instance, started, context, restarts);
   }
 
   /**
