@@ -61,9 +61,13 @@ export const MODULES = {
     mutate: ["controller/src/controllers/discovery.ts"],
     tests: ["controller/src/controllers/discovery.test.ts"],
   },
-  "commit-cache": {
-    mutate: ["controller/src/source/commit-cache.ts"],
-    tests: ["controller/src/source/commit-cache.test.ts"],
+  "repository-commits": {
+    mutate: ["controller/src/controllers/definition/repository-commits.ts"],
+    tests: ["controller/src/controllers/definition/repository-commits.test.ts"],
+  },
+  "image-preparation": {
+    mutate: ["controller/src/agent/image-preparation.ts"],
+    tests: ["controller/src/agent/image-preparation.test.ts"],
   },
 };
 

@@ -6,12 +6,14 @@
  */
 import type { AgentDeps } from "../../controller/src/agent/agent-role.js";
 import { ContainerNotFoundError, ImageNotFoundError } from "../../controller/src/docker/errors.js";
+import type { EngineInfo } from "../../controller/src/docker/options.js";
 import type { ContainerEvent, EngineEvent, EventStreamOptions } from "../../controller/src/docker/events.js";
 import type {
   ContainerInfo,
   ContainerSpec,
   ContainerSummary,
   ImageInfo,
+  ImageSummary,
 } from "../../controller/src/docker/types.js";
 
 type SimulatedDocker = NonNullable<AgentDeps["docker"]>;
@@ -60,6 +62,25 @@ export class SimulatedEngine implements SimulatedDocker {
 
   async containerLogs(): Promise<string> {
     return "";
+  }
+
+  async info(): Promise<EngineInfo> {
+    return {
+      name: "simulated",
+      cpus: 2,
+      memoryBytes: 8 * 1024 ** 3,
+      containersRunning: this.containers.size,
+      rootDir: "",
+    };
+  }
+
+  /** Builds nothing, so there is nothing for image garbage collection to list or remove. */
+  async listImages(): Promise<ImageSummary[]> {
+    return [];
+  }
+
+  async removeImage(): Promise<"removed" | "in-use" | "gone"> {
+    return "gone";
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {

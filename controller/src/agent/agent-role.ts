@@ -3,6 +3,7 @@
  * Instances bound to it into containers, probes them, and collects containers nobody
  * wants. startAgent wires the parts; the CLI runs it alone or next to the controller.
  */
+import { LABELS } from "../api/vocabulary.js";
 import { DockerEngine } from "../docker/engine.js";
 import { readEngineTls } from "../docker/tls.js";
 import type { KubeClient } from "../kube/client.js";
@@ -28,6 +29,8 @@ import { CrashRecords } from "./crash-records.js";
 import { PrivateImages } from "./private-images.js";
 import { instanceKeyOfProbe } from "./liveness.js";
 import { Prober } from "./prober.js";
+import { DiskGarbageCollector, imageDiskPath } from "./disk-gc.js";
+import { ImagePreparations } from "./image-preparation.js";
 import { runProbe } from "./probe-checks.js";
 import type { NodeIdentity } from "./registration.js";
 import { registerNode } from "./registration.js";
@@ -39,7 +42,11 @@ import { usageOf } from "./usage.js";
 export interface AgentDeps {
   client: KubeClient;
   /** The engine at options.url; one is made from the URL when absent. */
-  docker?: AgentDocker & Pick<DockerEngine, "events" | "buildImage" | "inspectImage" | "containerLogs">;
+  docker?: AgentDocker &
+    Pick<
+      DockerEngine,
+      "events" | "buildImage" | "inspectImage" | "containerLogs" | "listImages" | "removeImage" | "info"
+    >;
   logger: Logger;
   clock?: Clock;
   /** Where Instance events go; Kubernetes Events by default. */
@@ -142,6 +149,8 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     return own.spec.allowPrivilegedPorts === true;
   };
   const enqueue = (key: string): void => controller.enqueue(key);
+  // Pulls and builds run apart from the reconcile workers; their end wakes the Instance.
+  const preparations = new ImagePreparations({ limit: options.imageWork, onSettled: enqueue });
   const prober = new Prober({
     clock,
     logger,
@@ -180,9 +189,15 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
         docker,
         stateDir: options.stateDir,
         logger,
-        git: { fileRepositories: { allowed: options.allowFileRepositories, refused: [] } },
+        git: {
+          fileRepositories: { allowed: options.allowFileRepositories, refused: [] },
+          maxRepositoryBytes: options.maxRepositoryBytes,
+        },
+        maxBuildLogBytes: options.maxBuildLogBytes,
+        imageLabels: { [LABELS.installation]: installation },
       }),
     privateImages,
+    preparations,
   });
   const controller = new Controller({
     name: CONTROLLER_NAME,
@@ -255,6 +270,29 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       logger,
     }),
   );
+  const diskGc = new DiskGarbageCollector({
+    docker,
+    installation,
+    namespace: options.watchNamespace,
+    stateDir: options.stateDir,
+    settings: options.imageGc,
+    instances: () => informer.list(),
+    waitForSync: (signal) => informer.waitForSync(signal),
+    diskPath: () => imageDiskPath(options.imageGc.diskPath, options.stateDir, docker),
+    clock,
+    logger,
+  });
+  manager.addRunnable({
+    name: "disk-gc",
+    start: () => Promise.resolve(diskGc.start()),
+    stop: () => diskGc.stop(),
+  });
+  // Pulls and builds in flight are cancelled once the Instance controller has drained.
+  manager.addRunnable({
+    name: "image-preparations",
+    start: () => Promise.resolve(),
+    stop: () => Promise.resolve(preparations.cancelAll()),
+  });
   // Probes end once the Instance controller has drained, before the rest stops.
   manager.addRunnable({ name: "prober", start: () => Promise.resolve(), stop: async () => prober.stopAll() });
 

@@ -164,3 +164,38 @@ test("published ports bind to the agent's own address, never to every interface 
     "each loopback fallback is logged",
   );
 });
+
+test("image work and disk garbage collection flags: defaults, quantities, and thresholds that must be ordered", () => {
+  const defaults = agentOptionsFromFlags(parseFlags(agentFlags, ["--node-name=n1"], {}).values, {});
+  assert.equal(defaults.imageWork, 2);
+  assert.deepEqual(defaults.imageGc, {
+    intervalMs: 300_000,
+    keepPerDefinition: 3,
+    highPercent: 85,
+    lowPercent: 80,
+    diskPath: "",
+  });
+  assert.equal(defaults.maxRepositoryBytes, 2 * 1024 ** 3);
+  assert.equal(defaults.maxBuildLogBytes, 4 * 1024 ** 2);
+  const set = parseFlags(
+    agentFlags,
+    [
+      "--node-name=n1",
+      "--max-parallel-image-work=6",
+      "--build-images-kept=1",
+      "--max-repository-size=500M",
+      "--image-gc-interval=30s",
+    ],
+    { BERTH_MAX_BUILD_LOG_SIZE: "64Ki" },
+  ).values;
+  const options = agentOptionsFromFlags(set, {});
+  assert.equal(options.imageWork, 6);
+  assert.equal(options.imageGc.keepPerDefinition, 1);
+  assert.equal(options.imageGc.intervalMs, 30_000);
+  assert.equal(options.maxRepositoryBytes, 500_000_000);
+  assert.equal(options.maxBuildLogBytes, 65_536);
+  assert.throws(() => parseFlags(agentFlags, ["--max-parallel-image-work=0"], {}), /max-parallel-image-work/);
+  assert.throws(() => parseFlags(agentFlags, ["--max-repository-size=lots"], {}), /max-repository-size/);
+  const inverted = parseFlags(agentFlags, ["--node-name=n1", "--image-gc-low-threshold=90"], {}).values;
+  assert.throws(() => agentOptionsFromFlags(inverted, {}), /--image-gc-low-threshold must be below/);
+});

@@ -65,10 +65,10 @@ test("credentials in an Instance's repository URL reach no status message, Event
         instance,
         (step) => {
           messages.push(step.message);
-          return Promise.resolve(instance);
         },
         new AbortController().signal,
         () => undefined,
+        () => Promise.resolve(() => undefined),
       )
       .then(
         () => assert.fail("the URL should be refused"),

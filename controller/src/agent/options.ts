@@ -5,6 +5,7 @@
 import net from "node:net";
 import os from "node:os";
 import type { NodeCapacity } from "../api/types.js";
+import { memoryBytes } from "../api/quantity.js";
 import { type EngineTlsFiles, hasEngineTls, resolveEngineTlsFiles } from "../docker/tls.js";
 import { parseEngineUrl } from "../docker/url.js";
 import { FlagError, parseFlags } from "../runtime/flags.js";
@@ -20,6 +21,16 @@ import {
 } from "./flags.js";
 import type { RetryBackoffOptions } from "./retry-backoff.js";
 import { defaultStateDir } from "./state-dir.js";
+
+/** When and how far built images, mirrors and build logs are collected (image-gc.ts, source-gc.ts). */
+export interface ImageGcSettings {
+  intervalMs: number;
+  keepPerDefinition: number;
+  highPercent: number;
+  lowPercent: number;
+  /** A path on the images' filesystem; "" to find one at start. */
+  diskPath: string;
+}
 
 /** Everything the agent needs to run, resolved and validated. */
 export interface AgentOptions {
@@ -46,6 +57,13 @@ export interface AgentOptions {
   workers: number;
   /** Where repository mirrors and build logs are kept. */
   stateDir: string;
+  /** Pulls and builds at once on this node. */
+  imageWork: number;
+  imageGc: ImageGcSettings;
+  /** Most bytes of a repository's mirror or checkout. */
+  maxRepositoryBytes: number;
+  /** Most bytes of one build log. */
+  maxBuildLogBytes: number;
   /** Directories repository URLs of file:// may point under (never stateDir); none: file:// is refused. */
   allowFileRepositories: string[];
   /** Only Instances in this namespace are run here (and only their containers touched); "" for all. */
@@ -78,6 +96,9 @@ export function agentOptionsFromFlags(
   if (values.crashBackoffBase > values.crashBackoffMax) {
     throw new FlagError("--crash-backoff-base must not be more than --crash-backoff-max");
   }
+  if (values.imageGcLowThreshold >= values.imageGcHighThreshold) {
+    throw new FlagError("--image-gc-low-threshold must be below --image-gc-high-threshold");
+  }
   if (values.retryBackoffBase > values.retryBackoffMax) {
     throw new FlagError("--retry-backoff-base must not be more than --retry-backoff-max");
   }
@@ -107,10 +128,27 @@ export function agentOptionsFromFlags(
     retryBackoff: { baseMs: values.retryBackoffBase, maxMs: values.retryBackoffMax },
     resyncIntervalMs: values.resyncInterval,
     workers: values.workers,
+    imageWork: values.imageWork,
+    imageGc: {
+      intervalMs: values.imageGcInterval,
+      keepPerDefinition: values.buildImagesKept,
+      highPercent: values.imageGcHighThreshold,
+      lowPercent: values.imageGcLowThreshold,
+      diskPath: values.imageGcDiskPath,
+    },
+    maxRepositoryBytes: quantityBytes(values.maxRepositorySize),
+    maxBuildLogBytes: quantityBytes(values.maxBuildLogSize),
     stateDir: values.stateDir || defaultStateDir(nodeName),
     allowFileRepositories: parseDirectoryList(values.allowFileRepositories),
     watchNamespace: values.watchNamespace ?? "",
   };
+}
+
+/** Bytes of a quantity such as 2Gi or 500M (the memory grammar of api/quantity.ts). */
+function quantityBytes(text: string): number {
+  const bytes = memoryBytes(text);
+  if (bytes === undefined) throw new FlagError(`"${text}" is not a quantity such as 2Gi`);
+  return bytes;
 }
 
 /**

@@ -103,7 +103,8 @@ test("a cached private image runs only for Instances whose credentials the regis
     const pullSecret = i.spec.template!.image?.pullSecret;
     return pullSecret ? delivered.get(`${i.metadata.namespace}/${pullSecret}`) : undefined;
   };
-  const ensure = (i: Instance) => images.ensure(i, async () => i, signal, pullAuthOf(i));
+  const freeSlot = () => Promise.resolve(() => undefined);
+  const ensure = (i: Instance) => images.ensure(i, () => undefined, signal, pullAuthOf(i), freeSlot);
   const refusal = async (i: Instance): Promise<string> => {
     const err = await ensure(i).then(
       () => assert.fail("the cached private image must not run"),
@@ -133,11 +134,12 @@ test("a cached private image runs only for Instances whose credentials the regis
   const failure = await images
     .ensure(
       undelivered,
-      async () => undelivered,
+      () => undefined,
       signal,
       () => {
         throw new SourceError("PullSecretNotFound", "pull secret team-d/regcred not found");
       },
+      freeSlot,
     )
     .then(
       () => assert.fail("an undelivered pull secret must not run the cached copy"),

@@ -2,7 +2,7 @@
  * What every controller of the controller role shares: the one Kubernetes client, the
  * informer caches, the clock, the logger and the event recorder, plus the settings.
  */
-import type { Definition, Instance, Node } from "../api/types.js";
+import type { Definition, Instance, Node, RepositorySource } from "../api/types.js";
 import type { KubeObject, Lease } from "../kube/resources.js";
 import type { KubeClient } from "../kube/client.js";
 import type { FileRepositoryPolicy } from "../source/file-repositories.js";
@@ -62,6 +62,8 @@ export interface ControllerContext {
   settings: ControllerSettings;
   /** Salted content hashes of referenced Secrets and ConfigMaps, for deploymentIds. */
   referencedContent: ReferencedContentHashes;
+  /** Resolves a repository's ref to a commit; git ls-remote when absent (tests put a stand-in here). */
+  resolveCommit?: (repository: RepositorySource) => Promise<string>;
 }
 
 /** A runtime Controller for one of the controller role's reconcilers, on the role's clock and logger. */

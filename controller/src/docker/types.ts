@@ -115,6 +115,17 @@ export interface ImageInfo {
   createdAt: string;
 }
 
+/** An image as the engine lists it. */
+export interface ImageSummary {
+  id: string;
+  /** Its tags; none for an untagged image. */
+  repoTags: string[];
+  labels: Record<string, string>;
+  sizeBytes: number;
+  /** Creation time, in milliseconds since the epoch. */
+  createdAt: number;
+}
+
 const RESTART_POLICY_NAMES = new Set<RestartPolicy["name"]>(["no", "always", "unless-stopped", "on-failure"]);
 
 function portKey(containerPort: number, protocol: PortProtocol = "tcp"): string {

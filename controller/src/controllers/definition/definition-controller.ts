@@ -54,6 +54,8 @@ export class DefinitionReconciler implements Reconciler {
   /** Per Definition key: the generation being timed for berth_apply_to_ready_seconds. */
   private readonly readyTimers = new Map<string, { generation: number; startedAt: number; done: boolean }>();
   private readonly commits: RepositoryCommits;
+  /** Where a Definition whose repository lookup ended is sent (its controller's queue). */
+  onRepositoryResolved: (key: string) => void = () => undefined;
 
   constructor(private readonly context: ControllerContext) {
     this.expectations = new Expectations();
@@ -61,6 +63,8 @@ export class DefinitionReconciler implements Reconciler {
     this.commits = new RepositoryCommits({
       clock: context.clock,
       fileRepositories: context.settings.fileRepositories,
+      ...(context.resolveCommit ? { resolve: context.resolveCommit } : {}),
+      onResolved: (key) => this.onRepositoryResolved(key),
     });
   }
 
@@ -96,7 +100,9 @@ export class DefinitionReconciler implements Reconciler {
     let commit: string | undefined;
     if (definition.spec.repository) {
       this.commits.prune();
-      const resolved = await this.commits.resolve(definition.spec.repository);
+      const resolved = this.commits.resolve(definition.spec.repository, request.key);
+      // The first lookup of this repository runs without this worker; its end brings the next pass.
+      if ("pending" in resolved) return { requeueAfterMs: REPOSITORY_RECHECK_MS };
       if ("error" in resolved) sourceProblem = resolved.error;
       else {
         commit = resolved.commit;
@@ -331,12 +337,14 @@ function isNamespaceTerminating(err: unknown): boolean {
 /** Builds the controller with its watches: what change of which kind needs which Definition. */
 export function newDefinitionController(context: ControllerContext): Controller {
   const { caches } = context;
+  const reconciler = new DefinitionReconciler(context);
   const controller = controllerFor(
     context,
     DEFINITION_CONTROLLER,
-    new DefinitionReconciler(context),
+    reconciler,
     context.settings.definitionWorkers,
   );
+  reconciler.onRepositoryResolved = (key) => controller.enqueue(key);
   const withDependents = (namespace: string, names: string[]): string[] => {
     const graph = new Map(
       caches.definitions.list(namespace).map((d) => [d.metadata.name ?? "", d.spec.dependsOn ?? []] as const),

@@ -45,17 +45,37 @@ test("the Instances' template carries the commit, so every replica builds the sa
   assert.equal(pinnedRunTemplate(image, COMMIT_A), image);
 });
 
-test("a resolved commit is reused for the recheck period, then looked up again", async () => {
+/** Lets lookups that answer at once (the stand-in remote) end. */
+const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The answer once the lookup a first ask starts has ended. */
+async function resolvedAfterLookup(commits: RepositoryCommits, source: RepositorySource) {
+  for (let tries = 0; tries < 200; tries++) {
+    const answer = commits.resolve(source);
+    if (!("pending" in answer)) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error("the lookup did not end");
+}
+
+test("a resolved commit is reused for the recheck period; then the old one is given while a lookup runs", async () => {
   const clock = new FakeClock();
   const { state, resolve } = remote();
-  const commits = new RepositoryCommits({ clock, resolve });
-  assert.deepEqual(await commits.resolve(repository), { commit: COMMIT_A });
+  const woken: string[] = [];
+  const commits = new RepositoryCommits({ clock, resolve, onResolved: (key) => woken.push(key) });
+  assert.deepEqual(commits.resolve(repository, "ns/web"), { pending: true }, "no answer is waited for");
+  await settled();
+  assert.deepEqual(woken, ["ns/web"], "the Definition that asked is woken");
+  assert.deepEqual(commits.resolve(repository, "ns/web"), { commit: COMMIT_A });
   state.head = COMMIT_B;
   clock.advance(REPOSITORY_RECHECK_MS - 1);
-  assert.deepEqual(await commits.resolve(repository), { commit: COMMIT_A });
+  assert.deepEqual(commits.resolve(repository, "ns/web"), { commit: COMMIT_A });
   assert.equal(state.lookups, 1);
   clock.advance(1);
-  assert.deepEqual(await commits.resolve(repository), { commit: COMMIT_B }, "the moved branch is seen");
+  assert.deepEqual(commits.resolve(repository, "ns/web"), { commit: COMMIT_A }, "the last answer meanwhile");
+  await settled();
+  assert.deepEqual(woken, ["ns/web", "ns/web"], "woken again when the new answer is there");
+  assert.deepEqual(commits.resolve(repository, "ns/web"), { commit: COMMIT_B }, "the moved branch is seen");
   assert.equal(state.lookups, 2);
 });
 
@@ -67,18 +87,46 @@ test("an unreachable repository is reported, asked again only after the recheck 
     "RepositoryUnreachable",
     "git could not reach https://git.example/team/web.git",
   );
-  const first = await commits.resolve(repository);
+  const first = await resolvedAfterLookup(commits, repository);
   assert.ok("error" in first && first.error.reason === "RepositoryUnreachable");
   clock.advance(1000);
-  assert.ok("error" in (await commits.resolve(repository)));
+  assert.ok("error" in commits.resolve(repository));
   assert.equal(state.lookups, 1, "a failure is not looked up again on every pass");
   state.failure = undefined;
   clock.advance(REPOSITORY_RECHECK_MS);
-  assert.deepEqual(await commits.resolve(repository), { commit: COMMIT_A });
+  assert.ok("error" in commits.resolve(repository), "the last answer while the new lookup runs");
+  await settled();
+  assert.deepEqual(commits.resolve(repository), { commit: COMMIT_A });
 
   state.failure = new Error("spawn git ENOENT");
   clock.advance(REPOSITORY_RECHECK_MS);
-  await assert.rejects(commits.resolve(repository), /ENOENT/, "not a person's problem: the queue retries");
+  commits.resolve(repository);
+  await settled();
+  assert.throws(() => commits.resolve(repository), /ENOENT/, "not a person's problem: the queue retries");
+});
+
+test("a repository that never answers holds up no reconcile, and counts as unreachable after the lookup timeout", async () => {
+  const clock = new FakeClock();
+  const hanging: RepositorySource = { url: "https://hangs.example/team/web.git", ref: "main" };
+  const woken: string[] = [];
+  const commits = new RepositoryCommits({
+    clock,
+    resolve: (source) =>
+      source.url === hanging.url ? new Promise<string>(() => undefined) : Promise.resolve(COMMIT_A),
+    onResolved: (key) => woken.push(key),
+    lookupTimeoutMs: 50,
+  });
+  assert.deepEqual(commits.resolve(hanging, "ns/slow"), { pending: true });
+  assert.deepEqual(
+    await resolvedAfterLookup(commits, repository),
+    { commit: COMMIT_A },
+    "another one answers",
+  );
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(woken, ["ns/slow"]);
+  const answer = commits.resolve(hanging, "ns/slow");
+  assert.ok("error" in answer && answer.error.reason === "RepositoryUnreachable", JSON.stringify(answer));
+  assert.match(answer.error.message, /gave no answer within 0 s/);
 });
 
 test("an unresolved ref makes the Definition Degraded with the source's reason", () => {
@@ -111,7 +159,7 @@ test("a URL with credentials is refused before git runs, and its conditions neve
     `https://${token}@127.0.0.1:1/team/web.git`,
     `https://u:${token}@127.0.0.1:1/team/web.git`,
   ]) {
-    const resolution = await commits.resolve({ url });
+    const resolution = await resolvedAfterLookup(commits, { url });
     assert.ok("error" in resolution);
     assert.equal(resolution.error.reason, "RepositoryURLRefused");
     const shown = JSON.stringify(withSourceProblem(conditions, resolution.error));
@@ -122,13 +170,13 @@ test("a URL with credentials is refused before git runs, and its conditions neve
 
 test("the controller refuses file:// repositories unless they are under an allowed directory", async () => {
   const refusing = new RepositoryCommits({ clock: new FakeClock(0) });
-  const refused = await refusing.resolve({ url: "file:///srv/git/app" });
+  const refused = await resolvedAfterLookup(refusing, { url: "file:///srv/git/app" });
   assert.ok("error" in refused && refused.error.reason === "RepositoryURLRefused");
   assert.match(refused.error.message, /--allow-file-repositories/);
   const elsewhere = new RepositoryCommits({
     clock: new FakeClock(0),
     fileRepositories: { allowed: ["/srv/git"], refused: [] },
   });
-  const outside = await elsewhere.resolve({ url: "file:///srv/other/app" });
+  const outside = await resolvedAfterLookup(elsewhere, { url: "file:///srv/other/app" });
   assert.ok("error" in outside && outside.error.reason === "RepositoryURLRefused");
 });
