@@ -3,7 +3,8 @@
  * its own informer caches (Definitions, Instances, Nodes) and holds no leader lease; the
  * expiry of external Instances runs on every replica with write preconditions.
  */
-import { DEFINITIONS, INSTANCES, NODES, type KubeClient } from "../kube/index.js";
+import { API_VERSION } from "../api/types.js";
+import { DEFINITIONS, EVENTS, INSTANCES, NODES, type KubeClient } from "../kube/index.js";
 import { realClock, type Clock } from "../runtime/clock.js";
 import { errorFields, nullLogger, type Logger } from "../runtime/log.js";
 import { Manager } from "../runtime/manager.js";
@@ -13,6 +14,8 @@ import { ExternalInstances } from "./external.js";
 import { WaitSlots } from "./limits.js";
 import { presetRegistryMetrics } from "./metrics.js";
 import { RegistryServer } from "./server.js";
+import { WebApi } from "./web-api.js";
+import { WebAssets } from "./web-assets.js";
 import { DEFAULT_REGISTRY_SETTINGS, type RegistrySettings } from "./flags.js";
 
 export {
@@ -23,6 +26,10 @@ export {
 } from "./flags.js";
 export { INDEX_HEADER } from "./server.js";
 export { openApiDocument } from "./openapi.js";
+
+/** An endpoint's document is read for the web index within this time and size. */
+export const DOCUMENT_TIMEOUT_MS = 5000;
+export const DOCUMENT_MAX_BYTES = 1024 * 1024;
 
 export interface StartRegistryOptions extends Partial<RegistrySettings> {
   /** Only this namespace's Definitions and Instances are served; empty: every namespace. */
@@ -61,6 +68,16 @@ export async function startRegistry(
     nodes: manager.informer(NODES),
   };
   const catalog = new ServiceCatalog(caches);
+  // Events about Berth's objects only (Definitions, Instances, Nodes), for the web index.
+  const events = manager.informer(EVENTS, { ...scope, fieldSelector: `regarding.apiVersion=${API_VERSION}` });
+  const web = {
+    assets: new WebAssets(),
+    api: new WebApi({
+      caches: { ...caches, events },
+      document: { timeoutMs: DOCUMENT_TIMEOUT_MS, maxBytes: DOCUMENT_MAX_BYTES },
+      logger,
+    }),
+  };
   const external = new ExternalInstances({ client: deps.client, instances: caches.instances, clock, logger });
   manager.add(external.controller);
   const server = new RegistryServer({
@@ -84,6 +101,7 @@ export async function startRegistry(
     maxBodyBytes: settings.maxBodyBytes,
     allowAnonymousLoopback: settings.allowAnonymousLoopback,
     logger,
+    web,
   });
   const served = await server.start();
   const abort = new AbortController();
@@ -97,7 +115,9 @@ export async function startRegistry(
     manager,
     catalog,
     synced: async (signal) => {
-      for (const informer of Object.values(caches)) if (!(await informer.waitForSync(signal))) return false;
+      for (const informer of [...Object.values(caches), events]) {
+        if (!(await informer.waitForSync(signal))) return false;
+      }
       return catalog.hasSynced();
     },
     stop: async () => {

@@ -26,6 +26,8 @@ import type { WaitSlots } from "./limits.js";
 import { registryOpenWaits, registryRequestDuration, registryRequests } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { matchRoute, type Route, type RouteId } from "./routes.js";
+import type { WebAssets } from "./web-assets.js";
+import { WEB_API_PREFIX, type WebApi } from "./web-api.js";
 import {
   blockingParams,
   checkInstanceName,
@@ -55,6 +57,8 @@ export interface RegistryServerOptions {
   /** A comment line on idle streams, so proxies keep them open. */
   streamKeepaliveMs?: number;
   logger: Logger;
+  /** The web index: its static page and its data routes (absent: not served). */
+  web?: { assets: WebAssets; api: WebApi };
 }
 
 interface Call {
@@ -117,10 +121,22 @@ export class RegistryServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const startedAt = performance.now();
-    let routeId: RouteId | "unmatched" = "unmatched";
+    let routeId: RouteId | "unmatched" | "webPage" | "webData" = "unmatched";
     let timed = true;
     try {
       const url = new URL(req.url ?? "/", "http://registry");
+      const web = this.options.web;
+      if (web?.assets.has(url.pathname) && (req.method === "GET" || req.method === "HEAD")) {
+        routeId = "webPage";
+        web.assets.serve(req, res, url.pathname);
+        return;
+      }
+      if (web && url.pathname.startsWith(WEB_API_PREFIX)) {
+        routeId = "webData";
+        timed = false;
+        await this.handleWeb(req, res, url.pathname, web.api);
+        return;
+      }
       const match = matchRoute(req.method ?? "GET", url.pathname);
       if (match === undefined) throw new HttpError(404, `no route ${url.pathname}; see /v1/openapi.json`);
       if ("allowed" in match) {
@@ -164,7 +180,44 @@ export class RegistryServer {
     }
   }
 
-  private async authenticate(req: http.IncomingMessage, route: Route): Promise<Caller> {
+  /** The web index's data: reads only, authenticated and authorized as the API is. */
+  private async handleWeb(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    pathname: string,
+    api: WebApi,
+  ): Promise<void> {
+    if (req.method !== "GET") throw new HttpError(405, `${req.method} is not allowed here`, undefined, { Allow: "GET" });
+    if (!this.options.catalog.hasSynced()) {
+      throw new HttpError(503, "the registry's caches have not synced yet", undefined, { "Retry-After": "1" });
+    }
+    const caller = await this.authenticate(req, { read: true });
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    const abort = () => gone.abort();
+    this.closing.signal.addEventListener("abort", abort, { once: true });
+    res.once("close", () => this.closing.signal.removeEventListener("abort", abort));
+    await api.handle({
+      req,
+      res,
+      pathname,
+      caller,
+      gone: gone.signal,
+      authorize: (access) => this.authorize(caller, access),
+      allowed: async (access) =>
+        caller.anonymous || (await this.options.authorizer.authorize(caller, access)).allowed,
+      acquireSlot: () => {
+        const release = this.options.slots.acquire(clientOf({ req, caller }));
+        registryOpenWaits.inc({ kind: "stream" });
+        return () => {
+          release();
+          registryOpenWaits.dec({ kind: "stream" });
+        };
+      },
+    });
+  }
+
+  private async authenticate(req: http.IncomingMessage, route: Pick<Route, "read">): Promise<Caller> {
     const token = bearerToken(req);
     if (token === undefined) throw unauthorized('the Authorization header must be "Bearer <token>"');
     if (token === "") {
@@ -373,7 +426,7 @@ function unauthorized(message: string): HttpError {
 }
 
 /** Who holds wait slots: the authenticated user, or the peer address of an anonymous one. */
-function clientOf(call: Call): string {
+function clientOf(call: Pick<Call, "req" | "caller">): string {
   return call.caller.anonymous
     ? `anonymous@${call.req.socket.remoteAddress ?? ""}`
     : `user:${call.caller.username}`;
