@@ -14,4 +14,26 @@ export default tseslint.config(
       "no-console": "off",
     },
   },
+  {
+    // The registry's web index runs in the browser.
+    files: ["controller/src/registry/web/**/*.js"],
+    languageOptions: {
+      sourceType: "module",
+      globals: Object.fromEntries(
+        [
+          "AbortController",
+          "document",
+          "fetch",
+          "location",
+          "Node",
+          "sessionStorage",
+          "setInterval",
+          "setTimeout",
+          "TextDecoderStream",
+          "URL",
+          "window",
+        ].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
 );

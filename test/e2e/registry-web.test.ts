@@ -5,13 +5,14 @@
  * registry's event streams (the page is never reloaded: a marker set in the page survives),
  * failures show their reason, an OpenAPI document's operations are listed, dynamic text
  * with HTML stays text, every link is reachable by keyboard and axe finds nothing serious.
+ * (registry-web.test.ts in test/integration covers the token, reconnecting and Nodes.)
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { Page } from "playwright-core";
-import { API_VERSION, type DefinitionSpec, type Node } from "../../controller/src/api/types.js";
-import { DEFINITIONS, EVENTS, NODES, ignoreNotFound } from "../../controller/src/kube/index.js";
+import { API_VERSION, type DefinitionSpec } from "../../controller/src/api/types.js";
+import { DEFINITIONS, EVENTS } from "../../controller/src/kube/index.js";
 import { images, testNamespace, waitFor } from "../harness/index.js";
 import { client, getDefinition } from "../integration/controller-fixtures.js";
 import { runRegistry } from "../integration/registry-api-fixtures.js";
@@ -69,7 +70,12 @@ test("the web index follows the real stack live in a browser", { timeout: 420_00
     const res = await fetch(`${registry.url}/`);
     assert.equal(res.status, 200);
     const csp = res.headers.get("content-security-policy") ?? "";
-    for (const directive of ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"]) {
+    for (const directive of [
+      "default-src 'none'",
+      "script-src 'self'",
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+    ]) {
       assert.ok(csp.includes(directive), `CSP has ${directive}: ${csp}`);
     }
     assert.ok(!csp.includes("unsafe-inline") && !csp.includes("unsafe-eval"), csp);
@@ -101,7 +107,9 @@ test("the web index follows the real stack live in a browser", { timeout: 420_00
     });
     const applied = Date.now();
     await page.getByRole("link", { name: "web", exact: true }).waitFor({ timeout: LISTED_WITHIN_MS });
-    t.diagnostic(`a new Definition was on the page ${Date.now() - applied} ms after the API server accepted it`);
+    t.diagnostic(
+      `a new Definition was on the page ${Date.now() - applied} ms after the API server accepted it`,
+    );
     await waitForPage(page, "web ready 1/1", async () => (await readyCell(page, "web")) === "1/1");
     assert.match(await rowText(page, "web"), /http:\/\/127\.0\.0\.71:\d+/, "the ready address is shown");
     assert.ok(await page.$(`#services a[href^="http://127.0.0.${ENGINE}:"]`), "the address is a link");
@@ -131,7 +139,9 @@ test("the web index follows the real stack live in a browser", { timeout: 420_00
       },
       { timeoutMs: 120_000 },
     );
-    await waitForPage(page, "ghost's reason on the page", async () => (await rowText(page, "ghost")).includes(problem.reason));
+    await waitForPage(page, "ghost's reason on the page", async () =>
+      (await rowText(page, "ghost")).includes(problem.reason),
+    );
     assert.ok((await rowText(page, "ghost")).includes(problem.message), "and its message");
     await page.click("text=ghost");
     await waitForPage(page, "the failed instance's reason", async () =>
@@ -140,114 +150,108 @@ test("the web index follows the real stack live in a browser", { timeout: 420_00
     await screenshot(page, "service-failing");
   });
 
-  await t.test("an openapi endpoint's operations are listed; HTML in them and in Events is text", async () => {
-    await kube.create(DEFINITIONS, {
-      apiVersion: API_VERSION,
-      kind: "Definition",
-      metadata: { name: "orders", namespace, labels: { team: "checkout" } },
-      spec: {
-        image: { name: images.openapi, port: 8080 },
-        placement,
-        dependsOn: ["web"],
-        endpoints: [{ type: "openapi", url: "/openapi.json" }],
-        clients: [
-          { language: "typescript", url: "https://clients.example.invalid/orders.tgz" },
-          { language: "<b>bold</b>", url: "javascript:window.__pwned=1" },
-        ],
-      },
-    });
-    await kube.create(EVENTS, {
-      apiVersion: "events.k8s.io/v1",
-      kind: "Event",
-      metadata: { name: `orders.${randomBytes(4).toString("hex")}`, namespace },
-      eventTime: new Date().toISOString(),
-      reportingController: "berth.dev/test",
-      reportingInstance: "test",
-      action: "Testing",
-      reason: "Injected",
-      type: "Warning",
-      regarding: { apiVersion: API_VERSION, kind: "Definition", name: "orders", namespace },
-      note: INJECTED,
-    });
-    await page.goto(`${registry.url}/#/services/${namespace}/orders`);
-    await waitForPage(page, "four operations listed", async () => (await page.$$("#operations-0 tbody tr")).length === 4);
-    const operations = (await page.locator("#operations-0 tbody tr").allInnerTexts()).map((text) =>
-      text.split(/\s*\n\s*|\t/).join(" ").trim(),
-    );
-    assert.deepEqual(operations, [
-      "GET /orders List the orders",
-      "POST /orders Create an order",
-      "GET /orders/{id} <img src=x data-injected=summary>Read one order",
-      "DELETE /orders/{id} Cancel an order",
-    ]);
-    await waitForPage(page, "the injected Event", async () => ((await page.textContent("#service")) ?? "").includes(INJECTED));
-    assert.equal(await page.$("[data-injected]"), null, "no element was made from the text");
-    assert.equal(await page.evaluate("window.__pwned"), undefined);
-    assert.ok(((await page.textContent("#service")) ?? "").includes("<b>bold</b>: javascript:window.__pwned=1"));
-    assert.equal(await page.$('a[href^="javascript:"]'), null, "a javascript: URL is never a link");
-    assert.ok(await page.$('a[href="https://clients.example.invalid/orders.tgz"]'), "the client library is a link");
-    assert.ok(await page.$(`a[href="#/services/${namespace}/web"]`), "dependsOn links to web");
-    await screenshot(page, "service");
-    await page.click(`a[href="#/services/${namespace}/web"]`);
-    await waitForPage(page, "web is used by orders", async () => !!(await page.$(`#service a[href="#/services/${namespace}/orders"]`)));
-  });
+  await t.test(
+    "an openapi endpoint's operations are listed; HTML in them and in Events is text",
+    async () => {
+      await kube.create(DEFINITIONS, {
+        apiVersion: API_VERSION,
+        kind: "Definition",
+        metadata: { name: "orders", namespace, labels: { team: "checkout" } },
+        spec: {
+          image: { name: images.openapi, port: 8080 },
+          placement,
+          dependsOn: ["web"],
+          endpoints: [{ type: "openapi", url: "/openapi.json" }],
+          clients: [
+            { language: "typescript", url: "https://clients.example.invalid/orders.tgz" },
+            { language: "<b>bold</b>", url: "javascript:window.__pwned=1" },
+          ],
+        },
+      });
+      await kube.create(EVENTS, {
+        apiVersion: "events.k8s.io/v1",
+        kind: "Event",
+        metadata: { name: `orders.${randomBytes(4).toString("hex")}`, namespace },
+        // MicroTime: RFC 3339 with microseconds.
+        eventTime: new Date().toISOString().replace(/Z$/, "000Z"),
+        reportingController: "berth.dev/test",
+        reportingInstance: "test",
+        action: "Testing",
+        reason: "Injected",
+        type: "Warning",
+        regarding: { apiVersion: API_VERSION, kind: "Definition", name: "orders", namespace },
+        note: INJECTED,
+      });
+      await page.goto(`${registry.url}/#/services/${namespace}/orders`);
+      await waitForPage(
+        page,
+        "four operations listed",
+        async () => (await page.$$("#operations-0 tbody tr")).length === 4,
+      );
+      const operations = (await page.locator("#operations-0 tbody tr").allInnerTexts()).map((text) =>
+        text
+          .split(/\s*\n\s*|\t/)
+          .join(" ")
+          .trim(),
+      );
+      assert.deepEqual(operations, [
+        "GET /orders List the orders",
+        "POST /orders Create an order",
+        "GET /orders/{id} <img src=x data-injected=summary>Read one order",
+        "DELETE /orders/{id} Cancel an order",
+      ]);
+      await waitForPage(page, "the injected Event", async () =>
+        ((await page.textContent("#service")) ?? "").includes(INJECTED),
+      );
+      assert.equal(await page.$("[data-injected]"), null, "no element was made from the text");
+      assert.equal(await page.evaluate("window.__pwned"), undefined);
+      assert.ok(
+        ((await page.textContent("#service")) ?? "").includes("<b>bold</b>: javascript:window.__pwned=1"),
+      );
+      assert.equal(await page.$('a[href^="javascript:"]'), null, "a javascript: URL is never a link");
+      assert.ok(
+        await page.$('a[href="https://clients.example.invalid/orders.tgz"]'),
+        "the client library is a link",
+      );
+      assert.ok(await page.$(`a[href="#/services/${namespace}/web"]`), "dependsOn links to web");
+      await screenshot(page, "service");
+      await page.click(`a[href="#/services/${namespace}/web"]`);
+      await waitForPage(
+        page,
+        "web is used by orders",
+        async () => !!(await page.$(`#service a[href="#/services/${namespace}/orders"]`)),
+      );
+    },
+  );
 
-  await t.test("keyboard reaches every link; axe finds nothing serious, light or dark, on every page", async () => {
-    for (const [name, hash] of [
-      ["services", `#/services/${namespace}`],
-      ["service", `#/services/${namespace}/orders`],
-      ["nodes", "#/nodes"],
-    ] as const) {
-      await page.goto(`${registry.url}/${hash}`);
-      await waitForPage(page, `${name} to be live`, async () => (await page.textContent("#connection")) === "Live");
-      await page.waitForLoadState("networkidle").catch(() => undefined);
-      const links = await linksOf(page);
-      const reached = await tabThrough(page);
-      for (const link of links) assert.ok(reached.includes(link), `${name}: Tab reaches ${link}`);
-      for (const scheme of ["light", "dark"] as const) {
-        await page.emulateMedia({ colorScheme: scheme });
-        const violations = await seriousAxeViolations(page);
-        assert.equal(violations.length, 0, `${name} (${scheme}):\n${describeViolations(violations)}`);
+  await t.test(
+    "keyboard reaches every link; axe finds nothing serious, light or dark, on every page",
+    async () => {
+      for (const [name, hash] of [
+        ["services", `#/services/${namespace}`],
+        ["service", `#/services/${namespace}/orders`],
+        ["nodes", "#/nodes"],
+      ] as const) {
+        await page.goto(`${registry.url}/${hash}`);
+        await waitForPage(
+          page,
+          `${name} to be live`,
+          async () => (await page.textContent("#connection")) === "Live",
+        );
+        await page.waitForLoadState("networkidle").catch(() => undefined);
+        await screenshot(page, name);
+        const links = await linksOf(page);
+        const reached = await tabThrough(page);
+        for (const link of links) assert.ok(reached.includes(link), `${name}: Tab reaches ${link}`);
+        for (const scheme of ["light", "dark"] as const) {
+          await page.emulateMedia({ colorScheme: scheme });
+          const violations = await seriousAxeViolations(page);
+          assert.equal(violations.length, 0, `${name} (${scheme}):\n${describeViolations(violations)}`);
+        }
+        await page.emulateMedia({ colorScheme: "light" });
       }
-      await page.emulateMedia({ colorScheme: "light" });
-    }
-  });
-
-  await t.test("Nodes: heartbeat age counts up, Misconfigured is a warning", async () => {
-    const name = `web-misconfigured-${randomBytes(3).toString("hex")}`;
-    t.after(() => ignoreNotFound(kube.delete(NODES, { name })));
-    const node: Node = {
-      apiVersion: API_VERSION,
-      kind: "Node",
-      metadata: { name },
-      spec: { url: "tcp://127.0.0.1:2375", address: "127.0.0.1", unschedulable: true },
-    };
-    await kube.create(NODES, node);
-    const message = "spec.url <b>127.0.0.1</b> is loopback while other Nodes exist";
-    await kube.patchStatus(NODES, { name }, {
-      status: {
-        conditions: [
-          { type: "Misconfigured", status: "True", reason: "LoopbackURL", message, lastTransitionTime: new Date().toISOString() },
-        ],
-      },
-    });
-    await page.goto(`${registry.url}/#/nodes`);
-    const nodeName = world.nodes[0]!.nodeName;
-    await waitForPage(page, "the warning", async () => ((await page.textContent("#nodes")) ?? "").includes(`LoopbackURL: ${message}`));
-    const heartbeat = async (id: string) => {
-      const time = page.locator("#nodes tr", { has: page.locator(`[id="${id}"]`) }).locator("time");
-      if ((await time.count()) !== 1) return undefined;
-      return { since: await time.getAttribute("data-since"), text: (await time.textContent()) ?? "" };
-    };
-    // Two readings of the same heartbeat a little apart: the age shown has grown.
-    await waitFor("the heartbeat age to count up", async () => {
-      const first = await heartbeat(`node-${nodeName}`);
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      const second = await heartbeat(`node-${nodeName}`);
-      return !!first && !!second && first.since === second.since && parseInt(second.text) > parseInt(first.text);
-    });
-    await screenshot(page, "nodes");
-  });
+    },
+  );
 
   await t.test("phone width: nothing scrolls sideways", async () => {
     await page.setViewportSize({ width: 375, height: 800 });

@@ -85,7 +85,9 @@ export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> 
 }
 
 export function describeViolations(violations: AxeViolation[]): string {
-  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`).join("\n");
+  return violations
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)
+    .join("\n");
 }
 
 /** Runs in the page: the focused element as "tag|href or id|text", "" for none. */

@@ -62,7 +62,10 @@ function text(value: unknown): string {
 export function operationsOf(document: unknown): Omit<EndpointDocument, "url"> {
   const doc = (typeof document === "object" && document !== null ? document : {}) as Record<string, unknown>;
   const info = (typeof doc.info === "object" && doc.info !== null ? doc.info : {}) as Record<string, unknown>;
-  const paths = (typeof doc.paths === "object" && doc.paths !== null ? doc.paths : {}) as Record<string, unknown>;
+  const paths = (typeof doc.paths === "object" && doc.paths !== null ? doc.paths : {}) as Record<
+    string,
+    unknown
+  >;
   const operations: Operation[] = [];
   let truncated = false;
   for (const [path, item] of Object.entries(paths)) {

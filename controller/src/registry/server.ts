@@ -187,9 +187,12 @@ export class RegistryServer {
     pathname: string,
     api: WebApi,
   ): Promise<void> {
-    if (req.method !== "GET") throw new HttpError(405, `${req.method} is not allowed here`, undefined, { Allow: "GET" });
+    if (req.method !== "GET")
+      throw new HttpError(405, `${req.method} is not allowed here`, undefined, { Allow: "GET" });
     if (!this.options.catalog.hasSynced()) {
-      throw new HttpError(503, "the registry's caches have not synced yet", undefined, { "Retry-After": "1" });
+      throw new HttpError(503, "the registry's caches have not synced yet", undefined, {
+        "Retry-After": "1",
+      });
     }
     const caller = await this.authenticate(req, { read: true });
     const gone = new AbortController();

@@ -12,7 +12,12 @@ import type { KubeEvent } from "../kube/resources.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
 import type { Access, Caller } from "./auth.js";
-import { documentUrl, fetchEndpointDocument, type EndpointDocument, type FetchBounds } from "./endpoint-document.js";
+import {
+  documentUrl,
+  fetchEndpointDocument,
+  type EndpointDocument,
+  type FetchBounds,
+} from "./endpoint-document.js";
 import { instanceEntry } from "./view.js";
 import { HttpError, sendJson } from "./http.js";
 import { checkNamespace, checkSlug } from "./validation.js";
@@ -70,7 +75,10 @@ export class WebApi {
       for (const topic of this.listeners.keys()) this.notify(topic);
     };
     caches.nodes.addHandler({ onAdd: onNode, onUpdate: onNode, onDelete: onNode });
-    caches.instances.addHandler({ onAdd: () => this.notify(NODES_TOPIC), onDelete: () => this.notify(NODES_TOPIC) });
+    caches.instances.addHandler({
+      onAdd: () => this.notify(NODES_TOPIC),
+      onDelete: () => this.notify(NODES_TOPIC),
+    });
   }
 
   async handle(call: WebCall): Promise<void> {
@@ -121,12 +129,17 @@ export class WebApi {
     for (const i of caches.instances.list()) known.add(i.metadata.namespace ?? "");
     const namespaces: string[] = [];
     for (const namespace of [...known].sort()) {
-      if (await call.allowed({ verb: "list", resource: "definitions", namespace })) namespaces.push(namespace);
+      if (await call.allowed({ verb: "list", resource: "definitions", namespace }))
+        namespaces.push(namespace);
     }
     sendJson(call.res, 200, { namespaces });
   }
 
-  private async endpointDocument(namespace: string, slug: string, position: string): Promise<EndpointDocument> {
+  private async endpointDocument(
+    namespace: string,
+    slug: string,
+    position: string,
+  ): Promise<EndpointDocument> {
     const { caches } = this.options;
     const definition = caches.definitions.get(namespace, slug);
     if (!definition) throw new HttpError(404, `no Definition "${slug}" in namespace "${namespace}"`, "slug");
@@ -134,7 +147,11 @@ export class WebApi {
     const endpoint = definition.spec.endpoints?.[index];
     if (!endpoint) throw new HttpError(404, `Definition "${slug}" has no endpoint ${position}`, "endpoint");
     if (endpoint.type !== "openapi") {
-      throw new HttpError(422, `endpoint ${index} is of type ${endpoint.type}; only openapi is read`, "endpoint");
+      throw new HttpError(
+        422,
+        `endpoint ${index} is of type ${endpoint.type}; only openapi is read`,
+        "endpoint",
+      );
     }
     // Berth-run Instances only: their address is the agent's, not a registrant's.
     const nodeOf = (name: string) => caches.nodes.get(undefined, name);
@@ -143,7 +160,8 @@ export class WebApi {
       .filter((i) => i.spec.definition === slug && !i.spec.external)
       .map((i) => instanceEntry(i, nodeOf))
       .find((e) => e.ready && e.url !== null);
-    if (!ready?.url) throw new HttpError(503, `service "${slug}" has no ready instance to read the document from`);
+    if (!ready?.url)
+      throw new HttpError(503, `service "${slug}" has no ready instance to read the document from`);
     return await fetchEndpointDocument(documentUrl(ready.url, endpoint.url), this.options.document);
   }
 
@@ -196,7 +214,10 @@ export class WebApi {
       scheduled = true;
       setImmediate(send);
     });
-    const keepalive = setInterval(() => res.write(": keepalive\n\n"), this.options.streamKeepaliveMs ?? 15_000);
+    const keepalive = setInterval(
+      () => res.write(": keepalive\n\n"),
+      this.options.streamKeepaliveMs ?? 15_000,
+    );
     res.once("close", () => {
       clearInterval(keepalive);
       unsubscribe();

@@ -174,16 +174,14 @@ export function serviceDetail(
         ? e.regarding.name === slug
         : e.regarding?.kind === "Instance" && names.has(e.regarding.name),
     )
-    .map(
-      (e): EventRow => ({
-        time: eventTime(e),
-        type: e.type ?? "Normal",
-        reason: e.reason ?? "",
-        object: `${e.regarding?.kind ?? ""}/${e.regarding?.name ?? ""}`,
-        note: e.note ?? "",
-        count: e.series?.count ?? 1,
-      }),
-    )
+    .map((e): EventRow => ({
+      time: eventTime(e),
+      type: e.type ?? "Normal",
+      reason: e.reason ?? "",
+      object: `${e.regarding?.kind ?? ""}/${e.regarding?.name ?? ""}`,
+      note: e.note ?? "",
+      count: e.series?.count ?? 1,
+    }))
     .sort((a, b) => (b.time ?? "").localeCompare(a.time ?? ""))
     .slice(0, MAX_EVENTS);
   const summary = serviceRows(definition ? [definition] : [], members, caches.nodeOf)[0] ?? null;

@@ -62,11 +62,25 @@ function table(caption, columns, rows, empty) {
     h(
       "table",
       { "aria-label": caption },
-      h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          columns.map((c) => h("th", { scope: "col" }, c)),
+        ),
+      ),
       h(
         "tbody",
         {},
-        rows.map((cells) => h("tr", {}, cells.map((cell, i) => h("td", { "data-label": columns[i] }, cell)))),
+        rows.map((cells) =>
+          h(
+            "tr",
+            {},
+            cells.map((cell, i) => h("td", { "data-label": columns[i] }, cell)),
+          ),
+        ),
       ),
     ),
   );
@@ -78,7 +92,9 @@ function replace(region, ...children) {
   region.replaceChildren();
   append(region, children);
   if (focused) {
-    const again = [...region.querySelectorAll("[data-key]")].find((el) => el.getAttribute("data-key") === focused);
+    const again = [...region.querySelectorAll("[data-key]")].find(
+      (el) => el.getAttribute("data-key") === focused,
+    );
     again?.focus();
   }
 }
@@ -211,14 +227,23 @@ function follow(path, onData) {
 function askForToken(message) {
   closeCurrent();
   setConnection("error", "Token needed");
-  const input = h("input", { id: "token", type: "password", autocomplete: "off", required: true, spellcheck: "false" });
+  const input = h("input", {
+    id: "token",
+    type: "password",
+    autocomplete: "off",
+    required: true,
+    spellcheck: "false",
+  });
   const form = h(
     "form",
-    { class: "token", onsubmit: (event) => {
-      event.preventDefault();
-      sessionStorage.setItem(TOKEN_KEY, input.value.trim());
-      route();
-    } },
+    {
+      class: "token",
+      onsubmit: (event) => {
+        event.preventDefault();
+        sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+        route();
+      },
+    },
     h("label", { for: "token" }, "Bearer token (a ServiceAccount token, e.g. from kubectl create token)"),
     input,
     h("button", { type: "submit" }, "Use token"),
@@ -226,7 +251,11 @@ function askForToken(message) {
   replace(
     main,
     h("h1", {}, "Sign in"),
-    h("p", {}, "This registry needs a token to read services. It is kept in this tab's session storage only."),
+    h(
+      "p",
+      {},
+      "This registry needs a token to read services. It is kept in this tab's session storage only.",
+    ),
     token() ? h("p", { class: "notice error", role: "alert" }, message) : null,
     form,
   );
@@ -249,25 +278,50 @@ const SOURCE = { berth: "Berth-run", external: "External", both: "Berth-run + ex
 function condition(view, good) {
   if (!view) return h("span", { class: "muted" }, "—");
   const cls = view.reason === good ? "ok" : "warn";
-  return h("span", {}, h("span", { class: cls }, view.reason), view.message ? h("br") : null, view.message ? h("span", { class: "muted" }, view.message) : null);
+  return h(
+    "span",
+    {},
+    h("span", { class: cls }, view.reason),
+    view.message ? h("br") : null,
+    view.message ? h("span", { class: "muted" }, view.message) : null,
+  );
 }
 
 function readyCount(service) {
-  const cls = service.desired > 0 && service.ready >= service.desired ? "ok" : service.ready === 0 && service.desired > 0 ? "bad" : "warn";
+  const cls =
+    service.desired > 0 && service.ready >= service.desired
+      ? "ok"
+      : service.ready === 0 && service.desired > 0
+        ? "bad"
+        : "warn";
   return h("span", { class: cls, "data-test": "ready" }, `${service.ready}/${service.desired}`);
 }
 
 function servicesPage(namespace) {
   document.title = `Services in ${namespace} · Berth registry`;
-  const picker = h("select", { id: "namespace" }, h("option", { value: namespace, selected: true }, namespace));
+  const picker = h(
+    "select",
+    { id: "namespace" },
+    h("option", { value: namespace, selected: true }, namespace),
+  );
   picker.addEventListener("change", () => (location.hash = `#/services/${encodeURIComponent(picker.value)}`));
-  const filter = h("input", { id: "filter", type: "search", placeholder: "slug, label, address…", autocomplete: "off" });
+  const filter = h("input", {
+    id: "filter",
+    type: "search",
+    placeholder: "slug, label, address…",
+    autocomplete: "off",
+  });
   const count = h("p", { class: "muted", role: "status", id: "service-count" });
   const region = h("div", { id: "services" }, h("p", { class: "muted" }, "Loading…"));
   replace(
     main,
     h("h1", {}, "Services"),
-    h("div", { class: "controls" }, h("label", { for: "namespace" }, "Namespace", picker), h("label", { for: "filter" }, "Filter", filter)),
+    h(
+      "div",
+      { class: "controls" },
+      h("label", { for: "namespace" }, "Namespace", picker),
+      h("label", { for: "filter" }, "Filter", filter),
+    ),
     count,
     region,
   );
@@ -281,7 +335,15 @@ function servicesPage(namespace) {
   const render = () => {
     const words = filter.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
     const shown = services.filter((s) => {
-      const text = [s.slug, s.source, s.deploymentId ?? "", ...s.addresses, ...Object.entries(s.labels).map(([k, v]) => `${k}=${v}`)].join(" ").toLowerCase();
+      const text = [
+        s.slug,
+        s.source,
+        s.deploymentId ?? "",
+        ...s.addresses,
+        ...Object.entries(s.labels).map(([k, v]) => `${k}=${v}`),
+      ]
+        .join(" ")
+        .toLowerCase();
       return words.every((w) => text.includes(w));
     });
     count.textContent = `${shown.length} of ${services.length} services in ${namespace}`;
@@ -293,11 +355,19 @@ function servicesPage(namespace) {
         shown.map((s) => [
           pageLink(`#/services/${encodeURIComponent(namespace)}/${encodeURIComponent(s.slug)}`, s.slug),
           readyCount(s),
-          s.addresses.length ? h("span", { class: "links" }, s.addresses.map((a) => externalLink(a, a, `${s.slug} ${a}`))) : h("span", { class: "muted" }, "none ready"),
+          s.addresses.length
+            ? h(
+                "span",
+                { class: "links" },
+                s.addresses.map((a) => externalLink(a, a, `${s.slug} ${a}`)),
+              )
+            : h("span", { class: "muted" }, "none ready"),
           SOURCE[s.source] ?? s.source,
           h("span", { class: "mono" }, s.deploymentId ?? "—"),
           condition(s.rollout, "RolloutComplete"),
-          s.problem ? h("span", {}, h("span", { class: "bad" }, s.problem.reason), h("br"), s.problem.message) : h("span", { class: "muted" }, "—"),
+          s.problem
+            ? h("span", {}, h("span", { class: "bad" }, s.problem.reason), h("br"), s.problem.message)
+            : h("span", { class: "muted" }, "—"),
         ]),
         services.length ? "No service matches the filter." : `No services in namespace ${namespace}.`,
       ),
@@ -314,16 +384,34 @@ function servicesPage(namespace) {
 
 function operationsOf(namespace, slug, position, region) {
   replace(region, h("p", { class: "muted" }, "Reading the document from a ready instance…"));
-  getJson(`/v1/ui/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(slug)}/endpoints/${position}/operations`)
+  getJson(
+    `/v1/ui/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(slug)}/endpoints/${position}/operations`,
+  )
     .then((doc) =>
       replace(
         region,
-        h("p", { class: "muted" }, [doc.title, doc.version].filter(Boolean).join(" "), ` (read from ${doc.url})`),
-        table("Operations", ["Method", "Path", "Summary"], doc.operations.map((o) => [h("span", { class: "mono" }, o.method), h("span", { class: "mono" }, o.path), o.summary]), "The document lists no operations."),
+        h(
+          "p",
+          { class: "muted" },
+          [doc.title, doc.version].filter(Boolean).join(" "),
+          ` (read from ${doc.url})`,
+        ),
+        table(
+          "Operations",
+          ["Method", "Path", "Summary"],
+          doc.operations.map((o) => [
+            h("span", { class: "mono" }, o.method),
+            h("span", { class: "mono" }, o.path),
+            o.summary,
+          ]),
+          "The document lists no operations.",
+        ),
         doc.truncated ? h("p", { class: "muted" }, "Only the first operations are listed.") : null,
       ),
     )
-    .catch((err) => replace(region, h("p", { class: "notice" }, `The document could not be read: ${err.message}`)));
+    .catch((err) =>
+      replace(region, h("p", { class: "notice" }, `The document could not be read: ${err.message}`)),
+    );
 }
 
 function servicePage(namespace, slug) {
@@ -331,68 +419,141 @@ function servicePage(namespace, slug) {
   const base = `#/services/${encodeURIComponent(namespace)}`;
   const region = h("div", { id: "service" }, h("p", { class: "muted" }, "Loading…"));
   const endpointsRegion = h("div", { id: "endpoints" });
-  replace(main, h("p", {}, pageLink(base, `← Services in ${namespace}`)), h("h1", {}, slug), region, endpointsRegion);
+  replace(
+    main,
+    h("p", {}, pageLink(base, `← Services in ${namespace}`)),
+    h("h1", {}, slug),
+    region,
+    endpointsRegion,
+  );
   let endpointsKey;
-  return follow(`/v1/ui/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(slug)}`, (view) => {
-    const s = view.summary;
-    const serviceLinks = (slugs) => slugs.length ? h("span", { class: "links" }, slugs.map((d) => pageLink(`${base}/${encodeURIComponent(d)}`, d))) : h("span", { class: "muted" }, "none");
-    replace(
-      region,
-      !view.defined && view.instances.length === 0 ? h("p", { class: "notice" }, `No Definition and no instance named ${slug} in ${namespace}.`) : null,
-      h(
-        "dl",
-        { class: "facts" },
-        h("dt", {}, "Ready"), h("dd", {}, s ? readyCount(s) : "—"),
-        h("dt", {}, "Source"), h("dd", {}, s ? (SOURCE[s.source] ?? s.source) : "—"),
-        h("dt", {}, "Deployment"), h("dd", { class: "mono" }, s?.deploymentId ?? "—"),
-        h("dt", {}, "Rollout"), h("dd", {}, condition(s?.rollout, "RolloutComplete")),
-        h("dt", {}, "Not ready because"), h("dd", {}, s?.problem ? h("span", {}, h("span", { class: "bad" }, s.problem.reason), " ", s.problem.message) : "—"),
-        h("dt", {}, "Labels"), h("dd", { class: "mono" }, Object.entries(view.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "none"),
-        h("dt", {}, "Depends on"), h("dd", {}, serviceLinks(view.dependsOn)),
-        h("dt", {}, "Used by"), h("dd", {}, serviceLinks(view.dependents)),
-        h("dt", {}, "Client libraries"), h("dd", {}, view.clients.length ? h("span", { class: "links" }, view.clients.map((c) => h("span", {}, `${c.language}: `, externalLink(c.url, c.url, `client ${c.url}`)))) : h("span", { class: "muted" }, "none declared")),
-      ),
-      h("h2", {}, "Instances"),
-      table(
-        "Instances",
-        ["Instance", "Node", "Address", "Ready", "Restarts", "Age", "Phase", "Last probe", "Message"],
-        view.instances.map((i) => [
-          h("span", { class: "mono" }, i.name),
-          i.node ? pageLink("#/nodes", i.node, `node ${i.name}`) : i.external ? "external" : "—",
-          i.url ? (i.ready ? externalLink(i.url, i.url, `instance ${i.name}`) : h("span", { class: "mono" }, i.url)) : "—",
-          i.ready ? h("span", { class: "ok" }, "Ready") : h("span", { class: "bad" }, i.reason ?? "Not ready"),
-          String(i.restarts),
-          age(i.createdAt),
-          i.phase ?? "—",
-          age(i.lastProbeTime, " ago"),
-          i.message ?? "",
-        ]),
-        "No instances.",
-      ),
-      h("h2", {}, "Recent events"),
-      table(
-        "Events",
-        ["When", "Type", "Reason", "Object", "Message"],
-        view.events.map((e) => [age(e.time, " ago"), e.type === "Warning" ? h("span", { class: "warn" }, "Warning") : e.type, e.reason, h("span", { class: "mono" }, e.object), e.count > 1 ? `${e.note} (×${e.count})` : e.note]),
-        "No recent events.",
-      ),
-    );
-    // Endpoint documents are read again only when the deployment or readiness changes.
-    const key = JSON.stringify([view.endpoints, s?.deploymentId, (s?.ready ?? 0) > 0]);
-    if (key === endpointsKey) return;
-    endpointsKey = key;
-    const parts = [h("h2", {}, "Endpoints")];
-    if (view.endpoints.length === 0) parts.push(h("p", { class: "muted" }, "No endpoints declared (spec.endpoints)."));
-    view.endpoints.forEach((e, position) => {
-      parts.push(h("h3", {}, `${e.type}: `, safeUrl(e.url) ? externalLink(e.url, e.url, `endpoint ${position}`) : h("span", { class: "mono" }, e.url)));
-      if (e.type === "openapi") {
-        const ops = h("div", { id: `operations-${position}` });
-        parts.push(ops);
-        operationsOf(namespace, slug, position, ops);
-      }
-    });
-    replace(endpointsRegion, ...parts);
-  });
+  return follow(
+    `/v1/ui/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(slug)}`,
+    (view) => {
+      const s = view.summary;
+      const serviceLinks = (slugs) =>
+        slugs.length
+          ? h(
+              "span",
+              { class: "links" },
+              slugs.map((d) => pageLink(`${base}/${encodeURIComponent(d)}`, d)),
+            )
+          : h("span", { class: "muted" }, "none");
+      replace(
+        region,
+        !view.defined && view.instances.length === 0
+          ? h("p", { class: "notice" }, `No Definition and no instance named ${slug} in ${namespace}.`)
+          : null,
+        h(
+          "dl",
+          { class: "facts" },
+          h("dt", {}, "Ready"),
+          h("dd", {}, s ? readyCount(s) : "—"),
+          h("dt", {}, "Source"),
+          h("dd", {}, s ? (SOURCE[s.source] ?? s.source) : "—"),
+          h("dt", {}, "Deployment"),
+          h("dd", { class: "mono" }, s?.deploymentId ?? "—"),
+          h("dt", {}, "Rollout"),
+          h("dd", {}, condition(s?.rollout, "RolloutComplete")),
+          h("dt", {}, "Not ready because"),
+          h(
+            "dd",
+            {},
+            s?.problem
+              ? h("span", {}, h("span", { class: "bad" }, s.problem.reason), " ", s.problem.message)
+              : "—",
+          ),
+          h("dt", {}, "Labels"),
+          h(
+            "dd",
+            { class: "mono" },
+            Object.entries(view.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(", ") || "none",
+          ),
+          h("dt", {}, "Depends on"),
+          h("dd", {}, serviceLinks(view.dependsOn)),
+          h("dt", {}, "Used by"),
+          h("dd", {}, serviceLinks(view.dependents)),
+          h("dt", {}, "Client libraries"),
+          h(
+            "dd",
+            {},
+            view.clients.length
+              ? h(
+                  "span",
+                  { class: "links" },
+                  view.clients.map((c) =>
+                    h("span", {}, `${c.language}: `, externalLink(c.url, c.url, `client ${c.url}`)),
+                  ),
+                )
+              : h("span", { class: "muted" }, "none declared"),
+          ),
+        ),
+        h("h2", {}, "Instances"),
+        table(
+          "Instances",
+          ["Instance", "Node", "Address", "Ready", "Restarts", "Age", "Phase", "Last probe", "Message"],
+          view.instances.map((i) => [
+            h("span", { class: "mono" }, i.name),
+            i.node ? pageLink("#/nodes", i.node, `node ${i.name}`) : i.external ? "external" : "—",
+            i.url
+              ? i.ready
+                ? externalLink(i.url, i.url, `instance ${i.name}`)
+                : h("span", { class: "mono" }, i.url)
+              : "—",
+            i.ready
+              ? h("span", { class: "ok" }, "Ready")
+              : h("span", { class: "bad" }, i.reason ?? "Not ready"),
+            String(i.restarts),
+            age(i.createdAt),
+            i.phase ?? "—",
+            age(i.lastProbeTime, " ago"),
+            i.message ?? "",
+          ]),
+          "No instances.",
+        ),
+        h("h2", {}, "Recent events"),
+        table(
+          "Events",
+          ["When", "Type", "Reason", "Object", "Message"],
+          view.events.map((e) => [
+            age(e.time, " ago"),
+            e.type === "Warning" ? h("span", { class: "warn" }, "Warning") : e.type,
+            e.reason,
+            h("span", { class: "mono" }, e.object),
+            e.count > 1 ? `${e.note} (×${e.count})` : e.note,
+          ]),
+          "No recent events.",
+        ),
+      );
+      // Endpoint documents are read again only when the deployment or readiness changes.
+      const key = JSON.stringify([view.endpoints, s?.deploymentId, (s?.ready ?? 0) > 0]);
+      if (key === endpointsKey) return;
+      endpointsKey = key;
+      const parts = [h("h2", {}, "Endpoints")];
+      if (view.endpoints.length === 0)
+        parts.push(h("p", { class: "muted" }, "No endpoints declared (spec.endpoints)."));
+      view.endpoints.forEach((e, position) => {
+        parts.push(
+          h(
+            "h3",
+            {},
+            `${e.type}: `,
+            safeUrl(e.url)
+              ? externalLink(e.url, e.url, `endpoint ${position}`)
+              : h("span", { class: "mono" }, e.url),
+          ),
+        );
+        if (e.type === "openapi") {
+          const ops = h("div", { id: `operations-${position}` });
+          parts.push(ops);
+          operationsOf(namespace, slug, position, ops);
+        }
+      });
+      replace(endpointsRegion, ...parts);
+    },
+  );
 }
 
 // ------------------------------------------------------------------ Nodes
@@ -415,12 +576,23 @@ function nodesPage() {
         view.nodes.map((n) => [
           h("span", { class: "mono", id: `node-${n.name}` }, n.name),
           h("span", { class: "mono" }, n.url),
-          h("span", { class: n.ready === "True" ? "ok" : "bad" }, n.ready === "True" ? "Ready" : `Ready=${n.ready}`, n.unschedulable ? " (unschedulable)" : ""),
+          h(
+            "span",
+            { class: n.ready === "True" ? "ok" : "bad" },
+            n.ready === "True" ? "Ready" : `Ready=${n.ready}`,
+            n.unschedulable ? " (unschedulable)" : "",
+          ),
           age(n.lastHeartbeat, " ago"),
           capacity(n.capacity),
           capacity(n.allocatable),
           String(n.instances),
-          n.warnings.length ? h("span", { class: "links" }, n.warnings.map((w) => h("span", { class: "warn" }, `⚠ ${w.reason}: ${w.message}`))) : h("span", { class: "muted" }, "none"),
+          n.warnings.length
+            ? h(
+                "span",
+                { class: "links" },
+                n.warnings.map((w) => h("span", { class: "warn" }, `⚠ ${w.reason}: ${w.message}`)),
+              )
+            : h("span", { class: "muted" }, "none"),
         ]),
         "No Nodes are registered.",
       ),
@@ -436,15 +608,20 @@ function route() {
   if (hash && !hash.startsWith("#/")) return;
   closeCurrent();
   forgetButton.hidden = token() === "";
-  const [page, namespace, slug] = hash.slice(2).split("/").map((p) => {
-    try {
-      return decodeURIComponent(p);
-    } catch {
-      return "";
-    }
-  });
+  const [page, namespace, slug] = hash
+    .slice(2)
+    .split("/")
+    .map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        return "";
+      }
+    });
   for (const id of ["nav-services", "nav-nodes"]) document.getElementById(id).removeAttribute("aria-current");
-  document.getElementById(page === "nodes" ? "nav-nodes" : "nav-services").setAttribute("aria-current", "page");
+  document
+    .getElementById(page === "nodes" ? "nav-nodes" : "nav-services")
+    .setAttribute("aria-current", "page");
   if (page === "nodes") closeCurrent = nodesPage();
   else if (page === "services" && namespace && slug) closeCurrent = servicePage(namespace, slug);
   else closeCurrent = servicesPage(namespace || "default");
