@@ -18,6 +18,9 @@ interface Asset {
 const FILES: Record<string, { file: string; type: string }> = {
   "/": { file: "index.html", type: "text/html; charset=utf-8" },
   "/ui/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
+  "/ui/dom.js": { file: "dom.js", type: "text/javascript; charset=utf-8" },
+  "/ui/registry.js": { file: "registry.js", type: "text/javascript; charset=utf-8" },
+  "/ui/service.js": { file: "service.js", type: "text/javascript; charset=utf-8" },
   "/ui/app.css": { file: "app.css", type: "text/css; charset=utf-8" },
   "/ui/icon.svg": { file: "icon.svg", type: "image/svg+xml" },
 };
