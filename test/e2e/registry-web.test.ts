@@ -144,7 +144,7 @@ test("the web index follows the real stack live in a browser", { timeout: 420_00
       (await rowText(page, "ghost")).includes(problem.reason),
     );
     assert.ok((await rowText(page, "ghost")).includes(problem.message), "and its message");
-    await page.click("text=ghost");
+    await page.getByRole("link", { name: "ghost", exact: true }).click();
     await waitForPage(page, "the failed instance's reason", async () =>
       /berth-test\/missing:1/.test((await page.textContent("#service")) ?? ""),
     );
@@ -239,8 +239,7 @@ test("the web index follows the real stack live in a browser", { timeout: 420_00
           `${name} to be live`,
           async () => (await page.textContent("#connection")) === "Live",
         );
-        await page.waitForLoadState("networkidle").catch(() => undefined);
-        await screenshot(page, name);
+          await screenshot(page, name);
         const links = await linksOf(page);
         const reached = await tabThrough(page);
         for (const link of links) assert.ok(reached.includes(link), `${name}: Tab reaches ${link}`);

@@ -75,10 +75,6 @@ export class WebApi {
       for (const topic of this.listeners.keys()) this.notify(topic);
     };
     caches.nodes.addHandler({ onAdd: onNode, onUpdate: onNode, onDelete: onNode });
-    caches.instances.addHandler({
-      onAdd: () => this.notify(NODES_TOPIC),
-      onDelete: () => this.notify(NODES_TOPIC),
-    });
   }
 
   async handle(call: WebCall): Promise<void> {
