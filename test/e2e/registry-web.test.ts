@@ -239,7 +239,7 @@ test("the web index follows the real stack live in a browser", { timeout: 420_00
           `${name} to be live`,
           async () => (await page.textContent("#connection")) === "Live",
         );
-          await screenshot(page, name);
+        await screenshot(page, name);
         const links = await linksOf(page);
         const reached = await tabThrough(page);
         for (const link of links) assert.ok(reached.includes(link), `${name}: Tab reaches ${link}`);
