@@ -1,15 +1,13 @@
 /**
  * The registry's HTTP API (see routes.ts for the table and openapi.ts for the contract):
  * authentication and authorization first, then lookup, blocking queries, event streams and
- * self-registration.
+ * self-registration; and the web index (web-assets.ts, web-api.ts) with the same checks.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { isInvalid, KubeApiError } from "../kube/errors.js";
 import type { Logger } from "../runtime/log.js";
-import { errorFields } from "../runtime/log.js";
 import type { KubeAuthorizer } from "./auth.js";
-import { ReviewUnavailableError, describeDenial, type Access, type Caller } from "./auth.js";
+import { describeDenial, type Access, type Caller } from "./auth.js";
 import type { ServiceAnswer, ServiceCatalog } from "./catalog.js";
 import { serviceKey } from "./catalog.js";
 import type { ExternalInstances } from "./external.js";
@@ -26,6 +24,7 @@ import type { WaitSlots } from "./limits.js";
 import { registryOpenWaits, registryRequestDuration, registryRequests } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { matchRoute, type Route, type RouteId } from "./routes.js";
+import { httpErrorOf, unauthorized } from "./server-errors.js";
 import type { WebAssets } from "./web-assets.js";
 import { WEB_API_PREFIX, type WebApi } from "./web-api.js";
 import {
@@ -171,7 +170,7 @@ export class RegistryServer {
       timed = !(call.route.id === "streamService" || call.query.has("index"));
       await this.dispatch(call, namespace);
     } catch (err) {
-      const httpError = this.toHttpError(err);
+      const httpError = httpErrorOf(err, this.log);
       if (!res.headersSent) sendError(res, httpError);
       else res.destroy();
     } finally {
@@ -400,32 +399,6 @@ export class RegistryServer {
       { Location: `/v1/namespaces/${namespace}/services/${slug}/instances/${name}` },
     );
   }
-
-  private toHttpError(err: unknown): HttpError {
-    if (err instanceof HttpError) return err;
-    if (err instanceof ReviewUnavailableError) {
-      this.log.warn("an access review failed", errorFields(err));
-      return new HttpError(503, `cannot check access right now: ${err.message}`, undefined, {
-        "Retry-After": "2",
-      });
-    }
-    if (err instanceof KubeApiError && isInvalid(err)) {
-      const field = err.status?.details?.causes?.[0]?.field;
-      return new HttpError(
-        400,
-        `the API server refused the instance: ${err.status?.message ?? err.message}`,
-        field,
-      );
-    }
-    this.log.error("registry request failed", errorFields(err));
-    return new HttpError(500, "internal error; see the registry's log");
-  }
-}
-
-function unauthorized(message: string): HttpError {
-  return new HttpError(401, `unauthorized: ${message}`, undefined, {
-    "WWW-Authenticate": 'Bearer realm="berth"',
-  });
 }
 
 /** Who holds wait slots: the authenticated user, or the peer address of an anonymous one. */
