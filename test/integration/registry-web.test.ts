@@ -147,3 +147,24 @@ test("Nodes: the heartbeat age counts up; a Misconfigured warning is shown as te
   assert.equal(violations.length, 0, describeViolations(violations));
   assert.deepEqual(problems, []);
 });
+
+test("measured: the time from a Definition's creation to its row on the page", async (t) => {
+  const namespace = await testNamespace(t, "berth-web-latency");
+  const registry = await runRegistry(t, { allowAnonymousLoopback: true });
+  const browser = await launchBrowser(t);
+  const page = await openPage(browser, []);
+  await page.goto(`${registry.url}/#/services/${namespace}`);
+  await waitFor("live", async () => (await page.textContent("#connection")) === "Live");
+  const samples: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    await client().create(DEFINITIONS, definition(namespace, `svc-${i}`));
+    const created = performance.now();
+    await page.getByRole("link", { name: `svc-${i}`, exact: true }).waitFor({ timeout: 30_000 });
+    samples.push(performance.now() - created);
+  }
+  samples.sort((a, b) => a - b);
+  t.diagnostic(
+    `creation to display over ${samples.length} Definitions: median ${samples[5]?.toFixed(0)} ms, max ${samples.at(-1)?.toFixed(0)} ms`,
+  );
+  assert.equal(await page.locator("#services tbody tr").count(), 10);
+});
