@@ -32,7 +32,9 @@ function definition(namespace: string, name: string): Definition {
 
 test("without anonymous reads the page asks for a token and keeps it in session storage only", async (t) => {
   const namespace = await testNamespace(t, "berth-web-token");
+  const elsewhere = await testNamespace(t, "berth-web-other");
   await client().create(DEFINITIONS, definition(namespace, "alpha"));
+  await client().create(DEFINITIONS, definition(elsewhere, "hidden"));
   const token = await serviceAccountToken(namespace, "reader", [
     { verbs: ["get", "list"], resources: ["definitions"] },
   ]);
@@ -56,6 +58,11 @@ test("without anonymous reads the page asks for a token and keeps it in session 
   await page.fill("#token", token);
   await page.getByRole("button", { name: "Use token" }).click();
   await page.getByRole("link", { name: "alpha", exact: true }).waitFor();
+  assert.deepEqual(
+    await page.locator("#namespace option").allTextContents(),
+    [namespace],
+    "the picker offers only namespaces the token may list",
+  );
   assert.equal(await page.evaluate("sessionStorage.getItem('berth-registry-token')"), token);
   assert.equal(await page.evaluate("document.cookie"), "", "no cookie");
   assert.equal(await page.evaluate("localStorage.length"), 0, "nothing in local storage");
