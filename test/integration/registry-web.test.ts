@@ -56,8 +56,11 @@ test("without anonymous reads the page asks for a token and keeps it in session 
   await page.getByRole("alert").filter({ hasText: "not accepted" }).waitFor();
 
   await page.fill("#token", token);
+  const namespacesRead = page.waitForResponse((res) => res.url().endsWith("/v1/ui/namespaces"));
   await page.getByRole("button", { name: "Use token" }).click();
   await page.getByRole("link", { name: "alpha", exact: true }).waitFor();
+  const namespaces = (await (await namespacesRead).json()) as { namespaces: string[] };
+  assert.deepEqual(namespaces.namespaces, [namespace], "only namespaces the token may list");
   assert.deepEqual(
     await page.locator("#namespace option").allTextContents(),
     [namespace],
