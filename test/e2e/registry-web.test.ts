@@ -228,12 +228,13 @@ test("the web index follows the real stack live in a browser", { timeout: 420_00
   await t.test(
     "keyboard reaches every link; axe finds nothing serious, light or dark, on every page",
     async () => {
-      for (const [name, hash] of [
-        ["services", `#/services/${namespace}`],
-        ["service", `#/services/${namespace}/orders`],
-        ["nodes", "#/nodes"],
+      for (const [name, hash, shown] of [
+        ["services", `#/services/${namespace}`, "#services tbody tr"],
+        ["service", `#/services/${namespace}/orders`, "#operations-0 tbody tr"],
+        ["nodes", "#/nodes", "#nodes tbody tr"],
       ] as const) {
         await page.goto(`${registry.url}/${hash}`);
+        await page.locator(shown).first().waitFor();
         await waitForPage(
           page,
           `${name} to be live`,
