@@ -256,13 +256,18 @@ test("the web index follows the real stack live in a browser", { timeout: 420_00
 
   await t.test("phone width: nothing scrolls sideways", async () => {
     await page.setViewportSize({ width: 375, height: 800 });
-    for (const hash of [`#/services/${namespace}`, `#/services/${namespace}/orders`, "#/nodes"]) {
+    for (const [name, hash, shown] of [
+      ["services", `#/services/${namespace}`, "#services tbody tr"],
+      ["service", `#/services/${namespace}/orders`, "#operations-0 tbody tr"],
+      ["nodes", "#/nodes", "#nodes tbody tr"],
+    ] as const) {
       await page.goto(`${registry.url}/${hash}`);
+      await page.locator(shown).first().waitFor();
       await waitForPage(page, "live", async () => (await page.textContent("#connection")) === "Live");
       const width = Number(await page.evaluate("document.documentElement.scrollWidth"));
       assert.ok(width <= 375, `${hash} is ${width}px wide at 375px`);
+      await screenshot(page, `${name}-phone`);
     }
-    await screenshot(page, "service-phone");
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
