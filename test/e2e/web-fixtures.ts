@@ -98,18 +98,17 @@ const DESCRIBE_FOCUSED = `(() => {
 })()`;
 
 /**
- * Presses Tab until focus comes back to where it started (or 400 presses) and returns a
- * description of every element focused: the links it reached.
+ * Presses Tab until focus has gone all the way round (an element comes up a second time, or
+ * 400 presses) and returns a description of every element focused on the way.
  */
 export async function tabThrough(page: Page): Promise<string[]> {
-  await page.evaluate("document.activeElement?.blur()");
   const seen: string[] = [];
   for (let i = 0; i < 400; i++) {
     await page.keyboard.press("Tab");
     const here = String(await page.evaluate(DESCRIBE_FOCUSED));
-    if (here === "" && seen.length > 0) break;
-    if (seen.length > 0 && here === seen[0]) break;
-    if (here !== "") seen.push(here);
+    if (here === "") continue;
+    if (seen.includes(here)) break;
+    seen.push(here);
   }
   return seen;
 }
