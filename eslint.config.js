@@ -111,4 +111,26 @@ export default tseslint.config(
     layerRules(folder, allowed, { tests: false }),
     layerRules(folder, allowed, { tests: true }),
   ]),
+  {
+    // The registry's web index runs in the browser.
+    files: ["controller/src/registry/web/**/*.js"],
+    languageOptions: {
+      sourceType: "module",
+      globals: Object.fromEntries(
+        [
+          "AbortController",
+          "document",
+          "fetch",
+          "location",
+          "Node",
+          "sessionStorage",
+          "setInterval",
+          "setTimeout",
+          "TextDecoderStream",
+          "URL",
+          "window",
+        ].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
 );

@@ -96,6 +96,7 @@ Berth is running (all-in-one role, node "$NODE_NAME", engine $DOCKER_URL), up in
   kubectl get definition hello -o jsonpath='{.status.addresses}'
   curl $address                 # the example answers here
 
+  web UI:   http://$REGISTRY_ADDR/   (services, their addresses and APIs, Instances and Nodes, live)
   registry: http://$REGISTRY_ADDR (anonymous reads from this machine only; docs/registry.md)
   curl http://$REGISTRY_ADDR/v1/namespaces/default/services/hello
 

@@ -130,6 +130,7 @@ export const images = {
   echo: "berth-test/echo:1",
   exit: "berth-test/exit:1",
   unhealthy: "berth-test/unhealthy:1",
+  openapi: "berth-test/openapi:1",
 } as const;
 
 /** HTTP GET with a short timeout; resolves to status and body, or undefined when nothing answers. */

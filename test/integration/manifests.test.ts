@@ -462,7 +462,7 @@ test("the registry's Deployment is hardened like the controller's, with two serv
   );
 });
 
-test("the registry's identity reads what lookup needs, reviews tokens and access, and writes only Instances", async () => {
+test("the registry's identity reads what lookup and the web index need, reviews tokens and access, and writes only Instances", async () => {
   await applyAccessControl();
   await assertAccess(
     REGISTRY,
@@ -472,6 +472,8 @@ test("the registry's identity reads what lookup needs, reviews tokens and access
       ["watch", "instances.berth.dev", "--all-namespaces"],
       ["list", "nodes.berth.dev"],
       ["watch", "nodes.berth.dev"],
+      ["list", "events.events.k8s.io", "--all-namespaces"],
+      ["watch", "events.events.k8s.io", "--all-namespaces"],
       ["create", "instances.berth.dev", "-n", "team-a"],
       ["delete", "instances.berth.dev", "-n", "team-a"],
       ["patch", "instances.berth.dev", "--subresource=status", "-n", "team-a"],
@@ -491,6 +493,8 @@ test("the registry's identity reads what lookup needs, reviews tokens and access
       ["get", "configmaps", "-n", "team-a"],
       ["create", "leases.coordination.k8s.io", "-n", NAMESPACE],
       ["create", "events.events.k8s.io", "-n", "team-a"],
+      ["delete", "events.events.k8s.io", "-n", "team-a"],
+      ["list", "events", "-n", "team-a"],
       ["create", "pods", "-n", NAMESPACE],
       ["create", "clusterrolebindings"],
       ["impersonate", "serviceaccounts", "-n", NAMESPACE],

@@ -3,7 +3,8 @@
  * its own informer caches (Definitions, Instances, Nodes) and holds no leader lease; the
  * expiry of external Instances runs on every replica with write preconditions.
  */
-import { DEFINITIONS, INSTANCES, NODES } from "../kube/resources.js";
+import { API_VERSION } from "../api/types.js";
+import { DEFINITIONS, EVENTS, INSTANCES, NODES } from "../kube/resources.js";
 import { type KubeClient } from "../kube/client.js";
 import { realClock, type Clock } from "../runtime/clock.js";
 import { errorFields, nullLogger, type Logger } from "../runtime/log.js";
@@ -15,7 +16,13 @@ import { ExternalInstances } from "./external.js";
 import { WaitSlots } from "./limits.js";
 import { presetRegistryMetrics } from "./metrics.js";
 import { RegistryServer } from "./server.js";
+import { WebApi } from "./web-api.js";
+import { WebAssets } from "./web-assets.js";
 import { DEFAULT_REGISTRY_SETTINGS, type RegistrySettings } from "./flags.js";
+
+/** An endpoint's document is read for the web index within this time and size. */
+export const DOCUMENT_TIMEOUT_MS = 5000;
+export const DOCUMENT_MAX_BYTES = 1024 * 1024;
 
 export interface StartRegistryOptions extends Partial<RegistrySettings> {
   /** Only this namespace's Definitions and Instances are served; empty: every namespace. */
@@ -54,6 +61,16 @@ export async function startRegistry(
     nodes: manager.informer(NODES),
   };
   const catalog = new ServiceCatalog(caches);
+  // Events about Berth's objects only (Definitions, Instances, Nodes), for the web index.
+  const events = manager.informer(EVENTS, { ...scope, fieldSelector: `regarding.apiVersion=${API_VERSION}` });
+  const web = {
+    assets: new WebAssets(),
+    api: new WebApi({
+      caches: { ...caches, events },
+      document: { timeoutMs: DOCUMENT_TIMEOUT_MS, maxBytes: DOCUMENT_MAX_BYTES },
+      logger,
+    }),
+  };
   const external = new ExternalInstances({ client: deps.client, instances: caches.instances, clock, logger });
   manager.add(external.controller);
   const server = new RegistryServer({
@@ -79,6 +96,7 @@ export async function startRegistry(
     streamBufferBytes: settings.streamBufferBytes,
     streamReauthorizeMs: settings.streamRecheckMs,
     logger,
+    web,
   });
   manager.addRunnable(
     new PeriodicTask({ name: "external-instances-gauge", clock, intervalMs: 5000 }, async () =>
@@ -96,7 +114,9 @@ export async function startRegistry(
     manager,
     catalog,
     synced: async (signal) => {
-      for (const informer of Object.values(caches)) if (!(await informer.waitForSync(signal))) return false;
+      for (const informer of [...Object.values(caches), events]) {
+        if (!(await informer.waitForSync(signal))) return false;
+      }
       return catalog.hasSynced();
     },
     stop: async () => {
