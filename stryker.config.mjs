@@ -35,7 +35,7 @@ export const MODULES = {
   },
   quantity: {
     mutate: ["controller/src/controllers/quantity.ts"],
-    tests: ["controller/src/controllers/scheduler.test.ts"],
+    tests: ["controller/src/controllers/quantity.test.ts", "controller/src/controllers/scheduler.test.ts"],
   },
   prober: {
     mutate: ["controller/src/agent/prober.ts"],

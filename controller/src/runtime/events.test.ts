@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import os from "node:os";
 import { test } from "node:test";
 import { EVENTS, type KubeEvent } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
@@ -184,4 +185,103 @@ test("objects without a uid are told apart by kind, namespace and name", async (
   recorder.event({ kind: "Instance", metadata: { namespace: "team", name: "b" } }, "Normal", "Seen", "x");
   await recorder.flush();
   assert.equal(stored().length, 3, "three objects, three buckets, three series");
+});
+
+test("defaults: the host name reports, a burst of 25, a token per 5 minutes, series updates every 30 s for 10 minutes", async () => {
+  const server = new FakeApiServer();
+  const clock = new FakeClock(Date.parse("2026-03-01T12:00:00Z"));
+  const recorder = new KubeEventRecorder({ client: server, component: "berth.dev/controller", clock });
+  const stored = (): KubeEvent[] => server.peekAll(EVENTS, "team");
+  const patches = (): number => server.calls.filter((c) => c.verb === "mergePatch").length;
+  for (let i = 0; i < 26; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  await recorder.flush();
+  assert.equal(stored().length, 25);
+  assert.equal(stored()[0]?.reportingInstance, os.hostname().slice(0, 128));
+
+  clock.advance(5 * 60_000 - 1);
+  recorder.event(pod, "Normal", "Step", "late");
+  await recorder.flush();
+  assert.equal(stored().length, 25, "no token back before 5 minutes");
+  clock.advance(1);
+  recorder.event(pod, "Normal", "Step", "later");
+  await recorder.flush();
+  assert.equal(stored().length, 26);
+
+  recorder.event(pod, "Normal", "Step", "later");
+  clock.advance(29_999);
+  recorder.event(pod, "Normal", "Step", "later");
+  await recorder.flush();
+  assert.equal(patches(), 0, "within 30 s a repeat is only counted");
+  clock.advance(1);
+  recorder.event(pod, "Normal", "Step", "later");
+  await recorder.flush();
+  assert.equal(patches(), 1);
+  assert.equal(stored().length, 26);
+
+  clock.advance(10 * 60_000);
+  recorder.event(pod, "Normal", "Step", "later");
+  await recorder.flush();
+  assert.equal(stored().length, 26, "exactly 10 minutes after the last repeat it is the same series");
+  clock.advance(10 * 60_000 + 1);
+  recorder.event(pod, "Normal", "Step", "later");
+  await recorder.flush();
+  assert.equal(stored().length, 27, "past 10 minutes a repeat is a new Event");
+});
+
+test("two series updates queued before either is written make one patch", async () => {
+  const { server, recorder, clock, stored } = setup();
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.equal(server.calls.filter((c) => c.verb === "mergePatch").length, 1);
+  assert.deepEqual(stored()[0]?.series, { count: 3, lastObservedTime: "2026-03-01T12:01:00.000000Z" });
+});
+
+test("a failed series update is written by the next repeat", async () => {
+  const { server, recorder, clock, stored } = setup();
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  server.failures.push({ verb: "mergePatch", error: new KubeApiError(500, "etcd unavailable") });
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.equal(stored()[0]?.series, undefined);
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.deepEqual(stored()[0]?.series, { count: 3, lastObservedTime: "2026-03-01T12:01:00.000000Z" });
+});
+
+test("messages that differ only past the note's limit are one series; type and reason part them", async () => {
+  const { recorder, stored } = setup({ burst: 10 });
+  const long = "m".repeat(1024);
+  recorder.event(pod, "Warning", "BackOff", `${long}a`);
+  recorder.event(pod, "Warning", "BackOff", `${long}b`);
+  recorder.event(pod, "Normal", "BackOff", `${long}a`);
+  recorder.event(pod, "Warning", "Other", `${long}a`);
+  await recorder.flush();
+  assert.equal(stored().length, 3);
+});
+
+test("a long quiet time refills an object's bucket only up to its burst", async () => {
+  const { recorder, clock, stored } = setup();
+  recorder.event(pod, "Normal", "Step", "first");
+  clock.advance(60 * 60_000);
+  for (let i = 0; i < 5; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  await recorder.flush();
+  assert.equal(stored().length, 4, "1, then a burst of 3");
+});
+
+test("a half-spent bucket is kept however long other objects speak", async () => {
+  const { recorder, clock, stored } = setup();
+  const other = { ...pod, metadata: { ...pod.metadata, uid: "u-2", name: "web-1" } };
+  for (let i = 0; i < 3; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  clock.advance(30_000);
+  recorder.event(other, "Normal", "Step", "other");
+  recorder.event(pod, "Normal", "Step", "step 3");
+  await recorder.flush();
+  assert.equal(stored().length, 4, "half a token is not a token, and the bucket was not reset");
 });
