@@ -6,6 +6,7 @@ import { KubeApiError } from "../kube/errors.js";
 import { FakeClock } from "./clock.js";
 import { KubeEventRecorder, RecordingEventRecorder } from "./events.js";
 import { FakeApiServer } from "./fake-apiserver.js";
+import { MemoryLogger } from "./log.js";
 
 const pod = {
   apiVersion: "berth.dev/v1alpha1",
@@ -133,7 +134,8 @@ test("each object gets a burst, then one Event per refill period", async () => {
 });
 
 test("a failed write is logged, never thrown, and later Events still go out", async () => {
-  const { server, recorder, stored } = setup();
+  const logger = new MemoryLogger();
+  const { server, recorder, stored } = setup({ logger });
   server.failures.push({ verb: "create", error: new KubeApiError(500, "etcd unavailable") });
   recorder.event(pod, "Normal", "First", "lost");
   recorder.event(pod, "Normal", "Second", "kept");
@@ -142,6 +144,9 @@ test("a failed write is logged, never thrown, and later Events still go out", as
     stored().map((e) => e.reason),
     ["Second"],
   );
+  const warning = logger.lines.find((line) => line.message === "event write failed");
+  assert.equal(warning?.level, "warn");
+  assert.equal(warning?.fields.component, "events");
 });
 
 test("the recording recorder keeps what it was told, by object key", () => {
@@ -284,4 +289,61 @@ test("a half-spent bucket is kept however long other objects speak", async () =>
   recorder.event(pod, "Normal", "Step", "step 3");
   await recorder.flush();
   assert.equal(stored().length, 4, "half a token is not a token, and the bucket was not reset");
+});
+
+test("an idle refill restores one token per period, not the whole burst", async () => {
+  const { recorder, clock, stored } = setup();
+  for (let i = 0; i < 3; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  clock.advance(61_000);
+  for (let i = 3; i < 6; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  await recorder.flush();
+  assert.equal(stored().length, 4);
+});
+
+test("series and rate limits of objects gone quiet are forgotten", async () => {
+  const { recorder, clock } = setup();
+  for (let i = 0; i < 50; i++) {
+    recorder.event(
+      { ...pod, metadata: { ...pod.metadata, uid: `u-${i}`, name: `web-${i}` } },
+      "Normal",
+      "Seen",
+      "x",
+    );
+  }
+  assert.deepEqual(recorder.held, { series: 50, buckets: 50 });
+  clock.advance(60_000);
+  recorder.event(pod, "Normal", "Seen", "later");
+  assert.equal(recorder.held.buckets, 1, "the 50 buckets have refilled: only the one just used is held");
+  assert.equal(recorder.held.series, 51, "series stay for their window");
+  clock.advance(600_001);
+  recorder.event(pod, "Normal", "Seen", "much later");
+  assert.deepEqual(recorder.held, { series: 1, buckets: 1 });
+  await recorder.flush();
+});
+
+test("without a uid, objects of one kind and name in two namespaces are two objects", async () => {
+  const server = new FakeApiServer();
+  const recorder = new KubeEventRecorder({ client: server, component: "c", instance: "h", burst: 1 });
+  recorder.event({ kind: "Instance", metadata: { namespace: "a", name: "web" } }, "Normal", "Seen", "x");
+  recorder.event({ kind: "Instance", metadata: { namespace: "b", name: "web" } }, "Normal", "Seen", "x");
+  await recorder.flush();
+  assert.equal(server.peekAll(EVENTS, "a").length + server.peekAll(EVENTS, "b").length, 2);
+});
+
+test("reason and note are kept apart in a series: moving text between them is another Event", async () => {
+  const { recorder, stored } = setup();
+  recorder.event(pod, "Warning", "Back", "Off now");
+  recorder.event(pod, "Warning", "BackOff", " now");
+  await recorder.flush();
+  assert.equal(stored().length, 2);
+});
+
+test("the recording recorder keys an unnamed object by its namespace alone, or nothing", () => {
+  const recorder = new RecordingEventRecorder();
+  recorder.event({ metadata: { namespace: "team" } }, "Normal", "Seen", "x");
+  recorder.event({}, "Normal", "Seen", "y");
+  assert.deepEqual(
+    recorder.events.map((e) => e.key),
+    ["team/", ""],
+  );
 });

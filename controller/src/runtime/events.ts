@@ -151,6 +151,11 @@ export class KubeEventRecorder implements EventRecorder {
     });
   }
 
+  /** How many event series and per-object rate limits are held: pruning keeps them bounded. */
+  get held(): { series: number; buckets: number } {
+    return { series: this.series.size, buckets: this.buckets.size };
+  }
+
   /** Waits until every event recorded so far was written (or failed and was logged). */
   async flush(): Promise<void> {
     await this.writes;
@@ -174,9 +179,13 @@ export class KubeEventRecorder implements EventRecorder {
     entry.writtenCount = count;
   }
 
+  private refilled(bucket: Bucket, now: number): number {
+    return Math.min(this.burst, bucket.tokens + (now - bucket.updated) / this.refillMs);
+  }
+
   private takeToken(uid: string, now: number): boolean {
     const bucket = this.buckets.get(uid) ?? { tokens: this.burst, updated: now };
-    bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.updated) / this.refillMs);
+    bucket.tokens = this.refilled(bucket, now);
     bucket.updated = now;
     this.buckets.set(uid, bucket);
     if (bucket.tokens < 1) return false;
@@ -188,8 +197,11 @@ export class KubeEventRecorder implements EventRecorder {
     for (const [key, entry] of this.series) {
       if (now - entry.lastObserved > this.seriesWindowMs) this.series.delete(key);
     }
+    // A bucket that has refilled by now is what a new one would be: forget it. (Its stored
+    // level is the one after its last take, always below the burst; judging by that kept
+    // every bucket of every object ever seen.)
     for (const [uid, bucket] of this.buckets) {
-      if (bucket.tokens >= this.burst && now - bucket.updated > this.refillMs) this.buckets.delete(uid);
+      if (this.refilled(bucket, now) >= this.burst) this.buckets.delete(uid);
     }
   }
 }
