@@ -343,3 +343,38 @@ test("a queue without a controller name labels its metrics with its own name", a
     name: "unnamed-q",
   });
 });
+
+test("a later second delay for a key leaves the earlier one in place", () => {
+  const clock = new FakeClock();
+  const queue = new WorkQueue("after-later", { clock });
+  queue.addAfter("k", 100);
+  queue.addAfter("k", 1000);
+  clock.advance(100);
+  assert.equal(queue.len(), 1);
+});
+
+test("after shutDown, addAfter sets no timer", () => {
+  const clock = new FakeClock();
+  const queue = new WorkQueue("after-shutdown", { clock });
+  queue.shutDown();
+  queue.addAfter("k", 100);
+  assert.equal(clock.pendingTimers(), 0);
+});
+
+test("the bucket refills by qps for a part of a second", () => {
+  const clock = new FakeClock();
+  const bucket = new BucketRateLimiter(4, 2, clock);
+  bucket.when("a");
+  bucket.when("a");
+  clock.advance(250);
+  assert.equal(bucket.when("a"), 0, "a quarter second at 4 per second is one token");
+  assert.equal(bucket.when("a"), 250);
+});
+
+test("per-key backoff defaults: 5 ms doubling up to 5 minutes", () => {
+  const limiter = new ExponentialRateLimiter();
+  assert.equal(limiter.when("k"), 5);
+  let last = 0;
+  for (let i = 0; i < 30; i++) last = limiter.when("k");
+  assert.equal(last, 5 * 60_000);
+});
