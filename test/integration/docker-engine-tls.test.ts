@@ -19,6 +19,7 @@ import { INSTANCES, NODES, isNotFound, newKubeClient } from "../../controller/sr
 import { parseFlags } from "../../controller/src/runtime/flags.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import {
+  claimEngineSlot,
   engines,
   env,
   httpGet,
@@ -29,12 +30,12 @@ import {
   waitFor,
 } from "../harness/index.js";
 
-/** The extra engine of this file: it publishes on, and listens with TLS at, 127.0.0.93. */
-const ENGINE = 93;
-const ADDRESS = `127.0.0.${ENGINE}`;
+/** The extra engine of this file (its number handed out by the harness): it publishes on, and listens with TLS at, 127.0.0.<ENGINE>. */
+let ENGINE: number;
+let ADDRESS: string;
 const TLS_PORT = 12376;
 /** Not 2376, so only the TLS settings (not the port convention) make the agent speak TLS. */
-const URL = `tcp://${ADDRESS}:${TLS_PORT}`;
+let URL: string;
 
 let certs: string;
 
@@ -101,6 +102,9 @@ async function makeLeaf(name: string, ca: string, extensions: string): Promise<v
 }
 
 before(async () => {
+  ENGINE = await claimEngineSlot();
+  ADDRESS = `127.0.0.${ENGINE}`;
+  URL = `tcp://${ADDRESS}:${TLS_PORT}`;
   env();
   certs = await mkdtemp(path.join(os.tmpdir(), "berth-engine-tls-"));
   await makeCa("ca");
@@ -115,7 +119,7 @@ before(async () => {
   await copyFile(`${certs}/server-cert.pem`, `${engineDir}/server-cert.pem`);
   await copyFile(`${certs}/server-key.pem`, `${engineDir}/server-key.pem`);
   // A leftover engine of an earlier run might listen without TLS: start from scratch.
-  await stopExtraEngine(ENGINE);
+  await engines("stop", String(ENGINE));
   await engines("start-tls", String(ENGINE), String(TLS_PORT), engineDir);
   await engines("load-images", String(ENGINE));
 });
