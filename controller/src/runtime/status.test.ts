@@ -208,3 +208,14 @@ test("timestamps are read from dates, numbers and strings, to whole seconds", ()
   assert.equal(statusEqual(undefined, undefined), true);
   assert.equal(statusEqual({ a: 1 }, { a: 2 }), false);
 });
+
+test("a condition further down the list keeps its time while its status stays", () => {
+  const list = setCondition(
+    setCondition([], { type: "Ready", status: "True", reason: "r", message: "" }, t0),
+    { type: "Degraded", status: "False", reason: "d", message: "" },
+    t0,
+  );
+  const again = setCondition(list, { type: "Degraded", status: "False", reason: "d2", message: "" }, t1);
+  assert.equal(again[1]?.lastTransitionTime, t0);
+  assert.equal(again[1]?.reason, "d2");
+});
