@@ -280,3 +280,11 @@ test("compareStrings orders by code unit, whatever the locale", () => {
   assert.equal(compareStrings("B", "a"), -1, "upper case first");
   assert.deepEqual(["é", "z", "e", "Z"].sort(compareStrings), ["Z", "e", "z", "é"]);
 });
+
+test("two hostPorts are two deployments; no dependsOn is an empty one", () => {
+  assert.notEqual(
+    computeDeploymentId({ ...base, hostPort: 8080 }, none),
+    computeDeploymentId({ ...base, hostPort: 8081 }, none),
+  );
+  assert.equal(computeDeploymentId({ ...base, dependsOn: [] }, none), computeDeploymentId(base, none));
+});
