@@ -27,7 +27,6 @@ import {
   waitFor,
 } from "../harness/index.js";
 
-export type { BerthProcess } from "../harness/index.js";
 import { type AgentWorld, runAgent } from "../integration/agent-fixtures.js";
 import {
   LEASE_NAMESPACE,
@@ -36,6 +35,8 @@ import {
   listInstances,
   startTestController,
 } from "../integration/controller-fixtures.js";
+
+export type { BerthProcess } from "../harness/index.js";
 
 /** Liveness timings short enough for a test: a lost node is replaced within ~6 s. */
 export const NODE_GRACE = "3s";
