@@ -95,5 +95,8 @@ export default {
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true },
   thresholds: { high: 90, low: 80, break: null },
   tempDirName: ".stryker-tmp",
+  // Not copied into the sandbox: the local control plane's and engines' state (large, and
+  // changing while tests run), reports, builds, and the sandboxes of other runs.
+  ignorePatterns: [".berth", "reports", "dist", "coverage", ".stryker-tmp*"],
   cleanTempDir: "always",
 };

@@ -41,8 +41,6 @@ import {
   type World,
 } from "./rollout-fixtures.js";
 
-const ENGINES = [71, 72, 73];
-
 function echoSpec(world: World, message: string, extra: Partial<DefinitionSpec> = {}): DefinitionSpec {
   return {
     image: { name: images.echo, port: 8080 },
@@ -56,7 +54,7 @@ function echoSpec(world: World, message: string, extra: Partial<DefinitionSpec> 
 
 test("node loss and a controller crash with real agents on three engines", async (t) => {
   const namespace = await testNamespace(t, "berth-failover");
-  const world = await startEngines(t, namespace, ENGINES);
+  const world = await startEngines(t, namespace, 3);
   const [nodeA, nodeB, nodeC] = world.nodes;
   assert.ok(nodeA && nodeB && nodeC);
   await runAgentInProcess(world, nodeA);

@@ -39,15 +39,13 @@ import {
   waitForAnsweringAddresses,
 } from "./rollout-fixtures.js";
 
-const ENGINES = [71, 72, 73];
-
 function total(counts: Map<string, number>): number {
   return [...counts.values()].reduce((sum, n) => sum + n, 0);
 }
 
 test("controller with real agents on three engines: apply, scale, roll, halt, delete", async (t) => {
   const namespace = await testNamespace(t, "berth-rollout");
-  const world = await startEngines(t, namespace, ENGINES);
+  const world = await startEngines(t, namespace, 3);
   for (const node of world.nodes) await runAgentInProcess(world, node);
   await runControllerInProcess(world);
   const placement = { nodeSelector: world.labels };

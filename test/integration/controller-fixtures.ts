@@ -44,16 +44,35 @@ export function client(): KubeClient {
   return shared;
 }
 
-/** Runs the controller role until the test ends. */
+/** The log level of the controllers tests run: BERTH_TEST_LOG=1 shows everything. */
+function controllerLogger(): Logger {
+  return createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" });
+}
+
+/**
+ * The one way tests run the controller role in-process: the test lease namespace and file
+ * repositories, these options on top, as `kube` (the admin by default). The caller stops it
+ * and waits for synced() (runController does both).
+ */
+export function startTestController(
+  options: Parameters<typeof startController>[0] = {},
+  logger: Logger = controllerLogger(),
+  kube: KubeClient = client(),
+): ControllerHandle {
+  return startController(
+    { leaseNamespace: LEASE_NAMESPACE, fileRepositories: TEST_FILE_REPOSITORIES, ...options },
+    { client: kube, logger },
+  );
+}
+
+/** startTestController until the test ends; resolves once its caches have synced. */
 export async function runController(
   t: TestContext,
   options: Parameters<typeof startController>[0] = {},
-  logger: Logger = createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" }),
+  logger: Logger = controllerLogger(),
+  kube: KubeClient = client(),
 ): Promise<ControllerHandle> {
-  const handle = startController(
-    { leaseNamespace: LEASE_NAMESPACE, fileRepositories: TEST_FILE_REPOSITORIES, ...options },
-    { client: client(), logger },
-  );
+  const handle = startTestController(options, logger, kube);
   t.after(() => handle.stop());
   await handle.synced();
   return handle;

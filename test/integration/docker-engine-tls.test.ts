@@ -1,5 +1,5 @@
 /**
- * A remote engine behind TLS: an extra dockerd with --tlsverify on tcp://127.0.0.93, with
+ * A remote engine behind TLS: an extra dockerd with --tlsverify on tcp://127.0.0.N (N handed out by the harness), with
  * a CA, server and client certificates made here with openssl. The agent, configured by
  * its --docker-tls-* flags (or DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), runs an Instance
  * there; without a client certificate, with one of another CA, or trusting another CA, it
@@ -26,6 +26,7 @@ import { newKubeClient } from "../../controller/src/kube/client.js";
 import { parseFlags } from "../../controller/src/runtime/flags.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import {
+  claimEngineSlot,
   engines,
   env,
   httpGet,
@@ -36,12 +37,12 @@ import {
   waitFor,
 } from "../harness/index.js";
 
-/** The extra engine of this file: it publishes on, and listens with TLS at, 127.0.0.93. */
-const ENGINE = 93;
-const ADDRESS = `127.0.0.${ENGINE}`;
+/** The extra engine of this file (its number handed out by the harness): it publishes on, and listens with TLS at, 127.0.0.<ENGINE>. */
+let ENGINE: number;
+let ADDRESS: string;
 const TLS_PORT = 12376;
 /** Not 2376, so only the TLS settings (not the port convention) make the agent speak TLS. */
-const URL = `tcp://${ADDRESS}:${TLS_PORT}`;
+let URL: string;
 
 let certs: string;
 
@@ -108,6 +109,9 @@ async function makeLeaf(name: string, ca: string, extensions: string): Promise<v
 }
 
 before(async () => {
+  ENGINE = await claimEngineSlot();
+  ADDRESS = `127.0.0.${ENGINE}`;
+  URL = `tcp://${ADDRESS}:${TLS_PORT}`;
   env();
   certs = await mkdtemp(path.join(os.tmpdir(), "berth-engine-tls-"));
   await makeCa("ca");
@@ -122,7 +126,7 @@ before(async () => {
   await copyFile(`${certs}/server-cert.pem`, `${engineDir}/server-cert.pem`);
   await copyFile(`${certs}/server-key.pem`, `${engineDir}/server-key.pem`);
   // A leftover engine of an earlier run might listen without TLS: start from scratch.
-  await stopExtraEngine(ENGINE);
+  await engines("stop", String(ENGINE));
   await engines("start-tls", String(ENGINE), String(TLS_PORT), engineDir);
   await engines("load-images", String(ENGINE));
 });
@@ -243,7 +247,11 @@ test("the engine refuses an agent without a client certificate or with another C
         (caught: unknown) => caught,
       );
     assert.ok(err instanceof EngineTlsError, `${what}: ${String(err)}`);
-    assert.match(err.message, /TLS with the Docker engine at tcp:\/\/127\.0\.0\.93:12376 failed/, what);
+    assert.match(
+      err.message,
+      new RegExp(`TLS with the Docker engine at ${URL.replaceAll(".", "\\.")} failed`),
+      what,
+    );
   }
   // Without TLS settings, plain HTTP to the TLS port gets nowhere either.
   await assert.rejects(engineFromFlags([`--url=${URL}`]).version());

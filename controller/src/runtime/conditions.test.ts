@@ -154,3 +154,86 @@ test("a long message keeps its start and its end, says how much was cut, and fit
   );
   assert.equal(condition[0]?.message, capped, "conditions are capped when they are set");
 });
+
+test("StatusWriter can leave out the precondition and observedGeneration, and returns what the server answered", async () => {
+  const client = new FakeKubeClient();
+  const writer = new StatusWriter(client);
+  const answer = await writer.update(
+    INSTANCES,
+    instance({ phase: "Running" }),
+    { phase: "Failed" },
+    {
+      precondition: false,
+      observedGeneration: false,
+    },
+  );
+  assert.deepEqual(client.calls[0]?.body, { status: { phase: "Failed" } });
+  assert.deepEqual(answer, { status: { phase: "Failed" } }, "the fake answers with what it was sent");
+  await writer.update(INSTANCES, instance({ phase: "Running" }), { phase: "Failed" }, { precondition: true });
+  assert.deepEqual(client.calls[1]?.body, {
+    status: { phase: "Failed", observedGeneration: 3 },
+    metadata: { resourceVersion: "7" },
+  });
+});
+
+test("StatusWriter writes no observedGeneration or precondition an object does not carry", async () => {
+  const client = new FakeKubeClient();
+  const writer = new StatusWriter(client);
+  const bare: Instance = {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    metadata: { name: "cluster-wide" },
+    spec: { definition: "d", deploymentId: "x", template: {} },
+  };
+  await writer.update(INSTANCES, bare, { phase: "Pending" });
+  assert.deepEqual(client.calls[0], {
+    verb: "patchStatus",
+    ref: { namespace: undefined, name: "cluster-wide" },
+    body: { status: { phase: "Pending" } },
+  });
+  const unnamed = { ...bare, metadata: {} };
+  await writer.update(INSTANCES, unnamed, { phase: "Pending" });
+  assert.deepEqual(client.calls[1]?.ref, { namespace: undefined, name: "" });
+});
+
+test("setCondition takes a new condition's own lastTransitionTime, but not over an unchanged status", () => {
+  const fresh = setCondition(
+    [],
+    { type: "Ready", status: "True", reason: "r", message: "", lastTransitionTime: t0 },
+    t1,
+  );
+  assert.equal(fresh[0]?.lastTransitionTime, t0);
+  const flipped = setCondition(
+    fresh,
+    { type: "Ready", status: "False", reason: "r", message: "", lastTransitionTime: t0 },
+    t1,
+  );
+  assert.equal(flipped[0]?.lastTransitionTime, t0, "a flip takes the given time when there is one");
+  const kept = setCondition(
+    [{ type: "Ready", status: "True", reason: "r", message: "", lastTransitionTime: t0 }],
+    { type: "Ready", status: "True", reason: "r2", message: "", lastTransitionTime: t1 },
+    t1,
+  );
+  assert.equal(kept[0]?.lastTransitionTime, t0, "the status did not flip: the old time stays");
+  assert.equal(kept.length, 1);
+});
+
+test("timestamps are read from dates, numbers and strings, to whole seconds", () => {
+  assert.equal(toTimestamp(new Date("2025-01-01T00:00:00.999Z")), t0);
+  assert.equal(toTimestamp(Date.parse(t1)), t1);
+  assert.equal(toTimestamp("2025-01-01T00:05:00.5Z"), t1);
+  assert.equal(statusEqual({ a: 1 }, undefined), false);
+  assert.equal(statusEqual(undefined, undefined), true);
+  assert.equal(statusEqual({ a: 1 }, { a: 2 }), false);
+});
+
+test("a condition further down the list keeps its time while its status stays", () => {
+  const list = setCondition(
+    setCondition([], { type: "Ready", status: "True", reason: "r", message: "" }, t0),
+    { type: "Degraded", status: "False", reason: "d", message: "" },
+    t0,
+  );
+  const again = setCondition(list, { type: "Degraded", status: "False", reason: "d2", message: "" }, t1);
+  assert.equal(again[1]?.lastTransitionTime, t0);
+  assert.equal(again[1]?.reason, "d2");
+});
