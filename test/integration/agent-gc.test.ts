@@ -2,6 +2,7 @@
  * What the agent may touch: labelled containers nobody wants are removed, containers
  * without Berth's labels never are, and a second agent for a held Node or URL is refused.
  */
+import path from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LABELS } from "../../controller/src/api/vocabulary.js";
@@ -91,7 +92,9 @@ test("a second live agent for the same Node, or for the same URL, is refused", a
     assert.match(err.message, /held by another live agent/);
     return true;
   });
-  await assert.rejects(runAgent({ ...world, nodeName: `${world.nodeName}-twin` }), (err: unknown) => {
+  // Its own state directory: the first agent's holds the first agent's lock.
+  const twin = { ...world, nodeName: `${world.nodeName}-twin`, stateDir: path.join(world.stateDir, "twin") };
+  await assert.rejects(runAgent(twin), (err: unknown) => {
     assert.ok(err instanceof NodeConflictError);
     assert.match(err.message, /already registered by Node/);
     return true;
