@@ -11,7 +11,7 @@
  *   orphan containers;
  * - deleting a Definition leaves no container of it on any engine.
  *
- * Uses engines 71-73, as does controller-rollout.test.ts: run the two one after the other.
+ * Uses three extra engines, numbered by the harness.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
