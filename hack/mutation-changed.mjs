@@ -1,7 +1,7 @@
 // The time-bounded mutation pass over what a change touched (`npm run test:mutation:changed`,
 // a stage of `npm test`). It compares the tree with BASE (an argument; else the merge base
 // with main, or HEAD~1 when HEAD is on main) and, for each module of stryker.config.mjs:
-//   - code changed: mutates only the changed lines of its files;
+//   - code changed: mutates only the changed lines of its files (not comments, blank lines);
 //   - only its unit tests changed: mutates the whole module (a weaker test shows anywhere).
 // Must-kill modules go first. The whole pass stops at BERTH_MUTATION_BUDGET seconds (default
 // 240; 0 skips the pass): a module still running then is stopped, and the summary says how
@@ -42,11 +42,24 @@ function resolveBase(given) {
   return gitOk("rev-parse", "--verify", "-q", "HEAD~1");
 }
 
-/** Line ranges of `file` (in the working tree) that differ from `base`; undefined: all of it. */
+/** A line that holds no code: blank, or only (part of) a comment. */
+const noCode = (line) => /^\s*(\/\/.*|\/\*.*|\*.*)?$/.test(line);
+
+/**
+ * Line ranges of `file` (in the working tree) that differ from `base`, leaving out changes
+ * to comments and blank lines only; undefined: all of it (a new file).
+ */
 function changedRanges(base, file) {
   if (gitOk("cat-file", "-e", `${base}:${file}`) === undefined) return undefined;
   const ranges = [];
-  for (const match of git("diff", "-U0", base, "--", file).matchAll(/^@@ -\S+ \+(\d+)(?:,(\d+))? @@/gm)) {
+  const hunks = git("diff", "-U0", base, "--", file)
+    .split(/^(?=@@ )/m)
+    .slice(1);
+  for (const hunk of hunks) {
+    const match = /^@@ -\S+ \+(\d+)(?:,(\d+))? @@/.exec(hunk);
+    if (!match) continue;
+    const changedLines = hunk.split("\n").filter((line) => /^[-+]/.test(line));
+    if (changedLines.every((line) => noCode(line.slice(1)))) continue;
     const start = Number(match[1]);
     const count = match[2] === undefined ? 1 : Number(match[2]);
     // Lines only removed: the code around the removal is what changed.
