@@ -239,3 +239,51 @@ test("a candidate stopped before it got the Lease never starts leading", async (
   assert.equal(elector.isLeader(), false);
   assert.equal(holder(client), "other");
 });
+
+test("a holder that changes only its lease duration has renewed, as a candidate sees it", async (t) => {
+  t.mock.method(Math, "random", () => 0);
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  const start = clock.now();
+  const other = await heldByOther(client, clock, 15);
+  const me = elector(client, clock);
+  await flushPromises();
+  await clock.advanceAsync(10_000, 2_000);
+  // Same holder, same renewTime, a longer duration: a change of the record all the same.
+  await client.replace(LEASES, {
+    ...(await client.get(LEASES, REF)),
+    spec: { ...other.spec, leaseDurationSeconds: 30 },
+  });
+  await clock.advanceAsync(26_000, 2_000);
+  assert.equal(clock.now() - start, 36_000);
+  assert.equal(me.state.leading, false, "30 s from when the change was seen have not passed");
+  assert.equal(holder(client), "other");
+  await clock.advanceAsync(6_000, 2_000);
+  assert.equal(me.state.leading, true, "taken once 30 s have passed since the change was seen");
+  await me.stop();
+});
+
+test("a Lease without a holder field is free: taken at once, and only this process is announced", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  await client.create(LEASES, {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: { ...REF },
+    spec: { leaseDurationSeconds: 15, renewTime: new Date(clock.now()).toISOString() },
+  });
+  const seen: string[] = [];
+  const stop = new AbortController();
+  let leading = false;
+  const candidate = new LeaderElector(
+    options(client, clock, { onNewLeader: (id) => seen.push(id), onStartedLeading: () => (leading = true) }),
+  );
+  const running = candidate.run(stop.signal);
+  await flushPromises();
+  assert.equal(leading, true);
+  assert.equal(holder(client), "me");
+  assert.deepEqual(seen, ["me"], "no leader announced for a Lease nobody holds");
+  stop.abort();
+  await clock.advanceAsync(2_000);
+  await running;
+});
