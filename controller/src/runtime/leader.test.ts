@@ -5,6 +5,7 @@ import { LEASES } from "../kube/resources.js";
 import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { FakeApiServer } from "../testing/fake-apiserver.js";
 import { LeaderElector } from "./leader.js";
+import { MemoryLogger } from "./log.js";
 import { REF, elector, heldByOther, holder, options, renewAsOther } from "../testing/leader-fixtures.js";
 
 test("the leader renews from the Lease it wrote, without a read per renewal", async () => {
@@ -283,6 +284,41 @@ test("a Lease without a holder field is free: taken at once, and only this proce
   assert.equal(leading, true);
   assert.equal(holder(client), "me");
   assert.deepEqual(seen, ["me"], "no leader announced for a Lease nobody holds");
+  stop.abort();
+  await clock.advanceAsync(2_000);
+  await running;
+});
+
+test("a lost race for the Lease is logged at debug, any other failed write as a warning", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  const logger = new MemoryLogger();
+  const stop = new AbortController();
+  const candidate = new LeaderElector(options(client, clock, { logger }));
+  const running = candidate.run(stop.signal);
+  const failures = () =>
+    logger.lines
+      .filter((line) => line.message === "lease changed under us" || line.message === "lease update failed")
+      .map((line) => `${line.level} ${line.message}`);
+  // Another candidate created the Lease first.
+  client.failures.push({
+    verb: "create",
+    error: new KubeApiError(409, "exists", { reason: "AlreadyExists" }),
+  });
+  await flushPromises();
+  assert.deepEqual(failures(), ["debug lease changed under us"]);
+  await clock.advanceAsync(2_400, 2_400);
+  assert.ok(candidate.isLeader());
+  // A renewal meets a newer Lease twice (from what it wrote, then from what it read).
+  for (let i = 0; i < 2; i++)
+    client.failures.push({ verb: "replace", error: new KubeApiError(409, "modified") });
+  await clock.advanceAsync(2_000);
+  assert.deepEqual(failures(), ["debug lease changed under us", "debug lease changed under us"]);
+  // The API server fails the renewal: that is worth a warning.
+  for (let i = 0; i < 2; i++)
+    client.failures.push({ verb: "replace", error: new KubeApiError(500, "etcd down") });
+  await clock.advanceAsync(2_000);
+  assert.deepEqual(failures().slice(2), ["warn lease update failed"]);
   stop.abort();
   await clock.advanceAsync(2_000);
   await running;
