@@ -5,6 +5,11 @@ import { CONFIGMAPS } from "../kube/resources.js";
 import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { Informer, deepFreeze, objectKey, parseKey } from "./informer.js";
 import { FakeKubeClient } from "../testing/fake-kube-client.js";
+import { informerRelists } from "./metrics.js";
+
+async function relists(resource: string): Promise<number> {
+  return (await informerRelists.get()).values.find((v) => v.labels.resource === resource)?.value ?? 0;
+}
 
 function cm(name: string, rv: string): KubeObject {
   return { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "ns", name, resourceVersion: rv } };
@@ -66,12 +71,18 @@ test("410 Gone relists and reports objects that vanished meanwhile as deleted", 
   const informer = new Informer(client, CONFIGMAPS, { clock: new FakeClock() });
   const { seen, handlers } = recorder();
   informer.addHandler(handlers);
+  const before = await relists("configmaps");
   informer.start();
   await informer.waitForSync();
   await flushPromises();
   client.watches[0]!.emit({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired" } });
   await flushPromises();
   assert.deepEqual(seen, ["add a", "add b", "add c", "delete a"]);
+  assert.equal(
+    (await relists("configmaps")) - before,
+    2,
+    "the first list and the relist, counted by resource",
+  );
   assert.equal(client.watches.length, 2);
   assert.equal(client.watches[1]?.options.resourceVersion, "40");
   await informer.stop();
@@ -199,6 +210,11 @@ test("reads: by namespace and name, by key, by namespace, all; selectors go to l
   );
   assert.equal(informer.list().length, 2);
   assert.equal(client.calls.filter((c) => c.verb === "list").length, 1, "a second start() does nothing");
+  assert.deepEqual(client.calls.find((c) => c.verb === "list")?.body, {
+    namespace: "ns",
+    labelSelector: "app=web",
+    fieldSelector: "metadata.name=a",
+  });
   assert.equal(client.watches.length, 1);
   const options = client.watches[0]!.options;
   assert.equal(options.namespace, "ns");
