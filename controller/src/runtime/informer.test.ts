@@ -5,6 +5,7 @@ import { CONFIGMAPS } from "../kube/resources.js";
 import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { Informer, deepFreeze, objectKey, parseKey } from "./informer.js";
 import { FakeKubeClient } from "../testing/fake-kube-client.js";
+import { MemoryLogger } from "./log.js";
 import { informerRelists } from "./metrics.js";
 
 async function relists(resource: string): Promise<number> {
@@ -68,7 +69,8 @@ test("410 Gone relists and reports objects that vanished meanwhile as deleted", 
   const client = new FakeKubeClient();
   client.listResults.push({ items: [cm("a", "5"), cm("b", "6")], resourceVersion: "10" });
   client.listResults.push({ items: [cm("b", "6"), cm("c", "30")], resourceVersion: "40" });
-  const informer = new Informer(client, CONFIGMAPS, { clock: new FakeClock() });
+  const logger = new MemoryLogger();
+  const informer = new Informer(client, CONFIGMAPS, { clock: new FakeClock(), logger });
   const { seen, handlers } = recorder();
   informer.addHandler(handlers);
   const before = await relists("configmaps");
@@ -82,6 +84,11 @@ test("410 Gone relists and reports objects that vanished meanwhile as deleted", 
     (await relists("configmaps")) - before,
     2,
     "the first list and the relist, counted by resource",
+  );
+  assert.equal(
+    logger.lines.filter((line) => line.message === "cache synced").length,
+    1,
+    "synced once: a relist is no new sync",
   );
   assert.equal(client.watches.length, 2);
   assert.equal(client.watches[1]?.options.resourceVersion, "40");
