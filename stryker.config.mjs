@@ -109,7 +109,9 @@ export default {
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true },
   thresholds: { high: 90, low: 80, break: null },
-  tempDirName: ".stryker-tmp",
+  // The pass over a change has a sandbox directory of its own: stopped at its budget, it
+  // removes that directory, and so must not touch the one of a full run going on beside it.
+  tempDirName: scoped ? ".stryker-tmp-changed" : ".stryker-tmp",
   // Not copied into the sandbox: the local control plane's and engines' state (large, and
   // changing while tests run), reports, builds, and the sandboxes of other runs.
   ignorePatterns: [".berth", "reports", "dist", "coverage", ".stryker-tmp*"],

@@ -182,7 +182,7 @@ for (const run of runs) {
   const runStarted = Date.now();
   const ended = await runStryker(run, log, deadline);
   // A stopped Stryker leaves its sandbox behind.
-  rmSync(".stryker-tmp", { recursive: true, force: true });
+  rmSync(".stryker-tmp-changed", { recursive: true, force: true });
   const { counts, gaps, planned, tested, score } = summarize(log);
   const seconds = Math.round((Date.now() - runStarted) / 1000);
   const scoreText = score === undefined ? "no score (no testable mutant)" : `score ${score.toFixed(2)}%`;
