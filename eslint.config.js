@@ -79,7 +79,7 @@ function layerRules(folder, allowed, { tests }) {
 }
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", "reports/", ".stryker-tmp/"] },
+  { ignores: ["dist/", "node_modules/", "coverage/", "reports/", ".stryker-tmp/", ".stryker-tmp-changed/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

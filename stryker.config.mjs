@@ -4,20 +4,29 @@
 // mutants it touched:
 //   npm run test:mutation                         every module, one after another
 //   npm run test:mutation -- scheduler leader     only these
+//   npm run test:mutation:changed                 what a change touched, time-bounded
+//                                                 (hack/mutation-changed.mjs)
 // docs/architecture.md (Tests) says more.
 import process from "node:process";
 
-/** module -> the code mutated and the unit tests that are its safety net. */
+/**
+ * module -> the code mutated and the unit tests that are its safety net. In a must-kill
+ * module every mutant is killed, or marked in the code as equivalent with the reason
+ * (`// Stryker disable next-line <Mutator>: why`); the pass over a change fails otherwise.
+ */
 export const MODULES = {
   scheduler: {
+    mustKill: true,
     mutate: ["controller/src/controllers/scheduler/placement.ts"],
     tests: ["controller/src/controllers/scheduler/placement.test.ts"],
   },
   rollout: {
+    mustKill: true,
     mutate: ["controller/src/controllers/definition/rollout.ts"],
     tests: ["controller/src/controllers/definition/rollout.test.ts"],
   },
   leader: {
+    mustKill: true,
     mutate: ["controller/src/runtime/leader.ts"],
     tests: ["controller/src/runtime/leader.test.ts", "controller/src/runtime/leader-lifecycle.test.ts"],
   },
@@ -74,27 +83,35 @@ export const MODULES = {
 const name = process.env.BERTH_MUTATION_MODULE ?? "scheduler";
 const selected = MODULES[name];
 if (!selected) throw new Error(`unknown mutation module ${name}; one of: ${Object.keys(MODULES).join(", ")}`);
+// The pass over a change mutates only what it touched ("file:from-to" line ranges): its
+// results are partial, so they neither read nor replace the module's incremental file and
+// report; the mutant log (BERTH_MUTATION_LOG) is their record.
+const scoped = process.env.BERTH_MUTATION_MUTATE ? JSON.parse(process.env.BERTH_MUTATION_MUTATE) : undefined;
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: "tap",
   tap: { testFiles: selected.tests, nodeArgs: ["--import", "tsx"], forceBail: true },
   checkers: ["typescript"],
-  plugins: ["@stryker-mutator/*", "./hack/stryker-ignore-logs.mjs"],
+  plugins: ["@stryker-mutator/*", "./hack/stryker-ignore-logs.mjs", "./hack/stryker-mutant-log.mjs"],
   ignorers: ["LogStatements"],
   tsconfigFile: "tsconfig.json",
-  mutate: selected.mutate,
+  mutate: scoped ?? selected.mutate,
   coverageAnalysis: "perTest",
-  incremental: true,
+  incremental: scoped === undefined,
   incrementalFile: `reports/mutation/${name}.incremental.json`,
   // The machine is small and shared: one test process and one checker at a time.
   concurrency: 1,
   timeoutMS: 10_000,
-  reporters: ["clear-text", "json", "progress-append-only"],
+  reporters: scoped
+    ? ["clear-text", "mutant-log", "progress-append-only"]
+    : ["clear-text", "json", "mutant-log", "progress-append-only"],
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true },
   thresholds: { high: 90, low: 80, break: null },
-  tempDirName: ".stryker-tmp",
+  // The pass over a change has a sandbox directory of its own: stopped at its budget, it
+  // removes that directory, and so must not touch the one of a full run going on beside it.
+  tempDirName: scoped ? ".stryker-tmp-changed" : ".stryker-tmp",
   // Not copied into the sandbox: the local control plane's and engines' state (large, and
   // changing while tests run), reports, builds, and the sandboxes of other runs.
   ignorePatterns: [".berth", "reports", "dist", "coverage", ".stryker-tmp*"],

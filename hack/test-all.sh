@@ -18,6 +18,9 @@ stage "lint" npx eslint .
 stage "format" npx prettier --check --log-level warn .
 stage "CRDs match the API types" npx tsx hack/generate-crds.ts --verify
 stage "unit tests" npm run --silent test:unit
+# What the change touched, mutated (hack/mutation-changed.mjs); bounded by
+# BERTH_MUTATION_BUDGET (240 s by default, 0 skips it).
+stage "mutation testing of the change" npm run --silent test:mutation:changed
 stage "integration tests" npm run --silent test:integration
 stage "end-to-end tests" npm run --silent test:e2e
 stage "cluster tests" npm run --silent test:cluster

@@ -13,15 +13,16 @@
  *
  * Uses three extra engines, numbered by the harness.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LABELS } from "../../controller/src/api/vocabulary.js";
 import { type DefinitionSpec, type Instance } from "../../controller/src/api/types.js";
 import { instanceName } from "../../controller/src/controllers/definition/instances.js";
 import { images, testNamespace, waitFor } from "../harness/index.js";
+import { DEFINITIONS } from "../../controller/src/kube/resources.js";
 import {
   applyDefinition,
+  client,
   condition,
   getDefinition,
   listInstances,
@@ -29,6 +30,7 @@ import {
 import {
   containersOn,
   definitionContainers,
+  definitionPassesStarted,
   deleteDefinitionAndWait,
   saying,
   liveInstances,
@@ -135,7 +137,8 @@ test("node loss and a controller crash with real agents on three engines", async
     t.diagnostic(
       `killed with ${midway.filter((i) => i.spec.deploymentId !== oldId).length} new of ${midway.length} Instances`,
     );
-    controller = startControllerProcess(t, world);
+    // At debug level it logs each pass, the evidence that it had its chance to act below.
+    controller = startControllerProcess(t, world, ["--log-level=debug"]);
 
     const done = await waitFor(
       "rollout complete after the restart",
@@ -178,8 +181,18 @@ test("node loss and a controller crash with real agents on three engines", async
       assert.equal(owner.spec.nodeName, container.node, "container on its Instance's node");
       assert.equal(container.labels[LABELS.deploymentId], newId);
     }
-    // Nothing more comes later (a replayed create would show up as a fourth Instance).
-    await sleep(2000);
+    // Nothing more comes later (a replayed create would show up as a fourth Instance): a
+    // touch of the Definition makes the controller pass over it once more, and once a pass
+    // that began after the settled state was seen has finished, the state is still that.
+    const settledAt = Date.now();
+    await client().mergePatch(
+      DEFINITIONS,
+      { namespace, name: "phoenix" },
+      { metadata: { annotations: { "test.berth.dev/touched": String(settledAt) } } },
+    );
+    await waitFor("a pass of the controller over phoenix that began after it settled", () =>
+      definitionPassesStarted(controller.output(), namespace, "phoenix").some((start) => start > settledAt),
+    );
     assert.ok(await settled(), "still three Instances and three containers");
 
     assert.deepEqual(await deleteDefinitionAndWait(world, "phoenix"), [], "no container of phoenix is left");

@@ -211,13 +211,36 @@ export async function startAgentProcess(
 }
 
 /** `berth controller` as a child process (no leader election), with short liveness timings. */
-export function startControllerProcess(t: TestContext, world: World): BerthProcess {
+export function startControllerProcess(t: TestContext, world: World, extraArgs: string[] = []): BerthProcess {
   return startBerth(t, world, "controller", [
     "--leader-elect=false",
     `--node-grace-period=${NODE_GRACE}`,
     `--node-eviction-timeout=${NODE_EVICTION}`,
     `--node-lease-namespace=${LEASE_NAMESPACE}`,
+    ...extraArgs,
   ]);
+}
+
+/**
+ * Start times (ms) of the passes over a Definition that a `berth controller` started with
+ * `--log-level=debug` has finished: each pass logs "reconciled" with its duration, so the
+ * line's timestamp less the duration is when the pass began.
+ */
+export function definitionPassesStarted(output: string, namespace: string, name: string): number[] {
+  const starts: number[] = [];
+  for (const line of output.split("\n")) {
+    const match = /^(\S+) DEBUG reconciled (.*)$/.exec(line);
+    if (!match) continue;
+    const fields = new Map(
+      (match[2] ?? "")
+        .split(" ")
+        .map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
+    );
+    if (fields.get("controller") !== "definition" || fields.get("namespace") !== namespace) continue;
+    if (fields.get("name") !== name) continue;
+    starts.push(Date.parse(match[1] ?? "") - Number(fields.get("seconds")) * 1000);
+  }
+  return starts;
 }
 
 /** Berth's containers of a namespace (and Definition) on one engine, running or not. */

@@ -7,10 +7,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { RegistryClient, type ServiceInstances } from "../../controller/src/client/index.js";
 import { INSTANCES } from "../../controller/src/kube/resources.js";
+import { recordedRenewal } from "../../controller/src/registry/external.js";
 import { run, spawnForTest, testNamespace, waitFor } from "../harness/index.js";
 import { client as kube } from "./controller-fixtures.js";
 import { runRegistry, serviceAccountToken } from "./registry-api-fixtures.js";
@@ -88,16 +88,21 @@ test("register keeps an instance alive across 3 TTLs on heartbeats and removes i
   const handle = await client.register("batch", { url: "http://192.0.2.9:8080", ttlSeconds: 2 });
   t.after(() => handle.close());
   assert.equal(handle.ttlSeconds, 2);
-  const until = Date.now() + 3 * 2000 + 500;
-  while (Date.now() < until) {
-    const answer = await client.lookup("batch");
-    assert.deepEqual(
-      answer.instances.map((i) => [i.name, i.ready]),
-      [[handle.name, true]],
-      "ready throughout",
-    );
-    await sleep(250);
-  }
+  const ref = { namespace, name: handle.name };
+  const registeredAt = recordedRenewal(await kube().get(INSTANCES, ref));
+  // Until the registry has recorded a beat 3 TTLs after the registration (its expiry had
+  // three chances to act by then), every lookup finds the instance ready.
+  const looks: Array<Array<[string, boolean]>> = [];
+  await waitFor(
+    "a heartbeat recorded 3 TTLs after the registration",
+    async () => {
+      looks.push((await client.lookup("batch")).instances.map((i) => [i.name, i.ready]));
+      return recordedRenewal(await kube().get(INSTANCES, ref)) >= registeredAt + 3 * 2000;
+    },
+    { timeoutMs: 30_000 },
+  );
+  assert.ok(looks.length >= 3, `${looks.length} lookups`);
+  for (const look of looks) assert.deepEqual(look, [[handle.name, true]], "ready throughout");
   await handle.close();
   assert.deepEqual((await kube().list(INSTANCES, { namespace })).items, [], "deregistered on close()");
   await waitFor("lookup to forget it", async () => !(await client.lookup("batch")).found);
@@ -157,9 +162,21 @@ test("berth lookup and berth register work from the command line", async (t) => 
   assert.equal(noToken.code, 1);
   assert.match(noToken.stderr, /bearer token is required.*HTTP 401/);
 
-  // Kept alive past its TTL by the heartbeats, then Ctrl-C deregisters.
-  await sleep(3000);
-  assert.equal((await kube().get(INSTANCES, { namespace, name: name ?? "" })).status?.ready, true);
+  // Kept alive past its TTL by the heartbeats (a beat recorded a TTL after the registration:
+  // the expiry had its chance by then), then Ctrl-C deregisters.
+  const ref = { namespace, name: name ?? "" };
+  const registeredAt = recordedRenewal(await kube().get(INSTANCES, ref));
+  const readiness: Array<boolean | undefined> = [];
+  await waitFor("a heartbeat recorded a TTL after the registration", async () => {
+    const stored = await kube().get(INSTANCES, ref);
+    readiness.push(stored.status?.ready);
+    return recordedRenewal(stored) >= registeredAt + 2000;
+  });
+  assert.ok(readiness.length >= 2, `${readiness.length} looks`);
+  assert.ok(
+    readiness.every((ready) => ready === true),
+    `ready at every look: ${readiness.join(",")}`,
+  );
   const exited = new Promise<number | null>((resolve) => registering.child.once("exit", resolve));
   registering.child.kill("SIGINT");
   assert.equal(await exited, 0, registering.output());

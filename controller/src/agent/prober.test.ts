@@ -277,3 +277,44 @@ test("thresholds: success and failure thresholds hold in the start-up phase too"
   assert.equal(nextProbeDelayMs(target, "Failed"), 2000);
   assert.equal(nextProbeDelayMs({ intervalMs: 500 }, "Pending"), 500, "never slower than the interval");
 });
+
+test("after the first verdict failures count in checks alone; before the first check the state says it waits", () => {
+  const target = probeTargetFor(
+    { type: "tcp", intervalSeconds: 10, successThreshold: 1, failureThreshold: 2 },
+    { host: "h", port: 1, containerId: "c" },
+  );
+  assert.deepEqual(thresholdsFor(target, "Passed"), { successThreshold: 1, failureThreshold: 2 });
+  assert.deepEqual(thresholdsFor(target, "Pending"), {
+    successThreshold: 1,
+    failureThreshold: 2,
+    minFailingMs: 10_000,
+  });
+  // Two misses a moment apart fail a check that was ready: its checks come on the interval anyway.
+  const bad = { ok: false, message: "refused" };
+  let s = recordOutcome(initialProbeState, { ok: true, message: "ok" }, thresholdsFor(target, "Pending"), 0);
+  // A state holds only what is known: no failure run after a success, no verdict time yet.
+  assert.deepEqual(s, {
+    verdict: "Passed",
+    consecutiveSuccesses: 1,
+    consecutiveFailures: 0,
+    message: "ok",
+    lastProbeTime: 0,
+    verdictSince: 0,
+  });
+  assert.deepEqual(recordOutcome(initialProbeState, bad, thresholdsFor(target, "Pending"), 5), {
+    verdict: "Pending",
+    consecutiveSuccesses: 0,
+    consecutiveFailures: 1,
+    message: "refused",
+    lastProbeTime: 5,
+    failingSince: 5,
+  });
+  s = recordOutcome(s, bad, thresholdsFor(target, s.verdict), 10_000);
+  assert.equal(s.verdict, "Passed");
+  assert.equal(s.verdictSince, 0, "a check that keeps the verdict keeps its time");
+  s = recordOutcome(s, bad, thresholdsFor(target, s.verdict), 10_001);
+  assert.equal(s.verdict, "Failed");
+  assert.equal(s.verdictSince, 10_001);
+  assert.equal(initialProbeState.verdict, "Pending");
+  assert.equal(initialProbeState.message, "waiting for the first health check");
+});

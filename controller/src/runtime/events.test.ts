@@ -448,3 +448,32 @@ test("the recording recorder keys an unnamed object by its namespace alone, or n
     ["team/", ""],
   );
 });
+
+test("a message of exactly 1 KiB is the note, whole", async () => {
+  const { recorder, stored } = setup();
+  const message = "x".repeat(1024);
+  recorder.event(pod, "Normal", "Full", message);
+  await recorder.flush();
+  assert.equal(stored()[0]?.note, message);
+});
+
+test("a bucket that outlives its object's series is still swept once it has refilled", async () => {
+  const clock = new FakeClock();
+  const events = new KubeEventRecorder({
+    client: new FakeKubeClient(),
+    component: "berth.dev/test",
+    instance: "test",
+    clock,
+    seriesWindowMs: 60_000,
+    burst: 3,
+    refillMs: 10 * 60_000,
+    sweepIntervalMs: 60_000,
+  });
+  for (let i = 0; i < 3; i++) events.event(object("hot"), "Warning", "Failed", `m${i}`);
+  clock.advance(2 * 60_000);
+  assert.deepEqual(events.trackedEntries(), { series: 0, buckets: 1 }, "series gone, bucket refilling");
+  clock.advance(30 * 60_000);
+  assert.deepEqual(events.trackedEntries(), { series: 0, buckets: 0 });
+  assert.equal(clock.pendingTimers(), 0);
+  await events.flush();
+});

@@ -5,6 +5,12 @@ import { CONFIGMAPS } from "../kube/resources.js";
 import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { Informer, deepFreeze, objectKey, parseKey } from "./informer.js";
 import { FakeKubeClient } from "../testing/fake-kube-client.js";
+import { MemoryLogger } from "./log.js";
+import { informerRelists } from "./metrics.js";
+
+async function relists(resource: string): Promise<number> {
+  return (await informerRelists.get()).values.find((v) => v.labels.resource === resource)?.value ?? 0;
+}
 
 function cm(name: string, rv: string): KubeObject {
   return { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "ns", name, resourceVersion: rv } };
@@ -63,15 +69,27 @@ test("410 Gone relists and reports objects that vanished meanwhile as deleted", 
   const client = new FakeKubeClient();
   client.listResults.push({ items: [cm("a", "5"), cm("b", "6")], resourceVersion: "10" });
   client.listResults.push({ items: [cm("b", "6"), cm("c", "30")], resourceVersion: "40" });
-  const informer = new Informer(client, CONFIGMAPS, { clock: new FakeClock() });
+  const logger = new MemoryLogger();
+  const informer = new Informer(client, CONFIGMAPS, { clock: new FakeClock(), logger });
   const { seen, handlers } = recorder();
   informer.addHandler(handlers);
+  const before = await relists("configmaps");
   informer.start();
   await informer.waitForSync();
   await flushPromises();
   client.watches[0]!.emit({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired" } });
   await flushPromises();
   assert.deepEqual(seen, ["add a", "add b", "add c", "delete a"]);
+  assert.equal(
+    (await relists("configmaps")) - before,
+    2,
+    "the first list and the relist, counted by resource",
+  );
+  assert.equal(
+    logger.lines.filter((line) => line.message === "cache synced").length,
+    1,
+    "synced once: a relist is no new sync",
+  );
   assert.equal(client.watches.length, 2);
   assert.equal(client.watches[1]?.options.resourceVersion, "40");
   await informer.stop();
@@ -199,6 +217,11 @@ test("reads: by namespace and name, by key, by namespace, all; selectors go to l
   );
   assert.equal(informer.list().length, 2);
   assert.equal(client.calls.filter((c) => c.verb === "list").length, 1, "a second start() does nothing");
+  assert.deepEqual(client.calls.find((c) => c.verb === "list")?.body, {
+    namespace: "ns",
+    labelSelector: "app=web",
+    fieldSelector: "metadata.name=a",
+  });
   assert.equal(client.watches.length, 1);
   const options = client.watches[0]!.options;
   assert.equal(options.namespace, "ns");

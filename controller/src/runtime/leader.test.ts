@@ -5,6 +5,7 @@ import { LEASES } from "../kube/resources.js";
 import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { FakeApiServer } from "../testing/fake-apiserver.js";
 import { LeaderElector } from "./leader.js";
+import { MemoryLogger } from "./log.js";
 import { REF, elector, heldByOther, holder, options, renewAsOther } from "../testing/leader-fixtures.js";
 
 test("the leader renews from the Lease it wrote, without a read per renewal", async () => {
@@ -238,4 +239,87 @@ test("a candidate stopped before it got the Lease never starts leading", async (
   assert.deepEqual(calls, []);
   assert.equal(elector.isLeader(), false);
   assert.equal(holder(client), "other");
+});
+
+test("a holder that changes only its lease duration has renewed, as a candidate sees it", async (t) => {
+  t.mock.method(Math, "random", () => 0);
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  const start = clock.now();
+  const other = await heldByOther(client, clock, 15);
+  const me = elector(client, clock);
+  await flushPromises();
+  await clock.advanceAsync(10_000, 2_000);
+  // Same holder, same renewTime, a longer duration: a change of the record all the same.
+  await client.replace(LEASES, {
+    ...(await client.get(LEASES, REF)),
+    spec: { ...other.spec, leaseDurationSeconds: 30 },
+  });
+  await clock.advanceAsync(26_000, 2_000);
+  assert.equal(clock.now() - start, 36_000);
+  assert.equal(me.state.leading, false, "30 s from when the change was seen have not passed");
+  assert.equal(holder(client), "other");
+  await clock.advanceAsync(6_000, 2_000);
+  assert.equal(me.state.leading, true, "taken once 30 s have passed since the change was seen");
+  await me.stop();
+});
+
+test("a Lease without a holder field is free: taken at once, and only this process is announced", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  await client.create(LEASES, {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: { ...REF },
+    spec: { leaseDurationSeconds: 15, renewTime: new Date(clock.now()).toISOString() },
+  });
+  const seen: string[] = [];
+  const stop = new AbortController();
+  let leading = false;
+  const candidate = new LeaderElector(
+    options(client, clock, { onNewLeader: (id) => seen.push(id), onStartedLeading: () => (leading = true) }),
+  );
+  const running = candidate.run(stop.signal);
+  await flushPromises();
+  assert.equal(leading, true);
+  assert.equal(holder(client), "me");
+  assert.deepEqual(seen, ["me"], "no leader announced for a Lease nobody holds");
+  stop.abort();
+  await clock.advanceAsync(2_000);
+  await running;
+});
+
+test("a lost race for the Lease is logged at debug, any other failed write as a warning", async () => {
+  const client = new FakeApiServer();
+  const clock = new FakeClock();
+  const logger = new MemoryLogger();
+  const stop = new AbortController();
+  const candidate = new LeaderElector(options(client, clock, { logger }));
+  const running = candidate.run(stop.signal);
+  const failures = () =>
+    logger.lines
+      .filter((line) => line.message === "lease changed under us" || line.message === "lease update failed")
+      .map((line) => `${line.level} ${line.message}`);
+  // Another candidate created the Lease first.
+  client.failures.push({
+    verb: "create",
+    error: new KubeApiError(409, "exists", { reason: "AlreadyExists" }),
+  });
+  await flushPromises();
+  assert.deepEqual(failures(), ["debug lease changed under us"]);
+  await clock.advanceAsync(2_400, 2_400);
+  assert.ok(candidate.isLeader());
+  // A renewal meets a newer Lease twice (from what it wrote, then from what it read).
+  for (let i = 0; i < 2; i++)
+    client.failures.push({ verb: "replace", error: new KubeApiError(409, "modified") });
+  await clock.advanceAsync(2_000);
+  assert.deepEqual(failures(), ["debug lease changed under us", "debug lease changed under us"]);
+  // The API server fails the renewal: that is worth a warning.
+  for (let i = 0; i < 2; i++)
+    client.failures.push({ verb: "replace", error: new KubeApiError(500, "etcd down") });
+  await clock.advanceAsync(2_000);
+  assert.deepEqual(failures().slice(2), ["warn lease update failed"]);
+  stop.abort();
+  await clock.advanceAsync(2_000);
+  await running;
 });

@@ -1,6 +1,7 @@
 import type {
   DeleteOptions,
   KubeClient,
+  ListOptions,
   ListResult,
   ObjectRef,
   WatchEvent,
@@ -51,8 +52,11 @@ export class FakeKubeClient implements KubeClient {
     throw Object.assign(new Error("not found"), { statusCode: 404 });
   }
 
-  async list<T extends KubeObject>(): Promise<ListResult<T>> {
-    this.calls.push({ verb: "list" });
+  async list<T extends KubeObject>(
+    _resource: ResourceDescriptor<T>,
+    options?: ListOptions,
+  ): Promise<ListResult<T>> {
+    this.calls.push({ verb: "list", ...(options ? { body: options } : {}) });
     const next = this.listResults.shift();
     if (!next) return { items: [], resourceVersion: "1" };
     if (next instanceof Error) throw next;

@@ -39,6 +39,7 @@ const changes: Array<{ name: string; spec: DefinitionSpec; rolls: boolean }> = [
   { name: "args", spec: { ...base, args: ["-v"] }, rolls: true },
   { name: "resources", spec: { ...base, resources: { memory: "64Mi" } }, rolls: true },
   { name: "healthCheck", spec: { ...base, healthCheck: { type: "tcp" } }, rolls: true },
+  { name: "livenessCheck", spec: { ...base, livenessCheck: { type: "tcp" } }, rolls: true },
   { name: "dependsOn", spec: { ...base, dependsOn: ["db"] }, rolls: true },
   { name: "replicas", spec: { ...base, replicas: 5 }, rolls: false },
   { name: "placement", spec: { ...base, placement: { nodeSelector: { zone: "a" } } }, rolls: false },

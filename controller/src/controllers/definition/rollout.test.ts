@@ -267,6 +267,27 @@ test("a stalled rollout keeps ready old Instances even when maxUnavailable would
   assert.deepEqual(plan.delete, []);
 });
 
+test("creating Instances is progress: a stalled rollout that replaces one gets a fresh deadline", () => {
+  const settings = { ...DEFAULT_ROLLOUT, progressDeadlineSeconds: 60 };
+  // One new Instance of two, ready since NOW - 5 s: stalled 60 s later.
+  const input = {
+    replicas: 2,
+    deploymentId: "new",
+    settings,
+    instances: instances("N0"),
+    now: NOW + 100_000,
+  };
+  const waiting = planRollout({ ...input, allowCreate: false });
+  assert.equal(waiting.create, 0);
+  assert.equal(waiting.stalled, true, "nothing created: the old deadline stands");
+  assert.equal(waiting.lastProgressAt, NOW - 5_000);
+  const creating = planRollout({ ...input, allowCreate: true });
+  assert.equal(creating.create, 1);
+  assert.equal(creating.stalled, false);
+  assert.equal(creating.lastProgressAt, NOW + 100_000);
+  assert.equal(creating.deadlineAt, NOW + 100_000 + 60_000);
+});
+
 test("a complete rollout has no deadline", () => {
   const plan = planRollout({
     replicas: 1,

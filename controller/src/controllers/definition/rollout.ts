@@ -88,6 +88,10 @@ export function planRollout(input: RolloutInput): RolloutPlan {
 
   // More current Instances than wanted (replicas lowered): remove the least useful first.
   const surplus = Math.max(0, current.length - replicas);
+  // Equivalent without the slice (so not mutated): with a surplus, replicas - keptCurrent.length
+  // is floored at 0 either way, and the kept ready ones, min(replicas, ready), already let
+  // every old ready Instance go whenever more ready ones would.
+  // Stryker disable next-line MethodExpression: equivalent, see above
   const keptCurrent = byRemovalPreference(current).slice(surplus);
   plan.delete.push(
     ...byRemovalPreference(current)
