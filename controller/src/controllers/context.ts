@@ -48,7 +48,7 @@ export const DEFAULT_SETTINGS: ControllerSettings = {
   nodeGracePeriodMs: 40_000,
   nodeEvictionTimeoutMs: 60_000,
   leaseNamespace: "berth-system",
-  definitionWorkers: 4,
+  definitionWorkers: 16,
   fileRepositories: { allowed: [], refused: [] },
   deploymentSaltNamespace: "berth-system",
   discoveryMirror: true,
