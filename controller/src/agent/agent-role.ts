@@ -39,6 +39,7 @@ import { agentIdentity, lockAgentState } from "./identity.js";
 import { UnclaimedContainerLog, resolveInstallation } from "./installation.js";
 import { usageOf } from "./usage.js";
 import { StartTrace } from "./start-trace.js";
+import { FIRST_CHECK_WAIT_MS } from "./running-instance.js";
 
 export interface AgentDeps {
   client: KubeClient;
@@ -208,6 +209,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     privateImages,
     preparations,
     trace,
+    firstCheckWaitMs: FIRST_CHECK_WAIT_MS,
   });
   const controller = new Controller({
     name: CONTROLLER_NAME,

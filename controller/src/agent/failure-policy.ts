@@ -6,6 +6,7 @@
 import { DockerError } from "../docker/errors.js";
 import { EnvironmentError } from "../environment/resolve.js";
 import { SourceError } from "../source/errors.js";
+import { CommandFailedError } from "./command-failure.js";
 import { ContainerConfigError } from "./container-request.js";
 import { ENVIRONMENT_NOT_DELIVERED } from "./environment.js";
 import { FINAL_SOURCE_REASONS } from "./images.js";
@@ -39,9 +40,9 @@ export const WAITING_REASONS: ReadonlySet<string> = new Set([
 export const WAITING_RECHECK_MS = 5000;
 
 /** A failure of the deployment step, reported on the Instance (API errors are the work queue's). */
-export function isDeploymentFailure(
-  err: unknown,
-): err is ContainerConfigError | EnvironmentError | DockerError | SourceError {
+export type DeploymentFailure = ContainerConfigError | EnvironmentError | DockerError | SourceError;
+
+export function isDeploymentFailure(err: unknown): err is DeploymentFailure {
   return (
     err instanceof ContainerConfigError ||
     err instanceof EnvironmentError ||
@@ -57,4 +58,37 @@ export function describeWait(ms: number): string {
   const minutes = Math.floor(seconds / 60);
   const rest = seconds % 60;
   return rest === 0 ? `${minutes} min` : `${minutes} min ${rest} s`;
+}
+
+/**
+ * What is done about a failed step: `wait` looks again on a short fixed period (the Instance
+ * stays Scheduled), `terminal` stops until the Instance changes, `retry` tries again on the
+ * retry policy's back-off.
+ */
+export type FailureHandling = "wait" | "terminal" | "retry";
+
+export interface FailureClassification {
+  reason: string;
+  handling: FailureHandling;
+  /** The engine did not answer: whether the container runs is unknown. */
+  engineDown: boolean;
+  /** The container the status keeps naming: the one whose command failed, or while the engine is down the last known one. */
+  containerId?: string;
+}
+
+/** Classifies a failed deployment step; `lastContainerId` is the one the Instance's status names. */
+export function classifyFailure(
+  err: DeploymentFailure,
+  lastContainerId: string | undefined,
+): FailureClassification {
+  const reason = err.reason;
+  const engineDown = ENGINE_DOWN_REASONS.has(reason);
+  const handling: FailureHandling = WAITING_REASONS.has(reason)
+    ? "wait"
+    : TERMINAL_REASONS.has(reason)
+      ? "terminal"
+      : "retry";
+  const containerId =
+    err instanceof CommandFailedError ? err.containerId : engineDown ? lastContainerId : undefined;
+  return { reason, handling, engineDown, ...(containerId ? { containerId } : {}) };
 }

@@ -46,3 +46,9 @@ export class LivenessKills {
     this.kills.delete(instanceKey);
   }
 }
+
+/** Stops both probe loops of an Instance: its health check's and its liveness check's. */
+export function stopProbeLoops(prober: { stop(key: string): void }, instanceKey: string): void {
+  prober.stop(instanceKey);
+  prober.stop(livenessProbeKey(instanceKey));
+}

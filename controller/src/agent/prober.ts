@@ -49,6 +49,8 @@ interface ProbeLoop {
   /** The number of the newest check whose outcome is in the state. */
   folded: number;
   inFlight: number;
+  /** Called once the first outcome is in, or the loop stops. */
+  firstOutcomeWaiters: Array<() => void>;
 }
 
 /** Start-up checks in flight at once for one loop, at most. */
@@ -83,9 +85,35 @@ export class Prober {
     const state: ProbeState = resume
       ? { ...initialProbeState, verdict: resume.verdict, message: resume.message }
       : initialProbeState;
-    const loop: ProbeLoop = { target, signature, state, stopped: false, started: 0, folded: 0, inFlight: 0 };
+    const loop: ProbeLoop = {
+      target,
+      signature,
+      state,
+      stopped: false,
+      started: 0,
+      folded: 0,
+      inFlight: 0,
+      firstOutcomeWaiters: [],
+    };
     this.loops.set(key, loop);
-    this.schedule(key, loop, resume ? 0 : target.initialDelayMs);
+    const delayMs = resume ? 0 : target.initialDelayMs;
+    // Without an initial delay the first check starts now, not a timer tick later.
+    if (delayMs === 0) void this.tick(key, loop);
+    else this.schedule(key, loop, delayMs);
+  }
+
+  /**
+   * Resolves once the key's loop has the outcome of its first check, or after withinMs on
+   * the clock, or when no loop runs. A new container's server usually answers the first
+   * check within milliseconds: its status can say Ready in the same write as Running.
+   */
+  async firstOutcome(key: string, withinMs: number): Promise<void> {
+    const loop = this.loops.get(key);
+    if (!loop || loop.stopped || loop.folded > 0) return;
+    const abort = new AbortController();
+    const outcome = new Promise<void>((resolve) => loop.firstOutcomeWaiters.push(resolve));
+    await Promise.race([outcome, this.options.clock.sleep(withinMs, abort.signal).catch(() => undefined)]);
+    abort.abort();
   }
 
   /** The current state, or undefined when no loop runs for the key. */
@@ -115,6 +143,7 @@ export class Prober {
 
   private stopLoop(loop: ProbeLoop): void {
     loop.stopped = true;
+    this.releaseFirstOutcomeWaiters(loop);
     if (loop.timer) this.options.clock.clearTimeout(loop.timer);
   }
 
@@ -151,6 +180,7 @@ export class Prober {
     }
     if (loop.stopped || number < loop.folded) return;
     loop.folded = number;
+    this.releaseFirstOutcomeWaiters(loop);
     const before = loop.state.verdict;
     loop.state = recordOutcome(
       loop.state,
@@ -166,5 +196,9 @@ export class Prober {
       this.schedule(key, loop, nextProbeDelayMs(loop.target, loop.state.verdict));
     }
     this.options.onVerdictChange(key);
+  }
+
+  private releaseFirstOutcomeWaiters(loop: ProbeLoop): void {
+    for (const resolve of loop.firstOutcomeWaiters.splice(0)) resolve();
   }
 }
