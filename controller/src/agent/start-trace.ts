@@ -28,11 +28,13 @@ export class StartTrace {
   private readonly reachedIndex = new Map<string, number>();
   private readonly definitions = new Map<string, string>();
 
-  /** Notes Instances that arrive on this node without a container: new ones. */
+  /** Notes Instances that arrive on this node with no status from an agent yet: new ones. */
   watch(instances: Informer<Instance>): void {
     instances.addHandler({
       onAdd: (instance) => {
-        if (instance.status?.containerId || instance.metadata.deletionTimestamp) return;
+        // Only an agent's status carries observedGeneration (the scheduler's does not).
+        const touched = instance.status?.observedGeneration !== undefined || instance.status?.containerId;
+        if (touched || instance.metadata.deletionTimestamp) return;
         const key = objectKey(instance);
         if (this.last.has(key)) return;
         this.last.set(key, performance.now());
