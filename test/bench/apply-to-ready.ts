@@ -20,6 +20,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, type Definition } from "../../controller/src/api/types.js";
 import { startAgent } from "../../controller/src/agent/agent-role.js";
@@ -30,6 +31,7 @@ import { loadKubeConfig } from "../../controller/src/kube/config.js";
 import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
 import { Informer } from "../../controller/src/runtime/informer.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
+import { reconcileTotal } from "../../controller/src/runtime/metrics.js";
 import {
   IMAGE,
   READY_TIMEOUT_MS,
@@ -62,6 +64,48 @@ const load = (): string =>
   `load average ${loadavg()
     .map((value) => value.toFixed(2))
     .join(" ")}`;
+
+/**
+ * What Berth's part of a mode cost this process (controller, agent and the benchmark's own
+ * polling together): CPU time against wall time, and how late its event loop ran. On a
+ * busy machine a late event loop shows in every stage.
+ */
+function processCost(): () => string {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  return () => {
+    delay.disable();
+    const used = process.cpuUsage(cpu);
+    const wall = performance.now() - started;
+    const cpuMs = (used.user + used.system) / 1000;
+    return (
+      `this process during Berth's part: CPU ${cpuMs.toFixed(0)} ms in ${wall.toFixed(0)} ms wall ` +
+      `(${((100 * cpuMs) / wall).toFixed(0)}% of a core); event loop delay p50 ` +
+      `${(delay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms`
+    );
+  };
+}
+
+/** Reconcile passes per controller and result so far (conflicts and errors show as requeue/error). */
+async function reconcileCounts(): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const value of (await reconcileTotal.get()).values) {
+    counts.set(`${value.labels.controller}/${value.labels.result}`, value.value);
+  }
+  return counts;
+}
+
+async function reconcileDelta(before: Map<string, number>): Promise<string> {
+  const after = await reconcileCounts();
+  const parts: string[] = [];
+  for (const [key, value] of [...after.entries()].sort()) {
+    const delta = value - (before.get(key) ?? 0);
+    if (delta > 0) parts.push(`${key} ${delta}`);
+  }
+  return `reconcile passes (controller/result): ${parts.join(", ")}`;
+}
 
 // ---------------------------------------------------------------- Berth
 
@@ -178,6 +222,7 @@ function printMode(
   baselines: Array<{ baseline: Baseline; samples: BaselineSample[] }>,
   berth: number[],
   recorder: StageRecorder,
+  cost: string,
 ): void {
   const floorSamples = baselines.find((b) => b.baseline.name === "engine API")!.samples;
   const floor = summaries(floorSamples).answers;
@@ -194,6 +239,7 @@ function printMode(
   console.log(
     `  berth / docker run: median ${(berthSummary.median / cli.median).toFixed(2)}x, p99 ${(berthSummary.p99 / cli.p99).toFixed(2)}x`,
   );
+  console.log(`  ${cost}`);
   console.log(`\n  where Berth's time goes (${title}):`);
   printBreakdown(recorder, berthSummary.mean);
 }
@@ -204,6 +250,9 @@ async function singleMode(bench: Bench, baselines: Baseline[]): Promise<void> {
   const samples = new Map(baselines.map((b) => [b, [] as BaselineSample[]]));
   const berth: number[] = [];
   const recorder = new StageRecorder(bench.namespace);
+  let cpuMs = 0;
+  let wallMs = 0;
+  const passes = await reconcileCounts();
   console.log(`\nsingle: ${TRIALS} sequential trials of one container each (${load()})`);
   for (let trial = 0; trial < TRIALS; trial++) {
     for (const baseline of baselines) {
@@ -214,7 +263,12 @@ async function singleMode(bench: Bench, baselines: Baseline[]): Promise<void> {
         await baseline.cleanup(label);
       }
     }
+    const cpu = process.cpuUsage();
+    const wall = performance.now();
     berth.push(await berthOnce(bench, recorder, `single-${trial}`));
+    const used = process.cpuUsage(cpu);
+    cpuMs += (used.user + used.system) / 1000;
+    wallMs += performance.now() - wall;
     await deleteAndWait(bench.client, bench.namespace);
   }
   recorder.close();
@@ -223,6 +277,7 @@ async function singleMode(bench: Bench, baselines: Baseline[]): Promise<void> {
     baselines.map((baseline) => ({ baseline, samples: samples.get(baseline)! })),
     berth,
     recorder,
+    `this process during Berth's trials: CPU ${cpuMs.toFixed(0)} ms in ${wallMs.toFixed(0)} ms wall (${((100 * cpuMs) / wallMs).toFixed(0)}% of a core)\n  ${await reconcileDelta(passes)} (deletions included)`,
   );
 }
 
@@ -242,12 +297,15 @@ async function parallelMode(bench: Bench, baselines: Baseline[]): Promise<void> 
     await sleep(2000);
   }
   const recorder = new StageRecorder(bench.namespace);
+  const passes = await reconcileCounts();
+  const cost = processCost();
   const berth = await Promise.all(
     Array.from({ length: COUNT }, (_, index) => berthOnce(bench, recorder, `parallel-${index}`)),
   );
+  const costLine = `${cost()}\n  ${await reconcileDelta(passes)}`;
   recorder.close();
   await deleteAndWait(bench.client, bench.namespace);
-  printMode(`${COUNT} Definitions at once`, results, berth, recorder);
+  printMode(`${COUNT} Definitions at once`, results, berth, recorder, costLine);
 }
 
 async function main(): Promise<void> {
