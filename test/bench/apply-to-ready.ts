@@ -12,7 +12,8 @@
  * - single: BENCH_TRIALS (default 10) sequential trials of one Definition, each trial timing
  *   `docker run`, the Engine API and Berth one after the other on an otherwise idle engine;
  * - parallel: BENCH_DEFINITIONS (default 20) at once, for each of the three in turn.
- * BENCH_AGENT_WORKERS sets the agent's parallel deploys (default: the agent's own).
+ * BENCH_AGENT_WORKERS and BENCH_DEFINITION_WORKERS set the agent's and the Definition
+ * controller's workers (default: their own defaults).
  *
  * A measurement, not a test: it prints numbers and ratios (with the load average, as the
  * machine may be shared) and fails only when something breaks. Everything it creates
@@ -320,7 +321,11 @@ async function main(): Promise<void> {
 
   console.log(`apply-to-ready: ${IMAGE}, one replica per Definition, mode ${MODE} (${load()})`);
   await client.create(NAMESPACES, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
-  const controller = startController({}, { client, logger });
+  const definitionWorkers = process.env.BENCH_DEFINITION_WORKERS;
+  const controller = startController(
+    definitionWorkers ? { definitionWorkers: Number(definitionWorkers) } : {},
+    { client, logger },
+  );
   const agent = await startAgent(
     {
       nodeName,
