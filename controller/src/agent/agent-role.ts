@@ -25,6 +25,7 @@ import { engineEvents } from "./engine-events.js";
 import { garbageCollectionLoop } from "./gc.js";
 import { NodeHeartbeat } from "./heartbeat.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
+import { BuildFailures } from "./build-failures.js";
 import { CrashRecords } from "./crash-records.js";
 import { PrivateImages } from "./private-images.js";
 import { instanceKeyOfProbe } from "./liveness.js";
@@ -102,6 +103,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   let bindAddress: string;
   let privateImages: PrivateImages;
   let crashRecords: CrashRecords;
+  let buildFailures: BuildFailures;
   try {
     installation = await resolveInstallation(client, options);
     bindAddress = await resolveBindAddress(options, logger);
@@ -110,6 +112,12 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     crashRecords = new CrashRecords(options.stateDir, clock.now(), (message) =>
       logger.warn("the crash-loop record could not be read", { problem: message }),
     );
+    buildFailures = new BuildFailures({
+      stateDir: options.stateDir,
+      clock,
+      onUnreadable: (message) =>
+        logger.warn("the record of failed builds could not be read", { problem: message }),
+    });
     ({ lease } = await registerNode(identity, { client, clock, logger }));
   } catch (err) {
     releaseLock();
@@ -207,6 +215,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
         imageLabels: { [LABELS.installation]: installation },
       }),
     privateImages,
+    buildFailures,
     preparations,
     trace,
     firstCheckWaitMs: FIRST_CHECK_WAIT_MS,

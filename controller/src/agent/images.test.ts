@@ -8,6 +8,8 @@ import { ImageNotFoundError } from "../docker/errors.js";
 import { RecordingEventRecorder } from "../testing/recording-events.js";
 import { SourceBuildError, SourceError } from "../source/errors.js";
 import { ensureSourceImage } from "../source/builder.js";
+import { FakeClock } from "../testing/fake-clock.js";
+import { BuildFailures } from "./build-failures.js";
 import { InstanceImages, failureMessage } from "./images.js";
 
 const TOKEN = "ghp_0123456789SECRET";
@@ -100,4 +102,47 @@ test("a failed build's message keeps the end of a long output line, where the er
   assert.ok(message.length < 4096, `${message.length} characters`);
   assert.match(message, /chatter 1599/);
   assert.doesNotMatch(message, /chatter 1589\n/, "only the last lines");
+});
+
+test("a commit whose build failed is not built again by an agent that restarted", async (t) => {
+  const stateDir = await mkdtemp(join(tmpdir(), "berth-images-"));
+  t.after(() => rm(stateDir, { recursive: true, force: true }));
+  let builds = 0;
+  const agentProcess = () =>
+    new InstanceImages({
+      docker: {
+        imageExists: () => Promise.resolve(false),
+        pullImage: () => Promise.reject(new Error("a repository Instance pulls nothing")),
+        inspectImage: () => Promise.reject(new Error("a repository Instance inspects no pulled image")),
+        inspectDistribution: () => Promise.reject(new Error("a repository Instance asks no registry")),
+      },
+      events: new RecordingEventRecorder(),
+      nodeName: "n1",
+      buildSourceImage: () => {
+        builds += 1;
+        return Promise.reject(
+          new SourceBuildError("building failed at step 2", "Step 2/3 : RUN false", ["false"], "/l.log"),
+        );
+      },
+      buildFailures: new BuildFailures({ stateDir, clock: new FakeClock(0) }),
+    });
+  const ensure = (images: InstanceImages) =>
+    images
+      .ensure(
+        instanceWithUrl("https://git.example/team/web.git"),
+        () => undefined,
+        new AbortController().signal,
+        () => undefined,
+        () => Promise.resolve(() => undefined),
+      )
+      .then(
+        () => assert.fail("the build should fail"),
+        (err: unknown) => err,
+      );
+  const first = await ensure(agentProcess());
+  assert.ok(first instanceof SourceBuildError);
+  const afterRestart = await ensure(agentProcess());
+  assert.ok(afterRestart instanceof SourceBuildError && afterRestart.reason === "BuildFailed");
+  assert.equal(failureMessage(afterRestart), failureMessage(first));
+  assert.equal(builds, 1, "the known-bad commit was built once");
 });

@@ -5,9 +5,10 @@
  * under way between the replicas that ask for it.
  *
  * A build that fails for a reason the same commit will always give (a failing step, a
- * missing containerFile, no usable EXPOSE) is remembered here, so restarts and replicas of
- * that commit fail at once instead of building it again; a new commit or recipe is a new
- * Instance (its deploymentId changes) and builds afresh.
+ * missing containerFile, no usable EXPOSE) is remembered (build-failures.ts, kept in the
+ * state directory), so restarts and replicas of that commit, and an agent that restarted,
+ * fail at once instead of building it again; a new commit or recipe is a new Instance (its
+ * deploymentId changes) and builds afresh.
  */
 import type { ImageSource, Instance, RepositorySource } from "../api/types.js";
 import { ImageNotFoundError, RegistryAuthError } from "../docker/errors.js";
@@ -24,6 +25,7 @@ import type { ResolvedImage } from "./container-request.js";
 import { ContainerConfigError, runSourceOf, templateOf } from "./container-request.js";
 import type { AgentDocker } from "./docker-port.js";
 import { REASONS } from "./instance-status.js";
+import { BuildFailures } from "./build-failures.js";
 import { PrivateImages } from "./private-images.js";
 
 /** Builds (or finds) the image of a repository source; the source module's ensureSourceImage. */
@@ -49,6 +51,8 @@ export interface InstanceImagesOptions {
   buildSourceImage: BuildSourceImage;
   /** Images this node pulled with credentials; in memory only when absent. */
   privateImages?: PrivateImages;
+  /** Builds that failed for good; in memory only when absent. */
+  buildFailures?: BuildFailures;
 }
 
 /** Source failures the same commit gives every time: retried only when the Instance changes. */
@@ -62,19 +66,18 @@ export const FINAL_SOURCE_REASONS: ReadonlySet<string> = new Set([
   "RepositoryTooLarge",
 ]);
 
-/** How many failed builds are remembered; the oldest are forgotten first. */
-const REMEMBERED_FAILURES = 256;
 /** Lines of build output a failure's message carries; the full log stays on the node. */
 const BUILD_LINES_IN_MESSAGE = 10;
 const LINE_LIMIT = 200;
 const FULL_COMMIT = /^[0-9a-f]{40}$/;
 
 export class InstanceImages {
-  private readonly failedBuilds = new Map<string, SourceError>();
+  private readonly failedBuilds: BuildFailures;
   private readonly privateImages: PrivateImages;
 
   constructor(private readonly options: InstanceImagesOptions) {
     this.privateImages = options.privateImages ?? new PrivateImages();
+    this.failedBuilds = options.buildFailures ?? new BuildFailures();
   }
 
   /**
@@ -227,20 +230,11 @@ export class InstanceImages {
       return { name: image.image, port: image.port };
     } catch (err) {
       if (failureKey && err instanceof SourceError && FINAL_SOURCE_REASONS.has(err.reason)) {
-        this.rememberFailure(failureKey, err);
+        this.failedBuilds.remember(failureKey, err);
       }
       throw err;
     } finally {
       release?.();
-    }
-  }
-
-  private rememberFailure(key: string, err: SourceError): void {
-    this.failedBuilds.delete(key);
-    this.failedBuilds.set(key, err);
-    for (const oldest of this.failedBuilds.keys()) {
-      if (this.failedBuilds.size <= REMEMBERED_FAILURES) break;
-      this.failedBuilds.delete(oldest);
     }
   }
 }

@@ -29,6 +29,7 @@ import { ContainerLauncher } from "./container-launch.js";
 import type { NodeAddressing } from "./container-request.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
 import { recordExit } from "./crashloop.js";
+import type { BuildFailures } from "./build-failures.js";
 import { CrashRecords } from "./crash-records.js";
 import type { AgentDocker } from "./docker-port.js";
 import type { DeliveredEnvironments } from "./environment.js";
@@ -90,6 +91,8 @@ export interface InstanceReconcilerOptions {
   crashRecords?: CrashRecords;
   /** Images this node pulled with credentials (kept in the state directory); in memory when absent. */
   privateImages?: PrivateImages;
+  /** Builds that failed for good (kept in the state directory); in memory when absent. */
+  buildFailures?: BuildFailures;
   /**
    * Where pulls and builds run, off the reconcile workers, with the node's limit; the agent
    * passes one that wakes the Instance when its image is ready. One that wakes nobody when absent.
@@ -134,6 +137,7 @@ export class InstanceReconciler implements Reconciler {
       nodeName: node.nodeName,
       buildSourceImage: options.buildSourceImage,
       ...(options.privateImages ? { privateImages: options.privateImages } : {}),
+      ...(options.buildFailures ? { buildFailures: options.buildFailures } : {}),
     });
     this.crashes = options.crashRecords ?? new CrashRecords(undefined, clock.now());
     this.preparations = preparations;

@@ -1,16 +1,9 @@
-import { readdir } from "node:fs/promises";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import type { Logger } from "../runtime/log.js";
 import { nullLogger } from "../runtime/log.js";
-import type { DockerOperation, ErrorContext } from "./errors.js";
-import {
-  ContainerNotFoundError,
-  DockerError,
-  DockerTimeoutError,
-  ImageNotFoundError,
-  InvalidImageNameError,
-  classifyDockerError,
-} from "./errors.js";
+import type { ErrorContext } from "./error-classification.js";
+import type { DockerOperation } from "./errors.js";
+import { ContainerNotFoundError, DockerError, ImageNotFoundError, InvalidImageNameError } from "./errors.js";
 import { type EngineEvent, type EventStreamOptions, streamEngineEvents } from "./events.js";
 import { collectExecOutput, execExitCode } from "./exec.js";
 import { jsonLines } from "./json-lines.js";
@@ -30,10 +23,12 @@ import {
   toContainerSummary,
   toCreateOptions,
   toImageInfo,
+  toImageSummary,
 } from "./types.js";
 import { LABELS } from "../api/vocabulary.js";
-import { hasEngineTls } from "./tls.js";
-import { parseEngineUrl } from "./url.js";
+import { runEngineCall } from "./engine-call.js";
+import type { SystemCalls } from "./engine-client.js";
+import { buildRequest, dockerodeFor, toAuthConfig, toEngineInfo, toEngineVersion } from "./engine-client.js";
 import { imagePathSegment, imageReferenceProblem } from "./reference.js";
 import {
   type BuildOptions,
@@ -47,20 +42,6 @@ import {
   type PullOptions,
   type RegistryAuth,
 } from "./options.js";
-
-// The option and result types live in options.ts; importers may take them from here.
-export type {
-  BuildOptions,
-  CallOptions,
-  DockerEngineOptions,
-  DockerTimeouts,
-  EngineInfo,
-  EngineVersion,
-  ExecResult,
-  PullOptions,
-  RegistryAuth,
-} from "./options.js";
-export { DEFAULT_DOCKER_TIMEOUTS } from "./options.js";
 
 /**
  * The one place Berth talks to a Docker engine. Every call has a deadline (a hung engine
@@ -80,19 +61,7 @@ export class DockerEngine {
     this.timeouts = { ...DEFAULT_DOCKER_TIMEOUTS, ...options.timeouts };
     this.observer = options.observer ?? prometheusDockerObserver;
     this.logger = options.logger ?? nullLogger;
-    const address = parseEngineUrl(options.url, { tls: hasEngineTls(options.tls) });
-    // Every connection field is set, even to undefined: dockerode would otherwise fill
-    // the gaps from DOCKER_HOST and friends, and talk to a different engine.
-    this.docker = new Docker({
-      socketPath: address.kind === "socket" ? address.socketPath : undefined,
-      host: address.kind === "network" ? address.host : undefined,
-      port: address.kind === "network" ? address.port : undefined,
-      protocol: address.kind === "network" ? address.protocol : undefined,
-      ca: options.tls?.ca,
-      cert: options.tls?.cert,
-      key: options.tls?.key,
-      timeout: undefined,
-    });
+    this.docker = dockerodeFor(options.url, options.tls);
     this.system = this.docker as unknown as SystemCalls;
   }
 
@@ -106,26 +75,14 @@ export class DockerEngine {
     const version = await this.run("version", {}, this.timeouts.requestMs, call, (abortSignal) =>
       this.system.version({ abortSignal }),
     );
-    return {
-      version: version.Version,
-      apiVersion: version.ApiVersion,
-      os: version.Os,
-      arch: version.Arch,
-      kernelVersion: version.KernelVersion,
-    };
+    return toEngineVersion(version);
   }
 
   async info(call?: CallOptions): Promise<EngineInfo> {
     const info = await this.run("info", {}, this.timeouts.requestMs, call, (abortSignal) =>
       this.system.info({ abortSignal }),
     );
-    return {
-      name: info.Name ?? "",
-      cpus: info.NCPU ?? 0,
-      memoryBytes: info.MemTotal ?? 0,
-      containersRunning: info.ContainersRunning ?? 0,
-      rootDir: info.DockerRootDir ?? "",
-    };
+    return toEngineInfo(info);
   }
 
   /** Throws ImageNotFoundError when the engine does not have the image. */
@@ -156,13 +113,7 @@ export class DockerEngine {
     const listed = await this.run("list_images", {}, this.timeouts.requestMs, call, (abortSignal) =>
       this.docker.listImages({ filters, abortSignal } as Docker.ListImagesOptions),
     );
-    return listed.map((image) => ({
-      id: image.Id,
-      repoTags: (image.RepoTags ?? []).filter((tag) => tag !== "<none>:<none>"),
-      labels: image.Labels ?? {},
-      sizeBytes: image.Size,
-      createdAt: image.Created * 1000,
-    }));
+    return listed.map(toImageSummary);
   }
 
   /**
@@ -225,21 +176,8 @@ export class DockerEngine {
     const image = options.tags[0];
     for (const tag of options.tags) checkImageReference("build_image", tag);
     return this.run("build_image", { image }, timeoutMs, options, async (abortSignal) => {
-      const context =
-        typeof options.context === "string"
-          ? { context: options.context, src: await readdir(options.context) }
-          : options.context;
-      const query: BuildQuery = {
-        t: options.tags,
-        dockerfile: options.containerFile ?? "Dockerfile",
-        buildargs: options.buildArgs,
-        labels: options.labels,
-        rm: true,
-        forcerm: true,
-        abortSignal,
-      };
-      // The engine takes one `t` per tag; dockerode passes the array through, its types allow one.
-      const stream = await this.docker.buildImage(context, query as unknown as Docker.ImageBuildOptions);
+      const { context, query } = await buildRequest(options, abortSignal);
+      const stream = await this.docker.buildImage(context, query);
       return followBuild(jsonLines(stream), options.onOutput);
     });
   }
@@ -392,10 +330,7 @@ export class DockerEngine {
     );
   }
 
-  /**
-   * Runs one engine call with a deadline, metrics and error classification. The race
-   * with the deadline keeps the promise bounded even where the client ignores the signal.
-   */
+  /** One engine call with a deadline, metrics and error classification (engine-call.ts). */
   private async run<T>(
     operation: DockerOperation,
     context: Omit<ErrorContext, "operation" | "engineUrl">,
@@ -403,58 +338,9 @@ export class DockerEngine {
     call: CallOptions | undefined,
     fn: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const started = performance.now();
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    let onCallerAbort: (() => void) | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const timeout = new DockerTimeoutError(operation, this.url, timeoutMs);
-        controller.abort(timeout);
-        reject(timeout);
-      }, timeoutMs);
-      const callerSignal = call?.signal;
-      if (callerSignal) {
-        onCallerAbort = () => {
-          controller.abort(callerSignal.reason);
-          reject(callerSignal.reason);
-        };
-        if (callerSignal.aborted) onCallerAbort();
-        else callerSignal.addEventListener("abort", onCallerAbort, { once: true });
-      }
-    });
-    const seconds = () => (performance.now() - started) / 1000;
-    try {
-      const result = await Promise.race([fn(controller.signal), deadline]);
-      this.observer.operationFinished(operation, seconds());
-      return result;
-    } catch (err) {
-      if (call?.signal?.aborted) {
-        // The caller gave up (shutdown, a newer reconcile): not the engine's failure.
-        this.observer.operationFinished(operation, seconds());
-        throw call.signal.reason;
-      }
-      const classified = classifyDockerError(err, { ...context, operation, engineUrl: this.url });
-      this.observer.operationFinished(operation, seconds(), classified.reason);
-      throw classified;
-    } finally {
-      clearTimeout(timer);
-      if (onCallerAbort) call?.signal?.removeEventListener("abort", onCallerAbort);
-    }
+    const engine = { engineUrl: this.url, observer: this.observer };
+    return await runEngineCall({ ...engine, operation, context, timeoutMs, call }, fn);
   }
-}
-
-/** dockerode takes {abortSignal} on these calls; its type definitions lag behind. */
-interface SystemCalls {
-  ping(options: { abortSignal: AbortSignal }): Promise<unknown>;
-  version(options: { abortSignal: AbortSignal }): Promise<Docker.DockerVersion>;
-  info(options: { abortSignal: AbortSignal }): Promise<{
-    Name?: string;
-    NCPU?: number;
-    MemTotal?: number;
-    ContainersRunning?: number;
-    DockerRootDir?: string;
-  }>;
 }
 
 /** Refuses, before any request, an image reference the distribution grammar does not allow. */
@@ -463,20 +349,7 @@ function checkImageReference(operation: DockerOperation, image: string): void {
   if (problem) throw new InvalidImageNameError(operation, image, problem);
 }
 
-type BuildQuery = Omit<Docker.ImageBuildOptions, "t"> & { t: string[] };
-
 function statusCode(err: unknown): number | undefined {
   const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
   return typeof code === "number" ? code : undefined;
-}
-
-function toAuthConfig(auth: RegistryAuth | undefined): Docker.AuthConfig | undefined {
-  if (!auth) return undefined;
-  const config: Docker.AuthConfig & { identitytoken?: string } = {
-    username: auth.username ?? "",
-    password: auth.password ?? "",
-    serveraddress: auth.serverAddress ?? "",
-  };
-  if (auth.identityToken) config.identitytoken = auth.identityToken;
-  return config;
 }

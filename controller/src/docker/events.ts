@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
-import { type DockerError, EngineUnreachableError, classifyDockerError } from "./errors.js";
+import { classifyDockerError } from "./error-classification.js";
+import { type DockerError, EngineUnreachableError } from "./errors.js";
 import { type JsonMessage, jsonLines } from "./json-lines.js";
 
 export const CONTAINER_ACTIONS = ["start", "die", "destroy", "oom"] as const;

@@ -10,6 +10,7 @@ import {
   toContainerSummary,
   toCreateOptions,
   toImageInfo,
+  toImageSummary,
 } from "./types.js";
 
 test("toCreateOptions maps a full spec onto the engine's create options", () => {
@@ -183,4 +184,26 @@ test("label filters always include Berth's own label", () => {
   assert.deepEqual(labelFilters(managedLabels({ "berth.dev/managed-by": "x" })), [
     "berth.dev/managed-by=berth",
   ]);
+});
+
+test("toImageSummary drops the untagged placeholder and gives the creation time in milliseconds", () => {
+  const summary = toImageSummary({
+    Id: "sha256:abc",
+    RepoTags: ["<none>:<none>", "app:1"],
+    Labels: { a: "b" },
+    Size: 42,
+    Created: 1_700_000_000,
+  } as unknown as Parameters<typeof toImageSummary>[0]);
+  assert.deepEqual(summary, {
+    id: "sha256:abc",
+    repoTags: ["app:1"],
+    labels: { a: "b" },
+    sizeBytes: 42,
+    createdAt: 1_700_000_000_000,
+  });
+  const bare = toImageSummary({ Id: "sha256:def", Size: 1, Created: 1 } as Parameters<
+    typeof toImageSummary
+  >[0]);
+  assert.deepEqual(bare.repoTags, []);
+  assert.deepEqual(bare.labels, {});
 });

@@ -321,6 +321,17 @@ export function toImageInfo(inspect: Docker.ImageInspectInfo): ImageInfo {
   };
 }
 
+/** One image of the engine's image list; untagged images list no tags. */
+export function toImageSummary(image: Docker.ImageInfo): ImageSummary {
+  return {
+    id: image.Id,
+    repoTags: (image.RepoTags ?? []).filter((tag) => tag !== "<none>:<none>"),
+    labels: image.Labels ?? {},
+    sizeBytes: image.Size,
+    createdAt: image.Created * 1000,
+  };
+}
+
 /** Docker's label filter syntax for the engine's list and events endpoints. */
 export function labelFilters(labels: Record<string, string>): string[] {
   return Object.entries(labels).map(([key, value]) => `${key}=${value}`);

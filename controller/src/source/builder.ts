@@ -8,21 +8,20 @@
  * changed containerFile never reuses an image built from another one. A namespace and a
  * Definition name never hold a "/", so two namespaces never share a tag. The full build
  * output is kept in a log file under the state directory; errors carry its path.
- *
- * The checkout is the repository's own, hostile content: nothing is written into it but one
- * new file, created exclusively and never through a symbolic link.
+ * Where the build reads from inside the checkout is build-files.ts's to decide.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { access, mkdir, open, readFile, realpath, stat } from "node:fs/promises";
-import { dirname, isAbsolute, join, posix, relative, resolve, sep } from "node:path";
+import { createHash } from "node:crypto";
+import { access, mkdir, open } from "node:fs/promises";
+import { dirname, join, posix } from "node:path";
 import type { RepositorySource } from "../api/types.js";
 import type { DockerEngine } from "../docker/engine.js";
 import type { ImageInfo } from "../docker/types.js";
 import { BuildFailedError as DockerBuildFailedError, ImageNotFoundError } from "../docker/errors.js";
 import type { Logger } from "../runtime/log.js";
+import type { BuildLog } from "./build-log.js";
 import { WRITE_NO_FOLLOW, openBuildLog } from "./build-log.js";
-import { type SharedBuild, waitForBuild } from "./shared-build.js";
+import { DEFAULT_CONTAINER_FILE, locateBuildFiles } from "./build-files.js";
+import { SharedBuilds } from "./shared-build.js";
 import { SourceBuildError, SourceError } from "./errors.js";
 import type { GitOptions } from "./git.js";
 import { checkRepositoryAccess, checkoutCommit, resolveRepositoryCommit } from "./git.js";
@@ -85,17 +84,14 @@ export const SOURCE_LABELS = {
   definition: "berth.dev/definition",
 } as const;
 
-const DEFAULT_CONTAINER_FILE = "Dockerfile";
-const ALTERNATIVE_CONTAINER_FILE = "Containerfile";
 /** Start of the name a containerFile from outside the context directory is copied to, inside it. */
-const COPIED_CONTAINER_FILE = ".berth.Containerfile.";
 const FULL_COMMIT = /^[0-9a-f]{40}$/;
 /** Namespaces are RFC 1123 labels, Definition names RFC 1035 labels: neither holds "/" or "..". */
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DEFINITION_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Builds under way, per engine and image tag: concurrent requests share one. */
-const buildsInFlight = new WeakMap<BuildEngine, Map<string, SharedBuild<Omit<SourceImage, "reused">>>>();
+const buildsInFlight = new WeakMap<BuildEngine, SharedBuilds<Omit<SourceImage, "reused">>>();
 
 /** The image tag a repository source at a commit is built as. */
 export function sourceImageTag(
@@ -186,35 +182,12 @@ export async function ensureSourceImage(
 
   let perEngine = buildsInFlight.get(deps.docker);
   if (!perEngine) {
-    perEngine = new Map();
+    perEngine = new SharedBuilds();
     buildsInFlight.set(deps.docker, perEngine);
   }
-  let build = perEngine.get(tag);
-  if (!build) {
-    const inFlight = perEngine;
-    const cancel = new AbortController();
-    const started: SharedBuild<Omit<SourceImage, "reused">> = {
-      cancel,
-      waiters: 0,
-      result: buildFromSource(
-        { ...request, commit },
-        tag,
-        logPath,
-        { ...gitOptions, signal: cancel.signal },
-        deps,
-      ),
-    };
-    void started.result
-      .finally(() => {
-        if (inFlight.get(tag) === started) inFlight.delete(tag);
-      })
-      .catch(() => undefined);
-    perEngine.set(tag, started);
-    build = started;
-  }
-  const built = await waitForBuild(build, request.signal, () => {
-    if (perEngine.get(tag) === build) perEngine.delete(tag);
-  });
+  const built = await perEngine.join(tag, request.signal, (signal) =>
+    buildFromSource({ ...request, commit }, tag, logPath, { ...gitOptions, signal }, deps),
+  );
   return { ...built, reused: false };
 }
 
@@ -252,37 +225,20 @@ async function buildFromSource(
       `# containerFile ${repository.containerFile ?? DEFAULT_CONTAINER_FILE}, contextDir ${repository.contextDir ?? "."}`,
     );
     log?.info("building image from source", { url: display });
-    try {
-      const buildOptions: Parameters<BuildEngine["buildImage"]>[0] = {
-        context: contextDir,
-        containerFile,
-        tags: [tag],
-        labels: {
-          ...deps.imageLabels,
-          [SOURCE_LABELS.commit]: commit,
-          [SOURCE_LABELS.url]: display,
-          [SOURCE_LABELS.namespace]: namespace,
-          [SOURCE_LABELS.definition]: definition,
-        },
-        onOutput: (line) => buildLog.write(line),
-        ...(gitOptions.signal ? { signal: gitOptions.signal } : {}),
-      };
-      if (deps.buildTimeoutMs !== undefined) buildOptions.timeoutMs = deps.buildTimeoutMs;
-      await deps.docker.buildImage(buildOptions);
-    } catch (err) {
-      if (err instanceof DockerBuildFailedError) {
-        buildLog.write(`# build failed: ${err.engineMessage}`);
-        const where = err.step ? ` at "${err.step}"` : "";
-        throw new SourceBuildError(
-          `building ${display} at commit ${commit.slice(0, 12)} failed${where}: ${err.engineMessage} (full log: ${logPath})`,
-          err.step,
-          err.lastLines,
-          logPath,
-          { cause: err },
-        );
-      }
-      throw err;
-    }
+    const labels = {
+      ...deps.imageLabels,
+      [SOURCE_LABELS.commit]: commit,
+      [SOURCE_LABELS.url]: display,
+      [SOURCE_LABELS.namespace]: namespace,
+      [SOURCE_LABELS.definition]: definition,
+    };
+    await buildImage(
+      deps,
+      { contextDir, containerFile, tag, labels, display, commit },
+      buildLog,
+      logPath,
+      gitOptions.signal,
+    );
     buildLog.write(`# built ${tag}`);
     log?.info("image built from source", { logPath });
   } finally {
@@ -298,67 +254,49 @@ async function buildFromSource(
 }
 
 /**
- * The context directory and the containerFile's path inside it. Both must be inside the
- * checkout, also after following symbolic links: a repository must not reach outside itself.
+ * The engine's build of a located context; a failed step becomes a SourceBuildError that
+ * names the step and the full log.
  */
-async function locateBuildFiles(root: string, repository: RepositorySource, commit: string) {
-  const realRoot = await realpath(root);
-  const missing = (what: string): never => {
-    throw new SourceError(
-      "ContainerFileMissing",
-      `${what} at commit ${commit.slice(0, 12)} of ${checkRepositoryUrl(repository.url).display}`,
-    );
-  };
-  const inside = (relativePath: string, what: string): string => {
-    if (isAbsolute(relativePath) || relativePath.split(/[\\/]/).includes("..")) {
-      return missing(`${what} "${relativePath}" must be a relative path inside the repository, but is not,`);
+async function buildImage(
+  deps: SourceBuildDeps,
+  build: {
+    contextDir: string;
+    containerFile: string;
+    tag: string;
+    labels: Record<string, string>;
+    display: string;
+    commit: string;
+  },
+  buildLog: BuildLog,
+  logPath: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const { display, commit } = build;
+  try {
+    const buildOptions: Parameters<BuildEngine["buildImage"]>[0] = {
+      context: build.contextDir,
+      containerFile: build.containerFile,
+      tags: [build.tag],
+      labels: build.labels,
+      onOutput: (line) => buildLog.write(line),
+      ...(signal ? { signal } : {}),
+    };
+    if (deps.buildTimeoutMs !== undefined) buildOptions.timeoutMs = deps.buildTimeoutMs;
+    await deps.docker.buildImage(buildOptions);
+  } catch (err) {
+    if (err instanceof DockerBuildFailedError) {
+      buildLog.write(`# build failed: ${err.engineMessage}`);
+      const where = err.step ? ` at "${err.step}"` : "";
+      throw new SourceBuildError(
+        `building ${display} at commit ${commit.slice(0, 12)} failed${where}: ${err.engineMessage} (full log: ${logPath})`,
+        err.step,
+        err.lastLines,
+        logPath,
+        { cause: err },
+      );
     }
-    return resolve(realRoot, relativePath);
-  };
-  const contextName = repository.contextDir ?? ".";
-  const contextDir = await realpathInside(inside(contextName, "contextDir"), realRoot);
-  if (!contextDir || !(await stat(contextDir)).isDirectory())
-    return missing(`contextDir "${contextName}" is not a directory`);
-
-  const requested = repository.containerFile ?? DEFAULT_CONTAINER_FILE;
-  let containerPath = await realpathInside(inside(requested, "containerFile"), realRoot);
-  if (!containerPath && requested === DEFAULT_CONTAINER_FILE) {
-    containerPath = await realpathInside(inside(ALTERNATIVE_CONTAINER_FILE, "containerFile"), realRoot);
+    throw err;
   }
-  if (!containerPath || !(await stat(containerPath)).isFile())
-    return missing(`containerFile "${requested}" is not in the repository`);
-
-  const inContext = relative(contextDir, containerPath);
-  if (!inContext.startsWith("..") && !isAbsolute(inContext)) {
-    return { contextDir, containerFile: inContext.split(sep).join("/") };
-  }
-  // The engine reads the containerFile from the context: bring one from elsewhere in the
-  // repository in, as a new file of a name the repository cannot know in advance. Exclusive
-  // creation without following links: whatever the repository put at any name stays untouched.
-  const copiedName = `${COPIED_CONTAINER_FILE}${randomBytes(8).toString("hex")}`;
-  const content = await readFile(containerPath);
-  const copy = await open(
-    join(contextDir, copiedName),
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o644,
-  );
-  try {
-    await copy.writeFile(content);
-  } finally {
-    await copy.close();
-  }
-  return { contextDir, containerFile: copiedName };
-}
-
-/** The real path of `path` when it exists and stays inside `root`; undefined otherwise. */
-async function realpathInside(path: string, root: string): Promise<string | undefined> {
-  let real: string;
-  try {
-    real = await realpath(path);
-  } catch {
-    return undefined;
-  }
-  return real === root || real.startsWith(root + sep) ? real : undefined;
 }
 
 /** The port the service listens on: repository.port, else the single TCP port the image EXPOSEs. */

@@ -9,16 +9,17 @@
  * GIT_ALLOW_PROTOCOL, which also stops transports such as ext:: that would run commands.
  * A file:// URL must also be under a directory the operator allowed (file-repositories.ts).
  */
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { RepositorySource } from "../api/types.js";
 import { SourceError } from "./errors.js";
+import type { GitResult } from "./git-command.js";
+import { GitCommandError, gitReason, runGit } from "./git-command.js";
 import type { FileRepositoryPolicy } from "./file-repositories.js";
 import { NO_FILE_REPOSITORIES, checkFileRepository } from "./file-repositories.js";
 import type { CheckedRepositoryUrl } from "./repository-url.js";
-import { checkRepositoryUrl, redactUrlsIn } from "./repository-url.js";
+import { checkRepositoryUrl } from "./repository-url.js";
 import { withinSize } from "./source-disk.js";
 
 export interface GitOptions {
@@ -40,103 +41,8 @@ export interface GitOptions {
 
 const DEFAULT_QUERY_TIMEOUT_MS = 60_000;
 const DEFAULT_FETCH_TIMEOUT_MS = 600_000;
-const OUTPUT_LIMIT_BYTES = 64 * 1024 * 1024;
 const FULL_COMMIT = /^[0-9a-fA-F]{40}$/;
 const ABBREVIATED_COMMIT = /^[0-9a-fA-F]{4,39}$/;
-
-/** The environment git runs with: no prompts, only the allowed transports, stable messages. */
-function gitEnvironment(): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    GIT_TERMINAL_PROMPT: "0",
-    GIT_ALLOW_PROTOCOL: "https:ssh:file",
-    // A constant, never built from user input: ssh must fail instead of asking for a password.
-    GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? "ssh -o BatchMode=yes",
-    LC_ALL: "C",
-  };
-}
-
-interface GitResult {
-  stdout: string;
-  stderr: string;
-}
-
-class GitCommandError extends Error {
-  constructor(
-    readonly exitCode: number | undefined,
-    readonly stderr: string,
-    readonly timedOut: boolean,
-    message: string,
-  ) {
-    super(message);
-    this.name = "GitCommandError";
-  }
-}
-
-function runGit(
-  args: string[],
-  options: {
-    timeoutMs: number;
-    gitBinary: string;
-    env?: NodeJS.ProcessEnv;
-    signal?: AbortSignal | undefined;
-  },
-): Promise<GitResult> {
-  return new Promise((resolve, reject) => {
-    const { signal } = options;
-    if (signal?.aborted) {
-      reject(abortReason(signal));
-      return;
-    }
-    execFile(
-      options.gitBinary,
-      args,
-      {
-        env: { ...gitEnvironment(), ...options.env },
-        timeout: options.timeoutMs,
-        killSignal: "SIGKILL",
-        maxBuffer: OUTPUT_LIMIT_BYTES,
-        encoding: "utf8",
-        ...(signal ? { signal } : {}),
-      },
-      (err, stdout, stderr) => {
-        if (!err) {
-          resolve({ stdout, stderr });
-          return;
-        }
-        if (signal?.aborted) {
-          reject(abortReason(signal));
-          return;
-        }
-        const timedOut = err.killed === true && err.signal === "SIGKILL";
-        const exitCode = typeof err.code === "number" ? err.code : undefined;
-        if (!timedOut && exitCode === undefined) {
-          // The program itself could not run (ENOENT and the like): not the repository's fault.
-          reject(new Error(`running ${options.gitBinary} failed: ${err.message}`, { cause: err }));
-          return;
-        }
-        reject(new GitCommandError(exitCode, stderr, timedOut, err.message));
-      },
-    );
-  });
-}
-
-/** Why a cancelled call ended: the signal's reason when it is an Error. */
-export function abortReason(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error("cancelled");
-}
-
-/** git's own explanation: its last fatal/error line, or its last line. Passwords redacted. */
-function gitReason(err: GitCommandError, timeoutMs: number): string {
-  if (err.timedOut) return `git gave no answer within ${Math.round(timeoutMs / 1000)} s`;
-  const lines = err.stderr
-    .split("\n")
-    .map((line) => line.trim())
-    .filter(Boolean);
-  const fatal = lines.filter((line) => /^(fatal|error):/.test(line));
-  const chosen = (fatal.length ? fatal : lines).slice(-2).join(" ");
-  return chosen ? redactUrlsIn(chosen) : `git exited with code ${err.exitCode ?? "unknown"}`;
-}
 
 function settings(options: Partial<GitOptions> | undefined) {
   return {

@@ -46,3 +46,35 @@ export function waitForBuild<T>(
     );
   });
 }
+
+/** The builds under way, by tag: a request for a tag being built joins that build. */
+export class SharedBuilds<T> {
+  private readonly inFlight = new Map<string, SharedBuild<T>>();
+
+  /**
+   * The result of the build of `tag`: the one under way, or one `start` begins (with the
+   * signal that cancels it once every request for it has gone). `signal` is this request's.
+   */
+  async join(
+    tag: string,
+    signal: AbortSignal | undefined,
+    start: (cancel: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    let build = this.inFlight.get(tag);
+    if (!build) {
+      const cancel = new AbortController();
+      const started: SharedBuild<T> = { cancel, waiters: 0, result: start(cancel.signal) };
+      void started.result
+        .finally(() => {
+          if (this.inFlight.get(tag) === started) this.inFlight.delete(tag);
+        })
+        .catch(() => undefined);
+      this.inFlight.set(tag, started);
+      build = started;
+    }
+    const joined = build;
+    return await waitForBuild(joined, signal, () => {
+      if (this.inFlight.get(tag) === joined) this.inFlight.delete(tag);
+    });
+  }
+}

@@ -1,4 +1,4 @@
-import type { CallOptions } from "../docker/engine.js";
+import type { CallOptions } from "../docker/options.js";
 import type { PullOptions } from "../docker/options.js";
 import { ContainerNotFoundError, ImageNotFoundError } from "../docker/errors.js";
 import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/types.js";
