@@ -21,6 +21,7 @@ import { preparingImage } from "./instance-observations.js";
 import type { InstanceStatusWriter } from "./instance-status-writer.js";
 import type { RetryBackoff } from "./retry-backoff.js";
 import type { StartCheck } from "./start-check.js";
+import type { StartTrace } from "./start-trace.js";
 
 /** A pass that left its image being pulled or built looks again this soon if nothing wakes it earlier. */
 export const PREPARING_RECHECK_MS = 30_000;
@@ -37,6 +38,7 @@ export interface ContainerLauncherOptions {
   retries: RetryBackoff;
   startCheck: StartCheck;
   status: InstanceStatusWriter;
+  trace?: StartTrace;
 }
 
 /** A launch either waits (its image is being prepared, or the container exited at once) or runs. */
@@ -62,7 +64,8 @@ export class ContainerLauncher {
       await this.options.status.write(instance, preparingImage(prepared.preparing, restarts));
       return { wait: { requeueAfterMs: PREPARING_RECHECK_MS } };
     }
-    const id = await this.createAndStart(instance, prepared.done, environment, restarts, context);
+    this.options.trace?.reached(key, "image_ready");
+    const id = await this.createAndStart(key, instance, prepared.done, environment, restarts, context);
     this.options.retries.reset(key);
     this.options.startCheck.started(key, id);
     context.log.info("started container", { containerId: id, image: prepared.done.name, restarts });
@@ -72,6 +75,7 @@ export class ContainerLauncher {
   }
 
   private async createAndStart(
+    key: string,
     instance: Instance,
     image: ResolvedImage,
     environment: InstanceEnvironment,
@@ -91,8 +95,10 @@ export class ContainerLauncher {
       stopTimeoutSeconds: this.options.stopGraceSeconds,
     });
     const id = await docker.createContainer(spec, { signal: context.signal });
+    this.options.trace?.reached(key, "container_created");
     try {
       await docker.startContainer(id, { signal: context.signal });
+      this.options.trace?.reached(key, "container_started");
     } catch (err) {
       // A container that never started is not worth keeping (a taken port fails here).
       await docker.removeContainer(id, { force: true }).catch((cleanupErr: unknown) => {

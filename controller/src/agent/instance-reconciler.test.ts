@@ -22,7 +22,11 @@ import { START_CHECK_MS } from "./command-failure.js";
 import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./container-request.js";
 import { FakeDocker } from "../testing/fake-docker.js";
 import { ImagePreparations } from "./image-preparation.js";
-import { InstanceReconciler, PREPARING_RECHECK_MS } from "./instance-reconciler.js";
+import {
+  InstanceReconciler,
+  PREPARING_RECHECK_MS,
+  type InstanceReconcilerOptions,
+} from "./instance-reconciler.js";
 import { CrashRecords } from "./crash-records.js";
 import { Prober } from "./prober.js";
 
@@ -134,6 +138,7 @@ const setupReconciler: { last?: InstanceReconciler } = {};
 function setup(
   probeOk = true,
   world?: { clock: FakeClock; docker: FakeDocker; api: InstanceApi; crashRecords: CrashRecords },
+  extra: Partial<InstanceReconcilerOptions> = {},
 ) {
   const clock = world?.clock ?? new FakeClock(Date.parse("2025-01-01T00:00:10Z"));
   // What the state directory keeps across agent processes.
@@ -173,6 +178,7 @@ function setup(
     buildSourceImage: builder.build,
     privilegedPortsAllowed: () => Promise.resolve(false),
     preparations: new ImagePreparations({ limit: 2, onSettled: (key) => woken.push(key) }),
+    ...extra,
   });
   setupReconciler.last = reconciler;
   const context: ReconcileContext = {
@@ -230,6 +236,32 @@ test("a new Instance gets a labelled container, an address, and Running once the
   const writes = api.calls.filter((c) => c.verb === "patchStatus").length;
   await reconcile();
   assert.equal(api.calls.filter((c) => c.verb === "patchStatus").length, writes, "no change, no write");
+  prober.stopAll();
+});
+
+test("with a first-check wait, a server that answers at once is written Ready in the first status write", async () => {
+  const { api, woken, reconcile, prober } = setup(true, undefined, { firstCheckWaitMs: 100 });
+  const result = await reconcile();
+  const status = api.instance.status;
+  assert.equal(status?.phase, "Running");
+  assert.equal(status?.ready, true);
+  assert.ok(status?.lastProbeTime);
+  assert.equal(
+    api.calls.filter((c) => c.verb === "patchStatus").length,
+    1,
+    "one write, not Starting then Running",
+  );
+  assert.deepEqual(result, { requeueAfterMs: 30_000 }, "ready: the next look is the resync");
+  assert.deepEqual(woken, ["ns/web-0"], "the verdict still wakes the Instance (a pass that changes nothing)");
+  prober.stopAll();
+});
+
+test("with a first-check wait, a server that does not answer yet is written Starting, and the verdict decides", async () => {
+  const { api, reconcile, prober } = setup(false, undefined, { firstCheckWaitMs: 100 });
+  await reconcile();
+  assert.equal(api.instance.status?.phase, "Starting");
+  assert.equal(api.instance.status?.ready, false);
+  assert.match(api.instance.status?.message ?? "", /connection refused/, "the first check's miss is said");
   prober.stopAll();
 });
 

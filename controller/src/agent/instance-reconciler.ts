@@ -46,6 +46,7 @@ import type { PrivateImages } from "./private-images.js";
 import type { Prober } from "./prober.js";
 import type { RetryBackoffOptions } from "./retry-backoff.js";
 import { DEFAULT_RETRY_BACKOFF, RetryBackoff } from "./retry-backoff.js";
+import type { StartTrace } from "./start-trace.js";
 import { RunningInstances } from "./running-instance.js";
 import { StartCheck } from "./start-check.js";
 
@@ -97,6 +98,10 @@ export interface InstanceReconcilerOptions {
    * passes one that wakes the Instance when its image is ready. One that wakes nobody when absent.
    */
   preparations?: ImagePreparations;
+  /** The agent's part of the apply-to-ready trace; none when absent. */
+  trace?: StartTrace;
+  /** How long the pass that started a container waits for its first health check; 0 when absent. */
+  firstCheckWaitMs?: number;
 }
 
 /** How soon to look again at a container someone else is removing. */
@@ -161,21 +166,29 @@ export class InstanceReconciler implements Reconciler {
       this.forget(key);
       return;
     }
+    this.options.trace?.pickedUp(key);
     let instance = cached;
     if (instance.metadata.deletionTimestamp) {
       await this.finalizer.finalize(instance, await listContainers(), context);
       this.forget(key);
       return;
     }
-    if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
-      instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
-    }
     // One retry policy for every failed step: whatever wakes the Instance early waits it out.
     const waitMs = this.retries.remainingMs(key, clock.now(), instance.metadata.generation);
     if (waitMs === Number.POSITIVE_INFINITY) return;
     if (waitMs > 0) return { requeueAfterMs: waitMs };
+    // The finalizer goes on while the engine is asked: both are in before any container is made.
+    const listing = listContainers();
     try {
-      return await this.sync(key, instance, await listContainers(), context);
+      if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
+        instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
+      }
+    } catch (err) {
+      listing.catch(() => undefined);
+      throw err;
+    }
+    try {
+      return await this.sync(key, instance, await listing, context);
     } catch (err) {
       return await this.failures.report(key, instance, err, context);
     }

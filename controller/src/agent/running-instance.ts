@@ -26,9 +26,18 @@ import {
 import { probeTargetFor } from "./probe-checks.js";
 import type { Prober } from "./prober.js";
 import type { StartCheck } from "./start-check.js";
+import type { StartTrace } from "./start-trace.js";
 
 /** How soon to look again at a running container whose ports are not published yet. */
 const UNCHECKED_RECHECK_MS = 1000;
+
+/**
+ * How long the agent's pass that started a container waits for its first health check
+ * before it writes the status. A server that answers at once is then written Ready in the
+ * same write as Running, instead of by a second pass (an engine list, an inspect and a second
+ * write) after the verdict; one that does not answer yet costs the pass this much at most.
+ */
+export const FIRST_CHECK_WAIT_MS = 100;
 
 export interface RunningInstancesOptions {
   node: NodeAddressing;
@@ -45,6 +54,10 @@ export interface RunningInstancesOptions {
   resyncMs: number;
   /** lastProbeTime is rewritten at most this often while readiness holds. */
   probeStatusRefreshMs: number;
+  /** The agent's part of the apply-to-ready trace; none when absent. */
+  trace?: StartTrace;
+  /** How long a pass that started a container waits for its first check (FIRST_CHECK_WAIT_MS); 0 when absent. */
+  firstCheckWaitMs?: number;
 }
 
 export class RunningInstances {
@@ -82,7 +95,8 @@ export class RunningInstances {
     }
     const stopped = await this.enforceLiveness(key, instance, template, endpoints, container, context);
     if (stopped) return stopped;
-    return await this.reportReadiness(key, instance, container, endpoints, restarts);
+    const justStarted = restartsOverride !== undefined;
+    return await this.reportReadiness(key, instance, container, endpoints, restarts, justStarted);
   }
 
   /** Stops the probe loops of an Instance and forgets what was seen of it. */
@@ -99,6 +113,7 @@ export class RunningInstances {
     container: ContainerInfo,
     endpoints: ServiceEndpoints,
     restarts: number,
+    justStarted: boolean,
   ): Promise<Result> {
     const { prober, startCheck, resyncMs } = this.options;
     const target = probeTargetFor(templateOf(instance).healthCheck, {
@@ -108,6 +123,8 @@ export class RunningInstances {
     // A loop that is not there yet for a container the status already calls ready: this agent
     // restarted (or was replaced) and adopts it. It stays ready until its own checks fail.
     prober.ensure(key, target, prober.state(key) ? undefined : resumedVerdict(instance, container.id));
+    const waitMs = this.options.firstCheckWaitMs ?? 0;
+    if (justStarted && waitMs > 0) await prober.firstOutcome(key, waitMs);
     const probe = prober.state(key);
     const readyNow = probe?.verdict === "Passed";
     if (readyNow) this.everReady.set(key, container.id);
@@ -132,6 +149,7 @@ export class RunningInstances {
     );
     if (lastProbeTime) observed.lastProbeTime = lastProbeTime;
     await this.options.status.write(instance, observed);
+    if (readyNow) this.options.trace?.readyWritten(key);
     if (firstOwnProbe) this.probedByThisProcess.add(key);
     return { requeueAfterMs: startCheckLeftMs > 0 ? Math.min(startCheckLeftMs, resyncMs) : resyncMs };
   }

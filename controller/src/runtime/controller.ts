@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import PQueue from "p-queue";
 import { isConflict, isPatchTestFailed } from "../kube/errors.js";
 import type { KubeObject } from "../kube/resources.js";
@@ -115,7 +116,7 @@ export class Controller {
   private readonly primaries: Array<{ informer: Informer<KubeObject>; map: MapFunc<KubeObject> }> = [];
   private queue: WorkQueue;
   private running: Promise<void> | undefined;
-  private reconcileAbort = new AbortController();
+  private reconcileAbort = this.newReconcileAbort();
   private pumpStopped = false;
   private runAbort = new AbortController();
 
@@ -188,6 +189,16 @@ export class Controller {
     this.queue.addAfter(key, delayMs);
   }
 
+  /**
+   * The signal every in-flight reconcile gets: each of their requests listens on it, so many
+   * workers mean many listeners, which is no leak.
+   */
+  private newReconcileAbort(): AbortController {
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
+    return abort;
+  }
+
   /** Waits for the caches, then runs workers until the signal aborts; resolves once stopped. */
   start(signal: AbortSignal): Promise<void> {
     if (this.running) return this.running;
@@ -199,7 +210,7 @@ export class Controller {
 
   private async run(signal: AbortSignal): Promise<void> {
     if (this.queue.isShuttingDown()) this.queue = this.newQueue();
-    this.reconcileAbort = new AbortController();
+    this.reconcileAbort = this.newReconcileAbort();
     this.pumpStopped = false;
     this.runAbort = new AbortController();
     const syncSignal = AbortSignal.any([signal, this.runAbort.signal]);
