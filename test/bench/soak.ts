@@ -34,7 +34,7 @@ import {
 } from "../../controller/src/kube/index.js";
 import { KubeEventRecorder } from "../../controller/src/runtime/events.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import { SimulatedEngine } from "./simulated-engine.js";
+import { SimulatedEngine } from "../../controller/src/simulated/engine.js";
 
 const IMAGE = "berth-test/echo:1";
 const REPLICAS = 5;

@@ -1,20 +1,34 @@
 /**
- * A Docker engine in memory, for benchmarks that churn far more containers than a machine
- * could run: containers are records, start publishes a made-up port, and the event stream
- * reports start, die and destroy as the engine would. Only the benchmarks use it; every
- * test of the agent's behaviour runs against a real engine.
+ * SIMULATED RUNTIME: a Docker engine in memory, for scale measurements that run far more
+ * containers than a machine could (the agent's `--runtime=simulated`, never the default).
+ * Containers are records; start waits the configured latency, publishes a made-up port and
+ * may crash at the configured rate; exec checks fail until the readiness delay has passed
+ * since start; the event stream reports start, die and destroy as the engine would.
+ * Everything above it (the agent's reconciler, prober, status writes, heartbeats) is the
+ * real code. No test of the agent's behaviour on Docker uses it.
  */
-import type { AgentDeps } from "../../controller/src/agent/agent.js";
-import { ContainerNotFoundError, ImageNotFoundError } from "../../controller/src/docker/errors.js";
-import type { ContainerEvent, EngineEvent, EventStreamOptions } from "../../controller/src/docker/events.js";
-import type {
-  ContainerInfo,
-  ContainerSpec,
-  ContainerSummary,
-  ImageInfo,
-} from "../../controller/src/docker/spec.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { AgentDeps } from "../agent/agent.js";
+import { ContainerNotFoundError, ImageNotFoundError } from "../docker/errors.js";
+import type { ContainerEvent, EngineEvent, EventStreamOptions } from "../docker/events.js";
+import type { ContainerInfo, ContainerSpec, ContainerSummary, ImageInfo } from "../docker/spec.js";
 
 type SimulatedDocker = NonNullable<AgentDeps["docker"]>;
+
+/** How simulated containers behave. */
+export interface SimulatedBehaviour {
+  /** How long a start takes before the container runs. */
+  startLatencyMs: number;
+  /** How long after start an exec check first succeeds (the service "becoming ready"). */
+  readinessDelayMs: number;
+  /** The share of starts, from 0 to 1, after which the container exits at once with code 1. */
+  failureRate: number;
+}
+
+export const IMMEDIATE: SimulatedBehaviour = { startLatencyMs: 0, readinessDelayMs: 0, failureRate: 0 };
+
+/** The exit code of a simulated crash. */
+export const SIMULATED_CRASH_EXIT_CODE = 1;
 
 export class SimulatedEngine implements SimulatedDocker {
   readonly containers = new Map<string, ContainerInfo>();
@@ -26,6 +40,9 @@ export class SimulatedEngine implements SimulatedDocker {
     readonly url: string,
     images: string[],
     private readonly bindAddress: string,
+    private readonly behaviour: SimulatedBehaviour = IMMEDIATE,
+    /** A number in [0, 1); Math.random unless a test fixes it. */
+    private readonly random: () => number = Math.random,
   ) {
     for (const image of images) this.images.add(image);
   }
@@ -90,6 +107,9 @@ export class SimulatedEngine implements SimulatedDocker {
   }
 
   async startContainer(id: string): Promise<void> {
+    this.mustGet(id);
+    if (this.behaviour.startLatencyMs > 0) await sleep(this.behaviour.startLatencyMs);
+    // Removed while it was starting: the engine answers as it would for a gone container.
     const container = this.mustGet(id);
     container.state = {
       ...container.state,
@@ -107,6 +127,9 @@ export class SimulatedEngine implements SimulatedDocker {
     ];
     container.ipAddress = "172.30.0.2";
     this.emit("start", container);
+    if (this.behaviour.failureRate > 0 && this.random() < this.behaviour.failureRate) {
+      this.exit(container, SIMULATED_CRASH_EXIT_CODE);
+    }
   }
 
   async inspectContainer(id: string): Promise<ContainerInfo> {
@@ -116,11 +139,15 @@ export class SimulatedEngine implements SimulatedDocker {
   async stopContainer(id: string): Promise<void> {
     const container = this.mustGet(id);
     if (!container.state.running) return;
+    this.exit(container, 143);
+  }
+
+  private exit(container: ContainerInfo, exitCode: number): void {
     container.state = {
       ...container.state,
       status: "exited",
       running: false,
-      exitCode: 143,
+      exitCode,
       finishedAt: new Date().toISOString(),
     };
     container.ports = [];
@@ -149,8 +176,13 @@ export class SimulatedEngine implements SimulatedDocker {
       }));
   }
 
-  async exec() {
-    return { exitCode: 0, output: "" };
+  /** Every command "succeeds" once the readiness delay has passed since start, and fails before. */
+  async exec(id: string) {
+    const container = this.mustGet(id);
+    const startedAt = container.state.startedAt ? Date.parse(container.state.startedAt) : NaN;
+    const ready =
+      container.state.running && Date.now() - startedAt >= this.behaviour.readinessDelayMs;
+    return ready ? { exitCode: 0, output: "" } : { exitCode: 1, output: "not ready yet (simulated)" };
   }
 
   async *events(options: EventStreamOptions): AsyncGenerator<EngineEvent> {
