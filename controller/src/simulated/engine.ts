@@ -180,8 +180,7 @@ export class SimulatedEngine implements SimulatedDocker {
   async exec(id: string) {
     const container = this.mustGet(id);
     const startedAt = container.state.startedAt ? Date.parse(container.state.startedAt) : NaN;
-    const ready =
-      container.state.running && Date.now() - startedAt >= this.behaviour.readinessDelayMs;
+    const ready = container.state.running && Date.now() - startedAt >= this.behaviour.readinessDelayMs;
     return ready ? { exitCode: 0, output: "" } : { exitCode: 1, output: "not ready yet (simulated)" };
   }
 
