@@ -19,6 +19,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY node_modules ./node_modules
 COPY controller/src ./controller/src
 RUN node node_modules/typescript/bin/tsc -p tsconfig.json \
+ && cp -R controller/src/registry/web dist/registry/ \
  && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund \
  && rm -rf node_modules/.cache node_modules/.package-lock.json
 

@@ -1,6 +1,87 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/** The folders cli/ wires together and testing/ may import (all but cli/ and client/). */
+const BELOW_CLI = [
+  "api",
+  "kube",
+  "runtime",
+  "docker",
+  "environment",
+  "source",
+  "agent",
+  "controllers",
+  "registry",
+  "simulated",
+];
+/**
+ * The layers of controller/src, lowest first: a folder may import only the folders listed
+ * for it (docs/architecture.md draws the same picture). `testing/` holds test doubles: any
+ * test may import it, code that ships may not.
+ */
+export const LAYERS = {
+  api: [],
+  client: [],
+  kube: ["api"],
+  runtime: ["api", "kube"],
+  docker: ["api", "runtime"],
+  environment: ["api", "kube", "docker"],
+  source: ["api", "kube", "runtime", "docker"],
+  agent: ["api", "kube", "runtime", "docker", "environment", "source"],
+  controllers: ["api", "kube", "runtime", "environment", "source"],
+  registry: ["api", "kube", "runtime", "client"],
+  // The simulated runtime, a measurement tool: real agents on in-memory engines.
+  simulated: ["api", "kube", "runtime", "docker", "agent"],
+  cli: [...BELOW_CLI, "client"],
+  testing: BELOW_CLI,
+};
+
+/**
+ * One import rule: import the file that defines a name (`../kube/client.js`), never a
+ * folder's index. The one index.ts is client/index.ts, the entry point of `berth/client`.
+ */
+const DEEP_IMPORTS_MESSAGE =
+  "Import the file that defines the name, not a folder index (docs/architecture.md, Imports).";
+const deepImportsInSource = {
+  group: [
+    "./index.js",
+    "../index.js",
+    "../*/index.js",
+    "../../*/index.js",
+    "!../client/index.js",
+    "!../../client/index.js",
+  ],
+  message: DEEP_IMPORTS_MESSAGE,
+};
+
+function layerRules(folder, allowed, { tests }) {
+  const forbidden = Object.keys(LAYERS).filter(
+    (other) => other !== folder && !allowed.includes(other) && !(tests && other === "testing"),
+  );
+  return {
+    files: [tests ? `controller/src/${folder}/**/*.test.ts` : `controller/src/${folder}/**/*.ts`],
+    ...(tests ? {} : { ignores: ["**/*.test.ts"] }),
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            deepImportsInSource,
+            ...(forbidden.length === 0
+              ? []
+              : [
+                  {
+                    group: forbidden.flatMap((other) => [`../${other}/*`, `../../${other}/*`]),
+                    message: `controller/src/${folder}/ may import only ${[...allowed, ...(tests ? ["testing"] : [])].join(", ") || "itself"} (the layers in eslint.config.js, docs/architecture.md).`,
+                  },
+                ]),
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/", "reports/", ".stryker-tmp/"] },
   js.configs.recommended,
@@ -12,6 +93,48 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
       "no-console": "off",
+    },
+  },
+  {
+    files: ["test/**/*.ts", "hack/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["**/controller/src/*/index.js", "!**/controller/src/client/index.js"],
+              message: DEEP_IMPORTS_MESSAGE,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  ...Object.entries(LAYERS).flatMap(([folder, allowed]) => [
+    layerRules(folder, allowed, { tests: false }),
+    layerRules(folder, allowed, { tests: true }),
+  ]),
+  {
+    // The registry's web index runs in the browser.
+    files: ["controller/src/registry/web/**/*.js"],
+    languageOptions: {
+      sourceType: "module",
+      globals: Object.fromEntries(
+        [
+          "AbortController",
+          "document",
+          "fetch",
+          "location",
+          "Node",
+          "sessionStorage",
+          "setInterval",
+          "setTimeout",
+          "TextDecoderStream",
+          "URL",
+          "window",
+        ].map((name) => [name, "readonly"]),
+      ),
     },
   },
 );

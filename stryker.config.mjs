@@ -10,35 +10,35 @@ import process from "node:process";
 /** module -> the code mutated and the unit tests that are its safety net. */
 export const MODULES = {
   scheduler: {
-    mutate: ["controller/src/controllers/scheduler.ts"],
-    tests: ["controller/src/controllers/scheduler.test.ts"],
+    mutate: ["controller/src/controllers/scheduler/placement.ts"],
+    tests: ["controller/src/controllers/scheduler/placement.test.ts"],
   },
   rollout: {
-    mutate: ["controller/src/controllers/rollout.ts"],
-    tests: ["controller/src/controllers/rollout.test.ts"],
+    mutate: ["controller/src/controllers/definition/rollout.ts"],
+    tests: ["controller/src/controllers/definition/rollout.test.ts"],
   },
   leader: {
     mutate: ["controller/src/runtime/leader.ts"],
     tests: ["controller/src/runtime/leader.test.ts", "controller/src/runtime/leader-lifecycle.test.ts"],
   },
   status: {
-    mutate: ["controller/src/controllers/status.ts"],
-    tests: ["controller/src/controllers/status.test.ts"],
+    mutate: ["controller/src/controllers/definition/definition-status.ts"],
+    tests: ["controller/src/controllers/definition/definition-status.test.ts"],
   },
   dependencies: {
-    mutate: ["controller/src/controllers/dependencies.ts"],
-    tests: ["controller/src/controllers/dependencies.test.ts"],
+    mutate: ["controller/src/controllers/definition/dependencies.ts"],
+    tests: ["controller/src/controllers/definition/dependencies.test.ts"],
   },
   "deployment-id": {
-    mutate: ["controller/src/controllers/deployment-id.ts"],
-    tests: ["controller/src/controllers/deployment-id.test.ts"],
+    mutate: ["controller/src/controllers/definition/deployment-id.ts"],
+    tests: ["controller/src/controllers/definition/deployment-id.test.ts"],
   },
   quantity: {
-    mutate: ["controller/src/controllers/quantity.ts"],
-    tests: ["controller/src/controllers/scheduler.test.ts"],
+    mutate: ["controller/src/api/quantity.ts"],
+    tests: ["controller/src/api/quantity.test.ts", "controller/src/controllers/scheduler/placement.test.ts"],
   },
   prober: {
-    mutate: ["controller/src/agent/prober.ts"],
+    mutate: ["controller/src/agent/prober.ts", "controller/src/agent/probe-verdict.ts"],
     tests: ["controller/src/agent/prober.test.ts"],
   },
   workqueue: {
@@ -50,16 +50,24 @@ export const MODULES = {
     tests: ["controller/src/runtime/informer.test.ts"],
   },
   "status-writer": {
-    mutate: ["controller/src/runtime/status.ts"],
-    tests: ["controller/src/runtime/status.test.ts"],
+    mutate: ["controller/src/runtime/conditions.ts"],
+    tests: ["controller/src/runtime/conditions.test.ts"],
   },
   events: {
     mutate: ["controller/src/runtime/events.ts"],
     tests: ["controller/src/runtime/events.test.ts"],
   },
-  "commit-cache": {
-    mutate: ["controller/src/source/commit-cache.ts"],
-    tests: ["controller/src/source/commit-cache.test.ts"],
+  discovery: {
+    mutate: ["controller/src/controllers/discovery.ts"],
+    tests: ["controller/src/controllers/discovery.test.ts"],
+  },
+  "repository-commits": {
+    mutate: ["controller/src/controllers/definition/repository-commits.ts"],
+    tests: ["controller/src/controllers/definition/repository-commits.test.ts"],
+  },
+  "image-preparation": {
+    mutate: ["controller/src/agent/image-preparation.ts"],
+    tests: ["controller/src/agent/image-preparation.test.ts"],
   },
 };
 
@@ -87,5 +95,8 @@ export default {
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true },
   thresholds: { high: 90, low: 80, break: null },
   tempDirName: ".stryker-tmp",
+  // Not copied into the sandbox: the local control plane's and engines' state (large, and
+  // changing while tests run), reports, builds, and the sandboxes of other runs.
+  ignorePatterns: [".berth", "reports", "dist", "coverage", ".stryker-tmp*"],
   cleanTempDir: "always",
 };

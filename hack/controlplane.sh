@@ -4,6 +4,10 @@
 # controllers) on loopback, with generated certificates and a client-cert admin identity.
 #
 #   hack/controlplane.sh start [--dir DIR] [--port PORT]   # idempotent; reuses a running one
+#   hack/controlplane.sh start --workloads                 # also what Pods need (hack/node.sh):
+#       the Deployment, ReplicaSet, ServiceAccount, node-lifecycle, disruption, pod GC and
+#       root-CA controllers, and kube-scheduler. A later plain `start` keeps them; `stop`
+#       stops them.
 #   hack/controlplane.sh stop  [--dir DIR]                 # no processes left behind
 #   hack/controlplane.sh status [--dir DIR]
 #   hack/controlplane.sh env [--dir DIR]     # prints exports: KUBECONFIG, and PATH with the
@@ -19,8 +23,10 @@ source "$HACK/lib.sh"
 cmd="${1:-}"; shift || true
 dir="$BERTH_STATE/controlplane"
 port="${BERTH_APISERVER_PORT:-46443}"
+workloads=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --workloads) workloads=1; shift ;;
     --dir) dir="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
@@ -58,6 +64,20 @@ gen_certs() {
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
     rm -f ./*.csr
+  )
+}
+
+# client_cert NAME SUBJECT: a client certificate signed by the control plane's CA, made once.
+client_cert() {
+  local name="$1" subject="$2"
+  [[ -f "$pki/$name.crt" ]] && return
+  (
+    cd "$pki"
+    openssl req -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" -subj "$subject" 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' > client.ext
+    openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$name.crt" \
+      -days 3650 -extfile client.ext 2>/dev/null
+    rm -f "$name.csr"
   )
 }
 
@@ -108,21 +128,48 @@ reserve_ports() {
   echo "${current:+$current,}$wanted" > "$file" 2>/dev/null || log "could not reserve ports $wanted (continuing)"
 }
 
+# The API server's flags. A running one started with other flags (an older checkout of
+# this script) is restarted on its etcd data.
+apiserver_args() {
+  local etcd_port="$1"
+  echo --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --client-ca-file "$pki/ca.crt" \
+    --service-account-issuer https://kubernetes.default.svc \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --service-cluster-ip-range 10.0.0.0/24 \
+    --authorization-mode Node,RBAC \
+    --enable-admission-plugins NodeRestriction \
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP,Hostname \
+    --allow-privileged=true \
+    --cert-dir "$dir/apiserver-certs" \
+    --v=1
+}
+
 start() {
   reserve_ports
+  local etcd_port=$((port + 1)) peer_port=$((port + 2))
   if alive kube-apiserver && apiserver_ready; then
-    log "control plane already running on port $(cat "$dir/port") (dir $dir)"
-    start_controller_manager
-    return
+    if [[ "$(cat "$dir/kube-apiserver.args" 2>/dev/null)" == "$(apiserver_args "$etcd_port")" ]]; then
+      log "control plane already running on port $(cat "$dir/port") (dir $dir)"
+      start_controller_manager
+      return
+    fi
+    log "restarting the API server with this checkout's flags"
+    stop_one kube-apiserver
   fi
-  stop_all quiet
+  alive etcd || stop_all quiet
   local bins
   bins="$("$HACK/build-control-plane.sh" | tail -n 1)"
   local etcd="$bins/etcd-$ETCD_VERSION/etcd" kbin="$bins/kube-$KUBE_VERSION"
   gen_certs
+  client_cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client"
   echo "$port" > "$dir/port"
   write_kubeconfig
-  local etcd_port=$((port + 1)) peer_port=$((port + 2))
+  if alive etcd; then start_apiserver "$kbin"; start_controller_manager; return; fi
   setsid "$etcd" --name berth-local --data-dir "$dir/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
@@ -131,34 +178,40 @@ start() {
     > "$dir/etcd.log" 2>&1 < /dev/null &
   echo $! > "$dir/etcd.pid"
   wait_for etcd 30 curl -sf --max-time 1 "http://127.0.0.1:$etcd_port/health" -o /dev/null
-
-  setsid "$kbin/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
-    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-    --client-ca-file "$pki/ca.crt" \
-    --service-account-issuer https://kubernetes.default.svc \
-    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-    --service-cluster-ip-range 10.0.0.0/24 \
-    --authorization-mode RBAC \
-    --disable-admission-plugins ServiceAccount \
-    --allow-privileged=true \
-    --cert-dir "$dir/apiserver-certs" \
-    --v=1 \
-    > "$dir/kube-apiserver.log" 2>&1 < /dev/null &
-  echo $! > "$dir/kube-apiserver.pid"
-  wait_for kube-apiserver 90 apiserver_ready
+  start_apiserver "$kbin"
   start_controller_manager
   log "control plane ready: KUBECONFIG=$dir/kubeconfig"
 }
 
+start_apiserver() {
+  local kbin="$1" args
+  args="$(apiserver_args $((port + 1)))"
+  # shellcheck disable=SC2086 # the flags hold no spaces (paths under BERTH_STATE neither)
+  setsid "$kbin/kube-apiserver" $args > "$dir/kube-apiserver.log" 2>&1 < /dev/null &
+  echo $! > "$dir/kube-apiserver.pid"
+  echo "$args" > "$dir/kube-apiserver.args"
+  wait_for kube-apiserver 90 apiserver_ready
+}
+
+# The controllers the tests need; with --workloads (remembered until stop) also those that
+# turn a Deployment into scheduled, Ready Pods.
+BASE_CONTROLLERS=namespace-controller,garbage-collector-controller
+WORKLOAD_CONTROLLERS=$BASE_CONTROLLERS,serviceaccount-controller,deployment-controller,replicaset-controller,node-lifecycle-controller,disruption-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller
+
 start_controller_manager() {
-  alive kube-controller-manager && return
+  ((workloads)) && touch "$dir/workloads"
+  local controllers=$BASE_CONTROLLERS
+  [[ -f "$dir/workloads" ]] && controllers=$WORKLOAD_CONTROLLERS
+  if alive kube-controller-manager; then
+    [[ "$(cat "$dir/kube-controller-manager.controllers" 2>/dev/null)" == "$controllers" ]] && { start_scheduler; return; }
+    stop_one kube-controller-manager
+  fi
   local bins
   bins="$("$HACK/build-control-plane.sh" | tail -n 1)"
+  echo "$controllers" > "$dir/kube-controller-manager.controllers"
   setsid "$bins/kube-$KUBE_VERSION/kube-controller-manager" \
     --kubeconfig "$dir/kubeconfig" \
-    --controllers namespace-controller,garbage-collector-controller \
+    --controllers "$controllers" \
     --leader-elect=false --secure-port 0 \
     --service-account-private-key-file "$pki/sa.key" \
     --root-ca-file "$pki/ca.crt" \
@@ -169,6 +222,26 @@ start_controller_manager() {
   if ! alive kube-controller-manager; then
     log "kube-controller-manager exited; last log lines:"
     tail -n 20 "$dir/kube-controller-manager.log" >&2
+    return 1
+  fi
+  start_scheduler
+}
+
+start_scheduler() {
+  [[ -f "$dir/workloads" ]] || return 0
+  alive kube-scheduler && return
+  local bins
+  bins="$("$HACK/build-control-plane.sh" --node | tail -n 1)"
+  setsid "$bins/kube-$KUBE_VERSION/kube-scheduler" \
+    --kubeconfig "$dir/kubeconfig" --authentication-kubeconfig "$dir/kubeconfig" \
+    --authorization-kubeconfig "$dir/kubeconfig" \
+    --leader-elect=false --secure-port 0 --v=1 \
+    > "$dir/kube-scheduler.log" 2>&1 < /dev/null &
+  echo $! > "$dir/kube-scheduler.pid"
+  sleep 0.5
+  if ! alive kube-scheduler; then
+    log "kube-scheduler exited; last log lines:"
+    tail -n 20 "$dir/kube-scheduler.log" >&2
     return 1
   fi
 }
@@ -186,7 +259,9 @@ stop_one() {
 }
 
 stop_all() {
+  stop_one kube-scheduler
   stop_one kube-controller-manager
+  rm -f "$dir/kube-controller-manager.controllers" "$dir/workloads"
   stop_one kube-apiserver
   stop_one etcd
   [[ "${1:-}" == quiet ]] || log "control plane in $dir stopped"

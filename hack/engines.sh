@@ -25,7 +25,7 @@ NET_PREFIX="${BERTH_ENGINE_NET:-172.31}"
 START_TIMEOUT_SECONDS="${BERTH_ENGINE_START_TIMEOUT:-30}"
 STOP_TIMEOUT_SECONDS="${BERTH_ENGINE_STOP_TIMEOUT:-30}"
 DOCKER_CLI="${BERTH_DOCKER_CLI:-/usr/bin/docker}"
-TEST_IMAGES=(berth-test/echo:1 berth-test/exit:1 berth-test/unhealthy:1)
+TEST_IMAGES=(berth-test/echo:1 berth-test/exit:1 berth-test/unhealthy:1 berth-test/openapi:1)
 
 engine_dir() { echo "$ENGINES_DIR/$1"; }
 engine_socket() { echo "$(engine_dir "$1")/docker.sock"; }

@@ -9,13 +9,15 @@
  * Roots are the interfaces carrying a `@resource` marker; everything they reach through
  * `spec` and `status` is turned into a structural schema. The reader works on the syntax
  * tree only, so the types file must stay self-contained: interfaces, type aliases,
- * literal unions, arrays, `Record<string, T>` and string/number/boolean.
+ * literal unions, arrays, `Record<string, T>` and string/number/boolean. `@patternOf NAME`
+ * takes a pattern the code also parses with, from controller/src/api/quantity.ts.
  */
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import ts from "typescript";
 import YAML from "yaml";
+import * as quantity from "../controller/src/api/quantity.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const TYPES_FILE = path.join(ROOT, "controller/src/api/types.ts");
@@ -200,6 +202,13 @@ function applyMarker(schema: Schema, marker: Marker, where: string): void {
     return;
   }
   switch (name) {
+    case "patternOf": {
+      const pattern = (quantity as Record<string, unknown>)[value];
+      if (!value.endsWith("_PATTERN") || typeof pattern !== "string")
+        fail(where, `@patternOf ${value}: api/quantity.ts exports no such pattern`);
+      schema.pattern = pattern;
+      return;
+    }
     case "pattern":
     case "format":
       if (value === "") fail(where, `@${name} needs a value`);

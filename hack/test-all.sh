@@ -20,6 +20,7 @@ stage "CRDs match the API types" npx tsx hack/generate-crds.ts --verify
 stage "unit tests" npm run --silent test:unit
 stage "integration tests" npm run --silent test:integration
 stage "end-to-end tests" npm run --silent test:e2e
+stage "cluster tests" npm run --silent test:cluster
 echo
 if ((${#failed[@]})); then
   echo "FAILED stages: ${failed[*]}"

@@ -4,6 +4,11 @@
 # all-in-one role with this machine registered as a Node, applies an example Definition
 # and prints where to look. Ctrl-C stops what this script started, and nothing else.
 #
+# A terminal's Ctrl-C is a SIGINT to the whole foreground process group: npm, this script
+# and whatever runs in the foreground, and npm forwards it to this script once more. So
+# Berth runs in a session of its own (it must outlive the signal to remove the example),
+# and the cleanup ignores further SIGINTs until it is done.
+#
 # With BERTH_USE_KUBECONFIG=1 and KUBECONFIG set, the cluster KUBECONFIG points at is used.
 set -euo pipefail
 HACK="$(cd "$(dirname "$0")" && pwd)"
@@ -21,6 +26,7 @@ REPOSITORIES="$BERTH_STATE/repositories"
 bash "$HACK/install-deps.sh"
 [[ -d node_modules ]] || npm ci --no-audit --no-fund
 
+started_at=$SECONDS
 started_controlplane=0 started_docker=0 berth_pid=""
 if [[ "${BERTH_USE_KUBECONFIG:-0}" == 1 && -n "${KUBECONFIG:-}" ]]; then
   log "using the cluster from KUBECONFIG=$KUBECONFIG"
@@ -35,7 +41,11 @@ DOCKER_URL="$("$HACK/docker.sh" ensure | tail -n 1)"
 export DOCKER_HOST="$DOCKER_URL"
 
 cleanup() {
-  trap - INT TERM EXIT
+  # The second SIGINT (npm forwards the terminal's) must not end the cleanup half way; the
+  # commands below inherit the ignored signal.
+  trap '' INT TERM
+  trap - EXIT
+  local stopping_at=$SECONDS
   echo
   log "stopping"
   kubectl delete -f "$EXAMPLE" --ignore-not-found --wait=true --timeout=60s >/dev/null 2>&1 || true
@@ -45,8 +55,11 @@ cleanup() {
   fi
   if ((started_docker)); then "$HACK/docker.sh" stop || true; fi
   if ((started_controlplane)); then "$HACK/controlplane.sh" stop || true; fi
+  log "stopped in $((SECONDS - stopping_at)) s"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
 
 kubectl apply --server-side --force-conflicts -k "$ROOT/crds/" >/dev/null
 kubectl wait --for condition=Established --timeout=60s crd/definitions.berth.dev crd/instances.berth.dev crd/nodes.berth.dev >/dev/null
@@ -76,13 +89,14 @@ address="$(kubectl get definition hello -o jsonpath='{.status.addresses[0]}')"
 
 cat <<MSG
 
-Berth is running (all-in-one role, node "$NODE_NAME", engine $DOCKER_URL).
+Berth is running (all-in-one role, node "$NODE_NAME", engine $DOCKER_URL), up in $((SECONDS - started_at)) s.
 
   eval "\$(bash hack/controlplane.sh env)"   # KUBECONFIG=$KUBECONFIG, matching kubectl on PATH
   kubectl get berth                      # Definitions, Instances and Nodes
   kubectl get definition hello -o jsonpath='{.status.addresses}'
   curl $address                 # the example answers here
 
+  web UI:   http://$REGISTRY_ADDR/   (services, their addresses and APIs, Instances and Nodes, live)
   registry: http://$REGISTRY_ADDR (anonymous reads from this machine only; docs/registry.md)
   curl http://$REGISTRY_ADDR/v1/namespaces/default/services/hello
 

@@ -13,6 +13,7 @@ set -euo pipefail
 if [[ -z "${BERTH_STATE:-}" ]]; then
   export BERTH_STATE="${BERTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth}/test-state"
   export BERTH_APISERVER_PORT="${BERTH_APISERVER_PORT:-46453}"
+  echo "[berth-hack] tests use a control plane of their own ($BERTH_STATE, port $BERTH_APISERVER_PORT), not npm start's; it stays up for the next run" >&2
 fi
 HACK="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HACK/.." && pwd)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test images offline, FROM scratch with Debian's busybox-static:
-#   berth-test/echo:1  berth-test/exit:1  berth-test/unhealthy:1   (see README.md here)
+#   berth-test/echo:1  berth-test/exit:1  berth-test/unhealthy:1  berth-test/openapi:1
+#   (see README.md here)
 #
 #   hack/images/build.sh [--engine SOCKET|URL]
 #
@@ -11,7 +12,7 @@ set -euo pipefail
 HACK_DIR="$(cd "$(dirname "$0")/.." && pwd)"
 source "$HACK_DIR/lib.sh"
 IMAGES_DIR="$HACK_DIR/images"
-IMAGES=(echo exit unhealthy)
+IMAGES=(echo exit unhealthy openapi)
 TAG=1
 HASH_LABEL=berth.dev/test-image-hash
 # Debian's client matches Debian's engine; the newer client first on PATH may not.

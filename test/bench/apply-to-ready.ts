@@ -19,18 +19,12 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
-import { startAgent } from "../../controller/src/agent/index.js";
-import { startController } from "../../controller/src/controllers/index.js";
-import {
-  DEFINITIONS,
-  INSTANCES,
-  NAMESPACES,
-  NODES,
-  isNotFound,
-  loadKubeConfig,
-  newKubeClient,
-  type KubeClient,
-} from "../../controller/src/kube/index.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
+import { startController } from "../../controller/src/controllers/controller-role.js";
+import { DEFINITIONS, INSTANCES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
+import { loadKubeConfig } from "../../controller/src/kube/config.js";
+import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
 import { Informer } from "../../controller/src/runtime/informer.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 

@@ -19,19 +19,15 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, type Definition } from "../../controller/src/api/types.js";
-import { leaseNameFor, startAgent } from "../../controller/src/agent/index.js";
-import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
-import {
-  DEFINITIONS,
-  LEASES,
-  NAMESPACES,
-  NODES,
-  isNotFound,
-  loadKubeConfig,
-  newKubeClient,
-} from "../../controller/src/kube/index.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
+import { startController, type ControllerHandle } from "../../controller/src/controllers/controller-role.js";
+import { DEFINITIONS, LEASES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
+import { loadKubeConfig } from "../../controller/src/kube/config.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import { restClientRequests } from "../../controller/src/runtime/metrics.js";
+import { restClientMetrics, restClientRequests } from "../../controller/src/runtime/metrics.js";
 import { CountingKubeClient, perMinute } from "./counting-client.js";
 
 const IMAGE = "berth-test/echo:1";
@@ -118,7 +114,7 @@ async function ignoreNotFound(promise: Promise<unknown>): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const base = newKubeClient(loadKubeConfig());
+  const base = newKubeClient(loadKubeConfig(), { observer: restClientMetrics });
   const logger = createLogger({ level: "warn" });
   const suffix = randomBytes(3).toString("hex");
   const namespace = `berth-idle-${suffix}`;
@@ -198,7 +194,7 @@ async function main(): Promise<void> {
     await controller.stop();
     await ignoreNotFound(base.delete(NAMESPACES, { name: namespace }));
     await ignoreNotFound(base.delete(NODES, { name: nodeName }));
-    await ignoreNotFound(base.delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(nodeName) }));
+    await ignoreNotFound(base.delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(nodeName) }));
     await ignoreNotFound(base.delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaderLease }));
     rmSync(dir, { recursive: true, force: true });
   }

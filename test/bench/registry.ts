@@ -27,7 +27,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, type Instance } from "../../controller/src/api/types.js";
-import { INSTANCES, NODES, loadKubeConfig, newKubeClient } from "../../controller/src/kube/index.js";
+import { INSTANCES, NODES } from "../../controller/src/kube/resources.js";
+import { loadKubeConfig } from "../../controller/src/kube/config.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 import { freePortRun, kubectlOk } from "../harness/index.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));

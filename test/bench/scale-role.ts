@@ -7,8 +7,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { resolveAgentOptions } from "../../controller/src/agent/config.js";
-import { startController } from "../../controller/src/controllers/index.js";
+import { resolveAgentOptions } from "../../controller/src/agent/options.js";
+import { startController } from "../../controller/src/controllers/controller-role.js";
 import { newKubeClient } from "../../controller/src/kube/client.js";
 import { loadKubeConfig } from "../../controller/src/kube/config.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
@@ -37,7 +37,8 @@ async function reconcileP99(): Promise<Record<string, number>> {
   for (const value of values) {
     if (value.metricName !== "controller_runtime_reconcile_time_seconds_bucket") continue;
     const controller = String(value.labels.controller);
-    const le = value.labels.le === "+Inf" ? Infinity : Number(value.labels.le);
+    const bound = (value.labels as Record<string, string | number | undefined>).le;
+    const le = bound === "+Inf" ? Infinity : Number(bound);
     byController.set(controller, [...(byController.get(controller) ?? []), { le, count: value.value }]);
   }
   const result: Record<string, number> = {};

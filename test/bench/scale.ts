@@ -14,20 +14,19 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
 import { isNotFound } from "../../controller/src/kube/errors.js";
 import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
 import { loadKubeConfig } from "../../controller/src/kube/config.js";
 import { DEFINITIONS, INSTANCES, LEASES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
 import type { Measurement } from "./scale-role.js";
+import { inParallel, simulatedDefinition, waitUntil } from "./workload.js";
 
 const DEFINITION_COUNT = whole("BENCH_DEFINITIONS", 20);
 const REPLICAS = whole("BENCH_REPLICAS", 5);
 const NODE_COUNT = whole("BENCH_NODES", 10);
 const CONCURRENCY = whole("BENCH_CONCURRENCY", 16);
 const TOTAL = DEFINITION_COUNT * REPLICAS;
-const IMAGE = "berth-test/echo:1";
 
 function whole(name: string, fallback: number): number {
   const text = process.env[name];
@@ -39,22 +38,8 @@ function whole(name: string, fallback: number): number {
   return value;
 }
 
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
-    }),
-  );
-}
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 1_800_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await sleep(250);
-  }
-}
+/** How long a phase may take, and how often it is looked at. */
+const WAIT = { timeoutMs: 1_800_000, intervalMs: 250 };
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
@@ -129,19 +114,12 @@ async function writeFloor(client: KubeClient, namespace: string): Promise<number
 }
 
 function definitionOf(namespace: string, name: string, roll: string, nodeBase: string): Definition {
-  return {
-    apiVersion: API_VERSION,
-    kind: "Definition",
-    metadata: { name, namespace },
-    spec: {
-      image: { name: IMAGE, port: 8080 },
-      replicas: REPLICAS,
-      env: [{ name: "ROLL", value: roll }],
-      placement: { nodeSelector: { "berth.dev/bench": nodeBase } },
-      // A simulated container answers exec checks (after its readiness delay).
-      healthCheck: { type: "exec", command: ["true"], intervalSeconds: 1 },
-    },
-  };
+  return simulatedDefinition(namespace, name, {
+    replicas: REPLICAS,
+    selector: { "berth.dev/bench": nodeBase },
+    intervalSeconds: 1,
+    env: [{ name: "ROLL", value: roll }],
+  });
 }
 
 function perInstance(before: Measurement, after: Measurement): Map<string, number> {
@@ -196,8 +174,8 @@ async function main(): Promise<void> {
     });
     const readyInstances = async (): Promise<Instance[]> =>
       (await client.list(INSTANCES, { namespace })).items.filter((i) => i.status?.ready === true);
-    await waitUntil("every Instance ready", async () => (await readyInstances()).length === TOTAL);
-    await waitUntil("every Definition's addresses written", async () => {
+    await waitUntil("every Instance ready", WAIT, async () => (await readyInstances()).length === TOTAL);
+    await waitUntil("every Definition's addresses written", WAIT, async () => {
       const { items } = await client.list(DEFINITIONS, { namespace });
       return items.every((d) => d.status?.addresses?.length === REPLICAS);
     });
@@ -234,7 +212,7 @@ async function main(): Promise<void> {
         metadata: current.metadata,
       });
     });
-    await waitUntil("the rolling update done", async () => {
+    await waitUntil("the rolling update done", WAIT, async () => {
       const { items } = await client.list(INSTANCES, { namespace });
       const readyPerDefinition = new Map<string, number>();
       for (const i of items) {
@@ -264,7 +242,7 @@ async function main(): Promise<void> {
         if (!isNotFound(err)) throw err;
       });
     });
-    await waitUntil("everything deleted", async () => {
+    await waitUntil("everything deleted", WAIT, async () => {
       const [instances, definitions] = await Promise.all([
         client.list(INSTANCES, { namespace }),
         client.list(DEFINITIONS, { namespace }),

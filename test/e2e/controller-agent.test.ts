@@ -17,12 +17,9 @@ import {
   startEngines,
 } from "./rollout-fixtures.js";
 
-/** The extra engine this test uses: it publishes ports on 127.0.0.23. */
-const ENGINE = 23;
-
 test("apply, get ready addresses that answer, dependency env, delete removes the containers", async (t) => {
   const namespace = await testNamespace(t, "berth-e2e");
-  const world = await startEngines(t, namespace, [ENGINE]);
+  const world = await startEngines(t, namespace, 1);
   const node = world.nodes[0]!;
   await runControllerInProcess(world);
   await runAgentInProcess(world, node);

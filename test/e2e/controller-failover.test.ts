@@ -11,13 +11,14 @@
  *   orphan containers;
  * - deleting a Definition leaves no container of it on any engine.
  *
- * Uses engines 71-73, as does controller-rollout.test.ts: run the two one after the other.
+ * Uses three extra engines, numbered by the harness.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LABELS, type DefinitionSpec, type Instance } from "../../controller/src/api/types.js";
-import { instanceName } from "../../controller/src/controllers/index.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { type DefinitionSpec, type Instance } from "../../controller/src/api/types.js";
+import { instanceName } from "../../controller/src/controllers/definition/instances.js";
 import { images, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,
@@ -40,8 +41,6 @@ import {
   type World,
 } from "./rollout-fixtures.js";
 
-const ENGINES = [71, 72, 73];
-
 function echoSpec(world: World, message: string, extra: Partial<DefinitionSpec> = {}): DefinitionSpec {
   return {
     image: { name: images.echo, port: 8080 },
@@ -55,7 +54,7 @@ function echoSpec(world: World, message: string, extra: Partial<DefinitionSpec> 
 
 test("node loss and a controller crash with real agents on three engines", async (t) => {
   const namespace = await testNamespace(t, "berth-failover");
-  const world = await startEngines(t, namespace, ENGINES);
+  const world = await startEngines(t, namespace, 3);
   const [nodeA, nodeB, nodeC] = world.nodes;
   assert.ok(nodeA && nodeB && nodeC);
   await runAgentInProcess(world, nodeA);

@@ -8,8 +8,9 @@
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LABELS, type DefinitionSpec, type Instance } from "../../controller/src/api/types.js";
-import { CONFIGMAPS, DEFINITIONS, EVENTS, INSTANCES, SECRETS } from "../../controller/src/kube/index.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { type DefinitionSpec, type Instance } from "../../controller/src/api/types.js";
+import { CONFIGMAPS, DEFINITIONS, EVENTS, INSTANCES, SECRETS } from "../../controller/src/kube/resources.js";
 import { httpGet, images, run, waitFor } from "../harness/index.js";
 import {
   type AgentWorld,

@@ -12,8 +12,6 @@ import { httpGet, images, testNamespace } from "../harness/index.js";
 import { applyDefinition, getDefinition, waitForCondition } from "../integration/controller-fixtures.js";
 import { runAgentInProcess, runControllerInProcess, startEngines } from "./rollout-fixtures.js";
 
-/** The extra engine this test uses: it publishes ports on 127.0.0.<ENGINE>. */
-const ENGINE = 27;
 /** Short, so that a status that took the failure for a stalled rollout would show it here. */
 const PROGRESS_DEADLINE_SECONDS = 8;
 /** Slack for the agent, the controller and a loaded machine. */
@@ -33,7 +31,7 @@ function conditionOf(definition: Awaited<ReturnType<typeof getDefinition>>, type
 
 test("an Instance that turns unhealthy after its rollout: InstancesUnhealthy, never a stalled rollout", async (t) => {
   const namespace = await testNamespace(t, "berth-e2e");
-  const world = await startEngines(t, namespace, [ENGINE]);
+  const world = await startEngines(t, namespace, 1);
   await runControllerInProcess(world);
   await runAgentInProcess(world, world.nodes[0]!);
   await applyDefinition(namespace, "web", {

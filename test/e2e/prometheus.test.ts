@@ -22,6 +22,7 @@ import {
   kubectlOk,
   run,
   spawnForTest,
+  startBerthProcess,
   testNamespace,
   waitFor,
 } from "../harness/index.js";
@@ -91,14 +92,12 @@ async function startBerth(
   nodeName: string,
   nodeLabel: string,
 ): Promise<{ target: string; stop(): Promise<void> }> {
-  const berth = spawnForTest(
+  const berth = startBerthProcess(
     t,
-    process.execPath,
+    "all",
     [
-      "--import",
-      "tsx",
-      join(ROOT, "controller/src/cli/main.ts"),
-      "all",
+      // The line that says where /metrics answers is logged at info.
+      "--log-level=info",
       "--metrics-bind-address",
       "127.0.0.1:0",
       "--registry-bind-address",
@@ -132,14 +131,7 @@ async function startBerth(
     },
     { timeoutMs: 60_000 },
   );
-  return {
-    target,
-    stop: async () => {
-      if (berth.child.exitCode !== null) return;
-      berth.child.kill("SIGTERM");
-      await once(berth.child, "exit");
-    },
-  };
+  return { target, stop: berth.stop };
 }
 
 async function startPrometheus(t: TestContext, target: string): Promise<string> {

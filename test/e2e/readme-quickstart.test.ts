@@ -103,6 +103,11 @@ test("npm start, then the README's quick start word for word", { timeout: 600_00
   assert.equal(lookup?.status, 200, `${lookupUrl} answers: ${lookup?.body}`);
   // The example runs two replicas; npm start prints its message once both are ready.
   assert.equal((JSON.parse(lookup.body) as { instances: unknown[] }).instances.length, 2);
+  const webUrl = /web UI:\s+(http:\/\/\S+\/)\s/.exec(printed)?.[1];
+  assert.ok(webUrl, `the start message prints the web UI's URL:\n${printed}`);
+  const web = await httpGet(webUrl);
+  assert.equal(web?.status, 200, `${webUrl} answers`);
+  assert.match(web.body, /<title>Berth registry<\/title>/);
 
   // The quick start, each command in one shell as a reader pastes it, with a marker after
   // each so the output of every command can be checked.

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { RegistryClient } from "../../controller/src/client/index.js";
-import { LABELS } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
 import { httpGet, images, testNamespace, waitFor } from "../harness/index.js";
 import { applyDefinition } from "../integration/controller-fixtures.js";
 import {
@@ -19,15 +19,12 @@ import {
 } from "../integration/registry-api-fixtures.js";
 import { containersOn, runAgentInProcess, runControllerInProcess, startEngines } from "./rollout-fixtures.js";
 
-/** An engine number no other test file uses. */
-const ENGINE = 96;
-
 test(
   "a Definition scaled 1 -> 3 -> 1: blocking queries and the event stream follow every change",
   { timeout: 300_000 },
   async (t) => {
     const namespace = await testNamespace(t, "berth-reg-watch");
-    const world = await startEngines(t, namespace, [ENGINE]);
+    const world = await startEngines(t, namespace, 1);
     await runControllerInProcess(world);
     await runAgentInProcess(world, world.nodes[0]!);
     const registry = await runRegistry(t, { allowAnonymousLoopback: true });
@@ -126,7 +123,7 @@ test(
   { timeout: 300_000 },
   async (t) => {
     const namespace = await testNamespace(t, "berth-reg-pick");
-    const world = await startEngines(t, namespace, [ENGINE]);
+    const world = await startEngines(t, namespace, 1);
     await runControllerInProcess(world);
     await runAgentInProcess(world, world.nodes[0]!);
     const registry = await runRegistry(t, { allowAnonymousLoopback: true });

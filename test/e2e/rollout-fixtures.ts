@@ -9,23 +9,37 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import type { ChildProcess } from "node:child_process";
 import type { TestContext } from "node:test";
 import type { Definition, Instance } from "../../controller/src/api/types.js";
-import { DEFINITION_FINALIZER, INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
-import { leaseNameFor, startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
-import { DockerEngine, type ContainerSummary } from "../../controller/src/docker/index.js";
-import { DEFINITIONS, INSTANCES, LEASES, NODES, ignoreNotFound } from "../../controller/src/kube/index.js";
+import { DEFINITION_FINALIZER, INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/vocabulary.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { type RunningAgent } from "../../controller/src/agent/agent-role.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import { type ContainerSummary } from "../../controller/src/docker/types.js";
+import { DEFINITIONS, INSTANCES, LEASES, NODES } from "../../controller/src/kube/resources.js";
+import { ignoreNotFound } from "../../controller/src/kube/errors.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
-import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
+import type { ControllerHandle } from "../../controller/src/controllers/controller-role.js";
 import { parseDuration } from "../../controller/src/runtime/flags.js";
-import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
-import { httpGet, spawnForTest, startExtraEngine, stopExtraEngine, waitFor } from "../harness/index.js";
-import { LEASE_NAMESPACE, client, getDefinition, listInstances } from "../integration/controller-fixtures.js";
+import {
+  type BerthProcess,
+  httpGet,
+  startBerthProcess,
+  startExtraEngine,
+  stopExtraEngine,
+  waitFor,
+} from "../harness/index.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const CLI = path.join(ROOT, "controller/src/cli/main.ts");
+import { type AgentWorld, runAgent } from "../integration/agent-fixtures.js";
+import {
+  LEASE_NAMESPACE,
+  client,
+  getDefinition,
+  listInstances,
+  startTestController,
+} from "../integration/controller-fixtures.js";
+
+export type { BerthProcess } from "../harness/index.js";
 
 /** Liveness timings short enough for a test: a lost node is replaced within ~6 s. */
 export const NODE_GRACE = "3s";
@@ -52,12 +66,17 @@ export interface World {
 }
 
 /**
- * Starts the engines (with the test images loaded) and names a Node for each. When the test
+ * Starts `engines` extra engines, numbered by the harness (a list of numbers, for older
+ * tests, names them), with the test images loaded, and names a Node for each. When the test
  * ends: the world's cleanups run (agents and controllers stop, newest first), whatever the
  * test left in its namespace loses its finalizers (no agent is left to honour them), then
  * the engines stop (removing their containers) and the Nodes and Leases go.
  */
-export async function startEngines(t: TestContext, namespace: string, engines: number[]): Promise<World> {
+export async function startEngines(
+  t: TestContext,
+  namespace: string,
+  engines: number | readonly number[],
+): Promise<World> {
   const labels = { "berth.dev/test": randomBytes(4).toString("hex") };
   const stateDir = await mkdtemp(path.join(os.tmpdir(), "berth-e2e-rollout-"));
   const nodes: EngineNode[] = [];
@@ -69,13 +88,18 @@ export async function startEngines(t: TestContext, namespace: string, engines: n
       await stopExtraEngine(node.engine);
       await ignoreNotFound(client().delete(NODES, { name: node.nodeName }));
       await ignoreNotFound(
-        client().delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(node.nodeName) }),
+        client().delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(node.nodeName) }),
       );
     }
     await rm(stateDir, { recursive: true, force: true });
   });
-  for (const engine of engines) {
-    const { url, address } = await startExtraEngine(engine);
+  const wanted = typeof engines === "number" ? Array.from({ length: engines }, () => undefined) : engines;
+  for (const number of wanted) {
+    const {
+      number: engine,
+      url,
+      address,
+    } = number === undefined ? await startExtraEngine() : await startExtraEngine(number);
     nodes.push({
       engine,
       nodeName: `e2e-${labels["berth.dev/test"]}-${engine}`,
@@ -107,85 +131,49 @@ const AGENT_TIMINGS = {
   resyncIntervalMs: 2000,
 } as const;
 
-/** Runs an agent for the node in this process until the test ends. */
+/** runAgent for the node, with the world's timings, stopped before the engines. */
 export async function runAgentInProcess(world: World, node: EngineNode): Promise<RunningAgent> {
-  const agent = await startAgent(
-    {
-      nodeName: node.nodeName,
-      url: node.url,
-      address: node.address,
-      labels: world.labels,
-      leaseNamespace: LEASE_NAMESPACE,
-      stateDir: path.join(world.stateDir, node.nodeName),
-      crashLoop: { baseMs: 1000, maxMs: 4000, resetAfterMs: 60_000 },
-      ...AGENT_TIMINGS,
-    },
-    { client: client(), logger: testLogger() },
-  );
+  const nodeWorld: AgentWorld = {
+    client: client(),
+    docker: node.docker,
+    namespace: world.namespace,
+    nodeName: node.nodeName,
+    url: node.url,
+    address: node.address,
+    labels: world.labels,
+    agents: [],
+    stateDir: path.join(world.stateDir, node.nodeName),
+  };
+  const agent = await runAgent(nodeWorld, {
+    stateDir: nodeWorld.stateDir,
+    crashLoop: { baseMs: 1000, maxMs: 4000, resetAfterMs: 60_000 },
+    ...AGENT_TIMINGS,
+  });
   world.cleanups.push(() => agent.stop());
   return agent;
 }
 
-/** The controller role in this process with short liveness timings, stopped before the engines. */
+/** startTestController with short liveness timings, stopped before the engines. */
 export async function runControllerInProcess(world: World): Promise<ControllerHandle> {
-  const handle = startController(
-    {
-      leaseNamespace: LEASE_NAMESPACE,
-      nodeGracePeriodMs: parseDuration(NODE_GRACE) ?? 3000,
-      nodeEvictionTimeoutMs: parseDuration(NODE_EVICTION) ?? 3000,
-    },
-    { client: client(), logger: testLogger() },
-  );
+  const handle = startTestController({
+    nodeGracePeriodMs: parseDuration(NODE_GRACE) ?? 3000,
+    nodeEvictionTimeoutMs: parseDuration(NODE_EVICTION) ?? 3000,
+  });
   world.cleanups.push(() => handle.stop());
   await handle.synced();
   return handle;
 }
 
-function testLogger(): Logger {
-  return createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" });
-}
-
-/** A `berth <role>` child process: one node process (no npx or tsx wrapper), so SIGKILL ends it. */
-export interface BerthProcess {
-  child: ChildProcess;
-  output: () => string;
-  /** SIGKILL, as a crash or an OOM kill would: no shutdown hook runs. Resolves once it has exited. */
-  kill(): Promise<void>;
-}
-
-/**
- * Starts `berth <role>` from the sources. It runs `node --import tsx` directly: through npx
- * (and tsx's own launcher) the signal would reach a wrapper, and the real process would
- * outlive a SIGKILL as an orphan. Killed at the end of the test if still running.
- */
-export function startBerth(
+/** `berth <role>` for the world, as the harness runs it (text logs), killed before the engines stop. */
+function startBerth(
   t: TestContext,
   world: World,
   role: "agent" | "controller",
   args: string[],
 ): BerthProcess {
-  const { child, output } = spawnForTest(
-    t,
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      CLI,
-      role,
-      "--metrics-bind-address=127.0.0.1:0",
-      `--log-level=${process.env.BERTH_TEST_LOG === "1" ? "debug" : "warn"}`,
-      ...args,
-    ],
-    { BERTH_LOG_FORMAT: "text" },
-  );
-  const kill = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGKILL");
-    await exited;
-  };
-  world.cleanups.push(kill);
-  return { child, output, kill };
+  const berth = startBerthProcess(t, role, args, { BERTH_LOG_FORMAT: "text" });
+  world.cleanups.push(berth.kill);
+  return berth;
 }
 
 /** `berth agent` for the node as a child process; resolves once its Node reports Ready. */

@@ -4,9 +4,14 @@
  * KUBECONFIG points at). A missing part fails the test with a message saying how to run
  * it; nothing is skipped silently.
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TestContext } from "node:test";
 import * as k8s from "@kubernetes/client-node";
@@ -17,7 +22,7 @@ export {
   TEST_FILE_REPOSITORIES,
   TEST_REPOSITORIES_DIR,
   testRepositoryScratch,
-} from "../../controller/src/source/git-fixture.js";
+} from "../../controller/src/testing/git-fixture.js";
 
 export interface Env {
   kubeconfigPath: string;
@@ -130,6 +135,7 @@ export const images = {
   echo: "berth-test/echo:1",
   exit: "berth-test/exit:1",
   unhealthy: "berth-test/unhealthy:1",
+  openapi: "berth-test/openapi:1",
 } as const;
 
 /** HTTP GET with a short timeout; resolves to status and body, or undefined when nothing answers. */
@@ -155,6 +161,58 @@ export function spawnForTest(t: TestContext, cmd: string, args: string[], extraE
     if (child.exitCode === null) child.kill("SIGKILL");
   });
   return { child, output: () => output.join("") };
+}
+
+/** The berth CLI's entry point in the sources. */
+export const BERTH_CLI = path.join(
+  fileURLToPath(new URL("../..", import.meta.url)),
+  "controller/src/cli/main.ts",
+);
+
+/** A `berth <role>` child process of a test. */
+export interface BerthProcess {
+  child: ChildProcess;
+  output: () => string;
+  /** SIGKILL, as a crash or an OOM kill would: no shutdown hook runs. Resolves once it has exited. */
+  kill(): Promise<void>;
+  /** SIGTERM, a graceful stop. Resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The one way tests run Berth as a process: `berth <role> ...args` from the sources, run by
+ * node itself with tsx loaded (through npx or tsx's launcher a signal would reach a wrapper,
+ * and the real process would outlive a SIGKILL as an orphan). The metrics server binds a
+ * free port and logs go to the test's output at warn (debug with BERTH_TEST_LOG=1) unless
+ * args say otherwise. Killed when the test ends if still running.
+ */
+export function startBerthProcess(
+  t: TestContext,
+  role: "agent" | "controller" | "registry" | "all",
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {},
+): BerthProcess {
+  const defaults = [
+    ...(args.some((arg) => arg.startsWith("--metrics-bind-address"))
+      ? []
+      : ["--metrics-bind-address=127.0.0.1:0"]),
+    ...(args.some((arg) => arg.startsWith("--log-level"))
+      ? []
+      : [`--log-level=${process.env.BERTH_TEST_LOG === "1" ? "debug" : "warn"}`]),
+  ];
+  const { child, output } = spawnForTest(
+    t,
+    process.execPath,
+    ["--import", "tsx", BERTH_CLI, role, ...defaults, ...args],
+    extraEnv,
+  );
+  const signal = async (name: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill(name);
+    await exited;
+  };
+  return { child, output, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
 }
 
 function portFree(port: number): Promise<boolean> {
@@ -194,30 +252,118 @@ export interface ExtraEngine {
 }
 
 /**
- * Starts extra Docker engine N, with the test images loaded unless told otherwise. The
- * caller stops it (stopExtraEngine) after whatever runs containers on it has stopped.
+ * Extra engines are machine-wide (engine N owns 127.0.0.N and the bridge berthN), so the
+ * harness hands their numbers out: a claim is a file named after the number, made
+ * exclusively, holding the claiming process's id. A claim whose process is gone is stale
+ * and taken over. Handed-out numbers come from 100..199; the numbers below stay for tests
+ * that still name their own.
  */
-export async function startExtraEngine(
-  number: number,
-  opts: { loadImages?: boolean } = {},
-): Promise<ExtraEngine> {
-  const socket = (await engines("start", String(number))).split("\n").pop() ?? "";
-  if (opts.loadImages !== false) {
-    try {
-      await engines("load-images", String(number));
-    } catch (err) {
-      await engines("stop", String(number)).catch(() => undefined);
-      throw err;
-    }
+const SLOT_DIR = path.join(os.tmpdir(), "berth-engine-slots");
+const SLOT_RANGE = { first: 100, last: 199 } as const;
+const claimedSlots = new Set<number>();
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
-  return {
-    number,
-    url: socket.startsWith("unix://") ? socket : `unix://${socket}`,
-    address: `127.0.0.${number}`,
-  };
 }
 
-/** Stops extra engine N and removes its containers. */
+/** Claims engine number N; false when a live process holds it. */
+async function claimSlot(number: number): Promise<boolean> {
+  await mkdir(SLOT_DIR, { recursive: true });
+  const file = path.join(SLOT_DIR, String(number));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: "wx" });
+      claimedSlots.add(number);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
+    if (owner === process.pid) throw new Error(`engine ${number} is already claimed by this test process`);
+    if (owner > 0 && processAlive(owner)) return false;
+    await rm(file, { force: true });
+  }
+  return false;
+}
+
+/** Gives engine number N back (after the engine stopped). */
+export function releaseEngineSlot(number: number): void {
+  if (!claimedSlots.delete(number)) return;
+  rmSync(path.join(SLOT_DIR, String(number)), { force: true });
+}
+
+// A test process that ends without stopping its engines still gives their numbers back.
+process.once("exit", () => {
+  for (const number of [...claimedSlots]) releaseEngineSlot(number);
+});
+
+/**
+ * A free extra-engine number for this test process (see SLOT_DIR above); give it back with
+ * releaseEngineSlot, or stopExtraEngine does. For tests that drive hack/engines.sh themselves.
+ */
+export async function claimEngineSlot(): Promise<number> {
+  for (let number = SLOT_RANGE.first; number <= SLOT_RANGE.last; number++) {
+    if (claimedSlots.has(number)) continue;
+    if (await claimSlot(number)) return number;
+  }
+  throw new Error(
+    `no free extra-engine number in ${SLOT_RANGE.first}..${SLOT_RANGE.last} (claims in ${SLOT_DIR})`,
+  );
+}
+
+export interface ExtraEngineOptions {
+  /** Copy the test images into it (default true). */
+  loadImages?: boolean;
+}
+
+/**
+ * Starts an extra Docker engine, with the test images loaded unless told otherwise. Its
+ * number is handed out by the harness (or, for older tests, the one given, which must not
+ * be claimed by another live test process). The caller stops it (stopExtraEngine) after
+ * whatever runs containers on it has stopped.
+ */
+export async function startExtraEngine(opts?: ExtraEngineOptions): Promise<ExtraEngine>;
+export async function startExtraEngine(number: number, opts?: ExtraEngineOptions): Promise<ExtraEngine>;
+export async function startExtraEngine(
+  numberOrOpts?: number | ExtraEngineOptions,
+  maybeOpts: ExtraEngineOptions = {},
+): Promise<ExtraEngine> {
+  let number: number;
+  let opts = maybeOpts;
+  if (typeof numberOrOpts === "number") {
+    number = numberOrOpts;
+    if (!claimedSlots.has(number) && !(await claimSlot(number))) {
+      throw new Error(`extra engine ${number} is in use by another test process (${SLOT_DIR}/${number})`);
+    }
+  } else {
+    number = await claimEngineSlot();
+    opts = numberOrOpts ?? {};
+  }
+  try {
+    const socket = (await engines("start", String(number))).split("\n").pop() ?? "";
+    if (opts.loadImages !== false) await engines("load-images", String(number));
+    return {
+      number,
+      url: socket.startsWith("unix://") ? socket : `unix://${socket}`,
+      address: `127.0.0.${number}`,
+    };
+  } catch (err) {
+    await engines("stop", String(number)).catch(() => undefined);
+    releaseEngineSlot(number);
+    throw err;
+  }
+}
+
+/** Stops extra engine N, removes its containers and gives its number back. */
 export async function stopExtraEngine(number: number): Promise<void> {
-  await engines("stop", String(number));
+  try {
+    await engines("stop", String(number));
+  } finally {
+    releaseEngineSlot(number);
+  }
 }

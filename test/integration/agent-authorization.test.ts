@@ -13,27 +13,18 @@ import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { DefinitionSpec, Instance } from "../../controller/src/api/types.js";
-import { startController } from "../../controller/src/controllers/index.js";
-import { environmentSecretRef, readDeliveredEnvironment } from "../../controller/src/environment/index.js";
-import {
-  CONFIGMAPS,
-  DEFINITIONS,
-  INSTANCES,
-  NODES,
-  SECRETS,
-  type KubeClient,
-  getOrUndefined,
-  isForbidden,
-} from "../../controller/src/kube/index.js";
-import { createLogger } from "../../controller/src/runtime/log.js";
+import { environmentSecretRef, readDeliveredEnvironment } from "../../controller/src/environment/delivery.js";
+import { CONFIGMAPS, DEFINITIONS, INSTANCES, NODES, SECRETS } from "../../controller/src/kube/resources.js";
+import { type KubeClient } from "../../controller/src/kube/client.js";
+import { getOrUndefined, isForbidden } from "../../controller/src/kube/errors.js";
 import { images, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import {
-  LEASE_NAMESPACE,
   StandInAgent,
   applyDefinition,
   client,
   createNodes,
   listInstances,
+  runController,
 } from "./controller-fixtures.js";
 import {
   NAMESPACE,
@@ -107,15 +98,12 @@ test("an agent reads the environment of its own Node's Instances and no other Se
   await createNodes(t, [nodeB], labelsB);
 
   // The controller as its shipped identity: its RoleBinding in berth-node-<node> is what lets it deliver.
-  const controller = startController(
-    { leaseNamespace: LEASE_NAMESPACE, nodeGracePeriodMs: 10 * 60_000 },
-    {
-      client: tokenClient(await serviceAccountToken("berth-controller")),
-      logger: createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" }),
-    },
+  await runController(
+    t,
+    { nodeGracePeriodMs: 10 * 60_000 },
+    undefined,
+    tokenClient(await serviceAccountToken("berth-controller")),
   );
-  t.after(() => controller.stop());
-  await controller.synced();
   new StandInAgent(tenant, new Set([nodeA, nodeB])).start(t);
   await applyDefinition(tenant, "web-a", definitionSpec(labelsA, "a-secret", values.literalA));
   await applyDefinition(tenant, "web-b", definitionSpec(labelsB, "b-secret", values.literalB));

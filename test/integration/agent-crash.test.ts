@@ -11,10 +11,10 @@ import path from "node:path";
 import type { TestContext } from "node:test";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { LEASES } from "../../controller/src/kube/index.js";
-import { leaseNameFor, RESTARTS_LABEL } from "../../controller/src/agent/index.js";
-import { images, run, spawnForTest, waitFor } from "../harness/index.js";
+import { LEASES } from "../../controller/src/kube/resources.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { RESTARTS_LABEL } from "../../controller/src/agent/container-request.js";
+import { type BerthProcess, images, run, startBerthProcess, waitFor } from "../harness/index.js";
 import {
   type AgentWorld,
   LEASE_NAMESPACE,
@@ -27,18 +27,9 @@ import {
 
 const LEASE_DURATION_SECONDS = 40;
 
-interface AgentProcess {
-  child: ChildProcess;
-  output: () => string;
-}
-
-/** `berth agent` in a child process of its own, running until it logs that it started. */
-async function startAgentProcess(t: TestContext, world: AgentWorld, stateDir: string): Promise<AgentProcess> {
-  const args = [
-    "--import",
-    "tsx",
-    "controller/src/cli/main.ts",
-    "agent",
+/** `berth agent` for the world's node in a child process, running once it logs that it started. */
+async function agentProcess(t: TestContext, world: AgentWorld, stateDir: string): Promise<BerthProcess> {
+  const agent = startBerthProcess(t, "agent", [
     `--node-name=${world.nodeName}`,
     `--url=${world.url}`,
     `--address=${world.address}`,
@@ -50,29 +41,20 @@ async function startAgentProcess(t: TestContext, world: AgentWorld, stateDir: st
     "--agent-resync-interval=3s",
     "--stop-grace-period=2s",
     `--state-dir=${stateDir}`,
-    "--metrics-bind-address=127.0.0.1:0",
     "--log-level=debug",
-  ];
-  // node itself, not npx: a SIGKILL must reach the agent, not a wrapper that leaves it running.
-  const { child, output } = spawnForTest(t, process.execPath, args);
-  world.agents.push({
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  });
+  ]);
+  world.agents.push({ stop: agent.stop });
   await waitFor(
     "the agent process to start",
     () => {
-      if (child.exitCode !== null) throw new Error(`the agent exited with ${child.exitCode}:\n${output()}`);
-      return output().includes('"message":"agent started"');
+      if (agent.child.exitCode !== null) throw new Error(`the agent exited with ${agent.child.exitCode}`);
+      return agent.output().includes('"message":"agent started"');
     },
     { timeoutMs: 60_000 },
   ).catch((err: unknown) => {
-    throw new Error(`${(err as Error).message}\n${output()}`);
+    throw new Error(`${(err as Error).message}\n${agent.output()}`);
   });
-  return { child, output };
+  return agent;
 }
 
 async function startedAt(world: AgentWorld, containerId: string): Promise<string> {
@@ -92,14 +74,14 @@ test("a SIGKILLed agent process restarts at once and adopts its running containe
   const world = await agentWorld(t);
   const stateDir = await mkdtemp(path.join(os.tmpdir(), "berth-agent-state-"));
   t.after(() => rm(stateDir, { recursive: true, force: true }));
-  const first = await startAgentProcess(t, world, stateDir);
+  const first = await agentProcess(t, world, stateDir);
   await createInstance(world, "web", {
     image: { name: images.echo, port: 8080, pullPolicy: "IfNotPresent" },
     healthCheck: { type: "http", path: "/healthz", intervalSeconds: 1 },
   });
   const before = await waitForStatus(world, "web", "the Instance to be ready", (s) => s.ready === true);
   const containerStartedAt = await startedAt(world, before.containerId ?? "");
-  const leaseRef = { namespace: LEASE_NAMESPACE, name: leaseNameFor(world.nodeName) };
+  const leaseRef = { namespace: LEASE_NAMESPACE, name: nodeLeaseName(world.nodeName) };
   const leaseBefore = await world.client.get(LEASES, leaseRef);
   const timeline = await StatusTimeline.start(t, world, "web");
 
@@ -111,7 +93,7 @@ test("a SIGKILLed agent process restarts at once and adopts its running containe
   const lastRenewal = Date.parse((await world.client.get(LEASES, leaseRef)).spec?.renewTime ?? "");
 
   const restartedAt = Date.now();
-  await startAgentProcess(t, world, stateDir);
+  await agentProcess(t, world, stateDir);
   const leaseAfter = await world.client.get(LEASES, leaseRef);
   assert.equal(leaseAfter.spec?.holderIdentity, leaseBefore.spec?.holderIdentity, "the same identity");
   const acquiredAt = Date.parse(leaseAfter.spec?.acquireTime ?? "");

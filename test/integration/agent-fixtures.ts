@@ -10,13 +10,16 @@ import os from "node:os";
 import path from "node:path";
 import type { TestContext } from "node:test";
 import type { Instance, InstanceStatus, RunTemplate } from "../../controller/src/api/types.js";
-import { API_VERSION, INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
-import type { RunningAgent } from "../../controller/src/agent/index.js";
-import { leaseNameFor, startAgent } from "../../controller/src/agent/index.js";
-import type { AgentOptionsInput } from "../../controller/src/agent/config.js";
-import { DockerEngine } from "../../controller/src/docker/index.js";
-import type { ContainerSummary } from "../../controller/src/docker/index.js";
-import type { KubeClient, KubeEvent, WatchHandle } from "../../controller/src/kube/index.js";
+import { API_VERSION } from "../../controller/src/api/types.js";
+import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/vocabulary.js";
+import type { AgentDeps, RunningAgent } from "../../controller/src/agent/agent-role.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
+import type { AgentOptionsInput } from "../../controller/src/agent/options.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import type { ContainerSummary } from "../../controller/src/docker/types.js";
+import type { KubeClient, WatchHandle } from "../../controller/src/kube/client.js";
+import type { KubeEvent } from "../../controller/src/kube/resources.js";
 import {
   EVENTS,
   INSTANCES,
@@ -24,12 +27,11 @@ import {
   NAMESPACES,
   NODES,
   SECRETS,
-  isAlreadyExists,
-  isNotFound,
-  newKubeClient,
-} from "../../controller/src/kube/index.js";
-import type { DeliveredEnvironment } from "../../controller/src/environment/index.js";
-import { environmentSecret, nodeNamespace } from "../../controller/src/environment/index.js";
+} from "../../controller/src/kube/resources.js";
+import { isAlreadyExists, isNotFound } from "../../controller/src/kube/errors.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
+import type { DeliveredEnvironment } from "../../controller/src/environment/delivery.js";
+import { environmentSecret, nodeNamespace } from "../../controller/src/environment/delivery.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
 import { env, startExtraEngine, stopExtraEngine, testNamespace, waitFor } from "../harness/index.js";
@@ -57,6 +59,8 @@ export interface AgentWorld {
   labels: Record<string, string>;
   /** Agents started for the test; stopped before anything else is cleaned up. */
   agents: Array<Pick<RunningAgent, "stop">>;
+  /** The number of the world's extra engine (hack/engines.sh), when it runs on one. */
+  engineNumber?: number;
   /** Stops the world's extra engine, after everything else is cleaned up. */
   stopEngine?: () => Promise<void>;
   /** The state directory of the world's agents: private, removed after the test. */
@@ -64,8 +68,14 @@ export interface AgentWorld {
 }
 
 export interface AgentWorldOptions {
-  /** Run on extra engine N of hack/engines.sh (started here, images loaded, stopped after). */
-  engine?: number;
+  /**
+   * Run on an extra engine of hack/engines.sh (started here, images loaded unless
+   * loadImages is false, stopped after): "extra" for one whose number the harness hands
+   * out; a number names the engine (older tests; two files naming one number collide).
+   */
+  engine?: "extra" | number;
+  /** Copy the test images into the extra engine (default true). */
+  loadImages?: boolean;
   /** Share a namespace with another world (a second node in the same namespace). */
   namespace?: string;
 }
@@ -91,9 +101,13 @@ export async function agentWorld(t: TestContext, options: AgentWorldOptions = {}
   if (options.engine === undefined) {
     world.url = await engineUrlOfOwn(t);
   } else {
-    const number = options.engine;
-    world.stopEngine = () => stopExtraEngine(number);
-    const engine = await startExtraEngine(number);
+    const loadImages = options.loadImages ?? true;
+    const engine =
+      options.engine === "extra"
+        ? await startExtraEngine({ loadImages })
+        : await startExtraEngine(options.engine, { loadImages });
+    world.engineNumber = engine.number;
+    world.stopEngine = () => stopExtraEngine(engine.number);
     world.url = engine.url;
     world.docker = new DockerEngine({ url: world.url });
     world.address = engine.address;
@@ -153,13 +167,19 @@ export function capturedLog(): { logger: Logger; text: () => string } {
   return { logger: createLogger({ level: "debug", stream }), text: () => chunks.join("") };
 }
 
-/** Runs an agent until the test ends (or until the returned agent is stopped). */
+/**
+ * The one way tests run an agent in-process: for the world's node with fastOptions (and
+ * these overrides), until the test ends or the returned agent is stopped. deps replace the
+ * world's API client (another identity) or give the agent its own Docker module (one with
+ * an observer).
+ */
 export async function runAgent(
   world: AgentWorld,
   overrides: Partial<AgentOptionsInput> = {},
   logger: Logger = testLogger(),
+  deps: Partial<Pick<AgentDeps, "client" | "docker">> = {},
 ): Promise<RunningAgent> {
-  const agent = await startAgent(fastOptions(world, overrides), { client: world.client, logger });
+  const agent = await startAgent(fastOptions(world, overrides), { client: world.client, logger, ...deps });
   world.agents.push(agent);
   return agent;
 }
@@ -365,9 +385,13 @@ export async function eventsOf(world: AgentWorld, name: string): Promise<KubeEve
 async function cleanUp(world: AgentWorld): Promise<void> {
   const { client, docker, namespace, nodeName } = world;
   for (const agent of world.agents) await agent.stop();
-  // With the agents stopped, let the Instances go and remove what they left.
-  const instances = await client.list(INSTANCES, { namespace }).catch(() => ({ items: [] as Instance[] }));
-  for (const instance of instances.items) {
+  // With the agents stopped, let the Instances go (the world's, and any other namespace's
+  // bound to its node) and remove what they left.
+  const instances = await client.list(INSTANCES).catch(() => ({ items: [] as Instance[] }));
+  const ours = instances.items.filter(
+    (instance) => instance.metadata.namespace === namespace || instance.spec.nodeName === nodeName,
+  );
+  for (const instance of ours) {
     await removeFinalizer(client, INSTANCES, instance, INSTANCE_FINALIZER).catch(() => undefined);
   }
   for (const container of await docker.listContainers({ [LABELS.node]: nodeName }).catch(() => [])) {
@@ -375,7 +399,7 @@ async function cleanUp(world: AgentWorld): Promise<void> {
   }
   await client.delete(NODES, { name: nodeName }).catch(() => undefined);
   await client
-    .delete(LEASES, { namespace: LEASE_NAMESPACE, name: leaseNameFor(nodeName) })
+    .delete(LEASES, { namespace: LEASE_NAMESPACE, name: nodeLeaseName(nodeName) })
     .catch(() => undefined);
   await client.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch(() => undefined);
   await world.stopEngine?.();

@@ -2,11 +2,13 @@
  * What the agent may touch: labelled containers nobody wants are removed, containers
  * without Berth's labels never are, and a second agent for a held Node or URL is refused.
  */
+import path from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LABELS } from "../../controller/src/api/types.js";
-import { NodeConflictError } from "../../controller/src/agent/index.js";
-import { NODES, isNotFound } from "../../controller/src/kube/index.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { NodeConflictError } from "../../controller/src/agent/registration.js";
+import { NODES } from "../../controller/src/kube/resources.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
 import { env, images, run, testNamespace, waitFor } from "../harness/index.js";
 import { agentWorld, containersOf, installationOf, runAgent } from "./agent-fixtures.js";
 
@@ -90,7 +92,9 @@ test("a second live agent for the same Node, or for the same URL, is refused", a
     assert.match(err.message, /held by another live agent/);
     return true;
   });
-  await assert.rejects(runAgent({ ...world, nodeName: `${world.nodeName}-twin` }), (err: unknown) => {
+  // Its own state directory: the first agent's holds the first agent's lock.
+  const twin = { ...world, nodeName: `${world.nodeName}-twin`, stateDir: path.join(world.stateDir, "twin") };
+  await assert.rejects(runAgent(twin), (err: unknown) => {
     assert.ok(err instanceof NodeConflictError);
     assert.match(err.message, /already registered by Node/);
     return true;

@@ -11,20 +11,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { LABELS } from "../../controller/src/api/types.js";
-import { startAgent } from "../../controller/src/agent/index.js";
-import { newKubeClient } from "../../controller/src/kube/index.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 import { env, freePortRun, images, kubectlOk, run, waitFor } from "../harness/index.js";
 import type { AgentWorld } from "./agent-fixtures.js";
-import {
-  agentWorld,
-  createInstance,
-  fastOptions,
-  installationOf,
-  runAgent,
-  testLogger,
-  waitForStatus,
-} from "./agent-fixtures.js";
+import { agentWorld, createInstance, installationOf, runAgent, waitForStatus } from "./agent-fixtures.js";
 
 const CONTROL_PLANE = path.resolve(import.meta.dirname, "../../hack/controlplane.sh");
 const CRDS = path.resolve(import.meta.dirname, "../../crds");
@@ -106,10 +97,8 @@ test(
 
     const unclaimed = await orphan(a, undefined, "from-before-installations");
     await runAgent(a, { resyncIntervalMs: RESYNC_MS });
-    const agentB = await startAgent(fastOptions(b, { resyncIntervalMs: RESYNC_MS, stateDir }), {
-      client: clientB,
-      logger: testLogger(),
-    });
+    // b's agents are stopped below, not by a world clean-up: b shares a's.
+    const agentB = await runAgent(b, { resyncIntervalMs: RESYNC_MS, stateDir });
     try {
       const template = { image: { name: images.echo, port: 8080, pullPolicy: "IfNotPresent" as const } };
       await createInstance(a, "web", template);

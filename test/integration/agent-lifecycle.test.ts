@@ -4,10 +4,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/types.js";
+import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/vocabulary.js";
 import type { Node } from "../../controller/src/api/types.js";
-import { RESTARTS_LABEL } from "../../controller/src/agent/index.js";
-import { INSTANCES, LEASES, NODES } from "../../controller/src/kube/index.js";
+import { RESTARTS_LABEL } from "../../controller/src/agent/container-request.js";
+import { INSTANCES, LEASES, NODES } from "../../controller/src/kube/resources.js";
 import { httpGet, images, waitFor } from "../harness/index.js";
 import {
   LEASE_NAMESPACE,

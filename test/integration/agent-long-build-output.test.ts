@@ -8,7 +8,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MESSAGE_LIMIT } from "../../controller/src/runtime/status.js";
+import { MESSAGE_LIMIT } from "../../controller/src/runtime/conditions.js";
 import { TEST_REPOSITORIES_DIR, run, testRepositoryScratch } from "../harness/index.js";
 import {
   agentWorld,

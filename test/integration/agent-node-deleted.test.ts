@@ -7,7 +7,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Node } from "../../controller/src/api/types.js";
-import { NODES, getOrUndefined } from "../../controller/src/kube/index.js";
+import { NODES } from "../../controller/src/kube/resources.js";
+import { getOrUndefined } from "../../controller/src/kube/errors.js";
 import { images, waitFor } from "../harness/index.js";
 import {
   agentWorld,

@@ -5,7 +5,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LABELS, type RunTemplate } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { type RunTemplate } from "../../controller/src/api/types.js";
 import { httpGet, images } from "../harness/index.js";
 import {
   type AgentWorld,
@@ -15,9 +16,6 @@ import {
   runAgent,
   waitForStatus,
 } from "./agent-fixtures.js";
-
-/** Engine numbers no other test uses: engine N publishes on 127.0.0.<N>. */
-const ENGINES = [81, 82] as const;
 
 function echoAs(id: string): RunTemplate {
   return {
@@ -33,8 +31,8 @@ async function namespaceContainers(world: AgentWorld) {
 }
 
 test("two agents on two engines each run only their own Instances, at their own address", async (t) => {
-  const first = await agentWorld(t, { engine: ENGINES[0] });
-  const second = await agentWorld(t, { engine: ENGINES[1], namespace: first.namespace });
+  const first = await agentWorld(t, { engine: "extra" });
+  const second = await agentWorld(t, { engine: "extra", namespace: first.namespace });
   await Promise.all([runAgent(first), runAgent(second)]);
 
   const placed = [

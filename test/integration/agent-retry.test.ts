@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LABELS } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
 import { images, run, waitFor } from "../harness/index.js";
 import {
   agentWorld,

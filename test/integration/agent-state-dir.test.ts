@@ -9,7 +9,8 @@ import path from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { NODES, getOrUndefined } from "../../controller/src/kube/index.js";
+import { NODES } from "../../controller/src/kube/resources.js";
+import { getOrUndefined } from "../../controller/src/kube/errors.js";
 import { env, run } from "../harness/index.js";
 import { kube } from "./agent-fixtures.js";
 

@@ -6,8 +6,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFINITION_FINALIZER, INSTANCE_FINALIZER } from "../../controller/src/api/types.js";
-import { DEFINITIONS } from "../../controller/src/kube/index.js";
+import { DEFINITION_FINALIZER, INSTANCE_FINALIZER } from "../../controller/src/api/vocabulary.js";
+import { DEFINITIONS } from "../../controller/src/kube/resources.js";
 import { images, kubectl, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,

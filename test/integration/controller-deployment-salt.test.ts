@@ -7,8 +7,11 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import type { DefinitionSpec } from "../../controller/src/api/types.js";
-import { DEPLOYMENT_SALT_SECRET, ensureDeploymentSalt } from "../../controller/src/controllers/index.js";
-import { SECRETS } from "../../controller/src/kube/index.js";
+import {
+  DEPLOYMENT_SALT_SECRET,
+  ensureDeploymentSalt,
+} from "../../controller/src/controllers/definition/deployment-salt.js";
+import { SECRETS } from "../../controller/src/kube/resources.js";
 import { images, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import { applyDefinition, client, getDefinition, runController } from "./controller-fixtures.js";
 

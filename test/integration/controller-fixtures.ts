@@ -8,29 +8,24 @@ import { randomBytes } from "node:crypto";
 import type { TestContext } from "node:test";
 import {
   API_VERSION,
-  INSTANCE_FINALIZER,
   type Definition,
   type DefinitionSpec,
   type Instance,
   type Node,
 } from "../../controller/src/api/types.js";
-import { startController, type ControllerHandle } from "../../controller/src/controllers/index.js";
-import { nodeLeaseName } from "../../controller/src/controllers/context.js";
-import { nodeNamespace } from "../../controller/src/environment/index.js";
+import { INSTANCE_FINALIZER } from "../../controller/src/api/vocabulary.js";
+import { startController, type ControllerHandle } from "../../controller/src/controllers/controller-role.js";
+import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
+import { nodeNamespace } from "../../controller/src/environment/delivery.js";
+import { DEFINITIONS, INSTANCES, LEASES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
 import {
-  DEFINITIONS,
-  INSTANCES,
-  LEASES,
-  NAMESPACES,
-  NODES,
   getOrUndefined,
   ignoreNotFound,
   isConflict,
   isNotFound,
   isPatchTestFailed,
-  newKubeClient,
-  type KubeClient,
-} from "../../controller/src/kube/index.js";
+} from "../../controller/src/kube/errors.js";
+import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { createLogger, type Logger } from "../../controller/src/runtime/log.js";
 import { TEST_FILE_REPOSITORIES, env, waitFor } from "../harness/index.js";
@@ -49,16 +44,35 @@ export function client(): KubeClient {
   return shared;
 }
 
-/** Runs the controller role until the test ends. */
+/** The log level of the controllers tests run: BERTH_TEST_LOG=1 shows everything. */
+function controllerLogger(): Logger {
+  return createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" });
+}
+
+/**
+ * The one way tests run the controller role in-process: the test lease namespace and file
+ * repositories, these options on top, as `kube` (the admin by default). The caller stops it
+ * and waits for synced() (runController does both).
+ */
+export function startTestController(
+  options: Parameters<typeof startController>[0] = {},
+  logger: Logger = controllerLogger(),
+  kube: KubeClient = client(),
+): ControllerHandle {
+  return startController(
+    { leaseNamespace: LEASE_NAMESPACE, fileRepositories: TEST_FILE_REPOSITORIES, ...options },
+    { client: kube, logger },
+  );
+}
+
+/** startTestController until the test ends; resolves once its caches have synced. */
 export async function runController(
   t: TestContext,
   options: Parameters<typeof startController>[0] = {},
-  logger: Logger = createLogger({ level: process.env.BERTH_TEST_LOG === "1" ? "debug" : "error" }),
+  logger: Logger = controllerLogger(),
+  kube: KubeClient = client(),
 ): Promise<ControllerHandle> {
-  const handle = startController(
-    { leaseNamespace: LEASE_NAMESPACE, fileRepositories: TEST_FILE_REPOSITORIES, ...options },
-    { client: client(), logger },
-  );
+  const handle = startTestController(options, logger, kube);
   t.after(() => handle.stop());
   await handle.synced();
   return handle;

@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFINITION_FINALIZER } from "../../controller/src/api/types.js";
+import { DEFINITION_FINALIZER } from "../../controller/src/api/vocabulary.js";
 import { images, testNamespace } from "../harness/index.js";
 import {
   applyDefinition,

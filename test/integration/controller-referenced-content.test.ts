@@ -7,8 +7,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { DefinitionSpec } from "../../controller/src/api/types.js";
-import { metadataOnly } from "../../controller/src/controllers/referenced-content.js";
-import { CONFIGMAPS, SECRETS } from "../../controller/src/kube/index.js";
+import { metadataOnly } from "../../controller/src/controllers/definition/referenced-content.js";
+import { CONFIGMAPS, SECRETS } from "../../controller/src/kube/resources.js";
 import { images, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import { applyDefinition, getDefinition, runController } from "./controller-fixtures.js";
 

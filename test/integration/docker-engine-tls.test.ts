@@ -1,5 +1,5 @@
 /**
- * A remote engine behind TLS: an extra dockerd with --tlsverify on tcp://127.0.0.93, with
+ * A remote engine behind TLS: an extra dockerd with --tlsverify on tcp://127.0.0.N (N handed out by the harness), with
  * a CA, server and client certificates made here with openssl. The agent, configured by
  * its --docker-tls-* flags (or DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), runs an Instance
  * there; without a client certificate, with one of another CA, or trusting another CA, it
@@ -12,13 +12,21 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
-import { API_VERSION, LABELS, type Instance, type Node } from "../../controller/src/api/types.js";
-import { agentFlags, agentOptionsFromFlags, startAgent } from "../../controller/src/agent/index.js";
-import { DockerEngine, EngineTlsError, readEngineTls } from "../../controller/src/docker/index.js";
-import { INSTANCES, NODES, isNotFound, newKubeClient } from "../../controller/src/kube/index.js";
+import { API_VERSION, type Instance, type Node } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { agentFlags } from "../../controller/src/agent/flags.js";
+import { agentOptionsFromFlags } from "../../controller/src/agent/options.js";
+import { startAgent } from "../../controller/src/agent/agent-role.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import { EngineTlsError } from "../../controller/src/docker/errors.js";
+import { readEngineTls } from "../../controller/src/docker/tls.js";
+import { INSTANCES, NODES } from "../../controller/src/kube/resources.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 import { parseFlags } from "../../controller/src/runtime/flags.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import {
+  claimEngineSlot,
   engines,
   env,
   httpGet,
@@ -29,12 +37,12 @@ import {
   waitFor,
 } from "../harness/index.js";
 
-/** The extra engine of this file: it publishes on, and listens with TLS at, 127.0.0.93. */
-const ENGINE = 93;
-const ADDRESS = `127.0.0.${ENGINE}`;
+/** The extra engine of this file (its number handed out by the harness): it publishes on, and listens with TLS at, 127.0.0.<ENGINE>. */
+let ENGINE: number;
+let ADDRESS: string;
 const TLS_PORT = 12376;
 /** Not 2376, so only the TLS settings (not the port convention) make the agent speak TLS. */
-const URL = `tcp://${ADDRESS}:${TLS_PORT}`;
+let URL: string;
 
 let certs: string;
 
@@ -101,6 +109,9 @@ async function makeLeaf(name: string, ca: string, extensions: string): Promise<v
 }
 
 before(async () => {
+  ENGINE = await claimEngineSlot();
+  ADDRESS = `127.0.0.${ENGINE}`;
+  URL = `tcp://${ADDRESS}:${TLS_PORT}`;
   env();
   certs = await mkdtemp(path.join(os.tmpdir(), "berth-engine-tls-"));
   await makeCa("ca");
@@ -115,7 +126,7 @@ before(async () => {
   await copyFile(`${certs}/server-cert.pem`, `${engineDir}/server-cert.pem`);
   await copyFile(`${certs}/server-key.pem`, `${engineDir}/server-key.pem`);
   // A leftover engine of an earlier run might listen without TLS: start from scratch.
-  await stopExtraEngine(ENGINE);
+  await engines("stop", String(ENGINE));
   await engines("start-tls", String(ENGINE), String(TLS_PORT), engineDir);
   await engines("load-images", String(ENGINE));
 });
@@ -236,7 +247,11 @@ test("the engine refuses an agent without a client certificate or with another C
         (caught: unknown) => caught,
       );
     assert.ok(err instanceof EngineTlsError, `${what}: ${String(err)}`);
-    assert.match(err.message, /TLS with the Docker engine at tcp:\/\/127\.0\.0\.93:12376 failed/, what);
+    assert.match(
+      err.message,
+      new RegExp(`TLS with the Docker engine at ${URL.replaceAll(".", "\\.")} failed`),
+      what,
+    );
   }
   // Without TLS settings, plain HTTP to the TLS port gets nowhere either.
   await assert.rejects(engineFromFlags([`--url=${URL}`]).version());

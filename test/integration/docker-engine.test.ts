@@ -10,21 +10,20 @@ import { createServer as createNetServer, type Server } from "node:net";
 import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LABELS } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
 import {
   BuildFailedError,
-  type ContainerSpec,
-  DockerEngine,
-  type DockerEngineOptions,
-  type DockerObserver,
   DockerTimeoutError,
-  type EngineEvent,
   EngineUnreachableError,
-  hostPortFor,
   ImageNotFoundError,
   PortInUseError,
   RegistryUnreachableError,
-} from "../../controller/src/docker/index.js";
+} from "../../controller/src/docker/errors.js";
+import { type ContainerSpec, hostPortFor } from "../../controller/src/docker/types.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import { type DockerEngineOptions } from "../../controller/src/docker/options.js";
+import { type DockerObserver } from "../../controller/src/docker/metrics.js";
+import { type EngineEvent } from "../../controller/src/docker/events.js";
 import { registry } from "../../controller/src/runtime/metrics.js";
 import { env, httpGet, images, run, waitFor } from "../harness/index.js";
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { type KubeClient, newKubeClient } from "../../controller/src/kube/index.js";
+import { type KubeClient, newKubeClient } from "../../controller/src/kube/client.js";
 import { env, kubectl, kubectlOk, run } from "../harness/index.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));

@@ -129,6 +129,15 @@ test("the controller's identity has what the controller does and nothing more", 
       // The deployment salt: read by name, created once when absent.
       ["get", "secrets/berth-deployment-salt", "-n", NAMESPACE],
       ["create", "secrets", "-n", NAMESPACE],
+      // The discovery mirror: headless Services and their EndpointSlices (docs/discovery.md).
+      ["watch", "services", "--all-namespaces"],
+      ["create", "services", "-n", "team-a"],
+      ["patch", "services", "-n", "team-a"],
+      ["delete", "services", "-n", "team-a"],
+      ["watch", "endpointslices.discovery.k8s.io", "--all-namespaces"],
+      ["create", "endpointslices.discovery.k8s.io", "-n", "team-a"],
+      ["update", "endpointslices.discovery.k8s.io", "-n", "team-a"],
+      ["delete", "endpointslices.discovery.k8s.io", "-n", "team-a"],
     ],
     [
       ["create", "definitions.berth.dev", "-n", "team-a"],
@@ -152,6 +161,12 @@ test("the controller's identity has what the controller does and nothing more", 
       ["create", "clusterrolebindings"],
       ["impersonate", "serviceaccounts", "-n", NAMESPACE],
       ["create", "customresourcedefinitions.apiextensions.k8s.io"],
+      // Services are made, never changed in place; nothing else in core discovery.
+      ["update", "services", "-n", "team-a"],
+      ["patch", "services", "--subresource=status", "-n", "team-a"],
+      ["patch", "endpointslices.discovery.k8s.io", "-n", "team-a"],
+      ["create", "endpoints", "-n", "team-a"],
+      ["update", "services/finalizers", "-n", "team-a"],
     ],
   );
 });
@@ -213,6 +228,8 @@ test("an agent's identity can run its Instances and heartbeat, and reads no tena
       ["create", "namespaces"],
       ["create", "pods", "-n", "team-a"],
       ["create", "clusterrolebindings"],
+      ["create", "services", "-n", "team-a"],
+      ["update", "endpointslices.discovery.k8s.io", "-n", "team-a"],
     ],
   );
   // The controller writes the environments of that Node's Instances, and only in its namespace.
@@ -445,7 +462,7 @@ test("the registry's Deployment is hardened like the controller's, with two serv
   );
 });
 
-test("the registry's identity reads what lookup needs, reviews tokens and access, and writes only Instances", async () => {
+test("the registry's identity reads what lookup and the web index need, reviews tokens and access, and writes only Instances", async () => {
   await applyAccessControl();
   await assertAccess(
     REGISTRY,
@@ -455,6 +472,8 @@ test("the registry's identity reads what lookup needs, reviews tokens and access
       ["watch", "instances.berth.dev", "--all-namespaces"],
       ["list", "nodes.berth.dev"],
       ["watch", "nodes.berth.dev"],
+      ["list", "events.events.k8s.io", "--all-namespaces"],
+      ["watch", "events.events.k8s.io", "--all-namespaces"],
       ["create", "instances.berth.dev", "-n", "team-a"],
       ["delete", "instances.berth.dev", "-n", "team-a"],
       ["patch", "instances.berth.dev", "--subresource=status", "-n", "team-a"],
@@ -474,10 +493,16 @@ test("the registry's identity reads what lookup needs, reviews tokens and access
       ["get", "configmaps", "-n", "team-a"],
       ["create", "leases.coordination.k8s.io", "-n", NAMESPACE],
       ["create", "events.events.k8s.io", "-n", "team-a"],
+      ["delete", "events.events.k8s.io", "-n", "team-a"],
+      ["list", "events", "-n", "team-a"],
       ["create", "pods", "-n", NAMESPACE],
       ["create", "clusterrolebindings"],
       ["impersonate", "serviceaccounts", "-n", NAMESPACE],
       ["create", "localsubjectaccessreviews.authorization.k8s.io", "-n", "team-a"],
+      // Publishing to core discovery is the controller's, not the registry's.
+      ["create", "services", "-n", "team-a"],
+      ["create", "endpointslices.discovery.k8s.io", "-n", "team-a"],
+      ["delete", "endpointslices.discovery.k8s.io", "-n", "team-a"],
     ],
   );
 });

@@ -9,7 +9,7 @@ import {
   startRegistry,
   type RegistryHandle,
   type StartRegistryOptions,
-} from "../../controller/src/registry/index.js";
+} from "../../controller/src/registry/registry-role.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import { kubectlOk } from "../harness/index.js";
 import { client } from "./controller-fixtures.js";

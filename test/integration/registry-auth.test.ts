@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Instance } from "../../controller/src/api/types.js";
-import { INSTANCES } from "../../controller/src/kube/index.js";
+import { INSTANCES } from "../../controller/src/kube/resources.js";
 import { kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 import { client } from "./controller-fixtures.js";
 import {

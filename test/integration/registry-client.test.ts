@@ -10,7 +10,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { RegistryClient, type ServiceInstances } from "../../controller/src/client/index.js";
-import { INSTANCES } from "../../controller/src/kube/index.js";
+import { INSTANCES } from "../../controller/src/kube/resources.js";
 import { run, spawnForTest, testNamespace, waitFor } from "../harness/index.js";
 import { client as kube } from "./controller-fixtures.js";
 import { runRegistry, serviceAccountToken } from "./registry-api-fixtures.js";

@@ -4,10 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { API_VERSION, LABELS, type ImageSource, type Instance } from "../../controller/src/api/types.js";
-import type { DeliveredEnvironment } from "../../controller/src/environment/index.js";
-import { INSTANCES, type KubeClient } from "../../controller/src/kube/index.js";
-import { SourceError, readPullAuth } from "../../controller/src/source/index.js";
+import { API_VERSION, type ImageSource, type Instance } from "../../controller/src/api/types.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import type { DeliveredEnvironment } from "../../controller/src/environment/delivery.js";
+import { INSTANCES } from "../../controller/src/kube/resources.js";
+import { type KubeClient } from "../../controller/src/kube/client.js";
+import { SourceError } from "../../controller/src/source/errors.js";
+import { readPullAuth } from "../../controller/src/source/registry-auth.js";
 import { images, kubectlOk, run } from "../harness/index.js";
 import { deliverEnvironmentTo } from "./agent-fixtures.js";
 

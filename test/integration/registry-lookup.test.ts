@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Instance } from "../../controller/src/api/types.js";
-import { INSTANCES } from "../../controller/src/kube/index.js";
+import { INSTANCES } from "../../controller/src/kube/resources.js";
 import { images, testNamespace, waitFor } from "../harness/index.js";
 import {
   applyDefinition,

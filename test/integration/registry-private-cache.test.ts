@@ -9,25 +9,17 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { LABELS } from "../../controller/src/api/types.js";
-import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
-import { DockerEngine, type DockerObserver } from "../../controller/src/docker/index.js";
-import { nodeNamespace } from "../../controller/src/environment/index.js";
-import { INSTANCES, NAMESPACES, NODES, isNotFound, newKubeClient } from "../../controller/src/kube/index.js";
+import { LABELS } from "../../controller/src/api/vocabulary.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import { type DockerObserver } from "../../controller/src/docker/metrics.js";
+import { INSTANCES, NODES } from "../../controller/src/kube/resources.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import {
-  env,
-  httpGet,
-  run,
-  startExtraEngine,
-  stopExtraEngine,
-  testNamespace,
-  waitFor,
-} from "../harness/index.js";
+import { env, httpGet, run, testNamespace, waitFor } from "../harness/index.js";
+import { agentWorld, runAgent } from "./agent-fixtures.js";
 import {
   createPullSecret,
   createWithDeliveredCredentials,
@@ -38,8 +30,6 @@ import {
 } from "./registry-fixtures.js";
 
 const REGISTRY_PORT = "5154";
-/** The extra engine of this file (127.0.0.94); it starts with no images, so the first run pulls. */
-const ENGINE = 94;
 
 let access: RegistryAccess;
 
@@ -60,54 +50,26 @@ test("another namespace's Instance does not run a cached private image without c
   await createPullSecret(access, teamA, "regcred", access.password);
   await createPullSecret(access, teamC, "regcred", `not-${access.password}`);
 
-  const engine = await startExtraEngine(ENGINE, { loadImages: false });
+  // An extra engine started without the test images, so the first run pulls.
+  const world = await agentWorld(t, { engine: "extra", loadImages: false });
+  const { nodeName } = world;
   // The engine keeps its images across runs: the image must come from the registry now.
-  await run("docker", ["-H", engine.url, "rmi", "--force", access.image]);
-  const nodeName = `cache-${randomBytes(4).toString("hex")}`;
+  await run("docker", ["-H", world.url, "rmi", "--force", access.image]);
   const stateDir = await mkdtemp(path.join(os.tmpdir(), "berth-agent-cache-"));
+  t.after(() => rm(stateDir, { recursive: true, force: true }));
   const operations: string[] = [];
   const observer: DockerObserver = {
     operationFinished: (operation, _seconds, reason) =>
       operations.push(`${operation}${reason ? `:${reason}` : ""}`),
   };
-  const created: Array<[string, string]> = [];
-  const running: { agent?: RunningAgent } = {};
-  const start = async () =>
-    await startAgent(
-      { nodeName, url: engine.url, address: engine.address, stateDir, resyncIntervalMs: 3000 },
-      {
-        client: kube,
-        logger: createLogger({ level: "error" }),
-        docker: new DockerEngine({ url: engine.url, observer }),
-      },
-    );
-  t.after(async () => {
-    for (const [namespace, name] of created) {
-      await kube.delete(INSTANCES, { namespace, name }).catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
-    }
-    await waitFor("the Instances to be gone", async () => {
-      for (const namespace of [teamA, teamB, teamC]) {
-        if ((await kube.list(INSTANCES, { namespace })).items.length > 0) return false;
-      }
-      return true;
-    }).catch(() => undefined);
-    await running.agent?.stop();
-    await stopExtraEngine(ENGINE);
-    await kube.delete(NODES, { name: nodeName }).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
+  const start = () =>
+    runAgent(world, { stateDir }, createLogger({ level: "error" }), {
+      docker: new DockerEngine({ url: world.url, observer }),
     });
-    await kube.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
-    await rm(stateDir, { recursive: true, force: true });
-  });
-  running.agent = await start();
+  const running = { agent: await start() };
   await kube.mergePatch(NODES, { name: nodeName }, { spec: { unschedulable: true } });
 
   const create = async (namespace: string, name: string, pullSecret?: string) => {
-    created.push([namespace, name]);
     await createWithDeliveredCredentials(
       kube,
       pullingInstance(
@@ -131,7 +93,7 @@ test("another namespace's Instance does not run a cached private image without c
     assert.equal(instance.status?.phase, "Failed");
     assert.equal(instance.status?.containerId, undefined, "no container was made for it");
     assert.ok(!(instance.status?.message ?? "").includes(access.password));
-    const containers = await new DockerEngine({ url: engine.url }).listContainers({
+    const containers = await world.docker.listContainers({
       [LABELS.namespace]: namespace,
     });
     assert.deepEqual(containers, [], `${namespace} has no container on the node`);

@@ -7,24 +7,16 @@
  */
 import { before, after, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
-import { startAgent, type RunningAgent } from "../../controller/src/agent/index.js";
-import { DockerEngine, RegistryAuthError, type DockerObserver } from "../../controller/src/docker/index.js";
-import { nodeNamespace } from "../../controller/src/environment/index.js";
-import { INSTANCES, NAMESPACES, NODES, RestKubeClient, isNotFound } from "../../controller/src/kube/index.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import { RegistryAuthError } from "../../controller/src/docker/errors.js";
+import { type DockerObserver } from "../../controller/src/docker/metrics.js";
+import { INSTANCES, NODES } from "../../controller/src/kube/resources.js";
+import { RestKubeClient } from "../../controller/src/kube/client.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import { readPullAuth, SourceError } from "../../controller/src/source/index.js";
-import {
-  env,
-  httpGet,
-  kubectlOk,
-  run,
-  startExtraEngine,
-  stopExtraEngine,
-  testNamespace,
-  waitFor,
-} from "../harness/index.js";
+import { readPullAuth } from "../../controller/src/source/registry-auth.js";
+import { SourceError } from "../../controller/src/source/errors.js";
+import { env, httpGet, kubectlOk, run, testNamespace, waitFor } from "../harness/index.js";
+import { agentWorld, runAgent } from "./agent-fixtures.js";
 import {
   createPullSecret as createTestPullSecret,
   createWithDeliveredCredentials,
@@ -124,18 +116,16 @@ test("a missing Secret is PullSecretNotFound, and one of the wrong type PullSecr
   });
 });
 
-/** The extra engine the agent test runs on (it publishes on 127.0.0.38); it starts with no images. */
-const AGENT_ENGINE = 38;
+/** Short enough that a few retries come quickly, long enough to tell from none. */
+const RETRY_BACKOFF = { baseMs: 1000, maxMs: 60_000 };
 
 test("the agent pulls with an Instance's pull secret; a wrong one fails with its reason and no retry storm", async (t) => {
-  const namespace = await testNamespace(t);
-  const kube = new RestKubeClient(env().kc);
+  // An extra engine without the test images: the agent must pull them.
+  const world = await agentWorld(t, { engine: "extra", loadImages: false });
+  const { namespace, nodeName } = world;
+  const kube = world.client;
   await createPullSecret(namespace, "regcred", access.password);
   await createPullSecret(namespace, "wrongcred", `not-${access.password}`);
-
-  // No images loaded: the agent must pull them from the registry.
-  const engine = await startExtraEngine(AGENT_ENGINE, { loadImages: false });
-  const nodeName = `registry-${randomBytes(4).toString("hex")}`;
   const unauthorizedPulls: number[] = [];
   const observer: DockerObserver = {
     operationFinished(operation, _seconds, errorReason) {
@@ -143,35 +133,9 @@ test("the agent pulls with an Instance's pull secret; a wrong one fails with its
         unauthorizedPulls.push(Date.now());
     },
   };
-  const running: { agent?: RunningAgent } = {};
-  t.after(async () => {
-    // Instances go first, while the agent still runs to remove their containers and finalizers.
-    for (const name of ["pulled", "refused"]) {
-      await kube.delete(INSTANCES, { namespace, name }).catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
-    }
-    await waitFor("the Instances to be gone", async () => {
-      const { items } = await kube.list(INSTANCES, { namespace });
-      return items.length === 0;
-    }).catch(() => undefined);
-    await running.agent?.stop();
-    await stopExtraEngine(AGENT_ENGINE);
-    await kube.delete(NODES, { name: nodeName }).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
-    await kube.delete(NAMESPACES, { name: nodeNamespace(nodeName) }).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+  await runAgent(world, { retryBackoff: RETRY_BACKOFF }, createLogger({ level: "error" }), {
+    docker: new DockerEngine({ url: world.url, observer }),
   });
-  running.agent = await startAgent(
-    { nodeName, url: engine.url, address: engine.address },
-    {
-      client: kube,
-      logger: createLogger({ level: "error" }),
-      docker: new DockerEngine({ url: engine.url, observer }),
-    },
-  );
   // Other tests' controllers must not place their Instances on this Node.
   await kube.mergePatch(NODES, { name: nodeName }, { spec: { unschedulable: true } });
 
@@ -217,14 +181,21 @@ test("the agent pulls with an Instance's pull secret; a wrong one fails with its
   assert.match(refused.status?.message ?? "", /registry refused access/);
   assert.ok(!(refused.status?.message ?? "").includes(access.password));
 
-  // Retries back off: a few in the first seconds, then further and further apart.
-  await sleep(3000);
-  const countBefore = unauthorizedPulls.length;
-  await sleep(20_000);
-  const during = unauthorizedPulls.length - countBefore;
-  assert.ok(
-    during <= 5,
-    `${during} refused pulls in 20 s: the agent retries a refused pull without backing off`,
-  );
-  assert.ok(unauthorizedPulls.length >= 1);
+  // Retries back off: each refused pull waits at least the configured back-off, doubling,
+  // after the one before (no upper bound: a slow machine only makes the gaps longer).
+  const PULLS = 4;
+  await waitFor(`${PULLS} refused pulls`, () => unauthorizedPulls.length >= PULLS, {
+    timeoutMs: RETRY_BACKOFF.baseMs * 2 ** PULLS + 30_000,
+  });
+  const gaps = unauthorizedPulls.slice(1, PULLS).map((at, i) => at - unauthorizedPulls[i]!);
+  t.diagnostic(`gaps between refused pulls: ${gaps.join(", ")} ms`);
+  gaps.forEach((gap, i) => {
+    const backoff = RETRY_BACKOFF.baseMs * 2 ** i;
+    // A pull's end is stamped, so the next pull's own time can only add to the gap; the
+    // 50 ms allow for timer granularity.
+    assert.ok(
+      gap >= backoff - 50,
+      `refused pull ${i + 2} came ${gap} ms after the one before, back-off ${backoff} ms`,
+    );
+  });
 });

@@ -8,8 +8,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { API_VERSION, INSTANCE_FINALIZER, type Instance } from "../../controller/src/api/types.js";
-import { INSTANCES, ignoreNotFound } from "../../controller/src/kube/index.js";
+import { API_VERSION, type Instance } from "../../controller/src/api/types.js";
+import { INSTANCE_FINALIZER } from "../../controller/src/api/vocabulary.js";
+import { INSTANCES } from "../../controller/src/kube/resources.js";
+import { ignoreNotFound } from "../../controller/src/kube/errors.js";
 import { registryHeartbeatWrites, registryHeartbeats } from "../../controller/src/registry/metrics.js";
 import { removeFinalizer } from "../../controller/src/runtime/finalizers.js";
 import { kubectlOk, testNamespace, waitFor } from "../harness/index.js";

@@ -1,19 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Definition } from "../../controller/src/api/types.js";
-import {
-  CONFIGMAPS,
-  DEFINITIONS,
-  Informer,
-  StatusWriter,
-  finalize,
-  isConflict,
-  isPatchTestFailed,
-  newKubeClient,
-  removeFinalizer,
-  setCondition,
-} from "../../controller/src/runtime/index.js";
-import type { ConfigMap } from "../../controller/src/runtime/index.js";
+import { CONFIGMAPS, DEFINITIONS } from "../../controller/src/kube/resources.js";
+import { Informer } from "../../controller/src/runtime/informer.js";
+import { StatusWriter, setCondition } from "../../controller/src/runtime/conditions.js";
+import { finalize, removeFinalizer } from "../../controller/src/runtime/finalizers.js";
+import { isConflict, isPatchTestFailed } from "../../controller/src/kube/errors.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
+import type { ConfigMap } from "../../controller/src/kube/resources.js";
 import { env, kubectlOk, testNamespace, waitFor } from "../harness/index.js";
 
 test("the informer sees creates, updates and deletes from the real API server", async (t) => {

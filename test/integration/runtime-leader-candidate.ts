@@ -4,14 +4,12 @@
  * It prints one JSON line per reconcile and per leadership change, and shuts down
  * gracefully (releasing the lease) on SIGTERM.
  */
-import {
-  CONFIGMAPS,
-  Controller,
-  Manager,
-  Shutdown,
-  loadKubeConfig,
-  newKubeClient,
-} from "../../controller/src/runtime/index.js";
+import { CONFIGMAPS } from "../../controller/src/kube/resources.js";
+import { Controller } from "../../controller/src/runtime/controller.js";
+import { Manager } from "../../controller/src/runtime/manager.js";
+import { Shutdown } from "../../controller/src/runtime/shutdown.js";
+import { loadKubeConfig } from "../../controller/src/kube/config.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
 
 const identity = process.env.CANDIDATE_ID ?? `candidate-${process.pid}`;
 const namespace = process.env.CANDIDATE_NAMESPACE ?? "default";

@@ -10,15 +10,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import {
-  CONFIGMAPS,
-  Informer,
-  informerRelists,
-  informerWatchRestarts,
-  isGone,
-  newKubeClient,
-} from "../../controller/src/runtime/index.js";
-import type { ConfigMap, KubeObject, WatchEvent } from "../../controller/src/runtime/index.js";
+import { CONFIGMAPS } from "../../controller/src/kube/resources.js";
+import { Informer } from "../../controller/src/runtime/informer.js";
+import { informerRelists, informerWatchRestarts } from "../../controller/src/runtime/metrics.js";
+import { isGone } from "../../controller/src/kube/errors.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
+import type { ConfigMap, KubeObject } from "../../controller/src/kube/resources.js";
+import type { WatchEvent } from "../../controller/src/kube/client.js";
 import { env, freePortRun, run, waitFor } from "../harness/index.js";
 
 const script = path.resolve(import.meta.dirname, "../../hack/controlplane.sh");

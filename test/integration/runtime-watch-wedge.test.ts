@@ -9,8 +9,10 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
-import { CONFIGMAPS, Informer, newKubeClient } from "../../controller/src/runtime/index.js";
-import type { ConfigMap } from "../../controller/src/runtime/index.js";
+import { CONFIGMAPS } from "../../controller/src/kube/resources.js";
+import { Informer } from "../../controller/src/runtime/informer.js";
+import { newKubeClient } from "../../controller/src/kube/client.js";
+import type { ConfigMap } from "../../controller/src/kube/resources.js";
 import { env, testNamespace, waitFor } from "../harness/index.js";
 
 /** A loopback TCP proxy that forwards to the API server, or swallows new connections. */

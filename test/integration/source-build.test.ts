@@ -10,15 +10,16 @@ import { access, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RepositorySource } from "../../controller/src/api/types.js";
-import { DockerEngine, hostPortFor, type BuildOptions } from "../../controller/src/docker/index.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
+import { hostPortFor } from "../../controller/src/docker/types.js";
+import { type BuildOptions } from "../../controller/src/docker/options.js";
 import {
   ensureSourceImage,
-  resolveRepositoryCommit,
-  SourceBuildError,
-  SourceError,
   type BuildEngine,
   type SourceBuildDeps,
-} from "../../controller/src/source/index.js";
+} from "../../controller/src/source/builder.js";
+import { resolveRepositoryCommit } from "../../controller/src/source/git.js";
+import { SourceBuildError, SourceError } from "../../controller/src/source/errors.js";
 import {
   TEST_FILE_REPOSITORIES,
   env,

@@ -7,7 +7,7 @@
  * changes, with the init's own words, instead of as a crash loop.
  */
 import type { RunTemplate } from "../api/types.js";
-import { ContainerConfigError } from "./containerspec.js";
+import { ContainerConfigError } from "./container-request.js";
 
 export const EXIT_COMMAND_NOT_EXECUTABLE = 126;
 export const EXIT_COMMAND_NOT_FOUND = 127;

@@ -7,17 +7,13 @@
  */
 import type { Instance } from "../api/types.js";
 import type { RegistryAuth } from "../docker/options.js";
-import type { DeliveredEnvironment } from "../environment/index.js";
-import {
-  EnvironmentError,
-  environmentSecretRef,
-  readDeliveredEnvironment,
-  resolveEnv,
-} from "../environment/index.js";
+import type { DeliveredEnvironment } from "../environment/delivery.js";
+import { EnvironmentError, resolveEnv } from "../environment/resolve.js";
+import { environmentSecretRef, readDeliveredEnvironment } from "../environment/delivery.js";
 import type { Secret } from "../kube/resources.js";
-import type { SourceErrorReason } from "../source/index.js";
-import { SOURCE_ERROR_REASONS, SourceError } from "../source/index.js";
-import { templateOf } from "./containerspec.js";
+import type { SourceErrorReason } from "../source/errors.js";
+import { SOURCE_ERROR_REASONS, SourceError } from "../source/errors.js";
+import { templateOf } from "./container-request.js";
 
 /** The delivered environments of this Node: the informer of its berth-node-<node> namespace. */
 export interface DeliveredEnvironments {

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Instance } from "../api/types.js";
-import { LABELS } from "../api/types.js";
-import type { ContainerSummary } from "../docker/spec.js";
+import { LABELS } from "../api/vocabulary.js";
+import type { ContainerSummary } from "../docker/types.js";
 import { MemoryLogger, nullLogger } from "../runtime/log.js";
 import type { AgentDocker } from "./docker-port.js";
 import { collectContainers } from "./gc.js";

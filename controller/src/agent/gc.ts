@@ -7,10 +7,12 @@
  * the label existed) is adopted when an Instance here wants it, and otherwise left and
  * logged: it may be another installation's (see installation.ts).
  */
-import { LABELS } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
+import type { Clock } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
-import { nodeSelector } from "./containerspec.js";
+import { PeriodicTask } from "../runtime/runnable.js";
+import { nodeSelector } from "./container-request.js";
 import type { AgentDocker } from "./docker-port.js";
 import type { InstanceSource } from "./instance-reconciler.js";
 import type { UnclaimedContainerLog } from "./installation.js";
@@ -73,4 +75,57 @@ export async function collectContainers(
     }
   }
   return result;
+}
+
+export interface GarbageCollectionLoopOptions extends Omit<GarbageCollectorOptions, "docker"> {
+  docker: AgentDocker;
+  /** Only containers of these namespaces are looked at (an agent with a namespace scope). */
+  inScope: (namespace: string | undefined) => boolean;
+  scoped: boolean;
+  clock: Clock;
+  intervalMs: number;
+  /** Resolves true once the Instance cache is complete; the first pass waits for it. */
+  waitForSync: (signal: AbortSignal) => Promise<boolean>;
+  /** Called with the Instances that own containers here, worth a reconcile. */
+  onAdopted: (key: string) => void;
+}
+
+/** Garbage collection as a runnable: once the cache is complete, then every intervalMs. */
+export function garbageCollectionLoop(options: GarbageCollectionLoopOptions): PeriodicTask {
+  const { clock, intervalMs, waitForSync, onAdopted, inScope, scoped, ...collector } = options;
+  const docker = scoped ? scopedDocker(options.docker, inScope) : options.docker;
+  return new PeriodicTask(
+    { name: "container-gc", clock, intervalMs, ready: waitForSync, logger: options.logger },
+    async (signal) => {
+      try {
+        const result = await collectContainers({ ...collector, docker }, signal);
+        for (const key of result.adopted) onAdopted(key);
+      } catch (err) {
+        options.logger.warn("container garbage collection failed", errorFields(err));
+      }
+    },
+  );
+}
+
+/** The engine as garbage collection sees it: only containers of in-scope namespaces are listed. */
+function scopedDocker(docker: AgentDocker, inScope: (namespace: string | undefined) => boolean): AgentDocker {
+  return {
+    url: docker.url,
+    ping: (...args) => docker.ping(...args),
+    version: (...args) => docker.version(...args),
+    imageExists: (...args) => docker.imageExists(...args),
+    inspectImage: (...args) => docker.inspectImage(...args),
+    pullImage: (...args) => docker.pullImage(...args),
+    inspectDistribution: (...args) => docker.inspectDistribution(...args),
+    createContainer: (...args) => docker.createContainer(...args),
+    startContainer: (...args) => docker.startContainer(...args),
+    inspectContainer: (...args) => docker.inspectContainer(...args),
+    stopContainer: (...args) => docker.stopContainer(...args),
+    removeContainer: (...args) => docker.removeContainer(...args),
+    exec: (...args) => docker.exec(...args),
+    listContainers: async (...args) =>
+      (await docker.listContainers(...args)).filter((container) =>
+        inScope(container.labels[LABELS.namespace]),
+      ),
+  };
 }

@@ -3,18 +3,13 @@ import assert from "node:assert/strict";
 import type { Node, NodeStatus } from "../api/types.js";
 import type { ListResult, ObjectRef } from "../kube/client.js";
 import type { KubeObject, Lease, ResourceDescriptor } from "../kube/resources.js";
-import { FakeClock, flushPromises } from "../runtime/clock.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { nullLogger } from "../runtime/log.js";
-import { setCondition } from "../runtime/status.js";
-import { FakeKubeClient } from "../runtime/testing.js";
+import { setCondition } from "../runtime/conditions.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import type { AgentDocker } from "./docker-port.js";
-import {
-  NodeHeartbeat,
-  nodeStatusFor,
-  readinessDrifted,
-  type NodeCache,
-  type NodeUsage,
-} from "./heartbeat.js";
+import { NodeHeartbeat, type NodeCache } from "./heartbeat.js";
+import { nodeStatusFor, readinessDrifted, type NodeUsage } from "./node-status.js";
 import type { NodeIdentity } from "./registration.js";
 
 const identity: NodeIdentity = {

@@ -3,7 +3,8 @@
  * the Node's status (lastHeartbeat, conditions, Docker version, counts) is written at a
  * coarser interval, or at once when something in it changed.
  */
-import type { Condition, Node, NodeCapacity, NodeStatus } from "../api/types.js";
+import type { Runnable } from "../runtime/runnable.js";
+import type { Node } from "../api/types.js";
 import type { KubeClient } from "../kube/client.js";
 import { getOrUndefined, isConflict } from "../kube/errors.js";
 import type { Lease } from "../kube/resources.js";
@@ -11,142 +12,18 @@ import { LEASES, NODES } from "../kube/resources.js";
 import type { Clock, TimerHandle } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
-import { StatusWriter, setCondition, statusEqual, toTimestamp } from "../runtime/status.js";
-import { parseCpuQuantity, parseMemoryQuantity } from "./containerspec.js";
+import { StatusWriter, statusEqual } from "../runtime/conditions.js";
 import type { AgentDocker } from "./docker-port.js";
 import type { NodeIdentity } from "./registration.js";
+import { CONDITIONS, nodeLeaseName } from "../api/vocabulary.js";
 import {
-  NodeConflictError,
-  isLoopback,
-  leaseHeldBy,
-  leaseNameFor,
-  microTime,
-  upsertNode,
-} from "./registration.js";
-
-export interface EngineHealth {
-  reachable: boolean;
-  version?: string;
-  /** Why it is not reachable. */
-  message?: string;
-}
-
-/** What the node carries: counted from the Instances bound to it. */
-export interface NodeUsage {
-  instances: number;
-  memoryBytes: number;
-  nanoCpus: number;
-}
-
-export interface StatusInput {
-  identity: NodeIdentity;
-  engine: EngineHealth;
-  usage: NodeUsage;
-  otherNodes: number;
-  now: number;
-  stopping?: boolean;
-}
-
-/** The Node status for what the agent sees now (lastHeartbeat included). Pure. */
-export function nodeStatusFor(current: NodeStatus | undefined, input: StatusInput): NodeStatus {
-  const { identity, engine, now } = input;
-  let conditions: Condition[] | undefined = current?.conditions;
-  conditions = setCondition(
-    conditions,
-    engine.reachable
-      ? {
-          type: "DockerReachable",
-          status: "True",
-          reason: "EngineAnswered",
-          message: `Docker ${engine.version ?? ""} answers at ${identity.url}`.replace("  ", " "),
-        }
-      : {
-          type: "DockerReachable",
-          status: "False",
-          reason: "EngineUnreachable",
-          message: engine.message ?? `Docker at ${identity.url} does not answer`,
-        },
-    now,
-  );
-  const ready = input.stopping
-    ? { status: "False" as const, reason: "AgentStopped", message: "the agent was stopped" }
-    : engine.reachable
-      ? {
-          status: "True" as const,
-          reason: "AgentReady",
-          message: "the agent heartbeats and its Docker engine answers",
-        }
-      : {
-          status: "False" as const,
-          reason: "EngineUnreachable",
-          message: `the Docker engine at ${identity.url} does not answer`,
-        };
-  conditions = setCondition(conditions, { type: "Ready", ...ready }, now);
-  conditions = setCondition(conditions, misconfiguredCondition(identity, input.otherNodes), now);
-  const status: NodeStatus = {
-    lastHeartbeat: toTimestamp(now),
-    ready: ready.status,
-    agentId: identity.agentId,
-    instances: input.usage.instances,
-    conditions,
-  };
-  const version = engine.version ?? current?.dockerVersion;
-  if (version) status.dockerVersion = version;
-  const allocatable = allocatableFor(identity.capacity, input.usage);
-  if (allocatable) status.allocatable = allocatable;
-  return status;
-}
-
-/**
- * Whether the Node's readiness differs from what the agent would report for this engine:
- * someone else (the controller's node-liveness loop) wrote it, or it was never written.
- */
-export function readinessDrifted(status: NodeStatus | undefined, engine: EngineHealth): boolean {
-  const expected = engine.reachable ? "True" : "False";
-  const condition = status?.conditions?.find((c) => c.type === "Ready");
-  return condition?.status !== expected || status?.ready !== expected;
-}
-
-/** The seed's "suboptimally configured node": a loopback URL or address while other Nodes exist. */
-export function misconfiguredCondition(
-  identity: Pick<NodeIdentity, "url" | "address">,
-  otherNodes: number,
-): Omit<Condition, "lastTransitionTime"> {
-  const loopback = [
-    isLoopback(identity.url) ? `URL ${identity.url}` : undefined,
-    isLoopback(identity.address) ? `address ${identity.address}` : undefined,
-  ].filter((part): part is string => part !== undefined);
-  if (otherNodes > 0 && loopback.length > 0) {
-    return {
-      type: "Misconfigured",
-      status: "True",
-      reason: "LoopbackInMultiNodeRegistry",
-      message:
-        `this Node's ${loopback.join(" and ")} is loopback while ${otherNodes} other Node(s) exist: ` +
-        `other machines cannot reach it. Set --address (and --url) to this machine's network address.`,
-    };
-  }
-  return {
-    type: "Misconfigured",
-    status: "False",
-    reason: "AsExpected",
-    message: "no configuration problem seen",
-  };
-}
-
-function allocatableFor(capacity: NodeCapacity | undefined, usage: NodeUsage): NodeCapacity | undefined {
-  if (!capacity) return undefined;
-  const result: NodeCapacity = {};
-  if (capacity.instances !== undefined) result.instances = Math.max(0, capacity.instances - usage.instances);
-  if (capacity.memory) {
-    result.memory = String(Math.max(0, parseMemoryQuantity(capacity.memory) - usage.memoryBytes));
-  }
-  if (capacity.cpus) {
-    const milli = Math.max(0, Math.floor((parseCpuQuantity(capacity.cpus) - usage.nanoCpus) / 1e6));
-    result.cpus = `${milli}m`;
-  }
-  return result;
-}
+  nodeStatusFor,
+  readinessDrifted,
+  type EngineHealth,
+  type NodeUsage,
+  type StatusInput,
+} from "./node-status.js";
+import { NodeConflictError, leaseHeldBy, microTime, upsertNode } from "./registration.js";
 
 export interface HeartbeatOptions {
   identity: NodeIdentity;
@@ -176,7 +53,8 @@ export interface NodeCache {
   list(): Node[];
 }
 
-export class NodeHeartbeat {
+export class NodeHeartbeat implements Runnable {
+  readonly name = "node-heartbeat";
   private lease: Lease;
   private timer: TimerHandle | undefined;
   private stopped = false;
@@ -246,7 +124,7 @@ export class NodeHeartbeat {
     const due = this.options.clock.now() - this.lastStatusWrite >= this.options.statusRefreshMs;
     const drifted = readinessDrifted(node.status, engine);
     if (drifted && !changed) {
-      const ready = node.status?.conditions?.find((c) => c.type === "Ready");
+      const ready = node.status?.conditions?.find((c) => c.type === CONDITIONS.ready);
       this.options.logger.info("node readiness was changed by someone else, reporting it again", {
         status: ready?.status,
         reason: ready?.reason,
@@ -269,7 +147,7 @@ export class NodeHeartbeat {
       // Someone else wrote our Lease: if another live agent holds it, this agent has lost its Node.
       const current = await client.get(LEASES, {
         namespace: identity.leaseNamespace,
-        name: leaseNameFor(identity.nodeName),
+        name: nodeLeaseName(identity.nodeName),
       });
       const holder = leaseHeldBy(current, now);
       if (holder && holder !== identity.agentId) {

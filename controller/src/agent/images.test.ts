@@ -4,9 +4,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Instance } from "../api/types.js";
-import { ImageNotFoundError } from "../docker/index.js";
-import { RecordingEventRecorder } from "../runtime/events.js";
-import { SourceBuildError, SourceError, ensureSourceImage } from "../source/index.js";
+import { ImageNotFoundError } from "../docker/errors.js";
+import { RecordingEventRecorder } from "../testing/recording-events.js";
+import { SourceBuildError, SourceError } from "../source/errors.js";
+import { ensureSourceImage } from "../source/builder.js";
 import { InstanceImages, failureMessage } from "./images.js";
 
 const TOKEN = "ghp_0123456789SECRET";
@@ -64,10 +65,10 @@ test("credentials in an Instance's repository URL reach no status message, Event
         instance,
         (step) => {
           messages.push(step.message);
-          return Promise.resolve(instance);
         },
         new AbortController().signal,
         () => undefined,
+        () => Promise.resolve(() => undefined),
       )
       .then(
         () => assert.fail("the URL should be refused"),

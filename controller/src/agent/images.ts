@@ -10,14 +10,18 @@
  * Instance (its deploymentId changes) and builds afresh.
  */
 import type { ImageSource, Instance, RepositorySource } from "../api/types.js";
-import { ImageNotFoundError, RegistryAuthError, type ImageInfo } from "../docker/index.js";
+import { ImageNotFoundError, RegistryAuthError } from "../docker/errors.js";
+import { type ImageInfo } from "../docker/types.js";
 import type { RegistryAuth } from "../docker/options.js";
 import { imageReferenceProblem } from "../docker/reference.js";
 import type { EventRecorder } from "../runtime/events.js";
-import type { SourceImage, SourceImageRequest } from "../source/index.js";
-import { SourceBuildError, SourceError, redactUrl, registryHostOf, sourceImageTag } from "../source/index.js";
-import type { ResolvedImage } from "./containerspec.js";
-import { ContainerConfigError, runSourceOf, templateOf } from "./containerspec.js";
+import type { SourceImage, SourceImageRequest } from "../source/builder.js";
+import { SourceBuildError, SourceError } from "../source/errors.js";
+import { redactUrl } from "../source/repository-url.js";
+import { registryHostOf } from "../source/registry-auth.js";
+import { sourceImageTag } from "../source/builder.js";
+import type { ResolvedImage } from "./container-request.js";
+import { ContainerConfigError, runSourceOf, templateOf } from "./container-request.js";
 import type { AgentDocker } from "./docker-port.js";
 import { REASONS } from "./instance-status.js";
 import { PrivateImages } from "./private-images.js";
@@ -32,8 +36,11 @@ export interface ImageStep {
   message: string;
 }
 
-/** Writes the status for a step and returns the Instance as written. */
-export type ReportStep = (step: ImageStep) => Promise<Instance>;
+/** Shows a step in the Instance's status (written by the reconcile pass that looks next). */
+export type ReportStep = (step: ImageStep) => void;
+
+/** Waits for one of the node's pull/build slots; the returned function gives it back. */
+export type TakeSlot = () => Promise<() => void>;
 
 export interface InstanceImagesOptions {
   docker: Pick<AgentDocker, "imageExists" | "inspectImage" | "pullImage" | "inspectDistribution">;
@@ -52,6 +59,7 @@ export const FINAL_SOURCE_REASONS: ReadonlySet<string> = new Set([
   "AmbiguousExposedPort",
   "RepositoryURLRefused",
   "InvalidBuildName",
+  "RepositoryTooLarge",
 ]);
 
 /** How many failed builds are remembered; the oldest are forgotten first. */
@@ -78,9 +86,11 @@ export class InstanceImages {
     report: ReportStep,
     signal: AbortSignal,
     pullAuth: () => RegistryAuth | undefined,
-  ): Promise<{ image: ResolvedImage; instance: Instance }> {
+    slot: TakeSlot,
+  ): Promise<ResolvedImage> {
     const source = runSourceOf(templateOf(instance));
-    if (source.kind === "repository") return await this.build(instance, source.repository, report, signal);
+    if (source.kind === "repository")
+      return await this.build(instance, source.repository, report, signal, slot);
     const { docker, nodeName } = this.options;
     const image = { name: source.image.name, port: source.image.port };
     // The API server checks the grammar too; an Instance written before that check (or
@@ -96,7 +106,7 @@ export class InstanceImages {
     const cached = policy === "Always" ? undefined : await findImage(docker, image.name, signal);
     if (cached) {
       await this.checkCachedImageAccess(instance, source.image, cached.id, pullAuth, signal);
-      return { image, instance };
+      return image;
     }
     if (policy === "Never") {
       throw new ContainerConfigError(
@@ -104,15 +114,21 @@ export class InstanceImages {
         `image ${image.name} is not on node ${nodeName} and its pullPolicy is Never: load it there or change pullPolicy`,
       );
     }
-    const latest = await report({
+    // Credentials that could not be delivered fail now, before the pull is queued.
+    const auth = pullAuth();
+    report({
       phase: "Pulling",
       reason: REASONS.pulling,
       message: `pulling image ${image.name}`,
     });
-    const auth = pullAuth();
-    const pulled = await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal });
-    this.privateImages.pulled(pulled.id, registryHostOf(image.name), auth);
-    return { image, instance: latest };
+    const release = await slot();
+    try {
+      const pulled = await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal });
+      this.privateImages.pulled(pulled.id, registryHostOf(image.name), auth);
+    } finally {
+      release();
+    }
+    return image;
   }
 
   /**
@@ -162,7 +178,8 @@ export class InstanceImages {
     repository: RepositorySource,
     report: ReportStep,
     signal: AbortSignal,
-  ): Promise<{ image: ResolvedImage; instance: Instance }> {
+    slot: TakeSlot,
+  ): Promise<ResolvedImage> {
     const { docker, events, nodeName } = this.options;
     const namespace = instance.metadata.namespace ?? "";
     const definition = instance.spec.definition;
@@ -172,18 +189,24 @@ export class InstanceImages {
     const failed = failureKey ? this.failedBuilds.get(failureKey) : undefined;
     if (failed) throw failed;
 
-    let latest = instance;
     const built = commit
       ? await docker.imageExists(sourceImageTag(namespace, definition, repository, commit), { signal })
       : false;
+    let release: (() => void) | undefined;
     if (!built) {
       const what = `${redactUrl(repository.url)} at ${commit ? `commit ${commit.slice(0, 12)}` : (repository.ref ?? "its default branch")}`;
-      latest = await report({
+      report({
         phase: "Building",
         reason: REASONS.building,
         message: `building the image from ${what}`,
       });
-      events.event(latest, "Normal", REASONS.building, `building the image from ${what} on node ${nodeName}`);
+      release = await slot();
+      events.event(
+        instance,
+        "Normal",
+        REASONS.building,
+        `building the image from ${what} on node ${nodeName}`,
+      );
     }
     try {
       const image = await this.options.buildSourceImage({
@@ -195,18 +218,20 @@ export class InstanceImages {
       });
       if (!image.reused) {
         events.event(
-          latest,
+          instance,
           "Normal",
           "Built",
           `built image ${image.image} from commit ${image.commit.slice(0, 12)} (service port ${image.port})`,
         );
       }
-      return { image: { name: image.image, port: image.port }, instance: latest };
+      return { name: image.image, port: image.port };
     } catch (err) {
       if (failureKey && err instanceof SourceError && FINAL_SOURCE_REASONS.has(err.reason)) {
         this.rememberFailure(failureKey, err);
       }
       throw err;
+    } finally {
+      release?.();
     }
   }
 

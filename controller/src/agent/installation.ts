@@ -15,7 +15,7 @@
  * this node has its namespace and name, and otherwise leaves it running and logs it once,
  * since it may belong to another installation that has not been upgraded yet.
  */
-import { LABELS } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
 import type { KubeClient } from "../kube/client.js";
 import { NAMESPACES } from "../kube/resources.js";
 import type { Logger } from "../runtime/log.js";

@@ -1,164 +1,32 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Instance } from "../api/types.js";
-import { INSTANCE_FINALIZER, LABELS } from "../api/types.js";
-import type { CallOptions } from "../docker/engine.js";
-import type { PullOptions } from "../docker/options.js";
-import {
-  ContainerNotFoundError,
-  EngineUnreachableError,
-  ImageNotFoundError,
-  PortInUseError,
-} from "../docker/errors.js";
-import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/spec.js";
+import { INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
+import { EngineUnreachableError, PortInUseError } from "../docker/errors.js";
 import type { ObjectRef } from "../kube/client.js";
 import type { JsonPatchOp } from "../kube/patch.js";
 import type { KubeObject, ResourceDescriptor, Secret } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
-import { FakeClock } from "../runtime/clock.js";
+import { FakeClock } from "../testing/fake-clock.js";
 import type { ReconcileContext } from "../runtime/controller.js";
 import { TerminalError } from "../runtime/controller.js";
-import { RecordingEventRecorder } from "../runtime/events.js";
+import { RecordingEventRecorder } from "../testing/recording-events.js";
 import { nullLogger } from "../runtime/log.js";
-import { FakeKubeClient } from "../runtime/testing.js";
-import type { SourceImage, SourceImageRequest } from "../source/index.js";
-import { SourceBuildError, SourceError, sourceImageTag } from "../source/index.js";
-import type { DeliveredEnvironment } from "../environment/index.js";
-import { environmentSecret } from "../environment/index.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
+import type { SourceImage, SourceImageRequest } from "../source/builder.js";
+import { SourceBuildError, SourceError } from "../source/errors.js";
+import { sourceImageTag } from "../source/builder.js";
+import type { DeliveredEnvironment } from "../environment/delivery.js";
+import { environmentSecret } from "../environment/delivery.js";
 import { START_CHECK_MS } from "./command-failure.js";
-import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./containerspec.js";
-import type { AgentDocker } from "./docker-port.js";
-import { InstanceReconciler } from "./instance-reconciler.js";
+import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./container-request.js";
+import { FakeDocker } from "../testing/fake-docker.js";
+import { ImagePreparations } from "./image-preparation.js";
+import { InstanceReconciler, PREPARING_RECHECK_MS } from "./instance-reconciler.js";
 import { CrashRecords } from "./crash-records.js";
 import { Prober } from "./prober.js";
 
 const NODE = { nodeName: "node-a", installation: "inst-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
-
-/** An in-memory engine: containers are records; start publishes port 32768 + n. */
-class FakeDocker implements AgentDocker {
-  readonly url = "unix:///fake/docker.sock";
-  readonly containers = new Map<string, ContainerInfo>();
-  readonly images = new Set<string>(["app:1"]);
-  readonly calls: string[] = [];
-  /** What `docker logs` shows, per container. */
-  readonly logs = new Map<string, string>();
-  startError: Error | undefined;
-  private next = 0;
-
-  async ping(): Promise<void> {}
-  async version() {
-    return { version: "20.10.24", apiVersion: "1.41", os: "linux", arch: "amd64", kernelVersion: "6" };
-  }
-  async imageExists(image: string): Promise<boolean> {
-    return this.images.has(image);
-  }
-  async inspectImage(image: string) {
-    if (!this.images.has(image)) throw new ImageNotFoundError("inspect_image", image, "No such image");
-    return { id: image, repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
-  }
-  async inspectDistribution(image: string): Promise<string> {
-    this.calls.push(`inspect distribution ${image}`);
-    return "sha256:0";
-  }
-  readonly pullAuths: Array<PullOptions["auth"]> = [];
-  async pullImage(image: string, options: PullOptions = {}) {
-    this.calls.push(`pull ${image}`);
-    this.pullAuths.push(options.auth);
-    this.images.add(image);
-    return { id: image, repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
-  }
-  readonly createdEnv: Array<Record<string, string> | undefined> = [];
-  async createContainer(spec: ContainerSpec): Promise<string> {
-    const id = `c${++this.next}`;
-    this.createdEnv.push(spec.env);
-    this.calls.push(`create ${id}`);
-    this.containers.set(id, {
-      id,
-      name: spec.name ?? id,
-      image: spec.image,
-      imageId: spec.image,
-      labels: { ...spec.labels, [LABELS.managedBy]: "berth" },
-      state: {
-        status: "created",
-        running: false,
-        restarting: false,
-        exitCode: 0,
-        oomKilled: false,
-        error: "",
-      },
-      restartCount: 0,
-      ports: [],
-      memoryBytes: 0,
-      nanoCpus: 0,
-      restartPolicy: { name: "no" },
-      init: true,
-      createdAt: "",
-    });
-    return id;
-  }
-  async startContainer(id: string): Promise<void> {
-    this.calls.push(`start ${id}`);
-    if (this.startError) throw this.startError;
-    const container = this.mustGet(id);
-    container.state = {
-      ...container.state,
-      status: "running",
-      running: true,
-      startedAt: "2025-01-01T00:00:00Z",
-    };
-    container.ports = [
-      { containerPort: 8080, protocol: "tcp", hostIp: NODE.bindAddress, hostPort: 32767 + this.next },
-    ];
-    container.ipAddress = `172.17.0.${this.next + 1}`;
-  }
-  async inspectContainer(id: string): Promise<ContainerInfo> {
-    return structuredClone(this.mustGet(id));
-  }
-  async stopContainer(id: string): Promise<void> {
-    this.calls.push(`stop ${id}`);
-  }
-  async removeContainer(id: string, _options?: CallOptions & { force?: boolean }): Promise<boolean> {
-    this.calls.push(`remove ${id}`);
-    return this.containers.delete(id);
-  }
-  async listContainers(labels: Record<string, string> = {}): Promise<ContainerSummary[]> {
-    return [...this.containers.values()]
-      .filter((c) => Object.entries(labels).every(([key, value]) => c.labels[key] === value))
-      .map((c) => ({
-        id: c.id,
-        name: c.name,
-        image: c.image,
-        labels: c.labels,
-        state: c.state.status,
-        status: "",
-        ports: c.ports,
-      }));
-  }
-  async exec() {
-    return { exitCode: 0, output: "" };
-  }
-  async containerLogs(id: string): Promise<string> {
-    return this.logs.get(id) ?? "";
-  }
-  /** The container's process ends, as a crash would. */
-  exit(id: string, code: number, ranMs: number): void {
-    const container = this.mustGet(id);
-    const started = Date.parse(container.state.startedAt ?? "2025-01-01T00:00:00Z");
-    container.state = {
-      ...container.state,
-      status: "exited",
-      running: false,
-      exitCode: code,
-      finishedAt: new Date(started + ranMs).toISOString(),
-    };
-    container.ports = [];
-  }
-  private mustGet(id: string): ContainerInfo {
-    const container = this.containers.get(id);
-    if (!container) throw new ContainerNotFoundError("inspect_container", id, "No such container");
-    return container;
-  }
-}
 
 /** Keeps one Instance and applies status and finalizer writes to it, as the API server would. */
 class InstanceApi extends FakeKubeClient {
@@ -215,13 +83,27 @@ function newInstance(): Instance {
 
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 
+/** Lets background image work (fake pulls and builds end at once) run to its end. */
+const preparationsSettled = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Stands in for the source module's ensureSourceImage: answers what the test scripts. */
 class FakeBuilder {
   readonly requests: SourceImageRequest[] = [];
   failure: Error | undefined;
+  /** Builds that never end by themselves: only their signal ends them. */
+  hang = false;
+  readonly cancelled: string[] = [];
   constructor(private readonly docker: FakeDocker) {}
   readonly build = (request: SourceImageRequest): Promise<SourceImage> => {
     this.requests.push(request);
+    if (this.hang) {
+      return new Promise((_, reject) => {
+        request.signal?.addEventListener("abort", () => {
+          this.cancelled.push(request.definition);
+          reject(new Error("build cancelled"));
+        });
+      });
+    }
     if (this.failure) return Promise.reject(this.failure);
     const commit = request.commit ?? COMMIT;
     const image = sourceImageTag(request.namespace, request.definition, request.repository, commit);
@@ -256,7 +138,7 @@ function setup(
   const clock = world?.clock ?? new FakeClock(Date.parse("2025-01-01T00:00:10Z"));
   // What the state directory keeps across agent processes.
   const crashRecords = world?.crashRecords ?? new CrashRecords(undefined, clock.now());
-  const docker = world?.docker ?? new FakeDocker();
+  const docker = world?.docker ?? new FakeDocker(NODE.bindAddress);
   const builder = new FakeBuilder(docker);
   const api = world?.api ?? new InstanceApi(newInstance());
   const events = new RecordingEventRecorder();
@@ -290,6 +172,7 @@ function setup(
     probeStatusRefreshMs: 60_000,
     buildSourceImage: builder.build,
     privilegedPortsAllowed: () => Promise.resolve(false),
+    preparations: new ImagePreparations({ limit: 2, onSettled: (key) => woken.push(key) }),
   });
   setupReconciler.last = reconciler;
   const context: ReconcileContext = {
@@ -299,6 +182,13 @@ function setup(
     clock,
   };
   const reconcile = () => reconciler.reconcile({ key: "ns/web-0", namespace: "ns", name: "web-0" }, context);
+  /** A pass that may leave a pull or build running, then (once that ended) the pass it wakes. */
+  const reconcileImage = async () => {
+    const first = await reconcile();
+    if (first?.requeueAfterMs !== PREPARING_RECHECK_MS) return first;
+    await preparationsSettled();
+    return await reconcile();
+  };
   return {
     clock,
     docker,
@@ -307,6 +197,7 @@ function setup(
     prober,
     woken,
     reconcile,
+    reconcileImage,
     builder,
     checks,
     targets,
@@ -581,9 +472,13 @@ test("an engine that does not answer backs off, and is tried at once when its ev
   prober.stopAll();
 });
 
-test("a missing image is pulled before the container is created", async () => {
-  const { docker, api, reconcile, prober } = setup();
+test("a missing image is pulled off the worker, and its end wakes the Instance to create the container", async () => {
+  const { docker, api, reconcile, prober, woken } = setup();
   api.instance.spec.template!.image = { name: "other:2", port: 8080 };
+  assert.deepEqual(await reconcile(), { requeueAfterMs: PREPARING_RECHECK_MS }, "the pass does not wait");
+  assert.equal(api.instance.status?.phase, "Pulling");
+  await preparationsSettled();
+  assert.deepEqual(woken, ["ns/web-0"], "the pull's end wakes the Instance");
   await reconcile();
   assert.deepEqual(docker.calls.slice(0, 2), ["pull other:2", "create c1"]);
   prober.stopAll();
@@ -736,7 +631,7 @@ test("a hostPort below 1024 on a Node without allowPrivilegedPorts fails with a 
 });
 
 test("a repository Instance is built at its pinned commit, then runs like an image Instance", async () => {
-  const { clock, docker, api, events, reconcile, prober, builder } = setup();
+  const { clock, docker, api, events, reconcile, reconcileImage, prober, builder } = setup();
   api.instance.spec.template = repositoryTemplate();
   const phases: string[] = [];
   const patchStatus = api.patchStatus.bind(api);
@@ -744,7 +639,7 @@ test("a repository Instance is built at its pinned commit, then runs like an ima
     phases.push((patch as { status: { phase?: string } }).status.phase ?? "");
     return await patchStatus(r, ref, patch);
   };
-  await reconcile();
+  await reconcileImage();
   assert.equal(builder.requests.length, 1);
   assert.equal(builder.requests[0]?.commit, COMMIT, "every replica builds the commit the controller pinned");
   assert.equal(builder.requests[0]?.definition, "web");
@@ -771,8 +666,24 @@ test("a repository Instance is built at its pinned commit, then runs like an ima
   prober.stopAll();
 });
 
+test("deleting an Instance whose image is being built cancels the build and lets the Instance go", async () => {
+  const { api, reconcile, builder, docker } = setup();
+  api.instance.spec.template = repositoryTemplate();
+  builder.hang = true;
+  assert.deepEqual(await reconcile(), { requeueAfterMs: PREPARING_RECHECK_MS });
+  assert.equal(api.instance.status?.phase, "Building");
+  assert.deepEqual(await reconcile(), { requeueAfterMs: PREPARING_RECHECK_MS }, "one build, looked at again");
+  assert.equal(builder.requests.length, 1);
+  api.instance.metadata.deletionTimestamp = "2025-01-01T00:01:00Z";
+  await reconcile();
+  await preparationsSettled();
+  assert.deepEqual(builder.cancelled, ["web"], "the build's signal fired");
+  assert.ok(!api.instance.metadata.finalizers?.includes(INSTANCE_FINALIZER), "the finalizer is gone");
+  assert.equal(docker.containers.size, 0);
+});
+
 test("a failed build is Failed with its last output, one Event, and is not built again", async () => {
-  const { docker, api, events, reconcile, builder } = setup();
+  const { docker, api, events, reconcile, reconcileImage, builder } = setup();
   api.instance.spec.template = repositoryTemplate();
   builder.failure = new SourceBuildError(
     'building https://git.example/team/web.git at commit 0123456789ab failed at "Step 2/3 : RUN make": exit 2',
@@ -780,7 +691,7 @@ test("a failed build is Failed with its last output, one Event, and is not built
     ["Step 2/3 : RUN make", "make: *** No rule to make target 'all'.  Stop."],
     "/logs/x.log",
   );
-  await assert.rejects(reconcile(), TerminalError);
+  await assert.rejects(reconcileImage(), TerminalError);
   assert.equal(api.instance.status?.phase, "Failed");
   const condition = containerReadyOf(api.instance);
   assert.equal(condition?.reason, "BuildFailed");
@@ -797,25 +708,25 @@ test("a failed build is Failed with its last output, one Event, and is not built
 });
 
 test("an unreachable repository is retried on a backoff of seconds, with one Event", async () => {
-  const { clock, api, events, reconcile, builder, prober } = setup();
+  const { clock, api, events, reconcile, reconcileImage, builder, prober } = setup();
   api.instance.spec.template = repositoryTemplate();
   builder.failure = new SourceError(
     "RepositoryUnreachable",
     "git could not reach https://git.example/team/web.git",
   );
-  assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
+  assert.deepEqual(await reconcileImage(), { requeueAfterMs: 5000 });
   assert.equal(api.instance.status?.phase, "Failed");
   assert.equal(containerReadyOf(api.instance)?.reason, "RepositoryUnreachable");
   assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 }, "woken early, it waits out the backoff");
   assert.equal(builder.requests.length, 1);
   clock.advance(5000);
-  assert.deepEqual(await reconcile(), { requeueAfterMs: 10_000 }, "the wait doubles");
+  assert.deepEqual(await reconcileImage(), { requeueAfterMs: 10_000 }, "the wait doubles");
   assert.equal(builder.requests.length, 2);
   assert.equal(events.events.filter((e) => e.reason === "RepositoryUnreachable").length, 1);
 
   builder.failure = undefined;
   clock.advance(10_000);
-  await reconcile();
+  await reconcileImage();
   assert.equal(
     api.instance.status?.phase,
     "Starting",
@@ -858,7 +769,7 @@ test("a missing pull secret is reported once and retried slowly, without pulling
 });
 
 test("the delivered environment and pull credentials reach the container and the pull", async () => {
-  const { docker, api, reconcile, environments, prober } = setup();
+  const { docker, api, reconcileImage, environments, prober } = setup();
   api.instance.spec.template!.image = { name: "127.0.0.1:5000/app:2", port: 8080, pullSecret: "regcred" };
   const auth = { username: "robot", password: "pa55", serverAddress: "127.0.0.1:5000" };
   deliver(api, environments, {
@@ -869,7 +780,7 @@ test("the delivered environment and pull credentials reach the container and the
     ],
     pull: { auth },
   });
-  await reconcile();
+  await reconcileImage();
   assert.deepEqual(docker.pullAuths, [auth]);
   const [container] = [...docker.containers.values()];
   assert.ok(container?.state.running, "started");

@@ -5,9 +5,9 @@
  * it observed, only when it changed.
  */
 import type { HealthCheck, Instance, InstanceStatus, RunTemplate } from "../api/types.js";
-import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/types.js";
-import type { ContainerInfo, ContainerSummary } from "../docker/spec.js";
-import { hostPortFor } from "../docker/spec.js";
+import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/vocabulary.js";
+import type { ContainerInfo, ContainerSummary } from "../docker/types.js";
+import { hostPortFor } from "../docker/types.js";
 import type { KubeClient } from "../kube/client.js";
 import { isNotFound } from "../kube/errors.js";
 import { INSTANCES } from "../kube/resources.js";
@@ -18,7 +18,7 @@ import type { EventRecorder } from "../runtime/events.js";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../runtime/finalizers.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
-import { StatusWriter } from "../runtime/status.js";
+import { StatusWriter } from "../runtime/conditions.js";
 import {
   describeExit,
   inspectOrUndefined,
@@ -26,8 +26,8 @@ import {
   rankContainers,
   restartsLabelOf,
   urlHost,
-} from "./containers.js";
-import type { NodeAddressing } from "./containerspec.js";
+} from "./container-facts.js";
+import type { NodeAddressing } from "./container-request.js";
 import {
   ContainerConfigError,
   checkResources,
@@ -37,7 +37,7 @@ import {
   instanceSelector,
   servicePortOf,
   templateOf,
-} from "./containerspec.js";
+} from "./container-request.js";
 import { bindsEveryInterface } from "./bind-address.js";
 import { CommandFailedError } from "./command-failure.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
@@ -65,10 +65,11 @@ import {
   livenessFailureMessage,
   livenessProbeKey,
 } from "./liveness.js";
+import { ImagePreparations, imageIdentityOf } from "./image-preparation.js";
 import { ownershipOf } from "./installation.js";
 import type { PrivateImages } from "./private-images.js";
 import type { Prober, ResumedVerdict } from "./prober.js";
-import { probeTargetFor } from "./prober.js";
+import { probeTargetFor } from "./probe-checks.js";
 import type { FailureStep, RetryBackoffOptions } from "./retry-backoff.js";
 import { StartCheck } from "./start-check.js";
 import { DEFAULT_RETRY_BACKOFF, RetryBackoff } from "./retry-backoff.js";
@@ -112,7 +113,15 @@ export interface InstanceReconcilerOptions {
   crashRecords?: CrashRecords;
   /** Images this node pulled with credentials (kept in the state directory); in memory when absent. */
   privateImages?: PrivateImages;
+  /**
+   * Where pulls and builds run, off the reconcile workers, with the node's limit; the agent
+   * passes one that wakes the Instance when its image is ready. One that wakes nobody when absent.
+   */
+  preparations?: ImagePreparations;
 }
+
+/** A pass that left its image being pulled or built looks again this soon if nothing wakes it earlier. */
+export const PREPARING_RECHECK_MS = 30_000;
 
 /** How soon to look again at a container someone else is removing. */
 const REMOVAL_RECHECK_MS = 500;
@@ -132,8 +141,11 @@ export class InstanceReconciler implements Reconciler {
   private readonly retries: RetryBackoff;
   private readonly startCheck: StartCheck;
   private readonly livenessKills = new LivenessKills();
+  private readonly preparations: ImagePreparations;
 
   constructor(private readonly options: InstanceReconcilerOptions) {
+    this.preparations =
+      options.preparations ?? new ImagePreparations({ limit: 2, onSettled: () => undefined });
     this.statusWriter = new StatusWriter(options.client);
     this.crashes = options.crashRecords ?? new CrashRecords(undefined, options.clock.now());
     this.images = new InstanceImages({
@@ -301,7 +313,7 @@ export class InstanceReconciler implements Reconciler {
     // Limits the engine could never apply fail now, for good, not after a pull or build.
     checkResources(templateOf(instance));
     const environment = instanceEnvironment(instance, this.options.environments);
-    const reportStep = (step: ImageStep): Promise<Instance> =>
+    const showStep = (step: ImageStep): Promise<Instance> =>
       this.writeStatus(instance, {
         phase: step.phase,
         containerReady: { status: "False", reason: step.reason, message: step.message },
@@ -313,13 +325,15 @@ export class InstanceReconciler implements Reconciler {
         restarts,
         message: step.message,
       });
-    const { image, instance: latest } = await this.images.ensure(
-      instance,
-      reportStep,
-      context.signal,
-      environment.pullAuth,
+    // The pull or build goes on without this worker; its end wakes the Instance.
+    const prepared = await this.preparations.prepare(key, imageIdentityOf(instance), (work) =>
+      this.images.ensure(instance, work.report, work.signal, environment.pullAuth, work.slot),
     );
-    if (latest !== instance) context.log.info("image ready", { image: image.name });
+    if ("preparing" in prepared) {
+      await showStep(prepared.preparing);
+      return { requeueAfterMs: PREPARING_RECHECK_MS };
+    }
+    const image = prepared.done;
     const privileged =
       instance.spec.hostPort !== undefined && instance.spec.hostPort < FIRST_UNPRIVILEGED_PORT;
     const spec = buildContainerSpec({
@@ -352,7 +366,7 @@ export class InstanceReconciler implements Reconciler {
       // It exited at once; the die event (or this requeue) takes it from here.
       return { requeueAfterMs: 1 };
     }
-    return await this.observeRunning(key, latest, started, context, restarts);
+    return await this.observeRunning(key, instance, started, context, restarts);
   }
 
   /**
@@ -545,6 +559,8 @@ export class InstanceReconciler implements Reconciler {
   ): Promise<void> {
     const key = `${instance.metadata.namespace ?? ""}/${instance.metadata.name ?? ""}`;
     this.stopProbes(key);
+    // A pull or build for it is cancelled at once, not left to run for an Instance that goes.
+    this.preparations.cancel(key);
     if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
       // Someone else (the controller, evicting) let it go; our containers follow via GC.
       await this.removeContainers(containers, context);
@@ -595,6 +611,8 @@ export class InstanceReconciler implements Reconciler {
     const terminal = TERMINAL_REASONS.has(reason);
     const generation = instance.metadata.generation;
     let step: FailureStep | undefined;
+    // The same failure again after a retry (which showed Pulling or Building) is no new Event.
+    const repeated = this.retries.lastReason(key) === reason;
     if (!terminal && !waiting) step = this.retries.failed(key, this.options.clock.now(), reason, generation);
     const message = step
       ? `${failureMessage(err)}; retrying in ${describeWait(step.waitMs)}`
@@ -607,18 +625,22 @@ export class InstanceReconciler implements Reconciler {
           ? instance.status?.containerId
           : undefined;
     try {
-      await this.writeStatus(instance, {
-        phase: waiting ? "Scheduled" : "Failed",
-        containerReady: { status: engineDown ? "Unknown" : "False", reason, message },
-        ready: {
-          status: "False",
-          reason: REASONS.containerNotReady,
-          message: "the container is not running",
+      await this.writeStatus(
+        instance,
+        {
+          phase: waiting ? "Scheduled" : "Failed",
+          containerReady: { status: engineDown ? "Unknown" : "False", reason, message },
+          ready: {
+            status: "False",
+            reason: REASONS.containerNotReady,
+            message: "the container is not running",
+          },
+          ...(containerId ? { containerId } : {}),
+          restarts: instance.status?.restarts ?? 0,
+          message,
         },
-        ...(containerId ? { containerId } : {}),
-        restarts: instance.status?.restarts ?? 0,
-        message,
-      });
+        { quiet: repeated },
+      );
     } catch (writeErr) {
       // A terminal failure is said once and never retried: unsaid, it must be found again
       // (the work queue retries; a command failure's container is still there to show it).
@@ -648,7 +670,11 @@ export class InstanceReconciler implements Reconciler {
   }
 
   /** Rebuilds the status from an observation, writes it when it changed, and records events. */
-  private async writeStatus(instance: Instance, observed: Observed): Promise<Instance> {
+  private async writeStatus(
+    instance: Instance,
+    observed: Observed,
+    options: { quiet?: boolean } = {},
+  ): Promise<Instance> {
     const now = this.options.clock.now();
     const status: InstanceStatus = composeStatus(
       instance.status,
@@ -658,7 +684,7 @@ export class InstanceReconciler implements Reconciler {
       now,
     );
     const updated = await this.statusWriter.update(INSTANCES, instance, status);
-    if (!updated) return instance;
+    if (!updated || options.quiet) return updated ?? instance;
     for (const event of eventsForChange(instance.status, status)) {
       this.options.events.event(instance, event.type, event.reason, event.message);
     }
@@ -676,6 +702,7 @@ export class InstanceReconciler implements Reconciler {
   }
 
   private forget(key: string): void {
+    this.preparations.cancel(key);
     this.stopProbes(key);
     this.retries.reset(key);
     this.crashes.delete(key);

@@ -3,12 +3,8 @@
  * Instance status it writes, and decide which changes deserve an Event.
  */
 import type { Condition, InstanceAddress, InstancePhase, InstanceStatus } from "../api/types.js";
-import { capMessage, getCondition, setCondition, toTimestamp } from "../runtime/status.js";
-
-/** Condition types the agent owns on a bound Instance. */
-export const CONDITION_SCHEDULED = "Scheduled";
-export const CONDITION_CONTAINER_READY = "ContainerReady";
-export const CONDITION_READY = "Ready";
+import { CONDITIONS } from "../api/vocabulary.js";
+import { capMessage, getCondition, setCondition, toTimestamp } from "../runtime/conditions.js";
 
 /**
  * Reasons the agent writes. The Docker failure reasons (ImageNotFound, HostPortInUse,
@@ -66,7 +62,7 @@ export function composeStatus(
   conditions = setCondition(
     conditions,
     withGeneration({
-      type: CONDITION_SCHEDULED,
+      type: CONDITIONS.scheduled,
       status: "True",
       reason: REASONS.scheduled,
       message: `bound to node ${nodeName}`,
@@ -75,10 +71,10 @@ export function composeStatus(
   );
   conditions = setCondition(
     conditions,
-    withGeneration({ type: CONDITION_CONTAINER_READY, ...observed.containerReady }),
+    withGeneration({ type: CONDITIONS.containerReady, ...observed.containerReady }),
     now,
   );
-  conditions = setCondition(conditions, withGeneration({ type: CONDITION_READY, ...observed.ready }), now);
+  conditions = setCondition(conditions, withGeneration({ type: CONDITIONS.ready, ...observed.ready }), now);
   const status: InstanceStatus = {
     phase: observed.phase,
     ready: observed.ready.status === "True",
@@ -138,7 +134,7 @@ export interface EventToRecord {
  */
 export function eventsForChange(before: InstanceStatus | undefined, after: InstanceStatus): EventToRecord[] {
   const events: EventToRecord[] = [];
-  for (const type of [CONDITION_CONTAINER_READY, CONDITION_READY]) {
+  for (const type of [CONDITIONS.containerReady, CONDITIONS.ready]) {
     const previous = getCondition(before?.conditions, type);
     const next = getCondition(after.conditions, type);
     if (!next || (previous && previous.reason === next.reason && previous.status === next.status)) continue;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { misconfiguredCondition, nodeStatusFor } from "./heartbeat.js";
+import { misconfiguredCondition, nodeStatusFor } from "./node-status.js";
 import type { NodeIdentity } from "./registration.js";
 import { isLoopback, leaseHeldBy, microTime } from "./registration.js";
 

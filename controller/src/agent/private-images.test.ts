@@ -4,10 +4,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Instance } from "../api/types.js";
-import { ImageNotFoundError, RegistryAuthError, type ImageInfo, type RegistryAuth } from "../docker/index.js";
-import { RecordingEventRecorder } from "../runtime/events.js";
-import { SourceError } from "../source/index.js";
-import { ContainerConfigError } from "./containerspec.js";
+import { ImageNotFoundError, RegistryAuthError } from "../docker/errors.js";
+import { type ImageInfo } from "../docker/types.js";
+import { type RegistryAuth } from "../docker/options.js";
+import { RecordingEventRecorder } from "../testing/recording-events.js";
+import { SourceError } from "../source/errors.js";
+import { ContainerConfigError } from "./container-request.js";
 import { InstanceImages } from "./images.js";
 import { PRIVATE_IMAGES_FILE, PrivateImages } from "./private-images.js";
 
@@ -101,7 +103,8 @@ test("a cached private image runs only for Instances whose credentials the regis
     const pullSecret = i.spec.template!.image?.pullSecret;
     return pullSecret ? delivered.get(`${i.metadata.namespace}/${pullSecret}`) : undefined;
   };
-  const ensure = (i: Instance) => images.ensure(i, async () => i, signal, pullAuthOf(i));
+  const freeSlot = () => Promise.resolve(() => undefined);
+  const ensure = (i: Instance) => images.ensure(i, () => undefined, signal, pullAuthOf(i), freeSlot);
   const refusal = async (i: Instance): Promise<string> => {
     const err = await ensure(i).then(
       () => assert.fail("the cached private image must not run"),
@@ -131,11 +134,12 @@ test("a cached private image runs only for Instances whose credentials the regis
   const failure = await images
     .ensure(
       undelivered,
-      async () => undelivered,
+      () => undefined,
       signal,
       () => {
         throw new SourceError("PullSecretNotFound", "pull secret team-d/regcred not found");
       },
+      freeSlot,
     )
     .then(
       () => assert.fail("an undelivered pull secret must not run the cached copy"),

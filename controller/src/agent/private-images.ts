@@ -14,7 +14,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { RegistryAuth } from "../docker/index.js";
+import type { RegistryAuth } from "../docker/options.js";
 
 export const PRIVATE_IMAGES_FILE = "private-images.json";
 /**

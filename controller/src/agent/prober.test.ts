@@ -3,18 +3,12 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import { FakeClock, flushPromises } from "../runtime/clock.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { nullLogger } from "../runtime/log.js";
-import type { ProbeOutcome, ProbeTarget } from "./prober.js";
-import {
-  Prober,
-  initialProbeState,
-  nextProbeDelayMs,
-  probeTargetFor,
-  recordOutcome,
-  runProbe,
-  thresholdsFor,
-} from "./prober.js";
+import type { ProbeOutcome, ProbeTarget } from "./probe-checks.js";
+import { Prober } from "./prober.js";
+import { initialProbeState, nextProbeDelayMs, recordOutcome, thresholdsFor } from "./probe-verdict.js";
+import { probeTargetFor, runProbe } from "./probe-checks.js";
 
 const noExec = (): Promise<number> => Promise.reject(new Error("exec not expected"));
 

@@ -7,6 +7,7 @@
 import net from "node:net";
 import type { Node, NodeCapacity } from "../api/types.js";
 import { API_VERSION } from "../api/types.js";
+import { LABELS, nodeLeaseName } from "../api/vocabulary.js";
 import type { KubeClient } from "../kube/client.js";
 import { getOrUndefined, isAlreadyExists, isConflict } from "../kube/errors.js";
 import type { Lease } from "../kube/resources.js";
@@ -34,10 +35,6 @@ export class NodeConflictError extends Error {
     super(message);
     this.name = "NodeConflictError";
   }
-}
-
-export function leaseNameFor(nodeName: string): string {
-  return `berth-node-${nodeName}`;
 }
 
 /** Kubernetes MicroTime: RFC 3339 with microseconds. */
@@ -103,7 +100,7 @@ async function refuseDuplicateUrl(identity: NodeIdentity, deps: RegistrationDeps
     const name = other.metadata.name ?? "";
     if (name === identity.nodeName || other.spec.url !== identity.url) continue;
     const lease = await getOrUndefined(() =>
-      deps.client.get(LEASES, { namespace: identity.leaseNamespace, name: leaseNameFor(name) }),
+      deps.client.get(LEASES, { namespace: identity.leaseNamespace, name: nodeLeaseName(name) }),
     );
     const holder = leaseHeldBy(lease, deps.clock.now());
     if (holder) {
@@ -116,7 +113,7 @@ async function refuseDuplicateUrl(identity: NodeIdentity, deps: RegistrationDeps
 }
 
 async function acquireLease(identity: NodeIdentity, deps: RegistrationDeps): Promise<Lease> {
-  const ref = { namespace: identity.leaseNamespace, name: leaseNameFor(identity.nodeName) };
+  const ref = { namespace: identity.leaseNamespace, name: nodeLeaseName(identity.nodeName) };
   // Two rounds: a conflict means another agent wrote the Lease meanwhile; look again, once.
   for (let attempt = 0; ; attempt++) {
     const now = deps.clock.now();
@@ -142,7 +139,7 @@ async function acquireLease(identity: NodeIdentity, deps: RegistrationDeps): Pro
         return await deps.client.create(LEASES, {
           apiVersion: "coordination.k8s.io/v1",
           kind: "Lease",
-          metadata: { ...ref, labels: { "berth.dev/node": identity.nodeName } },
+          metadata: { ...ref, labels: { [LABELS.node]: identity.nodeName } },
           spec,
         });
       }

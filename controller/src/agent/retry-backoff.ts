@@ -46,6 +46,11 @@ export class RetryBackoff {
     return { waitMs, failures };
   }
 
+  /** The reason of the key's last failure, while it is remembered. */
+  lastReason(key: string): string | undefined {
+    return this.entries.get(key)?.reason;
+  }
+
   /** A failure retrying cannot fix: no try until the key's generation changes. */
   stop(key: string, reason: string, generation: number | undefined): void {
     const failures = (this.current(key, generation)?.failures ?? 0) + 1;

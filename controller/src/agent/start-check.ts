@@ -7,7 +7,7 @@
  */
 import type { Instance } from "../api/types.js";
 import type { DockerEngine } from "../docker/engine.js";
-import type { ContainerInfo } from "../docker/spec.js";
+import type { ContainerInfo } from "../docker/types.js";
 import type { Clock } from "../runtime/clock.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Logger } from "../runtime/log.js";
@@ -19,8 +19,8 @@ import {
   commandFailureOf,
   mayBeCommandFailure,
 } from "./command-failure.js";
-import { ranMsOf } from "./containers.js";
-import { templateOf } from "./containerspec.js";
+import { ranMsOf } from "./container-facts.js";
+import { templateOf } from "./container-request.js";
 
 export interface StartCheckOptions {
   docker: Pick<DockerEngine, "containerLogs">;

@@ -5,7 +5,8 @@ import path from "node:path";
 import { test } from "node:test";
 import { lockAgentState } from "./identity.js";
 import { StateDirError, defaultStateDir, ensurePrivateStateDir } from "./state-dir.js";
-import { agentOptionsFromFlags, agentFlags } from "./config.js";
+import { agentOptionsFromFlags } from "./options.js";
+import { agentFlags } from "./flags.js";
 import { parseFlags } from "../runtime/flags.js";
 
 const scratch = (): string => mkdtempSync(path.join(os.tmpdir(), "berth-state-dir-test-"));

@@ -1,52 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import YAML from "yaml";
-import {
-  CRD_DIR,
-  GenerateError,
-  TYPES_FILE,
-  driftedFiles,
-  generateCrdFiles,
-} from "../../../hack/generate-crds.js";
-import type { Schema } from "../../../hack/generate-crds.js";
-import { IMAGE_REFERENCE_PATTERN } from "../docker/reference.js";
-
-interface Crd {
-  metadata: { name: string };
-  spec: {
-    scope: string;
-    names: { kind: string; plural: string; shortNames?: string[]; categories?: string[] };
-    versions: {
-      name: string;
-      subresources?: { status?: object };
-      additionalPrinterColumns?: { name: string; jsonPath: string; priority?: number }[];
-      selectableFields?: { jsonPath: string }[];
-      schema: { openAPIV3Schema: Schema };
-    }[];
-  };
-}
-
-function committedCrd(file: string): Crd {
-  return YAML.parse(readFileSync(path.join(CRD_DIR, file), "utf8")) as Crd;
-}
-
-function version(crd: Crd) {
-  const v = crd.spec.versions[0];
-  assert.ok(v, `${crd.metadata.name} has a version`);
-  return v;
-}
-
-/** Every property below the root, with its path, so a test can check each field. */
-function* walk(schema: Schema, at: string): Generator<[string, Schema]> {
-  for (const [name, prop] of Object.entries(schema.properties ?? {})) {
-    yield [`${at}.${name}`, prop];
-    yield* walk(prop, `${at}.${name}`);
-  }
-  if (schema.items) yield* walk(schema.items, `${at}[]`);
-  if (schema.additionalProperties) yield* walk(schema.additionalProperties, `${at}{}`);
-}
+import { GenerateError, TYPES_FILE, driftedFiles, generateCrdFiles } from "../../../hack/generate-crds.js";
+import { committedCrd, version, walk, type Crd } from "../testing/crd-schemas.js";
 
 test("the committed crds/*.yaml are what controller/src/api/types.ts generates", () => {
   assert.deepEqual(driftedFiles(generateCrdFiles()), [], "run `npm run generate` and commit crds/");
@@ -60,20 +17,6 @@ test("a changed marker in the types is reported as drift of that kind's file", (
   );
   assert.notEqual(changed, source, "the replicas marker this test edits is still in types.ts");
   assert.deepEqual(driftedFiles(generateCrdFiles(changed)), ["definition.yaml"]);
-});
-
-test("image names are checked at apply time with the agent's own reference grammar", () => {
-  const expected = `self.matches('${IMAGE_REFERENCE_PATTERN}')`;
-  const found: string[] = [];
-  for (const file of ["definition.yaml", "instance.yaml"]) {
-    for (const [at, prop] of walk(version(committedCrd(file)).schema.openAPIV3Schema, "")) {
-      if (!at.endsWith(".image.name")) continue;
-      found.push(`${file}${at}`);
-      const rules = (prop["x-kubernetes-validations"] ?? []).map((rule) => rule.rule);
-      assert.deepEqual(rules, [expected], `${file}: ${at} carries the grammar of docker/reference.ts`);
-    }
-  }
-  assert.deepEqual(found, ["definition.yaml.spec.image.name", "instance.yaml.spec.template.image.name"]);
 });
 
 test("every field of every kind has a description for kubectl explain", () => {

@@ -359,7 +359,7 @@ export interface Resources {
   /**
    * memory is the container's memory limit as a Kubernetes quantity, such as 64Mi or 1Gi:
    * at least 6Mi, less than 8Pi.
-   * @pattern ^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$
+   * @patternOf MEMORY_QUANTITY_PATTERN
    * @maxLength 32
    * @xValidation {"rule": "isQuantity(self) && !quantity(self).isLessThan(quantity('6Mi'))", "message": "resources.memory must be a quantity of at least 6Mi (the Docker engine's minimum)"}
    * @xValidation {"rule": "!isQuantity(self) || quantity(self).isLessThan(quantity('8Pi'))", "message": "resources.memory must be less than 8Pi (the largest limit the agent passes on exactly)"}
@@ -368,7 +368,7 @@ export interface Resources {
   /**
    * cpus is the container's CPU limit in cores as a quantity, such as 500m or 1.5: at
    * least 10m (0.01 CPU, the finest limit the Docker engine sets).
-   * @pattern ^([0-9]+m|[0-9]+(\.[0-9]+)?)$
+   * @patternOf CPU_QUANTITY_PATTERN
    * @maxLength 32
    * @xValidation {"rule": "isQuantity(self) && !quantity(self).isLessThan(quantity('10m'))", "message": "resources.cpus must be a quantity of at least 10m (0.01 CPU, the Docker engine's minimum)"}
    * @xValidation {"rule": "!isQuantity(self) || quantity(self).isLessThan(quantity('1M'))", "message": "resources.cpus must be less than 1M (a million CPUs)"}
@@ -862,13 +862,13 @@ export interface NodeCapacity {
   instances?: number;
   /**
    * memory is the memory Instances may claim as a quantity, such as 8Gi.
-   * @pattern ^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$
+   * @patternOf MEMORY_QUANTITY_PATTERN
    * @maxLength 32
    */
   memory?: string;
   /**
    * cpus is the CPU Instances may claim as a quantity, such as 4 or 3500m.
-   * @pattern ^([0-9]+m|[0-9]+(\.[0-9]+)?)$
+   * @patternOf CPU_QUANTITY_PATTERN
    * @maxLength 32
    */
   cpus?: string;
@@ -902,28 +902,3 @@ export interface NodeStatus {
    */
   conditions?: Condition[];
 }
-
-/** Labels Berth puts on every container it runs; a container without them is never touched. */
-export const LABELS = {
-  instance: "berth.dev/instance",
-  namespace: "berth.dev/namespace",
-  definition: "berth.dev/definition",
-  deploymentId: "berth.dev/deployment-id",
-  node: "berth.dev/node",
-  managedBy: "berth.dev/managed-by",
-  /** The installation (cluster) whose agent made the container: see agent/installation.ts. */
-  installation: "berth.dev/installation",
-} as const;
-
-/**
- * Prefix of the namespace per Node (`berth-node-<node>`) that Instances' environments are
- * delivered to, and of the Node's heartbeat Lease in berth-system.
- */
-export const NODE_NAMESPACE_PREFIX = "berth-node-";
-/** Node names are labels, and `berth-node-<name>` must be a namespace name (63 characters). */
-export const NODE_NAME_MAX_LENGTH = 63 - NODE_NAMESPACE_PREFIX.length;
-/** Host ports below this are privileged: only a Node with spec.allowPrivilegedPorts publishes them. */
-export const FIRST_UNPRIVILEGED_PORT = 1024;
-
-export const DEFINITION_FINALIZER = "berth.dev/instances";
-export const INSTANCE_FINALIZER = "berth.dev/container";

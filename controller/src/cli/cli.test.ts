@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { agentOptionsFromFlags } from "../agent/index.js";
+import { agentOptionsFromFlags } from "../agent/options.js";
 import { formatHelp, parseFlags } from "../runtime/flags.js";
-import { mergeFlags, parseHostPort } from "./flags.js";
+import { parseHostPort } from "../runtime/flags.js";
+import { mergeFlags } from "./flags.js";
 import { COMMANDS } from "./registry-commands.js";
 import { ROLES } from "./roles.js";
 

@@ -3,18 +3,8 @@
  * server, shutdown)
  * and the controller role's leader election.
  */
-import { defineFlags, type FlagSpecs } from "../runtime/flags.js";
+import { defineFlags, parseHostPort, type FlagSpecs } from "../runtime/flags.js";
 import { LOG_FORMATS, LOG_LEVELS } from "../runtime/log.js";
-
-/** "host:port" with a port from 0 to 65535. */
-export function parseHostPort(text: string): { host: string; port: number } | undefined {
-  const match = /^(\[[0-9a-fA-F:]+\]|[^:]*):(\d{1,5})$/.exec(text);
-  if (!match) return undefined;
-  const port = Number(match[2]);
-  if (port > 65535) return undefined;
-  const host = match[1]!.replace(/^\[|\]$/g, "");
-  return { host: host === "" ? "0.0.0.0" : host, port };
-}
 
 /** "" (every namespace) or a namespace name (a DNS label). */
 function isNamespaceScope(text: string): boolean {

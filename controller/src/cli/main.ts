@@ -9,21 +9,26 @@
  */
 import { randomBytes } from "node:crypto";
 import os from "node:os";
-import { StateDirError, agentOptionsFromFlags, startAgent } from "../agent/index.js";
-import { controllerSettingsFromFlags, startController } from "../controllers/index.js";
-import { registrySettingsFromFlags, startRegistry } from "../registry/index.js";
-import { UnknownContextError, loadKubeConfig, newKubeClient } from "../kube/index.js";
+import { agentOptionsFromFlags } from "../agent/options.js";
+import { startAgent } from "../agent/agent-role.js";
+import { StateDirError } from "../agent/state-dir.js";
+import { controllerSettingsFromFlags } from "../controllers/flags.js";
+import { startController } from "../controllers/controller-role.js";
+import { registrySettingsFromFlags } from "../registry/flags.js";
+import { startRegistry } from "../registry/registry-role.js";
+import { UnknownContextError, loadKubeConfig } from "../kube/config.js";
+import { newKubeClient } from "../kube/client.js";
 import { FlagError, formatHelp, parseFlags, type FlagSpecs } from "../runtime/flags.js";
 import { createLogger, errorFields, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
-import { collectProcessMetrics, leaderElectionMasterStatus } from "../runtime/metrics.js";
+import { collectProcessMetrics, leaderElectionMasterStatus, restClientMetrics } from "../runtime/metrics.js";
 import { ProbeServer } from "../runtime/server.js";
 import { Shutdown } from "../runtime/shutdown.js";
-import { parseHostPort } from "./flags.js";
+import { parseHostPort } from "../runtime/flags.js";
 import { COMMANDS, runCommand, type CommandName } from "./registry-commands.js";
 import { ROLES, type Role } from "./roles.js";
 import { simulatedFromFlags } from "../simulated/flags.js";
 import { startSimulatedNodes } from "../simulated/nodes.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "../runtime/version.js";
 
 function usage(): string {
   const lines = [
@@ -122,7 +127,7 @@ function kubeConfigFromFlags(values: Record<string, unknown>): ReturnType<typeof
 async function run(role: Role, values: Record<string, unknown>, logger: Logger): Promise<void> {
   const shutdown = new Shutdown({ logger, deadlineMs: values.shutdownTimeout as number });
   shutdown.installSignalHandlers();
-  const client = newKubeClient(kubeConfigFromFlags(values));
+  const client = newKubeClient(kubeConfigFromFlags(values), { observer: restClientMetrics });
   collectProcessMetrics();
 
   const bind = parseHostPort(values.metricsBindAddress as string)!;

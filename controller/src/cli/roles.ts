@@ -1,7 +1,7 @@
 /** The roles of the berth command and the flags each one takes. */
-import { agentFlags } from "../agent/index.js";
-import { controllerFlags } from "../controllers/index.js";
-import { registryFlags } from "../registry/index.js";
+import { agentFlags } from "../agent/flags.js";
+import { controllerFlags } from "../controllers/flags.js";
+import { registryFlags } from "../registry/flags.js";
 import { runtimeFlags } from "../simulated/flags.js";
 import { commonFlags, leaderFlags, mergeFlags } from "./flags.js";
 

@@ -2,15 +2,16 @@
  * What every controller of the controller role shares: the one Kubernetes client, the
  * informer caches, the clock, the logger and the event recorder, plus the settings.
  */
-import type { Definition, Instance, Node } from "../api/types.js";
-import type { KubeClient, KubeObject, Lease } from "../kube/index.js";
-import type { FileRepositoryPolicy } from "../source/index.js";
+import type { Definition, Instance, Node, RepositorySource } from "../api/types.js";
+import type { KubeObject, Lease } from "../kube/resources.js";
+import type { KubeClient } from "../kube/client.js";
+import type { FileRepositoryPolicy } from "../source/file-repositories.js";
 import type { Clock } from "../runtime/clock.js";
 import { Controller, type Reconciler } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
-import type { ReferencedContentHashes } from "./referenced-content.js";
+import type { ReferencedContentHashes } from "./definition/referenced-content.js";
 
 export interface ControllerCaches {
   definitions: Informer<Definition>;
@@ -37,6 +38,8 @@ export interface ControllerSettings {
   fileRepositories: FileRepositoryPolicy;
   /** Namespace of the deployment salt Secret (berth-deployment-salt): the controller's own. */
   deploymentSaltNamespace: string;
+  /** Mirror every service into a headless Service and EndpointSlices (docs/discovery.md). */
+  discoveryMirror: boolean;
 }
 
 /** Defaults; docs/controller.md explains the liveness timings. */
@@ -47,6 +50,7 @@ export const DEFAULT_SETTINGS: ControllerSettings = {
   definitionWorkers: 4,
   fileRepositories: { allowed: [], refused: [] },
   deploymentSaltNamespace: "berth-system",
+  discoveryMirror: true,
 };
 
 export interface ControllerContext {
@@ -58,13 +62,8 @@ export interface ControllerContext {
   settings: ControllerSettings;
   /** Salted content hashes of referenced Secrets and ConfigMaps, for deploymentIds. */
   referencedContent: ReferencedContentHashes;
-}
-
-/** The Lease an agent renews for its Node. */
-export const NODE_LEASE_PREFIX = "berth-node-";
-
-export function nodeLeaseName(node: string): string {
-  return `${NODE_LEASE_PREFIX}${node}`;
+  /** Resolves a repository's ref to a commit; git ls-remote when absent (tests put a stand-in here). */
+  resolveCommit?: (repository: RepositorySource) => Promise<string>;
 }
 
 /** A runtime Controller for one of the controller role's reconcilers, on the role's clock and logger. */

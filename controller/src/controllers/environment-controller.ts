@@ -13,36 +13,34 @@
  */
 import { createHash } from "node:crypto";
 import type { Definition, Instance } from "../api/types.js";
-import type { DeliveredEnvironment, EnvironmentProblem } from "../environment/index.js";
+import { LABELS } from "../api/vocabulary.js";
+import type { DeliveredEnvironment, EnvironmentProblem } from "../environment/delivery.js";
 import {
   ENVIRONMENT_ANNOTATIONS,
   ENVIRONMENT_SECRET_TYPE,
-  EnvironmentError,
-  decodeSecretData,
   environmentSecret,
   environmentSecretRef,
   instanceKeyOf,
   nodeOfNamespace,
-  resolveEnv,
   sameDelivery,
-} from "../environment/index.js";
-import type { ConfigMap, Secret } from "../kube/index.js";
-import {
-  CONFIGMAPS,
-  NAMESPACES,
-  SECRETS,
-  getOrUndefined,
-  isAlreadyExists,
-  isForbidden,
-  isNotFound,
-} from "../kube/index.js";
+} from "../environment/delivery.js";
+import { EnvironmentError, decodeSecretData, resolveEnv } from "../environment/resolve.js";
+import type { ConfigMap, Secret } from "../kube/resources.js";
+import { CONFIGMAPS, NAMESPACES, SECRETS } from "../kube/resources.js";
+import { getOrUndefined, isAlreadyExists, isForbidden, isNotFound } from "../kube/errors.js";
 import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
 import type { Informer } from "../runtime/informer.js";
-import type { SecretName } from "../source/index.js";
-import { SourceError, pullSecretNotFound, registryAuthFromSecret } from "../source/index.js";
+import type { SecretName } from "../source/registry-auth.js";
+import { SourceError } from "../source/errors.js";
+import { pullSecretNotFound, registryAuthFromSecret } from "../source/registry-auth.js";
 import { controllerFor, type ControllerCaches, type ControllerContext } from "./context.js";
-import { dependentsOf } from "./dependencies.js";
-import { referenceKey, referencedObjects, runTemplateOf, type ObjectReference } from "./deployment-id.js";
+import { dependentsOf } from "./definition/dependencies.js";
+import {
+  referenceKey,
+  referencedObjects,
+  runTemplateOf,
+  type ObjectReference,
+} from "./definition/deployment-id.js";
 
 export const ENVIRONMENT_CONTROLLER = "environment";
 
@@ -201,7 +199,7 @@ export class EnvironmentReconciler implements Reconciler {
       await this.context.client.create(NAMESPACES, {
         apiVersion: "v1",
         kind: "Namespace",
-        metadata: { name: namespace, labels: { "berth.dev/node": node } },
+        metadata: { name: namespace, labels: { [LABELS.node]: node } },
       });
     } catch (err) {
       if (isForbidden(err)) {

@@ -1,10 +1,10 @@
 /**
  * The controller role's flags (with environment fallbacks), for the CLI to merge into its
- * own: the node liveness timings, the heartbeat namespace, the worker count and where file://
- * repositories may be (the controller resolves their refs).
+ * own: the node liveness timings, the heartbeat namespace, the worker count, where file://
+ * repositories may be (the controller resolves their refs) and whether the discovery mirror runs.
  */
 import { defineFlags, type FlagValues } from "../runtime/flags.js";
-import { fileRepositoryFlags, parseDirectoryList } from "../source/index.js";
+import { fileRepositoryFlags, parseDirectoryList } from "../source/file-repositories.js";
 import { DEFAULT_SETTINGS, type ControllerSettings } from "./context.js";
 
 const atLeastOneSecond = (ms: number): string | undefined => (ms >= 1000 ? undefined : "must be at least 1s");
@@ -52,6 +52,13 @@ export const controllerFlags = defineFlags({
     help: "How many Definitions are reconciled at once.",
     validate: (n) => (n >= 1 && n <= 64 ? undefined : "must be from 1 to 64"),
   },
+  discoveryMirror: {
+    name: "discovery-mirror",
+    env: "BERTH_DISCOVERY_MIRROR",
+    type: "bool",
+    default: DEFAULT_SETTINGS.discoveryMirror,
+    help: "Publish every service as a headless Service with EndpointSlices, for Kubernetes-native discovery (Prometheus, CoreDNS); false leaves Services and EndpointSlices alone.",
+  },
   ...fileRepositoryFlags,
 });
 
@@ -63,5 +70,6 @@ export function controllerSettingsFromFlags(values: FlagValues<typeof controller
     definitionWorkers: values.definitionWorkers,
     fileRepositories: { allowed: parseDirectoryList(values.allowFileRepositories), refused: [] },
     deploymentSaltNamespace: values.deploymentSaltNamespace,
+    discoveryMirror: values.discoveryMirror,
   };
 }

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { INSTANCES, NODES } from "../kube/index.js";
-import { getCondition } from "../runtime/status.js";
-import { DefinitionReconciler } from "./definition-controller.js";
+import { INSTANCES, NODES } from "../kube/resources.js";
+import { getCondition } from "../runtime/conditions.js";
+import { DefinitionReconciler } from "./definition/definition-controller.js";
 import { NodeLifecycleReconciler } from "./node-lifecycle.js";
 import {
   NS,
@@ -15,7 +15,7 @@ import {
   readyNode,
   renewLease,
   type World,
-} from "./reconciler-fixtures.js";
+} from "../testing/reconciler-fixtures.js";
 
 const GRACE = 40_000;
 const EVICTION = 60_000;

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Node } from "../api/types.js";
-import type { Lease } from "../kube/index.js";
+import type { Lease } from "../kube/resources.js";
 import { assessNode, leaseLiveUntil } from "./node-lifecycle.js";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");

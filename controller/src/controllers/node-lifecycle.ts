@@ -16,28 +16,18 @@
  *   node's Lease is still live: its agent runs and registers the Node again (same name and
  *   identity) within a heartbeat, as a kubelet does, and its Instances are left alone.
  */
-import {
-  INSTANCE_FINALIZER,
-  type Condition,
-  type Instance,
-  type Node,
-  type NodeStatus,
-} from "../api/types.js";
-import { INSTANCES, NODES, isNotFound, type Lease } from "../kube/index.js";
+import { CONDITIONS, INSTANCE_FINALIZER } from "../api/vocabulary.js";
+import { type Condition, type Instance, type Node, type NodeStatus } from "../api/types.js";
+import { INSTANCES, NODES, type Lease } from "../kube/resources.js";
+import { isNotFound } from "../kube/errors.js";
 import type { Controller } from "../runtime/controller.js";
 import { type ReconcileContext, type Reconciler, type Request, type Result } from "../runtime/controller.js";
 import { removeFinalizer } from "../runtime/finalizers.js";
-import { nodeReady } from "../runtime/metrics.js";
-import { getCondition, setCondition, StatusWriter } from "../runtime/status.js";
-import {
-  controllerFor,
-  NODE_LEASE_PREFIX,
-  nodeLeaseName,
-  type ControllerContext,
-  type ControllerSettings,
-} from "./context.js";
-import { deleteInstances } from "./deletion.js";
-import { isExternalInstance, nodeIsReady } from "./instances.js";
+import { nodeReady } from "./metrics.js";
+import { getCondition, setCondition, StatusWriter } from "../runtime/conditions.js";
+import { controllerFor, type ControllerContext, type ControllerSettings } from "./context.js";
+import { deleteInstances } from "./definition/deletion.js";
+import { isExternalInstance, nodeIsReady, nodeLeaseName, nodeOfLease } from "../api/vocabulary.js";
 
 export const NODE_LIFECYCLE_CONTROLLER = "node-lifecycle";
 
@@ -69,7 +59,7 @@ export function assessNode(
   const heartbeatAt = times.length > 0 ? Math.max(...times) : undefined;
   const staleAt = heartbeatAt === undefined ? now : heartbeatAt + timings.nodeGracePeriodMs;
   const stale = now >= staleAt;
-  const ready = getCondition(node.status?.conditions, "Ready");
+  const ready = getCondition(node.status?.conditions, CONDITIONS.ready);
 
   let notReadySince: number | undefined;
   if (stale) notReadySince = staleAt;
@@ -168,12 +158,12 @@ export class NodeLifecycleReconciler implements Reconciler {
   }
 
   private async markUnknown(node: Node, assessment: NodeAssessment, now: number): Promise<void> {
-    const previous = getCondition(node.status?.conditions, "Ready");
+    const previous = getCondition(node.status?.conditions, CONDITIONS.ready);
     if (previous?.status === "Unknown" && previous.reason === "NodeStatusUnknown") return;
     const since =
       assessment.heartbeatAt === undefined ? "never" : new Date(assessment.heartbeatAt).toISOString();
     const condition: Omit<Condition, "lastTransitionTime"> = {
-      type: "Ready",
+      type: CONDITIONS.ready,
       status: "Unknown",
       reason: "NodeStatusUnknown",
       message: `The agent stopped reporting (last heartbeat: ${since}). Check that berth agent runs on this machine and reaches the API server.`,
@@ -224,7 +214,8 @@ export function newNodeLifecycleController(context: ControllerContext): Controll
   controller.for(caches.nodes);
   controller.watches(caches.leases, (lease) => {
     const name = lease.metadata?.name ?? "";
-    return name.startsWith(NODE_LEASE_PREFIX) ? [name.slice(NODE_LEASE_PREFIX.length)] : [];
+    const node = nodeOfLease(name);
+    return node === undefined ? [] : [node];
   });
   // A new binding to a lost or deleted node needs a look too.
   controller.watches(

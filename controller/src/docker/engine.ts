@@ -5,6 +5,7 @@ import { nullLogger } from "../runtime/log.js";
 import type { DockerOperation, ErrorContext } from "./errors.js";
 import {
   ContainerNotFoundError,
+  DockerError,
   DockerTimeoutError,
   ImageNotFoundError,
   InvalidImageNameError,
@@ -21,6 +22,7 @@ import {
   type ContainerSpec,
   type ContainerSummary,
   type ImageInfo,
+  type ImageSummary,
   labelFilters,
   managedLabels,
   MANAGED_BY_VALUE,
@@ -28,8 +30,8 @@ import {
   toContainerSummary,
   toCreateOptions,
   toImageInfo,
-} from "./spec.js";
-import { LABELS } from "../api/types.js";
+} from "./types.js";
+import { LABELS } from "../api/vocabulary.js";
 import { hasEngineTls } from "./tls.js";
 import { parseEngineUrl } from "./url.js";
 import { imagePathSegment, imageReferenceProblem } from "./reference.js";
@@ -122,6 +124,7 @@ export class DockerEngine {
       cpus: info.NCPU ?? 0,
       memoryBytes: info.MemTotal ?? 0,
       containersRunning: info.ContainersRunning ?? 0,
+      rootDir: info.DockerRootDir ?? "",
     };
   }
 
@@ -140,6 +143,43 @@ export class DockerEngine {
       return true;
     } catch (err) {
       if (err instanceof ImageNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Images whose labels include every one in `labels` (all images when empty), with their
+   * tags, size and creation time. Intermediate images of builds are not listed.
+   */
+  async listImages(labels: Record<string, string> = {}, call?: CallOptions): Promise<ImageSummary[]> {
+    const filters = Object.keys(labels).length > 0 ? { label: labelFilters(labels) } : {};
+    const listed = await this.run("list_images", {}, this.timeouts.requestMs, call, (abortSignal) =>
+      this.docker.listImages({ filters, abortSignal } as Docker.ListImagesOptions),
+    );
+    return listed.map((image) => ({
+      id: image.Id,
+      repoTags: (image.RepoTags ?? []).filter((tag) => tag !== "<none>:<none>"),
+      labels: image.Labels ?? {},
+      sizeBytes: image.Size,
+      createdAt: image.Created * 1000,
+    }));
+  }
+
+  /**
+   * Removes one tag, or the image when given its id (never forced, so an image a container
+   * still uses stays). Resolves "removed", "in-use" when a container uses it, or "gone" when
+   * there was no such image.
+   */
+  async removeImage(image: string, call?: CallOptions): Promise<"removed" | "in-use" | "gone"> {
+    try {
+      await this.run("remove_image", { image }, this.timeouts.requestMs, call, (abortSignal) =>
+        this.docker.getImage(imagePathSegment(image)).remove({ abortSignal } as object),
+      );
+      return "removed";
+    } catch (err) {
+      if (err instanceof ImageNotFoundError) return "gone";
+      if (err instanceof DockerError && /conflict|being used|is using|in use/i.test(err.engineMessage))
+        return "in-use";
       throw err;
     }
   }
@@ -413,6 +453,7 @@ interface SystemCalls {
     NCPU?: number;
     MemTotal?: number;
     ContainersRunning?: number;
+    DockerRootDir?: string;
   }>;
 }
 

@@ -9,6 +9,8 @@ export type DockerOperation =
   | "version"
   | "info"
   | "inspect_image"
+  | "list_images"
+  | "remove_image"
   | "inspect_distribution"
   | "pull_image"
   | "build_image"

@@ -55,6 +55,8 @@ export interface EngineInfo {
   cpus: number;
   memoryBytes: number;
   containersRunning: number;
+  /** The engine's root directory (DockerRootDir) on its own machine; "" when it does not say. */
+  rootDir: string;
 }
 
 /** Registry credentials, as in a dockerconfigjson Secret. */

@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { DockerEngine } from "./engine.js";
 import { DockerError, InvalidImageNameError } from "./errors.js";
+import { committedCrd, version, walk } from "../testing/crd-schemas.js";
 import { IMAGE_REFERENCE_PATTERN, imagePathSegment, imageReferenceProblem } from "./reference.js";
 
 /** The name that walks from /images/<name>/json into /images/get (an export of every image). */
@@ -114,4 +115,18 @@ test("a valid name goes into the engine's path encoded, as one segment", async (
   assert.equal(await engine.imageExists("127.0.0.1:5000/team/app:1"), false);
   assert.equal(requests.length, 1);
   assert.match(requests[0] ?? "", /\/images\/127\.0\.0\.1%3A5000%2Fteam%2Fapp%3A1\/json$/);
+});
+
+test("image names are checked at apply time with the agent's own reference grammar", () => {
+  const expected = `self.matches('${IMAGE_REFERENCE_PATTERN}')`;
+  const found: string[] = [];
+  for (const file of ["definition.yaml", "instance.yaml"]) {
+    for (const [at, prop] of walk(version(committedCrd(file)).schema.openAPIV3Schema, "")) {
+      if (!at.endsWith(".image.name")) continue;
+      found.push(`${file}${at}`);
+      const rules = (prop["x-kubernetes-validations"] ?? []).map((rule) => rule.rule);
+      assert.deepEqual(rules, [expected], `${file}: ${at} carries the grammar of docker/reference.ts`);
+    }
+  }
+  assert.deepEqual(found, ["definition.yaml.spec.image.name", "instance.yaml.spec.template.image.name"]);
 });

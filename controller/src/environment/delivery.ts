@@ -12,7 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Instance } from "../api/types.js";
-import { LABELS, NODE_NAMESPACE_PREFIX } from "../api/types.js";
+import { LABELS, NODE_NAMESPACE_PREFIX } from "../api/vocabulary.js";
 import type { RegistryAuth } from "../docker/options.js";
 import type { Secret } from "../kube/resources.js";
 

@@ -4,9 +4,8 @@ import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
-import { restClientRequestDuration, restClientRequests } from "../runtime/metrics.js";
-import { waitUntil } from "../runtime/testing.js";
-import { newKubeClient, type KubeClient } from "./client.js";
+import { waitUntil } from "../testing/fake-kube-client.js";
+import { newKubeClient, type FinishedRequest, type KubeClient, type RequestObserver } from "./client.js";
 import { isGone, isNotFound } from "./errors.js";
 import { CONFIGMAPS } from "./resources.js";
 
@@ -57,28 +56,20 @@ async function startServer(t: { after(fn: () => Promise<void>): void }): Promise
     contexts: [{ name: "local", cluster: "local", user: "nobody" }],
     currentContext: "local",
   });
-  return { client: newKubeClient(kc), host };
+  return { client: newKubeClient(kc, { observer: recorder }), host };
 }
 
-async function requests(labels: { code: string; method: string; host: string }): Promise<number> {
-  const metric = await restClientRequests.get();
+/** Every request the observed clients finished, for the tests to count. */
+const finished: FinishedRequest[] = [];
+const recorder: RequestObserver = { requestDone: (request) => finished.push(request) };
+
+function requests(labels: { code: string; method: string; host: string }): number {
   const { code, method, host } = labels;
-  const sample = metric.values.find(
-    (v) => v.labels.code === code && v.labels.method === method && v.labels.host === host,
-  );
-  return sample?.value ?? 0;
+  return finished.filter((r) => r.code === code && r.method === method && r.host === host).length;
 }
 
-async function observations(verb: string, host: string): Promise<number> {
-  const metric = await restClientRequestDuration.get();
-  return (
-    metric.values.find(
-      (v) =>
-        v.metricName === "rest_client_request_duration_seconds_count" &&
-        v.labels.verb === verb &&
-        v.labels.host === host,
-    )?.value ?? 0
-  );
+function observations(verb: string, host: string): number {
+  return finished.filter((r) => r.method === verb && r.host === host && r.durationSeconds >= 0).length;
 }
 
 test("every request is counted by code, method and host, and timed by verb and host", async (t) => {
@@ -89,11 +80,11 @@ test("every request is counted by code, method and host, and timed by verb and h
   await assert.rejects(client.get(CONFIGMAPS, { namespace: "default", name: "absent" }), isNotFound);
   await client.mergePatch(CONFIGMAPS, ref, { data: { a: "b" } });
 
-  assert.equal(await requests({ code: "200", method: "GET", host }), 2);
-  assert.equal(await requests({ code: "404", method: "GET", host }), 1);
-  assert.equal(await requests({ code: "200", method: "PATCH", host }), 1);
-  assert.equal(await observations("GET", host), 3);
-  assert.equal(await observations("PATCH", host), 1);
+  assert.equal(requests({ code: "200", method: "GET", host }), 2);
+  assert.equal(requests({ code: "404", method: "GET", host }), 1);
+  assert.equal(requests({ code: "200", method: "PATCH", host }), 1);
+  assert.equal(observations("GET", host), 3);
+  assert.equal(observations("PATCH", host), 1);
 });
 
 test("a watch counts once, when it is opened, however long it runs", async (t) => {
@@ -108,11 +99,11 @@ test("a watch counts once, when it is opened, however long it runs", async (t) =
     () => done(),
   );
   await waitUntil("the watch's first event", () => events.length > 0);
-  assert.equal(await requests({ code: "200", method: "GET", host }), 1);
+  assert.equal(requests({ code: "200", method: "GET", host }), 1);
   handle.stop();
   await ended;
-  assert.equal(await requests({ code: "200", method: "GET", host }), 1, "stopping it counts nothing");
-  assert.equal(await observations("GET", host), 1);
+  assert.equal(requests({ code: "200", method: "GET", host }), 1, "stopping it counts nothing");
+  assert.equal(observations("GET", host), 1);
 });
 
 test("a request that gets no answer is counted with code <error>", async (t) => {
@@ -129,7 +120,7 @@ test("a request that gets no answer is counted with code <error>", async (t) => 
     contexts: [{ name: "gone", cluster: "gone", user: "nobody" }],
     currentContext: "gone",
   });
-  const unreachable = newKubeClient(kc);
+  const unreachable = newKubeClient(kc, { observer: recorder });
   await assert.rejects(unreachable.get(CONFIGMAPS, { namespace: "default", name: "x" }));
   let watchError: Error | undefined;
   await unreachable.watch(
@@ -142,8 +133,8 @@ test("a request that gets no answer is counted with code <error>", async (t) => 
   );
   assert.ok(watchError, "the watch failed");
   const gone = `127.0.0.1:${port}`;
-  assert.equal(await requests({ code: "<error>", method: "GET", host: gone }), 2);
-  assert.equal(await requests({ code: "<error>", method: "GET", host }), 0, "hosts are told apart");
+  assert.equal(requests({ code: "<error>", method: "GET", host: gone }), 2);
+  assert.equal(requests({ code: "<error>", method: "GET", host }), 0, "hosts are told apart");
 });
 
 /** A server that accepts connections and never answers, like a wedged proxy. */

@@ -1,7 +1,6 @@
 import http from "node:http";
 import https from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { restClientRequestDuration, restClientRequests } from "../runtime/metrics.js";
 import type { ApiStatus } from "./errors.js";
 import { KubeApiError } from "./errors.js";
 import type { JsonPatchOp } from "./patch.js";
@@ -108,6 +107,23 @@ export interface RestClientOptions {
   requestTimeoutMs?: number;
   /** Sent as the field manager on writes. */
   fieldManager?: string;
+  /** Told of every request; the binary passes client-go's request metrics (runtime/metrics.ts). */
+  observer?: RequestObserver;
+}
+
+/** One finished request: a watch is one request, finished when the server answered it. */
+export interface FinishedRequest {
+  method: string;
+  /** host:port of the API server. */
+  host: string;
+  /** The HTTP status code, or `<error>` when no answer came (as client-go writes it). */
+  code: string;
+  durationSeconds: number;
+}
+
+/** Watches the client's requests without the client knowing what is done with them. */
+export interface RequestObserver {
+  requestDone(request: FinishedRequest): void;
 }
 
 export function resourcePath(resource: ResourceDescriptor, namespace?: string, name?: string): string {
@@ -141,6 +157,7 @@ export class RestKubeClient implements KubeClient {
   private agent: http.Agent | undefined;
   private readonly requestTimeoutMs: number;
   private readonly fieldManager: string;
+  private readonly observer: RequestObserver | undefined;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -148,6 +165,7 @@ export class RestKubeClient implements KubeClient {
   ) {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.fieldManager = options.fieldManager ?? "berth";
+    this.observer = options.observer;
   }
 
   async get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
@@ -271,8 +289,13 @@ export class RestKubeClient implements KubeClient {
     // A watch is counted once, when the server answers it (or it fails to), as client-go
     // counts it, however long it then runs.
     const code = await stream.connected;
-    recordRequest("GET", url.host, code ?? ERROR_CODE, startedAt);
+    this.recordRequest("GET", url.host, code ?? ERROR_CODE, startedAt);
     return { stop: () => stream.stop() };
+  }
+
+  private recordRequest(method: string, host: string, code: number | string, startedAt: number): void {
+    const durationSeconds = (performance.now() - startedAt) / 1000;
+    this.observer?.requestDone({ method, host, code: String(code), durationSeconds });
   }
 
   private async requestOptions(): Promise<https.RequestOptions> {
@@ -323,7 +346,7 @@ export class RestKubeClient implements KubeClient {
     const record = (code: number | string): void => {
       if (recorded) return;
       recorded = true;
-      recordRequest(method, url.host, code, startedAt);
+      this.recordRequest(method, url.host, code, startedAt);
     };
     return await new Promise<unknown>((resolve, reject) => {
       const req = send(
@@ -386,11 +409,6 @@ function markFailedTest(err: unknown, ops: JsonPatchOp[]): unknown {
 
 /** The `code` label of a request that got no HTTP answer, as client-go writes it. */
 const ERROR_CODE = "<error>";
-
-function recordRequest(method: string, host: string, code: number | string, startedAt: number): void {
-  restClientRequests.inc({ code: String(code), method, host });
-  restClientRequestDuration.observe({ verb: method, host }, (performance.now() - startedAt) / 1000);
-}
 
 function apiVersionText(resource: ResourceDescriptor): string {
   return resource.group === "" ? resource.version : `${resource.group}/${resource.version}`;

@@ -6,6 +6,7 @@ import {
   ignoreNotFound,
   isAlreadyExists,
   isConflict,
+  isNamespaceTerminating,
   isNotFound,
 } from "./errors.js";
 
@@ -30,4 +31,19 @@ test("getOrUndefined turns only NotFound into undefined; ignoreNotFound swallows
   );
   await ignoreNotFound(Promise.reject(notFound));
   await assert.rejects(ignoreNotFound(Promise.reject(exists)), exists);
+});
+
+test("a create refused in a namespace being deleted is told apart from other refusals", () => {
+  const terminating = new KubeApiError(
+    403,
+    "unable to create new content in namespace x because it is being terminated",
+    {
+      reason: "Forbidden",
+      details: { causes: [{ reason: "NamespaceTerminating", field: "metadata.namespace" }] },
+    },
+  );
+  const forbidden = new KubeApiError(403, "forbidden", { reason: "Forbidden" });
+  assert.equal(isNamespaceTerminating(terminating), true);
+  assert.equal(isNamespaceTerminating(forbidden), false);
+  assert.equal(isNamespaceTerminating(notFound), false);
 });

@@ -51,6 +51,11 @@ export const isConflict = (err: unknown): boolean =>
 export const isGone = (err: unknown): boolean => statusCodeOf(err) === 410;
 export const isInvalid = (err: unknown): boolean => statusCodeOf(err) === 422;
 export const isForbidden = (err: unknown): boolean => statusCodeOf(err) === 403;
+/** A create refused because its namespace is being deleted (nothing new may appear there). */
+export const isNamespaceTerminating = (err: unknown): boolean =>
+  err instanceof KubeApiError &&
+  err.statusCode === 403 &&
+  (err.status?.details?.causes ?? []).some((cause) => cause.reason === "NamespaceTerminating");
 
 /**
  * A JSON patch's `test` operation failed: the precondition it carried no longer holds, so

@@ -91,6 +91,30 @@ export interface CoreEvent extends KubeObject {
   source?: { component?: string; host?: string };
 }
 
+/** core/v1 Service: Berth writes only headless, selector-less ones (see controllers/discovery.ts). */
+export interface Service extends KubeObject {
+  spec?: {
+    clusterIP?: string;
+    clusterIPs?: string[];
+    type?: string;
+    selector?: Record<string, string> | null;
+    ports?: Array<{ name?: string; port: number; protocol?: string; targetPort?: number | string }>;
+    publishNotReadyAddresses?: boolean;
+  };
+}
+/** discovery.k8s.io/v1 EndpointSlice. */
+export interface EndpointSlice extends KubeObject {
+  addressType: "IPv4" | "IPv6" | "FQDN";
+  endpoints: SliceEndpoint[];
+  ports?: Array<{ name?: string; port?: number; protocol?: string; appProtocol?: string }>;
+}
+export interface SliceEndpoint {
+  addresses: string[];
+  conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+  hostname?: string;
+  nodeName?: string;
+  targetRef?: ObjectReference;
+}
 export const DEFINITIONS = describe<Definition>(GROUP, VERSION, "definitions", "Definition", true);
 export const INSTANCES = describe<Instance>(GROUP, VERSION, "instances", "Instance", true);
 export const NODES = describe<Node>(GROUP, VERSION, "nodes", "Node", false);
@@ -99,6 +123,14 @@ export const CONFIGMAPS = describe<ConfigMap>("", "v1", "configmaps", "ConfigMap
 export const NAMESPACES = describe<Namespace>("", "v1", "namespaces", "Namespace", false);
 export const CORE_EVENTS = describe<CoreEvent>("", "v1", "events", "Event", true);
 export const EVENTS = describe<KubeEvent>("events.k8s.io", "v1", "events", "Event", true);
+export const SERVICES = describe<Service>("", "v1", "services", "Service", true);
+export const ENDPOINT_SLICES = describe<EndpointSlice>(
+  "discovery.k8s.io",
+  "v1",
+  "endpointslices",
+  "EndpointSlice",
+  true,
+);
 export const LEASES = describe<Lease>("coordination.k8s.io", "v1", "leases", "Lease", true);
 /** authentication.k8s.io/v1 TokenReview: asks the API server whose token this is. */
 export interface TokenReview extends KubeObject {

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { KubeClient } from "../kube/client.js";
-import { FakeClock } from "../runtime/clock.js";
+import { FakeClock } from "../testing/fake-clock.js";
 import { KubeAuthorizer } from "./auth.js";
 
 /** A client whose reviews are answered only when the test says so, counting each one. */

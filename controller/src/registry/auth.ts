@@ -24,10 +24,13 @@ export interface Caller {
 
 export type Verb = "get" | "list" | "create" | "update" | "delete";
 
-/** What a request needs: a verb on definitions or instances (berth.dev) in a namespace. */
+/**
+ * What a request needs: a verb on definitions or instances (berth.dev) in a namespace, or on
+ * nodes (cluster-scoped: namespace "").
+ */
 export interface Access {
   verb: Verb;
-  resource: "definitions" | "instances";
+  resource: "definitions" | "instances" | "nodes";
   namespace: string;
   name?: string;
 }
@@ -157,5 +160,5 @@ function shared<V>(pending: Map<string, Promise<V>>, key: string, work: () => Pr
 /** "user X cannot get definitions.berth.dev in namespace Y": what a 403 says. */
 export function describeDenial(caller: Caller, access: Access): string {
   const what = `${access.resource}.${GROUP}${access.name ? ` "${access.name}"` : ""}`;
-  return `${caller.anonymous ? "anonymous caller" : `user "${caller.username}"`} cannot ${access.verb} ${what} in namespace "${access.namespace}"`;
+  return `${caller.anonymous ? "anonymous caller" : `user "${caller.username}"`} cannot ${access.verb} ${what} ${access.namespace ? `in namespace "${access.namespace}"` : "cluster-wide"}`;
 }

@@ -2,8 +2,8 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Definition, type Instance, type Node } from "../api/types.js";
 import { DEFINITIONS, INSTANCES, NODES } from "../kube/resources.js";
-import { FakeClock } from "../runtime/clock.js";
-import { FakeApiServer } from "../runtime/fake-apiserver.js";
+import { FakeClock } from "../testing/fake-clock.js";
+import { FakeApiServer } from "../testing/fake-apiserver.js";
 import { Informer } from "../runtime/informer.js";
 import { namespaceKey, serviceKey, ServiceCatalog } from "./catalog.js";
 

@@ -23,7 +23,7 @@
  * nothing unless its readiness flips.
  */
 import type { Definition, Instance, Node } from "../api/types.js";
-import { nodeIsReady } from "../controllers/instances.js";
+import { nodeIsReady } from "../api/vocabulary.js";
 import type { Informer } from "../runtime/informer.js";
 import { serviceEntries, summarizeServices, type InstanceEntry, type ServiceSummary } from "./view.js";
 

@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Instance } from "../api/types.js";
-import { FakeClock } from "../runtime/clock.js";
+import { FakeClock } from "../testing/fake-clock.js";
 import type { Informer } from "../runtime/informer.js";
 import { nullLogger } from "../runtime/log.js";
-import { FakeKubeClient } from "../runtime/testing.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import { ExternalInstances } from "./external.js";
 
 function external(renewTime: string, ready: boolean): Instance {

@@ -15,8 +15,9 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Instance, InstanceStatus } from "../api/types.js";
-import { API_VERSION, LABELS } from "../api/types.js";
-import { isExternalInstance } from "../controllers/instances.js";
+import { API_VERSION } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
+import { isExternalInstance } from "../api/vocabulary.js";
 import type { KubeClient } from "../kube/client.js";
 import { getOrUndefined, isConflict, isNotFound } from "../kube/errors.js";
 import { INSTANCES } from "../kube/resources.js";
@@ -38,7 +39,7 @@ import {
   registryHeartbeatWrites,
   registryHeartbeats,
 } from "./metrics.js";
-import { hostPortOf } from "./view.js";
+import { hostPortOf } from "../api/instance-entry.js";
 import type { Registration } from "./validation.js";
 
 /** After this many TTLs without a heartbeat an external Instance is deleted. */

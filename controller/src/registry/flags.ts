@@ -1,6 +1,6 @@
 /** The registry role's flags (with environment fallbacks) and the settings they make. */
 import { defineFlags, type FlagValues } from "../runtime/flags.js";
-import { parseHostPort } from "../cli/flags.js";
+import { parseHostPort } from "../runtime/flags.js";
 
 export interface RegistrySettings {
   host: string;

@@ -3,7 +3,7 @@
  * operations are built from the route table, so a route cannot exist without being
  * described (a unit test checks the reverse: every described operation is routed).
  */
-import { VERSION as BERTH_VERSION } from "../cli/version.js";
+import { VERSION as BERTH_VERSION } from "../runtime/version.js";
 import { ROUTES, type RouteId } from "./routes.js";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });

@@ -1,13 +1,11 @@
 /**
  * The registry's HTTP API (see routes.ts for the table and openapi.ts for the contract):
  * authentication and authorization first, then lookup, blocking queries, event streams and
- * self-registration.
+ * self-registration; and the web index (web-assets.ts, web-api.ts) with the same checks.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { isInvalid, KubeApiError } from "../kube/errors.js";
 import type { Logger } from "../runtime/log.js";
-import { errorFields } from "../runtime/log.js";
 import type { KubeAuthorizer } from "./auth.js";
 import { ReviewUnavailableError, describeDenial, type Access, type Caller } from "./auth.js";
 import type { ServiceAnswer, ServiceCatalog, ServiceKey } from "./catalog.js";
@@ -31,6 +29,9 @@ import {
 } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { matchRoute, type Route, type RouteId } from "./routes.js";
+import { httpErrorOf, unauthorized } from "./server-errors.js";
+import type { WebAssets } from "./web-assets.js";
+import { WEB_API_PREFIX, type WebApi } from "./web-api.js";
 import {
   blockingParams,
   checkInstanceName,
@@ -65,6 +66,8 @@ export interface RegistryServerOptions {
    */
   streamReauthorizeMs?: number;
   logger: Logger;
+  /** The web index: its static page and its data routes (absent: not served). */
+  web?: { assets: WebAssets; api: WebApi };
 }
 
 interface Call {
@@ -129,10 +132,22 @@ export class RegistryServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const startedAt = performance.now();
-    let routeId: RouteId | "unmatched" = "unmatched";
+    let routeId: RouteId | "unmatched" | "webPage" | "webData" = "unmatched";
     let timed = true;
     try {
       const url = new URL(req.url ?? "/", "http://registry");
+      const web = this.options.web;
+      if (web?.assets.has(url.pathname) && (req.method === "GET" || req.method === "HEAD")) {
+        routeId = "webPage";
+        web.assets.serve(req, res, url.pathname);
+        return;
+      }
+      if (web && url.pathname.startsWith(WEB_API_PREFIX)) {
+        routeId = "webData";
+        timed = false;
+        await this.handleWeb(req, res, url.pathname, web.api);
+        return;
+      }
       const match = matchRoute(req.method ?? "GET", url.pathname);
       if (match === undefined) throw new HttpError(404, `no route ${url.pathname}; see /v1/openapi.json`);
       if ("allowed" in match) {
@@ -170,7 +185,7 @@ export class RegistryServer {
       timed = !(call.route.id === "streamService" || call.query.has("index"));
       await this.dispatch(call, namespace);
     } catch (err) {
-      const httpError = this.toHttpError(err);
+      const httpError = httpErrorOf(err, this.log);
       if (!res.headersSent) sendError(res, httpError);
       else res.destroy();
     } finally {
@@ -179,7 +194,47 @@ export class RegistryServer {
     }
   }
 
-  private async authenticate(req: http.IncomingMessage, route: Route): Promise<Caller> {
+  /** The web index's data: reads only, authenticated and authorized as the API is. */
+  private async handleWeb(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    pathname: string,
+    api: WebApi,
+  ): Promise<void> {
+    if (req.method !== "GET")
+      throw new HttpError(405, `${req.method} is not allowed here`, undefined, { Allow: "GET" });
+    if (!this.options.catalog.hasSynced()) {
+      throw new HttpError(503, "the registry's caches have not synced yet", undefined, {
+        "Retry-After": "1",
+      });
+    }
+    const caller = await this.authenticate(req, { read: true });
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    const abort = () => gone.abort();
+    this.closing.signal.addEventListener("abort", abort, { once: true });
+    res.once("close", () => this.closing.signal.removeEventListener("abort", abort));
+    await api.handle({
+      req,
+      res,
+      pathname,
+      caller,
+      gone: gone.signal,
+      authorize: (access) => this.authorize(caller, access),
+      allowed: async (access) =>
+        caller.anonymous || (await this.options.authorizer.authorize(caller, access)).allowed,
+      acquireSlot: () => {
+        const release = this.options.slots.acquire(clientOf({ req, caller }));
+        registryOpenWaits.inc({ kind: "stream" });
+        return () => {
+          release();
+          registryOpenWaits.dec({ kind: "stream" });
+        };
+      },
+    });
+  }
+
+  private async authenticate(req: http.IncomingMessage, route: Pick<Route, "read">): Promise<Caller> {
     const token = bearerToken(req);
     if (token === undefined) throw unauthorized('the Authorization header must be "Bearer <token>"');
     if (token === "") {
@@ -396,7 +451,7 @@ export class RegistryServer {
         return true;
       }
       registryStreamRechecks.inc({ result: "refused" });
-      const refusal = this.toHttpError(err);
+      const refusal = httpErrorOf(err, this.log);
       this.log.info("ending an event stream whose caller is no longer allowed", {
         code: refusal.status,
         path: call.req.url,
@@ -409,36 +464,10 @@ export class RegistryServer {
       return false;
     }
   }
-
-  private toHttpError(err: unknown): HttpError {
-    if (err instanceof HttpError) return err;
-    if (err instanceof ReviewUnavailableError) {
-      this.log.warn("an access review failed", errorFields(err));
-      return new HttpError(503, `cannot check access right now: ${err.message}`, undefined, {
-        "Retry-After": "2",
-      });
-    }
-    if (err instanceof KubeApiError && isInvalid(err)) {
-      const field = err.status?.details?.causes?.[0]?.field;
-      return new HttpError(
-        400,
-        `the API server refused the instance: ${err.status?.message ?? err.message}`,
-        field,
-      );
-    }
-    this.log.error("registry request failed", errorFields(err));
-    return new HttpError(500, "internal error; see the registry's log");
-  }
-}
-
-function unauthorized(message: string): HttpError {
-  return new HttpError(401, `unauthorized: ${message}`, undefined, {
-    "WWW-Authenticate": 'Bearer realm="berth"',
-  });
 }
 
 /** Who holds wait slots: the authenticated user, or the peer address of an anonymous one. */
-function clientOf(call: Call): string {
+function clientOf(call: Pick<Call, "req" | "caller">): string {
   return call.caller.anonymous
     ? `anonymous@${call.req.socket.remoteAddress ?? ""}`
     : `user:${call.caller.username}`;

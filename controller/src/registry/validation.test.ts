@@ -1,12 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock } from "../runtime/clock.js";
+import { FakeClock } from "../testing/fake-clock.js";
 import { ExpiringCache } from "./expiring-cache.js";
 import { flushMarginMs } from "./external.js";
 import { HttpError } from "./http.js";
 import { WaitSlots } from "./limits.js";
 import { blockingParams, checkSlug, includeAll, parseRegistration } from "./validation.js";
-import { hostPortOf } from "./view.js";
+import { hostPortOf } from "../api/instance-entry.js";
 
 const TTL = { minSeconds: 1, maxSeconds: 3600, defaultSeconds: 30 };
 

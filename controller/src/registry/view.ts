@@ -5,7 +5,8 @@
  */
 import type { Definition, Instance, Node } from "../api/types.js";
 import type { RegistryInstance } from "../client/types.js";
-import { isExternalInstance, nodeIsReady } from "../controllers/instances.js";
+import { isExternalInstance } from "../api/vocabulary.js";
+import { instanceEntry } from "../api/instance-entry.js";
 
 /** One address of a service, as lookup returns it: the client library's wire type. */
 export type InstanceEntry = RegistryInstance;
@@ -23,77 +24,6 @@ export interface ServiceSummary {
 }
 
 type NodeOf = (name: string) => Node | undefined;
-
-/** host and port of an http(s) URL, with the scheme's default port. */
-export function hostPortOf(url: string): { host: string; port: number } | undefined {
-  try {
-    const parsed = new URL(url);
-    const port = parsed.port ? Number(parsed.port) : parsed.protocol === "https:" ? 443 : 80;
-    return { host: parsed.hostname.replace(/^\[|\]$/g, ""), port };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The lookup entry of one Instance, ready or not (with the reason). */
-export function instanceEntry(instance: Instance, nodeOf: NodeOf): InstanceEntry {
-  const name = instance.metadata.name ?? "";
-  const terminating = instance.metadata.deletionTimestamp !== undefined;
-  const external = instance.spec.external;
-  if (external) {
-    const where = hostPortOf(external.url);
-    // A fixed endpoint (no TTL) is ready as declared; a TTL one while the registry says so.
-    const heartbeatReady = external.ttlSeconds === undefined || instance.status?.ready === true;
-    const ready = !terminating && heartbeatReady && where !== undefined;
-    const entry: InstanceEntry = {
-      name,
-      url: external.url,
-      host: where?.host ?? null,
-      port: where?.port ?? null,
-      node: null,
-      deploymentId: null,
-      ready,
-      external: true,
-    };
-    if (external.metadata) entry.metadata = { ...external.metadata };
-    if (!ready) {
-      entry.reason = terminating
-        ? "Terminating"
-        : instance.status?.renewTime === undefined
-          ? "Registering"
-          : "HeartbeatExpired";
-    }
-    return entry;
-  }
-  const status = instance.status ?? {};
-  const nodeName = instance.spec.nodeName || null;
-  const nodeReady = nodeName !== null && nodeIsReady(nodeOf(nodeName));
-  const address = status.address;
-  const ready = !terminating && status.ready === true && nodeReady && address !== undefined;
-  const entry: InstanceEntry = {
-    name,
-    url: address?.url ?? null,
-    host: address?.host ?? null,
-    port: address?.port ?? null,
-    node: nodeName,
-    deploymentId: instance.spec.deploymentId ?? null,
-    ready,
-    external: false,
-  };
-  if (!ready) {
-    const readyCondition = status.conditions?.find((c) => c.type === "Ready");
-    entry.reason = terminating
-      ? "Terminating"
-      : nodeName === null
-        ? "Unscheduled"
-        : !nodeReady
-          ? "NodeNotReady"
-          : readyCondition?.status === "False" && readyCondition.reason
-            ? readyCondition.reason
-            : (status.phase ?? "Pending");
-  }
-  return entry;
-}
 
 /** Every Instance of the slug (Berth-run and external), by name. */
 export function serviceEntries(

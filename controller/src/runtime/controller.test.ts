@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import type { KubeObject } from "../kube/resources.js";
 import { CONFIGMAPS } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
-import { FakeClock, flushPromises } from "./clock.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import type { ReconcileContext, Request, Result } from "./controller.js";
 import { Controller, TerminalError, mapToOwner } from "./controller.js";
 import { Informer } from "./informer.js";
 import { MemoryLogger } from "./log.js";
-import { FakeKubeClient } from "./testing.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import { reconcileTotal, registry } from "./metrics.js";
 
 async function setup(
@@ -158,4 +158,41 @@ test("mapToOwner maps a child to its controlling owner's key", () => {
   };
   assert.deepEqual(map(child), ["ns/web"]);
   assert.deepEqual(map({ metadata: { namespace: "ns", name: "orphan" } }), []);
+});
+
+test("reconcilesFrom enqueues the mapped keys of every cached object again when the controller restarts", async () => {
+  const clock = new FakeClock();
+  const client = new FakeKubeClient();
+  client.listResults.push({
+    items: [
+      { metadata: { namespace: "ns", name: "a", labels: { slug: "orders" }, resourceVersion: "1" } },
+      { metadata: { namespace: "ns", name: "b", labels: { slug: "orders" }, resourceVersion: "1" } },
+    ],
+    resourceVersion: "1",
+  });
+  const informer = new Informer(client, CONFIGMAPS, { clock });
+  const seen: string[] = [];
+  const controller = new Controller({
+    name: "unit-reconciles-from",
+    clock,
+    logger: new MemoryLogger(),
+    reconciler: { reconcile: async (req) => void seen.push(req.key) },
+  });
+  controller.reconcilesFrom(informer, (obj) => [`ns/${obj.metadata?.labels?.slug ?? ""}`]);
+  informer.start();
+  await informer.waitForSync();
+  const first = new AbortController();
+  const running = controller.start(first.signal);
+  await flushPromises();
+  assert.deepEqual(seen, ["ns/orders"], "one key for both objects");
+  first.abort();
+  await running;
+  // A new term (leadership regained): the same key is looked at again though nothing changed.
+  const second = new AbortController();
+  const again = controller.start(second.signal);
+  await flushPromises();
+  assert.deepEqual(seen, ["ns/orders", "ns/orders"]);
+  second.abort();
+  await again;
+  await informer.stop();
 });

@@ -111,7 +111,8 @@ export class Controller {
   private readonly rateLimiter: RateLimiter;
   private readonly shutdownDeadlineMs: number;
   private readonly informers: Array<Informer<KubeObject>> = [];
-  private readonly primaries: Array<Informer<KubeObject>> = [];
+  /** Informers whose every object is worth a look on (re)start, with the keys each maps to. */
+  private readonly primaries: Array<{ informer: Informer<KubeObject>; map: MapFunc<KubeObject> }> = [];
   private queue: WorkQueue;
   private running: Promise<void> | undefined;
   private reconcileAbort = new AbortController();
@@ -135,8 +136,24 @@ export class Controller {
     informer: Informer<T>,
     options: { updatePredicate?: (oldObj: T, newObj: T) => boolean } = {},
   ): this {
-    this.primaries.push(informer as unknown as Informer<KubeObject>);
-    return this.watches(informer, mapToSelf, options.updatePredicate);
+    return this.reconcilesFrom(informer, mapToSelf, options.updatePredicate);
+  }
+
+  /**
+   * Like watches(), and every cached object's keys are enqueued on (re)start too, as for
+   * for(): for a reconciler whose keys are not the objects' own (a service slug shared by
+   * Definitions and Instances, say).
+   */
+  reconcilesFrom<T extends KubeObject>(
+    informer: Informer<T>,
+    map: MapFunc<T>,
+    updatePredicate?: (oldObj: T, newObj: T) => boolean,
+  ): this {
+    this.primaries.push({
+      informer: informer as unknown as Informer<KubeObject>,
+      map: map as unknown as MapFunc<KubeObject>,
+    });
+    return this.watches(informer, map, updatePredicate);
   }
 
   /** Reconciles the keys `map` returns for each event of a related kind (children, references). */
@@ -194,7 +211,9 @@ export class Controller {
         if (!(await informer.waitForSync(syncSignal))) return;
       }
       // Everything cached is worth a look after (re)starting: the queue may be new.
-      for (const informer of this.primaries) for (const key of informer.keys()) this.enqueue(key);
+      for (const { informer, map } of this.primaries) {
+        for (const obj of informer.list()) for (const key of map(obj)) this.enqueue(key);
+      }
       this.log.info("starting workers", { workers: this.workers });
       await this.pump();
       this.log.info("workers stopped", {});

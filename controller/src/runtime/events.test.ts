@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
+import os from "node:os";
 import { test } from "node:test";
 import { EVENTS, type KubeEvent, type KubeObject } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
-import { FakeClock } from "./clock.js";
-import { KubeEventRecorder, RecordingEventRecorder } from "./events.js";
-import { FakeApiServer } from "./fake-apiserver.js";
-import { FakeKubeClient } from "./testing.js";
+import { FakeClock } from "../testing/fake-clock.js";
+import { KubeEventRecorder } from "./events.js";
+import { RecordingEventRecorder } from "../testing/recording-events.js";
+import { FakeApiServer } from "../testing/fake-apiserver.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
+import { MemoryLogger } from "./log.js";
 
 const pod = {
   apiVersion: "berth.dev/v1alpha1",
@@ -134,7 +137,8 @@ test("each object gets a burst, then one Event per refill period", async () => {
 });
 
 test("a failed write is logged, never thrown, and later Events still go out", async () => {
-  const { server, recorder, stored } = setup();
+  const logger = new MemoryLogger();
+  const { server, recorder, stored } = setup({ logger });
   server.failures.push({ verb: "create", error: new KubeApiError(500, "etcd unavailable") });
   recorder.event(pod, "Normal", "First", "lost");
   recorder.event(pod, "Normal", "Second", "kept");
@@ -143,6 +147,9 @@ test("a failed write is logged, never thrown, and later Events still go out", as
     stored().map((e) => e.reason),
     ["Second"],
   );
+  const warning = logger.lines.find((line) => line.message === "event write failed");
+  assert.equal(warning?.level, "warn");
+  assert.equal(warning?.fields.component, "events");
 });
 
 test("the recording recorder keeps what it was told, by object key", () => {
@@ -277,4 +284,167 @@ test("a long message becomes a note of at most 1 KiB that keeps its start and it
   assert.ok(Buffer.byteLength(note) <= 1024, `${Buffer.byteLength(note)} bytes`);
   assert.ok(note.startsWith("build failed:"));
   assert.ok(note.endsWith("error: the cause"));
+});
+
+test("defaults: the host name reports, a burst of 25, a token per 5 minutes, series updates every 30 s for 10 minutes", async () => {
+  const server = new FakeApiServer();
+  const clock = new FakeClock(Date.parse("2026-03-01T12:00:00Z"));
+  const recorder = new KubeEventRecorder({ client: server, component: "berth.dev/controller", clock });
+  const stored = (): KubeEvent[] => server.peekAll(EVENTS, "team");
+  const patches = (): number => server.calls.filter((c) => c.verb === "mergePatch").length;
+  for (let i = 0; i < 26; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  await recorder.flush();
+  assert.equal(stored().length, 25);
+  assert.equal(stored()[0]?.reportingInstance, os.hostname().slice(0, 128));
+
+  clock.advance(5 * 60_000 - 1);
+  recorder.event(pod, "Normal", "Step", "late");
+  await recorder.flush();
+  assert.equal(stored().length, 25, "no token back before 5 minutes");
+  clock.advance(1);
+  recorder.event(pod, "Normal", "Step", "later");
+  await recorder.flush();
+  assert.equal(stored().length, 26);
+
+  recorder.event(pod, "Normal", "Step", "later");
+  clock.advance(29_999);
+  recorder.event(pod, "Normal", "Step", "later");
+  await recorder.flush();
+  assert.equal(patches(), 0, "within 30 s a repeat is only counted");
+  clock.advance(1);
+  recorder.event(pod, "Normal", "Step", "later");
+  await recorder.flush();
+  assert.equal(patches(), 1);
+  assert.equal(stored().length, 26);
+
+  clock.advance(10 * 60_000);
+  recorder.event(pod, "Normal", "Step", "later");
+  await recorder.flush();
+  assert.equal(stored().length, 26, "exactly 10 minutes after the last repeat it is the same series");
+  clock.advance(10 * 60_000 + 1);
+  recorder.event(pod, "Normal", "Step", "later");
+  await recorder.flush();
+  assert.equal(stored().length, 27, "past 10 minutes a repeat is a new Event");
+});
+
+test("two series updates queued before either is written make one patch", async () => {
+  const { server, recorder, clock, stored } = setup();
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.equal(server.calls.filter((c) => c.verb === "mergePatch").length, 1);
+  assert.deepEqual(stored()[0]?.series, { count: 3, lastObservedTime: "2026-03-01T12:01:00.000000Z" });
+});
+
+test("a failed series update is written by the next repeat", async () => {
+  const { server, recorder, clock, stored } = setup();
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  server.failures.push({ verb: "mergePatch", error: new KubeApiError(500, "etcd unavailable") });
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.equal(stored()[0]?.series, undefined);
+  clock.advance(30_000);
+  recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
+  assert.deepEqual(stored()[0]?.series, { count: 3, lastObservedTime: "2026-03-01T12:01:00.000000Z" });
+});
+
+test("messages that differ only past the note's limit are one series; type and reason part them", async () => {
+  const { recorder, stored } = setup({ burst: 10 });
+  // The note keeps a long message's start and end: a difference in the part cut out is none.
+  const around = (middle: string) => `${"s".repeat(1500)}${middle}${"e".repeat(1500)}`;
+  recorder.event(pod, "Warning", "BackOff", around("a"));
+  recorder.event(pod, "Warning", "BackOff", around("b"));
+  recorder.event(pod, "Normal", "BackOff", around("a"));
+  recorder.event(pod, "Warning", "Other", around("a"));
+  await recorder.flush();
+  assert.equal(stored().length, 3);
+});
+
+test("a long quiet time refills an object's bucket only up to its burst", async () => {
+  const { recorder, clock, stored } = setup();
+  recorder.event(pod, "Normal", "Step", "first");
+  clock.advance(60 * 60_000);
+  for (let i = 0; i < 5; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  await recorder.flush();
+  assert.equal(stored().length, 4, "1, then a burst of 3");
+});
+
+test("a half-spent bucket is kept however long other objects speak", async () => {
+  const { recorder, clock, stored } = setup();
+  const other = { ...pod, metadata: { ...pod.metadata, uid: "u-2", name: "web-1" } };
+  for (let i = 0; i < 3; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  clock.advance(30_000);
+  recorder.event(other, "Normal", "Step", "other");
+  recorder.event(pod, "Normal", "Step", "step 3");
+  await recorder.flush();
+  assert.equal(stored().length, 4, "half a token is not a token, and the bucket was not reset");
+});
+
+test("an idle refill restores one token per period, not the whole burst", async () => {
+  const { recorder, clock, stored } = setup();
+  for (let i = 0; i < 3; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  clock.advance(61_000);
+  for (let i = 3; i < 6; i++) recorder.event(pod, "Normal", "Step", `step ${i}`);
+  await recorder.flush();
+  assert.equal(stored().length, 4);
+});
+
+test("series and rate limits of objects gone quiet are forgotten", async () => {
+  const { recorder, clock } = setup();
+  for (let i = 0; i < 50; i++) {
+    recorder.event(
+      { ...pod, metadata: { ...pod.metadata, uid: `u-${i}`, name: `web-${i}` } },
+      "Normal",
+      "Seen",
+      "x",
+    );
+  }
+  assert.deepEqual(recorder.trackedEntries(), { series: 50, buckets: 50 });
+  clock.advance(60_000);
+  recorder.event(pod, "Normal", "Seen", "later");
+  assert.equal(
+    recorder.trackedEntries().buckets,
+    1,
+    "the 50 buckets have refilled: only the one just used is held",
+  );
+  assert.equal(recorder.trackedEntries().series, 51, "series stay for their window");
+  clock.advance(600_001);
+  recorder.event(pod, "Normal", "Seen", "much later");
+  // Expired series go with the next sweep (a timer, not the recording path).
+  clock.advance(60_000);
+  assert.equal(recorder.trackedEntries().series, 1, "only the series just started is held");
+  await recorder.flush();
+});
+
+test("without a uid, objects of one kind and name in two namespaces are two objects", async () => {
+  const server = new FakeApiServer();
+  const recorder = new KubeEventRecorder({ client: server, component: "c", instance: "h", burst: 1 });
+  recorder.event({ kind: "Instance", metadata: { namespace: "a", name: "web" } }, "Normal", "Seen", "x");
+  recorder.event({ kind: "Instance", metadata: { namespace: "b", name: "web" } }, "Normal", "Seen", "x");
+  await recorder.flush();
+  assert.equal(server.peekAll(EVENTS, "a").length + server.peekAll(EVENTS, "b").length, 2);
+});
+
+test("reason and note are kept apart in a series: moving text between them is another Event", async () => {
+  const { recorder, stored } = setup();
+  recorder.event(pod, "Warning", "Back", "Off now");
+  recorder.event(pod, "Warning", "BackOff", " now");
+  await recorder.flush();
+  assert.equal(stored().length, 2);
+});
+
+test("the recording recorder keys an unnamed object by its namespace alone, or nothing", () => {
+  const recorder = new RecordingEventRecorder();
+  recorder.event({ metadata: { namespace: "team" } }, "Normal", "Seen", "x");
+  recorder.event({}, "Normal", "Seen", "y");
+  assert.deepEqual(
+    recorder.events.map((e) => e.key),
+    ["team/", ""],
+  );
 });

@@ -7,7 +7,7 @@ import type { Clock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
 import { errorFields, nullLogger } from "./log.js";
-import { capMessage } from "./status.js";
+import { capMessage } from "./conditions.js";
 
 export type EventType = "Normal" | "Warning";
 
@@ -17,17 +17,6 @@ export interface EventRecorder {
 }
 
 export const NoopEventRecorder: EventRecorder = { event: () => undefined };
-
-/** Keeps events in memory, for unit tests. */
-export class RecordingEventRecorder implements EventRecorder {
-  readonly events: Array<{ key: string; type: EventType; reason: string; message: string; action?: string }> =
-    [];
-  event(obj: KubeObject, type: EventType, reason: string, message: string, action?: string): void {
-    const namespace = obj.metadata?.namespace;
-    const key = namespace ? `${namespace}/${obj.metadata?.name ?? ""}` : (obj.metadata?.name ?? "");
-    this.events.push({ key, type, reason, message, ...(action ? { action } : {}) });
-  }
-}
 
 export interface KubeEventRecorderOptions {
   client: KubeClient;
@@ -196,9 +185,13 @@ export class KubeEventRecorder implements EventRecorder {
     entry.writtenCount = count;
   }
 
+  private refilled(bucket: Bucket, now: number): number {
+    return Math.min(this.burst, bucket.tokens + (now - bucket.updated) / this.refillMs);
+  }
+
   private takeToken(uid: string, now: number): boolean {
     const bucket = this.buckets.get(uid) ?? { tokens: this.burst, updated: now };
-    bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.updated) / this.refillMs);
+    bucket.tokens = this.refilled(bucket, now);
     bucket.updated = now;
     this.buckets.set(uid, bucket);
     this.armSweep();
@@ -223,9 +216,11 @@ export class KubeEventRecorder implements EventRecorder {
     for (const [key, entry] of this.series) {
       if (now - entry.lastObserved > this.seriesWindowMs) this.series.delete(key);
     }
-    // A bucket that has refilled is no different from one never used: drop it.
+    // A bucket that has refilled by now is what a new one would be: forget it. (Its stored
+    // level is the one after its last take, always below the burst; judging by that kept
+    // every bucket of every object ever seen.)
     for (const [uid, bucket] of this.buckets) {
-      if (bucket.tokens + (now - bucket.updated) / this.refillMs >= this.burst) this.buckets.delete(uid);
+      if (this.refilled(bucket, now) >= this.burst) this.buckets.delete(uid);
     }
     if (this.series.size > 0 || this.buckets.size > 0) this.armSweep();
   }

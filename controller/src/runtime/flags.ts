@@ -56,6 +56,16 @@ export interface ParseResult<S extends FlagSpecs> {
   help: boolean;
 }
 
+/** "host:port" with a port from 0 to 65535. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:]*):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[2]);
+  if (port > 65535) return undefined;
+  const host = match[1]!.replace(/^\[|\]$/g, "");
+  return { host: host === "" ? "0.0.0.0" : host, port };
+}
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 export function parseDuration(text: string): number | undefined {

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KubeApiError } from "../kube/errors.js";
 import { LEASES } from "../kube/resources.js";
-import { FakeClock, flushPromises } from "./clock.js";
-import { FakeApiServer } from "./fake-apiserver.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
+import { FakeApiServer } from "../testing/fake-apiserver.js";
 import { LeaderElector, type StoppedLeadingReason } from "./leader.js";
-import { REF, elector, holder, masterStatus, options } from "./leader-fixtures.js";
+import { REF, elector, holder, masterStatus, options } from "../testing/leader-fixtures.js";
 
 test("timings must leave room: leaseDuration > renewDeadline > retryPeriod", () => {
   const client = new FakeApiServer();

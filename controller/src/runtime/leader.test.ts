@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KubeApiError } from "../kube/errors.js";
 import { LEASES } from "../kube/resources.js";
-import { FakeClock, flushPromises } from "./clock.js";
-import { FakeApiServer } from "./fake-apiserver.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
+import { FakeApiServer } from "../testing/fake-apiserver.js";
 import { LeaderElector } from "./leader.js";
-import { REF, elector, heldByOther, holder, options, renewAsOther } from "./leader-fixtures.js";
+import { REF, elector, heldByOther, holder, options, renewAsOther } from "../testing/leader-fixtures.js";
 
 test("the leader renews from the Lease it wrote, without a read per renewal", async () => {
   const client = new FakeApiServer();

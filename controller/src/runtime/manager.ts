@@ -9,6 +9,7 @@ import type { LeaderElectionOptions, StoppedLeadingReason } from "./leader.js";
 import { LeaderElector } from "./leader.js";
 import type { Logger } from "./log.js";
 import { errorFields, nullLogger } from "./log.js";
+import type { Runnable } from "./runnable.js";
 
 export type ManagerLeaderElection = Omit<
   LeaderElectionOptions,
@@ -26,9 +27,10 @@ export interface ManagerOptions {
 type InformerSettings<T extends KubeObject> = Omit<InformerOptions<T>, "clock" | "logger">;
 
 /**
- * Runs informers (always, so a standby's caches are warm) and controllers (only while
- * leader, when leader election is on). Stopping: controllers drain first, then the lease
- * is released, then informers stop.
+ * Runs informers (always, so a standby's caches are warm), runnables (always, in the order
+ * added) and controllers (only while leader, when leader election is on). Stopping:
+ * controllers drain first, then the lease is released, then runnables stop in reverse
+ * order, then informers.
  */
 export class Manager {
   private readonly client: KubeClient;
@@ -37,14 +39,25 @@ export class Manager {
   private readonly informers = new Map<string, Informer<KubeObject>>();
   private readonly transforms = new Map<string, ((obj: never) => unknown) | undefined>();
   private readonly controllers: Controller[] = [];
+  private readonly runnables: Runnable[] = [];
   private readonly elector: LeaderElector | undefined;
   private runningControllers: Promise<void> | undefined;
   private controllersAbort = new AbortController();
+  private markStarted: (err?: unknown) => void = () => undefined;
+  /**
+   * Settles once start() has started every runnable (and the controllers, or the leader
+   * election): rejects with the error of a runnable that failed to start.
+   */
+  readonly started: Promise<void> = new Promise<void>((resolve, reject) => {
+    this.markStarted = (err) => (err === undefined ? resolve() : reject(err));
+  });
 
   constructor(private readonly options: ManagerOptions) {
     this.client = options.client;
     this.clock = options.clock ?? realClock;
     this.log = options.logger ?? nullLogger;
+    // start() rethrows a failure too: whoever only awaits that must not see it unhandled here.
+    this.started.catch(() => undefined);
     if (options.leaderElection) {
       this.elector = new LeaderElector({
         ...options.leaderElection,
@@ -90,6 +103,11 @@ export class Manager {
     this.controllers.push(controller);
   }
 
+  /** A part that runs beside the controllers whether or not this process leads. */
+  addRunnable(runnable: Runnable): void {
+    this.runnables.push(runnable);
+  }
+
   hasSynced(): boolean {
     return [...this.informers.values()].every((informer) => informer.hasSynced());
   }
@@ -99,14 +117,34 @@ export class Manager {
     return this.elector ? this.elector.isLeader() : true;
   }
 
-  /** Runs until the signal aborts, then stops everything in order. */
+  /**
+   * Runs until the signal aborts, then stops everything in order. When a runnable fails to
+   * start, the ones started before it are stopped and the error is thrown.
+   */
   async start(signal: AbortSignal): Promise<void> {
     for (const informer of this.informers.values()) informer.start();
+    const started: Runnable[] = [];
     try {
+      try {
+        for (const runnable of this.runnables) {
+          await runnable.start();
+          started.push(runnable);
+        }
+      } catch (err) {
+        this.markStarted(err);
+        throw err;
+      }
+      if (signal.aborted) {
+        this.markStarted();
+        return;
+      }
       if (this.elector) {
-        await this.elector.run(signal);
+        const elected = this.elector.run(signal);
+        this.markStarted();
+        await elected;
       } else {
         this.startControllers();
+        this.markStarted();
         await new Promise<void>((resolve) => {
           if (signal.aborted) resolve();
           else signal.addEventListener("abort", () => resolve(), { once: true });
@@ -114,6 +152,11 @@ export class Manager {
         await this.stopControllers("shutdown");
       }
     } finally {
+      for (const runnable of started.reverse()) {
+        await runnable.stop().catch((err: unknown) => {
+          this.log.error("runnable failed to stop", { runnable: runnable.name, ...errorFields(err) });
+        });
+      }
       await Promise.all([...this.informers.values()].map((informer) => informer.stop()));
     }
   }

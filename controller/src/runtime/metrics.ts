@@ -1,8 +1,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { RequestObserver } from "../kube/client.js";
 
 /**
  * The one metrics registry of the process, served on /metrics. Metric names follow
- * controller-runtime (so its dashboards work) plus Berth's own berth_* metrics.
+ * controller-runtime (so its dashboards work); each of Berth's own berth_* metrics lives with
+ * the code that sets it (controllers/metrics.ts, docker/metrics.ts, registry/metrics.ts).
  */
 export const registry = new Registry();
 
@@ -124,6 +126,14 @@ export const restClientRequestDuration = new Histogram({
   registers: [registry],
 });
 
+/** The kube client's observer that records client-go's two request metrics. */
+export const restClientMetrics: RequestObserver = {
+  requestDone({ method, host, code, durationSeconds }) {
+    restClientRequests.inc({ code, method, host });
+    restClientRequestDuration.observe({ verb: method, host }, durationSeconds);
+  },
+};
+
 // ---------------------------------------------------------------- informers
 
 export const informerRelists = new Counter({
@@ -136,46 +146,6 @@ export const informerWatchRestarts = new Counter({
   name: "berth_informer_watch_restarts_total",
   help: "Watches an informer restarted, by why: closed (server ended it), error, gone (410), silent (watchdog)",
   labelNames: ["resource", "reason"] as const,
-  registers: [registry],
-});
-
-// ---------------------------------------------------------------- Berth
-
-export const instancesByPhase = new Gauge({
-  name: "berth_instances",
-  help: "Instances by namespace and phase",
-  labelNames: ["namespace", "phase"] as const,
-  registers: [registry],
-});
-export const definitionReadyReplicas = new Gauge({
-  name: "berth_definition_ready_replicas",
-  help: "Ready Instances per Definition",
-  labelNames: ["namespace", "definition"] as const,
-  registers: [registry],
-});
-export const nodeReady = new Gauge({
-  name: "berth_node_ready",
-  help: "1 when the Node is Ready, 0 otherwise",
-  labelNames: ["node"] as const,
-  registers: [registry],
-});
-export const applyToReadySeconds = new Histogram({
-  name: "berth_apply_to_ready_seconds",
-  help: "Seconds from a Definition generation being observed to all its replicas being ready",
-  buckets: [0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 120, 300],
-  registers: [registry],
-});
-export const dockerOperationDuration = new Histogram({
-  name: "berth_docker_operation_duration_seconds",
-  help: "Duration of Docker engine operations",
-  labelNames: ["operation"] as const,
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-  registers: [registry],
-});
-export const dockerOperationErrors = new Counter({
-  name: "berth_docker_operation_errors_total",
-  help: "Failed Docker engine operations",
-  labelNames: ["operation", "reason"] as const,
   registers: [registry],
 });
 

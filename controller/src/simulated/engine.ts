@@ -5,13 +5,21 @@
  * may crash at the configured rate; exec checks fail until the readiness delay has passed
  * since start; the event stream reports start, die and destroy as the engine would.
  * Everything above it (the agent's reconciler, prober, status writes, heartbeats) is the
- * real code. No test of the agent's behaviour on Docker uses it.
+ * real code. The agent's unit-test engine (testing/fake-docker.ts) builds on it.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { AgentDeps } from "../agent/agent.js";
+import { LABELS } from "../api/vocabulary.js";
+import type { AgentDeps } from "../agent/agent-role.js";
 import { ContainerNotFoundError, ImageNotFoundError } from "../docker/errors.js";
+import type { CallOptions, EngineInfo, PullOptions } from "../docker/options.js";
 import type { ContainerEvent, EngineEvent, EventStreamOptions } from "../docker/events.js";
-import type { ContainerInfo, ContainerSpec, ContainerSummary, ImageInfo } from "../docker/spec.js";
+import type {
+  ContainerInfo,
+  ContainerSpec,
+  ContainerSummary,
+  ImageInfo,
+  ImageSummary,
+} from "../docker/types.js";
 
 type SimulatedDocker = NonNullable<AgentDeps["docker"]>;
 
@@ -29,22 +37,49 @@ export const IMMEDIATE: SimulatedBehaviour = { startLatencyMs: 0, readinessDelay
 
 /** The exit code of a simulated crash. */
 export const SIMULATED_CRASH_EXIT_CODE = 1;
+/** The exit code of a container stopped by the engine (SIGTERM). */
+const STOPPED_EXIT_CODE = 143;
+/** Published ports are handed out from the dynamic range, as the engine does. */
+const FIRST_HOST_PORT = 32768;
+const HOST_PORTS = 65536 - FIRST_HOST_PORT;
+
+export interface SimulatedEngineOptions {
+  url: string;
+  /** Images the engine holds from the start; others are "pulled" at once. */
+  images?: string[];
+  /** The host address started containers publish their port on. */
+  bindAddress: string;
+  behaviour?: SimulatedBehaviour;
+  /** A number in [0, 1); Math.random unless a test fixes it. */
+  random?: () => number;
+  /** Milliseconds since the epoch for the containers' timestamps; Date.now unless a test fixes it. */
+  now?: () => number;
+  /** The id of the n-th container created (n from 1). */
+  containerId?: (n: number) => string;
+}
 
 export class SimulatedEngine implements SimulatedDocker {
+  readonly url: string;
   readonly containers = new Map<string, ContainerInfo>();
-  private readonly images = new Set<string>();
+  readonly images: Set<string>;
   private readonly listeners = new Set<(event: ContainerEvent) => void>();
-  private next = 0;
+  private readonly bindAddress: string;
+  private readonly behaviour: SimulatedBehaviour;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly containerId: (n: number) => string;
+  /** Each container's number, from 1 in the order created: its port and address derive from it. */
+  private readonly numbers = new Map<string, number>();
+  private created = 0;
 
-  constructor(
-    readonly url: string,
-    images: string[],
-    private readonly bindAddress: string,
-    private readonly behaviour: SimulatedBehaviour = IMMEDIATE,
-    /** A number in [0, 1); Math.random unless a test fixes it. */
-    private readonly random: () => number = Math.random,
-  ) {
-    for (const image of images) this.images.add(image);
+  constructor(options: SimulatedEngineOptions) {
+    this.url = options.url;
+    this.images = new Set(options.images ?? []);
+    this.bindAddress = options.bindAddress;
+    this.behaviour = options.behaviour ?? IMMEDIATE;
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
+    this.containerId = options.containerId ?? ((n) => `sim${n.toString(16).padStart(12, "0")}`);
   }
 
   async ping(): Promise<void> {}
@@ -59,34 +94,54 @@ export class SimulatedEngine implements SimulatedDocker {
 
   async inspectImage(image: string): Promise<ImageInfo> {
     if (!this.images.has(image)) throw new ImageNotFoundError("inspect_image", image, "No such image");
-    return { id: `sha256:${image}`, repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
+    return { id: image, repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
   }
 
-  async pullImage(image: string): Promise<ImageInfo> {
+  async pullImage(image: string, _options?: PullOptions): Promise<ImageInfo> {
     this.images.add(image);
     return await this.inspectImage(image);
   }
 
-  async inspectDistribution(): Promise<string> {
-    return "sha256:simulated";
+  async inspectDistribution(_image: string): Promise<string> {
+    return "sha256:0";
   }
 
   async buildImage(): Promise<string> {
     throw new Error("the simulated engine does not build images");
   }
 
-  async containerLogs(): Promise<string> {
+  async containerLogs(_id: string): Promise<string> {
     return "";
   }
 
+  async info(): Promise<EngineInfo> {
+    return {
+      name: "simulated",
+      cpus: 2,
+      memoryBytes: 8 * 1024 ** 3,
+      containersRunning: [...this.containers.values()].filter((c) => c.state.running).length,
+      rootDir: "",
+    };
+  }
+
+  /** Builds nothing, so there is nothing for image garbage collection to list or remove. */
+  async listImages(): Promise<ImageSummary[]> {
+    return [];
+  }
+
+  async removeImage(): Promise<"removed" | "in-use" | "gone"> {
+    return "gone";
+  }
+
   async createContainer(spec: ContainerSpec): Promise<string> {
-    const id = `sim${(++this.next).toString(16).padStart(12, "0")}`;
+    const id = this.containerId(++this.created);
+    this.numbers.set(id, this.created);
     this.containers.set(id, {
       id,
       name: spec.name ?? id,
       image: spec.image,
-      imageId: `sha256:${spec.image}`,
-      labels: { ...spec.labels, "berth.dev/managed-by": "berth" },
+      imageId: spec.image,
+      labels: { ...spec.labels, [LABELS.managedBy]: "berth" },
       state: {
         status: "created",
         running: false,
@@ -101,7 +156,7 @@ export class SimulatedEngine implements SimulatedDocker {
       nanoCpus: spec.nanoCpus ?? 0,
       restartPolicy: spec.restartPolicy ?? { name: "no" },
       init: spec.init ?? true,
-      createdAt: new Date().toISOString(),
+      createdAt: new Date(this.now()).toISOString(),
     });
     return id;
   }
@@ -111,24 +166,25 @@ export class SimulatedEngine implements SimulatedDocker {
     if (this.behaviour.startLatencyMs > 0) await sleep(this.behaviour.startLatencyMs);
     // Removed while it was starting: the engine answers as it would for a gone container.
     const container = this.mustGet(id);
+    const n = this.numbers.get(id) ?? 0;
     container.state = {
       ...container.state,
       status: "running",
       running: true,
-      startedAt: new Date().toISOString(),
+      startedAt: new Date(this.now()).toISOString(),
     };
     container.ports = [
       {
         containerPort: 8080,
         protocol: "tcp",
         hostIp: this.bindAddress,
-        hostPort: 20000 + (this.next % 40000),
+        hostPort: FIRST_HOST_PORT + ((n - 1) % HOST_PORTS),
       },
     ];
-    container.ipAddress = "172.30.0.2";
+    container.ipAddress = `172.17.${Math.floor((n + 1) / 256) % 256}.${(n + 1) % 256}`;
     this.emit("start", container);
     if (this.behaviour.failureRate > 0 && this.random() < this.behaviour.failureRate) {
-      this.exit(container, SIMULATED_CRASH_EXIT_CODE);
+      this.finish(container, SIMULATED_CRASH_EXIT_CODE, this.now());
     }
   }
 
@@ -136,32 +192,33 @@ export class SimulatedEngine implements SimulatedDocker {
     return structuredClone(this.mustGet(id));
   }
 
-  async stopContainer(id: string): Promise<void> {
+  async stopContainer(id: string, _graceSeconds?: number, _options?: CallOptions): Promise<void> {
     const container = this.mustGet(id);
     if (!container.state.running) return;
-    this.exit(container, 143);
+    this.finish(container, STOPPED_EXIT_CODE, this.now());
   }
 
-  private exit(container: ContainerInfo, exitCode: number): void {
+  /** The container's process ends with exitCode at finishedAt (ms since the epoch). */
+  protected finish(container: ContainerInfo, exitCode: number, finishedAt: number): void {
     container.state = {
       ...container.state,
       status: "exited",
       running: false,
       exitCode,
-      finishedAt: new Date().toISOString(),
+      finishedAt: new Date(finishedAt).toISOString(),
     };
     container.ports = [];
     this.emit("die", container);
   }
 
-  async removeContainer(id: string): Promise<boolean> {
+  async removeContainer(id: string, _options?: CallOptions & { force?: boolean }): Promise<boolean> {
     const container = this.containers.get(id);
     if (!container) return false;
     this.containers.delete(id);
+    this.numbers.delete(id);
     this.emit("destroy", container);
     return true;
   }
-
   async listContainers(labels: Record<string, string> = {}): Promise<ContainerSummary[]> {
     return [...this.containers.values()]
       .filter((c) => Object.entries(labels).every(([key, value]) => c.labels[key] === value))
@@ -177,10 +234,10 @@ export class SimulatedEngine implements SimulatedDocker {
   }
 
   /** Every command "succeeds" once the readiness delay has passed since start, and fails before. */
-  async exec(id: string) {
+  async exec(id: string, _command?: string[], _options?: CallOptions) {
     const container = this.mustGet(id);
     const startedAt = container.state.startedAt ? Date.parse(container.state.startedAt) : NaN;
-    const ready = container.state.running && Date.now() - startedAt >= this.behaviour.readinessDelayMs;
+    const ready = container.state.running && this.now() - startedAt >= this.behaviour.readinessDelayMs;
     return ready ? { exitCode: 0, output: "" } : { exitCode: 1, output: "not ready yet (simulated)" };
   }
 
@@ -220,12 +277,12 @@ export class SimulatedEngine implements SimulatedDocker {
       containerId: container.id,
       labels,
       ...(action === "die" ? { exitCode: container.state.exitCode } : {}),
-      time: Math.floor(Date.now() / 1000),
+      time: Math.floor(this.now() / 1000),
     };
     for (const listener of this.listeners) listener(event);
   }
 
-  private mustGet(id: string): ContainerInfo {
+  protected mustGet(id: string): ContainerInfo {
     const container = this.containers.get(id);
     if (!container) throw new ContainerNotFoundError("inspect_container", id, "No such container");
     return container;

@@ -6,10 +6,10 @@
  * it; the Docker runtime is the default.
  */
 import path from "node:path";
-import { NODE_NAME_MAX_LENGTH } from "../api/types.js";
-import type { AgentDeps, RunningAgent } from "../agent/agent.js";
-import { startAgent } from "../agent/agent.js";
-import type { AgentOptions } from "../agent/config.js";
+import { NODE_NAME_MAX_LENGTH } from "../api/vocabulary.js";
+import type { AgentDeps, RunningAgent } from "../agent/agent-role.js";
+import { startAgent } from "../agent/agent-role.js";
+import type { AgentOptions } from "../agent/options.js";
 import type { SimulatedBehaviour } from "./engine.js";
 import { SimulatedEngine } from "./engine.js";
 
@@ -67,12 +67,12 @@ export async function startSimulatedNodes(
       Array.from({ length: Math.min(8, names.length) }, async () => {
         for (let name = pending.shift(); name !== undefined; name = pending.shift()) {
           const url = `tcp://${name}.simulated.invalid:2375`;
-          const engine = new SimulatedEngine(
+          const engine = new SimulatedEngine({
             url,
-            simulated.images ?? [],
-            options.bindAddress || "127.0.0.1",
-            simulated.behaviour,
-          );
+            images: simulated.images ?? [],
+            bindAddress: options.bindAddress || "127.0.0.1",
+            behaviour: simulated.behaviour,
+          });
           engines.push(engine);
           const agent = await startAgent(
             {

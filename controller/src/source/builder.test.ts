@@ -3,13 +3,14 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BuildOptions, ImageInfo } from "../docker/index.js";
-import { BuildFailedError, ImageNotFoundError } from "../docker/index.js";
+import type { BuildOptions } from "../docker/options.js";
+import type { ImageInfo } from "../docker/types.js";
+import { BuildFailedError, ImageNotFoundError } from "../docker/errors.js";
 import type { BuildEngine } from "./builder.js";
 import { ensureSourceImage, servicePort, sourceImageTag } from "./builder.js";
 import { SourceBuildError, SourceError } from "./errors.js";
-import { GitFixture, TEST_FILE_REPOSITORIES } from "./git-fixture.js";
-import { waitUntil } from "../runtime/testing.js";
+import { GitFixture, TEST_FILE_REPOSITORIES } from "../testing/git-fixture.js";
+import { waitUntil } from "../testing/fake-kube-client.js";
 
 /**
  * Stands in for the Docker module: "builds" by reading the containerFile from the context,

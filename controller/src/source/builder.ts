@@ -13,13 +13,16 @@
  * new file, created exclusively and never through a symbolic link.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { constants, type WriteStream } from "node:fs";
+import { constants } from "node:fs";
 import { access, mkdir, open, readFile, realpath, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from "node:path";
 import type { RepositorySource } from "../api/types.js";
-import type { DockerEngine, ImageInfo } from "../docker/index.js";
-import { BuildFailedError as DockerBuildFailedError, ImageNotFoundError } from "../docker/index.js";
+import type { DockerEngine } from "../docker/engine.js";
+import type { ImageInfo } from "../docker/types.js";
+import { BuildFailedError as DockerBuildFailedError, ImageNotFoundError } from "../docker/errors.js";
 import type { Logger } from "../runtime/log.js";
+import { WRITE_NO_FOLLOW, openBuildLog } from "./build-log.js";
+import { type SharedBuild, waitForBuild } from "./shared-build.js";
 import { SourceBuildError, SourceError } from "./errors.js";
 import type { GitOptions } from "./git.js";
 import { checkRepositoryAccess, checkoutCommit, resolveRepositoryCommit } from "./git.js";
@@ -38,7 +41,10 @@ export interface SourceImageRequest {
    * matches the deploymentId computed from it). Resolved from repository.ref when absent.
    */
   commit?: string;
-  /** Cancels a wait for the build; a build shared with other callers goes on. */
+  /**
+   * Cancels this caller's wait for the build; the build itself (git, then the engine's
+   * build) is cancelled when every caller waiting for it has cancelled.
+   */
   signal?: AbortSignal;
 }
 
@@ -51,6 +57,10 @@ export interface SourceBuildDeps {
   git?: Omit<GitOptions, "cacheDir">;
   /** Limit for one build; the Docker module's default when absent. */
   buildTimeoutMs?: number;
+  /** Most bytes one build log keeps (its start and its end); build-log.ts's default when absent. */
+  maxBuildLogBytes?: number;
+  /** Labels every built image carries besides SOURCE_LABELS (the installation's, so its garbage collection knows them). */
+  imageLabels?: Record<string, string>;
 }
 
 export interface SourceImage {
@@ -83,11 +93,9 @@ const FULL_COMMIT = /^[0-9a-f]{40}$/;
 /** Namespaces are RFC 1123 labels, Definition names RFC 1035 labels: neither holds "/" or "..". */
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DEFINITION_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-/** Written files are created, truncated, and never opened through a symbolic link. */
-const WRITE_NO_FOLLOW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 
 /** Builds under way, per engine and image tag: concurrent requests share one. */
-const buildsInFlight = new WeakMap<BuildEngine, Map<string, Promise<Omit<SourceImage, "reused">>>>();
+const buildsInFlight = new WeakMap<BuildEngine, Map<string, SharedBuild<Omit<SourceImage, "reused">>>>();
 
 /** The image tag a repository source at a commit is built as. */
 export function sourceImageTag(
@@ -184,12 +192,29 @@ export async function ensureSourceImage(
   let build = perEngine.get(tag);
   if (!build) {
     const inFlight = perEngine;
-    build = buildFromSource({ ...request, commit }, tag, logPath, gitOptions, deps).finally(() =>
-      inFlight.delete(tag),
-    );
-    perEngine.set(tag, build);
+    const cancel = new AbortController();
+    const started: SharedBuild<Omit<SourceImage, "reused">> = {
+      cancel,
+      waiters: 0,
+      result: buildFromSource(
+        { ...request, commit },
+        tag,
+        logPath,
+        { ...gitOptions, signal: cancel.signal },
+        deps,
+      ),
+    };
+    void started.result
+      .finally(() => {
+        if (inFlight.get(tag) === started) inFlight.delete(tag);
+      })
+      .catch(() => undefined);
+    perEngine.set(tag, started);
+    build = started;
   }
-  const built = await (request.signal ? abortable(build, request.signal) : build);
+  const built = await waitForBuild(build, request.signal, () => {
+    if (perEngine.get(tag) === build) perEngine.delete(tag);
+  });
   return { ...built, reused: false };
 }
 
@@ -219,7 +244,7 @@ async function buildFromSource(
   const display = checkRepositoryUrl(repository.url).display;
   const log = deps.logger?.child({ namespace, definition, image: tag, commit });
   const checkout = await checkoutCommit(repository, commit, gitOptions);
-  const buildLog = await openBuildLog(logPath, log);
+  const buildLog = await openBuildLog(logPath, log, deps.maxBuildLogBytes);
   try {
     const { contextDir, containerFile } = await locateBuildFiles(checkout.dir, repository, commit);
     buildLog.write(`# building ${display} at commit ${commit}`);
@@ -233,12 +258,14 @@ async function buildFromSource(
         containerFile,
         tags: [tag],
         labels: {
+          ...deps.imageLabels,
           [SOURCE_LABELS.commit]: commit,
           [SOURCE_LABELS.url]: display,
           [SOURCE_LABELS.namespace]: namespace,
           [SOURCE_LABELS.definition]: definition,
         },
         onOutput: (line) => buildLog.write(line),
+        ...(gitOptions.signal ? { signal: gitOptions.signal } : {}),
       };
       if (deps.buildTimeoutMs !== undefined) buildOptions.timeoutMs = deps.buildTimeoutMs;
       await deps.docker.buildImage(buildOptions);
@@ -357,41 +384,6 @@ export function servicePort(
   );
 }
 
-interface BuildLog {
-  write(line: string): void;
-  close(): Promise<void>;
-}
-
-/** The build log file; a failure to write it is logged and never fails the build. */
-async function openBuildLog(path: string, log: Logger | undefined): Promise<BuildLog> {
-  let stream: WriteStream;
-  try {
-    await mkdir(dirname(path), { recursive: true });
-    stream = (await open(path, WRITE_NO_FOLLOW, 0o644)).createWriteStream();
-  } catch (err) {
-    log?.warn("opening the build log failed", { logPath: path, error: String(err) });
-    return { write() {}, close: () => Promise.resolve() };
-  }
-  let failed = false;
-  stream.on("error", (err) => {
-    failed = true;
-    log?.warn("writing the build log failed", { logPath: path, error: String(err) });
-  });
-  return {
-    write(line) {
-      if (!failed) stream.write(`${line}\n`);
-    },
-    close: () =>
-      new Promise<void>((done) => {
-        if (failed) {
-          done();
-          return;
-        }
-        stream.end(() => done());
-      }),
-  };
-}
-
 /** An image found in the engine was built earlier, maybe by another process: say so when no log exists. */
 async function noteReuseInLog(path: string, tag: string): Promise<void> {
   try {
@@ -407,24 +399,4 @@ async function noteReuseInLog(path: string, tag: string): Promise<void> {
       );
     });
   }
-}
-
-/** Waits for `work` unless the signal fires first; the work itself goes on for other waiters. */
-function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted)
-    return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
-  return new Promise<T>((done, fail) => {
-    const onAbort = () => fail(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        done(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        fail(err);
-      },
-    );
-  });
 }

@@ -14,6 +14,8 @@ export const SOURCE_ERROR_REASONS = [
   "RepositoryUnreachable",
   /** The branch, tag or commit does not exist in the repository. */
   "RefNotFound",
+  /** The repository's mirror or a checkout of it grew past the agent's --max-repository-size. */
+  "RepositoryTooLarge",
   /** The containerFile or the contextDir is not in the repository at that commit. */
   "ContainerFileMissing",
   /** A build step failed; `step` names it when the engine said which. */

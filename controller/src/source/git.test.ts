@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { SourceError } from "./errors.js";
-import { GitFixture, TEST_FILE_REPOSITORIES, TEST_REPOSITORIES_DIR } from "./git-fixture.js";
+import { GitFixture, TEST_FILE_REPOSITORIES, TEST_REPOSITORIES_DIR } from "../testing/git-fixture.js";
 import { checkoutCommit, resolveRepositoryCommit } from "./git.js";
 import { checkRepositoryUrl, redactUrl, redactUrlsIn } from "./repository-url.js";
 

@@ -19,6 +19,7 @@ import type { FileRepositoryPolicy } from "./file-repositories.js";
 import { NO_FILE_REPOSITORIES, checkFileRepository } from "./file-repositories.js";
 import type { CheckedRepositoryUrl } from "./repository-url.js";
 import { checkRepositoryUrl, redactUrlsIn } from "./repository-url.js";
+import { withinSize } from "./source-disk.js";
 
 export interface GitOptions {
   /** Where bare mirrors of repositories are kept between builds. */
@@ -31,6 +32,10 @@ export interface GitOptions {
   gitBinary?: string;
   /** Where file:// repositories may be; none by default. cacheDir is refused always. */
   fileRepositories?: FileRepositoryPolicy;
+  /** Cancels this call's git commands (they are killed); the call rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Most bytes a repository's mirror, and a checkout of it, may take on disk; unlimited when absent. */
+  maxRepositoryBytes?: number;
 }
 
 const DEFAULT_QUERY_TIMEOUT_MS = 60_000;
@@ -70,9 +75,19 @@ class GitCommandError extends Error {
 
 function runGit(
   args: string[],
-  options: { timeoutMs: number; gitBinary: string; env?: NodeJS.ProcessEnv },
+  options: {
+    timeoutMs: number;
+    gitBinary: string;
+    env?: NodeJS.ProcessEnv;
+    signal?: AbortSignal | undefined;
+  },
 ): Promise<GitResult> {
   return new Promise((resolve, reject) => {
+    const { signal } = options;
+    if (signal?.aborted) {
+      reject(abortReason(signal));
+      return;
+    }
     execFile(
       options.gitBinary,
       args,
@@ -82,10 +97,15 @@ function runGit(
         killSignal: "SIGKILL",
         maxBuffer: OUTPUT_LIMIT_BYTES,
         encoding: "utf8",
+        ...(signal ? { signal } : {}),
       },
       (err, stdout, stderr) => {
         if (!err) {
           resolve({ stdout, stderr });
+          return;
+        }
+        if (signal?.aborted) {
+          reject(abortReason(signal));
           return;
         }
         const timedOut = err.killed === true && err.signal === "SIGKILL";
@@ -99,6 +119,11 @@ function runGit(
       },
     );
   });
+}
+
+/** Why a cancelled call ended: the signal's reason when it is an Error. */
+export function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error("cancelled");
 }
 
 /** git's own explanation: its last fatal/error line, or its last line. Passwords redacted. */
@@ -115,6 +140,7 @@ function gitReason(err: GitCommandError, timeoutMs: number): string {
 
 function settings(options: Partial<GitOptions> | undefined) {
   return {
+    ...(options?.signal ? { signal: options.signal } : {}),
     gitBinary: options?.gitBinary ?? "git",
     queryTimeoutMs: options?.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
     fetchTimeoutMs: options?.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
@@ -141,11 +167,11 @@ async function listRemoteRefs(
   patterns: string[],
   options: Partial<GitOptions> | undefined,
 ) {
-  const { gitBinary, queryTimeoutMs } = settings(options);
+  const { gitBinary, queryTimeoutMs, signal } = settings(options);
   const args = ["ls-remote", "--symref", "--", checked.url, ...patterns];
   let result: GitResult;
   try {
-    result = await runGit(args, { gitBinary, timeoutMs: queryTimeoutMs });
+    result = await runGit(args, { gitBinary, signal, timeoutMs: queryTimeoutMs });
   } catch (err) {
     if (err instanceof GitCommandError) {
       throw new SourceError(
@@ -215,7 +241,10 @@ export async function resolveRepositoryCommit(
 /** Serialises work on one mirror inside this process (fetches into it must not overlap). */
 const mirrorLocks = new Map<string, Promise<unknown>>();
 
-async function withMirrorLock<T>(mirror: string, work: () => Promise<T>): Promise<T> {
+/** Checkouts being built from in this process; any other under `<cacheDir>/checkouts` is left from a crash. */
+export const checkoutsInUse = new Set<string>();
+
+export async function withMirrorLock<T>(mirror: string, work: () => Promise<T>): Promise<T> {
   const previous = mirrorLocks.get(mirror) ?? Promise.resolve();
   const next = previous.then(work, work);
   const settled = next.then(
@@ -230,28 +259,37 @@ async function withMirrorLock<T>(mirror: string, work: () => Promise<T>): Promis
   }
 }
 
-function mirrorPath(cacheDir: string, url: string): string {
+/** Where the mirror of a repository URL (as checkRepositoryUrl gives it) is kept. */
+export function mirrorPath(cacheDir: string, url: string): string {
   return join(cacheDir, "repos", `${createHash("sha256").update(url).digest("hex").slice(0, 24)}.git`);
 }
 
 async function ensureMirror(mirror: string, options: Partial<GitOptions>): Promise<void> {
-  const { gitBinary, queryTimeoutMs } = settings(options);
+  const { gitBinary, queryTimeoutMs, signal } = settings(options);
   await mkdir(mirror, { recursive: true });
   // `init` on an existing repository only re-reads its templates: safe to repeat.
-  await runGit(["init", "--quiet", "--bare", "--", mirror], { gitBinary, timeoutMs: queryTimeoutMs });
+  await runGit(["init", "--quiet", "--bare", "--", mirror], { gitBinary, signal, timeoutMs: queryTimeoutMs });
 }
 
 /** Fetches every branch and tag of the repository into its mirror; returns the mirror path. */
 async function fetchAll(checked: CheckedRepositoryUrl, options: GitOptions): Promise<string> {
   const mirror = mirrorPath(options.cacheDir, checked.url);
-  const { gitBinary, fetchTimeoutMs } = settings(options);
+  const { gitBinary, fetchTimeoutMs, signal } = settings(options);
   await withMirrorLock(mirror, async () => {
     await ensureMirror(mirror, options);
     const args = [`--git-dir=${mirror}`, "fetch", "--quiet", "--prune", "--no-tags", "--", checked.url];
     args.push("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*");
     try {
-      await runGit(args, { gitBinary, timeoutMs: fetchTimeoutMs });
+      await withinSize(
+        mirror,
+        options.maxRepositoryBytes,
+        `repository ${checked.display}`,
+        signal,
+        (limited) => runGit(args, { gitBinary, signal: limited, timeoutMs: fetchTimeoutMs }),
+      );
     } catch (err) {
+      // Too large: nothing of it is kept, the next try starts from nothing again.
+      if (err instanceof SourceError) await rm(mirror, { recursive: true, force: true });
       if (err instanceof GitCommandError) {
         throw new SourceError(
           "RepositoryUnreachable",
@@ -270,11 +308,11 @@ async function revParseCommit(
   rev: string,
   options: Partial<GitOptions>,
 ): Promise<string | undefined> {
-  const { gitBinary, queryTimeoutMs } = settings(options);
+  const { gitBinary, queryTimeoutMs, signal } = settings(options);
   try {
     const { stdout } = await runGit(
       [`--git-dir=${mirror}`, "rev-parse", "--verify", "--quiet", "--end-of-options", `${rev}^{commit}`],
-      { gitBinary, timeoutMs: queryTimeoutMs },
+      { gitBinary, signal, timeoutMs: queryTimeoutMs },
     );
     return stdout.trim() || undefined;
   } catch (err) {
@@ -296,14 +334,19 @@ export async function fetchCommit(
   await fetchAll(checked, options);
   if (await revParseCommit(mirror, commit, options)) return mirror;
   // A commit no branch or tag reaches: some servers still hand it out when asked by id.
-  const { gitBinary, fetchTimeoutMs } = settings(options);
+  const { gitBinary, fetchTimeoutMs, signal } = settings(options);
   await withMirrorLock(mirror, async () => {
     try {
-      await runGit([`--git-dir=${mirror}`, "fetch", "--quiet", "--no-tags", "--", checked.url, commit], {
-        gitBinary,
-        timeoutMs: fetchTimeoutMs,
-      });
+      const args = [`--git-dir=${mirror}`, "fetch", "--quiet", "--no-tags", "--", checked.url, commit];
+      await withinSize(
+        mirror,
+        options.maxRepositoryBytes,
+        `repository ${checked.display}`,
+        signal,
+        (limited) => runGit(args, { gitBinary, signal: limited, timeoutMs: fetchTimeoutMs }),
+      );
     } catch (err) {
+      if (err instanceof SourceError) await rm(mirror, { recursive: true, force: true });
       if (!(err instanceof GitCommandError)) throw err;
     }
   });
@@ -327,13 +370,18 @@ export async function checkoutCommit(
   commit: string,
   options: GitOptions,
 ): Promise<Checkout> {
+  const checked = await checkRepositoryAccess(repository.url, options);
   const mirror = await fetchCommit(repository, commit, options);
-  const { gitBinary, queryTimeoutMs, fetchTimeoutMs } = settings(options);
+  const { gitBinary, queryTimeoutMs, fetchTimeoutMs, signal } = settings(options);
   const root = join(options.cacheDir, "checkouts");
   await mkdir(root, { recursive: true });
   const scratch = await mkdtemp(join(root, `${commit.slice(0, 12)}-`));
+  checkoutsInUse.add(scratch);
   const dir = join(scratch, "tree");
-  const remove = () => rm(scratch, { recursive: true, force: true });
+  const remove = async () => {
+    await rm(scratch, { recursive: true, force: true });
+    checkoutsInUse.delete(scratch);
+  };
   try {
     await mkdir(dir);
     // A private index file: the mirror's own index and HEAD are never touched, so checkouts
@@ -342,14 +390,19 @@ export async function checkoutCommit(
     const base = [`--git-dir=${mirror}`, `--work-tree=${dir}`, "-c", "core.hooksPath=/dev/null"];
     await runGit([...base, "read-tree", "--end-of-options", commit], {
       gitBinary,
+      signal,
       timeoutMs: queryTimeoutMs,
       env,
     });
-    await runGit([...base, "checkout-index", "--all", "--force"], {
-      gitBinary,
-      timeoutMs: fetchTimeoutMs,
-      env,
-    });
+    const what = `commit ${commit.slice(0, 12)} of ${checked.display}`;
+    await withinSize(scratch, options.maxRepositoryBytes, what, signal, (limited) =>
+      runGit([...base, "checkout-index", "--all", "--force"], {
+        gitBinary,
+        signal: limited,
+        timeoutMs: fetchTimeoutMs,
+        env,
+      }),
+    );
   } catch (err) {
     await remove();
     if (err instanceof GitCommandError) {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Secret } from "../kube/index.js";
+import type { Secret } from "../kube/resources.js";
 import { SourceError } from "./errors.js";
 import { normaliseRegistryHost, registryAuthFromSecret, registryHostOf } from "./registry-auth.js";
 

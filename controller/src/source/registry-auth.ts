@@ -6,9 +6,11 @@
  * Nothing from the Secret's data ever goes into an error message, a log line or an error's
  * cause: errors name the Secret, the key and the registry hosts, no more.
  */
-import type { RegistryAuth } from "../docker/index.js";
-import type { KubeClient, Secret } from "../kube/index.js";
-import { SECRETS, isNotFound } from "../kube/index.js";
+import type { RegistryAuth } from "../docker/options.js";
+import type { KubeClient } from "../kube/client.js";
+import type { Secret } from "../kube/resources.js";
+import { SECRETS } from "../kube/resources.js";
+import { isNotFound } from "../kube/errors.js";
 import { SourceError } from "./errors.js";
 
 export const DOCKER_CONFIG_JSON_TYPE = "kubernetes.io/dockerconfigjson";

@@ -1,0 +1,137 @@
+/**
+ * Garbage collection of the images this agent built. Every new commit of a tracked branch
+ * is a new berth-build/<namespace>/<definition>:<commit>-<recipe> image; without collection
+ * they fill the node's disk. On each pass:
+ *
+ * - an image a container uses, or that an Instance bound here runs or is about to run, stays;
+ * - of each Definition's other build images, the newest `keepPerDefinition` stay (a rollback
+ *   to a recent commit need not build again), the rest are removed;
+ * - when the disk holding the images is fuller than `highPercent`, older ones of those kept
+ *   go too (oldest first, never one in use) until it is below `lowPercent`: kubelet's image
+ *   garbage collection thresholds.
+ *
+ * Only images that carry this installation's berth.dev/installation label and a berth-build/
+ * tag are looked at: images a person pulled or built, and another installation's builds on
+ * a shared engine, are never touched. Removal is never forced, so the engine itself refuses
+ * an image a container (of anyone) still uses.
+ */
+import { statfs } from "node:fs/promises";
+import { LABELS } from "../api/vocabulary.js";
+import type { DockerEngine } from "../docker/engine.js";
+import type { ImageSummary } from "../docker/types.js";
+import type { Logger } from "../runtime/log.js";
+import { errorFields } from "../runtime/log.js";
+import { BUILD_IMAGE_REPOSITORY_PREFIX, SOURCE_LABELS } from "../source/builder.js";
+
+export interface ImageGcOptions {
+  docker: Pick<DockerEngine, "listImages" | "removeImage" | "listContainers">;
+  installation: string;
+  /** With a namespace scope (--watch-namespace), only builds of that namespace are looked at. */
+  namespace?: string;
+  /** Build images kept per Definition besides those in use. */
+  keepPerDefinition: number;
+  /** Image references Instances bound here run or are preparing. */
+  wanted: () => Iterable<string>;
+  /** Disk usage in percent of the filesystem holding the images; undefined when unknown. */
+  diskUsagePercent: () => Promise<number | undefined>;
+  highPercent: number;
+  lowPercent: number;
+  logger: Logger;
+}
+
+export interface ImageGcResult {
+  /** Build images of this installation before and after the pass, and their bytes. */
+  before: { images: number; bytes: number };
+  after: { images: number; bytes: number };
+  removed: string[];
+  diskPercentBefore: number | undefined;
+  diskPercentAfter: number | undefined;
+}
+
+/** One pass of image garbage collection; see the module comment. */
+export async function collectImages(options: ImageGcOptions, signal?: AbortSignal): Promise<ImageGcResult> {
+  const { docker, logger } = options;
+  const call = signal ? { signal } : {};
+  const selector: Record<string, string> = { [LABELS.installation]: options.installation };
+  if (options.namespace) selector[SOURCE_LABELS.namespace] = options.namespace;
+  const images = (await docker.listImages(selector, call))
+    .map((image) => ({ image, tag: image.repoTags.find(isBuildTag) }))
+    .filter((entry): entry is { image: ImageSummary; tag: string } => entry.tag !== undefined);
+  const before = totals(images.map((entry) => entry.image));
+  const inUse = new Set<string>(options.wanted());
+  for (const container of await docker.listContainers({}, call)) inUse.add(container.image);
+  const used = (entry: { image: ImageSummary }) =>
+    inUse.has(entry.image.id) || entry.image.repoTags.some((tag) => inUse.has(tag));
+
+  const byDefinition = new Map<string, Array<{ image: ImageSummary; tag: string }>>();
+  for (const entry of images) {
+    const repository = entry.tag.slice(0, entry.tag.lastIndexOf(":"));
+    byDefinition.set(repository, [...(byDefinition.get(repository) ?? []), entry]);
+  }
+  const removed: string[] = [];
+  const gone = new Set<string>();
+  const remove = async (entry: { image: ImageSummary; tag: string }, why: string): Promise<void> => {
+    try {
+      const outcome = await docker.removeImage(entry.tag, call);
+      if (outcome === "in-use") return;
+      removed.push(entry.tag);
+      gone.add(entry.image.id);
+      logger.info("removed build image", { image: entry.tag, bytes: entry.image.sizeBytes, why });
+    } catch (err) {
+      logger.warn("removing a build image failed", { image: entry.tag, ...errorFields(err) });
+    }
+  };
+  const kept: Array<{ image: ImageSummary; tag: string }> = [];
+  for (const entries of byDefinition.values()) {
+    entries.sort((a, b) => b.image.createdAt - a.image.createdAt);
+    let newest = 0;
+    for (const entry of entries) {
+      if (used(entry)) continue;
+      if (newest < options.keepPerDefinition) {
+        newest++;
+        kept.push(entry);
+      } else {
+        await remove(entry, `more than ${options.keepPerDefinition} build images of the Definition`);
+      }
+    }
+  }
+
+  const diskPercentBefore = await options.diskUsagePercent();
+  let diskPercentAfter = diskPercentBefore;
+  if (diskPercentBefore !== undefined && diskPercentBefore >= options.highPercent) {
+    logger.warn("image disk above the high threshold, removing older build images", {
+      usedPercent: diskPercentBefore,
+      highPercent: options.highPercent,
+      lowPercent: options.lowPercent,
+    });
+    kept.sort((a, b) => a.image.createdAt - b.image.createdAt);
+    for (const entry of kept) {
+      if (diskPercentAfter !== undefined && diskPercentAfter < options.lowPercent) break;
+      await remove(entry, `disk ${diskPercentAfter}% full (threshold ${options.highPercent}%)`);
+      diskPercentAfter = await options.diskUsagePercent();
+    }
+  }
+  const after = totals(images.filter((entry) => !gone.has(entry.image.id)).map((entry) => entry.image));
+  return { before, after, removed, diskPercentBefore, diskPercentAfter };
+}
+
+function isBuildTag(tag: string): boolean {
+  return tag.startsWith(`${BUILD_IMAGE_REPOSITORY_PREFIX}/`) && tag.lastIndexOf(":") > tag.indexOf("/");
+}
+
+function totals(images: ImageSummary[]): { images: number; bytes: number } {
+  return { images: images.length, bytes: images.reduce((sum, image) => sum + image.sizeBytes, 0) };
+}
+
+/** Percent of the filesystem at `path` in use, as df counts it; undefined when it cannot be read. */
+export async function filesystemUsagePercent(path: string): Promise<number | undefined> {
+  try {
+    const fs = await statfs(path);
+    const total = fs.blocks;
+    const used = fs.blocks - fs.bfree;
+    const usable = used + fs.bavail;
+    return usable > 0 && total > 0 ? Math.ceil((used / usable) * 100) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,304 @@
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { API_VERSION, type Instance } from "../api/types.js";
+import {
+  DEFINITIONS,
+  ENDPOINT_SLICES,
+  INSTANCES,
+  SERVICES,
+  type EndpointSlice,
+  type Service,
+} from "../kube/resources.js";
+import { FakeClock } from "../testing/fake-clock.js";
+import { Informer } from "../runtime/informer.js";
+import { getCondition } from "../runtime/conditions.js";
+import { DiscoveryReconciler, PUBLISHED_CONDITION } from "./discovery-controller.js";
+import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery.js";
+import {
+  NS,
+  applyDefinition,
+  eventReasons,
+  markRunning,
+  newWorld,
+  readyNode,
+  type World,
+} from "../testing/reconciler-fixtures.js";
+
+const KEY = `${NS}/web`;
+
+async function mirrorWorld(t: TestContext) {
+  const world = await newWorld();
+  const cacheClock = new FakeClock();
+  const services = new Informer(world.server, SERVICES, { clock: cacheClock });
+  const endpointSlices = new Informer(world.server, ENDPOINT_SLICES, {
+    clock: cacheClock,
+    labelSelector: `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGER}`,
+  });
+  for (const informer of [services, endpointSlices]) {
+    informer.start();
+    await informer.waitForSync();
+  }
+  t.after(async () => {
+    await services.stop();
+    await endpointSlices.stop();
+    await world.stop();
+  });
+  const reconciler = new DiscoveryReconciler(world.context, { services, endpointSlices });
+  await readyNode(world, "node-a");
+  return { world, reconciler, reconcile: () => world.reconcile(reconciler, KEY) };
+}
+
+/** An Instance as the definition controller and the agent leave it: bound, with an address. */
+async function runningInstance(world: World, name: string, port: number, ready = true): Promise<void> {
+  const definition = world.server.peek(DEFINITIONS, { namespace: NS, name: "web" });
+  const instance: Instance = {
+    apiVersion: API_VERSION,
+    kind: "Instance",
+    metadata: {
+      namespace: NS,
+      name,
+      labels: { "berth.dev/definition": "web" },
+      ...(definition
+        ? {
+            ownerReferences: [
+              {
+                apiVersion: API_VERSION,
+                kind: "Definition",
+                name: "web",
+                uid: definition.metadata.uid ?? "",
+                controller: true,
+              },
+            ],
+          }
+        : {}),
+    },
+    spec: {
+      definition: "web",
+      deploymentId: "abc",
+      nodeName: "node-a",
+      template: { image: { name: "web", port: 80 } },
+    },
+  };
+  await world.server.create(INSTANCES, instance);
+  await markRunning(world, name, ready);
+  await world.server.patchStatus(
+    INSTANCES,
+    { namespace: NS, name },
+    { status: { address: { url: `http://10.0.0.5:${port}`, host: "10.0.0.5", port } } },
+  );
+  await world.settle();
+}
+
+function slices(world: World): EndpointSlice[] {
+  return world.server.peekAll(ENDPOINT_SLICES, NS);
+}
+
+function listed(world: World): Array<[string, boolean | undefined]> {
+  return slices(world)
+    .flatMap((s) =>
+      s.endpoints.map((e) => [e.targetRef?.name ?? "", e.conditions?.ready] as [string, boolean | undefined]),
+    )
+    .sort(([a], [b]) => a.localeCompare(b));
+}
+
+function writes(world: World): string[] {
+  return world.server.calls
+    .filter((c) => c.verb !== "get" && c.verb !== "list" && c.verb !== "watch")
+    .map((c) => `${c.verb} ${c.resource}`);
+}
+
+test("a Definition's Instances are published in a headless Service and a slice, and a resync writes nothing", async (t) => {
+  const { world, reconcile } = await mirrorWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 }, hostPort: 8080 });
+  await runningInstance(world, "web-abc-0", 8080);
+  await runningInstance(world, "web-abc-1", 8080, false);
+  await reconcile();
+
+  const service = world.server.peek(SERVICES, { namespace: NS, name: "web" });
+  assert.equal(service?.spec?.clusterIP, "None");
+  assert.equal(service?.metadata?.ownerReferences?.[0]?.kind, "Definition");
+  assert.deepEqual(listed(world), [
+    ["web-abc-0", true],
+    ["web-abc-1", false],
+  ]);
+  assert.equal(slices(world)[0]?.metadata?.ownerReferences?.[0]?.uid, service?.metadata?.uid);
+  const definition = world.server.peek(DEFINITIONS, { namespace: NS, name: "web" });
+  assert.equal(getCondition(definition?.status?.conditions, PUBLISHED_CONDITION)?.status, "True");
+
+  world.server.calls.length = 0;
+  await reconcile();
+  await reconcile();
+  assert.deepEqual(writes(world), []);
+});
+
+test("a readiness change rewrites the one slice; a deleted Instance leaves it", async (t) => {
+  const { world, reconcile } = await mirrorWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 }, hostPort: 8080 });
+  await runningInstance(world, "web-abc-0", 8080);
+  await runningInstance(world, "web-abc-1", 8080);
+  await reconcile();
+
+  await markRunning(world, "web-abc-1", false);
+  world.server.calls.length = 0;
+  await reconcile();
+  assert.deepEqual(writes(world), ["replace endpointslices"]);
+  assert.deepEqual(listed(world), [
+    ["web-abc-0", true],
+    ["web-abc-1", false],
+  ]);
+
+  await world.server.delete(INSTANCES, { namespace: NS, name: "web-abc-1" });
+  await world.settle();
+  await reconcile();
+  assert.deepEqual(listed(world), [["web-abc-0", true]]);
+});
+
+test("a Service Berth did not make is never touched, and the Definition and an Event say why", async (t) => {
+  const { world, reconcile } = await mirrorWorld(t);
+  const foreign: Service = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { namespace: NS, name: "web", labels: { app: "web" } },
+    spec: { clusterIP: "10.96.0.10", selector: { app: "web" }, ports: [{ port: 80 }] },
+  };
+  await world.server.create(SERVICES, foreign);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 } });
+  await runningInstance(world, "web-abc-0", 31000);
+  await world.settle();
+  world.server.calls.length = 0;
+  await reconcile();
+  await reconcile();
+
+  assert.ok(
+    !writes(world).some((w) => w.includes("services")),
+    `no write to the Service: ${writes(world).join(", ")}`,
+  );
+  assert.deepEqual(slices(world), []);
+  const condition = getCondition(
+    world.server.peek(DEFINITIONS, { namespace: NS, name: "web" })?.status?.conditions,
+    PUBLISHED_CONDITION,
+  );
+  assert.equal(`${condition?.status}/${condition?.reason}`, "False/ServiceNameTaken");
+  assert.match(condition?.message ?? "", /Berth did not create it/);
+  assert.deepEqual(eventReasons(world, KEY), ["ServiceNameTaken"], "one Event, not one per pass");
+
+  // Once the foreign Service goes, the Definition is published.
+  await world.server.delete(SERVICES, { namespace: NS, name: "web" });
+  await world.settle();
+  await reconcile();
+  assert.deepEqual(listed(world), [["web-abc-0", true]]);
+});
+
+test("external Instances without a Definition are published too, and everything goes with them", async (t) => {
+  const { world, reconcile } = await mirrorWorld(t);
+  await world.server.create(INSTANCES, {
+    apiVersion: API_VERSION,
+    kind: "Instance",
+    metadata: { namespace: NS, name: "web-ext-1" },
+    spec: { definition: "web", external: { url: "http://10.1.2.3:8080" } },
+  });
+  await world.settle();
+  await reconcile();
+  const service = world.server.peek(SERVICES, { namespace: NS, name: "web" });
+  assert.ok(service);
+  assert.deepEqual(service.metadata?.ownerReferences ?? [], []);
+  assert.deepEqual(listed(world), [["web-ext-1", true]]);
+  assert.equal(slices(world)[0]?.endpoints[0]?.nodeName, undefined);
+
+  await world.server.delete(INSTANCES, { namespace: NS, name: "web-ext-1" });
+  await world.settle();
+  await reconcile();
+  assert.equal(world.server.peek(SERVICES, { namespace: NS, name: "web" }), undefined);
+  assert.deepEqual(slices(world), []);
+});
+
+test("a Definition that is deleted while external Instances remain lets go of the Service", async (t) => {
+  const { world, reconcile } = await mirrorWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 } });
+  await world.server.mergePatch(
+    DEFINITIONS,
+    { namespace: NS, name: "web" },
+    { metadata: { finalizers: ["test/hold"] } },
+  );
+  await world.server.create(INSTANCES, {
+    apiVersion: API_VERSION,
+    kind: "Instance",
+    metadata: { namespace: NS, name: "web-ext-1" },
+    spec: { definition: "web", external: { url: "http://10.1.2.3:8080" } },
+  });
+  await world.settle();
+  await reconcile();
+  assert.equal(
+    world.server.peek(SERVICES, { namespace: NS, name: "web" })?.metadata?.ownerReferences?.length,
+    1,
+  );
+
+  await world.server.delete(DEFINITIONS, { namespace: NS, name: "web" });
+  await world.settle();
+  await reconcile();
+  assert.deepEqual(
+    world.server.peek(SERVICES, { namespace: NS, name: "web" })?.metadata?.ownerReferences ?? [],
+    [],
+  );
+  assert.deepEqual(listed(world), [["web-ext-1", true]]);
+});
+
+test("a slug that cannot name a Service is reported, and nothing is written but the condition", async (t) => {
+  const { world, reconciler } = await mirrorWorld(t);
+  await applyDefinition(world, "web.v2", { image: { name: "web", port: 80 } });
+  world.server.calls.length = 0;
+  await world.reconcile(reconciler, `${NS}/web.v2`);
+  assert.deepEqual(writes(world), ["patchStatus definitions"]);
+  const condition = getCondition(
+    world.server.peek(DEFINITIONS, { namespace: NS, name: "web.v2" })?.status?.conditions,
+    PUBLISHED_CONDITION,
+  );
+  assert.equal(condition?.reason, "InvalidServiceName");
+});
+
+test("while the cache does not show its last slice write, the mirror waits instead of writing from stale slices", async (t) => {
+  const { world, reconcile } = await mirrorWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 }, hostPort: 8080 });
+  await runningInstance(world, "web-abc-0", 8080);
+  await runningInstance(world, "web-abc-1", 8080);
+  await reconcile();
+
+  world.server.holdWatchEvents(ENDPOINT_SLICES);
+  await markRunning(world, "web-abc-1", false);
+  world.server.calls.length = 0;
+  await reconcile();
+  assert.deepEqual(writes(world), ["replace endpointslices"]);
+  await markRunning(world, "web-abc-0", false);
+  world.server.calls.length = 0;
+  const result = await reconcile();
+  assert.deepEqual(writes(world), [], "no write from a slice the cache holds at its old version");
+  assert.deepEqual(result, { requeue: true });
+
+  world.server.releaseWatchEvents();
+  await world.settle();
+  await reconcile();
+  assert.deepEqual(writes(world), ["replace endpointslices"]);
+  assert.deepEqual(listed(world), [
+    ["web-abc-0", false],
+    ["web-abc-1", false],
+  ]);
+});
+
+test("a slice deleted by someone else since the cache saw it is retried quietly, then made anew", async (t) => {
+  const { world, reconcile } = await mirrorWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 }, hostPort: 8080 });
+  await runningInstance(world, "web-abc-0", 8080);
+  await reconcile();
+  const [slice] = slices(world);
+  assert.ok(slice);
+
+  world.server.holdWatchEvents(ENDPOINT_SLICES);
+  await world.server.delete(ENDPOINT_SLICES, { namespace: NS, name: slice.metadata?.name ?? "" });
+  await markRunning(world, "web-abc-0", false);
+  assert.deepEqual(await reconcile(), { requeue: true });
+
+  world.server.releaseWatchEvents();
+  await world.settle();
+  await reconcile();
+  assert.deepEqual(listed(world), [["web-abc-0", false]]);
+});

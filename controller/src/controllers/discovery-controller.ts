@@ -1,0 +1,335 @@
+/**
+ * The discovery mirror: for every service slug with a Definition or Instances (Berth-run
+ * and external), a headless, selector-less Service of the same name and EndpointSlices
+ * that list its Instances, so whatever speaks Kubernetes discovery (Prometheus'
+ * kubernetes_sd_configs, CoreDNS, meshes, kubectl) finds services that run on Docker hosts.
+ * docs/discovery.md says what users get.
+ *
+ * Keys are `<namespace>/<slug>`. A Service of that name that Berth did not make is never
+ * touched: the Definition's Published condition and an Event say why nothing is published,
+ * and Berth's own slices of that name go. What is written is rebuilt from the caches on
+ * every pass and written only when it differs (planSlices), so a resync costs nothing.
+ */
+import type { Definition, Instance, Node } from "../api/types.js";
+import type { EndpointSlice, Service } from "../kube/resources.js";
+import { DEFINITIONS, ENDPOINT_SLICES, SERVICES } from "../kube/resources.js";
+import { isAlreadyExists, isNamespaceTerminating, isNotFound } from "../kube/errors.js";
+import { jsonEqual } from "../kube/patch.js";
+import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
+import type { Informer } from "../runtime/informer.js";
+import { discoveryEndpoints, discoverySyncDuration, discoveryWrites } from "./metrics.js";
+import { setCondition, statusEqual, StatusWriter, getCondition } from "../runtime/conditions.js";
+import { controllerFor, type ControllerContext } from "./context.js";
+import {
+  SERVICE_NAME_LABEL,
+  desiredService,
+  endpointOf,
+  isBerthService,
+  ownerReferencesFor,
+  planSlices,
+  serviceNameProblem,
+  type PublishedEndpoint,
+} from "./discovery.js";
+import { isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
+import { SliceTracker } from "./slice-tracker.js";
+
+export const DISCOVERY_CONTROLLER = "discovery";
+/** The Definition condition that says whether the mirror publishes the Definition's Instances. */
+export const PUBLISHED_CONDITION = "Published";
+
+export interface DiscoveryCaches {
+  /** Every Service in the watched namespaces: a clash with one Berth did not make must be seen. */
+  services: Informer<Service>;
+  /** Berth's EndpointSlices only (selected by endpointslice.kubernetes.io/managed-by). */
+  endpointSlices: Informer<EndpointSlice>;
+}
+
+type Verdict = { status: "True" | "False"; reason: string; message: string };
+
+export class DiscoveryReconciler implements Reconciler {
+  private readonly statusWriter: StatusWriter;
+  /** Endpoints published per service key, for berth_discovery_endpoints. */
+  private readonly published = new Map<string, { ready: number; notReady: number }>();
+  /** This process' own slice writes, until the cache shows them. */
+  private readonly tracker = new SliceTracker();
+
+  constructor(
+    private readonly context: ControllerContext,
+    private readonly mirror: DiscoveryCaches,
+  ) {
+    this.statusWriter = new StatusWriter(context.client);
+  }
+
+  async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
+    const namespace = request.namespace;
+    if (!namespace) return;
+    const startedAt = performance.now();
+    try {
+      return await this.sync(namespace, request.name, request.key, ctx);
+    } finally {
+      discoverySyncDuration.observe((performance.now() - startedAt) / 1000);
+    }
+  }
+
+  private async sync(
+    namespace: string,
+    slug: string,
+    key: string,
+    ctx: ReconcileContext,
+  ): Promise<Result | void> {
+    const { caches } = this.context;
+    const definition = caches.definitions.get(namespace, slug);
+    const instances = caches.instances.list(namespace).filter((i) => i.spec.definition === slug);
+    const service = this.mirror.services.get(namespace, slug);
+    const slices = this.mirror.endpointSlices
+      .list(namespace)
+      .filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === slug);
+    // The cache does not show a slice write of ours yet: its watch event brings the next pass.
+    if (!this.tracker.caughtUp(key, slices, this.context.clock.now())) return { requeue: true };
+    const wanted =
+      (definition !== undefined && !definition.metadata.deletionTimestamp) || instances.length > 0;
+    if (!wanted) {
+      await this.deleteSlices(key, slices);
+      if (service && isBerthService(service)) {
+        await this.delete(SERVICES, service);
+        ctx.log.info("removed the Service of a service that is gone", {});
+      }
+      this.count(key, []);
+      return;
+    }
+    const nameProblem = serviceNameProblem(slug);
+    if (nameProblem) {
+      await this.deleteSlices(key, slices);
+      this.count(key, []);
+      await this.report(definition, { status: "False", reason: "InvalidServiceName", message: nameProblem });
+      return;
+    }
+    if (service && !isBerthService(service)) {
+      await this.deleteSlices(key, slices);
+      this.count(key, []);
+      await this.report(definition, {
+        status: "False",
+        reason: "ServiceNameTaken",
+        message:
+          `Service ${namespace}/${slug} exists and Berth did not create it (no label berth.dev/managed-by=berth, ` +
+          `or not headless and selector-less): Berth leaves it alone and publishes no EndpointSlices for ` +
+          `${slug}; delete or rename that Service to have its Instances published`,
+      });
+      return;
+    }
+    const owner = serviceOwner(definition, instances);
+    let current: Service | undefined;
+    try {
+      current = await this.ensureService(namespace, slug, owner, service);
+    } catch (err) {
+      // The namespace is going: its deletion removes whatever is left, the Instances' too.
+      if (isNamespaceTerminating(err)) return;
+      throw err;
+    }
+    if (!current) return { requeue: true };
+    const nodeOf = (name: string): Node | undefined => caches.nodes.get(undefined, name);
+    const desired = instances
+      .map((i) => endpointOf(i, nodeOf))
+      .filter((e): e is PublishedEndpoint => e !== undefined);
+    const plan = planSlices(
+      { namespace, slug, service: { name: slug, uid: current.metadata?.uid ?? "" } },
+      desired,
+      slices,
+    );
+    let retry = false;
+    for (const slice of plan.create) {
+      try {
+        const created = await this.context.client.create(ENDPOINT_SLICES, slice);
+        this.tracker.wrote(key, created, this.context.clock.now());
+        discoveryWrites.inc({ resource: "endpointslices", verb: "create" });
+      } catch (err) {
+        if (isNamespaceTerminating(err)) return;
+        // The cache has not seen a slice this process wrote a moment ago: look again.
+        if (!isAlreadyExists(err)) throw err;
+        retry = true;
+      }
+    }
+    for (const slice of plan.update) {
+      try {
+        const replaced = await this.context.client.replace(ENDPOINT_SLICES, slice);
+        this.tracker.wrote(key, replaced, this.context.clock.now());
+        discoveryWrites.inc({ resource: "endpointslices", verb: "update" });
+      } catch (err) {
+        // Deleted by someone else (its Service's garbage collection, the namespace's
+        // deletion) since the cache saw it: the next pass sees that.
+        if (!isNotFound(err)) throw err;
+        retry = true;
+      }
+    }
+    await this.deleteSlices(key, plan.delete);
+    if (plan.create.length + plan.update.length + plan.delete.length > 0) {
+      ctx.log.debug("published endpoints", {
+        created: plan.create.length,
+        updated: plan.update.length,
+        deleted: plan.delete.length,
+      });
+    }
+    this.count(key, plan.published);
+    if (!definition?.metadata.deletionTimestamp) {
+      await this.report(definition, {
+        status: "True",
+        reason: "Published",
+        message: `the headless Service ${slug} and its EndpointSlices list the Instances of ${slug}`,
+      });
+    }
+    return retry ? { requeue: true } : undefined;
+  }
+
+  /** The Service as it should be, or undefined when the cache is behind a create (requeue). */
+  private async ensureService(
+    namespace: string,
+    slug: string,
+    owner: Definition | undefined,
+    service: Service | undefined,
+  ): Promise<Service | undefined> {
+    const { client } = this.context;
+    if (!service) {
+      try {
+        const created = await client.create(SERVICES, desiredService(namespace, slug, owner));
+        discoveryWrites.inc({ resource: "services", verb: "create" });
+        return created;
+      } catch (err) {
+        if (isAlreadyExists(err)) return undefined;
+        throw err;
+      }
+    }
+    const owners = ownerReferencesFor(owner);
+    const have = service.metadata?.ownerReferences ?? [];
+    const same = jsonEqual(
+      have.map((o) => [o.kind, o.name, o.uid, o.controller === true]),
+      owners.map((o) => [o.kind, o.name, o.uid, o.controller === true]),
+    );
+    if (same) return service;
+    const patched = await client.mergePatch(
+      SERVICES,
+      { namespace, name: slug },
+      {
+        metadata: {
+          resourceVersion: service.metadata?.resourceVersion ?? "",
+          ownerReferences: owners.length > 0 ? owners : null,
+        },
+      },
+    );
+    discoveryWrites.inc({ resource: "services", verb: "patch" });
+    return patched;
+  }
+
+  private async deleteSlices(key: string, slices: readonly EndpointSlice[]): Promise<void> {
+    for (const slice of slices) {
+      await this.delete(ENDPOINT_SLICES, slice);
+      this.tracker.deleted(key, slice, this.context.clock.now());
+    }
+  }
+
+  private async delete(
+    resource: typeof SERVICES | typeof ENDPOINT_SLICES,
+    obj: Service | EndpointSlice,
+  ): Promise<void> {
+    try {
+      await this.context.client.delete(
+        resource,
+        { namespace: obj.metadata?.namespace, name: obj.metadata?.name ?? "" },
+        { preconditions: { uid: obj.metadata?.uid ?? "" } },
+      );
+      discoveryWrites.inc({ resource: resource.plural, verb: "delete" });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** Sets the Definition's Published condition when it changed; an Event when it turns False. */
+  private async report(definition: Definition | undefined, verdict: Verdict): Promise<void> {
+    if (!definition) return;
+    const before = definition.status?.conditions;
+    const conditions = setCondition(
+      before,
+      { type: PUBLISHED_CONDITION, ...verdict },
+      this.context.clock.now(),
+    );
+    if (statusEqual(before, conditions)) return;
+    await this.statusWriter.update(
+      DEFINITIONS,
+      definition,
+      { ...definition.status, conditions },
+      { observedGeneration: false },
+    );
+    discoveryWrites.inc({ resource: "definitions/status", verb: "patch" });
+    const previous = getCondition(before, PUBLISHED_CONDITION);
+    if (verdict.status === "False" && previous?.reason !== verdict.reason) {
+      this.context.events.event(definition, "Warning", verdict.reason, verdict.message);
+    }
+  }
+
+  private count(key: string, slices: readonly EndpointSlice[]): void {
+    const endpoints = slices.flatMap((s) => s.endpoints ?? []);
+    const ready = endpoints.filter((e) => e.conditions?.ready === true).length;
+    if (endpoints.length === 0) this.published.delete(key);
+    else this.published.set(key, { ready, notReady: endpoints.length - ready });
+    let allReady = 0;
+    let allNotReady = 0;
+    for (const counts of this.published.values()) {
+      allReady += counts.ready;
+      allNotReady += counts.notReady;
+    }
+    discoveryEndpoints.set({ ready: "true" }, allReady);
+    discoveryEndpoints.set({ ready: "false" }, allNotReady);
+  }
+}
+
+/**
+ * The Definition that owns the Service (so deleting it takes the Service along), if any.
+ * While a Definition is being deleted but external Instances of its slug remain, the
+ * Service is let go of, so owner garbage collection leaves it to the external ones.
+ */
+function serviceOwner(
+  definition: Definition | undefined,
+  instances: readonly Instance[],
+): Definition | undefined {
+  if (!definition) return undefined;
+  if (definition.metadata.deletionTimestamp && instances.some(isExternalInstance)) return undefined;
+  return definition;
+}
+
+function slugKey(namespace: string | undefined, slug: string): string {
+  return `${namespace ?? "default"}/${slug}`;
+}
+
+/** The discovery controller with its watches: whatever changes what a service publishes. */
+export function newDiscoveryController(context: ControllerContext, mirror: DiscoveryCaches): Controller {
+  const { caches } = context;
+  const controller = controllerFor(
+    context,
+    DISCOVERY_CONTROLLER,
+    new DiscoveryReconciler(context, mirror),
+    context.settings.definitionWorkers,
+  );
+  controller.for(caches.definitions);
+  // External-only slugs and Services left by a run that stopped halfway are looked at on
+  // (re)start too.
+  controller.reconcilesFrom(caches.instances, (i) => [slugKey(i.metadata.namespace, i.spec.definition)]);
+  controller.reconcilesFrom(mirror.services, (s) => [slugKey(s.metadata?.namespace, s.metadata?.name ?? "")]);
+  controller.watches(mirror.endpointSlices, (s) => {
+    const slug = s.metadata?.labels?.[SERVICE_NAME_LABEL];
+    return slug ? [slugKey(s.metadata?.namespace, slug)] : [];
+  });
+  // A Node's readiness is its Instances' readiness; its heartbeats change nothing here.
+  const nodeReadiness = new Map<string, boolean>();
+  controller.watches(caches.nodes, (node) => {
+    const name = node.metadata.name ?? "";
+    const ready = nodeIsReady(caches.nodes.get(undefined, name));
+    if (nodeReadiness.get(name) === ready) return [];
+    if (caches.nodes.get(undefined, name)) nodeReadiness.set(name, ready);
+    else nodeReadiness.delete(name);
+    const keys = caches.instances
+      .list()
+      .filter((i) => i.spec.nodeName === name)
+      .map((i) => slugKey(i.metadata.namespace, i.spec.definition));
+    return [...new Set(keys)];
+  });
+  return controller;
+}

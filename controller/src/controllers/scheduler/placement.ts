@@ -1,0 +1,157 @@
+/**
+ * The scheduler's decision for one Instance, pure: which Node it goes to, or why none can
+ * take it. Filters, in order: the Node is Ready, not marked unschedulable, carries every
+ * label of placement.nodeSelector, allows privileged ports when the fixed hostPort is below
+ * 1024 (spec.allowPrivilegedPorts), has the fixed hostPort free (no Instance bound there
+ * holds it, terminating ones included: their container may still own the port), and has
+ * room (capacity.instances, memory, cpus against what its Instances claim). Among the
+ * Nodes left, Spread takes the one with the fewest Instances of the same Definition, then
+ * the fewest Instances overall; Pack takes the fullest. Ties go to the Node name, so the
+ * same world always gives the same answer.
+ */
+import type { Node, Resources } from "../../api/types.js";
+import { FIRST_UNPRIVILEGED_PORT } from "../../api/vocabulary.js";
+import { compareStrings } from "../definition/deployment-id.js";
+import { nodeIsReady } from "../../api/vocabulary.js";
+import { cpuNanos, memoryBytes } from "../../api/quantity.js";
+
+export interface SchedulingCandidate {
+  namespace: string;
+  definition: string;
+  hostPort?: number;
+  resources?: Resources;
+  nodeSelector?: Record<string, string>;
+  spread?: "Spread" | "Pack";
+}
+
+/** An Instance already bound to a Node (or assumed bound by this scheduler). */
+export interface PlacedInstance {
+  namespace: string;
+  definition: string;
+  nodeName: string;
+  hostPort?: number;
+  resources?: Resources;
+}
+
+export type SchedulingResult =
+  { node: string } | { node?: undefined; reason: "Unschedulable"; message: string };
+
+type Rejection =
+  | "not Ready"
+  | "unschedulable"
+  | "selector"
+  | "privilegedPort"
+  | "hostPort"
+  | "instances"
+  | "memory"
+  | "cpus";
+
+const REJECTION_TEXT: Record<Rejection, (c: SchedulingCandidate) => string> = {
+  "not Ready": () => "not Ready",
+  unschedulable: () => "marked unschedulable",
+  selector: (c) => `without the labels of placement.nodeSelector ${JSON.stringify(c.nodeSelector ?? {})}`,
+  privilegedPort: (c) =>
+    `not allowing privileged host port ${c.hostPort ?? ""} (below ${FIRST_UNPRIVILEGED_PORT}: an admin sets spec.allowPrivilegedPorts on the Node)`,
+  hostPort: (c) => `already running an Instance on host port ${c.hostPort ?? ""}`,
+  instances: () => "full (capacity.instances)",
+  memory: () => "without enough memory left (capacity.memory)",
+  cpus: () => "without enough CPUs left (capacity.cpus)",
+};
+
+export function schedule(
+  candidate: SchedulingCandidate,
+  nodes: readonly Node[],
+  placed: readonly PlacedInstance[],
+): SchedulingResult {
+  const byNode = new Map<string, PlacedInstance[]>();
+  for (const instance of placed) {
+    const list = byNode.get(instance.nodeName) ?? [];
+    list.push(instance);
+    byNode.set(instance.nodeName, list);
+  }
+
+  const rejections = new Map<Rejection, number>();
+  const fitting: Array<{ name: string; total: number; same: number }> = [];
+  for (const node of nodes) {
+    const name = node.metadata.name ?? "";
+    const onNode = byNode.get(name) ?? [];
+    const rejection = rejectionOf(candidate, node, onNode);
+    if (rejection) {
+      rejections.set(rejection, (rejections.get(rejection) ?? 0) + 1);
+      continue;
+    }
+    const same = onNode.filter(
+      (i) => i.namespace === candidate.namespace && i.definition === candidate.definition,
+    ).length;
+    fitting.push({ name, total: onNode.length, same });
+  }
+
+  if (fitting.length === 0) {
+    return { reason: "Unschedulable", message: unschedulableMessage(candidate, nodes.length, rejections) };
+  }
+  const pack = candidate.spread === "Pack";
+  fitting.sort((a, b) =>
+    pack
+      ? b.total - a.total || compareStrings(a.name, b.name)
+      : a.same - b.same || a.total - b.total || compareStrings(a.name, b.name),
+  );
+  return { node: fitting[0]!.name };
+}
+
+function rejectionOf(
+  candidate: SchedulingCandidate,
+  node: Node,
+  onNode: readonly PlacedInstance[],
+): Rejection | undefined {
+  if (!nodeIsReady(node)) return "not Ready";
+  if (node.spec.unschedulable === true) return "unschedulable";
+  const labels = node.spec.labels ?? {};
+  for (const [key, value] of Object.entries(candidate.nodeSelector ?? {})) {
+    if (labels[key] !== value) return "selector";
+  }
+  if (
+    candidate.hostPort !== undefined &&
+    candidate.hostPort < FIRST_UNPRIVILEGED_PORT &&
+    node.spec.allowPrivilegedPorts !== true
+  )
+    return "privilegedPort";
+  if (candidate.hostPort !== undefined && onNode.some((i) => i.hostPort === candidate.hostPort))
+    return "hostPort";
+  const capacity = node.spec.capacity ?? {};
+  if (capacity.instances !== undefined && onNode.length + 1 > capacity.instances) return "instances";
+  if (exceeds(capacity.memory, onNode, candidate, (r) => r.memory, memoryBytes)) return "memory";
+  if (exceeds(capacity.cpus, onNode, candidate, (r) => r.cpus, cpuNanos)) return "cpus";
+  return undefined;
+}
+
+/** True when the node has a limit for this resource and the candidate would go over it. */
+function exceeds(
+  limitText: string | undefined,
+  onNode: readonly PlacedInstance[],
+  candidate: SchedulingCandidate,
+  pick: (r: Resources) => string | undefined,
+  parse: (text: string) => number | undefined,
+): boolean {
+  const limit = limitText === undefined ? undefined : parse(limitText);
+  if (limit === undefined) return false;
+  // Whole bytes and NanoCpus, as the agent gives the engine: 0.1 + 0.2 cores fit into 0.3.
+  const claim = (resources: Resources | undefined): number => {
+    const text = resources && pick(resources);
+    return (text === undefined ? undefined : parse(text)) ?? 0;
+  };
+  const used = onNode.reduce((sum, i) => sum + claim(i.resources), 0);
+  return used + claim(candidate.resources) > limit;
+}
+
+function unschedulableMessage(
+  candidate: SchedulingCandidate,
+  nodeCount: number,
+  rejections: ReadonlyMap<Rejection, number>,
+): string {
+  if (nodeCount === 0)
+    return "0/0 nodes are available: no Node is registered; start a Berth agent on a Docker machine.";
+  const parts = [...rejections.entries()].map(
+    ([rejection, count]) => `${count} ${REJECTION_TEXT[rejection](candidate)}`,
+  );
+  return `0/${nodeCount} nodes are available: ${parts.join(", ")}.`;
+}

@@ -1,0 +1,178 @@
+/**
+ * The binding loop: every unbound Instance gets a Node, chosen by the pure scheduler, and
+ * is bound by patching spec.nodeName (and the node label) with a resourceVersion
+ * precondition. An Instance no Node can take gets Scheduled=False with the reason in its
+ * status (the controller owns Instance status only while it is unbound) and waits for a
+ * Node or Instance change instead of looping. One worker: bindings happen one at a time,
+ * each seeing the ones before it, so two replicas never race for the same host port.
+ */
+import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../../api/vocabulary.js";
+import { type Condition, type Instance, type InstanceStatus } from "../../api/types.js";
+import { INSTANCES } from "../../kube/resources.js";
+import { isNotFound } from "../../kube/errors.js";
+import type { Controller } from "../../runtime/controller.js";
+import {
+  type ReconcileContext,
+  type Reconciler,
+  type Request,
+  type Result,
+} from "../../runtime/controller.js";
+import { removeFinalizer } from "../../runtime/finalizers.js";
+import { objectKey } from "../../runtime/informer.js";
+import { setCondition, StatusWriter } from "../../runtime/conditions.js";
+import { controllerFor, type ControllerContext } from "../context.js";
+import { isExternalInstance } from "../../api/vocabulary.js";
+import { schedule, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
+
+export const SCHEDULER_CONTROLLER = "scheduler";
+
+/** An unschedulable Instance is looked at again this often even when nothing seems to change. */
+export const UNSCHEDULABLE_RECHECK_MS = 60_000;
+
+/** How long a binding counts as placed before the cache shows it (a lost event must not stick). */
+const ASSUME_TTL_MS = 30_000;
+
+export class SchedulerReconciler implements Reconciler {
+  private readonly statusWriter: StatusWriter;
+  /** Bindings made but not yet seen in the cache: key -> placement and when it was made. */
+  private readonly assumed = new Map<string, { placed: PlacedInstance; at: number }>();
+
+  constructor(private readonly context: ControllerContext) {
+    this.statusWriter = new StatusWriter(context.client);
+  }
+
+  async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
+    const { caches, client, clock, events } = this.context;
+    const instance = caches.instances.get(request.namespace, request.name);
+    this.expireAssumptions(clock.now());
+    if (!instance || instance.spec.nodeName || isExternalInstance(instance)) {
+      this.assumed.delete(request.key);
+      return;
+    }
+    if (this.assumed.has(request.key)) return;
+
+    if (instance.metadata.deletionTimestamp !== undefined) {
+      // Never bound, so no agent ran a container for it: nobody else would remove the finalizer.
+      try {
+        await removeFinalizer(client, INSTANCES, instance, INSTANCE_FINALIZER);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      return;
+    }
+
+    const candidate = this.candidateOf(instance);
+    const result = schedule(candidate, caches.nodes.list(), this.placedInstances());
+    if (result.node !== undefined) {
+      try {
+        await client.mergePatch(
+          INSTANCES,
+          { namespace: instance.metadata.namespace, name: request.name },
+          {
+            metadata: {
+              resourceVersion: instance.metadata.resourceVersion,
+              labels: { [LABELS.node]: result.node },
+            },
+            spec: { nodeName: result.node },
+          },
+        );
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      this.assumed.set(request.key, {
+        placed: { ...placementOf(instance), nodeName: result.node },
+        at: clock.now(),
+      });
+      ctx.log.info("bound instance", { node: result.node });
+      events.event(instance, "Normal", "Scheduled", `Bound to node ${result.node}.`);
+      return;
+    }
+
+    const previous = instance.status?.conditions?.find((c) => c.type === CONDITIONS.scheduled);
+    if (previous?.status !== "False" || previous.message !== result.message) {
+      events.event(instance, "Warning", "FailedScheduling", result.message);
+    }
+    const condition: Omit<Condition, "lastTransitionTime"> = {
+      type: CONDITIONS.scheduled,
+      status: "False",
+      reason: result.reason,
+      message: result.message,
+    };
+    const status: InstanceStatus = {
+      ...instance.status,
+      phase: "Pending",
+      message: result.message,
+      conditions: setCondition(instance.status?.conditions, condition, clock.now()),
+    };
+    await this.statusWriter.update(INSTANCES, instance, status, { observedGeneration: false });
+    ctx.log.debug("instance unschedulable", { reason: result.message });
+    return { requeueAfterMs: UNSCHEDULABLE_RECHECK_MS };
+  }
+
+  private candidateOf(instance: Instance): SchedulingCandidate {
+    const definition = this.context.caches.definitions.get(
+      instance.metadata.namespace,
+      instance.spec.definition,
+    );
+    const placement = definition?.spec.placement ?? {};
+    return {
+      ...placementOf(instance),
+      ...(placement.nodeSelector ? { nodeSelector: placement.nodeSelector } : {}),
+      spread: placement.spread ?? "Spread",
+    };
+  }
+
+  /** Every bound Instance, from the cache plus the bindings the cache has not shown yet. */
+  private placedInstances(): PlacedInstance[] {
+    const placed: PlacedInstance[] = [];
+    for (const instance of this.context.caches.instances.list()) {
+      const key = objectKey(instance);
+      if (instance.spec.nodeName) placed.push({ ...placementOf(instance), nodeName: instance.spec.nodeName });
+      else if (this.assumed.has(key)) placed.push(this.assumed.get(key)!.placed);
+    }
+    return placed;
+  }
+
+  private expireAssumptions(now: number): void {
+    for (const [key, { at }] of this.assumed) if (now - at > ASSUME_TTL_MS) this.assumed.delete(key);
+  }
+}
+
+function placementOf(instance: Instance): Omit<PlacedInstance, "nodeName"> & SchedulingCandidate {
+  const placed: Omit<PlacedInstance, "nodeName"> = {
+    namespace: instance.metadata.namespace ?? "default",
+    definition: instance.spec.definition,
+  };
+  if (instance.spec.hostPort !== undefined) placed.hostPort = instance.spec.hostPort;
+  if (instance.spec.template?.resources) placed.resources = instance.spec.template.resources;
+  return placed;
+}
+
+export function newSchedulerController(context: ControllerContext): Controller {
+  const { caches } = context;
+  const controller = controllerFor(context, SCHEDULER_CONTROLLER, new SchedulerReconciler(context), 1);
+  const unbound = (): string[] =>
+    caches.instances
+      .list()
+      .filter((i) => !i.spec.nodeName && !isExternalInstance(i))
+      .map((i) => objectKey(i));
+  controller.for(caches.instances);
+  // Room appears when a Node turns Ready or changes, or when an Instance goes away or moves.
+  controller.watches(caches.nodes, () => unbound());
+  controller.watches(
+    caches.instances,
+    (i) => (i.spec.nodeName ? unbound() : []),
+    (before, after) =>
+      before.spec.nodeName !== after.spec.nodeName ||
+      before.metadata.deletionTimestamp !== after.metadata.deletionTimestamp,
+  );
+  // placement.nodeSelector lives on the Definition.
+  controller.watches(caches.definitions, (d) =>
+    caches.instances
+      .list(d.metadata.namespace)
+      .filter((i) => !i.spec.nodeName && !isExternalInstance(i) && i.spec.definition === d.metadata.name)
+      .map((i) => objectKey(i)),
+  );
+  return controller;
+}

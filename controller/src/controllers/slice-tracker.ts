@@ -1,0 +1,78 @@
+/**
+ * What the discovery mirror last wrote to each EndpointSlice, as Kubernetes' own
+ * EndpointSlice controller tracks it: right after a write the informer cache still holds
+ * the slice as it was, and planning from it would write again with a stale resourceVersion
+ * (a refused write) or update a slice that is gone. A service is planned again once the
+ * cache shows every write recorded for it, or after a timeout (a lost watch event must not
+ * block it forever).
+ */
+import type { EndpointSlice } from "../kube/resources.js";
+
+interface Written {
+  /** The slice as the server answered the write; undefined for a delete. */
+  resourceVersion?: string;
+  generation?: number;
+  /** The uid of the slice deleted. */
+  deletedUid?: string;
+  expiresAt: number;
+}
+
+export class SliceTracker {
+  /** Service key → slice name → the last write. */
+  private readonly written = new Map<string, Map<string, Written>>();
+
+  constructor(private readonly timeoutMs = 30_000) {}
+
+  /** Records a create or update, from the server's answer. */
+  wrote(serviceKey: string, slice: EndpointSlice, now: number): void {
+    const record: Written = { expiresAt: now + this.timeoutMs };
+    if (slice.metadata?.resourceVersion) record.resourceVersion = slice.metadata.resourceVersion;
+    if (slice.metadata?.generation !== undefined) record.generation = slice.metadata.generation;
+    this.slot(serviceKey).set(slice.metadata?.name ?? "", record);
+  }
+
+  /** Records a delete of a slice as the cache held it. */
+  deleted(serviceKey: string, slice: EndpointSlice, now: number): void {
+    this.slot(serviceKey).set(slice.metadata?.name ?? "", {
+      deletedUid: slice.metadata?.uid ?? "",
+      expiresAt: now + this.timeoutMs,
+    });
+  }
+
+  /**
+   * Whether the cached slices of the service show every write recorded for it. Records the
+   * cache shows, or that expired, are dropped.
+   */
+  caughtUp(serviceKey: string, cached: readonly EndpointSlice[], now: number): boolean {
+    const records = this.written.get(serviceKey);
+    if (!records) return true;
+    const byName = new Map(cached.map((s) => [s.metadata?.name ?? "", s]));
+    for (const [name, record] of records) {
+      if (now >= record.expiresAt || shows(byName.get(name), record)) records.delete(name);
+    }
+    if (records.size === 0) this.written.delete(serviceKey);
+    return records.size === 0;
+  }
+
+  /** Forgets a service (it is gone). */
+  forget(serviceKey: string): void {
+    this.written.delete(serviceKey);
+  }
+
+  private slot(serviceKey: string): Map<string, Written> {
+    let records = this.written.get(serviceKey);
+    if (!records) this.written.set(serviceKey, (records = new Map()));
+    return records;
+  }
+}
+
+function shows(slice: EndpointSlice | undefined, record: Written): boolean {
+  if (record.deletedUid !== undefined)
+    return slice === undefined || slice.metadata?.uid !== record.deletedUid;
+  if (!slice) return false;
+  if (record.resourceVersion !== undefined && slice.metadata?.resourceVersion === record.resourceVersion)
+    return true;
+  // A later change of the slice's content (someone else's write) has a higher generation.
+  const generation = slice.metadata?.generation;
+  return generation !== undefined && record.generation !== undefined && generation > record.generation;
+}

@@ -1,0 +1,439 @@
+/**
+ * An in-memory API server behind the KubeClient interface, for unit tests of the
+ * reconcilers and the runtime primitives: it stores what is written and answers reads with
+ * it, assigns resourceVersions and refuses a write whose precondition is stale (409), as
+ * the real one does; deletes wait for finalizers; lists and watches carry the same
+ * resourceVersions, so real Informers run over it. Watch delivery can be held back to play
+ * a lagging cache. What only the real server does (admission, schema validation, owner
+ * garbage collection, field selectors beyond equality) is tested against the real one.
+ */
+import type {
+  DeleteOptions,
+  KubeClient,
+  ListOptions,
+  ListResult,
+  ObjectRef,
+  WatchEvent,
+  WatchEventType,
+  WatchHandle,
+  WatchOptions,
+} from "../kube/client.js";
+import { KubeApiError } from "../kube/errors.js";
+import { jsonEqual, type JsonPatchOp } from "../kube/patch.js";
+import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
+import { GROUP } from "../api/types.js";
+import type { RecordedCall } from "./fake-kube-client.js";
+
+type Json = Record<string, unknown>;
+
+interface Watcher {
+  kind: string;
+  options: WatchOptions;
+  deliver(event: WatchEvent<KubeObject>): void;
+  end(err?: Error): void;
+  stopped: boolean;
+}
+
+interface LoggedEvent {
+  kind: string;
+  rv: number;
+  type: WatchEventType;
+  object: KubeObject;
+}
+
+function isPlainObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** RFC 7386: null removes a key, objects merge, everything else replaces. */
+function applyMergePatch(target: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) return structuredClone(patch);
+  const result: Json = isPlainObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = applyMergePatch(result[key], value);
+  }
+  return result;
+}
+
+function pointer(path: string): string[] {
+  return path
+    .split("/")
+    .slice(1)
+    .map((segment) => segment.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+
+function conflict(message: string): KubeApiError {
+  return new KubeApiError(409, message, { kind: "Status", code: 409, reason: "Conflict", message });
+}
+
+function notFound(kind: string, name: string): KubeApiError {
+  const message = `${kind} "${name}" not found`;
+  return new KubeApiError(404, message, { kind: "Status", code: 404, reason: "NotFound", message });
+}
+
+/** RFC 6902 for the operations the code uses (test, add, replace, remove); a failed test is 422. */
+function applyJsonPatch(target: Json, ops: readonly JsonPatchOp[]): Json {
+  const doc = structuredClone(target);
+  for (const op of ops) {
+    const segments = pointer(op.path);
+    const last = segments.pop() ?? "";
+    let parent: unknown = doc;
+    for (const segment of segments) parent = isPlainObject(parent) ? parent[segment] : undefined;
+    if (!isPlainObject(parent)) {
+      throw new KubeApiError(422, `path ${op.path} does not exist`, undefined, op.op === "test");
+    }
+    if (op.op === "test") {
+      if (!jsonEqual(parent[last], op.value)) {
+        throw new KubeApiError(422, `test of ${op.path} failed`, undefined, true);
+      }
+    } else if (op.op === "add" || op.op === "replace") {
+      if (op.op === "replace" && !(last in parent)) {
+        throw new KubeApiError(422, `replace of missing ${op.path}`);
+      }
+      parent[last] = structuredClone(op.value);
+    } else if (op.op === "remove") {
+      delete parent[last];
+    } else {
+      throw new Error(`FakeApiServer: JSON patch op ${op.op} is not supported`);
+    }
+  }
+  return doc;
+}
+
+function kindKey(resource: ResourceDescriptor): string {
+  return resource.group ? `${resource.plural}.${resource.group}` : resource.plural;
+}
+
+/** Berth's own kinds have a status subresource: writes to the object leave status alone. */
+function hasStatusSubresource(resource: ResourceDescriptor): boolean {
+  return resource.group === GROUP;
+}
+
+function matchesLabels(obj: KubeObject, selector: string | undefined): boolean {
+  if (!selector) return true;
+  const labels = obj.metadata?.labels ?? {};
+  return selector.split(",").every((term) => {
+    const [key, value] = term.split("=") as [string, string | undefined];
+    if (value === undefined) throw new Error(`FakeApiServer: label selector ${term} is not supported`);
+    return labels[key] === value;
+  });
+}
+
+function matchesFields(obj: KubeObject, selector: string | undefined): boolean {
+  if (!selector) return true;
+  return selector.split(",").every((term) => {
+    const [path, value] = term.split("=") as [string, string | undefined];
+    if (value === undefined) throw new Error(`FakeApiServer: field selector ${term} is not supported`);
+    let at: unknown = obj;
+    for (const segment of path.split(".")) at = isPlainObject(at) ? at[segment] : undefined;
+    return (at ?? "") === value;
+  });
+}
+
+export interface FakeApiServerOptions {
+  /** Milliseconds since the epoch, for creation and deletion timestamps. */
+  now?: () => number;
+}
+
+export class FakeApiServer implements KubeClient {
+  /** Every request made, in order. */
+  readonly calls: RecordedCall[] = [];
+  /** Errors the next requests with the given verb throw instead of answering, in order. */
+  readonly failures: Array<{ verb: string; error: Error }> = [];
+  private readonly objects = new Map<string, KubeObject>();
+  private readonly log: LoggedEvent[] = [];
+  private readonly watchers: Watcher[] = [];
+  private held: Array<() => void> | undefined;
+  private heldKinds: Set<string> | undefined;
+  private revision = 1;
+  private uidCounter = 0;
+  private readonly now: () => number;
+
+  constructor(options: FakeApiServerOptions = {}) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Watch events (of the given kinds, or all) are queued, not delivered, until
+   * releaseWatchEvents(): a cache lagging behind.
+   */
+  holdWatchEvents(...resources: ResourceDescriptor[]): void {
+    this.held ??= [];
+    this.heldKinds = resources.length > 0 ? new Set(resources.map(kindKey)) : undefined;
+  }
+
+  releaseWatchEvents(): void {
+    const queued = this.held ?? [];
+    this.held = undefined;
+    this.heldKinds = undefined;
+    for (const deliver of queued) deliver();
+  }
+
+  /** The stored object, or undefined; for assertions (records no call). */
+  peek<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): T | undefined {
+    const stored = this.objects.get(this.keyOf(resource, ref));
+    return stored ? (structuredClone(stored) as T) : undefined;
+  }
+
+  /** Every stored object of a kind, sorted by name; for assertions (records no call). */
+  peekAll<T extends KubeObject>(resource: ResourceDescriptor<T>, namespace?: string): T[] {
+    return this.select(resource, { namespace }).map((obj) => structuredClone(obj) as T);
+  }
+
+  async get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
+    this.begin("get", resource, ref);
+    const stored = this.objects.get(this.keyOf(resource, ref));
+    if (!stored) throw notFound(resource.kind, ref.name);
+    return structuredClone(stored) as T;
+  }
+
+  async list<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    options: ListOptions = {},
+  ): Promise<ListResult<T>> {
+    this.begin("list", resource, undefined, options);
+    const items = this.select(resource, options).map((obj) => structuredClone(obj) as T);
+    return { items, resourceVersion: String(this.revision) };
+  }
+
+  async create<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
+    this.begin("create", resource, this.refOf(obj), obj);
+    const key = this.keyOf(resource, this.refOf(obj));
+    if (this.objects.has(key)) {
+      const message = `${resource.kind} "${obj.metadata?.name ?? ""}" already exists`;
+      throw new KubeApiError(409, message, { code: 409, reason: "AlreadyExists", message });
+    }
+    const stored = structuredClone(obj) as KubeObject;
+    stored.metadata = {
+      ...stored.metadata,
+      uid: `uid-${++this.uidCounter}`,
+      generation: 1,
+      creationTimestamp: new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, "Z"),
+    };
+    delete stored.metadata.deletionTimestamp;
+    return this.store(resource, key, stored, "ADDED") as T;
+  }
+
+  async replace<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
+    const ref = this.refOf(obj);
+    this.begin("replace", resource, ref, obj);
+    const current = this.current(resource, ref, obj.metadata?.resourceVersion);
+    const next = structuredClone(obj) as KubeObject & { status?: unknown };
+    if (hasStatusSubresource(resource)) next.status = (current as { status?: unknown }).status;
+    return this.update(resource, ref, current, next) as T;
+  }
+
+  async mergePatch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    this.begin("mergePatch", resource, ref, patch);
+    const precondition = (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+    const current = this.current(resource, ref, precondition);
+    const next = applyMergePatch(current, patch) as KubeObject & { status?: unknown };
+    if (hasStatusSubresource(resource)) next.status = (current as { status?: unknown }).status;
+    return this.update(resource, ref, current, next) as T;
+  }
+
+  async jsonPatch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    ops: JsonPatchOp[],
+  ): Promise<T> {
+    this.begin("jsonPatch", resource, ref, ops);
+    const current = this.current(resource, ref, undefined);
+    const next = applyJsonPatch(current as Json, ops) as KubeObject;
+    return this.update(resource, ref, current, next) as T;
+  }
+
+  async patchStatus<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    ref: ObjectRef,
+    patch: object,
+  ): Promise<T> {
+    this.begin("patchStatus", resource, ref, patch);
+    const precondition = (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+    const current = this.current(resource, ref, precondition);
+    const status = applyMergePatch(
+      (current as { status?: unknown }).status,
+      (patch as { status?: unknown }).status ?? {},
+    );
+    return this.update(resource, ref, current, { ...current, status } as KubeObject) as T;
+  }
+
+  async delete(resource: ResourceDescriptor, ref: ObjectRef, options: DeleteOptions = {}): Promise<void> {
+    this.begin("delete", resource, ref, options);
+    const current = this.current(resource, ref, options.preconditions?.resourceVersion);
+    const uid = options.preconditions?.uid;
+    if (uid !== undefined && uid !== current.metadata?.uid) {
+      throw conflict(
+        `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${current.metadata?.uid ?? ""}`,
+      );
+    }
+    if (current.metadata?.deletionTimestamp !== undefined) return;
+    const next = structuredClone(current);
+    next.metadata = {
+      ...next.metadata,
+      deletionTimestamp: new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, "Z"),
+    };
+    this.update(resource, ref, current, next);
+  }
+
+  async watch<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    options: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+    onDone: (err: Error | undefined) => void,
+  ): Promise<WatchHandle> {
+    this.begin("watch", resource, undefined, options);
+    const kind = kindKey(resource);
+    const watcher: Watcher = {
+      kind,
+      options,
+      stopped: false,
+      deliver: (event) => {
+        if (!watcher.stopped) onEvent(structuredClone(event) as WatchEvent<T>);
+      },
+      end: (err) => {
+        if (watcher.stopped) return;
+        watcher.stopped = true;
+        onDone(err);
+      },
+    };
+    const since = Number(options.resourceVersion || "0");
+    const backlog = this.log.filter((e) => e.kind === kind && e.rv > since && this.wants(watcher, e.object));
+    this.watchers.push(watcher);
+    for (const event of backlog) this.send(watcher, { type: event.type, object: event.object });
+    return { stop: () => watcher.end() };
+  }
+
+  private begin(
+    verb: string,
+    resource: ResourceDescriptor,
+    ref: ObjectRef | undefined,
+    body?: unknown,
+  ): void {
+    this.calls.push({
+      verb,
+      resource: resource.plural,
+      ...(ref ? { ref } : {}),
+      ...(body !== undefined ? { body } : {}),
+    });
+    const index = this.failures.findIndex((f) => f.verb === verb);
+    if (index !== -1) throw this.failures.splice(index, 1)[0]!.error;
+  }
+
+  private refOf(obj: KubeObject): ObjectRef {
+    return { namespace: obj.metadata?.namespace, name: obj.metadata?.name ?? "" };
+  }
+
+  private keyOf(resource: ResourceDescriptor, ref: ObjectRef): string {
+    const namespace = resource.namespaced ? (ref.namespace ?? "") : "";
+    if (resource.namespaced && !namespace) {
+      throw new Error(`${resource.kind} ${ref.name}: a namespace is required`);
+    }
+    return `${kindKey(resource)}|${namespace}|${ref.name}`;
+  }
+
+  private select(resource: ResourceDescriptor, options: ListOptions | WatchOptions): KubeObject[] {
+    const prefix =
+      resource.namespaced && options.namespace
+        ? `${kindKey(resource)}|${options.namespace}|`
+        : `${kindKey(resource)}|`;
+    return [...this.objects.entries()]
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([, obj]) => obj)
+      .filter((obj) => matchesLabels(obj, options.labelSelector) && matchesFields(obj, options.fieldSelector))
+      .sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""));
+  }
+
+  /** The stored object, after checking it exists and the resourceVersion precondition holds. */
+  private current(
+    resource: ResourceDescriptor,
+    ref: ObjectRef,
+    resourceVersion: string | undefined,
+  ): KubeObject {
+    const stored = this.objects.get(this.keyOf(resource, ref));
+    if (!stored) throw notFound(resource.kind, ref.name);
+    if (resourceVersion !== undefined && resourceVersion !== stored.metadata?.resourceVersion) {
+      throw conflict(
+        `Operation cannot be fulfilled on ${resource.plural} "${ref.name}": the object has been modified; please apply your changes to the latest version and try again`,
+      );
+    }
+    return stored;
+  }
+
+  /** Stores a changed object (a no-op write keeps its resourceVersion, as the real server does). */
+  private update(
+    resource: ResourceDescriptor,
+    ref: ObjectRef,
+    current: KubeObject,
+    next: KubeObject,
+  ): KubeObject {
+    const key = this.keyOf(resource, ref);
+    const metadata = { ...next.metadata };
+    // What the server owns is not the client's to change.
+    metadata.uid = current.metadata?.uid;
+    metadata.creationTimestamp = current.metadata?.creationTimestamp;
+    metadata.resourceVersion = current.metadata?.resourceVersion;
+    metadata.generation = current.metadata?.generation;
+    if (current.metadata?.deletionTimestamp !== undefined) {
+      metadata.deletionTimestamp = current.metadata.deletionTimestamp;
+    }
+    const candidate = { ...next, metadata } as KubeObject & { spec?: unknown };
+    if (jsonEqual(candidate, current)) return structuredClone(current);
+    if (!jsonEqual(candidate.spec, (current as { spec?: unknown }).spec)) {
+      metadata.generation = (current.metadata?.generation ?? 0) + 1;
+    }
+    if (metadata.deletionTimestamp !== undefined && (metadata.finalizers ?? []).length === 0) {
+      this.objects.delete(key);
+      this.revision++;
+      metadata.resourceVersion = String(this.revision);
+      this.emit(resource, "DELETED", candidate);
+      return structuredClone(candidate);
+    }
+    return this.store(resource, key, candidate, "MODIFIED");
+  }
+
+  private store(
+    resource: ResourceDescriptor,
+    key: string,
+    obj: KubeObject,
+    type: WatchEventType,
+  ): KubeObject {
+    this.revision++;
+    obj.metadata = { ...obj.metadata, resourceVersion: String(this.revision) };
+    this.objects.set(key, obj);
+    this.emit(resource, type, obj);
+    return structuredClone(obj);
+  }
+
+  private emit(resource: ResourceDescriptor, type: WatchEventType, obj: KubeObject): void {
+    const event: LoggedEvent = {
+      kind: kindKey(resource),
+      rv: this.revision,
+      type,
+      object: structuredClone(obj),
+    };
+    this.log.push(event);
+    for (const watcher of this.watchers) {
+      if (watcher.kind === event.kind && !watcher.stopped && this.wants(watcher, event.object)) {
+        this.send(watcher, { type, object: event.object });
+      }
+    }
+  }
+
+  private wants(watcher: Watcher, obj: KubeObject): boolean {
+    const { namespace, labelSelector, fieldSelector } = watcher.options;
+    if (namespace && obj.metadata?.namespace && obj.metadata.namespace !== namespace) return false;
+    return matchesLabels(obj, labelSelector) && matchesFields(obj, fieldSelector);
+  }
+
+  private send(watcher: Watcher, event: WatchEvent<KubeObject>): void {
+    if (this.held && (!this.heldKinds || this.heldKinds.has(watcher.kind))) {
+      this.held.push(() => watcher.deliver(event));
+    } else watcher.deliver(event);
+  }
+}
