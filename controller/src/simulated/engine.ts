@@ -39,9 +39,8 @@ export const IMMEDIATE: SimulatedBehaviour = { startLatencyMs: 0, readinessDelay
 export const SIMULATED_CRASH_EXIT_CODE = 1;
 /** The exit code of a container stopped by the engine (SIGTERM). */
 const STOPPED_EXIT_CODE = 143;
-/** Published ports are handed out from the dynamic range, as the engine does. */
-const FIRST_HOST_PORT = 32768;
-const HOST_PORTS = 65536 - FIRST_HOST_PORT;
+/** Published ports come from the dynamic range, as the engine's do. */
+export const DYNAMIC_PORTS = { first: 32768, count: 65536 - 32768 };
 
 export interface SimulatedEngineOptions {
   url: string;
@@ -56,6 +55,11 @@ export interface SimulatedEngineOptions {
   now?: () => number;
   /** The id of the n-th container created (n from 1). */
   containerId?: (n: number) => string;
+  /**
+   * The host ports this engine publishes on, each held by one container at a time; engines
+   * that share a Node address need ranges of their own. The whole dynamic range by default.
+   */
+  hostPorts?: { first: number; count: number };
 }
 
 export class SimulatedEngine implements SimulatedDocker {
@@ -68,9 +72,13 @@ export class SimulatedEngine implements SimulatedDocker {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly containerId: (n: number) => string;
-  /** Each container's number, from 1 in the order created: its port and address derive from it. */
+  /** Each container's number, from 1 in the order created: its address derives from it. */
   private readonly numbers = new Map<string, number>();
   private created = 0;
+  private readonly hostPorts: { first: number; count: number };
+  /** The host port each running container holds. */
+  private readonly portHolders = new Map<number, string>();
+  private lastPort = -1;
 
   constructor(options: SimulatedEngineOptions) {
     this.url = options.url;
@@ -80,6 +88,7 @@ export class SimulatedEngine implements SimulatedDocker {
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
     this.containerId = options.containerId ?? ((n) => `sim${n.toString(16).padStart(12, "0")}`);
+    this.hostPorts = options.hostPorts ?? DYNAMIC_PORTS;
   }
 
   async ping(): Promise<void> {}
@@ -166,6 +175,8 @@ export class SimulatedEngine implements SimulatedDocker {
     if (this.behaviour.startLatencyMs > 0) await sleep(this.behaviour.startLatencyMs);
     // Removed while it was starting: the engine answers as it would for a gone container.
     const container = this.mustGet(id);
+    // Starting a running container changes nothing (the engine answers 304).
+    if (container.state.running) return;
     const n = this.numbers.get(id) ?? 0;
     container.state = {
       ...container.state,
@@ -174,12 +185,7 @@ export class SimulatedEngine implements SimulatedDocker {
       startedAt: new Date(this.now()).toISOString(),
     };
     container.ports = [
-      {
-        containerPort: 8080,
-        protocol: "tcp",
-        hostIp: this.bindAddress,
-        hostPort: FIRST_HOST_PORT + ((n - 1) % HOST_PORTS),
-      },
+      { containerPort: 8080, protocol: "tcp", hostIp: this.bindAddress, hostPort: this.takePort(id) },
     ];
     container.ipAddress = `172.17.${Math.floor((n + 1) / 256) % 256}.${(n + 1) % 256}`;
     this.emit("start", container);
@@ -198,6 +204,25 @@ export class SimulatedEngine implements SimulatedDocker {
     this.finish(container, STOPPED_EXIT_CODE, this.now());
   }
 
+  /** The next free host port after the last one handed out, as the engine picks them. */
+  private takePort(id: string): number {
+    for (let tried = 0; tried < this.hostPorts.count; tried++) {
+      this.lastPort = (this.lastPort + 1) % this.hostPorts.count;
+      const port = this.hostPorts.first + this.lastPort;
+      if (!this.portHolders.has(port)) {
+        this.portHolders.set(port, id);
+        return port;
+      }
+    }
+    throw new Error(`the simulated engine at ${this.url} has no free host port left`);
+  }
+
+  private releasePorts(container: ContainerInfo): void {
+    for (const { hostPort } of container.ports) {
+      if (this.portHolders.get(hostPort) === container.id) this.portHolders.delete(hostPort);
+    }
+  }
+
   /** The container's process ends with exitCode at finishedAt (ms since the epoch). */
   protected finish(container: ContainerInfo, exitCode: number, finishedAt: number): void {
     container.state = {
@@ -207,6 +232,7 @@ export class SimulatedEngine implements SimulatedDocker {
       exitCode,
       finishedAt: new Date(finishedAt).toISOString(),
     };
+    this.releasePorts(container);
     container.ports = [];
     this.emit("die", container);
   }
@@ -216,6 +242,7 @@ export class SimulatedEngine implements SimulatedDocker {
     if (!container) return false;
     this.containers.delete(id);
     this.numbers.delete(id);
+    this.releasePorts(container);
     this.emit("destroy", container);
     return true;
   }

@@ -25,7 +25,7 @@ export const runtimeFlags = defineFlags({
     default: 1,
     help: "With --runtime=simulated: how many Nodes this process registers and runs.",
     validate: (value: unknown) =>
-      Number(value) < 1 || Number(value) > 10_000 ? "must be between 1 and 10000" : undefined,
+      Number(value) < 1 || Number(value) > 1000 ? "must be between 1 and 1000" : undefined,
   },
   simulatedStartLatency: {
     name: "simulated-start-latency",

@@ -11,7 +11,7 @@ import type { AgentDeps, RunningAgent } from "../agent/agent-role.js";
 import { startAgent } from "../agent/agent-role.js";
 import type { AgentOptions } from "../agent/options.js";
 import type { SimulatedBehaviour } from "./engine.js";
-import { SimulatedEngine } from "./engine.js";
+import { DYNAMIC_PORTS, SimulatedEngine } from "./engine.js";
 
 /** The Node label every simulated Node carries, so placement can choose (or avoid) them. */
 export const SIMULATED_NODE_LABEL = "berth.dev/simulated";
@@ -55,6 +55,7 @@ export async function startSimulatedNodes(
     throw new Error(`--simulated-nodes: must be a whole number of at least 1, got ${simulated.nodes}`);
   }
   const names = Array.from({ length: simulated.nodes }, (_, i) => simulatedNodeName(options.nodeName, i));
+  const portsPerNode = Math.floor(DYNAMIC_PORTS.count / simulated.nodes);
   const agents: RunningAgent[] = [];
   const engines: SimulatedEngine[] = [];
   const stopAll = async (): Promise<void> => {
@@ -72,6 +73,11 @@ export async function startSimulatedNodes(
             images: simulated.images ?? [],
             bindAddress: options.bindAddress || "127.0.0.1",
             behaviour: simulated.behaviour,
+            // The Nodes share one address: each publishes on a share of the ports of its own.
+            hostPorts: {
+              first: DYNAMIC_PORTS.first + names.indexOf(name) * portsPerNode,
+              count: portsPerNode,
+            },
           });
           engines.push(engine);
           const agent = await startAgent(
