@@ -14,11 +14,13 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import os from "node:os";
 import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
 import { isNotFound } from "../../controller/src/kube/errors.js";
 import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
 import { loadKubeConfig } from "../../controller/src/kube/config.js";
 import { DEFINITIONS, INSTANCES, LEASES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
+import { runTemplateOf } from "../../controller/src/controllers/definition/deployment-id.js";
 import type { Measurement } from "./scale-role.js";
 import { inParallel, simulatedDefinition, waitUntil } from "./workload.js";
 
@@ -41,6 +43,12 @@ function whole(name: string, fallback: number): number {
 /** How long a phase may take, and how often it is looked at. */
 const WAIT = { timeoutMs: 1_800_000, intervalMs: 250 };
 
+const loadAverage = (): string =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(" ");
+
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 /** A role in a child process: started, measured, stopped over IPC. */
@@ -50,7 +58,13 @@ class RoleProcess {
 
   constructor(role: string, env: NodeJS.ProcessEnv) {
     this.child = fork(new URL("./scale-role.ts", import.meta.url).pathname, [role], {
-      execArgv: ["--expose-gc", "--import", "tsx"],
+      // BENCH_CPU_PROF=DIR writes each role's CPU profile there when it stops.
+      execArgv: [
+        "--expose-gc",
+        ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+        "--import",
+        "tsx",
+      ],
       env: { ...process.env, ...env },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
@@ -98,14 +112,16 @@ async function createNamespace(client: KubeClient, name: string): Promise<void> 
 
 /** The floor: TOTAL bare Instances created and status-patched by this client, CONCURRENCY at a time. */
 async function writeFloor(client: KubeClient, namespace: string): Promise<number> {
+  const template = runTemplateOf(definitionOf(namespace, "floor", "0", "floor").spec);
   const names = Array.from({ length: TOTAL }, (_, i) => `floor-${i}`);
   const started = Date.now();
   await inParallel(names, CONCURRENCY, async (name) => {
+    // As the controller would make it: the Definition's run template and a deploymentId.
     const instance: Instance = {
       apiVersion: API_VERSION,
       kind: "Instance",
       metadata: { name, namespace },
-      spec: { definition: "floor" },
+      spec: { definition: "floor", deploymentId: "floor", template },
     };
     await client.create(INSTANCES, instance);
     await client.patchStatus(INSTANCES, { namespace, name }, { status: { ready: true } });
@@ -146,6 +162,7 @@ async function main(): Promise<void> {
   const namespace = `berth-scale-${suffix}`;
   const floorNamespace = `berth-scale-floor-${suffix}`;
   const nodeBase = `scale-${suffix}`;
+  console.log(`load average at the start: ${loadAverage()}`);
   console.log(
     `scale: ${DEFINITION_COUNT} Definitions × ${REPLICAS} replicas = ${TOTAL} Instances over ${NODE_COUNT} simulated Nodes, ${CONCURRENCY} requests at a time`,
   );
@@ -172,9 +189,19 @@ async function main(): Promise<void> {
     await inParallel(names, CONCURRENCY, async (name) => {
       await client.create(DEFINITIONS, definitionOf(namespace, name, "0", nodeBase));
     });
-    const readyInstances = async (): Promise<Instance[]> =>
-      (await client.list(INSTANCES, { namespace })).items.filter((i) => i.status?.ready === true);
-    await waitUntil("every Instance ready", WAIT, async () => (await readyInstances()).length === TOTAL);
+    let lastProgress = Date.now();
+    await waitUntil("every Instance ready", WAIT, async () => {
+      const { items } = await client.list(INSTANCES, { namespace });
+      const ready = items.filter((i) => i.status?.ready === true).length;
+      if (Date.now() - lastProgress >= 10_000) {
+        lastProgress = Date.now();
+        const bound = items.filter((i) => i.spec.nodeName).length;
+        console.log(
+          `  ${seconds(Date.now() - started)}: ${items.length} created, ${bound} bound, ${ready} ready (load ${loadAverage()})`,
+        );
+      }
+      return ready === TOTAL;
+    });
     await waitUntil("every Definition's addresses written", WAIT, async () => {
       const { items } = await client.list(DEFINITIONS, { namespace });
       return items.every((d) => d.status?.addresses?.length === REPLICAS);
@@ -204,6 +231,11 @@ async function main(): Promise<void> {
 
     // Rolling update: a new env value in every Definition.
     let maxUnavailable = 0;
+    // The env values reach Instances through the Node's environment Secret, not the template:
+    // an Instance is of the update when its deploymentId is not one from before it.
+    const before = new Set(
+      (await client.list(INSTANCES, { namespace })).items.map((i) => i.spec.deploymentId),
+    );
     const rollStarted = Date.now();
     await inParallel(names, CONCURRENCY, async (name) => {
       const current = await client.get(DEFINITIONS, { namespace, name });
@@ -226,10 +258,7 @@ async function main(): Promise<void> {
           REPLICAS - Math.min(REPLICAS, readyPerDefinition.get(name) ?? 0),
         );
       }
-      const rolled = items.filter(
-        (i) =>
-          i.status?.ready === true && i.spec.template?.env?.some((e) => e.name === "ROLL" && e.value === "1"),
-      );
+      const rolled = items.filter((i) => i.status?.ready === true && !before.has(i.spec.deploymentId));
       return items.length === TOTAL && rolled.length === TOTAL;
     });
     console.log(
