@@ -1,202 +1,253 @@
 /**
- * npm run bench: apply-to-ready latency of Berth next to plain `docker run`, in one run.
+ * npm run bench: apply-to-ready latency of Berth next to two baselines, in one run.
  *
  * Berth: the controller and an agent run in this process against the local control plane
- * and Docker engine; N Definitions (one replica each, the echo test image) are created at
- * once, and each one's latency runs from just before its create request to the moment an
- * address in its status answers HTTP 200.
- * Baseline: N `docker run -d -p 127.0.0.1::8080` of the same image, started at once, each
- * timed from just before the command to the first HTTP 200 on its published port.
+ * and Docker engine. A Definition (one replica, the echo test image) is timed from just
+ * before its create request to the first HTTP 200 on the address its status lists; the
+ * stage marks of the controller and the agent (runtime/stage-trace.ts) split that time.
+ * Baselines (engine-baselines.ts): the same container by `docker run`, and created and
+ * started through the Engine API directly (the floor).
  *
- * BENCH_DEFINITIONS sets N (default 20); BENCH_AGENT_WORKERS the agent's parallel deploys
- * (default: the agent's own default, 4).
+ * Two modes, both by default (BENCH_MODE=single|parallel|both):
+ * - single: BENCH_TRIALS (default 10) sequential trials of one Definition, each trial timing
+ *   `docker run`, the Engine API and Berth one after the other on an otherwise idle engine;
+ * - parallel: BENCH_DEFINITIONS (default 20) at once, for each of the three in turn.
+ * BENCH_AGENT_WORKERS sets the agent's parallel deploys (default: the agent's own).
  *
- * A measurement, not a test: it prints numbers and ratios and fails only when something
- * breaks. Everything it creates (namespace, Node, containers) is removed at the end.
+ * A measurement, not a test: it prints numbers and ratios (with the load average, as the
+ * machine may be shared) and fails only when something breaks. Everything it creates
+ * (namespace, Node, containers) is removed at the end.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
-import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
+import { API_VERSION, type Definition } from "../../controller/src/api/types.js";
 import { startAgent } from "../../controller/src/agent/agent-role.js";
 import { startController } from "../../controller/src/controllers/controller-role.js";
-import { DEFINITIONS, INSTANCES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
+import { DEFINITIONS, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
 import { isNotFound } from "../../controller/src/kube/errors.js";
 import { loadKubeConfig } from "../../controller/src/kube/config.js";
 import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
 import { Informer } from "../../controller/src/runtime/informer.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
+import {
+  IMAGE,
+  READY_TIMEOUT_MS,
+  dockerRunBaseline,
+  engineApiBaseline,
+  waitForAnswer,
+  type Baseline,
+  type BaselineSample,
+} from "./engine-baselines.js";
+import { StageRecorder, printBreakdown, summarize, type Summary } from "./stage-breakdown.js";
 
-const run = promisify(execFile);
-const IMAGE = "berth-test/echo:1";
-const COUNT = positiveInt(process.env.BENCH_DEFINITIONS, 20);
-const READY_TIMEOUT_MS = 180_000;
-
-function positiveInt(text: string | undefined, fallback: number): number {
+function positiveInt(name: string, fallback: number): number {
+  const text = process.env[name];
   if (text === undefined || text === "") return fallback;
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1 || value > 500) {
-    throw new Error(`BENCH_DEFINITIONS must be an integer from 1 to 500, got ${JSON.stringify(text)}`);
+    throw new Error(`${name} must be an integer from 1 to 500, got ${JSON.stringify(text)}`);
   }
   return value;
 }
 
-async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-    await res.arrayBuffer();
-    return res.status === 200;
-  } catch {
-    return false;
-  }
+const MODE = process.env.BENCH_MODE ?? "both";
+if (!["single", "parallel", "both"].includes(MODE)) {
+  throw new Error(`BENCH_MODE must be single, parallel or both, got ${JSON.stringify(MODE)}`);
 }
+const TRIALS = positiveInt("BENCH_TRIALS", 10);
+const COUNT = positiveInt("BENCH_DEFINITIONS", 20);
 
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[index]!;
-}
-
-interface Summary {
-  median: number;
-  p99: number;
-  count: number;
-}
-
-function summarize(samples: readonly number[]): Summary {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return { median: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), count: sorted.length };
-}
-
-// ---------------------------------------------------------------- baseline
-
-async function dockerRunOnce(label: string): Promise<number> {
-  const started = performance.now();
-  const { stdout } = await run("docker", ["run", "-d", "--label", label, "-p", "127.0.0.1::8080", IMAGE]);
-  const id = stdout.trim();
-  const { stdout: port } = await run("docker", ["port", id, "8080/tcp"]);
-  const url = `http://${port.split("\n")[0]!.trim()}/`;
-  const deadline = started + READY_TIMEOUT_MS;
-  while (!(await answers(url))) {
-    if (performance.now() > deadline) throw new Error(`docker run ${id}: ${url} never answered`);
-    await sleep(20);
-  }
-  return performance.now() - started;
-}
-
-async function baseline(): Promise<number[]> {
-  const label = `berth-bench=${randomBytes(4).toString("hex")}`;
-  try {
-    return await Promise.all(Array.from({ length: COUNT }, () => dockerRunOnce(label)));
-  } finally {
-    const { stdout } = await run("docker", ["ps", "-aq", "--filter", `label=${label}`]);
-    const ids = stdout.split("\n").filter(Boolean);
-    if (ids.length > 0) await run("docker", ["rm", "-f", ...ids]);
-  }
-}
+const load = (): string =>
+  `load average ${loadavg()
+    .map((value) => value.toFixed(2))
+    .join(" ")}`;
 
 // ---------------------------------------------------------------- Berth
 
-/** Where the time goes: when each Definition's Instance was first seen created, bound, running, ready. */
-const MILESTONES = ["created", "bound", "running", "ready"] as const;
-type Milestone = (typeof MILESTONES)[number];
+interface Bench {
+  client: KubeClient;
+  namespace: string;
+  /** Definitions whose status lists an address, with the first one, as the watch shows them. */
+  addresses: Map<string, { url: string; at: number }>;
+  addressListeners: Set<() => void>;
+}
 
-function trackMilestones(
-  client: KubeClient,
-  namespace: string,
-): {
-  informer: Informer<Instance>;
-  seen: Map<string, Partial<Record<Milestone, number>>>;
+function watchAddresses(bench: Omit<Bench, "addresses" | "addressListeners">): {
+  informer: Informer<Definition>;
+  addresses: Bench["addresses"];
+  addressListeners: Bench["addressListeners"];
 } {
-  const seen = new Map<string, Partial<Record<Milestone, number>>>();
-  const informer = new Informer<Instance>(client, INSTANCES, { namespace });
-  const note = (instance: Instance): void => {
-    const at = performance.now();
-    const marks = seen.get(instance.spec.definition) ?? {};
-    marks.created ??= at;
-    if (instance.spec.nodeName) marks.bound ??= at;
-    if (instance.status?.phase === "Running") marks.running ??= at;
-    if (instance.status?.ready === true) marks.ready ??= at;
-    seen.set(instance.spec.definition, marks);
+  const addresses: Bench["addresses"] = new Map();
+  const addressListeners: Bench["addressListeners"] = new Set();
+  const informer = new Informer<Definition>(bench.client, DEFINITIONS, { namespace: bench.namespace });
+  const note = (definition: Definition): void => {
+    const name = definition.metadata.name ?? "";
+    const url = definition.status?.addresses?.[0];
+    if (!url || addresses.has(name)) return;
+    addresses.set(name, { url, at: performance.now() });
+    for (const listener of addressListeners) listener();
   };
   informer.addHandler({ onAdd: note, onUpdate: (_, next) => note(next) });
   informer.start();
-  return { informer, seen };
+  return { informer, addresses, addressListeners };
 }
 
-interface BerthSamples {
-  /** From just before the create request until an address in status answers HTTP 200. */
-  applyToAnswers: number[];
-  /** From the Instance first seen created until it was first seen ready (the agent's part and binding). */
-  instanceToReady: number[];
-}
-
-async function berth(client: KubeClient, namespace: string): Promise<BerthSamples> {
-  const startedAt = new Map<string, number>();
-  const latencies = new Map<string, number>();
-  const milestones = trackMilestones(client, namespace);
-  await milestones.informer.waitForSync();
-  await Promise.all(
-    Array.from({ length: COUNT }, async (_, index) => {
-      const name = `bench-${index}`;
-      const definition: Definition = {
-        apiVersion: API_VERSION,
-        kind: "Definition",
-        metadata: { name, namespace },
-        spec: { image: { name: IMAGE, port: 8080 }, replicas: 1 },
-      };
-      startedAt.set(name, performance.now());
-      await client.create(DEFINITIONS, definition);
-    }),
-  );
+async function addressOf(bench: Bench, name: string): Promise<string> {
   const deadline = performance.now() + READY_TIMEOUT_MS;
-  while (latencies.size < COUNT) {
-    if (performance.now() > deadline) {
-      throw new Error(
-        `only ${latencies.size} of ${COUNT} Definitions answered within ${READY_TIMEOUT_MS} ms`,
-      );
-    }
-    const { items } = await client.list(DEFINITIONS, { namespace });
-    await Promise.all(
-      items.map(async (definition) => {
-        const name = definition.metadata.name ?? "";
-        const address = definition.status?.addresses?.[0];
-        if (latencies.has(name) || !address) return;
-        if (await answers(address)) latencies.set(name, performance.now() - (startedAt.get(name) ?? 0));
-      }),
-    );
-    await sleep(25);
+  for (;;) {
+    const found = bench.addresses.get(name);
+    if (found) return found.url;
+    if (performance.now() > deadline) throw new Error(`Definition ${name} listed no address in time`);
+    await new Promise<void>((resolve) => {
+      const listener = (): void => {
+        bench.addressListeners.delete(listener);
+        resolve();
+      };
+      bench.addressListeners.add(listener);
+      setTimeout(listener, 1000);
+    });
   }
-  await milestones.informer.stop();
-  const parts = MILESTONES.map((milestone) => {
-    const samples = [...milestones.seen.entries()].flatMap(([name, marks]) =>
-      marks[milestone] === undefined ? [] : [marks[milestone] - (startedAt.get(name) ?? 0)],
-    );
-    return `${milestone} ${summarize(samples).median.toFixed(0)} ms`;
-  });
-  console.log(`berth, median time from apply until the Instance is: ${parts.join(", ")}`);
-  const instanceToReady = [...milestones.seen.values()].flatMap((marks) =>
-    marks.created !== undefined && marks.ready !== undefined ? [marks.ready - marks.created] : [],
-  );
-  return { applyToAnswers: [...latencies.values()], instanceToReady };
+}
+
+/** Creates the Definition and waits for its address to answer; returns apply -> answer (ms). */
+async function berthOnce(bench: Bench, recorder: StageRecorder, name: string): Promise<number> {
+  const definition: Definition = {
+    apiVersion: API_VERSION,
+    kind: "Definition",
+    metadata: { name, namespace: bench.namespace },
+    spec: { image: { name: IMAGE, port: 8080 }, replicas: 1 },
+  };
+  const t0 = performance.now();
+  recorder.note(name, "applied", t0);
+  await bench.client.create(DEFINITIONS, definition);
+  const url = await addressOf(bench, name);
+  const answeredAt = await waitForAnswer(url, `Definition ${name}`);
+  recorder.note(name, "answers", answeredAt);
+  return answeredAt - t0;
 }
 
 async function deleteAndWait(client: KubeClient, namespace: string): Promise<void> {
   const { items } = await client.list(DEFINITIONS, { namespace });
-  for (const definition of items) {
-    await client
-      .delete(DEFINITIONS, { namespace, name: definition.metadata.name ?? "" })
-      .catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
-  }
+  await Promise.all(
+    items.map((definition) =>
+      client
+        .delete(DEFINITIONS, { namespace, name: definition.metadata.name ?? "" })
+        .catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        }),
+    ),
+  );
   const deadline = Date.now() + 120_000;
   // The finalizers make this wait for the agent to remove every container.
   while ((await client.list(DEFINITIONS, { namespace })).items.length > 0) {
     if (Date.now() > deadline) throw new Error("Definitions were not removed within 120 s");
-    await sleep(200);
+    await sleep(100);
   }
+}
+
+// ---------------------------------------------------------------- report
+
+interface Row {
+  name: string;
+  summary: Summary;
+}
+
+function printTable(title: string, rows: Row[], floor: Summary): void {
+  const ms = (value: number): string => `${value.toFixed(0).padStart(6)} ms`;
+  const ratio = (a: number, b: number): string => `${(a / b).toFixed(2).padStart(6)}x`;
+  console.log(`\n${title}`);
+  console.log(`  ${"".padEnd(30)}   median        p99    n   median/floor  p99/floor`);
+  for (const row of rows) {
+    const s = row.summary;
+    console.log(
+      `  ${row.name.padEnd(30)}${ms(s.median)}  ${ms(s.p99)} ${String(s.count).padStart(4)}   ${ratio(s.median, floor.median)}     ${ratio(s.p99, floor.p99)}`,
+    );
+  }
+}
+
+function summaries(samples: BaselineSample[]): { started: Summary; answers: Summary } {
+  return {
+    started: summarize(samples.map((s) => s.started)),
+    answers: summarize(samples.map((s) => s.answers)),
+  };
+}
+
+function printMode(
+  title: string,
+  baselines: Array<{ baseline: Baseline; samples: BaselineSample[] }>,
+  berth: number[],
+  recorder: StageRecorder,
+): void {
+  const floorSamples = baselines.find((b) => b.baseline.name === "engine API")!.samples;
+  const floor = summaries(floorSamples).answers;
+  const rows: Row[] = [];
+  for (const { baseline, samples } of baselines) {
+    const s = summaries(samples);
+    rows.push({ name: `${baseline.name}: running`, summary: s.started });
+    rows.push({ name: `${baseline.name}: answers`, summary: s.answers });
+  }
+  const berthSummary = summarize(berth);
+  rows.push({ name: "berth apply: answers", summary: berthSummary });
+  printTable(`${title} (${load()}); ratios against the engine API's answers (the floor)`, rows, floor);
+  const cli = summaries(baselines.find((b) => b.baseline.name === "docker run")!.samples).answers;
+  console.log(
+    `  berth / docker run: median ${(berthSummary.median / cli.median).toFixed(2)}x, p99 ${(berthSummary.p99 / cli.p99).toFixed(2)}x`,
+  );
+  console.log(`\n  where Berth's time goes (${title}):`);
+  printBreakdown(recorder, berthSummary.mean);
+}
+
+// ---------------------------------------------------------------- modes
+
+async function singleMode(bench: Bench, baselines: Baseline[]): Promise<void> {
+  const samples = new Map(baselines.map((b) => [b, [] as BaselineSample[]]));
+  const berth: number[] = [];
+  const recorder = new StageRecorder(bench.namespace);
+  console.log(`\nsingle: ${TRIALS} sequential trials of one container each (${load()})`);
+  for (let trial = 0; trial < TRIALS; trial++) {
+    for (const baseline of baselines) {
+      const label = `berth-bench=${randomBytes(4).toString("hex")}`;
+      try {
+        samples.get(baseline)!.push(await baseline.once(label));
+      } finally {
+        await baseline.cleanup(label);
+      }
+    }
+    berth.push(await berthOnce(bench, recorder, `single-${trial}`));
+    await deleteAndWait(bench.client, bench.namespace);
+  }
+  recorder.close();
+  printMode(
+    `single Definition, ${TRIALS} trials`,
+    baselines.map((baseline) => ({ baseline, samples: samples.get(baseline)! })),
+    berth,
+    recorder,
+  );
+}
+
+async function parallelMode(bench: Bench, baselines: Baseline[]): Promise<void> {
+  const results: Array<{ baseline: Baseline; samples: BaselineSample[] }> = [];
+  console.log(`\nparallel: ${COUNT} at once (${load()})`);
+  for (const baseline of baselines) {
+    const label = `berth-bench=${randomBytes(4).toString("hex")}`;
+    try {
+      results.push({
+        baseline,
+        samples: await Promise.all(Array.from({ length: COUNT }, () => baseline.once(label))),
+      });
+    } finally {
+      await baseline.cleanup(label);
+    }
+    await sleep(2000);
+  }
+  const recorder = new StageRecorder(bench.namespace);
+  const berth = await Promise.all(
+    Array.from({ length: COUNT }, (_, index) => berthOnce(bench, recorder, `parallel-${index}`)),
+  );
+  recorder.close();
+  await deleteAndWait(bench.client, bench.namespace);
+  printMode(`${COUNT} Definitions at once`, results, berth, recorder);
 }
 
 async function main(): Promise<void> {
@@ -206,30 +257,36 @@ async function main(): Promise<void> {
   const suffix = randomBytes(3).toString("hex");
   const namespace = `berth-bench-${suffix}`;
   const nodeName = `bench-${suffix}`;
+  const engineUrl = process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
+  const baselines = [dockerRunBaseline(), engineApiBaseline(engineUrl)];
 
-  console.log(`apply-to-ready: ${COUNT} Definitions of ${IMAGE}, one replica each`);
-  const docker = summarize(await baseline());
-
+  console.log(`apply-to-ready: ${IMAGE}, one replica per Definition, mode ${MODE} (${load()})`);
   await client.create(NAMESPACES, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
   const controller = startController({}, { client, logger });
   const agent = await startAgent(
     {
       nodeName,
-      url: process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock",
+      url: engineUrl,
       address: "127.0.0.1",
       labels: {},
       ...(process.env.BENCH_AGENT_WORKERS ? { workers: Number(process.env.BENCH_AGENT_WORKERS) } : {}),
     },
     { client, logger },
   );
-  let result: Summary | undefined;
-  let instance: Summary | undefined;
+  const watched = watchAddresses({ client, namespace });
+  const bench: Bench = {
+    client,
+    namespace,
+    addresses: watched.addresses,
+    addressListeners: watched.addressListeners,
+  };
   try {
     await controller.synced();
-    const samples = await berth(client, namespace);
-    result = summarize(samples.applyToAnswers);
-    instance = summarize(samples.instanceToReady);
+    await watched.informer.waitForSync();
+    if (MODE !== "parallel") await singleMode(bench, baselines);
+    if (MODE !== "single") await parallelMode(bench, baselines);
   } finally {
+    await watched.informer.stop();
     await deleteAndWait(client, namespace).catch((err: unknown) => console.error("cleanup:", err));
     await agent.stop();
     await controller.stop();
@@ -240,21 +297,7 @@ async function main(): Promise<void> {
       if (!isNotFound(err)) console.error("cleanup:", err);
     });
   }
-
-  const ms = (value: number): string => `${value.toFixed(0).padStart(6)} ms`;
-  console.log(`                         median        p99`);
-  console.log(`docker run -> answers  ${ms(docker.median)}  ${ms(docker.p99)}`);
-  console.log(`berth apply -> answers ${ms(result.median)}  ${ms(result.p99)}`);
-  console.log(
-    `instance created -> ready ${ms(instance.median)}  ${ms(instance.p99)}   (n=${instance.count})`,
-  );
-  const ratio = (a: number, b: number): string => `${(a / b).toFixed(2).padStart(9)}x`;
-  console.log(
-    `ratio berth/docker     ${ratio(result.median, docker.median)} ${ratio(result.p99, docker.p99)}`,
-  );
-  console.log(
-    `ratio instance/docker  ${ratio(instance.median, docker.median)} ${ratio(instance.p99, docker.p99)}`,
-  );
+  console.log(`\ndone (${load()})`);
 }
 
 main().catch((err: unknown) => {

@@ -38,6 +38,7 @@ import { resolveBindAddress } from "./bind-address.js";
 import { agentIdentity, lockAgentState } from "./identity.js";
 import { UnclaimedContainerLog, resolveInstallation } from "./installation.js";
 import { usageOf } from "./usage.js";
+import { StartTrace } from "./start-trace.js";
 
 export interface AgentDeps {
   client: KubeClient;
@@ -149,6 +150,9 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     return own.spec.allowPrivilegedPorts === true;
   };
   const enqueue = (key: string): void => controller.enqueue(key);
+  // The agent's part of the apply-to-ready trace: new Instances from arrival to Ready written.
+  const trace = new StartTrace();
+  trace.watch(informer);
   // Pulls and builds run apart from the reconcile workers; their end wakes the Instance.
   const preparations = new ImagePreparations({ limit: options.imageWork, onSettled: enqueue });
   const prober = new Prober({
@@ -160,7 +164,12 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
         async (id, command, timeoutMs) => (await docker.exec(id, command, { timeoutMs })).exitCode,
       ),
     // A liveness loop's verdict wakes its Instance, as the health check's does.
-    onVerdictChange: (probeKey) => enqueue(instanceKeyOfProbe(probeKey)),
+    onVerdictChange: (probeKey) => {
+      const key = instanceKeyOfProbe(probeKey);
+      if (probeKey === key && prober.state(key)?.verdict === "Passed")
+        trace.reached(key, "first_probe_passed");
+      enqueue(key);
+    },
   });
   const reconciler = new InstanceReconciler({
     node: {
@@ -198,6 +207,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       }),
     privateImages,
     preparations,
+    trace,
   });
   const controller = new Controller({
     name: CONTROLLER_NAME,

@@ -106,7 +106,7 @@ test("options given in code keep the flags' defaults for the rest", () => {
   });
   assert.equal(options.bindAddress, "10.1.2.3");
   assert.equal(options.leaseDurationMs, 40_000);
-  assert.equal(options.workers, 4);
+  assert.equal(options.workers, 32);
 });
 
 test("crash back-off: first exit restarts at once, then doubles to the cap; a long run resets", () => {

@@ -279,8 +279,8 @@ export const agentFlags = defineFlags({
     name: "agent-workers",
     env: "BERTH_AGENT_WORKERS",
     type: "int",
-    default: 4,
-    help: "How many Instances the agent deploys at once.",
+    default: 32,
+    help: "How many Instances the agent works on at once (deploys, status writes, removals). A pass mostly waits on the engine, so a burst of new Instances is started side by side, as the engine allows, rather than a few at a time.",
     validate: onNumber((value) => (value < 1 || value > 64 ? "must be between 1 and 64" : undefined)),
   },
   imageWork: {

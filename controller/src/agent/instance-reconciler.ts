@@ -73,6 +73,7 @@ import { probeTargetFor } from "./probe-checks.js";
 import type { FailureStep, RetryBackoffOptions } from "./retry-backoff.js";
 import { StartCheck } from "./start-check.js";
 import { DEFAULT_RETRY_BACKOFF, RetryBackoff } from "./retry-backoff.js";
+import type { StartTrace } from "./start-trace.js";
 
 /** Where the reconciler reads Instances: the informer of this node's Instances. */
 export interface InstanceSource {
@@ -118,6 +119,8 @@ export interface InstanceReconcilerOptions {
    * passes one that wakes the Instance when its image is ready. One that wakes nobody when absent.
    */
   preparations?: ImagePreparations;
+  /** The agent's part of the apply-to-ready trace; none when absent. */
+  trace?: StartTrace;
 }
 
 /** A pass that left its image being pulled or built looks again this soon if nothing wakes it earlier. */
@@ -182,6 +185,7 @@ export class InstanceReconciler implements Reconciler {
       this.forget(key);
       return;
     }
+    this.options.trace?.pickedUp(key);
     let instance = cached;
     if (instance.metadata.deletionTimestamp) {
       await this.finalizeInstance(instance, await listContainers(), context);
@@ -334,6 +338,7 @@ export class InstanceReconciler implements Reconciler {
       return { requeueAfterMs: PREPARING_RECHECK_MS };
     }
     const image = prepared.done;
+    this.options.trace?.reached(key, "image_ready");
     const privileged =
       instance.spec.hostPort !== undefined && instance.spec.hostPort < FIRST_UNPRIVILEGED_PORT;
     const spec = buildContainerSpec({
@@ -346,8 +351,10 @@ export class InstanceReconciler implements Reconciler {
       stopTimeoutSeconds: this.options.stopGraceSeconds,
     });
     const id = await docker.createContainer(spec, { signal: context.signal });
+    this.options.trace?.reached(key, "container_created");
     try {
       await docker.startContainer(id, { signal: context.signal });
+      this.options.trace?.reached(key, "container_started");
     } catch (err) {
       // A container that never started is not worth keeping (a taken port fails here).
       await docker.removeContainer(id, { force: true }).catch((cleanupErr: unknown) => {
@@ -499,6 +506,7 @@ export class InstanceReconciler implements Reconciler {
     );
     if (lastProbeTime) observed.lastProbeTime = lastProbeTime;
     await this.writeStatus(instance, observed);
+    if (readyNow) this.options.trace?.readyWritten(key);
     if (firstOwnProbe) this.probedByThisProcess.add(key);
     return {
       requeueAfterMs:

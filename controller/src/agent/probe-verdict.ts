@@ -4,12 +4,30 @@
  */
 import type { ProbeOutcome, ProbeTarget } from "./probe-checks.js";
 
-/** The interval of a loop's start-up phase (never longer than its own interval). */
+/** The first wait of a loop's start-up phase; each wait after it doubles. */
+export const STARTUP_PROBE_FIRST_DELAY_MS = 25;
+/** The longest wait of the start-up phase (never longer than the loop's own interval). */
 export const STARTUP_PROBE_INTERVAL_MS = 1000;
 
-/** How long a loop waits between checks: short until the first verdict, then its interval. */
-export function nextProbeDelayMs(target: Pick<ProbeTarget, "intervalMs">, verdict: ProbeVerdict): number {
-  return verdict === "Pending" ? Math.min(target.intervalMs, STARTUP_PROBE_INTERVAL_MS) : target.intervalMs;
+/**
+ * How long a loop waits before its next check. Until the first verdict the wait is short
+ * and grows (25, 50, 100, ... ms, up to 1 s and never past the interval): a server that
+ * listens a few milliseconds after its container started is seen at once, one that takes
+ * seconds costs a check a second. After the first verdict, the interval. `checksStarted`
+ * counts the loop's checks so far.
+ */
+export function nextProbeDelayMs(
+  target: Pick<ProbeTarget, "intervalMs">,
+  verdict: ProbeVerdict,
+  checksStarted = 1,
+): number {
+  if (verdict !== "Pending") return target.intervalMs;
+  const doublings = Math.min(Math.max(0, checksStarted - 1), 16);
+  return Math.min(
+    target.intervalMs,
+    STARTUP_PROBE_INTERVAL_MS,
+    STARTUP_PROBE_FIRST_DELAY_MS * 2 ** doublings,
+  );
 }
 
 /**

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { nullLogger } from "../runtime/log.js";
 import type { ProbeOutcome, ProbeTarget } from "./probe-checks.js";
-import { Prober } from "./prober.js";
+import { MAX_STARTUP_CHECKS_IN_FLIGHT, Prober } from "./prober.js";
 import { initialProbeState, nextProbeDelayMs, recordOutcome, thresholdsFor } from "./probe-verdict.js";
 import { probeTargetFor, runProbe } from "./probe-checks.js";
 
@@ -169,7 +169,7 @@ test("an exec check passes on exit 0 and fails otherwise", async () => {
   assert.match(broken.message, /no such container/);
 });
 
-test("start-up: checks every second until the first verdict, then on intervalSeconds", async () => {
+test("start-up: checks on a short, growing schedule until the first verdict, then on intervalSeconds", async () => {
   const clock = new FakeClock();
   let listening = false;
   const checkedAt: number[] = [];
@@ -187,16 +187,72 @@ test("start-up: checks every second until the first verdict, then on intervalSec
   prober.ensure("k", probeTargetFor(undefined, { host: "h", port: 1, containerId: "c1" }));
   clock.advance(0);
   await flushPromises();
-  await clock.advanceAsync(2000, 1000);
-  assert.deepEqual(checkedAt, [0, 1000, 2000], "misses before the first verdict are retried after 1 s");
+  await clock.advanceAsync(2575, 5);
+  assert.deepEqual(
+    checkedAt,
+    [0, 25, 75, 175, 375, 775, 1575, 2575],
+    "misses are retried after 25 ms, then twice as long each time, up to 1 s",
+  );
   listening = true;
-  await clock.advanceAsync(1000, 1000);
+  await clock.advanceAsync(1000, 5);
   assert.equal(prober.state("k")?.verdict, "Passed", "ready 1 s after the server listens, not 10 s");
-  assert.deepEqual(checkedAt, [0, 1000, 2000, 3000]);
-  await clock.advanceAsync(9999, 1000);
-  assert.equal(checkedAt.length, 4, "once ready, the next check waits the full interval");
-  await clock.advanceAsync(1, 1);
-  assert.deepEqual(checkedAt.slice(4), [13_000]);
+  assert.deepEqual(checkedAt.slice(8), [3575]);
+  await clock.advanceAsync(9995, 5);
+  assert.equal(checkedAt.length, 9, "once ready, the next check waits the full interval");
+  await clock.advanceAsync(5, 5);
+  assert.deepEqual(checkedAt.slice(9), [13_575]);
+  prober.stopAll();
+});
+
+test("start-up: a check that hangs does not hold up the ones after it, and its late miss is dropped", async () => {
+  const clock = new FakeClock();
+  const start = clock.now();
+  const checkedAt: number[] = [];
+  let releaseFirst: (outcome: ProbeOutcome) => void = () => undefined;
+  const changes: Array<[number, string]> = [];
+  const prober = new Prober({
+    clock,
+    logger: nullLogger,
+    probe: () => {
+      checkedAt.push(clock.now() - start);
+      // The first connection stalls (as one to a port published a moment ago can); later ones answer.
+      if (checkedAt.length === 1) return new Promise((resolve) => (releaseFirst = resolve));
+      return Promise.resolve({ ok: true, message: "up" });
+    },
+    onVerdictChange: (key) => changes.push([clock.now() - start, prober.state(key)?.verdict ?? ""]),
+  });
+  prober.ensure("k", probeTargetFor(undefined, { host: "h", port: 1, containerId: "c1" }));
+  clock.advance(0);
+  await flushPromises();
+  await clock.advanceAsync(25, 5);
+  assert.deepEqual(checkedAt, [0, 25], "the second check started while the first still hung");
+  assert.deepEqual(changes, [[25, "Passed"]]);
+  releaseFirst({ ok: false, message: "timed out" });
+  await flushPromises();
+  assert.equal(prober.state("k")?.consecutiveFailures, 0, "the overtaken miss is not counted");
+  assert.equal(prober.state("k")?.message, "up");
+  await clock.advanceAsync(10_000, 1000);
+  assert.deepEqual(checkedAt, [0, 25, 10_025], "after the verdict, one check per interval");
+  prober.stopAll();
+});
+
+test("start-up: at most a few checks are in flight at once", async () => {
+  const clock = new FakeClock();
+  let started = 0;
+  const prober = new Prober({
+    clock,
+    logger: nullLogger,
+    probe: () => {
+      started += 1;
+      return new Promise<ProbeOutcome>(() => undefined);
+    },
+    onVerdictChange: () => undefined,
+  });
+  prober.ensure("k", probeTargetFor(undefined, { host: "h", port: 1, containerId: "c1" }));
+  clock.advance(0);
+  await flushPromises();
+  await clock.advanceAsync(5000, 5);
+  assert.equal(started, MAX_STARTUP_CHECKS_IN_FLIGHT);
   prober.stopAll();
 });
 
@@ -213,13 +269,13 @@ test("start-up: fast misses never fail a check sooner than failureThreshold inte
   prober.ensure("k", probeTargetFor(undefined, { host: "h", port: 1, containerId: "c1" }));
   clock.advance(0);
   await flushPromises();
-  await clock.advanceAsync(19_999, 1000);
-  assert.equal(prober.state("k")?.verdict, "Pending", "three misses within 2 s are not yet a failure");
+  await clock.advanceAsync(19_995, 5);
+  assert.equal(prober.state("k")?.verdict, "Pending", "misses within 20 s are not yet a failure");
   assert.ok((prober.state("k")?.consecutiveFailures ?? 0) >= 3);
-  await clock.advanceAsync(1, 1);
-  await clock.advanceAsync(1000, 1000);
-  // The first miss was at 0; failureThreshold 3 at 10 s means failed at 20 s, as without start-up checks.
-  assert.deepEqual(changes, [[20_000, "Failed"]]);
+  await clock.advanceAsync(1000, 5);
+  // The first miss was at 0; failureThreshold 3 at 10 s means failed at 20 s at the earliest:
+  // at the first start-up check after that (they come every second by then).
+  assert.deepEqual(changes, [[20_575, "Failed"]]);
   prober.stopAll();
 });
 
@@ -248,15 +304,29 @@ test("start-up: a replaced container starts with fast checks again", async () =>
   prober.ensure("k", probeTargetFor(undefined, { ...where, containerId: "c2" }));
   clock.advance(0);
   await flushPromises();
-  await clock.advanceAsync(2000, 1000);
+  await clock.advanceAsync(2000, 5);
   assert.deepEqual(seen, [
     ["c1", 0],
     ["c2", 0],
-    ["c2", 1000],
-    ["c2", 2000],
+    ["c2", 25],
+    ["c2", 75],
   ]);
   assert.equal(prober.state("k")?.verdict, "Passed");
   prober.stopAll();
+});
+
+test("the start-up schedule: 25 ms doubling up to 1 s, never past the interval; the interval after", () => {
+  const delays = Array.from({ length: 9 }, (_, i) =>
+    nextProbeDelayMs({ intervalMs: 10_000 }, "Pending", i + 1),
+  );
+  assert.deepEqual(delays, [25, 50, 100, 200, 400, 800, 1000, 1000, 1000]);
+  assert.equal(nextProbeDelayMs({ intervalMs: 10_000 }, "Pending", 10_000), 1000, "no overflow");
+  assert.deepEqual(
+    [1, 3, 4, 5].map((n) => nextProbeDelayMs({ intervalMs: 300 }, "Pending", n)),
+    [25, 100, 200, 300],
+  );
+  assert.equal(nextProbeDelayMs({ intervalMs: 10_000 }, "Passed", 1), 10_000);
+  assert.equal(nextProbeDelayMs({ intervalMs: 10_000 }, "Failed", 3), 10_000);
 });
 
 test("thresholds: success and failure thresholds hold in the start-up phase too", () => {
@@ -273,7 +343,7 @@ test("thresholds: success and failure thresholds hold in the start-up phase too"
   assert.equal(s.verdict, "Pending", "two misses 0.5 s apart are shorter than one 2 s interval");
   s = recordOutcome(s, bad, thresholdsFor(target, s.verdict), 3000);
   assert.equal(s.verdict, "Failed");
-  assert.equal(nextProbeDelayMs(target, "Pending"), 1000);
+  assert.equal(nextProbeDelayMs(target, "Pending", 20), 1000);
   assert.equal(nextProbeDelayMs(target, "Failed"), 2000);
-  assert.equal(nextProbeDelayMs({ intervalMs: 500 }, "Pending"), 500, "never slower than the interval");
+  assert.equal(nextProbeDelayMs({ intervalMs: 500 }, "Pending", 20), 500, "never slower than the interval");
 });

@@ -4,10 +4,15 @@
  * reports back only when its verdict changes (Pending -> Passed/Failed, or a flip), so
  * the reconciler is woken to write status then, not on every check.
  *
- * A new container's first check usually comes before its server listens. Waiting the
- * full interval after that miss would make start-up latency mostly waiting, so until the
- * first verdict a loop checks at a short start-up interval, as a Kubernetes startup probe
- * would, and at intervalSeconds after that.
+ * A new container's first check runs as soon as it is running, and often comes before its
+ * server listens. Waiting the full interval after that miss would make start-up latency
+ * mostly waiting, so until the first verdict a loop checks on a short, growing schedule
+ * (probe-verdict.ts), as a Kubernetes startup probe would, and at intervalSeconds after
+ * that. In that start-up phase the checks overlap: each starts on schedule without waiting
+ * for the ones before it (up to a few at once), because a connection to a port published a
+ * moment ago can stall for about a second inside the engine's port proxy, and a loop that
+ * waited on it would report the stall, not the moment the server answers. Outcomes are
+ * folded in the order their checks started; one overtaken by a newer check's is dropped.
  */
 import type { Clock, TimerHandle } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";
@@ -39,7 +44,15 @@ interface ProbeLoop {
   state: ProbeState;
   timer?: TimerHandle;
   stopped: boolean;
+  /** Checks started so far; each check's number is the count when it started. */
+  started: number;
+  /** The number of the newest check whose outcome is in the state. */
+  folded: number;
+  inFlight: number;
 }
+
+/** Start-up checks in flight at once for one loop, at most. */
+export const MAX_STARTUP_CHECKS_IN_FLIGHT = 3;
 
 export interface ProberOptions {
   clock: Clock;
@@ -70,7 +83,7 @@ export class Prober {
     const state: ProbeState = resume
       ? { ...initialProbeState, verdict: resume.verdict, message: resume.message }
       : initialProbeState;
-    const loop: ProbeLoop = { target, signature, state, stopped: false };
+    const loop: ProbeLoop = { target, signature, state, stopped: false, started: 0, folded: 0, inFlight: 0 };
     this.loops.set(key, loop);
     this.schedule(key, loop, resume ? 0 : target.initialDelayMs);
   }
@@ -113,13 +126,31 @@ export class Prober {
 
   private async tick(key: string, loop: ProbeLoop): Promise<void> {
     if (loop.stopped) return;
+    if (loop.state.verdict === "Pending") {
+      // Start-up: the next check is on the growing schedule whatever this one does.
+      if (loop.inFlight < MAX_STARTUP_CHECKS_IN_FLIGHT) void this.check(key, loop);
+      this.schedule(key, loop, nextProbeDelayMs(loop.target, "Pending", loop.started));
+      return;
+    }
+    await this.check(key, loop);
+    // The next check is timed from the end of this one, so slow checks never overlap.
+    if (!loop.stopped) this.schedule(key, loop, nextProbeDelayMs(loop.target, loop.state.verdict));
+  }
+
+  /** Runs one check and folds its outcome in, unless a newer check's outcome is in already. */
+  private async check(key: string, loop: ProbeLoop): Promise<void> {
+    const number = ++loop.started;
+    loop.inFlight += 1;
     let outcome: ProbeOutcome;
     try {
       outcome = await this.options.probe(loop.target);
     } catch (err) {
       outcome = { ok: false, message: `health check could not run: ${errorFields(err).error as string}` };
+    } finally {
+      loop.inFlight -= 1;
     }
-    if (loop.stopped) return;
+    if (loop.stopped || number < loop.folded) return;
+    loop.folded = number;
     const before = loop.state.verdict;
     loop.state = recordOutcome(
       loop.state,
@@ -127,11 +158,13 @@ export class Prober {
       thresholdsFor(loop.target, before),
       this.options.clock.now(),
     );
-    if (loop.state.verdict !== before) {
-      this.options.logger.debug("health verdict changed", { key, from: before, to: loop.state.verdict });
-      this.options.onVerdictChange(key);
+    if (loop.state.verdict === before) return;
+    this.options.logger.debug("health verdict changed", { key, from: before, to: loop.state.verdict });
+    if (before === "Pending") {
+      // Start-up is over: from now on, a check every interval, timed from this one's end.
+      if (loop.timer) this.options.clock.clearTimeout(loop.timer);
+      this.schedule(key, loop, nextProbeDelayMs(loop.target, loop.state.verdict));
     }
-    // The next check is timed from the end of this one, so slow checks never overlap.
-    this.schedule(key, loop, nextProbeDelayMs(loop.target, loop.state.verdict));
+    this.options.onVerdictChange(key);
   }
 }

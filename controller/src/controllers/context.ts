@@ -12,6 +12,7 @@ import type { EventRecorder } from "../runtime/events.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
 import type { ReferencedContentHashes } from "./definition/referenced-content.js";
+import type { ApplyTrace } from "./apply-trace.js";
 
 export interface ControllerCaches {
   definitions: Informer<Definition>;
@@ -47,7 +48,7 @@ export const DEFAULT_SETTINGS: ControllerSettings = {
   nodeGracePeriodMs: 40_000,
   nodeEvictionTimeoutMs: 60_000,
   leaseNamespace: "berth-system",
-  definitionWorkers: 4,
+  definitionWorkers: 16,
   fileRepositories: { allowed: [], refused: [] },
   deploymentSaltNamespace: "berth-system",
   discoveryMirror: true,
@@ -62,6 +63,8 @@ export interface ControllerContext {
   settings: ControllerSettings;
   /** Salted content hashes of referenced Secrets and ConfigMaps, for deploymentIds. */
   referencedContent: ReferencedContentHashes;
+  /** The controller's part of the apply-to-ready trace (berth_controller_apply_stage_seconds). */
+  trace: ApplyTrace;
   /** Resolves a repository's ref to a commit; git ls-remote when absent (tests put a stand-in here). */
   resolveCommit?: (repository: RepositorySource) => Promise<string>;
 }

@@ -31,6 +31,7 @@ import { ENVIRONMENT_SECRET_TYPE } from "../environment/delivery.js";
 import { DeploymentSalt } from "./definition/deployment-salt.js";
 import { isExternalInstance } from "../api/vocabulary.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
+import { ApplyTrace } from "./apply-trace.js";
 import { ReferencedContentHashes, metadataOnly } from "./definition/referenced-content.js";
 import { newSchedulerController } from "./scheduler/scheduler-controller.js";
 
@@ -100,6 +101,8 @@ export function startController(options: StartControllerOptions, deps: Controlle
     new KubeEventRecorder({ client: deps.client, component: "berth.dev/controller", clock, logger });
   const deploymentSalt = new DeploymentSalt(deps.client, settings.deploymentSaltNamespace);
   const referencedContent = new ReferencedContentHashes(deps.client, deploymentSalt, caches);
+  const trace = new ApplyTrace();
+  trace.watch(caches.definitions, caches.instances);
   const context: ControllerContext = {
     client: deps.client,
     caches,
@@ -108,6 +111,7 @@ export function startController(options: StartControllerOptions, deps: Controlle
     events,
     settings,
     referencedContent,
+    trace,
   };
   manager.add(newDefinitionController(context));
   manager.add(newSchedulerController(context));

@@ -20,6 +20,7 @@ import { DEFAULT_SETTINGS, type ControllerCaches, type ControllerContext } from 
 import { EnvironmentReconciler } from "./environment-controller.js";
 import { DeploymentSalt } from "./definition/deployment-salt.js";
 import { ReferencedContentHashes } from "./definition/referenced-content.js";
+import { ApplyTrace } from "./apply-trace.js";
 
 /** The part of an informer the reconciler reads, over a plain list of objects. */
 class Cache<T extends KubeObject> {
@@ -120,6 +121,7 @@ function world() {
     logger: nullLogger,
     events,
     settings: DEFAULT_SETTINGS,
+    trace: new ApplyTrace(),
     // Environments hash nothing: the salt is never read here.
     referencedContent: new ReferencedContentHashes(
       client,

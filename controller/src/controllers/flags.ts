@@ -49,7 +49,7 @@ export const controllerFlags = defineFlags({
     env: "BERTH_DEFINITION_WORKERS",
     type: "int",
     default: DEFAULT_SETTINGS.definitionWorkers,
-    help: "How many Definitions are reconciled at once.",
+    help: "How many Definitions are reconciled at once (and, each, services of the discovery mirror and Instance environments). A pass mostly waits on the API server, so a burst of new Definitions is worked on side by side.",
     validate: (n) => (n >= 1 && n <= 64 ? undefined : "must be from 1 to 64"),
   },
   discoveryMirror: {

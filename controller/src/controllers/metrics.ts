@@ -45,3 +45,10 @@ export const discoverySyncDuration = new Histogram({
   buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   registers: [registry],
 });
+export const applyStageSeconds = new Histogram({
+  name: "berth_controller_apply_stage_seconds",
+  help: "The controller's stages of a new Instance: instance_created (from the new Definition seen in the cache), bound (from the Instance created), address_written (from the Instance seen ready to its address written into the Definition's status)",
+  labelNames: ["stage"] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});

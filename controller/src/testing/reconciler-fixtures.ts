@@ -24,6 +24,7 @@ import { CONDITIONS, nodeLeaseName } from "../api/vocabulary.js";
 import { DEFAULT_SETTINGS, type ControllerContext } from "../controllers/context.js";
 import { DeploymentSalt } from "../controllers/definition/deployment-salt.js";
 import { ReferencedContentHashes, metadataOnly } from "../controllers/definition/referenced-content.js";
+import { ApplyTrace } from "../controllers/apply-trace.js";
 
 export const NS = "team";
 
@@ -70,7 +71,9 @@ export async function newWorld(): Promise<World> {
       new DeploymentSalt(server, settings.deploymentSaltNamespace),
       caches,
     ),
+    trace: new ApplyTrace(),
   };
+  context.trace.watch(caches.definitions, caches.instances);
   const settle = async (): Promise<void> => flushPromises();
   await settle();
   return {

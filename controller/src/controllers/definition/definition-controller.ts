@@ -145,7 +145,8 @@ export class DefinitionReconciler implements Reconciler {
       ctx.log.debug("waiting for the cache to show earlier changes", {});
     }
 
-    await this.writeStatus(definition, deploymentId, views, dependencies, plan, sourceProblem);
+    await this.writeStatus(definition, deploymentId, owned, views, dependencies, plan, sourceProblem);
+    this.context.trace.definitionPassed(definition);
     if (sourceProblem) this.reportSourceProblem(cached, sourceProblem);
     else this.reportDependencies(cached, dependencies);
 
@@ -197,6 +198,7 @@ export class DefinitionReconciler implements Reconciler {
       this.expectations.expect(key, [instanceName], [], this.context.clock.now());
       try {
         await this.context.client.create(INSTANCES, instance);
+        this.context.trace.instanceCreated(definition, instanceName);
         created.push(instanceName);
       } catch (err) {
         this.expectations.lower(key, instanceName);
@@ -224,6 +226,7 @@ export class DefinitionReconciler implements Reconciler {
   private async writeStatus(
     definition: Definition,
     deploymentId: string,
+    owned: readonly Instance[],
     views: ReturnType<typeof viewInstance>[],
     dependencies: DependencyCheck,
     plan: RolloutPlan,
@@ -246,6 +249,7 @@ export class DefinitionReconciler implements Reconciler {
     const status: DefinitionStatus = { ...aggregated.fields, conditions };
     this.recordReadiness(definition, plan, status);
     await this.statusWriter.update(DEFINITIONS, definition, status);
+    this.context.trace.statusWritten(definition, status, owned);
     definitionReadyReplicas.set(
       { namespace: definition.metadata.namespace ?? "default", definition: definition.metadata.name ?? "" },
       status.readyReplicas ?? 0,

@@ -138,3 +138,27 @@ test("two Definitions wanting one host port: one per node, the third says why it
   assert.deepEqual(eventReasons(world, `${NS}/${admin}`), ["FailedScheduling"]);
   assert.equal(world.server.calls.filter((c) => c.verb !== "get").length, writes);
 });
+
+test("bindings in flight at once: each placement counts the ones still on their way", async (t) => {
+  const { world, definitions, scheduler } = await setup(t, ["node-a", "node-b"]);
+  const names = await createInstances(world, definitions, "gw", 9000, 3);
+  world.server.holdWatchEvents(INSTANCES);
+  // Three workers at once, none waiting for another's binding request to return.
+  const results = await Promise.all(names.map((name) => world.reconcile(scheduler, `${NS}/${name}`)));
+  const placed = names.map((name) => nodeOf(world, name)).filter((node) => node !== undefined);
+  assert.deepEqual([...placed].sort(), ["node-a", "node-b"], "one per node, never two on one port");
+  assert.equal(results.filter((r) => r?.requeueAfterMs === UNSCHEDULABLE_RECHECK_MS).length, 1);
+  world.server.releaseWatchEvents();
+});
+
+test("a binding that fails stops holding its host port at once", async (t) => {
+  const { world, definitions, scheduler } = await setup(t, ["node-a"]);
+  const [first, second] = await createInstances(world, definitions, "gw", 9000, 2);
+  world.server.holdWatchEvents(INSTANCES);
+  // The first one changes on the server behind the cache's back: its binding meets a conflict.
+  await world.server.delete(INSTANCES, { namespace: NS, name: first! });
+  await assert.rejects(world.reconcile(scheduler, `${NS}/${first}`), (err: unknown) => isConflict(err));
+  await world.reconcile(scheduler, `${NS}/${second}`);
+  assert.equal(nodeOf(world, second!), "node-a", "the failed binding left the port free");
+  world.server.releaseWatchEvents();
+});

@@ -3,8 +3,10 @@
  * is bound by patching spec.nodeName (and the node label) with a resourceVersion
  * precondition. An Instance no Node can take gets Scheduled=False with the reason in its
  * status (the controller owns Instance status only while it is unbound) and waits for a
- * Node or Instance change instead of looping. One worker: bindings happen one at a time,
- * each seeing the ones before it, so two replicas never race for the same host port.
+ * Node or Instance change instead of looping. Several workers bind at once, yet every
+ * placement sees all the ones before it: a placement is decided and assumed in one step with
+ * no wait in between (the binding request goes out after), so two replicas never race for
+ * the same host port, and a burst of Instances is bound in parallel, not one round trip each.
  */
 import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../../api/vocabulary.js";
 import { type Condition, type Instance, type InstanceStatus } from "../../api/types.js";
@@ -28,6 +30,9 @@ export const SCHEDULER_CONTROLLER = "scheduler";
 
 /** An unschedulable Instance is looked at again this often even when nothing seems to change. */
 export const UNSCHEDULABLE_RECHECK_MS = 60_000;
+
+/** Bindings in flight at once: placements are still decided one after the other. */
+export const SCHEDULER_WORKERS = 8;
 
 /** How long a binding counts as placed before the cache shows it (a lost event must not stick). */
 const ASSUME_TTL_MS = 30_000;
@@ -64,6 +69,11 @@ export class SchedulerReconciler implements Reconciler {
     const candidate = this.candidateOf(instance);
     const result = schedule(candidate, caches.nodes.list(), this.placedInstances());
     if (result.node !== undefined) {
+      // Assumed before the request goes out: the next placement, on another worker, counts it.
+      this.assumed.set(request.key, {
+        placed: { ...placementOf(instance), nodeName: result.node },
+        at: clock.now(),
+      });
       try {
         await client.mergePatch(
           INSTANCES,
@@ -77,13 +87,11 @@ export class SchedulerReconciler implements Reconciler {
           },
         );
       } catch (err) {
+        this.assumed.delete(request.key);
         if (isNotFound(err)) return;
         throw err;
       }
-      this.assumed.set(request.key, {
-        placed: { ...placementOf(instance), nodeName: result.node },
-        at: clock.now(),
-      });
+      this.context.trace.bound(instance);
       ctx.log.info("bound instance", { node: result.node });
       events.event(instance, "Normal", "Scheduled", `Bound to node ${result.node}.`);
       return;
@@ -151,7 +159,12 @@ function placementOf(instance: Instance): Omit<PlacedInstance, "nodeName"> & Sch
 
 export function newSchedulerController(context: ControllerContext): Controller {
   const { caches } = context;
-  const controller = controllerFor(context, SCHEDULER_CONTROLLER, new SchedulerReconciler(context), 1);
+  const controller = controllerFor(
+    context,
+    SCHEDULER_CONTROLLER,
+    new SchedulerReconciler(context),
+    SCHEDULER_WORKERS,
+  );
   const unbound = (): string[] =>
     caches.instances
       .list()
