@@ -35,6 +35,8 @@ export class CountingKubeClient implements KubeClient {
   constructor(
     private readonly inner: KubeClient,
     readonly role: string,
+    /** Count status patches apart by the phase they write (where one is written). */
+    private readonly byPhase = false,
   ) {}
 
   /** The counts so far, by purpose. */
@@ -84,7 +86,9 @@ export class CountingKubeClient implements KubeClient {
     ref: ObjectRef,
     patch: object,
   ): Promise<T> {
-    this.count("PATCH status of", resource, ref.name);
+    const phase = (patch as { status?: { phase?: unknown } }).status?.phase;
+    const written = this.byPhase && typeof phase === "string" ? ` (phase ${phase})` : "";
+    this.count(`PATCH status${written} of`, resource, ref.name);
     return this.inner.patchStatus(resource, ref, patch);
   }
   delete(resource: ResourceDescriptor, ref: ObjectRef, options?: DeleteOptions): Promise<void> {

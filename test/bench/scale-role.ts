@@ -26,7 +26,7 @@ export interface Measurement {
 
 const role = process.argv[2];
 const gc = (globalThis as { gc?: () => void }).gc;
-const client = new CountingKubeClient(newKubeClient(loadKubeConfig()), role ?? "");
+const client = new CountingKubeClient(newKubeClient(loadKubeConfig()), role ?? "", true);
 const logger = createLogger({ level: "error" });
 const namespace = process.env.BENCH_NAMESPACE ?? "";
 

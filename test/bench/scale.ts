@@ -16,10 +16,19 @@ import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
+import { Informer } from "../../controller/src/runtime/informer.js";
 import { isNotFound } from "../../controller/src/kube/errors.js";
 import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
 import { loadKubeConfig } from "../../controller/src/kube/config.js";
-import { DEFINITIONS, INSTANCES, LEASES, NAMESPACES, NODES } from "../../controller/src/kube/resources.js";
+import { nodeNamespace } from "../../controller/src/environment/delivery.js";
+import {
+  DEFINITIONS,
+  INSTANCES,
+  LEASES,
+  NAMESPACES,
+  NODES,
+  SECRETS,
+} from "../../controller/src/kube/resources.js";
 import { runTemplateOf } from "../../controller/src/controllers/definition/deployment-id.js";
 import type { Measurement } from "./scale-role.js";
 import { inParallel, simulatedDefinition, waitUntil } from "./workload.js";
@@ -178,20 +187,27 @@ async function main(): Promise<void> {
     BENCH_NODES: String(NODE_COUNT),
     BENCH_NODE_BASE: nodeBase,
   };
+  // The bench watches (one list, then a watch) rather than polling lists: at thousands of
+  // Instances a list every 250 ms would be a load on the API server of its own.
+  const instances = new Informer(client, INSTANCES, { namespace });
+  const definitions = new Informer(client, DEFINITIONS, { namespace });
+  instances.start();
+  definitions.start();
+  await Promise.all([instances.waitForSync(), definitions.waitForSync()]);
+  const names = Array.from({ length: DEFINITION_COUNT }, (_, i) => `svc-${i}`);
   const controller = new RoleProcess("controller", env);
   const agent = new RoleProcess("agent", env);
   try {
     await Promise.all([controller.ready(), agent.ready()]);
     const [controllerBefore, agentBefore] = [await controller.measure(), await agent.measure()];
 
-    const names = Array.from({ length: DEFINITION_COUNT }, (_, i) => `svc-${i}`);
     const started = Date.now();
     await inParallel(names, CONCURRENCY, async (name) => {
       await client.create(DEFINITIONS, definitionOf(namespace, name, "0", nodeBase));
     });
     let lastProgress = Date.now();
     await waitUntil("every Instance ready", WAIT, async () => {
-      const { items } = await client.list(INSTANCES, { namespace });
+      const items = instances.list();
       const ready = items.filter((i) => i.status?.ready === true).length;
       if (Date.now() - lastProgress >= 10_000) {
         lastProgress = Date.now();
@@ -203,8 +219,10 @@ async function main(): Promise<void> {
       return ready === TOTAL;
     });
     await waitUntil("every Definition's addresses written", WAIT, async () => {
-      const { items } = await client.list(DEFINITIONS, { namespace });
-      return items.every((d) => d.status?.addresses?.length === REPLICAS);
+      const items = definitions.list();
+      return (
+        items.length === DEFINITION_COUNT && items.every((d) => d.status?.addresses?.length === REPLICAS)
+      );
     });
     const convergeMs = Date.now() - started;
     console.log(
@@ -212,12 +230,14 @@ async function main(): Promise<void> {
     );
 
     const [controllerPeak, agentPeak] = [await controller.measure(), await agent.measure()];
-    console.log("memory at the peak, after GC:");
-    for (const [role, m] of [
-      ["controller", controllerPeak],
-      ["agent", agentPeak],
+    console.log("memory after GC, before any Definition → at the peak:");
+    for (const [role, before, peak] of [
+      ["controller", controllerBefore, controllerPeak],
+      ["agent", agentBefore, agentPeak],
     ] as const) {
-      console.log(`  ${role.padEnd(10)} RSS ${m.rssMiB.toFixed(0)} MiB, heap ${m.heapMiB.toFixed(0)} MiB`);
+      console.log(
+        `  ${role.padEnd(10)} RSS ${before.rssMiB.toFixed(0)} → ${peak.rssMiB.toFixed(0)} MiB, heap ${before.heapMiB.toFixed(0)} → ${peak.heapMiB.toFixed(0)} MiB`,
+      );
     }
     console.log("API requests per Instance, from creation to ready (by verb and resource):");
     printRequests("controller", perInstance(controllerBefore, controllerPeak));
@@ -233,9 +253,7 @@ async function main(): Promise<void> {
     let maxUnavailable = 0;
     // The env values reach Instances through the Node's environment Secret, not the template:
     // an Instance is of the update when its deploymentId is not one from before it.
-    const before = new Set(
-      (await client.list(INSTANCES, { namespace })).items.map((i) => i.spec.deploymentId),
-    );
+    const before = new Set(instances.list().map((i) => i.spec.deploymentId));
     const rollStarted = Date.now();
     await inParallel(names, CONCURRENCY, async (name) => {
       const current = await client.get(DEFINITIONS, { namespace, name });
@@ -245,7 +263,7 @@ async function main(): Promise<void> {
       });
     });
     await waitUntil("the rolling update done", WAIT, async () => {
-      const { items } = await client.list(INSTANCES, { namespace });
+      const items = instances.list();
       const readyPerDefinition = new Map<string, number>();
       for (const i of items) {
         if (i.status?.ready === true && !i.metadata.deletionTimestamp) {
@@ -271,19 +289,34 @@ async function main(): Promise<void> {
         if (!isNotFound(err)) throw err;
       });
     });
-    await waitUntil("everything deleted", WAIT, async () => {
-      const [instances, definitions] = await Promise.all([
-        client.list(INSTANCES, { namespace }),
-        client.list(DEFINITIONS, { namespace }),
-      ]);
-      return instances.items.length === 0 && definitions.items.length === 0;
-    });
+    await waitUntil(
+      "everything deleted",
+      WAIT,
+      async () => instances.list().length === 0 && definitions.list().length === 0,
+    );
     const deleteMs = Date.now() - deleteStarted;
     const agentAfter = await agent.measure();
+    let secretsLeft = 0;
+    for (let i = 0; i < NODE_COUNT; i++) {
+      const { items } = await client.list(SECRETS, { namespace: nodeNamespace(`${nodeBase}-${i}`) });
+      secretsLeft += items.length;
+    }
     console.log(
-      `deletion of everything: ${seconds(deleteMs)}; left over: 0 Definitions, 0 Instances, ${agentAfter.containers} simulated containers`,
+      `deletion of everything: ${seconds(deleteMs)}; left over: 0 Definitions, 0 Instances, ${agentAfter.containers} simulated containers, ${secretsLeft} environment Secrets in the Nodes' namespaces`,
     );
   } finally {
+    // After a failure, the roles still running remove what was made (finalizers and all).
+    if (definitions.list().length > 0 || instances.list().length > 0) {
+      await inParallel(names, CONCURRENCY, (name) =>
+        client.delete(DEFINITIONS, { namespace, name }).catch(() => undefined),
+      );
+      await waitUntil(
+        "the cleanup",
+        { timeoutMs: 300_000, intervalMs: 1000 },
+        async () => instances.list().length === 0,
+      ).catch((err: unknown) => console.error(String(err)));
+    }
+    await Promise.all([instances.stop(), definitions.stop()]);
     await Promise.all([controller.stop(), agent.stop()]);
     controller.kill();
     agent.kill();
@@ -291,6 +324,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < NODE_COUNT; i++) {
       const name = `${nodeBase}-${i}`;
       await client.delete(NODES, { name }).catch(() => undefined);
+      await client.delete(NAMESPACES, { name: nodeNamespace(name) }).catch(() => undefined);
       await client
         .delete(LEASES, { namespace: "berth-system", name: `berth-node-${name}` })
         .catch(() => undefined);
