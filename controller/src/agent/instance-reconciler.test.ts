@@ -11,6 +11,7 @@ import { FakeClock } from "../testing/fake-clock.js";
 import type { ReconcileContext } from "../runtime/controller.js";
 import { TerminalError } from "../runtime/controller.js";
 import { RecordingEventRecorder } from "../testing/recording-events.js";
+import { ENVIRONMENT_DELIVERY_GRACE_MS } from "./failure-policy.js";
 import { nullLogger } from "../runtime/log.js";
 import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import type { SourceImage, SourceImageRequest } from "../source/builder.js";
@@ -790,11 +791,23 @@ test("the delivered environment and pull credentials reach the container and the
 });
 
 test("until its environment is delivered (for this very Instance) it waits, Scheduled, and starts nothing", async () => {
-  const { docker, api, reconcile, environments, prober } = setup();
+  const { clock, docker, api, events, reconcile, environments, prober } = setup();
   deliver(api, environments, undefined);
+  // The delivery follows the binding: for a grace period the wait is not said at all.
+  const statusBefore = structuredClone(api.instance.status);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: ENVIRONMENT_DELIVERY_GRACE_MS });
+  clock.advance(ENVIRONMENT_DELIVERY_GRACE_MS - 1);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 1 });
+  assert.deepEqual(api.instance.status, statusBefore, "no status write within the grace");
+  assert.equal(events.events.length, 0, "no Event within the grace");
+  clock.advance(1);
   assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
   assert.equal(api.instance.status?.phase, "Scheduled");
   assert.equal(containerReadyOf(api.instance)?.reason, "EnvironmentNotDelivered");
+  assert.deepEqual(
+    events.events.map((e) => `${e.type} ${e.reason}`),
+    ["Warning EnvironmentNotDelivered"],
+  );
   assert.equal(docker.containers.size, 0);
 
   // A Secret left for an earlier Instance of the same name is not this one's.

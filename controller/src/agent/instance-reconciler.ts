@@ -5,7 +5,7 @@
  * it observed, only when it changed.
  */
 import type { HealthCheck, Instance, InstanceStatus, RunTemplate } from "../api/types.js";
-import { FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/vocabulary.js";
+import { CONDITIONS, FIRST_UNPRIVILEGED_PORT, INSTANCE_FINALIZER } from "../api/vocabulary.js";
 import type { ContainerInfo, ContainerSummary } from "../docker/types.js";
 import { hostPortFor } from "../docker/types.js";
 import type { KubeClient } from "../kube/client.js";
@@ -18,7 +18,7 @@ import type { EventRecorder } from "../runtime/events.js";
 import { addFinalizer, hasFinalizer, removeFinalizer } from "../runtime/finalizers.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
-import { StatusWriter } from "../runtime/conditions.js";
+import { StatusWriter, getCondition } from "../runtime/conditions.js";
 import {
   describeExit,
   inspectOrUndefined,
@@ -49,10 +49,11 @@ import type { Observed } from "./instance-status.js";
 import { REASONS, composeStatus, eventsForChange, lastProbeTimeToWrite } from "./instance-status.js";
 import type { BuildSourceImage, ImageStep } from "./images.js";
 import type { DeliveredEnvironments } from "./environment.js";
-import { instanceEnvironment } from "./environment.js";
+import { ENVIRONMENT_NOT_DELIVERED, instanceEnvironment } from "./environment.js";
 import {
   ENGINE_DOWN_REASONS,
   TERMINAL_REASONS,
+  ENVIRONMENT_DELIVERY_GRACE_MS,
   WAITING_RECHECK_MS,
   WAITING_REASONS,
   describeWait,
@@ -134,6 +135,8 @@ export class InstanceReconciler implements Reconciler {
   private readonly crashes: CrashRecords;
   /** Containers whose health check has passed at least once, by Instance key. */
   private readonly everReady = new Map<string, string>();
+  /** When each Instance was first found without its delivered environment (unsaid yet). */
+  private readonly environmentAwaitedSince = new Map<string, number>();
   /**
    * Instances whose status carries a probe time from this process's own checks. Until then
    * (an adopted Instance after a restart) the first check's time is written once, so the
@@ -614,6 +617,12 @@ export class InstanceReconciler implements Reconciler {
     // API errors (a conflict on a status write, say) are the work queue's to retry.
     if (context.signal.aborted || !isDeploymentFailure(err)) throw err;
     const reason = err.reason;
+    if (reason === ENVIRONMENT_NOT_DELIVERED) {
+      const graceLeftMs = this.environmentGraceLeft(key, instance);
+      if (graceLeftMs > 0) return { requeueAfterMs: graceLeftMs };
+    } else {
+      this.environmentAwaitedSince.delete(key);
+    }
     const engineDown = ENGINE_DOWN_REASONS.has(reason);
     const waiting = WAITING_REASONS.has(reason);
     const terminal = TERMINAL_REASONS.has(reason);
@@ -709,7 +718,21 @@ export class InstanceReconciler implements Reconciler {
     }
   }
 
+  /**
+   * How much longer a missing environment goes unsaid for this Instance: none once its
+   * status says it already, or once the grace since it was first found missing has passed.
+   */
+  private environmentGraceLeft(key: string, instance: Instance): number {
+    const said = getCondition(instance.status?.conditions, CONDITIONS.containerReady)?.reason;
+    if (said === ENVIRONMENT_NOT_DELIVERED) return 0;
+    const now = this.options.clock.now();
+    const since = this.environmentAwaitedSince.get(key) ?? now;
+    this.environmentAwaitedSince.set(key, since);
+    return Math.max(0, since + ENVIRONMENT_DELIVERY_GRACE_MS - now);
+  }
+
   private forget(key: string): void {
+    this.environmentAwaitedSince.delete(key);
     this.preparations.cancel(key);
     this.stopProbes(key);
     this.retries.reset(key);
