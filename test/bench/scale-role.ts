@@ -12,7 +12,11 @@ import { startController } from "../../controller/src/controllers/controller-rol
 import { newKubeClient } from "../../controller/src/kube/client.js";
 import { loadKubeConfig } from "../../controller/src/kube/config.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import { reconcileTime } from "../../controller/src/runtime/metrics.js";
+import {
+  reconcileTime,
+  reconcileTotal,
+  workqueueQueueDuration,
+} from "../../controller/src/runtime/metrics.js";
 import { startSimulatedNodes } from "../../controller/src/simulated/nodes.js";
 import { CountingKubeClient } from "./counting-client.js";
 
@@ -21,6 +25,10 @@ export interface Measurement {
   heapMiB: number;
   requests: Record<string, number>;
   reconcileP99Ms: Record<string, number>;
+  /** How long keys waited in each controller's queue before a worker took them: p99. */
+  queueWaitP99Ms: Record<string, number>;
+  /** Reconciles per controller and result (success, error, requeue, requeue_after). */
+  reconciles: Record<string, number>;
   containers: number;
 }
 
@@ -30,26 +38,36 @@ const client = new CountingKubeClient(newKubeClient(loadKubeConfig()), role ?? "
 const logger = createLogger({ level: "error" });
 const namespace = process.env.BENCH_NAMESPACE ?? "";
 
-/** p99 of a histogram per controller, from its cumulative buckets (the bucket's upper bound). */
-async function reconcileP99(): Promise<Record<string, number>> {
-  const { values } = await reconcileTime.get();
-  const byController = new Map<string, Array<{ le: number; count: number }>>();
+/** p99 of a histogram per label value, from its cumulative buckets (the bucket's upper bound). */
+async function p99ByLabel(
+  histogram: typeof reconcileTime | typeof workqueueQueueDuration,
+  label: string,
+): Promise<Record<string, number>> {
+  const { values } = await histogram.get();
+  const byLabel = new Map<string, Array<{ le: number; count: number }>>();
   for (const value of values) {
-    if (value.metricName !== "controller_runtime_reconcile_time_seconds_bucket") continue;
-    const controller = String(value.labels.controller);
-    const bound = (value.labels as Record<string, string | number | undefined>).le;
-    const le = bound === "+Inf" ? Infinity : Number(bound);
-    byController.set(controller, [...(byController.get(controller) ?? []), { le, count: value.value }]);
+    if (!value.metricName?.endsWith("_bucket")) continue;
+    const labels = value.labels as Record<string, string | number | undefined>;
+    const key = String(labels[label]);
+    const le = labels.le === "+Inf" ? Infinity : Number(labels.le);
+    byLabel.set(key, [...(byLabel.get(key) ?? []), { le, count: value.value }]);
   }
   const result: Record<string, number> = {};
-  for (const [controller, buckets] of byController) {
+  for (const [key, buckets] of byLabel) {
     buckets.sort((a, b) => a.le - b.le);
     const total = buckets.at(-1)?.count ?? 0;
     if (total === 0) continue;
     const bucket = buckets.find((b) => b.count >= 0.99 * total);
-    result[controller] = (bucket?.le ?? Infinity) * 1000;
+    result[key] = (bucket?.le ?? Infinity) * 1000;
   }
   return result;
+}
+
+async function reconcileCounts(): Promise<Record<string, number>> {
+  const { values } = await reconcileTotal.get();
+  return Object.fromEntries(
+    values.filter((v) => v.value > 0).map((v) => [`${v.labels.controller} ${v.labels.result}`, v.value]),
+  );
 }
 
 async function main(): Promise<void> {
@@ -100,7 +118,9 @@ async function main(): Promise<void> {
           rssMiB: memory.rss / 1024 / 1024,
           heapMiB: memory.heapUsed / 1024 / 1024,
           requests: Object.fromEntries(client.snapshot()),
-          reconcileP99Ms: await reconcileP99(),
+          reconcileP99Ms: await p99ByLabel(reconcileTime, "controller"),
+          queueWaitP99Ms: await p99ByLabel(workqueueQueueDuration, "name"),
+          reconciles: await reconcileCounts(),
           containers: containers(),
         };
         process.send?.({ type: "measurement", measurement });

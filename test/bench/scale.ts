@@ -160,7 +160,7 @@ function printRequests(role: string, perInstanceCounts: Map<string, number>): vo
   let writes = 0;
   for (const [purpose, count] of [...perInstanceCounts].sort((a, b) => b[1] - a[1])) {
     console.log(`  ${role.padEnd(10)} ${purpose.padEnd(48)} ${count.toFixed(2)}`);
-    if (/^(POST|PUT|PATCH|DELETE)/.test(purpose)) writes += count;
+    if (/^(POST|PUT|PATCH|DELETE)/.test(purpose) && !purpose.includes(" refused (")) writes += count;
   }
   console.log(`  ${role.padEnd(10)} ${"writes in all".padEnd(48)} ${writes.toFixed(2)}`);
 }
@@ -246,6 +246,23 @@ async function main(): Promise<void> {
     for (const m of [controllerPeak, agentPeak]) {
       for (const [name, p99] of Object.entries(m.reconcileP99Ms)) {
         console.log(`  ${name.padEnd(24)} ${p99 === Infinity ? "> 60 s" : `≤ ${p99} ms`}`);
+      }
+    }
+
+    console.log("queue wait p99 (before a worker took the key; histogram bucket bound):");
+    for (const m of [controllerPeak, agentPeak]) {
+      for (const [name, p99] of Object.entries(m.queueWaitP99Ms)) {
+        console.log(`  ${name.padEnd(24)} ${p99 === Infinity ? "> 60 s" : `≤ ${p99} ms`}`);
+      }
+    }
+    console.log("reconciles per Instance, from creation to ready (by controller and result):");
+    for (const [before, peak] of [
+      [controllerBefore, controllerPeak],
+      [agentBefore, agentPeak],
+    ] as const) {
+      for (const [what, count] of Object.entries(peak.reconciles)) {
+        const delta = count - (before.reconciles[what] ?? 0);
+        if (delta > 0) console.log(`  ${what.padEnd(40)} ${(delta / TOTAL).toFixed(2)}`);
       }
     }
 
