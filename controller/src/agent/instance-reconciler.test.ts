@@ -29,10 +29,19 @@ import { Prober } from "./prober.js";
 
 const NODE = { nodeName: "node-a", installation: "inst-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
 
-/** Keeps one Instance and applies status and finalizer writes to it, as the API server would. */
+/**
+ * Keeps one Instance and applies status and finalizer writes to it, as the API server would
+ * (each write a new resourceVersion). Its cache is always current: tests that need the
+ * cache behind hold on to an older copy.
+ */
 class InstanceApi extends FakeKubeClient {
+  /** What the agent's cache shows when it lags behind the API server; current when unset. */
+  cacheView: Instance | undefined;
   constructor(public instance: Instance) {
     super();
+  }
+  private bump(): void {
+    this.instance.metadata.resourceVersion = String(Number(this.instance.metadata.resourceVersion ?? 0) + 1);
   }
   override async patchStatus<T extends KubeObject>(
     _r: ResourceDescriptor<T>,
@@ -47,6 +56,7 @@ class InstanceApi extends FakeKubeClient {
       else merged[key] = value;
     }
     this.instance = structuredClone({ ...this.instance, status: merged });
+    this.bump();
     return structuredClone(this.instance) as unknown as T;
   }
   override async jsonPatch<T extends KubeObject>(
@@ -58,6 +68,7 @@ class InstanceApi extends FakeKubeClient {
     for (const op of ops) {
       if (op.op === "add" || op.op === "replace") this.instance.metadata.finalizers = op.value as string[];
     }
+    this.bump();
     return structuredClone(this.instance) as unknown as T;
   }
 }
@@ -160,7 +171,7 @@ function setup(
     node: NODE,
     docker,
     client: api,
-    instances: { get: () => api.instance },
+    instances: { get: () => api.cacheView ?? api.instance },
     environments: { get: (namespace, name) => environments.get(`${namespace ?? ""}/${name}`) },
     prober,
     events,
@@ -231,6 +242,25 @@ test("a new Instance gets a labelled container, an address, and Running once the
   const writes = api.calls.filter((c) => c.verb === "patchStatus").length;
   await reconcile();
   assert.equal(api.calls.filter((c) => c.verb === "patchStatus").length, writes, "no change, no write");
+  prober.stopAll();
+});
+
+test("a pass before the cache shows the agent's own status write does not write it again", async () => {
+  const { api, reconcile, prober } = setup();
+  api.cacheView = structuredClone(api.instance);
+  await reconcile();
+  const writes = () => api.calls.filter((call) => call.verb === "patchStatus").length;
+  const written = writes();
+  assert.ok(written > 0, "the first pass writes a status");
+  const phase = api.instance.status?.phase;
+  await reconcile();
+  assert.equal(writes(), written, "no second write of the same status over a stale resourceVersion");
+  assert.equal(api.instance.status?.phase, phase);
+
+  // Once the cache shows something newer, that is what the pass starts from.
+  api.cacheView = undefined;
+  await reconcile();
+  assert.equal(writes(), written);
   prober.stopAll();
 });
 

@@ -135,6 +135,12 @@ export class InstanceReconciler implements Reconciler {
   private readonly crashes: CrashRecords;
   /** Containers whose health check has passed at least once, by Instance key. */
   private readonly everReady = new Map<string, string>();
+  /**
+   * The Instance as this agent's last status write left it, with the resourceVersion it was
+   * written over: until the cache shows the write, a pass starts from it, not from the cache
+   * (from the cache it would write the same change again, refused as a conflict).
+   */
+  private readonly written = new Map<string, { over: string; instance: Instance }>();
   /** When each Instance was first found without its delivered environment (unsaid yet). */
   private readonly environmentAwaitedSince = new Map<string, number>();
   /**
@@ -174,7 +180,7 @@ export class InstanceReconciler implements Reconciler {
     const namespace = request.namespace ?? "";
     const key = request.key;
     const { node, docker } = this.options;
-    const cached = this.options.instances.get(namespace, request.name);
+    const cached = this.latest(key, this.options.instances.get(namespace, request.name));
     // Its own containers and unclaimed ones from before the installation label (adopted);
     // never another installation's, which may run an Instance of the same name here.
     const listContainers = async () =>
@@ -701,6 +707,12 @@ export class InstanceReconciler implements Reconciler {
       now,
     );
     const updated = await this.statusWriter.update(INSTANCES, instance, status);
+    if (updated && instance.metadata.resourceVersion) {
+      this.written.set(`${instance.metadata.namespace ?? ""}/${instance.metadata.name ?? ""}`, {
+        over: instance.metadata.resourceVersion,
+        instance: updated,
+      });
+    }
     if (!updated || options.quiet) return updated ?? instance;
     for (const event of eventsForChange(instance.status, status)) {
       this.options.events.event(instance, event.type, event.reason, event.message);
@@ -731,7 +743,17 @@ export class InstanceReconciler implements Reconciler {
     return Math.max(0, since + ENVIRONMENT_DELIVERY_GRACE_MS - now);
   }
 
+  /** The cached Instance, or this agent's own last write of it while the cache lags behind. */
+  private latest(key: string, cached: Instance | undefined): Instance | undefined {
+    const written = this.written.get(key);
+    if (!written) return cached;
+    if (cached?.metadata.resourceVersion === written.over) return written.instance;
+    this.written.delete(key);
+    return cached;
+  }
+
   private forget(key: string): void {
+    this.written.delete(key);
     this.environmentAwaitedSince.delete(key);
     this.preparations.cancel(key);
     this.stopProbes(key);
