@@ -1,6 +1,19 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/** The folders cli/ wires together and testing/ may import (all but cli/ and client/). */
+const BELOW_CLI = [
+  "api",
+  "kube",
+  "runtime",
+  "docker",
+  "environment",
+  "source",
+  "agent",
+  "controllers",
+  "registry",
+  "simulated",
+];
 /**
  * The layers of controller/src, lowest first: a folder may import only the folders listed
  * for it (docs/architecture.md draws the same picture). `testing/` holds test doubles: any
@@ -17,19 +30,10 @@ export const LAYERS = {
   agent: ["api", "kube", "runtime", "docker", "environment", "source"],
   controllers: ["api", "kube", "runtime", "environment", "source"],
   registry: ["api", "kube", "runtime", "client"],
-  cli: [
-    "api",
-    "kube",
-    "runtime",
-    "docker",
-    "environment",
-    "source",
-    "agent",
-    "controllers",
-    "registry",
-    "client",
-  ],
-  testing: ["api", "kube", "runtime", "docker", "environment", "source", "agent", "controllers", "registry"],
+  // The simulated runtime, a measurement tool: real agents on in-memory engines.
+  simulated: ["api", "kube", "runtime", "docker", "agent"],
+  cli: [...BELOW_CLI, "client"],
+  testing: BELOW_CLI,
 };
 
 /**

@@ -35,6 +35,8 @@ export class CountingKubeClient implements KubeClient {
   constructor(
     private readonly inner: KubeClient,
     readonly role: string,
+    /** Count status patches apart by the phase they write (where one is written). */
+    private readonly byPhase = false,
   ) {}
 
   /** The counts so far, by purpose. */
@@ -43,8 +45,25 @@ export class CountingKubeClient implements KubeClient {
   }
 
   private count(verb: string, resource: ResourceDescriptor, name?: string): void {
-    const key = purposeOf(verb, resource, name);
+    this.add(purposeOf(verb, resource, name));
+  }
+
+  private add(key: string): void {
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  /** A refused write is counted once more apart, by its status code (409: a conflict). */
+  private outcome<T>(
+    request: Promise<T>,
+    verb: string,
+    resource: ResourceDescriptor,
+    name?: string,
+  ): Promise<T> {
+    return request.catch((err: unknown) => {
+      const code = (err as { statusCode?: number }).statusCode ?? "no answer";
+      this.add(`${purposeOf(verb, resource, name)} refused (${code})`);
+      throw err;
+    });
   }
 
   get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
@@ -57,11 +76,11 @@ export class CountingKubeClient implements KubeClient {
   }
   create<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
     this.count("POST", resource, obj.metadata?.name);
-    return this.inner.create(resource, obj);
+    return this.outcome(this.inner.create(resource, obj), "POST", resource, obj.metadata?.name);
   }
   replace<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
     this.count("PUT", resource, obj.metadata?.name);
-    return this.inner.replace(resource, obj);
+    return this.outcome(this.inner.replace(resource, obj), "PUT", resource, obj.metadata?.name);
   }
   mergePatch<T extends KubeObject>(
     resource: ResourceDescriptor<T>,
@@ -69,7 +88,7 @@ export class CountingKubeClient implements KubeClient {
     patch: object,
   ): Promise<T> {
     this.count("PATCH", resource, ref.name);
-    return this.inner.mergePatch(resource, ref, patch);
+    return this.outcome(this.inner.mergePatch(resource, ref, patch), "PATCH", resource, ref.name);
   }
   jsonPatch<T extends KubeObject>(
     resource: ResourceDescriptor<T>,
@@ -77,19 +96,21 @@ export class CountingKubeClient implements KubeClient {
     ops: JsonPatchOp[],
   ): Promise<T> {
     this.count("PATCH", resource, ref.name);
-    return this.inner.jsonPatch(resource, ref, ops);
+    return this.outcome(this.inner.jsonPatch(resource, ref, ops), "PATCH", resource, ref.name);
   }
   patchStatus<T extends KubeObject>(
     resource: ResourceDescriptor<T>,
     ref: ObjectRef,
     patch: object,
   ): Promise<T> {
-    this.count("PATCH status of", resource, ref.name);
-    return this.inner.patchStatus(resource, ref, patch);
+    const phase = (patch as { status?: { phase?: unknown } }).status?.phase;
+    const written = this.byPhase && typeof phase === "string" ? ` (phase ${phase})` : "";
+    this.count(`PATCH status${written} of`, resource, ref.name);
+    return this.outcome(this.inner.patchStatus(resource, ref, patch), "PATCH status of", resource, ref.name);
   }
   delete(resource: ResourceDescriptor, ref: ObjectRef, options?: DeleteOptions): Promise<void> {
     this.count("DELETE", resource, ref.name);
-    return this.inner.delete(resource, ref, options);
+    return this.outcome(this.inner.delete(resource, ref, options), "DELETE", resource, ref.name);
   }
   watch<T extends KubeObject>(
     resource: ResourceDescriptor<T>,

@@ -18,7 +18,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { API_VERSION, type Definition } from "../../controller/src/api/types.js";
 import { startAgent } from "../../controller/src/agent/agent-role.js";
 import { nodeLeaseName } from "../../controller/src/api/vocabulary.js";
 import { startController } from "../../controller/src/controllers/controller-role.js";
@@ -28,13 +27,16 @@ import { loadKubeConfig } from "../../controller/src/kube/config.js";
 import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
 import { KubeEventRecorder } from "../../controller/src/runtime/events.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
-import { SimulatedEngine } from "./simulated-engine.js";
+import { SimulatedEngine } from "../../controller/src/simulated/engine.js";
+import { IMAGE, inParallel, simulatedDefinition, waitUntil } from "./workload.js";
 
-const IMAGE = "berth-test/echo:1";
 const REPLICAS = 5;
 const TOTAL = whole(process.env.BENCH_INSTANCES, 5000);
 const PER_ROUND = whole(process.env.BENCH_ROUND_INSTANCES, 250);
 const LEASE_NAMESPACE = "berth-system";
+
+/** How long a round may take to converge, and how often it is looked at. */
+const WAIT = { timeoutMs: 600_000, intervalMs: 500 };
 
 function whole(text: string | undefined, fallback: number): number {
   if (text === undefined || text === "") return fallback;
@@ -78,23 +80,6 @@ async function settledHeapMiB(): Promise<number> {
   return process.memoryUsage().heapUsed / 1024 / 1024;
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await sleep(500);
-  }
-}
-
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
-    }),
-  );
-}
-
 async function ignoreNotFound(promise: Promise<unknown>): Promise<void> {
   try {
     await promise;
@@ -108,26 +93,19 @@ async function round(client: KubeClient, namespace: string, nodeName: string, in
   const count = Math.ceil(PER_ROUND / REPLICAS);
   const names = Array.from({ length: count }, (_, i) => `soak-${index}-${i}`);
   await inParallel(names, 8, async (name) => {
-    const definition: Definition = {
-      apiVersion: API_VERSION,
-      kind: "Definition",
-      metadata: { name, namespace },
-      spec: {
-        image: { name: IMAGE, port: 8080 },
-        replicas: REPLICAS,
-        placement: { nodeSelector: { "berth.dev/soak": nodeName } },
-        // The simulated engine runs exec checks: no container listens on a port.
-        healthCheck: { type: "exec", command: ["true"], intervalSeconds: 30 },
-      },
-    };
+    const definition = simulatedDefinition(namespace, name, {
+      replicas: REPLICAS,
+      selector: { "berth.dev/soak": nodeName },
+      intervalSeconds: 30,
+    });
     await client.create(DEFINITIONS, definition);
   });
-  await waitUntil(`round ${index}: every Instance ready`, async () => {
+  await waitUntil(`round ${index}: every Instance ready`, WAIT, async () => {
     const { items } = await client.list(INSTANCES, { namespace });
     return items.length === count * REPLICAS && items.every((i) => i.status?.ready === true);
   });
   await inParallel(names, 8, (name) => ignoreNotFound(client.delete(DEFINITIONS, { namespace, name })));
-  await waitUntil(`round ${index}: every Instance gone`, async () => {
+  await waitUntil(`round ${index}: every Instance gone`, WAIT, async () => {
     const [instances, definitions] = await Promise.all([
       client.list(INSTANCES, { namespace }),
       client.list(DEFINITIONS, { namespace }),
@@ -150,7 +128,11 @@ async function main(): Promise<void> {
   );
 
   await client.create(NAMESPACES, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
-  const engine = new SimulatedEngine(`unix://${path.join(dir, "simulated.sock")}`, [IMAGE], "127.0.0.1");
+  const engine = new SimulatedEngine({
+    url: `unix://${path.join(dir, "simulated.sock")}`,
+    images: [IMAGE],
+    bindAddress: "127.0.0.1",
+  });
   const controller = startController(
     { watchNamespace: namespace },
     { client, logger, events: compressedRecorder(client, "berth.dev/controller") },

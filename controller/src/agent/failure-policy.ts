@@ -38,6 +38,14 @@ export const WAITING_REASONS: ReadonlySet<string> = new Set([
   ENVIRONMENT_NOT_DELIVERED,
 ]);
 export const WAITING_RECHECK_MS = 5000;
+/**
+ * The agent often sees a new binding before the controller has delivered its environment
+ * (the delivery follows the binding). For this long after it first found the environment
+ * missing it waits without a word (the delivery wakes it); only then does it write
+ * EnvironmentNotDelivered and say it in an Event. Said at once, the race cost every new
+ * Instance a status write and an Event.
+ */
+export const ENVIRONMENT_DELIVERY_GRACE_MS = 10_000;
 
 /** A failure of the deployment step, reported on the Instance (API errors are the work queue's). */
 export type DeploymentFailure = ContainerConfigError | EnvironmentError | DockerError | SourceError;

@@ -26,6 +26,8 @@ import { Shutdown } from "../runtime/shutdown.js";
 import { parseHostPort } from "../runtime/flags.js";
 import { COMMANDS, runCommand, type CommandName } from "./registry-commands.js";
 import { ROLES, type Role } from "./roles.js";
+import { simulatedFromFlags } from "../simulated/flags.js";
+import { startSimulatedNodes } from "../simulated/nodes.js";
 import { VERSION } from "../runtime/version.js";
 
 function usage(): string {
@@ -142,14 +144,19 @@ async function run(role: Role, values: Record<string, unknown>, logger: Logger):
     const roleDone: Array<Promise<void>> = [];
     if (role === "agent" || role === "all") {
       const options = agentOptionsFromFlags(values as never);
-      const agent = await startAgent(options, {
+      const simulated = simulatedFromFlags(values as never);
+      const agentDeps = {
         client,
         logger,
-        onFatal: (err) => {
+        onFatal: (err: Error) => {
           logger.error("agent stopped", errorFields(err));
           void shutdown.shutdown("agent stopped").finally(() => process.exit(1));
         },
-      });
+      };
+      const agent = simulated
+        ? await startSimulatedNodes(options, simulated, agentDeps)
+        : await startAgent(options, agentDeps);
+      if (simulated) logger.warn("SIMULATED RUNTIME: no container runs", { nodes: simulated.nodes });
       server.addReadyzCheck("agent", () => undefined);
       shutdown.onShutdown("agent", () => agent.stop());
     }

@@ -2,6 +2,7 @@
 import { agentFlags } from "../agent/flags.js";
 import { controllerFlags } from "../controllers/flags.js";
 import { registryFlags } from "../registry/flags.js";
+import { runtimeFlags } from "../simulated/flags.js";
 import { commonFlags, leaderFlags, mergeFlags } from "./flags.js";
 
 export const ROLES = {
@@ -12,7 +13,7 @@ export const ROLES = {
   },
   agent: {
     summary: "Run the Instances bound to this machine's Node on its Docker engine; heartbeat the Node.",
-    flags: mergeFlags(commonFlags, agentFlags),
+    flags: mergeFlags(commonFlags, agentFlags, runtimeFlags),
   },
   registry: {
     summary:
@@ -27,6 +28,7 @@ export const ROLES = {
       { ...leaderFlags, leaderElect: { ...leaderFlags.leaderElect, default: false } },
       controllerFlags,
       agentFlags,
+      runtimeFlags,
       registryFlags,
     ),
   },

@@ -82,6 +82,36 @@ test("scale: Instances are created up to replicas, once, and the surplus goes wh
   assert.ok(eventReasons(world, `${NS}/web`).includes("InstancesDeleted"));
 });
 
+test("Instances are created in slow-start batches of 1, 2, 4, ... side by side; a refused create stops the rest", async (t) => {
+  const { world, definitions } = await setup(t);
+  const create = world.server.create.bind(world.server);
+  let inFlight = 0;
+  const seen: number[] = [];
+  let refuse: number | undefined = undefined;
+  world.server.create = (async (resource, obj) => {
+    if (resource.plural !== INSTANCES.plural) return await create(resource, obj);
+    seen.push(inFlight);
+    const call = seen.length;
+    inFlight++;
+    await new Promise((resolve) => setImmediate(resolve));
+    inFlight--;
+    if (call === refuse) throw new Error("the API server refused it");
+    return await create(resource, obj);
+  }) as typeof world.server.create;
+  await applyDefinition(world, "web", web({ replicas: 10 }));
+  await world.reconcile(definitions, `${NS}/web`);
+  // What was in flight as each create went out: batches of 1, 2, 4 and the last 3.
+  assert.deepEqual(seen, [0, 0, 1, 0, 1, 2, 3, 0, 1, 2]);
+  assert.equal(instances(world, "web").length, 10);
+
+  await applyDefinition(world, "api", web({ replicas: 10 }));
+  seen.length = 0;
+  refuse = 2;
+  await assert.rejects(world.reconcile(definitions, `${NS}/api`), /refused/);
+  assert.equal(seen.length, 3, "no batch goes out after the one with the refused create");
+  assert.equal(instances(world, "api").length, 2);
+});
+
 test("a lagging cache never makes it create twice", async (t) => {
   const { world, definitions } = await setup(t);
   await applyDefinition(world, "web", web({ replicas: 2 }));

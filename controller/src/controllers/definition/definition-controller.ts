@@ -192,26 +192,57 @@ export class DefinitionReconciler implements Reconciler {
     const taken = new Set(this.context.caches.instances.list(namespace).map((i) => i.metadata.name ?? ""));
     for (const pending of this.expectations.pendingCreates(key)) taken.add(pending);
     const created: string[] = [];
-    for (const ordinal of freeOrdinals(name, deploymentId, taken, plan.create)) {
-      const instance = desiredInstance(definition, deploymentId, ordinal, template);
-      const instanceName = instance.metadata.name ?? "";
-      this.expectations.expect(key, [instanceName], [], this.context.clock.now());
-      try {
-        await this.context.client.create(INSTANCES, instance);
-        this.context.trace.instanceCreated(definition, instanceName);
-        created.push(instanceName);
-      } catch (err) {
-        this.expectations.lower(key, instanceName);
-        // Someone holds the name (an Instance this cache has not seen yet): the next pass picks another.
-        if (isAlreadyExists(err)) continue;
+    const instances = freeOrdinals(name, deploymentId, taken, plan.create).map((ordinal) =>
+      desiredInstance(definition, deploymentId, ordinal, template),
+    );
+    // Slow start, as Kubernetes' ReplicaSets create Pods: batches of 1, 2, 4, ... side by side,
+    // so ten replicas cost four round trips, not ten, and a failing create stops after one.
+    for (let next = 0, batch = 1; next < instances.length; next += batch, batch *= 2) {
+      const outcomes = await Promise.allSettled(
+        instances.slice(next, next + batch).map((instance) => this.createInstance(key, definition, instance)),
+      );
+      for (const outcome of outcomes)
+        if (outcome.status === "fulfilled" && outcome.value) created.push(outcome.value);
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+      if (failed) {
+        this.announceCreated(ctx, definition, deploymentId, created);
         // The namespace is going away and will take this Definition with it: nothing to start.
-        if (isNamespaceTerminating(err)) {
+        if (isNamespaceTerminating(failed.reason)) {
           ctx.log.debug("namespace is terminating, creating nothing", {});
           return;
         }
-        throw err;
+        throw failed.reason;
       }
     }
+    this.announceCreated(ctx, definition, deploymentId, created);
+  }
+
+  /** Creates one Instance; its name, or undefined when someone holds the name already. */
+  private async createInstance(
+    key: string,
+    definition: Definition,
+    instance: Instance,
+  ): Promise<string | undefined> {
+    const instanceName = instance.metadata.name ?? "";
+    this.expectations.expect(key, [instanceName], [], this.context.clock.now());
+    try {
+      await this.context.client.create(INSTANCES, instance);
+      this.context.trace.instanceCreated(definition, instanceName);
+      return instanceName;
+    } catch (err) {
+      this.expectations.lower(key, instanceName);
+      // Someone holds the name (an Instance this cache has not seen yet): the next pass picks another.
+      if (isAlreadyExists(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private announceCreated(
+    ctx: ReconcileContext,
+    definition: Definition,
+    deploymentId: string,
+    created: string[],
+  ): void {
     if (created.length > 0) {
       ctx.log.info("created instances", { instances: created, deploymentId });
       this.context.events.event(

@@ -1,0 +1,352 @@
+/**
+ * npm run bench:scale: how the control plane converges many Instances over many Nodes.
+ *
+ * The controller and the agent run in processes of their own (scale-role.ts) against the
+ * local control plane; the agent runs BENCH_NODES Nodes on the simulated runtime (no
+ * container runs). BENCH_DEFINITIONS Definitions × BENCH_REPLICAS replicas are created
+ * BENCH_CONCURRENCY at a time and timed until every Instance is ready; the API write floor is
+ * the same client creating and status-patching as many bare Instances with the same
+ * concurrency, before Berth starts. Then a rolling update of every Definition and the
+ * deletion of everything, each timed. Defaults are small (20 × 5 over 10 Nodes); the
+ * issue's target is BENCH_DEFINITIONS=1000 BENCH_REPLICAS=10 BENCH_NODES=100.
+ *
+ * A measurement, not a test: it prints numbers and fails only when something breaks.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import os from "node:os";
+import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
+import { Informer } from "../../controller/src/runtime/informer.js";
+import { isNotFound } from "../../controller/src/kube/errors.js";
+import { newKubeClient, type KubeClient } from "../../controller/src/kube/client.js";
+import { loadKubeConfig } from "../../controller/src/kube/config.js";
+import { nodeNamespace } from "../../controller/src/environment/delivery.js";
+import {
+  DEFINITIONS,
+  INSTANCES,
+  LEASES,
+  NAMESPACES,
+  NODES,
+  SECRETS,
+} from "../../controller/src/kube/resources.js";
+import { runTemplateOf } from "../../controller/src/controllers/definition/deployment-id.js";
+import type { Measurement } from "./scale-role.js";
+import { inParallel, simulatedDefinition, waitUntil } from "./workload.js";
+
+const DEFINITION_COUNT = whole("BENCH_DEFINITIONS", 20);
+const REPLICAS = whole("BENCH_REPLICAS", 5);
+const NODE_COUNT = whole("BENCH_NODES", 10);
+const CONCURRENCY = whole("BENCH_CONCURRENCY", 16);
+const TOTAL = DEFINITION_COUNT * REPLICAS;
+
+function whole(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > 100_000) {
+    throw new Error(`${name}: expected a whole number from 1 to 100000, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/** How long a phase may take, and how often it is looked at. */
+const WAIT = { timeoutMs: 1_800_000, intervalMs: 250 };
+
+const loadAverage = (): string =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(" ");
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+/** A role in a child process: started, measured, stopped over IPC. */
+class RoleProcess {
+  private readonly child: ChildProcess;
+  private readonly messages: Array<(message: { type: string; measurement?: Measurement }) => void> = [];
+
+  constructor(role: string, env: NodeJS.ProcessEnv) {
+    this.child = fork(new URL("./scale-role.ts", import.meta.url).pathname, [role], {
+      // BENCH_CPU_PROF=DIR writes each role's CPU profile there when it stops.
+      execArgv: [
+        "--expose-gc",
+        ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+        "--import",
+        "tsx",
+      ],
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    this.child.on("message", (message: { type: string; measurement?: Measurement }) => {
+      for (const listener of this.messages.splice(0)) listener(message);
+    });
+  }
+
+  private next(type: string): Promise<{ type: string; measurement?: Measurement }> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null): void => reject(new Error(`the role process exited (${code})`));
+      this.child.once("exit", onExit);
+      this.messages.push((message) => {
+        this.child.off("exit", onExit);
+        if (message.type === type) resolve(message);
+        else reject(new Error(`expected ${type}, got ${message.type}`));
+      });
+    });
+  }
+
+  ready(): Promise<unknown> {
+    return this.next("ready");
+  }
+
+  async measure(): Promise<Measurement> {
+    const answer = this.next("measurement");
+    this.child.send({ type: "measure" });
+    return (await answer).measurement!;
+  }
+
+  async stop(): Promise<void> {
+    const answer = this.next("stopped");
+    this.child.send({ type: "stop" });
+    await answer.catch(() => undefined);
+  }
+
+  kill(): void {
+    this.child.kill();
+  }
+}
+
+async function createNamespace(client: KubeClient, name: string): Promise<void> {
+  await client.create(NAMESPACES, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
+}
+
+/** The floor: TOTAL bare Instances created and status-patched by this client, CONCURRENCY at a time. */
+async function writeFloor(client: KubeClient, namespace: string): Promise<number> {
+  const template = runTemplateOf(definitionOf(namespace, "floor", "0", "floor").spec);
+  const names = Array.from({ length: TOTAL }, (_, i) => `floor-${i}`);
+  const started = Date.now();
+  await inParallel(names, CONCURRENCY, async (name) => {
+    // As the controller would make it: the Definition's run template and a deploymentId.
+    const instance: Instance = {
+      apiVersion: API_VERSION,
+      kind: "Instance",
+      metadata: { name, namespace },
+      spec: { definition: "floor", deploymentId: "floor", template },
+    };
+    await client.create(INSTANCES, instance);
+    await client.patchStatus(INSTANCES, { namespace, name }, { status: { ready: true } });
+  });
+  return Date.now() - started;
+}
+
+function definitionOf(namespace: string, name: string, roll: string, nodeBase: string): Definition {
+  return simulatedDefinition(namespace, name, {
+    replicas: REPLICAS,
+    selector: { "berth.dev/bench": nodeBase },
+    intervalSeconds: 1,
+    env: [{ name: "ROLL", value: roll }],
+  });
+}
+
+function perInstance(before: Measurement, after: Measurement): Map<string, number> {
+  const result = new Map<string, number>();
+  for (const [purpose, count] of Object.entries(after.requests)) {
+    const delta = count - (before.requests[purpose] ?? 0);
+    if (delta > 0) result.set(purpose, delta / TOTAL);
+  }
+  return result;
+}
+
+function printRequests(role: string, perInstanceCounts: Map<string, number>): void {
+  let writes = 0;
+  for (const [purpose, count] of [...perInstanceCounts].sort((a, b) => b[1] - a[1])) {
+    console.log(`  ${role.padEnd(10)} ${purpose.padEnd(48)} ${count.toFixed(2)}`);
+    if (/^(POST|PUT|PATCH|DELETE)/.test(purpose) && !purpose.includes(" refused (")) writes += count;
+  }
+  console.log(`  ${role.padEnd(10)} ${"writes in all".padEnd(48)} ${writes.toFixed(2)}`);
+}
+
+async function main(): Promise<void> {
+  const client = newKubeClient(loadKubeConfig());
+  const suffix = randomBytes(3).toString("hex");
+  const namespace = `berth-scale-${suffix}`;
+  const floorNamespace = `berth-scale-floor-${suffix}`;
+  const nodeBase = `scale-${suffix}`;
+  console.log(`load average at the start: ${loadAverage()}`);
+  console.log(
+    `scale: ${DEFINITION_COUNT} Definitions × ${REPLICAS} replicas = ${TOTAL} Instances over ${NODE_COUNT} simulated Nodes, ${CONCURRENCY} requests at a time`,
+  );
+
+  await createNamespace(client, floorNamespace);
+  const floorMs = await writeFloor(client, floorNamespace);
+  await client.delete(NAMESPACES, { name: floorNamespace });
+  console.log(`API write floor: ${TOTAL} Instances created and status-patched in ${seconds(floorMs)}`);
+
+  await createNamespace(client, namespace);
+  const env = {
+    BENCH_NAMESPACE: namespace,
+    BENCH_NODES: String(NODE_COUNT),
+    BENCH_NODE_BASE: nodeBase,
+  };
+  // The bench watches (one list, then a watch) rather than polling lists: at thousands of
+  // Instances a list every 250 ms would be a load on the API server of its own.
+  const instances = new Informer(client, INSTANCES, { namespace });
+  const definitions = new Informer(client, DEFINITIONS, { namespace });
+  instances.start();
+  definitions.start();
+  await Promise.all([instances.waitForSync(), definitions.waitForSync()]);
+  const names = Array.from({ length: DEFINITION_COUNT }, (_, i) => `svc-${i}`);
+  const controller = new RoleProcess("controller", env);
+  const agent = new RoleProcess("agent", env);
+  try {
+    await Promise.all([controller.ready(), agent.ready()]);
+    const [controllerBefore, agentBefore] = [await controller.measure(), await agent.measure()];
+
+    const started = Date.now();
+    await inParallel(names, CONCURRENCY, async (name) => {
+      await client.create(DEFINITIONS, definitionOf(namespace, name, "0", nodeBase));
+    });
+    let lastProgress = Date.now();
+    await waitUntil("every Instance ready", WAIT, async () => {
+      const items = instances.list();
+      const ready = items.filter((i) => i.status?.ready === true).length;
+      if (Date.now() - lastProgress >= 10_000) {
+        lastProgress = Date.now();
+        const bound = items.filter((i) => i.spec.nodeName).length;
+        console.log(
+          `  ${seconds(Date.now() - started)}: ${items.length} created, ${bound} bound, ${ready} ready (load ${loadAverage()})`,
+        );
+      }
+      return ready === TOTAL;
+    });
+    await waitUntil("every Definition's addresses written", WAIT, async () => {
+      const items = definitions.list();
+      return (
+        items.length === DEFINITION_COUNT && items.every((d) => d.status?.addresses?.length === REPLICAS)
+      );
+    });
+    const convergeMs = Date.now() - started;
+    console.log(
+      `converged: all ${TOTAL} Instances ready and every address in its Definition's status in ${seconds(convergeMs)} (${(convergeMs / floorMs).toFixed(2)}× the write floor)`,
+    );
+
+    const [controllerPeak, agentPeak] = [await controller.measure(), await agent.measure()];
+    console.log("memory after GC, before any Definition → at the peak:");
+    for (const [role, before, peak] of [
+      ["controller", controllerBefore, controllerPeak],
+      ["agent", agentBefore, agentPeak],
+    ] as const) {
+      console.log(
+        `  ${role.padEnd(10)} RSS ${before.rssMiB.toFixed(0)} → ${peak.rssMiB.toFixed(0)} MiB, heap ${before.heapMiB.toFixed(0)} → ${peak.heapMiB.toFixed(0)} MiB`,
+      );
+    }
+    console.log("API requests per Instance, from creation to ready (by verb and resource):");
+    printRequests("controller", perInstance(controllerBefore, controllerPeak));
+    printRequests("agent", perInstance(agentBefore, agentPeak));
+    console.log("reconcile latency p99 (histogram bucket bound):");
+    for (const m of [controllerPeak, agentPeak]) {
+      for (const [name, p99] of Object.entries(m.reconcileP99Ms)) {
+        console.log(`  ${name.padEnd(24)} ${p99 === Infinity ? "> 60 s" : `≤ ${p99} ms`}`);
+      }
+    }
+
+    console.log("queue wait p99 (before a worker took the key; histogram bucket bound):");
+    for (const m of [controllerPeak, agentPeak]) {
+      for (const [name, p99] of Object.entries(m.queueWaitP99Ms)) {
+        console.log(`  ${name.padEnd(24)} ${p99 === Infinity ? "> 60 s" : `≤ ${p99} ms`}`);
+      }
+    }
+    console.log("reconciles per Instance, from creation to ready (by controller and result):");
+    for (const [before, peak] of [
+      [controllerBefore, controllerPeak],
+      [agentBefore, agentPeak],
+    ] as const) {
+      for (const [what, count] of Object.entries(peak.reconciles)) {
+        const delta = count - (before.reconciles[what] ?? 0);
+        if (delta > 0) console.log(`  ${what.padEnd(40)} ${(delta / TOTAL).toFixed(2)}`);
+      }
+    }
+
+    // Rolling update: a new env value in every Definition.
+    let maxUnavailable = 0;
+    // The env values reach Instances through the Node's environment Secret, not the template:
+    // an Instance is of the update when its deploymentId is not one from before it.
+    const before = new Set(instances.list().map((i) => i.spec.deploymentId));
+    const rollStarted = Date.now();
+    await inParallel(names, CONCURRENCY, async (name) => {
+      const current = await client.get(DEFINITIONS, { namespace, name });
+      await client.replace(DEFINITIONS, {
+        ...definitionOf(namespace, name, "1", nodeBase),
+        metadata: current.metadata,
+      });
+    });
+    await waitUntil("the rolling update done", WAIT, async () => {
+      const items = instances.list();
+      const readyPerDefinition = new Map<string, number>();
+      for (const i of items) {
+        if (i.status?.ready === true && !i.metadata.deletionTimestamp) {
+          readyPerDefinition.set(i.spec.definition, (readyPerDefinition.get(i.spec.definition) ?? 0) + 1);
+        }
+      }
+      for (const name of names) {
+        maxUnavailable = Math.max(
+          maxUnavailable,
+          REPLICAS - Math.min(REPLICAS, readyPerDefinition.get(name) ?? 0),
+        );
+      }
+      const rolled = items.filter((i) => i.status?.ready === true && !before.has(i.spec.deploymentId));
+      return items.length === TOTAL && rolled.length === TOTAL;
+    });
+    console.log(
+      `rolling update of ${DEFINITION_COUNT} Definitions: ${seconds(Date.now() - rollStarted)}, at most ${maxUnavailable} of ${REPLICAS} replicas of a Definition unavailable (sampled every 250 ms)`,
+    );
+
+    const deleteStarted = Date.now();
+    await inParallel(names, CONCURRENCY, async (name) => {
+      await client.delete(DEFINITIONS, { namespace, name }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    });
+    await waitUntil(
+      "everything deleted",
+      WAIT,
+      async () => instances.list().length === 0 && definitions.list().length === 0,
+    );
+    const deleteMs = Date.now() - deleteStarted;
+    const agentAfter = await agent.measure();
+    let secretsLeft = 0;
+    for (let i = 0; i < NODE_COUNT; i++) {
+      const { items } = await client.list(SECRETS, { namespace: nodeNamespace(`${nodeBase}-${i}`) });
+      secretsLeft += items.length;
+    }
+    console.log(
+      `deletion of everything: ${seconds(deleteMs)}; left over: 0 Definitions, 0 Instances, ${agentAfter.containers} simulated containers, ${secretsLeft} environment Secrets in the Nodes' namespaces`,
+    );
+  } finally {
+    // After a failure, the roles still running remove what was made (finalizers and all).
+    if (definitions.list().length > 0 || instances.list().length > 0) {
+      await inParallel(names, CONCURRENCY, (name) =>
+        client.delete(DEFINITIONS, { namespace, name }).catch(() => undefined),
+      );
+      await waitUntil(
+        "the cleanup",
+        { timeoutMs: 300_000, intervalMs: 1000 },
+        async () => instances.list().length === 0,
+      ).catch((err: unknown) => console.error(String(err)));
+    }
+    await Promise.all([instances.stop(), definitions.stop()]);
+    await Promise.all([controller.stop(), agent.stop()]);
+    controller.kill();
+    agent.kill();
+    await client.delete(NAMESPACES, { name: namespace }).catch(() => undefined);
+    for (let i = 0; i < NODE_COUNT; i++) {
+      const name = `${nodeBase}-${i}`;
+      await client.delete(NODES, { name }).catch(() => undefined);
+      await client.delete(NAMESPACES, { name: nodeNamespace(name) }).catch(() => undefined);
+      await client
+        .delete(LEASES, { namespace: "berth-system", name: `berth-node-${name}` })
+        .catch(() => undefined);
+    }
+  }
+}
+
+await main();
