@@ -5,12 +5,21 @@
  * classifies the failure).
  */
 import type { Instance } from "../api/types.js";
+import { CONDITIONS } from "../api/vocabulary.js";
+import { getCondition } from "../runtime/conditions.js";
 import type { Clock } from "../runtime/clock.js";
 import type { ReconcileContext, Result } from "../runtime/controller.js";
 import { TerminalError } from "../runtime/controller.js";
 import { errorFields } from "../runtime/log.js";
 import type { DeploymentFailure, FailureClassification } from "./failure-policy.js";
-import { WAITING_RECHECK_MS, classifyFailure, describeWait, isDeploymentFailure } from "./failure-policy.js";
+import {
+  ENVIRONMENT_DELIVERY_GRACE_MS,
+  WAITING_RECHECK_MS,
+  classifyFailure,
+  describeWait,
+  isDeploymentFailure,
+} from "./failure-policy.js";
+import { ENVIRONMENT_NOT_DELIVERED } from "./environment.js";
 import { failureMessage } from "./images.js";
 import { deploymentFailed } from "./instance-observations.js";
 import type { InstanceStatusWriter } from "./instance-status-writer.js";
@@ -26,6 +35,9 @@ export interface FailureReporterOptions {
 }
 
 export class FailureReporter {
+  /** When each Instance was first found without its delivered environment (unsaid yet). */
+  private readonly environmentAwaitedSince = new Map<string, number>();
+
   constructor(private readonly options: FailureReporterOptions) {}
 
   /** Reports `err` on the Instance; anything not a deployment step's failure is rethrown, for the work queue. */
@@ -37,6 +49,12 @@ export class FailureReporter {
   ): Promise<Result | void> {
     // API errors (a conflict on a status write, say) are the work queue's to retry.
     if (context.signal.aborted || !isDeploymentFailure(err)) throw err;
+    if (err.reason === ENVIRONMENT_NOT_DELIVERED) {
+      const graceLeftMs = this.environmentGraceLeft(key, instance);
+      if (graceLeftMs > 0) return { requeueAfterMs: graceLeftMs };
+    } else {
+      this.environmentAwaitedSince.delete(key);
+    }
     const failure = classifyFailure(err, instance.status?.containerId);
     const { retries, clock } = this.options;
     const generation = instance.metadata.generation;
@@ -56,6 +74,23 @@ export class FailureReporter {
     }
     this.logRetry(failure, err, step, context);
     return { requeueAfterMs: step?.waitMs ?? WAITING_RECHECK_MS };
+  }
+
+  forget(key: string): void {
+    this.environmentAwaitedSince.delete(key);
+  }
+
+  /**
+   * How much longer a missing environment goes unsaid for this Instance: none once its
+   * status says it already, or once the grace since it was first found missing has passed.
+   */
+  private environmentGraceLeft(key: string, instance: Instance): number {
+    const said = getCondition(instance.status?.conditions, CONDITIONS.containerReady)?.reason;
+    if (said === ENVIRONMENT_NOT_DELIVERED) return 0;
+    const now = this.options.clock.now();
+    const since = this.environmentAwaitedSince.get(key) ?? now;
+    this.environmentAwaitedSince.set(key, since);
+    return Math.max(0, since + ENVIRONMENT_DELIVERY_GRACE_MS - now);
   }
 
   private async writeFailure(

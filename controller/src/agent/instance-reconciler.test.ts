@@ -11,6 +11,7 @@ import { FakeClock } from "../testing/fake-clock.js";
 import type { ReconcileContext } from "../runtime/controller.js";
 import { TerminalError } from "../runtime/controller.js";
 import { RecordingEventRecorder } from "../testing/recording-events.js";
+import { ENVIRONMENT_DELIVERY_GRACE_MS } from "./failure-policy.js";
 import { nullLogger } from "../runtime/log.js";
 import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import type { SourceImage, SourceImageRequest } from "../source/builder.js";
@@ -32,10 +33,19 @@ import { Prober } from "./prober.js";
 
 const NODE = { nodeName: "node-a", installation: "inst-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
 
-/** Keeps one Instance and applies status and finalizer writes to it, as the API server would. */
+/**
+ * Keeps one Instance and applies status and finalizer writes to it, as the API server would
+ * (each write a new resourceVersion). Its cache is always current: tests that need the
+ * cache behind hold on to an older copy.
+ */
 class InstanceApi extends FakeKubeClient {
+  /** What the agent's cache shows when it lags behind the API server; current when unset. */
+  cacheView: Instance | undefined;
   constructor(public instance: Instance) {
     super();
+  }
+  private bump(): void {
+    this.instance.metadata.resourceVersion = String(Number(this.instance.metadata.resourceVersion ?? 0) + 1);
   }
   override async patchStatus<T extends KubeObject>(
     _r: ResourceDescriptor<T>,
@@ -50,6 +60,7 @@ class InstanceApi extends FakeKubeClient {
       else merged[key] = value;
     }
     this.instance = structuredClone({ ...this.instance, status: merged });
+    this.bump();
     return structuredClone(this.instance) as unknown as T;
   }
   override async jsonPatch<T extends KubeObject>(
@@ -61,6 +72,7 @@ class InstanceApi extends FakeKubeClient {
     for (const op of ops) {
       if (op.op === "add" || op.op === "replace") this.instance.metadata.finalizers = op.value as string[];
     }
+    this.bump();
     return structuredClone(this.instance) as unknown as T;
   }
 }
@@ -164,7 +176,7 @@ function setup(
     node: NODE,
     docker,
     client: api,
-    instances: { get: () => api.instance },
+    instances: { get: () => api.cacheView ?? api.instance },
     environments: { get: (namespace, name) => environments.get(`${namespace ?? ""}/${name}`) },
     prober,
     events,
@@ -262,6 +274,37 @@ test("with a first-check wait, a server that does not answer yet is written Star
   assert.equal(api.instance.status?.phase, "Starting");
   assert.equal(api.instance.status?.ready, false);
   assert.match(api.instance.status?.message ?? "", /connection refused/, "the first check's miss is said");
+  prober.stopAll();
+});
+
+test("a pass before the cache shows the agent's own status write starts from that write", async () => {
+  const { api, reconcile, prober } = setup();
+  api.cacheView = structuredClone(api.instance);
+  const statusWrites = () => api.calls.filter((call) => call.verb === "patchStatus");
+  await reconcile();
+  assert.ok(statusWrites().length > 0, "the first pass writes a status");
+  // The cache still shows the Instance as it was before any write: each further write goes
+  // over the resourceVersion the agent's own last write produced, never the stale one (which
+  // the API server would refuse as a conflict), and a pass with nothing new writes nothing.
+  await reconcile();
+  await reconcile();
+  const versions = statusWrites().map(
+    (call) => (call.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion,
+  );
+  assert.equal(
+    new Set(versions).size,
+    versions.length,
+    `every write over a new resourceVersion: ${versions.join(",")}`,
+  );
+  const settled = statusWrites().length;
+  await reconcile();
+  assert.equal(statusWrites().length, settled, "nothing new, nothing written");
+  assert.equal(api.instance.status?.phase, "Running");
+
+  // Once the cache shows something newer, that is what the pass starts from.
+  api.cacheView = undefined;
+  await reconcile();
+  assert.equal(statusWrites().length, settled);
   prober.stopAll();
 });
 
@@ -822,11 +865,23 @@ test("the delivered environment and pull credentials reach the container and the
 });
 
 test("until its environment is delivered (for this very Instance) it waits, Scheduled, and starts nothing", async () => {
-  const { docker, api, reconcile, environments, prober } = setup();
+  const { clock, docker, api, events, reconcile, environments, prober } = setup();
   deliver(api, environments, undefined);
+  // The delivery follows the binding: for a grace period the wait is not said at all.
+  const statusBefore = structuredClone(api.instance.status);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: ENVIRONMENT_DELIVERY_GRACE_MS });
+  clock.advance(ENVIRONMENT_DELIVERY_GRACE_MS - 1);
+  assert.deepEqual(await reconcile(), { requeueAfterMs: 1 });
+  assert.deepEqual(api.instance.status, statusBefore, "no status write within the grace");
+  assert.equal(events.events.length, 0, "no Event within the grace");
+  clock.advance(1);
   assert.deepEqual(await reconcile(), { requeueAfterMs: 5000 });
   assert.equal(api.instance.status?.phase, "Scheduled");
   assert.equal(containerReadyOf(api.instance)?.reason, "EnvironmentNotDelivered");
+  assert.deepEqual(
+    events.events.map((e) => `${e.type} ${e.reason}`),
+    ["Warning EnvironmentNotDelivered"],
+  );
   assert.equal(docker.containers.size, 0);
 
   // A Secret left for an earlier Instance of the same name is not this one's.

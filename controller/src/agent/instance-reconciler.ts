@@ -159,7 +159,7 @@ export class InstanceReconciler implements Reconciler {
     const namespace = request.namespace ?? "";
     const key = request.key;
     const { node, docker, clock } = this.options;
-    const cached = this.options.instances.get(namespace, request.name);
+    const cached = this.status.latest(key, this.options.instances.get(namespace, request.name));
     const listContainers = () => instanceContainers(docker, node, namespace, request.name, context.signal);
     if (!cached || cached.spec.nodeName !== node.nodeName) {
       await this.removeContainers(await listContainers(), context);
@@ -181,7 +181,9 @@ export class InstanceReconciler implements Reconciler {
     const listing = listContainers();
     try {
       if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
+        const before = instance;
         instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
+        this.status.remember(before, instance);
       }
     } catch (err) {
       listing.catch(() => undefined);
@@ -307,6 +309,8 @@ export class InstanceReconciler implements Reconciler {
   }
 
   private forget(key: string): void {
+    this.status.forget(key);
+    this.failures.forget(key);
     this.preparations.cancel(key);
     this.running.forget(key);
     this.retries.reset(key);
