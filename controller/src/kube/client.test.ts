@@ -5,7 +5,8 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import { waitUntil } from "../testing/fake-kube-client.js";
-import { newKubeClient, type FinishedRequest, type KubeClient, type RequestObserver } from "./client.js";
+import { newKubeClient, type KubeClient } from "./client.js";
+import type { FinishedRequest, RequestObserver } from "./transport.js";
 import { isGone, isNotFound } from "./errors.js";
 import { CONFIGMAPS } from "./resources.js";
 

@@ -1,10 +1,10 @@
-import http from "node:http";
-import https from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { ApiStatus } from "./errors.js";
 import { KubeApiError } from "./errors.js";
 import type { JsonPatchOp } from "./patch.js";
 import type { KubeObject, ResourceDescriptor } from "./resources.js";
+import type { RequestObserver } from "./transport.js";
+import { ERROR_CODE, KubeTransport, requestHeaders } from "./transport.js";
 import { openWatchStream } from "./watch-stream.js";
 
 /** Names one object; namespace is ignored for cluster-scoped kinds. */
@@ -111,21 +111,6 @@ export interface RestClientOptions {
   observer?: RequestObserver;
 }
 
-/** One finished request: a watch is one request, finished when the server answered it. */
-export interface FinishedRequest {
-  method: string;
-  /** host:port of the API server. */
-  host: string;
-  /** The HTTP status code, or `<error>` when no answer came (as client-go writes it). */
-  code: string;
-  durationSeconds: number;
-}
-
-/** Watches the client's requests without the client knowing what is done with them. */
-export interface RequestObserver {
-  requestDone(request: FinishedRequest): void;
-}
-
 export function resourcePath(resource: ResourceDescriptor, namespace?: string, name?: string): string {
   const root =
     resource.group === "" ? `/api/${resource.version}` : `/apis/${resource.group}/${resource.version}`;
@@ -154,22 +139,19 @@ function query(params: Record<string, string | number | boolean | undefined>): s
 
 /** The REST client over a KubeConfig: client-node does auth and TLS, this does the verbs. */
 export class RestKubeClient implements KubeClient {
-  private agent: http.Agent | undefined;
-  private readonly requestTimeoutMs: number;
+  private readonly transport: KubeTransport;
   private readonly fieldManager: string;
-  private readonly observer: RequestObserver | undefined;
 
   constructor(
     private readonly kc: KubeConfig,
     options: RestClientOptions = {},
   ) {
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.transport = new KubeTransport(kc, options.requestTimeoutMs ?? 30_000, options.observer);
     this.fieldManager = options.fieldManager ?? "berth";
-    this.observer = options.observer;
   }
 
   async get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
-    return (await this.request("GET", objectPath(resource, ref))) as T;
+    return (await this.transport.request("GET", objectPath(resource, ref))) as T;
   }
 
   async list<T extends KubeObject>(
@@ -188,7 +170,7 @@ export class RestKubeClient implements KubeClient {
           limit: options.pageSize ?? 500,
           continue: continueToken,
         });
-      const page = (await this.request("GET", path)) as {
+      const page = (await this.transport.request("GET", path)) as {
         items?: T[];
         metadata?: { resourceVersion?: string; continue?: string };
       };
@@ -207,13 +189,13 @@ export class RestKubeClient implements KubeClient {
     if (resource.namespaced && !namespace)
       throw new Error(`${resource.kind}: metadata.namespace is required`);
     const path = resourcePath(resource, namespace) + query({ fieldManager: this.fieldManager });
-    return (await this.request("POST", path, obj)) as T;
+    return (await this.transport.request("POST", path, obj)) as T;
   }
 
   async replace<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
     const ref = { namespace: obj.metadata?.namespace, name: obj.metadata?.name ?? "" };
     const path = objectPath(resource, ref) + query({ fieldManager: this.fieldManager });
-    return (await this.request("PUT", path, obj)) as T;
+    return (await this.transport.request("PUT", path, obj)) as T;
   }
 
   async mergePatch<T extends KubeObject>(
@@ -222,7 +204,7 @@ export class RestKubeClient implements KubeClient {
     patch: object,
   ): Promise<T> {
     const path = objectPath(resource, ref) + query({ fieldManager: this.fieldManager });
-    return (await this.request("PATCH", path, patch, "application/merge-patch+json")) as T;
+    return (await this.transport.request("PATCH", path, patch, "application/merge-patch+json")) as T;
   }
 
   async jsonPatch<T extends KubeObject>(
@@ -232,7 +214,7 @@ export class RestKubeClient implements KubeClient {
   ): Promise<T> {
     const path = objectPath(resource, ref) + query({ fieldManager: this.fieldManager });
     try {
-      return (await this.request("PATCH", path, ops, "application/json-patch+json")) as T;
+      return (await this.transport.request("PATCH", path, ops, "application/json-patch+json")) as T;
     } catch (err) {
       throw markFailedTest(err, ops);
     }
@@ -244,12 +226,12 @@ export class RestKubeClient implements KubeClient {
     patch: object,
   ): Promise<T> {
     const path = `${objectPath(resource, ref)}/status` + query({ fieldManager: this.fieldManager });
-    return (await this.request("PATCH", path, patch, "application/merge-patch+json")) as T;
+    return (await this.transport.request("PATCH", path, patch, "application/merge-patch+json")) as T;
   }
 
   async delete(resource: ResourceDescriptor, ref: ObjectRef, options: DeleteOptions = {}): Promise<void> {
     const body = { apiVersion: "v1", kind: "DeleteOptions", ...options };
-    await this.request("DELETE", objectPath(resource, ref), body);
+    await this.transport.request("DELETE", objectPath(resource, ref), body);
   }
 
   async watch<T extends KubeObject>(
@@ -258,11 +240,8 @@ export class RestKubeClient implements KubeClient {
     onEvent: (event: WatchEvent<T>) => void,
     onDone: (err: Error | undefined) => void,
   ): Promise<WatchHandle> {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error("no current cluster in the kubeconfig");
-    const url = new URL(
-      cluster.server.replace(/\/$/, "") +
-        resourcePath(resource, options.namespace) +
+    const url = this.transport.url(
+      resourcePath(resource, options.namespace) +
         query({
           watch: true,
           resourceVersion: options.resourceVersion,
@@ -272,15 +251,13 @@ export class RestKubeClient implements KubeClient {
           timeoutSeconds: options.timeoutSeconds,
         }),
     );
-    const requestOptions = await this.requestOptions();
-    const headers: http.OutgoingHttpHeaders = { Accept: "application/json" };
-    if (requestOptions.headers && !Array.isArray(requestOptions.headers))
-      Object.assign(headers, requestOptions.headers);
+    const requestOptions = await this.transport.requestOptions();
+    const headers = requestHeaders(requestOptions);
     const startedAt = performance.now();
     const stream = openWatchStream({
       url,
       options: { headers, agent: requestOptions.agent, auth: requestOptions.auth },
-      connectTimeoutMs: this.requestTimeoutMs,
+      connectTimeoutMs: this.transport.requestTimeoutMs,
       signal: options.signal,
       onEvent: (event) =>
         onEvent({ type: event.type as WatchEventType, object: event.object as T | ApiStatus }),
@@ -289,109 +266,8 @@ export class RestKubeClient implements KubeClient {
     // A watch is counted once, when the server answers it (or it fails to), as client-go
     // counts it, however long it then runs.
     const code = await stream.connected;
-    this.recordRequest("GET", url.host, code ?? ERROR_CODE, startedAt);
+    this.transport.recordRequest("GET", url.host, code ?? ERROR_CODE, startedAt);
     return { stop: () => stream.stop() };
-  }
-
-  private recordRequest(method: string, host: string, code: number | string, startedAt: number): void {
-    const durationSeconds = (performance.now() - startedAt) / 1000;
-    this.observer?.requestDone({ method, host, code: String(code), durationSeconds });
-  }
-
-  private async requestOptions(): Promise<https.RequestOptions> {
-    const options: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(options);
-    // client-node builds a fresh agent per call; keep one keep-alive agent for all requests.
-    if (!this.agent) {
-      const cluster = this.kc.getCurrentCluster();
-      const isHttps = (cluster?.server ?? "").startsWith("https:");
-      this.agent = isHttps
-        ? new https.Agent({
-            keepAlive: true,
-            ca: options.ca,
-            cert: options.cert,
-            key: options.key,
-            pfx: options.pfx,
-            passphrase: options.passphrase,
-            rejectUnauthorized: cluster?.skipTLSVerify ? false : (options.rejectUnauthorized ?? true),
-            servername: cluster?.tlsServerName ?? options.servername ?? undefined,
-          })
-        : new http.Agent({ keepAlive: true });
-    }
-    options.agent = this.agent;
-    return options;
-  }
-
-  private async request(
-    method: string,
-    path: string,
-    body?: unknown,
-    contentType?: string,
-  ): Promise<unknown> {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error("no current cluster in the kubeconfig");
-    const url = new URL(cluster.server.replace(/\/$/, "") + path);
-    const options = await this.requestOptions();
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: http.OutgoingHttpHeaders = { Accept: "application/json" };
-    // client-node puts the auth header (bearer token, exec plugin output) here.
-    if (options.headers && !Array.isArray(options.headers)) Object.assign(headers, options.headers);
-    if (payload) {
-      headers["Content-Type"] = contentType ?? "application/json";
-      headers["Content-Length"] = payload.length;
-    }
-    const send = url.protocol === "https:" ? https.request : http.request;
-    const startedAt = performance.now();
-    let recorded = false;
-    const record = (code: number | string): void => {
-      if (recorded) return;
-      recorded = true;
-      this.recordRequest(method, url.host, code, startedAt);
-    };
-    return await new Promise<unknown>((resolve, reject) => {
-      const req = send(
-        url,
-        { method, headers, agent: options.agent, auth: options.auth, timeout: this.requestTimeoutMs },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("error", (err) => {
-            record(ERROR_CODE);
-            reject(err);
-          });
-          res.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
-            const status = res.statusCode ?? 0;
-            record(status);
-            let parsed: unknown = undefined;
-            try {
-              parsed = text ? JSON.parse(text) : undefined;
-            } catch {
-              parsed = undefined;
-            }
-            if (status >= 200 && status < 300) {
-              resolve(parsed);
-              return;
-            }
-            const apiStatus = parsed as ApiStatus | undefined;
-            const message = apiStatus?.message ?? (text.slice(0, 200) || `HTTP ${status}`);
-            reject(new KubeApiError(status, `${method} ${url.pathname}: ${message}`, apiStatus));
-          });
-        },
-      );
-      req.on("timeout", () =>
-        req.destroy(new KubeApiError(0, `${method} ${url.pathname}: request timed out`)),
-      );
-      req.on("error", (err) => {
-        record(ERROR_CODE);
-        reject(
-          err instanceof KubeApiError
-            ? err
-            : new KubeApiError(0, `${method} ${url.pathname}: ${err.message}`),
-        );
-      });
-      req.end(payload);
-    });
   }
 }
 
@@ -406,9 +282,6 @@ function markFailedTest(err: unknown, ops: JsonPatchOp[]): unknown {
   if ((err.status?.details?.causes ?? []).length > 0) return err;
   return new KubeApiError(422, `${err.message} (a patch precondition failed)`, err.status, true);
 }
-
-/** The `code` label of a request that got no HTTP answer, as client-go writes it. */
-const ERROR_CODE = "<error>";
 
 function apiVersionText(resource: ResourceDescriptor): string {
   return resource.group === "" ? resource.version : `${resource.group}/${resource.version}`;

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { RequestObserver } from "../kube/client.js";
+import type { RequestObserver } from "../kube/transport.js";
 
 /**
  * The one metrics registry of the process, served on /metrics. Metric names follow
