@@ -4,6 +4,9 @@
 # controllers) on loopback, with generated certificates and a client-cert admin identity.
 #
 #   hack/controlplane.sh start [--dir DIR] [--port PORT]   # idempotent; reuses a running one
+#   hack/controlplane.sh start --bind-address IP           # the API server listens on IP (its
+#       certificate names it; DIR/kubeconfig points there) instead of 127.0.0.1, such as the
+#       test machines' bridge (hack/machines.sh); etcd stays on loopback.
 #   hack/controlplane.sh start --workloads                 # also what Pods need (hack/node.sh):
 #       the Deployment, ReplicaSet, ServiceAccount, node-lifecycle, disruption, pod GC and
 #       root-CA controllers, and kube-scheduler. A later plain `start` keeps them; `stop`
@@ -24,11 +27,13 @@ cmd="${1:-}"; shift || true
 dir="$BERTH_STATE/controlplane"
 port="${BERTH_APISERVER_PORT:-46443}"
 workloads=0
+bind=127.0.0.1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --workloads) workloads=1; shift ;;
     --dir) dir="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
+    --bind-address) bind="$2"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -41,21 +46,20 @@ alive() { [[ -f "$dir/$1.pid" ]] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; 
 apiserver_ready() {
   [[ -f "$dir/port" ]] || return 1
   curl -sf --max-time 2 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
-    "https://127.0.0.1:$(cat "$dir/port")/readyz" >/dev/null 2>&1
+    "https://$bind:$(cat "$dir/port")/readyz" >/dev/null 2>&1
 }
 
 gen_certs() {
-  [[ -f "$pki/admin.crt" ]] && return
+  [[ -f "$pki/admin.crt" ]] && { serving_cert_names_bind_address; return; }
   mkdir -p "$pki"
   (
     cd "$pki"
     openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
       -subj "/CN=berth-local-ca" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
-      -subj "/CN=kube-apiserver" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n' > apiserver.ext
-    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt \
-      -days 3650 -extfile apiserver.ext 2>/dev/null
+  )
+  serving_cert
+  (
+    cd "$pki"
     openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr \
       -subj "/O=system:masters/CN=berth-admin" 2>/dev/null
     printf 'extendedKeyUsage=clientAuth\n' > client.ext
@@ -65,6 +69,28 @@ gen_certs() {
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
     rm -f ./*.csr
   )
+}
+
+# The API server's serving certificate: loopback, the in-cluster names, and the bind address.
+serving_cert() {
+  local extra=""
+  [[ "$bind" == 127.0.0.1 ]] || extra=",IP:$bind"
+  (
+    cd "$pki"
+    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
+      -subj "/CN=kube-apiserver" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1%s\nextendedKeyUsage=serverAuth\n' "$extra" > apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt \
+      -days 3650 -extfile apiserver.ext 2>/dev/null
+    rm -f apiserver.csr
+  )
+}
+
+# A directory first used on loopback and now with --bind-address gets a certificate naming it.
+serving_cert_names_bind_address() {
+  [[ "$bind" == 127.0.0.1 ]] && return
+  openssl x509 -in "$pki/apiserver.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$bind\(,\|$\)" ||
+    serving_cert
 }
 
 # client_cert NAME SUBJECT: a client certificate signed by the control plane's CA, made once.
@@ -88,7 +114,7 @@ kind: Config
 clusters:
 - name: berth-local
   cluster:
-    server: https://127.0.0.1:$port
+    server: https://$bind:$port
     certificate-authority-data: $(base64 -w0 < "$pki/ca.crt")
 users:
 - name: berth-admin
@@ -133,7 +159,7 @@ reserve_ports() {
 apiserver_args() {
   local etcd_port="$1"
   echo --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
+    --bind-address "$bind" --advertise-address "$bind" --secure-port "$port" \
     --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
     --client-ca-file "$pki/ca.crt" \
     --service-account-issuer https://kubernetes.default.svc \

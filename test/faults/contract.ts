@@ -63,8 +63,13 @@ export interface FaultCluster {
 export interface InvariantObservations {
   /** The most containers seen at once for one Instance on one engine (must stay <= 1). */
   maxContainersPerInstance: number;
-  /** Instances seen with a container on two engines at once, and the longest such window. */
+  /** Instances seen with a container on two engines at once. */
   duplicateInstancesSeen: number;
+  /** The most containers a Definition ran beyond its desired count at once: a replacement
+   * is a new Instance (names are never reused), so an old copy still serving beside its
+   * replacement shows here rather than as a duplicate Instance. */
+  maxExtraCopies: number;
+  /** The longest window with an Instance on two engines or a Definition over its count. */
   longestTwoCopiesMs: number;
   /** Longest window in which an address listed in a Definition's status did not answer. */
   longestNoAnswerMs: number;
