@@ -9,7 +9,7 @@
 #
 # Faults, on machine I (1..N), for the scenarios:
 #   dockerd-kill I | dockerd-start I | dockerd-freeze I | dockerd-thaw I
-#   cut I PORT      drop the machine's traffic to the bridge's host address on TCP PORT
+#   cut I PORT      drop the machine's traffic with the bridge's host address on TCP PORT (both ways)
 #   heal I PORT     undo cut
 #   fill I BYTES    fill the engine's data root, leaving about BYTES free
 #   free I          remove what fill wrote
@@ -358,7 +358,12 @@ cmd_status() {
   done
 }
 
-cut_rule() { echo OUTPUT -d "$HOST_ADDRESS" -p tcp --dport "$2" -j DROP; }
+# Both ways: with only its own packets dropped, a machine would still receive what the API
+# server sends on connections open before the cut (a watch keeps delivering events).
+cut_rules() {
+  echo "OUTPUT -d $HOST_ADDRESS -p tcp --dport $1 -j DROP"
+  echo "INPUT -s $HOST_ADDRESS -p tcp --sport $1 -j DROP"
+}
 
 cmd_fill() {
   local n="$1" leave="$2" data avail
@@ -387,14 +392,16 @@ case "$command" in
   cut)
     check_machine "${1:-}"
     [[ "${2:-}" =~ ^[0-9]+$ ]] || usage
-    # shellcheck disable=SC2046 # the rule's words
-    in_ns "$1" iptables -C $(cut_rule "$1" "$2") 2>/dev/null || in_ns "$1" iptables -I $(cut_rule "$1" "$2")
+    cut_rules "$2" | while read -r -a rule; do
+      in_ns "$1" iptables -C "${rule[@]}" 2>/dev/null || in_ns "$1" iptables -I "${rule[@]}"
+    done
     ;;
   heal)
     check_machine "${1:-}"
     [[ "${2:-}" =~ ^[0-9]+$ ]] || usage
-    # shellcheck disable=SC2046 # the rule's words
-    while in_ns "$1" iptables -D $(cut_rule "$1" "${2:-}") 2>/dev/null; do :; done
+    cut_rules "$2" | while read -r -a rule; do
+      while in_ns "$1" iptables -D "${rule[@]}" 2>/dev/null; do :; done
+    done
     ;;
   fill) check_machine "${1:-}"; [[ "${2:-}" =~ ^[0-9]+$ ]] || usage; cmd_fill "$1" "$2" ;;
   free) check_machine "${1:-}"; rm -f "$(mdir "$1")/data/berth-disk-fill" ;;

@@ -21,6 +21,7 @@ stage "unit tests" npm run --silent test:unit
 stage "integration tests" npm run --silent test:integration
 stage "end-to-end tests" npm run --silent test:e2e
 stage "cluster tests" npm run --silent test:cluster
+stage "fault matrix" npm run --silent test:faults
 echo
 if ((${#failed[@]})); then
   echo "FAILED stages: ${failed[*]}"

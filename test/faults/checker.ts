@@ -96,7 +96,10 @@ export class InvariantChecker {
     this.baseline = new Map(
       instances
         .filter((i) => !i.metadata.deletionTimestamp)
-        .map((i) => [i.metadata.name ?? "", { definition: i.spec.definition, deploymentId: i.spec.deploymentId ?? "" }]),
+        .map((i) => [
+          i.metadata.name ?? "",
+          { definition: i.spec.definition, deploymentId: i.spec.deploymentId ?? "" },
+        ]),
     );
     this.running = true;
     this.loops = [
@@ -303,8 +306,8 @@ export class InvariantChecker {
         (status?.readyReplicas ?? 0) >= wanted &&
         addresses.length === wanted &&
         answering.every(Boolean) &&
-        live.filter((i) => i.spec.definition === name && i.spec.deploymentId === status?.deploymentId).length ===
-          wanted;
+        live.filter((i) => i.spec.definition === name && i.spec.deploymentId === status?.deploymentId)
+          .length === wanted;
       if (!ok) {
         findings.unmetDefinitions.push(
           `${name}: ${status?.readyReplicas ?? 0}/${wanted} ready, ${answering.filter(Boolean).length}/${addresses.length} listed addresses answer`,
@@ -323,15 +326,13 @@ export class InvariantChecker {
     let findings: SettleFindings | undefined;
     for (;;) {
       const at = Date.now();
-      findings = await this.look().catch(
-        (err: unknown): SettleFindings => ({
-          orphanContainers: [],
-          instancesWithoutContainer: [],
-          lostInstances: [],
-          unmetDefinitions: [`the look failed: ${(err as Error).message}`],
-          unreachableEngines: [],
-        }),
-      );
+      findings = await this.look().catch((err: unknown): SettleFindings => ({
+        orphanContainers: [],
+        instancesWithoutContainer: [],
+        lostInstances: [],
+        unmetDefinitions: [`the look failed: ${(err as Error).message}`],
+        unreachableEngines: [],
+      }));
       if (findingsClean(findings)) return { settledAt: at, findings };
       if (Date.now() > deadline) return { settledAt: undefined, findings };
       await sleep(250);

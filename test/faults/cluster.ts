@@ -55,7 +55,9 @@ const HACK = path.resolve(import.meta.dirname, "../../hack");
 export async function hack(script: string, args: string[], timeoutMs = 180_000): Promise<string> {
   const result = await run("bash", [path.join(HACK, script), ...args], { timeoutMs });
   if (result.code !== 0) {
-    throw new Error(`hack/${script} ${args.join(" ")} failed (${result.code}):\n${result.stderr}${result.stdout}`);
+    throw new Error(
+      `hack/${script} ${args.join(" ")} failed (${result.code}):\n${result.stderr}${result.stdout}`,
+    );
   }
   return result.stdout;
 }
@@ -120,7 +122,11 @@ export async function startCluster(t: TestContext, machineCount = 3): Promise<Su
   const bind = machinesEnv.bridgeAddress;
   // A fresh etcd each run: nothing of an earlier run (Nodes, Instances) is left to confuse this one.
   await hack("controlplane.sh", ["reset", "--dir", dir]);
-  await hack("controlplane.sh", ["start", "--dir", dir, "--port", String(port), "--bind-address", bind], 300_000);
+  await hack(
+    "controlplane.sh",
+    ["start", "--dir", dir, "--port", String(port), "--bind-address", bind],
+    300_000,
+  );
   const kubeconfig = path.join(dir, "kubeconfig");
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfig);
@@ -133,7 +139,15 @@ export async function startCluster(t: TestContext, machineCount = 3): Promise<Su
   const crds = path.resolve(import.meta.dirname, "../../crds");
   for (const args of [
     ["apply", "--server-side", "--force-conflicts", "-k", crds],
-    ["wait", "--for", "condition=Established", "--timeout=60s", "crd/definitions.berth.dev", "crd/instances.berth.dev", "crd/nodes.berth.dev"],
+    [
+      "wait",
+      "--for",
+      "condition=Established",
+      "--timeout=60s",
+      "crd/definitions.berth.dev",
+      "crd/instances.berth.dev",
+      "crd/nodes.berth.dev",
+    ],
     ["create", "namespace", LEASE_NAMESPACE],
   ]) {
     const result = await run(process.env.KUBECTL ?? kubectl, args, { env: kubectlEnv, timeoutMs: 90_000 });
@@ -243,7 +257,9 @@ export class SuiteMachine implements FaultMachine {
 
   /** Whether the agent process runs (it may have exited on its own). */
   agentRunning(): boolean {
-    return this.agent !== undefined && this.agent.child.exitCode === null && this.agent.child.signalCode === null;
+    return (
+      this.agent !== undefined && this.agent.child.exitCode === null && this.agent.child.signalCode === null
+    );
   }
 
   agentOutput(): string {
@@ -361,7 +377,10 @@ export class SuiteControlPlane implements FaultControlPlane {
     const b64 = (text: string) => Buffer.from(text).toString("base64");
     const put = await fetch(`${etcd}/v3/kv/put`, {
       method: "POST",
-      body: JSON.stringify({ key: b64("/berth-fault-matrix/compaction-marker"), value: b64(String(Date.now())) }),
+      body: JSON.stringify({
+        key: b64("/berth-fault-matrix/compaction-marker"),
+        value: b64(String(Date.now())),
+      }),
       signal: AbortSignal.timeout(10_000),
     });
     if (!put.ok) throw new Error(`etcd put: ${put.status} ${await put.text()}`);
@@ -428,7 +447,9 @@ export class SuiteControlPlane implements FaultControlPlane {
       `registry replica ${index} answering`,
       async () => {
         if (replica.child.exitCode !== null) throw new Error(`registry exited: ${replica.output()}`);
-        const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+        const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) }).catch(
+          () => undefined,
+        );
         return res !== undefined;
       },
       { timeoutMs: 60_000, intervalMs: 200 },

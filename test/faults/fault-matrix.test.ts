@@ -33,7 +33,8 @@ export interface FaultRun {
 function chosen(): Scenario[] {
   const only = (process.env.BERTH_FAULTS_SCENARIOS ?? "").split(",").filter(Boolean);
   const unknown = only.filter((name) => !SCENARIOS.some((s) => s.name === name));
-  if (unknown.length) throw new Error(`BERTH_FAULTS_SCENARIOS names unknown scenarios: ${unknown.join(", ")}`);
+  if (unknown.length)
+    throw new Error(`BERTH_FAULTS_SCENARIOS names unknown scenarios: ${unknown.join(", ")}`);
   return only.length ? SCENARIOS.filter((s) => only.includes(s.name)) : SCENARIOS;
 }
 
@@ -74,14 +75,18 @@ async function removeScenarioNamespaces(cluster: SuiteCluster): Promise<void> {
   const mine = items.map((n) => n.metadata?.name ?? "").filter((name) => name.startsWith("fx-"));
   for (const name of mine) {
     for (const definition of (await cluster.client.list(DEFINITIONS, { namespace: name })).items) {
-      await ignoreNotFound(cluster.client.delete(DEFINITIONS, { namespace: name, name: definition.metadata?.name ?? "" }));
+      await ignoreNotFound(
+        cluster.client.delete(DEFINITIONS, { namespace: name, name: definition.metadata?.name ?? "" }),
+      );
     }
     await ignoreNotFound(cluster.client.delete(NAMESPACES, { name }));
   }
   await waitFor(
     `scenario namespaces ${mine.join(", ")} gone`,
     async () => {
-      const left = (await cluster.client.list(NAMESPACES)).items.filter((n) => mine.includes(n.metadata?.name ?? ""));
+      const left = (await cluster.client.list(NAMESPACES)).items.filter((n) =>
+        mine.includes(n.metadata?.name ?? ""),
+      );
       return left.length === 0;
     },
     { timeoutMs: 120_000, intervalMs: 500 },
@@ -136,5 +141,7 @@ test("fault matrix on three test machines", { timeout: 30 * 60_000 }, async (t) 
   run.durationMs = Date.now() - started;
   await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
   await writeFile(RESULTS_FILE, `${JSON.stringify(run, null, 2)}\n`);
-  t.diagnostic(`results in ${RESULTS_FILE}; render docs/reliability.md with: npx tsx hack/reliability-doc.ts`);
+  t.diagnostic(
+    `results in ${RESULTS_FILE}; render docs/reliability.md with: npx tsx hack/reliability-doc.ts`,
+  );
 });

@@ -20,14 +20,19 @@ export function suite(cluster: FaultCluster): SuiteCluster {
 export const ECHO_IMAGE = "berth-test/echo:1";
 
 /** The echo image, health-checked every second, on the suite's machines (or on one). */
-export function echoSpec(replicas: number, extra: Partial<DefinitionSpec> & { machine?: string } = {}): DefinitionSpec {
+export function echoSpec(
+  replicas: number,
+  extra: Partial<DefinitionSpec> & { machine?: string } = {},
+): DefinitionSpec {
   const { machine, ...rest } = extra;
   return {
     image: { name: ECHO_IMAGE, port: 8080 },
     replicas,
     healthCheck: { type: "http", path: "/healthz", intervalSeconds: 1 },
     placement: {
-      nodeSelector: machine ? { [THIS_MACHINE_LABEL]: machine } : { [MACHINE_LABEL.key]: MACHINE_LABEL.value },
+      nodeSelector: machine
+        ? { [THIS_MACHINE_LABEL]: machine }
+        : { [MACHINE_LABEL.key]: MACHINE_LABEL.value },
     },
     ...rest,
   };
@@ -39,7 +44,12 @@ export async function applyDefinition(
   name: string,
   spec: DefinitionSpec,
 ): Promise<Definition> {
-  const body: Definition = { apiVersion: API_VERSION, kind: "Definition", metadata: { name, namespace }, spec };
+  const body: Definition = {
+    apiVersion: API_VERSION,
+    kind: "Definition",
+    metadata: { name, namespace },
+    spec,
+  };
   try {
     return await cluster.client.create(DEFINITIONS, body);
   } catch (err) {
@@ -49,7 +59,11 @@ export async function applyDefinition(
   }
 }
 
-export async function instancesOf(cluster: SuiteCluster, namespace: string, definition?: string): Promise<Instance[]> {
+export async function instancesOf(
+  cluster: SuiteCluster,
+  namespace: string,
+  definition?: string,
+): Promise<Instance[]> {
   const { items } = await cluster.client.list(INSTANCES, {
     namespace,
     ...(definition ? { labelSelector: `berth.dev/definition=${definition}` } : {}),
@@ -60,7 +74,8 @@ export async function instancesOf(cluster: SuiteCluster, namespace: string, defi
 /** Waits until the checker finds the namespace whole (every Definition met); fails otherwise. */
 export async function waitWhole(checker: InvariantChecker, what: string, timeoutMs = 120_000): Promise<void> {
   const { settledAt, findings } = await checker.settle(timeoutMs);
-  if (settledAt === undefined) throw new Error(`${what} not reached in ${timeoutMs} ms: ${JSON.stringify(findings)}`);
+  if (settledAt === undefined)
+    throw new Error(`${what} not reached in ${timeoutMs} ms: ${JSON.stringify(findings)}`);
 }
 
 /** Whether the Node's Ready condition has this status now. */

@@ -4,7 +4,7 @@
  * without a container or a reason), nothing half-made is left running, and once the disk
  * has room again the retry succeeds.
  */
-import { mkdir } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DefinitionSpec } from "../../../controller/src/api/types.js";
@@ -31,11 +31,11 @@ async function diskFull(
   const faultAt = Date.now();
   await applyDefinition(c, namespace, "full", await spec(machine.name));
   const reason = await waitFor(
-    "the Instance to say why it does not run",
+    "the Instance to say the disk is full",
     async () => {
       const [instance] = await instancesOf(c, namespace, "full");
-      const message = instance?.status?.message;
-      return message && instance.status?.phase !== "Running" ? `${instance.status?.phase}: ${message}` : undefined;
+      const message = instance?.status?.message ?? "";
+      return /no space left/i.test(message) ? `${instance?.status?.phase}: ${message}` : undefined;
     },
     { timeoutMs: 90_000, intervalMs: 250 },
   );
@@ -54,35 +54,45 @@ async function diskFull(
     boundedBy: [BOUNDS.retry, BOUNDS.health],
   });
   if (result.recoveryMs >= 0) {
-    result.notes.push(`running ${((faultAt + result.recoveryMs - freedAt) / 1000).toFixed(1)} s after the disk was freed`);
+    result.notes.push(
+      `running ${((faultAt + result.recoveryMs - freedAt) / 1000).toFixed(1)} s after the disk was freed`,
+    );
   }
   return result;
 }
 
 export const diskFullBuild: Scenario = {
   name: "disk-full-build",
-  fault: "the Docker data root's filesystem filled (64 KiB left) while a repository Definition is built there, freed after",
+  fault:
+    "the Docker data root's filesystem filled (64 KiB left) while a repository Definition is built there, freed after",
   async run(cluster) {
     const c = suite(cluster);
-    return await diskFull(c, this.name, 1, async (machine) => {
-      const dir = path.join(await testRepositoryScratch("fault-build-"), "repo");
-      await mkdir(path.dirname(dir), { recursive: true });
-      const made = await run("bash", [path.resolve(import.meta.dirname, "../../../hack/test-repo.sh"), dir]);
-      if (made.code !== 0) throw new Error(`hack/test-repo.sh: ${made.stderr}`);
-      const url = made.stdout.trim().split("\n").pop() ?? "";
-      return {
-        repository: { url, containerFile: "Containerfile" },
-        replicas: 1,
-        healthCheck: { type: "http", path: "/healthz", intervalSeconds: 1 },
-        placement: { nodeSelector: { [THIS_MACHINE_LABEL]: machine } },
-      };
-    });
+    const scratch = await testRepositoryScratch("fault-build-");
+    try {
+      return await diskFull(c, this.name, 1, (machine) => buildSpec(path.join(scratch, "repo"), machine));
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   },
 };
 
+/** A repository Definition of hack/test-repo.sh's service, in a fresh repository at `dir`. */
+async function buildSpec(dir: string, machine: string): Promise<DefinitionSpec> {
+  const made = await run("bash", [path.resolve(import.meta.dirname, "../../../hack/test-repo.sh"), dir]);
+  if (made.code !== 0) throw new Error(`hack/test-repo.sh: ${made.stderr}`);
+  const url = made.stdout.trim().split("\n").pop() ?? "";
+  return {
+    repository: { url, containerFile: "Containerfile" },
+    replicas: 1,
+    healthCheck: { type: "http", path: "/healthz", intervalSeconds: 1 },
+    placement: { nodeSelector: { [THIS_MACHINE_LABEL]: machine } },
+  };
+}
+
 export const diskFullPull: Scenario = {
   name: "disk-full-pull",
-  fault: "the Docker data root's filesystem filled (64 KiB left) while an image is pulled from the bridge's image registry, freed after",
+  fault:
+    "the Docker data root's filesystem filled (64 KiB left) while an image is pulled from the bridge's image registry, freed after",
   async run(cluster) {
     const c = suite(cluster);
     return await diskFull(c, this.name, 2, async (machine) => ({

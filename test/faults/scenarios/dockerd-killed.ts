@@ -7,7 +7,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { InvariantChecker } from "../checker.js";
 import type { Scenario } from "../contract.js";
-import { BOUNDS, applyDefinition, conclude, echoSpec, instancesOf, suite, waitWhole } from "../scenario-kit.js";
+import {
+  BOUNDS,
+  applyDefinition,
+  conclude,
+  echoSpec,
+  instancesOf,
+  suite,
+  waitWhole,
+} from "../scenario-kit.js";
 
 const DOWN_MS = 5000;
 
@@ -22,7 +30,9 @@ export const dockerdKilled: Scenario = {
     const checker = new InvariantChecker(c, namespace);
     await applyDefinition(c, namespace, "ten", echoSpec(10, { machine: machine.name }));
     await waitWhole(checker, "10 Instances running on one machine", 180_000);
-    const before = new Map((await instancesOf(c, namespace)).map((i) => [i.metadata.name, i.status?.containerId]));
+    const before = new Map(
+      (await instancesOf(c, namespace)).map((i) => [i.metadata.name, i.status?.containerId]),
+    );
     await checker.start();
     await sleep(1000);
     await machine.killDockerd();

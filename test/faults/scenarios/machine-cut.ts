@@ -8,13 +8,24 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { InvariantChecker } from "../checker.js";
 import type { Scenario } from "../contract.js";
-import { BOUNDS, applyDefinition, conclude, echoSpec, instancesOf, nodeReady, suite, waitFor, waitWhole } from "../scenario-kit.js";
+import {
+  BOUNDS,
+  applyDefinition,
+  conclude,
+  echoSpec,
+  instancesOf,
+  nodeReady,
+  suite,
+  waitFor,
+  waitWhole,
+} from "../scenario-kit.js";
 import { DEFINITIONS } from "../../../controller/src/kube/resources.js";
 import { httpGet } from "../../harness/index.js";
 
 export const machineCut: Scenario = {
   name: "machine-cut-off",
-  fault: "a machine's traffic to the API server dropped (its containers still reachable), healed once its Instance was replaced elsewhere",
+  fault:
+    "a machine's traffic to the API server dropped (its containers still reachable), healed once its Instance was replaced elsewhere",
   async run(cluster) {
     const c = suite(cluster);
     const namespace = await c.namespace("fx-machine-cut");
