@@ -25,7 +25,7 @@ function table(run: FaultRun): string {
       seconds(r.recoveryMs),
       seconds(o.longestNoAnswerMs),
       seconds(o.longestNoCopyMs),
-      o.maxExtraCopies ? `${o.maxExtraCopies} for ${seconds(o.longestTwoCopiesMs)}` : "none",
+      o.maxExtraCopies ? `${o.maxExtraCopies} for ${seconds(o.longestTwoCopiesMs)}` : seconds(o.longestTwoCopiesMs),
       String(o.duplicateInstancesSeen),
       String(o.maxContainersPerInstance),
       String(orphans),
@@ -94,7 +94,7 @@ ${table(run)}
 ## What bounds the figures, and how to tune them
 
 The suite runs agents and the controller with short timings so a scenario takes seconds;
-the defaults, for production, are in brackets. Each figure above scales with these:
+the defaults are what a production install runs with. Each figure above scales with these:
 
 | setting | suite | default | bounds |
 | --- | --- | --- | --- |
@@ -110,9 +110,20 @@ the defaults, for production, are in brackets. Each figure above scales with the
 Shorter lease, grace and eviction timings replace Instances of a lost machine sooner (a
 shorter no-copy window for a Definition whose replicas were all there) but also move
 Instances off a machine that was only briefly silent (a longer extra-copy window and more
-churn). With the defaults, a machine cut off is replaced after about lease + grace +
-eviction = 40 s + 40 s + 60 s, and its old copy serves on, unlisted, until it can reach the
-API server again.
+churn). The grace period counts from the Lease's last renewal, so with the defaults a
+machine cut off goes Unknown after about 40 s and is replaced after about 40 s + 60 s; its
+old copy serves on, unlisted, until it reaches the API server again and its agent removes
+it (the extra-copy window).
+
+While an agent cannot reach its engine (dockerd dead or frozen), it cannot vouch for its
+containers: its Node turns Ready=False (DockerReachable=False) and its Instances not ready,
+so they leave the address lists although their containers keep serving (published ports are
+the machine's own forwarding rules, which outlive dockerd). That is the no-copy window of
+dockerd-killed and dockerd-frozen, whose Instances all run on the machine whose engine
+failed: it lasts as long as the engine does not answer plus about one
+\`--node-lease-renew-interval\` and one health-check interval. A Definition with replicas on
+other machines keeps those listed. An engine down past \`--node-eviction-timeout\` has its
+Instances replaced elsewhere.
 
 ## Scenarios
 

@@ -14,7 +14,7 @@ import type { ContainerSummary } from "../../controller/src/docker/types.js";
 import { DEFINITIONS, INSTANCES } from "../../controller/src/kube/resources.js";
 import { httpGet } from "../harness/index.js";
 import type { SuiteCluster } from "./cluster.js";
-import type { InvariantObservations } from "./contract.js";
+import type { FaultCluster, InvariantObservations } from "./contract.js";
 
 export const SAMPLE_INTERVAL_MS = 100;
 const PROBE_TIMEOUT_MS = 800;
@@ -67,6 +67,15 @@ export function findingsClean(findings: SettleFindings): boolean {
   return Object.values(findings).every((list) => list.length === 0);
 }
 
+function baselineOf(live: Instance[]): Map<string, { definition: string; deploymentId: string }> {
+  return new Map(
+    live.map((i) => [
+      i.metadata.name ?? "",
+      { definition: i.spec.definition, deploymentId: i.spec.deploymentId ?? "" },
+    ]),
+  );
+}
+
 export class InvariantChecker {
   private running = false;
   private loops: Array<Promise<void>> = [];
@@ -82,6 +91,7 @@ export class InvariantChecker {
   private readonly twoCopies = new Windows();
   private readonly noAnswer = new Windows();
   private readonly noCopy = new Windows();
+  private lastLive: Instance[] = [];
   /** Sampling rounds completed, for a scenario that wants proof the checker looked. */
   addressRounds = 0;
 
@@ -93,14 +103,7 @@ export class InvariantChecker {
   /** Starts sampling; the Instances live now are the baseline lost Instances are judged by. */
   async start(): Promise<void> {
     const instances = (await this.cluster.client.list(INSTANCES, { namespace: this.namespace })).items;
-    this.baseline = new Map(
-      instances
-        .filter((i) => !i.metadata.deletionTimestamp)
-        .map((i) => [
-          i.metadata.name ?? "",
-          { definition: i.spec.definition, deploymentId: i.spec.deploymentId ?? "" },
-        ]),
-    );
+    this.baseline = baselineOf(instances.filter((i) => !i.metadata.deletionTimestamp));
     this.running = true;
     this.loops = [
       ...this.cluster.machines.map((machine) => this.every(() => this.sampleEngine(machine.name))),
@@ -243,6 +246,7 @@ export class InvariantChecker {
       client.list(DEFINITIONS, { namespace: this.namespace }).then((list) => list.items),
     ]);
     const live = instances.filter((i) => !i.metadata.deletionTimestamp);
+    this.lastLive = live;
     const byName = new Map<string, Instance>(instances.map((i) => [i.metadata.name ?? "", i]));
     for (const machine of this.cluster.machines) {
       let containers: ContainerSummary[];
@@ -333,9 +337,52 @@ export class InvariantChecker {
         unmetDefinitions: [`the look failed: ${(err as Error).message}`],
         unreachableEngines: [],
       }));
-      if (findingsClean(findings)) return { settledAt: at, findings };
+      if (findingsClean(findings)) {
+        // Whole: what is live now is what a later fault may lose.
+        this.baseline = baselineOf(this.lastLive);
+        return { settledAt: at, findings };
+      }
       if (Date.now() > deadline) return { settledAt: undefined, findings };
       await sleep(250);
     }
   }
 }
+
+/** A scenario's view of one checker run: wait for the namespace to be whole, then the figures. */
+export interface CheckerWatch {
+  /** The milliseconds waited until every invariant held at once, or undefined after timeoutMs. */
+  settle(timeoutMs: number): Promise<number | undefined>;
+  /** Stops sampling: what was seen throughout, and what the last look after settling found. */
+  stop(): Promise<InvariantObservations>;
+}
+
+/**
+ * The checker for scenarios written against start/settle/stop alone (the control-plane
+ * scenarios take it as a parameter): one InvariantChecker per scenario namespace.
+ */
+export const machineChecker = {
+  async start(cluster: FaultCluster, namespace: string): Promise<CheckerWatch> {
+    const checker = new InvariantChecker(cluster as SuiteCluster, namespace);
+    await checker.start();
+    let last: SettleFindings | undefined;
+    return {
+      async settle(timeoutMs) {
+        const began = Date.now();
+        const { settledAt, findings } = await checker.settle(timeoutMs);
+        last = findings;
+        return settledAt === undefined ? undefined : settledAt - began;
+      },
+      async stop() {
+        const seen = await checker.stop();
+        const findings = last ?? (await checker.look());
+        return {
+          ...seen,
+          orphanContainers: findings.orphanContainers,
+          instancesWithoutContainer: findings.instancesWithoutContainer,
+          lostInstances: findings.lostInstances,
+          unmetDefinitions: findings.unmetDefinitions,
+        };
+      },
+    };
+  },
+};

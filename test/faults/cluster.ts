@@ -40,7 +40,13 @@ export const TIMINGS = {
   retryBackoffMax: "5s",
   nodeGracePeriod: "4s",
   nodeEvictionTimeout: "15s",
+  leaderLeaseDuration: "6s",
+  leaderRenewDeadline: "4s",
+  leaderRetryPeriod: "1s",
 } as const;
+
+/** Registry replicas the control plane runs (`berth registry`, each on its own loopback port). */
+export const REGISTRY_REPLICAS = 2;
 
 export const LEASE_NAMESPACE = "berth-system";
 /** The label every machine's Node carries: the suite's Definitions select it. */
@@ -104,6 +110,8 @@ export interface SuiteCluster extends FaultCluster {
   readonly kc: k8s.KubeConfig;
   /** host:port of the image registry on the bridge, which every machine's engine trusts. */
   readonly imageRegistry: string;
+  /** Namespaces made by namespace() that the runner has not removed yet. */
+  readonly namespacesMade: string[];
   /** The machine whose Node has this name. */
   machine(nodeName: string): SuiteMachine | undefined;
 }
@@ -153,9 +161,11 @@ export async function startCluster(t: TestContext, machineCount = 3): Promise<Su
     const result = await run(process.env.KUBECTL ?? kubectl, args, { env: kubectlEnv, timeoutMs: 90_000 });
     if (result.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`);
   }
-  const registryPorts = await freePortRun(2);
-  const controlPlane = new SuiteControlPlane(t, { dir, port, bind, kubeconfig, kc, registryPorts });
+  // The controller's metrics port, then a service port and a metrics port per registry replica.
+  const firstPort = await freePortRun(1 + 2 * REGISTRY_REPLICAS);
+  const controlPlane = new SuiteControlPlane(t, { dir, port, bind, kubeconfig, kc, firstPort });
   await controlPlane.startController();
+  for (let index = 0; index < REGISTRY_REPLICAS; index++) await controlPlane.startRegistry(index);
   const machines = machinesEnv.machines.map(
     (m) =>
       new SuiteMachine(t, {
@@ -172,7 +182,9 @@ export async function startCluster(t: TestContext, machineCount = 3): Promise<Su
     await controlPlane.killController();
   });
   await Promise.all(machines.map((machine) => machine.startAgent()));
+  const namespacesMade: string[] = [];
   return {
+    namespacesMade,
     machines,
     controlPlane,
     client,
@@ -182,6 +194,7 @@ export async function startCluster(t: TestContext, machineCount = 3): Promise<Su
     async namespace(prefix: string) {
       const name = `${prefix}-${randomBytes(3).toString("hex")}`;
       await client.create(NAMESPACES, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
+      namespacesMade.push(name);
       return name;
     },
   };
@@ -331,7 +344,8 @@ interface ControlPlaneSettings {
   bind: string;
   kubeconfig: string;
   kc: k8s.KubeConfig;
-  registryPorts: number;
+  /** The controller's metrics port; registry replica i serves on firstPort+1+2i, its metrics one above. */
+  firstPort: number;
 }
 
 export class SuiteControlPlane implements FaultControlPlane {
@@ -404,14 +418,42 @@ export class SuiteControlPlane implements FaultControlPlane {
     return this.controller?.output() ?? "";
   }
 
+  /** The controller's Prometheus metrics text (its informers' relists, say). */
+  async controllerMetrics(): Promise<string> {
+    const res = await fetch(`http://127.0.0.1:${this.settings.firstPort}/metrics`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    return await res.text();
+  }
+
+  /** Registry replica `index`'s Prometheus metrics text (its open blocking queries, say). */
+  async registryMetrics(index: number): Promise<string> {
+    const res = await fetch(`http://127.0.0.1:${this.registryPort(index) + 1}/metrics`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    return await res.text();
+  }
+
+  private registryPort(index: number): number {
+    if (!Number.isInteger(index) || index < 0 || index >= REGISTRY_REPLICAS) {
+      throw new Error(`no registry replica ${index} (${REGISTRY_REPLICAS} run)`);
+    }
+    return this.settings.firstPort + 1 + 2 * index;
+  }
+
+  /** Starts `berth controller` (leader election on); resolves once its metrics answer. */
   async startController(): Promise<void> {
     if (this.controller && this.controller.child.exitCode === null) return;
-    this.controller = startBerthProcess(
+    const controller = startBerthProcess(
       this.t,
       "controller",
       [
         `--kubeconfig=${this.kubeconfig}`,
-        "--leader-elect=false",
+        `--metrics-bind-address=127.0.0.1:${this.settings.firstPort}`,
+        "--leader-elect=true",
+        `--leader-lease-duration=${TIMINGS.leaderLeaseDuration}`,
+        `--leader-renew-deadline=${TIMINGS.leaderRenewDeadline}`,
+        `--leader-retry-period=${TIMINGS.leaderRetryPeriod}`,
         `--node-grace-period=${TIMINGS.nodeGracePeriod}`,
         `--node-eviction-timeout=${TIMINGS.nodeEvictionTimeout}`,
         `--node-lease-namespace=${LEASE_NAMESPACE}`,
@@ -420,10 +462,15 @@ export class SuiteControlPlane implements FaultControlPlane {
       ],
       { BERTH_LOG_FORMAT: "text" },
     );
+    this.controller = controller;
+    await answering(controller, `http://127.0.0.1:${this.settings.firstPort}/metrics`, "controller");
   }
 
   registryUrls(): string[] {
-    return [0, 1].map((index) => `http://127.0.0.1:${this.settings.registryPorts + index}`);
+    return Array.from(
+      { length: REGISTRY_REPLICAS },
+      (_, index) => `http://127.0.0.1:${this.registryPort(index)}`,
+    );
   }
 
   async killRegistry(index: number): Promise<void> {
@@ -433,26 +480,37 @@ export class SuiteControlPlane implements FaultControlPlane {
 
   /** `berth registry` replica `index` on its loopback port; resolves once it answers. */
   async startRegistry(index: number): Promise<void> {
-    const url = this.registryUrls()[index];
-    if (!url) throw new Error(`no registry replica ${index}`);
+    const port = this.registryPort(index);
     if (this.registries.get(index)?.child.exitCode === null) return;
     const replica = startBerthProcess(
       this.t,
       "registry",
-      [`--kubeconfig=${this.kubeconfig}`, `--registry-bind-address=${new URL(url).host}`],
+      [
+        `--kubeconfig=${this.kubeconfig}`,
+        `--registry-bind-address=127.0.0.1:${port}`,
+        `--metrics-bind-address=127.0.0.1:${port + 1}`,
+        "--registry-allow-anonymous-loopback",
+      ],
       { BERTH_LOG_FORMAT: "text" },
     );
     this.registries.set(index, replica);
-    await waitFor(
-      `registry replica ${index} answering`,
-      async () => {
-        if (replica.child.exitCode !== null) throw new Error(`registry exited: ${replica.output()}`);
-        const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) }).catch(
-          () => undefined,
-        );
-        return res !== undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 200 },
+    await answering(
+      replica,
+      `http://127.0.0.1:${port}/v1/namespaces/default/services`,
+      `registry replica ${index}`,
     );
   }
+}
+
+/** Waits until the process answers HTTP at url (any status below 500); fails if it exits. */
+async function answering(process: BerthProcess, url: string, what: string): Promise<void> {
+  await waitFor(
+    `${what} answering at ${url}`,
+    async () => {
+      if (process.child.exitCode !== null) throw new Error(`${what} exited:\n${process.output()}`);
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+      return res !== undefined && res.status < 500;
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
 }

@@ -68,7 +68,7 @@ export interface InvariantObservations {
   /** The most containers a Definition ran beyond its desired count at once: a replacement
    * is a new Instance (names are never reused), so an old copy still serving beside its
    * replacement shows here rather than as a duplicate Instance. */
-  maxExtraCopies: number;
+  maxExtraCopies?: number;
   /** The longest window with an Instance on two engines or a Definition over its count. */
   longestTwoCopiesMs: number;
   /** Longest window in which an address listed in a Definition's status did not answer. */

@@ -69,23 +69,22 @@ async function repair(cluster: SuiteCluster): Promise<void> {
   await cluster.controlPlane.startController();
 }
 
-/** Deletes the namespaces the scenario made (named fx-...) and waits until they are gone. */
+/** Deletes the namespaces the scenario made and waits until they are gone. */
 async function removeScenarioNamespaces(cluster: SuiteCluster): Promise<void> {
-  const { items } = await cluster.client.list(NAMESPACES);
-  const mine = items.map((n) => n.metadata?.name ?? "").filter((name) => name.startsWith("fx-"));
-  for (const name of mine) {
+  const made = cluster.namespacesMade.splice(0);
+  for (const name of made) {
     for (const definition of (await cluster.client.list(DEFINITIONS, { namespace: name })).items) {
       await ignoreNotFound(
-        cluster.client.delete(DEFINITIONS, { namespace: name, name: definition.metadata?.name ?? "" }),
+        cluster.client.delete(DEFINITIONS, { namespace: name, name: definition.metadata.name ?? "" }),
       );
     }
     await ignoreNotFound(cluster.client.delete(NAMESPACES, { name }));
   }
   await waitFor(
-    `scenario namespaces ${mine.join(", ")} gone`,
+    `scenario namespaces ${made.join(", ")} gone`,
     async () => {
       const left = (await cluster.client.list(NAMESPACES)).items.filter((n) =>
-        mine.includes(n.metadata?.name ?? ""),
+        made.includes(n.metadata?.name ?? ""),
       );
       return left.length === 0;
     },

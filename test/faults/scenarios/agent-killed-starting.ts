@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { InvariantChecker } from "../checker.js";
 import type { Scenario } from "../contract.js";
-import { BOUNDS, applyDefinition, conclude, echoSpec, instancesOf, suite, waitFor } from "../scenario-kit.js";
+import { BOUNDS, applyDefinition, conclude, echoSpec, instancesOf, suite, waitFor } from "../machine-kit.js";
 
 const REPLICAS = 8;
 const STARTING = new Set(["Scheduled", "Pulling", "Starting"]);

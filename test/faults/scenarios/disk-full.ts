@@ -12,7 +12,7 @@ import { run, testRepositoryScratch } from "../../harness/index.js";
 import { InvariantChecker } from "../checker.js";
 import { type SuiteCluster, THIS_MACHINE_LABEL } from "../cluster.js";
 import type { Scenario, ScenarioResult } from "../contract.js";
-import { BOUNDS, applyDefinition, conclude, instancesOf, suite, waitFor } from "../scenario-kit.js";
+import { BOUNDS, applyDefinition, conclude, instancesOf, suite, waitFor } from "../machine-kit.js";
 
 const FULL_MS = 10_000;
 

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { NODES } from "../../../controller/src/kube/resources.js";
 import { InvariantChecker } from "../checker.js";
 import type { Scenario } from "../contract.js";
-import { BOUNDS, applyDefinition, conclude, echoSpec, suite, waitWhole } from "../scenario-kit.js";
+import { BOUNDS, applyDefinition, conclude, echoSpec, suite, waitWhole } from "../machine-kit.js";
 
 const FROZEN_MS = 30_000;
 

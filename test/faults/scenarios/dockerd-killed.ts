@@ -15,7 +15,7 @@ import {
   instancesOf,
   suite,
   waitWhole,
-} from "../scenario-kit.js";
+} from "../machine-kit.js";
 
 const DOWN_MS = 5000;
 

@@ -18,7 +18,7 @@ import {
   suite,
   waitFor,
   waitWhole,
-} from "../scenario-kit.js";
+} from "../machine-kit.js";
 import { DEFINITIONS } from "../../../controller/src/kube/resources.js";
 import { httpGet } from "../../harness/index.js";
 

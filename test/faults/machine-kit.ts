@@ -130,7 +130,7 @@ export async function conclude(checker: InvariantChecker, c: Conclusion): Promis
   if (seen.duplicateInstancesSeen > 0) {
     failures.push(`${seen.duplicateInstancesSeen} Instance(s) ran on two machines at once`);
   }
-  if (seen.maxExtraCopies > 0 && !c.duplicatesExpected) {
+  if ((seen.maxExtraCopies ?? 0) > 0 && !c.duplicatesExpected) {
     failures.push(`a Definition ran ${seen.maxExtraCopies} container(s) beyond its desired count`);
   }
   for (const [what, list] of Object.entries(findings)) {
