@@ -13,6 +13,11 @@
 #   hack/controlplane.sh env [--dir DIR]     # prints exports: KUBECONFIG, and PATH with the
 #                                            # matching kubectl first; use with eval "$(...)"
 #   hack/controlplane.sh reset [--dir DIR]   # stops it and deletes its etcd data (all objects)
+#   hack/controlplane.sh restart-apiserver [--dir DIR]  # stops kube-apiserver alone and starts it
+#       again on the same etcd data; returns once it is ready (fault tests)
+#   hack/controlplane.sh restart-etcd [--dir DIR]       # the same for etcd: every watch the API
+#       server holds on etcd must be made again (fault tests)
+#   hack/controlplane.sh etcd-url [--dir DIR]           # prints etcd's client URL
 #
 # DIR holds certificates, etcd data, logs, pid files and DIR/kubeconfig.
 # PORT is the apiserver's secure port; etcd uses PORT+1 (client) and PORT+2 (peer).
@@ -267,8 +272,35 @@ stop_all() {
   [[ "${1:-}" == quiet ]] || log "control plane in $dir stopped"
 }
 
+# Restarts one part of a running control plane on its data, the others left running.
+restart_apiserver() {
+  alive etcd || { log "etcd is not running in $dir: use start"; return 1; }
+  stop_one kube-apiserver
+  local bins
+  bins="$("$HACK/build-control-plane.sh" | tail -n 1)"
+  start_apiserver "$bins/kube-$KUBE_VERSION"
+  log "kube-apiserver restarted on port $port"
+}
+
+restart_etcd() {
+  alive etcd || { log "etcd is not running in $dir: use start"; return 1; }
+  local etcd_pid; etcd_pid="$(cat "$dir/etcd.pid")"
+  local etcd_cmd; etcd_cmd="$(tr '\0' '\n' < "/proc/$etcd_pid/cmdline")"
+  stop_one etcd
+  local args=()
+  mapfile -t args <<< "$etcd_cmd"
+  setsid "${args[@]}" >> "$dir/etcd.log" 2>&1 < /dev/null &
+  echo $! > "$dir/etcd.pid"
+  wait_for etcd 30 curl -sf --max-time 1 "http://127.0.0.1:$((port + 1))/health" -o /dev/null
+  wait_for kube-apiserver 60 apiserver_ready
+  log "etcd restarted on port $((port + 1))"
+}
+
 case "$cmd" in
   start) start ;;
+  restart-apiserver) restart_apiserver ;;
+  restart-etcd) restart_etcd ;;
+  etcd-url) echo "http://127.0.0.1:$((port + 1))" ;;
   stop) stop_all ;;
   env)
     printf 'export KUBECONFIG=%q\n' "$dir/kubeconfig"
@@ -281,5 +313,5 @@ case "$cmd" in
     ;;
   status)
     if alive kube-apiserver && apiserver_ready; then echo "running: KUBECONFIG=$dir/kubeconfig"; else echo "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 start|stop|status|env|reset [--dir DIR] [--port PORT]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|env|reset|restart-apiserver|restart-etcd|etcd-url [--dir DIR] [--port PORT]" >&2; exit 2 ;;
 esac
