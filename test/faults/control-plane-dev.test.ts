@@ -49,10 +49,8 @@ test("control-plane faults on the development cluster", { timeout: 1_800_000 }, 
       let outcome;
       try {
         outcome = await scenario.run(cluster);
-      } catch (err) {
-        throw new Error(
-          `${(err as Error).message}\n--- controller output:\n${cluster.controlPlane.output("controller")}`,
-        );
+      } finally {
+        await writeFile(path.join(out, `${scenario.name}.log`), cluster.outputs());
       }
       st.diagnostic(`${scenario.name} took ${Date.now() - started} ms: ${JSON.stringify(outcome)}`);
       await writeFile(path.join(out, `${scenario.name}.json`), JSON.stringify(outcome, null, 2));

@@ -22,7 +22,7 @@ export const CONTROLLER_TIMINGS = {
   leaderRetryPeriod: "1s",
 } as const;
 
-/** A `berth <role>` child process whose output is kept (the last 200 lines) for failure messages. */
+/** A `berth <role>` child process whose output is kept (the last 2000 lines) for failure messages. */
 export class BerthChild {
   private child: ChildProcess | undefined;
   private readonly lines: string[] = [];
@@ -46,7 +46,7 @@ export class BerthChild {
     });
     const keep = (data: Buffer): void => {
       this.lines.push(...data.toString().split("\n").filter(Boolean));
-      if (this.lines.length > 200) this.lines.splice(0, this.lines.length - 200);
+      if (this.lines.length > 2000) this.lines.splice(0, this.lines.length - 2000);
     };
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
@@ -107,7 +107,7 @@ export class LocalFaultControlPlane implements FaultControlPlane {
       "controller",
       [
         `--metrics-bind-address=127.0.0.1:${firstPort}`,
-        "--log-level=warn",
+        "--log-level=info",
         "--leader-elect=true",
         `--leader-lease-duration=${CONTROLLER_TIMINGS.leaderLeaseDuration}`,
         `--leader-renew-deadline=${CONTROLLER_TIMINGS.leaderRenewDeadline}`,
@@ -149,26 +149,18 @@ export class LocalFaultControlPlane implements FaultControlPlane {
   }
 
   /**
-   * Moves etcd's revision on (writes outside the API server's keys, so no cache of the API
-   * server sees them), compacts it there, and restarts etcd: every watch the API server
-   * holds on etcd is made again from its last revision, which is now compacted, so each of
-   * its watch caches gets etcd's "required revision has been compacted", lists again and
-   * ends its clients' watches; a client resuming from a resourceVersion it held before gets
-   * 410 Gone.
+   * Compacts etcd past every revision the API server's watches on etcd have seen
+   * (hack/controlplane.sh compact-etcd: etcd is out of the API server's reach for the few
+   * seconds this takes). Every watch cache of the API server lists again and ends its
+   * clients' watches; a client resuming from a resourceVersion it held gets 410 Gone.
    */
   async compactEtcd(): Promise<{ compactedRevision: number }> {
-    const etcd = (await controlplane("etcd-url")).trim();
-    let revision = 0;
-    for (let i = 0; i < 20; i++) {
-      const answer = await etcdCall(etcd, "/v3/kv/put", {
-        key: Buffer.from("/berth-fault/revision").toString("base64"),
-        value: Buffer.from(String(i)).toString("base64"),
-      });
-      revision = Number((answer.header as { revision: string }).revision);
+    const printed = (await controlplane("compact-etcd")).trim().split("\n").pop() ?? "";
+    const compactedRevision = Number(printed);
+    if (!Number.isInteger(compactedRevision) || compactedRevision <= 0) {
+      throw new Error(`hack/controlplane.sh compact-etcd printed no revision: ${printed}`);
     }
-    await etcdCall(etcd, "/v3/kv/compaction", { revision: String(revision), physical: true });
-    await controlplane("restart-etcd");
-    return { compactedRevision: revision };
+    return { compactedRevision };
   }
 
   async killController(): Promise<void> {
@@ -245,17 +237,6 @@ async function controlplane(command: string): Promise<string> {
   const result = await run("bash", [CONTROLPLANE_SH, command], { timeoutMs: 180_000 });
   if (result.code !== 0) throw new Error(`hack/controlplane.sh ${command} failed: ${result.stderr}`);
   return result.stdout;
-}
-
-async function etcdCall(etcd: string, route: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${etcd}${route}`, {
-    method: "POST",
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const answer = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`etcd ${route}: HTTP ${res.status} ${JSON.stringify(answer)}`);
-  return answer;
 }
 
 /** The value of one sample of a Prometheus text exposition, 0 when absent. */

@@ -110,6 +110,10 @@ class EngineMachine implements FaultMachine {
     });
   }
 
+  output(): string {
+    return this.agent.output();
+  }
+
   async stopAgent(): Promise<void> {
     await this.agent.stop();
   }
@@ -145,6 +149,8 @@ export interface DevFaultCluster extends FaultCluster {
   readonly kube: KubeClient;
   /** Stops every process, releases what the scenarios left, stops the engines. */
   close(): Promise<void>;
+  /** The Berth processes' recent output, for a failure's record. */
+  outputs(): string;
 }
 
 /** Starts `machines` extra engines with an agent each, the controller and the registry replicas. */
@@ -202,6 +208,12 @@ export async function startDevCluster(kubeconfig: string, machines = 3): Promise
       return name;
     },
     close,
+    outputs: () =>
+      [
+        `--- controller\n${plane.output("controller")}`,
+        ...started.map((m) => `--- agent ${m.name}\n${m.output()}`),
+        ...plane.registryUrls().map((url, i) => `--- registry ${url}\n${plane.output(i)}`),
+      ].join("\n"),
   };
 }
 

@@ -108,7 +108,9 @@ export function etcdCompactionScenario(checker: InvariantChecker): Scenario {
 
       const faultAt = Date.now();
       const { compactedRevision } = await cluster.controlPlane.compactEtcd();
-      notes.push(`compacted at revision ${compactedRevision}; informer held ${heldVersion}`);
+      notes.push(
+        `compacted at revision ${compactedRevision} in ${Date.now() - faultAt} ms; an informer held ${heldVersion}`,
+      );
       // While the API server's caches initialize again a watch may be refused for a moment.
       let answer = "";
       for (let attempt = 0; attempt < 20; attempt++) {
