@@ -37,8 +37,9 @@ export class BerthChild {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** Starts the process; one already running is left as it is. */
   start(): void {
-    if (this.running()) throw new Error(`berth ${this.role} is already running`);
+    if (this.running()) return;
     const child = spawn(process.execPath, ["--import", "tsx", BERTH_CLI, this.role, ...this.args], {
       cwd: ROOT,
       env: { ...process.env, BERTH_LOG_FORMAT: "text", ...this.env },

@@ -30,7 +30,7 @@ export function apiServerRestartScenario(checker: InvariantChecker): Scenario {
     fault: `kube-apiserver stopped and started again while a Definition of ${REPLICAS} replicas rolls to a new template`,
     async run(cluster: FaultCluster): Promise<ScenarioResult> {
       const kube = kubeOf(cluster);
-      const namespace = await cluster.namespace("fault-apiserver");
+      const namespace = await cluster.namespace("fx-apiserver");
       const notes: string[] = [];
       const failures: string[] = [];
       const watch = await checker.start(cluster, namespace);

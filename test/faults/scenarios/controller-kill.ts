@@ -31,7 +31,7 @@ export function controllerKillScenario(checker: InvariantChecker): Scenario {
     fault: `the controller SIGKILLed while a Definition scales from 0 to ${REPLICAS}, then started again`,
     async run(cluster: FaultCluster): Promise<ScenarioResult> {
       const kube = kubeOf(cluster);
-      const namespace = await cluster.namespace("fault-ctrlkill");
+      const namespace = await cluster.namespace("fx-ctrlkill");
       const notes: string[] = [];
       const failures: string[] = [];
       const watch = await checker.start(cluster, namespace);

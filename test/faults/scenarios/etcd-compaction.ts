@@ -86,7 +86,7 @@ export function etcdCompactionScenario(checker: InvariantChecker): Scenario {
       "etcd compacted past the informers' resourceVersion (and its watches re-made), so a real 410 Gone reaches them",
     async run(cluster: FaultCluster): Promise<ScenarioResult> {
       const kube = kubeOf(cluster);
-      const namespace = await cluster.namespace("fault-compact");
+      const namespace = await cluster.namespace("fx-compact");
       const notes: string[] = [];
       const failures: string[] = [];
       const watch = await checker.start(cluster, namespace);

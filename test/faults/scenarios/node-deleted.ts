@@ -36,7 +36,7 @@ export function nodeDeletedScenario(checker: InvariantChecker): Scenario {
     fault: "a Node object deleted while its agent runs and its Instances serve",
     async run(cluster: FaultCluster): Promise<ScenarioResult> {
       const kube = kubeOf(cluster);
-      const namespace = await cluster.namespace("fault-nodedel");
+      const namespace = await cluster.namespace("fx-nodedel");
       const notes: string[] = [];
       const failures: string[] = [];
       const watch = await checker.start(cluster, namespace);

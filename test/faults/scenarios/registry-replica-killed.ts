@@ -47,7 +47,7 @@ export function registryReplicaKilledScenario(checker: InvariantChecker): Scenar
       const urls = plane.registryUrls();
       if (urls.length < 2)
         throw new Error(`the scenario needs two registry replicas, the cluster runs ${urls.length}`);
-      const namespace = await cluster.namespace("fault-registry");
+      const namespace = await cluster.namespace("fx-registry");
       const notes: string[] = [];
       const failures: string[] = [];
       const watch = await checker.start(cluster, namespace);
