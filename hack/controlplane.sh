@@ -16,6 +16,10 @@
 #   hack/controlplane.sh env [--dir DIR]     # prints exports: KUBECONFIG, and PATH with the
 #                                            # matching kubectl first; use with eval "$(...)"
 #   hack/controlplane.sh reset [--dir DIR]   # stops it and deletes its etcd data (all objects)
+#   hack/controlplane.sh restart-apiserver [--dir DIR]  # stops kube-apiserver alone and starts it
+#       again on the same etcd data; returns once it is ready (fault tests)
+#   hack/controlplane.sh compact-etcd [--dir DIR]       # compacts etcd past every revision the API
+#       server's watches have seen, so its clients get 410 Gone (fault tests); prints the revision
 #
 # DIR holds certificates, etcd data, logs, pid files and DIR/kubeconfig.
 # PORT is the apiserver's secure port; etcd uses PORT+1 (client) and PORT+2 (peer).
@@ -293,8 +297,56 @@ stop_all() {
   [[ "${1:-}" == quiet ]] || log "control plane in $dir stopped"
 }
 
+# Restarts one part of a running control plane on its data, the others left running.
+restart_apiserver() {
+  alive etcd || { log "etcd is not running in $dir: use start"; return 1; }
+  stop_one kube-apiserver
+  local bins
+  bins="$("$HACK/build-control-plane.sh" | tail -n 1)"
+  start_apiserver "$bins/kube-$KUBE_VERSION"
+  log "kube-apiserver restarted on port $port"
+}
+
+# Compacts etcd past every revision the API server's watches on etcd have seen: etcd is
+# stopped, started alone on a side port (the API server cannot reach it there) to write
+# keys outside the API server's prefix and compact at the new revision, then started again
+# as before. Each watch the API server makes again starts from a compacted revision, so
+# every watch cache lists again and ends its clients' watches, and a client resuming from
+# a resourceVersion it held gets 410 Gone. Prints the compacted revision.
+compact_etcd() {
+  alive etcd || { log "etcd is not running in $dir: use start"; return 1; }
+  local args=() side_args=() arg client_url side_url revision=0 side_pid
+  mapfile -d '' -t args < "/proc/$(cat "$dir/etcd.pid")/cmdline"
+  client_url="http://127.0.0.1:$((port + 1))"
+  side_url="http://127.0.0.1:$((port + 3))"
+  for arg in "${args[@]}"; do side_args+=("${arg//$client_url/$side_url}"); done
+  stop_one etcd
+  setsid "${side_args[@]}" >> "$dir/etcd.log" 2>&1 < /dev/null &
+  side_pid=$!
+  wait_for etcd 30 curl -sf --max-time 1 "$side_url/health" -o /dev/null
+  local key; key="$(printf '/berth-fault/revision' | base64 -w0)"
+  for i in $(seq 1 20); do
+    revision="$(curl -sf --max-time 5 "$side_url/v3/kv/put" \
+      -d "{\"key\":\"$key\",\"value\":\"$(printf '%s' "$i" | base64 -w0)\"}" |
+      sed -n 's/.*"revision":"\([0-9]*\)".*/\1/p')"
+  done
+  [[ "$revision" =~ ^[0-9]+$ ]] || { log "etcd gave no revision"; kill -TERM "$side_pid"; return 1; }
+  curl -sf --max-time 30 "$side_url/v3/kv/compaction" -d "{\"revision\":\"$revision\",\"physical\":true}" >/dev/null
+  kill -TERM "$side_pid"
+  for _ in $(seq 1 100); do kill -0 "$side_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$side_pid" 2>/dev/null || true
+  setsid "${args[@]}" >> "$dir/etcd.log" 2>&1 < /dev/null &
+  echo $! > "$dir/etcd.pid"
+  wait_for etcd 30 curl -sf --max-time 1 "$client_url/health" -o /dev/null
+  wait_for kube-apiserver 60 apiserver_ready
+  log "etcd compacted at revision $revision"
+  echo "$revision"
+}
+
 case "$cmd" in
   start) start ;;
+  restart-apiserver) restart_apiserver ;;
+  compact-etcd) compact_etcd ;;
   stop) stop_all ;;
   env)
     printf 'export KUBECONFIG=%q\n' "$dir/kubeconfig"
@@ -307,5 +359,5 @@ case "$cmd" in
     ;;
   status)
     if alive kube-apiserver && apiserver_ready; then echo "running: KUBECONFIG=$dir/kubeconfig"; else echo "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 start|stop|status|env|reset [--dir DIR] [--port PORT]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|env|reset|restart-apiserver|compact-etcd [--dir DIR] [--port PORT]" >&2; exit 2 ;;
 esac
