@@ -25,7 +25,9 @@ function table(run: FaultRun): string {
       seconds(r.recoveryMs),
       seconds(o.longestNoAnswerMs),
       seconds(o.longestNoCopyMs),
-      o.maxExtraCopies ? `${o.maxExtraCopies} for ${seconds(o.longestTwoCopiesMs)}` : seconds(o.longestTwoCopiesMs),
+      o.maxExtraCopies
+        ? `${o.maxExtraCopies} for ${seconds(o.longestTwoCopiesMs)}`
+        : seconds(o.longestTwoCopiesMs),
       String(o.duplicateInstancesSeen),
       String(o.maxContainersPerInstance),
       String(orphans),

@@ -276,26 +276,25 @@ export class InvariantChecker {
         if (!runningHere && !reason) findings.instancesWithoutContainer.push(`${machine.name}/${name}`);
       }
     }
-    // Lost: baseline Instances gone without a new Instance of the same Definition and
-    // deployment to stand for each (a replacement gets a new name: names are never reused).
+    // Lost: baseline Instances gone while their Definition (same deployment) is short of
+    // its count. A replacement gets a new name (names are never reused), and a scale-down
+    // removes Instances on purpose: neither is a loss.
     const current = new Map(definitions.map((d) => [d.metadata.name ?? "", d]));
     const gone = new Map<string, string[]>();
     for (const [name, was] of this.baseline) {
       const definition = current.get(was.definition);
       if (!definition || definition.status?.deploymentId !== was.deploymentId) continue;
       if (live.some((i) => i.metadata.name === name)) continue;
-      const key = `${was.definition} ${was.deploymentId}`;
-      gone.set(key, [...(gone.get(key) ?? []), name]);
+      gone.set(was.definition, [...(gone.get(was.definition) ?? []), name]);
     }
-    for (const [key, names] of gone) {
-      const [definition, deploymentId] = key.split(" ");
-      const added = live.filter(
-        (i) =>
-          i.spec.definition === definition &&
-          i.spec.deploymentId === deploymentId &&
-          !this.baseline.has(i.metadata.name ?? ""),
+    for (const [name, names] of gone) {
+      const definition = current.get(name);
+      const deploymentId = definition?.status?.deploymentId;
+      const running = live.filter(
+        (i) => i.spec.definition === name && i.spec.deploymentId === deploymentId,
       ).length;
-      findings.lostInstances.push(...names.slice(added));
+      const short = Math.max(0, (definition?.spec.replicas ?? 1) - running);
+      findings.lostInstances.push(...names.slice(0, short));
     }
     for (const definition of definitions) {
       const name = definition.metadata.name ?? "";
