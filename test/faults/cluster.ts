@@ -7,7 +7,6 @@
  * FaultControlPlane.
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { TestContext } from "node:test";
 import * as k8s from "@kubernetes/client-node";
@@ -362,53 +361,28 @@ export class SuiteControlPlane implements FaultControlPlane {
     this.kubeconfig = settings.kubeconfig;
   }
 
-  /** The flags a restart of the API server must repeat, so it comes back as it was. */
-  private startArgs(): string[] {
+  /** Which control plane hack/controlplane.sh acts on, and where its API server listens. */
+  private where(): string[] {
     const s = this.settings;
-    return ["start", "--dir", s.dir, "--port", String(s.port), "--bind-address", s.bind];
+    return ["--dir", s.dir, "--port", String(s.port), "--bind-address", s.bind];
   }
 
+  /** Stops kube-apiserver alone and starts it again on the same etcd data. */
   async restartApiServer(): Promise<void> {
-    const pidFile = path.join(this.settings.dir, "kube-apiserver.pid");
-    const pid = Number((await readFile(pidFile, "utf8")).trim());
-    process.kill(pid, "SIGTERM");
-    await waitFor(
-      "the API server to exit",
-      () => {
-        try {
-          process.kill(pid, 0);
-          return false;
-        } catch {
-          return true;
-        }
-      },
-      { timeoutMs: 30_000, intervalMs: 100 },
-    );
-    await hack("controlplane.sh", this.startArgs(), 180_000);
+    await hack("controlplane.sh", ["restart-apiserver", ...this.where()]);
   }
 
-  /** etcd's v3 HTTP gateway on loopback: a write (for a fresh revision), then a physical compaction. */
+  /** hack/controlplane.sh compact-etcd: a compaction past every revision the API server's watches saw. */
   async compactEtcd(): Promise<{ compactedRevision: number }> {
-    const etcd = `http://127.0.0.1:${this.settings.port + 1}`;
-    const b64 = (text: string) => Buffer.from(text).toString("base64");
-    const put = await fetch(`${etcd}/v3/kv/put`, {
-      method: "POST",
-      body: JSON.stringify({
-        key: b64("/berth-fault-matrix/compaction-marker"),
-        value: b64(String(Date.now())),
-      }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!put.ok) throw new Error(`etcd put: ${put.status} ${await put.text()}`);
-    const revision = Number(((await put.json()) as { header?: { revision?: string } }).header?.revision);
-    if (!Number.isFinite(revision)) throw new Error("etcd put: no revision in the answer");
-    const compact = await fetch(`${etcd}/v3/kv/compaction`, {
-      method: "POST",
-      body: JSON.stringify({ revision: String(revision), physical: true }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    if (!compact.ok) throw new Error(`etcd compaction: ${compact.status} ${await compact.text()}`);
-    return { compactedRevision: revision };
+    const printed = (await hack("controlplane.sh", ["compact-etcd", ...this.where()]))
+      .trim()
+      .split("\n")
+      .pop();
+    const compactedRevision = Number(printed);
+    if (!Number.isInteger(compactedRevision) || compactedRevision <= 0) {
+      throw new Error(`hack/controlplane.sh compact-etcd printed no revision: ${printed}`);
+    }
+    return { compactedRevision };
   }
 
   async killController(): Promise<void> {
