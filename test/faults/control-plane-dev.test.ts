@@ -1,7 +1,7 @@
 /**
  * The fault matrix's control-plane scenarios on the development cluster (extra engines as
  * machines, see dev-cluster.ts): each scenario must pass, and its figures are printed (and
- * written to $BERTH_STATE/fault-results/<scenario>.json). BERTH_FAULT_SCENARIOS=a,b runs
+ * written to $BERTH_STATE/fault-results/<scenario>.json). BERTH_FAULTS_SCENARIOS=a,b runs
  * those by name; all of them run by default.
  */
 import { test } from "node:test";
@@ -26,12 +26,12 @@ const ALL: Scenario[] = [
 ];
 
 function chosen(): Scenario[] {
-  const names = (process.env.BERTH_FAULT_SCENARIOS ?? "").split(",").filter(Boolean);
+  const names = (process.env.BERTH_FAULTS_SCENARIOS ?? "").split(",").filter(Boolean);
   if (names.length === 0) return ALL;
   const unknown = names.filter((n) => !ALL.some((s) => s.name === n));
   if (unknown.length > 0) {
     throw new Error(
-      `BERTH_FAULT_SCENARIOS names ${unknown.join(", ")}; known: ${ALL.map((s) => s.name).join(", ")}`,
+      `BERTH_FAULTS_SCENARIOS names ${unknown.join(", ")}; known: ${ALL.map((s) => s.name).join(", ")}`,
     );
   }
   return ALL.filter((s) => names.includes(s.name));
