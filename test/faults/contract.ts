@@ -5,6 +5,8 @@
  * (docs/reliability.md) are written against these types only.
  */
 
+import type { KubeClient } from "../../controller/src/kube/client.js";
+
 /** One test machine: a network namespace with its own address, dockerd and agent. */
 export interface FaultMachine {
   /** The Node's name. */
@@ -46,15 +48,21 @@ export interface FaultControlPlane {
   /** SIGKILL the controller process / start it again. */
   killController(): Promise<void>;
   startController(): Promise<void>;
+  /** The controller's Prometheus metrics text. */
+  controllerMetrics(): Promise<string>;
   /** Registry replicas (`berth registry`), each with its own URL. */
   registryUrls(): string[];
   killRegistry(index: number): Promise<void>;
   startRegistry(index: number): Promise<void>;
+  /** One registry replica's Prometheus metrics text. */
+  registryMetrics(index: number): Promise<string>;
 }
 
 export interface FaultCluster {
   readonly machines: FaultMachine[];
   readonly controlPlane: FaultControlPlane;
+  /** Writes and reads through the control plane's kubeconfig. */
+  readonly client: KubeClient;
   /** A namespace of its own for one scenario; deleted (and awaited) by the runner afterwards. */
   namespace(prefix: string): Promise<string>;
 }

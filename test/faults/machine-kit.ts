@@ -39,7 +39,7 @@ export function echoSpec(
 }
 
 export async function applyDefinition(
-  cluster: SuiteCluster,
+  cluster: FaultCluster,
   namespace: string,
   name: string,
   spec: DefinitionSpec,
@@ -59,8 +59,9 @@ export async function applyDefinition(
   }
 }
 
+/** The Instances of `definition` (or of every Definition) not being deleted. */
 export async function instancesOf(
-  cluster: SuiteCluster,
+  cluster: FaultCluster,
   namespace: string,
   definition?: string,
 ): Promise<Instance[]> {

@@ -3,79 +3,32 @@
  * health-checked), writes through the control plane's kubeconfig, and the end of every
  * scenario (its Definitions deleted and their containers gone, the figures assembled).
  */
-import {
-  API_VERSION,
-  type Definition,
-  type DefinitionSpec,
-  type Instance,
-} from "../../controller/src/api/types.js";
-import { getOrUndefined } from "../../controller/src/kube/errors.js";
+import type { DefinitionSpec } from "../../controller/src/api/types.js";
 import type { KubeClient } from "../../controller/src/kube/client.js";
 import { DEFINITIONS, INSTANCES } from "../../controller/src/kube/resources.js";
 import { waitFor } from "../harness/index.js";
 import type { FaultCluster, InvariantObservations, ScenarioResult } from "./contract.js";
-import { kubeClientFor } from "./dev-cluster.js";
-import { CONTROLLER_TIMINGS } from "./control-plane.js";
-import { hardViolations, type InvariantWatch } from "./invariants-api.js";
+import type { CheckerWatch } from "./checker.js";
+import { TIMINGS } from "./cluster.js";
+import { echoSpec } from "./machine-kit.js";
 
 /** How long a scenario waits for the system to settle, before and after its fault. */
 export const SETTLE_TIMEOUT_MS = 180_000;
 
 export function kubeOf(cluster: FaultCluster): KubeClient {
-  return kubeClientFor(cluster.controlPlane.kubeconfig);
+  return cluster.client;
 }
 
 /** The echo image answering MESSAGE, health-checked every second, rolled one at a time. */
-export function echoSpec(replicas: number, message: string): DefinitionSpec {
-  return {
-    image: { name: "berth-test/echo:1", port: 8080 },
-    replicas,
+export function rollingEchoSpec(replicas: number, message: string): DefinitionSpec {
+  return echoSpec(replicas, {
     env: [{ name: "MESSAGE", value: message }],
-    healthCheck: { type: "http", path: "/healthz", intervalSeconds: 1 },
     rollout: { maxSurge: 1, maxUnavailable: 0 },
-  };
-}
-
-export async function applyDefinition(
-  kube: KubeClient,
-  namespace: string,
-  name: string,
-  spec: DefinitionSpec,
-): Promise<Definition> {
-  const current = await getOrUndefined(() => kube.get(DEFINITIONS, { namespace, name }));
-  if (current) return await kube.replace(DEFINITIONS, { ...current, spec });
-  return await kube.create(DEFINITIONS, {
-    apiVersion: API_VERSION,
-    kind: "Definition",
-    metadata: { name, namespace },
-    spec,
   });
-}
-
-/** apply, retried while the API server does not answer (a scenario may have just restarted it). */
-export async function applyWhenAnswering(
-  kube: KubeClient,
-  namespace: string,
-  name: string,
-  spec: DefinitionSpec,
-): Promise<void> {
-  await waitFor(`${name} applied`, async () => Boolean(await applyDefinition(kube, namespace, name, spec)), {
-    timeoutMs: 60_000,
-    intervalMs: 500,
-  });
-}
-
-export async function instancesOf(
-  kube: KubeClient,
-  namespace: string,
-  definition: string,
-): Promise<Instance[]> {
-  const all = await kube.list(INSTANCES, { namespace });
-  return all.items.filter((i) => i.spec.definition === definition);
 }
 
 /** Waits for the watch to settle; throws with what is unmet when it does not. */
-export async function settleOrThrow(watch: InvariantWatch, what: string): Promise<void> {
+export async function settleOrThrow(watch: CheckerWatch, what: string): Promise<void> {
   const waited = await watch.settle(SETTLE_TIMEOUT_MS);
   if (waited === undefined) {
     const seen = await watch.stop();
@@ -129,6 +82,36 @@ export function result(
 
 /** What bounds every control-plane scenario's recovery: the controller's and informers' timings. */
 export const CONTROLLER_BOUNDS = [
-  `leader lease ${CONTROLLER_TIMINGS.leaderLeaseDuration} (renew deadline ${CONTROLLER_TIMINGS.leaderRenewDeadline}, retry ${CONTROLLER_TIMINGS.leaderRetryPeriod})`,
+  `leader lease ${TIMINGS.leaderLeaseDuration} (renew deadline ${TIMINGS.leaderRenewDeadline}, retry ${TIMINGS.leaderRetryPeriod})`,
   "informer retry backoff: 0.8 s doubling up to 30 s (runtime/informer.ts)",
 ];
+
+/** The observations a scenario without any fault-specific allowance must meet. */
+export function hardViolations(observations: InvariantObservations): string[] {
+  const found: string[] = [];
+  if (observations.maxContainersPerInstance > 1) {
+    found.push(`${observations.maxContainersPerInstance} containers of one Instance on one engine`);
+  }
+  if (observations.duplicateInstancesSeen > 0) {
+    found.push(`${observations.duplicateInstancesSeen} Instances ran on two engines at once`);
+  }
+  const lists: Array<[string, string[]]> = [
+    ["orphan containers", observations.orphanContainers],
+    ["Instances without a container or reason", observations.instancesWithoutContainer],
+    ["lost Instances", observations.lostInstances],
+    ["Definitions below their desired count", observations.unmetDefinitions],
+  ];
+  for (const [what, names] of lists) if (names.length > 0) found.push(`${what}: ${names.join(", ")}`);
+  return found;
+}
+
+/** The value of one sample of a Prometheus text exposition, 0 when absent. */
+export function metricValue(text: string, name: string, labels: Record<string, string>): number {
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const inside = line.slice(name.length + 1, line.indexOf("}"));
+    const matches = Object.entries(labels).every(([key, value]) => inside.includes(`${key}="${value}"`));
+    if (matches) return Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return 0;
+}

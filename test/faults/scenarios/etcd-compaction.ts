@@ -19,34 +19,23 @@ import { DEFINITIONS } from "../../../controller/src/kube/resources.js";
 import { Informer } from "../../../controller/src/runtime/informer.js";
 import { createLogger } from "../../../controller/src/runtime/log.js";
 import { waitFor } from "../../harness/index.js";
-import type { FaultCluster, Scenario, ScenarioResult } from "../contract.js";
-import { metricValue } from "../control-plane.js";
-import type { InvariantChecker } from "../invariants-api.js";
-import { samplingChecker } from "../sampling-checker.js";
+import type { FaultCluster, FaultControlPlane, Scenario, ScenarioResult } from "../contract.js";
+import { machineChecker } from "../checker.js";
 import {
   CONTROLLER_BOUNDS,
-  applyDefinition,
   cleanUp,
-  echoSpec,
   kubeOf,
   result,
   settleOrThrow,
   SETTLE_TIMEOUT_MS,
+  metricValue,
+  rollingEchoSpec,
 } from "../scenario-kit.js";
-
-/** A control plane that can show the controller's metrics (LocalFaultControlPlane does). */
-interface WithControllerMetrics {
-  controllerMetrics(): Promise<string>;
-}
-
-function hasControllerMetrics(plane: unknown): plane is WithControllerMetrics {
-  return typeof (plane as Partial<WithControllerMetrics>).controllerMetrics === "function";
-}
+import { applyDefinition } from "../machine-kit.js";
 
 const RELISTED_KINDS = ["definitions.berth.dev", "instances.berth.dev"];
 
-async function controllerRelists(plane: unknown): Promise<Map<string, number> | undefined> {
-  if (!hasControllerMetrics(plane)) return undefined;
+async function controllerRelists(plane: FaultControlPlane): Promise<Map<string, number>> {
   const text = await plane.controllerMetrics();
   return new Map(
     RELISTED_KINDS.map((kind) => [
@@ -79,86 +68,77 @@ function watchAnswer(kube: KubeClient, namespace: string, resourceVersion: strin
   });
 }
 
-export function etcdCompactionScenario(checker: InvariantChecker): Scenario {
-  return {
-    name: "etcd-compacted-410",
-    fault:
-      "etcd compacted past the informers' resourceVersion (and its watches re-made), so a real 410 Gone reaches them",
-    async run(cluster: FaultCluster): Promise<ScenarioResult> {
-      const kube = kubeOf(cluster);
-      const namespace = await cluster.namespace("fx-compact");
-      const notes: string[] = [];
-      const failures: string[] = [];
-      const watch = await checker.start(cluster, namespace);
-      await applyDefinition(kube, namespace, "web", echoSpec(3, "compact"));
-      await settleOrThrow(watch, "the Definition before the compaction");
+export const etcdCompaction: Scenario = {
+  name: "etcd-compacted-410",
+  fault:
+    "etcd compacted past the informers' resourceVersion (and its watches re-made), so a real 410 Gone reaches them",
+  async run(cluster: FaultCluster): Promise<ScenarioResult> {
+    const kube = kubeOf(cluster);
+    const namespace = await cluster.namespace("fx-compact");
+    const notes: string[] = [];
+    const failures: string[] = [];
+    const watch = await machineChecker.start(cluster, namespace);
+    await applyDefinition(cluster, namespace, "web", rollingEchoSpec(3, "compact"));
+    await settleOrThrow(watch, "the Definition before the compaction");
 
-      const log = new PassThrough();
-      const logged: string[] = [];
-      log.on("data", (chunk: Buffer) => logged.push(chunk.toString()));
-      const informer = new Informer<Definition>(kube, DEFINITIONS, {
-        namespace,
-        logger: createLogger({ level: "info", stream: log }),
-        backoffMaxMs: 2000,
-      });
-      informer.start();
-      await informer.waitForSync();
-      const heldVersion = informer.lastResourceVersion();
-      const relistsBefore = await controllerRelists(cluster.controlPlane);
+    const log = new PassThrough();
+    const logged: string[] = [];
+    log.on("data", (chunk: Buffer) => logged.push(chunk.toString()));
+    const informer = new Informer<Definition>(kube, DEFINITIONS, {
+      namespace,
+      logger: createLogger({ level: "info", stream: log }),
+      backoffMaxMs: 2000,
+    });
+    informer.start();
+    await informer.waitForSync();
+    const heldVersion = informer.lastResourceVersion();
+    const relistsBefore = await controllerRelists(cluster.controlPlane);
 
-      const faultAt = Date.now();
-      const { compactedRevision } = await cluster.controlPlane.compactEtcd();
-      notes.push(
-        `compacted at revision ${compactedRevision} in ${Date.now() - faultAt} ms; an informer held ${heldVersion}`,
+    const faultAt = Date.now();
+    const { compactedRevision } = await cluster.controlPlane.compactEtcd();
+    notes.push(
+      `compacted at revision ${compactedRevision} in ${Date.now() - faultAt} ms; an informer held ${heldVersion}`,
+    );
+    // While the API server's caches initialize again a watch may be refused for a moment.
+    let answer = "";
+    for (let attempt = 0; attempt < 20; attempt++) {
+      answer = await watchAnswer(kube, namespace, heldVersion);
+      if (answer === "gone" || answer.startsWith("a ")) break;
+      await sleep(500);
+    }
+    if (answer !== "gone") failures.push(`a watch from the held resourceVersion got ${answer}, not 410 Gone`);
+
+    await applyDefinition(cluster, namespace, "web", rollingEchoSpec(5, "compact"));
+    const waited = await watch.settle(SETTLE_TIMEOUT_MS);
+    const recoveryMs = waited === undefined ? undefined : Date.now() - faultAt;
+    const observations = await watch.stop();
+
+    try {
+      await waitFor(
+        "the test's informer to see the scale to 5",
+        () => informer.get(namespace, "web")?.spec.replicas === 5,
+        { timeoutMs: 30_000 },
       );
-      // While the API server's caches initialize again a watch may be refused for a moment.
-      let answer = "";
-      for (let attempt = 0; attempt < 20; attempt++) {
-        answer = await watchAnswer(kube, namespace, heldVersion);
-        if (answer === "gone" || answer.startsWith("a ")) break;
-        await sleep(500);
-      }
-      if (answer !== "gone")
-        failures.push(`a watch from the held resourceVersion got ${answer}, not 410 Gone`);
-
-      await applyDefinition(kube, namespace, "web", echoSpec(5, "compact"));
-      const waited = await watch.settle(SETTLE_TIMEOUT_MS);
-      const recoveryMs = waited === undefined ? undefined : Date.now() - faultAt;
-      const observations = await watch.stop();
-
-      try {
-        await waitFor(
-          "the test's informer to see the scale to 5",
-          () => informer.get(namespace, "web")?.spec.replicas === 5,
-          { timeoutMs: 30_000 },
-        );
-      } catch (err) {
-        failures.push(`the test's informer: ${(err as Error).message}`);
-      }
-      await informer.stop();
-      if (!logged.join("").includes("watch expired, relisting")) {
-        failures.push("the test's informer never logged a relist after 410");
-      }
-      const relistsAfter = await controllerRelists(cluster.controlPlane);
-      if (relistsBefore && relistsAfter) {
-        for (const kind of RELISTED_KINDS) {
-          const grew = (relistsAfter.get(kind) ?? 0) - (relistsBefore.get(kind) ?? 0);
-          notes.push(`controller ${kind} relists: +${grew}`);
-          if (grew < 1) failures.push(`the controller's ${kind} informer did not relist`);
-        }
-      } else {
-        notes.push("the control plane shows no controller metrics: its relists were not counted");
-      }
-      if (observations.longestNoCopyMs > 0) {
-        failures.push(`the service had no answering address for ${observations.longestNoCopyMs} ms`);
-      }
-      await cleanUp(cluster, namespace, notes);
-      return result(this.name, recoveryMs, observations, failures, notes, [
-        "etcd's restart (its watches are re-made from a compacted revision)",
-        ...CONTROLLER_BOUNDS,
-      ]);
-    },
-  };
-}
-
-export const etcdCompaction = etcdCompactionScenario(samplingChecker);
+    } catch (err) {
+      failures.push(`the test's informer: ${(err as Error).message}`);
+    }
+    await informer.stop();
+    if (!logged.join("").includes("watch expired, relisting")) {
+      failures.push("the test's informer never logged a relist after 410");
+    }
+    const relistsAfter = await controllerRelists(cluster.controlPlane);
+    for (const kind of RELISTED_KINDS) {
+      const grew = (relistsAfter.get(kind) ?? 0) - (relistsBefore.get(kind) ?? 0);
+      notes.push(`controller ${kind} relists: +${grew}`);
+      if (grew < 1) failures.push(`the controller's ${kind} informer did not relist`);
+    }
+    if (observations.longestNoCopyMs > 0) {
+      failures.push(`the service had no answering address for ${observations.longestNoCopyMs} ms`);
+    }
+    await cleanUp(cluster, namespace, notes);
+    return result(this.name, recoveryMs, observations, failures, notes, [
+      "etcd's restart (its watches are re-made from a compacted revision)",
+      ...CONTROLLER_BOUNDS,
+    ]);
+  },
+};
