@@ -4,6 +4,9 @@
 # controllers) on loopback, with generated certificates and a client-cert admin identity.
 #
 #   hack/controlplane.sh start [--dir DIR] [--port PORT]   # idempotent; reuses a running one
+#   hack/controlplane.sh start --bind-address IP           # the API server listens on IP (its
+#       certificate names it; DIR/kubeconfig points there) instead of 127.0.0.1, such as the
+#       test machines' bridge (hack/machines.sh); etcd stays on loopback.
 #   hack/controlplane.sh start --workloads                 # also what Pods need (hack/node.sh):
 #       the Deployment, ReplicaSet, ServiceAccount, node-lifecycle, disruption, pod GC and
 #       root-CA controllers, and kube-scheduler. A later plain `start` keeps them; `stop`
@@ -13,6 +16,10 @@
 #   hack/controlplane.sh env [--dir DIR]     # prints exports: KUBECONFIG, and PATH with the
 #                                            # matching kubectl first; use with eval "$(...)"
 #   hack/controlplane.sh reset [--dir DIR]   # stops it and deletes its etcd data (all objects)
+#   hack/controlplane.sh restart-apiserver [--dir DIR]  # stops kube-apiserver alone and starts it
+#       again on the same etcd data; returns once it is ready (fault tests)
+#   hack/controlplane.sh compact-etcd [--dir DIR]       # compacts etcd past every revision the API
+#       server's watches have seen, so its clients get 410 Gone (fault tests); prints the revision
 #
 # DIR holds certificates, etcd data, logs, pid files and DIR/kubeconfig.
 # PORT is the apiserver's secure port; etcd uses PORT+1 (client) and PORT+2 (peer).
@@ -24,11 +31,13 @@ cmd="${1:-}"; shift || true
 dir="$BERTH_STATE/controlplane"
 port="${BERTH_APISERVER_PORT:-46443}"
 workloads=0
+bind=127.0.0.1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --workloads) workloads=1; shift ;;
     --dir) dir="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
+    --bind-address) bind="$2"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -41,21 +50,20 @@ alive() { [[ -f "$dir/$1.pid" ]] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; 
 apiserver_ready() {
   [[ -f "$dir/port" ]] || return 1
   curl -sf --max-time 2 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
-    "https://127.0.0.1:$(cat "$dir/port")/readyz" >/dev/null 2>&1
+    "https://$bind:$(cat "$dir/port")/readyz" >/dev/null 2>&1
 }
 
 gen_certs() {
-  [[ -f "$pki/admin.crt" ]] && return
+  [[ -f "$pki/admin.crt" ]] && { serving_cert_names_bind_address; return; }
   mkdir -p "$pki"
   (
     cd "$pki"
     openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
       -subj "/CN=berth-local-ca" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
-      -subj "/CN=kube-apiserver" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n' > apiserver.ext
-    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt \
-      -days 3650 -extfile apiserver.ext 2>/dev/null
+  )
+  serving_cert
+  (
+    cd "$pki"
     openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr \
       -subj "/O=system:masters/CN=berth-admin" 2>/dev/null
     printf 'extendedKeyUsage=clientAuth\n' > client.ext
@@ -65,6 +73,28 @@ gen_certs() {
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
     rm -f ./*.csr
   )
+}
+
+# The API server's serving certificate: loopback, the in-cluster names, and the bind address.
+serving_cert() {
+  local extra=""
+  [[ "$bind" == 127.0.0.1 ]] || extra=",IP:$bind"
+  (
+    cd "$pki"
+    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
+      -subj "/CN=kube-apiserver" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1%s\nextendedKeyUsage=serverAuth\n' "$extra" > apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt \
+      -days 3650 -extfile apiserver.ext 2>/dev/null
+    rm -f apiserver.csr
+  )
+}
+
+# A directory first used on loopback and now with --bind-address gets a certificate naming it.
+serving_cert_names_bind_address() {
+  [[ "$bind" == 127.0.0.1 ]] && return
+  openssl x509 -in "$pki/apiserver.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$bind\(,\|$\)" ||
+    serving_cert
 }
 
 # client_cert NAME SUBJECT: a client certificate signed by the control plane's CA, made once.
@@ -88,7 +118,7 @@ kind: Config
 clusters:
 - name: berth-local
   cluster:
-    server: https://127.0.0.1:$port
+    server: https://$bind:$port
     certificate-authority-data: $(base64 -w0 < "$pki/ca.crt")
 users:
 - name: berth-admin
@@ -133,7 +163,7 @@ reserve_ports() {
 apiserver_args() {
   local etcd_port="$1"
   echo --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
+    --bind-address "$bind" --advertise-address "$bind" --secure-port "$port" \
     --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
     --client-ca-file "$pki/ca.crt" \
     --service-account-issuer https://kubernetes.default.svc \
@@ -267,8 +297,56 @@ stop_all() {
   [[ "${1:-}" == quiet ]] || log "control plane in $dir stopped"
 }
 
+# Restarts one part of a running control plane on its data, the others left running.
+restart_apiserver() {
+  alive etcd || { log "etcd is not running in $dir: use start"; return 1; }
+  stop_one kube-apiserver
+  local bins
+  bins="$("$HACK/build-control-plane.sh" | tail -n 1)"
+  start_apiserver "$bins/kube-$KUBE_VERSION"
+  log "kube-apiserver restarted on port $port"
+}
+
+# Compacts etcd past every revision the API server's watches on etcd have seen: etcd is
+# stopped, started alone on a side port (the API server cannot reach it there) to write
+# keys outside the API server's prefix and compact at the new revision, then started again
+# as before. Each watch the API server makes again starts from a compacted revision, so
+# every watch cache lists again and ends its clients' watches, and a client resuming from
+# a resourceVersion it held gets 410 Gone. Prints the compacted revision.
+compact_etcd() {
+  alive etcd || { log "etcd is not running in $dir: use start"; return 1; }
+  local args=() side_args=() arg client_url side_url revision=0 side_pid
+  mapfile -d '' -t args < "/proc/$(cat "$dir/etcd.pid")/cmdline"
+  client_url="http://127.0.0.1:$((port + 1))"
+  side_url="http://127.0.0.1:$((port + 3))"
+  for arg in "${args[@]}"; do side_args+=("${arg//$client_url/$side_url}"); done
+  stop_one etcd
+  setsid "${side_args[@]}" >> "$dir/etcd.log" 2>&1 < /dev/null &
+  side_pid=$!
+  wait_for etcd 30 curl -sf --max-time 1 "$side_url/health" -o /dev/null
+  local key; key="$(printf '/berth-fault/revision' | base64 -w0)"
+  for i in $(seq 1 20); do
+    revision="$(curl -sf --max-time 5 "$side_url/v3/kv/put" \
+      -d "{\"key\":\"$key\",\"value\":\"$(printf '%s' "$i" | base64 -w0)\"}" |
+      sed -n 's/.*"revision":"\([0-9]*\)".*/\1/p')"
+  done
+  [[ "$revision" =~ ^[0-9]+$ ]] || { log "etcd gave no revision"; kill -TERM "$side_pid"; return 1; }
+  curl -sf --max-time 30 "$side_url/v3/kv/compaction" -d "{\"revision\":\"$revision\",\"physical\":true}" >/dev/null
+  kill -TERM "$side_pid"
+  for _ in $(seq 1 100); do kill -0 "$side_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$side_pid" 2>/dev/null || true
+  setsid "${args[@]}" >> "$dir/etcd.log" 2>&1 < /dev/null &
+  echo $! > "$dir/etcd.pid"
+  wait_for etcd 30 curl -sf --max-time 1 "$client_url/health" -o /dev/null
+  wait_for kube-apiserver 60 apiserver_ready
+  log "etcd compacted at revision $revision"
+  echo "$revision"
+}
+
 case "$cmd" in
   start) start ;;
+  restart-apiserver) restart_apiserver ;;
+  compact-etcd) compact_etcd ;;
   stop) stop_all ;;
   env)
     printf 'export KUBECONFIG=%q\n' "$dir/kubeconfig"
@@ -281,5 +359,5 @@ case "$cmd" in
     ;;
   status)
     if alive kube-apiserver && apiserver_ready; then echo "running: KUBECONFIG=$dir/kubeconfig"; else echo "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 start|stop|status|env|reset [--dir DIR] [--port PORT]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|env|reset|restart-apiserver|compact-etcd [--dir DIR] [--port PORT]" >&2; exit 2 ;;
 esac

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 need=()
 for pair in dockerd:docker.io busybox:busybox-static \
   prometheus:prometheus htpasswd:apache2-utils git:git openssl:openssl curl:curl \
-  ip:iproute2 iptables:iptables chromium:chromium; do
+  ip:iproute2 iptables:iptables nsenter:util-linux fallocate:util-linux chromium:chromium; do
   bin="${pair%%:*}" pkg="${pair#*:}"
   if ! command -v "$bin" >/dev/null 2>&1 && ! [[ -x "/usr/sbin/$bin" || -x "/usr/bin/$bin" || -x "/bin/$bin" ]]; then
     need+=("$pkg")

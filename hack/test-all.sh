@@ -24,6 +24,7 @@ stage "mutation testing of the change" npm run --silent test:mutation:changed
 stage "integration tests" npm run --silent test:integration
 stage "end-to-end tests" npm run --silent test:e2e
 stage "cluster tests" npm run --silent test:cluster
+stage "fault matrix" npm run --silent test:faults
 echo
 if ((${#failed[@]})); then
   echo "FAILED stages: ${failed[*]}"

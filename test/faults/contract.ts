@@ -5,6 +5,8 @@
  * (docs/reliability.md) are written against these types only.
  */
 
+import type { KubeClient } from "../../controller/src/kube/client.js";
+
 /** One test machine: a network namespace with its own address, dockerd and agent. */
 export interface FaultMachine {
   /** The Node's name. */
@@ -46,15 +48,21 @@ export interface FaultControlPlane {
   /** SIGKILL the controller process / start it again. */
   killController(): Promise<void>;
   startController(): Promise<void>;
+  /** The controller's Prometheus metrics text. */
+  controllerMetrics(): Promise<string>;
   /** Registry replicas (`berth registry`), each with its own URL. */
   registryUrls(): string[];
   killRegistry(index: number): Promise<void>;
   startRegistry(index: number): Promise<void>;
+  /** One registry replica's Prometheus metrics text. */
+  registryMetrics(index: number): Promise<string>;
 }
 
 export interface FaultCluster {
   readonly machines: FaultMachine[];
   readonly controlPlane: FaultControlPlane;
+  /** Writes and reads through the control plane's kubeconfig. */
+  readonly client: KubeClient;
   /** A namespace of its own for one scenario; deleted (and awaited) by the runner afterwards. */
   namespace(prefix: string): Promise<string>;
 }
@@ -63,8 +71,13 @@ export interface FaultCluster {
 export interface InvariantObservations {
   /** The most containers seen at once for one Instance on one engine (must stay <= 1). */
   maxContainersPerInstance: number;
-  /** Instances seen with a container on two engines at once, and the longest such window. */
+  /** Instances seen with a container on two engines at once. */
   duplicateInstancesSeen: number;
+  /** The most containers a Definition ran beyond its desired count at once: a replacement
+   * is a new Instance (names are never reused), so an old copy still serving beside its
+   * replacement shows here rather than as a duplicate Instance. */
+  maxExtraCopies?: number;
+  /** The longest window with an Instance on two engines or a Definition over its count. */
   longestTwoCopiesMs: number;
   /** Longest window in which an address listed in a Definition's status did not answer. */
   longestNoAnswerMs: number;

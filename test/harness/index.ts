@@ -179,6 +179,15 @@ export interface BerthProcess {
   stop(): Promise<void>;
 }
 
+export interface BerthProcessOptions {
+  /**
+   * A command that runs the process in another context and then execs it, such as
+   * `nsenter --net=...` (a test machine's network namespace); it must exec, not fork, so
+   * that a signal to the child reaches Berth itself.
+   */
+  launcher?: string[];
+}
+
 /**
  * The one way tests run Berth as a process: `berth <role> ...args` from the sources, run by
  * node itself with tsx loaded (through npx or tsx's launcher a signal would reach a wrapper,
@@ -191,6 +200,7 @@ export function startBerthProcess(
   role: "agent" | "controller" | "registry" | "all",
   args: string[],
   extraEnv: NodeJS.ProcessEnv = {},
+  options: BerthProcessOptions = {},
 ): BerthProcess {
   const defaults = [
     ...(args.some((arg) => arg.startsWith("--metrics-bind-address"))
@@ -200,12 +210,9 @@ export function startBerthProcess(
       ? []
       : [`--log-level=${process.env.BERTH_TEST_LOG === "1" ? "debug" : "warn"}`]),
   ];
-  const { child, output } = spawnForTest(
-    t,
-    process.execPath,
-    ["--import", "tsx", BERTH_CLI, role, ...defaults, ...args],
-    extraEnv,
-  );
+  const command = [process.execPath, "--import", "tsx", BERTH_CLI, role, ...defaults, ...args];
+  const [program, ...programArgs] = [...(options.launcher ?? []), ...command];
+  const { child, output } = spawnForTest(t, program ?? process.execPath, programArgs, extraEnv);
   const signal = async (name: NodeJS.Signals): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

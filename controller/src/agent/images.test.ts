@@ -146,3 +146,45 @@ test("a commit whose build failed is not built again by an agent that restarted"
   assert.equal(failureMessage(afterRestart), failureMessage(first));
   assert.equal(builds, 1, "the known-bad commit was built once");
 });
+
+test("a build that found the disk full is tried again; a failed build of the same commit is not", async () => {
+  for (const [reason, expectedBuilds] of [
+    ["BuildDiskFull", 2],
+    ["BuildFailed", 1],
+  ] as const) {
+    let builds = 0;
+    const images = new InstanceImages({
+      docker: {
+        imageExists: () => Promise.resolve(false),
+        pullImage: () => Promise.reject(new Error("a repository Instance pulls nothing")),
+        inspectImage: () => Promise.reject(new Error("a repository Instance inspects no pulled image")),
+        inspectDistribution: () => Promise.reject(new Error("a repository Instance asks no registry")),
+      },
+      events: new RecordingEventRecorder(),
+      nodeName: "n1",
+      buildSourceImage: () => {
+        builds += 1;
+        return Promise.reject(
+          new SourceBuildError(`step failed (${reason})`, "Step 2/3 : RUN make", [], "/log", { reason }),
+        );
+      },
+    });
+    const instance = instanceWithUrl("https://git.example/team/web.git");
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const failure = await images
+        .ensure(
+          instance,
+          () => undefined,
+          new AbortController().signal,
+          () => undefined,
+          () => Promise.resolve(() => undefined),
+        )
+        .then(
+          () => assert.fail("the build should fail"),
+          (err: unknown) => err,
+        );
+      assert.ok(failure instanceof SourceError && failure.reason === reason, String(failure));
+    }
+    assert.equal(builds, expectedBuilds, reason);
+  }
+});

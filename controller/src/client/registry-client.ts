@@ -7,8 +7,12 @@ import { RoundRobin, type BalancerOptions } from "./balancer.js";
 import { RegistryError, type ServiceInstances } from "./types.js";
 
 export interface RegistryClientOptions {
-  /** The registry's URL, such as http://berth-registry.berth-system:9470. */
-  url: string;
+  /**
+   * The registry's URL, such as http://berth-registry.berth-system:9470, or the URLs of
+   * several replicas: a request that gets no answer (or a 5xx) sends the next request to the
+   * next URL, so a watch resumes on another replica when the one it was parked on dies.
+   */
+  url: string | readonly string[];
   /** The namespace of the services; "default" when absent. */
   namespace?: string;
   /**
@@ -55,12 +59,16 @@ interface Followed {
 }
 
 export class RegistryClient {
-  private readonly base: string;
+  private readonly bases: string[];
+  /** The replica requests go to: the next one after a request to it failed. */
+  private current = 0;
   private readonly namespace: string;
   private readonly followed = new Map<string, Followed>();
 
   constructor(private readonly options: RegistryClientOptions) {
-    this.base = options.url.replace(/\/+$/, "");
+    const urls = typeof options.url === "string" ? [options.url] : [...options.url];
+    if (urls.length === 0) throw new Error("url: at least one registry URL is needed");
+    this.bases = urls.map((url) => url.replace(/\/+$/, ""));
     this.namespace = options.namespace ?? "default";
   }
 
@@ -266,12 +274,27 @@ export class RegistryClient {
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const timeout = AbortSignal.timeout(timeoutMs);
-    return await fetch(`${this.base}${path}`, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-    });
+    const replica = this.current;
+    let res: Response;
+    try {
+      res = await fetch(`${this.bases[replica]}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (err) {
+      if (!signal?.aborted) this.failedOver(replica);
+      throw err;
+    }
+    if (res.status >= 500) this.failedOver(replica);
+    return res;
+  }
+
+  /** The replica at `replica` failed a request: the next request goes to the next one. */
+  private failedOver(replica: number): void {
+    // Concurrent requests that failed on the same replica move on once, not once each.
+    if (this.current === replica) this.current = (replica + 1) % this.bases.length;
   }
 
   private async parse(res: Response): Promise<unknown> {

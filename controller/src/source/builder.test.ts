@@ -40,6 +40,11 @@ class FakeEngine implements BuildEngine {
     for (const [index, line] of lines.entries()) {
       const step = `Step ${index + 1}/${lines.length} : ${line}`;
       options.onOutput?.(step);
+      if (line === "RUN fill-the-disk") {
+        const message = "Error processing tar file(exit status 1): write /pad: no space left on device";
+        options.onOutput?.(message);
+        throw new BuildFailedError(message, step, [step]);
+      }
       if (line === "RUN false") {
         options.onOutput?.("The command '/bin/sh -c false' returned a non-zero code: 1");
         throw new BuildFailedError("The command '/bin/sh -c false' returned a non-zero code: 1", step, [
@@ -248,6 +253,22 @@ test("a failing step is BuildFailed naming the step, with the full log kept", as
   assert.equal(err.step, "Step 2/3 : RUN false");
   assert.match(err.message, /Step 2\/3 : RUN false/);
   assert.match(await readFile(err.logPath, "utf8"), /returned a non-zero code: 1/);
+});
+
+test("a step that runs out of disk is BuildDiskFull (the machine's fault, retried), not BuildFailed", async (t) => {
+  const { repo, deps } = await setup(t);
+  await repo.commit({ Dockerfile: "FROM scratch\nRUN fill-the-disk\nEXPOSE 8080\n" });
+  const err = await ensureSourceImage(
+    { namespace: "n", definition: "d", repository: { url: repo.url } },
+    deps,
+  ).then(
+    () => assert.fail("the build should have failed"),
+    (caught: unknown) => caught,
+  );
+  assert.ok(err instanceof SourceBuildError);
+  assert.equal(err.reason, "BuildDiskFull");
+  assert.match(err.message, /no space left on device; the engine's disk is full: retried once it has room/);
+  assert.equal(err.step, "Step 2/3 : RUN fill-the-disk");
 });
 
 test("the service port: repository.port, else the single TCP port EXPOSEd", () => {

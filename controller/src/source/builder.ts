@@ -86,6 +86,8 @@ export const SOURCE_LABELS = {
 
 /** Start of the name a containerFile from outside the context directory is copied to, inside it. */
 const FULL_COMMIT = /^[0-9a-f]{40}$/;
+/** How the engine says a build step ran out of disk (ENOSPC, as the kernel words it). */
+const DISK_FULL = /no space left on device/i;
 /** Namespaces are RFC 1123 labels, Definition names RFC 1035 labels: neither holds "/" or "..". */
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DEFINITION_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
@@ -287,12 +289,14 @@ async function buildImage(
     if (err instanceof DockerBuildFailedError) {
       buildLog.write(`# build failed: ${err.engineMessage}`);
       const where = err.step ? ` at "${err.step}"` : "";
+      const diskFull = DISK_FULL.test(err.engineMessage);
+      const advice = diskFull ? "; the engine's disk is full: retried once it has room" : "";
       throw new SourceBuildError(
-        `building ${display} at commit ${commit.slice(0, 12)} failed${where}: ${err.engineMessage} (full log: ${logPath})`,
+        `building ${display} at commit ${commit.slice(0, 12)} failed${where}: ${err.engineMessage}${advice} (full log: ${logPath})`,
         err.step,
         err.lastLines,
         logPath,
-        { cause: err },
+        { cause: err, reason: diskFull ? "BuildDiskFull" : "BuildFailed" },
       );
     }
     throw err;

@@ -20,6 +20,11 @@ export const SOURCE_ERROR_REASONS = [
   "ContainerFileMissing",
   /** A build step failed; `step` names it when the engine said which. */
   "BuildFailed",
+  /**
+   * A build step failed because the disk the engine builds on is full: the machine's fault,
+   * not the commit's, so it is retried (with back-off) rather than final like BuildFailed.
+   */
+  "BuildDiskFull",
   /** No repository.port and the built image EXPOSEs no port. */
   "NoExposedPort",
   /** No repository.port and the built image EXPOSEs more than one port. */
@@ -54,9 +59,9 @@ export class SourceBuildError extends SourceError {
     readonly lastLines: readonly string[],
     /** The full build log on the agent's disk. */
     readonly logPath: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: "BuildFailed" | "BuildDiskFull" },
   ) {
-    super("BuildFailed", message, options);
+    super(options?.reason ?? "BuildFailed", message, options);
   }
 }
 
