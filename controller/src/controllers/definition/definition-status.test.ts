@@ -612,3 +612,15 @@ test("fields: no observedGeneration before the API server sets a generation", ()
   assert.equal("observedGeneration" in result.fields, false);
   assert.equal(result.fields.readySummary, "0/2");
 });
+
+test("fields: a ready Instance without an address adds no address", () => {
+  const result = aggregateStatus({
+    definition,
+    deploymentId: "new",
+    instances: [instance("a", { ready: true }), instance("b", { ready: true, address: "http://b:1" })],
+    dependencies: noDeps,
+    plan: complete,
+  });
+  assert.deepEqual(result.fields.addresses, ["http://b:1"]);
+  assert.equal(result.fields.readyReplicas, 2);
+});
