@@ -348,3 +348,279 @@ for (const c of lifeCases) {
     }
   });
 }
+
+/** The three conditions as `kubectl describe` shows them: status, reason and message. */
+function described(input: {
+  instances: InstanceView[];
+  replicas?: number;
+  deps?: DependencyCheck;
+  plan?: RolloutPlan;
+  namespace?: string;
+}): Record<string, [string, string, string]> {
+  const result = aggregateStatus({
+    definition: {
+      ...definition,
+      metadata: { ...definition.metadata, namespace: input.namespace },
+      spec: { ...definition.spec, replicas: input.replicas ?? 2 },
+    },
+    deploymentId: "new",
+    instances: input.instances,
+    dependencies: input.deps ?? noDeps,
+    plan: input.plan ?? inProgress,
+  });
+  return Object.fromEntries(result.conditions.map((c) => [c.type, [c.status, c.reason, c.message]]));
+}
+
+const asExpected: [string, string, string] = ["False", "AsExpected", "Nothing needs attention."];
+
+test("messages: one missing dependency, in the namespace the Definition lives in", () => {
+  const missing =
+    "dependsOn names db, which does not exist in namespace team. Create it or remove it from dependsOn.";
+  assert.deepEqual(described({ instances: [], deps: { missing: ["db"], notReady: [] }, namespace: "team" }), {
+    Ready: ["False", "DependencyMissing", `0 of 2 Instances are ready. ${missing}`],
+    Progressing: ["False", "DependencyMissing", "Blocked: db missing (see Degraded)."],
+    Degraded: ["True", "DependencyMissing", missing],
+  });
+});
+
+test("messages: several missing dependencies, plural, and the default namespace when none is set", () => {
+  const missing =
+    "dependsOn names cache, db, which do not exist in namespace default. Create them or remove them from dependsOn.";
+  assert.deepEqual(described({ instances: [], deps: { missing: ["cache", "db"], notReady: ["queue"] } }), {
+    Ready: ["False", "DependencyMissing", `0 of 2 Instances are ready. ${missing}`],
+    Progressing: ["False", "DependencyMissing", "Blocked: cache, db missing (see Degraded)."],
+    Degraded: ["True", "DependencyMissing", missing],
+  });
+});
+
+test("messages: a dependency cycle wins over missing dependencies", () => {
+  const cycle =
+    "dependsOn forms a cycle: web -> db -> web. No Instance starts until one of these Definitions stops depending on the next.";
+  assert.deepEqual(
+    described({ instances: [], deps: { missing: ["cache"], notReady: [], cycle: ["web", "db", "web"] } }),
+    {
+      Ready: ["False", "DependencyCycle", `0 of 2 Instances are ready. ${cycle}`],
+      Progressing: ["False", "DependencyCycle", "Blocked by a dependsOn cycle (see Degraded)."],
+      Degraded: ["True", "DependencyCycle", cycle],
+    },
+  );
+});
+
+test("messages: dependencies not ready yet hold the rollout without degrading", () => {
+  assert.deepEqual(described({ instances: [], deps: { missing: [], notReady: ["db", "queue"] } }), {
+    Ready: [
+      "False",
+      "DependenciesNotReady",
+      "0 of 2 Instances are ready. Waiting for db, queue to have a ready Instance before starting Instances.",
+    ],
+    Progressing: ["False", "WaitingForDependencies", "Waiting for db, queue to have a ready Instance."],
+    Degraded: asExpected,
+  });
+});
+
+test("messages: a dependency that stops being ready does not undo a rollout that has every Instance", () => {
+  // Every current Instance exists (updated = desired) but not all ready: still rolling out.
+  assert.deepEqual(
+    described({
+      instances: [instance("a", { ready: true }), instance("b")],
+      deps: { missing: [], notReady: ["db"] },
+    }),
+    {
+      Ready: [
+        "False",
+        "DependenciesNotReady",
+        "1 of 2 Instances are ready. Waiting for db to have a ready Instance before starting Instances.",
+      ],
+      Progressing: ["True", "RolloutInProgress", "Deployment new: 2 of 2 Instances updated, 1 ready."],
+      Degraded: asExpected,
+    },
+  );
+  // Rolled out: the dependency no longer matters to this Definition's conditions.
+  assert.deepEqual(
+    described({
+      instances: [instance("a", { ready: true }), instance("b", { ready: true })],
+      deps: { missing: [], notReady: ["db"] },
+      plan: complete,
+    }),
+    {
+      Ready: ["True", "InstancesReady", "2 of 2 Instances are ready."],
+      Progressing: ["True", "RolloutComplete", "Deployment new is rolled out: 2 Instances ready."],
+      Degraded: asExpected,
+    },
+  );
+});
+
+test("messages: rollout in progress, complete for one replica, scaled to zero", () => {
+  assert.deepEqual(
+    described({ instances: [instance("a", { ready: true }), instance("o", { deploymentId: "old" })] }),
+    {
+      Ready: [
+        "False",
+        "InstancesNotReady",
+        "1 of 2 Instances are ready; the others are starting or failing their health check.",
+      ],
+      Progressing: ["True", "RolloutInProgress", "Deployment new: 1 of 2 Instances updated, 1 ready."],
+      Degraded: asExpected,
+    },
+  );
+  assert.deepEqual(described({ replicas: 1, instances: [instance("a", { ready: true })], plan: complete }), {
+    Ready: ["True", "InstancesReady", "1 of 1 Instances are ready."],
+    Progressing: ["True", "RolloutComplete", "Deployment new is rolled out: 1 Instance ready."],
+    Degraded: asExpected,
+  });
+  assert.deepEqual(described({ replicas: 0, instances: [], plan: complete }).Ready, [
+    "True",
+    "ScaledToZero",
+    "replicas is 0: nothing to run.",
+  ]);
+});
+
+const unschedulable = (message: string) => ({
+  type: "Scheduled",
+  status: "False" as const,
+  reason: "Unschedulable",
+  message,
+  lastTransitionTime: "2026-01-01T00:00:00Z",
+});
+
+test("messages: unschedulable Instances, counted, the first one explained", () => {
+  assert.deepEqual(
+    described({ instances: [instance("a", { unschedulable: unschedulable("no node has 4 GiB") })] }).Degraded,
+    ["True", "Unschedulable", "1 Instance cannot be placed on a node (a: no node has 4 GiB)."],
+  );
+  const two = described({
+    instances: [
+      instance("a", { unschedulable: unschedulable("host port 80 is taken") }),
+      instance("b", { unschedulable: unschedulable("other") }),
+      instance("c", { phase: "Failed" }),
+    ],
+  });
+  const message = "2 Instances cannot be placed on a node (a: host port 80 is taken).";
+  assert.deepEqual(two.Ready, ["False", "Unschedulable", `0 of 2 Instances are ready. ${message}`]);
+  assert.deepEqual(two.Degraded, ["True", "Unschedulable", message]);
+  // The condition comes from the API server, where a message may be absent.
+  const bare = { ...unschedulable(""), message: undefined } as unknown as ReturnType<typeof unschedulable>;
+  assert.deepEqual(described({ instances: [instance("a", { unschedulable: bare })] }).Degraded, [
+    "True",
+    "Unschedulable",
+    "1 Instance cannot be placed on a node (a: no node fits).",
+  ]);
+});
+
+test("messages: failed Instances, counted, with their message or where to look", () => {
+  assert.deepEqual(
+    described({ instances: [instance("a", { phase: "Failed", message: "image pull failed" })] }).Degraded,
+    ["True", "InstancesFailed", "1 Instance failed (a: image pull failed)."],
+  );
+  const two = described({
+    instances: [instance("a", { phase: "Failed" }), instance("b", { phase: "Failed" })],
+  });
+  const message = "2 Instances failed (a: see kubectl describe instance a).";
+  assert.deepEqual(two.Ready, ["False", "InstancesFailed", `0 of 2 Instances are ready. ${message}`]);
+  assert.deepEqual(two.Degraded, ["True", "InstancesFailed", message]);
+  // A terminating failed Instance is on its way out and counts for nothing.
+  assert.deepEqual(
+    described({ instances: [instance("a", { phase: "Failed", terminating: true })] }).Degraded,
+    asExpected,
+  );
+});
+
+test("messages: Instances that were ready and fail their health check, plural", () => {
+  const two = described({
+    instances: [
+      instance("a", { firstReadyAt: 1, healthCheckFailure: "connection refused" }),
+      instance("b", { firstReadyAt: 1, healthCheckFailure: "timeout" }),
+    ],
+    plan: complete,
+  });
+  const message = "2 Instances fail their health check (a: connection refused).";
+  assert.deepEqual(two.Ready, ["False", "InstancesUnhealthy", `0 of 2 Instances are ready. ${message}`]);
+  assert.deepEqual(two.Degraded, ["True", "InstancesUnhealthy", message]);
+});
+
+const stalled: RolloutPlan = { ...inProgress, stalled: true };
+const suffix = " See kubectl get instances -l berth.dev/deployment-id=new.";
+
+test("messages: a stalled rollout names the first current Instance that never got ready, and why", () => {
+  const stuck = (extra: Partial<InstanceView>) =>
+    described({
+      instances: [
+        // An old Instance that never got ready is not the current deployment's stuck one.
+        instance("o", { deploymentId: "old" }),
+        instance("r", { ready: true }),
+        // Terminating Instances count nowhere: neither stuck nor serving.
+        instance("t", { terminating: true, message: "going away" }),
+        instance("s", extra),
+      ],
+      plan: stalled,
+    });
+  const progress = "1 of 2 Instances of deployment new became ready within progressDeadlineSeconds.";
+  const withWhy = (why: string) => [
+    "False",
+    "ProgressDeadlineExceeded",
+    `${progress} s is not ready: ${why}.${suffix}`,
+  ];
+  assert.deepEqual(
+    stuck({ healthCheckFailure: "status 500", message: "m" }).Progressing,
+    withWhy("status 500"),
+  );
+  assert.deepEqual(stuck({ message: "pulling image" }).Progressing, withWhy("pulling image"));
+  assert.deepEqual(stuck({ phase: "Starting" }).Progressing, withWhy("phase Starting"));
+  const pending = stuck({ phase: undefined });
+  assert.deepEqual(pending.Progressing, withWhy("phase Pending"));
+  assert.deepEqual(pending.Degraded, ["True", "ProgressDeadlineExceeded", pending.Progressing![2]]);
+  // A stalled rollout is not why Instances are not ready: that is said by InstancesNotReady.
+  assert.deepEqual(pending.Ready, [
+    "False",
+    "InstancesNotReady",
+    "1 of 2 Instances are ready; the others are starting or failing their health check.",
+  ]);
+});
+
+test("messages: a stalled rollout counts only ready old Instances as serving", () => {
+  const result = described({
+    replicas: 1,
+    instances: [
+      instance("o1", { deploymentId: "old", ready: true }),
+      instance("o2", { deploymentId: "old" }),
+      instance("o3", { deploymentId: "old", ready: true, terminating: true }),
+      instance("n", { firstReadyAt: 1 }),
+    ],
+    plan: stalled,
+  });
+  const message = `1 of 1 Instances of deployment new became ready within progressDeadlineSeconds. The rollout is stopped and the old Instances keep serving (1 ready).${suffix}`;
+  assert.deepEqual(result.Progressing, ["False", "ProgressDeadlineExceeded", message]);
+  assert.deepEqual(result.Degraded, ["True", "ProgressDeadlineExceeded", message]);
+  // A ready current Instance is not an old one serving.
+  const none = described({ replicas: 1, instances: [instance("n", { ready: true })], plan: stalled });
+  assert.deepEqual(none.Progressing, [
+    "False",
+    "ProgressDeadlineExceeded",
+    `1 of 1 Instances of deployment new became ready within progressDeadlineSeconds.${suffix}`,
+  ]);
+});
+
+test("fields: no observedGeneration before the API server sets a generation", () => {
+  const { generation: _unset, ...metadata } = definition.metadata;
+  const result = aggregateStatus({
+    definition: { ...definition, metadata },
+    deploymentId: "new",
+    instances: [],
+    dependencies: noDeps,
+    plan: inProgress,
+  });
+  assert.equal("observedGeneration" in result.fields, false);
+  assert.equal(result.fields.readySummary, "0/2");
+});
+
+test("fields: a ready Instance without an address adds no address", () => {
+  const result = aggregateStatus({
+    definition,
+    deploymentId: "new",
+    instances: [instance("a", { ready: true }), instance("b", { ready: true, address: "http://b:1" })],
+    dependencies: noDeps,
+    plan: complete,
+  });
+  assert.deepEqual(result.fields.addresses, ["http://b:1"]);
+  assert.equal(result.fields.readyReplicas, 2);
+});
