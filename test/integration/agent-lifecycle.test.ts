@@ -4,6 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
 import { INSTANCE_FINALIZER, LABELS } from "../../controller/src/api/vocabulary.js";
 import type { Node } from "../../controller/src/api/types.js";
 import { RESTARTS_LABEL } from "../../controller/src/agent/container-request.js";
@@ -114,8 +115,12 @@ test("a restarted agent adopts the running container instead of starting another
   await createInstance(world, "web", echo);
   const before = await waitForStatus(world, "web", "the Instance to be ready", (s) => s.ready === true);
   await first.stop();
+  // Probe times are written to the second: restart in a later second than the last one
+  // written, so a probe time of the restarted agent's own can be told from the old agent's.
+  const lastWritten = Date.parse(before.lastProbeTime ?? "");
+  while (Math.floor(Date.now() / 1000) * 1000 <= lastWritten) await sleep(50);
 
-  const restartedAt = Date.now();
+  const restartedAt = Math.floor(Date.now() / 1000) * 1000;
   const second = await runAgent(world);
   assert.equal(second.agentId, first.agentId, "the same agent on the same machine keeps its identity");
   // The new agent writes status from its own probe; wait until it has looked (it took the Lease anew).

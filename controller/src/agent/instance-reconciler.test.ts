@@ -252,7 +252,7 @@ test("a new Instance gets a labelled container, an address, and Running once the
 });
 
 test("with a first-check wait, a server that answers at once is written Ready in the first status write", async () => {
-  const { api, woken, reconcile, prober } = setup(true, undefined, { firstCheckWaitMs: 100 });
+  const { api, events, woken, reconcile, prober } = setup(true, undefined, { firstCheckWaitMs: 100 });
   const result = await reconcile();
   const status = api.instance.status;
   assert.equal(status?.phase, "Running");
@@ -263,8 +263,18 @@ test("with a first-check wait, a server that answers at once is written Ready in
     1,
     "one write, not Starting then Running",
   );
-  assert.deepEqual(result, { requeueAfterMs: 30_000 }, "ready: the next look is the resync");
-  assert.deepEqual(woken, ["ns/web-0"], "the verdict still wakes the Instance (a pass that changes nothing)");
+  // "Started" is not said on a check this pass waited for (the engine's port proxy answers a
+  // TCP check even for a command that failed to exec): the pass the verdict wakes says it,
+  // from a fresh look at the container.
+  assert.deepEqual(result, { requeueAfterMs: 2000 }, "back when the start check is due at the latest");
+  assert.ok(!events.events.some((e) => e.reason === "Started"), "not Started on this pass's own check");
+  assert.deepEqual(woken, ["ns/web-0"], "the verdict wakes the Instance");
+  await reconcile();
+  assert.ok(
+    events.events.some((e) => e.reason === "Started"),
+    "the woken pass says Started",
+  );
+  assert.equal(api.calls.filter((c) => c.verb === "patchStatus").length, 1, "and writes nothing new");
   prober.stopAll();
 });
 
@@ -334,7 +344,9 @@ test("a restarted agent keeps an adopted ready container ready until its own che
   await after.reconcile();
   assert.equal(after.api.instance.status?.ready, true, "two failures are below the threshold");
   await after.clock.advanceAsync(1000, 1);
-  assert.deepEqual(after.woken, ["ns/web-0"]);
+  // Woken twice: by its first own check (which agreed with the adopted verdict: the pass
+  // writes this process's probe time) and by the verdict turning Failed.
+  assert.deepEqual(after.woken, ["ns/web-0", "ns/web-0"]);
   await after.reconcile();
   assert.equal(after.api.instance.status?.ready, false);
   assert.equal(

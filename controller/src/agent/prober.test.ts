@@ -388,3 +388,32 @@ test("after the first verdict failures count in checks alone; before the first c
   assert.equal(initialProbeState.verdict, "Pending");
   assert.equal(initialProbeState.message, "waiting for the first health check");
 });
+
+test("a resumed verdict's first own check is reported even when it agrees, later agreeing checks are not", async () => {
+  const clock = new FakeClock();
+  const changes: string[] = [];
+  let calls = 0;
+  const prober = new Prober({
+    clock,
+    logger: nullLogger,
+    probe: () => {
+      calls++;
+      return Promise.resolve({ ok: true, message: "up" });
+    },
+    onVerdictChange: (key) => changes.push(`${key}:${prober.state(key)?.verdict}`),
+  });
+  prober.ensure("ns/a", fakeTarget(), { verdict: "Passed", message: "adopted" });
+  assert.equal(prober.state("ns/a")?.lastProbeTime, undefined, "nothing of its own yet");
+  await flushPromises();
+  assert.equal(calls, 1, "the first check runs at once");
+  assert.deepEqual(
+    changes,
+    ["ns/a:Passed"],
+    "its first own outcome is news: the agent writes its own probe time",
+  );
+  assert.ok(prober.state("ns/a")?.lastProbeTime !== undefined);
+  await clock.advanceAsync(10_000, 5000);
+  assert.ok(calls >= 2);
+  assert.deepEqual(changes, ["ns/a:Passed"], "agreeing checks after that are not");
+  prober.stopAll();
+});

@@ -51,6 +51,8 @@ interface ProbeLoop {
   inFlight: number;
   /** Called once the first outcome is in, or the loop stops. */
   firstOutcomeWaiters: Array<() => void>;
+  /** Started from a ResumedVerdict that no check of this loop's has confirmed yet. */
+  resumed: boolean;
 }
 
 /** Start-up checks in flight at once for one loop, at most. */
@@ -94,6 +96,7 @@ export class Prober {
       folded: 0,
       inFlight: 0,
       firstOutcomeWaiters: [],
+      resumed: resume !== undefined,
     };
     this.loops.set(key, loop);
     const delayMs = resume ? 0 : target.initialDelayMs;
@@ -188,7 +191,14 @@ export class Prober {
       thresholdsFor(loop.target, before),
       this.options.clock.now(),
     );
-    if (loop.state.verdict === before) return;
+    // A resumed verdict's first own check is news even when it agrees: the agent then writes
+    // a probe time of its own, so the status shows this process has looked.
+    const confirmsResumed = loop.resumed;
+    loop.resumed = false;
+    if (loop.state.verdict === before) {
+      if (confirmsResumed) this.options.onVerdictChange(key);
+      return;
+    }
     this.options.logger.debug("health verdict changed", { key, from: before, to: loop.state.verdict });
     if (before === "Pending") {
       // Start-up is over: from now on, a check every interval, timed from this one's end.

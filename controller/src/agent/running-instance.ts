@@ -128,7 +128,11 @@ export class RunningInstances {
     const probe = prober.state(key);
     const readyNow = probe?.verdict === "Passed";
     if (readyNow) this.everReady.set(key, container.id);
-    const startCheckLeftMs = startCheck.running(key, instance, container, readyNow);
+    // The pass that started the container does not take a passed check as proof that it
+    // started: a TCP check of a published port is answered by the engine's port proxy even
+    // when the command failed to exec, and the inspect above predates the wait. The verdict
+    // change wakes a pass that inspects the container again; that one may say "Started".
+    const startCheckLeftMs = startCheck.running(key, instance, container, readyNow && !justStarted);
     const wasRunning =
       this.everReady.get(key) === container.id ||
       (instance.status?.phase === "Running" && instance.status.containerId === container.id);
