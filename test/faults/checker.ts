@@ -100,11 +100,20 @@ export class InvariantChecker {
     readonly namespace: string,
   ) {}
 
+  /** Checkers sampling now: a scenario that fails before it stops its own leaves it here. */
+  private static readonly live = new Set<InvariantChecker>();
+
+  /** Stops every checker still sampling (after a scenario that failed half-way). */
+  static async stopAll(): Promise<void> {
+    await Promise.all([...InvariantChecker.live].map((checker) => checker.stop()));
+  }
+
   /** Starts sampling; the Instances live now are the baseline lost Instances are judged by. */
   async start(): Promise<void> {
     const instances = (await this.cluster.client.list(INSTANCES, { namespace: this.namespace })).items;
     this.baseline = baselineOf(instances.filter((i) => !i.metadata.deletionTimestamp));
     this.running = true;
+    InvariantChecker.live.add(this);
     this.loops = [
       ...this.cluster.machines.map((machine) => this.every(() => this.sampleEngine(machine.name))),
       this.every(() => this.sampleDefinitions()),
@@ -125,6 +134,7 @@ export class InvariantChecker {
     >
   > {
     this.running = false;
+    InvariantChecker.live.delete(this);
     await Promise.all(this.loops);
     const now = Date.now();
     for (const windows of [this.twoCopies, this.noAnswer, this.noCopy]) windows.closeAll(now);

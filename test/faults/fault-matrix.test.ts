@@ -14,6 +14,7 @@ import { test } from "node:test";
 import { DEFINITIONS, NAMESPACES } from "../../controller/src/kube/resources.js";
 import { ignoreNotFound } from "../../controller/src/kube/errors.js";
 import { waitFor } from "../harness/index.js";
+import { InvariantChecker } from "./checker.js";
 import { type SuiteCluster, TIMINGS, startCluster } from "./cluster.js";
 import type { Scenario, ScenarioResult } from "./contract.js";
 import { SCENARIOS } from "./scenarios/index.js";
@@ -92,7 +93,7 @@ async function removeScenarioNamespaces(cluster: SuiteCluster): Promise<void> {
   );
 }
 
-test("fault matrix on three test machines", { timeout: 30 * 60_000 }, async (t) => {
+test("fault matrix on three test machines", { timeout: 20 * 60_000 }, async (t) => {
   const started = Date.now();
   const scenarios = chosen();
   const cluster = await startCluster(t, 3);
@@ -131,6 +132,9 @@ test("fault matrix on three test machines", { timeout: 30 * 60_000 }, async (t) 
         };
       }
       run.results.push({ ...result, fault: scenario.fault, durationMs: Date.now() - scenarioStarted });
+      // A scenario that failed half-way left its checker sampling, which would keep this
+      // process alive after the last test.
+      await InvariantChecker.stopAll();
       await keepLogs(cluster, scenario.name);
       await repair(cluster);
       await removeScenarioNamespaces(cluster);

@@ -10,6 +10,12 @@ import { BOUNDS, applyDefinition, conclude, echoSpec, instancesOf, suite, waitFo
 
 const REPLICAS = 8;
 const STARTING = new Set(["Scheduled", "Pulling", "Starting"]);
+/**
+ * Each copy waits 0-4 s before it serves, so the Instances turn ready one by one over a few
+ * seconds and the kill lands while some run and others start (an agent with many workers
+ * brings 8 plain copies to ready within one poll otherwise).
+ */
+const STAGGERED = ["/bin/sh", "-c", "sleep $((RANDOM % 5)); exec /bin/sh /serve.sh"];
 
 export const agentKilledStarting: Scenario = {
   name: "agent-killed-while-starting",
@@ -21,7 +27,7 @@ export const agentKilledStarting: Scenario = {
     const namespace = await c.namespace("fx-agent-kill");
     const checker = new InvariantChecker(c, namespace);
     await checker.start();
-    await applyDefinition(c, namespace, "starting", echoSpec(REPLICAS, { machine: machine.name }));
+    await applyDefinition(c, namespace, "starting", echoSpec(REPLICAS, { machine: machine.name, command: STAGGERED }));
     const phases = await waitFor(
       "Instances starting on the machine",
       async () => {
