@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseFlags } from "../runtime/flags.js";
-import { agentFlags, nodeNameFromHostname, parseLabels } from "./flags.js";
+import { nodeNameFromHostname, parseLabels } from "./flag-grammars.js";
+import { agentFlags } from "./flags.js";
 import { agentOptionsFromFlags, resolveAgentOptions } from "./options.js";
 import { crashBackoffMs, recordExit } from "./crashloop.js";
 import { LOOPBACK_BIND_ADDRESS, resolveBindAddress } from "./bind-address.js";

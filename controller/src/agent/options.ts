@@ -11,14 +11,8 @@ import { parseEngineUrl } from "../docker/url.js";
 import { FlagError, parseFlags } from "../runtime/flags.js";
 import { parseDirectoryList } from "../source/file-repositories.js";
 import type { CrashLoopOptions } from "./crashloop.js";
-import {
-  agentFlags,
-  nodeNameFromHostname,
-  parseLabels,
-  validateNodeName,
-  validateUrl,
-  type AgentFlagValues,
-} from "./flags.js";
+import { nodeNameFromHostname, parseLabels, validateNodeName, validateUrl } from "./flag-grammars.js";
+import { agentFlags, type AgentFlagValues } from "./flags.js";
 import type { RetryBackoffOptions } from "./retry-backoff.js";
 import { defaultStateDir } from "./state-dir.js";
 

@@ -17,7 +17,8 @@ import { ServiceCatalog } from "./catalog.js";
 import { ExternalInstances } from "./external.js";
 import { WaitSlots } from "./limits.js";
 import { registryOpenWaits } from "./metrics.js";
-import { INDEX_HEADER, RegistryServer } from "./server.js";
+import { RegistryServer } from "./server.js";
+import { INDEX_HEADER } from "./service-reads.js";
 
 async function serve(t: TestContext, streamBufferBytes = 256 * 1024) {
   const api = new FakeApiServer();

@@ -23,45 +23,9 @@ import { jsonEqual, type JsonPatchOp } from "../kube/patch.js";
 import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
 import { GROUP } from "../api/types.js";
 import type { RecordedCall } from "./fake-kube-client.js";
-
-type Json = Record<string, unknown>;
-
-interface Watcher {
-  kind: string;
-  options: WatchOptions;
-  deliver(event: WatchEvent<KubeObject>): void;
-  end(err?: Error): void;
-  stopped: boolean;
-}
-
-interface LoggedEvent {
-  kind: string;
-  rv: number;
-  type: WatchEventType;
-  object: KubeObject;
-}
-
-function isPlainObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** RFC 7386: null removes a key, objects merge, everything else replaces. */
-function applyMergePatch(target: unknown, patch: unknown): unknown {
-  if (!isPlainObject(patch)) return structuredClone(patch);
-  const result: Json = isPlainObject(target) ? { ...target } : {};
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete result[key];
-    else result[key] = applyMergePatch(result[key], value);
-  }
-  return result;
-}
-
-function pointer(path: string): string[] {
-  return path
-    .split("/")
-    .slice(1)
-    .map((segment) => segment.replace(/~1/g, "/").replace(/~0/g, "~"));
-}
+import { applyJsonPatch, applyMergePatch, type Json } from "./object-patches.js";
+import { FakeWatches } from "./fake-watches.js";
+import { kindKey, matchesFields, matchesLabels } from "./object-selection.js";
 
 function conflict(message: string): KubeApiError {
   return new KubeApiError(409, message, { kind: "Status", code: 409, reason: "Conflict", message });
@@ -72,63 +36,9 @@ function notFound(kind: string, name: string): KubeApiError {
   return new KubeApiError(404, message, { kind: "Status", code: 404, reason: "NotFound", message });
 }
 
-/** RFC 6902 for the operations the code uses (test, add, replace, remove); a failed test is 422. */
-function applyJsonPatch(target: Json, ops: readonly JsonPatchOp[]): Json {
-  const doc = structuredClone(target);
-  for (const op of ops) {
-    const segments = pointer(op.path);
-    const last = segments.pop() ?? "";
-    let parent: unknown = doc;
-    for (const segment of segments) parent = isPlainObject(parent) ? parent[segment] : undefined;
-    if (!isPlainObject(parent)) {
-      throw new KubeApiError(422, `path ${op.path} does not exist`, undefined, op.op === "test");
-    }
-    if (op.op === "test") {
-      if (!jsonEqual(parent[last], op.value)) {
-        throw new KubeApiError(422, `test of ${op.path} failed`, undefined, true);
-      }
-    } else if (op.op === "add" || op.op === "replace") {
-      if (op.op === "replace" && !(last in parent)) {
-        throw new KubeApiError(422, `replace of missing ${op.path}`);
-      }
-      parent[last] = structuredClone(op.value);
-    } else if (op.op === "remove") {
-      delete parent[last];
-    } else {
-      throw new Error(`FakeApiServer: JSON patch op ${op.op} is not supported`);
-    }
-  }
-  return doc;
-}
-
-function kindKey(resource: ResourceDescriptor): string {
-  return resource.group ? `${resource.plural}.${resource.group}` : resource.plural;
-}
-
 /** Berth's own kinds have a status subresource: writes to the object leave status alone. */
 function hasStatusSubresource(resource: ResourceDescriptor): boolean {
   return resource.group === GROUP;
-}
-
-function matchesLabels(obj: KubeObject, selector: string | undefined): boolean {
-  if (!selector) return true;
-  const labels = obj.metadata?.labels ?? {};
-  return selector.split(",").every((term) => {
-    const [key, value] = term.split("=") as [string, string | undefined];
-    if (value === undefined) throw new Error(`FakeApiServer: label selector ${term} is not supported`);
-    return labels[key] === value;
-  });
-}
-
-function matchesFields(obj: KubeObject, selector: string | undefined): boolean {
-  if (!selector) return true;
-  return selector.split(",").every((term) => {
-    const [path, value] = term.split("=") as [string, string | undefined];
-    if (value === undefined) throw new Error(`FakeApiServer: field selector ${term} is not supported`);
-    let at: unknown = obj;
-    for (const segment of path.split(".")) at = isPlainObject(at) ? at[segment] : undefined;
-    return (at ?? "") === value;
-  });
 }
 
 export interface FakeApiServerOptions {
@@ -142,10 +52,7 @@ export class FakeApiServer implements KubeClient {
   /** Errors the next requests with the given verb throw instead of answering, in order. */
   readonly failures: Array<{ verb: string; error: Error }> = [];
   private readonly objects = new Map<string, KubeObject>();
-  private readonly log: LoggedEvent[] = [];
-  private readonly watchers: Watcher[] = [];
-  private held: Array<() => void> | undefined;
-  private heldKinds: Set<string> | undefined;
+  private readonly watches = new FakeWatches();
   private revision = 1;
   private uidCounter = 0;
   private readonly now: () => number;
@@ -159,15 +66,11 @@ export class FakeApiServer implements KubeClient {
    * releaseWatchEvents(): a cache lagging behind.
    */
   holdWatchEvents(...resources: ResourceDescriptor[]): void {
-    this.held ??= [];
-    this.heldKinds = resources.length > 0 ? new Set(resources.map(kindKey)) : undefined;
+    this.watches.hold(resources.map(kindKey));
   }
 
   releaseWatchEvents(): void {
-    const queued = this.held ?? [];
-    this.held = undefined;
-    this.heldKinds = undefined;
-    for (const deliver of queued) deliver();
+    this.watches.release();
   }
 
   /** The stored object, or undefined; for assertions (records no call). */
@@ -288,25 +191,7 @@ export class FakeApiServer implements KubeClient {
     onDone: (err: Error | undefined) => void,
   ): Promise<WatchHandle> {
     this.begin("watch", resource, undefined, options);
-    const kind = kindKey(resource);
-    const watcher: Watcher = {
-      kind,
-      options,
-      stopped: false,
-      deliver: (event) => {
-        if (!watcher.stopped) onEvent(structuredClone(event) as WatchEvent<T>);
-      },
-      end: (err) => {
-        if (watcher.stopped) return;
-        watcher.stopped = true;
-        onDone(err);
-      },
-    };
-    const since = Number(options.resourceVersion || "0");
-    const backlog = this.log.filter((e) => e.kind === kind && e.rv > since && this.wants(watcher, e.object));
-    this.watchers.push(watcher);
-    for (const event of backlog) this.send(watcher, { type: event.type, object: event.object });
-    return { stop: () => watcher.end() };
+    return this.watches.watch(kindKey(resource), options, onEvent, onDone);
   }
 
   private begin(
@@ -391,7 +276,7 @@ export class FakeApiServer implements KubeClient {
       this.objects.delete(key);
       this.revision++;
       metadata.resourceVersion = String(this.revision);
-      this.emit(resource, "DELETED", candidate);
+      this.watches.emit(kindKey(resource), this.revision, "DELETED", candidate);
       return structuredClone(candidate);
     }
     return this.store(resource, key, candidate, "MODIFIED");
@@ -406,34 +291,7 @@ export class FakeApiServer implements KubeClient {
     this.revision++;
     obj.metadata = { ...obj.metadata, resourceVersion: String(this.revision) };
     this.objects.set(key, obj);
-    this.emit(resource, type, obj);
+    this.watches.emit(kindKey(resource), this.revision, type, obj);
     return structuredClone(obj);
-  }
-
-  private emit(resource: ResourceDescriptor, type: WatchEventType, obj: KubeObject): void {
-    const event: LoggedEvent = {
-      kind: kindKey(resource),
-      rv: this.revision,
-      type,
-      object: structuredClone(obj),
-    };
-    this.log.push(event);
-    for (const watcher of this.watchers) {
-      if (watcher.kind === event.kind && !watcher.stopped && this.wants(watcher, event.object)) {
-        this.send(watcher, { type, object: event.object });
-      }
-    }
-  }
-
-  private wants(watcher: Watcher, obj: KubeObject): boolean {
-    const { namespace, labelSelector, fieldSelector } = watcher.options;
-    if (namespace && obj.metadata?.namespace && obj.metadata.namespace !== namespace) return false;
-    return matchesLabels(obj, labelSelector) && matchesFields(obj, fieldSelector);
-  }
-
-  private send(watcher: Watcher, event: WatchEvent<KubeObject>): void {
-    if (this.held && (!this.heldKinds || this.heldKinds.has(watcher.kind))) {
-      this.held.push(() => watcher.deliver(event));
-    } else watcher.deliver(event);
   }
 }
