@@ -5,7 +5,7 @@ import { CONFIGMAPS } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
 import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import type { ReconcileContext, Request, Result } from "./controller.js";
-import { Controller, TerminalError, mapToOwner } from "./controller.js";
+import { Controller, TerminalError } from "./controller.js";
 import { Informer } from "./informer.js";
 import { MemoryLogger } from "./log.js";
 import { FakeKubeClient } from "../testing/fake-kube-client.js";
@@ -143,21 +143,6 @@ test("metrics are pre-set to zero for each controller", async () => {
   assert.match(text, /controller_runtime_reconcile_total\{controller="unit-metrics",result="error"\} 0/);
   assert.match(text, /workqueue_depth\{controller="unit-metrics",name="unit-metrics"\} 0/);
   await stop();
-});
-
-test("mapToOwner maps a child to its controlling owner's key", () => {
-  const map = mapToOwner("Definition");
-  const child: KubeObject = {
-    metadata: {
-      namespace: "ns",
-      name: "web-1",
-      ownerReferences: [
-        { apiVersion: "berth.dev/v1alpha1", kind: "Definition", name: "web", uid: "u", controller: true },
-      ],
-    },
-  };
-  assert.deepEqual(map(child), ["ns/web"]);
-  assert.deepEqual(map({ metadata: { namespace: "ns", name: "orphan" } }), []);
 });
 
 test("reconcilesFrom enqueues the mapped keys of every cached object again when the controller restarts", async () => {

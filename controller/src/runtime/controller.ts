@@ -5,8 +5,9 @@ import { isConflict, isPatchTestFailed } from "../kube/errors.js";
 import type { KubeObject } from "../kube/resources.js";
 import type { Clock } from "./clock.js";
 import { realClock } from "./clock.js";
+import { mapToSelf, type MapFunc } from "./event-mapping.js";
 import type { EventHandlers, Informer } from "./informer.js";
-import { objectKey, parseKey } from "./informer.js";
+import { parseKey } from "./informer.js";
 import type { Logger } from "./log.js";
 import { errorFields, nullLogger } from "./log.js";
 import {
@@ -54,31 +55,6 @@ export interface ReconcileContext {
 
 export interface Reconciler {
   reconcile(request: Request, context: ReconcileContext): Promise<Result | void>;
-}
-
-/** Maps an object of a watched kind to the keys to reconcile. */
-export type MapFunc<T> = (obj: T) => string[];
-
-export const mapToSelf: MapFunc<KubeObject> = (obj) => [objectKey(obj)];
-
-/** Maps a child to its controlling owner of the given kind (same namespace). */
-export function mapToOwner(ownerKind: string): MapFunc<KubeObject> {
-  return (obj) => {
-    const owner = obj.metadata?.ownerReferences?.find((ref) => ref.controller && ref.kind === ownerKind);
-    if (!owner) return [];
-    const namespace = obj.metadata?.namespace;
-    return [namespace ? `${namespace}/${owner.name}` : owner.name];
-  };
-}
-
-/** Maps an object to the object named by one of its labels (same namespace). */
-export function mapToLabel(label: string): MapFunc<KubeObject> {
-  return (obj) => {
-    const target = obj.metadata?.labels?.[label];
-    if (!target) return [];
-    const namespace = obj.metadata?.namespace;
-    return [namespace ? `${namespace}/${target}` : target];
-  };
 }
 
 export interface ControllerOptions {
