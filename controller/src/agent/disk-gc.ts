@@ -12,7 +12,7 @@ import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import type { SourceGcResult } from "../source/source-gc.js";
 import { collectSources } from "../source/source-gc.js";
-import { sourceImageTag } from "../source/builder.js";
+import { sourceImageTag } from "../source/built-images.js";
 import type { ImageGcSettings } from "./options.js";
 import type { ImageGcResult } from "./image-gc.js";
 import { collectImages, filesystemUsagePercent } from "./image-gc.js";

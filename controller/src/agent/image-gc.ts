@@ -21,7 +21,7 @@ import type { DockerEngine } from "../docker/engine.js";
 import type { ImageSummary } from "../docker/types.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
-import { BUILD_IMAGE_REPOSITORY_PREFIX, SOURCE_LABELS } from "../source/builder.js";
+import { BUILD_IMAGE_REPOSITORY_PREFIX, SOURCE_LABELS } from "../source/built-images.js";
 
 export interface ImageGcOptions {
   docker: Pick<DockerEngine, "listImages" | "removeImage" | "listContainers">;

@@ -20,7 +20,7 @@ import type { SourceImage, SourceImageRequest } from "../source/builder.js";
 import { SourceBuildError, SourceError } from "../source/errors.js";
 import { redactUrl } from "../source/repository-url.js";
 import { registryHostOf } from "../source/registry-auth.js";
-import { sourceImageTag } from "../source/builder.js";
+import { sourceImageTag } from "../source/built-images.js";
 import type { ResolvedImage } from "./container-request.js";
 import { ContainerConfigError, runSourceOf, templateOf } from "./container-request.js";
 import type { AgentDocker } from "./docker-port.js";

@@ -16,7 +16,7 @@ import { nullLogger } from "../runtime/log.js";
 import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import type { SourceImage, SourceImageRequest } from "../source/builder.js";
 import { SourceBuildError, SourceError } from "../source/errors.js";
-import { sourceImageTag } from "../source/builder.js";
+import { sourceImageTag } from "../source/built-images.js";
 import type { DeliveredEnvironment } from "../environment/delivery.js";
 import { environmentSecret } from "../environment/delivery.js";
 import { START_CHECK_MS } from "./command-failure.js";

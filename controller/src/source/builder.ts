@@ -8,11 +8,11 @@
  * changed containerFile never reuses an image built from another one. A namespace and a
  * Definition name never hold a "/", so two namespaces never share a tag. The full build
  * output is kept in a log file under the state directory; errors carry its path.
- * Where the build reads from inside the checkout is build-files.ts's to decide.
+ * Where the build reads from inside the checkout is build-files.ts's to decide; what an
+ * image is called and where its log goes, built-images.ts's.
  */
-import { createHash } from "node:crypto";
 import { access, mkdir, open } from "node:fs/promises";
-import { dirname, join, posix } from "node:path";
+import { dirname, join } from "node:path";
 import type { RepositorySource } from "../api/types.js";
 import type { DockerEngine } from "../docker/engine.js";
 import type { ImageInfo } from "../docker/types.js";
@@ -21,6 +21,7 @@ import type { Logger } from "../runtime/log.js";
 import type { BuildLog } from "./build-log.js";
 import { WRITE_NO_FOLLOW, openBuildLog } from "./build-log.js";
 import { DEFAULT_CONTAINER_FILE, locateBuildFiles } from "./build-files.js";
+import { SOURCE_LABELS, buildLogPath, checkBuildNames, sourceImageTag } from "./built-images.js";
 import { SharedBuilds } from "./shared-build.js";
 import { SourceBuildError, SourceError } from "./errors.js";
 import type { GitOptions } from "./git.js";
@@ -75,67 +76,12 @@ export interface SourceImage {
   reused: boolean;
 }
 
-export const BUILD_IMAGE_REPOSITORY_PREFIX = "berth-build";
-/** Labels on built images, so a person can tell where one came from. */
-export const SOURCE_LABELS = {
-  commit: "berth.dev/source-commit",
-  url: "berth.dev/source-url",
-  namespace: "berth.dev/namespace",
-  definition: "berth.dev/definition",
-} as const;
-
-/** Start of the name a containerFile from outside the context directory is copied to, inside it. */
+/** A commit a caller hands in: the full id, never an abbreviation. */
 const FULL_COMMIT = /^[0-9a-f]{40}$/;
 /** How the engine says a build step ran out of disk (ENOSPC, as the kernel words it). */
 const DISK_FULL = /no space left on device/i;
-/** Namespaces are RFC 1123 labels, Definition names RFC 1035 labels: neither holds "/" or "..". */
-const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DEFINITION_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-
 /** Builds under way, per engine and image tag: concurrent requests share one. */
 const buildsInFlight = new WeakMap<BuildEngine, SharedBuilds<Omit<SourceImage, "reused">>>();
-
-/** The image tag a repository source at a commit is built as. */
-export function sourceImageTag(
-  namespace: string,
-  definition: string,
-  repository: RepositorySource,
-  commit: string,
-): string {
-  checkBuildNames(namespace, definition);
-  const recipe = JSON.stringify([
-    repository.url,
-    posix.normalize(repository.containerFile ?? DEFAULT_CONTAINER_FILE),
-    posix.normalize(repository.contextDir ?? "."),
-  ]);
-  const recipeHash = createHash("sha256").update(recipe).digest("hex").slice(0, 8);
-  return `${BUILD_IMAGE_REPOSITORY_PREFIX}/${namespace}/${definition}:${commit.slice(0, 12)}-${recipeHash}`;
-}
-
-/**
- * The names in image tags and log paths come from an Instance, which anyone allowed to
- * write Instances can fill in: they must be the names Kubernetes and the Definition schema
- * allow, so none of them reaches outside its directory or into another tag.
- */
-function checkBuildNames(namespace: string, definition: string): void {
-  if (namespace.length > 63 || !NAMESPACE_NAME.test(namespace)) {
-    throw new SourceError("InvalidBuildName", `namespace "${namespace}" is not an RFC 1123 label`);
-  }
-  if (definition.length > 63 || !DEFINITION_NAME.test(definition)) {
-    throw new SourceError(
-      "InvalidBuildName",
-      `definition "${definition}" is not a Definition name (an RFC 1035 label of at most 63 characters)`,
-    );
-  }
-}
-
-/** Where the build log of an image tag is kept. */
-export function buildLogPath(stateDir: string, namespace: string, definition: string, tag: string): string {
-  checkBuildNames(namespace, definition);
-  const version = tag.slice(tag.lastIndexOf(":") + 1);
-  if (!/^[0-9a-f]+-[0-9a-f]+$/.test(version)) throw new Error(`"${tag}" is not a build image tag`);
-  return join(stateDir, "build-logs", namespace, definition, `${version}.log`);
-}
 
 /**
  * The image for a repository source: built once per commit (and recipe), reused after that.

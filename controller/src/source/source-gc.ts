@@ -14,7 +14,7 @@
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../runtime/log.js";
-import { BUILD_IMAGE_REPOSITORY_PREFIX } from "./builder.js";
+import { BUILD_IMAGE_REPOSITORY_PREFIX } from "./built-images.js";
 import { checkoutsInUse, mirrorPath, withMirrorLock } from "./git.js";
 import { checkRepositoryUrl } from "./repository-url.js";
 import { directoryBytes } from "./source-disk.js";
