@@ -11,10 +11,9 @@
  * last state names its Node) and a stray Secret found after a restart lead to the same
  * reconcile.
  */
-import { createHash } from "node:crypto";
 import type { Definition, Instance } from "../api/types.js";
 import { LABELS } from "../api/vocabulary.js";
-import type { DeliveredEnvironment, EnvironmentProblem } from "../environment/delivery.js";
+import type { DeliveredEnvironment } from "../environment/delivery.js";
 import {
   ENVIRONMENT_ANNOTATIONS,
   ENVIRONMENT_SECRET_TYPE,
@@ -30,10 +29,7 @@ import { CONFIGMAPS, NAMESPACES, SECRETS } from "../kube/resources.js";
 import { getOrUndefined, isAlreadyExists, isForbidden, isNotFound } from "../kube/errors.js";
 import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
 import type { Informer } from "../runtime/informer.js";
-import type { SecretName } from "../source/registry-auth.js";
-import { SourceError } from "../source/errors.js";
-import { pullSecretNotFound, registryAuthFromSecret } from "../source/registry-auth.js";
-import { controllerFor, type ControllerCaches, type ControllerContext } from "./context.js";
+import { controllerFor, type ControllerContext } from "./context.js";
 import { dependentsOf } from "./definition/dependencies.js";
 import {
   referenceKey,
@@ -41,6 +37,7 @@ import {
   runTemplateOf,
   type ObjectReference,
 } from "./definition/deployment-id.js";
+import { environmentInputs, pullCredentials, referencesOf } from "./environment-inputs.js";
 
 export const ENVIRONMENT_CONTROLLER = "environment";
 
@@ -217,64 +214,6 @@ export class EnvironmentReconciler implements Reconciler {
   private notDelivered(instance: Instance, message: string): void {
     this.context.events.event(instance, "Warning", "EnvironmentNotDelivered", message);
   }
-}
-
-/** The credentials for the image's registry, or the problem a person must fix (never a value). */
-function pullCredentials(
-  secret: Secret | undefined,
-  name: SecretName,
-  image: string,
-): DeliveredEnvironment["pull"] {
-  try {
-    if (!secret) throw pullSecretNotFound(name);
-    return { auth: registryAuthFromSecret(secret, image) };
-  } catch (err) {
-    if (!(err instanceof SourceError)) throw err;
-    const problem: EnvironmentProblem = { reason: err.reason, message: err.message };
-    return { problem };
-  }
-}
-
-/** The Secrets and ConfigMaps an Instance's environment is made from, its pull Secret included. */
-function referencesOf(definition: Definition, instance: Instance): ObjectReference[] {
-  const references = referencedObjects(runTemplateOf(definition.spec));
-  const pullSecret = instance.spec.template?.image?.pullSecret;
-  if (pullSecret && !references.some((r) => r.kind === "Secret" && r.name === pullSecret)) {
-    references.push({ kind: "Secret", name: pullSecret });
-  }
-  return references;
-}
-
-/**
- * A digest of everything a delivered environment is made of, from the caches alone: the
- * Instance, the parts of its Definition that say the environment, its dependencies'
- * addresses, and each referenced Secret and ConfigMap by uid and resourceVersion (their
- * data is not in the caches). Equal digests mean an equal environment, so the delivered
- * Secret carries it and a pass that finds it unchanged reads nothing.
- */
-export function environmentInputs(
-  namespace: string,
-  definition: Definition,
-  instance: Instance,
-  caches: Pick<ControllerCaches, "definitions" | "secrets" | "configMaps">,
-): string {
-  const { env, envFrom, dependsOn } = definition.spec;
-  const image = instance.spec.template?.image;
-  const parts = {
-    format: 1,
-    instance: instance.metadata.uid ?? "",
-    image: [image?.name ?? "", image?.pullSecret ?? ""],
-    environment: { env, envFrom, dependsOn },
-    addresses: (dependsOn ?? []).map(
-      (name) => caches.definitions.get(namespace, name)?.status?.addresses ?? [],
-    ),
-    references: referencesOf(definition, instance).map((ref) => {
-      const cache = ref.kind === "Secret" ? caches.secrets : caches.configMaps;
-      const cached = cache.get(namespace, ref.name)?.metadata;
-      return [referenceKey(ref), cached ? `${cached.uid ?? ""}/${cached.resourceVersion ?? ""}` : null];
-    }),
-  };
-  return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
 }
 
 /** Keys of the delivered environments of a Definition's bound Instances. */

@@ -1,4 +1,4 @@
-/** Who a request comes from and what it may do: bearer token, anonymous loopback reads, RBAC, and the re-check of open streams. */
+/** Who a request comes from and what it may do: tokens, anonymous loopback reads, RBAC, re-checks of streams. */
 import type http from "node:http";
 import type { Logger } from "../runtime/log.js";
 import type { KubeAuthorizer } from "./auth.js";

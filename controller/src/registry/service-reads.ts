@@ -1,4 +1,4 @@
-/** The registry's reads of services: lookups (with their answer cache), blocking queries and event streams. */
+/** The registry's reads of services: lookups with their answer cache, blocking queries, event streams. */
 import type { Logger } from "../runtime/log.js";
 import { clientOf, type Call } from "./call.js";
 import type { ServiceAnswer, ServiceCatalog, ServiceKey } from "./catalog.js";
