@@ -3,12 +3,10 @@ import type { Logger } from "../runtime/log.js";
 import { nullLogger } from "../runtime/log.js";
 import type { ErrorContext } from "./error-classification.js";
 import type { DockerOperation } from "./errors.js";
-import { ContainerNotFoundError, DockerError, ImageNotFoundError, InvalidImageNameError } from "./errors.js";
+import { ContainerNotFoundError } from "./errors.js";
 import { type EngineEvent, type EventStreamOptions, streamEngineEvents } from "./events.js";
 import { collectExecOutput, execExitCode } from "./exec.js";
-import { jsonLines } from "./json-lines.js";
 import { demuxLogs } from "./logs.js";
-import { followBuild, followPull } from "./progress.js";
 import { type DockerObserver, prometheusDockerObserver } from "./metrics.js";
 import {
   type ContainerInfo,
@@ -22,14 +20,12 @@ import {
   toContainerInfo,
   toContainerSummary,
   toCreateOptions,
-  toImageInfo,
-  toImageSummary,
 } from "./types.js";
 import { LABELS } from "../api/vocabulary.js";
 import { runEngineCall } from "./engine-call.js";
 import type { SystemCalls } from "./engine-client.js";
-import { buildRequest, dockerodeFor, toAuthConfig, toEngineInfo, toEngineVersion } from "./engine-client.js";
-import { imagePathSegment, imageReferenceProblem } from "./reference.js";
+import { dockerodeFor, toEngineInfo, toEngineVersion } from "./engine-client.js";
+import { ImageCalls, checkImageReference } from "./image-calls.js";
 import {
   type BuildOptions,
   type CallOptions,
@@ -55,6 +51,7 @@ export class DockerEngine {
   private readonly observer: DockerObserver;
   private readonly logger: Logger;
   private readonly system: SystemCalls;
+  private readonly images: ImageCalls;
 
   constructor(options: DockerEngineOptions) {
     this.url = options.url;
@@ -63,6 +60,11 @@ export class DockerEngine {
     this.logger = options.logger ?? nullLogger;
     this.docker = dockerodeFor(options.url, options.tls);
     this.system = this.docker as unknown as SystemCalls;
+    this.images = new ImageCalls({
+      docker: this.docker,
+      timeouts: this.timeouts,
+      run: (operation, context, timeoutMs, call, fn) => this.run(operation, context, timeoutMs, call, fn),
+    });
   }
 
   async ping(call?: CallOptions): Promise<void> {
@@ -86,34 +88,20 @@ export class DockerEngine {
   }
 
   /** Throws ImageNotFoundError when the engine does not have the image. */
-  async inspectImage(image: string, call?: CallOptions): Promise<ImageInfo> {
-    checkImageReference("inspect_image", image);
-    const inspect = await this.run("inspect_image", { image }, this.timeouts.requestMs, call, () =>
-      this.docker.getImage(imagePathSegment(image)).inspect(),
-    );
-    return toImageInfo(inspect);
+  inspectImage(image: string, call?: CallOptions): Promise<ImageInfo> {
+    return this.images.inspect(image, call);
   }
 
-  async imageExists(image: string, call?: CallOptions): Promise<boolean> {
-    try {
-      await this.inspectImage(image, call);
-      return true;
-    } catch (err) {
-      if (err instanceof ImageNotFoundError) return false;
-      throw err;
-    }
+  imageExists(image: string, call?: CallOptions): Promise<boolean> {
+    return this.images.exists(image, call);
   }
 
   /**
    * Images whose labels include every one in `labels` (all images when empty), with their
    * tags, size and creation time. Intermediate images of builds are not listed.
    */
-  async listImages(labels: Record<string, string> = {}, call?: CallOptions): Promise<ImageSummary[]> {
-    const filters = Object.keys(labels).length > 0 ? { label: labelFilters(labels) } : {};
-    const listed = await this.run("list_images", {}, this.timeouts.requestMs, call, (abortSignal) =>
-      this.docker.listImages({ filters, abortSignal } as Docker.ListImagesOptions),
-    );
-    return listed.map(toImageSummary);
+  listImages(labels: Record<string, string> = {}, call?: CallOptions): Promise<ImageSummary[]> {
+    return this.images.list(labels, call);
   }
 
   /**
@@ -121,32 +109,16 @@ export class DockerEngine {
    * still uses stays). Resolves "removed", "in-use" when a container uses it, or "gone" when
    * there was no such image.
    */
-  async removeImage(image: string, call?: CallOptions): Promise<"removed" | "in-use" | "gone"> {
-    try {
-      await this.run("remove_image", { image }, this.timeouts.requestMs, call, (abortSignal) =>
-        this.docker.getImage(imagePathSegment(image)).remove({ abortSignal } as object),
-      );
-      return "removed";
-    } catch (err) {
-      if (err instanceof ImageNotFoundError) return "gone";
-      if (err instanceof DockerError && /conflict|being used|is using|in use/i.test(err.engineMessage))
-        return "in-use";
-      throw err;
-    }
+  removeImage(image: string, call?: CallOptions): Promise<"removed" | "in-use" | "gone"> {
+    return this.images.remove(image, call);
   }
 
   /**
    * Pulls an image and resolves only when the pull has finished. Registry failures come
    * as ImageNotFoundError, RegistryAuthError, RegistryUnreachableError or ImagePullError.
    */
-  async pullImage(image: string, options: PullOptions = {}): Promise<ImageInfo> {
-    checkImageReference("pull_image", image);
-    const timeoutMs = options.timeoutMs ?? this.timeouts.pullMs;
-    await this.run("pull_image", { image }, timeoutMs, options, async (abortSignal) => {
-      const stream = await this.docker.pull(image, { authconfig: toAuthConfig(options.auth), abortSignal });
-      await followPull(jsonLines(stream), options.onProgress);
-    });
-    return this.inspectImage(image, options);
+  pullImage(image: string, options: PullOptions = {}): Promise<ImageInfo> {
+    return this.images.pull(image, options);
   }
 
   /**
@@ -156,14 +128,8 @@ export class DockerEngine {
    * refusal throws RegistryAuthError (or ImageNotFoundError, as registries often answer a
    * repository the caller may not see), an unreachable registry RegistryUnreachableError.
    */
-  async inspectDistribution(
-    image: string,
-    options: CallOptions & { auth?: RegistryAuth } = {},
-  ): Promise<string> {
-    const info = await this.run("inspect_distribution", { image }, this.timeouts.requestMs, options, () =>
-      this.docker.getImage(image).distribution({ authconfig: toAuthConfig(options.auth) }),
-    );
-    return info.Descriptor.digest;
+  inspectDistribution(image: string, options: CallOptions & { auth?: RegistryAuth } = {}): Promise<string> {
+    return this.images.inspectDistribution(image, options);
   }
 
   /**
@@ -171,15 +137,8 @@ export class DockerEngine {
    * onOutput. Resolves to the image id; a failed step throws BuildFailedError with the
    * step and the last lines of output.
    */
-  async buildImage(options: BuildOptions): Promise<string> {
-    const timeoutMs = options.timeoutMs ?? this.timeouts.buildMs;
-    const image = options.tags[0];
-    for (const tag of options.tags) checkImageReference("build_image", tag);
-    return this.run("build_image", { image }, timeoutMs, options, async (abortSignal) => {
-      const { context, query } = await buildRequest(options, abortSignal);
-      const stream = await this.docker.buildImage(context, query);
-      return followBuild(jsonLines(stream), options.onOutput);
-    });
+  buildImage(options: BuildOptions): Promise<string> {
+    return this.images.build(options);
   }
 
   /** Creates (does not start) a container; resolves to its id. */
@@ -341,12 +300,6 @@ export class DockerEngine {
     const engine = { engineUrl: this.url, observer: this.observer };
     return await runEngineCall({ ...engine, operation, context, timeoutMs, call }, fn);
   }
-}
-
-/** Refuses, before any request, an image reference the distribution grammar does not allow. */
-function checkImageReference(operation: DockerOperation, image: string): void {
-  const problem = imageReferenceProblem(image);
-  if (problem) throw new InvalidImageNameError(operation, image, problem);
 }
 
 function statusCode(err: unknown): number | undefined {
