@@ -82,6 +82,20 @@ function layerRules(folder, allowed, { tests }) {
   };
 }
 
+/**
+ * Files stay small enough to read in one sitting: about 350 lines of code and comments
+ * (blank lines not counted). Tests are exempt; so are the files below, each for its reason.
+ */
+const MAX_LINES = { max: 350, skipBlankLines: true, skipComments: false };
+const LONG_FILES = [
+  // The API types are the single source of truth the CRDs are generated from: one file,
+  // so a kind's fields, markers and doc comments are read together.
+  "controller/src/api/types.ts",
+  // The Definition reconciler's steps are being moved into files of their own (issue 18,
+  // item 4); the exemption goes with that change.
+  "controller/src/controllers/definition/definition-controller.ts",
+];
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/", "reports/", ".stryker-tmp/", ".stryker-tmp-changed/"] },
   js.configs.recommended,
@@ -110,6 +124,11 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    files: ["controller/src/**/*.ts"],
+    ignores: ["**/*.test.ts", ...LONG_FILES],
+    rules: { "max-lines": ["error", MAX_LINES] },
   },
   ...Object.entries(LAYERS).flatMap(([folder, allowed]) => [
     layerRules(folder, allowed, { tests: false }),
