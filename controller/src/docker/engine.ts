@@ -9,17 +9,19 @@ import { collectExecOutput, execExitCode } from "./exec.js";
 import { demuxLogs } from "./logs.js";
 import { type DockerObserver, prometheusDockerObserver } from "./metrics.js";
 import {
+  labelFilters,
+  managedLabels,
+  toContainerInfo,
+  toContainerSummary,
+  toCreateOptions,
+} from "./conversions.js";
+import {
   type ContainerInfo,
   type ContainerSpec,
   type ContainerSummary,
   type ImageInfo,
   type ImageSummary,
-  labelFilters,
-  managedLabels,
   MANAGED_BY_VALUE,
-  toContainerInfo,
-  toContainerSummary,
-  toCreateOptions,
 } from "./types.js";
 import { LABELS } from "../api/vocabulary.js";
 import { runEngineCall } from "./engine-call.js";

@@ -8,7 +8,8 @@ import { jsonLines } from "./json-lines.js";
 import type { BuildOptions, CallOptions, DockerTimeouts, PullOptions, RegistryAuth } from "./options.js";
 import { followBuild, followPull } from "./progress.js";
 import { imagePathSegment, imageReferenceProblem } from "./reference.js";
-import { type ImageInfo, type ImageSummary, labelFilters, toImageInfo, toImageSummary } from "./types.js";
+import { labelFilters, toImageInfo, toImageSummary } from "./conversions.js";
+import type { ImageInfo, ImageSummary } from "./types.js";
 
 /** What the engine's calls share: the client, the deadlines, and the one way a call is run. */
 export interface EngineConnection {

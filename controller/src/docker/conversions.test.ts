@@ -2,7 +2,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type Docker from "dockerode";
 import {
-  hostPortFor,
   labelFilters,
   managedLabels,
   parsePublishedPorts,
@@ -11,7 +10,8 @@ import {
   toCreateOptions,
   toImageInfo,
   toImageSummary,
-} from "./types.js";
+} from "./conversions.js";
+import { hostPortFor } from "./types.js";
 
 test("toCreateOptions maps a full spec onto the engine's create options", () => {
   const options = toCreateOptions({
