@@ -67,8 +67,8 @@ export const MODULES = {
     tests: ["controller/src/runtime/events.test.ts"],
   },
   discovery: {
-    mutate: ["controller/src/controllers/discovery.ts"],
-    tests: ["controller/src/controllers/discovery.test.ts"],
+    mutate: ["controller/src/controllers/discovery/discovery.ts"],
+    tests: ["controller/src/controllers/discovery/discovery.test.ts"],
   },
   "repository-commits": {
     mutate: ["controller/src/controllers/definition/repository-commits.ts"],

@@ -91,7 +91,7 @@ export interface CoreEvent extends KubeObject {
   source?: { component?: string; host?: string };
 }
 
-/** core/v1 Service: Berth writes only headless, selector-less ones (see controllers/discovery.ts). */
+/** core/v1 Service: Berth writes only headless, selector-less ones (see controllers/discovery/discovery.ts). */
 export interface Service extends KubeObject {
   spec?: {
     clusterIP?: string;

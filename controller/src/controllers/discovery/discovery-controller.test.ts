@@ -1,6 +1,6 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { API_VERSION, type Instance } from "../api/types.js";
+import { API_VERSION, type Instance } from "../../api/types.js";
 import {
   DEFINITIONS,
   ENDPOINT_SLICES,
@@ -8,10 +8,10 @@ import {
   SERVICES,
   type EndpointSlice,
   type Service,
-} from "../kube/resources.js";
-import { FakeClock } from "../testing/fake-clock.js";
-import { Informer } from "../runtime/informer.js";
-import { getCondition } from "../runtime/conditions.js";
+} from "../../kube/resources.js";
+import { FakeClock } from "../../testing/fake-clock.js";
+import { Informer } from "../../runtime/informer.js";
+import { getCondition } from "../../runtime/conditions.js";
 import { DiscoveryReconciler, PUBLISHED_CONDITION } from "./discovery-controller.js";
 import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery.js";
 import {
@@ -22,7 +22,7 @@ import {
   newWorld,
   readyNode,
   type World,
-} from "../testing/reconciler-fixtures.js";
+} from "../../testing/reconciler-fixtures.js";
 
 const KEY = `${NS}/web`;
 

@@ -10,16 +10,16 @@
  * and Berth's own slices of that name go. What is written is rebuilt from the caches on
  * every pass and written only when it differs (planSlices), so a resync costs nothing.
  */
-import type { Definition, Instance, Node } from "../api/types.js";
-import type { EndpointSlice, Service } from "../kube/resources.js";
-import { DEFINITIONS, ENDPOINT_SLICES, SERVICES } from "../kube/resources.js";
-import { isAlreadyExists, isNamespaceTerminating, isNotFound } from "../kube/errors.js";
-import { jsonEqual } from "../kube/patch.js";
-import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
-import type { Informer } from "../runtime/informer.js";
-import { discoveryEndpoints, discoverySyncDuration, discoveryWrites } from "./metrics.js";
-import { setCondition, statusEqual, StatusWriter, getCondition } from "../runtime/conditions.js";
-import { controllerFor, type ControllerContext } from "./context.js";
+import type { Definition, Instance, Node } from "../../api/types.js";
+import type { EndpointSlice, Service } from "../../kube/resources.js";
+import { DEFINITIONS, ENDPOINT_SLICES, SERVICES } from "../../kube/resources.js";
+import { isAlreadyExists, isNamespaceTerminating, isNotFound } from "../../kube/errors.js";
+import { jsonEqual } from "../../kube/patch.js";
+import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../../runtime/controller.js";
+import type { Informer } from "../../runtime/informer.js";
+import { discoveryEndpoints, discoverySyncDuration, discoveryWrites } from "../metrics.js";
+import { setCondition, statusEqual, StatusWriter, getCondition } from "../../runtime/conditions.js";
+import { controllerFor, type ControllerContext } from "../context.js";
 import {
   SERVICE_NAME_LABEL,
   desiredService,
@@ -30,8 +30,8 @@ import {
   serviceNameProblem,
   type PublishedEndpoint,
 } from "./discovery.js";
-import { isExternalInstance, nodeIsReady } from "../api/vocabulary.js";
-import { SliceTracker } from "./slice-tracker.js";
+import { isExternalInstance, nodeIsReady } from "../../api/vocabulary.js";
+import { SliceTracker } from "../slice-tracker.js";
 
 export const DISCOVERY_CONTROLLER = "discovery";
 /** The Definition condition that says whether the mirror publishes the Definition's Instances. */

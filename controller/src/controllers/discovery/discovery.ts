@@ -12,11 +12,17 @@
  */
 import { createHash } from "node:crypto";
 import { BlockList, isIPv4, isIPv6 } from "node:net";
-import { API_VERSION, type Definition, type Instance, type Node, type OwnerReference } from "../api/types.js";
-import { LABELS } from "../api/vocabulary.js";
-import type { EndpointSlice, ObjectReference, Service, SliceEndpoint } from "../kube/resources.js";
-import { jsonEqual } from "../kube/patch.js";
-import { instanceEntry } from "../api/instance-entry.js";
+import {
+  API_VERSION,
+  type Definition,
+  type Instance,
+  type Node,
+  type OwnerReference,
+} from "../../api/types.js";
+import { LABELS } from "../../api/vocabulary.js";
+import type { EndpointSlice, ObjectReference, Service, SliceEndpoint } from "../../kube/resources.js";
+import { jsonEqual } from "../../kube/patch.js";
+import { instanceEntry } from "../../api/instance-entry.js";
 
 /** The label Kubernetes reads to tell who manages an EndpointSlice. */
 export const SLICE_MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";

@@ -1,18 +1,18 @@
 /** What a delivered environment is made of: its references, the digest of its inputs, pull credentials. */
 import { createHash } from "node:crypto";
-import type { Definition, Instance } from "../api/types.js";
-import type { DeliveredEnvironment, EnvironmentProblem } from "../environment/delivery.js";
-import type { Secret } from "../kube/resources.js";
-import type { SecretName } from "../source/registry-auth.js";
-import { SourceError } from "../source/errors.js";
-import { pullSecretNotFound, registryAuthFromSecret } from "../source/registry-auth.js";
-import type { ControllerCaches } from "./context.js";
+import type { Definition, Instance } from "../../api/types.js";
+import type { DeliveredEnvironment, EnvironmentProblem } from "../../environment/delivery.js";
+import type { Secret } from "../../kube/resources.js";
+import type { SecretName } from "../../source/registry-auth.js";
+import { SourceError } from "../../source/errors.js";
+import { pullSecretNotFound, registryAuthFromSecret } from "../../source/registry-auth.js";
+import type { ControllerCaches } from "../context.js";
 import {
   referenceKey,
   referencedObjects,
   runTemplateOf,
   type ObjectReference,
-} from "./definition/deployment-id.js";
+} from "../definition/deployment-id.js";
 
 /** The credentials for the image's registry, or the problem a person must fix (never a value). */
 export function pullCredentials(

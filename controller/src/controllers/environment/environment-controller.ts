@@ -11,9 +11,9 @@
  * last state names its Node) and a stray Secret found after a restart lead to the same
  * reconcile.
  */
-import type { Definition, Instance } from "../api/types.js";
-import { LABELS } from "../api/vocabulary.js";
-import type { DeliveredEnvironment } from "../environment/delivery.js";
+import type { Definition, Instance } from "../../api/types.js";
+import { LABELS } from "../../api/vocabulary.js";
+import type { DeliveredEnvironment } from "../../environment/delivery.js";
 import {
   ENVIRONMENT_ANNOTATIONS,
   ENVIRONMENT_SECRET_TYPE,
@@ -22,21 +22,21 @@ import {
   instanceKeyOf,
   nodeOfNamespace,
   sameDelivery,
-} from "../environment/delivery.js";
-import { EnvironmentError, decodeSecretData, resolveEnv } from "../environment/resolve.js";
-import type { ConfigMap, Secret } from "../kube/resources.js";
-import { CONFIGMAPS, NAMESPACES, SECRETS } from "../kube/resources.js";
-import { getOrUndefined, isAlreadyExists, isForbidden, isNotFound } from "../kube/errors.js";
-import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../runtime/controller.js";
-import type { Informer } from "../runtime/informer.js";
-import { controllerFor, type ControllerContext } from "./context.js";
-import { dependentsOf } from "./definition/dependencies.js";
+} from "../../environment/delivery.js";
+import { EnvironmentError, decodeSecretData, resolveEnv } from "../../environment/resolve.js";
+import type { ConfigMap, Secret } from "../../kube/resources.js";
+import { CONFIGMAPS, NAMESPACES, SECRETS } from "../../kube/resources.js";
+import { getOrUndefined, isAlreadyExists, isForbidden, isNotFound } from "../../kube/errors.js";
+import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../../runtime/controller.js";
+import type { Informer } from "../../runtime/informer.js";
+import { controllerFor, type ControllerContext } from "../context.js";
+import { dependentsOf } from "../definition/dependencies.js";
 import {
   referenceKey,
   referencedObjects,
   runTemplateOf,
   type ObjectReference,
-} from "./definition/deployment-id.js";
+} from "../definition/deployment-id.js";
 import { environmentInputs, pullCredentials, referencesOf } from "./environment-inputs.js";
 
 export const ENVIRONMENT_CONTROLLER = "environment";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Instance, Node } from "../api/types.js";
-import type { EndpointSlice } from "../kube/resources.js";
+import type { Instance, Node } from "../../api/types.js";
+import type { EndpointSlice } from "../../kube/resources.js";
 import {
   MAX_ENDPOINTS_PER_SLICE,
   SERVICE_NAME_LABEL,

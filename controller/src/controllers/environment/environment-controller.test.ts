@@ -1,26 +1,26 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Definition, Instance } from "../api/types.js";
-import type { DeliveredEnvironment } from "../environment/delivery.js";
+import type { Definition, Instance } from "../../api/types.js";
+import type { DeliveredEnvironment } from "../../environment/delivery.js";
 import {
   environmentSecret,
   environmentSecretRef,
   readDeliveredEnvironment,
-} from "../environment/delivery.js";
-import { KubeApiError } from "../kube/errors.js";
-import type { KubeObject, ResourceDescriptor, Secret } from "../kube/resources.js";
-import { FakeClock } from "../testing/fake-clock.js";
-import type { ReconcileContext } from "../runtime/controller.js";
-import { RecordingEventRecorder } from "../testing/recording-events.js";
-import type { Informer } from "../runtime/informer.js";
-import { nullLogger } from "../runtime/log.js";
-import { FakeKubeClient } from "../testing/fake-kube-client.js";
-import type { ObjectRef } from "../kube/client.js";
-import { DEFAULT_SETTINGS, type ControllerCaches, type ControllerContext } from "./context.js";
+} from "../../environment/delivery.js";
+import { KubeApiError } from "../../kube/errors.js";
+import type { KubeObject, ResourceDescriptor, Secret } from "../../kube/resources.js";
+import { FakeClock } from "../../testing/fake-clock.js";
+import type { ReconcileContext } from "../../runtime/controller.js";
+import { RecordingEventRecorder } from "../../testing/recording-events.js";
+import type { Informer } from "../../runtime/informer.js";
+import { nullLogger } from "../../runtime/log.js";
+import { FakeKubeClient } from "../../testing/fake-kube-client.js";
+import type { ObjectRef } from "../../kube/client.js";
+import { DEFAULT_SETTINGS, type ControllerCaches, type ControllerContext } from "../context.js";
 import { EnvironmentReconciler } from "./environment-controller.js";
-import { DeploymentSalt } from "./definition/deployment-salt.js";
-import { ReferencedContentHashes } from "./definition/referenced-content.js";
-import { ApplyTrace } from "./apply-trace.js";
+import { DeploymentSalt } from "../definition/deployment-salt.js";
+import { ReferencedContentHashes } from "../definition/referenced-content.js";
+import { ApplyTrace } from "../apply-trace.js";
 
 /** The part of an informer the reconciler reads, over a plain list of objects. */
 class Cache<T extends KubeObject> {
