@@ -44,7 +44,8 @@ import {
 /**
  * The one place Berth talks to a Docker engine. Every call has a deadline (a hung engine
  * must not hang a reconcile), is reported to the observer, and fails with a DockerError
- * whose `reason` says what went wrong in terms a person can act on.
+ * whose `reason` says what went wrong in terms a person can act on. The image calls are
+ * made in image-calls.ts, through the same `run`.
  */
 export class DockerEngine {
   readonly url: string;
