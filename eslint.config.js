@@ -67,8 +67,6 @@ const LONG_FUNCTIONS = {
   ],
   "controller/src/controllers/scheduler/scheduler-controller.ts": [66, "reconcile: split pending"],
   "controller/src/registry/server.ts": [63, "handle: split pending"],
-  "controller/src/registry/registry-role.ts": [81, "startRegistry: split pending"],
-  "controller/src/controllers/controller-role.ts": [79, "startController: split pending"],
   "controller/src/kube/watch-stream.ts": [77, "openWatchStream: split pending"],
   "controller/src/controllers/discovery.ts": [69, "planSlices: split pending"],
   "controller/src/agent/options.ts": [68, "agentOptionsFromFlags: split pending"],
