@@ -54,6 +54,44 @@ const deepImportsInSource = {
   message: DEEP_IMPORTS_MESSAGE,
 };
 
+/** Most lines of one function in shipped code (blank lines and comments not counted). */
+const MAX_FUNCTION_LINES = 60;
+/**
+ * Functions still longer, each file with the most its longest function may have and why:
+ * the limit holds them where they are until they are split.
+ */
+const LONG_FUNCTIONS = {
+  "controller/src/controllers/definition/definition-controller.ts": [
+    69,
+    "reconcileDefinition: split pending",
+  ],
+  "controller/src/controllers/scheduler/scheduler-controller.ts": [66, "reconcile: split pending"],
+  "controller/src/registry/server.ts": [63, "handle: split pending"],
+  "controller/src/kube/watch-stream.ts": [77, "openWatchStream: split pending"],
+  "controller/src/controllers/discovery/discovery.ts": [69, "planSlices: split pending"],
+  "controller/src/agent/options.ts": [68, "agentOptionsFromFlags: split pending"],
+  "controller/src/source/source-gc.ts": [67, "collectSources: split pending"],
+  "controller/src/runtime/leader.ts": [66, "tryAcquireOrRenew: split pending"],
+  "controller/src/agent/image-gc.ts": [63, "collectImages: split pending"],
+  "controller/src/agent/disk-gc.ts": [61, "pass: split pending"],
+  "controller/src/runtime/flags.ts": [61, "parseFlags: split pending"],
+};
+
+function functionLengthRules() {
+  const rule = (max) => ["error", { max, skipBlankLines: true, skipComments: true, IIFEs: true }];
+  return [
+    {
+      files: ["controller/src/**/*.ts"],
+      ignores: ["**/*.test.ts", "controller/src/testing/**"],
+      rules: { "max-lines-per-function": rule(MAX_FUNCTION_LINES) },
+    },
+    ...Object.entries(LONG_FUNCTIONS).map(([file, [max]]) => ({
+      files: [file],
+      rules: { "max-lines-per-function": rule(max) },
+    })),
+  ];
+}
+
 function layerRules(folder, allowed, { tests }) {
   const forbidden = Object.keys(LAYERS).filter(
     (other) => other !== folder && !allowed.includes(other) && !(tests && other === "testing"),
@@ -130,6 +168,7 @@ export default tseslint.config(
     ignores: ["**/*.test.ts", ...LONG_FILES],
     rules: { "max-lines": ["error", MAX_LINES] },
   },
+  ...functionLengthRules(),
   ...Object.entries(LAYERS).flatMap(([folder, allowed]) => [
     layerRules(folder, allowed, { tests: false }),
     layerRules(folder, allowed, { tests: true }),

@@ -14,7 +14,9 @@ import {
   NODES,
   SECRETS,
   SERVICES,
+  type KubeObject,
 } from "../kube/resources.js";
+import type { Informer } from "../runtime/informer.js";
 import { type KubeClient } from "../kube/client.js";
 import { realClock, type Clock } from "../runtime/clock.js";
 import { KubeEventRecorder, type EventRecorder } from "../runtime/events.js";
@@ -22,10 +24,15 @@ import { errorFields, nullLogger, type Logger } from "../runtime/log.js";
 import { Manager, type ManagerLeaderElection } from "../runtime/manager.js";
 import { PeriodicTask } from "../runtime/runnable.js";
 import { instancesByPhase } from "./metrics.js";
-import { DEFAULT_SETTINGS, type ControllerContext, type ControllerSettings } from "./context.js";
+import {
+  DEFAULT_SETTINGS,
+  type ControllerCaches,
+  type ControllerContext,
+  type ControllerSettings,
+} from "./context.js";
 import { newDefinitionController } from "./definition/definition-controller.js";
 import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery/discovery.js";
-import { newDiscoveryController } from "./discovery/discovery-controller.js";
+import { newDiscoveryController, type DiscoveryCaches } from "./discovery/discovery-controller.js";
 import { newEnvironmentController } from "./environment/environment-controller.js";
 import { ENVIRONMENT_SECRET_TYPE } from "../environment/delivery.js";
 import { DeploymentSalt } from "./definition/deployment-salt.js";
@@ -69,15 +76,7 @@ export interface ControllerHandle {
 export function startController(options: StartControllerOptions, deps: ControllerDeps): ControllerHandle {
   const clock = deps.clock ?? realClock;
   const logger = (deps.logger ?? nullLogger).child({ role: "controller" });
-  const settings: ControllerSettings = {
-    nodeGracePeriodMs: options.nodeGracePeriodMs ?? DEFAULT_SETTINGS.nodeGracePeriodMs,
-    nodeEvictionTimeoutMs: options.nodeEvictionTimeoutMs ?? DEFAULT_SETTINGS.nodeEvictionTimeoutMs,
-    leaseNamespace: options.leaseNamespace ?? DEFAULT_SETTINGS.leaseNamespace,
-    definitionWorkers: options.definitionWorkers ?? DEFAULT_SETTINGS.definitionWorkers,
-    fileRepositories: options.fileRepositories ?? DEFAULT_SETTINGS.fileRepositories,
-    deploymentSaltNamespace: options.deploymentSaltNamespace ?? DEFAULT_SETTINGS.deploymentSaltNamespace,
-    discoveryMirror: options.discoveryMirror ?? DEFAULT_SETTINGS.discoveryMirror,
-  };
+  const settings = settingsFrom(options);
   const manager = new Manager({
     client: deps.client,
     clock,
@@ -85,14 +84,7 @@ export function startController(options: StartControllerOptions, deps: Controlle
     ...(options.leaderElection ? { leaderElection: options.leaderElection } : {}),
   });
   const scope = options.watchNamespace ? { namespace: options.watchNamespace } : {};
-  const caches = {
-    definitions: manager.informer(DEFINITIONS, scope),
-    instances: manager.informer(INSTANCES, scope),
-    nodes: manager.informer(NODES),
-    secrets: manager.informer(SECRETS, { ...scope, transform: metadataOnly }),
-    configMaps: manager.informer(CONFIGMAPS, { ...scope, transform: metadataOnly }),
-    leases: manager.informer(LEASES, { namespace: settings.leaseNamespace }),
-  };
+  const caches = sharedCaches(manager, scope, settings.leaseNamespace);
   // The environments delivered to Nodes, in every berth-node-<node> namespace (whatever the
   // watch scope: the environment controller leaves other tenants' ones alone).
   const delivered = manager.informer(SECRETS, { fieldSelector: `type=${ENVIRONMENT_SECRET_TYPE}` });
@@ -119,25 +111,66 @@ export function startController(options: StartControllerOptions, deps: Controlle
   manager.add(newEnvironmentController(context, delivered, options.watchNamespace || undefined));
   // The discovery mirror's caches exist only when it runs: with it off, Berth needs no access
   // to Services or EndpointSlices.
-  const mirror = settings.discoveryMirror
-    ? {
-        services: manager.informer(SERVICES, scope),
-        endpointSlices: manager.informer(ENDPOINT_SLICES, {
-          ...scope,
-          labelSelector: `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGER}`,
-        }),
-      }
-    : undefined;
+  const mirror = settings.discoveryMirror ? mirrorCaches(manager, scope) : undefined;
   if (mirror) manager.add(newDiscoveryController(context, mirror));
 
   manager.addRunnable(instanceMetrics(context, options.metricsIntervalMs ?? 5000));
+  return run(manager, logger, [
+    ...Object.values(caches),
+    delivered,
+    ...(mirror ? Object.values(mirror) : []),
+  ]);
+}
 
+function settingsFrom(options: StartControllerOptions): ControllerSettings {
+  return {
+    nodeGracePeriodMs: options.nodeGracePeriodMs ?? DEFAULT_SETTINGS.nodeGracePeriodMs,
+    nodeEvictionTimeoutMs: options.nodeEvictionTimeoutMs ?? DEFAULT_SETTINGS.nodeEvictionTimeoutMs,
+    leaseNamespace: options.leaseNamespace ?? DEFAULT_SETTINGS.leaseNamespace,
+    definitionWorkers: options.definitionWorkers ?? DEFAULT_SETTINGS.definitionWorkers,
+    fileRepositories: options.fileRepositories ?? DEFAULT_SETTINGS.fileRepositories,
+    deploymentSaltNamespace: options.deploymentSaltNamespace ?? DEFAULT_SETTINGS.deploymentSaltNamespace,
+    discoveryMirror: options.discoveryMirror ?? DEFAULT_SETTINGS.discoveryMirror,
+  };
+}
+
+/** The caches every controller of the role reads. */
+function sharedCaches(
+  manager: Manager,
+  scope: { namespace?: string },
+  leaseNamespace: string,
+): ControllerCaches {
+  return {
+    definitions: manager.informer(DEFINITIONS, scope),
+    instances: manager.informer(INSTANCES, scope),
+    nodes: manager.informer(NODES),
+    secrets: manager.informer(SECRETS, { ...scope, transform: metadataOnly }),
+    configMaps: manager.informer(CONFIGMAPS, { ...scope, transform: metadataOnly }),
+    leases: manager.informer(LEASES, { namespace: leaseNamespace }),
+  };
+}
+
+function mirrorCaches(manager: Manager, scope: { namespace?: string }): DiscoveryCaches {
+  return {
+    services: manager.informer(SERVICES, scope),
+    endpointSlices: manager.informer(ENDPOINT_SLICES, {
+      ...scope,
+      labelSelector: `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGER}`,
+    }),
+  };
+}
+
+/** Starts the Manager; the handle waits on the caches and stops it. */
+function run(
+  manager: Manager,
+  logger: Logger,
+  cacheList: ReadonlyArray<Informer<KubeObject>>,
+): ControllerHandle {
   const abort = new AbortController();
   const done = manager.start(abort.signal).catch((err: unknown) => {
     logger.error("controller role stopped with an error", errorFields(err));
     throw err;
   });
-  const cacheList = [...Object.values(caches), delivered, ...(mirror ? Object.values(mirror) : [])];
   return {
     manager,
     synced: async (signal) => {

@@ -73,31 +73,7 @@ export async function startRegistry(
   };
   const external = new ExternalInstances({ client: deps.client, instances: caches.instances, clock, logger });
   manager.add(external.controller);
-  const server = new RegistryServer({
-    host: settings.host,
-    port: settings.port,
-    catalog,
-    authorizer: new KubeAuthorizer({
-      client: deps.client,
-      clock,
-      cacheTtlMs: settings.authCacheTtlMs,
-      cacheSize: settings.authCacheSize,
-    }),
-    external,
-    slots: new WaitSlots({
-      total: settings.maxWaits,
-      perClient: settings.maxWaitsPerClient,
-      retryAfterSeconds: 5,
-    }),
-    ttl: settings.ttl,
-    maxWaitMs: settings.maxWaitMs,
-    maxBodyBytes: settings.maxBodyBytes,
-    allowAnonymousLoopback: settings.allowAnonymousLoopback,
-    streamBufferBytes: settings.streamBufferBytes,
-    streamReauthorizeMs: settings.streamRecheckMs,
-    logger,
-    web,
-  });
+  const server = newServer(settings, { client: deps.client, clock, logger, catalog, external, web });
   manager.addRunnable(
     new PeriodicTask({ name: "external-instances-gauge", clock, intervalMs: 5000 }, async () =>
       external.updateGauge(),
@@ -126,6 +102,45 @@ export async function startRegistry(
     },
     done,
   };
+}
+
+function newServer(
+  settings: RegistrySettings,
+  parts: {
+    client: KubeClient;
+    clock: Clock;
+    logger: Logger;
+    catalog: ServiceCatalog;
+    external: ExternalInstances;
+    web: { assets: WebAssets; api: WebApi };
+  },
+): RegistryServer {
+  const { client, clock } = parts;
+  return new RegistryServer({
+    host: settings.host,
+    port: settings.port,
+    catalog: parts.catalog,
+    authorizer: new KubeAuthorizer({
+      client,
+      clock,
+      cacheTtlMs: settings.authCacheTtlMs,
+      cacheSize: settings.authCacheSize,
+    }),
+    external: parts.external,
+    slots: new WaitSlots({
+      total: settings.maxWaits,
+      perClient: settings.maxWaitsPerClient,
+      retryAfterSeconds: 5,
+    }),
+    ttl: settings.ttl,
+    maxWaitMs: settings.maxWaitMs,
+    maxBodyBytes: settings.maxBodyBytes,
+    allowAnonymousLoopback: settings.allowAnonymousLoopback,
+    streamBufferBytes: settings.streamBufferBytes,
+    streamReauthorizeMs: settings.streamRecheckMs,
+    logger: parts.logger,
+    web: parts.web,
+  });
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

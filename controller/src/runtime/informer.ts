@@ -1,12 +1,12 @@
-import type { ApiStatus } from "../kube/errors.js";
-import { isGone } from "../kube/errors.js";
-import type { KubeClient, WatchEvent, WatchHandle } from "../kube/client.js";
+import type { KubeClient, WatchEvent } from "../kube/client.js";
 import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
 import type { Clock } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
 import { errorFields, nullLogger } from "./log.js";
 import { informerRelists, informerWatchRestarts, presetInformerMetrics } from "./metrics.js";
+import type { WatchOutcome } from "./watch-attempt.js";
+import { WatchAttempt } from "./watch-attempt.js";
 
 /**
  * Handlers run synchronously inside the informer, in event order. They should only
@@ -63,8 +63,6 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
-type WatchEnd = "closed" | "error" | "gone" | "silent" | "stopped";
-
 /**
  * A list+watch cache of one kind. It lists, then watches from the list's resourceVersion
  * (with bookmarks), resumes after a watch ends, relists after 410 Gone (reporting deletes
@@ -82,7 +80,6 @@ export class Informer<T extends KubeObject> {
   private readonly syncWaiters = new Set<() => void>();
   private abort = new AbortController();
   private loop: Promise<void> | undefined;
-  private currentWatch: WatchHandle | undefined;
 
   constructor(
     private readonly client: KubeClient,
@@ -111,8 +108,8 @@ export class Informer<T extends KubeObject> {
   }
 
   async stop(): Promise<void> {
+    // The watch in progress ends with the signal, connected or not.
     this.abort.abort();
-    this.currentWatch?.stop();
     for (const wake of this.syncWaiters) wake();
     await this.loop;
     this.loop = undefined;
@@ -253,99 +250,43 @@ export class Informer<T extends KubeObject> {
     else this.dispatchAll((h) => h.onAdd?.(frozen));
   }
 
-  private watchOnce(signal: AbortSignal): Promise<{ end: WatchEnd; delivered: number; err?: Error }> {
-    return new Promise((resolve) => {
-      let delivered = 0;
-      let end: WatchEnd | undefined;
-      let settled = false;
-      const silenceMs = this.options.silenceTimeoutMs;
-      const baseTimeout = this.options.watchTimeoutSeconds ?? 300;
-      const timeoutSeconds = Math.round(baseTimeout * (1 + Math.random()));
+  private watchOnce(signal: AbortSignal): Promise<WatchOutcome> {
+    const timeoutSeconds = Math.round((this.options.watchTimeoutSeconds ?? 300) * (1 + Math.random()));
+    const attempt = new WatchAttempt<T>({
+      client: this.client,
+      resource: this.resource,
+      watch: {
+        namespace: this.options.namespace,
+        labelSelector: this.options.labelSelector,
+        fieldSelector: this.options.fieldSelector,
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds,
+      },
+      clock: this.clock,
       // Without an explicit silence limit, a watch is dead once it outlives its server timeout.
-      const watchdogMs = silenceMs ?? (timeoutSeconds + 60) * 1000;
-      let watchdog = this.clock.setTimeout(() => this.onSilent(), watchdogMs);
-      const armWatchdog = (): void => {
-        this.clock.clearTimeout(watchdog);
-        watchdog = this.clock.setTimeout(() => this.onSilent(), watchdogMs);
-      };
-      // Aborts the watch also while it is still connecting: a server that accepted the
-      // connection but never answers must not hold the cache forever.
-      const watchAbort = new AbortController();
-      this.onSilent = () => {
-        end ??= "silent";
-        watchAbort.abort();
-        this.currentWatch?.stop();
-      };
-      const finish = (err: Error | undefined): void => {
-        if (settled) return;
-        settled = true;
-        this.clock.clearTimeout(watchdog);
-        signal.removeEventListener("abort", onAbort);
-        this.currentWatch = undefined;
-        if (signal.aborted) end = "stopped";
-        else if (!end && err) end = isGone(err) ? "gone" : "error";
-        resolve({ end: end ?? "closed", delivered, ...(err ? { err } : {}) });
-      };
-      const onAbort = (): void => {
-        end = "stopped";
-        watchAbort.abort();
-        this.currentWatch?.stop();
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-
-      const onEvent = (event: WatchEvent<T>): void => {
-        if (end) return;
-        armWatchdog();
-        if (event.type === "ERROR") {
-          const status = event.object as ApiStatus;
-          end = status.code === 410 ? "gone" : "error";
-          if (end === "error")
-            this.log.warn("watch error event", { code: status.code, reason: status.reason });
-          this.currentWatch?.stop();
-          return;
-        }
-        const rv = (event.object as T).metadata?.resourceVersion;
-        if (rv) this.resourceVersion = rv;
-        delivered++;
-        if (event.type === "BOOKMARK") return;
-        const obj = this.shape(event.object as T);
-        const key = objectKey(obj);
-        if (event.type === "DELETED") {
-          const old = this.store.get(key) ?? deepFreeze(obj);
-          this.store.delete(key);
-          this.dispatchAll((h) => h.onDelete?.(old));
-        } else {
-          this.upsert(key, obj);
-        }
-      };
-
-      this.client
-        .watch(
-          this.resource,
-          {
-            namespace: this.options.namespace,
-            labelSelector: this.options.labelSelector,
-            fieldSelector: this.options.fieldSelector,
-            resourceVersion: this.resourceVersion,
-            allowWatchBookmarks: true,
-            timeoutSeconds,
-            signal: watchAbort.signal,
-          },
-          onEvent,
-          finish,
-        )
-        .then((handle) => {
-          if (settled || signal.aborted || end) {
-            handle.stop();
-            return;
-          }
-          this.currentWatch = handle;
-        })
-        .catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
+      watchdogMs: this.options.silenceTimeoutMs ?? (timeoutSeconds + 60) * 1000,
+      logger: this.log,
+      onEvent: (event) => this.apply(event),
     });
+    return attempt.run(signal);
   }
 
-  private onSilent: () => void = () => undefined;
+  /** A watch event into the cache: the resourceVersion it carries, and the object it changes. */
+  private apply(event: WatchEvent<T>): void {
+    const rv = (event.object as T).metadata?.resourceVersion;
+    if (rv) this.resourceVersion = rv;
+    if (event.type === "BOOKMARK") return;
+    const obj = this.shape(event.object as T);
+    const key = objectKey(obj);
+    if (event.type === "DELETED") {
+      const old = this.store.get(key) ?? deepFreeze(obj);
+      this.store.delete(key);
+      this.dispatchAll((h) => h.onDelete?.(old));
+    } else {
+      this.upsert(key, obj);
+    }
+  }
 
   private dispatchAll(call: (handlers: EventHandlers<T>) => void): void {
     for (const handlers of this.handlers) this.dispatch(() => call(handlers));

@@ -27,11 +27,11 @@ import {
   isBerthService,
   ownerReferencesFor,
   planSlices,
-  serviceNameProblem,
   type PublishedEndpoint,
 } from "./discovery.js";
-import { isExternalInstance, nodeIsReady } from "../../api/vocabulary.js";
+import { nodeIsReady } from "../../api/vocabulary.js";
 import { SliceTracker } from "../slice-tracker.js";
+import { refusalOf, serviceOwner, type Verdict } from "./publishing-verdict.js";
 
 export const DISCOVERY_CONTROLLER = "discovery";
 /** The Definition condition that says whether the mirror publishes the Definition's Instances. */
@@ -44,7 +44,18 @@ export interface DiscoveryCaches {
   endpointSlices: Informer<EndpointSlice>;
 }
 
-type Verdict = { status: "True" | "False"; reason: string; message: string };
+type SlicePlan = ReturnType<typeof planSlices>;
+
+/** One slug as the caches show it, with the Service that is Berth's. */
+interface SlugState {
+  namespace: string;
+  slug: string;
+  key: string;
+  definition: Definition | undefined;
+  instances: readonly Instance[];
+  slices: readonly EndpointSlice[];
+  service: Service;
+}
 
 export class DiscoveryReconciler implements Reconciler {
   private readonly statusWriter: StatusWriter;
@@ -89,53 +100,88 @@ export class DiscoveryReconciler implements Reconciler {
     const wanted =
       (definition !== undefined && !definition.metadata.deletionTimestamp) || instances.length > 0;
     if (!wanted) {
-      await this.deleteSlices(key, slices);
-      if (service && isBerthService(service)) {
-        await this.delete(SERVICES, service);
-        ctx.log.info("removed the Service of a service that is gone", {});
-      }
-      this.count(key, []);
+      await this.withdraw(key, slices, service, ctx);
       return;
     }
-    const nameProblem = serviceNameProblem(slug);
-    if (nameProblem) {
+    const refusal = refusalOf(namespace, slug, service);
+    if (refusal) {
       await this.deleteSlices(key, slices);
       this.count(key, []);
-      await this.report(definition, { status: "False", reason: "InvalidServiceName", message: nameProblem });
+      await this.report(definition, refusal);
       return;
     }
-    if (service && !isBerthService(service)) {
-      await this.deleteSlices(key, slices);
-      this.count(key, []);
-      await this.report(definition, {
-        status: "False",
-        reason: "ServiceNameTaken",
-        message:
-          `Service ${namespace}/${slug} exists and Berth did not create it (no label berth.dev/managed-by=berth, ` +
-          `or not headless and selector-less): Berth leaves it alone and publishes no EndpointSlices for ` +
-          `${slug}; delete or rename that Service to have its Instances published`,
-      });
-      return;
-    }
-    const owner = serviceOwner(definition, instances);
     let current: Service | undefined;
     try {
-      current = await this.ensureService(namespace, slug, owner, service);
+      current = await this.ensureService(namespace, slug, serviceOwner(definition, instances), service);
     } catch (err) {
       // The namespace is going: its deletion removes whatever is left, the Instances' too.
       if (isNamespaceTerminating(err)) return;
       throw err;
     }
     if (!current) return { requeue: true };
+    return await this.publish({ namespace, slug, key, definition, instances, slices, service: current }, ctx);
+  }
+
+  /** Nothing of the slug is left: its slices go, and the Service when Berth made it. */
+  private async withdraw(
+    key: string,
+    slices: readonly EndpointSlice[],
+    service: Service | undefined,
+    ctx: ReconcileContext,
+  ): Promise<void> {
+    await this.deleteSlices(key, slices);
+    if (service && isBerthService(service)) {
+      await this.delete(SERVICES, service);
+      ctx.log.info("removed the Service of a service that is gone", {});
+    }
+    this.count(key, []);
+  }
+
+  /** Writes the slices that list the slug's Instances behind its Service, and says so. */
+  private async publish(slug: SlugState, ctx: ReconcileContext): Promise<Result | void> {
+    const { caches } = this.context;
     const nodeOf = (name: string): Node | undefined => caches.nodes.get(undefined, name);
-    const desired = instances
+    const desired = slug.instances
       .map((i) => endpointOf(i, nodeOf))
       .filter((e): e is PublishedEndpoint => e !== undefined);
     const plan = planSlices(
-      { namespace, slug, service: { name: slug, uid: current.metadata?.uid ?? "" } },
+      {
+        namespace: slug.namespace,
+        slug: slug.slug,
+        service: { name: slug.slug, uid: slug.service.metadata?.uid ?? "" },
+      },
       desired,
-      slices,
+      slug.slices,
     );
+    const written = await this.writeSlices(slug.key, plan);
+    if (written === "namespace-terminating") return;
+    await this.deleteSlices(slug.key, plan.delete);
+    if (plan.create.length + plan.update.length + plan.delete.length > 0) {
+      ctx.log.debug("published endpoints", {
+        created: plan.create.length,
+        updated: plan.update.length,
+        deleted: plan.delete.length,
+      });
+    }
+    this.count(slug.key, plan.published);
+    if (!slug.definition?.metadata.deletionTimestamp) {
+      await this.report(slug.definition, {
+        status: "True",
+        reason: "Published",
+        message: `the headless Service ${slug.slug} and its EndpointSlices list the Instances of ${slug.slug}`,
+      });
+    }
+    return written === "retry" ? { requeue: true } : undefined;
+  }
+
+  /**
+   * Creates and updates the plan's slices. "retry" when the cache was behind a write (look
+   * again), "namespace-terminating" when the namespace is going (nothing more to write).
+   */
+  private async writeSlices(
+    key: string,
+    plan: Pick<SlicePlan, "create" | "update">,
+  ): Promise<"done" | "retry" | "namespace-terminating"> {
     let retry = false;
     for (const slice of plan.create) {
       try {
@@ -143,7 +189,7 @@ export class DiscoveryReconciler implements Reconciler {
         this.tracker.wrote(key, created, this.context.clock.now());
         discoveryWrites.inc({ resource: "endpointslices", verb: "create" });
       } catch (err) {
-        if (isNamespaceTerminating(err)) return;
+        if (isNamespaceTerminating(err)) return "namespace-terminating";
         // The cache has not seen a slice this process wrote a moment ago: look again.
         if (!isAlreadyExists(err)) throw err;
         retry = true;
@@ -161,23 +207,7 @@ export class DiscoveryReconciler implements Reconciler {
         retry = true;
       }
     }
-    await this.deleteSlices(key, plan.delete);
-    if (plan.create.length + plan.update.length + plan.delete.length > 0) {
-      ctx.log.debug("published endpoints", {
-        created: plan.create.length,
-        updated: plan.update.length,
-        deleted: plan.delete.length,
-      });
-    }
-    this.count(key, plan.published);
-    if (!definition?.metadata.deletionTimestamp) {
-      await this.report(definition, {
-        status: "True",
-        reason: "Published",
-        message: `the headless Service ${slug} and its EndpointSlices list the Instances of ${slug}`,
-      });
-    }
-    return retry ? { requeue: true } : undefined;
+    return retry ? "retry" : "done";
   }
 
   /** The Service as it should be, or undefined when the cache is behind a create (requeue). */
@@ -279,20 +309,6 @@ export class DiscoveryReconciler implements Reconciler {
     discoveryEndpoints.set({ ready: "true" }, allReady);
     discoveryEndpoints.set({ ready: "false" }, allNotReady);
   }
-}
-
-/**
- * The Definition that owns the Service (so deleting it takes the Service along), if any.
- * While a Definition is being deleted but external Instances of its slug remain, the
- * Service is let go of, so owner garbage collection leaves it to the external ones.
- */
-function serviceOwner(
-  definition: Definition | undefined,
-  instances: readonly Instance[],
-): Definition | undefined {
-  if (!definition) return undefined;
-  if (definition.metadata.deletionTimestamp && instances.some(isExternalInstance)) return undefined;
-  return definition;
 }
 
 function slugKey(namespace: string | undefined, slug: string): string {
