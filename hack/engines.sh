@@ -20,6 +20,7 @@
 set -euo pipefail
 HACK_DIR="$(cd "$(dirname "$0")" && pwd)"
 source "$HACK_DIR/lib.sh"
+source "$HACK_DIR/dockerd-lib.sh"
 ENGINES_DIR="$BERTH_STATE/engines"
 NET_PREFIX="${BERTH_ENGINE_NET:-172.31}"
 START_TIMEOUT_SECONDS="${BERTH_ENGINE_START_TIMEOUT:-30}"
@@ -27,8 +28,7 @@ STOP_TIMEOUT_SECONDS="${BERTH_ENGINE_STOP_TIMEOUT:-30}"
 DOCKER_CLI="${BERTH_DOCKER_CLI:-/usr/bin/docker}"
 TEST_IMAGES=(berth-test/echo:1 berth-test/exit:1 berth-test/unhealthy:1 berth-test/openapi:1)
 
-engine_dir() { echo "$ENGINES_DIR/$1"; }
-engine_socket() { echo "$(engine_dir "$1")/docker.sock"; }
+engine_home() { echo "$ENGINES_DIR/$1"; }
 bridge_name() { echo "berth$1"; }
 
 check_number() {
@@ -36,69 +36,6 @@ check_number() {
     log "engine number must be 2..254 (1 is the default engine's 127.0.0.1), got '$1'"
     exit 2
   fi
-}
-
-answers() {
-  local socket
-  socket="$(engine_socket "$1")"
-  [[ -S "$socket" ]] && curl -fsS --max-time 3 --unix-socket "$socket" http://engine/_ping >/dev/null 2>&1
-}
-
-# live_pid FILE NAME: the pid in FILE when that process is alive and is NAME.
-live_pid() {
-  local file="$1" name="$2" pid
-  [[ -f "$file" ]] || return 1
-  pid="$(tr -d '[:space:]' <"$file")"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$name" || return 1
-  echo "$pid"
-}
-dockerd_pid() { live_pid "$(engine_dir "$1")/docker.pid" dockerd; }
-containerd_pid() { live_pid "$(engine_dir "$1")/exec/containerd/containerd.pid" containerd; }
-
-# wait_gone PID WHAT: wait for PID to exit, SIGKILL it after the stop timeout.
-wait_gone() {
-  local pid="$1" what="$2" deadline=$((SECONDS + STOP_TIMEOUT_SECONDS))
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      log "$what (pid $pid) did not exit within ${STOP_TIMEOUT_SECONDS}s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.2
-      return
-    fi
-    sleep 0.1
-  done
-}
-
-ensure_bridge() {
-  local n="$1" bridge
-  bridge="$(bridge_name "$n")"
-  if ! ip link show "$bridge" >/dev/null 2>&1; then
-    ip link add "$bridge" type bridge
-    ip addr add "$NET_PREFIX.$n.1/24" dev "$bridge"
-  fi
-  ip link set "$bridge" up
-  # Without iptables management, containers on the bridge can't reach each other otherwise.
-  iptables -C FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null ||
-    iptables -I FORWARD -i "$bridge" -o "$bridge" -j ACCEPT
-}
-
-drop_bridge() {
-  local bridge
-  bridge="$(bridge_name "$1")"
-  while iptables -D FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null; do :; done
-  if ip link show "$bridge" >/dev/null 2>&1; then ip link del "$bridge"; fi
-}
-
-# A failed or killed engine can leave mounts under its directory (netns, overlay, the data
-# root's own bind mount); they must go before a restart or a delete.
-unmount_leftovers() {
-  local dir
-  dir="$(engine_dir "$1")"
-  awk -v prefix="$dir/" '$2 == substr(prefix, 1, length(prefix) - 1) || index($2, prefix) == 1 { print $2 }' /proc/mounts |
-    sort -r | while read -r mountpoint; do
-    umount "$mountpoint" 2>/dev/null || umount -l "$mountpoint"
-  done
 }
 
 # Before a start, the previous dockerd and its containerd must be gone: dockerd refuses
@@ -120,7 +57,7 @@ start_one() {
     listen=(-H "tcp://127.0.0.$n:$2" --tlsverify --tlscacert "$3/ca.pem"
       --tlscert "$3/server-cert.pem" --tlskey "$3/server-key.pem")
   fi
-  dir="$(engine_dir "$n")"
+  dir="$(engine_home "$n")"
   socket="$(engine_socket "$n")"
   if answers "$n"; then
     echo "$socket"
@@ -133,27 +70,18 @@ start_one() {
   wait_previous_gone "$n"
   mkdir -p "$dir/data" "$dir/exec"
   rm -f "$socket"
-  ensure_bridge "$n"
+  bridge_ensure "$(bridge_name "$n")" "$NET_PREFIX.$n.1/24"
   log "engine $n: starting (log: $dir/dockerd.log)"
   setsid dockerd \
     --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/docker.pid" \
     -H "unix://$socket" "${listen[@]}" --bridge="$(bridge_name "$n")" --iptables=false \
     --ip="127.0.0.$n" --live-restore >>"$dir/dockerd.log" 2>&1 </dev/null &
-  local launched=$! deadline=$((SECONDS + START_TIMEOUT_SECONDS))
-  until answers "$n"; do
-    if ! kill -0 "$launched" 2>/dev/null; then
-      log "engine $n: dockerd exited during start; last lines of $dir/dockerd.log:"
-      tail -n 20 "$dir/dockerd.log" >&2
-      unmount_leftovers "$n"
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      log "engine $n: no answer within ${START_TIMEOUT_SECONDS}s; last lines of $dir/dockerd.log:"
-      tail -n 20 "$dir/dockerd.log" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
+  local launched=$!
+  wait_answers "$launched" "$socket" "$dir/dockerd.log" "engine $n" "$START_TIMEOUT_SECONDS" || {
+    # An engine that exited leaves its mounts; one that is only slow keeps them in use.
+    kill -0 "$launched" 2>/dev/null || unmount_under "$dir"
+    exit 1
+  }
   echo "$socket"
 }
 
@@ -161,15 +89,7 @@ stop_one() {
   local n="$1" pid socket
   check_number "$n"
   socket="$(engine_socket "$n")"
-  if answers "$n"; then
-    # With --live-restore, containers outlive their engine: remove them first.
-    local ids
-    ids="$("$DOCKER_CLI" -H "unix://$socket" ps -aq)"
-    if [[ -n "$ids" ]]; then
-      # shellcheck disable=SC2086 # one id per word
-      "$DOCKER_CLI" -H "unix://$socket" rm -f $ids >/dev/null
-    fi
-  fi
+  if answers "$n"; then remove_containers "$socket"; fi
   if pid="$(dockerd_pid "$n")"; then
     log "engine $n: stopping dockerd (pid $pid)"
     kill -TERM "$pid"
@@ -179,9 +99,9 @@ stop_one() {
     kill -TERM "$pid" 2>/dev/null || true
     wait_gone "$pid" "containerd of engine $n"
   fi
-  unmount_leftovers "$n"
+  unmount_under "$(engine_home "$n")"
   rm -f "$socket"
-  drop_bridge "$n"
+  bridge_drop "$(bridge_name "$n")"
   log "engine $n: stopped"
 }
 

@@ -29,6 +29,7 @@
 set -euo pipefail
 HACK_DIR="$(cd "$(dirname "$0")" && pwd)"
 source "$HACK_DIR/lib.sh"
+source "$HACK_DIR/dockerd-lib.sh"
 DIR="${BERTH_MACHINES_DIR:-/var/tmp/berth-machines}"
 NET="${BERTH_MACHINES_NET:-10.213.7}"
 BRIDGE=berthfx
@@ -43,7 +44,7 @@ STOP_TIMEOUT_SECONDS=20
 netns() { echo "berth-m$1"; }
 address() { echo "$NET.$((10 + $1))"; }
 mdir() { echo "$DIR/m$1"; }
-socket() { echo "$(mdir "$1")/docker.sock"; }
+engine_home() { mdir "$1"; }
 in_ns() {
   local n="$1"
   shift
@@ -59,36 +60,6 @@ check_machine() {
     log "machine $1 does not exist: $0 start N"
     exit 1
   }
-}
-
-answers() {
-  local sock
-  sock="$(socket "$1")"
-  [[ -S "$sock" ]] && curl -fsS --max-time 3 --unix-socket "$sock" http://engine/_ping >/dev/null 2>&1
-}
-
-# live_pid FILE NAME: the pid in FILE when that process is alive and is NAME.
-live_pid() {
-  local file="$1" name="$2" pid
-  [[ -f "$file" ]] || return 1
-  pid="$(tr -d '[:space:]' <"$file")"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$name" || return 1
-  echo "$pid"
-}
-dockerd_pid() { live_pid "$(mdir "$1")/docker.pid" dockerd; }
-containerd_pid() { live_pid "$(mdir "$1")/exec/containerd/containerd.pid" containerd; }
-
-wait_gone() {
-  local pid="$1" deadline=$((SECONDS + STOP_TIMEOUT_SECONDS))
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.2
-      return
-    fi
-    sleep 0.1
-  done
 }
 
 known_machines() {
@@ -130,22 +101,15 @@ make_certs() {
 }
 
 bridge_up() {
-  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
-    ip link add "$BRIDGE" type bridge
-    ip addr add "$HOST_ADDRESS/24" dev "$BRIDGE"
-  fi
-  ip link set "$BRIDGE" up
   # Machines talk to each other across the bridge; nothing from the bridge goes elsewhere.
-  iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null ||
-    iptables -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
+  bridge_ensure "$BRIDGE" "$HOST_ADDRESS/24"
   iptables -C FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null ||
     iptables -A FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
 }
 
 bridge_down() {
-  while iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; do :; done
   while iptables -D FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null; do :; done
-  if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
+  bridge_drop "$BRIDGE"
 }
 
 machine_up() {
@@ -167,16 +131,16 @@ machine_up() {
 }
 
 dockerd_start() {
-  local n="$1" dir sock launched deadline
+  local n="$1" dir sock launched
   dir="$(mdir "$n")"
-  sock="$(socket "$n")"
+  sock="$(engine_socket "$n")"
   answers "$n" && return 0
   if dockerd_pid "$n" >/dev/null; then
     log "machine $n: dockerd runs but does not answer"
     exit 1
   fi
   local old
-  if old="$(containerd_pid "$n")"; then wait_gone "$old"; fi
+  if old="$(containerd_pid "$n")"; then wait_gone "$old" "containerd of machine $n"; fi
   rm -f "$sock"
   # shellcheck disable=SC2016 # nsenter runs dockerd directly; no shell expands anything
   setsid nsenter --net="/var/run/netns/$(netns "$n")" dockerd \
@@ -187,37 +151,18 @@ dockerd_start() {
     --insecure-registry "$NET.0/24" --live-restore \
     >>"$dir/dockerd.log" 2>&1 </dev/null &
   launched=$!
-  deadline=$((SECONDS + START_TIMEOUT_SECONDS))
-  until answers "$n"; do
-    if ! kill -0 "$launched" 2>/dev/null; then
-      log "machine $n: dockerd exited during start; last lines of $dir/dockerd.log:"
-      tail -n 20 "$dir/dockerd.log" >&2
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      log "machine $n: dockerd did not answer within ${START_TIMEOUT_SECONDS}s"
-      tail -n 20 "$dir/dockerd.log" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
+  wait_answers "$launched" "$sock" "$dir/dockerd.log" "machine $n" "$START_TIMEOUT_SECONDS" || exit 1
 }
 
 dockerd_signal() {
   local n="$1" signal="$2" pid
   if pid="$(dockerd_pid "$n")"; then
     kill "-$signal" "$pid"
-    [[ "$signal" != KILL ]] || wait_gone "$pid"
+    [[ "$signal" != KILL ]] || wait_gone "$pid" "dockerd of machine $n"
   fi
   # containerd is frozen and thawed with its dockerd; a crash of dockerd leaves it running.
   if [[ "$signal" != KILL ]] && pid="$(containerd_pid "$n")"; then kill "-$signal" "$pid"; fi
   return 0
-}
-
-unmount_under() {
-  local prefix="$1/"
-  awk -v prefix="$prefix" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r |
-    while read -r mountpoint; do umount "$mountpoint" 2>/dev/null || umount -l "$mountpoint"; done
 }
 
 machine_down() {
@@ -227,19 +172,14 @@ machine_down() {
   # Whatever runs in the namespace (agents, docker-proxy) goes first: SIGCONT in case frozen.
   if pid="$(dockerd_pid "$n")"; then kill -CONT "$pid" 2>/dev/null || true; fi
   if pid="$(containerd_pid "$n")"; then kill -CONT "$pid" 2>/dev/null || true; fi
-  if answers "$n"; then
-    local ids
-    ids="$("$DOCKER_CLI" -H "unix://$(socket "$n")" ps -aq)"
-    # shellcheck disable=SC2086 # one id per word
-    [[ -z "$ids" ]] || "$DOCKER_CLI" -H "unix://$(socket "$n")" rm -f $ids >/dev/null 2>&1 || true
-  fi
+  if answers "$n"; then remove_containers "$(engine_socket "$n")" 2>/dev/null || true; fi
   if pid="$(dockerd_pid "$n")"; then
     kill -TERM "$pid"
-    wait_gone "$pid"
+    wait_gone "$pid" "dockerd of machine $n"
   fi
   if pid="$(containerd_pid "$n")"; then
     kill -TERM "$pid" 2>/dev/null || true
-    wait_gone "$pid"
+    wait_gone "$pid" "containerd of machine $n"
   fi
   if [[ -e "/var/run/netns/$ns" ]]; then
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
@@ -278,13 +218,13 @@ registry_stop() {
   local pid
   if pid="$(live_pid "$DIR/registry/registry.pid" docker-registry)"; then
     kill -TERM "$pid"
-    wait_gone "$pid"
+    wait_gone "$pid" "image registry"
   fi
 }
 
 load_images() {
   local n="$1" tar="$DIR/test-images.tar"
-  "$DOCKER_CLI" -H "unix://$(socket "$n")" load -q -i "$tar" >/dev/null
+  "$DOCKER_CLI" -H "unix://$(engine_socket "$n")" load -q -i "$tar" >/dev/null
 }
 
 cmd_stop() {
@@ -320,7 +260,7 @@ cmd_start() {
   registry_start
   # An image for the pull tests, built and pushed from machine 1's engine (which trusts the
   # registry): the echo image and a layer of 4 MiB no engine has, so a pull must write.
-  local cli=("$DOCKER_CLI" -H "unix://$(socket 1)") pull_image="$HOST_ADDRESS:$REGISTRY_PORT/berth-test/echo:pull"
+  local cli=("$DOCKER_CLI" -H "unix://$(engine_socket 1)") pull_image="$HOST_ADDRESS:$REGISTRY_PORT/berth-test/echo:pull"
   printf 'FROM berth-test/echo:1\nRUN head -c 4194304 /dev/urandom > /pad\n' |
     "${cli[@]}" build -q -t "$pull_image" - >/dev/null
   "${cli[@]}" push -q "$pull_image" >/dev/null
@@ -343,7 +283,7 @@ cmd_env() {
   echo "TLS_DIR=$DIR/pki"
   local n
   for n in $(known_machines); do
-    echo "MACHINE_$n=$(netns "$n") $(address "$n") $(socket "$n") $(mdir "$n")"
+    echo "MACHINE_$n=$(netns "$n") $(address "$n") $(engine_socket "$n") $(mdir "$n")"
   done
 }
 

@@ -66,6 +66,38 @@ export function podOfIdentity(podsNow: PodView[], identity: string): PodView | u
   return podsNow.find((pod) => identity.startsWith(`${pod.metadata.name}-`));
 }
 
+/** The lines of a controller's log about leader election (the Lease, leadership). */
+export function leaseLines(log: string): string {
+  return log
+    .split("\n")
+    .filter((line) => /lease|leader/i.test(line))
+    .join("\n");
+}
+
+/**
+ * What a failed failover needs to be explained: the Lease as it is now and, for every
+ * controller Pod still listed (a deleted one while it stops, its replacement, the standby),
+ * what its log says about the Lease.
+ */
+export async function leaseReport(): Promise<string> {
+  const lease = await kubectl(["-n", NAMESPACE, "get", "lease", "berth-controller", "-o", "yaml"]);
+  const listed = await kubectlJson<{ items: PodView[] }>([
+    "-n",
+    NAMESPACE,
+    "get",
+    "pods",
+    "-l",
+    CONTROLLER_SELECTOR,
+  ]);
+  const logs = await Promise.all(
+    listed.items.map(async (pod) => {
+      const log = await kubectl(["-n", NAMESPACE, "logs", pod.metadata.name]);
+      return `${pod.metadata.name}:\n${leaseLines(log.stdout + log.stderr)}`;
+    }),
+  );
+  return `Lease:\n${lease.stdout}${lease.stderr}\n${logs.join("\n")}`;
+}
+
 /** A Prometheus text sample's value, or undefined when the series is absent. */
 export function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
   for (const line of text.split("\n")) {

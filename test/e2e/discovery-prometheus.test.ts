@@ -8,27 +8,16 @@
  * Definition whose image serves /metrics, and drops targets after a scale-down. The
  * mirror's API writes per Instance start and per readiness change are measured and printed.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
-import { once } from "node:events";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { registry } from "../../controller/src/runtime/metrics.js";
-import {
-  env,
-  httpGet,
-  images,
-  kubectlOk,
-  run,
-  spawnForTest,
-  testNamespace,
-  waitFor,
-} from "../harness/index.js";
+import { env, httpGet, images, kubectlOk, run, testNamespace, waitFor } from "../harness/index.js";
 import { applyDefinition, listInstances } from "../integration/controller-fixtures.js";
 import { waitForMirror } from "../integration/discovery-fixtures.js";
 import { kubectlWithToken } from "../integration/manifests-fixtures.js";
+import { prometheusDir, runPrometheus } from "./prometheus-fixtures.js";
 import { runAgentInProcess, runControllerInProcess, startEngines } from "./rollout-fixtures.js";
 
 /**
@@ -44,16 +33,6 @@ async function prometheusWithKubernetesSd(): Promise<string> {
 const JOB = "berth-services";
 /** The extra engine this test's Node stands for (127.0.0.<n>). */
 const ENGINE = 6;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, "close");
-  return port;
-}
 
 /** A ServiceAccount with the Role docs/discovery.md gives Prometheus, and a token of it. */
 async function discoveryToken(namespace: string): Promise<string> {
@@ -83,8 +62,7 @@ async function discoveryToken(namespace: string): Promise<string> {
 }
 
 async function startPrometheus(t: TestContext, namespace: string, token: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "berth-prometheus-sd-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await prometheusDir(t, "berth-prometheus-sd-");
   const cluster = env().kc.getCurrentCluster();
   assert.ok(cluster, "a current cluster in the kubeconfig");
   const caFile = join(dir, "ca.crt");
@@ -120,32 +98,7 @@ async function startPrometheus(t: TestContext, namespace: string, token: string)
     global: { scrape_interval: "1s", scrape_timeout: "1s" },
     scrape_configs: [{ job_name: JOB, kubernetes_sd_configs: [sd], relabel_configs: relabel }],
   };
-  await writeFile(join(dir, "prometheus.yml"), JSON.stringify(config, null, 2));
-  const port = await freePort();
-  const prometheus = spawnForTest(t, await prometheusWithKubernetesSd(), [
-    `--config.file=${join(dir, "prometheus.yml")}`,
-    `--storage.tsdb.path=${join(dir, "data")}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    "--log.level=warn",
-  ]);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    "prometheus to be ready",
-    async () => {
-      if (prometheus.child.exitCode !== null) {
-        throw new Error(`prometheus exited (${prometheus.child.exitCode}):\n${prometheus.output()}`);
-      }
-      const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
-      return res?.ok === true;
-    },
-    { timeoutMs: 30_000 },
-  );
-  t.after(async () => {
-    if (prometheus.child.exitCode !== null) return;
-    prometheus.child.kill("SIGTERM");
-    await once(prometheus.child, "exit");
-  });
-  return url;
+  return await runPrometheus(t, await prometheusWithKubernetesSd(), dir, JSON.stringify(config, null, 2));
 }
 
 interface Target {

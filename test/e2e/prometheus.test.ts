@@ -7,12 +7,10 @@
  * Every query of the shipped Grafana dashboard must also be valid PromQL.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import net from "node:net";
+import { mkdtemp, readFile, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { once } from "node:events";
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -21,27 +19,17 @@ import {
   kubectl,
   kubectlOk,
   run,
-  spawnForTest,
   startBerthProcess,
   testNamespace,
   waitFor,
 } from "../harness/index.js";
+import { prometheusDir, runPrometheus } from "./prometheus-fixtures.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PROMETHEUS = process.env.BERTH_PROMETHEUS ?? "/usr/bin/prometheus";
 const RULES = join(ROOT, "manifests/monitoring/berth-rules.yaml");
 const DASHBOARD = join(ROOT, "manifests/monitoring/grafana-dashboard.json");
 const JOB = "berth";
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, "close");
-  return port;
-}
 
 interface Sample {
   metric: Record<string, string>;
@@ -135,8 +123,7 @@ async function startBerth(
 }
 
 async function startPrometheus(t: TestContext, target: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "berth-prometheus-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await prometheusDir(t, "berth-prometheus-");
   const config = [
     "global:",
     "  scrape_interval: 1s",
@@ -149,27 +136,7 @@ async function startPrometheus(t: TestContext, target: string): Promise<string> 
     `      - targets: [${JSON.stringify(target)}]`,
     "",
   ].join("\n");
-  await writeFile(join(dir, "prometheus.yml"), config);
-  const port = await freePort();
-  const prometheus = spawnForTest(t, PROMETHEUS, [
-    `--config.file=${join(dir, "prometheus.yml")}`,
-    `--storage.tsdb.path=${join(dir, "data")}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    "--log.level=warn",
-  ]);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    "prometheus to be ready",
-    async () => {
-      if (prometheus.child.exitCode !== null) {
-        throw new Error(`prometheus exited (${prometheus.child.exitCode}):\n${prometheus.output()}`);
-      }
-      const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
-      return res?.ok === true;
-    },
-    { timeoutMs: 30_000 },
-  );
-  return url;
+  return await runPrometheus(t, PROMETHEUS, dir, config);
 }
 
 test("Prometheus scrapes Berth's reconcile and instance metrics and evaluates the shipped rules", async (t) => {

@@ -8,13 +8,33 @@ import { API_VERSION } from "../../controller/src/api/types.js";
 import { DEFINITIONS, INSTANCES, NODES } from "../../controller/src/kube/resources.js";
 import { isAlreadyExists } from "../../controller/src/kube/errors.js";
 import { waitFor } from "../harness/index.js";
-import { type InvariantChecker, findingsClean } from "./checker.js";
-import { MACHINE_LABEL, type SuiteCluster, THIS_MACHINE_LABEL, TIMINGS } from "./cluster.js";
+import { InvariantChecker, findingsClean } from "./checker.js";
+import {
+  MACHINE_LABEL,
+  type SuiteCluster,
+  type SuiteMachine,
+  THIS_MACHINE_LABEL,
+  TIMINGS,
+} from "./cluster.js";
 import type { FaultCluster, ScenarioResult } from "./contract.js";
 
 /** The runner hands every scenario a SuiteCluster; the contract's type is what scenarios declare. */
 export function suite(cluster: FaultCluster): SuiteCluster {
   return cluster as SuiteCluster;
+}
+
+/** A machine scenario's opening: the suite, the machine it aims at, its namespace and a checker of it. */
+export async function onMachine(
+  cluster: FaultCluster,
+  machineIndex: number,
+  namespacePrefix: string,
+): Promise<{ c: SuiteCluster; machine: SuiteMachine; namespace: string; checker: InvariantChecker }> {
+  const c = suite(cluster);
+  const machine = c.machines[machineIndex];
+  if (!machine)
+    throw new Error(`the scenario needs machine ${machineIndex + 1}, the suite has ${c.machines.length}`);
+  const namespace = await c.namespace(namespacePrefix);
+  return { c, machine, namespace, checker: new InvariantChecker(c, namespace) };
 }
 
 export const ECHO_IMAGE = "berth-test/echo:1";

@@ -8,9 +8,9 @@ import type { KubeClient } from "../../controller/src/kube/client.js";
 import { DEFINITIONS, INSTANCES } from "../../controller/src/kube/resources.js";
 import { waitFor } from "../harness/index.js";
 import type { FaultCluster, InvariantObservations, ScenarioResult } from "./contract.js";
-import type { CheckerWatch } from "./checker.js";
+import { type CheckerWatch, machineChecker } from "./checker.js";
 import { TIMINGS } from "./cluster.js";
-import { echoSpec } from "./machine-kit.js";
+import { applyDefinition, echoSpec } from "./machine-kit.js";
 
 /** How long a scenario waits for the system to settle, before and after its fault. */
 export const SETTLE_TIMEOUT_MS = 180_000;
@@ -34,6 +34,57 @@ export async function settleOrThrow(watch: CheckerWatch, what: string): Promise<
     const seen = await watch.stop();
     throw new Error(`${what} did not settle in ${SETTLE_TIMEOUT_MS} ms: ${JSON.stringify(seen)}`);
   }
+}
+
+/** A control-plane scenario under way: its namespace, the checker watching it, what it found. */
+export interface ScenarioRun {
+  namespace: string;
+  watch: CheckerWatch;
+  notes: string[];
+  failures: string[];
+}
+
+/** The opening: a namespace watched by the checker, and Definition `web` applied and settled. */
+export async function openScenario(
+  cluster: FaultCluster,
+  namespacePrefix: string,
+  web: DefinitionSpec,
+  what: string,
+): Promise<ScenarioRun> {
+  const namespace = await cluster.namespace(namespacePrefix);
+  const watch = await machineChecker.start(cluster, namespace);
+  await applyDefinition(cluster, namespace, "web", web);
+  await settleOrThrow(watch, what);
+  return { namespace, watch, notes: [], failures: [] };
+}
+
+/** Waits for the watch to settle after the fault and stops it: recovery counts from faultAt. */
+export async function settleAfter(
+  watch: CheckerWatch,
+  faultAt: number,
+): Promise<{ recoveryMs: number | undefined; observations: InvariantObservations }> {
+  const waited = await watch.settle(SETTLE_TIMEOUT_MS);
+  const recoveryMs = waited === undefined ? undefined : Date.now() - faultAt;
+  return { recoveryMs, observations: await watch.stop() };
+}
+
+/**
+ * The closing: a scenario whose service must always answer fails on any moment without an
+ * answering address; then its Definitions are cleaned up and the result assembled.
+ */
+export async function closeScenario(
+  cluster: FaultCluster,
+  run: ScenarioRun,
+  scenario: string,
+  outcome: { recoveryMs: number | undefined; observations: InvariantObservations; alwaysAnswering?: boolean },
+  boundedBy: string[],
+): Promise<ScenarioResult> {
+  const { observations } = outcome;
+  if (outcome.alwaysAnswering && observations.longestNoCopyMs > 0) {
+    run.failures.push(`the service had no answering address for ${observations.longestNoCopyMs} ms`);
+  }
+  await cleanUp(cluster, run.namespace, run.notes);
+  return result(scenario, outcome.recoveryMs, observations, run.failures, run.notes, boundedBy);
 }
 
 /**

@@ -51,6 +51,30 @@ const wanted: Instance = {
   spec: { definition: "web", deploymentId: "d", nodeName: "node-a", template: {} },
 };
 
+/** The Instance cache of these tests: only ns/web-0 is wanted. */
+const onlyWanted = {
+  get: (namespace: string | undefined, name: string) =>
+    namespace === "ns" && name === "web-0" ? wanted : undefined,
+};
+
+/** A collection pass of installation inst-a on node-a over `docker`, with a complete cache. */
+function passOver(
+  docker: AgentDocker,
+  changes: Partial<Parameters<typeof collectContainers>[0]> = {},
+): Parameters<typeof collectContainers>[0] {
+  return {
+    nodeName: "node-a",
+    installation: "inst-a",
+    unclaimed: new UnclaimedContainerLog(nullLogger),
+    docker,
+    instances: onlyWanted,
+    hasSynced: () => true,
+    stopGraceSeconds: 1,
+    logger: nullLogger,
+    ...changes,
+  };
+}
+
 test("containers whose Instance is gone are removed; wanted ones are adopted; other nodes' are not seen", async () => {
   const removed: string[] = [];
   const docker = fakeDocker(
@@ -61,32 +85,15 @@ test("containers whose Instance is gone are removed; wanted ones are adopted; ot
     ],
     removed,
   );
-  const result = await collectContainers({
-    nodeName: "node-a",
-    installation: "inst-a",
-    unclaimed: new UnclaimedContainerLog(nullLogger),
-    docker,
-    instances: { get: (namespace, name) => (namespace === "ns" && name === "web-0" ? wanted : undefined) },
-    hasSynced: () => true,
-    stopGraceSeconds: 1,
-    logger: nullLogger,
-  });
+  const result = await collectContainers(passOver(docker));
   assert.deepEqual(result, { adopted: ["ns/web-0"], removed: ["orphan"] });
   assert.deepEqual(removed, ["orphan"]);
 });
 
 test("nothing is judged before the Instance cache is complete", async () => {
   const removed: string[] = [];
-  const result = await collectContainers({
-    nodeName: "node-a",
-    installation: "inst-a",
-    unclaimed: new UnclaimedContainerLog(nullLogger),
-    docker: fakeDocker([summary("orphan", mine("web-9"))], removed),
-    instances: { get: () => undefined },
-    hasSynced: () => false,
-    stopGraceSeconds: 1,
-    logger: nullLogger,
-  });
+  const docker = fakeDocker([summary("orphan", mine("web-9"))], removed);
+  const result = await collectContainers(passOver(docker, { hasSynced: () => false }));
   assert.deepEqual(result, { adopted: [], removed: [] });
   assert.deepEqual(removed, []);
 });
@@ -98,16 +105,7 @@ test("another installation's containers on the same node and engine are never to
     [summary("their-orphan", theirs("web-9")), summary("their-web", theirs("web-0"))],
     removed,
   );
-  const result = await collectContainers({
-    nodeName: "node-a",
-    installation: "inst-a",
-    unclaimed: new UnclaimedContainerLog(nullLogger),
-    docker,
-    instances: { get: (namespace, name) => (namespace === "ns" && name === "web-0" ? wanted : undefined) },
-    hasSynced: () => true,
-    stopGraceSeconds: 1,
-    logger: nullLogger,
-  });
+  const result = await collectContainers(passOver(docker));
   assert.deepEqual(result, { adopted: [], removed: [] });
   assert.deepEqual(removed, []);
 });
@@ -124,19 +122,7 @@ test("containers from before the installation label are adopted when wanted, els
     [summary("old-web", unlabelled("web-0")), summary("old-orphan", unlabelled("web-9"))],
     removed,
   );
-  const options = {
-    nodeName: "node-a",
-    installation: "inst-a",
-    unclaimed: new UnclaimedContainerLog(logger),
-    docker,
-    instances: {
-      get: (namespace: string | undefined, name: string) =>
-        namespace === "ns" && name === "web-0" ? wanted : undefined,
-    },
-    hasSynced: () => true,
-    stopGraceSeconds: 1,
-    logger: nullLogger,
-  };
+  const options = passOver(docker, { unclaimed: new UnclaimedContainerLog(logger) });
   assert.deepEqual(await collectContainers(options), { adopted: ["ns/web-0"], removed: [] });
   assert.deepEqual(await collectContainers(options), { adopted: ["ns/web-0"], removed: [] });
   assert.deepEqual(removed, []);

@@ -28,18 +28,60 @@ function instanceWithUrl(url: string): Instance {
   } as Instance;
 }
 
+/** The engine side of a repository Instance: it pulls, inspects and asks a registry nothing. */
+const REPOSITORY_ONLY_ENGINE = {
+  imageExists: () => Promise.resolve(false),
+  pullImage: () => Promise.reject(new Error("a repository Instance pulls nothing")),
+  inspectImage: () => Promise.reject(new Error("a repository Instance inspects no pulled image")),
+  inspectDistribution: () => Promise.reject(new Error("a repository Instance asks no registry")),
+};
+
+/** What ensure() threw for this Instance; failing the test when it succeeds (`why` it must not). */
+function ensureFailure(
+  images: InstanceImages,
+  instance: Instance,
+  why: string,
+  onStep: (step: { message: string }) => void = () => undefined,
+): Promise<unknown> {
+  return images
+    .ensure(
+      instance,
+      onStep,
+      new AbortController().signal,
+      () => undefined,
+      () => Promise.resolve(() => undefined),
+    )
+    .then(
+      () => assert.fail(why),
+      (err: unknown) => err,
+    );
+}
+
+/** An agent's images whose every build fails with `failure()`, each build counted in `built`. */
+function imagesWithFailingBuilds(
+  built: { count: number },
+  failure: () => SourceBuildError,
+  buildFailures?: BuildFailures,
+): InstanceImages {
+  return new InstanceImages({
+    docker: REPOSITORY_ONLY_ENGINE,
+    events: new RecordingEventRecorder(),
+    nodeName: "n1",
+    buildSourceImage: () => {
+      built.count += 1;
+      return Promise.reject(failure());
+    },
+    ...(buildFailures ? { buildFailures } : {}),
+  });
+}
+
 test("credentials in an Instance's repository URL reach no status message, Event or error", async (t) => {
   const stateDir = await mkdtemp(join(tmpdir(), "berth-images-"));
   t.after(() => rm(stateDir, { recursive: true, force: true }));
   const events = new RecordingEventRecorder();
   let builds = 0;
   const images = new InstanceImages({
-    docker: {
-      imageExists: () => Promise.resolve(false),
-      pullImage: () => Promise.reject(new Error("a repository Instance pulls nothing")),
-      inspectImage: () => Promise.reject(new Error("a repository Instance inspects no pulled image")),
-      inspectDistribution: () => Promise.reject(new Error("a repository Instance asks no registry")),
-    },
+    docker: REPOSITORY_ONLY_ENGINE,
     events,
     nodeName: "n1",
     buildSourceImage: (request) =>
@@ -62,20 +104,9 @@ test("credentials in an Instance's repository URL reach no status message, Event
   ]) {
     const messages: string[] = [];
     const instance = instanceWithUrl(url);
-    const failure = await images
-      .ensure(
-        instance,
-        (step) => {
-          messages.push(step.message);
-        },
-        new AbortController().signal,
-        () => undefined,
-        () => Promise.resolve(() => undefined),
-      )
-      .then(
-        () => assert.fail("the URL should be refused"),
-        (err: unknown) => err,
-      );
+    const failure = await ensureFailure(images, instance, "the URL should be refused", (step) => {
+      messages.push(step.message);
+    });
     assert.ok(failure instanceof SourceError && failure.reason === "RepositoryURLRefused", String(failure));
     messages.push(failure.message);
     assert.ok(
@@ -107,44 +138,21 @@ test("a failed build's message keeps the end of a long output line, where the er
 test("a commit whose build failed is not built again by an agent that restarted", async (t) => {
   const stateDir = await mkdtemp(join(tmpdir(), "berth-images-"));
   t.after(() => rm(stateDir, { recursive: true, force: true }));
-  let builds = 0;
+  const built = { count: 0 };
   const agentProcess = () =>
-    new InstanceImages({
-      docker: {
-        imageExists: () => Promise.resolve(false),
-        pullImage: () => Promise.reject(new Error("a repository Instance pulls nothing")),
-        inspectImage: () => Promise.reject(new Error("a repository Instance inspects no pulled image")),
-        inspectDistribution: () => Promise.reject(new Error("a repository Instance asks no registry")),
-      },
-      events: new RecordingEventRecorder(),
-      nodeName: "n1",
-      buildSourceImage: () => {
-        builds += 1;
-        return Promise.reject(
-          new SourceBuildError("building failed at step 2", "Step 2/3 : RUN false", ["false"], "/l.log"),
-        );
-      },
-      buildFailures: new BuildFailures({ stateDir, clock: new FakeClock(0) }),
-    });
+    imagesWithFailingBuilds(
+      built,
+      () => new SourceBuildError("building failed at step 2", "Step 2/3 : RUN false", ["false"], "/l.log"),
+      new BuildFailures({ stateDir, clock: new FakeClock(0) }),
+    );
   const ensure = (images: InstanceImages) =>
-    images
-      .ensure(
-        instanceWithUrl("https://git.example/team/web.git"),
-        () => undefined,
-        new AbortController().signal,
-        () => undefined,
-        () => Promise.resolve(() => undefined),
-      )
-      .then(
-        () => assert.fail("the build should fail"),
-        (err: unknown) => err,
-      );
+    ensureFailure(images, instanceWithUrl("https://git.example/team/web.git"), "the build should fail");
   const first = await ensure(agentProcess());
   assert.ok(first instanceof SourceBuildError);
   const afterRestart = await ensure(agentProcess());
   assert.ok(afterRestart instanceof SourceBuildError && afterRestart.reason === "BuildFailed");
   assert.equal(failureMessage(afterRestart), failureMessage(first));
-  assert.equal(builds, 1, "the known-bad commit was built once");
+  assert.equal(built.count, 1, "the known-bad commit was built once");
 });
 
 test("a build that found the disk full is tried again; a failed build of the same commit is not", async () => {
@@ -152,39 +160,16 @@ test("a build that found the disk full is tried again; a failed build of the sam
     ["BuildDiskFull", 2],
     ["BuildFailed", 1],
   ] as const) {
-    let builds = 0;
-    const images = new InstanceImages({
-      docker: {
-        imageExists: () => Promise.resolve(false),
-        pullImage: () => Promise.reject(new Error("a repository Instance pulls nothing")),
-        inspectImage: () => Promise.reject(new Error("a repository Instance inspects no pulled image")),
-        inspectDistribution: () => Promise.reject(new Error("a repository Instance asks no registry")),
-      },
-      events: new RecordingEventRecorder(),
-      nodeName: "n1",
-      buildSourceImage: () => {
-        builds += 1;
-        return Promise.reject(
-          new SourceBuildError(`step failed (${reason})`, "Step 2/3 : RUN make", [], "/log", { reason }),
-        );
-      },
-    });
+    const built = { count: 0 };
+    const images = imagesWithFailingBuilds(
+      built,
+      () => new SourceBuildError(`step failed (${reason})`, "Step 2/3 : RUN make", [], "/log", { reason }),
+    );
     const instance = instanceWithUrl("https://git.example/team/web.git");
     for (let attempt = 0; attempt < 2; attempt++) {
-      const failure = await images
-        .ensure(
-          instance,
-          () => undefined,
-          new AbortController().signal,
-          () => undefined,
-          () => Promise.resolve(() => undefined),
-        )
-        .then(
-          () => assert.fail("the build should fail"),
-          (err: unknown) => err,
-        );
+      const failure = await ensureFailure(images, instance, "the build should fail");
       assert.ok(failure instanceof SourceError && failure.reason === reason, String(failure));
     }
-    assert.equal(builds, expectedBuilds, reason);
+    assert.equal(built.count, expectedBuilds, reason);
   }
 });

@@ -44,6 +44,8 @@ export const DOCKER_ERROR_REASONS = [
 ] as const;
 export type DockerErrorReason = (typeof DOCKER_ERROR_REASONS)[number];
 
+type ErrorOptions = { cause?: unknown };
+
 export class DockerError extends Error {
   constructor(
     readonly reason: DockerErrorReason,
@@ -51,78 +53,57 @@ export class DockerError extends Error {
     message: string,
     /** What the engine (or the connection) said, unedited. */
     readonly engineMessage: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(message, options);
     this.name = new.target.name;
   }
 }
 
-/** The image is not in the engine (create) or not in the registry (pull). */
-export class ImageNotFoundError extends DockerError {
-  constructor(
-    operation: DockerOperation,
-    readonly image: string,
-    engineMessage: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      "ImageNotFound",
-      operation,
-      `image ${image} not found: ${engineMessage}. Check the image name and tag, and that the registry has it.`,
-      engineMessage,
-      options,
-    );
-  }
+/**
+ * The kinds about one image, each told apart by its reason and how it says what happened
+ * (`describe`, from the image and the engine's own words).
+ */
+function imageErrorKind(
+  reason: DockerErrorReason,
+  describe: (image: string, engineMessage: string) => string,
+) {
+  return class extends DockerError {
+    constructor(
+      operation: DockerOperation,
+      readonly image: string,
+      engineMessage: string,
+      options?: ErrorOptions,
+    ) {
+      super(reason, operation, describe(image, engineMessage), engineMessage, options);
+    }
+  };
 }
+
+/** The image is not in the engine (create) or not in the registry (pull). */
+export class ImageNotFoundError extends imageErrorKind(
+  "ImageNotFound",
+  (image, said) =>
+    `image ${image} not found: ${said}. Check the image name and tag, and that the registry has it.`,
+) {}
 
 /** The registry refused the credentials, or wanted some and got none. */
-export class RegistryAuthError extends DockerError {
-  constructor(
-    operation: DockerOperation,
-    readonly image: string,
-    engineMessage: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      "RegistryUnauthorized",
-      operation,
-      `registry refused access to ${image}: ${engineMessage}. Check the pull secret's credentials.`,
-      engineMessage,
-      options,
-    );
-  }
-}
+export class RegistryAuthError extends imageErrorKind(
+  "RegistryUnauthorized",
+  (image, said) => `registry refused access to ${image}: ${said}. Check the pull secret's credentials.`,
+) {}
 
 /** The engine could not reach the registry at all. */
-export class RegistryUnreachableError extends DockerError {
-  constructor(
-    operation: DockerOperation,
-    readonly image: string,
-    engineMessage: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      "RegistryUnreachable",
-      operation,
-      `registry for ${image} is unreachable from the Docker engine: ${engineMessage}`,
-      engineMessage,
-      options,
-    );
-  }
-}
+export class RegistryUnreachableError extends imageErrorKind(
+  "RegistryUnreachable",
+  (image, said) => `registry for ${image} is unreachable from the Docker engine: ${said}`,
+) {}
 
 /** A pull failed for a reason not covered by the kinds above. */
-export class ImagePullError extends DockerError {
-  constructor(
-    operation: DockerOperation,
-    readonly image: string,
-    engineMessage: string,
-    options?: { cause?: unknown },
-  ) {
-    super("ImagePullFailed", operation, `pulling ${image} failed: ${engineMessage}`, engineMessage, options);
-  }
-}
+export class ImagePullError extends imageErrorKind(
+  "ImagePullFailed",
+  (image, said) => `pulling ${image} failed: ${said}`,
+) {}
 
 /** A build step failed. `step` is the failing step ("Step 3/5 : RUN make") when known. */
 export class BuildFailedError extends DockerError {
@@ -131,7 +112,7 @@ export class BuildFailedError extends DockerError {
     readonly step: string | undefined,
     /** The last lines of build output, for the Instance message and logs. */
     readonly lastLines: readonly string[],
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(
       "BuildFailed",
@@ -149,7 +130,7 @@ export class PortInUseError extends DockerError {
     operation: DockerOperation,
     readonly hostPort: number | undefined,
     engineMessage: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(
       "HostPortInUse",
@@ -166,7 +147,7 @@ export class ContainerNotFoundError extends DockerError {
     operation: DockerOperation,
     readonly container: string,
     engineMessage: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super("ContainerNotFound", operation, `container ${container} not found`, engineMessage, options);
   }
@@ -178,7 +159,7 @@ export class ContainerNameInUseError extends DockerError {
     operation: DockerOperation,
     readonly containerName: string,
     engineMessage: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(
       "ContainerNameInUse",
@@ -192,7 +173,7 @@ export class ContainerNameInUseError extends DockerError {
 
 /** The engine rejected the container's settings (for example a memory limit below its minimum). */
 export class InvalidContainerSpecError extends DockerError {
-  constructor(operation: DockerOperation, engineMessage: string, options?: { cause?: unknown }) {
+  constructor(operation: DockerOperation, engineMessage: string, options?: ErrorOptions) {
     super(
       "InvalidContainerSpec",
       operation,
@@ -227,7 +208,7 @@ export class CommandNotRunnableError extends DockerError {
     operation: DockerOperation,
     readonly command: string | undefined,
     engineMessage: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     const what = command ? `command ${command}` : "the container's command";
     super(
@@ -242,46 +223,35 @@ export class CommandNotRunnableError extends DockerError {
   }
 }
 
-export class EngineUnreachableError extends DockerError {
-  constructor(
-    operation: DockerOperation,
-    readonly engineUrl: string,
-    engineMessage: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      "EngineUnreachable",
-      operation,
-      `Docker engine at ${engineUrl} is unreachable: ${engineMessage}`,
-      engineMessage,
-      options,
-    );
-  }
+/** The kinds that make the engine at `engineUrl` unusable: the agent cannot talk to it. */
+function engineErrorKind(describe: (engineUrl: string, engineMessage: string) => string) {
+  return class extends DockerError {
+    constructor(
+      operation: DockerOperation,
+      readonly engineUrl: string,
+      engineMessage: string,
+      options?: ErrorOptions,
+    ) {
+      super("EngineUnreachable", operation, describe(engineUrl, engineMessage), engineMessage, options);
+    }
+  };
 }
+
+export class EngineUnreachableError extends engineErrorKind(
+  (engineUrl, said) => `Docker engine at ${engineUrl} is unreachable: ${said}`,
+) {}
 
 /**
  * TLS with a network engine failed: the engine refused the agent's client certificate
  * (none, or one its CA did not sign), or the engine's certificate did not verify against
  * the agent's CA. The engine is as unusable as an unreachable one, so the reason is the same.
  */
-export class EngineTlsError extends DockerError {
-  constructor(
-    operation: DockerOperation,
-    readonly engineUrl: string,
-    engineMessage: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      "EngineUnreachable",
-      operation,
-      `TLS with the Docker engine at ${engineUrl} failed: ${engineMessage}. Check the agent's ` +
-        `--docker-tls-ca (the CA of the engine's certificate) and --docker-tls-cert/--docker-tls-key ` +
-        `(a client certificate signed by the engine's --tlscacert)`,
-      engineMessage,
-      options,
-    );
-  }
-}
+export class EngineTlsError extends engineErrorKind(
+  (engineUrl, said) =>
+    `TLS with the Docker engine at ${engineUrl} failed: ${said}. Check the agent's ` +
+    `--docker-tls-ca (the CA of the engine's certificate) and --docker-tls-cert/--docker-tls-key ` +
+    `(a client certificate signed by the engine's --tlscacert)`,
+) {}
 
 export class DockerTimeoutError extends DockerError {
   constructor(
@@ -300,7 +270,7 @@ export class DockerApiError extends DockerError {
     operation: DockerOperation,
     readonly statusCode: number | undefined,
     engineMessage: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super("DockerError", operation, `Docker ${operation} failed: ${engineMessage}`, engineMessage, options);
   }

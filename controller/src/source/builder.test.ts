@@ -239,17 +239,23 @@ test("a missing containerFile or contextDir, or one that leaves the repository, 
   assert.equal(docker.builds.length, 0);
 });
 
+/** What building the repository at `url` failed with; the test fails when it builds. */
+async function failedBuild(
+  url: string,
+  deps: Parameters<typeof ensureSourceImage>[1],
+): Promise<SourceBuildError> {
+  const caught = await ensureSourceImage({ namespace: "n", definition: "d", repository: { url } }, deps).then(
+    () => assert.fail("the build should have failed"),
+    (err: unknown) => err,
+  );
+  assert.ok(caught instanceof SourceBuildError, String(caught));
+  return caught;
+}
+
 test("a failing step is BuildFailed naming the step, with the full log kept", async (t) => {
   const { repo, deps } = await setup(t);
   await repo.commit({ Dockerfile: "FROM scratch\nRUN false\nEXPOSE 8080\n" });
-  const err = await ensureSourceImage(
-    { namespace: "n", definition: "d", repository: { url: repo.url } },
-    deps,
-  ).then(
-    () => assert.fail("the build should have failed"),
-    (caught: unknown) => caught,
-  );
-  assert.ok(err instanceof SourceBuildError);
+  const err = await failedBuild(repo.url, deps);
   assert.equal(err.reason, "BuildFailed");
   assert.equal(err.step, "Step 2/3 : RUN false");
   assert.match(err.message, /Step 2\/3 : RUN false/);
@@ -259,14 +265,7 @@ test("a failing step is BuildFailed naming the step, with the full log kept", as
 test("a step that runs out of disk is BuildDiskFull (the machine's fault, retried), not BuildFailed", async (t) => {
   const { repo, deps } = await setup(t);
   await repo.commit({ Dockerfile: "FROM scratch\nRUN fill-the-disk\nEXPOSE 8080\n" });
-  const err = await ensureSourceImage(
-    { namespace: "n", definition: "d", repository: { url: repo.url } },
-    deps,
-  ).then(
-    () => assert.fail("the build should have failed"),
-    (caught: unknown) => caught,
-  );
-  assert.ok(err instanceof SourceBuildError);
+  const err = await failedBuild(repo.url, deps);
   assert.equal(err.reason, "BuildDiskFull");
   assert.match(err.message, /no space left on device; the engine's disk is full: retried once it has room/);
   assert.equal(err.step, "Step 2/3 : RUN fill-the-disk");

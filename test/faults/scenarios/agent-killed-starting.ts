@@ -4,9 +4,16 @@
  * no orphan), and every Instance ends up running.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { InvariantChecker } from "../checker.js";
 import type { Scenario } from "../contract.js";
-import { BOUNDS, applyDefinition, conclude, echoSpec, instancesOf, suite, waitFor } from "../machine-kit.js";
+import {
+  BOUNDS,
+  applyDefinition,
+  conclude,
+  echoSpec,
+  instancesOf,
+  onMachine,
+  waitFor,
+} from "../machine-kit.js";
 
 const REPLICAS = 8;
 const STARTING = new Set(["Scheduled", "Pulling", "Starting"]);
@@ -21,13 +28,14 @@ export const agentKilledStarting: Scenario = {
   name: "agent-killed-while-starting",
   fault: `the agent SIGKILLed while ${REPLICAS} Instances were starting on its machine, started again 2 s later`,
   async run(cluster) {
-    const c = suite(cluster);
-    const machine = c.machines[0];
-    if (!machine) throw new Error("no machine");
-    const namespace = await c.namespace("fx-agent-kill");
-    const checker = new InvariantChecker(c, namespace);
+    const { c, machine, namespace, checker } = await onMachine(cluster, 0, "fx-agent-kill");
     await checker.start();
-    await applyDefinition(c, namespace, "starting", echoSpec(REPLICAS, { machine: machine.name, command: STAGGERED }));
+    await applyDefinition(
+      c,
+      namespace,
+      "starting",
+      echoSpec(REPLICAS, { machine: machine.name, command: STAGGERED }),
+    );
     const phases = await waitFor(
       "Instances starting on the machine",
       async () => {

@@ -6,19 +6,17 @@
  * keeps maxUnavailable 0).
  */
 import type { FaultCluster, Scenario, ScenarioResult } from "../contract.js";
-import { machineChecker } from "../checker.js";
 import { httpGet, waitFor } from "../../harness/index.js";
 import { CONDITIONS } from "../../../controller/src/api/vocabulary.js";
 import type { KubeClient } from "../../../controller/src/kube/client.js";
 import { TIMINGS } from "../cluster.js";
 import {
   CONTROLLER_BOUNDS,
-  cleanUp,
+  closeScenario,
   kubeOf,
-  result,
-  settleOrThrow,
-  SETTLE_TIMEOUT_MS,
+  openScenario,
   rollingEchoSpec,
+  SETTLE_TIMEOUT_MS,
 } from "../scenario-kit.js";
 import { applyDefinition, instancesOf } from "../machine-kit.js";
 import { DEFINITIONS } from "../../../controller/src/kube/resources.js";
@@ -84,12 +82,13 @@ export const apiServerRestart: Scenario = {
   fault: `kube-apiserver stopped and started again while a Definition of ${REPLICAS} replicas rolls to a new template`,
   async run(cluster: FaultCluster): Promise<ScenarioResult> {
     const kube = kubeOf(cluster);
-    const namespace = await cluster.namespace("fx-apiserver");
-    const notes: string[] = [];
-    const failures: string[] = [];
-    const watch = await machineChecker.start(cluster, namespace);
-    await applyDefinition(cluster, namespace, "web", rollingEchoSpec(REPLICAS, "v1"));
-    await settleOrThrow(watch, "the first deployment");
+    const opened = await openScenario(
+      cluster,
+      "fx-apiserver",
+      rollingEchoSpec(REPLICAS, "v1"),
+      "the first deployment",
+    );
+    const { namespace, watch, notes, failures } = opened;
     const before = await kube.get(DEFINITIONS, { namespace, name: "web" });
 
     await applyDefinition(cluster, namespace, "web", rollingEchoSpec(REPLICAS, "v2"));
@@ -132,11 +131,8 @@ export const apiServerRestart: Scenario = {
           `${JSON.stringify(answers)}, not ${REPLICAS} x v2`,
       );
     }
-    if (observations.longestNoCopyMs > 0) {
-      failures.push(`the service had no answering address for ${observations.longestNoCopyMs} ms`);
-    }
-    await cleanUp(cluster, namespace, notes);
-    return result(this.name, recoveryMs, observations, failures, notes, [
+    const outcome = { recoveryMs, observations, alwaysAnswering: true };
+    return await closeScenario(cluster, opened, this.name, outcome, [
       "the API server's restart time (stop up to 10 s, then until /readyz answers)",
       ...CONTROLLER_BOUNDS,
       "rollout maxSurge 1, maxUnavailable 0; health check every 1 s",

@@ -7,14 +7,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { waitFor } from "../../harness/index.js";
 import type { FaultCluster, Scenario, ScenarioResult } from "../contract.js";
-import { machineChecker } from "../checker.js";
 import {
   CONTROLLER_BOUNDS,
-  cleanUp,
-  result,
-  settleOrThrow,
-  SETTLE_TIMEOUT_MS,
+  closeScenario,
+  openScenario,
   rollingEchoSpec,
+  settleAfter,
 } from "../scenario-kit.js";
 import { applyDefinition, instancesOf } from "../machine-kit.js";
 
@@ -26,12 +24,13 @@ export const controllerKill: Scenario = {
   name: "controller-kill-mid-scale-up",
   fault: `the controller SIGKILLed while a Definition scales from 0 to ${REPLICAS}, then started again`,
   async run(cluster: FaultCluster): Promise<ScenarioResult> {
-    const namespace = await cluster.namespace("fx-ctrlkill");
-    const notes: string[] = [];
-    const failures: string[] = [];
-    const watch = await machineChecker.start(cluster, namespace);
-    await applyDefinition(cluster, namespace, "web", rollingEchoSpec(0, "scale"));
-    await settleOrThrow(watch, "the Definition at 0 replicas");
+    const opened = await openScenario(
+      cluster,
+      "fx-ctrlkill",
+      rollingEchoSpec(0, "scale"),
+      "the Definition at 0 replicas",
+    );
+    const { namespace, watch, notes, failures } = opened;
 
     // Counts every Instance ever seen at once, to catch a second controller's extras.
     let most = 0;
@@ -61,9 +60,7 @@ export const controllerKill: Scenario = {
         `${killed.filter((i) => i.status?.ready).length} ready)`,
     );
     await cluster.controlPlane.startController();
-    const waited = await watch.settle(SETTLE_TIMEOUT_MS);
-    const recoveryMs = waited === undefined ? undefined : Date.now() - faultAt;
-    const observations = await watch.stop();
+    const outcome = await settleAfter(watch, faultAt);
     counting = false;
     await counter;
     notes.push(`most Instances at once: ${most}`);
@@ -71,8 +68,7 @@ export const controllerKill: Scenario = {
     const names = (await instancesOf(cluster, namespace, "web")).map((i) => i.metadata.name ?? "");
     if (new Set(names).size !== REPLICAS)
       failures.push(`${new Set(names).size} distinct Instances in the end`);
-    await cleanUp(cluster, namespace, notes);
-    return result(this.name, recoveryMs, observations, failures, notes, [
+    return await closeScenario(cluster, opened, this.name, outcome, [
       ...CONTROLLER_BOUNDS,
       "the new process waits out the killed leader's Lease before it reconciles",
       `image start and first health check of ${REPLICAS} containers on the machines`,

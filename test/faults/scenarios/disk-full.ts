@@ -9,23 +9,19 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DefinitionSpec } from "../../../controller/src/api/types.js";
 import { run, testRepositoryScratch } from "../../harness/index.js";
-import { InvariantChecker } from "../checker.js";
-import { type SuiteCluster, THIS_MACHINE_LABEL } from "../cluster.js";
-import type { Scenario, ScenarioResult } from "../contract.js";
-import { BOUNDS, applyDefinition, conclude, instancesOf, suite, waitFor } from "../machine-kit.js";
+import { THIS_MACHINE_LABEL } from "../cluster.js";
+import type { FaultCluster, Scenario, ScenarioResult } from "../contract.js";
+import { BOUNDS, applyDefinition, conclude, instancesOf, onMachine, suite, waitFor } from "../machine-kit.js";
 
 const FULL_MS = 10_000;
 
 async function diskFull(
-  c: SuiteCluster,
+  cluster: FaultCluster,
   scenario: string,
   machineIndex: number,
   spec: (machine: string) => Promise<DefinitionSpec>,
 ): Promise<ScenarioResult> {
-  const machine = c.machines[machineIndex];
-  if (!machine) throw new Error(`no machine ${machineIndex + 1}`);
-  const namespace = await c.namespace(`fx-${scenario}`);
-  const checker = new InvariantChecker(c, namespace);
+  const { c, machine, namespace, checker } = await onMachine(cluster, machineIndex, `fx-${scenario}`);
   await checker.start();
   await machine.fillDisk();
   const faultAt = Date.now();
@@ -66,10 +62,11 @@ export const diskFullBuild: Scenario = {
   fault:
     "the Docker data root's filesystem filled (64 KiB left) while a repository Definition is built there, freed after",
   async run(cluster) {
-    const c = suite(cluster);
     const scratch = await testRepositoryScratch("fault-build-");
     try {
-      return await diskFull(c, this.name, 1, (machine) => buildSpec(path.join(scratch, "repo"), machine));
+      return await diskFull(cluster, this.name, 1, (machine) =>
+        buildSpec(path.join(scratch, "repo"), machine),
+      );
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
@@ -94,9 +91,8 @@ export const diskFullPull: Scenario = {
   fault:
     "the Docker data root's filesystem filled (64 KiB left) while an image is pulled from the bridge's image registry, freed after",
   async run(cluster) {
-    const c = suite(cluster);
-    return await diskFull(c, this.name, 2, async (machine) => ({
-      image: { name: `${c.imageRegistry}/berth-test/echo:pull`, port: 8080 },
+    return await diskFull(cluster, this.name, 2, async (machine) => ({
+      image: { name: `${suite(cluster).imageRegistry}/berth-test/echo:pull`, port: 8080 },
       replicas: 1,
       healthCheck: { type: "http", path: "/healthz", intervalSeconds: 1 },
       placement: { nodeSelector: { [THIS_MACHINE_LABEL]: machine } },

@@ -5,9 +5,8 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { NODES } from "../../../controller/src/kube/resources.js";
-import { InvariantChecker } from "../checker.js";
 import type { Scenario } from "../contract.js";
-import { BOUNDS, applyDefinition, conclude, echoSpec, suite, waitWhole } from "../machine-kit.js";
+import { BOUNDS, applyDefinition, conclude, echoSpec, onMachine, waitWhole } from "../machine-kit.js";
 
 const FROZEN_MS = 30_000;
 
@@ -15,11 +14,7 @@ export const dockerdFrozen: Scenario = {
   name: "dockerd-frozen",
   fault: `dockerd and its containerd SIGSTOPped for ${FROZEN_MS / 1000} s on a machine running 3 Instances, then SIGCONTed`,
   async run(cluster) {
-    const c = suite(cluster);
-    const machine = c.machines[1];
-    if (!machine) throw new Error("no second machine");
-    const namespace = await c.namespace("fx-dockerd-freeze");
-    const checker = new InvariantChecker(c, namespace);
+    const { c, machine, namespace, checker } = await onMachine(cluster, 1, "fx-dockerd-freeze");
     await applyDefinition(c, namespace, "frozen", echoSpec(3, { machine: machine.name }));
     await waitWhole(checker, "3 Instances on one machine");
     await checker.start();

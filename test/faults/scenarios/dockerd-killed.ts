@@ -5,7 +5,6 @@
  * container once the engine is back.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { InvariantChecker } from "../checker.js";
 import type { Scenario } from "../contract.js";
 import {
   BOUNDS,
@@ -13,7 +12,7 @@ import {
   conclude,
   echoSpec,
   instancesOf,
-  suite,
+  onMachine,
   waitWhole,
 } from "../machine-kit.js";
 
@@ -23,11 +22,7 @@ export const dockerdKilled: Scenario = {
   name: "dockerd-killed",
   fault: `dockerd SIGKILLed on a machine running 10 Instances, started again ${DOWN_MS / 1000} s later`,
   async run(cluster) {
-    const c = suite(cluster);
-    const machine = c.machines[0];
-    if (!machine) throw new Error("no machine");
-    const namespace = await c.namespace("fx-dockerd-kill");
-    const checker = new InvariantChecker(c, namespace);
+    const { c, machine, namespace, checker } = await onMachine(cluster, 0, "fx-dockerd-kill");
     await applyDefinition(c, namespace, "ten", echoSpec(10, { machine: machine.name }));
     await waitWhole(checker, "10 Instances running on one machine", 180_000);
     const before = new Map(

@@ -20,16 +20,14 @@ import { Informer } from "../../../controller/src/runtime/informer.js";
 import { createLogger } from "../../../controller/src/runtime/log.js";
 import { waitFor } from "../../harness/index.js";
 import type { FaultCluster, FaultControlPlane, Scenario, ScenarioResult } from "../contract.js";
-import { machineChecker } from "../checker.js";
 import {
   CONTROLLER_BOUNDS,
-  cleanUp,
+  closeScenario,
   kubeOf,
-  result,
-  settleOrThrow,
-  SETTLE_TIMEOUT_MS,
   metricValue,
+  openScenario,
   rollingEchoSpec,
+  settleAfter,
 } from "../scenario-kit.js";
 import { applyDefinition } from "../machine-kit.js";
 
@@ -74,12 +72,13 @@ export const etcdCompaction: Scenario = {
     "etcd compacted past the informers' resourceVersion (and its watches re-made), so a real 410 Gone reaches them",
   async run(cluster: FaultCluster): Promise<ScenarioResult> {
     const kube = kubeOf(cluster);
-    const namespace = await cluster.namespace("fx-compact");
-    const notes: string[] = [];
-    const failures: string[] = [];
-    const watch = await machineChecker.start(cluster, namespace);
-    await applyDefinition(cluster, namespace, "web", rollingEchoSpec(3, "compact"));
-    await settleOrThrow(watch, "the Definition before the compaction");
+    const opened = await openScenario(
+      cluster,
+      "fx-compact",
+      rollingEchoSpec(3, "compact"),
+      "the Definition before the compaction",
+    );
+    const { namespace, watch, notes, failures } = opened;
 
     const log = new PassThrough();
     const logged: string[] = [];
@@ -109,9 +108,7 @@ export const etcdCompaction: Scenario = {
     if (answer !== "gone") failures.push(`a watch from the held resourceVersion got ${answer}, not 410 Gone`);
 
     await applyDefinition(cluster, namespace, "web", rollingEchoSpec(5, "compact"));
-    const waited = await watch.settle(SETTLE_TIMEOUT_MS);
-    const recoveryMs = waited === undefined ? undefined : Date.now() - faultAt;
-    const observations = await watch.stop();
+    const outcome = await settleAfter(watch, faultAt);
 
     try {
       await waitFor(
@@ -132,11 +129,7 @@ export const etcdCompaction: Scenario = {
       notes.push(`controller ${kind} relists: +${grew}`);
       if (grew < 1) failures.push(`the controller's ${kind} informer did not relist`);
     }
-    if (observations.longestNoCopyMs > 0) {
-      failures.push(`the service had no answering address for ${observations.longestNoCopyMs} ms`);
-    }
-    await cleanUp(cluster, namespace, notes);
-    return result(this.name, recoveryMs, observations, failures, notes, [
+    return await closeScenario(cluster, opened, this.name, { ...outcome, alwaysAnswering: true }, [
       "etcd's restart (its watches are re-made from a compacted revision)",
       ...CONTROLLER_BOUNDS,
     ]);

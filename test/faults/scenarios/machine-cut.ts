@@ -6,7 +6,6 @@
  * none are what the report shows.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { InvariantChecker } from "../checker.js";
 import type { Scenario } from "../contract.js";
 import {
   BOUNDS,
@@ -15,7 +14,7 @@ import {
   echoSpec,
   instancesOf,
   nodeReady,
-  suite,
+  onMachine,
   waitFor,
   waitWhole,
 } from "../machine-kit.js";
@@ -27,13 +26,9 @@ export const machineCut: Scenario = {
   fault:
     "a machine's traffic to the API server dropped (its containers still reachable), healed once its Instance was replaced elsewhere",
   async run(cluster) {
-    const c = suite(cluster);
-    const namespace = await c.namespace("fx-machine-cut");
-    const checker = new InvariantChecker(c, namespace);
+    const { c, machine: victim, namespace, checker } = await onMachine(cluster, 2, "fx-machine-cut");
     await applyDefinition(c, namespace, "web", echoSpec(3));
     await waitWhole(checker, "3 Instances spread over the machines");
-    const victim = c.machines[2];
-    if (!victim) throw new Error("no third machine");
     const [held] = (await instancesOf(c, namespace, "web")).filter((i) => i.spec.nodeName === victim.name);
     if (!held) throw new Error(`no Instance on ${victim.name} to cut off`);
     const oldAddress = held.status?.address?.url ?? "";

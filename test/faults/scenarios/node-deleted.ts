@@ -9,17 +9,15 @@ import { getOrUndefined } from "../../../controller/src/kube/errors.js";
 import { NODES } from "../../../controller/src/kube/resources.js";
 import { waitFor } from "../../harness/index.js";
 import type { FaultCluster, Scenario, ScenarioResult } from "../contract.js";
-import { machineChecker } from "../checker.js";
 import {
   CONTROLLER_BOUNDS,
-  cleanUp,
+  closeScenario,
   kubeOf,
-  result,
-  settleOrThrow,
-  SETTLE_TIMEOUT_MS,
+  openScenario,
   rollingEchoSpec,
+  settleAfter,
 } from "../scenario-kit.js";
-import { applyDefinition, instancesOf } from "../machine-kit.js";
+import { instancesOf } from "../machine-kit.js";
 
 const REPLICAS = 6;
 
@@ -33,12 +31,13 @@ export const nodeDeleted: Scenario = {
   fault: "a Node object deleted while its agent runs and its Instances serve",
   async run(cluster: FaultCluster): Promise<ScenarioResult> {
     const kube = kubeOf(cluster);
-    const namespace = await cluster.namespace("fx-nodedel");
-    const notes: string[] = [];
-    const failures: string[] = [];
-    const watch = await machineChecker.start(cluster, namespace);
-    await applyDefinition(cluster, namespace, "web", rollingEchoSpec(REPLICAS, "node"));
-    await settleOrThrow(watch, "the Definition before the deletion");
+    const opened = await openScenario(
+      cluster,
+      "fx-nodedel",
+      rollingEchoSpec(REPLICAS, "node"),
+      "the Definition before the deletion",
+    );
+    const { namespace, watch, notes, failures } = opened;
 
     const all = await instancesOf(cluster, namespace, "web");
     const machine = cluster.machines.find((m) => all.some((i) => i.spec.nodeName === m.name));
@@ -63,9 +62,7 @@ export const nodeDeleted: Scenario = {
     } catch (err) {
       failures.push((err as Error).message);
     }
-    const waited = await watch.settle(SETTLE_TIMEOUT_MS);
-    const recoveryMs = waited === undefined ? undefined : Date.now() - faultAt;
-    const observations = await watch.stop();
+    const outcome = await settleAfter(watch, faultAt);
 
     const after = new Map(
       (await instancesOf(cluster, namespace, "web")).map((i) => [i.metadata.name ?? "", identity(i)]),
@@ -75,11 +72,10 @@ export const nodeDeleted: Scenario = {
       if (now !== was) failures.push(`${name} on ${machine.name} was disturbed: ${was} -> ${now ?? "gone"}`);
     }
     notes.push(`${before.size} Instances ran on ${machine.name}`);
-    if (observations.longestNoAnswerMs > 0) {
-      notes.push(`an address did not answer for ${observations.longestNoAnswerMs} ms`);
+    if (outcome.observations.longestNoAnswerMs > 0) {
+      notes.push(`an address did not answer for ${outcome.observations.longestNoAnswerMs} ms`);
     }
-    await cleanUp(cluster, namespace, notes);
-    return result(this.name, recoveryMs, observations, failures, notes, [
+    return await closeScenario(cluster, opened, this.name, outcome, [
       "the agent's heartbeat interval (it re-creates its Node on the next beat)",
       "node grace period (an Instance is only replaced once its Node is lost for that long)",
       ...CONTROLLER_BOUNDS,

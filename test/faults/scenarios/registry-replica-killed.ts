@@ -9,8 +9,14 @@ import { RegistryClient } from "../../../controller/src/client/registry-client.j
 import type { ServiceInstances } from "../../../controller/src/client/types.js";
 import { waitFor } from "../../harness/index.js";
 import type { FaultCluster, Scenario, ScenarioResult } from "../contract.js";
-import { machineChecker } from "../checker.js";
-import { cleanUp, kubeOf, metricValue, result, settleOrThrow, rollingEchoSpec } from "../scenario-kit.js";
+import {
+  closeScenario,
+  kubeOf,
+  metricValue,
+  openScenario,
+  rollingEchoSpec,
+  settleOrThrow,
+} from "../scenario-kit.js";
 import { applyDefinition } from "../machine-kit.js";
 import { DEFINITIONS } from "../../../controller/src/kube/resources.js";
 
@@ -36,12 +42,13 @@ export const registryReplicaKilled: Scenario = {
     const urls = plane.registryUrls();
     if (urls.length < 2)
       throw new Error(`the scenario needs two registry replicas, the cluster runs ${urls.length}`);
-    const namespace = await cluster.namespace("fx-registry");
-    const notes: string[] = [];
-    const failures: string[] = [];
-    const watch = await machineChecker.start(cluster, namespace);
-    await applyDefinition(cluster, namespace, "web", rollingEchoSpec(2, "registry"));
-    await settleOrThrow(watch, "the Definition before the kill");
+    const opened = await openScenario(
+      cluster,
+      "fx-registry",
+      rollingEchoSpec(2, "registry"),
+      "the Definition before the kill",
+    );
+    const { namespace, watch, notes, failures } = opened;
 
     const followers: Follower[] = [];
     for (let replica = 0; replica < 2; replica++) {
@@ -120,8 +127,7 @@ export const registryReplicaKilled: Scenario = {
     }
     await Promise.all(followers.map((f) => f.done));
     notes.push(`answers per client: ${followers.map((f) => f.seen.length).join(", ")}`);
-    await cleanUp(cluster, namespace, notes);
-    return result(this.name, recoveryMs, observations, failures, notes, [
+    return await closeScenario(cluster, opened, this.name, { recoveryMs, observations }, [
       "the client's retry backoff after a failed request (from 250-500 ms, doubling)",
       "the time from a Definition's change to its Instances being ready (the change itself)",
     ]);
