@@ -216,23 +216,13 @@ export class RegistryServer {
         return await register(this.options, call, namespace, checkSlug(call.params.slug ?? ""));
       case "heartbeatInstance": {
         const slug = checkSlug(call.params.slug ?? "");
-        return await heartbeat(
-          this.options,
-          call,
-          namespace,
-          slug,
-          checkInstanceName(call.params.name ?? ""),
-        );
+        const name = checkInstanceName(call.params.name ?? "");
+        return await heartbeat(this.options, call, namespace, slug, name);
       }
       case "deregisterInstance": {
         const slug = checkSlug(call.params.slug ?? "");
-        return await deregister(
-          this.options,
-          call,
-          namespace,
-          slug,
-          checkInstanceName(call.params.name ?? ""),
-        );
+        const name = checkInstanceName(call.params.name ?? "");
+        return await deregister(this.options, call, namespace, slug, name);
       }
       default:
         throw new HttpError(404, "no such route");
