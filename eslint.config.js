@@ -68,8 +68,6 @@ const LONG_FUNCTIONS = {
   "controller/src/controllers/scheduler/scheduler-controller.ts": [66, "reconcile: split pending"],
   "controller/src/registry/server.ts": [63, "handle: split pending"],
   "controller/src/controllers/discovery.ts": [69, "planSlices: split pending"],
-  "controller/src/agent/image-gc.ts": [63, "collectImages: split pending"],
-  "controller/src/agent/disk-gc.ts": [61, "pass: split pending"],
 };
 
 function functionLengthRules() {
