@@ -12,6 +12,7 @@
  * reconcile.
  */
 import { createHash } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import type { Definition, Instance } from "../api/types.js";
 import { LABELS } from "../api/vocabulary.js";
 import type { DeliveredEnvironment, EnvironmentProblem } from "../environment/delivery.js";
@@ -287,6 +288,29 @@ function deliveredKeysOf(instances: readonly Instance[]): string[] {
   return keys;
 }
 
+/** Whether an Instance's change can change what its environment is or where it goes. */
+export function environmentOfInstanceMayDiffer(before: Instance, after: Instance): boolean {
+  return (
+    before.metadata.uid !== after.metadata.uid ||
+    before.metadata.deletionTimestamp !== after.metadata.deletionTimestamp ||
+    !isDeepStrictEqual(before.spec, after.spec)
+  );
+}
+
+/**
+ * Whether a Definition's change can change its Instances' environments or its dependents':
+ * its spec, the deployment its status calls current, and its addresses.
+ */
+export function environmentOfDefinitionMayDiffer(before: Definition, after: Definition): boolean {
+  return (
+    before.metadata.generation !== after.metadata.generation ||
+    before.status?.observedGeneration !== after.status?.observedGeneration ||
+    before.status?.deploymentId !== after.status?.deploymentId ||
+    !isDeepStrictEqual(before.status?.addresses, after.status?.addresses) ||
+    !isDeepStrictEqual(before.spec, after.spec)
+  );
+}
+
 /** The environment controller with its watches: whatever changes what an environment holds. */
 export function newEnvironmentController(
   context: ControllerContext,
@@ -303,17 +327,28 @@ export function newEnvironmentController(
   const instancesOf = (namespace: string, definitions: ReadonlySet<string>): Instance[] =>
     caches.instances.list(namespace).filter((i) => definitions.has(i.spec.definition));
   controller.for(delivered);
-  controller.watches(caches.instances, (instance) => deliveredKeysOf([instance]));
+  // An Instance's status (its agent's writes) says nothing about its environment.
+  controller.watches(
+    caches.instances,
+    (instance) => deliveredKeysOf([instance]),
+    environmentOfInstanceMayDiffer,
+  );
   // A Definition's spec and status (its deploymentId) decide its environments; its status
-  // addresses are its dependents' BERTH_DEP_* values.
-  controller.watches(caches.definitions, (definition) => {
-    const namespace = definition.metadata.namespace ?? "default";
-    const name = definition.metadata.name ?? "";
-    const graph = new Map(
-      caches.definitions.list(namespace).map((d) => [d.metadata.name ?? "", d.spec.dependsOn ?? []] as const),
-    );
-    return deliveredKeysOf(instancesOf(namespace, new Set([name, ...dependentsOf(name, graph)])));
-  });
+  // addresses are its dependents' BERTH_DEP_* values. Its counts and conditions do not.
+  controller.watches(
+    caches.definitions,
+    (definition) => {
+      const namespace = definition.metadata.namespace ?? "default";
+      const name = definition.metadata.name ?? "";
+      const graph = new Map(
+        caches.definitions
+          .list(namespace)
+          .map((d) => [d.metadata.name ?? "", d.spec.dependsOn ?? []] as const),
+      );
+      return deliveredKeysOf(instancesOf(namespace, new Set([name, ...dependentsOf(name, graph)])));
+    },
+    environmentOfDefinitionMayDiffer,
+  );
   const referencing = (kind: "Secret" | "ConfigMap", namespace: string, name: string): string[] => {
     const definitions = new Set(
       caches.definitions
