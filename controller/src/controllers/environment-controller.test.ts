@@ -301,7 +301,7 @@ test("a missing Node namespace is created when allowed; otherwise, or without th
   assert.match(unbound.events.events[0]?.message ?? "", /may not write Secrets in berth-node-node-a/);
 });
 
-test("watches: an Instance's status or a Definition's counts wake no delivery; what an environment holds does", () => {
+test("watches: an Instance's status or a Definition's counts wake no delivery of its own; what an environment holds does", () => {
   const instance = (fields: { nodeName?: string; phase?: string; deleting?: boolean; uid?: string } = {}) =>
     ({
       apiVersion: "berth.dev/v1alpha1",
@@ -348,8 +348,8 @@ test("watches: an Instance's status or a Definition's counts wake no delivery; w
   assert.equal(environmentOfDefinitionMayDiffer(now, definition(base, {}, 2)), true, "a new generation");
   assert.equal(
     environmentOfDefinitionMayDiffer(now, definition({ ...base, addresses: ["http://a:1", "http://b:1"] })),
-    true,
-    "addresses are dependents' BERTH_DEP_* values",
+    false,
+    "addresses are its dependents' BERTH_DEP_* values, not its own Instances'",
   );
   assert.equal(
     environmentOfDefinitionMayDiffer(now, definition(base, { env: [{ name: "A", value: "1" }] })),

@@ -298,15 +298,14 @@ export function environmentOfInstanceMayDiffer(before: Instance, after: Instance
 }
 
 /**
- * Whether a Definition's change can change its Instances' environments or its dependents':
- * its spec, the deployment its status calls current, and its addresses.
+ * Whether a Definition's change can change its own Instances' environments: its spec and the
+ * deployment its status calls current (its addresses are for its dependents, watched apart).
  */
 export function environmentOfDefinitionMayDiffer(before: Definition, after: Definition): boolean {
   return (
     before.metadata.generation !== after.metadata.generation ||
     before.status?.observedGeneration !== after.status?.observedGeneration ||
     before.status?.deploymentId !== after.status?.deploymentId ||
-    !isDeepStrictEqual(before.status?.addresses, after.status?.addresses) ||
     !isDeepStrictEqual(before.spec, after.spec)
   );
 }
@@ -333,21 +332,34 @@ export function newEnvironmentController(
     (instance) => deliveredKeysOf([instance]),
     environmentOfInstanceMayDiffer,
   );
-  // A Definition's spec and status (its deploymentId) decide its environments; its status
-  // addresses are its dependents' BERTH_DEP_* values. Its counts and conditions do not.
+  // A Definition's spec and the deployment its status calls current decide its own
+  // Instances' environments; its addresses are its dependents' BERTH_DEP_* values (and
+  // nothing of its own Instances'). Its counts and conditions decide nothing.
+  const definitionKey = (d: Definition) => ({
+    namespace: d.metadata.namespace ?? "default",
+    name: d.metadata.name ?? "",
+  });
   controller.watches(
     caches.definitions,
     (definition) => {
-      const namespace = definition.metadata.namespace ?? "default";
-      const name = definition.metadata.name ?? "";
+      const { namespace, name } = definitionKey(definition);
+      return deliveredKeysOf(instancesOf(namespace, new Set([name])));
+    },
+    environmentOfDefinitionMayDiffer,
+  );
+  controller.watches(
+    caches.definitions,
+    (definition) => {
+      const { namespace, name } = definitionKey(definition);
       const graph = new Map(
         caches.definitions
           .list(namespace)
           .map((d) => [d.metadata.name ?? "", d.spec.dependsOn ?? []] as const),
       );
-      return deliveredKeysOf(instancesOf(namespace, new Set([name, ...dependentsOf(name, graph)])));
+      const dependents = dependentsOf(name, graph);
+      return dependents.length === 0 ? [] : deliveredKeysOf(instancesOf(namespace, new Set(dependents)));
     },
-    environmentOfDefinitionMayDiffer,
+    (before, after) => !isDeepStrictEqual(before.status?.addresses, after.status?.addresses),
   );
   const referencing = (kind: "Secret" | "ConfigMap", namespace: string, name: string): string[] => {
     const definitions = new Set(
