@@ -62,7 +62,7 @@ const MAX_FUNCTION_LINES = 60;
  */
 const LONG_FUNCTIONS = {
   "controller/src/controllers/definition/definition-controller.ts": [
-    69,
+    78,
     "reconcileDefinition: split pending",
   ],
   "controller/src/controllers/scheduler/scheduler-controller.ts": [66, "reconcile: split pending"],
