@@ -1,20 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Definition, Instance } from "../api/types.js";
-import type { EventHandlers, Informer } from "../runtime/informer.js";
 import { onStageMark, type StageMark } from "../runtime/stage-trace.js";
+import { fakeInformer } from "../testing/fake-informer.js";
 import { ApplyTrace } from "./apply-trace.js";
-
-function fakeInformer<T extends Definition | Instance>(): {
-  informer: Informer<T>;
-  handlers: Array<EventHandlers<T>>;
-} {
-  const handlers: Array<EventHandlers<T>> = [];
-  return {
-    informer: { addHandler: (h: EventHandlers<T>) => handlers.push(h) } as unknown as Informer<T>,
-    handlers,
-  };
-}
 
 const definition = (status?: Definition["status"]): Definition =>
   ({
