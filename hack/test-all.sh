@@ -4,6 +4,9 @@
 # status is non-zero when any stage failed, and the failed stages are named at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Every stage that needs a control plane uses the tests' own, never npm start's: picked
+# (and said) here, before anything runs.
+source hack/test-state.sh
 # Its own setup on a fresh machine: Debian packages (a no-op when present), npm packages.
 bash hack/install-deps.sh || exit 1
 [[ -d node_modules ]] || npm ci --no-audit --no-fund || exit 1

@@ -7,15 +7,9 @@
 #
 # BERTH_USE_KUBECONFIG=1 with KUBECONFIG set uses that cluster instead of the local one.
 set -euo pipefail
-# Tests, benchmarks and `npm start` never share a control plane: cluster-wide controllers
-# of a running local default would act on the tests' objects. Unless told otherwise, this
-# one lives in its own state directory on its own port, and stays up for the next run.
-if [[ -z "${BERTH_STATE:-}" ]]; then
-  export BERTH_STATE="${BERTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth}/test-state"
-  export BERTH_APISERVER_PORT="${BERTH_APISERVER_PORT:-46453}"
-  echo "[berth-hack] tests use a control plane of their own ($BERTH_STATE, port $BERTH_APISERVER_PORT), not npm start's; it stays up for the next run" >&2
-fi
 HACK="$(cd "$(dirname "$0")" && pwd)"
+# The tests' own control plane unless BERTH_STATE names another (hack/test-state.sh).
+source "$HACK/test-state.sh"
 ROOT="$(cd "$HACK/.." && pwd)"
 source "$HACK/lib.sh"
 

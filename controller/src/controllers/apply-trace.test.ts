@@ -1,20 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Definition, Instance } from "../api/types.js";
-import type { EventHandlers, Informer } from "../runtime/informer.js";
 import { onStageMark, type StageMark } from "../runtime/stage-trace.js";
+import { ListInformer } from "../testing/fake-informer.js";
 import { ApplyTrace } from "./apply-trace.js";
-
-function fakeInformer<T extends Definition | Instance>(): {
-  informer: Informer<T>;
-  handlers: Array<EventHandlers<T>>;
-} {
-  const handlers: Array<EventHandlers<T>> = [];
-  return {
-    informer: { addHandler: (h: EventHandlers<T>) => handlers.push(h) } as unknown as Informer<T>,
-    handlers,
-  };
-}
 
 const definition = (status?: Definition["status"]): Definition =>
   ({
@@ -31,10 +20,10 @@ const instance = (ready: boolean, url = "http://127.0.0.1:32768"): Instance =>
   }) as unknown as Instance;
 
 test("the controller's stages of a new Definition: seen, Instance created, bound, address written", () => {
-  const definitions = fakeInformer<Definition>();
-  const instances = fakeInformer<Instance>();
+  const definitions = new ListInformer<Definition>();
+  const instances = new ListInformer<Instance>();
   const trace = new ApplyTrace();
-  trace.watch(definitions.informer, instances.informer);
+  trace.watch(definitions.asInformer(), instances.asInformer());
   const marks: StageMark[] = [];
   const stop = onStageMark((mark) => marks.push(mark));
   definitions.handlers.forEach((h) => h.onAdd?.(definition({ observedGeneration: 1 }))); // not new

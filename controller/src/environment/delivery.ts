@@ -22,9 +22,9 @@ export const ENVIRONMENT_SECRET_TYPE = "berth.dev/instance-environment";
 export const ENVIRONMENT_KEY = "environment.json";
 
 export const ENVIRONMENT_ANNOTATIONS = {
-  instance: "berth.dev/instance",
+  instance: LABELS.instance,
   instanceUid: "berth.dev/instance-uid",
-  definition: "berth.dev/definition",
+  definition: LABELS.definition,
   /** A digest of what the environment was resolved from (no values): unchanged, nothing is read again. */
   inputs: "berth.dev/environment-inputs",
 } as const;

@@ -4,6 +4,7 @@ import { API_VERSION, type Instance } from "../api/types.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import type { Informer } from "../runtime/informer.js";
 import { nullLogger } from "../runtime/log.js";
+import { ListInformer } from "../testing/fake-informer.js";
 import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import { ExternalInstances } from "./external.js";
 
@@ -25,11 +26,7 @@ function external(renewTime: string, ready: boolean): Instance {
 
 /** The cache the code reads: one object, and nothing else an informer does. */
 function cacheOf(instance: Instance | undefined): Informer<Instance> {
-  return {
-    get: () => instance,
-    list: () => (instance ? [instance] : []),
-    addHandler: () => undefined,
-  } as unknown as Informer<Instance>;
+  return new ListInformer(instance ? [instance] : []).asInformer();
 }
 
 const statusWrites = (client: FakeKubeClient) => client.calls.filter((c) => c.verb === "patchStatus");

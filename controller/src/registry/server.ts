@@ -50,6 +50,12 @@ export interface RegistryServerOptions {
   web?: { assets: WebAssets; api: WebApi };
 }
 
+/** What a request's metrics record: the route it matched, and whether its duration counts. */
+interface RequestRecord {
+  routeId: RouteId | "unmatched" | "webPage" | "webData";
+  timed: boolean;
+}
+
 export class RegistryServer {
   private server: http.Server | undefined;
   private readonly log: Logger;
@@ -103,66 +109,77 @@ export class RegistryServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const startedAt = performance.now();
-    let routeId: RouteId | "unmatched" | "webPage" | "webData" = "unmatched";
-    let timed = true;
+    const record: RequestRecord = { routeId: "unmatched", timed: true };
     try {
       const url = new URL(req.url ?? "/", "http://registry");
       const web = this.options.web;
       if (web?.assets.has(url.pathname) && (req.method === "GET" || req.method === "HEAD")) {
-        routeId = "webPage";
+        record.routeId = "webPage";
         web.assets.serve(req, res, url.pathname);
         return;
       }
       if (web && url.pathname.startsWith(WEB_API_PREFIX)) {
-        routeId = "webData";
-        timed = false;
+        record.routeId = "webData";
+        record.timed = false;
         await this.handleWeb(req, res, url.pathname, web.api);
         return;
       }
-      const match = matchRoute(req.method ?? "GET", url.pathname);
-      if (match === undefined) throw new HttpError(404, `no route ${url.pathname}; see /v1/openapi.json`);
-      if ("allowed" in match) {
-        throw new HttpError(405, `${req.method} is not allowed here`, undefined, {
-          Allow: match.allowed.join(", "),
-        });
-      }
-      routeId = match.route.id;
-      if (match.route.id === "getOpenApi") {
-        sendJson(res, 200, openApiDocument());
-        return;
-      }
-      if (!this.options.catalog.hasSynced()) {
-        throw new HttpError(503, "the registry's caches have not synced yet", undefined, {
-          "Retry-After": "1",
-        });
-      }
-      const gone = new AbortController();
-      res.on("close", () => gone.abort());
-      const call: Call = {
-        req,
-        res,
-        route: match.route,
-        params: match.params,
-        query: url.searchParams,
-        caller: await this.checks.authenticate(req, match.route),
-        gone: gone.signal,
-      };
-      const namespace = checkNamespace(call.params.namespace ?? "");
-      const access = this.checks.accessOf(call, namespace);
-      if (access) {
-        call.access = access;
-        await this.checks.authorize(call.caller, access);
-      }
-      timed = !(call.route.id === "streamService" || call.query.has("index"));
-      await this.dispatch(call, namespace);
+      await this.handleApi(req, res, url, record);
     } catch (err) {
       const httpError = httpErrorOf(err, this.log);
       if (!res.headersSent) sendError(res, httpError);
       else res.destroy();
     } finally {
-      registryRequests.inc({ route: routeId, code: String(res.statusCode) });
-      if (timed) registryRequestDuration.observe({ route: routeId }, (performance.now() - startedAt) / 1000);
+      registryRequests.inc({ route: record.routeId, code: String(res.statusCode) });
+      if (record.timed)
+        registryRequestDuration.observe({ route: record.routeId }, (performance.now() - startedAt) / 1000);
     }
+  }
+
+  /** An API request: its route, then the caller authenticated and authorized, then its handler. */
+  private async handleApi(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    record: RequestRecord,
+  ): Promise<void> {
+    const match = matchRoute(req.method ?? "GET", url.pathname);
+    if (match === undefined) throw new HttpError(404, `no route ${url.pathname}; see /v1/openapi.json`);
+    if ("allowed" in match) {
+      throw new HttpError(405, `${req.method} is not allowed here`, undefined, {
+        Allow: match.allowed.join(", "),
+      });
+    }
+    record.routeId = match.route.id;
+    if (match.route.id === "getOpenApi") {
+      sendJson(res, 200, openApiDocument());
+      return;
+    }
+    if (!this.options.catalog.hasSynced()) {
+      throw new HttpError(503, "the registry's caches have not synced yet", undefined, {
+        "Retry-After": "1",
+      });
+    }
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    const call: Call = {
+      req,
+      res,
+      route: match.route,
+      params: match.params,
+      query: url.searchParams,
+      caller: await this.checks.authenticate(req, match.route),
+      gone: gone.signal,
+    };
+    const namespace = checkNamespace(call.params.namespace ?? "");
+    const access = this.checks.accessOf(call, namespace);
+    if (access) {
+      call.access = access;
+      await this.checks.authorize(call.caller, access);
+    }
+    // Blocking queries and streams last as long as the caller waits: their duration says nothing.
+    record.timed = !(call.route.id === "streamService" || call.query.has("index"));
+    await this.dispatch(call, namespace);
   }
 
   /** The web index's data: reads only, authenticated and authorized as the API is. */

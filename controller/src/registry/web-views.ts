@@ -6,6 +6,7 @@
 import type { Condition, Definition, Endpoint, Instance, Node, NodeCapacity } from "../api/types.js";
 import type { KubeEvent } from "../kube/resources.js";
 import { instanceEntry } from "../api/instance-entry.js";
+import { CONDITIONS } from "../api/vocabulary.js";
 import { summarizeServices, type ServiceSource } from "./view.js";
 
 type NodeOf = (name: string) => Node | undefined;
@@ -100,9 +101,9 @@ function asView(condition: Condition): ConditionView {
 
 function problemOf(definition: Definition | undefined): ConditionView | null {
   const conditions = definition?.status?.conditions;
-  const degraded = conditionOf(conditions, "Degraded");
+  const degraded = conditionOf(conditions, CONDITIONS.degraded);
   if (degraded?.status === "True") return asView(degraded);
-  const ready = conditionOf(conditions, "Ready");
+  const ready = conditionOf(conditions, CONDITIONS.ready);
   if (ready && ready.status !== "True") return asView(ready);
   return null;
 }
@@ -115,7 +116,7 @@ export function serviceRows(
   const byName = new Map(definitions.map((d) => [d.metadata.name ?? "", d]));
   return summarizeServices(definitions, instances, nodeOf).map((summary) => {
     const definition = byName.get(summary.slug);
-    const progressing = conditionOf(definition?.status?.conditions, "Progressing");
+    const progressing = conditionOf(definition?.status?.conditions, CONDITIONS.progressing);
     const addresses = instances
       .filter((i) => i.spec.definition === summary.slug)
       .map((i) => instanceEntry(i, nodeOf))
@@ -209,15 +210,17 @@ export function nodeRows(nodes: readonly Node[]): NodeRow[] {
     .map((node): NodeRow => {
       const status = node.status ?? {};
       const warnings = (status.conditions ?? [])
-        .filter((c) => c.type !== "Ready" && c.type !== "DockerReachable" && c.status === "True")
+        .filter(
+          (c) => c.type !== CONDITIONS.ready && c.type !== CONDITIONS.dockerReachable && c.status === "True",
+        )
         .map(asView);
-      const docker = conditionOf(status.conditions, "DockerReachable");
+      const docker = conditionOf(status.conditions, CONDITIONS.dockerReachable);
       if (docker && docker.status !== "True") warnings.push(asView(docker));
       return {
         name: node.metadata.name ?? "",
         url: node.spec.url,
         address: node.spec.address,
-        ready: conditionOf(status.conditions, "Ready")?.status ?? status.ready ?? "Unknown",
+        ready: conditionOf(status.conditions, CONDITIONS.ready)?.status ?? status.ready ?? "Unknown",
         lastHeartbeat: status.lastHeartbeat ?? null,
         dockerVersion: status.dockerVersion ?? null,
         capacity: { ...node.spec.capacity },

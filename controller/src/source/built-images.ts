@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import { join, posix } from "node:path";
 import type { RepositorySource } from "../api/types.js";
+import { LABELS } from "../api/vocabulary.js";
 import { DEFAULT_CONTAINER_FILE } from "./build-files.js";
 import { SourceError } from "./errors.js";
 
@@ -10,8 +11,8 @@ export const BUILD_IMAGE_REPOSITORY_PREFIX = "berth-build";
 export const SOURCE_LABELS = {
   commit: "berth.dev/source-commit",
   url: "berth.dev/source-url",
-  namespace: "berth.dev/namespace",
-  definition: "berth.dev/definition",
+  namespace: LABELS.namespace,
+  definition: LABELS.definition,
 } as const;
 
 /** Namespaces are RFC 1123 labels, Definition names RFC 1035 labels: neither holds "/" or "..". */

@@ -301,49 +301,66 @@ export function planSlices(
     slicesByGroup.set(key, [...(slicesByGroup.get(key) ?? []), slice]);
   }
   for (const [key, members] of [...groups].sort(([a], [b]) => compare(a, b))) {
-    const first = [...members.values()][0];
-    if (!first) continue;
-    const placed = new Set<string>();
-    // Every endpoint that is already in a slice stays there.
-    const kept = (slicesByGroup.get(key) ?? []).map((slice) => {
-      const endpoints: SliceEndpoint[] = [];
-      for (const listed of slice.endpoints ?? []) {
-        const name = listed.targetRef?.name ?? "";
-        const wanted = members.get(name);
-        if (!wanted || placed.has(name) || endpoints.length >= MAX_ENDPOINTS_PER_SLICE) continue;
-        placed.add(name);
-        endpoints.push(wanted.endpoint);
-      }
-      return { slice, endpoints };
-    });
-    const unplaced = [...members.values()]
-      .filter((e) => !placed.has(e.name))
-      .sort((a, b) => compare(a.name, b.name));
-    for (const entry of kept) {
-      while (entry.endpoints.length < MAX_ENDPOINTS_PER_SLICE && unplaced.length > 0) {
-        entry.endpoints.push((unplaced.shift() as PublishedEndpoint).endpoint);
-      }
-    }
-    for (const { slice, endpoints } of kept) {
-      if (endpoints.length === 0) {
-        plan.delete.push(slice);
-        continue;
-      }
-      const next = buildSlice(context, slice.metadata?.name ?? "", first, endpoints);
-      plan.published.push(next);
-      if (sameSlice(slice, next)) continue;
-      if (next.metadata) next.metadata.resourceVersion = slice.metadata?.resourceVersion ?? "";
-      plan.update.push(next);
-    }
-    for (let index = 0; unplaced.length > 0; index++) {
-      const name = sliceName(context.slug, key, index);
-      if (takenNames.has(name)) continue;
-      takenNames.add(name);
-      const chunk = unplaced.splice(0, MAX_ENDPOINTS_PER_SLICE).map((e) => e.endpoint);
-      const slice = buildSlice(context, name, first, chunk);
-      plan.create.push(slice);
-      plan.published.push(slice);
-    }
+    planGroup(context, { key, members, slices: slicesByGroup.get(key) ?? [], takenNames }, plan);
   }
   return plan;
+}
+
+/** One group's endpoints (one address type, scheme and port) and the slices that hold it now. */
+interface SliceGroup {
+  key: string;
+  members: Map<string, PublishedEndpoint>;
+  slices: EndpointSlice[];
+  /** Slice names in use; a new slice takes the first free one and adds it. */
+  takenNames: Set<string>;
+}
+
+/**
+ * Adds to `plan` the writes for one group: every endpoint already in a slice stays there,
+ * the others fill the kept slices' free room, then new slices; a slice left empty goes.
+ */
+function planGroup(context: SliceContext, group: SliceGroup, plan: SlicePlan): void {
+  const { key, members, takenNames } = group;
+  const first = [...members.values()][0];
+  if (!first) return;
+  const placed = new Set<string>();
+  const kept = group.slices.map((slice) => {
+    const endpoints: SliceEndpoint[] = [];
+    for (const listed of slice.endpoints ?? []) {
+      const name = listed.targetRef?.name ?? "";
+      const wanted = members.get(name);
+      if (!wanted || placed.has(name) || endpoints.length >= MAX_ENDPOINTS_PER_SLICE) continue;
+      placed.add(name);
+      endpoints.push(wanted.endpoint);
+    }
+    return { slice, endpoints };
+  });
+  const unplaced = [...members.values()]
+    .filter((e) => !placed.has(e.name))
+    .sort((a, b) => compare(a.name, b.name));
+  for (const entry of kept) {
+    while (entry.endpoints.length < MAX_ENDPOINTS_PER_SLICE && unplaced.length > 0) {
+      entry.endpoints.push((unplaced.shift() as PublishedEndpoint).endpoint);
+    }
+  }
+  for (const { slice, endpoints } of kept) {
+    if (endpoints.length === 0) {
+      plan.delete.push(slice);
+      continue;
+    }
+    const next = buildSlice(context, slice.metadata?.name ?? "", first, endpoints);
+    plan.published.push(next);
+    if (sameSlice(slice, next)) continue;
+    if (next.metadata) next.metadata.resourceVersion = slice.metadata?.resourceVersion ?? "";
+    plan.update.push(next);
+  }
+  for (let index = 0; unplaced.length > 0; index++) {
+    const name = sliceName(context.slug, key, index);
+    if (takenNames.has(name)) continue;
+    takenNames.add(name);
+    const chunk = unplaced.splice(0, MAX_ENDPOINTS_PER_SLICE).map((e) => e.endpoint);
+    const slice = buildSlice(context, name, first, chunk);
+    plan.create.push(slice);
+    plan.published.push(slice);
+  }
 }

@@ -12,8 +12,8 @@ import type { KubeObject, ResourceDescriptor, Secret } from "../../kube/resource
 import { FakeClock } from "../../testing/fake-clock.js";
 import type { ReconcileContext } from "../../runtime/controller.js";
 import { RecordingEventRecorder } from "../../testing/recording-events.js";
-import type { Informer } from "../../runtime/informer.js";
 import { nullLogger } from "../../runtime/log.js";
+import { ListInformer } from "../../testing/fake-informer.js";
 import { FakeKubeClient } from "../../testing/fake-kube-client.js";
 import type { ObjectRef } from "../../kube/client.js";
 import { DEFAULT_SETTINGS, type ControllerCaches, type ControllerContext } from "../context.js";
@@ -26,25 +26,10 @@ import { DeploymentSalt } from "../definition/deployment-salt.js";
 import { ReferencedContentHashes } from "../definition/referenced-content.js";
 import { ApplyTrace } from "../apply-trace.js";
 
-/** The part of an informer the reconciler reads, over a plain list of objects. */
-class Cache<T extends KubeObject> {
-  constructor(readonly items: T[] = []) {}
-  get(namespace: string | undefined, name: string): T | undefined {
-    return this.items.find((o) => o.metadata?.namespace === namespace && o.metadata?.name === name);
-  }
-  list(namespace?: string): T[] {
-    return this.items.filter((o) => namespace === undefined || o.metadata?.namespace === namespace);
-  }
-  addHandler(): void {}
-  asInformer(): Informer<T> {
-    return this as unknown as Informer<T>;
-  }
-}
-
 /** Answers reads from the test's Secrets and ConfigMaps, counting them apart from the writes. */
 class ReadingClient extends FakeKubeClient {
   reads: string[] = [];
-  readonly objects: Array<Cache<KubeObject>> = [];
+  readonly objects: Array<ListInformer<KubeObject>> = [];
   override async get<T extends KubeObject>(resource: ResourceDescriptor<T>, ref: ObjectRef): Promise<T> {
     this.reads.push(`${resource.kind}/${ref.name}`);
     const cache = this.objects[resource.kind === "Secret" ? 0 : 1];
@@ -93,7 +78,7 @@ function world() {
       template: { image: { name: "registry.example:5000/web:1", port: 8080, pullSecret: "regcred" } },
     },
   };
-  const secrets = new Cache<Secret>([
+  const secrets = new ListInformer<Secret>([
     {
       metadata: { namespace: "shop", name: "creds", uid: "c1", resourceVersion: "3" },
       data: { password: Buffer.from("s3cret").toString("base64") },
@@ -105,18 +90,18 @@ function world() {
     },
   ]);
   const client = new ReadingClient();
-  const configMaps = new Cache<KubeObject>();
-  client.objects.push(secrets as unknown as Cache<KubeObject>, configMaps);
+  const configMaps = new ListInformer<KubeObject>();
+  client.objects.push(secrets as unknown as ListInformer<KubeObject>, configMaps);
   const events = new RecordingEventRecorder();
-  const instances = new Cache<Instance>([instance]);
-  const delivered = new Cache<Secret>();
+  const instances = new ListInformer<Instance>([instance]);
+  const delivered = new ListInformer<Secret>();
   const caches = {
-    definitions: new Cache<Definition>([definition, db]).asInformer(),
+    definitions: new ListInformer<Definition>([definition, db]).asInformer(),
     instances: instances.asInformer(),
-    nodes: new Cache().asInformer(),
+    nodes: new ListInformer().asInformer(),
     secrets: secrets.asInformer(),
     configMaps: configMaps.asInformer(),
-    leases: new Cache().asInformer(),
+    leases: new ListInformer().asInformer(),
   } as unknown as ControllerCaches;
   const context: ControllerContext = {
     client,
