@@ -6,6 +6,7 @@
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import path from "node:path";
 import { resolveAgentOptions } from "../../controller/src/agent/options.js";
 import { startController } from "../../controller/src/controllers/controller-role.js";
@@ -30,6 +31,10 @@ export interface Measurement {
   /** Reconciles per controller and result (success, error, requeue, requeue_after). */
   reconciles: Record<string, number>;
   containers: number;
+  /** CPU time this process used so far (user + system). */
+  cpuSeconds: number;
+  /** Event-loop delay p99 since the last measurement: how long ready work waited for the CPU. */
+  eventLoopDelayP99Ms: number;
 }
 
 const role = process.argv[2];
@@ -37,6 +42,8 @@ const gc = (globalThis as { gc?: () => void }).gc;
 const client = new CountingKubeClient(newKubeClient(loadKubeConfig()), role ?? "", true);
 const logger = createLogger({ level: "error" });
 const namespace = process.env.BENCH_NAMESPACE ?? "";
+const eventLoopDelay = monitorEventLoopDelay({ resolution: 20 });
+eventLoopDelay.enable();
 
 /** p99 of a histogram per label value, from its cumulative buckets (the bucket's upper bound). */
 async function p99ByLabel(
@@ -122,7 +129,10 @@ async function main(): Promise<void> {
           queueWaitP99Ms: await p99ByLabel(workqueueQueueDuration, "name"),
           reconciles: await reconcileCounts(),
           containers: containers(),
+          cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+          eventLoopDelayP99Ms: eventLoopDelay.percentile(99) / 1e6,
         };
+        eventLoopDelay.reset();
         process.send?.({ type: "measurement", measurement });
       } else if (message.type === "stop") {
         await stop();

@@ -14,7 +14,9 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
 import { Informer } from "../../controller/src/runtime/informer.js";
 import { isNotFound } from "../../controller/src/kube/errors.js";
@@ -57,6 +59,27 @@ const loadAverage = (): string =>
     .loadavg()
     .map((n) => n.toFixed(2))
     .join(" ");
+
+/**
+ * CPU seconds the local control plane's own processes used so far, read from /proc through
+ * their pid files (BERTH_STATE): whether the API server or etcd is the limit. Empty when
+ * the control plane is not local.
+ */
+function controlPlaneCpu(): Map<string, number> {
+  const result = new Map<string, number>();
+  const dir = process.env.BERTH_STATE ? path.join(process.env.BERTH_STATE, "controlplane") : undefined;
+  for (const name of ["kube-apiserver", "etcd"]) {
+    try {
+      const pid = readFileSync(path.join(dir ?? "", `${name}.pid`), "utf8").trim();
+      // utime and stime, fields 14 and 15, in clock ticks (100 a second on Linux).
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      result.set(name, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // not local, or not running: nothing to say
+    }
+  }
+  return result;
+}
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
@@ -201,6 +224,7 @@ async function main(): Promise<void> {
     await Promise.all([controller.ready(), agent.ready()]);
     const [controllerBefore, agentBefore] = [await controller.measure(), await agent.measure()];
 
+    const controlPlaneBefore = controlPlaneCpu();
     const started = Date.now();
     await inParallel(names, CONCURRENCY, async (name) => {
       await client.create(DEFINITIONS, definitionOf(namespace, name, "0", nodeBase));
@@ -237,6 +261,21 @@ async function main(): Promise<void> {
     ] as const) {
       console.log(
         `  ${role.padEnd(10)} RSS ${before.rssMiB.toFixed(0)} → ${peak.rssMiB.toFixed(0)} MiB, heap ${before.heapMiB.toFixed(0)} → ${peak.heapMiB.toFixed(0)} MiB`,
+      );
+    }
+    console.log("CPU time and event-loop delay p99 from the first Definition to convergence:");
+    for (const [role, before, peak] of [
+      ["controller", controllerBefore, controllerPeak],
+      ["agent", agentBefore, agentPeak],
+    ] as const) {
+      console.log(
+        `  ${role.padEnd(10)} CPU ${(peak.cpuSeconds - before.cpuSeconds).toFixed(1)} s (${((100 * (peak.cpuSeconds - before.cpuSeconds) * 1000) / convergeMs).toFixed(0)}% of one core), event-loop delay p99 ${peak.eventLoopDelayP99Ms.toFixed(0)} ms`,
+      );
+    }
+    for (const [name, cpu] of controlPlaneCpu()) {
+      const used = cpu - (controlPlaneBefore.get(name) ?? 0);
+      console.log(
+        `  ${name.padEnd(10)} CPU ${used.toFixed(1)} s (${((100 * used * 1000) / convergeMs).toFixed(0)}% of one core)`,
       );
     }
     console.log("API requests per Instance, from creation to ready (by verb and resource):");

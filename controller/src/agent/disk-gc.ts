@@ -86,25 +86,7 @@ export class DiskGarbageCollector {
 
   private async pass(): Promise<DiskGcPass> {
     const { settings, logger } = this.options;
-    const wanted = new Set<string>();
-    const repositories = new Set<string>();
-    const definitions = new Set<string>();
-    for (const instance of this.options.instances()) {
-      const namespace = instance.metadata.namespace ?? "";
-      const template = instance.spec.template;
-      if (!template) continue; // nothing runs from it here
-      definitions.add(`${namespace}/${instance.spec.definition}`);
-      if (template.image) wanted.add(template.image.name);
-      const repository = template.repository;
-      if (!repository) continue;
-      repositories.add(repository.url);
-      const commit = pinnedCommitOf(repository);
-      try {
-        if (commit) wanted.add(sourceImageTag(namespace, instance.spec.definition, repository, commit));
-      } catch {
-        // Names no build can have: nothing of it to keep.
-      }
-    }
+    const { wanted, repositories, definitions } = inUseBy(this.options.instances());
     this.diskPath ??= this.options.diskPath();
     const diskPath = await this.diskPath;
     const images = await collectImages(
@@ -130,22 +112,54 @@ export class DiskGarbageCollector {
       logsKeptPerDefinition: settings.keepPerDefinition,
       logger,
     });
-    logger.info("disk garbage collection done", {
-      buildImagesBefore: images.before.images,
-      buildImagesAfter: images.after.images,
-      buildImageBytesBefore: images.before.bytes,
-      buildImageBytesAfter: images.after.bytes,
-      diskPercent: images.diskPercentAfter,
-      mirrorsRemoved: sources.mirrorsRemoved,
-      checkoutsRemoved: sources.checkoutsRemoved,
-      logsRemoved: sources.logsRemoved,
-      sourceBytesBefore: sources.bytesBefore,
-      sourceBytesAfter: sources.bytesAfter,
-    });
     const pass = { images, sources };
+    logger.info("disk garbage collection done", passFields(pass));
     this.options.onPass?.(pass);
     return pass;
   }
+}
+
+/** What the Instances bound here still need: images, repositories and Definitions. */
+function inUseBy(instances: readonly Instance[]): {
+  wanted: Set<string>;
+  repositories: Set<string>;
+  definitions: Set<string>;
+} {
+  const wanted = new Set<string>();
+  const repositories = new Set<string>();
+  const definitions = new Set<string>();
+  for (const instance of instances) {
+    const namespace = instance.metadata.namespace ?? "";
+    const template = instance.spec.template;
+    if (!template) continue; // nothing runs from it here
+    definitions.add(`${namespace}/${instance.spec.definition}`);
+    if (template.image) wanted.add(template.image.name);
+    const repository = template.repository;
+    if (!repository) continue;
+    repositories.add(repository.url);
+    const commit = pinnedCommitOf(repository);
+    try {
+      if (commit) wanted.add(sourceImageTag(namespace, instance.spec.definition, repository, commit));
+    } catch {
+      // Names no build can have: nothing of it to keep.
+    }
+  }
+  return { wanted, repositories, definitions };
+}
+
+function passFields({ images, sources }: DiskGcPass): Record<string, unknown> {
+  return {
+    buildImagesBefore: images.before.images,
+    buildImagesAfter: images.after.images,
+    buildImageBytesBefore: images.before.bytes,
+    buildImageBytesAfter: images.after.bytes,
+    diskPercent: images.diskPercentAfter,
+    mirrorsRemoved: sources.mirrorsRemoved,
+    checkoutsRemoved: sources.checkoutsRemoved,
+    logsRemoved: sources.logsRemoved,
+    sourceBytesBefore: sources.bytesBefore,
+    sourceBytesAfter: sources.bytesAfter,
+  };
 }
 
 /**

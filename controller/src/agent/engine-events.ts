@@ -33,7 +33,7 @@ async function watchEngineEvents(options: EngineEventsOptions, signal: AbortSign
   const { docker, node, enqueue, onResync, clock, logger } = options;
   while (!signal.aborted) {
     try {
-      for await (const event of docker.events({ signal })) {
+      for await (const event of docker.events({ signal, clock })) {
         if (event.type === "stream-restarted") {
           logger.info("docker event stream reconnected", { reason: event.error.reason });
           onResync();

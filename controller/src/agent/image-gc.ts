@@ -56,21 +56,16 @@ export async function collectImages(options: ImageGcOptions, signal?: AbortSigna
   if (options.namespace) selector[SOURCE_LABELS.namespace] = options.namespace;
   const images = (await docker.listImages(selector, call))
     .map((image) => ({ image, tag: image.repoTags.find(isBuildTag) }))
-    .filter((entry): entry is { image: ImageSummary; tag: string } => entry.tag !== undefined);
+    .filter((entry): entry is BuildImage => entry.tag !== undefined);
   const before = totals(images.map((entry) => entry.image));
   const inUse = new Set<string>(options.wanted());
   for (const container of await docker.listContainers({}, call)) inUse.add(container.image);
   const used = (entry: { image: ImageSummary }) =>
     inUse.has(entry.image.id) || entry.image.repoTags.some((tag) => inUse.has(tag));
 
-  const byDefinition = new Map<string, Array<{ image: ImageSummary; tag: string }>>();
-  for (const entry of images) {
-    const repository = entry.tag.slice(0, entry.tag.lastIndexOf(":"));
-    byDefinition.set(repository, [...(byDefinition.get(repository) ?? []), entry]);
-  }
   const removed: string[] = [];
   const gone = new Set<string>();
-  const remove = async (entry: { image: ImageSummary; tag: string }, why: string): Promise<void> => {
+  const remove = async (entry: BuildImage, why: string): Promise<void> => {
     try {
       const outcome = await docker.removeImage(entry.tag, call);
       if (outcome === "in-use") return;
@@ -81,8 +76,8 @@ export async function collectImages(options: ImageGcOptions, signal?: AbortSigna
       logger.warn("removing a build image failed", { image: entry.tag, ...errorFields(err) });
     }
   };
-  const kept: Array<{ image: ImageSummary; tag: string }> = [];
-  for (const entries of byDefinition.values()) {
+  const kept: BuildImage[] = [];
+  for (const entries of byRepository(images).values()) {
     entries.sort((a, b) => b.image.createdAt - a.image.createdAt);
     let newest = 0;
     for (const entry of entries) {
@@ -96,23 +91,46 @@ export async function collectImages(options: ImageGcOptions, signal?: AbortSigna
     }
   }
 
-  const diskPercentBefore = await options.diskUsagePercent();
-  let diskPercentAfter = diskPercentBefore;
-  if (diskPercentBefore !== undefined && diskPercentBefore >= options.highPercent) {
-    logger.warn("image disk above the high threshold, removing older build images", {
-      usedPercent: diskPercentBefore,
-      highPercent: options.highPercent,
-      lowPercent: options.lowPercent,
-    });
-    kept.sort((a, b) => a.image.createdAt - b.image.createdAt);
-    for (const entry of kept) {
-      if (diskPercentAfter !== undefined && diskPercentAfter < options.lowPercent) break;
-      await remove(entry, `disk ${diskPercentAfter}% full (threshold ${options.highPercent}%)`);
-      diskPercentAfter = await options.diskUsagePercent();
-    }
-  }
+  const { diskPercentBefore, diskPercentAfter } = await relieveDiskPressure(options, kept, remove);
   const after = totals(images.filter((entry) => !gone.has(entry.image.id)).map((entry) => entry.image));
   return { before, after, removed, diskPercentBefore, diskPercentAfter };
+}
+
+type BuildImage = { image: ImageSummary; tag: string };
+
+/** The build images of each Definition (one image repository per Definition). */
+function byRepository(images: readonly BuildImage[]): Map<string, BuildImage[]> {
+  const grouped = new Map<string, BuildImage[]>();
+  for (const entry of images) {
+    const repository = entry.tag.slice(0, entry.tag.lastIndexOf(":"));
+    grouped.set(repository, [...(grouped.get(repository) ?? []), entry]);
+  }
+  return grouped;
+}
+
+/** Above the high threshold, removes the kept images oldest first until below the low one. */
+async function relieveDiskPressure(
+  options: ImageGcOptions,
+  kept: BuildImage[],
+  remove: (entry: BuildImage, why: string) => Promise<void>,
+): Promise<{ diskPercentBefore: number | undefined; diskPercentAfter: number | undefined }> {
+  const diskPercentBefore = await options.diskUsagePercent();
+  let diskPercentAfter = diskPercentBefore;
+  if (diskPercentBefore === undefined || diskPercentBefore < options.highPercent) {
+    return { diskPercentBefore, diskPercentAfter };
+  }
+  options.logger.warn("image disk above the high threshold, removing older build images", {
+    usedPercent: diskPercentBefore,
+    highPercent: options.highPercent,
+    lowPercent: options.lowPercent,
+  });
+  kept.sort((a, b) => a.image.createdAt - b.image.createdAt);
+  for (const entry of kept) {
+    if (diskPercentAfter !== undefined && diskPercentAfter < options.lowPercent) break;
+    await remove(entry, `disk ${diskPercentAfter}% full (threshold ${options.highPercent}%)`);
+    diskPercentAfter = await options.diskUsagePercent();
+  }
+  return { diskPercentBefore, diskPercentAfter };
 }
 
 function isBuildTag(tag: string): boolean {

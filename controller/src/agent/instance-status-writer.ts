@@ -23,11 +23,14 @@ export interface InstanceStatusWriterOptions {
 export class InstanceStatusWriter {
   private readonly writer: StatusWriter;
   /**
-   * Each Instance as this agent's last status write left it, with the resourceVersion it was
-   * written over: until the cache shows the write, a pass starts from it, not from the cache
-   * (from the cache it would write the same change again, refused as a conflict).
+   * Each Instance as this agent's last write left it, with every resourceVersion it went
+   * through on the way (the one the first write went over, and those of the writes since):
+   * until the cache shows the last write, a pass starts from it, not from the cache. From the
+   * cache it would write the same change again, refused as a conflict; and a cache that
+   * shows one of the writes in between is behind just the same (Scheduled then Running in
+   * quick succession, the Scheduled write's event arriving after the Running write).
    */
-  private readonly written = new Map<string, { over: string; instance: Instance }>();
+  private readonly written = new Map<string, { behind: Set<string>; instance: Instance }>();
 
   constructor(private readonly options: InstanceStatusWriterOptions) {
     this.writer = new StatusWriter(options.client);
@@ -60,15 +63,18 @@ export class InstanceStatusWriter {
     const base = before.metadata.resourceVersion;
     if (!base) return;
     const prior = this.written.get(key);
-    const over = prior && prior.instance.metadata.resourceVersion === base ? prior.over : base;
-    this.written.set(key, { over, instance: after });
+    const behind =
+      prior && prior.instance.metadata.resourceVersion === base ? prior.behind : new Set<string>();
+    behind.add(base);
+    this.written.set(key, { behind, instance: after });
   }
 
   /** The cached Instance, or this agent's own last write of it while the cache lags behind. */
   latest(key: string, cached: Instance | undefined): Instance | undefined {
     const written = this.written.get(key);
     if (!written) return cached;
-    if (cached?.metadata.resourceVersion === written.over) return written.instance;
+    const version = cached?.metadata.resourceVersion;
+    if (version !== undefined && written.behind.has(version)) return written.instance;
     this.written.delete(key);
     return cached;
   }

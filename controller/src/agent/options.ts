@@ -84,22 +84,8 @@ export function agentOptionsFromFlags(
   const address = values.address || (engine.kind === "network" ? engine.host : "127.0.0.1");
   // A host name is resolved when the agent starts (bind-address.ts): "" until then.
   const bindAddress = values.bindAddress || (net.isIP(address) ? address : "");
-  if (values.leaseRenewInterval >= values.leaseDuration) {
-    throw new FlagError("--node-lease-renew-interval must be shorter than --node-lease-duration");
-  }
-  if (values.crashBackoffBase > values.crashBackoffMax) {
-    throw new FlagError("--crash-backoff-base must not be more than --crash-backoff-max");
-  }
-  if (values.imageGcLowThreshold >= values.imageGcHighThreshold) {
-    throw new FlagError("--image-gc-low-threshold must be below --image-gc-high-threshold");
-  }
-  if (values.retryBackoffBase > values.retryBackoffMax) {
-    throw new FlagError("--retry-backoff-base must not be more than --retry-backoff-max");
-  }
-  const capacity: NodeCapacity = {};
-  if (values.capacityInstances > 0) capacity.instances = values.capacityInstances;
-  if (values.capacityMemory) capacity.memory = values.capacityMemory;
-  if (values.capacityCpus) capacity.cpus = values.capacityCpus;
+  checkFlagPairs(values);
+  const capacity = capacityFrom(values);
   return {
     nodeName,
     url,
@@ -136,6 +122,30 @@ export function agentOptionsFromFlags(
     allowFileRepositories: parseDirectoryList(values.allowFileRepositories),
     watchNamespace: values.watchNamespace ?? "",
   };
+}
+
+/** Flags that bound one another: a renewal within the lease, a base below its maximum. */
+function checkFlagPairs(values: AgentFlagValues): void {
+  if (values.leaseRenewInterval >= values.leaseDuration) {
+    throw new FlagError("--node-lease-renew-interval must be shorter than --node-lease-duration");
+  }
+  if (values.crashBackoffBase > values.crashBackoffMax) {
+    throw new FlagError("--crash-backoff-base must not be more than --crash-backoff-max");
+  }
+  if (values.imageGcLowThreshold >= values.imageGcHighThreshold) {
+    throw new FlagError("--image-gc-low-threshold must be below --image-gc-high-threshold");
+  }
+  if (values.retryBackoffBase > values.retryBackoffMax) {
+    throw new FlagError("--retry-backoff-base must not be more than --retry-backoff-max");
+  }
+}
+
+function capacityFrom(values: AgentFlagValues): NodeCapacity {
+  const capacity: NodeCapacity = {};
+  if (values.capacityInstances > 0) capacity.instances = values.capacityInstances;
+  if (values.capacityMemory) capacity.memory = values.capacityMemory;
+  if (values.capacityCpus) capacity.cpus = values.capacityCpus;
+  return capacity;
 }
 
 /** Bytes of a quantity such as 2Gi or 500M (the memory grammar of api/quantity.ts). */

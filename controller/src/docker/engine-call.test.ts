@@ -4,6 +4,7 @@ import type { DockerErrorReason, DockerOperation } from "./errors.js";
 import { DockerTimeoutError, EngineUnreachableError, ImageNotFoundError } from "./errors.js";
 import type { DockerObserver } from "./metrics.js";
 import { runEngineCall } from "./engine-call.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 
 const engineUrl = "unix:///var/run/docker.sock";
 
@@ -24,16 +25,31 @@ test("a call that answers resolves with its result and is reported without an er
 
 test("a call that never answers fails at its deadline with DockerTimeout and its signal aborted", async () => {
   const observer = recordingObserver();
+  const clock = new FakeClock();
   let seen: AbortSignal | undefined;
+  const outcome = runEngineCall(
+    {
+      operation: "inspect_container",
+      context: {},
+      engineUrl,
+      timeoutMs: 20_000,
+      call: undefined,
+      observer,
+      clock,
+    },
+    (signal) => {
+      seen = signal;
+      return new Promise<never>(() => undefined);
+    },
+  );
+  clock.advance(19_999);
+  await flushPromises();
+  assert.equal(seen?.aborted, false, "not given up before the deadline");
+  assert.deepEqual(observer.calls, []);
+  clock.advance(1);
   await assert.rejects(
-    runEngineCall(
-      { operation: "inspect_container", context: {}, engineUrl, timeoutMs: 20, call: undefined, observer },
-      (signal) => {
-        seen = signal;
-        return new Promise<never>(() => undefined);
-      },
-    ),
-    (err: unknown) => err instanceof DockerTimeoutError && err.message.includes("20 ms"),
+    outcome,
+    (err: unknown) => err instanceof DockerTimeoutError && err.message.includes("20000 ms"),
   );
   assert.equal(seen?.aborted, true);
   assert.deepEqual(observer.calls, [["inspect_container", "DockerTimeout"]]);

@@ -3,6 +3,8 @@
  * reconcile), given up when the caller gives up, reported to the observer, and failing
  * with a classified DockerError.
  */
+import type { Clock, TimerHandle } from "../runtime/clock.js";
+import { realClock } from "../runtime/clock.js";
 import type { ErrorContext } from "./error-classification.js";
 import { classifyDockerError } from "./error-classification.js";
 import type { DockerOperation } from "./errors.js";
@@ -18,6 +20,8 @@ export interface EngineCall {
   timeoutMs: number;
   call: CallOptions | undefined;
   observer: DockerObserver;
+  /** Where the deadline is timed; the real clock by default. */
+  clock?: Clock;
 }
 
 /**
@@ -33,10 +37,11 @@ export async function runEngineCall<T>(
   const { operation, engineUrl, timeoutMs, call, observer } = engineCall;
   const started = performance.now();
   const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
+  const clock = engineCall.clock ?? realClock;
+  let timer: TimerHandle | undefined;
   let onCallerAbort: (() => void) | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    timer = clock.setTimeout(() => {
       const timeout = new DockerTimeoutError(operation, engineUrl, timeoutMs);
       controller.abort(timeout);
       reject(timeout);
@@ -66,7 +71,7 @@ export async function runEngineCall<T>(
     observer.operationFinished(operation, seconds(), classified.reason);
     throw classified;
   } finally {
-    clearTimeout(timer);
+    if (timer) clock.clearTimeout(timer);
     if (onCallerAbort) call?.signal?.removeEventListener("abort", onCallerAbort);
   }
 }

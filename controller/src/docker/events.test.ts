@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { nullLogger } from "../runtime/log.js";
 import { type EngineEvent, streamEngineEvents, toContainerEvent } from "./events.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 
 const dieMessage = {
   Type: "container",
@@ -50,16 +51,31 @@ test("streamEngineEvents reconnects from the last event's time and announces the
       return Readable.from([Buffer.from(`${JSON.stringify(start)}\n`)]);
     },
   };
+  const clock = new FakeClock();
   const seen: EngineEvent[] = [];
-  for await (const event of streamEngineEvents(source, {
-    signal: controller.signal,
-    since: 1699999999,
-    minReconnectDelayMs: 1,
-    maxReconnectDelayMs: 2,
-  })) {
-    seen.push(event);
-    if (seen.length === 3) controller.abort();
-  }
+  const reading = (async () => {
+    for await (const event of streamEngineEvents(source, {
+      signal: controller.signal,
+      since: 1699999999,
+      minReconnectDelayMs: 1000,
+      maxReconnectDelayMs: 2000,
+      clock,
+    })) {
+      seen.push(event);
+      if (seen.length === 3) controller.abort();
+    }
+  })();
+  // The stream ends, then the reconnect fails: each waits its delay on the clock, doubling.
+  await flushPromises();
+  assert.equal(connects, 1);
+  await clock.advanceAsync(999);
+  assert.equal(connects, 1, "no reconnect before the delay");
+  await clock.advanceAsync(1);
+  assert.equal(connects, 2);
+  await clock.advanceAsync(1999);
+  assert.equal(connects, 2, "the second delay is twice the first");
+  await clock.advanceAsync(1);
+  await reading;
   assert.deepEqual(
     seen.map((event) => (event.type === "container" ? `${event.action}@${event.time}` : event.type)),
     ["start@1700000001", "stream-restarted", "start@1700000003"],

@@ -1,4 +1,5 @@
-import { setTimeout as sleep } from "node:timers/promises";
+import type { Clock } from "../runtime/clock.js";
+import { realClock } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";
 import { errorFields } from "../runtime/log.js";
 import { classifyDockerError } from "./error-classification.js";
@@ -35,6 +36,8 @@ export interface EventStreamOptions {
   since?: number;
   minReconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
+  /** Where the reconnect delays are waited; the real clock by default. */
+  clock?: Clock;
 }
 
 export interface EventSource {
@@ -84,6 +87,7 @@ export async function* streamEngineEvents(
   options: EventStreamOptions,
 ): AsyncGenerator<EngineEvent> {
   const { signal } = options;
+  const clock = options.clock ?? realClock;
   const minDelay = options.minReconnectDelayMs ?? 500;
   const maxDelay = options.maxReconnectDelayMs ?? 30_000;
   let delay = minDelay;
@@ -101,7 +105,7 @@ export async function* streamEngineEvents(
         retryInMs: delay,
         ...errorFields(err),
       });
-      await sleepUnlessAborted(delay, signal);
+      await clock.sleep(delay, signal);
       delay = Math.min(delay * 2, maxDelay);
       continue;
     }
@@ -133,15 +137,7 @@ export async function* streamEngineEvents(
       retryInMs: delay,
       error: brokenBy?.message,
     });
-    await sleepUnlessAborted(delay, signal);
+    await clock.sleep(delay, signal);
     delay = Math.min(delay * 2, maxDelay);
-  }
-}
-
-async function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
-  try {
-    await sleep(ms, undefined, { signal });
-  } catch (err) {
-    if (!signal.aborted) throw err;
   }
 }

@@ -1,6 +1,7 @@
 import { PassThrough } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import type Docker from "dockerode";
+import type { Clock } from "../runtime/clock.js";
+import { realClock } from "../runtime/clock.js";
 
 /** Exec output beyond this is dropped: health check commands don't need more. */
 export const EXEC_OUTPUT_LIMIT = 64 * 1024;
@@ -43,11 +44,16 @@ export function collectExecOutput(
 }
 
 /** The exit code of a finished exec; the engine may need a moment to record it after the output ends. */
-export async function execExitCode(exec: Docker.Exec, abortSignal: AbortSignal): Promise<number> {
+export async function execExitCode(
+  exec: Docker.Exec,
+  abortSignal: AbortSignal,
+  clock: Clock = realClock,
+): Promise<number> {
   // Bounded by the call's deadline, which aborts the signal.
   for (;;) {
     const inspect = await exec.inspect({ abortSignal });
     if (!inspect.Running && typeof inspect.ExitCode === "number") return inspect.ExitCode;
-    await sleep(EXEC_EXIT_POLL_MS, undefined, { signal: abortSignal });
+    await clock.sleep(EXEC_EXIT_POLL_MS, abortSignal);
+    if (abortSignal.aborted) throw abortSignal.reason;
   }
 }

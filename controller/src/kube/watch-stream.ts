@@ -87,33 +87,47 @@ export function openWatchStream(request: WatchStreamRequest): WatchStream {
     const status = res.statusCode ?? 0;
     settleConnected(status);
     res.setEncoding("utf8");
-    if (status !== 200) {
-      let text = "";
-      res.on("data", (chunk: string) => {
-        if (text.length < 64 * 1024) text += chunk;
-      });
-      res.on("end", () => finish(answerError(url, status, text)));
-      res.on("error", (err) => finish(err));
-      return;
-    }
-    let pending = "";
-    res.on("data", (chunk: string) => {
-      pending += chunk;
-      let newline = pending.indexOf("\n");
-      while (newline !== -1 && !finished) {
-        const line = pending.slice(0, newline).trim();
-        pending = pending.slice(newline + 1);
-        if (line) deliver(line);
-        newline = pending.indexOf("\n");
-      }
-    });
-    res.on("end", () => finish(undefined));
-    res.on("close", () => finish(undefined));
-    res.on("error", (err) => finish(err));
+    if (status !== 200) readErrorAnswer(res, (text) => finish(answerError(url, status, text)), finish);
+    else readEventLines(res, { finished: () => finished, deliver, finish });
   });
   req.end();
 
   return { connected, stop };
+}
+
+/** The body of an answer that is not a watch (at most 64 KiB of it), for the error. */
+function readErrorAnswer(
+  res: http.IncomingMessage,
+  onText: (text: string) => void,
+  onError: (err: Error) => void,
+): void {
+  let text = "";
+  res.on("data", (chunk: string) => {
+    if (text.length < 64 * 1024) text += chunk;
+  });
+  res.on("end", () => onText(text));
+  res.on("error", onError);
+}
+
+/** A watch's answer, one event per line, until it ends or the stream is finished. */
+function readEventLines(
+  res: http.IncomingMessage,
+  stream: { finished(): boolean; deliver(line: string): void; finish(err: Error | undefined): void },
+): void {
+  let pending = "";
+  res.on("data", (chunk: string) => {
+    pending += chunk;
+    let newline = pending.indexOf("\n");
+    while (newline !== -1 && !stream.finished()) {
+      const line = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      if (line) stream.deliver(line);
+      newline = pending.indexOf("\n");
+    }
+  });
+  res.on("end", () => stream.finish(undefined));
+  res.on("close", () => stream.finish(undefined));
+  res.on("error", (err) => stream.finish(err));
 }
 
 function answerError(url: URL, status: number, text: string): KubeApiError {

@@ -36,6 +36,27 @@ export function sleepWith(clock: Clock, ms: number, signal?: AbortSignal): Promi
   });
 }
 
+/**
+ * Settles as work does, or rejects with timeoutError() once ms have passed on the clock
+ * first. The work is not cancelled: a caller that can cancel it does so on the rejection.
+ */
+export async function withDeadline<T>(
+  clock: Clock,
+  ms: number,
+  work: Promise<T>,
+  timeoutError: () => Error,
+): Promise<T> {
+  let handle: TimerHandle | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    handle = clock.setTimeout(() => reject(timeoutError()), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    if (handle) clock.clearTimeout(handle);
+  }
+}
+
 class RealClock implements Clock {
   private nextId = 1;
   private readonly timers = new Map<number, NodeJS.Timeout>();

@@ -181,3 +181,44 @@ test("reconcilesFrom enqueues the mapped keys of every cached object again when 
   await again;
   await informer.stop();
 });
+
+test("watches with ignoreAdds maps changes and deletions, never an object appearing", async () => {
+  const clock = new FakeClock();
+  const client = new FakeKubeClient();
+  client.listResults.push({ items: [cm("listed")], resourceVersion: "1" });
+  const informer = new Informer(client, CONFIGMAPS, { clock });
+  const seen: string[] = [];
+  const controller = new Controller({
+    name: "unit-ignore-adds",
+    clock,
+    logger: new MemoryLogger(),
+    reconciler: { reconcile: async (req) => void seen.push(req.key) },
+  });
+  controller.watches(informer, (obj) => [`ns/of-${obj.metadata?.name ?? ""}`], undefined, {
+    ignoreAdds: true,
+  });
+  informer.start();
+  await informer.waitForSync();
+  const abort = new AbortController();
+  const running = controller.start(abort.signal);
+  await flushPromises();
+  const watch = client.watches.at(-1)!;
+  watch.emit({ type: "ADDED", object: { metadata: { namespace: "ns", name: "new", resourceVersion: "2" } } });
+  await flushPromises();
+  assert.deepEqual(seen, [], "neither the listed object nor a new one is mapped");
+  watch.emit({
+    type: "MODIFIED",
+    object: { metadata: { namespace: "ns", name: "new", resourceVersion: "3" } },
+  });
+  await flushPromises();
+  watch.emit({
+    type: "DELETED",
+    object: { metadata: { namespace: "ns", name: "listed", resourceVersion: "4" } },
+  });
+  await flushPromises();
+  // An update maps the old and the new object, so a key may be reconciled twice.
+  assert.deepEqual([...new Set(seen)], ["ns/of-new", "ns/of-listed"]);
+  abort.abort();
+  await running;
+  await informer.stop();
+});

@@ -133,18 +133,23 @@ export class Controller {
     return this.watches(informer, map, updatePredicate);
   }
 
-  /** Reconciles the keys `map` returns for each event of a related kind (children, references). */
+  /**
+   * Reconciles the keys `map` returns for each event of a related kind (children, references).
+   * `ignoreAdds`: an object appearing says nothing to this controller (only its changes and
+   * its going do), so a relist of thousands of them does not map each one.
+   */
   watches<T extends KubeObject>(
     informer: Informer<T>,
     map: MapFunc<T>,
     updatePredicate?: (oldObj: T, newObj: T) => boolean,
+    options: { ignoreAdds?: boolean } = {},
   ): this {
     this.informers.push(informer as unknown as Informer<KubeObject>);
     const enqueueAll = (obj: T): void => {
       for (const key of map(obj)) this.enqueue(key);
     };
     const handlers: EventHandlers<T> = {
-      onAdd: enqueueAll,
+      ...(options.ignoreAdds ? {} : { onAdd: enqueueAll }),
       onUpdate: (oldObj, newObj) => {
         if (updatePredicate && !updatePredicate(oldObj, newObj)) return;
         // A change can move a child from one owner to another: both need a look.

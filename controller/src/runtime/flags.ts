@@ -148,33 +148,46 @@ export function parseFlags<S extends FlagSpecs>(
       positional.push(arg);
       continue;
     }
-    const eq = arg.indexOf("=");
-    let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    let inline = eq === -1 ? undefined : arg.slice(eq + 1);
-    let entry = byName.get(name);
-    if (!entry && name.startsWith("no-") && inline === undefined) {
-      const negated = byName.get(name.slice(3));
-      if (negated && negated[1].type === "bool") {
-        entry = negated;
-        name = name.slice(3);
-        inline = "false";
-      }
+    const { key, spec, name, inline } = lookUpFlag(byName, arg);
+    if (inline !== undefined) given.set(key, inline);
+    else if (spec.type === "bool") given.set(key, "true");
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new FlagError(`flag --${name} needs a value`);
+      given.set(key, next);
+      i++;
     }
-    if (!entry) throw new FlagError(`unknown flag --${name} (see --help)`);
-    const [key, spec] = entry;
-    if (inline === undefined) {
-      if (spec.type === "bool") {
-        inline = "true";
-      } else {
-        const next = argv[i + 1];
-        if (next === undefined) throw new FlagError(`flag --${name} needs a value`);
-        inline = next;
-        i++;
-      }
-    }
-    given.set(key, inline);
   }
+  return { values: valuesOf(specs, given, env), positional, help };
+}
 
+/** The flag `--name` or `--name=value` names (`--no-name` is `--name=false` for a bool). */
+function lookUpFlag<K>(
+  byName: ReadonlyMap<string, [K, FlagSpec]>,
+  arg: string,
+): { key: K; spec: FlagSpec; name: string; inline: string | undefined } {
+  const eq = arg.indexOf("=");
+  let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+  let inline = eq === -1 ? undefined : arg.slice(eq + 1);
+  let entry = byName.get(name);
+  if (!entry && name.startsWith("no-") && inline === undefined) {
+    const negated = byName.get(name.slice(3));
+    if (negated && negated[1].type === "bool") {
+      entry = negated;
+      name = name.slice(3);
+      inline = "false";
+    }
+  }
+  if (!entry) throw new FlagError(`unknown flag --${name} (see --help)`);
+  return { key: entry[0], spec: entry[1], name, inline };
+}
+
+/** Each flag's value: given on the command line, else from its environment variable, else its default. */
+function valuesOf<S extends FlagSpecs>(
+  specs: S,
+  given: ReadonlyMap<keyof S, string>,
+  env: Readonly<Record<string, string | undefined>>,
+): FlagValues<S> {
   const values = {} as Record<keyof S, FlagValueOf[FlagType]>;
   for (const [key, spec] of Object.entries(specs) as Array<[keyof S, FlagSpec]>) {
     const fromFlag = given.get(key);
@@ -184,7 +197,7 @@ export function parseFlags<S extends FlagSpecs>(
       values[key] = convert(spec, fromEnv, describeSource(spec, true));
     else values[key] = spec.default;
   }
-  return { values: values as FlagValues<S>, positional, help };
+  return values as FlagValues<S>;
 }
 
 function formatDefault(spec: FlagSpec): string {

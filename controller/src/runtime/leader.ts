@@ -168,38 +168,14 @@ export class LeaderElector {
     const now = this.clock.now();
     const ref = { namespace: this.options.namespace, name: this.options.name };
     const leaseSeconds = Math.ceil(this.leaseDurationMs / 1000);
-    if (this.leader && this.ownLease) {
-      // The leader renews straight from the Lease it last wrote, as client-go does: its
-      // resourceVersion is the precondition, so a GET per renewal buys nothing. When someone
-      // else wrote the Lease meanwhile, the write fails and the usual read-then-decide follows.
-      try {
-        const spec = { ...this.ownLease.spec, renewTime: microTime(now) };
-        this.ownLease = await this.client.replace(LEASES, { ...this.ownLease, spec });
-        this.observe(this.ownLease);
-        return true;
-      } catch (err) {
-        this.ownLease = undefined;
-        this.log.debug("renewing from the last written lease failed, reading it", errorFields(err));
-      }
-    }
+    if (this.leader && this.ownLease && (await this.renewOwn(this.ownLease, now))) return true;
     try {
       let lease: Lease;
       try {
         lease = await this.client.get(LEASES, ref);
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        const created = await this.client.create(LEASES, {
-          apiVersion: "coordination.k8s.io/v1",
-          kind: "Lease",
-          metadata: { namespace: ref.namespace, name: ref.name },
-          spec: {
-            holderIdentity: this.options.identity,
-            leaseDurationSeconds: leaseSeconds,
-            acquireTime: microTime(now),
-            renewTime: microTime(now),
-            leaseTransitions: 0,
-          },
-        });
+        const created = await this.client.create(LEASES, this.newLease(now, leaseSeconds));
         this.observe(created);
         this.ownLease = created;
         return true;
@@ -232,6 +208,40 @@ export class LeaderElector {
       }
       return false;
     }
+  }
+
+  /**
+   * The leader renews straight from the Lease it last wrote, as client-go does: its
+   * resourceVersion is the precondition, so a GET per renewal buys nothing. When someone
+   * else wrote the Lease meanwhile, the write fails (false) and the usual read-then-decide
+   * follows.
+   */
+  private async renewOwn(own: Lease, now: number): Promise<boolean> {
+    try {
+      const spec = { ...own.spec, renewTime: microTime(now) };
+      this.ownLease = await this.client.replace(LEASES, { ...own, spec });
+      this.observe(this.ownLease);
+      return true;
+    } catch (err) {
+      this.ownLease = undefined;
+      this.log.debug("renewing from the last written lease failed, reading it", errorFields(err));
+      return false;
+    }
+  }
+
+  private newLease(now: number, leaseSeconds: number): Lease {
+    return {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: { namespace: this.options.namespace, name: this.options.name },
+      spec: {
+        holderIdentity: this.options.identity,
+        leaseDurationSeconds: leaseSeconds,
+        acquireTime: microTime(now),
+        renewTime: microTime(now),
+        leaseTransitions: 0,
+      },
+    };
   }
 
   private async release(): Promise<void> {

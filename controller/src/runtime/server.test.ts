@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ProbeServer } from "./server.js";
 import { createLogger } from "./log.js";
+import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 
 test("/healthz, /readyz and /metrics answer, and a failing check names itself", async (t) => {
   const server = new ProbeServer({ port: 0 });
@@ -30,4 +31,26 @@ test("/healthz, /readyz and /metrics answer, and a failing check names itself", 
 test("createLogger refuses an unknown level or format", () => {
   assert.throws(() => createLogger({ level: "loud" as "info" }), /invalid log level "loud"/);
   assert.throws(() => createLogger({ format: "xml" as "json" }), /invalid log format "xml"/);
+});
+
+test("a check that has not answered by checkTimeoutMs on the clock fails as timed out", async (t) => {
+  const clock = new FakeClock();
+  const server = new ProbeServer({ port: 0, clock, checkTimeoutMs: 2000 });
+  let called!: () => void;
+  const checking = new Promise<void>((resolve) => (called = resolve));
+  server.addReadyzCheck("stuck", () => {
+    called();
+    return new Promise<void>(() => undefined);
+  });
+  const { port } = await server.start();
+  t.after(() => server.stop());
+  const answer = fetch(`http://127.0.0.1:${port}/readyz`);
+  await checking;
+  clock.advance(1999);
+  await flushPromises();
+  assert.equal(clock.pendingTimers(), 1, "not timed out before checkTimeoutMs");
+  clock.advance(1);
+  const res = await answer;
+  assert.equal(res.status, 503);
+  assert.match(await res.text(), /\[-\]stuck failed: timed out after 2000 ms/);
 });

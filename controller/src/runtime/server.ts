@@ -1,6 +1,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import type { Clock } from "./clock.js";
+import { realClock, withDeadline } from "./clock.js";
 import type { Logger } from "./log.js";
 import { errorFields, nullLogger } from "./log.js";
 import { registry as defaultRegistry } from "./metrics.js";
@@ -17,6 +19,7 @@ export interface ProbeServerOptions {
   logger?: Logger;
   /** A check that takes longer than this fails. */
   checkTimeoutMs?: number;
+  clock?: Clock;
 }
 
 /** Serves /metrics, /healthz and /readyz (add ?verbose for per-check lines). */
@@ -128,19 +131,16 @@ export class ProbeServer {
 
   private async runCheck(check: Check): Promise<string | undefined> {
     const timeoutMs = this.options.checkTimeoutMs ?? 5_000;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
+      await withDeadline(
+        this.options.clock ?? realClock,
+        timeoutMs,
         Promise.resolve().then(check),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+        () => new Error(`timed out after ${timeoutMs} ms`),
+      );
       return undefined;
     } catch (err) {
       return err instanceof Error ? err.message : String(err);
-    } finally {
-      if (timer) clearTimeout(timer);
     }
   }
 }

@@ -1,3 +1,5 @@
+import type { Clock } from "./clock.js";
+import { realClock, withDeadline } from "./clock.js";
 import type { Logger } from "./log.js";
 import { errorFields, nullLogger } from "./log.js";
 
@@ -7,6 +9,7 @@ export interface ShutdownOptions {
   deadlineMs?: number;
   /** What ends the process once shutdown is complete; injected so tests don't exit. */
   exit?: (code: number) => void;
+  clock?: Clock;
 }
 
 /**
@@ -20,12 +23,14 @@ export class Shutdown {
   private readonly log: Logger;
   private readonly deadlineMs: number;
   private readonly exit: (code: number) => void;
+  private readonly clock: Clock;
   private running: Promise<void> | undefined;
 
   constructor(options: ShutdownOptions = {}) {
     this.log = (options.logger ?? nullLogger).child({ component: "shutdown" });
     this.deadlineMs = options.deadlineMs ?? 30_000;
     this.exit = options.exit ?? ((code) => process.exit(code));
+    this.clock = options.clock ?? realClock;
   }
 
   /** Aborted when shutdown begins. */
@@ -65,13 +70,6 @@ export class Shutdown {
   private async runSteps(reason: string): Promise<void> {
     this.log.info("shutting down", { reason, deadlineMs: this.deadlineMs });
     this.controller.abort();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`shutdown did not finish within ${this.deadlineMs} ms`)),
-        this.deadlineMs,
-      );
-    });
     const steps = (async () => {
       for (const step of [...this.steps].reverse()) {
         try {
@@ -83,11 +81,12 @@ export class Shutdown {
         }
       }
     })();
-    try {
-      await Promise.race([steps, deadline]);
-    } finally {
-      if (timer) clearTimeout(timer);
-    }
+    await withDeadline(
+      this.clock,
+      this.deadlineMs,
+      steps,
+      () => new Error(`shutdown did not finish within ${this.deadlineMs} ms`),
+    );
     this.log.info("shutdown complete", {});
   }
 }

@@ -7,8 +7,9 @@
  * Everything above it (the agent's reconciler, prober, status writes, heartbeats) is the
  * real code. The agent's unit-test engine (testing/fake-docker.ts) builds on it.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { LABELS } from "../api/vocabulary.js";
+import type { Clock } from "../runtime/clock.js";
+import { realClock } from "../runtime/clock.js";
 import type { AgentDeps } from "../agent/agent-role.js";
 import { ContainerNotFoundError, ImageNotFoundError } from "../docker/errors.js";
 import type { CallOptions, EngineInfo, PullOptions } from "../docker/options.js";
@@ -53,6 +54,8 @@ export interface SimulatedEngineOptions {
   random?: () => number;
   /** Milliseconds since the epoch for the containers' timestamps; Date.now unless a test fixes it. */
   now?: () => number;
+  /** Where the start latency is waited; the real clock by default. */
+  clock?: Clock;
   /** The id of the n-th container created (n from 1). */
   containerId?: (n: number) => string;
   /**
@@ -71,6 +74,7 @@ export class SimulatedEngine implements SimulatedDocker {
   private readonly behaviour: SimulatedBehaviour;
   private readonly random: () => number;
   private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly containerId: (n: number) => string;
   /** Each container's number, from 1 in the order created: its address derives from it. */
   private readonly numbers = new Map<string, number>();
@@ -87,6 +91,7 @@ export class SimulatedEngine implements SimulatedDocker {
     this.behaviour = options.behaviour ?? IMMEDIATE;
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? realClock;
     this.containerId = options.containerId ?? ((n) => `sim${n.toString(16).padStart(12, "0")}`);
     this.hostPorts = options.hostPorts ?? DYNAMIC_PORTS;
   }
@@ -172,7 +177,7 @@ export class SimulatedEngine implements SimulatedDocker {
 
   async startContainer(id: string): Promise<void> {
     this.mustGet(id);
-    if (this.behaviour.startLatencyMs > 0) await sleep(this.behaviour.startLatencyMs);
+    if (this.behaviour.startLatencyMs > 0) await this.clock.sleep(this.behaviour.startLatencyMs);
     // Removed while it was starting: the engine answers as it would for a gone container.
     const container = this.mustGet(id);
     // Starting a running container changes nothing (the engine answers 304).

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openBuildLog } from "./build-log.js";
 import { SourceError } from "./errors.js";
+import { FakeClock } from "../testing/fake-clock.js";
 import { directoryBytes, withinSize } from "./source-disk.js";
 
 async function scratch(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -15,24 +16,41 @@ async function scratch(t: { after: (fn: () => Promise<void>) => void }): Promise
 
 test("work that writes past the size limit is stopped through its signal and fails with RepositoryTooLarge", async (t) => {
   const dir = await scratch(t);
+  const clock = new FakeClock();
   let stoppedBy: unknown;
-  const failure = await withinSize(dir, 1024, "repository file:///x", undefined, async (signal) => {
-    await writeFile(join(dir, "big"), Buffer.alloc(4096));
-    // Git would go on writing; it is killed when the signal fires.
-    await new Promise<void>((resolve) => {
-      signal?.addEventListener("abort", () => {
-        stoppedBy = signal.reason;
-        resolve();
+  let written!: () => void;
+  const wrote = new Promise<void>((resolve) => (written = resolve));
+  const outcome = withinSize(
+    dir,
+    1024,
+    "repository file:///x",
+    undefined,
+    async (signal) => {
+      await writeFile(join(dir, "big"), Buffer.alloc(4096));
+      written();
+      // Git would go on writing; it is killed when the signal fires.
+      await new Promise<void>((resolve) => {
+        signal?.addEventListener("abort", () => {
+          stoppedBy = signal.reason;
+          resolve();
+        });
       });
-    });
-    throw new Error("killed");
-  }).catch((err: unknown) => err);
+      throw new Error("killed");
+    },
+    clock,
+  ).catch((err: unknown) => err);
+  await wrote;
+  assert.equal(stoppedBy, undefined, "not measured before the poll interval");
+  assert.equal(clock.pendingTimers(), 1, "the next measurement waits on the clock");
+  clock.advance(1000);
+  const failure = await outcome;
   assert.ok(failure instanceof SourceError && failure.reason === "RepositoryTooLarge", String(failure));
   assert.match(
     failure.message,
     /repository file:\/\/\/x takes more than 1 KiB on disk \(the agent's --max-repository-size\)/,
   );
   assert.equal(stoppedBy, failure, "the work was stopped, not left to finish");
+  assert.equal(clock.pendingTimers(), 0, "no measurement is left waiting");
 });
 
 test("work that ends within the limit passes; one that ends over it between two measurements still fails", async (t) => {

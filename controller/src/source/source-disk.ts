@@ -5,6 +5,8 @@
  */
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { Clock } from "../runtime/clock.js";
+import { realClock } from "../runtime/clock.js";
 import { SourceError } from "./errors.js";
 
 /** How often a directory git writes into is measured against its limit. */
@@ -42,6 +44,7 @@ export async function withinSize<T>(
   what: string,
   signal: AbortSignal | undefined,
   work: (signal: AbortSignal | undefined) => Promise<T>,
+  clock: Clock = realClock,
 ): Promise<T> {
   if (maxBytes === undefined) return await work(signal);
   const controller = new AbortController();
@@ -60,9 +63,14 @@ export async function withinSize<T>(
     }
   };
   let checking: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    checking = checking.then(check);
-  }, SIZE_POLL_MS);
+  const polling = new AbortController();
+  const poll = (async () => {
+    for (;;) {
+      await clock.sleep(SIZE_POLL_MS, polling.signal);
+      if (polling.signal.aborted) return;
+      checking = checking.then(check);
+    }
+  })();
   try {
     const result = await work(controller.signal);
     await checking;
@@ -72,7 +80,8 @@ export async function withinSize<T>(
   } catch (err) {
     throw tooLarge ?? err;
   } finally {
-    clearInterval(timer);
+    polling.abort();
+    await poll;
     signal?.removeEventListener("abort", onAbort);
   }
 }

@@ -45,13 +45,24 @@ const MIRROR_NAME = /^[0-9a-f]{24}\.git$/;
 const LOG_NAME = /^[0-9a-f]+-[0-9a-f]+\.log$/;
 
 export async function collectSources(options: SourceGcOptions): Promise<SourceGcResult> {
-  const { stateDir, logger } = options;
+  const { stateDir } = options;
   const cacheDir = join(stateDir, "git");
-  const reposDir = join(cacheDir, "repos");
-  const checkoutsDir = join(cacheDir, "checkouts");
   const logsDir = join(stateDir, "build-logs");
   const bytesBefore = (await directoryBytes(cacheDir)) + (await directoryBytes(logsDir));
+  const mirrorsRemoved = await removeMirrors(cacheDir, options);
+  const checkoutsRemoved = await removeCheckouts(join(cacheDir, "checkouts"), options.logger);
+  let logsRemoved = 0;
+  for (const namespace of await namesIn(logsDir)) {
+    for (const definition of await namesIn(join(logsDir, namespace))) {
+      logsRemoved += await removeLogs(logsDir, namespace, definition, options);
+    }
+  }
+  const bytesAfter = (await directoryBytes(cacheDir)) + (await directoryBytes(logsDir));
+  return { mirrorsRemoved, checkoutsRemoved, logsRemoved, bytesBefore, bytesAfter };
+}
 
+async function removeMirrors(cacheDir: string, options: SourceGcOptions): Promise<number> {
+  const reposDir = join(cacheDir, "repos");
   const wantedMirrors = new Set<string>();
   for (const url of options.repositories) {
     try {
@@ -60,61 +71,68 @@ export async function collectSources(options: SourceGcOptions): Promise<SourceGc
       // A URL Berth refuses has no mirror.
     }
   }
-  let mirrorsRemoved = 0;
+  let removed = 0;
   for (const name of await namesIn(reposDir)) {
     const mirror = join(reposDir, name);
     if (!MIRROR_NAME.test(name) || wantedMirrors.has(mirror)) continue;
     await withMirrorLock(mirror, () => rm(mirror, { recursive: true, force: true }));
-    mirrorsRemoved++;
-    logger?.info("removed the mirror of a repository no Instance here builds from", { mirror });
+    removed++;
+    options.logger?.info("removed the mirror of a repository no Instance here builds from", { mirror });
   }
+  return removed;
+}
 
-  let checkoutsRemoved = 0;
+async function removeCheckouts(checkoutsDir: string, logger: Logger | undefined): Promise<number> {
+  let removed = 0;
   for (const name of await namesIn(checkoutsDir)) {
     const checkout = join(checkoutsDir, name);
     if (checkoutsInUse.has(checkout)) continue;
-    // One just made may not be marked in use yet; a crash leaves old ones.
-    const modified = await stat(checkout).then(
-      (s) => s.mtimeMs,
-      () => 0,
-    );
-    if (Date.now() - modified < CHECKOUT_GRACE_MS) continue;
+    // One just made may not be marked in use yet; a crash leaves old ones. The file's time
+    // is the file system's, so it is compared with the wall clock.
+    if (Date.now() - (await modifiedAt(checkout)) < CHECKOUT_GRACE_MS) continue;
     await rm(checkout, { recursive: true, force: true });
-    checkoutsRemoved++;
+    removed++;
     logger?.info("removed a checkout left by an earlier process", { checkout });
   }
+  return removed;
+}
 
-  let logsRemoved = 0;
-  for (const namespace of await namesIn(logsDir)) {
-    for (const definition of await namesIn(join(logsDir, namespace))) {
-      const dir = join(logsDir, namespace, definition);
-      const logs = [];
-      for (const name of await namesIn(dir)) {
-        if (!LOG_NAME.test(name)) continue;
-        const modified = await stat(join(dir, name)).then(
-          (s) => s.mtimeMs,
-          () => 0,
-        );
-        logs.push({ name, modified });
-      }
-      logs.sort((a, b) => b.modified - a.modified);
-      const stillHere = options.definitions.has(`${namespace}/${definition}`);
-      let spared = 0;
-      for (const log of logs) {
-        const tag = `${BUILD_IMAGE_REPOSITORY_PREFIX}/${namespace}/${definition}:${log.name.slice(0, -4)}`;
-        if (options.imageTags.has(tag)) continue;
-        if (stillHere && spared < options.logsKeptPerDefinition) {
-          spared++;
-          continue;
-        }
-        await rm(join(dir, log.name), { force: true });
-        logsRemoved++;
-      }
-      if ((await namesIn(dir)).length === 0) await rm(dir, { recursive: true, force: true });
-    }
+/** The build logs of one Definition whose image is gone, but the newest kept ones. */
+async function removeLogs(
+  logsDir: string,
+  namespace: string,
+  definition: string,
+  options: SourceGcOptions,
+): Promise<number> {
+  const dir = join(logsDir, namespace, definition);
+  const logs = [];
+  for (const name of await namesIn(dir)) {
+    if (LOG_NAME.test(name)) logs.push({ name, modified: await modifiedAt(join(dir, name)) });
   }
-  const bytesAfter = (await directoryBytes(cacheDir)) + (await directoryBytes(logsDir));
-  return { mirrorsRemoved, checkoutsRemoved, logsRemoved, bytesBefore, bytesAfter };
+  logs.sort((a, b) => b.modified - a.modified);
+  const stillHere = options.definitions.has(`${namespace}/${definition}`);
+  let spared = 0;
+  let removed = 0;
+  for (const log of logs) {
+    const tag = `${BUILD_IMAGE_REPOSITORY_PREFIX}/${namespace}/${definition}:${log.name.slice(0, -4)}`;
+    if (options.imageTags.has(tag)) continue;
+    if (stillHere && spared < options.logsKeptPerDefinition) {
+      spared++;
+      continue;
+    }
+    await rm(join(dir, log.name), { force: true });
+    removed++;
+  }
+  if ((await namesIn(dir)).length === 0) await rm(dir, { recursive: true, force: true });
+  return removed;
+}
+
+/** A file's modification time; 0 when it cannot be read. */
+function modifiedAt(path: string): Promise<number> {
+  return stat(path).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
 }
 
 async function namesIn(dir: string): Promise<string[]> {

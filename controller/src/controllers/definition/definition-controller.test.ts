@@ -5,6 +5,7 @@ import { type DefinitionSpec } from "../../api/types.js";
 import { DEFINITIONS, INSTANCES } from "../../kube/resources.js";
 import { getCondition } from "../../runtime/conditions.js";
 import { DefinitionReconciler } from "./definition-controller.js";
+import { STATUS_COALESCE_MS } from "./status-pacing.js";
 import {
   NS,
   applyDefinition,
@@ -272,4 +273,42 @@ test("a Definition re-created under the same name never adopts or collides with 
   await runAll(world, "web");
   await world.reconcile(definitions, `${NS}/web`);
   assert.equal(world.server.peek(DEFINITIONS, { namespace: NS, name: "web" })?.status?.replicas, 2);
+});
+
+test("status: one more address within a second of the last write waits for the window; a gone one does not", async (t) => {
+  const { world, definitions } = await setup(t);
+  await applyDefinition(world, "web", web({ replicas: 3 }));
+  await world.reconcile(definitions, `${NS}/web`);
+  await runAll(world, "web");
+  const [a, b, c] = names(instances(world, "web"));
+  const serve = async (name: string, ready: boolean): Promise<void> => {
+    const address = { host: `${name}.invalid`, port: 8080, url: `http://${name}.invalid:8080` };
+    await world.server.patchStatus(INSTANCES, { namespace: NS, name }, { status: { ready, address } });
+    await world.settle();
+  };
+  const addresses = (): string[] | undefined =>
+    world.server.peek(DEFINITIONS, { namespace: NS, name: "web" })?.status?.addresses;
+  await serve(a!, false);
+  await serve(b!, false);
+  // The third stays not ready throughout: the conditions do not turn, only counts and addresses move.
+  await serve(c!, false);
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(addresses() ?? [], []);
+
+  await serve(a!, true);
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(addresses(), [`http://${a}.invalid:8080`], "the first address at once");
+
+  await serve(b!, true);
+  const waited = await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(addresses(), [`http://${a}.invalid:8080`], "the second waits for the window");
+  assert.ok(waited?.requeueAfterMs !== undefined && waited.requeueAfterMs <= STATUS_COALESCE_MS);
+
+  world.clock.advance(STATUS_COALESCE_MS);
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(addresses(), [`http://${a}.invalid:8080`, `http://${b}.invalid:8080`].sort());
+
+  await serve(a!, false);
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(addresses(), [`http://${b}.invalid:8080`], "an address that went is taken off at once");
 });

@@ -18,7 +18,7 @@ import {
 import { addFinalizer } from "../../runtime/finalizers.js";
 import { objectKey } from "../../runtime/informer.js";
 import { applyToReadySeconds, definitionReadyReplicas } from "../metrics.js";
-import { getCondition, setCondition, StatusWriter } from "../../runtime/conditions.js";
+import { getCondition, setCondition, statusEqual, StatusWriter } from "../../runtime/conditions.js";
 import type { SourceError } from "../../source/errors.js";
 import { controllerFor, type ControllerContext } from "../context.js";
 import { DELETION_RECHECK_MS, deleteInstances, finalizeDefinition } from "./deletion.js";
@@ -45,6 +45,7 @@ import {
 } from "./repository-commits.js";
 import { planRollout, rolloutSettings, type RolloutPlan } from "./rollout.js";
 import { aggregateStatus, desiredReplicas } from "./definition-status.js";
+import { statusWriteDelayMs } from "./status-pacing.js";
 
 export const DEFINITION_CONTROLLER = "definition";
 
@@ -54,6 +55,8 @@ export class DefinitionReconciler implements Reconciler {
   /** Per Definition key: the generation being timed for berth_apply_to_ready_seconds. */
   private readonly readyTimers = new Map<string, { generation: number; startedAt: number; done: boolean }>();
   private readonly commits: RepositoryCommits;
+  /** Per Definition key: when this controller last wrote its status, and what (status-pacing.ts). */
+  private readonly lastStatusWrite = new Map<string, { at: number; status: DefinitionStatus | undefined }>();
   /** Where a Definition whose repository lookup ended is sent (its controller's queue). */
   onRepositoryResolved: (key: string) => void = () => undefined;
 
@@ -145,12 +148,22 @@ export class DefinitionReconciler implements Reconciler {
       ctx.log.debug("waiting for the cache to show earlier changes", {});
     }
 
-    await this.writeStatus(definition, deploymentId, owned, views, dependencies, plan, sourceProblem);
+    const statusDelayMs = await this.writeStatus(
+      definition,
+      deploymentId,
+      owned,
+      views,
+      dependencies,
+      plan,
+      sourceProblem,
+    );
     this.context.trace.definitionPassed(definition);
     if (sourceProblem) this.reportSourceProblem(cached, sourceProblem);
     else this.reportDependencies(cached, dependencies);
 
     const requeueAfters: number[] = [];
+    // A progress-only status change waits for the rest of its window (status-pacing.ts).
+    if (statusDelayMs > 0) requeueAfters.push(statusDelayMs);
     // A branch moves without any event here: look at the repository again after a while.
     if (definition.spec.repository) requeueAfters.push(REPOSITORY_RECHECK_MS);
     if (waitingForCache) requeueAfters.push(Math.max(100, this.expectations.remainingMs(request.key, now)));
@@ -262,7 +275,7 @@ export class DefinitionReconciler implements Reconciler {
     dependencies: DependencyCheck,
     plan: RolloutPlan,
     sourceProblem?: SourceError,
-  ): Promise<void> {
+  ): Promise<number> {
     const aggregated = aggregateStatus({ definition, deploymentId, instances: views, dependencies, plan });
     if (sourceProblem) {
       aggregated.conditions = withSourceProblem(aggregated.conditions, sourceProblem);
@@ -278,13 +291,22 @@ export class DefinitionReconciler implements Reconciler {
       );
     }
     const status: DefinitionStatus = { ...aggregated.fields, conditions };
+    const key = objectKey(definition);
+    const next = { ...status, observedGeneration: definition.metadata.generation };
+    // Against this controller's own last write: the cache may not show it yet.
+    const last = this.lastStatusWrite.get(key);
+    const current = last?.status ?? definition.status;
+    const delayMs = statusWriteDelayMs(current, next, last?.at, now);
+    if (delayMs > 0 && !statusEqual(current, next)) return delayMs;
     this.recordReadiness(definition, plan, status);
-    await this.statusWriter.update(DEFINITIONS, definition, status);
+    const updated = await this.statusWriter.update(DEFINITIONS, definition, status);
+    if (updated) this.lastStatusWrite.set(key, { at: now, status: updated.status });
     this.context.trace.statusWritten(definition, status, owned);
     definitionReadyReplicas.set(
       { namespace: definition.metadata.namespace ?? "default", definition: definition.metadata.name ?? "" },
       status.readyReplicas ?? 0,
     );
+    return 0;
   }
 
   /** Observes berth_apply_to_ready_seconds once per generation, when it is fully rolled out. */
@@ -359,6 +381,7 @@ export class DefinitionReconciler implements Reconciler {
   private forget(key: string, namespace: string, name: string): void {
     this.expectations.lower(key);
     this.readyTimers.delete(key);
+    this.lastStatusWrite.delete(key);
     definitionReadyReplicas.remove({ namespace, definition: name });
   }
 }

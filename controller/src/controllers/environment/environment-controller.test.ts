@@ -17,7 +17,11 @@ import { ListInformer } from "../../testing/fake-informer.js";
 import { FakeKubeClient } from "../../testing/fake-kube-client.js";
 import type { ObjectRef } from "../../kube/client.js";
 import { DEFAULT_SETTINGS, type ControllerCaches, type ControllerContext } from "../context.js";
-import { EnvironmentReconciler } from "./environment-controller.js";
+import {
+  EnvironmentReconciler,
+  environmentOfDefinitionMayDiffer,
+  environmentOfInstanceMayDiffer,
+} from "./environment-controller.js";
 import { DeploymentSalt } from "../definition/deployment-salt.js";
 import { ReferencedContentHashes } from "../definition/referenced-content.js";
 import { ApplyTrace } from "../apply-trace.js";
@@ -280,4 +284,60 @@ test("a missing Node namespace is created when allowed; otherwise, or without th
   unbound.client.writeErrors.push(forbidden);
   await assert.rejects(unbound.reconcile());
   assert.match(unbound.events.events[0]?.message ?? "", /may not write Secrets in berth-node-node-a/);
+});
+
+test("watches: an Instance's status or a Definition's counts wake no delivery of its own; what an environment holds does", () => {
+  const instance = (fields: { nodeName?: string; phase?: string; deleting?: boolean; uid?: string } = {}) =>
+    ({
+      apiVersion: "berth.dev/v1alpha1",
+      kind: "Instance",
+      metadata: {
+        namespace: "team",
+        name: "web-1",
+        uid: fields.uid ?? "u1",
+        ...(fields.deleting ? { deletionTimestamp: "t" } : {}),
+      },
+      spec: {
+        definition: "web",
+        deploymentId: "d1",
+        ...(fields.nodeName ? { nodeName: fields.nodeName } : {}),
+      },
+      ...(fields.phase ? { status: { phase: fields.phase } } : {}),
+    }) as Instance;
+  const bound = instance({ nodeName: "node-a" });
+  assert.equal(
+    environmentOfInstanceMayDiffer(bound, instance({ nodeName: "node-a", phase: "Running" })),
+    false,
+  );
+  assert.equal(environmentOfInstanceMayDiffer(instance(), bound), true, "bound");
+  assert.equal(environmentOfInstanceMayDiffer(bound, instance({ nodeName: "node-a", deleting: true })), true);
+  assert.equal(environmentOfInstanceMayDiffer(bound, instance({ nodeName: "node-a", uid: "u2" })), true);
+
+  const definition = (status: Definition["status"], spec: Partial<Definition["spec"]> = {}, generation = 1) =>
+    ({
+      apiVersion: "berth.dev/v1alpha1",
+      kind: "Definition",
+      metadata: { namespace: "team", name: "web", generation },
+      spec: { image: { name: "registry.invalid/web:1", port: 8080 }, ...spec },
+      status,
+    }) as Definition;
+  const base = { observedGeneration: 1, deploymentId: "d1", readyReplicas: 1, addresses: ["http://a:1"] };
+  const now = definition(base);
+  assert.equal(
+    environmentOfDefinitionMayDiffer(now, definition({ ...base, readyReplicas: 2 })),
+    false,
+    "counts",
+  );
+  assert.equal(environmentOfDefinitionMayDiffer(now, definition({ ...base, deploymentId: "d2" })), true);
+  assert.equal(environmentOfDefinitionMayDiffer(now, definition({ ...base, observedGeneration: 2 })), true);
+  assert.equal(environmentOfDefinitionMayDiffer(now, definition(base, {}, 2)), true, "a new generation");
+  assert.equal(
+    environmentOfDefinitionMayDiffer(now, definition({ ...base, addresses: ["http://a:1", "http://b:1"] })),
+    false,
+    "addresses are its dependents' BERTH_DEP_* values, not its own Instances'",
+  );
+  assert.equal(
+    environmentOfDefinitionMayDiffer(now, definition(base, { env: [{ name: "A", value: "1" }] })),
+    true,
+  );
 });

@@ -11,6 +11,7 @@
  * last state names its Node) and a stray Secret found after a restart lead to the same
  * reconcile.
  */
+import { isDeepStrictEqual } from "node:util";
 import type { Definition, Instance } from "../../api/types.js";
 import { LABELS } from "../../api/vocabulary.js";
 import type { DeliveredEnvironment } from "../../environment/delivery.js";
@@ -226,6 +227,68 @@ function deliveredKeysOf(instances: readonly Instance[]): string[] {
   return keys;
 }
 
+/** Whether an Instance's change can change what its environment is or where it goes. */
+export function environmentOfInstanceMayDiffer(before: Instance, after: Instance): boolean {
+  return (
+    before.metadata.uid !== after.metadata.uid ||
+    before.metadata.deletionTimestamp !== after.metadata.deletionTimestamp ||
+    !isDeepStrictEqual(before.spec, after.spec)
+  );
+}
+
+/**
+ * Whether a Definition's change can change its own Instances' environments: its spec and the
+ * deployment its status calls current (its addresses are for its dependents, watched apart).
+ */
+export function environmentOfDefinitionMayDiffer(before: Definition, after: Definition): boolean {
+  return (
+    before.metadata.generation !== after.metadata.generation ||
+    before.status?.observedGeneration !== after.status?.observedGeneration ||
+    before.status?.deploymentId !== after.status?.deploymentId ||
+    !isDeepStrictEqual(before.spec, after.spec)
+  );
+}
+
+/** Which delivered environments a change of a Definition, Secret or ConfigMap reaches. */
+function deliveriesReachedBy(caches: ControllerContext["caches"]) {
+  const instancesOf = (namespace: string, definitions: ReadonlySet<string>): Instance[] =>
+    caches.instances.list(namespace).filter((i) => definitions.has(i.spec.definition));
+  const nameOf = (d: Definition) => d.metadata.name ?? "";
+  return {
+    /** Its own Instances' environments. */
+    ownInstances: (definition: Definition): string[] =>
+      deliveredKeysOf(instancesOf(definition.metadata.namespace ?? "default", new Set([nameOf(definition)]))),
+    /** Its dependents' environments (they hold its addresses as BERTH_DEP_* values). */
+    dependents: (definition: Definition): string[] => {
+      const namespace = definition.metadata.namespace ?? "default";
+      const graph = new Map(
+        caches.definitions.list(namespace).map((d) => [nameOf(d), d.spec.dependsOn ?? []] as const),
+      );
+      const dependents = dependentsOf(nameOf(definition), graph);
+      return dependents.length === 0 ? [] : deliveredKeysOf(instancesOf(namespace, new Set(dependents)));
+    },
+    /** The environments of Instances whose Definition (or pull secret) names the object. */
+    referencing: (kind: "Secret" | "ConfigMap", namespace: string, name: string): string[] => {
+      const definitions = new Set(
+        caches.definitions
+          .list(namespace)
+          .filter((d) =>
+            referencedObjects(runTemplateOf(d.spec)).some((r) => r.kind === kind && r.name === name),
+          )
+          .map(nameOf),
+      );
+      const instances = caches.instances
+        .list(namespace)
+        .filter(
+          (i) =>
+            definitions.has(i.spec.definition) ||
+            (kind === "Secret" && i.spec.template?.image?.pullSecret === name),
+        );
+      return deliveredKeysOf(instances);
+    },
+  };
+}
+
 /** The environment controller with its watches: whatever changes what an environment holds. */
 export function newEnvironmentController(
   context: ControllerContext,
@@ -239,45 +302,30 @@ export function newEnvironmentController(
     new EnvironmentReconciler(context, delivered, watchNamespace),
     context.settings.definitionWorkers,
   );
-  const instancesOf = (namespace: string, definitions: ReadonlySet<string>): Instance[] =>
-    caches.instances.list(namespace).filter((i) => definitions.has(i.spec.definition));
+  const reached = deliveriesReachedBy(caches);
   controller.for(delivered);
-  controller.watches(caches.instances, (instance) => deliveredKeysOf([instance]));
-  // A Definition's spec and status (its deploymentId) decide its environments; its status
-  // addresses are its dependents' BERTH_DEP_* values.
-  controller.watches(caches.definitions, (definition) => {
-    const namespace = definition.metadata.namespace ?? "default";
-    const name = definition.metadata.name ?? "";
-    const graph = new Map(
-      caches.definitions.list(namespace).map((d) => [d.metadata.name ?? "", d.spec.dependsOn ?? []] as const),
-    );
-    return deliveredKeysOf(instancesOf(namespace, new Set([name, ...dependentsOf(name, graph)])));
-  });
-  const referencing = (kind: "Secret" | "ConfigMap", namespace: string, name: string): string[] => {
-    const definitions = new Set(
-      caches.definitions
-        .list(namespace)
-        .filter((d) =>
-          referencedObjects(runTemplateOf(d.spec)).some((r) => r.kind === kind && r.name === name),
-        )
-        .map((d) => d.metadata.name ?? ""),
-    );
-    const instances = caches.instances
-      .list(namespace)
-      .filter(
-        (i) =>
-          definitions.has(i.spec.definition) ||
-          (kind === "Secret" && i.spec.template?.image?.pullSecret === name),
-      );
-    return deliveredKeysOf(instances);
-  };
+  // An Instance's status (its agent's writes) says nothing about its environment.
+  controller.watches(
+    caches.instances,
+    (instance) => deliveredKeysOf([instance]),
+    environmentOfInstanceMayDiffer,
+  );
+  // A Definition's spec and the deployment its status calls current decide its own
+  // Instances' environments; its addresses are its dependents' BERTH_DEP_* values (and
+  // nothing of its own Instances'). Its counts and conditions decide nothing.
+  controller.watches(caches.definitions, reached.ownInstances, environmentOfDefinitionMayDiffer);
+  controller.watches(
+    caches.definitions,
+    reached.dependents,
+    (before, after) => !isDeepStrictEqual(before.status?.addresses, after.status?.addresses),
+  );
   controller.watches(caches.secrets, (secret) =>
     instanceKeyOf(secret)
       ? []
-      : referencing("Secret", secret.metadata?.namespace ?? "", secret.metadata?.name ?? ""),
+      : reached.referencing("Secret", secret.metadata?.namespace ?? "", secret.metadata?.name ?? ""),
   );
   controller.watches(caches.configMaps, (configMap) =>
-    referencing("ConfigMap", configMap.metadata?.namespace ?? "", configMap.metadata?.name ?? ""),
+    reached.referencing("ConfigMap", configMap.metadata?.namespace ?? "", configMap.metadata?.name ?? ""),
   );
   return controller;
 }

@@ -14,7 +14,13 @@ import {
   readyNode,
   type World,
 } from "../../testing/reconciler-fixtures.js";
-import { SchedulerReconciler, UNSCHEDULABLE_RECHECK_MS } from "./scheduler-controller.js";
+import type { Instance, Node } from "../../api/types.js";
+import {
+  SchedulerReconciler,
+  UNSCHEDULABLE_RECHECK_MS,
+  leftItsNode,
+  nodeCouldMakeRoom,
+} from "./scheduler-controller.js";
 
 async function setup(t: TestContext, nodes: string[]) {
   const world = await newWorld();
@@ -161,4 +167,44 @@ test("a binding that fails stops holding its host port at once", async (t) => {
   await world.reconcile(scheduler, `${NS}/${second}`);
   assert.equal(nodeOf(world, second!), "node-a", "the failed binding left the port free");
   world.server.releaseWatchEvents();
+});
+
+const node = (ready: "True" | "False", spec: Partial<Node["spec"]> = {}, heartbeat = "t1"): Node => ({
+  apiVersion: "berth.dev/v1alpha1",
+  kind: "Node",
+  metadata: { name: "node-a" },
+  spec: { url: "tcp://node-a.invalid:2375", address: "node-a.invalid", ...spec },
+  status: {
+    lastHeartbeat: heartbeat,
+    conditions: [
+      { type: "Ready", status: ready, reason: "AgentReady", message: "", lastTransitionTime: "t0" },
+    ],
+  },
+});
+
+test("a Node's heartbeat makes no room; turning Ready or a change of its spec may", () => {
+  assert.equal(nodeCouldMakeRoom(node("True"), node("True", {}, "t2")), false, "a heartbeat");
+  assert.equal(nodeCouldMakeRoom(node("False"), node("True")), true, "turned Ready");
+  assert.equal(nodeCouldMakeRoom(node("True"), node("False")), true, "no longer Ready");
+  assert.equal(
+    nodeCouldMakeRoom(node("True"), node("True", { capacity: { instances: 20 } })),
+    true,
+    "more capacity",
+  );
+  assert.equal(nodeCouldMakeRoom(node("True"), node("True", { labels: { zone: "b" } })), true, "labels");
+});
+
+const instance = (nodeName?: string): Instance => ({
+  apiVersion: "berth.dev/v1alpha1",
+  kind: "Instance",
+  metadata: { namespace: NS, name: "web-1" },
+  spec: { definition: "web", deploymentId: "d", ...(nodeName ? { nodeName } : {}) },
+});
+
+test("an Instance gives room back only by leaving its Node; being bound takes room", () => {
+  assert.equal(leftItsNode(instance(), instance("node-a")), false, "a binding");
+  assert.equal(leftItsNode(instance("node-a"), instance("node-a")), false, "a status change");
+  assert.equal(leftItsNode(instance(), instance()), false, "unbound all along");
+  assert.equal(leftItsNode(instance("node-a"), instance()), true, "unbound again");
+  assert.equal(leftItsNode(instance("node-a"), instance("node-b")), true, "moved");
 });

@@ -9,7 +9,8 @@
  * the same host port, and a burst of Instances is bound in parallel, not one round trip each.
  */
 import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../../api/vocabulary.js";
-import { type Condition, type Instance, type InstanceStatus } from "../../api/types.js";
+import { isDeepStrictEqual } from "node:util";
+import { type Condition, type Instance, type InstanceStatus, type Node } from "../../api/types.js";
 import { INSTANCES } from "../../kube/resources.js";
 import { isNotFound } from "../../kube/errors.js";
 import type { Controller } from "../../runtime/controller.js";
@@ -23,7 +24,7 @@ import { removeFinalizer } from "../../runtime/finalizers.js";
 import { objectKey } from "../../runtime/informer.js";
 import { setCondition, StatusWriter } from "../../runtime/conditions.js";
 import { controllerFor, type ControllerContext } from "../context.js";
-import { isExternalInstance } from "../../api/vocabulary.js";
+import { isExternalInstance, nodeIsReady } from "../../api/vocabulary.js";
 import { schedule, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
 
 export const SCHEDULER_CONTROLLER = "scheduler";
@@ -31,8 +32,13 @@ export const SCHEDULER_CONTROLLER = "scheduler";
 /** An unschedulable Instance is looked at again this often even when nothing seems to change. */
 export const UNSCHEDULABLE_RECHECK_MS = 60_000;
 
-/** Bindings in flight at once: placements are still decided one after the other. */
-export const SCHEDULER_WORKERS = 8;
+/**
+ * Bindings in flight at once: placements are still decided one after the other (each is
+ * decided and assumed before its request goes out), so workers only overlap round trips. A
+ * binding is one small PATCH; with 8 the round trip under load (hundreds of ms on a busy API
+ * server) held a burst of thousands to ~10 bindings a second.
+ */
+export const SCHEDULER_WORKERS = 32;
 
 /** How long a binding counts as placed before the cache shows it (a lost event must not stick). */
 const ASSUME_TTL_MS = 30_000;
@@ -157,6 +163,16 @@ function placementOf(instance: Instance): Omit<PlacedInstance, "nodeName"> & Sch
   return placed;
 }
 
+/** Whether a Node's change can let an Instance fit that did not before: readiness or spec. */
+export function nodeCouldMakeRoom(before: Node, after: Node): boolean {
+  return nodeIsReady(before) !== nodeIsReady(after) || !isDeepStrictEqual(before.spec, after.spec);
+}
+
+/** Whether an Instance's change gives its room back: it was bound and is no longer there. */
+export function leftItsNode(before: Instance, after: Instance): boolean {
+  return before.spec.nodeName !== undefined && before.spec.nodeName !== after.spec.nodeName;
+}
+
 export function newSchedulerController(context: ControllerContext): Controller {
   const { caches } = context;
   const controller = controllerFor(
@@ -171,21 +187,24 @@ export function newSchedulerController(context: ControllerContext): Controller {
       .filter((i) => !i.spec.nodeName && !isExternalInstance(i))
       .map((i) => objectKey(i));
   controller.for(caches.instances);
-  // Room appears when a Node turns Ready or changes, or when an Instance goes away or moves.
-  controller.watches(caches.nodes, () => unbound());
+  // Room appears when a Node turns Ready or changes (not on every heartbeat), or when a bound
+  // Instance goes away or moves. A binding only takes room, and a terminating Instance keeps
+  // its room until it is gone: neither is worth a look at every unbound Instance (at
+  // thousands of Instances that look, per binding, was most of the scheduler's work).
+  controller.watches(caches.nodes, () => unbound(), nodeCouldMakeRoom);
+  controller.watches(caches.instances, (i) => (i.spec.nodeName ? unbound() : []), leftItsNode, {
+    ignoreAdds: true,
+  });
+  // placement.nodeSelector lives on the Definition; its status writes change nothing here.
   controller.watches(
-    caches.instances,
-    (i) => (i.spec.nodeName ? unbound() : []),
-    (before, after) =>
-      before.spec.nodeName !== after.spec.nodeName ||
-      before.metadata.deletionTimestamp !== after.metadata.deletionTimestamp,
-  );
-  // placement.nodeSelector lives on the Definition.
-  controller.watches(caches.definitions, (d) =>
-    caches.instances
-      .list(d.metadata.namespace)
-      .filter((i) => !i.spec.nodeName && !isExternalInstance(i) && i.spec.definition === d.metadata.name)
-      .map((i) => objectKey(i)),
+    caches.definitions,
+    (d) =>
+      caches.instances
+        .list(d.metadata.namespace)
+        .filter((i) => !i.spec.nodeName && !isExternalInstance(i) && i.spec.definition === d.metadata.name)
+        .map((i) => objectKey(i)),
+    (before, after) => !isDeepStrictEqual(before.spec.placement, after.spec.placement),
+    { ignoreAdds: true },
   );
   return controller;
 }

@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Instance } from "../api/types.js";
+import { NoopEventRecorder } from "../runtime/events.js";
+import { FakeClock } from "../testing/fake-clock.js";
+import { FakeKubeClient } from "../testing/fake-kube-client.js";
+import { InstanceStatusWriter } from "./instance-status-writer.js";
+
+const KEY = "ns/web-1";
+
+const at = (resourceVersion: string, phase: string): Instance =>
+  ({
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    metadata: { namespace: "ns", name: "web-1", resourceVersion },
+    spec: { definition: "web", deploymentId: "d", nodeName: "node-a" },
+    status: { phase },
+  }) as Instance;
+
+const newWriter = (): InstanceStatusWriter =>
+  new InstanceStatusWriter({
+    client: new FakeKubeClient(),
+    events: NoopEventRecorder,
+    clock: new FakeClock(),
+    nodeName: "node-a",
+  });
+
+test("two writes in a row: a cache showing the first is still behind the second", () => {
+  const writer = newWriter();
+  const scheduled = at("2", "Scheduled");
+  writer.remember(at("1", "Pending"), scheduled);
+  const running = at("3", "Running");
+  writer.remember(scheduled, running);
+
+  assert.equal(writer.latest(KEY, at("1", "Pending")), running, "the cache before both writes");
+  assert.equal(writer.latest(KEY, scheduled), running, "the cache showing only the first write");
+  const caughtUp = at("3", "Running");
+  assert.equal(writer.latest(KEY, caughtUp), caughtUp, "the cache showing the last write");
+  assert.equal(writer.latest(KEY, scheduled), scheduled, "forgotten once the cache caught up");
+});
+
+test("a change by someone else (a version this agent never wrote over) is taken from the cache", () => {
+  const writer = newWriter();
+  writer.remember(at("1", "Pending"), at("2", "Running"));
+  const other = at("7", "Terminating");
+  assert.equal(writer.latest(KEY, other), other);
+  assert.equal(writer.latest(KEY, at("1", "Pending"))?.metadata.resourceVersion, "1", "the record is gone");
+});
+
+test("a write over a version other than the last one written starts a new record", () => {
+  const writer = newWriter();
+  writer.remember(at("1", "Pending"), at("2", "Scheduled"));
+  // Someone else wrote 5 and the cache showed it; this agent wrote over 5.
+  const running = at("6", "Running");
+  writer.remember(at("5", "Scheduled"), running);
+  assert.equal(writer.latest(KEY, at("5", "Scheduled")), running);
+  const stale = at("1", "Pending");
+  assert.equal(writer.latest(KEY, stale), stale, "1 is no longer behind this record");
+});
+
+test("forget drops the record", () => {
+  const writer = newWriter();
+  writer.remember(at("1", "Pending"), at("2", "Running"));
+  writer.forget(KEY);
+  const cached = at("1", "Pending");
+  assert.equal(writer.latest(KEY, cached), cached);
+});
