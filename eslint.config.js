@@ -66,8 +66,6 @@ const LONG_FUNCTIONS = {
     "reconcileDefinition: split pending",
   ],
   "controller/src/controllers/scheduler/scheduler-controller.ts": [66, "reconcile: split pending"],
-  "controller/src/registry/server.ts": [63, "handle: split pending"],
-  "controller/src/controllers/discovery/discovery.ts": [69, "planSlices: split pending"],
 };
 
 /**
