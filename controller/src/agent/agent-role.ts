@@ -40,6 +40,7 @@ import { agentIdentity, lockAgentState } from "./identity.js";
 import { UnclaimedContainerLog, resolveInstallation } from "./installation.js";
 import { usageOf } from "./usage.js";
 import { StartTrace } from "./start-trace.js";
+import { ImagePresence, imagePresenceEvents } from "./image-presence.js";
 import { FIRST_CHECK_WAIT_MS } from "./running-instance.js";
 
 export interface AgentDeps {
@@ -48,7 +49,14 @@ export interface AgentDeps {
   docker?: AgentDocker &
     Pick<
       DockerEngine,
-      "events" | "buildImage" | "inspectImage" | "containerLogs" | "listImages" | "removeImage" | "info"
+      | "events"
+      | "imageEvents"
+      | "buildImage"
+      | "inspectImage"
+      | "containerLogs"
+      | "listImages"
+      | "removeImage"
+      | "info"
     >;
   logger: Logger;
   clock?: Clock;
@@ -164,6 +172,8 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
   trace.watch(informer);
   // Pulls and builds run apart from the reconcile workers; their end wakes the Instance.
   const preparations = new ImagePreparations({ limit: options.imageWork, onSettled: enqueue });
+  // Which images the engine has, asked once per image while the image event stream holds.
+  const imagePresence = new ImagePresence();
   const prober = new Prober({
     clock,
     logger,
@@ -217,6 +227,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
     privateImages,
     buildFailures,
     preparations,
+    imagePresence,
     trace,
     firstCheckWaitMs: FIRST_CHECK_WAIT_MS,
   });
@@ -291,6 +302,7 @@ export async function startAgent(input: AgentOptionsInput, deps: AgentDeps): Pro
       logger,
     }),
   );
+  manager.addRunnable(imagePresenceEvents({ docker, presence: imagePresence, clock, logger }));
   const diskGc = new DiskGarbageCollector({
     docker,
     installation,
