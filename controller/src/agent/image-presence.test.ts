@@ -146,3 +146,24 @@ test("a forgotten image is asked about again; an image the engine does not have 
   assert.equal(await presence.find(engine, "gone:1", signal), undefined);
   assert.equal(inspects, 4);
 });
+
+test("Instances that ask at the same moment share one inspect; one that gives up does not end it for the rest", async () => {
+  const presence = new ImagePresence();
+  let inspects = 0;
+  let release: () => void = () => undefined;
+  const engine = {
+    inspectImage: async (image: string) => {
+      inspects++;
+      await new Promise<void>((resolve) => (release = resolve));
+      return { id: "sha256:a", repoTags: [image], labels: {}, exposedPorts: [], createdAt: "" };
+    },
+  };
+  const cancelled = new AbortController();
+  const first = presence.find(engine, "app:1", cancelled.signal);
+  const others = Array.from({ length: 19 }, () => presence.find(engine, "app:1", signal));
+  cancelled.abort(new Error("the Instance was deleted"));
+  await assert.rejects(first, /deleted/);
+  release();
+  for (const answer of await Promise.all(others)) assert.equal(answer?.id, "sha256:a");
+  assert.equal(inspects, 1, "twenty Instances of one image, one inspect");
+});

@@ -24,8 +24,13 @@ export class ImagePresence {
   /** Counts the changes: an answer asked for before the latest one is not kept. */
   private changes = 0;
   private streamOpen = false;
+  /** Inspects under way, by image name, with the count of changes when they were asked. */
+  private readonly asking = new Map<string, { changes: number; answer: Promise<ImageInfo | undefined> }>();
 
-  /** The image as the engine has it (from the record while it holds), or undefined when it has none. */
+  /**
+   * The image as the engine has it (from the record while it holds), or undefined when it
+   * has none. Instances that ask at the same moment (a burst of one image) share one inspect.
+   */
   async find(
     docker: Pick<AgentDocker, "inspectImage">,
     name: string,
@@ -33,10 +38,27 @@ export class ImagePresence {
   ): Promise<ImageInfo | undefined> {
     const known = this.streamOpen ? this.known.get(name) : undefined;
     if (known) return known;
-    const asked = this.changes;
+    let asking = this.asking.get(name);
+    if (!asking || asking.changes !== this.changes) {
+      const changes = this.changes;
+      const answer = this.ask(docker, name, changes).finally(() => {
+        if (this.asking.get(name)?.answer === answer) this.asking.delete(name);
+      });
+      asking = { changes, answer };
+      this.asking.set(name, asking);
+    }
+    return await untilAborted(asking.answer, signal);
+  }
+
+  private async ask(
+    docker: Pick<AgentDocker, "inspectImage">,
+    name: string,
+    changes: number,
+  ): Promise<ImageInfo | undefined> {
     try {
-      const image = await docker.inspectImage(name, { signal });
-      if (this.streamOpen && asked === this.changes) this.known.set(name, image);
+      // Shared by every asker, so no one asker's cancellation ends it (the call has its timeout).
+      const image = await docker.inspectImage(name);
+      if (this.streamOpen && changes === this.changes) this.known.set(name, image);
       return image;
     } catch (err) {
       if (err instanceof ImageNotFoundError) return undefined;
@@ -64,6 +86,29 @@ export class ImagePresence {
   get size(): number {
     return this.known.size;
   }
+}
+
+/** The promise's outcome, or the signal's reason once it aborts first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(reasonOf(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(reasonOf(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+function reasonOf(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error("cancelled");
 }
 
 export interface ImagePresenceEventsOptions {
