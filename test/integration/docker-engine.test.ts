@@ -300,6 +300,34 @@ test("events report start, die and destroy of Berth's containers", async (t) => 
   assert.equal(byAction.get("destroy")?.labels[LABELS.managedBy], "berth");
 });
 
+test("image events report a tag and its removal, and the stream says when it is open", async (t) => {
+  const engine = engineFor(env().dockerHost);
+  const controller = new AbortController();
+  t.after(() => controller.abort());
+  const tag = `berth-test/image-events:${runId}`;
+  t.after(async () => {
+    await run(DEBIAN_DOCKER, ["rmi", tag], { env: { ...process.env, DOCKER_HOST: env().dockerHost } });
+  });
+  let connected = 0;
+  const actions: string[] = [];
+  const events = engine.imageEvents({ signal: controller.signal, onConnected: () => connected++ });
+  const reading = (async () => {
+    for await (const event of events) {
+      if (event.type !== "image") continue;
+      actions.push(event.action);
+      if (event.action === "untag") return;
+    }
+  })();
+  await waitFor("the image event stream to open", async () => connected > 0);
+  const docker = (args: string[]) =>
+    run(DEBIAN_DOCKER, args, { env: { ...process.env, DOCKER_HOST: env().dockerHost } });
+  assert.equal((await docker(["tag", images.echo, tag])).code, 0);
+  assert.equal((await docker(["rmi", tag])).code, 0);
+  await Promise.race([reading, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  assert.ok(actions.includes("tag"), `a tag event among ${actions.join(", ")}`);
+  assert.ok(actions.includes("untag"), `an untag event among ${actions.join(", ")}`);
+});
+
 test("buildImage returns the image id, and a failing step is a BuildFailedError", async (t) => {
   const engine = engineFor(env().dockerHost);
   const dir = await mkdtemp(join(tmpdir(), "berth-build-"));

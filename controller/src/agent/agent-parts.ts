@@ -39,12 +39,20 @@ import { UnclaimedContainerLog } from "./installation.js";
 import { usageOf } from "./usage.js";
 import { StartTrace } from "./start-trace.js";
 import { FIRST_CHECK_WAIT_MS } from "./running-instance.js";
+import { ImagePresence, imagePresenceEvents } from "./image-presence.js";
 
 /** The engine the agent drives: its Docker port plus what heartbeat, builds and GC read. */
 export type AgentEngine = AgentDocker &
   Pick<
     DockerEngine,
-    "events" | "buildImage" | "inspectImage" | "containerLogs" | "listImages" | "removeImage" | "info"
+    | "events"
+    | "imageEvents"
+    | "buildImage"
+    | "inspectImage"
+    | "containerLogs"
+    | "listImages"
+    | "removeImage"
+    | "info"
   >;
 
 const CONTROLLER_NAME = "agent-instance";
@@ -87,6 +95,8 @@ export interface InstanceParts {
   recorder: EventRecorder;
   reconciler: InstanceReconciler;
   preparations: ImagePreparations;
+  /** Which images the engine has, asked once per image while the image event stream holds. */
+  imagePresence: ImagePresence;
   prober: Prober;
   enqueue: (key: string) => void;
 }
@@ -127,6 +137,7 @@ export function addInstanceController(
   trace.watch(informer);
   // Pulls and builds run apart from the reconcile workers; their end wakes the Instance.
   const preparations = new ImagePreparations({ limit: options.imageWork, onSettled: enqueue });
+  const imagePresence = new ImagePresence();
   const prober = newProber(context, trace, enqueue);
   const reconciler = newReconciler(context, {
     informer,
@@ -134,6 +145,7 @@ export function addInstanceController(
     nodeCache,
     recorder,
     preparations,
+    imagePresence,
     prober,
     trace,
   });
@@ -150,7 +162,7 @@ export function addInstanceController(
     return key && context.inScope(key.split("/")[0]) ? [key] : [];
   });
   manager.add(controller);
-  return { informer, nodeCache, recorder, reconciler, preparations, prober, enqueue };
+  return { informer, nodeCache, recorder, reconciler, preparations, imagePresence, prober, enqueue };
 }
 
 function newProber(context: AgentContext, trace: StartTrace, enqueue: (key: string) => void): Prober {
@@ -176,7 +188,10 @@ function newProber(context: AgentContext, trace: StartTrace, enqueue: (key: stri
 
 function newReconciler(
   context: AgentContext,
-  parts: Pick<InstanceParts, "informer" | "nodeCache" | "recorder" | "preparations" | "prober"> & {
+  parts: Pick<
+    InstanceParts,
+    "informer" | "nodeCache" | "recorder" | "preparations" | "imagePresence" | "prober"
+  > & {
     environments: Informer<Secret>;
     trace: StartTrace;
   },
@@ -214,6 +229,7 @@ function newReconciler(
     privateImages: state.privateImages,
     buildFailures: state.buildFailures,
     preparations: parts.preparations,
+    imagePresence: parts.imagePresence,
     trace: parts.trace,
     firstCheckWaitMs: FIRST_CHECK_WAIT_MS,
   });
@@ -281,6 +297,7 @@ export function addRunnables(
       logger,
     }),
   );
+  manager.addRunnable(imagePresenceEvents({ docker, presence: parts.imagePresence, clock, logger }));
   manager.addRunnable(diskGc(context, parts.informer));
   // Pulls and builds in flight are cancelled once the Instance controller has drained.
   manager.addRunnable({

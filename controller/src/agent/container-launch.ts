@@ -6,6 +6,7 @@
 import type { Instance } from "../api/types.js";
 import { FIRST_UNPRIVILEGED_PORT } from "../api/vocabulary.js";
 import type { ContainerInfo } from "../docker/types.js";
+import { ImageNotFoundError } from "../docker/errors.js";
 import type { ReconcileContext, Result } from "../runtime/controller.js";
 import { errorFields } from "../runtime/log.js";
 import { inspectOrUndefined } from "./container-facts.js";
@@ -94,7 +95,14 @@ export class ContainerLauncher {
       privilegedPortsAllowed: privileged && (await this.options.privilegedPortsAllowed()),
       stopTimeoutSeconds: this.options.stopGraceSeconds,
     });
-    const id = await docker.createContainer(spec, { signal: context.signal });
+    let id: string;
+    try {
+      id = await docker.createContainer(spec, { signal: context.signal });
+    } catch (err) {
+      // The image went after it was found: the retry looks again (and pulls it).
+      if (err instanceof ImageNotFoundError) this.options.images.presence.forget(image.name);
+      throw err;
+    }
     this.options.trace?.reached(key, "container_created");
     try {
       await docker.startContainer(id, { signal: context.signal });

@@ -12,7 +12,6 @@
  */
 import type { ImageSource, Instance, RepositorySource } from "../api/types.js";
 import { ImageNotFoundError, RegistryAuthError } from "../docker/errors.js";
-import { type ImageInfo } from "../docker/types.js";
 import type { RegistryAuth } from "../docker/options.js";
 import { imageReferenceProblem } from "../docker/reference.js";
 import type { EventRecorder } from "../runtime/events.js";
@@ -27,6 +26,7 @@ import type { AgentDocker } from "./docker-port.js";
 import { REASONS } from "./instance-status.js";
 import { BuildFailures } from "./build-failures.js";
 import { PrivateImages } from "./private-images.js";
+import { ImagePresence } from "./image-presence.js";
 
 /** Builds (or finds) the image of a repository source; the source module's ensureSourceImage. */
 export type BuildSourceImage = (request: SourceImageRequest) => Promise<SourceImage>;
@@ -53,6 +53,8 @@ export interface InstanceImagesOptions {
   privateImages?: PrivateImages;
   /** Builds that failed for good; in memory only when absent. */
   buildFailures?: BuildFailures;
+  /** Which images the engine has; when absent (no image event stream), the engine is asked each time. */
+  presence?: ImagePresence;
 }
 
 /** Source failures the same commit gives every time: retried only when the Instance changes. */
@@ -74,10 +76,12 @@ const FULL_COMMIT = /^[0-9a-f]{40}$/;
 export class InstanceImages {
   private readonly failedBuilds: BuildFailures;
   private readonly privateImages: PrivateImages;
+  readonly presence: ImagePresence;
 
   constructor(private readonly options: InstanceImagesOptions) {
     this.privateImages = options.privateImages ?? new PrivateImages();
     this.failedBuilds = options.buildFailures ?? new BuildFailures();
+    this.presence = options.presence ?? new ImagePresence();
   }
 
   /**
@@ -106,7 +110,7 @@ export class InstanceImages {
       );
     }
     const policy = source.image.pullPolicy ?? "IfNotPresent";
-    const cached = policy === "Always" ? undefined : await findImage(docker, image.name, signal);
+    const cached = policy === "Always" ? undefined : await this.presence.find(docker, image.name, signal);
     if (cached) {
       await this.checkCachedImageAccess(instance, source.image, cached.id, pullAuth, signal);
       return image;
@@ -129,6 +133,7 @@ export class InstanceImages {
       const pulled = await docker.pullImage(image.name, { ...(auth ? { auth } : {}), signal });
       this.privateImages.pulled(pulled.id, registryHostOf(image.name), auth);
     } finally {
+      this.presence.forget(image.name);
       release();
     }
     return image;
@@ -236,20 +241,6 @@ export class InstanceImages {
     } finally {
       release?.();
     }
-  }
-}
-
-/** The image as the engine has it, or undefined when it has no such image. */
-async function findImage(
-  docker: Pick<AgentDocker, "inspectImage">,
-  image: string,
-  signal: AbortSignal,
-): Promise<ImageInfo | undefined> {
-  try {
-    return await docker.inspectImage(image, { signal });
-  } catch (err) {
-    if (err instanceof ImageNotFoundError) return undefined;
-    throw err;
   }
 }
 

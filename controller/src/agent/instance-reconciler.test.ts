@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Instance } from "../api/types.js";
 import { INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
-import { EngineUnreachableError, PortInUseError } from "../docker/errors.js";
+import { EngineUnreachableError, ImageNotFoundError, PortInUseError } from "../docker/errors.js";
 import type { ObjectRef } from "../kube/client.js";
 import type { JsonPatchOp } from "../kube/patch.js";
 import type { KubeObject, ResourceDescriptor, Secret } from "../kube/resources.js";
@@ -23,6 +23,7 @@ import { START_CHECK_MS } from "./command-failure.js";
 import { RESTARTS_LABEL, SERVICE_PORT_LABEL } from "./container-request.js";
 import { FakeDocker } from "../testing/fake-docker.js";
 import { ImagePreparations } from "./image-preparation.js";
+import { ImagePresence } from "./image-presence.js";
 import {
   InstanceReconciler,
   PREPARING_RECHECK_MS,
@@ -568,6 +569,36 @@ test("a missing image is pulled off the worker, and its end wakes the Instance t
   assert.deepEqual(woken, ["ns/web-0"], "the pull's end wakes the Instance");
   await reconcile();
   assert.deepEqual(docker.calls.slice(0, 2), ["pull other:2", "create c1"]);
+  prober.stopAll();
+});
+
+test("an image removed after it was found is pulled again: the create's No such image forgets it", async () => {
+  const presence = new ImagePresence();
+  presence.streaming(true);
+  const { docker, api, clock, reconcile, reconcileImage, prober } = setup(true, undefined, {
+    imagePresence: presence,
+  });
+  // A first Instance finds app:1; the record keeps it.
+  assert.ok(await presence.find(docker, "app:1", new AbortController().signal));
+  // The image goes without the event reaching the agent yet (docker rmi, an event still on its way).
+  docker.images.delete("app:1");
+  const create = docker.createContainer.bind(docker);
+  docker.createContainer = async (spec) => {
+    if (!docker.images.has(spec.image))
+      throw new ImageNotFoundError("create_container", spec.image, "No such image");
+    return await create(spec);
+  };
+  const failed = await reconcile();
+  assert.ok(failed?.requeueAfterMs !== undefined && failed.requeueAfterMs > 0, "retried later");
+  assert.ok(!docker.calls.some((call) => call.startsWith("pull")), "the record said it was there");
+  clock.advance(failed.requeueAfterMs);
+  await reconcileImage();
+  assert.deepEqual(
+    docker.calls.filter((call) => call.startsWith("pull") || call.startsWith("create")),
+    ["pull app:1", "create c1"],
+    "the retry pulled the image again, then created the container",
+  );
+  assert.equal(api.instance.status?.containerId, "c1");
   prober.stopAll();
 });
 

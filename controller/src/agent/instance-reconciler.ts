@@ -37,6 +37,7 @@ import { FailureReporter } from "./failure-report.js";
 import { ENGINE_DOWN_REASONS } from "./failure-policy.js";
 import { ImagePreparations } from "./image-preparation.js";
 import type { BuildSourceImage } from "./images.js";
+import type { ImagePresence } from "./image-presence.js";
 import { InstanceImages } from "./images.js";
 import { InstanceFinalizer, instanceContainers, removeContainers } from "./instance-finalizer.js";
 import { crashBackOff, removedOutside } from "./instance-observations.js";
@@ -93,6 +94,8 @@ export interface InstanceReconcilerOptions {
   privateImages?: PrivateImages;
   /** Builds that failed for good (kept in the state directory); in memory when absent. */
   buildFailures?: BuildFailures;
+  /** Which images the engine has, kept by the image event stream; the engine is asked each time when absent. */
+  imagePresence?: ImagePresence;
   /**
    * Where pulls and builds run, off the reconcile workers, with the node's limit; the agent
    * passes one that wakes the Instance when its image is ready. One that wakes nobody when absent.
@@ -138,6 +141,7 @@ export class InstanceReconciler implements Reconciler {
       buildSourceImage: options.buildSourceImage,
       ...(options.privateImages ? { privateImages: options.privateImages } : {}),
       ...(options.buildFailures ? { buildFailures: options.buildFailures } : {}),
+      ...(options.imagePresence ? { presence: options.imagePresence } : {}),
     });
     this.crashes = options.crashRecords ?? new CrashRecords(undefined, clock.now());
     this.preparations = preparations;

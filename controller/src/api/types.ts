@@ -648,7 +648,8 @@ export interface InstanceSpec {
   template?: RunTemplate;
   /**
    * environmentFrom says where the agent takes the container's environment and the image's
-   * registry credentials from. NodeSecret (what the controller sets): from the Secret the
+   * registry credentials from. NodeSecret (what the controller sets when the Definition has
+   * env, envFrom, dependsOn or a pull secret): from the Secret the
    * controller writes for this Instance in the namespace berth-node-<nodeName>, resolved
    * from the Definition's env, envFrom, pull secret and dependsOn; the template's env then
    * names the variables without their literal values. Absent: from the template alone,

@@ -4,7 +4,16 @@ import { nullLogger } from "../runtime/log.js";
 import type { ErrorContext } from "./error-classification.js";
 import type { DockerOperation } from "./errors.js";
 import { ContainerNotFoundError } from "./errors.js";
-import { type EngineEvent, type EventStreamOptions, streamEngineEvents } from "./events.js";
+import {
+  IMAGE_ACTIONS,
+  type EngineEvent,
+  type EventStreamOptions,
+  type ImageEvent,
+  type StreamRestartedEvent,
+  streamEngineEvents,
+  streamEvents,
+  toImageEvent,
+} from "./events.js";
 import { collectExecOutput, execExitCode } from "./exec.js";
 import { demuxLogs } from "./logs.js";
 import { type DockerObserver, prometheusDockerObserver } from "./metrics.js";
@@ -289,6 +298,29 @@ export class DockerEngine {
           ),
       },
       options,
+    );
+  }
+
+  /**
+   * Image events that change which image a name stands for (IMAGE_ACTIONS), of every image,
+   * until the signal aborts; reconnects like events().
+   */
+  imageEvents(options: EventStreamOptions): AsyncGenerator<ImageEvent | StreamRestartedEvent> {
+    return streamEvents(
+      {
+        engineUrl: this.url,
+        logger: this.logger,
+        connect: (since, signal) =>
+          this.run("events", {}, this.timeouts.requestMs, { signal }, (abortSignal) =>
+            this.docker.getEvents({
+              since,
+              filters: { type: ["image"], event: [...IMAGE_ACTIONS] },
+              abortSignal,
+            }),
+          ),
+      },
+      options,
+      toImageEvent,
     );
   }
 

@@ -2,7 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { nullLogger } from "../runtime/log.js";
-import { type EngineEvent, streamEngineEvents, toContainerEvent } from "./events.js";
+import {
+  type EngineEvent,
+  streamEngineEvents,
+  streamEvents,
+  toContainerEvent,
+  toImageEvent,
+} from "./events.js";
 import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 
 const dieMessage = {
@@ -98,4 +104,45 @@ test("streamEngineEvents ends when the consumer stops reading", async () => {
   }
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(destroyed, true);
+});
+
+test("image events are read, and the stream says when it is open and when it broke", async () => {
+  assert.deepEqual(toImageEvent({ Type: "image", Action: "delete", Actor: { ID: "sha256:a" }, time: 5 }), {
+    type: "image",
+    action: "delete",
+    image: "sha256:a",
+    time: 5,
+  });
+  assert.equal(toImageEvent(dieMessage), undefined);
+  const controller = new AbortController();
+  const said: string[] = [];
+  let connects = 0;
+  const source = {
+    engineUrl: "unix:///fake.sock",
+    logger: nullLogger,
+    connect: async () => {
+      connects++;
+      const untag = {
+        Type: "image",
+        Action: "untag",
+        Actor: { ID: "sha256:a" },
+        time: 1700000000 + connects,
+      };
+      return Readable.from([Buffer.from(`${JSON.stringify(untag)}\n`)]);
+    },
+  };
+  for await (const event of streamEvents(
+    source,
+    {
+      signal: controller.signal,
+      minReconnectDelayMs: 1,
+      onConnected: () => said.push("connected"),
+      onBroken: () => said.push("broken"),
+    },
+    toImageEvent,
+  )) {
+    said.push(event.type === "image" ? event.action : event.type);
+    if (connects === 2 && event.type === "image") controller.abort();
+  }
+  assert.deepEqual(said, ["connected", "untag", "broken", "connected", "stream-restarted", "untag"]);
 });

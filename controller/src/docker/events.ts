@@ -21,6 +21,21 @@ export interface ContainerEvent {
   time: number;
 }
 
+/**
+ * What changes which image a name stands for on the engine (an image removed, a tag moved,
+ * an image pulled, loaded or imported): whoever remembers images looks again.
+ */
+export const IMAGE_ACTIONS = ["delete", "untag", "tag", "pull", "load", "import"] as const;
+
+export interface ImageEvent {
+  type: "image";
+  action: string;
+  /** The image's id, or the name it was pulled or tagged as. */
+  image: string;
+  /** When the engine saw it, in seconds since the epoch. */
+  time: number;
+}
+
 /** The stream broke and was connected again: events may have been missed, so relist. */
 export interface StreamRestartedEvent {
   type: "stream-restarted";
@@ -32,6 +47,10 @@ export type EngineEvent = ContainerEvent | StreamRestartedEvent;
 export interface EventStreamOptions {
   /** Ends the stream. */
   signal: AbortSignal;
+  /** Called each time the stream is open (first and after every reconnect). */
+  onConnected?: () => void;
+  /** Called each time the stream broke (events may go missed until onConnected). */
+  onBroken?: () => void;
   /** Replay events from this time on (seconds since the epoch); only new events when absent. */
   since?: number;
   minReconnectDelayMs?: number;
@@ -76,16 +95,59 @@ export function toContainerEvent(message: JsonMessage): ContainerEvent | undefin
   return event;
 }
 
+/** An image event from the engine's /events message, or undefined for anything else. */
+export function toImageEvent(message: JsonMessage): ImageEvent | undefined {
+  if (message.Type !== "image" || typeof message.Action !== "string") return undefined;
+  const actor = message.Actor as { ID?: unknown } | undefined;
+  return {
+    type: "image",
+    action: message.Action,
+    image: typeof actor?.ID === "string" ? actor.ID : "",
+    time: typeof message.time === "number" ? message.time : 0,
+  };
+}
+
 /**
- * Yields container events until options.signal aborts, reconnecting with exponential
+ * Yields container events (or what `parse` makes of the messages) until options.signal aborts, reconnecting with exponential
  * backoff. A reconnect resumes from the last event's second (events in that second may
  * come twice; consumers reconcile state, so that is harmless) and is announced with a
  * stream-restarted event once the new stream is open.
  */
-export async function* streamEngineEvents(
+export function streamEngineEvents(
   source: EventSource,
   options: EventStreamOptions,
 ): AsyncGenerator<EngineEvent> {
+  return streamEvents(source, options, toContainerEvent);
+}
+
+/** One attempt to open the stream: the stream, or why it failed (logged unless aborted). */
+async function connectOnce(
+  source: EventSource,
+  since: number | undefined,
+  signal: AbortSignal,
+  retryInMs: number,
+): Promise<{ stream: NodeJS.ReadableStream } | { failure: DockerError }> {
+  try {
+    return { stream: await source.connect(since, signal) };
+  } catch (err) {
+    const failure = classifyDockerError(err, { operation: "events", engineUrl: source.engineUrl });
+    if (!signal.aborted) {
+      source.logger.warn("docker event stream connect failed", {
+        engine: source.engineUrl,
+        retryInMs,
+        ...errorFields(err),
+      });
+    }
+    return { failure };
+  }
+}
+
+/** streamEngineEvents for any kind of engine event: `parse` picks and shapes the messages. */
+export async function* streamEvents<E extends { time: number }>(
+  source: EventSource,
+  options: EventStreamOptions,
+  parse: (message: JsonMessage) => E | undefined,
+): AsyncGenerator<E | StreamRestartedEvent> {
   const { signal } = options;
   const clock = options.clock ?? realClock;
   const minDelay = options.minReconnectDelayMs ?? 500;
@@ -94,23 +156,18 @@ export async function* streamEngineEvents(
   let since = options.since;
   let brokenBy: DockerError | undefined;
   while (!signal.aborted) {
-    let stream: NodeJS.ReadableStream;
-    try {
-      stream = await source.connect(since, signal);
-    } catch (err) {
+    const connected = await connectOnce(source, since, signal, delay);
+    if ("failure" in connected) {
       if (signal.aborted) return;
-      brokenBy = classifyDockerError(err, { operation: "events", engineUrl: source.engineUrl });
-      source.logger.warn("docker event stream connect failed", {
-        engine: source.engineUrl,
-        retryInMs: delay,
-        ...errorFields(err),
-      });
+      brokenBy = connected.failure;
       await clock.sleep(delay, signal);
       delay = Math.min(delay * 2, maxDelay);
       continue;
     }
+    const stream = connected.stream;
     const destroy = () => (stream as unknown as { destroy(): void }).destroy();
     signal.addEventListener("abort", destroy, { once: true });
+    options.onConnected?.();
     try {
       if (brokenBy) {
         yield { type: "stream-restarted", error: brokenBy };
@@ -118,7 +175,7 @@ export async function* streamEngineEvents(
       }
       delay = minDelay;
       for await (const message of jsonLines(stream as AsyncIterable<Buffer>)) {
-        const event = toContainerEvent(message);
+        const event = parse(message);
         if (!event) continue;
         if (event.time > 0) since = event.time;
         yield event;
@@ -132,6 +189,7 @@ export async function* streamEngineEvents(
       destroy();
     }
     if (signal.aborted) return;
+    options.onBroken?.();
     source.logger.warn("docker event stream broke", {
       engine: source.engineUrl,
       retryInMs: delay,

@@ -15,15 +15,17 @@ function refOf(obj: KubeObject): { namespace?: string | undefined; name: string 
 }
 
 /**
- * The finalizer list changes as a JSON patch that first tests the list it read (or the
- * resourceVersion when there was none), so a concurrent change fails the patch (a
- * conflict, requeued) instead of being overwritten.
+ * The finalizer list changes as a JSON patch that first tests the list it read, so a
+ * concurrent change of the list fails the patch (a conflict, requeued) instead of being
+ * overwritten. When there was no list, the test is that there still is none (the API server
+ * takes a missing path as null): a change elsewhere in the object, such as another
+ * controller's status write on a new object, does not fail it.
  */
 function finalizerPatch(obj: KubeObject, next: string[]): JsonPatchOp[] {
   const current = obj.metadata?.finalizers;
   if (current === undefined) {
     return [
-      { op: "test", path: "/metadata/resourceVersion", value: obj.metadata?.resourceVersion ?? "" },
+      { op: "test", path: "/metadata/finalizers", value: null },
       { op: "add", path: "/metadata/finalizers", value: next },
     ];
   }

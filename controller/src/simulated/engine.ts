@@ -13,7 +13,13 @@ import { realClock } from "../runtime/clock.js";
 import type { AgentDeps } from "../agent/agent-role.js";
 import { ContainerNotFoundError, ImageNotFoundError } from "../docker/errors.js";
 import type { CallOptions, EngineInfo, PullOptions } from "../docker/options.js";
-import type { ContainerEvent, EngineEvent, EventStreamOptions } from "../docker/events.js";
+import type {
+  ContainerEvent,
+  EngineEvent,
+  EventStreamOptions,
+  ImageEvent,
+  StreamRestartedEvent,
+} from "../docker/events.js";
 import type {
   ContainerInfo,
   ContainerSpec,
@@ -297,6 +303,17 @@ export class SimulatedEngine implements SimulatedDocker {
       this.listeners.delete(listener);
       options.signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** No image of the simulated engine changes on its own: the stream stays open and quiet. */
+  async *imageEvents(options: EventStreamOptions): AsyncGenerator<ImageEvent | StreamRestartedEvent> {
+    options.onConnected?.();
+    if (!options.signal.aborted) {
+      await new Promise<void>((resolve) =>
+        options.signal.addEventListener("abort", () => resolve(), { once: true }),
+      );
+    }
+    yield* [];
   }
 
   private emit(action: ContainerEvent["action"], container: ContainerInfo): void {

@@ -38,7 +38,9 @@ export function applyJsonPatch(target: Json, ops: readonly JsonPatchOp[]): Json 
       throw new KubeApiError(422, `path ${op.path} does not exist`, undefined, op.op === "test");
     }
     if (op.op === "test") {
-      if (!jsonEqual(parent[last], op.value)) {
+      // As the API server does, a test for null passes on a missing path.
+      const missingIsNull = op.value === null && parent[last] === undefined;
+      if (!missingIsNull && !jsonEqual(parent[last], op.value)) {
         throw new KubeApiError(422, `test of ${op.path} failed`, undefined, true);
       }
     } else if (op.op === "add" || op.op === "replace") {

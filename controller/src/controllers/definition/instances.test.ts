@@ -10,6 +10,7 @@ import {
   freeOrdinals,
   instanceName,
   isOwnedBy,
+  needsDeliveredEnvironment,
   viewInstance,
 } from "./instances.js";
 
@@ -51,6 +52,28 @@ test("desiredInstance carries owner reference, labels, finalizer and hostPort", 
   assert.equal(instance.spec.hostPort, 9000);
   assert.ok(isOwnedBy(instance, definition));
   assert.ok(!isOwnedBy(instance, { ...definition, metadata: { ...definition.metadata, uid: "uid-2" } }));
+});
+
+test("only an Instance with an environment or a pull secret waits for a delivered one", () => {
+  const image = definition.spec.image!;
+  const bare = desiredInstance(definition, "0123456789abcdef", 0, { image });
+  assert.equal(bare.spec.environmentFrom, undefined, "nothing to deliver: the agent starts it at once");
+  const withSpec = (spec: Partial<Definition["spec"]>): Definition => ({
+    ...definition,
+    spec: { ...definition.spec, ...spec },
+  });
+  const needing: Array<Partial<Definition["spec"]>> = [
+    { env: [{ name: "GREETING", value: "hello" }] },
+    { envFrom: [{ configMapRef: { name: "settings" } }] },
+    { dependsOn: ["db"] },
+    { image: { ...image, pullSecret: "registry" } },
+  ];
+  for (const spec of needing) {
+    const instance = desiredInstance(withSpec(spec), "0123456789abcdef", 0, { image });
+    assert.equal(instance.spec.environmentFrom, "NodeSecret", JSON.stringify(spec));
+    assert.ok(needsDeliveredEnvironment(withSpec(spec).spec));
+  }
+  assert.ok(!needsDeliveredEnvironment(withSpec({ env: [], envFrom: [], dependsOn: [] }).spec));
 });
 
 function readyNode(status: "True" | "Unknown"): Node {

@@ -7,6 +7,7 @@ import {
   API_VERSION,
   type Condition,
   type Definition,
+  type DefinitionSpec,
   type Instance,
   type InstancePhase,
   type Node,
@@ -90,11 +91,26 @@ export function desiredInstance(
       definition: name,
       deploymentId,
       template: withoutLiteralValues(structuredClone(template)),
-      environmentFrom: "NodeSecret",
     },
   };
+  if (needsDeliveredEnvironment(definition.spec)) instance.spec.environmentFrom = "NodeSecret";
   if (definition.spec.hostPort !== undefined) instance.spec.hostPort = definition.spec.hostPort;
   return instance;
+}
+
+/**
+ * Whether an Instance of the Definition needs an environment delivered to its Node: it has
+ * variables, dependencies whose addresses it is offered, or a pull secret. One without any
+ * of them runs with an empty environment and no credentials, so its agent starts it without
+ * waiting for a delivery (a Secret write and a watch event after the binding).
+ */
+export function needsDeliveredEnvironment(spec: DefinitionSpec): boolean {
+  return (
+    (spec.env?.length ?? 0) > 0 ||
+    (spec.envFrom?.length ?? 0) > 0 ||
+    (spec.dependsOn?.length ?? 0) > 0 ||
+    spec.image?.pullSecret !== undefined
+  );
 }
 
 /** True when the Instance's controlling owner is this Definition (same uid). */

@@ -1,0 +1,124 @@
+/**
+ * What a pass of the Definition controller changes among its Instances: the ones the
+ * rollout plan deletes, then the ones it creates (deterministic names from the lowest free
+ * ordinals, in slow-start batches), each recorded in the expectations before the request so
+ * the next pass waits for the cache to show it.
+ */
+import { type Definition, type Instance, type RunTemplate } from "../../api/types.js";
+import { INSTANCES } from "../../kube/resources.js";
+import { isAlreadyExists, isNamespaceTerminating } from "../../kube/errors.js";
+import type { ReconcileContext } from "../../runtime/controller.js";
+import type { ControllerContext } from "../context.js";
+import { deleteInstances } from "./deletion.js";
+import type { Expectations } from "./expectations.js";
+import { desiredInstance, freeOrdinals } from "./instances.js";
+import type { RolloutPlan } from "./rollout.js";
+
+export class InstanceChanges {
+  constructor(
+    private readonly context: ControllerContext,
+    private readonly expectations: Expectations,
+  ) {}
+
+  /**
+   * Deletes and creates what the plan says; returns the names of the Instances created (an
+   * Instance whose create failed is not among them, and the failure is thrown after the
+   * batch it was in).
+   */
+  async carryOut(
+    key: string,
+    definition: Definition,
+    deploymentId: string,
+    template: RunTemplate,
+    plan: RolloutPlan,
+    owned: readonly Instance[],
+    ctx: ReconcileContext,
+  ): Promise<Instance[]> {
+    const namespace = definition.metadata.namespace ?? "default";
+    const name = definition.metadata.name ?? "";
+    const toDelete = owned.filter((i) => plan.delete.includes(i.metadata.name ?? ""));
+    if (toDelete.length > 0) {
+      this.expectations.expect(
+        key,
+        [],
+        toDelete.map((i) => i.metadata.name ?? ""),
+        this.context.clock.now(),
+      );
+      await deleteInstances(this.context, toDelete);
+      const names = toDelete.map((i) => i.metadata.name ?? "");
+      ctx.log.info("deleted instances", { instances: names });
+      this.context.events.event(
+        definition,
+        "Normal",
+        "InstancesDeleted",
+        `Deleted Instances ${names.join(", ")}.`,
+      );
+    }
+    if (plan.create === 0) return [];
+
+    const taken = new Set(this.context.caches.instances.list(namespace).map((i) => i.metadata.name ?? ""));
+    for (const pending of this.expectations.pendingCreates(key)) taken.add(pending);
+    const created: Instance[] = [];
+    const instances = freeOrdinals(name, deploymentId, taken, plan.create).map((ordinal) =>
+      desiredInstance(definition, deploymentId, ordinal, template),
+    );
+    // Slow start, as Kubernetes' ReplicaSets create Pods: batches of 1, 2, 4, ... side by side,
+    // so ten replicas cost four round trips, not ten, and a failing create stops after one.
+    for (let next = 0, batch = 1; next < instances.length; next += batch, batch *= 2) {
+      const outcomes = await Promise.allSettled(
+        instances.slice(next, next + batch).map((instance) => this.create(key, definition, instance)),
+      );
+      for (const outcome of outcomes)
+        if (outcome.status === "fulfilled" && outcome.value) created.push(outcome.value);
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+      if (failed) {
+        this.announceCreated(ctx, definition, deploymentId, created);
+        // The namespace is going away and will take this Definition with it: nothing to start.
+        if (isNamespaceTerminating(failed.reason)) {
+          ctx.log.debug("namespace is terminating, creating nothing", {});
+          return created;
+        }
+        throw failed.reason;
+      }
+    }
+    this.announceCreated(ctx, definition, deploymentId, created);
+    return created;
+  }
+
+  /** Creates one Instance; the stored object, or undefined when someone holds the name already. */
+  private async create(
+    key: string,
+    definition: Definition,
+    instance: Instance,
+  ): Promise<Instance | undefined> {
+    const instanceName = instance.metadata.name ?? "";
+    this.expectations.expect(key, [instanceName], [], this.context.clock.now());
+    try {
+      const stored = await this.context.client.create(INSTANCES, instance);
+      this.context.trace.instanceCreated(definition, instanceName);
+      return stored;
+    } catch (err) {
+      this.expectations.lower(key, instanceName);
+      // Someone holds the name (an Instance this cache has not seen yet): the next pass picks another.
+      if (isAlreadyExists(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private announceCreated(
+    ctx: ReconcileContext,
+    definition: Definition,
+    deploymentId: string,
+    created: readonly Instance[],
+  ): void {
+    if (created.length === 0) return;
+    const names = created.map((i) => i.metadata.name ?? "");
+    ctx.log.info("created instances", { instances: names, deploymentId });
+    this.context.events.event(
+      definition,
+      "Normal",
+      "InstancesCreated",
+      `Created Instances ${names.join(", ")} of deployment ${deploymentId.slice(0, 10)}.`,
+    );
+  }
+}

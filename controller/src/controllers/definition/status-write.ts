@@ -1,0 +1,115 @@
+/**
+ * The Definition's status as a pass writes it: aggregated from its Instances (pure, in
+ * definition-status.ts), conditions carried over with their transition times, written only
+ * when it changed; and the readiness metrics that follow from it (ready replicas, and
+ * berth_apply_to_ready_seconds once per generation). A progress-only change within a second
+ * of the last write waits out the second (status-pacing.ts).
+ */
+import { CONDITIONS } from "../../api/vocabulary.js";
+import { type Condition, type Definition, type DefinitionStatus, type Instance } from "../../api/types.js";
+import { DEFINITIONS } from "../../kube/resources.js";
+import { getCondition, setCondition, statusEqual, StatusWriter } from "../../runtime/conditions.js";
+import { objectKey } from "../../runtime/informer.js";
+import type { SourceError } from "../../source/errors.js";
+import type { ControllerContext } from "../context.js";
+import { applyToReadySeconds, definitionReadyReplicas } from "../metrics.js";
+import { aggregateStatus } from "./definition-status.js";
+import type { DependencyCheck } from "./dependencies.js";
+import type { InstanceView } from "./instances.js";
+import { withSourceProblem } from "./repository-commits.js";
+import type { RolloutPlan } from "./rollout.js";
+import { statusWriteDelayMs } from "./status-pacing.js";
+
+export interface StatusInputs {
+  definition: Definition;
+  deploymentId: string;
+  owned: readonly Instance[];
+  views: readonly InstanceView[];
+  dependencies: DependencyCheck;
+  plan: RolloutPlan;
+  sourceProblem?: SourceError | undefined;
+}
+
+export class DefinitionStatusWrites {
+  private readonly writer: StatusWriter;
+  /** Per Definition key: the generation being timed for berth_apply_to_ready_seconds. */
+  private readonly readyTimers = new Map<string, { generation: number; startedAt: number; done: boolean }>();
+  /** Per Definition key: when this controller last wrote its status, and what. */
+  private readonly lastWrite = new Map<string, { at: number; status: DefinitionStatus | undefined }>();
+
+  constructor(private readonly context: ControllerContext) {
+    this.writer = new StatusWriter(context.client);
+  }
+
+  /** Writes the status unless it must wait: then the milliseconds left to wait (0 when written). */
+  async write(inputs: StatusInputs): Promise<number> {
+    const { definition, deploymentId, owned, views, dependencies, plan, sourceProblem } = inputs;
+    const aggregated = aggregateStatus({
+      definition,
+      deploymentId,
+      instances: [...views],
+      dependencies,
+      plan,
+    });
+    if (sourceProblem) {
+      aggregated.conditions = withSourceProblem(aggregated.conditions, sourceProblem);
+      if (!deploymentId) delete aggregated.fields.deploymentId;
+    }
+    const now = this.context.clock.now();
+    let conditions: Condition[] = definition.status?.conditions ?? [];
+    for (const spec of aggregated.conditions) {
+      conditions = setCondition(
+        conditions,
+        { ...spec, observedGeneration: definition.metadata.generation },
+        now,
+      );
+    }
+    const status: DefinitionStatus = { ...aggregated.fields, conditions };
+    const key = objectKey(definition);
+    const next = { ...status, observedGeneration: definition.metadata.generation };
+    // Against this controller's own last write: the cache may not show it yet.
+    const last = this.lastWrite.get(key);
+    const current = last?.status ?? definition.status;
+    const delayMs = statusWriteDelayMs(current, next, last?.at, now);
+    if (delayMs > 0 && !statusEqual(current, next)) return delayMs;
+    this.recordReadiness(definition, plan, status);
+    const updated = await this.writer.update(DEFINITIONS, definition, status);
+    if (updated) this.lastWrite.set(key, { at: now, status: updated.status });
+    this.context.trace.statusWritten(definition, status, owned);
+    definitionReadyReplicas.set(
+      { namespace: definition.metadata.namespace ?? "default", definition: definition.metadata.name ?? "" },
+      status.readyReplicas ?? 0,
+    );
+    return 0;
+  }
+
+  /** The Definition is gone: its timer and its metric series go too. */
+  forget(key: string, namespace: string, name: string): void {
+    this.readyTimers.delete(key);
+    this.lastWrite.delete(key);
+    definitionReadyReplicas.remove({ namespace, definition: name });
+  }
+
+  /** Observes berth_apply_to_ready_seconds once per generation, when it is fully rolled out. */
+  private recordReadiness(definition: Definition, plan: RolloutPlan, status: DefinitionStatus): void {
+    const key = objectKey(definition);
+    const generation = definition.metadata.generation ?? 0;
+    let timer = this.readyTimers.get(key);
+    if (!timer || timer.generation !== generation) {
+      const previous = definition.status;
+      // Already ready at this generation (a restarted controller): nothing left to time.
+      const alreadyReady =
+        previous?.observedGeneration === generation &&
+        getCondition(previous.conditions, CONDITIONS.progressing)?.reason === "RolloutComplete";
+      const created = Date.parse(definition.metadata.creationTimestamp ?? "");
+      const startedAt = generation <= 1 && Number.isFinite(created) ? created : this.context.clock.now();
+      timer = { generation, startedAt, done: alreadyReady };
+      this.readyTimers.set(key, timer);
+    }
+    const ready = getCondition(status.conditions, CONDITIONS.ready)?.status === "True";
+    if (!timer.done && ready && plan.complete) {
+      timer.done = true;
+      applyToReadySeconds.observe(Math.max(0, this.context.clock.now() - timer.startedAt) / 1000);
+    }
+  }
+}
