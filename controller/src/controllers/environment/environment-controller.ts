@@ -300,7 +300,10 @@ export function newEnvironmentController(
     context,
     ENVIRONMENT_CONTROLLER,
     new EnvironmentReconciler(context, delivered, watchNamespace),
-    context.settings.definitionWorkers,
+    // One delivery per Instance, each mostly a wait on the API server: a burst of bindings
+    // (many Instances per Definition) must not wait behind 16 round trips at a time, or
+    // the agents, finding no environment for seconds, say so in a status write and an Event.
+    2 * context.settings.definitionWorkers,
   );
   const reached = deliveriesReachedBy(caches);
   controller.for(delivered);
