@@ -121,6 +121,30 @@ test("conflicts are requeued without counting as errors", async () => {
   await stop();
 });
 
+test("a 404 for an object its cache no longer holds ends the key quietly; for one it still holds, it retries", async () => {
+  const attempts = new Map<string, number>();
+  const notFound = () => new KubeApiError(404, "not found", { reason: "NotFound", code: 404 });
+  const { controller, clock, stop, logger } = await setup(
+    "unit-gone",
+    async (req) => {
+      attempts.set(req.key, (attempts.get(req.key) ?? 0) + 1);
+      throw notFound();
+    },
+    [cm("cached")],
+  );
+  controller.enqueue("ns/gone");
+  await flushPromises();
+  await clock.advanceAsync(5 + 10 + 20, 1);
+  assert.equal(attempts.get("ns/gone"), 1);
+  assert.ok((attempts.get("ns/cached") ?? 0) >= 3, "a 404 about something else is an error, retried");
+  assert.ok(
+    logger.lines.some((l) => l.level === "error" && l.fields.name === "cached"),
+    "and logged as one",
+  );
+  assert.ok(!logger.lines.some((l) => l.level === "error" && l.fields.name === "gone"));
+  await stop();
+});
+
 test("requeueAfterMs reconciles again after that time", async () => {
   let calls = 0;
   const { controller, clock, stop } = await setup("unit-after", async () => {

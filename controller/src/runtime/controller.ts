@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import PQueue from "p-queue";
-import { isConflict, isPatchTestFailed } from "../kube/errors.js";
+import { isConflict, isNotFound, isPatchTestFailed } from "../kube/errors.js";
 import type { KubeObject } from "../kube/resources.js";
 import type { Clock } from "./clock.js";
 import { realClock } from "./clock.js";
@@ -316,11 +316,30 @@ export class Controller {
       log.debug("conflict, requeueing", errorFields(err));
       return;
     }
+    if (isNotFound(err) && this.primaryGone(key)) {
+      // A write to the object itself, which went away while the pass ran: its delete event
+      // has ended (or will end) the key, and a retry would only fail the same way.
+      queue.forget(key);
+      reconcileTotal.inc({ ...labels, result: "success" });
+      log.debug("the object went away during the pass", errorFields(err));
+      return;
+    }
     if (!(err instanceof Error)) reconcilePanics.inc(labels);
     queue.addRateLimited(key);
     reconcileErrors.inc(labels);
     reconcileTotal.inc({ ...labels, result: "error" });
     log.error("reconcile failed", { ...errorFields(err), retries: queue.numRequeues(key) });
+  }
+
+  /**
+   * Whether the key names an object of this controller's own kind (for()) that its cache no
+   * longer holds. False for a controller whose keys are not its objects' own.
+   */
+  private primaryGone(key: string): boolean {
+    const own = this.primaries.filter((p) => p.map === mapToSelf);
+    if (own.length === 0) return false;
+    const { namespace, name } = parseKey(key);
+    return own.every((p) => p.informer.get(namespace, name) === undefined);
   }
 
   private newQueue(): WorkQueue {
