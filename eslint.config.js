@@ -79,8 +79,6 @@ const RAW_TIMERS_ALLOWED = {
   "controller/src/registry/service-reads.ts":
     "an open event stream's keepalive and re-authorization timers, tied to its socket",
   "controller/src/client/registry-client.ts": "the berth/client package depends on nothing of Berth",
-  "controller/src/controllers/definition/repository-commits.ts":
-    "the lookup deadline: move to the clock (withDeadline) when the folder is split",
 };
 
 function rawTimerRules() {

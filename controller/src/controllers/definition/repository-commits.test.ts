@@ -122,7 +122,8 @@ test("a repository that never answers holds up no reconcile, and counts as unrea
     { commit: COMMIT_A },
     "another one answers",
   );
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(woken, [], "not before the lookup timeout");
+  await clock.advanceAsync(50);
   assert.deepEqual(woken, ["ns/slow"]);
   const answer = commits.resolve(hanging, "ns/slow");
   assert.ok("error" in answer && answer.error.reason === "RepositoryUnreachable", JSON.stringify(answer));

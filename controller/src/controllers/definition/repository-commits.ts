@@ -13,7 +13,7 @@
  */
 import { CONDITIONS } from "../../api/vocabulary.js";
 import type { RepositorySource, RunTemplate } from "../../api/types.js";
-import type { Clock } from "../../runtime/clock.js";
+import { type Clock, withDeadline } from "../../runtime/clock.js";
 import type { FileRepositoryPolicy } from "../../source/file-repositories.js";
 import { resolveRepositoryCommit, type GitOptions } from "../../source/git.js";
 import { redactUrl } from "../../source/repository-url.js";
@@ -30,7 +30,7 @@ const LOOKUPS_AT_ONCE = 8;
 export type CommitResolution = { commit: string } | { error: SourceError };
 
 export interface RepositoryCommitsOptions {
-  clock: Pick<Clock, "now">;
+  clock: Clock;
   ttlMs?: number;
   /** Where file:// repositories may be; none when absent. */
   fileRepositories?: FileRepositoryPolicy;
@@ -138,21 +138,16 @@ export class RepositoryCommits {
       ...(this.options.fileRepositories ? { fileRepositories: this.options.fileRepositories } : {}),
     };
     const timeoutMs = this.options.lookupTimeoutMs ?? QUERY_TIMEOUT_MS + 5000;
-    return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new SourceError(
-            "RepositoryUnreachable",
-            `repository ${redactUrl(repository.url)} gave no answer within ${Math.round(timeoutMs / 1000)} s`,
-          ),
-        );
-      }, timeoutMs);
-      timer.unref();
-      Promise.resolve()
-        .then(() => lookup(repository, git))
-        .then(resolve, reject)
-        .finally(() => clearTimeout(timer));
-    });
+    return withDeadline(
+      this.options.clock,
+      timeoutMs,
+      Promise.resolve().then(() => lookup(repository, git)),
+      () =>
+        new SourceError(
+          "RepositoryUnreachable",
+          `repository ${redactUrl(repository.url)} gave no answer within ${Math.round(timeoutMs / 1000)} s`,
+        ),
+    );
   }
 }
 
