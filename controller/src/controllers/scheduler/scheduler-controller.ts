@@ -53,7 +53,7 @@ export class SchedulerReconciler implements Reconciler {
   }
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
-    const { caches, client, clock, events } = this.context;
+    const { caches, client, clock } = this.context;
     const instance = caches.instances.get(request.namespace, request.name);
     this.expireAssumptions(clock.now());
     if (!instance || instance.spec.nodeName || isExternalInstance(instance)) {
@@ -75,34 +75,46 @@ export class SchedulerReconciler implements Reconciler {
     const candidate = this.candidateOf(instance);
     const result = schedule(candidate, caches.nodes.list(), this.placedInstances());
     if (result.node !== undefined) {
-      // Assumed before the request goes out: the next placement, on another worker, counts it.
-      this.assumed.set(request.key, {
-        placed: { ...placementOf(instance), nodeName: result.node },
-        at: clock.now(),
-      });
-      try {
-        await client.mergePatch(
-          INSTANCES,
-          { namespace: instance.metadata.namespace, name: request.name },
-          {
-            metadata: {
-              resourceVersion: instance.metadata.resourceVersion,
-              labels: { [LABELS.node]: result.node },
-            },
-            spec: { nodeName: result.node },
-          },
-        );
-      } catch (err) {
-        this.assumed.delete(request.key);
-        if (isNotFound(err)) return;
-        throw err;
-      }
-      this.context.trace.bound(instance);
-      ctx.log.info("bound instance", { node: result.node });
-      events.event(instance, "Normal", "Scheduled", `Bound to node ${result.node}.`);
+      await this.bind(request.key, instance, result.node, ctx);
       return;
     }
+    return await this.reportUnschedulable(instance, result, ctx);
+  }
 
+  /** Binds the Instance to the node, assumed placed there before the request goes out. */
+  private async bind(key: string, instance: Instance, node: string, ctx: ReconcileContext): Promise<void> {
+    const { client, clock, events } = this.context;
+    // Assumed before the request goes out: the next placement, on another worker, counts it.
+    this.assumed.set(key, { placed: { ...placementOf(instance), nodeName: node }, at: clock.now() });
+    try {
+      await client.mergePatch(
+        INSTANCES,
+        { namespace: instance.metadata.namespace, name: instance.metadata.name ?? "" },
+        {
+          metadata: {
+            resourceVersion: instance.metadata.resourceVersion,
+            labels: { [LABELS.node]: node },
+          },
+          spec: { nodeName: node },
+        },
+      );
+    } catch (err) {
+      this.assumed.delete(key);
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    this.context.trace.bound(instance);
+    ctx.log.info("bound instance", { node });
+    events.event(instance, "Normal", "Scheduled", `Bound to node ${node}.`);
+  }
+
+  /** No node fits: the Scheduled condition and a FailedScheduling Event say why, once per reason. */
+  private async reportUnschedulable(
+    instance: Instance,
+    result: { reason: string; message: string },
+    ctx: ReconcileContext,
+  ): Promise<Result> {
+    const { clock, events } = this.context;
     const previous = instance.status?.conditions?.find((c) => c.type === CONDITIONS.scheduled);
     if (previous?.status !== "False" || previous.message !== result.message) {
       events.event(instance, "Warning", "FailedScheduling", result.message);
