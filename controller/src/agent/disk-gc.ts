@@ -19,7 +19,7 @@ import { collectImages, filesystemUsagePercent } from "./image-gc.js";
 import { pinnedCommitOf } from "./images.js";
 
 export interface DiskGcOptions {
-  docker: Pick<DockerEngine, "listImages" | "removeImage" | "listContainers">;
+  docker: Pick<DockerEngine, "listImages" | "removeImage" | "listContainers" | "inspectImage">;
   installation: string;
   /** The agent's namespace scope; "" for all. */
   namespace: string;

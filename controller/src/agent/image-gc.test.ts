@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { ContainerSummary, ImageSummary } from "../docker/types.js";
+import type { ContainerSummary, ImageInfo, ImageSummary } from "../docker/types.js";
 import { nullLogger } from "../runtime/log.js";
-import { collectImages, type ImageGcOptions } from "./image-gc.js";
+import { collectImages, nanosOf, type ImageGcOptions } from "./image-gc.js";
 
 const INSTALLATION = "inst-a";
 
@@ -11,6 +11,9 @@ class Images {
   readonly images: ImageSummary[] = [];
   readonly inUseByContainers = new Set<string>();
   readonly removed: string[] = [];
+  /** Creation times as inspect gives them (to the nanosecond), where a test sets one. */
+  readonly preciseCreated = new Map<string, string>();
+  readonly inspected: string[] = [];
   add(
     tag: string,
     createdAt: number,
@@ -35,6 +38,19 @@ class Images {
   }
   listContainers(): Promise<ContainerSummary[]> {
     return Promise.resolve([]);
+  }
+  inspectImage(tag: string): Promise<ImageInfo> {
+    this.inspected.push(tag);
+    const image = this.images.find((candidate) => candidate.repoTags.includes(tag));
+    if (!image) return Promise.reject(new Error(`no such image ${tag}`));
+    const createdAt = this.preciseCreated.get(tag) ?? new Date(image.createdAt).toISOString();
+    return Promise.resolve({
+      id: image.id,
+      repoTags: image.repoTags,
+      labels: image.labels,
+      exposedPorts: [],
+      createdAt,
+    });
   }
 }
 
@@ -80,6 +96,7 @@ test("above the high threshold, older kept images go too, oldest first, until be
       docker: {
         listImages: (labels) => images.listImages(labels),
         listContainers: () => images.listContainers(),
+        inspectImage: (tag) => images.inspectImage(tag),
         removeImage: async (tag) => {
           const outcome = await images.removeImage(tag);
           if (outcome === "removed") usage -= 4;
@@ -116,4 +133,36 @@ test("an agent scoped to a namespace collects only that namespace's builds", asy
   }
   await collectImages(options(images, { namespace: "team-a", keepPerDefinition: 1 }));
   assert.deepEqual(images.removed, ["berth-build/team-a/web:c2-r", "berth-build/team-a/web:c1-r"]);
+});
+
+test("builds made within one second are told apart by their own creation time: the later ones stay", async () => {
+  const images = new Images();
+  const second = Date.UTC(2026, 10, 30, 8, 41, 42);
+  // Listed in the order that would keep the wrong two, all in the same second.
+  const fractions = { c1: "000000100", c4: "9", c2: "5", c3: "75" };
+  for (const [commit, fraction] of Object.entries(fractions)) {
+    const tag = `berth-build/ns/web:${commit}-r`;
+    images.add(tag, second);
+    images.preciseCreated.set(tag, `2026-11-30T08:41:42.${fraction}Z`);
+  }
+  images.add("berth-build/ns/web:older-r", second - 1000);
+  await collectImages(options(images));
+  assert.deepEqual(images.removed.sort(), [
+    "berth-build/ns/web:c1-r",
+    "berth-build/ns/web:c2-r",
+    "berth-build/ns/web:older-r",
+  ]);
+  assert.ok(
+    !images.inspected.includes("berth-build/ns/web:older-r"),
+    "an image alone in its second is not inspected",
+  );
+});
+
+test("nanosOf reads RFC 3339 times with 0 to 9 fractional digits and an offset", () => {
+  const base = BigInt(Date.UTC(2026, 10, 30, 8, 41, 42)) * 1_000_000n;
+  assert.equal(nanosOf("2026-11-30T08:41:42Z"), base);
+  assert.equal(nanosOf("2026-11-30T08:41:42.5Z"), base + 500_000_000n);
+  assert.equal(nanosOf("2026-11-30T08:41:42.000000007Z"), base + 7n);
+  assert.equal(nanosOf("2026-11-30T09:41:42.25+01:00"), base + 250_000_000n);
+  assert.equal(nanosOf("not a time"), undefined);
 });

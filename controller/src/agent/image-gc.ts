@@ -24,7 +24,7 @@ import { errorFields } from "../runtime/log.js";
 import { BUILD_IMAGE_REPOSITORY_PREFIX, SOURCE_LABELS } from "../source/built-images.js";
 
 export interface ImageGcOptions {
-  docker: Pick<DockerEngine, "listImages" | "removeImage" | "listContainers">;
+  docker: Pick<DockerEngine, "listImages" | "removeImage" | "listContainers" | "inspectImage">;
   installation: string;
   /** With a namespace scope (--watch-namespace), only builds of that namespace are looked at. */
   namespace?: string;
@@ -54,9 +54,14 @@ export async function collectImages(options: ImageGcOptions, signal?: AbortSigna
   const call = signal ? { signal } : {};
   const selector: Record<string, string> = { [LABELS.installation]: options.installation };
   if (options.namespace) selector[SOURCE_LABELS.namespace] = options.namespace;
-  const images = (await docker.listImages(selector, call))
-    .map((image) => ({ image, tag: image.repoTags.find(isBuildTag) }))
+  const listed = (await docker.listImages(selector, call))
+    .map((image) => ({
+      image,
+      tag: image.repoTags.find(isBuildTag),
+      createdNs: BigInt(image.createdAt) * MS,
+    }))
     .filter((entry): entry is BuildImage => entry.tag !== undefined);
+  const images = await withSameSecondOrder(listed, docker, call);
   const before = totals(images.map((entry) => entry.image));
   const inUse = new Set<string>(options.wanted());
   for (const container of await docker.listContainers({}, call)) inUse.add(container.image);
@@ -78,7 +83,7 @@ export async function collectImages(options: ImageGcOptions, signal?: AbortSigna
   };
   const kept: BuildImage[] = [];
   for (const entries of byRepository(images).values()) {
-    entries.sort((a, b) => b.image.createdAt - a.image.createdAt);
+    entries.sort((a, b) => compareTimes(b.createdNs, a.createdNs));
     let newest = 0;
     for (const entry of entries) {
       if (used(entry)) continue;
@@ -96,7 +101,50 @@ export async function collectImages(options: ImageGcOptions, signal?: AbortSigna
   return { before, after, removed, diskPercentBefore, diskPercentAfter };
 }
 
-type BuildImage = { image: ImageSummary; tag: string };
+/** A build image, with its creation time in nanoseconds since the epoch. */
+type BuildImage = { image: ImageSummary; tag: string; createdNs: bigint };
+
+const MS = 1_000_000n;
+
+function compareTimes(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The engine lists creation times to the second, so builds made within one second would be
+ * kept or removed in list order. Those are told apart by their own creation time, which
+ * an inspect gives to the nanosecond; one that cannot be inspected keeps its listed time.
+ */
+async function withSameSecondOrder(
+  images: BuildImage[],
+  docker: Pick<DockerEngine, "inspectImage">,
+  call: { signal?: AbortSignal },
+): Promise<BuildImage[]> {
+  const perSecond = new Map<bigint, number>();
+  for (const entry of images) perSecond.set(entry.createdNs, (perSecond.get(entry.createdNs) ?? 0) + 1);
+  const refined: BuildImage[] = [];
+  for (const entry of images) {
+    if ((perSecond.get(entry.createdNs) ?? 0) < 2) {
+      refined.push(entry);
+      continue;
+    }
+    const precise = await docker.inspectImage(entry.tag, call).then(
+      (info) => nanosOf(info.createdAt),
+      () => undefined,
+    );
+    refined.push(precise === undefined ? entry : { ...entry, createdNs: precise });
+  }
+  return refined;
+}
+
+/** Nanoseconds since the epoch of an RFC 3339 time with up to nine fractional digits. */
+export function nanosOf(time: string): bigint | undefined {
+  const match = /^([^.]+?)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(time);
+  if (!match) return undefined;
+  const ms = Date.parse(`${match[1]}${match[3]}`);
+  if (!Number.isFinite(ms)) return undefined;
+  return BigInt(ms) * MS + BigInt((match[2] ?? "").padEnd(9, "0"));
+}
 
 /** The build images of each Definition (one image repository per Definition). */
 function byRepository(images: readonly BuildImage[]): Map<string, BuildImage[]> {
@@ -124,7 +172,7 @@ async function relieveDiskPressure(
     highPercent: options.highPercent,
     lowPercent: options.lowPercent,
   });
-  kept.sort((a, b) => a.image.createdAt - b.image.createdAt);
+  kept.sort((a, b) => compareTimes(a.createdNs, b.createdNs));
   for (const entry of kept) {
     if (diskPercentAfter !== undefined && diskPercentAfter < options.lowPercent) break;
     await remove(entry, `disk ${diskPercentAfter}% full (threshold ${options.highPercent}%)`);
