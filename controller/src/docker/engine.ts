@@ -7,6 +7,7 @@ import { ContainerNotFoundError } from "./errors.js";
 import {
   IMAGE_ACTIONS,
   type EngineEvent,
+  type EventSource,
   type EventStreamOptions,
   type ImageEvent,
   type StreamRestartedEvent,
@@ -281,22 +282,11 @@ export class DockerEngine {
    */
   events(options: EventStreamOptions): AsyncGenerator<EngineEvent> {
     return streamEngineEvents(
-      {
-        engineUrl: this.url,
-        logger: this.logger,
-        connect: (since, signal) =>
-          this.run("events", {}, this.timeouts.requestMs, { signal }, (abortSignal) =>
-            this.docker.getEvents({
-              since,
-              filters: {
-                type: ["container"],
-                event: ["start", "die", "destroy", "oom"],
-                label: labelFilters(managedLabels()),
-              },
-              abortSignal,
-            }),
-          ),
-      },
+      this.eventSource({
+        type: ["container"],
+        event: ["start", "die", "destroy", "oom"],
+        label: labelFilters(managedLabels()),
+      }),
       options,
     );
   }
@@ -307,21 +297,22 @@ export class DockerEngine {
    */
   imageEvents(options: EventStreamOptions): AsyncGenerator<ImageEvent | StreamRestartedEvent> {
     return streamEvents(
-      {
-        engineUrl: this.url,
-        logger: this.logger,
-        connect: (since, signal) =>
-          this.run("events", {}, this.timeouts.requestMs, { signal }, (abortSignal) =>
-            this.docker.getEvents({
-              since,
-              filters: { type: ["image"], event: [...IMAGE_ACTIONS] },
-              abortSignal,
-            }),
-          ),
-      },
+      this.eventSource({ type: ["image"], event: [...IMAGE_ACTIONS] }),
       options,
       toImageEvent,
     );
+  }
+
+  /** The engine's event stream with these filters, opened through the one call wrapper. */
+  private eventSource(filters: Record<string, string[]>): EventSource {
+    return {
+      engineUrl: this.url,
+      logger: this.logger,
+      connect: (since, signal) =>
+        this.run("events", {}, this.timeouts.requestMs, { signal }, (abortSignal) =>
+          this.docker.getEvents({ since, filters, abortSignal }),
+        ),
+    };
   }
 
   /** One engine call with a deadline, metrics and error classification (engine-call.ts). */
