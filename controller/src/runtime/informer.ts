@@ -1,5 +1,6 @@
 import type { KubeClient, WatchEvent } from "../kube/client.js";
 import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
+import { CacheIndexes, type IndexFunction } from "./cache-indexes.js";
 import type { Clock } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
@@ -42,6 +43,11 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
   backoffMaxMs?: number;
 }
 
+/** The built-in index behind list(namespace). */
+const NAMESPACE_INDEX = "namespace";
+const namespaceOf = (obj: KubeObject): string[] =>
+  obj.metadata?.namespace === undefined ? [] : [obj.metadata.namespace];
+
 /** The cache key of an object: "namespace/name", or "name" for cluster-scoped objects. */
 export function objectKey(obj: KubeObject): string {
   const name = obj.metadata?.name ?? "";
@@ -71,6 +77,7 @@ export function deepFreeze<T>(value: T): T {
  */
 export class Informer<T extends KubeObject> {
   private readonly store = new Map<string, T>();
+  private readonly indexes = new CacheIndexes<T>();
   private readonly handlers: Array<EventHandlers<T>> = [];
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -90,6 +97,26 @@ export class Informer<T extends KubeObject> {
     this.resourceLabel = resource.group ? `${resource.plural}.${resource.group}` : resource.plural;
     this.log = (options.logger ?? nullLogger).child({ informer: this.resourceLabel });
     presetInformerMetrics(this.resourceLabel);
+    this.indexes.add(NAMESPACE_INDEX, namespaceOf, []);
+  }
+
+  /**
+   * Files every cached object under the values fn names, kept current from then on, so
+   * byIndex answers without scanning the cache. Adding the same name and function again is
+   * a no-op (readers of a shared cache each ask for what they use).
+   */
+  addIndex(name: string, fn: IndexFunction<T>): void {
+    this.indexes.add(name, fn, this.store.entries());
+  }
+
+  /** The cached objects filed under value in the named index: a new array, in cache order. */
+  byIndex(name: string, value: string): T[] {
+    return this.fromKeys(this.indexes.keys(name, value));
+  }
+
+  /** How many distinct values the named index holds: nothing is left of values no object has. */
+  indexValueCount(name: string): number {
+    return this.indexes.valueCount(name);
   }
 
   addHandler(handlers: EventHandlers<T>): void {
@@ -143,8 +170,22 @@ export class Informer<T extends KubeObject> {
 
   /** Every cached object, or those of one namespace. */
   list(namespace?: string): T[] {
-    const all = [...this.store.values()];
-    return namespace === undefined ? all : all.filter((obj) => obj.metadata?.namespace === namespace);
+    if (namespace === undefined) return [...this.store.values()];
+    return this.fromKeys(this.indexes.keys(NAMESPACE_INDEX, namespace));
+  }
+
+  /** How many objects are cached. */
+  size(): number {
+    return this.store.size;
+  }
+
+  private fromKeys(keys: readonly string[]): T[] {
+    const found: T[] = [];
+    for (const key of keys) {
+      const obj = this.store.get(key);
+      if (obj) found.push(obj);
+    }
+    return found;
   }
 
   keys(): string[] {
@@ -225,7 +266,7 @@ export class Informer<T extends KubeObject> {
     }
     for (const [key, old] of [...this.store.entries()]) {
       if (!seen.has(key)) {
-        this.store.delete(key);
+        this.remove(key);
         this.dispatchAll((h) => h.onDelete?.(old));
       }
     }
@@ -246,8 +287,14 @@ export class Informer<T extends KubeObject> {
     if (old && old.metadata?.resourceVersion === item.metadata?.resourceVersion) return;
     const frozen = deepFreeze(item);
     this.store.set(key, frozen);
+    this.indexes.update(key, frozen);
     if (old) this.dispatchAll((h) => h.onUpdate?.(old, frozen));
     else this.dispatchAll((h) => h.onAdd?.(frozen));
+  }
+
+  private remove(key: string): void {
+    this.store.delete(key);
+    this.indexes.update(key, undefined);
   }
 
   private watchOnce(signal: AbortSignal): Promise<WatchOutcome> {
@@ -281,7 +328,7 @@ export class Informer<T extends KubeObject> {
     const key = objectKey(obj);
     if (event.type === "DELETED") {
       const old = this.store.get(key) ?? deepFreeze(obj);
-      this.store.delete(key);
+      this.remove(key);
       this.dispatchAll((h) => h.onDelete?.(old));
     } else {
       this.upsert(key, obj);
