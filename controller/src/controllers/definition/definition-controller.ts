@@ -23,16 +23,13 @@ import { getCondition } from "../../runtime/conditions.js";
 import type { SourceError } from "../../source/errors.js";
 import { controllerFor, type ControllerContext } from "../context.js";
 import { DELETION_RECHECK_MS, deleteInstances, finalizeDefinition } from "./deletion.js";
-import {
-  checkDependencies,
-  dependentsOf,
-  type DependencyCheck,
-  type DependencyGraph,
-} from "./dependencies.js";
+import { checkDependencies, type DependencyCheck, type DependencyGraph } from "./dependencies.js";
 import { computeDeploymentId, referencedObjects, runTemplateOf } from "./deployment-id.js";
 import { Expectations } from "./expectations.js";
 import { InstanceChanges } from "./instance-changes.js";
-import { controllingDefinition, isOwnedBy, viewInstance } from "./instances.js";
+import { controllingDefinition, viewInstance } from "./instances.js";
+import { dependentsIn, instancesControlledBy, instancesOnNode, instancesOwnedBy } from "../indexes.js";
+import { nodeIsReady } from "../../api/vocabulary.js";
 import { REPOSITORY_RECHECK_MS, RepositoryCommits, pinnedRunTemplate } from "./repository-commits.js";
 import { planRollout, rolloutSettings, type RolloutPlan } from "./rollout.js";
 import { desiredReplicas } from "./definition-status.js";
@@ -78,7 +75,7 @@ export class DefinitionReconciler implements Reconciler {
       this.forget(request.key, namespace, request.name);
       return;
     }
-    const owned = caches.instances.list(namespace).filter((i) => isOwnedBy(i, cached));
+    const owned = instancesOwnedBy(caches.instances, cached);
 
     if (cached.metadata.deletionTimestamp !== undefined) {
       const removed = await finalizeDefinition(this.context, cached, owned, ctx.log);
@@ -277,14 +274,11 @@ export class DefinitionReconciler implements Reconciler {
 
   private hasReadyInstance(namespace: string, definition: string): boolean {
     const { caches } = this.context;
-    return caches.instances
-      .list(namespace)
-      .some(
-        (i) =>
-          controllingDefinition(i) === definition &&
-          i.metadata.deletionTimestamp === undefined &&
-          viewInstance(i, (node) => caches.nodes.get(undefined, node)).ready,
-      );
+    return instancesControlledBy(caches.instances, namespace, definition).some(
+      (i) =>
+        i.metadata.deletionTimestamp === undefined &&
+        viewInstance(i, (node) => caches.nodes.get(undefined, node)).ready,
+    );
   }
 
   private forget(key: string, namespace: string, name: string): void {
@@ -305,13 +299,11 @@ export function newDefinitionController(context: ControllerContext): Controller 
   );
   reconciler.onRepositoryResolved = (key) => controller.enqueue(key);
   const withDependents = (namespace: string, names: string[]): string[] => {
-    const graph = new Map(
-      caches.definitions.list(namespace).map((d) => [d.metadata.name ?? "", d.spec.dependsOn ?? []] as const),
-    );
     const keys = new Set<string>();
     for (const name of names) {
       keys.add(`${namespace}/${name}`);
-      for (const dependent of dependentsOf(name, graph)) keys.add(`${namespace}/${dependent}`);
+      for (const dependent of dependentsIn(caches.definitions, namespace, name))
+        keys.add(`${namespace}/${dependent}`);
     }
     return [...keys];
   };
@@ -325,17 +317,21 @@ export function newDefinitionController(context: ControllerContext): Controller 
     const owner = controllingDefinition(i);
     return owner ? withDependents(i.metadata.namespace ?? "default", [owner]) : [];
   });
-  // A Node's readiness decides whether its Instances count as ready.
-  controller.watches(caches.nodes, (node) => {
-    const keys = new Set<string>();
-    for (const i of caches.instances.list()) {
-      const owner = controllingDefinition(i);
-      if (owner && i.spec.nodeName === node.metadata.name) {
-        for (const key of withDependents(i.metadata.namespace ?? "default", [owner])) keys.add(key);
+  // A Node's readiness decides whether its Instances count as ready: nothing else of it
+  // (its status carries usage, rewritten with every binding) changes a Definition's pass.
+  controller.watches(
+    caches.nodes,
+    (node) => {
+      const keys = new Set<string>();
+      for (const i of instancesOnNode(caches.instances, node.metadata.name ?? "")) {
+        const owner = controllingDefinition(i);
+        if (owner)
+          for (const key of withDependents(i.metadata.namespace ?? "default", [owner])) keys.add(key);
       }
-    }
-    return [...keys];
-  });
+      return [...keys];
+    },
+    (before, after) => nodeIsReady(before) !== nodeIsReady(after),
+  );
   const referencing =
     (kind: "Secret" | "ConfigMap") => (obj: { metadata?: { namespace?: string; name?: string } }) =>
       caches.definitions

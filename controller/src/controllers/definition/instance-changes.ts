@@ -56,8 +56,10 @@ export class InstanceChanges {
     }
     if (plan.create === 0) return [];
 
-    const taken = new Set(this.context.caches.instances.list(namespace).map((i) => i.metadata.name ?? ""));
-    for (const pending of this.expectations.pendingCreates(key)) taken.add(pending);
+    // A name is taken when the cache holds it or a create of it is still on its way there.
+    const pending = new Set(this.expectations.pendingCreates(key));
+    const cache = this.context.caches.instances;
+    const taken = { has: (n: string) => pending.has(n) || cache.get(namespace, n) !== undefined };
     const created: Instance[] = [];
     const instances = freeOrdinals(name, deploymentId, taken, plan.create).map((ordinal) =>
       desiredInstance(definition, deploymentId, ordinal, template),

@@ -44,7 +44,7 @@ export function instanceNamePrefix(definition: string, deploymentId: string): st
 export function freeOrdinals(
   definition: string,
   deploymentId: string,
-  takenNames: ReadonlySet<string>,
+  takenNames: { has(name: string): boolean },
   count: number,
 ): number[] {
   const ordinals: number[] = [];

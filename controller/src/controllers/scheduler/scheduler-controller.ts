@@ -25,6 +25,7 @@ import { objectKey } from "../../runtime/informer.js";
 import { setCondition, StatusWriter } from "../../runtime/conditions.js";
 import { controllerFor, type ControllerContext } from "../context.js";
 import { isExternalInstance, nodeIsReady } from "../../api/vocabulary.js";
+import { instancesOfDefinition, instancesOnNode, unboundInstances } from "../indexes.js";
 import { schedule, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
 
 export const SCHEDULER_CONTROLLER = "scheduler";
@@ -47,6 +48,8 @@ export class SchedulerReconciler implements Reconciler {
   private readonly statusWriter: StatusWriter;
   /** Bindings made but not yet seen in the cache: key -> placement and when it was made. */
   private readonly assumed = new Map<string, { placed: PlacedInstance; at: number }>();
+  /** Each cached (frozen) Instance's placement, dropped with the object when the cache lets it go. */
+  private readonly placements = new WeakMap<Instance, PlacedInstance>();
 
   constructor(private readonly context: ControllerContext) {
     this.statusWriter = new StatusWriter(context.client);
@@ -73,7 +76,8 @@ export class SchedulerReconciler implements Reconciler {
     }
 
     const candidate = this.candidateOf(instance);
-    const result = schedule(candidate, caches.nodes.list(), this.placedInstances());
+    const nodes = caches.nodes.list();
+    const result = schedule(candidate, nodes, this.placedInstances(nodes));
     if (result.node !== undefined) {
       await this.bind(request.key, instance, result.node, ctx);
       return;
@@ -149,13 +153,27 @@ export class SchedulerReconciler implements Reconciler {
     };
   }
 
-  /** Every bound Instance, from the cache plus the bindings the cache has not shown yet. */
-  private placedInstances(): PlacedInstance[] {
+  /**
+   * The Instances bound to these Nodes (all placement looks at), from the cache's index by
+   * Node, plus the bindings the cache has not shown yet. Each cached Instance's placement is
+   * made once, not once per binding.
+   */
+  private placedInstances(nodes: readonly Node[]): PlacedInstance[] {
+    const { instances } = this.context.caches;
     const placed: PlacedInstance[] = [];
-    for (const instance of this.context.caches.instances.list()) {
-      const key = objectKey(instance);
-      if (instance.spec.nodeName) placed.push({ ...placementOf(instance), nodeName: instance.spec.nodeName });
-      else if (this.assumed.has(key)) placed.push(this.assumed.get(key)!.placed);
+    for (const node of nodes) {
+      for (const instance of instancesOnNode(instances, node.metadata.name ?? "")) {
+        let placement = this.placements.get(instance);
+        if (!placement) {
+          placement = { ...placementOf(instance), nodeName: instance.spec.nodeName ?? "" };
+          this.placements.set(instance, placement);
+        }
+        placed.push(placement);
+      }
+    }
+    for (const [key, { placed: assumed }] of this.assumed) {
+      const instance = instances.getByKey(key);
+      if (instance && !instance.spec.nodeName) placed.push(assumed);
     }
     return placed;
   }
@@ -193,11 +211,7 @@ export function newSchedulerController(context: ControllerContext): Controller {
     new SchedulerReconciler(context),
     SCHEDULER_WORKERS,
   );
-  const unbound = (): string[] =>
-    caches.instances
-      .list()
-      .filter((i) => !i.spec.nodeName && !isExternalInstance(i))
-      .map((i) => objectKey(i));
+  const unbound = (): string[] => unboundInstances(caches.instances).map((i) => objectKey(i));
   controller.for(caches.instances);
   // Room appears when a Node turns Ready or changes (not on every heartbeat), or when a bound
   // Instance goes away or moves. A binding only takes room, and a terminating Instance keeps
@@ -211,9 +225,8 @@ export function newSchedulerController(context: ControllerContext): Controller {
   controller.watches(
     caches.definitions,
     (d) =>
-      caches.instances
-        .list(d.metadata.namespace)
-        .filter((i) => !i.spec.nodeName && !isExternalInstance(i) && i.spec.definition === d.metadata.name)
+      instancesOfDefinition(caches.instances, d.metadata.namespace ?? "", d.metadata.name ?? "")
+        .filter((i) => !i.spec.nodeName && !isExternalInstance(i))
         .map((i) => objectKey(i)),
     (before, after) => !isDeepStrictEqual(before.spec.placement, after.spec.placement),
     { ignoreAdds: true },
