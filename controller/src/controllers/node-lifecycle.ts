@@ -27,6 +27,7 @@ import { nodeReady } from "./metrics.js";
 import { getCondition, setCondition, StatusWriter } from "../runtime/conditions.js";
 import { controllerFor, type ControllerContext, type ControllerSettings } from "./context.js";
 import { deleteInstances } from "./definition/deletion.js";
+import { instancesOnNode } from "./indexes.js";
 import { isExternalInstance, nodeIsReady, nodeLeaseName, nodeOfLease } from "../api/vocabulary.js";
 
 export const NODE_LIFECYCLE_CONTROLLER = "node-lifecycle";
@@ -94,9 +95,7 @@ export class NodeLifecycleReconciler implements Reconciler {
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
     const { caches, clock, settings } = this.context;
-    const bound = caches.instances
-      .list()
-      .filter((i) => i.spec.nodeName === request.name && !isExternalInstance(i));
+    const bound = instancesOnNode(caches.instances, request.name).filter((i) => !isExternalInstance(i));
     const node = caches.nodes.get(undefined, request.name);
     const now = clock.now();
     const lease = caches.leases.get(settings.leaseNamespace, nodeLeaseName(request.name));

@@ -31,6 +31,7 @@ import {
 } from "./discovery.js";
 import { nodeIsReady } from "../../api/vocabulary.js";
 import { SliceTracker } from "../slice-tracker.js";
+import { instancesOfDefinition, instancesOnNode } from "../indexes.js";
 import { refusalOf, serviceOwner, type Verdict } from "./publishing-verdict.js";
 
 export const DISCOVERY_CONTROLLER = "discovery";
@@ -90,11 +91,10 @@ export class DiscoveryReconciler implements Reconciler {
   ): Promise<Result | void> {
     const { caches } = this.context;
     const definition = caches.definitions.get(namespace, slug);
-    const instances = caches.instances.list(namespace).filter((i) => i.spec.definition === slug);
+    const instances = instancesOfDefinition(caches.instances, namespace, slug);
     const service = this.mirror.services.get(namespace, slug);
-    const slices = this.mirror.endpointSlices
-      .list(namespace)
-      .filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === slug);
+    this.mirror.endpointSlices.addIndex(SLICES_BY_SERVICE, slicesServiceValues);
+    const slices = this.mirror.endpointSlices.byIndex(SLICES_BY_SERVICE, `${namespace}/${slug}`);
     // The cache does not show a slice write of ours yet: its watch event brings the next pass.
     if (!this.tracker.caughtUp(key, slices, this.context.clock.now())) return { requeue: true };
     const wanted =
@@ -311,6 +311,13 @@ export class DiscoveryReconciler implements Reconciler {
   }
 }
 
+/** A service's EndpointSlices by namespace/service name: a pass reads its own, not the namespace's. */
+const SLICES_BY_SERVICE = "slices-by-service";
+function slicesServiceValues(slice: EndpointSlice): string[] {
+  const service = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+  return service === undefined ? [] : [`${slice.metadata?.namespace ?? ""}/${service}`];
+}
+
 function slugKey(namespace: string | undefined, slug: string): string {
   return `${namespace ?? "default"}/${slug}`;
 }
@@ -341,10 +348,9 @@ export function newDiscoveryController(context: ControllerContext, mirror: Disco
     if (nodeReadiness.get(name) === ready) return [];
     if (caches.nodes.get(undefined, name)) nodeReadiness.set(name, ready);
     else nodeReadiness.delete(name);
-    const keys = caches.instances
-      .list()
-      .filter((i) => i.spec.nodeName === name)
-      .map((i) => slugKey(i.metadata.namespace, i.spec.definition));
+    const keys = instancesOnNode(caches.instances, name).map((i) =>
+      slugKey(i.metadata.namespace, i.spec.definition),
+    );
     return [...new Set(keys)];
   });
   return controller;

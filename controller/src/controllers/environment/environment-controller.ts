@@ -31,7 +31,7 @@ import { getOrUndefined, isAlreadyExists, isForbidden, isNotFound } from "../../
 import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../../runtime/controller.js";
 import type { Informer } from "../../runtime/informer.js";
 import { controllerFor, type ControllerContext } from "../context.js";
-import { dependentsOf } from "../definition/dependencies.js";
+import { dependentsIn, instancesOfDefinition } from "../indexes.js";
 import {
   referenceKey,
   referencedObjects,
@@ -252,7 +252,7 @@ export function environmentOfDefinitionMayDiffer(before: Definition, after: Defi
 /** Which delivered environments a change of a Definition, Secret or ConfigMap reaches. */
 function deliveriesReachedBy(caches: ControllerContext["caches"]) {
   const instancesOf = (namespace: string, definitions: ReadonlySet<string>): Instance[] =>
-    caches.instances.list(namespace).filter((i) => definitions.has(i.spec.definition));
+    [...definitions].flatMap((name) => instancesOfDefinition(caches.instances, namespace, name));
   const nameOf = (d: Definition) => d.metadata.name ?? "";
   return {
     /** Its own Instances' environments. */
@@ -261,10 +261,7 @@ function deliveriesReachedBy(caches: ControllerContext["caches"]) {
     /** Its dependents' environments (they hold its addresses as BERTH_DEP_* values). */
     dependents: (definition: Definition): string[] => {
       const namespace = definition.metadata.namespace ?? "default";
-      const graph = new Map(
-        caches.definitions.list(namespace).map((d) => [nameOf(d), d.spec.dependsOn ?? []] as const),
-      );
-      const dependents = dependentsOf(nameOf(definition), graph);
+      const dependents = dependentsIn(caches.definitions, namespace, nameOf(definition));
       return dependents.length === 0 ? [] : deliveredKeysOf(instancesOf(namespace, new Set(dependents)));
     },
     /** The environments of Instances whose Definition (or pull secret) names the object. */
