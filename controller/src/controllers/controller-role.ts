@@ -39,6 +39,7 @@ import { DeploymentSalt } from "./definition/deployment-salt.js";
 import { isExternalInstance } from "../api/vocabulary.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
 import { ApplyTrace } from "./apply-trace.js";
+import { withoutBookkeeping } from "./cache-shape.js";
 import { ReferencedContentHashes, metadataOnly } from "./definition/referenced-content.js";
 import { newSchedulerController } from "./scheduler/scheduler-controller.js";
 
@@ -134,19 +135,19 @@ function settingsFrom(options: StartControllerOptions): ControllerSettings {
   };
 }
 
-/** The caches every controller of the role reads. */
+/** The caches every controller of the role reads, without the API server's bookkeeping (cache-shape.ts). */
 function sharedCaches(
   manager: Manager,
   scope: { namespace?: string },
   leaseNamespace: string,
 ): ControllerCaches {
   return {
-    definitions: manager.informer(DEFINITIONS, scope),
-    instances: manager.informer(INSTANCES, scope),
-    nodes: manager.informer(NODES),
+    definitions: manager.informer(DEFINITIONS, { ...scope, transform: withoutBookkeeping }),
+    instances: manager.informer(INSTANCES, { ...scope, transform: withoutBookkeeping }),
+    nodes: manager.informer(NODES, { transform: withoutBookkeeping }),
     secrets: manager.informer(SECRETS, { ...scope, transform: metadataOnly }),
     configMaps: manager.informer(CONFIGMAPS, { ...scope, transform: metadataOnly }),
-    leases: manager.informer(LEASES, { namespace: leaseNamespace }),
+    leases: manager.informer(LEASES, { namespace: leaseNamespace, transform: withoutBookkeeping }),
   };
 }
 
