@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { KubeObject } from "../kube/resources.js";
-import { LAST_APPLIED_ANNOTATION, withoutBookkeeping } from "./cache-shape.js";
+import { LAST_APPLIED_ANNOTATION, withoutBookkeeping, withoutData } from "./cache-shape.js";
 
 test("managedFields and kubectl's last-applied copy are dropped; everything else stays", () => {
   const obj = {
@@ -45,4 +45,26 @@ test("an object with nothing to drop is handed back as it is; an emptied annotat
   };
   assert.deepEqual(withoutBookkeeping(onlyLastApplied), { kind: "Definition", metadata: { name: "d" } });
   assert.equal(withoutBookkeeping({ kind: "X" }).kind, "X");
+});
+
+test("a delivered environment is cached without its data, its annotations and type kept", () => {
+  const secret = {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "berth.dev/environment",
+    metadata: {
+      name: "e",
+      namespace: "berth-node-a",
+      annotations: { "berth.dev/inputs": "h" },
+      managedFields: [],
+    },
+    data: { environment: "c2VjcmV0" },
+    stringData: { other: "secret" },
+  };
+  assert.deepEqual(withoutData(secret), {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "berth.dev/environment",
+    metadata: { name: "e", namespace: "berth-node-a", annotations: { "berth.dev/inputs": "h" } },
+  });
 });

@@ -24,3 +24,14 @@ export function withoutBookkeeping<T extends KubeObject>(obj: T): T {
   }
   return { ...obj, metadata: kept };
 }
+
+/**
+ * A delivered environment Secret as the environment controller reads it: metadata (its
+ * annotations say what went into it) and type, never its data. The cache held every
+ * Instance's environment, values and all, for nothing: a delivery is rewritten only when
+ * its inputs annotation differs, and then whatever the data was.
+ */
+export function withoutData<T extends KubeObject & { data?: unknown; stringData?: unknown }>(obj: T): T {
+  const { data: _data, stringData: _stringData, ...kept } = withoutBookkeeping(obj);
+  return kept as T;
+}

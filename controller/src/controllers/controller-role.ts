@@ -39,7 +39,7 @@ import { DeploymentSalt } from "./definition/deployment-salt.js";
 import { isExternalInstance } from "../api/vocabulary.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
 import { ApplyTrace } from "./apply-trace.js";
-import { withoutBookkeeping } from "./cache-shape.js";
+import { withoutBookkeeping, withoutData } from "./cache-shape.js";
 import { ReferencedContentHashes, metadataOnly } from "./definition/referenced-content.js";
 import { newSchedulerController } from "./scheduler/scheduler-controller.js";
 
@@ -88,7 +88,10 @@ export function startController(options: StartControllerOptions, deps: Controlle
   const caches = sharedCaches(manager, scope, settings.leaseNamespace);
   // The environments delivered to Nodes, in every berth-node-<node> namespace (whatever the
   // watch scope: the environment controller leaves other tenants' ones alone).
-  const delivered = manager.informer(SECRETS, { fieldSelector: `type=${ENVIRONMENT_SECRET_TYPE}` });
+  const delivered = manager.informer(SECRETS, {
+    fieldSelector: `type=${ENVIRONMENT_SECRET_TYPE}`,
+    transform: withoutData,
+  });
   const events =
     deps.events ??
     new KubeEventRecorder({ client: deps.client, component: "berth.dev/controller", clock, logger });

@@ -161,15 +161,3 @@ function isDeliveredEnvironment(value: unknown): value is DeliveredEnvironment {
   if ("problem" in content.pull) return isProblem(content.pull.problem);
   return typeof content.pull.auth === "object" && content.pull.auth !== null;
 }
-
-/** Whether two delivered Secrets say the same thing (then nothing is written). */
-export function sameDelivery(current: Secret, desired: Secret): boolean {
-  const annotations = desired.metadata?.annotations ?? {};
-  return (
-    current.type === desired.type &&
-    current.data?.[ENVIRONMENT_KEY] === desired.data?.[ENVIRONMENT_KEY] &&
-    Object.keys(current.data ?? {}).length === 1 &&
-    Object.entries(annotations).every(([key, value]) => current.metadata?.annotations?.[key] === value) &&
-    current.metadata?.labels?.[LABELS.namespace] === desired.metadata?.labels?.[LABELS.namespace]
-  );
-}

@@ -22,7 +22,6 @@ import {
   environmentSecretRef,
   instanceKeyOf,
   nodeOfNamespace,
-  sameDelivery,
 } from "../../environment/delivery.js";
 import { EnvironmentError, decodeSecretData, resolveEnv } from "../../environment/resolve.js";
 import type { ConfigMap, Secret } from "../../kube/resources.js";
@@ -105,7 +104,6 @@ export class EnvironmentReconciler implements Reconciler {
       await this.resolve(namespace, definition, instance, ctx.signal),
       inputs,
     );
-    if (current && sameDelivery(current, desired)) return;
     if (current) {
       await client.replace(SECRETS, {
         ...desired,
