@@ -264,12 +264,16 @@ export class DefinitionReconciler implements Reconciler {
     this.context.events.event(before, "Warning", problem.reason, problem.message);
   }
 
+  /** The namespace's dependsOn, looked up in the cache (not copied from it) as the walk needs it. */
   private dependencyGraph(namespace: string): DependencyGraph {
-    return new Map(
-      this.context.caches.definitions
-        .list(namespace)
-        .map((d) => [d.metadata.name ?? "", d.spec.dependsOn ?? []] as [string, string[]]),
-    );
+    const definitions = this.context.caches.definitions;
+    return {
+      get: (name) => {
+        const found = definitions.get(namespace, name);
+        return found ? (found.spec.dependsOn ?? []) : undefined;
+      },
+      has: (name) => definitions.get(namespace, name) !== undefined,
+    };
   }
 
   private hasReadyInstance(namespace: string, definition: string): boolean {

@@ -1,12 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  checkDependencies,
-  dependenciesSatisfied,
-  dependentsOf,
-  findCycle,
-  type DependencyGraph,
-} from "./dependencies.js";
+import { checkDependencies, dependenciesSatisfied, findCycle, type DependencyGraph } from "./dependencies.js";
 
 function graph(edges: Record<string, string[]>): DependencyGraph {
   return new Map(Object.entries(edges));
@@ -80,8 +74,4 @@ test("findCycle is deterministic and finds long cycles", () => {
   const g = graph({ a: ["c", "b"], b: ["c"], c: ["d"], d: ["b"] });
   assert.deepEqual(findCycle("a", g), ["b", "c", "d", "b"]);
   assert.equal(findCycle("a", graph({ a: ["b"], b: [] })), undefined);
-});
-
-test("dependentsOf lists direct dependents", () => {
-  assert.deepEqual(dependentsOf("db", graph({ web: ["db"], api: ["db", "x"], db: [] })), ["api", "web"]);
 });

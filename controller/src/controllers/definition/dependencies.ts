@@ -6,8 +6,11 @@
  */
 import { compareStrings } from "./deployment-id.js";
 
-/** Definition name -> the names it depends on, for one namespace. */
-export type DependencyGraph = ReadonlyMap<string, readonly string[]>;
+/**
+ * Definition name -> the names it depends on, for one namespace: only looked up, never
+ * walked whole, so a view over the cache answers it without copying the namespace.
+ */
+export type DependencyGraph = Pick<ReadonlyMap<string, readonly string[]>, "get" | "has">;
 
 export interface DependencyCheck {
   /** Dependencies named in dependsOn that do not exist, sorted. */
@@ -61,12 +64,4 @@ export function findCycle(start: string, graph: DependencyGraph): string[] | und
     return undefined;
   };
   return visit(start);
-}
-
-/** Definitions whose dependsOn names `name` directly, sorted. */
-export function dependentsOf(name: string, graph: DependencyGraph): string[] {
-  return [...graph.entries()]
-    .filter(([, deps]) => deps.includes(name))
-    .map(([dependent]) => dependent)
-    .sort(compareStrings);
 }
