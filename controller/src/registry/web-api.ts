@@ -121,8 +121,8 @@ export class WebApi {
   private async namespaces(call: WebCall): Promise<void> {
     const { caches } = this.options;
     const known = new Set<string>();
-    for (const d of caches.definitions.list()) known.add(d.metadata.namespace ?? "");
-    for (const i of caches.instances.list()) known.add(i.metadata.namespace ?? "");
+    for (const namespace of caches.definitions.namespaces()) known.add(namespace);
+    for (const namespace of caches.instances.namespaces()) known.add(namespace);
     const namespaces: string[] = [];
     for (const namespace of [...known].sort()) {
       if (await call.allowed({ verb: "list", resource: "definitions", namespace }))

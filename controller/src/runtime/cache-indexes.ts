@@ -49,6 +49,13 @@ export class CacheIndexes<T> {
     return [...(index.byValue.get(value) ?? [])];
   }
 
+  /** The values at least one object is filed under in the named index. */
+  values(name: string): string[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`no index named ${name}`);
+    return [...index.byValue.keys()];
+  }
+
   /** How many distinct values the named index holds (for tests: emptied values leave nothing behind). */
   valueCount(name: string): number {
     return this.indexes.get(name)?.byValue.size ?? 0;

@@ -79,6 +79,7 @@ test("a value no object is filed under any more leaves nothing behind", async ()
   }
   assert.equal(informer.indexValueCount("team"), 0);
   assert.equal(informer.indexValueCount("namespace"), 0);
+  assert.deepEqual(informer.namespaces(), []);
   await informer.stop();
 });
 
@@ -105,6 +106,7 @@ test("list(namespace) answers from the namespace index; answers are copies, not 
   assert.deepEqual(names(informer.list("ns")), ["a", "c"]);
   assert.deepEqual(names(informer.list("other")), ["b"]);
   assert.deepEqual(informer.list("none"), []);
+  assert.deepEqual(informer.namespaces(), ["ns", "other"]);
   assert.equal(informer.size(), 3);
 
   const listed = informer.list("ns");

@@ -174,6 +174,11 @@ export class Informer<T extends KubeObject> {
     return this.fromKeys(this.indexes.keys(NAMESPACE_INDEX, namespace));
   }
 
+  /** The namespaces at least one cached object is in. */
+  namespaces(): string[] {
+    return this.indexes.values(NAMESPACE_INDEX);
+  }
+
   /** How many objects are cached. */
   size(): number {
     return this.store.size;
