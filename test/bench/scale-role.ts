@@ -14,6 +14,8 @@ import { newKubeClient } from "../../controller/src/kube/client.js";
 import { loadKubeConfig } from "../../controller/src/kube/config.js";
 import { createLogger } from "../../controller/src/runtime/log.js";
 import {
+  eventBacklog,
+  eventsTotal,
   reconcileTime,
   reconcileTotal,
   workqueueQueueDuration,
@@ -35,6 +37,10 @@ export interface Measurement {
   cpuSeconds: number;
   /** Event-loop delay p99 since the last measurement: how long ready work waited for the CPU. */
   eventLoopDelayP99Ms: number;
+  /** Events by outcome (berth_events_total: created, aggregated, dropped, ...), all reporters. */
+  events: Record<string, number>;
+  /** Event writes waiting for a slot now. */
+  eventBacklog: number;
 }
 
 const role = process.argv[2];
@@ -75,6 +81,16 @@ async function reconcileCounts(): Promise<Record<string, number>> {
   return Object.fromEntries(
     values.filter((v) => v.value > 0).map((v) => [`${v.labels.controller} ${v.labels.result}`, v.value]),
   );
+}
+
+async function eventCounts(): Promise<{ events: Record<string, number>; eventBacklog: number }> {
+  const events: Record<string, number> = {};
+  for (const v of (await eventsTotal.get()).values) {
+    const outcome = String(v.labels.outcome);
+    events[outcome] = (events[outcome] ?? 0) + v.value;
+  }
+  const eventBacklogNow = (await eventBacklog.get()).values.reduce((sum, v) => sum + v.value, 0);
+  return { events, eventBacklog: eventBacklogNow };
 }
 
 async function main(): Promise<void> {
@@ -131,6 +147,7 @@ async function main(): Promise<void> {
           containers: containers(),
           cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
           eventLoopDelayP99Ms: eventLoopDelay.percentile(99) / 1e6,
+          ...(await eventCounts()),
         };
         eventLoopDelay.reset();
         process.send?.({ type: "measurement", measurement });

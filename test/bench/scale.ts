@@ -33,6 +33,7 @@ import {
 } from "../../controller/src/kube/resources.js";
 import { runTemplateOf } from "../../controller/src/controllers/definition/deployment-id.js";
 import type { Measurement } from "./scale-role.js";
+import { perInstance, printDuplicates, printEvents, printRequests } from "./scale-report.js";
 import { inParallel, simulatedDefinition, waitUntil } from "./workload.js";
 
 const DEFINITION_COUNT = whole("BENCH_DEFINITIONS", 20);
@@ -172,24 +173,6 @@ function definitionOf(namespace: string, name: string, roll: string, nodeBase: s
   });
 }
 
-function perInstance(before: Measurement, after: Measurement): Map<string, number> {
-  const result = new Map<string, number>();
-  for (const [purpose, count] of Object.entries(after.requests)) {
-    const delta = count - (before.requests[purpose] ?? 0);
-    if (delta > 0) result.set(purpose, delta / TOTAL);
-  }
-  return result;
-}
-
-function printRequests(role: string, perInstanceCounts: Map<string, number>): void {
-  let writes = 0;
-  for (const [purpose, count] of [...perInstanceCounts].sort((a, b) => b[1] - a[1])) {
-    console.log(`  ${role.padEnd(10)} ${purpose.padEnd(48)} ${count.toFixed(2)}`);
-    if (/^(POST|PUT|PATCH|DELETE)/.test(purpose) && !purpose.includes(" refused (")) writes += count;
-  }
-  console.log(`  ${role.padEnd(10)} ${"writes in all".padEnd(48)} ${writes.toFixed(2)}`);
-}
-
 async function main(): Promise<void> {
   const client = newKubeClient(loadKubeConfig());
   const suffix = randomBytes(3).toString("hex");
@@ -296,8 +279,11 @@ async function main(): Promise<void> {
       );
     }
     console.log("API requests per Instance, from creation to ready (by verb and resource):");
-    printRequests("controller", perInstance(controllerBefore, controllerPeak));
-    printRequests("agent", perInstance(agentBefore, agentPeak));
+    printRequests("controller", perInstance(controllerBefore, controllerPeak, TOTAL));
+    printRequests("agent", perInstance(agentBefore, agentPeak, TOTAL));
+    console.log("Events per Instance, from creation to ready (by outcome):");
+    printEvents("controller", controllerBefore, controllerPeak, TOTAL);
+    printEvents("agent", agentBefore, agentPeak, TOTAL);
     console.log("reconcile latency p99 (histogram bucket bound):");
     for (const m of [controllerPeak, agentPeak]) {
       for (const [name, p99] of Object.entries(m.reconcileP99Ms)) {
@@ -357,6 +343,7 @@ async function main(): Promise<void> {
     console.log(
       `rolling update of ${DEFINITION_COUNT} Definitions: ${seconds(Date.now() - rollStarted)}, at most ${maxUnavailable} of ${REPLICAS} replicas of a Definition unavailable (sampled every 250 ms)`,
     );
+    const controllerRolled = await controller.measure();
 
     const deleteStarted = Date.now();
     await inParallel(names, CONCURRENCY, async (name) => {
@@ -370,7 +357,7 @@ async function main(): Promise<void> {
       async () => instances.list().length === 0 && definitions.list().length === 0,
     );
     const deleteMs = Date.now() - deleteStarted;
-    const agentAfter = await agent.measure();
+    const [controllerAfter, agentAfter] = [await controller.measure(), await agent.measure()];
     let secretsLeft = 0;
     for (let i = 0; i < NODE_COUNT; i++) {
       const { items } = await client.list(SECRETS, { namespace: nodeNamespace(`${nodeBase}-${i}`) });
@@ -379,6 +366,19 @@ async function main(): Promise<void> {
     console.log(
       `deletion of everything: ${seconds(deleteMs)}; left over: 0 Definitions, 0 Instances, ${agentAfter.containers} simulated containers, ${secretsLeft} environment Secrets in the Nodes' namespaces`,
     );
+    console.log("the controller's Instance writes beyond what each phase needed:");
+    printDuplicates("converging", controllerBefore, controllerPeak, { creates: TOTAL, deletes: 0 }, TOTAL);
+    printDuplicates(
+      "rolling update",
+      controllerPeak,
+      controllerRolled,
+      { creates: TOTAL, deletes: TOTAL },
+      TOTAL,
+    );
+    printDuplicates("deletion", controllerRolled, controllerAfter, { creates: 0, deletes: TOTAL }, TOTAL);
+    console.log("Events per Instance over the whole run (by outcome):");
+    printEvents("controller", controllerBefore, controllerAfter, TOTAL);
+    printEvents("agent", agentBefore, agentAfter, TOTAL);
   } finally {
     // After a failure, the roles still running remove what was made (finalizers and all).
     if (definitions.list().length > 0 || instances.list().length > 0) {

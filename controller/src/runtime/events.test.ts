@@ -84,6 +84,7 @@ test("an object without a namespace has its Events in default", async () => {
 test("repeats become one Event whose series count is updated at most every interval", async () => {
   const { recorder, clock, stored } = setup();
   recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
   recorder.event(pod, "Warning", "BackOff", "restarting");
   recorder.event(pod, "Warning", "BackOff", "restarting");
   await recorder.flush();
@@ -165,6 +166,7 @@ test("the recording recorder keeps what it was told, by object key", () => {
 test("a series is written only when its count moved; the window is inclusive", async () => {
   const { server, recorder, clock, stored } = setup();
   recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
   clock.advance(30_000);
   recorder.event(pod, "Warning", "BackOff", "restarting");
   await recorder.flush();
@@ -330,6 +332,7 @@ test("defaults: the host name reports, a burst of 25, a token per 5 minutes, ser
 test("two series updates queued before either is written make one patch", async () => {
   const { server, recorder, clock, stored } = setup();
   recorder.event(pod, "Warning", "BackOff", "restarting");
+  await recorder.flush();
   clock.advance(30_000);
   recorder.event(pod, "Warning", "BackOff", "restarting");
   clock.advance(30_000);

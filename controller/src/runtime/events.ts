@@ -6,8 +6,10 @@ import { EVENTS } from "../kube/resources.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
-import { errorFields, nullLogger } from "./log.js";
+import { nullLogger } from "./log.js";
 import { capMessage } from "./conditions.js";
+import { EventWriteQueue } from "./event-writes.js";
+import { type EVENT_OUTCOMES, eventsTotal } from "./metrics.js";
 
 export type EventType = "Normal" | "Warning";
 
@@ -35,6 +37,12 @@ export interface KubeEventRecorderOptions {
   refillMs?: number;
   /** How often expired series and idle buckets are dropped from memory. Default 60 s. */
   sweepIntervalMs?: number;
+  /** Writes in flight at once. Default 8. */
+  maxConcurrentWrites?: number;
+  /** Writes waiting for a slot at most; past it an Event is dropped. Default 1000. */
+  maxBacklog?: number;
+  /** Drops are logged at most once per this interval. Default 60 s. */
+  dropLogIntervalMs?: number;
 }
 
 interface SeriesEntry {
@@ -44,6 +52,12 @@ interface SeriesEntry {
   lastObserved: number;
   lastWritten: number;
   writtenCount: number;
+  /** Until its create is answered, a series has nothing to patch yet. */
+  created: boolean;
+  /** A repeat asked for a series update before the create was answered. */
+  updateDue: boolean;
+  /** A series update is waiting for a slot or in flight (one at a time per series). */
+  updating: boolean;
 }
 
 interface Bucket {
@@ -69,7 +83,8 @@ function microTime(ms: number): string {
 /**
  * Writes events.k8s.io/v1 Events. Repeats of one event (same object, type, reason and
  * message) are aggregated into a series; each object gets a token bucket so a hot loop
- * cannot flood the API server. Writes happen in the background, in order; flush() waits.
+ * cannot flood the API server. Writes happen in the background, a few at a time, from a
+ * bounded backlog (event-writes.ts); flush() waits for them.
  */
 export class KubeEventRecorder implements EventRecorder {
   private readonly client: KubeClient;
@@ -85,7 +100,7 @@ export class KubeEventRecorder implements EventRecorder {
   private readonly buckets = new Map<string, Bucket>();
   private readonly sweepIntervalMs: number;
   private sweepTimer: TimerHandle | undefined;
-  private writes: Promise<void> = Promise.resolve();
+  private readonly writes: EventWriteQueue;
 
   constructor(options: KubeEventRecorderOptions) {
     this.client = options.client;
@@ -98,6 +113,14 @@ export class KubeEventRecorder implements EventRecorder {
     this.burst = options.burst ?? 25;
     this.refillMs = options.refillMs ?? 5 * 60_000;
     this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
+    this.writes = new EventWriteQueue({
+      reporter: this.component,
+      clock: this.clock,
+      log: this.log,
+      concurrency: options.maxConcurrentWrites ?? 8,
+      maxBacklog: options.maxBacklog ?? 1000,
+      dropLogIntervalMs: options.dropLogIntervalMs ?? 60_000,
+    });
   }
 
   event(obj: KubeObject, type: EventType, reason: string, message: string, action?: string): void {
@@ -109,14 +132,16 @@ export class KubeEventRecorder implements EventRecorder {
     const existing = this.series.get(seriesKey);
     // An expired series still in memory (the sweep has not come by yet) starts a new one.
     if (existing && now - existing.lastObserved <= this.seriesWindowMs) {
+      this.count("aggregated");
       existing.count++;
       existing.lastObserved = now;
       if (now - existing.lastWritten < this.seriesUpdateIntervalMs) return;
       existing.lastWritten = now;
-      this.enqueueWrite(() => this.writeSeries(existing));
+      this.updateSeries(existing);
       return;
     }
     if (!this.takeToken(uid, now)) {
+      this.count("rate_limited");
       this.log.debug("event dropped by rate limit", { reason, object: obj.metadata?.name });
       return;
     }
@@ -128,7 +153,10 @@ export class KubeEventRecorder implements EventRecorder {
       count: 1,
       lastObserved: now,
       lastWritten: now,
-      writtenCount: 1,
+      writtenCount: 0,
+      created: false,
+      updateDue: false,
+      updating: false,
     };
     this.series.set(seriesKey, entry);
     this.armSweep();
@@ -152,9 +180,9 @@ export class KubeEventRecorder implements EventRecorder {
         ...(obj.metadata?.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}),
       },
     };
-    this.enqueueWrite(async () => {
-      await this.client.create(EVENTS, body);
-    });
+    const queued = this.writes.push(async () => await this.create(seriesKey, entry, body));
+    // A series whose Event was never written is forgotten: its next repeat is a new Event.
+    if (!queued) this.forgetSeries(seriesKey, entry);
   }
 
   /** Series and rate-limit buckets held in memory: bounded by the objects recently reported on. */
@@ -162,16 +190,60 @@ export class KubeEventRecorder implements EventRecorder {
     return { series: this.series.size, buckets: this.buckets.size };
   }
 
-  /** Waits until every event recorded so far was written (or failed and was logged). */
-  async flush(): Promise<void> {
-    await this.writes;
+  /** Event writes waiting for a slot, and in flight. */
+  pendingWrites(): { waiting: number; inFlight: number } {
+    return this.writes.pending();
   }
 
-  private enqueueWrite(write: () => Promise<void>): void {
-    this.writes = this.writes.then(write).catch((err: unknown) => {
-      // An event is best effort: a failed write is logged and never fails a reconcile.
-      this.log.warn("event write failed", errorFields(err));
+  /** Waits until every event recorded so far was written (or failed and was logged). */
+  async flush(): Promise<void> {
+    await this.writes.idle();
+  }
+
+  private count(outcome: (typeof EVENT_OUTCOMES)[number]): void {
+    eventsTotal.inc({ reporter: this.component, outcome });
+  }
+
+  /**
+   * Creates the Event; repeats seen while it waited in the backlog go into it as its series,
+   * so they cost no write of their own.
+   */
+  private async create(seriesKey: string, entry: SeriesEntry, body: KubeEvent): Promise<void> {
+    const count = entry.count;
+    const series = count > 1 ? { series: { count, lastObservedTime: microTime(entry.lastObserved) } } : {};
+    try {
+      await this.client.create(EVENTS, { ...body, ...series });
+    } catch (err) {
+      this.forgetSeries(seriesKey, entry);
+      throw err;
+    }
+    this.count("created");
+    entry.created = true;
+    entry.writtenCount = count;
+    // A repeat that asked for an update while the create was on its way gets it now.
+    if (entry.updateDue) this.updateSeries(entry);
+  }
+
+  private forgetSeries(seriesKey: string, entry: SeriesEntry): void {
+    if (this.series.get(seriesKey) === entry) this.series.delete(seriesKey);
+  }
+
+  /**
+   * Queues a series update unless one is queued or in flight; while the Event is still being
+   * created, the update waits for it.
+   */
+  private updateSeries(entry: SeriesEntry): void {
+    entry.updateDue = !entry.created;
+    if (!entry.created || entry.updating) return;
+    entry.updating = true;
+    const queued = this.writes.push(async () => {
+      try {
+        await this.writeSeries(entry);
+      } finally {
+        entry.updating = false;
+      }
     });
+    if (!queued) entry.updating = false;
   }
 
   private async writeSeries(entry: SeriesEntry): Promise<void> {
@@ -183,6 +255,7 @@ export class KubeEventRecorder implements EventRecorder {
       { series: { count, lastObservedTime: microTime(entry.lastObserved) } },
     );
     entry.writtenCount = count;
+    this.count("series_updated");
   }
 
   private refilled(bucket: Bucket, now: number): number {

@@ -149,6 +149,29 @@ export const informerWatchRestarts = new Counter({
   registers: [registry],
 });
 
+// ---------------------------------------------------------------- events
+
+export const EVENT_OUTCOMES = [
+  "created",
+  "series_updated",
+  "aggregated",
+  "rate_limited",
+  "dropped",
+  "failed",
+] as const;
+export const eventsTotal = new Counter({
+  name: "berth_events_total",
+  help: "Events recorded, by reporter and outcome: created (an Event object written), series_updated (a series count written), aggregated (a repeat counted into a series), rate_limited (the object's spam filter held it back), dropped (the write backlog was full), failed (the write was refused)",
+  labelNames: ["reporter", "outcome"] as const,
+  registers: [registry],
+});
+export const eventBacklog = new Gauge({
+  name: "berth_event_backlog",
+  help: "Event writes waiting for a slot, by reporter",
+  labelNames: ["reporter"] as const,
+  registers: [registry],
+});
+
 export const RECONCILE_RESULTS = ["success", "error", "requeue", "requeue_after"] as const;
 export type ReconcileResultLabel = (typeof RECONCILE_RESULTS)[number];
 

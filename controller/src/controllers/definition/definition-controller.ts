@@ -46,7 +46,7 @@ export class DefinitionReconciler implements Reconciler {
   onRepositoryResolved: (key: string) => void = () => undefined;
 
   constructor(private readonly context: ControllerContext) {
-    this.expectations = new Expectations();
+    this.expectations = new Expectations(context.caches.instances);
     this.changes = new InstanceChanges(context, this.expectations);
     this.statusWrites = new DefinitionStatusWrites(context);
     this.commits = new RepositoryCommits({
@@ -75,10 +75,13 @@ export class DefinitionReconciler implements Reconciler {
       this.forget(request.key, namespace, request.name);
       return;
     }
+    // Asked before the cache is looked at: once satisfied, what this pass plans from shows
+    // every create and delete it waited for (expectations.ts).
+    const caughtUp = this.expectations.satisfied(request.key, caches.instances, this.context.clock.now());
     const owned = instancesOwnedBy(caches.instances, cached);
 
     if (cached.metadata.deletionTimestamp !== undefined) {
-      const removed = await finalizeDefinition(this.context, cached, owned, ctx.log);
+      const removed = await finalizeDefinition(this.context, cached, owned, ctx.log, this.changes);
       return removed ? undefined : { requeueAfterMs: DELETION_RECHECK_MS };
     }
     // A new Definition's finalizer goes on while its first Instances are created: a round
@@ -102,7 +105,7 @@ export class DefinitionReconciler implements Reconciler {
     if (sourceProblem) {
       ctx.log.info("repository ref not resolved, changing no Instances", { reason: sourceProblem.reason });
     } else {
-      const pass = { deploymentId, template, plan, owned, now };
+      const pass = { deploymentId, template, plan, owned, caughtUp };
       const changed = await this.changeInstances(request.key, definition, pass, ctx).catch(async (err) => {
         await withFinalizer();
         throw err;
@@ -146,14 +149,11 @@ export class DefinitionReconciler implements Reconciler {
       template: RunTemplate;
       plan: RolloutPlan;
       owned: readonly Instance[];
-      now: number;
+      caughtUp: boolean;
     },
     ctx: ReconcileContext,
   ): Promise<Instance[] | undefined> {
-    const namespace = definition.metadata.namespace ?? "default";
-    const cachedInstance = (name: string): Instance | undefined =>
-      this.context.caches.instances.get(namespace, name);
-    if (!this.expectations.satisfied(key, cachedInstance, pass.now)) {
+    if (!pass.caughtUp) {
       ctx.log.debug("waiting for the cache to show earlier changes", {});
       return undefined;
     }

@@ -12,6 +12,8 @@ import { isNotFound } from "../../kube/errors.js";
 import { finalize } from "../../runtime/finalizers.js";
 import type { Logger } from "../../runtime/log.js";
 import type { ControllerContext } from "../context.js";
+import { objectKey } from "../../runtime/informer.js";
+import type { InstanceChanges } from "./instance-changes.js";
 
 /** Re-check a Definition being deleted at least this often (events normally come sooner). */
 export const DELETION_RECHECK_MS = 15_000;
@@ -25,12 +27,11 @@ export async function finalizeDefinition(
   definition: Definition,
   owned: readonly Instance[],
   log: Logger,
+  /** Deletes each Instance once, however often a lagging cache still shows it. */
+  changes: Pick<InstanceChanges, "deleteOnce">,
 ): Promise<boolean> {
   return await finalize(context.client, DEFINITIONS, definition, DEFINITION_FINALIZER, async () => {
-    await deleteInstances(
-      context,
-      owned.filter((i) => i.metadata.deletionTimestamp === undefined),
-    );
+    await changes.deleteOnce(objectKey(definition), owned);
     if (owned.length > 0) {
       log.info("waiting for instances to be removed", { remaining: owned.length });
       return false;

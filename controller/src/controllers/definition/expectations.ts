@@ -1,11 +1,24 @@
 /**
  * Expectations, as the ReplicaSet controller keeps them: after creating or deleting
  * Instances, the informer cache lags behind for a moment. Planning again from that stale
- * cache would delete a second old Instance for the same ready new one, or count a created
- * Instance as missing. So the Definition controller notes what it did and plans again only
- * once the cache shows it, or after a timeout (a lost watch event must not block forever).
+ * cache would create a second time an Instance already asked for, delete a second old
+ * Instance for the same ready new one, or delete one twice. So the Definition controller
+ * notes each name before asking, and the watch events for those names (the Instance added;
+ * the Instance terminating or gone) strike them off. Until every name is struck off, a pass
+ * changes nothing; after a time to live with no answer (a watch event that never came), the
+ * record is dropped and the controller trusts its cache again. A pass asks before it looks at
+ * the cache, so what it plans from shows every change it was waiting for.
  */
 import type { Instance } from "../../api/types.js";
+import { objectKey, parseKey, type Informer } from "../../runtime/informer.js";
+
+/** What satisfied() reads of the Instance cache. */
+export interface InstanceCache {
+  get(namespace: string | undefined, name: string): Instance | undefined;
+}
+
+/** The ReplicaSet controller's time to live for expectations. */
+export const EXPECTATIONS_TTL_MS = 5 * 60_000;
 
 interface Pending {
   creates: Set<string>;
@@ -15,37 +28,73 @@ interface Pending {
 
 export class Expectations {
   private readonly pending = new Map<string, Pending>();
+  /** Which Definition key expects each Instance (namespace/name): what a watch event strikes off. */
+  private readonly owners = new Map<string, string>();
 
-  constructor(private readonly timeoutMs = 30_000) {}
+  /** The Instance cache's watch events strike names off (none in a test of this alone). */
+  constructor(
+    instances?: Pick<Informer<Instance>, "addHandler">,
+    private readonly ttlMs = EXPECTATIONS_TTL_MS,
+  ) {
+    if (instances) this.observe(instances);
+  }
 
-  /** Records the Instances just created and deleted for a Definition key. */
-  expect(key: string, creates: readonly string[], deletes: readonly string[], now: number): void {
-    if (creates.length === 0 && deletes.length === 0) return;
-    const entry = this.pending.get(key) ?? { creates: new Set(), deletes: new Set(), expiresAt: 0 };
-    for (const name of creates) entry.creates.add(name);
-    for (const name of deletes) entry.deletes.add(name);
-    entry.expiresAt = now + this.timeoutMs;
-    this.pending.set(key, entry);
+  private observe(instances: Pick<Informer<Instance>, "addHandler">): void {
+    instances.addHandler({
+      onAdd: (instance) => this.observed(objectKey(instance), "creates"),
+      onUpdate: (_, instance) => {
+        this.observed(objectKey(instance), "creates");
+        if (instance.metadata.deletionTimestamp !== undefined) this.observed(objectKey(instance), "deletes");
+      },
+      onDelete: (instance) => {
+        this.observed(objectKey(instance), "creates");
+        this.observed(objectKey(instance), "deletes");
+      },
+    });
+  }
+
+  /** Notes, before asking, the Instances (namespace/name) a Definition key creates. */
+  expectCreates(key: string, instances: readonly string[], now: number): void {
+    this.expect(key, "creates", instances, now);
+  }
+
+  /** Notes, before asking, the Instances (namespace/name) a Definition key deletes. */
+  expectDeletes(key: string, instances: readonly string[], now: number): void {
+    this.expect(key, "deletes", instances, now);
   }
 
   /**
-   * True when the cache reflects everything recorded for the key (created Instances are
-   * there, deleted ones are gone or terminating), or the record expired. Clears the record then.
+   * An answer came back: the time to live counts from the last answer, so an API server slow
+   * to answer does not eat the time its watch has to show the change.
    */
-  satisfied(key: string, cached: (name: string) => Instance | undefined, now: number): boolean {
+  answered(key: string, now: number): void {
+    const entry = this.pending.get(key);
+    if (entry) entry.expiresAt = now + this.ttlMs;
+  }
+
+  /**
+   * True when every change noted for the key has been seen, or the record expired (it is
+   * dropped then, and the cache is the truth again). What the cache shows now counts as seen
+   * too: a watch event that came between a pass's look at the cache and its note.
+   */
+  satisfied(key: string, cache: InstanceCache, now: number): boolean {
     const entry = this.pending.get(key);
     if (!entry) return true;
-    for (const name of entry.creates) if (cached(name) !== undefined) entry.creates.delete(name);
-    for (const name of entry.deletes) {
-      const instance = cached(name);
-      if (instance === undefined || instance.metadata.deletionTimestamp !== undefined)
-        entry.deletes.delete(name);
+    const cached = (instance: string): Instance | undefined => {
+      const { namespace, name } = parseKey(instance);
+      return cache.get(namespace, name);
+    };
+    for (const instance of entry.creates)
+      if (cached(instance) !== undefined) this.observed(instance, "creates");
+    for (const instance of entry.deletes) {
+      const shown = cached(instance);
+      if (shown === undefined || shown.metadata.deletionTimestamp !== undefined)
+        this.observed(instance, "deletes");
     }
-    if ((entry.creates.size === 0 && entry.deletes.size === 0) || now >= entry.expiresAt) {
-      this.pending.delete(key);
-      return true;
-    }
-    return false;
+    if (!this.pending.has(key)) return true;
+    if (now < entry.expiresAt) return false;
+    this.lower(key);
+    return true;
   }
 
   /** Milliseconds until the record for the key expires (0 when there is none). */
@@ -54,19 +103,48 @@ export class Expectations {
     return entry ? Math.max(0, entry.expiresAt - now) : 0;
   }
 
-  /** Forgets a creation that failed, or a whole key (the Definition is gone). */
-  lower(key: string, name?: string): void {
-    if (name === undefined) {
-      this.pending.delete(key);
-      return;
-    }
-    const entry = this.pending.get(key);
-    entry?.creates.delete(name);
-    entry?.deletes.delete(name);
+  /** True while a delete asked for the Instance (namespace/name) has not been seen. */
+  deleting(key: string, instance: string): boolean {
+    return this.pending.get(key)?.deletes.has(instance) ?? false;
   }
 
-  /** Names recorded as created but not yet seen in the cache. */
+  /** Forgets one Instance whose request failed (no watch event will come), or a whole key. */
+  lower(key: string, instance?: string): void {
+    const entry = this.pending.get(key);
+    if (!entry) return;
+    const names = instance === undefined ? [...entry.creates, ...entry.deletes] : [instance];
+    for (const name of names) {
+      entry.creates.delete(name);
+      entry.deletes.delete(name);
+      if (this.owners.get(name) === key) this.owners.delete(name);
+    }
+    if (instance === undefined || (entry.creates.size === 0 && entry.deletes.size === 0)) {
+      this.pending.delete(key);
+    }
+  }
+
+  /** Instances (namespace/name) noted as created but not yet seen. */
   pendingCreates(key: string): string[] {
     return [...(this.pending.get(key)?.creates ?? [])];
+  }
+
+  private expect(key: string, kind: "creates" | "deletes", instances: readonly string[], now: number): void {
+    if (instances.length === 0) return;
+    const entry = this.pending.get(key) ?? { creates: new Set(), deletes: new Set(), expiresAt: 0 };
+    for (const instance of instances) {
+      entry[kind].add(instance);
+      this.owners.set(instance, key);
+    }
+    entry.expiresAt = now + this.ttlMs;
+    this.pending.set(key, entry);
+  }
+
+  private observed(instance: string, kind: "creates" | "deletes"): void {
+    const key = this.owners.get(instance);
+    if (key === undefined) return;
+    const entry = this.pending.get(key);
+    if (!entry?.[kind].delete(instance)) return;
+    if (!entry.creates.has(instance) && !entry.deletes.has(instance)) this.owners.delete(instance);
+    if (entry.creates.size === 0 && entry.deletes.size === 0) this.pending.delete(key);
   }
 }

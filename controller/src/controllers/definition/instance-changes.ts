@@ -7,6 +7,7 @@
 import { type Definition, type Instance, type RunTemplate } from "../../api/types.js";
 import { INSTANCES } from "../../kube/resources.js";
 import { isAlreadyExists, isNamespaceTerminating } from "../../kube/errors.js";
+import { objectKey, parseKey } from "../../runtime/informer.js";
 import type { ReconcileContext } from "../../runtime/controller.js";
 import type { ControllerContext } from "../context.js";
 import { deleteInstances } from "./deletion.js";
@@ -37,15 +38,9 @@ export class InstanceChanges {
     const namespace = definition.metadata.namespace ?? "default";
     const name = definition.metadata.name ?? "";
     const toDelete = owned.filter((i) => plan.delete.includes(i.metadata.name ?? ""));
-    if (toDelete.length > 0) {
-      this.expectations.expect(
-        key,
-        [],
-        toDelete.map((i) => i.metadata.name ?? ""),
-        this.context.clock.now(),
-      );
-      await deleteInstances(this.context, toDelete);
-      const names = toDelete.map((i) => i.metadata.name ?? "");
+    const deleted = await this.deleteOnce(key, toDelete);
+    if (deleted.length > 0) {
+      const names = deleted.map((i) => i.metadata.name ?? "");
       ctx.log.info("deleted instances", { instances: names });
       this.context.events.event(
         definition,
@@ -57,7 +52,7 @@ export class InstanceChanges {
     if (plan.create === 0) return [];
 
     // A name is taken when the cache holds it or a create of it is still on its way there.
-    const pending = new Set(this.expectations.pendingCreates(key));
+    const pending = new Set(this.expectations.pendingCreates(key).map((k) => parseKey(k).name));
     const cache = this.context.caches.instances;
     const taken = { has: (n: string) => pending.has(n) || cache.get(namespace, n) !== undefined };
     const created: Instance[] = [];
@@ -87,6 +82,27 @@ export class InstanceChanges {
     return created;
   }
 
+  /**
+   * Deletes the Instances not already being deleted (terminating in the cache, or asked for
+   * by an earlier pass whose delete the cache has yet to show); returns the ones it asked for.
+   */
+  async deleteOnce(key: string, instances: readonly Instance[]): Promise<Instance[]> {
+    const toDelete = instances.filter(
+      (i) => i.metadata.deletionTimestamp === undefined && !this.expectations.deleting(key, objectKey(i)),
+    );
+    if (toDelete.length === 0) return [];
+    this.expectations.expectDeletes(key, toDelete.map(objectKey), this.context.clock.now());
+    try {
+      await deleteInstances(this.context, toDelete);
+    } catch (err) {
+      // Which of them went is unknown: the cache is the truth again.
+      this.expectations.lower(key);
+      throw err;
+    }
+    this.expectations.answered(key, this.context.clock.now());
+    return toDelete;
+  }
+
   /** Creates one Instance; the stored object, or undefined when someone holds the name already. */
   private async create(
     key: string,
@@ -94,16 +110,19 @@ export class InstanceChanges {
     instance: Instance,
   ): Promise<Instance | undefined> {
     const instanceName = instance.metadata.name ?? "";
-    this.expectations.expect(key, [instanceName], [], this.context.clock.now());
+    this.expectations.expectCreates(key, [objectKey(instance)], this.context.clock.now());
     try {
       const stored = await this.context.client.create(INSTANCES, instance);
       this.context.trace.instanceCreated(definition, instanceName);
       return stored;
     } catch (err) {
-      this.expectations.lower(key, instanceName);
-      // Someone holds the name (an Instance this cache has not seen yet): the next pass picks another.
+      // Someone holds the name (an Instance this cache has not seen yet): its watch event
+      // strikes it off, and until then no pass asks for the name again.
       if (isAlreadyExists(err)) return undefined;
+      this.expectations.lower(key, objectKey(instance));
       throw err;
+    } finally {
+      this.expectations.answered(key, this.context.clock.now());
     }
   }
 
