@@ -3,6 +3,11 @@ import assert from "node:assert/strict";
 import { API_VERSION, type Node, type NodeSpec } from "../../api/types.js";
 import { schedule, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
 
+/** What placement asks of a node, from a list of placements on any node. */
+function on(placed: readonly PlacedInstance[]): (node: string) => readonly PlacedInstance[] {
+  return (node) => placed.filter((p) => p.nodeName === node);
+}
+
 function node(
   name: string,
   spec: Partial<NodeSpec> = {},
@@ -218,7 +223,7 @@ const cases: Case[] = [
 
 for (const c of cases) {
   test(`schedule: ${c.name}`, () => {
-    const result = schedule({ ...web, ...c.candidate }, c.nodes, c.placed ?? []);
+    const result = schedule({ ...web, ...c.candidate }, c.nodes, on(c.placed ?? []));
     if (typeof c.want === "string" && !c.want.includes(" ")) {
       assert.equal(result.node, c.want, "node" in result && result.node === undefined ? result.message : "");
     } else {
@@ -235,7 +240,7 @@ test("replicas with a fixed host port land on different nodes, one by one", () =
   const bound: PlacedInstance[] = [];
   const chosen: Array<string | undefined> = [];
   for (let i = 0; i < 4; i++) {
-    const result = schedule({ ...web, hostPort: 9000 }, nodes, bound);
+    const result = schedule({ ...web, hostPort: 9000 }, nodes, on(bound));
     chosen.push(result.node);
     if (result.node) bound.push(placed(result.node, "web", { hostPort: 9000 }));
   }

@@ -63,21 +63,14 @@ const REJECTION_TEXT: Record<Rejection, (c: SchedulingCandidate) => string> = {
 export function schedule(
   candidate: SchedulingCandidate,
   nodes: readonly Node[],
-  placed: readonly PlacedInstance[],
+  placedOn: (node: string) => readonly PlacedInstance[],
 ): SchedulingResult {
-  const byNode = new Map<string, PlacedInstance[]>();
-  for (const instance of placed) {
-    const list = byNode.get(instance.nodeName) ?? [];
-    list.push(instance);
-    byNode.set(instance.nodeName, list);
-  }
-
   const rejections = new Map<Rejection, number>();
   const fitting: Array<{ name: string; total: number; same: number }> = [];
   for (const node of nodes) {
     // Stryker disable next-line StringLiteral: a stored Node always has a name; "" only satisfies the type
     const name = node.metadata.name ?? "";
-    const onNode = byNode.get(name) ?? [];
+    const onNode = placedOn(name);
     const rejection = rejectionOf(candidate, node, onNode);
     if (rejection) {
       rejections.set(rejection, (rejections.get(rejection) ?? 0) + 1);

@@ -25,7 +25,8 @@ import { objectKey } from "../../runtime/informer.js";
 import { setCondition, StatusWriter } from "../../runtime/conditions.js";
 import { controllerFor, type ControllerContext } from "../context.js";
 import { isExternalInstance, nodeIsReady } from "../../api/vocabulary.js";
-import { instancesOfDefinition, instancesOnNode, unboundInstances } from "../indexes.js";
+import { instancesOfDefinition, unboundInstances } from "../indexes.js";
+import { PlacedByNode, placementOf } from "./placed-by-node.js";
 import { schedule, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
 
 export const SCHEDULER_CONTROLLER = "scheduler";
@@ -48,11 +49,12 @@ export class SchedulerReconciler implements Reconciler {
   private readonly statusWriter: StatusWriter;
   /** Bindings made but not yet seen in the cache: key -> placement and when it was made. */
   private readonly assumed = new Map<string, { placed: PlacedInstance; at: number }>();
-  /** Each cached (frozen) Instance's placement, dropped with the object when the cache lets it go. */
-  private readonly placements = new WeakMap<Instance, PlacedInstance>();
+  /** What the cache shows placed on each node. */
+  private readonly placed: PlacedByNode;
 
   constructor(private readonly context: ControllerContext) {
     this.statusWriter = new StatusWriter(context.client);
+    this.placed = new PlacedByNode(context.caches.instances);
   }
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
@@ -76,8 +78,7 @@ export class SchedulerReconciler implements Reconciler {
     }
 
     const candidate = this.candidateOf(instance);
-    const nodes = caches.nodes.list();
-    const result = schedule(candidate, nodes, this.placedInstances(nodes));
+    const result = schedule(candidate, caches.nodes.list(), this.placedOn());
     if (result.node !== undefined) {
       await this.bind(request.key, instance, result.node, ctx);
       return;
@@ -154,43 +155,28 @@ export class SchedulerReconciler implements Reconciler {
   }
 
   /**
-   * The Instances bound to these Nodes (all placement looks at), from the cache's index by
-   * Node, plus the bindings the cache has not shown yet. Each cached Instance's placement is
-   * made once, not once per binding.
+   * What is placed on a node: the Instances the cache shows bound there, plus the bindings
+   * to it the cache has not shown yet (an assumed one whose Instance the cache shows bound
+   * is counted where the cache says).
    */
-  private placedInstances(nodes: readonly Node[]): PlacedInstance[] {
+  private placedOn(): (node: string) => readonly PlacedInstance[] {
     const { instances } = this.context.caches;
-    const placed: PlacedInstance[] = [];
-    for (const node of nodes) {
-      for (const instance of instancesOnNode(instances, node.metadata.name ?? "")) {
-        let placement = this.placements.get(instance);
-        if (!placement) {
-          placement = { ...placementOf(instance), nodeName: instance.spec.nodeName ?? "" };
-          this.placements.set(instance, placement);
-        }
-        placed.push(placement);
-      }
-    }
-    for (const [key, { placed: assumed }] of this.assumed) {
+    const assumedOn = new Map<string, PlacedInstance[]>();
+    for (const [key, { placed }] of this.assumed) {
       const instance = instances.getByKey(key);
-      if (instance && !instance.spec.nodeName) placed.push(assumed);
+      if (!instance || instance.spec.nodeName) continue;
+      assumedOn.set(placed.nodeName, [...(assumedOn.get(placed.nodeName) ?? []), placed]);
     }
-    return placed;
+    return (node) => {
+      const cached = this.placed.on(node);
+      const assumed = assumedOn.get(node);
+      return assumed ? [...cached, ...assumed] : cached;
+    };
   }
 
   private expireAssumptions(now: number): void {
     for (const [key, { at }] of this.assumed) if (now - at > ASSUME_TTL_MS) this.assumed.delete(key);
   }
-}
-
-function placementOf(instance: Instance): Omit<PlacedInstance, "nodeName"> & SchedulingCandidate {
-  const placed: Omit<PlacedInstance, "nodeName"> = {
-    namespace: instance.metadata.namespace ?? "default",
-    definition: instance.spec.definition,
-  };
-  if (instance.spec.hostPort !== undefined) placed.hostPort = instance.spec.hostPort;
-  if (instance.spec.template?.resources) placed.resources = instance.spec.template.resources;
-  return placed;
 }
 
 /** Whether a Node's change can let an Instance fit that did not before: readiness or spec. */
