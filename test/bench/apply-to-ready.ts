@@ -13,7 +13,9 @@
  *   `docker run`, the Engine API and Berth one after the other on an otherwise idle engine;
  * - parallel: BENCH_DEFINITIONS (default 20) at once, for each of the three in turn.
  * BENCH_AGENT_WORKERS and BENCH_DEFINITION_WORKERS set the agent's and the Definition
- * controller's workers (default: their own defaults).
+ * controller's workers, BENCH_MAX_PARALLEL_STARTS the agent's --max-parallel-starts
+ * (default: their own defaults). The parallel mode also prints the agent's engine calls by
+ * operation, and how busy the machine's CPU was during each burst and who took it.
  *
  * A measurement, not a test: it prints numbers and ratios (with the load average, as the
  * machine may be shared) and fails only when something breaks. Everything it creates
@@ -43,6 +45,9 @@ import {
   type BaselineSample,
 } from "./engine-baselines.js";
 import { StageRecorder, printBreakdown, summarize, type Summary } from "./stage-breakdown.js";
+import { EngineCallLog } from "./engine-calls.js";
+import { cpuWindow } from "./process-cpu.js";
+import { DockerEngine } from "../../controller/src/docker/engine.js";
 
 function positiveInt(name: string, fallback: number): number {
   const text = process.env[name];
@@ -112,13 +117,15 @@ async function reconcileDelta(before: Map<string, number>): Promise<string> {
 
 interface Bench {
   client: KubeClient;
+  /** The agent's engine calls. */
+  engineCalls: EngineCallLog;
   namespace: string;
   /** Definitions whose status lists an address, with the first one, as the watch shows them. */
   addresses: Map<string, { url: string; at: number }>;
   addressListeners: Set<() => void>;
 }
 
-function watchAddresses(bench: Omit<Bench, "addresses" | "addressListeners">): {
+function watchAddresses(bench: Pick<Bench, "client" | "namespace">): {
   informer: Informer<Definition>;
   addresses: Bench["addresses"];
   addressListeners: Bench["addressListeners"];
@@ -284,14 +291,17 @@ async function singleMode(bench: Bench, baselines: Baseline[]): Promise<void> {
 
 async function parallelMode(bench: Bench, baselines: Baseline[]): Promise<void> {
   const results: Array<{ baseline: Baseline; samples: BaselineSample[] }> = [];
+  const cpuLines: string[] = [];
   console.log(`\nparallel: ${COUNT} at once (${load()})`);
   for (const baseline of baselines) {
     const label = `berth-bench=${randomBytes(4).toString("hex")}`;
     try {
+      const cpu = cpuWindow();
       results.push({
         baseline,
         samples: await Promise.all(Array.from({ length: COUNT }, () => baseline.once(label))),
       });
+      cpuLines.push(`${baseline.name}: ${cpu()}`);
     } finally {
       await baseline.cleanup(label);
     }
@@ -300,10 +310,19 @@ async function parallelMode(bench: Bench, baselines: Baseline[]): Promise<void> 
   const recorder = new StageRecorder(bench.namespace);
   const passes = await reconcileCounts();
   const cost = processCost();
+  const cpu = cpuWindow();
+  const burstStart = performance.now();
   const berth = await Promise.all(
     Array.from({ length: COUNT }, (_, index) => berthOnce(bench, recorder, `parallel-${index}`)),
   );
-  const costLine = `${cost()}\n  ${await reconcileDelta(passes)}`;
+  cpuLines.push(`berth: ${cpu()}`);
+  const engineLines = bench.engineCalls.report(burstStart).map((line) => `    ${line}`);
+  const costLine = [
+    cost(),
+    await reconcileDelta(passes),
+    `the machine's CPU during each burst:\n${cpuLines.map((line) => `    ${line}`).join("\n")}`,
+    `the agent's engine calls until the last answer:\n${engineLines.join("\n")}`,
+  ].join("\n  ");
   recorder.close();
   await deleteAndWait(bench.client, bench.namespace);
   printMode(`${COUNT} Definitions at once`, results, berth, recorder, costLine);
@@ -326,6 +345,7 @@ async function main(): Promise<void> {
     definitionWorkers ? { definitionWorkers: Number(definitionWorkers) } : {},
     { client, logger },
   );
+  const engineCalls = new EngineCallLog();
   const agent = await startAgent(
     {
       nodeName,
@@ -333,12 +353,16 @@ async function main(): Promise<void> {
       address: "127.0.0.1",
       labels: {},
       ...(process.env.BENCH_AGENT_WORKERS ? { workers: Number(process.env.BENCH_AGENT_WORKERS) } : {}),
+      ...(process.env.BENCH_MAX_PARALLEL_STARTS
+        ? { startWork: positiveInt("BENCH_MAX_PARALLEL_STARTS", 4) }
+        : {}),
     },
-    { client, logger },
+    { client, logger, docker: new DockerEngine({ url: engineUrl, logger, observer: engineCalls }) },
   );
   const watched = watchAddresses({ client, namespace });
   const bench: Bench = {
     client,
+    engineCalls,
     namespace,
     addresses: watched.addresses,
     addressListeners: watched.addressListeners,

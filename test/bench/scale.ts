@@ -14,9 +14,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import os from "node:os";
-import path from "node:path";
 import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
 import { Informer } from "../../controller/src/runtime/informer.js";
 import { isNotFound } from "../../controller/src/kube/errors.js";
@@ -35,6 +33,7 @@ import { runTemplateOf } from "../../controller/src/controllers/definition/deplo
 import type { Measurement } from "./scale-role.js";
 import { perInstance, printDuplicates, printEvents, printRequests } from "./scale-report.js";
 import { inParallel, simulatedDefinition, waitUntil } from "./workload.js";
+import { controlPlaneCpu } from "./process-cpu.js";
 
 const DEFINITION_COUNT = whole("BENCH_DEFINITIONS", 20);
 const REPLICAS = whole("BENCH_REPLICAS", 5);
@@ -62,27 +61,6 @@ const loadAverage = (): string =>
     .loadavg()
     .map((n) => n.toFixed(2))
     .join(" ");
-
-/**
- * CPU seconds the local control plane's own processes used so far, read from /proc through
- * their pid files (BERTH_STATE): whether the API server or etcd is the limit. Empty when
- * the control plane is not local.
- */
-function controlPlaneCpu(): Map<string, number> {
-  const result = new Map<string, number>();
-  const dir = process.env.BERTH_STATE ? path.join(process.env.BERTH_STATE, "controlplane") : undefined;
-  for (const name of ["kube-apiserver", "etcd"]) {
-    try {
-      const pid = readFileSync(path.join(dir ?? "", `${name}.pid`), "utf8").trim();
-      // utime and stime, fields 14 and 15, in clock ticks (100 a second on Linux).
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-      result.set(name, (Number(fields[11]) + Number(fields[12])) / 100);
-    } catch {
-      // not local, or not running: nothing to say
-    }
-  }
-  return result;
-}
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 

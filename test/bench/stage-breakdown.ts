@@ -17,6 +17,7 @@ const SEGMENT_LABELS: Record<Exclude<Moment, "applied">, string> = {
   bound: "scheduler: Instance created -> bound",
   picked_up: "watch + agent queue: bound -> agent picks it up",
   image_ready: "agent: picked up -> image ready",
+  start_slot: "agent: image ready -> a start slot is free",
   container_created: "engine: create container",
   container_started: "engine: start container",
   first_probe_passed: "agent: started -> first health check passes",

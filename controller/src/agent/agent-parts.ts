@@ -19,6 +19,7 @@ import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
 import type { Manager } from "../runtime/manager.js";
 import type { Runnable } from "../runtime/runnable.js";
+import { Slots } from "../runtime/slots.js";
 import { ensureSourceImage } from "../source/builder.js";
 import type { AgentOptions } from "./options.js";
 import type { AgentDocker } from "./docker-port.js";
@@ -231,6 +232,7 @@ function newReconciler(
     preparations: parts.preparations,
     imagePresence: parts.imagePresence,
     trace: parts.trace,
+    startSlots: new Slots(options.startWork, "container start"),
     firstCheckWaitMs: FIRST_CHECK_WAIT_MS,
   });
 }

@@ -2,12 +2,18 @@
  * Starting an Instance's container: its limits are checked, its image is prepared (pulled
  * or built off the reconcile workers; until it is ready the status shows the step), then the
  * container is created and started. A container that does not start is removed again.
+ *
+ * Creates and starts hold one of the engine's start slots (--max-parallel-starts). An engine
+ * starting many containers at once shares its CPU among all of them (runc, the shim, the
+ * port proxy and firewall rules of each), so every one of a burst is slow; a few at a time
+ * finish one after another, and the first are serving long before the last would have.
  */
 import type { Instance } from "../api/types.js";
 import { FIRST_UNPRIVILEGED_PORT } from "../api/vocabulary.js";
-import type { ContainerInfo } from "../docker/types.js";
+import type { ContainerInfo, ContainerSpec } from "../docker/types.js";
 import { ImageNotFoundError } from "../docker/errors.js";
 import type { ReconcileContext, Result } from "../runtime/controller.js";
+import type { Slots } from "../runtime/slots.js";
 import { errorFields } from "../runtime/log.js";
 import { inspectOrUndefined } from "./container-facts.js";
 import type { NodeAddressing, ResolvedImage } from "./container-request.js";
@@ -39,6 +45,8 @@ export interface ContainerLauncherOptions {
   retries: RetryBackoff;
   startCheck: StartCheck;
   status: InstanceStatusWriter;
+  /** The engine's start slots: creates and starts in flight at once; no bound when absent. */
+  startSlots?: Slots;
   trace?: StartTrace;
 }
 
@@ -83,7 +91,7 @@ export class ContainerLauncher {
     restarts: number,
     context: ReconcileContext,
   ): Promise<string> {
-    const { docker, node } = this.options;
+    const { node } = this.options;
     const privileged =
       instance.spec.hostPort !== undefined && instance.spec.hostPort < FIRST_UNPRIVILEGED_PORT;
     const spec = buildContainerSpec({
@@ -95,12 +103,27 @@ export class ContainerLauncher {
       privilegedPortsAllowed: privileged && (await this.options.privilegedPortsAllowed()),
       stopTimeoutSeconds: this.options.stopGraceSeconds,
     });
+    const release = await this.options.startSlots?.acquire(context.signal);
+    this.options.trace?.reached(key, "start_slot");
+    try {
+      return await this.createThenStart(key, spec, context);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async createThenStart(
+    key: string,
+    spec: ContainerSpec,
+    context: ReconcileContext,
+  ): Promise<string> {
+    const { docker } = this.options;
     let id: string;
     try {
       id = await docker.createContainer(spec, { signal: context.signal });
     } catch (err) {
       // The image went after it was found: the retry looks again (and pulls it).
-      if (err instanceof ImageNotFoundError) this.options.images.presence.forget(image.name);
+      if (err instanceof ImageNotFoundError) this.options.images.presence.forget(spec.image);
       throw err;
     }
     this.options.trace?.reached(key, "container_created");

@@ -169,6 +169,7 @@ test("published ports bind to the agent's own address, never to every interface 
 test("image work and disk garbage collection flags: defaults, quantities, and thresholds that must be ordered", () => {
   const defaults = agentOptionsFromFlags(parseFlags(agentFlags, ["--node-name=n1"], {}).values, {});
   assert.equal(defaults.imageWork, 2);
+  assert.equal(defaults.startWork, 4);
   assert.deepEqual(defaults.imageGc, {
     intervalMs: 300_000,
     keepPerDefinition: 3,
@@ -183,6 +184,7 @@ test("image work and disk garbage collection flags: defaults, quantities, and th
     [
       "--node-name=n1",
       "--max-parallel-image-work=6",
+      "--max-parallel-starts=9",
       "--build-images-kept=1",
       "--max-repository-size=500M",
       "--image-gc-interval=30s",
@@ -191,11 +193,13 @@ test("image work and disk garbage collection flags: defaults, quantities, and th
   ).values;
   const options = agentOptionsFromFlags(set, {});
   assert.equal(options.imageWork, 6);
+  assert.equal(options.startWork, 9);
   assert.equal(options.imageGc.keepPerDefinition, 1);
   assert.equal(options.imageGc.intervalMs, 30_000);
   assert.equal(options.maxRepositoryBytes, 500_000_000);
   assert.equal(options.maxBuildLogBytes, 65_536);
   assert.throws(() => parseFlags(agentFlags, ["--max-parallel-image-work=0"], {}), /max-parallel-image-work/);
+  assert.throws(() => parseFlags(agentFlags, ["--max-parallel-starts=65"], {}), /max-parallel-starts/);
   assert.throws(() => parseFlags(agentFlags, ["--max-repository-size=lots"], {}), /max-repository-size/);
   const inverted = parseFlags(agentFlags, ["--node-name=n1", "--image-gc-low-threshold=90"], {}).values;
   assert.throws(() => agentOptionsFromFlags(inverted, {}), /--image-gc-low-threshold must be below/);

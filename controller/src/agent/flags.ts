@@ -234,6 +234,14 @@ export const agentFlags = defineFlags({
     help: "How many image pulls and builds run at once on this node. They run apart from the --agent-workers, so a long build never holds up other Instances; more wait their turn, shown as Pulling or Building.",
     validate: onNumber((value) => (value < 1 || value > 64 ? "must be between 1 and 64" : undefined)),
   },
+  startWork: {
+    name: "max-parallel-starts",
+    env: "BERTH_MAX_PARALLEL_STARTS",
+    type: "int",
+    default: 4,
+    help: "How many containers the agent creates and starts at once on its engine; more wait their turn. An engine starting many at once shares its CPU among all of them and finishes them all late; a few at a time finish one after another, so most of a burst serves sooner.",
+    validate: onNumber((value) => (value < 1 || value > 64 ? "must be between 1 and 64" : undefined)),
+  },
   imageGcInterval: {
     name: "image-gc-interval",
     env: "BERTH_IMAGE_GC_INTERVAL",

@@ -11,6 +11,7 @@
  * build and its pull.
  */
 import type { Instance } from "../api/types.js";
+import { Slots } from "../runtime/slots.js";
 import { templateOf } from "./container-request.js";
 import type { ImageStep } from "./images.js";
 
@@ -50,12 +51,10 @@ interface Job {
 
 export class ImagePreparations {
   private readonly jobs = new Map<string, Job>();
-  private running = 0;
-  private readonly waiting: Array<{ grant: () => void; signal: AbortSignal }> = [];
+  private readonly slots: Slots;
 
   constructor(private readonly options: ImagePreparationsOptions) {
-    if (!Number.isInteger(options.limit) || options.limit < 1)
-      throw new Error(`the pull/build limit must be a positive integer, got ${options.limit}`);
+    this.slots = new Slots(options.limit, "pull/build");
   }
 
   /**
@@ -102,7 +101,7 @@ export class ImagePreparations {
 
   /** Pulls and builds running, and waiting for a slot. */
   get load(): { running: number; waiting: number; limit: number } {
-    return { running: this.running, waiting: this.waiting.length, limit: this.options.limit };
+    return this.slots.load;
   }
 
   /** Instances with work under way. */
@@ -134,7 +133,7 @@ export class ImagePreparations {
       },
       slot: async () => {
         const step = job.step;
-        const busy = this.running >= this.options.limit;
+        const busy = this.slots.full;
         if (busy && step) {
           const { limit } = this.options;
           context.report({
@@ -142,7 +141,7 @@ export class ImagePreparations {
             message: `${step.message} (waiting: all ${limit} pull/build slots of this node are busy)`,
           });
         }
-        const release = await this.acquire(signal);
+        const release = await this.slots.acquire(signal);
         if (busy && step) context.report(step);
         return release;
       },
@@ -157,48 +156,4 @@ export class ImagePreparations {
     })();
     return { job, ended, reported };
   }
-
-  private acquire(signal: AbortSignal): Promise<() => void> {
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      this.running--;
-      this.grantNext();
-    };
-    if (signal.aborted) return Promise.reject(reasonOf(signal));
-    if (this.running < this.options.limit) {
-      this.running++;
-      return Promise.resolve(release);
-    }
-    return new Promise((resolve, reject) => {
-      const entry = {
-        signal,
-        grant: () => {
-          signal.removeEventListener("abort", onAbort);
-          this.running++;
-          resolve(release);
-        },
-      };
-      const onAbort = () => {
-        const index = this.waiting.indexOf(entry);
-        if (index >= 0) this.waiting.splice(index, 1);
-        reject(reasonOf(signal));
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.waiting.push(entry);
-    });
-  }
-
-  private grantNext(): void {
-    while (this.running < this.options.limit) {
-      const next = this.waiting.shift();
-      if (!next) return;
-      if (!next.signal.aborted) next.grant();
-    }
-  }
-}
-
-function reasonOf(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error("cancelled");
 }

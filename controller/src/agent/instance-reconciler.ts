@@ -18,6 +18,7 @@ import type { ReconcileContext, Reconciler, Request, Result } from "../runtime/c
 import type { EventRecorder } from "../runtime/events.js";
 import { addFinalizer, hasFinalizer } from "../runtime/finalizers.js";
 import type { Logger } from "../runtime/log.js";
+import type { Slots } from "../runtime/slots.js";
 import {
   describeExit,
   inspectOrUndefined,
@@ -101,6 +102,8 @@ export interface InstanceReconcilerOptions {
    * passes one that wakes the Instance when its image is ready. One that wakes nobody when absent.
    */
   preparations?: ImagePreparations;
+  /** Creates and starts in flight at once on the engine (container-launch.ts); no bound when absent. */
+  startSlots?: Slots;
   /** The agent's part of the apply-to-ready trace; none when absent. */
   trace?: StartTrace;
   /** How long the pass that started a container waits for its first health check; 0 when absent. */

@@ -53,6 +53,8 @@ export interface AgentOptions {
   stateDir: string;
   /** Pulls and builds at once on this node. */
   imageWork: number;
+  /** Container creates and starts at once on this node's engine. */
+  startWork: number;
   imageGc: ImageGcSettings;
   /** Most bytes of a repository's mirror or checkout. */
   maxRepositoryBytes: number;
@@ -109,6 +111,7 @@ export function agentOptionsFromFlags(
     resyncIntervalMs: values.resyncInterval,
     workers: values.workers,
     imageWork: values.imageWork,
+    startWork: values.startWork,
     imageGc: {
       intervalMs: values.imageGcInterval,
       keepPerDefinition: values.buildImagesKept,

@@ -1,6 +1,7 @@
 /**
  * The agent's part of the apply-to-ready trace (runtime/stage-trace.ts): a new Instance
- * seen bound to this node, picked up by a worker, its image ready, its container created
+ * seen bound to this node, picked up by a worker, its image ready, a start slot free
+ * (container-launch.ts), its container created
  * and started, its first passing health check, and its Ready status written. Each stage is
  * timed from the one before it into berth_agent_start_stage_seconds. Only Instances this
  * agent has seen arrive are traced: an adopted or restarted one is not a start.
@@ -15,6 +16,7 @@ type AgentStage = Extract<
   ApplyStage,
   | "picked_up"
   | "image_ready"
+  | "start_slot"
   | "container_created"
   | "container_started"
   | "first_probe_passed"

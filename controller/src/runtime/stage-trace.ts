@@ -13,6 +13,7 @@ export const APPLY_STAGES = [
   "bound",
   "picked_up",
   "image_ready",
+  "start_slot",
   "container_created",
   "container_started",
   "first_probe_passed",
