@@ -54,6 +54,21 @@ export const DEFAULT_SETTINGS: ControllerSettings = {
   discoveryMirror: true,
 };
 
+/**
+ * The scheduler's placement of a new Instance before its create request, so the Definition
+ * controller creates it bound (scheduler/scheduler-controller.ts): the Node is chosen and
+ * assumed taken in one step, as a binding of the scheduler's own is, so nothing is
+ * double-booked; one no Node fits now is created unbound and left to the scheduler.
+ */
+export interface PlacementAtCreate {
+  /** The Instance bound to the Node chosen for it, or undefined when none fits now. */
+  bindAtCreate(instance: Instance): Instance | undefined;
+  /** The bound Instance was created. */
+  created(instance: Instance): void;
+  /** Its create failed (or found the name taken): the Node's room is free again. */
+  notCreated(instance: Instance): void;
+}
+
 export interface ControllerContext {
   client: KubeClient;
   caches: ControllerCaches;
@@ -65,6 +80,8 @@ export interface ControllerContext {
   referencedContent: ReferencedContentHashes;
   /** The controller's part of the apply-to-ready trace (berth_controller_apply_stage_seconds). */
   trace: ApplyTrace;
+  /** Places new Instances at their creation; absent: every Instance is created unbound. */
+  placement?: PlacementAtCreate;
   /** Resolves a repository's ref to a commit; git ls-remote when absent (tests put a stand-in here). */
   resolveCommit?: (repository: RepositorySource) => Promise<string>;
 }

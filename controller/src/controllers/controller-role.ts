@@ -41,7 +41,7 @@ import { newNodeLifecycleController } from "./node-lifecycle.js";
 import { ApplyTrace } from "./apply-trace.js";
 import { withoutBookkeeping, withoutData } from "./cache-shape.js";
 import { ReferencedContentHashes, metadataOnly } from "./definition/referenced-content.js";
-import { newSchedulerController } from "./scheduler/scheduler-controller.js";
+import { SchedulerReconciler, newSchedulerController } from "./scheduler/scheduler-controller.js";
 
 export interface StartControllerOptions extends Partial<ControllerSettings> {
   /** Run the controllers only while holding this Lease. */
@@ -109,8 +109,10 @@ export function startController(options: StartControllerOptions, deps: Controlle
     referencedContent,
     trace,
   };
-  manager.add(newDefinitionController(context));
-  manager.add(newSchedulerController(context));
+  // One scheduler: the Definition controller creates Instances bound where it places them.
+  const scheduler = new SchedulerReconciler(context);
+  manager.add(newDefinitionController({ ...context, placement: scheduler }));
+  manager.add(newSchedulerController(context, scheduler));
   manager.add(newNodeLifecycleController(context));
   manager.add(newEnvironmentController(context, delivered, options.watchNamespace || undefined));
   // The discovery mirror's caches exist only when it runs: with it off, Berth needs no access

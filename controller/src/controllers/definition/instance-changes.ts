@@ -2,7 +2,8 @@
  * What a pass of the Definition controller changes among its Instances: the ones the
  * rollout plan deletes, then the ones it creates (deterministic names from the lowest free
  * ordinals, in slow-start batches), each recorded in the expectations before the request so
- * the next pass waits for the cache to show it.
+ * the next pass waits for the cache to show it, and created bound when the scheduler places
+ * it at once (context.placement).
  */
 import { type Definition, type Instance, type RunTemplate } from "../../api/types.js";
 import { INSTANCES } from "../../kube/resources.js";
@@ -111,11 +112,15 @@ export class InstanceChanges {
   ): Promise<Instance | undefined> {
     const instanceName = instance.metadata.name ?? "";
     this.expectations.expectCreates(key, [objectKey(instance)], this.context.clock.now());
+    const { placement } = this.context;
+    const bound = placement?.bindAtCreate(instance);
     try {
-      const stored = await this.context.client.create(INSTANCES, instance);
+      const stored = await this.context.client.create(INSTANCES, bound ?? instance);
       this.context.trace.instanceCreated(definition, instanceName);
+      if (bound) placement?.created(stored);
       return stored;
     } catch (err) {
+      if (bound) placement?.notCreated(bound);
       // Someone holds the name (an Instance this cache has not seen yet): its watch event
       // strikes it off, and until then no pass asks for the name again.
       if (isAlreadyExists(err)) return undefined;

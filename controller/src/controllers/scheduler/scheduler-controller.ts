@@ -7,6 +7,10 @@
  * placement sees all the ones before it: a placement is decided and assumed in one step with
  * no wait in between (the binding request goes out after), so two replicas never race for
  * the same host port, and a burst of Instances is bound in parallel, not one round trip each.
+ * The Definition controller asks for a placement before it creates an Instance
+ * (bindAtCreate): decided and assumed the same way, it saves the new Instance a watch
+ * event and a binding round trip; one that no Node fits then is created unbound and bound
+ * here once it fits.
  */
 import { CONDITIONS, INSTANCE_FINALIZER, LABELS } from "../../api/vocabulary.js";
 import { isDeepStrictEqual } from "node:util";
@@ -23,7 +27,7 @@ import {
 import { removeFinalizer } from "../../runtime/finalizers.js";
 import { objectKey } from "../../runtime/informer.js";
 import { setCondition, StatusWriter } from "../../runtime/conditions.js";
-import { controllerFor, type ControllerContext } from "../context.js";
+import { controllerFor, type ControllerContext, type PlacementAtCreate } from "../context.js";
 import { isExternalInstance, nodeIsReady } from "../../api/vocabulary.js";
 import { instancesOfDefinition, unboundInstances } from "../indexes.js";
 import { PlacedByNode, placementOf } from "./placed-by-node.js";
@@ -45,12 +49,17 @@ export const SCHEDULER_WORKERS = 32;
 /** How long a binding counts as placed before the cache shows it (a lost event must not stick). */
 const ASSUME_TTL_MS = 30_000;
 
-export class SchedulerReconciler implements Reconciler {
+export class SchedulerReconciler implements Reconciler, PlacementAtCreate {
   private readonly statusWriter: StatusWriter;
   /** Bindings made but not yet seen in the cache: key -> placement and when it was made. */
   private readonly assumed = new Map<string, { placed: PlacedInstance; at: number }>();
   /** What the cache shows placed on each node. */
   private readonly placed: PlacedByNode;
+  /**
+   * New Instances placed before their create request (bindAtCreate), counted until the cache
+   * shows them bound there: the cache does not hold them yet, so `assumed` cannot count them.
+   */
+  private readonly placedAtCreate = new Map<string, { placed: PlacedInstance; at: number }>();
 
   constructor(private readonly context: ControllerContext) {
     this.statusWriter = new StatusWriter(context.client);
@@ -84,6 +93,36 @@ export class SchedulerReconciler implements Reconciler {
       return;
     }
     return await this.reportUnschedulable(instance, result, ctx);
+  }
+
+  /**
+   * A new Instance (not created yet) bound to the Node the scheduler would bind it to now,
+   * assumed placed there before its create request goes out; undefined when no Node fits.
+   */
+  bindAtCreate(instance: Instance): Instance | undefined {
+    const now = this.context.clock.now();
+    this.expireAssumptions(now);
+    const result = schedule(this.candidateOf(instance), this.context.caches.nodes.list(), this.placedOn());
+    if (result.node === undefined) return undefined;
+    const node = result.node;
+    this.placedAtCreate.set(objectKey(instance), {
+      placed: { ...placementOf(instance), nodeName: node },
+      at: now,
+    });
+    const bound = structuredClone(instance);
+    bound.metadata.labels = { ...bound.metadata.labels, [LABELS.node]: node };
+    bound.spec.nodeName = node;
+    return bound;
+  }
+
+  created(instance: Instance): void {
+    this.context.trace.bound(instance);
+    const node = instance.spec.nodeName ?? "";
+    this.context.events.event(instance, "Normal", "Scheduled", `Bound to node ${node}.`);
+  }
+
+  notCreated(instance: Instance): void {
+    this.placedAtCreate.delete(objectKey(instance));
   }
 
   /** Binds the Instance to the node, assumed placed there before the request goes out. */
@@ -167,6 +206,15 @@ export class SchedulerReconciler implements Reconciler {
       if (!instance || instance.spec.nodeName) continue;
       assumedOn.set(placed.nodeName, [...(assumedOn.get(placed.nodeName) ?? []), placed]);
     }
+    for (const [key, entry] of this.placedAtCreate) {
+      // Once the cache shows it bound there, the cache's placements count it.
+      if (instances.getByKey(key)?.spec.nodeName === entry.placed.nodeName) {
+        this.placedAtCreate.delete(key);
+        continue;
+      }
+      const node = entry.placed.nodeName;
+      assumedOn.set(node, [...(assumedOn.get(node) ?? []), entry.placed]);
+    }
     return (node) => {
       const cached = this.placed.on(node);
       const assumed = assumedOn.get(node);
@@ -176,6 +224,8 @@ export class SchedulerReconciler implements Reconciler {
 
   private expireAssumptions(now: number): void {
     for (const [key, { at }] of this.assumed) if (now - at > ASSUME_TTL_MS) this.assumed.delete(key);
+    for (const [key, { at }] of this.placedAtCreate)
+      if (now - at > ASSUME_TTL_MS) this.placedAtCreate.delete(key);
   }
 }
 
@@ -189,14 +239,12 @@ export function leftItsNode(before: Instance, after: Instance): boolean {
   return before.spec.nodeName !== undefined && before.spec.nodeName !== after.spec.nodeName;
 }
 
-export function newSchedulerController(context: ControllerContext): Controller {
+export function newSchedulerController(
+  context: ControllerContext,
+  reconciler = new SchedulerReconciler(context),
+): Controller {
   const { caches } = context;
-  const controller = controllerFor(
-    context,
-    SCHEDULER_CONTROLLER,
-    new SchedulerReconciler(context),
-    SCHEDULER_WORKERS,
-  );
+  const controller = controllerFor(context, SCHEDULER_CONTROLLER, reconciler, SCHEDULER_WORKERS);
   const unbound = (): string[] => unboundInstances(caches.instances).map((i) => objectKey(i));
   controller.for(caches.instances);
   // Room appears when a Node turns Ready or changes (not on every heartbeat), or when a bound
