@@ -26,7 +26,7 @@ import {
   rankContainers,
   restartsLabelOf,
 } from "./container-facts.js";
-import { ContainerLauncher } from "./container-launch.js";
+import { ContainerLauncher, type Launch } from "./container-launch.js";
 import type { NodeAddressing } from "./container-request.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
 import { recordExit } from "./crashloop.js";
@@ -197,6 +197,14 @@ export class InstanceReconciler implements Reconciler {
       throw err;
     }
     try {
+      // No agent has written its status: a new Instance, most likely without a container. It
+      // is created while the engine is asked, and started only if the listing shows no other
+      // (container-launch.ts).
+      if (instance.status?.observedGeneration === undefined && !instance.status?.containerId) {
+        const restarts = instance.status?.restarts ?? 0;
+        const launched = await this.launcher.launch(key, instance, restarts, context, listing);
+        return await this.afterLaunch(key, instance, launched, restarts, context);
+      }
       return await this.sync(key, instance, await listing, context);
     } catch (err) {
       return await this.failures.report(key, instance, err, context);
@@ -250,8 +258,21 @@ export class InstanceReconciler implements Reconciler {
       );
     }
     const launched = await this.launcher.launch(key, instance, restarts, context);
+    return await this.afterLaunch(key, instance, launched, restarts, context);
+  }
+
+  /** Where a launch leaves the pass: waiting, observing the running container, or going on from the containers it found. */
+  private async afterLaunch(
+    key: string,
+    instance: Instance,
+    launched: Launch,
+    restarts: number,
+    context: ReconcileContext,
+  ): Promise<Result | void> {
     if ("wait" in launched) return launched.wait;
-    return await this.running.observe(key, instance, launched.running, context, restarts);
+    if ("running" in launched)
+      return await this.running.observe(key, instance, launched.running, context, restarts);
+    return await this.sync(key, instance, launched.found, context);
   }
 
   /**
