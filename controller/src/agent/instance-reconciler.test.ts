@@ -769,6 +769,25 @@ test("a new Instance's list that fails takes the container made meanwhile with i
   prober.stopAll();
 });
 
+test("a new Instance whose pass ends before the list answers leaves no failed list unheard", async () => {
+  const { docker, api, reconcile, prober } = setup();
+  api.instance.spec.template!.image = { name: "other:2", port: 8080 };
+  docker.listContainers = () =>
+    Promise.reject(new EngineUnreachableError("list_containers", docker.url, "connect ECONNREFUSED"));
+  const unheard: unknown[] = [];
+  const hear = (reason: unknown): void => void unheard.push(reason);
+  process.on("unhandledRejection", hear);
+  try {
+    assert.deepEqual(await reconcile(), { requeueAfterMs: PREPARING_RECHECK_MS }, "its image is pulled");
+    await preparationsSettled();
+    await preparationsSettled();
+  } finally {
+    process.off("unhandledRejection", hear);
+  }
+  assert.deepEqual(unheard, []);
+  prober.stopAll();
+});
+
 test("a new Instance whose container an interrupted pass left behind gets that name back, one container", async () => {
   const { docker, api, reconcile, prober } = setup();
   // An agent created it and stopped before it wrote any status.

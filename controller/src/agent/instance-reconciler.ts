@@ -186,15 +186,13 @@ export class InstanceReconciler implements Reconciler {
     if (waitMs > 0) return { requeueAfterMs: waitMs };
     // The finalizer goes on while the engine is asked: both are in before any container is made.
     const listing = listContainers();
-    try {
-      if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
-        const before = instance;
-        instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
-        this.status.remember(before, instance);
-      }
-    } catch (err) {
-      listing.catch(() => undefined);
-      throw err;
+    // A pass may end without waiting for the list (an image still to pull): its failure is
+    // then nobody's news, and is heard where the list is waited for.
+    listing.catch(() => undefined);
+    if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
+      const before = instance;
+      instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
+      this.status.remember(before, instance);
     }
     try {
       // No agent has written its status: a new Instance, most likely without a container. It
