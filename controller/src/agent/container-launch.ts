@@ -7,17 +7,11 @@
  * starting many containers at once shares its CPU among all of them (runc, the shim, the
  * port proxy and firewall rules of each), so every one of a burst is slow; a few at a time
  * finish one after another, and the first are serving long before the last would have.
- *
- * An Instance whose status names no container yet has its container created while the
- * engine lists the Instance's containers (`listing`), not after: the name is unique per
- * Instance, so a container left by an interrupted pass makes the create fail, and any other
- * the list shows (one of an older name) has the new one removed again before it starts.
- * Either way the pass goes on from the list.
  */
 import type { Instance } from "../api/types.js";
 import { FIRST_UNPRIVILEGED_PORT } from "../api/vocabulary.js";
-import type { ContainerInfo, ContainerSpec, ContainerSummary } from "../docker/types.js";
-import { ContainerNameInUseError, ImageNotFoundError } from "../docker/errors.js";
+import type { ContainerInfo, ContainerSpec } from "../docker/types.js";
+import { ImageNotFoundError } from "../docker/errors.js";
 import type { ReconcileContext, Result } from "../runtime/controller.js";
 import type { Slots } from "../runtime/slots.js";
 import { errorFields } from "../runtime/log.js";
@@ -56,11 +50,8 @@ export interface ContainerLauncherOptions {
   trace?: StartTrace;
 }
 
-/**
- * A launch waits (its image is being prepared, or the container exited at once), runs, or
- * found the Instance's containers in the listing it was given (and started none).
- */
-export type Launch = { wait: Result } | { running: ContainerInfo } | { found: ContainerSummary[] };
+/** A launch either waits (its image is being prepared, or the container exited at once) or runs. */
+export type Launch = { wait: Result } | { running: ContainerInfo };
 
 export class ContainerLauncher {
   constructor(private readonly options: ContainerLauncherOptions) {}
@@ -70,7 +61,6 @@ export class ContainerLauncher {
     instance: Instance,
     restarts: number,
     context: ReconcileContext,
-    listing?: Promise<ContainerSummary[]>,
   ): Promise<Launch> {
     // Limits the engine could never apply fail now, for good, not after a pull or build.
     checkResources(templateOf(instance));
@@ -84,12 +74,7 @@ export class ContainerLauncher {
       return { wait: { requeueAfterMs: PREPARING_RECHECK_MS } };
     }
     this.options.trace?.reached(key, "image_ready");
-    const created = await this.createAndStart(key, instance, prepared.done, environment, restarts, {
-      context,
-      listing,
-    });
-    if (typeof created !== "string") return created;
-    const id = created;
+    const id = await this.createAndStart(key, instance, prepared.done, environment, restarts, context);
     this.options.retries.reset(key);
     this.options.startCheck.started(key, id);
     context.log.info("started container", { containerId: id, image: prepared.done.name, restarts });
@@ -104,9 +89,8 @@ export class ContainerLauncher {
     image: ResolvedImage,
     environment: InstanceEnvironment,
     restarts: number,
-    pass: { context: ReconcileContext; listing: Promise<ContainerSummary[]> | undefined },
-  ): Promise<string | { found: ContainerSummary[] }> {
-    const { context } = pass;
+    context: ReconcileContext,
+  ): Promise<string> {
     const { node } = this.options;
     const privileged =
       instance.spec.hostPort !== undefined && instance.spec.hostPort < FIRST_UNPRIVILEGED_PORT;
@@ -122,7 +106,7 @@ export class ContainerLauncher {
     const release = await this.options.startSlots?.acquire(context.signal);
     this.options.trace?.reached(key, "start_slot");
     try {
-      return await this.createThenStart(key, spec, pass);
+      return await this.createThenStart(key, spec, context);
     } finally {
       release?.();
     }
@@ -131,8 +115,8 @@ export class ContainerLauncher {
   private async createThenStart(
     key: string,
     spec: ContainerSpec,
-    { context, listing }: { context: ReconcileContext; listing: Promise<ContainerSummary[]> | undefined },
-  ): Promise<string | { found: ContainerSummary[] }> {
+    context: ReconcileContext,
+  ): Promise<string> {
     const { docker } = this.options;
     let id: string;
     try {
@@ -140,13 +124,9 @@ export class ContainerLauncher {
     } catch (err) {
       // The image went after it was found: the retry looks again (and pulls it).
       if (err instanceof ImageNotFoundError) this.options.images.presence.forget(spec.image);
-      // A container of this name is there already: the listing shows it.
-      if (listing && err instanceof ContainerNameInUseError) return { found: await listing };
       throw err;
     }
     this.options.trace?.reached(key, "container_created");
-    const others = listing && (await this.othersListed(id, listing, context));
-    if (others) return { found: others };
     try {
       await docker.startContainer(id, { signal: context.signal });
       this.options.trace?.reached(key, "container_started");
@@ -161,26 +141,5 @@ export class ContainerLauncher {
       throw err;
     }
     return id;
-  }
-
-  /**
-   * The Instance's other containers in the listing made while `id` was created, if any: then
-   * the new one is removed before it ever starts. Also removed when the listing fails.
-   */
-  private async othersListed(
-    id: string,
-    listing: Promise<ContainerSummary[]>,
-    context: ReconcileContext,
-  ): Promise<ContainerSummary[] | undefined> {
-    let others: ContainerSummary[];
-    try {
-      others = (await listing).filter((container) => container.id !== id);
-    } catch (err) {
-      await this.options.docker.removeContainer(id, { force: true }).catch(() => undefined);
-      throw err;
-    }
-    if (others.length === 0) return undefined;
-    await this.options.docker.removeContainer(id, { force: true, signal: context.signal });
-    return others;
   }
 }

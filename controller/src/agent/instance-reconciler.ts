@@ -26,7 +26,7 @@ import {
   rankContainers,
   restartsLabelOf,
 } from "./container-facts.js";
-import { ContainerLauncher, type Launch } from "./container-launch.js";
+import { ContainerLauncher } from "./container-launch.js";
 import type { NodeAddressing } from "./container-request.js";
 import type { CrashLoopOptions, CrashRecord } from "./crashloop.js";
 import { recordExit } from "./crashloop.js";
@@ -186,23 +186,17 @@ export class InstanceReconciler implements Reconciler {
     if (waitMs > 0) return { requeueAfterMs: waitMs };
     // The finalizer goes on while the engine is asked: both are in before any container is made.
     const listing = listContainers();
-    // A pass may end without waiting for the list (an image still to pull): its failure is
-    // then nobody's news, and is heard where the list is waited for.
-    listing.catch(() => undefined);
-    if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
-      const before = instance;
-      instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
-      this.status.remember(before, instance);
+    try {
+      if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
+        const before = instance;
+        instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
+        this.status.remember(before, instance);
+      }
+    } catch (err) {
+      listing.catch(() => undefined);
+      throw err;
     }
     try {
-      // No agent has written its status: a new Instance, most likely without a container. It
-      // is created while the engine is asked, and started only if the listing shows no other
-      // (container-launch.ts).
-      if (instance.status?.observedGeneration === undefined && !instance.status?.containerId) {
-        const restarts = instance.status?.restarts ?? 0;
-        const launched = await this.launcher.launch(key, instance, restarts, context, listing);
-        return await this.afterLaunch(key, instance, launched, restarts, context);
-      }
       return await this.sync(key, instance, await listing, context);
     } catch (err) {
       return await this.failures.report(key, instance, err, context);
@@ -256,21 +250,8 @@ export class InstanceReconciler implements Reconciler {
       );
     }
     const launched = await this.launcher.launch(key, instance, restarts, context);
-    return await this.afterLaunch(key, instance, launched, restarts, context);
-  }
-
-  /** Where a launch leaves the pass: waiting, observing the running container, or going on from the containers it found. */
-  private async afterLaunch(
-    key: string,
-    instance: Instance,
-    launched: Launch,
-    restarts: number,
-    context: ReconcileContext,
-  ): Promise<Result | void> {
     if ("wait" in launched) return launched.wait;
-    if ("running" in launched)
-      return await this.running.observe(key, instance, launched.running, context, restarts);
-    return await this.sync(key, instance, launched.found, context);
+    return await this.running.observe(key, instance, launched.running, context, restarts);
   }
 
   /**

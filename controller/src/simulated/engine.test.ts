@@ -1,13 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ContainerNameInUseError } from "../docker/errors.js";
 import { SIMULATED_CRASH_EXIT_CODE, SimulatedEngine } from "./engine.js";
 
-let named = 0;
-const spec = () => ({ name: `x${++named}`, image: "app:1", labels: {} });
+const spec = { name: "x", image: "app:1", labels: {} };
 
 async function started(engine: SimulatedEngine): Promise<{ id: string; port: number }> {
-  const id = await engine.createContainer(spec());
+  const id = await engine.createContainer(spec);
   await engine.startContainer(id);
   const port = (await engine.inspectContainer(id)).ports[0]?.hostPort;
   assert.ok(port !== undefined, "a started container publishes its port");
@@ -69,20 +67,9 @@ test("exec checks fail until the readiness delay has passed; a start may crash a
     behaviour: { startLatencyMs: 0, readinessDelayMs: 0, failureRate: 0.5 },
     random: () => 0.2,
   });
-  const crashed = await crashing.createContainer(spec());
+  const crashed = await crashing.createContainer(spec);
   await crashing.startContainer(crashed);
   const state = (await crashing.inspectContainer(crashed)).state;
   assert.equal(state.running, false);
   assert.equal(state.exitCode, SIMULATED_CRASH_EXIT_CODE);
-});
-
-test("a name is held until its container is gone, as the engine holds it", async () => {
-  const engine = new SimulatedEngine({ url: "tcp://n", bindAddress: "127.0.0.1" });
-  const first = await engine.createContainer({ name: "web", image: "app:1", labels: {} });
-  await assert.rejects(
-    engine.createContainer({ name: "web", image: "app:1", labels: {} }),
-    (err: unknown) => err instanceof ContainerNameInUseError && err.containerName === "web",
-  );
-  await engine.removeContainer(first, { force: true });
-  await engine.createContainer({ name: "web", image: "app:1", labels: {} });
 });

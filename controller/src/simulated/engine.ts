@@ -11,7 +11,7 @@ import { LABELS } from "../api/vocabulary.js";
 import type { Clock } from "../runtime/clock.js";
 import { realClock } from "../runtime/clock.js";
 import type { AgentDeps } from "../agent/agent-role.js";
-import { ContainerNameInUseError, ContainerNotFoundError, ImageNotFoundError } from "../docker/errors.js";
+import { ContainerNotFoundError, ImageNotFoundError } from "../docker/errors.js";
 import type { CallOptions, EngineInfo, PullOptions } from "../docker/options.js";
 import type {
   ContainerEvent,
@@ -154,15 +154,6 @@ export class SimulatedEngine implements SimulatedDocker {
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {
-    // As the engine does: a name is held until its container is gone.
-    const name = spec.name;
-    if (name !== undefined && [...this.containers.values()].some((c) => c.name === name)) {
-      throw new ContainerNameInUseError(
-        "create_container",
-        name,
-        `The container name "/${name}" is already in use`,
-      );
-    }
     const id = this.containerId(++this.created);
     this.numbers.set(id, this.created);
     this.containers.set(id, {
