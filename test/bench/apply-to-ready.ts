@@ -354,7 +354,7 @@ async function main(): Promise<void> {
       labels: {},
       ...(process.env.BENCH_AGENT_WORKERS ? { workers: Number(process.env.BENCH_AGENT_WORKERS) } : {}),
       ...(process.env.BENCH_MAX_PARALLEL_STARTS
-        ? { startWork: positiveInt("BENCH_MAX_PARALLEL_STARTS", 4) }
+        ? { startWork: positiveInt("BENCH_MAX_PARALLEL_STARTS", 6) }
         : {}),
     },
     { client, logger, docker: new DockerEngine({ url: engineUrl, logger, observer: engineCalls }) },

@@ -6,14 +6,17 @@
  * - traffic: none, or Berth's engine traffic around each container (a label-filtered list
  *   before create, an inspect after start, a list and an inspect per event-driven pass,
  *   and two open event streams);
- * - limit: creates and starts in flight at once (0: all at once).
+ * - limit: creates and starts in flight at once (0: all at once);
+ * - busy: a child process that keeps this share of one core busy during the round, as
+ *   Berth's controller, API server and etcd do during its burst (0: none).
  *
- * VARIANTS (comma-separated name:body:traffic:limit), ROUNDS (default 3), COUNT (default 20).
+ * VARIANTS (comma-separated name:body:traffic:limit:busy), ROUNDS (default 3), COUNT (default 20).
  * Rounds are interleaved across the variants so drift on a shared machine hits each alike.
  */
 import { loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
+import { spawn, type ChildProcess } from "node:child_process";
 import Docker from "dockerode";
 import type { Instance } from "../../controller/src/api/types.js";
 import { API_VERSION } from "../../controller/src/api/types.js";
@@ -35,16 +38,18 @@ interface Variant {
   body: "floor" | "berth";
   traffic: boolean;
   limit: number;
+  busy: number;
 }
 
 function parseVariants(text: string): Variant[] {
   return text.split(",").map((part) => {
-    const [name, body, traffic, limit] = part.split(":");
+    const [name, body, traffic, limit, busy] = part.split(":");
     return {
       name: name!,
       body: body as Variant["body"],
       traffic: traffic === "traffic",
       limit: Number(limit ?? 0),
+      busy: Number(busy ?? 0),
     };
   });
 }
@@ -111,8 +116,16 @@ interface Sample {
   answers: number;
 }
 
+/** A child process busy `share` of each 10 ms (of one core) until killed. */
+function burn(share: number): ChildProcess | undefined {
+  if (share <= 0) return undefined;
+  const script = `const w=new Int32Array(new SharedArrayBuffer(4));for(;;){const t=Date.now();while(Date.now()-t<${10 * share});Atomics.wait(w,0,0,${10 * (1 - share)});}`;
+  return spawn(process.execPath, ["-e", script], { stdio: "ignore" });
+}
+
 async function round(variant: Variant): Promise<Sample[]> {
   const run = randomBytes(3).toString("hex");
+  const burner = burn(variant.busy);
   const limited = limiter(variant.limit);
   const abort = new AbortController();
   const streams: NodeJS.ReadableStream[] = [];
@@ -181,6 +194,7 @@ async function round(variant: Variant): Promise<Sample[]> {
       }),
     );
   } finally {
+    burner?.kill();
     abort.abort();
     for (const stream of streams) (stream as unknown as { destroy?: () => void }).destroy?.();
     const left = await docker.listContainers({ all: true, filters: { label: [`berth-ab=${run}`] } });

@@ -169,7 +169,7 @@ test("published ports bind to the agent's own address, never to every interface 
 test("image work and disk garbage collection flags: defaults, quantities, and thresholds that must be ordered", () => {
   const defaults = agentOptionsFromFlags(parseFlags(agentFlags, ["--node-name=n1"], {}).values, {});
   assert.equal(defaults.imageWork, 2);
-  assert.equal(defaults.startWork, 4);
+  assert.equal(defaults.startWork, 6);
   assert.deepEqual(defaults.imageGc, {
     intervalMs: 300_000,
     keepPerDefinition: 3,

@@ -238,7 +238,7 @@ export const agentFlags = defineFlags({
     name: "max-parallel-starts",
     env: "BERTH_MAX_PARALLEL_STARTS",
     type: "int",
-    default: 4,
+    default: 6,
     help: "How many containers the agent creates and starts at once on its engine; more wait their turn. An engine starting many at once shares its CPU among all of them and finishes them all late; a few at a time finish one after another, so most of a burst serves sooner.",
     validate: onNumber((value) => (value < 1 || value > 64 ? "must be between 1 and 64" : undefined)),
   },
