@@ -28,6 +28,12 @@ import { ApplyTrace } from "../controllers/apply-trace.js";
 
 export const NS = "team";
 
+/** A Definition spec of the image test Definitions share, with the fields a test sets. */
+export const webSpec = (spec: Partial<DefinitionSpec> = {}): DefinitionSpec => ({
+  image: { name: "registry.invalid/web:1", port: 8080 },
+  ...spec,
+});
+
 export interface World {
   server: FakeApiServer;
   clock: FakeClock;

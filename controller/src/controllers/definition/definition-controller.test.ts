@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import { DEFINITION_FINALIZER, INSTANCE_FINALIZER } from "../../api/vocabulary.js";
-import { type DefinitionSpec } from "../../api/types.js";
 import { DEFINITIONS, INSTANCES } from "../../kube/resources.js";
 import { getCondition } from "../../runtime/conditions.js";
 import { DefinitionReconciler } from "./definition-controller.js";
@@ -16,14 +15,12 @@ import {
   names,
   newWorld,
   readyNode,
+  webSpec,
   type World,
 } from "../../testing/reconciler-fixtures.js";
 import { SchedulerReconciler } from "../scheduler/scheduler-controller.js";
 
-const web = (spec: Partial<DefinitionSpec> = {}): DefinitionSpec => ({
-  image: { name: "registry.invalid/web:1", port: 8080 },
-  ...spec,
-});
+const web = webSpec;
 
 async function setup(t: TestContext): Promise<{ world: World; definitions: DefinitionReconciler }> {
   const world = await newWorld();

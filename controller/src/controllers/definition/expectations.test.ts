@@ -1,17 +1,21 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { type DefinitionSpec, type Instance } from "../../api/types.js";
+import { type Instance } from "../../api/types.js";
 import { DEFINITIONS, INSTANCES } from "../../kube/resources.js";
 import { KubeApiError } from "../../kube/errors.js";
 import type { EventHandlers } from "../../runtime/informer.js";
-import { NS, applyDefinition, instances, newWorld, type World } from "../../testing/reconciler-fixtures.js";
+import {
+  NS,
+  applyDefinition,
+  instances,
+  newWorld,
+  webSpec,
+  type World,
+} from "../../testing/reconciler-fixtures.js";
 import { DefinitionReconciler } from "./definition-controller.js";
 import { EXPECTATIONS_TTL_MS, Expectations } from "./expectations.js";
 
-const web = (spec: Partial<DefinitionSpec> = {}): DefinitionSpec => ({
-  image: { name: "registry.invalid/web:1", port: 8080 },
-  ...spec,
-});
+const web = webSpec;
 
 async function setup(t: TestContext): Promise<{ world: World; definitions: DefinitionReconciler }> {
   const world = await newWorld();
