@@ -145,6 +145,31 @@ test("a 404 for an object its cache no longer holds ends the key quietly; for on
   await stop();
 });
 
+test("a 404 naming the object its cache still holds is retried quietly until the delete event comes", async () => {
+  let attempts = 0;
+  const { clock, stop, logger } = await setup(
+    "unit-gone-ahead",
+    async () => {
+      attempts++;
+      throw new KubeApiError(404, 'configmaps "cached" not found', {
+        reason: "NotFound",
+        code: 404,
+        details: { name: "cached", kind: "configmaps" },
+      });
+    },
+    [cm("cached")],
+  );
+  await flushPromises();
+  await clock.advanceAsync(5 + 10 + 20, 1);
+  assert.ok(attempts >= 3, "still retried while the cache holds it");
+  assert.ok(!logger.lines.some((l) => l.level === "error"), "and no error is logged for it");
+  const errors = (await reconcileTotal.get()).values.find(
+    (v) => v.labels.controller === "unit-gone-ahead" && v.labels.result === "error",
+  );
+  assert.equal(errors?.value ?? 0, 0);
+  await stop();
+});
+
 test("requeueAfterMs reconciles again after that time", async () => {
   let calls = 0;
   const { controller, clock, stop } = await setup("unit-after", async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import PQueue from "p-queue";
-import { isConflict, isNotFound, isPatchTestFailed } from "../kube/errors.js";
+import { KubeApiError, isConflict, isNotFound, isPatchTestFailed } from "../kube/errors.js";
 import type { KubeObject } from "../kube/resources.js";
 import type { Clock } from "./clock.js";
 import { realClock } from "./clock.js";
@@ -324,6 +324,14 @@ export class Controller {
       log.debug("the object went away during the pass", errorFields(err));
       return;
     }
+    if (isNotFound(err) && this.namesPrimary(key, err)) {
+      // The API server no longer has the object the cache still shows: its delete event is
+      // on its way and will end the key. Until then, retry quietly with backoff.
+      queue.addRateLimited(key);
+      reconcileTotal.inc({ ...labels, result: "requeue" });
+      log.debug("the object is gone from the API server ahead of the cache", errorFields(err));
+      return;
+    }
     if (!(err instanceof Error)) reconcilePanics.inc(labels);
     queue.addRateLimited(key);
     reconcileErrors.inc(labels);
@@ -340,6 +348,13 @@ export class Controller {
     if (own.length === 0) return false;
     const { namespace, name } = parseKey(key);
     return own.every((p) => p.informer.get(namespace, name) === undefined);
+  }
+
+  /** Whether a 404's details name the key's own object (same name, the for() resource). */
+  private namesPrimary(key: string, err: unknown): boolean {
+    const details = err instanceof KubeApiError ? err.status?.details : undefined;
+    if (details?.name !== parseKey(key).name) return false;
+    return this.primaries.some((p) => p.map === mapToSelf && p.informer.resource.plural === details.kind);
   }
 
   private newQueue(): WorkQueue {
