@@ -144,7 +144,16 @@ export class InstanceChanges {
       definition,
       "Normal",
       "InstancesCreated",
-      `Created Instances ${names.join(", ")} of deployment ${deploymentId.slice(0, 10)}.`,
+      `Created Instances ${created.map(createdOn).join(", ")} of deployment ${deploymentId.slice(0, 10)}.`,
     );
   }
+}
+
+/**
+ * An Instance created bound, with its Node: the only Event that says where it went (the
+ * scheduler records Scheduled only for the ones it binds later).
+ */
+function createdOn(instance: Instance): string {
+  const name = instance.metadata.name ?? "";
+  return instance.spec.nodeName ? `${name} on node ${instance.spec.nodeName}` : name;
 }

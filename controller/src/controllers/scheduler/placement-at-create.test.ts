@@ -57,7 +57,7 @@ const nodeOf = (world: World, name: string): string | undefined =>
 const bindings = (world: World): number =>
   world.server.calls.filter((c) => c.verb === "mergePatch" && c.resource === INSTANCES.plural).length;
 
-test("Instances the scheduler can place are created bound: no binding request, the same Event", async (t) => {
+test("Instances the scheduler can place are created bound: no binding request, their Nodes in one Event", async (t) => {
   const { world, scheduler, placing } = await setup(t, ["node-a", "node-b"]);
   const names = await createVia(world, placing, "gw", { replicas: 3, hostPort: 9000 });
   assert.equal(names.length, 3);
@@ -69,9 +69,25 @@ test("Instances the scheduler can place are created bound: no binding request, t
   );
   for (const instance of instances(world, "gw").filter((i) => i.spec.nodeName)) {
     assert.equal(instance.metadata.labels?.[LABELS.node], instance.spec.nodeName, "labelled as a binding is");
-    assert.deepEqual(eventReasons(world, `${NS}/${instance.metadata.name ?? ""}`), ["Scheduled"]);
+    assert.deepEqual(eventReasons(world, `${NS}/${instance.metadata.name ?? ""}`), [], "no Event of its own");
   }
   assert.equal(bindings(world), 0, "no binding request for the ones created bound");
+  // The pass's one Event on the Definition says where each went; the unbound one has no Node.
+  const announced = world.events.events.filter((e) => e.key === `${NS}/gw`);
+  assert.deepEqual(
+    announced.map((e) => e.reason),
+    ["InstancesCreated"],
+  );
+  const message = announced[0]!.message;
+  names.forEach((name, i) => {
+    const node = placed[i];
+    assert.ok(
+      message.includes(node ? `${name} on node ${node}` : name),
+      `names ${name} and its Node: ${message}`,
+    );
+  });
+  const unplaced = names[placed.indexOf(undefined)]!;
+  assert.ok(!message.includes(`${unplaced} on node`), "the one created unbound is named without a Node");
 
   // The one no Node could take is created unbound and is the scheduler's, as before.
   const waiting = names[placed.indexOf(undefined)]!;
@@ -79,9 +95,17 @@ test("Instances the scheduler can place are created bound: no binding request, t
   assert.equal(result?.requeueAfterMs, UNSCHEDULABLE_RECHECK_MS);
   const status = world.server.peek(INSTANCES, { namespace: NS, name: waiting })?.status;
   assert.equal(getCondition(status?.conditions, "Scheduled")?.reason, "Unschedulable");
+  assert.deepEqual(eventReasons(world, `${NS}/${waiting}`), ["FailedScheduling"]);
   // The scheduler's look at the ones created bound changes nothing.
   for (const name of names.filter((n) => n !== waiting)) await world.reconcile(scheduler, `${NS}/${name}`);
   assert.equal(bindings(world), 0);
+
+  // Once a Node fits, the scheduler binds it and records Scheduled on it, as kube-scheduler does.
+  await readyNode(world, "node-c");
+  await world.reconcile(scheduler, `${NS}/${waiting}`);
+  assert.equal(nodeOf(world, waiting), "node-c");
+  assert.equal(bindings(world), 1);
+  assert.deepEqual(eventReasons(world, `${NS}/${waiting}`), ["FailedScheduling", "Scheduled"]);
 });
 
 test("a placement at create holds its host port for the scheduler's bindings while the cache lags", async (t) => {

@@ -115,10 +115,13 @@ export class SchedulerReconciler implements Reconciler, PlacementAtCreate {
     return bound;
   }
 
+  /**
+   * No Scheduled Event on the Instance: it was never the scheduler's to bind. Like a Pod
+   * created with its nodeName set, it is announced by its creator, whose InstancesCreated
+   * Event on the Definition names its Node (one Event per pass, not one per Instance).
+   */
   created(instance: Instance): void {
     this.context.trace.bound(instance);
-    const node = instance.spec.nodeName ?? "";
-    this.context.events.event(instance, "Normal", "Scheduled", `Bound to node ${node}.`);
   }
 
   notCreated(instance: Instance): void {
