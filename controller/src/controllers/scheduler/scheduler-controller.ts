@@ -30,8 +30,8 @@ import { setCondition, StatusWriter } from "../../runtime/conditions.js";
 import { controllerFor, type ControllerContext, type PlacementAtCreate } from "../context.js";
 import { isExternalInstance, nodeIsReady } from "../../api/vocabulary.js";
 import { instancesOfDefinition, unboundInstances } from "../indexes.js";
-import { PlacedByNode, placementOf } from "./placed-by-node.js";
-import { schedule, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
+import { combinedLoad, NodeTotals, PlacedByNode, placementOf } from "./placed-by-node.js";
+import { schedule, type NodeLoad, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
 
 export const SCHEDULER_CONTROLLER = "scheduler";
 
@@ -198,13 +198,18 @@ export class SchedulerReconciler implements Reconciler, PlacementAtCreate {
    * to it the cache has not shown yet (an assumed one whose Instance the cache shows bound
    * is counted where the cache says).
    */
-  private placedOn(): (node: string) => readonly PlacedInstance[] {
+  private placedOn(): (node: string) => NodeLoad {
     const { instances } = this.context.caches;
-    const assumedOn = new Map<string, PlacedInstance[]>();
+    const assumedOn = new Map<string, NodeTotals>();
+    const assume = (placed: PlacedInstance): void => {
+      let totals = assumedOn.get(placed.nodeName);
+      if (!totals) assumedOn.set(placed.nodeName, (totals = new NodeTotals()));
+      totals.add(placed);
+    };
     for (const [key, { placed }] of this.assumed) {
       const instance = instances.getByKey(key);
       if (!instance || instance.spec.nodeName) continue;
-      assumedOn.set(placed.nodeName, [...(assumedOn.get(placed.nodeName) ?? []), placed]);
+      assume(placed);
     }
     for (const [key, entry] of this.placedAtCreate) {
       // Once the cache shows it bound there, the cache's placements count it.
@@ -212,13 +217,12 @@ export class SchedulerReconciler implements Reconciler, PlacementAtCreate {
         this.placedAtCreate.delete(key);
         continue;
       }
-      const node = entry.placed.nodeName;
-      assumedOn.set(node, [...(assumedOn.get(node) ?? []), entry.placed]);
+      assume(entry.placed);
     }
     return (node) => {
-      const cached = this.placed.on(node);
+      const cached = this.placed.load(node);
       const assumed = assumedOn.get(node);
-      return assumed ? [...cached, ...assumed] : cached;
+      return assumed ? combinedLoad(cached, assumed) : cached;
     };
   }
 
