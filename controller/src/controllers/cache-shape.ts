@@ -6,6 +6,8 @@
  * makes is a patch, never a whole object read from the cache, so nothing dropped here is
  * ever written back as missing.
  */
+import { isDeepStrictEqual } from "node:util";
+import type { Instance, RunTemplate } from "../api/types.js";
 import type { KubeObject } from "../kube/resources.js";
 
 /** kubectl apply's copy of the applied object: read by kubectl only. */
@@ -35,3 +37,57 @@ export function withoutData<T extends KubeObject & { data?: unknown; stringData?
   const { data: _data, stringData: _stringData, ...kept } = withoutBookkeeping(obj);
   return kept as T;
 }
+
+/**
+ * An Instance as the controller role's cache keeps it: without bookkeeping, and with its
+ * spec.template shared. Every replica of one deployment carries the same run template, copied
+ * from its Definition; the cache kept a copy per Instance, a tenth or more of the Instance's
+ * heap with a short template and most of it with a long env list. Now Instances of the same
+ * Definition, deploymentId and template share one, frozen: the cache is read-only, and a
+ * write to a shared template would change every replica's, so one throws instead.
+ */
+export function instanceForCache(instance: Instance): Instance {
+  const lean = withoutBookkeeping(instance);
+  const template = lean.spec?.template;
+  if (template === undefined) return lean;
+  const key = `${lean.metadata.namespace ?? ""}/${lean.spec.definition}/${lean.spec.deploymentId ?? ""}`;
+  const shared = sharedTemplates.intern(key, template);
+  return shared === template ? lean : { ...lean, spec: { ...lean.spec, template: shared } };
+}
+
+/**
+ * Run templates by Definition and deploymentId, held only while some Instance holds them: a
+ * rolled-out deployment's template goes with its last Instance, and its entry after it.
+ */
+class SharedTemplates {
+  private readonly byKey = new Map<string, WeakRef<RunTemplate>>();
+  private readonly gone = new FinalizationRegistry<string>((key) => {
+    if (this.byKey.get(key)?.deref() === undefined) this.byKey.delete(key);
+  });
+
+  /** The template shared under the key when it equals this one; else this one, frozen and shared if none is. */
+  intern(key: string, template: RunTemplate): RunTemplate {
+    const shared = this.byKey.get(key)?.deref();
+    if (shared !== undefined) {
+      // Another template under the same key (an Instance written by hand) keeps its own.
+      return isDeepStrictEqual(shared, template) ? shared : template;
+    }
+    deepFreeze(template);
+    this.byKey.set(key, new WeakRef(template));
+    this.gone.register(template, key);
+    return template;
+  }
+
+  /** How many templates are shared now (for tests). */
+  size(): number {
+    return this.byKey.size;
+  }
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const child of Object.values(value)) deepFreeze(child);
+}
+
+export const sharedTemplates = new SharedTemplates();
