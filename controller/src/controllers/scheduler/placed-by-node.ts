@@ -22,6 +22,17 @@ export function placementOf(instance: Instance): Omit<PlacedInstance, "nodeName"
   return placed;
 }
 
+/**
+ * The placement of an Instance on a node. Built up rather than spread from placementOf: a
+ * spread's result gets a hidden class of its own (see cache-shape.ts's shallowCopy), and one
+ * is kept per bound Instance.
+ */
+export function placedOn(instance: Instance, node: string): PlacedInstance {
+  const placed = placementOf(instance) as PlacedInstance;
+  placed.nodeName = node;
+  return placed;
+}
+
 /** The totals of some placements on one Node, kept as placements are added and removed. */
 export class NodeTotals implements NodeLoad {
   count = 0;
@@ -119,7 +130,7 @@ export class PlacedByNode {
     }
     const node = instance.spec.nodeName;
     if (gone || !node) return;
-    const placed: PlacedInstance = { ...placementOf(instance), nodeName: node };
+    const placed = placedOn(instance, node);
     let totals = this.byNode.get(node);
     if (!totals) this.byNode.set(node, (totals = new NodeTotals()));
     totals.add(placed);

@@ -30,7 +30,7 @@ import { setCondition, StatusWriter } from "../../runtime/conditions.js";
 import { controllerFor, type ControllerContext, type PlacementAtCreate } from "../context.js";
 import { isExternalInstance, nodeIsReady } from "../../api/vocabulary.js";
 import { instancesOfDefinition, unboundInstances } from "../indexes.js";
-import { combinedLoad, NodeTotals, PlacedByNode, placementOf } from "./placed-by-node.js";
+import { combinedLoad, NodeTotals, PlacedByNode, placedOn, placementOf } from "./placed-by-node.js";
 import { schedule, type NodeLoad, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
 
 export const SCHEDULER_CONTROLLER = "scheduler";
@@ -106,7 +106,7 @@ export class SchedulerReconciler implements Reconciler, PlacementAtCreate {
     if (result.node === undefined) return undefined;
     const node = result.node;
     this.placedAtCreate.set(objectKey(instance), {
-      placed: { ...placementOf(instance), nodeName: node },
+      placed: placedOn(instance, node),
       at: now,
     });
     const bound = structuredClone(instance);
@@ -129,7 +129,7 @@ export class SchedulerReconciler implements Reconciler, PlacementAtCreate {
   private async bind(key: string, instance: Instance, node: string, ctx: ReconcileContext): Promise<void> {
     const { client, clock, events } = this.context;
     // Assumed before the request goes out: the next placement, on another worker, counts it.
-    this.assumed.set(key, { placed: { ...placementOf(instance), nodeName: node }, at: clock.now() });
+    this.assumed.set(key, { placed: placedOn(instance, node), at: clock.now() });
     try {
       await client.mergePatch(
         INSTANCES,
