@@ -58,6 +58,7 @@ export function withoutData<T extends KubeObject & { data?: unknown; stringData?
  * write to a shared template would change every replica's, so one throws instead.
  */
 export function instanceForCache(instance: Instance): Instance {
+  shareRepeatedStrings(instance);
   const lean = withoutBookkeeping(instance);
   const template = lean.spec?.template;
   if (template === undefined) return lean;
@@ -104,3 +105,59 @@ function deepFreeze(value: unknown): void {
 }
 
 export const sharedTemplates = new SharedTemplates();
+
+/**
+ * Strings that recur across Instances (kinds, namespaces, owners, labels, condition types,
+ * reasons and messages) held once each: a parsed watch event brings a copy of every one, so
+ * each cached Instance kept some twenty of them (tens of bytes each). Bounded: past its size
+ * the pool starts over, so values that never recur cost nothing for long.
+ */
+class StringPool {
+  private readonly pool = new Map<string, string>();
+
+  constructor(private readonly max: number) {}
+
+  share(text: string): string {
+    const held = this.pool.get(text);
+    if (held !== undefined) return held;
+    if (this.pool.size >= this.max) this.pool.clear();
+    this.pool.set(text, text);
+    return text;
+  }
+
+  /** The field of obj, when a string, replaced by the pool's copy (the same value). */
+  field<T extends object>(obj: T | undefined, name: keyof T & string): void {
+    const value = obj?.[name];
+    if (typeof value === "string") (obj as Record<string, unknown>)[name] = this.share(value);
+  }
+}
+
+const repeatedStrings = new StringPool(20_000);
+
+/** Replaces, in place, the recurring strings of a just-parsed Instance with shared copies: values unchanged. */
+function shareRepeatedStrings(instance: Instance): void {
+  const pool = repeatedStrings;
+  pool.field(instance, "apiVersion");
+  pool.field(instance, "kind");
+  const metadata = instance.metadata;
+  pool.field(metadata, "namespace");
+  pool.field(metadata, "creationTimestamp");
+  const labels = metadata?.labels;
+  for (const key of Object.keys(labels ?? {})) pool.field(labels, key);
+  const finalizers = metadata?.finalizers ?? [];
+  for (let i = 0; i < finalizers.length; i++) finalizers[i] = pool.share(finalizers[i]!);
+  for (const owner of metadata?.ownerReferences ?? []) {
+    for (const name of ["apiVersion", "kind", "name", "uid"] as const) pool.field(owner, name);
+  }
+  for (const name of ["definition", "deploymentId", "nodeName", "environmentFrom"] as const) {
+    pool.field(instance.spec, name);
+  }
+  const status = instance.status;
+  for (const name of ["phase", "message"] as const) pool.field(status, name);
+  pool.field(status?.address, "host");
+  for (const condition of status?.conditions ?? []) {
+    for (const name of ["type", "status", "reason", "message", "lastTransitionTime"] as const) {
+      pool.field(condition, name);
+    }
+  }
+}
