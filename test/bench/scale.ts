@@ -242,7 +242,7 @@ async function main(): Promise<void> {
       ["agent", agentBefore, agentPeak],
     ] as const) {
       console.log(
-        `  ${role.padEnd(10)} RSS ${before.rssMiB.toFixed(0)} → ${peak.rssMiB.toFixed(0)} MiB, heap ${before.heapMiB.toFixed(0)} → ${peak.heapMiB.toFixed(0)} MiB`,
+        `  ${role.padEnd(10)} RSS ${before.rssMiB.toFixed(0)} → ${peak.rssMiB.toFixed(0)} MiB, heap ${before.heapMiB.toFixed(1)} → ${peak.heapMiB.toFixed(1)} MiB (${(((peak.heapMiB - before.heapMiB) * 1024) / TOTAL).toFixed(2)} KiB per Instance)`,
       );
     }
     console.log("CPU time and event-loop delay p99 from the first Definition to convergence:");
