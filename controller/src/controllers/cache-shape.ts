@@ -45,6 +45,9 @@ export function shallowCopy<T extends object>(obj: T, replaced: Partial<T>): T {
  * its inputs annotation differs, and then whatever the data was.
  */
 export function withoutData<T extends KubeObject & { data?: unknown; stringData?: unknown }>(obj: T): T {
+  // One is kept per Instance: its recurring strings are shared as an Instance's are.
+  shareMetadataStrings(obj);
+  repeatedStrings.field(obj as { type?: unknown }, "type");
   const { data: _data, stringData: _stringData, ...kept } = withoutBookkeeping(obj);
   return kept as T;
 }
@@ -137,18 +140,7 @@ const repeatedStrings = new StringPool(20_000);
 /** Replaces, in place, the recurring strings of a just-parsed Instance with shared copies: values unchanged. */
 function shareRepeatedStrings(instance: Instance): void {
   const pool = repeatedStrings;
-  pool.field(instance, "apiVersion");
-  pool.field(instance, "kind");
-  const metadata = instance.metadata;
-  pool.field(metadata, "namespace");
-  pool.field(metadata, "creationTimestamp");
-  const labels = metadata?.labels;
-  for (const key of Object.keys(labels ?? {})) pool.field(labels, key);
-  const finalizers = metadata?.finalizers ?? [];
-  for (let i = 0; i < finalizers.length; i++) finalizers[i] = pool.share(finalizers[i]!);
-  for (const owner of metadata?.ownerReferences ?? []) {
-    for (const name of ["apiVersion", "kind", "name", "uid"] as const) pool.field(owner, name);
-  }
+  shareMetadataStrings(instance);
   for (const name of ["definition", "deploymentId", "nodeName", "environmentFrom"] as const) {
     pool.field(instance.spec, name);
   }
@@ -159,5 +151,22 @@ function shareRepeatedStrings(instance: Instance): void {
     for (const name of ["type", "status", "reason", "message", "lastTransitionTime"] as const) {
       pool.field(condition, name);
     }
+  }
+}
+
+/** The same for what every object has: kind, namespace, labels, finalizers, owners. */
+function shareMetadataStrings(obj: KubeObject): void {
+  const pool = repeatedStrings;
+  pool.field(obj, "apiVersion");
+  pool.field(obj, "kind");
+  const metadata = obj.metadata;
+  pool.field(metadata, "namespace");
+  pool.field(metadata, "creationTimestamp");
+  const labels = metadata?.labels;
+  for (const key of Object.keys(labels ?? {})) pool.field(labels, key);
+  const finalizers = metadata?.finalizers ?? [];
+  for (let i = 0; i < finalizers.length; i++) finalizers[i] = pool.share(finalizers[i]!);
+  for (const owner of metadata?.ownerReferences ?? []) {
+    for (const name of ["apiVersion", "kind", "name", "uid"] as const) pool.field(owner, name);
   }
 }
