@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import path from "node:path";
+import { writeHeapSnapshot } from "node:v8";
 import { resolveAgentOptions } from "../../controller/src/agent/options.js";
 import { startController } from "../../controller/src/controllers/controller-role.js";
 import { newKubeClient } from "../../controller/src/kube/client.js";
@@ -48,6 +49,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 const client = new CountingKubeClient(newKubeClient(loadKubeConfig()), role ?? "", true);
 const logger = createLogger({ level: "error" });
 const namespace = process.env.BENCH_NAMESPACE ?? "";
+let snapshots = 0;
 const eventLoopDelay = monitorEventLoopDelay({ resolution: 20 });
 eventLoopDelay.enable();
 
@@ -150,6 +152,13 @@ async function main(): Promise<void> {
           ...(await eventCounts()),
         };
         eventLoopDelay.reset();
+        // BENCH_HEAP_SNAPSHOT=DIR: a heap snapshot per measurement, to see what the heap holds
+        // (after the figures, so its own work counts in none of them).
+        if (process.env.BENCH_HEAP_SNAPSHOT) {
+          writeHeapSnapshot(
+            path.join(process.env.BENCH_HEAP_SNAPSHOT, `${role}-${++snapshots}.heapsnapshot`),
+          );
+        }
         process.send?.({ type: "measurement", measurement });
       } else if (message.type === "stop") {
         await stop();

@@ -12,7 +12,6 @@
  *
  * A measurement, not a test: it prints numbers and fails only when something breaks.
  */
-import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { API_VERSION, type Definition, type Instance } from "../../controller/src/api/types.js";
@@ -30,7 +29,7 @@ import {
   SECRETS,
 } from "../../controller/src/kube/resources.js";
 import { runTemplateOf } from "../../controller/src/controllers/definition/deployment-id.js";
-import type { Measurement } from "./scale-role.js";
+import { RoleProcess, roleCommand } from "./role-process.js";
 import { perInstance, printDuplicates, printEvents, printRequests } from "./scale-report.js";
 import { inParallel, simulatedDefinition, waitUntil } from "./workload.js";
 import { controlPlaneCpu } from "./process-cpu.js";
@@ -42,6 +41,22 @@ const CONCURRENCY = whole("BENCH_CONCURRENCY", 16);
 /** How long convergence may take before the run reports how far it got and stops. */
 const CONVERGE_TIMEOUT_MS = whole("BENCH_CONVERGE_TIMEOUT_S", 1800) * 1000;
 const TOTAL = DEFINITION_COUNT * REPLICAS;
+/**
+ * BENCH_COMPILED=1: the roles run as Berth runs in production (the image's entry point and the
+ * controller manifest's heap limit): JavaScript compiled by tsc with the build's options, under
+ * plain node, instead of TypeScript under tsx, whose loader takes memory of its own.
+ */
+const COMPILED = flag("BENCH_COMPILED");
+/** BENCH_SKIP_ROLLING_UPDATE=1: straight from convergence to deletion (at 10,000 it saves ~20 minutes). */
+const SKIP_ROLLING_UPDATE = flag("BENCH_SKIP_ROLLING_UPDATE");
+
+function flag(name: string): boolean {
+  const text = process.env[name] ?? "";
+  if (text !== "" && text !== "0" && text !== "1") {
+    throw new Error(`${name}: expected 0 or 1, got ${JSON.stringify(text)}`);
+  }
+  return text === "1";
+}
 
 function whole(name: string, fallback: number): number {
   const text = process.env[name];
@@ -63,61 +78,6 @@ const loadAverage = (): string =>
     .join(" ");
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
-
-/** A role in a child process: started, measured, stopped over IPC. */
-class RoleProcess {
-  private readonly child: ChildProcess;
-  private readonly messages: Array<(message: { type: string; measurement?: Measurement }) => void> = [];
-
-  constructor(role: string, env: NodeJS.ProcessEnv) {
-    this.child = fork(new URL("./scale-role.ts", import.meta.url).pathname, [role], {
-      // BENCH_CPU_PROF=DIR writes each role's CPU profile there when it stops.
-      execArgv: [
-        "--expose-gc",
-        ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-        "--import",
-        "tsx",
-      ],
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    this.child.on("message", (message: { type: string; measurement?: Measurement }) => {
-      for (const listener of this.messages.splice(0)) listener(message);
-    });
-  }
-
-  private next(type: string): Promise<{ type: string; measurement?: Measurement }> {
-    return new Promise((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`the role process exited (${code})`));
-      this.child.once("exit", onExit);
-      this.messages.push((message) => {
-        this.child.off("exit", onExit);
-        if (message.type === type) resolve(message);
-        else reject(new Error(`expected ${type}, got ${message.type}`));
-      });
-    });
-  }
-
-  ready(): Promise<unknown> {
-    return this.next("ready");
-  }
-
-  async measure(): Promise<Measurement> {
-    const answer = this.next("measurement");
-    this.child.send({ type: "measure" });
-    return (await answer).measurement!;
-  }
-
-  async stop(): Promise<void> {
-    const answer = this.next("stopped");
-    this.child.send({ type: "stop" });
-    await answer.catch(() => undefined);
-  }
-
-  kill(): void {
-    this.child.kill();
-  }
-}
 
 async function createNamespace(client: KubeClient, name: string): Promise<void> {
   await client.create(NAMESPACES, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
@@ -151,6 +111,48 @@ function definitionOf(namespace: string, name: string, roll: string, nodeBase: s
   });
 }
 
+/** A new env value in every Definition, timed until every Instance is of the update and ready. */
+async function rollingUpdate(
+  client: KubeClient,
+  namespace: string,
+  nodeBase: string,
+  names: string[],
+  instances: Informer<Instance>,
+): Promise<void> {
+  let maxUnavailable = 0;
+  // The env values reach Instances through the Node's environment Secret, not the template:
+  // an Instance is of the update when its deploymentId is not one from before it.
+  const before = new Set(instances.list().map((i) => i.spec.deploymentId));
+  const rollStarted = Date.now();
+  await inParallel(names, CONCURRENCY, async (name) => {
+    const current = await client.get(DEFINITIONS, { namespace, name });
+    await client.replace(DEFINITIONS, {
+      ...definitionOf(namespace, name, "1", nodeBase),
+      metadata: current.metadata,
+    });
+  });
+  await waitUntil("the rolling update done", WAIT, async () => {
+    const items = instances.list();
+    const readyPerDefinition = new Map<string, number>();
+    for (const i of items) {
+      if (i.status?.ready === true && !i.metadata.deletionTimestamp) {
+        readyPerDefinition.set(i.spec.definition, (readyPerDefinition.get(i.spec.definition) ?? 0) + 1);
+      }
+    }
+    for (const name of names) {
+      maxUnavailable = Math.max(
+        maxUnavailable,
+        REPLICAS - Math.min(REPLICAS, readyPerDefinition.get(name) ?? 0),
+      );
+    }
+    const rolled = items.filter((i) => i.status?.ready === true && !before.has(i.spec.deploymentId));
+    return items.length === TOTAL && rolled.length === TOTAL;
+  });
+  console.log(
+    `rolling update of ${DEFINITION_COUNT} Definitions: ${seconds(Date.now() - rollStarted)}, at most ${maxUnavailable} of ${REPLICAS} replicas of a Definition unavailable (sampled every 250 ms)`,
+  );
+}
+
 async function main(): Promise<void> {
   const client = newKubeClient(loadKubeConfig());
   const suffix = randomBytes(3).toString("hex");
@@ -161,6 +163,8 @@ async function main(): Promise<void> {
   console.log(
     `scale: ${DEFINITION_COUNT} Definitions × ${REPLICAS} replicas = ${TOTAL} Instances over ${NODE_COUNT} simulated Nodes, ${CONCURRENCY} requests at a time`,
   );
+  const command = roleCommand(COMPILED);
+  console.log(`roles: ${COMPILED ? "compiled JavaScript under node" : "TypeScript under tsx"}`);
 
   await createNamespace(client, floorNamespace);
   const floorMs = await writeFloor(client, floorNamespace);
@@ -181,8 +185,8 @@ async function main(): Promise<void> {
   definitions.start();
   await Promise.all([instances.waitForSync(), definitions.waitForSync()]);
   const names = Array.from({ length: DEFINITION_COUNT }, (_, i) => `svc-${i}`);
-  const controller = new RoleProcess("controller", env);
-  const agent = new RoleProcess("agent", env);
+  const controller = new RoleProcess("controller", env, command);
+  const agent = new RoleProcess("agent", env, command);
   try {
     await Promise.all([controller.ready(), agent.ready()]);
     const [controllerBefore, agentBefore] = [await controller.measure(), await agent.measure()];
@@ -238,7 +242,7 @@ async function main(): Promise<void> {
       ["agent", agentBefore, agentPeak],
     ] as const) {
       console.log(
-        `  ${role.padEnd(10)} RSS ${before.rssMiB.toFixed(0)} → ${peak.rssMiB.toFixed(0)} MiB, heap ${before.heapMiB.toFixed(0)} → ${peak.heapMiB.toFixed(0)} MiB`,
+        `  ${role.padEnd(10)} RSS ${before.rssMiB.toFixed(0)} → ${peak.rssMiB.toFixed(0)} MiB, heap ${before.heapMiB.toFixed(1)} → ${peak.heapMiB.toFixed(1)} MiB (${(((peak.heapMiB - before.heapMiB) * 1024) / TOTAL).toFixed(2)} KiB per Instance)`,
       );
     }
     console.log("CPU time and event-loop delay p99 from the first Definition to convergence:");
@@ -288,40 +292,9 @@ async function main(): Promise<void> {
 
     if (!converged) throw new Error(`not converged within ${CONVERGE_TIMEOUT_MS / 1000} s`);
 
-    // Rolling update: a new env value in every Definition.
-    let maxUnavailable = 0;
-    // The env values reach Instances through the Node's environment Secret, not the template:
-    // an Instance is of the update when its deploymentId is not one from before it.
-    const before = new Set(instances.list().map((i) => i.spec.deploymentId));
-    const rollStarted = Date.now();
-    await inParallel(names, CONCURRENCY, async (name) => {
-      const current = await client.get(DEFINITIONS, { namespace, name });
-      await client.replace(DEFINITIONS, {
-        ...definitionOf(namespace, name, "1", nodeBase),
-        metadata: current.metadata,
-      });
-    });
-    await waitUntil("the rolling update done", WAIT, async () => {
-      const items = instances.list();
-      const readyPerDefinition = new Map<string, number>();
-      for (const i of items) {
-        if (i.status?.ready === true && !i.metadata.deletionTimestamp) {
-          readyPerDefinition.set(i.spec.definition, (readyPerDefinition.get(i.spec.definition) ?? 0) + 1);
-        }
-      }
-      for (const name of names) {
-        maxUnavailable = Math.max(
-          maxUnavailable,
-          REPLICAS - Math.min(REPLICAS, readyPerDefinition.get(name) ?? 0),
-        );
-      }
-      const rolled = items.filter((i) => i.status?.ready === true && !before.has(i.spec.deploymentId));
-      return items.length === TOTAL && rolled.length === TOTAL;
-    });
-    console.log(
-      `rolling update of ${DEFINITION_COUNT} Definitions: ${seconds(Date.now() - rollStarted)}, at most ${maxUnavailable} of ${REPLICAS} replicas of a Definition unavailable (sampled every 250 ms)`,
-    );
-    const controllerRolled = await controller.measure();
+    if (SKIP_ROLLING_UPDATE) console.log("rolling update: skipped (BENCH_SKIP_ROLLING_UPDATE)");
+    else await rollingUpdate(client, namespace, nodeBase, names, instances);
+    const controllerRolled = SKIP_ROLLING_UPDATE ? controllerPeak : await controller.measure();
 
     const deleteStarted = Date.now();
     await inParallel(names, CONCURRENCY, async (name) => {
@@ -346,13 +319,15 @@ async function main(): Promise<void> {
     );
     console.log("the controller's Instance writes beyond what each phase needed:");
     printDuplicates("converging", controllerBefore, controllerPeak, { creates: TOTAL, deletes: 0 }, TOTAL);
-    printDuplicates(
-      "rolling update",
-      controllerPeak,
-      controllerRolled,
-      { creates: TOTAL, deletes: TOTAL },
-      TOTAL,
-    );
+    if (!SKIP_ROLLING_UPDATE) {
+      printDuplicates(
+        "rolling update",
+        controllerPeak,
+        controllerRolled,
+        { creates: TOTAL, deletes: TOTAL },
+        TOTAL,
+      );
+    }
     printDuplicates("deletion", controllerRolled, controllerAfter, { creates: 0, deletes: TOTAL }, TOTAL);
     console.log("Events per Instance over the whole run (by outcome):");
     printEvents("controller", controllerBefore, controllerAfter, TOTAL);

@@ -39,7 +39,7 @@ import { DeploymentSalt } from "./definition/deployment-salt.js";
 import { isExternalInstance } from "../api/vocabulary.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
 import { ApplyTrace } from "./apply-trace.js";
-import { withoutBookkeeping, withoutData } from "./cache-shape.js";
+import { instanceForCache, withoutBookkeeping, withoutData } from "./cache-shape.js";
 import { ReferencedContentHashes, metadataOnly } from "./definition/referenced-content.js";
 import { SchedulerReconciler, newSchedulerController } from "./scheduler/scheduler-controller.js";
 
@@ -148,7 +148,7 @@ function sharedCaches(
 ): ControllerCaches {
   return {
     definitions: manager.informer(DEFINITIONS, { ...scope, transform: withoutBookkeeping }),
-    instances: manager.informer(INSTANCES, { ...scope, transform: withoutBookkeeping }),
+    instances: manager.informer(INSTANCES, { ...scope, transform: instanceForCache }),
     nodes: manager.informer(NODES, { transform: withoutBookkeeping }),
     secrets: manager.informer(SECRETS, { ...scope, transform: metadataOnly }),
     configMaps: manager.informer(CONFIGMAPS, { ...scope, transform: metadataOnly }),

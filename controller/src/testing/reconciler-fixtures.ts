@@ -25,6 +25,7 @@ import { DEFAULT_SETTINGS, type ControllerContext } from "../controllers/context
 import { DeploymentSalt } from "../controllers/definition/deployment-salt.js";
 import { ReferencedContentHashes, metadataOnly } from "../controllers/definition/referenced-content.js";
 import { ApplyTrace } from "../controllers/apply-trace.js";
+import { instanceForCache } from "../controllers/cache-shape.js";
 
 export const NS = "team";
 
@@ -54,7 +55,9 @@ export async function newWorld(): Promise<World> {
   const settings = { ...DEFAULT_SETTINGS };
   const caches = {
     definitions: new Informer(server, DEFINITIONS, { clock: cacheClock }),
-    instances: new Informer(server, INSTANCES, { clock: cacheClock }),
+    // As the controller role keeps them: templates shared and frozen, so a reconciler that
+    // wrote to one would throw in its tests.
+    instances: new Informer(server, INSTANCES, { clock: cacheClock, transform: instanceForCache }),
     nodes: new Informer(server, NODES, { clock: cacheClock }),
     secrets: new Informer(server, SECRETS, { clock: cacheClock, transform: metadataOnly }),
     configMaps: new Informer(server, CONFIGMAPS, { clock: cacheClock, transform: metadataOnly }),

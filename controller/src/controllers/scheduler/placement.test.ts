@@ -1,11 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Node, type NodeSpec } from "../../api/types.js";
-import { schedule, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
+import { NodeTotals } from "./placed-by-node.js";
+import { schedule, type NodeLoad, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
 
 /** What placement asks of a node, from a list of placements on any node. */
-function on(placed: readonly PlacedInstance[]): (node: string) => readonly PlacedInstance[] {
-  return (node) => placed.filter((p) => p.nodeName === node);
+function on(placed: readonly PlacedInstance[]): (node: string) => NodeLoad {
+  return (node) => NodeTotals.of(placed.filter((p) => p.nodeName === node));
 }
 
 function node(

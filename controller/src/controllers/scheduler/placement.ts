@@ -33,6 +33,19 @@ export interface PlacedInstance {
   resources?: Resources;
 }
 
+/** What placement reads of the Instances placed on one Node: totals, not the Instances. */
+export interface NodeLoad {
+  /** Instances placed there. */
+  readonly count: number;
+  /** Memory (whole bytes) and CPUs (NanoCpus) they claim; an Instance without a claim adds 0. */
+  readonly memoryBytes: number;
+  readonly cpuNanos: number;
+  /** Instances of this Definition placed there. */
+  countOf(namespace: string, definition: string): number;
+  /** Whether an Instance placed there holds this host port. */
+  holdsHostPort(port: number): boolean;
+}
+
 export type SchedulingResult =
   { node: string } | { node?: undefined; reason: "Unschedulable"; message: string };
 
@@ -63,23 +76,21 @@ const REJECTION_TEXT: Record<Rejection, (c: SchedulingCandidate) => string> = {
 export function schedule(
   candidate: SchedulingCandidate,
   nodes: readonly Node[],
-  placedOn: (node: string) => readonly PlacedInstance[],
+  loadOn: (node: string) => NodeLoad,
 ): SchedulingResult {
   const rejections = new Map<Rejection, number>();
   const fitting: Array<{ name: string; total: number; same: number }> = [];
   for (const node of nodes) {
     // Stryker disable next-line StringLiteral: a stored Node always has a name; "" only satisfies the type
     const name = node.metadata.name ?? "";
-    const onNode = placedOn(name);
-    const rejection = rejectionOf(candidate, node, onNode);
+    const load = loadOn(name);
+    const rejection = rejectionOf(candidate, node, load);
     if (rejection) {
       rejections.set(rejection, (rejections.get(rejection) ?? 0) + 1);
       continue;
     }
-    const same = onNode.filter(
-      (i) => i.namespace === candidate.namespace && i.definition === candidate.definition,
-    ).length;
-    fitting.push({ name, total: onNode.length, same });
+    const same = load.countOf(candidate.namespace, candidate.definition);
+    fitting.push({ name, total: load.count, same });
   }
 
   if (fitting.length === 0) {
@@ -94,11 +105,7 @@ export function schedule(
   return { node: fitting[0]!.name };
 }
 
-function rejectionOf(
-  candidate: SchedulingCandidate,
-  node: Node,
-  onNode: readonly PlacedInstance[],
-): Rejection | undefined {
+function rejectionOf(candidate: SchedulingCandidate, node: Node, load: NodeLoad): Rejection | undefined {
   if (!nodeIsReady(node)) return "not Ready";
   if (node.spec.unschedulable === true) return "unschedulable";
   const labels = node.spec.labels ?? {};
@@ -111,32 +118,33 @@ function rejectionOf(
     node.spec.allowPrivilegedPorts !== true
   )
     return "privilegedPort";
-  if (candidate.hostPort !== undefined && onNode.some((i) => i.hostPort === candidate.hostPort))
-    return "hostPort";
+  if (candidate.hostPort !== undefined && load.holdsHostPort(candidate.hostPort)) return "hostPort";
   const capacity = node.spec.capacity ?? {};
-  if (capacity.instances !== undefined && onNode.length + 1 > capacity.instances) return "instances";
-  if (exceeds(capacity.memory, onNode, candidate, (r) => r.memory, memoryBytes)) return "memory";
-  if (exceeds(capacity.cpus, onNode, candidate, (r) => r.cpus, cpuNanos)) return "cpus";
+  if (capacity.instances !== undefined && load.count + 1 > capacity.instances) return "instances";
+  const claim = candidate.resources;
+  if (exceeds(capacity.memory, load.memoryBytes, claim?.memory, memoryBytes)) return "memory";
+  if (exceeds(capacity.cpus, load.cpuNanos, claim?.cpus, cpuNanos)) return "cpus";
   return undefined;
 }
 
 /** True when the node has a limit for this resource and the candidate would go over it. */
 function exceeds(
   limitText: string | undefined,
-  onNode: readonly PlacedInstance[],
-  candidate: SchedulingCandidate,
-  pick: (r: Resources) => string | undefined,
+  used: number,
+  claimText: string | undefined,
   parse: (text: string) => number | undefined,
 ): boolean {
   const limit = limitText === undefined ? undefined : parse(limitText);
   if (limit === undefined) return false;
-  // Whole bytes and NanoCpus, as the agent gives the engine: 0.1 + 0.2 cores fit into 0.3.
-  const claim = (resources: Resources | undefined): number => {
-    const text = resources && pick(resources);
-    return (text === undefined ? undefined : parse(text)) ?? 0;
-  };
-  const used = onNode.reduce((sum, i) => sum + claim(i.resources), 0);
-  return used + claim(candidate.resources) > limit;
+  return used + claimOf(claimText, parse) > limit;
+}
+
+/**
+ * What one claim of a resource counts for: whole bytes or NanoCpus, as the agent gives the
+ * engine (0.1 + 0.2 cores fit into 0.3); nothing, or nothing readable, counts 0.
+ */
+export function claimOf(text: string | undefined, parse: (text: string) => number | undefined): number {
+  return (text === undefined ? undefined : parse(text)) ?? 0;
 }
 
 function unschedulableMessage(

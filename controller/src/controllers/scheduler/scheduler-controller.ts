@@ -30,8 +30,8 @@ import { setCondition, StatusWriter } from "../../runtime/conditions.js";
 import { controllerFor, type ControllerContext, type PlacementAtCreate } from "../context.js";
 import { isExternalInstance, nodeIsReady } from "../../api/vocabulary.js";
 import { instancesOfDefinition, unboundInstances } from "../indexes.js";
-import { PlacedByNode, placementOf } from "./placed-by-node.js";
-import { schedule, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
+import { combinedLoad, NodeTotals, PlacedByNode, placedOn, placementOf } from "./placed-by-node.js";
+import { schedule, type NodeLoad, type PlacedInstance, type SchedulingCandidate } from "./placement.js";
 
 export const SCHEDULER_CONTROLLER = "scheduler";
 
@@ -106,7 +106,7 @@ export class SchedulerReconciler implements Reconciler, PlacementAtCreate {
     if (result.node === undefined) return undefined;
     const node = result.node;
     this.placedAtCreate.set(objectKey(instance), {
-      placed: { ...placementOf(instance), nodeName: node },
+      placed: placedOn(instance, node),
       at: now,
     });
     const bound = structuredClone(instance);
@@ -132,7 +132,7 @@ export class SchedulerReconciler implements Reconciler, PlacementAtCreate {
   private async bind(key: string, instance: Instance, node: string, ctx: ReconcileContext): Promise<void> {
     const { client, clock, events } = this.context;
     // Assumed before the request goes out: the next placement, on another worker, counts it.
-    this.assumed.set(key, { placed: { ...placementOf(instance), nodeName: node }, at: clock.now() });
+    this.assumed.set(key, { placed: placedOn(instance, node), at: clock.now() });
     try {
       await client.mergePatch(
         INSTANCES,
@@ -201,13 +201,18 @@ export class SchedulerReconciler implements Reconciler, PlacementAtCreate {
    * to it the cache has not shown yet (an assumed one whose Instance the cache shows bound
    * is counted where the cache says).
    */
-  private placedOn(): (node: string) => readonly PlacedInstance[] {
+  private placedOn(): (node: string) => NodeLoad {
     const { instances } = this.context.caches;
-    const assumedOn = new Map<string, PlacedInstance[]>();
+    const assumedOn = new Map<string, NodeTotals>();
+    const assume = (placed: PlacedInstance): void => {
+      let totals = assumedOn.get(placed.nodeName);
+      if (!totals) assumedOn.set(placed.nodeName, (totals = new NodeTotals()));
+      totals.add(placed);
+    };
     for (const [key, { placed }] of this.assumed) {
       const instance = instances.getByKey(key);
       if (!instance || instance.spec.nodeName) continue;
-      assumedOn.set(placed.nodeName, [...(assumedOn.get(placed.nodeName) ?? []), placed]);
+      assume(placed);
     }
     for (const [key, entry] of this.placedAtCreate) {
       // Once the cache shows it bound there, the cache's placements count it.
@@ -215,13 +220,12 @@ export class SchedulerReconciler implements Reconciler, PlacementAtCreate {
         this.placedAtCreate.delete(key);
         continue;
       }
-      const node = entry.placed.nodeName;
-      assumedOn.set(node, [...(assumedOn.get(node) ?? []), entry.placed]);
+      assume(entry.placed);
     }
     return (node) => {
-      const cached = this.placed.on(node);
+      const cached = this.placed.load(node);
       const assumed = assumedOn.get(node);
-      return assumed ? [...cached, ...assumed] : cached;
+      return assumed ? combinedLoad(cached, assumed) : cached;
     };
   }
 
