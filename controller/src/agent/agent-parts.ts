@@ -119,10 +119,11 @@ export function addInstanceController(
     namespace: nodeNamespace(options.nodeName),
     fieldSelector: `type=${ENVIRONMENT_SECRET_TYPE}`,
   });
-  // Nodes are watched rather than read on every beat: this Node's readiness (which the
-  // controller may flip to Unknown), the count of the others (for Misconfigured), and
-  // whether an admin allows privileged host ports here.
-  const nodeCache = manager.informer(NODES);
+  // This Node is watched rather than read on every beat: its readiness (which the controller
+  // may flip to Unknown) and whether an admin allows privileged host ports here. Only this
+  // one: with a watch of every Node, each Node's status write went to every agent (100
+  // Nodes, 100 watch events per write, each decoded by its agent).
+  const nodeCache = manager.informer(NODES, { fieldSelector: `metadata.name=${options.nodeName}` });
   const recorder =
     events ??
     new KubeEventRecorder({

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Node, NodeStatus } from "../api/types.js";
-import type { ListResult, ObjectRef } from "../kube/client.js";
+import type { ListOptions, ListResult, ObjectRef } from "../kube/client.js";
 import type { KubeObject, Lease, ResourceDescriptor } from "../kube/resources.js";
 import { FakeClock, flushPromises } from "../testing/fake-clock.js";
 import { nullLogger } from "../runtime/log.js";
@@ -35,7 +35,10 @@ class NodeStore extends FakeKubeClient {
     this.calls.push({ verb: "get", ref });
     return structuredClone(this.node) as unknown as T;
   }
-  override async list<T extends KubeObject>(): Promise<ListResult<T>> {
+  override async list<T extends KubeObject>(
+    _resource: ResourceDescriptor<T>,
+    _options?: ListOptions,
+  ): Promise<ListResult<T>> {
     this.calls.push({ verb: "list" });
     return { items: [structuredClone(this.node)] as unknown as T[], resourceVersion: "1" };
   }
@@ -70,6 +73,7 @@ function heartbeatWith(
   clock: FakeClock,
   usage: () => NodeUsage = () => ({ instances: 0, memoryBytes: 0, nanoCpus: 0 }),
   nodes?: NodeCache,
+  as: NodeIdentity = identity,
 ): NodeHeartbeat {
   const lease: Lease = {
     apiVersion: "coordination.k8s.io/v1",
@@ -78,7 +82,7 @@ function heartbeatWith(
     spec: { holderIdentity: "agent-1", leaseDurationSeconds: 40 },
   };
   return new NodeHeartbeat({
-    identity,
+    identity: as,
     client,
     docker: engine,
     clock,
@@ -176,7 +180,6 @@ test("with a synced Node cache a beat reads neither its Node nor the Node list f
   const cache: NodeCache = {
     hasSynced: () => true,
     get: () => structuredClone(client.node),
-    list: () => [structuredClone(client.node)],
   };
   const heartbeat = heartbeatWith(client, clock, undefined, cache);
   await heartbeat.start();
@@ -185,6 +188,54 @@ test("with a synced Node cache a beat reads neither its Node nor the Node list f
   const reads = client.calls.filter((call) => call.verb === "get" || call.verb === "list");
   assert.deepEqual(reads, [], "only Lease renewals and status writes reach the API server");
   assert.equal(client.statusWrites(), 1);
+  await heartbeat.stop();
+});
+
+/** A NodeStore among `others` more Nodes: a one-item list answers with its remainingItemCount. */
+class CrowdedNodeStore extends NodeStore {
+  others = 4;
+  override async list<T extends KubeObject>(
+    _resource: ResourceDescriptor<T>,
+    options?: ListOptions,
+  ): Promise<ListResult<T>> {
+    this.calls.push({ verb: "list", body: options ?? {} });
+    assert.equal(options?.limit, 1, "a count reads one item, not every Node");
+    return {
+      items: [structuredClone(this.node)] as unknown as T[],
+      resourceVersion: "1",
+      remainingItemCount: this.others,
+    };
+  }
+}
+
+test("a loopback agent counts the other Nodes from one item's list, again only when its Node's status moved", async () => {
+  const clock = new FakeClock();
+  const client = new CrowdedNodeStore();
+  let instances = 0;
+  const heartbeat = heartbeatWith(
+    client,
+    clock,
+    () => ({ instances, memoryBytes: 0, nanoCpus: 0 }),
+    { hasSynced: () => true, get: () => structuredClone(client.node) },
+    { ...identity, address: "127.0.0.1" },
+  );
+  const lists = (): number => client.calls.filter((call) => call.verb === "list").length;
+  const misconfigured = (): string | undefined =>
+    client.node.status?.conditions?.find((c) => c.type === "Misconfigured")?.message;
+  await heartbeat.start();
+  assert.equal(lists(), 1, "the first status write counts");
+  assert.match(misconfigured() ?? "", /while 4 other Node\(s\) exist/);
+  // Beats with nothing moved, past the status refresh: the refresh writes, and lists nothing.
+  await clock.advanceAsync(70_000, 10_000);
+  await flushPromises();
+  assert.equal(client.statusWrites(), 2, "the refresh was written");
+  assert.equal(lists(), 1, "a refresh alone does not count again");
+  client.others = 6;
+  instances = 1;
+  await clock.advanceAsync(10_000, 10_000);
+  await flushPromises();
+  assert.equal(lists(), 2, "a moved count counts again");
+  assert.match(misconfigured() ?? "", /while 6 other Node\(s\) exist/);
   await heartbeat.stop();
 });
 

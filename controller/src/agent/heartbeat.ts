@@ -23,7 +23,7 @@ import {
   type NodeUsage,
   type StatusInput,
 } from "./node-status.js";
-import { NodeConflictError, leaseHeldBy, microTime, upsertNode } from "./registration.js";
+import { NodeConflictError, isLoopback, leaseHeldBy, microTime, upsertNode } from "./registration.js";
 
 export interface HeartbeatOptions {
   identity: NodeIdentity;
@@ -37,9 +37,9 @@ export interface HeartbeatOptions {
   statusRefreshMs: number;
   usage: () => NodeUsage;
   /**
-   * A watched cache of Nodes. When it has synced, beats read this Node and count the others
-   * from it instead of a GET and a LIST per beat; without it (or before it syncs) they ask the
-   * API server.
+   * A watched cache of this Node (the agent watches no other: a watch of every Node would
+   * carry each Node's status write to every agent). When it has synced, beats read the Node
+   * from it instead of a GET per beat; without it (or before it syncs) they ask the API server.
    */
   nodes?: NodeCache;
   /** Another agent took the Node over: the agent must stop. */
@@ -50,7 +50,6 @@ export interface HeartbeatOptions {
 export interface NodeCache {
   hasSynced(): boolean;
   get(namespace: string | undefined, name: string): Node | undefined;
-  list(): Node[];
 }
 
 export class NodeHeartbeat implements Runnable {
@@ -62,6 +61,8 @@ export class NodeHeartbeat implements Runnable {
   private lost = false;
   private lastStatusWrite = 0;
   private lastEngine: EngineHealth | undefined;
+  /** Other Nodes at the last count; undefined until the first status write. */
+  private otherNodes: number | undefined;
   private running: Promise<void> = Promise.resolve();
   private readonly statusWriter: StatusWriter;
 
@@ -130,7 +131,9 @@ export class NodeHeartbeat implements Runnable {
         reason: ready?.reason,
       });
     }
-    if (changed || due || drifted) await this.writeStatus(engine, false, node);
+    // The other Nodes are counted again only when something of this Node moved: a refresh
+    // alone asks the API server nothing beyond the status write.
+    if (changed || due || drifted) await this.writeStatus(engine, false, node, changed || drifted);
     this.lastEngine = engine;
   }
 
@@ -191,13 +194,28 @@ export class NodeHeartbeat implements Runnable {
     return await upsertNode(identity, { client, clock, logger });
   }
 
-  private async countOtherNodes(): Promise<number> {
-    const { client, identity, nodes } = this.options;
-    const all = nodes?.hasSynced() ? nodes.list() : (await client.list(NODES)).items;
-    return all.filter((other) => other.metadata.name !== identity.nodeName).length;
+  /**
+   * How many Nodes besides this one exist, for the Misconfigured condition, which reads it
+   * only for a loopback URL or address (no other agent asks). One item's page and the
+   * server's remainingItemCount: no Node is read.
+   */
+  private async countOtherNodes(recount: boolean): Promise<number> {
+    const { client, identity } = this.options;
+    if (!isLoopback(identity.url) && !isLoopback(identity.address)) return 0;
+    if (recount || this.otherNodes === undefined) {
+      const { items, remainingItemCount = 0 } = await client.list(NODES, { limit: 1 });
+      // This Node is one of them: its status is being written.
+      this.otherNodes = Math.max(0, items.length + remainingItemCount - 1);
+    }
+    return this.otherNodes;
   }
 
-  private async writeStatus(engine: EngineHealth, stopping: boolean, read?: Node): Promise<void> {
+  private async writeStatus(
+    engine: EngineHealth,
+    stopping: boolean,
+    read?: Node,
+    recount = false,
+  ): Promise<void> {
     const { identity, clock } = this.options;
     const node: Node = read ?? (await this.readNode(!stopping));
     // Allocatable is what the scheduler reads, the Node's spec.capacity, less what is placed:
@@ -207,7 +225,7 @@ export class NodeHeartbeat implements Runnable {
       identity: node.spec.capacity ? { ...withoutCapacity, capacity: node.spec.capacity } : withoutCapacity,
       engine,
       usage: this.options.usage(),
-      otherNodes: await this.countOtherNodes(),
+      otherNodes: await this.countOtherNodes(recount),
       now: clock.now(),
       stopping,
     };

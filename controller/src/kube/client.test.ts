@@ -31,6 +31,24 @@ async function startServer(t: { after(fn: () => Promise<void>): void }): Promise
       res.end(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "present" } }));
       return;
     }
+    if (req.method === "GET" && url.pathname.endsWith("/configmaps")) {
+      // A list of three, a page at a time, with the count of the rest as the server gives it.
+      listQueries.push(url.search);
+      const start = Number(url.searchParams.get("continue") ?? 0);
+      const limit = Number(url.searchParams.get("limit"));
+      const names = ["a", "b", "c"].slice(start, start + limit);
+      const rest = 3 - start - names.length;
+      res.end(
+        JSON.stringify({
+          metadata: {
+            resourceVersion: "9",
+            ...(rest > 0 ? { continue: String(start + names.length), remainingItemCount: rest } : {}),
+          },
+          items: names.map((name) => ({ metadata: { name } })),
+        }),
+      );
+      return;
+    }
     if (req.method === "PATCH") {
       res.end(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "present" } }));
       return;
@@ -59,6 +77,9 @@ async function startServer(t: { after(fn: () => Promise<void>): void }): Promise
   });
   return { client: newKubeClient(kc, { observer: recorder }), host };
 }
+
+/** The query string of every list the stand-in server answered. */
+const listQueries: string[] = [];
 
 /** Every request the observed clients finished, for the tests to count. */
 const finished: FinishedRequest[] = [];
@@ -237,4 +258,25 @@ test("a watch delivers events split across chunks and reports an error answer wi
   });
   assert.equal(isGone(gone), true, `expected 410, got ${gone?.message}`);
   assert.match(gone?.message ?? "", /too old/);
+});
+
+test("list follows every page; with a limit it reads one page and says how many items remain", async (t) => {
+  const { client } = await startServer(t);
+  listQueries.length = 0;
+  const all = await client.list(CONFIGMAPS, { namespace: "ns", pageSize: 2 });
+  assert.deepEqual(
+    all.items.map((item) => item.metadata?.name),
+    ["a", "b", "c"],
+  );
+  assert.equal(all.remainingItemCount, undefined);
+  assert.equal(listQueries.length, 2, "two pages");
+  listQueries.length = 0;
+  const counted = await client.list(CONFIGMAPS, { namespace: "ns", limit: 1 });
+  assert.deepEqual(
+    counted.items.map((item) => item.metadata?.name),
+    ["a"],
+  );
+  assert.equal(counted.remainingItemCount, 2);
+  assert.equal(listQueries.length, 1, "one page, though the server offered more");
+  assert.match(listQueries[0]!, /limit=1/);
 });

@@ -20,12 +20,19 @@ export interface ListOptions {
   fieldSelector?: string | undefined;
   /** Page size; the client follows continue tokens and returns every item. */
   pageSize?: number;
+  /**
+   * Only the first page, of at most this many items, and the server's remainingItemCount:
+   * a count without reading every object.
+   */
+  limit?: number;
 }
 
 export interface ListResult<T> {
   items: T[];
   /** The list's resourceVersion: an opaque string, only ever handed back to the server. */
   resourceVersion: string;
+  /** With ListOptions.limit: how many more items the server holds beyond the page. */
+  remainingItemCount?: number;
 }
 
 export interface WatchOptions {
@@ -161,18 +168,19 @@ export class RestKubeClient implements KubeClient {
     const items: T[] = [];
     let continueToken: string | undefined;
     let resourceVersion = "";
+    let remainingItemCount: number | undefined;
     do {
       const path =
         resourcePath(resource, options.namespace) +
         query({
           labelSelector: options.labelSelector,
           fieldSelector: options.fieldSelector,
-          limit: options.pageSize ?? 500,
+          limit: options.limit ?? options.pageSize ?? 500,
           continue: continueToken,
         });
       const page = (await this.transport.request("GET", path)) as {
         items?: T[];
-        metadata?: { resourceVersion?: string; continue?: string };
+        metadata?: { resourceVersion?: string; continue?: string; remainingItemCount?: number };
       };
       // A List's items carry no apiVersion/kind; fill them in so callers see whole objects.
       for (const item of page.items ?? []) {
@@ -180,8 +188,13 @@ export class RestKubeClient implements KubeClient {
       }
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       continueToken = page.metadata?.continue || undefined;
-    } while (continueToken);
-    return { items, resourceVersion };
+      remainingItemCount = page.metadata?.remainingItemCount;
+    } while (continueToken && options.limit === undefined);
+    return {
+      items,
+      resourceVersion,
+      ...(options.limit !== undefined ? { remainingItemCount: remainingItemCount ?? 0 } : {}),
+    };
   }
 
   async create<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
