@@ -97,7 +97,13 @@ export class FakeApiServer implements KubeClient {
   ): Promise<ListResult<T>> {
     this.begin("list", resource, undefined, options);
     const items = this.select(resource, options).map((obj) => structuredClone(obj) as T);
-    return { items, resourceVersion: String(this.revision) };
+    if (options.limit === undefined) return { items, resourceVersion: String(this.revision) };
+    // One page and the count of the rest, as the real server gives it.
+    return {
+      items: items.slice(0, options.limit),
+      resourceVersion: String(this.revision),
+      remainingItemCount: Math.max(0, items.length - options.limit),
+    };
   }
 
   async create<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
