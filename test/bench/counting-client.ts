@@ -4,6 +4,7 @@
  * counts per method. For measurements only.
  */
 import type {
+  ApplyOptions,
   DeleteOptions,
   KubeClient,
   ListOptions,
@@ -107,6 +108,15 @@ export class CountingKubeClient implements KubeClient {
     const written = this.byPhase && typeof phase === "string" ? ` (phase ${phase})` : "";
     this.count(`PATCH status${written} of`, resource, ref.name);
     return this.outcome(this.inner.patchStatus(resource, ref, patch), "PATCH status of", resource, ref.name);
+  }
+  applyStatus<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    obj: T,
+    options: ApplyOptions,
+  ): Promise<T> {
+    const name = obj.metadata?.name ?? "";
+    this.count(`APPLY status (${options.fieldManager}) of`, resource, name);
+    return this.outcome(this.inner.applyStatus(resource, obj, options), "APPLY status of", resource, name);
   }
   delete(resource: ResourceDescriptor, ref: ObjectRef, options?: DeleteOptions): Promise<void> {
     this.count("DELETE", resource, ref.name);

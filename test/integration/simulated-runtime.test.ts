@@ -103,6 +103,20 @@ test("one simulated-runtime process runs Instances on several Nodes through the 
     "the Instances are spread over more than one simulated Node",
   );
 
+  // The simulated Nodes share the loopback address: each one that got Instances counted the
+  // others again (a one-item list and the server's remainingItemCount; an agent watches only
+  // its own Node) and says that other machines cannot reach it.
+  for (const name of new Set(instances.map((i) => i.spec.nodeName ?? ""))) {
+    const others = await waitFor(`${name} counts the other Nodes`, async () => {
+      const node = await client().get(NODES, { name });
+      const misconfigured = node.status?.conditions?.find((c) => c.type === "Misconfigured");
+      const counted = Number(/while (\d+) other Node/.exec(misconfigured?.message ?? "")?.[1] ?? 0);
+      return misconfigured?.status === "True" && counted >= NODE_COUNT - 1 ? counted : undefined;
+    });
+    const all = await client().list(NODES);
+    assert.equal(others, all.items.length - 1, `${name}: every other Node counted`);
+  }
+
   // Nothing of it reached the Docker engine.
   for (const name of nodes.nodeNames) {
     const listed = await run("docker", ["ps", "-aq", "--filter", `label=${LABELS.node}=${name}`]);

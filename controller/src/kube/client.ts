@@ -59,6 +59,11 @@ export interface WatchHandle {
   stop(): void;
 }
 
+export interface ApplyOptions {
+  /** Who owns the applied fields; each writer of an object's status has its own. */
+  fieldManager: string;
+}
+
 export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
   propagationPolicy?: "Foreground" | "Background" | "Orphan";
@@ -92,6 +97,18 @@ export interface KubeClient {
     resource: ResourceDescriptor<T>,
     ref: ObjectRef,
     patch: object,
+  ): Promise<T>;
+  /**
+   * Server-side apply of the /status subresource as `options.fieldManager`: the API server
+   * merges `obj` (apiVersion, kind, name and the status fields this manager owns) into the
+   * object by field ownership, with no resourceVersion precondition. Fields this manager
+   * applied before and leaves out now are removed; fields of other managers stay. With a
+   * listType=map list (conditions keyed by type), each manager owns its own entries.
+   */
+  applyStatus<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    obj: T,
+    options: ApplyOptions,
   ): Promise<T>;
   delete(resource: ResourceDescriptor, ref: ObjectRef, options?: DeleteOptions): Promise<void>;
   /**
@@ -240,6 +257,20 @@ export class RestKubeClient implements KubeClient {
   ): Promise<T> {
     const path = `${objectPath(resource, ref)}/status` + query({ fieldManager: this.fieldManager });
     return (await this.transport.request("PATCH", path, patch, "application/merge-patch+json")) as T;
+  }
+
+  async applyStatus<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    obj: T,
+    options: ApplyOptions,
+  ): Promise<T> {
+    const ref = { namespace: obj.metadata?.namespace, name: obj.metadata?.name ?? "" };
+    // force: a field another manager (such as an earlier merge-patch writer) also owns is
+    // taken over rather than refused; each writer applies only what is its own.
+    const path =
+      `${objectPath(resource, ref)}/status` + query({ fieldManager: options.fieldManager, force: true });
+    // JSON is YAML: the apply content type takes it as it is.
+    return (await this.transport.request("PATCH", path, obj, "application/apply-patch+yaml")) as T;
   }
 
   async delete(resource: ResourceDescriptor, ref: ObjectRef, options: DeleteOptions = {}): Promise<void> {

@@ -8,6 +8,7 @@
  * garbage collection, field selectors beyond equality) is tested against the real one.
  */
 import type {
+  ApplyOptions,
   DeleteOptions,
   KubeClient,
   ListOptions,
@@ -26,6 +27,7 @@ import type { RecordedCall } from "./fake-kube-client.js";
 import { applyJsonPatch, applyMergePatch, type Json } from "./object-patches.js";
 import { FakeWatches } from "./fake-watches.js";
 import { kindKey, matchesFields, matchesLabels } from "./object-selection.js";
+import { StatusOwnership } from "./status-ownership.js";
 
 function conflict(message: string): KubeApiError {
   return new KubeApiError(409, message, { kind: "Status", code: 409, reason: "Conflict", message });
@@ -53,6 +55,7 @@ export class FakeApiServer implements KubeClient {
   readonly failures: Array<{ verb: string; error: Error }> = [];
   private readonly objects = new Map<string, KubeObject>();
   private readonly watches = new FakeWatches();
+  private readonly statusOwnership = new StatusOwnership();
   private revision = 1;
   private uidCounter = 0;
   private readonly now: () => number;
@@ -97,7 +100,13 @@ export class FakeApiServer implements KubeClient {
   ): Promise<ListResult<T>> {
     this.begin("list", resource, undefined, options);
     const items = this.select(resource, options).map((obj) => structuredClone(obj) as T);
-    return { items, resourceVersion: String(this.revision) };
+    if (options.limit === undefined) return { items, resourceVersion: String(this.revision) };
+    // One page and the count of the rest, as the real server gives it.
+    return {
+      items: items.slice(0, options.limit),
+      resourceVersion: String(this.revision),
+      remainingItemCount: Math.max(0, items.length - options.limit),
+    };
   }
 
   async create<T extends KubeObject>(resource: ResourceDescriptor<T>, obj: T): Promise<T> {
@@ -166,6 +175,23 @@ export class FakeApiServer implements KubeClient {
     return this.update(resource, ref, current, { ...current, status } as KubeObject) as T;
   }
 
+  async applyStatus<T extends KubeObject>(
+    resource: ResourceDescriptor<T>,
+    obj: T,
+    options: ApplyOptions,
+  ): Promise<T> {
+    const ref = this.refOf(obj);
+    this.begin("applyStatus", resource, ref, obj, options.fieldManager);
+    const current = this.current(resource, ref, undefined);
+    const status = this.statusOwnership.apply(
+      current.metadata?.uid ?? "",
+      options.fieldManager,
+      (current as { status?: Record<string, unknown> }).status,
+      (obj as { status?: Record<string, unknown> }).status ?? {},
+    );
+    return this.update(resource, ref, current, { ...current, status } as KubeObject) as T;
+  }
+
   async delete(resource: ResourceDescriptor, ref: ObjectRef, options: DeleteOptions = {}): Promise<void> {
     this.begin("delete", resource, ref, options);
     const current = this.current(resource, ref, options.preconditions?.resourceVersion);
@@ -199,12 +225,14 @@ export class FakeApiServer implements KubeClient {
     resource: ResourceDescriptor,
     ref: ObjectRef | undefined,
     body?: unknown,
+    fieldManager?: string,
   ): void {
     this.calls.push({
       verb,
       resource: resource.plural,
       ...(ref ? { ref } : {}),
       ...(body !== undefined ? { body } : {}),
+      ...(fieldManager !== undefined ? { fieldManager } : {}),
     });
     const index = this.failures.findIndex((f) => f.verb === verb);
     if (index !== -1) throw this.failures.splice(index, 1)[0]!.error;

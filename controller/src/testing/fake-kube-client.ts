@@ -1,4 +1,5 @@
 import type {
+  ApplyOptions,
   DeleteOptions,
   KubeClient,
   ListOptions,
@@ -17,6 +18,8 @@ export interface RecordedCall {
   resource?: string;
   ref?: ObjectRef;
   body?: unknown;
+  /** A server-side apply's field manager. */
+  fieldManager?: string;
 }
 
 /**
@@ -89,6 +92,17 @@ export class FakeKubeClient implements KubeClient {
     ops: JsonPatchOp[],
   ): Promise<T> {
     return this.write("jsonPatch", ref, ops);
+  }
+  async applyStatus<T extends KubeObject>(
+    _r: ResourceDescriptor<T>,
+    obj: T,
+    _options: ApplyOptions,
+  ): Promise<T> {
+    return this.write(
+      "applyStatus",
+      { namespace: obj.metadata?.namespace, name: obj.metadata?.name ?? "" },
+      obj,
+    );
   }
   async patchStatus<T extends KubeObject>(
     _r: ResourceDescriptor<T>,

@@ -8,7 +8,8 @@
 import { CONDITIONS } from "../../api/vocabulary.js";
 import { type Condition, type Definition, type DefinitionStatus, type Instance } from "../../api/types.js";
 import { DEFINITIONS } from "../../kube/resources.js";
-import { getCondition, setCondition, statusEqual, StatusWriter } from "../../runtime/conditions.js";
+import { getCondition, setCondition } from "../../runtime/conditions.js";
+import { ALL_FIELDS, partWritten, StatusApplier } from "../../runtime/status-apply.js";
 import { objectKey } from "../../runtime/informer.js";
 import type { SourceError } from "../../source/errors.js";
 import type { ControllerContext } from "../context.js";
@@ -19,6 +20,18 @@ import type { InstanceView } from "./instances.js";
 import { withSourceProblem } from "./repository-commits.js";
 import type { RolloutPlan } from "./rollout.js";
 import { statusWriteDelayMs } from "./status-pacing.js";
+
+/** The field manager of the Definition controller's status writes (server-side apply). */
+export const DEFINITION_STATUS_MANAGER = "berth-definitions";
+
+/** A status with only the given condition types: what this controller's write says. */
+function ownPart(
+  status: DefinitionStatus | undefined,
+  types: ReadonlySet<string>,
+): DefinitionStatus | undefined {
+  if (!status) return undefined;
+  return { ...status, conditions: (status.conditions ?? []).filter((c) => types.has(c.type)) };
+}
 
 export interface StatusInputs {
   definition: Definition;
@@ -31,14 +44,14 @@ export interface StatusInputs {
 }
 
 export class DefinitionStatusWrites {
-  private readonly writer: StatusWriter;
+  private readonly applier: StatusApplier;
   /** Per Definition key: the generation being timed for berth_apply_to_ready_seconds. */
   private readonly readyTimers = new Map<string, { generation: number; startedAt: number; done: boolean }>();
   /** Per Definition key: when this controller last wrote its status, and what. */
   private readonly lastWrite = new Map<string, { at: number; status: DefinitionStatus | undefined }>();
 
   constructor(private readonly context: ControllerContext) {
-    this.writer = new StatusWriter(context.client);
+    this.applier = new StatusApplier(context.client, DEFINITION_STATUS_MANAGER, ALL_FIELDS);
   }
 
   /** Writes the status unless it must wait: then the milliseconds left to wait (0 when written). */
@@ -56,24 +69,23 @@ export class DefinitionStatusWrites {
       if (!deploymentId) delete aggregated.fields.deploymentId;
     }
     const now = this.context.clock.now();
-    let conditions: Condition[] = definition.status?.conditions ?? [];
+    // Transition times carry over from the conditions the Definition shows; the write holds
+    // this controller's conditions only (others, such as discovery's Published, are theirs).
+    let shown: Condition[] = definition.status?.conditions ?? [];
     for (const spec of aggregated.conditions) {
-      conditions = setCondition(
-        conditions,
-        { ...spec, observedGeneration: definition.metadata.generation },
-        now,
-      );
+      shown = setCondition(shown, { ...spec, observedGeneration: definition.metadata.generation }, now);
     }
+    const own = new Set<string>(aggregated.conditions.map((condition) => condition.type));
+    const conditions = shown.filter((condition) => own.has(condition.type));
     const status: DefinitionStatus = { ...aggregated.fields, conditions };
     const key = objectKey(definition);
-    const next = { ...status, observedGeneration: definition.metadata.generation };
     // Against this controller's own last write: the cache may not show it yet.
     const last = this.lastWrite.get(key);
-    const current = last?.status ?? definition.status;
-    const delayMs = statusWriteDelayMs(current, next, last?.at, now);
-    if (delayMs > 0 && !statusEqual(current, next)) return delayMs;
+    const current = ownPart(last?.status ?? definition.status, own);
+    const delayMs = statusWriteDelayMs(current, status, last?.at, now);
+    if (delayMs > 0 && !partWritten(current, status, ALL_FIELDS)) return delayMs;
     this.recordReadiness(definition, plan, status);
-    const updated = await this.writer.update(DEFINITIONS, definition, status);
+    const updated = await this.applier.apply(DEFINITIONS, definition, status);
     if (updated) this.lastWrite.set(key, { at: now, status: updated.status });
     this.context.trace.statusWritten(definition, status, owned);
     definitionReadyReplicas.set(

@@ -248,7 +248,7 @@ test("a slug that cannot name a Service is reported, and nothing is written but 
   await applyDefinition(world, "web.v2", { image: { name: "web", port: 80 } });
   world.server.calls.length = 0;
   await world.reconcile(reconciler, `${NS}/web.v2`);
-  assert.deepEqual(writes(world), ["patchStatus definitions"]);
+  assert.deepEqual(writes(world), ["applyStatus definitions"]);
   const condition = getCondition(
     world.server.peek(DEFINITIONS, { namespace: NS, name: "web.v2" })?.status?.conditions,
     PUBLISHED_CONDITION,

@@ -18,7 +18,8 @@ import { jsonEqual } from "../../kube/patch.js";
 import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../../runtime/controller.js";
 import type { Informer } from "../../runtime/informer.js";
 import { discoveryEndpoints, discoverySyncDuration, discoveryWrites } from "../metrics.js";
-import { setCondition, statusEqual, StatusWriter, getCondition } from "../../runtime/conditions.js";
+import { setCondition, getCondition } from "../../runtime/conditions.js";
+import { CONDITIONS_ONLY, StatusApplier } from "../../runtime/status-apply.js";
 import { controllerFor, type ControllerContext } from "../context.js";
 import {
   SERVICE_NAME_LABEL,
@@ -37,6 +38,8 @@ import { refusalOf, serviceOwner, type Verdict } from "./publishing-verdict.js";
 export const DISCOVERY_CONTROLLER = "discovery";
 /** The Definition condition that says whether the mirror publishes the Definition's Instances. */
 export const PUBLISHED_CONDITION = "Published";
+/** The field manager of discovery's Published condition (server-side apply). */
+export const DISCOVERY_STATUS_MANAGER = "berth-discovery";
 
 export interface DiscoveryCaches {
   /** Every Service in the watched namespaces: a clash with one Berth did not make must be seen. */
@@ -59,7 +62,7 @@ interface SlugState {
 }
 
 export class DiscoveryReconciler implements Reconciler {
-  private readonly statusWriter: StatusWriter;
+  private readonly statusApplier: StatusApplier;
   /** Endpoints published per service key, for berth_discovery_endpoints. */
   private readonly published = new Map<string, { ready: number; notReady: number }>();
   /** This process' own slice writes, until the cache shows them. */
@@ -69,7 +72,7 @@ export class DiscoveryReconciler implements Reconciler {
     private readonly context: ControllerContext,
     private readonly mirror: DiscoveryCaches,
   ) {
-    this.statusWriter = new StatusWriter(context.client);
+    this.statusApplier = new StatusApplier(context.client, DISCOVERY_STATUS_MANAGER, CONDITIONS_ONLY);
   }
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
@@ -281,13 +284,10 @@ export class DiscoveryReconciler implements Reconciler {
       { type: PUBLISHED_CONDITION, ...verdict },
       this.context.clock.now(),
     );
-    if (statusEqual(before, conditions)) return;
-    await this.statusWriter.update(
-      DEFINITIONS,
-      definition,
-      { ...definition.status, conditions },
-      { observedGeneration: false },
-    );
+    const published = getCondition(conditions, PUBLISHED_CONDITION)!;
+    // Only this controller's condition: the Definition controller writes the rest.
+    const updated = await this.statusApplier.apply(DEFINITIONS, definition, { conditions: [published] });
+    if (!updated) return;
     discoveryWrites.inc({ resource: "definitions/status", verb: "patch" });
     const previous = getCondition(before, PUBLISHED_CONDITION);
     if (verdict.status === "False" && previous?.reason !== verdict.reason) {
