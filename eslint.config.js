@@ -159,7 +159,17 @@ const LONG_FILES = [
 ];
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", "reports/", ".stryker-tmp/", ".stryker-tmp-changed/"] },
+  {
+    ignores: [
+      "dist/",
+      ".berth/",
+      "node_modules/",
+      "coverage/",
+      "reports/",
+      ".stryker-tmp/",
+      ".stryker-tmp-changed/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

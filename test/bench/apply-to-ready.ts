@@ -15,13 +15,17 @@
  * BENCH_AGENT_WORKERS and BENCH_DEFINITION_WORKERS set the agent's and the Definition
  * controller's workers, BENCH_MAX_PARALLEL_STARTS the agent's --max-parallel-starts
  * (default: their own defaults). The parallel mode also prints the agent's engine calls by
- * operation, and how busy the machine's CPU was during each burst and who took it.
+ * operation, and how busy the machine's CPU was during each burst and who took it;
+ * BENCH_CPU_PROF=DIR writes a CPU profile of Berth's burst there.
  *
  * A measurement, not a test: it prints numbers and ratios (with the load average, as the
  * machine may be shared) and fails only when something breaks. Everything it creates
  * (namespace, Node, containers) is removed at the end.
  */
 import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
 import { loadavg } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -311,10 +315,12 @@ async function parallelMode(bench: Bench, baselines: Baseline[]): Promise<void> 
   const passes = await reconcileCounts();
   const cost = processCost();
   const cpu = cpuWindow();
+  const profile = await burstProfile();
   const burstStart = performance.now();
   const berth = await Promise.all(
     Array.from({ length: COUNT }, (_, index) => berthOnce(bench, recorder, `parallel-${index}`)),
   );
+  await profile();
   cpuLines.push(`berth: ${cpu()}`);
   const engineLines = bench.engineCalls.report(burstStart).map((line) => `    ${line}`);
   const costLine = [
@@ -326,6 +332,27 @@ async function parallelMode(bench: Bench, baselines: Baseline[]): Promise<void> 
   recorder.close();
   await deleteAndWait(bench.client, bench.namespace);
   printMode(`${COUNT} Definitions at once`, results, berth, recorder, costLine);
+}
+
+/**
+ * BENCH_CPU_PROF=DIR: a CPU profile of this process (controller, agent and the bench's own
+ * polling) over Berth's burst, written to DIR as berth-burst-<time>.cpuprofile.
+ */
+async function burstProfile(): Promise<() => Promise<void>> {
+  const dir = process.env.BENCH_CPU_PROF;
+  if (!dir) return async () => undefined;
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return async () => {
+    const { profile } = await session.post("Profiler.stop");
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `berth-burst-${Date.now()}.cpuprofile`);
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+    console.log(`  CPU profile of the burst: ${file}`);
+  };
 }
 
 async function main(): Promise<void> {

@@ -36,22 +36,30 @@ export function isLogFormat(value: string): value is LogFormat {
   return (LOG_FORMATS as readonly string[]).includes(value);
 }
 
+/**
+ * winston runs a line's format (timestamp, JSON) before its transport drops a level that is
+ * off, so each method asks first: a debug line per reconcile pass and per request costs
+ * nothing at the default level.
+ */
 class WinstonLogger implements Logger {
   constructor(private readonly inner: winston.Logger) {}
   error(message: string, fields?: LogFields): void {
-    this.inner.error(message, fields ?? {});
+    this.write("error", message, fields);
   }
   warn(message: string, fields?: LogFields): void {
-    this.inner.warn(message, fields ?? {});
+    this.write("warn", message, fields);
   }
   info(message: string, fields?: LogFields): void {
-    this.inner.info(message, fields ?? {});
+    this.write("info", message, fields);
   }
   debug(message: string, fields?: LogFields): void {
-    this.inner.debug(message, fields ?? {});
+    this.write("debug", message, fields);
   }
   child(fields: LogFields): Logger {
     return new WinstonLogger(this.inner.child(fields));
+  }
+  private write(level: LogLevel, message: string, fields: LogFields | undefined): void {
+    if (this.inner.isLevelEnabled(level)) this.inner.log(level, message, fields ?? {});
   }
 }
 
