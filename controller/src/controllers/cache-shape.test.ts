@@ -4,13 +4,8 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { API_VERSION, type Instance } from "../api/types.js";
 import type { KubeObject } from "../kube/resources.js";
-import {
-  instanceForCache,
-  LAST_APPLIED_ANNOTATION,
-  sharedTemplates,
-  withoutBookkeeping,
-  withoutData,
-} from "./cache-shape.js";
+import { LAST_APPLIED_ANNOTATION, withoutBookkeeping } from "../kube/bookkeeping.js";
+import { instanceForCache, sharedTemplates, withoutData } from "./cache-shape.js";
 
 test("managedFields and kubectl's last-applied copy are dropped; everything else stays", () => {
   const obj = {

@@ -1,42 +1,13 @@
 /**
  * What the controller role's caches keep of each object: everything but the API server's
- * bookkeeping no reader uses. managedFields (one entry per writer, each a tree of every field
- * it set) and kubectl's last-applied copy of a Definition were a third to a half of a cached
- * Instance or Definition; at 10,000 Instances they are tens of megabytes. Every write the role
- * makes is a patch, never a whole object read from the cache, so nothing dropped here is
- * ever written back as missing.
+ * bookkeeping (../kube/bookkeeping.ts), delivered environments without their data, and
+ * Instances with their run template shared among replicas. At 10,000 Instances each of
+ * these is tens of megabytes.
  */
 import { isDeepStrictEqual } from "node:util";
 import type { Instance, RunTemplate } from "../api/types.js";
+import { shallowCopy, withoutBookkeeping } from "../kube/bookkeeping.js";
 import type { KubeObject } from "../kube/resources.js";
-
-/** kubectl apply's copy of the applied object: read by kubectl only. */
-export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
-
-export function withoutBookkeeping<T extends KubeObject>(obj: T): T {
-  const metadata = obj.metadata as (KubeObject["metadata"] & { managedFields?: unknown }) | undefined;
-  if (!metadata) return obj;
-  const annotations = metadata.annotations;
-  const lastApplied = annotations !== undefined && LAST_APPLIED_ANNOTATION in annotations;
-  if (metadata.managedFields === undefined && !lastApplied) return obj;
-  const { managedFields: _dropped, annotations: _all, ...kept } = metadata;
-  if (annotations !== undefined) {
-    const { [LAST_APPLIED_ANNOTATION]: _copy, ...others } = annotations;
-    if (Object.keys(others).length > 0) Object.assign(kept, { annotations: others });
-  }
-  return shallowCopy(obj, { metadata: kept } as Partial<T>);
-}
-
-/**
- * A copy of obj with some of its fields replaced. Not `{ ...obj, field }`: depending on what
- * the spread's call site has seen, V8 (node 20) can give each copy of a parsed object a
- * hidden class of its own, about 300 bytes with its descriptors; a heap snapshot of the
- * controller at 2,000 Instances showed one per cached Instance, per spec and per placement.
- * Object.assign's copies share one per shape.
- */
-export function shallowCopy<T extends object>(obj: T, replaced: Partial<T>): T {
-  return Object.assign({}, obj, replaced);
-}
 
 /**
  * A delivered environment Secret as the environment controller reads it: metadata (its

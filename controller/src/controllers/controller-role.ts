@@ -39,7 +39,8 @@ import { DeploymentSalt } from "./definition/deployment-salt.js";
 import { isExternalInstance } from "../api/vocabulary.js";
 import { newNodeLifecycleController } from "./node-lifecycle.js";
 import { ApplyTrace } from "./apply-trace.js";
-import { instanceForCache, withoutBookkeeping, withoutData } from "./cache-shape.js";
+import { withoutBookkeeping } from "../kube/bookkeeping.js";
+import { instanceForCache, withoutData } from "./cache-shape.js";
 import { ReferencedContentHashes, metadataOnly } from "./definition/referenced-content.js";
 import { SchedulerReconciler, newSchedulerController } from "./scheduler/scheduler-controller.js";
 
