@@ -158,7 +158,9 @@ export function addInstanceController(
     logger,
     workers: options.workers,
   });
-  controller.for(informer);
+  // The event of the agent's own status or finalizer write brings nothing new to it: no pass,
+  // so no container list and inspect against an engine busy with a burst of starts.
+  controller.for(informer, { updatePredicate: (before, after) => !reconciler.isOwnWrite(before, after) });
   controller.watches(environments, (secret) => {
     const key = instanceKeyOf(secret);
     return key && context.inScope(key.split("/")[0]) ? [key] : [];

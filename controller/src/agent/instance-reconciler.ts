@@ -190,7 +190,7 @@ export class InstanceReconciler implements Reconciler {
       if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
         const before = instance;
         instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
-        this.status.remember(before, instance);
+        this.status.remember(before, instance, "finalizers");
       }
     } catch (err) {
       listing.catch(() => undefined);
@@ -201,6 +201,14 @@ export class InstanceReconciler implements Reconciler {
     } catch (err) {
       return await this.failures.report(key, instance, err, context);
     }
+  }
+
+  /**
+   * Whether an Instance's change is no more than one of this agent's own writes (a status, its
+   * finalizer), which the pass that made it has taken into account: its watch event needs no pass.
+   */
+  isOwnWrite(before: Instance, after: Instance): boolean {
+    return this.status.isOwnWrite(before, after);
   }
 
   /**
