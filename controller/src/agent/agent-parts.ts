@@ -291,6 +291,7 @@ export function addRunnables(
       enqueue: (key) => {
         if (context.inScope(key.split("/")[0])) parts.enqueue(key);
       },
+      isOwnStart: (containerId) => parts.reconciler.isOwnStart(containerId),
       onResync: () => {
         // Events may have been missed while the stream was down (an engine restart): look at
         // everything, and what waited on the engine tries again now rather than at its back-off.

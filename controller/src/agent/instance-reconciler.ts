@@ -49,6 +49,7 @@ import type { Prober } from "./prober.js";
 import type { RetryBackoffOptions } from "./retry-backoff.js";
 import { DEFAULT_RETRY_BACKOFF, RetryBackoff } from "./retry-backoff.js";
 import type { StartTrace } from "./start-trace.js";
+import { OwnStarts } from "./own-starts.js";
 import { RunningInstances } from "./running-instance.js";
 import { StartCheck } from "./start-check.js";
 
@@ -124,6 +125,7 @@ export class InstanceReconciler implements Reconciler {
   private readonly launcher: ContainerLauncher;
   private readonly finalizer: InstanceFinalizer;
   private readonly failures: FailureReporter;
+  private readonly ownStarts = new OwnStarts();
 
   constructor(private readonly options: InstanceReconcilerOptions) {
     const { docker, events, clock, node, prober } = options;
@@ -157,7 +159,15 @@ export class InstanceReconciler implements Reconciler {
       startCheck,
       livenessKills: this.livenessKills,
     });
-    this.launcher = new ContainerLauncher({ ...options, images, preparations, retries, startCheck, status });
+    this.launcher = new ContainerLauncher({
+      ...options,
+      images,
+      preparations,
+      retries,
+      startCheck,
+      status,
+      ownStarts: this.ownStarts,
+    });
     this.finalizer = new InstanceFinalizer({ ...options, preparations, status });
     this.failures = new FailureReporter({ clock, prober, retries, status });
   }
@@ -209,6 +219,11 @@ export class InstanceReconciler implements Reconciler {
    */
   isOwnWrite(before: Instance, after: Instance): boolean {
     return this.status.isOwnWrite(before, after);
+  }
+
+  /** Whether a container's start event is that of a start this agent made (own-starts.ts): no pass needed. */
+  isOwnStart(containerId: string): boolean {
+    return this.ownStarts.isOwnStart(containerId);
   }
 
   /**
@@ -332,5 +347,6 @@ export class InstanceReconciler implements Reconciler {
     this.crashes.delete(key);
     this.startCheck.forget(key);
     this.livenessKills.forget(key);
+    this.ownStarts.forget(key);
   }
 }

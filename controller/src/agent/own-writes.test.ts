@@ -2,12 +2,13 @@
  * The watch events of the agent's own writes (its finalizer, its status) start no pass of
  * its own: each such pass cost a container list and an inspect, at a burst's busiest. Any
  * change by someone else still does. The agent wires the reconciler's isOwnWrite in as its
- * Instance controller's update predicate (agent-parts.ts); the queue here does the same.
+ * Instance controller's update predicate (agent-parts.ts); the queue here does the same. The
+ * engine's start event of a container the agent started itself starts no pass either.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Instance } from "../api/types.js";
-import { INSTANCE_FINALIZER } from "../api/vocabulary.js";
+import { INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
 import type { ContainerInfo, ContainerSummary } from "../docker/types.js";
 import type { ObjectRef } from "../kube/client.js";
 import type { JsonPatchOp } from "../kube/patch.js";
@@ -20,6 +21,7 @@ import { FakeKubeClient } from "../testing/fake-kube-client.js";
 import { RecordingEventRecorder } from "../testing/recording-events.js";
 import { CrashRecords } from "./crash-records.js";
 import { ImagePreparations } from "./image-preparation.js";
+import { engineEvents } from "./engine-events.js";
 import { InstanceReconciler } from "./instance-reconciler.js";
 import { Prober } from "./prober.js";
 
@@ -183,7 +185,7 @@ function setup() {
       await api.settled();
     }
   };
-  return { api, docker, prober, queued, woken, drain, passes: () => passes };
+  return { api, docker, prober, queued, woken, drain, passes: () => passes, clock, reconciler };
 }
 
 test("a new Instance's own finalizer and status writes start no further pass, and ask the engine nothing more", async () => {
@@ -233,4 +235,40 @@ test("changes by anyone else still start a pass: a status flip, labels, spec, de
   }
   prober.stopAll();
   assert.ok(docker.lists >= listsBefore + changes.length, "each of those passes looked at the container");
+});
+
+test("the engine's start event of the agent's own start wakes nobody; a die, and a start by someone else, do", async () => {
+  const { docker, prober, queued, drain, clock, reconciler } = setup();
+  const fromEngine: string[] = [];
+  const stream = engineEvents({
+    docker,
+    node: { nodeName: NODE.nodeName, installation: NODE.installation },
+    enqueue: (key) => fromEngine.push(key),
+    isOwnStart: (id) => reconciler.isOwnStart(id),
+    onResync: () => undefined,
+    clock,
+    logger: nullLogger,
+  });
+  await stream.start();
+  queued.add(KEY);
+  await drain();
+  prober.stopAll();
+
+  const [container] = [...docker.containers.values()];
+  assert.ok(container);
+  docker.exit(container.id, 1, 1000);
+  await docker.startContainer(container.id); // someone else, `docker start`
+  // A container of another Instance, started last: once its event is heard, all before it are.
+  const other = await docker.createContainer({
+    image: "app:1",
+    labels: { ...container.labels, [LABELS.instance]: "other" },
+  });
+  await docker.startContainer(other);
+  while (!fromEngine.includes("ns/other")) await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(
+    fromEngine,
+    [KEY, KEY, "ns/other"],
+    "its die and someone else's start woke the Instance; the agent's own start before them did not",
+  );
+  await stream.stop();
 });
