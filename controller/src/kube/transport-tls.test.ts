@@ -7,6 +7,7 @@ import { test, mock } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -132,4 +133,44 @@ test("mutual TLS: one secure context for every connection, and a server another 
       err instanceof KubeApiError && /self[- ]signed|unable to verify|certificate/i.test(err.message),
   );
   assert.ok(!clientNames.includes("refused"), "no request reached the server");
+});
+
+test("the kubeconfig is asked once for a fixed token, and per request for credentials a token file gives", async (t) => {
+  const seen: Array<string | undefined> = [];
+  const api = http.createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.end("{}");
+  });
+  await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
+  t.after(() => api.close());
+  const server = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  const dir = await mkdtemp(path.join(os.tmpdir(), "kube-token-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const tokenFile = path.join(dir, "token");
+  await writeFile(tokenFile, "from-file");
+
+  const users = {
+    fixed: { name: "u", token: "fixed" },
+    file: { name: "u", authProvider: { name: "tokenFile", config: { tokenFile } } },
+  };
+  for (const [kind, user] of Object.entries(users)) {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: "c", server, skipTLSVerify: true }],
+      users: [user],
+      contexts: [{ name: "x", cluster: "c", user: "u" }],
+      currentContext: "x",
+    });
+    const asked = mock.method(kc, "applyToHTTPSOptions");
+    const transport = new KubeTransport(kc, 10_000, undefined);
+    seen.length = 0;
+    for (let i = 0; i < 3; i += 1) await transport.request("GET", "/");
+    const token = kind === "fixed" ? "Bearer fixed" : "Bearer from-file";
+    assert.deepEqual(seen, [token, token, token], `${kind}: every request carries the token`);
+    assert.equal(
+      asked.mock.callCount(),
+      kind === "fixed" ? 1 : 3,
+      `${kind}: how often the kubeconfig is asked`,
+    );
+  }
 });
