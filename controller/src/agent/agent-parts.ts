@@ -110,24 +110,21 @@ export function addInstanceController(
   events: EventRecorder | undefined,
 ): InstanceParts {
   const { options, client, clock, logger } = context;
-  // Every cache here drops managedFields and last-applied copies (../kube/bookkeeping.ts):
-  // managedFields alone were 1.7 of a stored Instance's 3.6 KB.
+  // Every cache here drops managedFields and last-applied copies (../kube/bookkeeping.ts).
   const informer = manager.informer(INSTANCES, {
     ...(options.watchNamespace ? { namespace: options.watchNamespace } : {}),
     fieldSelector: `spec.nodeName=${options.nodeName}`,
     transform: withoutBookkeeping,
   });
-  // The environments the controller delivers for this Node's Instances: the only Secrets
-  // an agent can read.
+  // The environments delivered for this Node's Instances: the only Secrets an agent can read.
   const environments = manager.informer(SECRETS, {
     namespace: nodeNamespace(options.nodeName),
     fieldSelector: `type=${ENVIRONMENT_SECRET_TYPE}`,
     transform: withoutBookkeeping,
   });
-  // This Node is watched rather than read on every beat: its readiness (which the controller
-  // may flip to Unknown) and whether an admin allows privileged host ports here. Only this
-  // one: with a watch of every Node, each Node's status write went to every agent (100
-  // Nodes, 100 watch events per write, each decoded by its agent).
+  // Only this Node is watched (its readiness, which the controller may flip to Unknown, and
+  // whether an admin allows privileged host ports here): with a watch of every Node, each
+  // Node's status write went to every agent, 100 watch events per write at 100 Nodes.
   const nodeCache = manager.informer(NODES, {
     fieldSelector: `metadata.name=${options.nodeName}`,
     transform: withoutBookkeeping,
@@ -166,7 +163,9 @@ export function addInstanceController(
     logger,
     workers: options.workers,
   });
-  controller.for(informer);
+  // The event of the agent's own status or finalizer write brings nothing new to it: no pass,
+  // so no container list and inspect against an engine busy with a burst of starts.
+  controller.for(informer, { updatePredicate: (before, after) => !reconciler.isOwnWrite(before, after) });
   controller.watches(environments, (secret) => {
     const key = instanceKeyOf(secret);
     return key && context.inScope(key.split("/")[0]) ? [key] : [];
@@ -297,6 +296,7 @@ export function addRunnables(
       enqueue: (key) => {
         if (context.inScope(key.split("/")[0])) parts.enqueue(key);
       },
+      isOwnStart: (containerId) => parts.reconciler.isOwnStart(containerId),
       onResync: () => {
         // Events may have been missed while the stream was down (an engine restart): look at
         // everything, and what waited on the engine tries again now rather than at its back-off.

@@ -26,6 +26,7 @@ import { imageIdentityOf } from "./image-preparation.js";
 import type { InstanceImages } from "./images.js";
 import { preparingImage } from "./instance-observations.js";
 import type { InstanceStatusWriter } from "./instance-status-writer.js";
+import type { OwnStarts } from "./own-starts.js";
 import type { RetryBackoff } from "./retry-backoff.js";
 import type { StartCheck } from "./start-check.js";
 import type { StartTrace } from "./start-trace.js";
@@ -48,6 +49,8 @@ export interface ContainerLauncherOptions {
   /** The engine's start slots: creates and starts in flight at once; no bound when absent. */
   startSlots?: Slots;
   trace?: StartTrace;
+  /** Told of each start before it is asked for, so that its engine event starts no pass; none when absent. */
+  ownStarts?: OwnStarts;
 }
 
 /** A launch either waits (its image is being prepared, or the container exited at once) or runs. */
@@ -128,6 +131,7 @@ export class ContainerLauncher {
     }
     this.options.trace?.reached(key, "container_created");
     try {
+      this.options.ownStarts?.starting(key, id);
       await docker.startContainer(id, { signal: context.signal });
       this.options.trace?.reached(key, "container_started");
     } catch (err) {

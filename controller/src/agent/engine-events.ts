@@ -19,6 +19,8 @@ export interface EngineEventsOptions {
   node: { nodeName: string; installation: string };
   /** Called with namespace/name of the Instance a container event is about. */
   enqueue: (key: string) => void;
+  /** Whether a start event is of a start this agent made itself: it enqueues nothing (own-starts.ts). */
+  isOwnStart?: (containerId: string) => boolean;
   /** Called when events may have been missed (the stream restarted). */
   onResync: () => void;
   clock: Clock;
@@ -44,7 +46,9 @@ async function watchEngineEvents(options: EngineEventsOptions, signal: AbortSign
         const ours =
           event.labels[LABELS.node] === node.nodeName &&
           ownershipOf(event.labels, node.installation) !== "foreign";
-        if (ours && namespace && name) enqueue(`${namespace}/${name}`);
+        if (!ours || !namespace || !name) continue;
+        if (event.action === "start" && options.isOwnStart?.(event.containerId)) continue;
+        enqueue(`${namespace}/${name}`);
       }
     } catch (err) {
       if (signal.aborted) return;

@@ -49,6 +49,7 @@ import type { Prober } from "./prober.js";
 import type { RetryBackoffOptions } from "./retry-backoff.js";
 import { DEFAULT_RETRY_BACKOFF, RetryBackoff } from "./retry-backoff.js";
 import type { StartTrace } from "./start-trace.js";
+import { OwnStarts } from "./own-starts.js";
 import { RunningInstances } from "./running-instance.js";
 import { StartCheck } from "./start-check.js";
 
@@ -124,6 +125,7 @@ export class InstanceReconciler implements Reconciler {
   private readonly launcher: ContainerLauncher;
   private readonly finalizer: InstanceFinalizer;
   private readonly failures: FailureReporter;
+  private readonly ownStarts = new OwnStarts();
 
   constructor(private readonly options: InstanceReconcilerOptions) {
     const { docker, events, clock, node, prober } = options;
@@ -157,7 +159,15 @@ export class InstanceReconciler implements Reconciler {
       startCheck,
       livenessKills: this.livenessKills,
     });
-    this.launcher = new ContainerLauncher({ ...options, images, preparations, retries, startCheck, status });
+    this.launcher = new ContainerLauncher({
+      ...options,
+      images,
+      preparations,
+      retries,
+      startCheck,
+      status,
+      ownStarts: this.ownStarts,
+    });
     this.finalizer = new InstanceFinalizer({ ...options, preparations, status });
     this.failures = new FailureReporter({ clock, prober, retries, status });
   }
@@ -190,7 +200,7 @@ export class InstanceReconciler implements Reconciler {
       if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
         const before = instance;
         instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
-        this.status.remember(before, instance);
+        this.status.remember(before, instance, "finalizers");
       }
     } catch (err) {
       listing.catch(() => undefined);
@@ -201,6 +211,19 @@ export class InstanceReconciler implements Reconciler {
     } catch (err) {
       return await this.failures.report(key, instance, err, context);
     }
+  }
+
+  /**
+   * Whether an Instance's change is no more than one of this agent's own writes (a status, its
+   * finalizer), which the pass that made it has taken into account: its watch event needs no pass.
+   */
+  isOwnWrite(before: Instance, after: Instance): boolean {
+    return this.status.isOwnWrite(before, after);
+  }
+
+  /** Whether a container's start event is that of a start this agent made (own-starts.ts): no pass needed. */
+  isOwnStart(containerId: string): boolean {
+    return this.ownStarts.isOwnStart(containerId);
   }
 
   /**
@@ -324,5 +347,6 @@ export class InstanceReconciler implements Reconciler {
     this.crashes.delete(key);
     this.startCheck.forget(key);
     this.livenessKills.forget(key);
+    this.ownStarts.forget(key);
   }
 }

@@ -3,6 +3,7 @@
  * (instance-status.ts), written only when it changed, and a change that takes a condition
  * to a new problem reason is said once as an Event.
  */
+import { isDeepStrictEqual } from "node:util";
 import type { Instance } from "../api/types.js";
 import type { KubeClient } from "../kube/client.js";
 import { INSTANCES } from "../kube/resources.js";
@@ -20,6 +21,19 @@ export interface InstanceStatusWriterOptions {
   nodeName: string;
 }
 
+/** Which part of an Instance one of this agent's writes changed. */
+export type OwnWritePart = "status" | "finalizers";
+
+/** One write of this agent's: the version it went over, the version it made, what it changed. */
+interface OwnWrite {
+  base: string;
+  result: string;
+  part: OwnWritePart;
+}
+
+/** Own writes whose watch event has not come yet, per Instance; a relist may skip some, so few are kept. */
+const OWN_WRITES_KEPT = 8;
+
 export class InstanceStatusWriter {
   private readonly writer: StatusWriter;
   /**
@@ -31,6 +45,13 @@ export class InstanceStatusWriter {
    * quick succession, the Scheduled write's event arriving after the Running write).
    */
   private readonly written = new Map<string, { behind: Set<string>; instance: Instance }>();
+  /**
+   * This agent's writes whose watch events are still to come. The pass that made a write goes
+   * on from what it wrote (or returns when to look again), so the event of that write alone
+   * is no news to it: passing it over saves a pass, and that pass's container list and
+   * inspect, per write.
+   */
+  private readonly ownWrites = new Map<string, OwnWrite[]>();
 
   constructor(private readonly options: InstanceStatusWriterOptions) {
     this.writer = new StatusWriter(options.client);
@@ -46,7 +67,7 @@ export class InstanceStatusWriter {
       this.options.clock.now(),
     );
     const updated = await this.writer.update(INSTANCES, instance, status);
-    if (updated) this.remember(instance, updated);
+    if (updated) this.remember(instance, updated, "status");
     if (!updated || options.quiet) return updated ?? instance;
     for (const event of eventsForChange(instance.status, status)) {
       this.options.events.event(instance, event.type, event.reason, event.message);
@@ -58,10 +79,17 @@ export class InstanceStatusWriter {
    * Records a write of this agent's (a status, a finalizer) that turned `before` into `after`.
    * Writes made one over another chain back to the first one's base, which the cache shows.
    */
-  remember(before: Instance, after: Instance): void {
+  remember(before: Instance, after: Instance, part: OwnWritePart): void {
     const key = objectKey(before);
     const base = before.metadata.resourceVersion;
     if (!base) return;
+    const result = after.metadata.resourceVersion;
+    if (result) {
+      const writes = this.ownWrites.get(key) ?? [];
+      writes.push({ base, result, part });
+      if (writes.length > OWN_WRITES_KEPT) writes.shift();
+      this.ownWrites.set(key, writes);
+    }
     const prior = this.written.get(key);
     const behind =
       prior && prior.instance.metadata.resourceVersion === base ? prior.behind : new Set<string>();
@@ -79,7 +107,47 @@ export class InstanceStatusWriter {
     return cached;
   }
 
+  /**
+   * Whether the cache's change from `before` to `after` is exactly one write of this agent's:
+   * `after` is the version that write made, over `before`, and nothing but the part it wrote
+   * differs. A change by anyone else (a status the controller flipped, a spec, labels, a
+   * deletion), or one a relist folded into a write of ours, is not.
+   */
+  isOwnWrite(before: Instance, after: Instance): boolean {
+    const key = objectKey(after);
+    const writes = this.ownWrites.get(key);
+    if (!writes) return false;
+    const index = writes.findIndex(
+      (w) => w.base === before.metadata.resourceVersion && w.result === after.metadata.resourceVersion,
+    );
+    if (index < 0) return false;
+    const [write] = writes.splice(index, 1);
+    if (writes.length === 0) this.ownWrites.delete(key);
+    return write !== undefined && alikeApartFrom(before, after, write.part);
+  }
+
   forget(key: string): void {
     this.written.delete(key);
+    this.ownWrites.delete(key);
   }
+}
+
+/** Whether two versions of an Instance differ in nothing but `part` (and their bookkeeping). */
+function alikeApartFrom(before: Instance, after: Instance, part: OwnWritePart): boolean {
+  return isDeepStrictEqual(comparable(before, part), comparable(after, part));
+}
+
+function comparable(instance: Instance, part: OwnWritePart): unknown {
+  // managedFields is not in Berth's ObjectMeta type, but the agent's caches keep it.
+  const {
+    resourceVersion: _version,
+    managedFields: _fields,
+    finalizers,
+    ...metadata
+  } = instance.metadata as Instance["metadata"] & { managedFields?: unknown };
+  return {
+    metadata: part === "finalizers" ? metadata : { ...metadata, finalizers },
+    spec: instance.spec,
+    status: part === "status" ? undefined : instance.status,
+  };
 }

@@ -1,11 +1,12 @@
 /**
- * The HTTP side of the REST client: one keep-alive agent with the kubeconfig's TLS and auth
- * (client-node applies them), a timeout per request, the API server's answer read back as
- * JSON or as a KubeApiError, and every request told to an observer (the binary passes
- * client-go's request metrics).
+ * The HTTP side of the REST client: one keep-alive agent with one secure context built from
+ * the kubeconfig's TLS, its auth (client-node reads both), a timeout per request, the API
+ * server's answer read back as JSON or as a KubeApiError, and every request told to an
+ * observer (the binary passes client-go's request metrics).
  */
 import http from "node:http";
 import https from "node:https";
+import tls from "node:tls";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { ApiStatus } from "./errors.js";
 import { KubeApiError } from "./errors.js";
@@ -59,8 +60,40 @@ export function requestHeaders(options: https.RequestOptions): http.OutgoingHttp
   return headers;
 }
 
+/**
+ * The agent every request goes through. An https one is given one secure context, built
+ * once: given the PEM strings instead, it parsed the key and certificates into a new one for
+ * every connection it opened (a burst opens many). Verification is the same either way: the
+ * context holds the kubeconfig's CA (the system's when it names none) and the server's
+ * certificate must chain to it, unless the kubeconfig says insecure-skip-tls-verify.
+ */
+function keepAliveAgent(kc: KubeConfig, options: https.RequestOptions): http.Agent {
+  const cluster = kc.getCurrentCluster();
+  if (!(cluster?.server ?? "").startsWith("https:")) return new http.Agent({ keepAlive: true });
+  const secureContext = tls.createSecureContext({
+    ...(options.ca ? { ca: options.ca } : {}),
+    ...(options.cert ? { cert: options.cert } : {}),
+    ...(options.key ? { key: options.key } : {}),
+    ...(options.pfx ? { pfx: options.pfx } : {}),
+    ...(options.passphrase ? { passphrase: options.passphrase } : {}),
+  });
+  return new https.Agent({
+    keepAlive: true,
+    secureContext,
+    rejectUnauthorized: cluster?.skipTLSVerify ? false : (options.rejectUnauthorized ?? true),
+    servername: cluster?.tlsServerName ?? options.servername ?? undefined,
+  });
+}
+
+/** Whether the user's credentials come from an exec plugin or an auth provider (a token file, OIDC): asked per request. */
+function credentialsMayChange(kc: KubeConfig): boolean {
+  const user = kc.getCurrentUser();
+  return Boolean(user?.exec || user?.authProvider);
+}
+
 export class KubeTransport {
-  private agent: http.Agent | undefined;
+  private connection:
+    { agent: http.Agent; fixed?: Pick<https.RequestOptions, "headers" | "auth"> } | undefined;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -81,29 +114,26 @@ export class KubeTransport {
     this.observer?.requestDone({ method, host, code: String(code), durationSeconds });
   }
 
-  /** TLS, auth and the one keep-alive agent, as client-node gives them for the current cluster. */
+  /**
+   * The one keep-alive agent, with its TLS, and the headers and auth of every request. The
+   * kubeconfig is asked once: its TLS material never changed after the first request anyway
+   * (the agent kept it), and its credentials are asked again per request only when a plugin
+   * or a token file may change them. Each ask read the key and certificates again and made an
+   * agent that was thrown away.
+   */
   async requestOptions(): Promise<https.RequestOptions> {
+    const known = this.connection;
+    if (known?.fixed) return { ...known.fixed, agent: known.agent };
     const options: https.RequestOptions = {};
     await this.kc.applyToHTTPSOptions(options);
-    // client-node builds a fresh agent per call; keep one keep-alive agent for all requests.
-    if (!this.agent) {
-      const cluster = this.kc.getCurrentCluster();
-      const isHttps = (cluster?.server ?? "").startsWith("https:");
-      this.agent = isHttps
-        ? new https.Agent({
-            keepAlive: true,
-            ca: options.ca,
-            cert: options.cert,
-            key: options.key,
-            pfx: options.pfx,
-            passphrase: options.passphrase,
-            rejectUnauthorized: cluster?.skipTLSVerify ? false : (options.rejectUnauthorized ?? true),
-            servername: cluster?.tlsServerName ?? options.servername ?? undefined,
-          })
-        : new http.Agent({ keepAlive: true });
-    }
-    options.agent = this.agent;
-    return options;
+    const credentials = { headers: options.headers, auth: options.auth };
+    // Requests that started together all waited above: the first to get here makes the agent.
+    const connection = this.connection ?? {
+      agent: keepAliveAgent(this.kc, options),
+      ...(credentialsMayChange(this.kc) ? {} : { fixed: credentials }),
+    };
+    this.connection = connection;
+    return { ...credentials, agent: connection.agent };
   }
 
   /** One request; resolves to the parsed JSON answer of a 2xx, rejects with a KubeApiError otherwise. */
