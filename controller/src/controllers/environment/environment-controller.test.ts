@@ -25,6 +25,7 @@ import {
 import { DeploymentSalt } from "../definition/deployment-salt.js";
 import { ReferencedContentHashes } from "../definition/referenced-content.js";
 import { ApplyTrace } from "../apply-trace.js";
+import { EXPECTED_WRITE_TTL_MS, ExpectedWrites } from "./expected-writes.js";
 
 /** Answers reads from the test's Secrets and ConfigMaps, counting them apart from the writes. */
 class ReadingClient extends FakeKubeClient {
@@ -134,7 +135,21 @@ function world() {
     const call = client.calls.findLast((c) => c.verb === "create" || c.verb === "replace");
     return readDeliveredEnvironment(call?.body as Secret | undefined, instance);
   };
-  return { definition, instance, secrets, instances, delivered, client, events, ref, reconcile, written };
+  return {
+    definition,
+    instance,
+    secrets,
+    instances,
+    delivered,
+    client,
+    events,
+    ref,
+    reconcile,
+    reconciler,
+    ctx,
+    clock: context.clock as FakeClock,
+    written,
+  };
 }
 
 test("a bound Instance of the current deployment gets its environment resolved in its Node's namespace", async () => {
@@ -175,6 +190,59 @@ test("an unchanged environment is not written again; a changed Secret value repl
   assert.equal((call?.body as Secret).metadata?.resourceVersion, "7");
   assert.ok(written()?.env.some(([name, value]) => name === "PASSWORD" && value === "rotated"));
   assert.equal(instance.metadata.uid, "i1");
+});
+
+test("a pass before the cache shows this controller's create or replace asks nothing again, until the event or the time to live", async () => {
+  const { secrets, delivered, client, ref, reconciler, ctx, clock } = world();
+  const environment = reconciler();
+  const request = { key: `${ref.namespace}/${ref.name}`, ...ref };
+  const verbs = () => client.calls.map((c) => c.verb);
+  await environment.reconcile(request, ctx);
+  // The Instance or its Definition changed again before the Secret's add event came.
+  const waiting = await environment.reconcile(request, ctx);
+  assert.deepEqual(verbs(), ["create"], "no second create, refused as AlreadyExists by a real API server");
+  assert.ok(waiting && (waiting.requeueAfterMs ?? 0) > 0, "looks again once the write's time to live is out");
+  const created = client.calls.at(-1)?.body as Secret;
+  const shown: Secret = { ...created, metadata: { ...created.metadata, uid: "s1", resourceVersion: "7" } };
+  delivered.items.push(shown);
+  for (const handlers of delivered.handlers) handlers.onAdd?.(shown);
+  secrets.items[0] = {
+    ...secrets.items[0],
+    metadata: { ...secrets.items[0]?.metadata, resourceVersion: "9" },
+    data: { password: Buffer.from("rotated").toString("base64") },
+  };
+  await environment.reconcile(request, ctx);
+  await environment.reconcile(request, ctx);
+  assert.deepEqual(
+    verbs(),
+    ["create", "replace"],
+    "the replace is not asked again over the version it replaced",
+  );
+  clock.advance(EXPECTED_WRITE_TTL_MS);
+  await environment.reconcile(request, ctx);
+  assert.deepEqual(
+    verbs(),
+    ["create", "replace", "replace"],
+    "an event that never came stops nothing for long",
+  );
+});
+
+test("expected writes: any event of the key clears its note; at most the bound is kept, the oldest going first", () => {
+  const delivered = new ListInformer<Secret>();
+  const expected = new ExpectedWrites(delivered.asInformer(), 1000, 2);
+  expected.wrote("ns/a", 0);
+  expected.wrote("ns/b", 0);
+  assert.equal(expected.waitMs("ns/a", 10), 990);
+  for (const handlers of delivered.handlers)
+    handlers.onDelete?.({ metadata: { namespace: "ns", name: "a" } });
+  assert.equal(expected.waitMs("ns/a", 10), 0, "its delete event");
+  expected.wrote("ns/c", 0);
+  expected.wrote("ns/d", 0);
+  assert.equal(expected.size, 2);
+  assert.equal(expected.waitMs("ns/b", 10), 0, "the oldest went");
+  assert.equal(expected.waitMs("ns/d", 10), 990);
+  assert.equal(expected.waitMs("ns/d", 1000), 0, "expired");
+  assert.equal(expected.size, 1);
 });
 
 test("a pass whose inputs are unchanged reads no Secret; a changed one is read once, and an unrelated Secret never", async () => {

@@ -38,6 +38,7 @@ import {
   type ObjectReference,
 } from "../definition/deployment-id.js";
 import { environmentInputs, pullCredentials, referencesOf } from "./environment-inputs.js";
+import { ExpectedWrites } from "./expected-writes.js";
 
 export const ENVIRONMENT_CONTROLLER = "environment";
 
@@ -45,12 +46,17 @@ export const ENVIRONMENT_CONTROLLER = "environment";
 const FOREIGN_SECRET_RECHECK_MS = 60_000;
 
 export class EnvironmentReconciler implements Reconciler {
+  /** Accepted writes the delivered cache has yet to show (expected-writes.ts). */
+  private readonly expected: ExpectedWrites;
+
   constructor(
     private readonly context: ControllerContext,
     private readonly delivered: Informer<Secret>,
     /** Tenant namespaces this controller serves; every one when undefined. */
     private readonly watchNamespace: string | undefined,
-  ) {}
+  ) {
+    this.expected = new ExpectedWrites(delivered);
+  }
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
     const node = nodeOfNamespace(request.namespace);
@@ -99,21 +105,35 @@ export class EnvironmentReconciler implements Reconciler {
     // when none of it changed, nothing is read and nothing is written.
     const inputs = environmentInputs(namespace, definition, instance, caches);
     if (current?.metadata?.annotations?.[ENVIRONMENT_ANNOTATIONS.inputs] === inputs) return;
+    // This controller's last write is not in the cache yet: from the cache, the same create
+    // or replace would be asked again and refused. Its event brings the next pass.
+    const waitMs = this.expected.waitMs(request.key, this.context.clock.now());
+    if (waitMs > 0) return { requeueAfterMs: waitMs };
     const desired = environmentSecret(
       instance,
       await this.resolve(namespace, definition, instance, ctx.signal),
       inputs,
     );
-    if (current) {
-      await client.replace(SECRETS, {
-        ...desired,
-        metadata: { ...desired.metadata, resourceVersion: current.metadata?.resourceVersion ?? "" },
-      });
-      ctx.log.info("updated the environment of an Instance", { node });
-      return;
-    }
-    await this.create(desired, instance, node);
-    ctx.log.info("delivered the environment of an Instance", { node });
+    await this.write(desired, current, instance, node);
+    this.expected.wrote(request.key, this.context.clock.now());
+    const what = current
+      ? "updated the environment of an Instance"
+      : "delivered the environment of an Instance";
+    ctx.log.info(what, { node });
+  }
+
+  /** Replaces the delivered Secret the cache shows, or creates it. */
+  private async write(
+    desired: Secret,
+    current: Secret | undefined,
+    instance: Instance,
+    node: string,
+  ): Promise<void> {
+    if (!current) return await this.create(desired, instance, node);
+    await this.context.client.replace(SECRETS, {
+      ...desired,
+      metadata: { ...desired.metadata, resourceVersion: current.metadata?.resourceVersion ?? "" },
+    });
   }
 
   /**
