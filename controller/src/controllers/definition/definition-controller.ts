@@ -34,6 +34,7 @@ import { REPOSITORY_RECHECK_MS, RepositoryCommits, pinnedRunTemplate } from "./r
 import { planRollout, rolloutSettings, type RolloutPlan } from "./rollout.js";
 import { desiredReplicas } from "./definition-status.js";
 import { DefinitionStatusWrites } from "./status-write.js";
+import { nextPassAfter } from "./next-pass.js";
 
 export const DEFINITION_CONTROLLER = "definition";
 
@@ -285,6 +286,11 @@ export class DefinitionReconciler implements Reconciler {
     );
   }
 
+  /** Whether a change of the Definition in the cache can change what its pass does (own-status-writes.ts). */
+  passNeeded(before: Definition, after: Definition): boolean {
+    return this.statusWrites.ownWrites.passNeeded(before, after);
+  }
+
   private forget(key: string, namespace: string, name: string): void {
     this.expectations.lower(key);
     this.statusWrites.forget(key, namespace, name);
@@ -292,9 +298,11 @@ export class DefinitionReconciler implements Reconciler {
 }
 
 /** Builds the controller with its watches: what change of which kind needs which Definition. */
-export function newDefinitionController(context: ControllerContext): Controller {
+export function newDefinitionController(
+  context: ControllerContext,
+  reconciler = new DefinitionReconciler(context),
+): Controller {
   const { caches } = context;
-  const reconciler = new DefinitionReconciler(context);
   const controller = controllerFor(
     context,
     DEFINITION_CONTROLLER,
@@ -311,7 +319,10 @@ export function newDefinitionController(context: ControllerContext): Controller 
     }
     return [...keys];
   };
-  controller.for(caches.definitions);
+  // Its own status writes and discovery's condition are no news to its pass.
+  controller.for(caches.definitions, {
+    updatePredicate: (before, after) => reconciler.passNeeded(before, after),
+  });
   // A Definition appearing, changing or going decides whether its dependents may start.
   controller.watches(caches.definitions, (d) =>
     withDependents(d.metadata.namespace ?? "default", [d.metadata.name ?? ""]).slice(1),
@@ -349,23 +360,4 @@ export function newDefinitionController(context: ControllerContext): Controller 
   controller.watches(caches.secrets, referencing("Secret"));
   controller.watches(caches.configMaps, referencing("ConfigMap"));
   return controller;
-}
-
-/** When the next pass is due without an event, if at all: the soonest of what waits. */
-function nextPassAfter(waits: {
-  statusDelayMs: number;
-  hasRepository: boolean;
-  cacheWaitMs: number | undefined;
-  plan: RolloutPlan;
-  now: number;
-}): Result | undefined {
-  const { plan, now } = waits;
-  const requeueAfters: number[] = [];
-  // A progress-only status change waits for the rest of its window (status-pacing.ts).
-  if (waits.statusDelayMs > 0) requeueAfters.push(waits.statusDelayMs);
-  // A branch moves without any event here: look at the repository again after a while.
-  if (waits.hasRepository) requeueAfters.push(REPOSITORY_RECHECK_MS);
-  if (waits.cacheWaitMs !== undefined) requeueAfters.push(Math.max(100, waits.cacheWaitMs));
-  if (plan.deadlineAt !== undefined && !plan.stalled) requeueAfters.push(plan.deadlineAt - now + 1000);
-  return requeueAfters.length > 0 ? { requeueAfterMs: Math.min(...requeueAfters) } : undefined;
 }

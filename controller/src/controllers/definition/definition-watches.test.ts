@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { NODES } from "../../kube/resources.js";
+import { DEFINITIONS, NODES } from "../../kube/resources.js";
+import type { Condition } from "../../api/types.js";
 import { CONDITIONS } from "../../api/vocabulary.js";
 import { toTimestamp } from "../../runtime/conditions.js";
 import { newDefinitionController, DefinitionReconciler } from "./definition-controller.js";
+import { DISCOVERY_STATUS_MANAGER } from "../discovery/discovery-controller.js";
 import {
   NS,
   applyDefinition,
@@ -90,4 +92,61 @@ test("an Instance's change wakes its owner and the owner's dependents, found by 
   enqueued.clear();
   await markRunning(world, instances(world, "db")[0]?.metadata.name ?? "", false);
   assert.deepEqual([...enqueued].sort(), [`${NS}/api`, `${NS}/db`], "api now depends on db");
+});
+
+test("a Definition's own status write and discovery's condition wake no pass of it; anyone else's change does", async (t) => {
+  const world = await newWorld();
+  t.after(() => world.stop());
+  await readyNode(world, "node-a");
+  await applyDefinition(world, "web", { ...image, replicas: 1 });
+  const reconciler = new DefinitionReconciler(world.context);
+  const controller = newDefinitionController(world.context, reconciler);
+  const enqueued = new Set<string>();
+  controller.enqueue = (key: string) => void enqueued.add(key);
+  const web = { namespace: NS, name: "web" };
+  await world.reconcile(reconciler, `${NS}/web`);
+  const [instance] = instances(world, "web");
+  if (!instance?.spec.nodeName) await bind(world, instance?.metadata.name ?? "", "node-a");
+  await markRunning(world, instance?.metadata.name ?? "");
+  world.clock.advance(5_000);
+  enqueued.clear();
+  world.server.calls.length = 0;
+
+  await world.reconcile(reconciler, `${NS}/web`);
+  assert.equal(
+    world.server.calls.filter((c) => c.verb === "applyStatus").length,
+    1,
+    "the pass wrote its status",
+  );
+  assert.equal(world.server.peek(DEFINITIONS, web)?.status?.readyReplicas, 1);
+  assert.deepEqual([...enqueued], [], "the event of its own status write");
+
+  const published: Condition = {
+    type: "Published",
+    status: "True",
+    reason: "Published",
+    message: "listed",
+    lastTransitionTime: toTimestamp(world.clock.now()),
+  };
+  const stored = world.server.peek(DEFINITIONS, web);
+  assert.ok(stored);
+  await world.server.applyStatus(
+    DEFINITIONS,
+    { ...stored, metadata: web, status: { conditions: [published] } },
+    { fieldManager: DISCOVERY_STATUS_MANAGER },
+  );
+  await world.settle();
+  assert.deepEqual([...enqueued], [], "discovery's condition");
+
+  await world.server.patchStatus(DEFINITIONS, web, { status: { readyReplicas: 0 } });
+  await world.settle();
+  assert.deepEqual([...enqueued], [`${NS}/web`], "someone else's write to the status this controller owns");
+  enqueued.clear();
+  await world.server.mergePatch(DEFINITIONS, web, { metadata: { labels: { team: "a" } } });
+  await world.settle();
+  assert.deepEqual([...enqueued], [`${NS}/web`], "a label");
+  enqueued.clear();
+  await world.server.mergePatch(DEFINITIONS, web, { spec: { replicas: 2 } });
+  await world.settle();
+  assert.deepEqual([...enqueued], [`${NS}/web`], "the spec");
 });

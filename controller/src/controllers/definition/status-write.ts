@@ -17,6 +17,7 @@ import { applyToReadySeconds, definitionReadyReplicas } from "../metrics.js";
 import { aggregateStatus } from "./definition-status.js";
 import type { DependencyCheck } from "./dependencies.js";
 import type { InstanceView } from "./instances.js";
+import { OwnStatusWrites } from "./own-status-writes.js";
 import { withSourceProblem } from "./repository-commits.js";
 import type { RolloutPlan } from "./rollout.js";
 import { statusWriteDelayMs } from "./status-pacing.js";
@@ -49,6 +50,8 @@ export class DefinitionStatusWrites {
   private readonly readyTimers = new Map<string, { generation: number; startedAt: number; done: boolean }>();
   /** Per Definition key: when this controller last wrote its status, and what. */
   private readonly lastWrite = new Map<string, { at: number; status: DefinitionStatus | undefined }>();
+  /** This controller's writes whose watch events are no news to its passes. */
+  readonly ownWrites = new OwnStatusWrites();
 
   constructor(private readonly context: ControllerContext) {
     this.applier = new StatusApplier(context.client, DEFINITION_STATUS_MANAGER, ALL_FIELDS);
@@ -85,6 +88,7 @@ export class DefinitionStatusWrites {
     const delayMs = statusWriteDelayMs(current, status, last?.at, now);
     if (delayMs > 0 && !partWritten(current, status, ALL_FIELDS)) return delayMs;
     this.recordReadiness(definition, plan, status);
+    if (!partWritten(definition.status, status, ALL_FIELDS)) this.ownWrites.writing(definition, status);
     const updated = await this.applier.apply(DEFINITIONS, definition, status);
     if (updated) this.lastWrite.set(key, { at: now, status: updated.status });
     this.context.trace.statusWritten(definition, status, owned);
@@ -99,6 +103,7 @@ export class DefinitionStatusWrites {
   forget(key: string, namespace: string, name: string): void {
     this.readyTimers.delete(key);
     this.lastWrite.delete(key);
+    this.ownWrites.forget(key);
     definitionReadyReplicas.remove({ namespace, definition: name });
   }
 
