@@ -3,9 +3,7 @@ import assert from "node:assert/strict";
 import type { Instance } from "../api/types.js";
 import { INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
 import { EngineUnreachableError, ImageNotFoundError, PortInUseError } from "../docker/errors.js";
-import type { ObjectRef } from "../kube/client.js";
-import type { JsonPatchOp } from "../kube/patch.js";
-import type { KubeObject, ResourceDescriptor, Secret } from "../kube/resources.js";
+import type { Secret } from "../kube/resources.js";
 import { KubeApiError } from "../kube/errors.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import type { ReconcileContext } from "../runtime/controller.js";
@@ -13,7 +11,7 @@ import { TerminalError } from "../runtime/controller.js";
 import { RecordingEventRecorder } from "../testing/recording-events.js";
 import { ENVIRONMENT_DELIVERY_GRACE_MS } from "./failure-policy.js";
 import { nullLogger } from "../runtime/log.js";
-import { FakeKubeClient } from "../testing/fake-kube-client.js";
+import { InstanceWritesClient } from "../testing/instance-writes-client.js";
 import type { SourceImage, SourceImageRequest } from "../source/builder.js";
 import { SourceBuildError, SourceError } from "../source/errors.js";
 import { sourceImageTag } from "../source/built-images.js";
@@ -35,47 +33,12 @@ import { Prober } from "./prober.js";
 const NODE = { nodeName: "node-a", installation: "inst-a", address: "10.0.0.5", bindAddress: "10.0.0.5" };
 
 /**
- * Keeps one Instance and applies status and finalizer writes to it, as the API server would
- * (each write a new resourceVersion). Its cache is always current: tests that need the
- * cache behind hold on to an older copy.
+ * Keeps one Instance and applies status and finalizer writes to it. Its cache is always
+ * current: tests that need the cache behind hold on to an older copy.
  */
-class InstanceApi extends FakeKubeClient {
+class InstanceApi extends InstanceWritesClient {
   /** What the agent's cache shows when it lags behind the API server; current when unset. */
   cacheView: Instance | undefined;
-  constructor(public instance: Instance) {
-    super();
-  }
-  private bump(): void {
-    this.instance.metadata.resourceVersion = String(Number(this.instance.metadata.resourceVersion ?? 0) + 1);
-  }
-  override async patchStatus<T extends KubeObject>(
-    _r: ResourceDescriptor<T>,
-    ref: ObjectRef,
-    patch: object,
-  ): Promise<T> {
-    this.calls.push({ verb: "patchStatus", ref, body: patch });
-    const status = (patch as { status: Record<string, unknown> }).status;
-    const merged = { ...(this.instance.status ?? {}) } as Record<string, unknown>;
-    for (const [key, value] of Object.entries(status)) {
-      if (value === null) delete merged[key];
-      else merged[key] = value;
-    }
-    this.instance = structuredClone({ ...this.instance, status: merged });
-    this.bump();
-    return structuredClone(this.instance) as unknown as T;
-  }
-  override async jsonPatch<T extends KubeObject>(
-    _r: ResourceDescriptor<T>,
-    ref: ObjectRef,
-    ops: JsonPatchOp[],
-  ): Promise<T> {
-    this.calls.push({ verb: "jsonPatch", ref, body: ops });
-    for (const op of ops) {
-      if (op.op === "add" || op.op === "replace") this.instance.metadata.finalizers = op.value as string[];
-    }
-    this.bump();
-    return structuredClone(this.instance) as unknown as T;
-  }
 }
 
 function newInstance(): Instance {

@@ -10,14 +10,11 @@ import { test } from "node:test";
 import type { Instance } from "../api/types.js";
 import { INSTANCE_FINALIZER, LABELS } from "../api/vocabulary.js";
 import type { ContainerInfo, ContainerSummary } from "../docker/types.js";
-import type { ObjectRef } from "../kube/client.js";
-import type { JsonPatchOp } from "../kube/patch.js";
-import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
 import type { ReconcileContext } from "../runtime/controller.js";
 import { nullLogger } from "../runtime/log.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import { FakeDocker } from "../testing/fake-docker.js";
-import { FakeKubeClient } from "../testing/fake-kube-client.js";
+import { InstanceWritesClient } from "../testing/instance-writes-client.js";
 import { RecordingEventRecorder } from "../testing/recording-events.js";
 import { CrashRecords } from "./crash-records.js";
 import { ImagePreparations } from "./image-preparation.js";
@@ -47,19 +44,19 @@ class CountingDocker extends FakeDocker {
  * agent's cache: each change reaches the cache after the write has answered, as a watch
  * event (old, new) the test's queue hears.
  */
-class WatchedInstance extends FakeKubeClient {
+class WatchedInstance extends InstanceWritesClient {
   cache: Instance;
   onUpdate: (before: Instance, after: Instance) => void = () => undefined;
   private readonly delivered: Array<Promise<void>> = [];
 
-  constructor(public stored: Instance) {
-    super();
-    this.cache = structuredClone(stored);
+  constructor(instance: Instance) {
+    super(instance);
+    this.cache = structuredClone(instance);
   }
 
   /** Someone else (the controller, a user) changes the Instance. */
   change(edit: (instance: Instance) => void): void {
-    const next = structuredClone(this.stored);
+    const next = structuredClone(this.instance);
     edit(next);
     this.store(next);
   }
@@ -69,39 +66,8 @@ class WatchedInstance extends FakeKubeClient {
     while (this.delivered.length > 0) await this.delivered.shift();
   }
 
-  override async patchStatus<T extends KubeObject>(
-    _r: ResourceDescriptor<T>,
-    ref: ObjectRef,
-    patch: object,
-  ): Promise<T> {
-    this.calls.push({ verb: "patchStatus", ref, body: patch });
-    const { status } = patch as { status: Record<string, unknown> };
-    const merged = { ...(this.stored.status ?? {}) } as Record<string, unknown>;
-    for (const [key, value] of Object.entries(status)) {
-      if (value === null) delete merged[key];
-      else merged[key] = value;
-    }
-    return this.store({ ...structuredClone(this.stored), status: merged }) as unknown as T;
-  }
-
-  override async jsonPatch<T extends KubeObject>(
-    _r: ResourceDescriptor<T>,
-    ref: ObjectRef,
-    ops: JsonPatchOp[],
-  ): Promise<T> {
-    this.calls.push({ verb: "jsonPatch", ref, body: ops });
-    const next = structuredClone(this.stored);
-    for (const op of ops) {
-      if (op.op === "add" || op.op === "replace") next.metadata.finalizers = op.value as string[];
-    }
-    return this.store(next) as unknown as T;
-  }
-
-  private store(next: Instance): Instance {
-    next.metadata.resourceVersion = String(Number(this.stored.metadata.resourceVersion) + 1);
-    this.stored = next;
-    const after = structuredClone(next);
-    // The watch event comes after the write's answer.
+  /** The watch event comes after the write's answer. */
+  protected override written(after: Instance): void {
     this.delivered.push(
       new Promise<void>((resolve) =>
         setImmediate(() => {
@@ -112,7 +78,6 @@ class WatchedInstance extends FakeKubeClient {
         }),
       ),
     );
-    return structuredClone(next);
   }
 }
 
@@ -198,15 +163,15 @@ test("a new Instance's own finalizer and status writes start no further pass, an
   assert.ok(writes >= 2, `the finalizer and a status were written (${writes} writes)`);
   assert.equal(
     api.cache.metadata.resourceVersion,
-    api.stored.metadata.resourceVersion,
+    api.instance.metadata.resourceVersion,
     "the cache caught up",
   );
   assert.deepEqual(woken, [], "none of the agent's own writes woke the Instance");
   assert.equal(passes(), 1, "one pass for the one add event");
   assert.equal(docker.lists, 1, "one container list");
   assert.equal(docker.inspects, 1, "one inspect (the started container)");
-  assert.equal(api.stored.status?.phase, "Starting");
-  assert.deepEqual(api.stored.metadata.finalizers, [INSTANCE_FINALIZER]);
+  assert.equal(api.instance.status?.phase, "Starting");
+  assert.deepEqual(api.instance.metadata.finalizers, [INSTANCE_FINALIZER]);
 });
 
 test("changes by anyone else still start a pass: a status flip, labels, spec, deletion", async () => {

@@ -24,7 +24,7 @@ import { jsonEqual, type JsonPatchOp } from "../kube/patch.js";
 import type { KubeObject, ResourceDescriptor } from "../kube/resources.js";
 import { GROUP } from "../api/types.js";
 import type { RecordedCall } from "./fake-kube-client.js";
-import { applyJsonPatch, applyMergePatch, type Json } from "./object-patches.js";
+import { applyJsonPatch, applyMergePatch, withStatusPatch, type Json } from "./object-patches.js";
 import { FakeWatches } from "./fake-watches.js";
 import { kindKey, matchesFields, matchesLabels } from "./object-selection.js";
 import { StatusOwnership } from "./status-ownership.js";
@@ -168,11 +168,7 @@ export class FakeApiServer implements KubeClient {
     this.begin("patchStatus", resource, ref, patch);
     const precondition = (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
     const current = this.current(resource, ref, precondition);
-    const status = applyMergePatch(
-      (current as { status?: unknown }).status,
-      (patch as { status?: unknown }).status ?? {},
-    );
-    return this.update(resource, ref, current, { ...current, status } as KubeObject) as T;
+    return this.update(resource, ref, current, withStatusPatch(current, patch)) as T;
   }
 
   async applyStatus<T extends KubeObject>(

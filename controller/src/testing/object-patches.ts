@@ -19,6 +19,18 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
   return result;
 }
 
+/**
+ * An object after a merge patch of its status subresource: only the patch's status counts
+ * (its metadata.resourceVersion is a precondition, not a change).
+ */
+export function withStatusPatch<T extends object>(object: T, patch: object): T {
+  const status = applyMergePatch(
+    (object as { status?: unknown }).status,
+    (patch as { status?: unknown }).status ?? {},
+  );
+  return { ...object, status };
+}
+
 function pointer(path: string): string[] {
   return path
     .split("/")
