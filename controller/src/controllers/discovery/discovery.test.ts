@@ -12,10 +12,10 @@ import {
   isBerthService,
   planSlices,
   serviceNameProblem,
-  sliceAddress,
   sliceName,
   type PublishedEndpoint,
 } from "./discovery.js";
+import { CHECKED_HOSTS_KEPT, checkedHostCount, sliceAddress } from "./slice-address.js";
 
 const readyNode: Node = {
   apiVersion: "berth.dev/v1alpha1",
@@ -171,6 +171,21 @@ test("a host no slice can hold is left out", () => {
   assert.equal(sliceAddress("under_score.example"), undefined);
   assert.equal(sliceAddress("-leading.example"), undefined);
   assert.deepEqual(sliceAddress("host.example."), { addressType: "FQDN", address: "host.example" });
+});
+
+test("a host's check is kept: asked again, the same frozen answer; at most the bound, each still right", () => {
+  for (const round of [1, 2]) {
+    assert.equal(sliceAddress("127.0.0.1"), undefined, `round ${round}`);
+    assert.deepEqual(sliceAddress("10.1.2.3"), { addressType: "IPv4", address: "10.1.2.3" });
+  }
+  assert.equal(sliceAddress("10.1.2.3"), sliceAddress("10.1.2.3"));
+  assert.ok(Object.isFrozen(sliceAddress("10.1.2.3")), "no caller can change what the next one gets");
+  for (let i = 0; i < CHECKED_HOSTS_KEPT + 10; i++) {
+    const host = `10.9.${Math.floor(i / 250)}.${i % 250}`;
+    assert.equal(sliceAddress(host)?.address, host);
+  }
+  assert.equal(checkedHostCount(), CHECKED_HOSTS_KEPT);
+  assert.equal(sliceAddress("127.0.0.6"), undefined, "a host checked anew after the oldest went");
 });
 
 test("a slug must be a DNS label starting with a letter to name a Service", () => {

@@ -11,7 +11,6 @@
  * a new slice is made.
  */
 import { createHash } from "node:crypto";
-import { BlockList, isIPv4, isIPv6 } from "node:net";
 import {
   API_VERSION,
   type Definition,
@@ -23,6 +22,7 @@ import { LABELS } from "../../api/vocabulary.js";
 import type { EndpointSlice, ObjectReference, Service, SliceEndpoint } from "../../kube/resources.js";
 import { jsonEqual } from "../../kube/patch.js";
 import { instanceEntry } from "../../api/instance-entry.js";
+import { DNS_LABEL, sliceAddress, type AddressType } from "./slice-address.js";
 
 /** The label Kubernetes reads to tell who manages an EndpointSlice. */
 export const SLICE_MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";
@@ -34,7 +34,7 @@ export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 export const MANAGED_BY_BERTH = "berth";
 export const MAX_ENDPOINTS_PER_SLICE = 100;
 
-export type AddressType = EndpointSlice["addressType"];
+export type { AddressType } from "./slice-address.js";
 
 /** One Instance as an EndpointSlice endpoint, with the group it belongs in. */
 export interface PublishedEndpoint {
@@ -49,7 +49,6 @@ export interface PublishedEndpoint {
 
 type NodeOf = (name: string) => Node | undefined;
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Why a slug cannot name a Service (a DNS-1035 label), or undefined when it can. */
@@ -59,36 +58,6 @@ export function serviceNameProblem(slug: string): string | undefined {
     `the name ${JSON.stringify(slug)} cannot name a Service: Service names are DNS labels ` +
     `(at most 63 characters of a-z, 0-9 and '-', starting with a letter)`
   );
-}
-
-/**
- * IPs the API server refuses in an EndpointSlice: unspecified, loopback, link-local and
- * link-local multicast. (A Node on 127.0.0.1, as `npm start` makes, publishes nothing.)
- */
-const REFUSED_IPS = new BlockList();
-REFUSED_IPS.addSubnet("0.0.0.0", 32, "ipv4");
-REFUSED_IPS.addSubnet("127.0.0.0", 8, "ipv4");
-REFUSED_IPS.addSubnet("169.254.0.0", 16, "ipv4");
-REFUSED_IPS.addSubnet("224.0.0.0", 24, "ipv4");
-REFUSED_IPS.addSubnet("::", 128, "ipv6");
-REFUSED_IPS.addSubnet("::1", 128, "ipv6");
-REFUSED_IPS.addSubnet("fe80::", 10, "ipv6");
-REFUSED_IPS.addSubnet("ff02::", 16, "ipv6");
-// IPv4-mapped IPv6 forms of the IPv4 ranges.
-REFUSED_IPS.addSubnet("::ffff:127.0.0.0", 104, "ipv6");
-REFUSED_IPS.addSubnet("::ffff:169.254.0.0", 112, "ipv6");
-
-/** The address type and the address as a slice holds it, or undefined for a host no slice can hold. */
-export function sliceAddress(host: string): { addressType: AddressType; address: string } | undefined {
-  if (isIPv4(host))
-    return REFUSED_IPS.check(host, "ipv4") ? undefined : { addressType: "IPv4", address: host };
-  if (isIPv6(host)) {
-    return REFUSED_IPS.check(host, "ipv6") ? undefined : { addressType: "IPv6", address: host.toLowerCase() };
-  }
-  const name = host.toLowerCase().replace(/\.$/, "");
-  if (name.length === 0 || name.length > 253) return undefined;
-  if (!name.split(".").every((label) => label.length <= 63 && DNS_LABEL.test(label))) return undefined;
-  return { addressType: "FQDN", address: name };
 }
 
 /**
