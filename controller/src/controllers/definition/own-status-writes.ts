@@ -17,7 +17,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { Definition, DefinitionStatus } from "../../api/types.js";
 import { objectKey } from "../../runtime/informer.js";
 import { ALL_FIELDS, partWritten } from "../../runtime/status-apply.js";
-import { PUBLISHED_CONDITION } from "../discovery/discovery-controller.js";
+import { PUBLISHED_CONDITION } from "../discovery/definition-changes.js";
 
 /** One status write of this controller's: the version it goes over, and the status part it applies. */
 interface OwnWrite {

@@ -1,6 +1,6 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { API_VERSION, type Instance } from "../../api/types.js";
+import { API_VERSION, type Condition, type Definition, type Instance } from "../../api/types.js";
 import {
   DEFINITIONS,
   ENDPOINT_SLICES,
@@ -12,7 +12,8 @@ import {
 import { FakeClock } from "../../testing/fake-clock.js";
 import { Informer } from "../../runtime/informer.js";
 import { getCondition } from "../../runtime/conditions.js";
-import { DiscoveryReconciler, PUBLISHED_CONDITION } from "./discovery-controller.js";
+import { DiscoveryReconciler, PUBLISHED_CONDITION, newDiscoveryController } from "./discovery-controller.js";
+import { DEFINITION_STATUS_MANAGER } from "../definition/status-write.js";
 import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery.js";
 import {
   NS,
@@ -45,7 +46,12 @@ async function mirrorWorld(t: TestContext) {
   });
   const reconciler = new DiscoveryReconciler(world.context, { services, endpointSlices });
   await readyNode(world, "node-a");
-  return { world, reconciler, reconcile: () => world.reconcile(reconciler, KEY) };
+  return {
+    world,
+    reconciler,
+    mirror: { services, endpointSlices },
+    reconcile: () => world.reconcile(reconciler, KEY),
+  };
 }
 
 /** An Instance as the definition controller and the agent leave it: bound, with an address. */
@@ -301,4 +307,45 @@ test("a slice deleted by someone else since the cache saw it is retried quietly,
   await world.settle();
   await reconcile();
   assert.deepEqual(listed(world), [["web-abc-0", false]]);
+});
+
+test("the Definition controller's status writes wake no discovery pass; the Published condition and labels do", async (t) => {
+  const { world, mirror } = await mirrorWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 } });
+  const controller = newDiscoveryController(world.context, mirror);
+  const enqueued = new Set<string>();
+  controller.enqueue = (key: string) => void enqueued.add(key);
+  const web = { namespace: NS, name: "web" };
+  const applyStatus = async (status: Definition["status"], fieldManager: string): Promise<void> => {
+    await world.server.applyStatus(
+      DEFINITIONS,
+      {
+        apiVersion: API_VERSION,
+        kind: "Definition",
+        metadata: web,
+        spec: { image: { name: "web", port: 80 } },
+        status,
+      },
+      { fieldManager },
+    );
+    await world.settle();
+  };
+  const condition = (type: string, status: "True" | "False"): Condition => ({
+    type,
+    status,
+    reason: "Test",
+    message: "",
+    lastTransitionTime: "2026-03-01T12:00:00Z",
+  });
+  await applyStatus(
+    { readyReplicas: 1, addresses: ["http://10.0.0.1:80"], conditions: [condition("Ready", "True")] },
+    DEFINITION_STATUS_MANAGER,
+  );
+  assert.deepEqual([...enqueued], [], "the Definition controller's fields and conditions");
+  await applyStatus({ conditions: [condition(PUBLISHED_CONDITION, "False")] }, "someone");
+  assert.deepEqual([...enqueued], [KEY], "the Published condition");
+  enqueued.clear();
+  await world.server.mergePatch(DEFINITIONS, web, { metadata: { labels: { team: "a" } } });
+  await world.settle();
+  assert.deepEqual([...enqueued], [KEY], "a label");
 });

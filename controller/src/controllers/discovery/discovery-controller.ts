@@ -34,10 +34,10 @@ import { nodeIsReady } from "../../api/vocabulary.js";
 import { SliceTracker } from "../slice-tracker.js";
 import { instancesOfDefinition, instancesOnNode } from "../indexes.js";
 import { refusalOf, serviceOwner, type Verdict } from "./publishing-verdict.js";
+import { PUBLISHED_CONDITION, discoveryOfDefinitionMayDiffer } from "./definition-changes.js";
 
 export const DISCOVERY_CONTROLLER = "discovery";
-/** The Definition condition that says whether the mirror publishes the Definition's Instances. */
-export const PUBLISHED_CONDITION = "Published";
+export { PUBLISHED_CONDITION };
 /** The field manager of discovery's Published condition (server-side apply). */
 export const DISCOVERY_STATUS_MANAGER = "berth-discovery";
 
@@ -331,7 +331,7 @@ export function newDiscoveryController(context: ControllerContext, mirror: Disco
     new DiscoveryReconciler(context, mirror),
     context.settings.definitionWorkers,
   );
-  controller.for(caches.definitions);
+  controller.for(caches.definitions, { updatePredicate: discoveryOfDefinitionMayDiffer });
   // External-only slugs and Services left by a run that stopped halfway are looked at on
   // (re)start too.
   controller.reconcilesFrom(caches.instances, (i) => [slugKey(i.metadata.namespace, i.spec.definition)]);
