@@ -25,6 +25,19 @@ export function withoutBookkeeping<T extends KubeObject>(obj: T): T {
 }
 
 /**
+ * An object's metadata but its resourceVersion and managedFields: what two versions of it
+ * are compared by, when only a change of what they say counts.
+ */
+export function metadataApartFromVersion(obj: KubeObject): object {
+  const {
+    resourceVersion: _version,
+    managedFields: _fields,
+    ...metadata
+  } = (obj.metadata ?? {}) as KubeObject["metadata"] & { managedFields?: unknown };
+  return metadata;
+}
+
+/**
  * A copy of obj with some of its fields replaced. Not `{ ...obj, field }`: depending on what
  * the spread's call site has seen, V8 (node 20) can give each copy of a parsed object a
  * hidden class of its own, about 300 bytes with its descriptors; a heap snapshot of the

@@ -74,6 +74,9 @@ test("a change of nothing but discovery's condition wakes no pass; the Definitio
   const writes = new OwnStatusWrites();
   const unpublished = definition("6", { ...before.status, conditions: [condition("Ready", "False")] });
   assert.equal(writes.passNeeded(before, unpublished), false);
+  const fieldsMoved = definition("6", before.status ?? {});
+  Object.assign(fieldsMoved.metadata, { managedFields: [{ manager: "someone" }] });
+  assert.equal(writes.passNeeded(before, fieldsMoved), false, "bookkeeping alone");
   assert.equal(writes.passNeeded(before, definition("6", { ...before.status, readyReplicas: 3 })), true);
 });
 

@@ -15,6 +15,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import type { Definition, DefinitionStatus } from "../../api/types.js";
+import { metadataApartFromVersion } from "../../kube/bookkeeping.js";
 import { objectKey } from "../../runtime/informer.js";
 import { ALL_FIELDS, partWritten } from "../../runtime/status-apply.js";
 import { PUBLISHED_CONDITION } from "../discovery/definition-changes.js";
@@ -82,28 +83,18 @@ export class OwnStatusWrites {
 
 /** The Definition but its bookkeeping and its status. */
 function apartFromStatus(definition: Definition): unknown {
-  return { metadata: withoutBookkeeping(definition), spec: definition.spec };
+  return { metadata: metadataApartFromVersion(definition), spec: definition.spec };
 }
 
 /** The Definition but its bookkeeping and discovery's condition. */
 function withoutPublished(definition: Definition): unknown {
   const status = definition.status;
   return {
-    metadata: withoutBookkeeping(definition),
+    metadata: metadataApartFromVersion(definition),
     spec: definition.spec,
     status: status && {
       ...status,
       conditions: status.conditions?.filter((condition) => condition.type !== PUBLISHED_CONDITION),
     },
   };
-}
-
-function withoutBookkeeping(definition: Definition): unknown {
-  // managedFields is not in Berth's ObjectMeta type; the caches drop it, a test's objects may not.
-  const {
-    resourceVersion: _version,
-    managedFields: _fields,
-    ...metadata
-  } = definition.metadata as Definition["metadata"] & { managedFields?: unknown };
-  return metadata;
 }

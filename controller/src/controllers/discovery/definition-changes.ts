@@ -1,6 +1,7 @@
 /** Which changes of a Definition the discovery mirror looks at. */
 import { isDeepStrictEqual } from "node:util";
 import type { Definition } from "../../api/types.js";
+import { metadataApartFromVersion } from "../../kube/bookkeeping.js";
 import { getCondition } from "../../runtime/conditions.js";
 
 /** The Definition condition that says whether the mirror publishes the Definition's Instances. */
@@ -18,12 +19,6 @@ export function discoveryOfDefinitionMayDiffer(before: Definition, after: Defini
 }
 
 function discoveryView(definition: Definition): unknown {
-  // managedFields is not in Berth's ObjectMeta type; the caches drop it, a test's objects may not.
-  const {
-    resourceVersion: _version,
-    managedFields: _fields,
-    ...metadata
-  } = definition.metadata as Definition["metadata"] & { managedFields?: unknown };
   const published = getCondition(definition.status?.conditions, PUBLISHED_CONDITION);
-  return { metadata, spec: definition.spec, published };
+  return { metadata: metadataApartFromVersion(definition), spec: definition.spec, published };
 }
