@@ -251,9 +251,32 @@ function printMode(
   console.log(
     `  berth / docker run: median ${(berthSummary.median / cli.median).toFixed(2)}x, p99 ${(berthSummary.p99 / cli.p99).toFixed(2)}x`,
   );
+  console.log(`  ${engineSideBySide(floorSamples, recorder)}`);
   console.log(`  ${cost}`);
   console.log(`\n  where Berth's time goes (${title}):`);
   printBreakdown(recorder, berthSummary.mean);
+}
+
+/**
+ * The engine's create and start of the floor's containers next to those of Berth's, in the
+ * same run: whether the engine itself is slower at Berth's container, apart from Berth's
+ * own stages around it.
+ */
+function engineSideBySide(floorSamples: BaselineSample[], recorder: StageRecorder): string {
+  const segments = recorder.segments();
+  const both = (floor: number[], berth: number[]): string => {
+    const f = summarize(floor);
+    const b = summarize(berth);
+    return `floor ${f.median.toFixed(0)} (${f.mean.toFixed(0)}), Berth's ${b.median.toFixed(0)} (${b.mean.toFixed(0)})`;
+  };
+  const engine = floorSamples.flatMap((sample) => (sample.engine ? [sample.engine] : []));
+  return `the engine's requests, median (mean) ms: create ${both(
+    engine.map((e) => e.create),
+    segments.get("container_created") ?? [],
+  )}; start ${both(
+    engine.map((e) => e.start),
+    segments.get("container_started") ?? [],
+  )}`;
 }
 
 // ---------------------------------------------------------------- modes

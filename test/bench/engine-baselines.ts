@@ -63,6 +63,8 @@ export async function waitForAnswer(url: string, what: string): Promise<number> 
 export interface BaselineSample {
   /** Until the container is running (create and start returned). */
   started: number;
+  /** The engine's create and start requests alone (ms), where the baseline sends them itself. */
+  engine?: { create: number; start: number };
   /** Until its published port answered HTTP 200. */
   answers: number;
 }
@@ -126,13 +128,15 @@ export function engineApiBaseline(engineUrl: string): Baseline {
         ExposedPorts: { "8080/tcp": {} },
         HostConfig: { Init: true, PortBindings: { "8080/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] } },
       });
+      const createdAt = performance.now();
       await container.start();
       const started = performance.now() - t0;
+      const engine = { create: createdAt - t0, start: t0 + started - createdAt };
       const info = await container.inspect();
       const port = info.NetworkSettings.Ports["8080/tcp"]?.[0]?.HostPort;
       if (!port) throw new Error(`engine API: container ${container.id} published no port`);
       const url = `http://127.0.0.1:${port}/`;
-      return { started, answers: (await waitForAnswer(url, `engine API ${container.id}`)) - t0 };
+      return { started, engine, answers: (await waitForAnswer(url, `engine API ${container.id}`)) - t0 };
     },
     async cleanup(label) {
       const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
