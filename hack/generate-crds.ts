@@ -57,7 +57,6 @@ interface ValidationRule {
   messageExpression?: string;
   fieldPath?: string;
   reason?: string;
-  optionalOldSelf?: boolean;
 }
 
 interface Marker {
@@ -242,10 +241,6 @@ function applyMarker(schema: Schema, marker: Marker, where: string): void {
     case "listMapKey":
       (schema["x-kubernetes-list-map-keys"] ??= []).push(value);
       return;
-    case "checkedOnCreate":
-      if (value !== "") fail(where, "@checkedOnCreate takes no value");
-      checkedOnCreate(schema);
-      return;
     case "xValidation": {
       const rule = parseJson(where, marker) as ValidationRule;
       if (typeof rule !== "object" || rule === null || typeof rule.rule !== "string") {
@@ -257,28 +252,6 @@ function applyMarker(schema: Schema, marker: Marker, where: string): void {
     default:
       fail(where, `unknown marker @${name}`);
   }
-}
-
-/**
- * @checkedOnCreate on an immutable field: the rules inside it run when the value is created
- * and pass at once when it was there before. The API server runs every rule of an object on
- * every write, status writes included, and a rule that reads a field builds that level's
- * schema anew at each access; an immutable value checked once stays what was checked. The
- * field's own immutability rule (it names oldSelf) is left as it is.
- *
- * A rule only sees its old value where the API server can pair old and new: through
- * objects, maps and lists keyed by `listType: map`. Rules below other lists have no old
- * value and keep running on every write.
- */
-function checkedOnCreate(schema: Schema): void {
-  for (const rule of schema["x-kubernetes-validations"] ?? []) {
-    if (/\boldSelf\b/.test(rule.rule)) continue;
-    rule.rule = `oldSelf.hasValue() || (${rule.rule})`;
-    rule.optionalOldSelf = true;
-  }
-  for (const property of Object.values(schema.properties ?? {})) checkedOnCreate(property);
-  if (schema.additionalProperties) checkedOnCreate(schema.additionalProperties);
-  if (schema.items && schema["x-kubernetes-list-type"] === "map") checkedOnCreate(schema.items);
 }
 
 function applyMarkers(schema: Schema, markers: Marker[], where: string): void {

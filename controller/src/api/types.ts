@@ -12,7 +12,6 @@
  *   @intOrString  (int-or-string field)   @mapType atomic|granular
  *   @listType atomic|set|map  @listMapKey NAME
  *   @xValidation {"rule": "...", "message": "...", "fieldPath": "..."}
- *   @checkedOnCreate  (on an immutable field: the rules inside it run when it is created)
  *   @preserveUnknown
  *   @items:MARKER VALUE  (any marker above, applied to the items of a list)
  * On a kind (the interface that becomes a CRD):
@@ -644,8 +643,6 @@ export interface InstanceSpec {
   /**
    * template is the resolved run template the agent runs (image, port, env, ...). A changed
    * template is a new deploymentId, hence a new Instance. Required unless spec.external is set.
-   * Checked like the Definition's template when the Instance is created; immutable after.
-   * @checkedOnCreate
    * @xValidation {"rule": "self == oldSelf", "message": "spec.template is immutable"}
    */
   template?: RunTemplate;
