@@ -271,6 +271,18 @@ test("an agent reads the environment of its own Node's Instances and no other Se
     assert.match(res.stderr, /may only write Events it reports/, what);
   }
 
+  // Its own Instance's template is not the agent's to change: checked like the Definition's
+  // when the controller created it and immutable after, so not even a malformed one gets in.
+  for (const image of ["x/../../images/get?names=big&a=", "berth-test/other:1"]) {
+    const patch = JSON.stringify({ spec: { template: { image: { name: image } } } });
+    const res = await kubectlAsA([
+      ...["-n", tenant, "patch", "instances.berth.dev", instanceA.metadata.name ?? ""],
+      ...["--type=merge", "--dry-run=server", "-p", patch],
+    ]);
+    assert.notEqual(res.code, 0, `agent A changed its Instance's image to ${image}`);
+    assert.match(res.stderr, /spec\.template is immutable/, image);
+  }
+
   // Gone with its Instance: the delivered environment does not outlive it.
   await kubectlOk(["-n", tenant, "delete", "definition.berth.dev", "web-a", "--wait=false"]);
   await waitFor("A's delivered environment to be removed", async () =>
