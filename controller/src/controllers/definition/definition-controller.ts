@@ -5,8 +5,7 @@
  * names, owner references, so a replayed pass never duplicates; instance-changes.ts), and
  * rebuilds status (status-write.ts).
  */
-import { DEFINITION_FINALIZER } from "../../api/vocabulary.js";
-import { CONDITIONS } from "../../api/vocabulary.js";
+import { CONDITIONS, DEFINITION_FINALIZER, nodeIsReady } from "../../api/vocabulary.js";
 import { type Definition, type Instance, type RunTemplate } from "../../api/types.js";
 import { DEFINITIONS } from "../../kube/resources.js";
 import { isConflict, isNotFound, isPatchTestFailed } from "../../kube/errors.js";
@@ -29,7 +28,7 @@ import { Expectations } from "./expectations.js";
 import { InstanceChanges } from "./instance-changes.js";
 import { controllingDefinition, viewInstance } from "./instances.js";
 import { dependentsIn, instancesControlledBy, instancesOnNode, instancesOwnedBy } from "../indexes.js";
-import { nodeIsReady } from "../../api/vocabulary.js";
+import { onlyStatusChanged } from "../../runtime/status-only.js";
 import { REPOSITORY_RECHECK_MS, RepositoryCommits, pinnedRunTemplate } from "./repository-commits.js";
 import { planRollout, rolloutSettings, type RolloutPlan } from "./rollout.js";
 import { desiredReplicas } from "./definition-status.js";
@@ -311,7 +310,8 @@ export function newDefinitionController(context: ControllerContext): Controller 
     }
     return [...keys];
   };
-  controller.for(caches.definitions);
+  // A status write (its own, discovery's Published) changes nothing a pass reads: no pass.
+  controller.for(caches.definitions, { updatePredicate: (a, b) => !onlyStatusChanged(a, b) });
   // A Definition appearing, changing or going decides whether its dependents may start.
   controller.watches(caches.definitions, (d) =>
     withDependents(d.metadata.namespace ?? "default", [d.metadata.name ?? ""]).slice(1),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { NODES } from "../../kube/resources.js";
+import { DEFINITIONS, NODES } from "../../kube/resources.js";
 import { CONDITIONS } from "../../api/vocabulary.js";
 import { toTimestamp } from "../../runtime/conditions.js";
 import { newDefinitionController, DefinitionReconciler } from "./definition-controller.js";
@@ -90,4 +90,25 @@ test("an Instance's change wakes its owner and the owner's dependents, found by 
   enqueued.clear();
   await markRunning(world, instances(world, "db")[0]?.metadata.name ?? "", false);
   assert.deepEqual([...enqueued].sort(), [`${NS}/api`, `${NS}/db`], "api now depends on db");
+});
+
+test("a status-only write of a Definition wakes no pass of it; a label or spec change does", async (t) => {
+  const { world, enqueued } = await setup(t);
+  await world.server.patchStatus(
+    DEFINITIONS,
+    { namespace: NS, name: "db" },
+    { status: { conditions: [{ type: "Published", status: "True", reason: "Published", message: "" }] } },
+  );
+  await world.settle();
+  assert.deepEqual([...enqueued], [], "discovery's Published, or this controller's own write");
+  await world.server.mergePatch(
+    DEFINITIONS,
+    { namespace: NS, name: "db" },
+    { metadata: { labels: { a: "b" } } },
+  );
+  await world.settle();
+  assert.deepEqual([...enqueued], [`${NS}/db`]);
+  enqueued.clear();
+  await applyDefinition(world, "db", { ...image, replicas: 2 });
+  assert.deepEqual([...enqueued], [`${NS}/db`]);
 });
