@@ -12,7 +12,7 @@ import {
 import { FakeClock } from "../../testing/fake-clock.js";
 import { Informer } from "../../runtime/informer.js";
 import { getCondition } from "../../runtime/conditions.js";
-import { DiscoveryReconciler, PUBLISHED_CONDITION } from "./discovery-controller.js";
+import { DiscoveryReconciler, PUBLISHED_CONDITION, newDiscoveryController } from "./discovery-controller.js";
 import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery.js";
 import {
   NS,
@@ -45,7 +45,8 @@ async function mirrorWorld(t: TestContext) {
   });
   const reconciler = new DiscoveryReconciler(world.context, { services, endpointSlices });
   await readyNode(world, "node-a");
-  return { world, reconciler, reconcile: () => world.reconcile(reconciler, KEY) };
+  const mirror = { services, endpointSlices };
+  return { world, reconciler, mirror, reconcile: () => world.reconcile(reconciler, KEY) };
 }
 
 /** An Instance as the definition controller and the agent leave it: bound, with an address. */
@@ -301,4 +302,27 @@ test("a slice deleted by someone else since the cache saw it is retried quietly,
   await world.settle();
   await reconcile();
   assert.deepEqual(listed(world), [["web-abc-0", false]]);
+});
+
+test("a status-only write of a Definition wakes no discovery pass; a label change does", async (t) => {
+  const { world, mirror, reconcile } = await mirrorWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 } });
+  await reconcile();
+  const controller = newDiscoveryController(world.context, mirror);
+  const enqueued = new Set<string>();
+  controller.enqueue = (key: string) => void enqueued.add(key);
+  await world.server.patchStatus(
+    DEFINITIONS,
+    { namespace: NS, name: "web" },
+    { status: { readyReplicas: 1, addresses: ["http://10.0.0.5:32768"] } },
+  );
+  await world.settle();
+  assert.deepEqual([...enqueued], [], "the Definition controller's part, or this mirror's Published");
+  await world.server.mergePatch(
+    DEFINITIONS,
+    { namespace: NS, name: "web" },
+    { metadata: { labels: { a: "b" } } },
+  );
+  await world.settle();
+  assert.deepEqual([...enqueued], [KEY]);
 });

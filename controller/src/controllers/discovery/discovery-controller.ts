@@ -20,6 +20,7 @@ import type { Informer } from "../../runtime/informer.js";
 import { discoveryEndpoints, discoverySyncDuration, discoveryWrites } from "../metrics.js";
 import { setCondition, getCondition } from "../../runtime/conditions.js";
 import { CONDITIONS_ONLY, StatusApplier } from "../../runtime/status-apply.js";
+import { onlyStatusChanged } from "../../runtime/status-only.js";
 import { controllerFor, type ControllerContext } from "../context.js";
 import {
   SERVICE_NAME_LABEL,
@@ -331,7 +332,8 @@ export function newDiscoveryController(context: ControllerContext, mirror: Disco
     new DiscoveryReconciler(context, mirror),
     context.settings.definitionWorkers,
   );
-  controller.for(caches.definitions);
+  // A status write (its own Published, the Definition controller's part) publishes nothing new.
+  controller.for(caches.definitions, { updatePredicate: (a, b) => !onlyStatusChanged(a, b) });
   // External-only slugs and Services left by a run that stopped halfway are looked at on
   // (re)start too.
   controller.reconcilesFrom(caches.instances, (i) => [slugKey(i.metadata.namespace, i.spec.definition)]);
