@@ -15,8 +15,9 @@
  * BENCH_AGENT_WORKERS and BENCH_DEFINITION_WORKERS set the agent's and the Definition
  * controller's workers, BENCH_MAX_PARALLEL_STARTS the agent's --max-parallel-starts
  * (default: their own defaults). The parallel mode also prints the agent's engine calls by
- * operation, and how busy the machine's CPU was during each burst and who took it;
- * BENCH_CPU_PROF=DIR writes a CPU profile of Berth's burst there.
+ * operation, the controller's and the agent's API requests by purpose, and how busy the
+ * machine's CPU was during each burst and who took it; BENCH_CPU_PROF=DIR writes a CPU
+ * profile of Berth's burst there.
  *
  * A measurement, not a test: it prints numbers and ratios (with the load average, as the
  * machine may be shared) and fails only when something breaks. Everything it creates
@@ -51,6 +52,7 @@ import {
 import { StageRecorder, printBreakdown, summarize, type Summary } from "./stage-breakdown.js";
 import { EngineCallLog } from "./engine-calls.js";
 import { cpuWindow } from "./process-cpu.js";
+import { CountingKubeClient } from "./counting-client.js";
 import { DockerEngine } from "../../controller/src/docker/engine.js";
 
 function positiveInt(name: string, fallback: number): number {
@@ -121,6 +123,8 @@ async function reconcileDelta(before: Map<string, number>): Promise<string> {
 
 interface Bench {
   client: KubeClient;
+  /** The controller's and the agent's clients, counting their requests by purpose. */
+  roles: CountingKubeClient[];
   /** The agent's engine calls. */
   engineCalls: EngineCallLog;
   namespace: string;
@@ -338,6 +342,7 @@ async function parallelMode(bench: Bench, baselines: Baseline[]): Promise<void> 
   const passes = await reconcileCounts();
   const cost = processCost();
   const cpu = cpuWindow();
+  const requestsBefore = bench.roles.map((role) => role.snapshot());
   const profile = await burstProfile();
   const burstStart = performance.now();
   const berth = await Promise.all(
@@ -345,16 +350,29 @@ async function parallelMode(bench: Bench, baselines: Baseline[]): Promise<void> 
   );
   await profile();
   cpuLines.push(`berth: ${cpu()}`);
+  const requestLines = bench.roles.map((role, i) => requestsDuring(role, requestsBefore[i]!));
   const engineLines = bench.engineCalls.report(burstStart).map((line) => `    ${line}`);
   const costLine = [
     cost(),
     await reconcileDelta(passes),
     `the machine's CPU during each burst:\n${cpuLines.map((line) => `    ${line}`).join("\n")}`,
     `the agent's engine calls until the last answer:\n${engineLines.join("\n")}`,
+    `API requests during the burst, by purpose:\n${requestLines.join("\n")}`,
   ].join("\n  ");
   recorder.close();
   await deleteAndWait(bench.client, bench.namespace);
   printMode(`${COUNT} Definitions at once`, results, berth, recorder, costLine);
+}
+
+/** One role's API requests since `before`, by purpose, with their total. */
+function requestsDuring(role: CountingKubeClient, before: Map<string, number>): string {
+  const counts = [...role.snapshot()]
+    .map(([purpose, count]) => [purpose, count - (before.get(purpose) ?? 0)] as const)
+    .filter(([, count]) => count > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const total = counts.reduce((sum, [, count]) => sum + count, 0);
+  const parts = counts.map(([purpose, count]) => `${purpose} ${count}`).join(", ");
+  return `    ${role.role}: ${total} (${parts})`;
 }
 
 /**
@@ -391,9 +409,10 @@ async function main(): Promise<void> {
   console.log(`apply-to-ready: ${IMAGE}, one replica per Definition, mode ${MODE} (${load()})`);
   await client.create(NAMESPACES, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
   const definitionWorkers = process.env.BENCH_DEFINITION_WORKERS;
+  const roles = [new CountingKubeClient(client, "controller"), new CountingKubeClient(client, "agent")];
   const controller = startController(
     definitionWorkers ? { definitionWorkers: Number(definitionWorkers) } : {},
-    { client, logger },
+    { client: roles[0]!, logger },
   );
   const engineCalls = new EngineCallLog();
   const agent = await startAgent(
@@ -407,11 +426,16 @@ async function main(): Promise<void> {
         ? { startWork: positiveInt("BENCH_MAX_PARALLEL_STARTS", 6) }
         : {}),
     },
-    { client, logger, docker: new DockerEngine({ url: engineUrl, logger, observer: engineCalls }) },
+    {
+      client: roles[1]!,
+      logger,
+      docker: new DockerEngine({ url: engineUrl, logger, observer: engineCalls }),
+    },
   );
   const watched = watchAddresses({ client, namespace });
   const bench: Bench = {
     client,
+    roles,
     engineCalls,
     namespace,
     addresses: watched.addresses,

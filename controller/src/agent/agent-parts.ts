@@ -184,12 +184,12 @@ function newProber(context: AgentContext, trace: StartTrace, enqueue: (key: stri
         target,
         async (id, command, timeoutMs) => (await docker.exec(id, command, { timeoutMs })).exitCode,
       ),
-    // A liveness loop's verdict wakes its Instance, as the health check's does.
-    onVerdictChange: (probeKey) => {
+    // A verdict wakes its Instance (liveness too), unless a pass waits to read it itself.
+    onVerdictChange: (probeKey, awaited) => {
       const key = instanceKeyOfProbe(probeKey);
       if (probeKey === key && prober.state(key)?.verdict === "Passed")
         trace.reached(key, "first_probe_passed");
-      enqueue(key);
+      if (!awaited) enqueue(key);
     },
   });
   return prober;

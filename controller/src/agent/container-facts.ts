@@ -14,7 +14,7 @@ export function rankContainers(containers: ContainerSummary[]): ContainerSummary
 
 /** The container, or undefined when it is gone (removed between a list and this inspect). */
 export async function inspectOrUndefined(
-  docker: AgentDocker,
+  docker: Pick<AgentDocker, "inspectContainer">,
   id: string,
   signal: AbortSignal,
 ): Promise<ContainerInfo | undefined> {

@@ -124,16 +124,21 @@ function setup(
   const api = world?.api ?? new InstanceApi(newInstance());
   const events = new RecordingEventRecorder();
   const woken: string[] = [];
-  const checks = { ok: probeOk };
+  /** What every check answers, and what happens in the world while it runs. */
+  const checks: { ok: boolean; during?: () => void } = { ok: probeOk };
   const targets: string[] = [];
   const prober = new Prober({
     clock,
     logger: nullLogger,
     probe: (target) => {
       targets.push(`${target.host}:${target.port}`);
+      checks.during?.();
       return Promise.resolve({ ok: checks.ok, message: checks.ok ? "connect ok" : "connection refused" });
     },
-    onVerdictChange: (key) => woken.push(key),
+    // As the agent wires it: a verdict the starting pass waits for wakes no pass.
+    onVerdictChange: (key, awaited) => {
+      if (!awaited) woken.push(key);
+    },
   });
   const environments = new Map<string, Secret>();
   const reconciler = new InstanceReconciler({
@@ -216,7 +221,15 @@ test("a new Instance gets a labelled container, an address, and Running once the
 });
 
 test("with a first-check wait, a server that answers at once is written Ready in the first status write", async () => {
-  const { api, events, woken, reconcile, prober } = setup(true, undefined, { firstCheckWaitMs: 100 });
+  const { docker, api, events, woken, reconcile, prober } = setup(true, undefined, {
+    firstCheckWaitMs: 100,
+  });
+  const inspected: string[] = [];
+  const inspect = docker.inspectContainer.bind(docker);
+  docker.inspectContainer = async (id: string) => {
+    inspected.push(id);
+    return await inspect(id);
+  };
   const result = await reconcile();
   const status = api.instance.status;
   assert.equal(status?.phase, "Running");
@@ -227,18 +240,43 @@ test("with a first-check wait, a server that answers at once is written Ready in
     1,
     "one write, not Starting then Running",
   );
-  // "Started" is not said on a check this pass waited for (the engine's port proxy answers a
-  // TCP check even for a command that failed to exec): the pass the verdict wakes says it,
-  // from a fresh look at the container.
-  assert.deepEqual(result, { requeueAfterMs: 2000 }, "back when the start check is due at the latest");
-  assert.ok(!events.events.some((e) => e.reason === "Started"), "not Started on this pass's own check");
-  assert.deepEqual(woken, ["ns/web-0"], "the verdict wakes the Instance");
-  await reconcile();
-  assert.ok(
-    events.events.some((e) => e.reason === "Started"),
-    "the woken pass says Started",
+  // The check the pass waited for counts once a second inspect, after it, still finds the
+  // container running: "Started" in this pass, and no second pass woken for the verdict.
+  assert.deepEqual(inspected, ["c1", "c1"], "inspected after the start and again after the check");
+  assert.deepEqual(
+    events.events.filter((e) => e.reason === "Started").map((e) => e.message),
+    ["started container c1 from app:1 on node node-a"],
   );
-  assert.equal(api.calls.filter((c) => c.verb === "patchStatus").length, 1, "and writes nothing new");
+  assert.deepEqual(woken, [], "the verdict this pass read wakes no second pass");
+  assert.deepEqual(result, { requeueAfterMs: 30_000 }, "back at the resync, the start check done");
+  await reconcile();
+  assert.equal(events.events.filter((e) => e.reason === "Started").length, 1, "said once");
+  assert.equal(api.calls.filter((c) => c.verb === "patchStatus").length, 1, "and nothing new written");
+  prober.stopAll();
+});
+
+test("a check passed during the starting pass for a container that died meanwhile is neither Ready nor Started", async () => {
+  const { docker, api, events, checks, reconcile, prober } = setup(true, undefined, {
+    firstCheckWaitMs: 100,
+  });
+  api.instance.spec.template!.command = ["/no/such/binary"];
+  docker.logs.set("c1", "[FATAL tini (7)] exec /no/such/binary failed: No such file or directory\n");
+  // The init fails to exec the command and exits; the engine's port proxy still accepts the
+  // TCP check, so it passes.
+  checks.during = () => {
+    if (docker.containers.get("c1")?.state.running) docker.exit("c1", 127, 3);
+  };
+  const result = await reconcile();
+  assert.deepEqual(result, { requeueAfterMs: 1 }, "looked at again at once");
+  const statusWrites = api.calls.filter((c) => c.verb === "patchStatus");
+  assert.ok(
+    statusWrites.every((c) => (c.body as { status: { ready?: boolean } }).status.ready !== true),
+    "never written Ready",
+  );
+  assert.ok(!events.events.some((e) => e.reason === "Started"), "not Started");
+  await assert.rejects(reconcile(), TerminalError);
+  assert.equal(containerReadyOf(api.instance)?.reason, "CommandNotFound");
+  assert.ok(!events.events.some((e) => e.reason === "Started"), "never Started");
   prober.stopAll();
 });
 

@@ -417,3 +417,35 @@ test("a resumed verdict's first own check is reported even when it agrees, later
   assert.deepEqual(changes, ["ns/a:Passed"], "agreeing checks after that are not");
   prober.stopAll();
 });
+
+test("a verdict reached while a pass waits in firstOutcome is reported as awaited, later ones are not", async () => {
+  const clock = new FakeClock();
+  const changes: string[] = [];
+  let answer: ProbeOutcome = { ok: true, message: "up" };
+  const prober = new Prober({
+    clock,
+    logger: nullLogger,
+    probe: () => Promise.resolve(answer),
+    onVerdictChange: (key, awaited) => changes.push(`${prober.state(key)?.verdict}:${awaited}`),
+  });
+  const target = fakeTarget({ initialDelayMs: 0, failureThreshold: 1 });
+  prober.ensure("ns/a", target);
+  await prober.firstOutcome("ns/a", 100);
+  assert.equal(prober.state("ns/a")?.verdict, "Passed", "read by the waiting pass");
+  assert.deepEqual(changes, ["Passed:true"], "the waiting pass reads it: no wake-up needed");
+  assert.equal(clock.pendingTimers(), 1, "the wait's timer is gone: only the loop's next check");
+  answer = { ok: false, message: "down" };
+  await clock.advanceAsync(target.intervalMs, target.intervalMs);
+  assert.deepEqual(changes, ["Passed:true", "Failed:false"], "after the wait, a change wakes");
+
+  // A wait that ends on its clock: a verdict after it is not awaited.
+  prober.ensure("ns/b", fakeTarget({ initialDelayMs: 50, failureThreshold: 1, containerId: "c2" }));
+  answer = { ok: true, message: "up" };
+  const waited = prober.firstOutcome("ns/b", 10);
+  await clock.advanceAsync(10, 10);
+  await waited;
+  assert.equal(prober.state("ns/b")?.verdict, "Pending");
+  await clock.advanceAsync(40, 10);
+  assert.deepEqual(changes.slice(2), ["Passed:false"]);
+  prober.stopAll();
+});

@@ -2,7 +2,9 @@
  * Health checks: one probe loop per Instance container, on its own timer (an injected
  * Clock), with initialDelay, per-check timeout and failure/success thresholds. A loop
  * reports back only when its verdict changes (Pending -> Passed/Failed, or a flip), so
- * the reconciler is woken to write status then, not on every check.
+ * the reconciler is woken to write status then, not on every check. A change that comes while
+ * a pass waits for the loop's first outcome (firstOutcome) is reported as awaited: that pass
+ * reads the verdict itself once its wait ends, so it needs no pass woken for it.
  *
  * A new container's first check runs as soon as it is running, and often comes before its
  * server listens. Waiting the full interval after that miss would make start-up latency
@@ -53,6 +55,8 @@ interface ProbeLoop {
   firstOutcomeWaiters: Array<() => void>;
   /** Started from a ResumedVerdict that no check of this loop's has confirmed yet. */
   resumed: boolean;
+  /** Passes in firstOutcome for this loop right now: each reads the state when its wait ends. */
+  awaitedBy: number;
 }
 
 /** Start-up checks in flight at once for one loop, at most. */
@@ -62,8 +66,12 @@ export interface ProberOptions {
   clock: Clock;
   logger: Logger;
   probe: ProbeFn;
-  /** Called with the loop's key when its verdict changes. */
-  onVerdictChange: (key: string) => void;
+  /**
+   * Called with the loop's key when its verdict changes. `awaited`: a pass is inside
+   * firstOutcome for this loop and reads the new verdict when its wait ends (the change
+   * needs no wake-up); false for every other change.
+   */
+  onVerdictChange: (key: string, awaited: boolean) => void;
 }
 
 /**
@@ -97,6 +105,7 @@ export class Prober {
       inFlight: 0,
       firstOutcomeWaiters: [],
       resumed: resume !== undefined,
+      awaitedBy: 0,
     };
     this.loops.set(key, loop);
     const delayMs = resume ? 0 : target.initialDelayMs;
@@ -109,14 +118,26 @@ export class Prober {
    * Resolves once the key's loop has the outcome of its first check, or after withinMs on
    * the clock, or when no loop runs. A new container's server usually answers the first
    * check within milliseconds: its status can say Ready in the same write as Running.
+   * Verdict changes during the wait are reported as awaited (see ProberOptions): the caller
+   * must read state() after this resolves, and changes after that are reported as usual.
    */
   async firstOutcome(key: string, withinMs: number): Promise<void> {
     const loop = this.loops.get(key);
     if (!loop || loop.stopped || loop.folded > 0) return;
-    const abort = new AbortController();
     const outcome = new Promise<void>((resolve) => loop.firstOutcomeWaiters.push(resolve));
-    await Promise.race([outcome, this.options.clock.sleep(withinMs, abort.signal).catch(() => undefined)]);
-    abort.abort();
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = this.options.clock.setTimeout(resolve, withinMs);
+    });
+    loop.awaitedBy += 1;
+    try {
+      await Promise.race([outcome, timeout]);
+    } finally {
+      // A timer, not an abortable sleep: aborting one builds a DOMException with a stack
+      // trace for every new container, which showed in a burst's CPU profile.
+      if (timer) this.options.clock.clearTimeout(timer);
+      loop.awaitedBy -= 1;
+    }
   }
 
   /** The current state, or undefined when no loop runs for the key. */
@@ -195,8 +216,9 @@ export class Prober {
     // a probe time of its own, so the status shows this process has looked.
     const confirmsResumed = loop.resumed;
     loop.resumed = false;
+    const awaited = loop.awaitedBy > 0;
     if (loop.state.verdict === before) {
-      if (confirmsResumed) this.options.onVerdictChange(key);
+      if (confirmsResumed) this.options.onVerdictChange(key, awaited);
       return;
     }
     this.options.logger.debug("health verdict changed", { key, from: before, to: loop.state.verdict });
@@ -205,7 +227,7 @@ export class Prober {
       if (loop.timer) this.options.clock.clearTimeout(loop.timer);
       this.schedule(key, loop, nextProbeDelayMs(loop.target, loop.state.verdict));
     }
-    this.options.onVerdictChange(key);
+    this.options.onVerdictChange(key, awaited);
   }
 
   private releaseFirstOutcomeWaiters(loop: ProbeLoop): void {

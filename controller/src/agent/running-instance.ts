@@ -7,7 +7,7 @@ import type { Instance, RunTemplate } from "../api/types.js";
 import type { ContainerInfo } from "../docker/types.js";
 import type { ReconcileContext, Result } from "../runtime/controller.js";
 import type { EventRecorder } from "../runtime/events.js";
-import { restartsLabelOf } from "./container-facts.js";
+import { inspectOrUndefined, restartsLabelOf } from "./container-facts.js";
 import type { NodeAddressing } from "./container-request.js";
 import { templateOf } from "./container-request.js";
 import type { AgentDocker } from "./docker-port.js";
@@ -36,6 +36,7 @@ const UNCHECKED_RECHECK_MS = 1000;
  * before it writes the status. A server that answers at once is then written Ready in the
  * same write as Running, instead of by a second pass (an engine list, an inspect and a second
  * write) after the verdict; one that does not answer yet costs the pass this much at most.
+ * A verdict the pass waited for wakes no second pass (the prober reports it as awaited).
  */
 export const FIRST_CHECK_WAIT_MS = 100;
 
@@ -43,7 +44,7 @@ export interface RunningInstancesOptions {
   node: NodeAddressing;
   /** Host published ports are checked at (see publishedHostOf). */
   probeHost?: string;
-  docker: Pick<AgentDocker, "stopContainer">;
+  docker: Pick<AgentDocker, "stopContainer" | "inspectContainer">;
   prober: Prober;
   events: EventRecorder;
   status: InstanceStatusWriter;
@@ -96,7 +97,10 @@ export class RunningInstances {
     const stopped = await this.enforceLiveness(key, instance, template, endpoints, container, context);
     if (stopped) return stopped;
     const justStarted = restartsOverride !== undefined;
-    return await this.reportReadiness(key, instance, container, endpoints, restarts, justStarted);
+    return await this.reportReadiness(key, instance, container, endpoints, restarts, {
+      justStarted,
+      signal: context.signal,
+    });
   }
 
   /** Stops the probe loops of an Instance and forgets what was seen of it. */
@@ -113,8 +117,9 @@ export class RunningInstances {
     container: ContainerInfo,
     endpoints: ServiceEndpoints,
     restarts: number,
-    justStarted: boolean,
+    pass: { justStarted: boolean; signal: AbortSignal },
   ): Promise<Result> {
+    const { justStarted, signal } = pass;
     const { prober, startCheck, resyncMs } = this.options;
     const target = probeTargetFor(templateOf(instance).healthCheck, {
       ...endpoints.health,
@@ -127,12 +132,20 @@ export class RunningInstances {
     if (justStarted && waitMs > 0) await prober.firstOutcome(key, waitMs);
     const probe = prober.state(key);
     const readyNow = probe?.verdict === "Passed";
+    // A check passed during the starting pass is no proof yet that the container started: a
+    // TCP check of a published port is answered by the engine's port proxy even when the
+    // command failed to exec, and the inspect above predates the check. So the container is
+    // inspected once more, after the check: still running, the check counts (Ready, and
+    // "Started"); gone or exited, nothing is written and the next pass (now) sees the exit.
+    // That verdict woke no pass (firstOutcome), so this look is the one that pass would take.
+    let checkProvesStart = readyNow && !justStarted;
+    if (readyNow && justStarted) {
+      const after = await inspectOrUndefined(this.options.docker, container.id, signal);
+      if (!after?.state.running) return { requeueAfterMs: 1 };
+      checkProvesStart = true;
+    }
     if (readyNow) this.everReady.set(key, container.id);
-    // The pass that started the container does not take a passed check as proof that it
-    // started: a TCP check of a published port is answered by the engine's port proxy even
-    // when the command failed to exec, and the inspect above predates the wait. The verdict
-    // change wakes a pass that inspects the container again; that one may say "Started".
-    const startCheckLeftMs = startCheck.running(key, instance, container, readyNow && !justStarted);
+    const startCheckLeftMs = startCheck.running(key, instance, container, checkProvesStart);
     const wasRunning =
       this.everReady.get(key) === container.id ||
       (instance.status?.phase === "Running" && instance.status.containerId === container.id);
