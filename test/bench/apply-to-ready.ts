@@ -292,6 +292,8 @@ async function singleMode(bench: Bench, baselines: Baseline[]): Promise<void> {
   let cpuMs = 0;
   let wallMs = 0;
   const passes = await reconcileCounts();
+  const toAnswer = bench.roles.map(() => new Map<string, number>());
+  const whole = bench.roles.map(() => new Map<string, number>());
   console.log(`\nsingle: ${TRIALS} sequential trials of one container each (${load()})`);
   for (let trial = 0; trial < TRIALS; trial++) {
     for (const baseline of baselines) {
@@ -304,20 +306,41 @@ async function singleMode(bench: Bench, baselines: Baseline[]): Promise<void> {
     }
     const cpu = process.cpuUsage();
     const wall = performance.now();
+    const requestsBefore = bench.roles.map((role) => role.snapshot());
     berth.push(await berthOnce(bench, recorder, `single-${trial}`));
     const used = process.cpuUsage(cpu);
     cpuMs += (used.user + used.system) / 1000;
     wallMs += performance.now() - wall;
+    bench.roles.forEach((role, i) => addRequests(toAnswer[i]!, role, requestsBefore[i]!));
     await deleteAndWait(bench.client, bench.namespace);
+    bench.roles.forEach((role, i) => addRequests(whole[i]!, role, requestsBefore[i]!));
   }
+  const perTrial = (counts: Map<string, number>[]): string =>
+    bench.roles.map((role, i) => `    ${role.role}: ${perPurpose(counts[i]!, TRIALS)}`).join("\n");
   recorder.close();
   printMode(
     `single Definition, ${TRIALS} trials`,
     baselines.map((baseline) => ({ baseline, samples: samples.get(baseline)! })),
     berth,
     recorder,
-    `this process during Berth's trials: CPU ${cpuMs.toFixed(0)} ms in ${wallMs.toFixed(0)} ms wall (${((100 * cpuMs) / wallMs).toFixed(0)}% of a core)\n  ${await reconcileDelta(passes)} (deletions included)`,
+    `this process during Berth's trials: CPU ${cpuMs.toFixed(0)} ms in ${wallMs.toFixed(0)} ms wall (${((100 * cpuMs) / wallMs).toFixed(0)}% of a core)\n  ${await reconcileDelta(passes)} (deletions included)\n  API requests per trial, apply to answer:\n${perTrial(toAnswer)}\n  API requests per trial, apply to deleted:\n${perTrial(whole)}`,
   );
+}
+
+/** Adds one role's API requests since `before` to `into`, by purpose. */
+function addRequests(into: Map<string, number>, role: CountingKubeClient, before: Map<string, number>): void {
+  for (const [purpose, count] of role.snapshot()) {
+    const delta = count - (before.get(purpose) ?? 0);
+    if (delta > 0) into.set(purpose, (into.get(purpose) ?? 0) + delta);
+  }
+}
+
+/** Request counts by purpose, divided by `trials`, largest first. */
+function perPurpose(counts: Map<string, number>, trials: number): string {
+  const sorted = [...counts].sort((a, b) => b[1] - a[1]);
+  const total = sorted.reduce((sum, [, count]) => sum + count, 0);
+  const parts = sorted.map(([purpose, count]) => `${purpose} ${(count / trials).toFixed(2)}`).join(", ");
+  return `${(total / trials).toFixed(2)} (${parts})`;
 }
 
 async function parallelMode(bench: Bench, baselines: Baseline[]): Promise<void> {

@@ -5,11 +5,9 @@
  * names, owner references, so a replayed pass never duplicates; instance-changes.ts), and
  * rebuilds status (status-write.ts).
  */
-import { DEFINITION_FINALIZER } from "../../api/vocabulary.js";
 import { CONDITIONS } from "../../api/vocabulary.js";
 import { type Definition, type Instance, type RunTemplate } from "../../api/types.js";
-import { DEFINITIONS } from "../../kube/resources.js";
-import { isConflict, isNotFound, isPatchTestFailed } from "../../kube/errors.js";
+import { isNotFound } from "../../kube/errors.js";
 import type { Controller } from "../../runtime/controller.js";
 import {
   type ReconcileContext,
@@ -17,15 +15,15 @@ import {
   type Request,
   type Result,
 } from "../../runtime/controller.js";
-import { addFinalizer } from "../../runtime/finalizers.js";
 import { objectKey } from "../../runtime/informer.js";
 import { getCondition } from "../../runtime/conditions.js";
 import type { SourceError } from "../../source/errors.js";
 import { controllerFor, type ControllerContext } from "../context.js";
-import { DELETION_RECHECK_MS, deleteInstances, finalizeDefinition } from "./deletion.js";
+import { DELETION_RECHECK_MS, finalizeDefinition } from "./deletion.js";
 import { checkDependencies, type DependencyCheck, type DependencyGraph } from "./dependencies.js";
 import { computeDeploymentId, referencedObjects, runTemplateOf } from "./deployment-id.js";
 import { Expectations } from "./expectations.js";
+import { NewDefinitionFinalizer } from "./finalizer-writes.js";
 import { InstanceChanges } from "./instance-changes.js";
 import { controllingDefinition, viewInstance } from "./instances.js";
 import { dependentsIn, instancesControlledBy, instancesOnNode, instancesOwnedBy } from "../indexes.js";
@@ -43,6 +41,7 @@ export class DefinitionReconciler implements Reconciler {
   private readonly changes: InstanceChanges;
   private readonly statusWrites: DefinitionStatusWrites;
   private readonly commits: RepositoryCommits;
+  private readonly finalizer: NewDefinitionFinalizer;
   /** Where a Definition whose repository lookup ended is sent (its controller's queue). */
   onRepositoryResolved: (key: string) => void = () => undefined;
 
@@ -50,6 +49,7 @@ export class DefinitionReconciler implements Reconciler {
     this.expectations = new Expectations(context.caches.instances);
     this.changes = new InstanceChanges(context, this.expectations);
     this.statusWrites = new DefinitionStatusWrites(context);
+    this.finalizer = new NewDefinitionFinalizer(context);
     this.commits = new RepositoryCommits({
       clock: context.clock,
       fileRepositories: context.settings.fileRepositories,
@@ -86,11 +86,11 @@ export class DefinitionReconciler implements Reconciler {
       return removed ? undefined : { requeueAfterMs: DELETION_RECHECK_MS };
     }
     // A new Definition's finalizer goes on while its first Instances are created: a round
-    // trip less before they start (withFinalizer says what happens when it cannot go on).
-    const finalized = addFinalizer(this.context.client, DEFINITIONS, cached, DEFINITION_FINALIZER);
+    // trip less before they start (finalizer-writes.ts says what happens when it cannot go on).
+    const finalized = this.finalizer.putOn(cached);
     finalized.catch(() => undefined);
     const created: Instance[] = [];
-    const withFinalizer = async (): Promise<Definition> => await this.withFinalizer(finalized, created, ctx);
+    const withFinalizer = (): Promise<Definition> => this.finalizer.awaitOn(finalized, created, ctx);
     const definition = cached;
 
     const source = this.runTemplate(definition, request.key);
@@ -120,6 +120,7 @@ export class DefinitionReconciler implements Reconciler {
       definition: stored,
       deploymentId,
       owned,
+      created,
       views,
       dependencies,
       plan,
@@ -214,31 +215,6 @@ export class DefinitionReconciler implements Reconciler {
     return { template: pinnedRunTemplate(template, resolved.commit), commit: resolved.commit };
   }
 
-  /**
-   * The Definition with its finalizer on, once the patch that puts it there returned. A
-   * conflict (the finalizer list changed since the cache showed it) fails the pass, whose
-   * retry puts the finalizer on. Any other failure may mean the Definition is going (deleted
-   * before the finalizer was there to hold it): the Instances this pass created are deleted
-   * again, so nothing of it runs on; a retry creates them anew if it stays.
-   */
-  private async withFinalizer(
-    finalized: Promise<Definition>,
-    created: readonly Instance[],
-    ctx: ReconcileContext,
-  ): Promise<Definition> {
-    try {
-      return await finalized;
-    } catch (err) {
-      if (created.length > 0 && !isConflict(err) && !isPatchTestFailed(err)) {
-        ctx.log.info("the Definition's finalizer could not be put on: deleting its new Instances", {
-          instances: created.map((i) => i.metadata.name ?? ""),
-        });
-        await deleteInstances(this.context, created);
-      }
-      throw err;
-    }
-  }
-
   /** Events for dependency problems, once per change of the Degraded reason. */
   private reportDependencies(before: Definition, dependencies: DependencyCheck): void {
     const previous = getCondition(before.status?.conditions, CONDITIONS.degraded)?.reason;
@@ -293,6 +269,7 @@ export class DefinitionReconciler implements Reconciler {
 
   private forget(key: string, namespace: string, name: string): void {
     this.expectations.lower(key);
+    this.finalizer.forget(key);
     this.statusWrites.forget(key, namespace, name);
   }
 }

@@ -98,3 +98,43 @@ test("a conflict on the finalizer keeps the Instances, and the retry puts the fi
   ]);
   assert.equal(world.server.peekAll(INSTANCES, NS).length, 2);
 });
+
+test("a pass before the cache shows the finalizer sends no second finalizer patch", async (t) => {
+  const { world, definitions } = await setup(t);
+  await applyDefinition(world, "web", web);
+  world.server.holdWatchEvents(DEFINITIONS);
+  await world.reconcile(definitions, `${NS}/web`);
+  world.server.calls.length = 0;
+  // Woken by its Instances, the next pass reads the Definition without its finalizer.
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(
+    world.server.calls.filter((c) => c.verb === "jsonPatch" && c.resource === DEFINITIONS.plural),
+    [],
+    "no patch the API server would refuse",
+  );
+  world.server.releaseWatchEvents();
+  await world.settle();
+  assert.deepEqual(world.server.peek(DEFINITIONS, { namespace: NS, name: "web" })?.metadata.finalizers, [
+    DEFINITION_FINALIZER,
+  ]);
+  assert.equal(instances(world, "web").length, 2, "no second set");
+});
+
+test("a Definition deleted and made again under its name gets its finalizer", async (t) => {
+  const { world, definitions } = await setup(t);
+  await applyDefinition(world, "web", web);
+  world.server.holdWatchEvents(DEFINITIONS);
+  await world.reconcile(definitions, `${NS}/web`);
+  // Gone (its finalizer taken off by hand) and made anew before the cache showed either.
+  await world.server.jsonPatch(DEFINITIONS, { namespace: NS, name: "web" }, [
+    { op: "remove", path: "/metadata/finalizers" },
+  ]);
+  await world.server.delete(DEFINITIONS, { namespace: NS, name: "web" });
+  world.server.releaseWatchEvents();
+  await world.settle();
+  await applyDefinition(world, "web", web);
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(world.server.peek(DEFINITIONS, { namespace: NS, name: "web" })?.metadata.finalizers, [
+    DEFINITION_FINALIZER,
+  ]);
+});

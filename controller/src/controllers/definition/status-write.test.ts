@@ -123,3 +123,53 @@ test("discovery's condition on the Definition does not make a pass write again",
   await world.reconcile(definitions, `${NS}/web`);
   assert.deepEqual(applied(world), []);
 });
+
+test("a pass while the cache has yet to show the address write sends that write no second time", async (t) => {
+  const { world, definitions } = await setup(t);
+  await readyWeb(world, definitions);
+  world.server.holdWatchEvents(DEFINITIONS);
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(applied(world).at(-1)?.addresses, [ADDRESS], "the address is written at once");
+  world.server.calls.length = 0;
+  // Woken by its Instance, a pass reads the Definition as it was before that write.
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(applied(world), [], "nothing the last write did not say");
+  world.server.releaseWatchEvents();
+  await world.settle();
+  world.clock.advance(5_000);
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(applied(world), [], "nor once the cache shows it");
+});
+
+test("a pass after another writer changed this controller's fields writes them back", async (t) => {
+  const { world, definitions } = await setup(t);
+  await readyWeb(world, definitions);
+  await world.reconcile(definitions, `${NS}/web`);
+  await world.server.patchStatus(
+    DEFINITIONS,
+    { namespace: NS, name: "web" },
+    { status: { readySummary: "9/9" } },
+  );
+  await world.settle();
+  world.server.calls.length = 0;
+  world.clock.advance(5_000);
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.equal(applied(world).length, 1);
+  assert.equal(stored(world).readySummary, "1/1");
+});
+
+test("the pass that creates a Definition's Instances counts them, so the next pass writes nothing", async (t) => {
+  const { world, definitions } = await setup(t);
+  await applyDefinition(world, "web", webSpec({ replicas: 2 }));
+  await world.reconcile(definitions, `${NS}/web`);
+  const [first] = applied(world);
+  assert.equal(first?.replicas, 2);
+  assert.equal(first?.updatedReplicas, 2);
+  assert.equal(first?.readyReplicas, 0);
+  assert.equal(first?.readySummary, "0/2");
+  assert.equal(instances(world, "web").length, 2);
+  world.server.calls.length = 0;
+  world.clock.advance(5_000);
+  await world.reconcile(definitions, `${NS}/web`);
+  assert.deepEqual(applied(world), [], "its Instances in the cache change nothing the status says");
+});

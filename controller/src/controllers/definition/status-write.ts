@@ -6,7 +6,13 @@
  * of the last write waits out the second (status-pacing.ts).
  */
 import { CONDITIONS } from "../../api/vocabulary.js";
-import { type Condition, type Definition, type DefinitionStatus, type Instance } from "../../api/types.js";
+import {
+  type Condition,
+  type Definition,
+  type DefinitionStatus,
+  type Instance,
+  type Node,
+} from "../../api/types.js";
 import { DEFINITIONS } from "../../kube/resources.js";
 import { getCondition, setCondition } from "../../runtime/conditions.js";
 import { ALL_FIELDS, partWritten, StatusApplier } from "../../runtime/status-apply.js";
@@ -16,10 +22,11 @@ import type { ControllerContext } from "../context.js";
 import { applyToReadySeconds, definitionReadyReplicas } from "../metrics.js";
 import { aggregateStatus } from "./definition-status.js";
 import type { DependencyCheck } from "./dependencies.js";
-import type { InstanceView } from "./instances.js";
+import { viewInstance, type InstanceView } from "./instances.js";
 import { OwnStatusWrites } from "./own-status-writes.js";
 import { withSourceProblem } from "./repository-commits.js";
 import type { RolloutPlan } from "./rollout.js";
+import { cacheLagsBehind, lastWriteOf, type LastWrite } from "./lagging-cache.js";
 import { statusWriteDelayMs } from "./status-pacing.js";
 
 /** The field manager of the Definition controller's status writes (server-side apply). */
@@ -38,6 +45,8 @@ export interface StatusInputs {
   definition: Definition;
   deploymentId: string;
   owned: readonly Instance[];
+  /** The Instances this pass created, which the cache has yet to show. */
+  created: readonly Instance[];
   views: readonly InstanceView[];
   dependencies: DependencyCheck;
   plan: RolloutPlan;
@@ -48,8 +57,8 @@ export class DefinitionStatusWrites {
   private readonly applier: StatusApplier;
   /** Per Definition key: the generation being timed for berth_apply_to_ready_seconds. */
   private readonly readyTimers = new Map<string, { generation: number; startedAt: number; done: boolean }>();
-  /** Per Definition key: when this controller last wrote its status, and what. */
-  private readonly lastWrite = new Map<string, { at: number; status: DefinitionStatus | undefined }>();
+  /** Per Definition key: this controller's last status write (lagging-cache.ts). */
+  private readonly lastWrite = new Map<string, LastWrite>();
   /** This controller's writes whose watch events are no news to its passes. */
   readonly ownWrites = new OwnStatusWrites();
 
@@ -59,11 +68,15 @@ export class DefinitionStatusWrites {
 
   /** Writes the status unless it must wait: then the milliseconds left to wait (0 when written). */
   async write(inputs: StatusInputs): Promise<number> {
-    const { definition, deploymentId, owned, views, dependencies, plan, sourceProblem } = inputs;
+    const { definition, deploymentId, created, views, dependencies, plan, sourceProblem } = inputs;
+    // The Instances this pass created count in the status it writes: otherwise its next
+    // pass, seeing them in the cache, would write again for their count alone.
+    const nodeOf = (node: string): Node | undefined => this.context.caches.nodes.get(undefined, node);
+    const owned = [...inputs.owned, ...created];
     const aggregated = aggregateStatus({
       definition,
       deploymentId,
-      instances: [...views],
+      instances: [...views, ...created.map((instance) => viewInstance(instance, nodeOf))],
       dependencies,
       plan,
     });
@@ -72,25 +85,30 @@ export class DefinitionStatusWrites {
       if (!deploymentId) delete aggregated.fields.deploymentId;
     }
     const now = this.context.clock.now();
+    const key = objectKey(definition);
+    const last = this.lastWrite.get(key);
+    // While the cache has yet to show this controller's last write, that write is what the
+    // Definition says (and the pass that made it went on from it).
+    const lagging = last !== undefined && cacheLagsBehind(definition, last);
+    const base = lagging ? last.status : definition.status;
     // Transition times carry over from the conditions the Definition shows; the write holds
     // this controller's conditions only (others, such as discovery's Published, are theirs).
-    let shown: Condition[] = definition.status?.conditions ?? [];
+    let shown: Condition[] = base?.conditions ?? [];
     for (const spec of aggregated.conditions) {
       shown = setCondition(shown, { ...spec, observedGeneration: definition.metadata.generation }, now);
     }
     const own = new Set<string>(aggregated.conditions.map((condition) => condition.type));
     const conditions = shown.filter((condition) => own.has(condition.type));
     const status: DefinitionStatus = { ...aggregated.fields, conditions };
-    const key = objectKey(definition);
-    // Against this controller's own last write: the cache may not show it yet.
-    const last = this.lastWrite.get(key);
-    const current = ownPart(last?.status ?? definition.status, own);
+    const current = ownPart(base, own);
+    // Already said by the last write, whose watch event is on its way: nothing to write.
+    if (lagging && partWritten(current, status, ALL_FIELDS)) return 0;
     const delayMs = statusWriteDelayMs(current, status, last?.at, now);
     if (delayMs > 0 && !partWritten(current, status, ALL_FIELDS)) return delayMs;
     this.recordReadiness(definition, plan, status);
     if (!partWritten(definition.status, status, ALL_FIELDS)) this.ownWrites.writing(definition, status);
     const updated = await this.applier.apply(DEFINITIONS, definition, status);
-    if (updated) this.lastWrite.set(key, { at: now, status: updated.status });
+    if (updated) this.lastWrite.set(key, lastWriteOf(definition, updated, now));
     this.context.trace.statusWritten(definition, status, owned);
     definitionReadyReplicas.set(
       { namespace: definition.metadata.namespace ?? "default", definition: definition.metadata.name ?? "" },
