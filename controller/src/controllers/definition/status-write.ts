@@ -15,6 +15,7 @@ import {
 } from "../../api/types.js";
 import { DEFINITIONS } from "../../kube/resources.js";
 import { getCondition, setCondition } from "../../runtime/conditions.js";
+import { cacheLagsBehind, lastWriteOf, type LastWrite } from "../../runtime/lagging-cache.js";
 import { ALL_FIELDS, partWritten, StatusApplier } from "../../runtime/status-apply.js";
 import { objectKey } from "../../runtime/informer.js";
 import type { SourceError } from "../../source/errors.js";
@@ -26,7 +27,6 @@ import { viewInstance, type InstanceView } from "./instances.js";
 import { OwnStatusWrites } from "./own-status-writes.js";
 import { withSourceProblem } from "./repository-commits.js";
 import type { RolloutPlan } from "./rollout.js";
-import { cacheLagsBehind, lastWriteOf, type LastWrite } from "./lagging-cache.js";
 import { statusWriteDelayMs } from "./status-pacing.js";
 
 /** The field manager of the Definition controller's status writes (server-side apply). */
@@ -57,8 +57,8 @@ export class DefinitionStatusWrites {
   private readonly applier: StatusApplier;
   /** Per Definition key: the generation being timed for berth_apply_to_ready_seconds. */
   private readonly readyTimers = new Map<string, { generation: number; startedAt: number; done: boolean }>();
-  /** Per Definition key: this controller's last status write (lagging-cache.ts). */
-  private readonly lastWrite = new Map<string, LastWrite>();
+  /** Per Definition key: this controller's last status write (runtime/lagging-cache.ts). */
+  private readonly lastWrite = new Map<string, LastWrite<DefinitionStatus>>();
   /** This controller's writes whose watch events are no news to its passes. */
   readonly ownWrites = new OwnStatusWrites();
 

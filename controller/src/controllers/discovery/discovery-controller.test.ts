@@ -349,3 +349,37 @@ test("the Definition controller's status writes wake no discovery pass; the Publ
   await world.settle();
   assert.deepEqual([...enqueued], [KEY], "a label");
 });
+
+test("a pass before the cache shows its Published condition writes it no second time", async (t) => {
+  const { world, reconcile } = await mirrorWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 }, hostPort: 8080 });
+  await runningInstance(world, "web-abc-0", 8080);
+  world.server.holdWatchEvents(DEFINITIONS);
+  await reconcile();
+  const published = (): number =>
+    world.server.calls.filter((c) => c.verb === "applyStatus" && c.resource === DEFINITIONS.plural).length;
+  assert.equal(published(), 1);
+  world.server.calls.length = 0;
+  await reconcile();
+  assert.equal(published(), 0, "the cache lags: the write is on its way");
+  world.server.releaseWatchEvents();
+  await world.settle();
+  await reconcile();
+  assert.equal(published(), 0, "and the cache shows it");
+  // Taken off by hand once the cache showed it: written again.
+  await world.server.applyStatus(
+    DEFINITIONS,
+    {
+      apiVersion: API_VERSION,
+      kind: "Definition",
+      metadata: { namespace: NS, name: "web" },
+      spec: { image: { name: "web", port: 80 } },
+      status: { conditions: [] },
+    } as Definition,
+    { fieldManager: "berth-discovery" },
+  );
+  await world.settle();
+  world.server.calls.length = 0;
+  await reconcile();
+  assert.equal(published(), 1);
+});

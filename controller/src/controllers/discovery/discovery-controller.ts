@@ -34,6 +34,7 @@ import { nodeIsReady } from "../../api/vocabulary.js";
 import { SliceTracker } from "../slice-tracker.js";
 import { instancesOfDefinition, instancesOnNode } from "../indexes.js";
 import { refusalOf, serviceOwner, type Verdict } from "./publishing-verdict.js";
+import { PublishedWrites } from "./published-writes.js";
 import { PUBLISHED_CONDITION, discoveryOfDefinitionMayDiffer } from "./definition-changes.js";
 
 export const DISCOVERY_CONTROLLER = "discovery";
@@ -67,6 +68,7 @@ export class DiscoveryReconciler implements Reconciler {
   private readonly published = new Map<string, { ready: number; notReady: number }>();
   /** This process' own slice writes, until the cache shows them. */
   private readonly tracker = new SliceTracker();
+  private readonly publishedWrites = new PublishedWrites();
 
   constructor(
     private readonly context: ControllerContext,
@@ -138,6 +140,7 @@ export class DiscoveryReconciler implements Reconciler {
       ctx.log.info("removed the Service of a service that is gone", {});
     }
     this.count(key, []);
+    this.publishedWrites.forget(key);
   }
 
   /** Writes the slices that list the slug's Instances behind its Service, and says so. */
@@ -277,7 +280,7 @@ export class DiscoveryReconciler implements Reconciler {
 
   /** Sets the Definition's Published condition when it changed; an Event when it turns False. */
   private async report(definition: Definition | undefined, verdict: Verdict): Promise<void> {
-    if (!definition) return;
+    if (!definition || this.publishedWrites.saidAlready(definition, verdict)) return;
     const before = definition.status?.conditions;
     const conditions = setCondition(
       before,
@@ -288,6 +291,7 @@ export class DiscoveryReconciler implements Reconciler {
     // Only this controller's condition: the Definition controller writes the rest.
     const updated = await this.statusApplier.apply(DEFINITIONS, definition, { conditions: [published] });
     if (!updated) return;
+    this.publishedWrites.wrote(definition, updated, this.context.clock.now());
     discoveryWrites.inc({ resource: "definitions/status", verb: "patch" });
     const previous = getCondition(before, PUBLISHED_CONDITION);
     if (verdict.status === "False" && previous?.reason !== verdict.reason) {

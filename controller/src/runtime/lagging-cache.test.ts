@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { API_VERSION, type Definition } from "../../api/types.js";
+import { API_VERSION, type Definition } from "../api/types.js";
 import { cacheLagsBehind, lastWriteOf } from "./lagging-cache.js";
 
 function at(resourceVersion: string | undefined): Definition {
