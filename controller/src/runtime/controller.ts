@@ -152,9 +152,10 @@ export class Controller {
       ...(options.ignoreAdds ? {} : { onAdd: enqueueAll }),
       onUpdate: (oldObj, newObj) => {
         if (updatePredicate && !updatePredicate(oldObj, newObj)) return;
-        // A change can move a child from one owner to another: both need a look.
-        enqueueAll(oldObj);
-        enqueueAll(newObj);
+        // A change can move a child from one owner to another: both need a look. Each key
+        // once: an idle worker takes a key as it is added, so a second add of it would
+        // count as a change during that pass and run the key once more.
+        for (const key of new Set([...map(oldObj), ...map(newObj)])) this.enqueue(key);
       },
       onDelete: enqueueAll,
     };
