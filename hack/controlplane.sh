@@ -146,13 +146,29 @@ wait_for() { # name seconds check...
   done
 }
 
+# wait_for, but gives up at once when process PID has exited (a port it could not bind, say).
+wait_for_process() { # name pid seconds check...
+  local name="$1" pid="$2" secs="$3"; shift 3
+  local deadline=$((SECONDS + secs))
+  until "$@"; do
+    if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
+      log "$name did not become ready (pid $pid $(kill -0 "$pid" 2>/dev/null && echo running || echo exited)); last log lines:"
+      tail -n 5 "$dir/$name.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
 # The control plane's ports lie in the kernel's ephemeral range, where an outgoing
 # connection can take one first (seen: etcd's peer port "already in use" by a client
-# socket). As root, reserve them so the kernel never hands them out.
+# socket). As root, reserve them so the kernel never hands them out: the API server's,
+# etcd's client and peer ports, and the side port compact-etcd runs etcd on for a moment
+# (seen: that side etcd refused "address already in use", leaving etcd down).
 reserve_ports() {
   local file=/proc/sys/net/ipv4/ip_local_reserved_ports wanted current
   [[ -w "$file" ]] || return 0
-  wanted="$port-$((port + 2))"
+  wanted="$port-$((port + 3))"
   current="$(cat "$file")"
   case ",$current," in *",$wanted,"*) return 0 ;; esac
   echo "${current:+$current,}$wanted" > "$file" 2>/dev/null || log "could not reserve ports $wanted (continuing)"
@@ -315,7 +331,8 @@ restart_apiserver() {
 # a resourceVersion it held gets 410 Gone. Prints the compacted revision.
 compact_etcd() {
   alive etcd || { log "etcd is not running in $dir: use start"; return 1; }
-  local args=() side_args=() arg client_url side_url revision=0 side_pid
+  reserve_ports
+  local args=() side_args=() arg client_url side_url revision="" side_pid failed=""
   mapfile -d '' -t args < "/proc/$(cat "$dir/etcd.pid")/cmdline"
   client_url="http://127.0.0.1:$((port + 1))"
   side_url="http://127.0.0.1:$((port + 3))"
@@ -323,24 +340,53 @@ compact_etcd() {
   stop_one etcd
   setsid "${side_args[@]}" >> "$dir/etcd.log" 2>&1 < /dev/null &
   side_pid=$!
-  wait_for etcd 30 curl -sf --max-time 1 "$side_url/health" -o /dev/null
-  local key; key="$(printf '/berth-fault/revision' | base64 -w0)"
+  # Whatever fails from here on, etcd is started again as it was before this returns.
+  if wait_for_process etcd "$side_pid" 30 curl -sf --max-time 1 "$side_url/health" -o /dev/null; then
+    revision="$(side_put_revisions "$side_url")" || true
+    if [[ ! "$revision" =~ ^[0-9]+$ ]]; then
+      failed="the side etcd on $side_url gave no revision"
+    elif ! curl -sf --max-time 30 "$side_url/v3/kv/compaction" \
+      -d "{\"revision\":\"$revision\",\"physical\":true}" >/dev/null; then
+      failed="the side etcd on $side_url refused the compaction at revision $revision"
+    fi
+  else
+    failed="the side etcd on $side_url did not start"
+  fi
+  kill -TERM "$side_pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$side_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$side_pid" 2>/dev/null || true
+  start_etcd_again "$client_url" "${args[@]}"
+  wait_for kube-apiserver 60 apiserver_ready
+  if [[ -n "$failed" ]]; then log "$failed; etcd is running again, not compacted"; return 1; fi
+  log "etcd compacted at revision $revision"
+  echo "$revision"
+}
+
+# Writes 20 keys outside the API server's prefix on the side etcd; prints the last revision.
+side_put_revisions() {
+  local side_url="$1" key revision=""
+  key="$(printf '/berth-fault/revision' | base64 -w0)"
   for i in $(seq 1 20); do
     revision="$(curl -sf --max-time 5 "$side_url/v3/kv/put" \
       -d "{\"key\":\"$key\",\"value\":\"$(printf '%s' "$i" | base64 -w0)\"}" |
       sed -n 's/.*"revision":"\([0-9]*\)".*/\1/p')"
   done
-  [[ "$revision" =~ ^[0-9]+$ ]] || { log "etcd gave no revision"; kill -TERM "$side_pid"; return 1; }
-  curl -sf --max-time 30 "$side_url/v3/kv/compaction" -d "{\"revision\":\"$revision\",\"physical\":true}" >/dev/null
-  kill -TERM "$side_pid"
-  for _ in $(seq 1 100); do kill -0 "$side_pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$side_pid" 2>/dev/null || true
-  setsid "${args[@]}" >> "$dir/etcd.log" 2>&1 < /dev/null &
-  echo $! > "$dir/etcd.pid"
-  wait_for etcd 30 curl -sf --max-time 1 "$client_url/health" -o /dev/null
-  wait_for kube-apiserver 60 apiserver_ready
-  log "etcd compacted at revision $revision"
   echo "$revision"
+}
+
+# Starts etcd with its own command line again. A port of it can be held for a moment by a
+# socket that is closing, so a start that exits at once is tried again (3 times).
+start_etcd_again() {
+  local client_url="$1"; shift
+  for attempt in 1 2 3; do
+    setsid "$@" >> "$dir/etcd.log" 2>&1 < /dev/null &
+    echo $! > "$dir/etcd.pid"
+    if wait_for_process etcd "$!" 30 curl -sf --max-time 1 "$client_url/health" -o /dev/null; then return 0; fi
+    stop_one etcd
+    log "etcd did not come back (attempt $attempt of 3)"
+    sleep 1
+  done
+  return 1
 }
 
 case "$cmd" in

@@ -60,6 +60,7 @@ async function keepLogs(cluster: SuiteCluster, scenario: string): Promise<void> 
 
 /** Undoes whatever a scenario may have done, whether it finished or not. */
 async function repair(cluster: SuiteCluster): Promise<void> {
+  await cluster.controlPlane.ensureRunning();
   for (const machine of cluster.machines) {
     await machine.thawDockerd();
     await machine.heal();

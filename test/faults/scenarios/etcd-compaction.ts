@@ -89,49 +89,55 @@ export const etcdCompaction: Scenario = {
       backoffMaxMs: 2000,
     });
     informer.start();
-    await informer.waitForSync();
-    const heldVersion = informer.lastResourceVersion();
-    const relistsBefore = await controllerRelists(cluster.controlPlane);
-
-    const faultAt = Date.now();
-    const { compactedRevision } = await cluster.controlPlane.compactEtcd();
-    notes.push(
-      `compacted at revision ${compactedRevision} in ${Date.now() - faultAt} ms; an informer held ${heldVersion}`,
-    );
-    // While the API server's caches initialize again a watch may be refused for a moment.
-    let answer = "";
-    for (let attempt = 0; attempt < 20; attempt++) {
-      answer = await watchAnswer(kube, namespace, heldVersion);
-      if (answer === "gone" || answer.startsWith("a ")) break;
-      await sleep(500);
-    }
-    if (answer !== "gone") failures.push(`a watch from the held resourceVersion got ${answer}, not 410 Gone`);
-
-    await applyDefinition(cluster, namespace, "web", rollingEchoSpec(5, "compact"));
-    const outcome = await settleAfter(watch, faultAt);
-
+    // Stopped however the scenario ends: a running informer would keep the test process alive.
     try {
-      await waitFor(
-        "the test's informer to see the scale to 5",
-        () => informer.get(namespace, "web")?.spec.replicas === 5,
-        { timeoutMs: 30_000 },
+      await informer.waitForSync();
+      const heldVersion = informer.lastResourceVersion();
+      const relistsBefore = await controllerRelists(cluster.controlPlane);
+
+      const faultAt = Date.now();
+      const { compactedRevision } = await cluster.controlPlane.compactEtcd();
+      notes.push(
+        `compacted at revision ${compactedRevision} in ${Date.now() - faultAt} ms; an informer held ${heldVersion}`,
       );
-    } catch (err) {
-      failures.push(`the test's informer: ${(err as Error).message}`);
+      // While the API server's caches initialize again a watch may be refused for a moment.
+      let answer = "";
+      for (let attempt = 0; attempt < 20; attempt++) {
+        answer = await watchAnswer(kube, namespace, heldVersion);
+        if (answer === "gone" || answer.startsWith("a ")) break;
+        await sleep(500);
+      }
+      if (answer !== "gone")
+        failures.push(`a watch from the held resourceVersion got ${answer}, not 410 Gone`);
+
+      await applyDefinition(cluster, namespace, "web", rollingEchoSpec(5, "compact"));
+      const outcome = await settleAfter(watch, faultAt);
+
+      try {
+        await waitFor(
+          "the test's informer to see the scale to 5",
+          () => informer.get(namespace, "web")?.spec.replicas === 5,
+          { timeoutMs: 30_000 },
+        );
+      } catch (err) {
+        failures.push(`the test's informer: ${(err as Error).message}`);
+      }
+      await informer.stop();
+      if (!logged.join("").includes("watch expired, relisting")) {
+        failures.push("the test's informer never logged a relist after 410");
+      }
+      const relistsAfter = await controllerRelists(cluster.controlPlane);
+      for (const kind of RELISTED_KINDS) {
+        const grew = (relistsAfter.get(kind) ?? 0) - (relistsBefore.get(kind) ?? 0);
+        notes.push(`controller ${kind} relists: +${grew}`);
+        if (grew < 1) failures.push(`the controller's ${kind} informer did not relist`);
+      }
+      return await closeScenario(cluster, opened, this.name, { ...outcome, alwaysAnswering: true }, [
+        "etcd's restart (its watches are re-made from a compacted revision)",
+        ...CONTROLLER_BOUNDS,
+      ]);
+    } finally {
+      await informer.stop();
     }
-    await informer.stop();
-    if (!logged.join("").includes("watch expired, relisting")) {
-      failures.push("the test's informer never logged a relist after 410");
-    }
-    const relistsAfter = await controllerRelists(cluster.controlPlane);
-    for (const kind of RELISTED_KINDS) {
-      const grew = (relistsAfter.get(kind) ?? 0) - (relistsBefore.get(kind) ?? 0);
-      notes.push(`controller ${kind} relists: +${grew}`);
-      if (grew < 1) failures.push(`the controller's ${kind} informer did not relist`);
-    }
-    return await closeScenario(cluster, opened, this.name, { ...outcome, alwaysAnswering: true }, [
-      "etcd's restart (its watches are re-made from a compacted revision)",
-      ...CONTROLLER_BOUNDS,
-    ]);
   },
 };
