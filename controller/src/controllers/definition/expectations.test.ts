@@ -155,3 +155,14 @@ test("expectations: struck off by watch events, by what the cache shows, or by t
   assert.equal(expectations.deleting("ns/web", `${NS}/e`), false);
   assert.equal(expectations.satisfied("ns/web", nothingCached, 0), true);
 });
+
+test("expectations: past the bound the record written longest ago goes, and its Definition trusts its cache", () => {
+  const expectations = new Expectations(undefined, 1_000, 1);
+  const nothingCached = { get: (): Instance | undefined => undefined };
+  expectations.expectCreates("ns/web", [`${NS}/a`], 0);
+  expectations.expectCreates("ns/api", [`${NS}/b`], 0);
+  assert.deepEqual(expectations.pendingCreates("ns/web"), [], "pushed out");
+  assert.equal(expectations.satisfied("ns/web", nothingCached, 0), true);
+  assert.equal(expectations.satisfied("ns/api", nothingCached, 0), false);
+  assert.deepEqual(expectations.pendingCreates("ns/api"), [`${NS}/b`]);
+});

@@ -10,6 +10,7 @@
  * the cache, so what it plans from shows every change it was waiting for.
  */
 import type { Instance } from "../../api/types.js";
+import { AwaitedWrites } from "../../runtime/awaited-writes.js";
 import { objectKey, parseKey, type Informer } from "../../runtime/informer.js";
 
 /** What satisfied() reads of the Instance cache. */
@@ -19,23 +20,27 @@ export interface InstanceCache {
 
 /** The ReplicaSet controller's time to live for expectations. */
 export const EXPECTATIONS_TTL_MS = 5 * 60_000;
+/** At most this many Definitions' records are kept; past it the oldest goes, and its pass trusts its cache. */
+export const EXPECTATIONS_KEPT = 10_000;
 
 interface Pending {
   creates: Set<string>;
   deletes: Set<string>;
-  expiresAt: number;
 }
 
 export class Expectations {
-  private readonly pending = new Map<string, Pending>();
+  /** Per Definition key: the names it waits for, under one time to live. */
+  private readonly pending: AwaitedWrites<Pending>;
   /** Which Definition key expects each Instance (namespace/name): what a watch event strikes off. */
   private readonly owners = new Map<string, string>();
 
   /** The Instance cache's watch events strike names off (none in a test of this alone). */
   constructor(
     instances?: Pick<Informer<Instance>, "addHandler">,
-    private readonly ttlMs = EXPECTATIONS_TTL_MS,
+    ttlMs = EXPECTATIONS_TTL_MS,
+    kept = EXPECTATIONS_KEPT,
   ) {
+    this.pending = new AwaitedWrites({ ttlMs, kept, lapsed: (key, entry) => this.disown(key, entry) });
     if (instances) this.observe(instances);
   }
 
@@ -68,8 +73,8 @@ export class Expectations {
    * to answer does not eat the time its watch has to show the change.
    */
   answered(key: string, now: number): void {
-    const entry = this.pending.get(key);
-    if (entry) entry.expiresAt = now + this.ttlMs;
+    const entry = this.pending.peek(key);
+    if (entry) this.pending.wrote(key, entry, now);
   }
 
   /**
@@ -78,7 +83,7 @@ export class Expectations {
    * too: a watch event that came between a pass's look at the cache and its note.
    */
   satisfied(key: string, cache: InstanceCache, now: number): boolean {
-    const entry = this.pending.get(key);
+    const entry = this.pending.peek(key);
     if (!entry) return true;
     const cached = (instance: string): Instance | undefined => {
       const { namespace, name } = parseKey(instance);
@@ -91,60 +96,62 @@ export class Expectations {
       if (shown === undefined || shown.metadata.deletionTimestamp !== undefined)
         this.observed(instance, "deletes");
     }
-    if (!this.pending.has(key)) return true;
-    if (now < entry.expiresAt) return false;
-    this.lower(key);
-    return true;
+    return this.pending.waitMs(key, now) === 0;
   }
 
   /** Milliseconds until the record for the key expires (0 when there is none). */
   remainingMs(key: string, now: number): number {
-    const entry = this.pending.get(key);
-    return entry ? Math.max(0, entry.expiresAt - now) : 0;
+    return this.pending.waitMs(key, now);
   }
 
   /** True while a delete asked for the Instance (namespace/name) has not been seen. */
   deleting(key: string, instance: string): boolean {
-    return this.pending.get(key)?.deletes.has(instance) ?? false;
+    return this.pending.peek(key)?.deletes.has(instance) ?? false;
   }
 
   /** Forgets one Instance whose request failed (no watch event will come), or a whole key. */
   lower(key: string, instance?: string): void {
-    const entry = this.pending.get(key);
+    const entry = this.pending.peek(key);
     if (!entry) return;
-    const names = instance === undefined ? [...entry.creates, ...entry.deletes] : [instance];
-    for (const name of names) {
-      entry.creates.delete(name);
-      entry.deletes.delete(name);
-      if (this.owners.get(name) === key) this.owners.delete(name);
+    if (instance === undefined) {
+      this.pending.forget(key);
+      this.disown(key, entry);
+      return;
     }
-    if (instance === undefined || (entry.creates.size === 0 && entry.deletes.size === 0)) {
-      this.pending.delete(key);
-    }
+    entry.creates.delete(instance);
+    entry.deletes.delete(instance);
+    if (this.owners.get(instance) === key) this.owners.delete(instance);
+    if (entry.creates.size === 0 && entry.deletes.size === 0) this.pending.forget(key);
   }
 
   /** Instances (namespace/name) noted as created but not yet seen. */
   pendingCreates(key: string): string[] {
-    return [...(this.pending.get(key)?.creates ?? [])];
+    return [...(this.pending.peek(key)?.creates ?? [])];
   }
 
   private expect(key: string, kind: "creates" | "deletes", instances: readonly string[], now: number): void {
     if (instances.length === 0) return;
-    const entry = this.pending.get(key) ?? { creates: new Set(), deletes: new Set(), expiresAt: 0 };
+    const entry = this.pending.peek(key) ?? { creates: new Set(), deletes: new Set() };
     for (const instance of instances) {
       entry[kind].add(instance);
       this.owners.set(instance, key);
     }
-    entry.expiresAt = now + this.ttlMs;
-    this.pending.set(key, entry);
+    this.pending.wrote(key, entry, now);
   }
 
   private observed(instance: string, kind: "creates" | "deletes"): void {
     const key = this.owners.get(instance);
     if (key === undefined) return;
-    const entry = this.pending.get(key);
+    const entry = this.pending.peek(key);
     if (!entry?.[kind].delete(instance)) return;
     if (!entry.creates.has(instance) && !entry.deletes.has(instance)) this.owners.delete(instance);
-    if (entry.creates.size === 0 && entry.deletes.size === 0) this.pending.delete(key);
+    if (entry.creates.size === 0 && entry.deletes.size === 0) this.pending.forget(key);
+  }
+
+  /** The names of a key's record that went no longer point to it. */
+  private disown(key: string, entry: Pending): void {
+    for (const name of [...entry.creates, ...entry.deletes]) {
+      if (this.owners.get(name) === key) this.owners.delete(name);
+    }
   }
 }

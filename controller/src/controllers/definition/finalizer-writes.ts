@@ -13,6 +13,7 @@ import { DEFINITION_FINALIZER } from "../../api/vocabulary.js";
 import type { Definition, Instance } from "../../api/types.js";
 import { isConflict, isPatchTestFailed } from "../../kube/errors.js";
 import { DEFINITIONS } from "../../kube/resources.js";
+import { AwaitedWrites } from "../../runtime/awaited-writes.js";
 import type { ReconcileContext } from "../../runtime/controller.js";
 import { addFinalizer, hasFinalizer } from "../../runtime/finalizers.js";
 import { objectKey, type Informer } from "../../runtime/informer.js";
@@ -21,48 +22,45 @@ import { deleteInstances } from "./deletion.js";
 
 /** How long a finalizer patch waits for its event before a pass may send it again. */
 export const FINALIZER_WRITE_TTL_MS = 30_000;
+/** At most this many patches are awaited; past it the oldest goes, at worst costing one refused patch. */
+export const FINALIZER_WRITES_KEPT = 10_000;
 
 export class FinalizerWrites {
-  /** Per Definition key: the uid the finalizer was put on, and when the note expires. */
-  private readonly pending = new Map<string, { uid: string; expiresAt: number }>();
+  /** Per Definition key: the uid the finalizer was put on. */
+  private readonly pending: AwaitedWrites<string>;
 
   constructor(
     definitions: Pick<Informer<Definition>, "addHandler">,
     private readonly finalizer: string,
-    private readonly ttlMs = FINALIZER_WRITE_TTL_MS,
+    ttlMs = FINALIZER_WRITE_TTL_MS,
+    kept = FINALIZER_WRITES_KEPT,
   ) {
-    const seen = (definition: Definition): void => {
-      if (hasFinalizer(definition, this.finalizer)) this.pending.delete(objectKey(definition));
-    };
-    definitions.addHandler({
-      onAdd: seen,
-      onUpdate: (_, definition) => seen(definition),
-      onDelete: (definition) => this.pending.delete(objectKey(definition)),
-    });
+    this.pending = new AwaitedWrites({ ttlMs, kept });
+    this.pending.observe(definitions, (definition) => hasFinalizer(definition, this.finalizer));
   }
 
   /** The API server accepted the patch that put the finalizer on `stored`, at `now`. */
   wrote(stored: Definition, now: number): void {
     const uid = stored.metadata.uid;
     if (!uid || !hasFinalizer(stored, this.finalizer)) return;
-    this.pending.set(objectKey(stored), { uid, expiresAt: now + this.ttlMs });
+    this.pending.wrote(objectKey(stored), uid, now);
   }
 
   /** Whether the finalizer is on `cached` or on its way there (then no patch is sent). */
   onOrOnItsWay(cached: Definition, now: number): boolean {
     if (hasFinalizer(cached, this.finalizer)) return true;
     const key = objectKey(cached);
-    const note = this.pending.get(key);
-    if (!note) return false;
-    if (note.uid !== cached.metadata.uid || note.expiresAt <= now) {
-      this.pending.delete(key);
+    const uid = this.pending.awaited(key, now);
+    if (uid === undefined) return false;
+    if (uid !== cached.metadata.uid) {
+      this.pending.forget(key);
       return false;
     }
     return true;
   }
 
   forget(key: string): void {
-    this.pending.delete(key);
+    this.pending.forget(key);
   }
 
   /** How many patches are awaited (for tests). */

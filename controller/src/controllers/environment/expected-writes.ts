@@ -8,8 +8,8 @@
  * latest version when the write was made) a pass writes nothing. A note whose event never
  * came is dropped after a time to live, and the cache is the truth again.
  */
+import { AwaitedWrites } from "../../runtime/awaited-writes.js";
 import type { Informer } from "../../runtime/informer.js";
-import { objectKey } from "../../runtime/informer.js";
 import type { Secret } from "../../kube/resources.js";
 
 /** How long a write waits for its event before a pass may write again. */
@@ -21,39 +21,26 @@ export const EXPECTED_WRITE_TTL_MS = 30_000;
 export const EXPECTED_WRITES_KEPT = 10_000;
 
 export class ExpectedWrites {
-  /** Per delivered Secret's key (namespace/name): when its note expires. */
-  private readonly pending = new Map<string, number>();
+  /** Per delivered Secret's key (namespace/name): any event of the key clears its note. */
+  private readonly pending: AwaitedWrites;
 
   constructor(
     delivered: Pick<Informer<Secret>, "addHandler">,
-    private readonly ttlMs = EXPECTED_WRITE_TTL_MS,
-    private readonly kept = EXPECTED_WRITES_KEPT,
+    ttlMs = EXPECTED_WRITE_TTL_MS,
+    kept = EXPECTED_WRITES_KEPT,
   ) {
-    const seen = (secret: Secret): void => {
-      this.pending.delete(objectKey(secret));
-    };
-    delivered.addHandler({ onAdd: seen, onUpdate: (_, secret) => seen(secret), onDelete: seen });
+    this.pending = new AwaitedWrites({ ttlMs, kept });
+    this.pending.observe(delivered);
   }
 
   /** An accepted write of the key's Secret, made at `now`. */
   wrote(key: string, now: number): void {
-    this.pending.delete(key);
-    this.pending.set(key, now + this.ttlMs);
-    if (this.pending.size > this.kept) {
-      const oldest = this.pending.keys().next().value;
-      if (oldest !== undefined) this.pending.delete(oldest);
-    }
+    this.pending.wrote(key, true, now);
   }
 
   /** Milliseconds until the key's cache may be written from again: 0 when nothing is awaited. */
   waitMs(key: string, now: number): number {
-    const expiresAt = this.pending.get(key);
-    if (expiresAt === undefined) return 0;
-    if (expiresAt <= now) {
-      this.pending.delete(key);
-      return 0;
-    }
-    return expiresAt - now;
+    return this.pending.waitMs(key, now);
   }
 
   /** How many writes are awaited (for tests of the bound). */
