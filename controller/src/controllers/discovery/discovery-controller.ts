@@ -36,6 +36,7 @@ import { instancesOfDefinition, instancesOnNode } from "../indexes.js";
 import { refusalOf, serviceOwner, type Verdict } from "./publishing-verdict.js";
 import { PublishedWrites } from "./published-writes.js";
 import { PUBLISHED_CONDITION, discoveryOfDefinitionMayDiffer } from "./definition-changes.js";
+import { discoveryOfInstanceMayDiffer } from "./instance-changes.js";
 
 export const DISCOVERY_CONTROLLER = "discovery";
 export { PUBLISHED_CONDITION };
@@ -337,8 +338,12 @@ export function newDiscoveryController(context: ControllerContext, mirror: Disco
   );
   controller.for(caches.definitions, { updatePredicate: discoveryOfDefinitionMayDiffer });
   // External-only slugs and Services left by a run that stopped halfway are looked at on
-  // (re)start too.
-  controller.reconcilesFrom(caches.instances, (i) => [slugKey(i.metadata.namespace, i.spec.definition)]);
+  // (re)start too. The agent's status writes on the way to Ready change nothing read here.
+  controller.reconcilesFrom(
+    caches.instances,
+    (i) => [slugKey(i.metadata.namespace, i.spec.definition)],
+    discoveryOfInstanceMayDiffer,
+  );
   controller.reconcilesFrom(mirror.services, (s) => [slugKey(s.metadata?.namespace, s.metadata?.name ?? "")]);
   controller.watches(mirror.endpointSlices, (s) => {
     const slug = s.metadata?.labels?.[SERVICE_NAME_LABEL];
