@@ -9,12 +9,10 @@ import {
   type EndpointSlice,
   type Service,
 } from "../../kube/resources.js";
-import { FakeClock } from "../../testing/fake-clock.js";
-import { Informer } from "../../runtime/informer.js";
+import { discoveryCaches } from "../../testing/discovery-mirror.js";
 import { getCondition } from "../../runtime/conditions.js";
 import { DiscoveryReconciler, PUBLISHED_CONDITION, newDiscoveryController } from "./discovery-controller.js";
 import { DEFINITION_STATUS_MANAGER } from "../definition/status-write.js";
-import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery.js";
 import {
   NS,
   applyDefinition,
@@ -29,29 +27,10 @@ const KEY = `${NS}/web`;
 
 async function mirrorWorld(t: TestContext) {
   const world = await newWorld();
-  const cacheClock = new FakeClock();
-  const services = new Informer(world.server, SERVICES, { clock: cacheClock });
-  const endpointSlices = new Informer(world.server, ENDPOINT_SLICES, {
-    clock: cacheClock,
-    labelSelector: `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGER}`,
-  });
-  for (const informer of [services, endpointSlices]) {
-    informer.start();
-    await informer.waitForSync();
-  }
-  t.after(async () => {
-    await services.stop();
-    await endpointSlices.stop();
-    await world.stop();
-  });
-  const reconciler = new DiscoveryReconciler(world.context, { services, endpointSlices });
+  const mirror = await discoveryCaches(t, world);
+  const reconciler = new DiscoveryReconciler(world.context, mirror);
   await readyNode(world, "node-a");
-  return {
-    world,
-    reconciler,
-    mirror: { services, endpointSlices },
-    reconcile: () => world.reconcile(reconciler, KEY),
-  };
+  return { world, reconciler, mirror, reconcile: () => world.reconcile(reconciler, KEY) };
 }
 
 /** An Instance as the definition controller and the agent leave it: bound, with an address. */

@@ -1,11 +1,9 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Condition, type Instance, type InstanceStatus } from "../../api/types.js";
-import { ENDPOINT_SLICES, INSTANCES, SERVICES } from "../../kube/resources.js";
-import { FakeClock } from "../../testing/fake-clock.js";
-import { Informer } from "../../runtime/informer.js";
+import { INSTANCES } from "../../kube/resources.js";
+import { discoveryCaches } from "../../testing/discovery-mirror.js";
 import { DiscoveryReconciler, newDiscoveryController } from "./discovery-controller.js";
-import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery.js";
 import { discoveryOfInstanceMayDiffer } from "./instance-changes.js";
 import { NS, applyDefinition, newWorld, readyNode, type World } from "../../testing/reconciler-fixtures.js";
 
@@ -24,24 +22,9 @@ interface Watched {
 /** The discovery controller's watches on a fake API server, the keys they enqueue counted. */
 async function watched(t: TestContext): Promise<Watched> {
   const world = await newWorld();
-  const cacheClock = new FakeClock();
-  const services = new Informer(world.server, SERVICES, { clock: cacheClock });
-  const endpointSlices = new Informer(world.server, ENDPOINT_SLICES, {
-    clock: cacheClock,
-    labelSelector: `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGER}`,
-  });
-  for (const informer of [services, endpointSlices]) {
-    informer.start();
-    await informer.waitForSync();
-  }
-  t.after(async () => {
-    await services.stop();
-    await endpointSlices.stop();
-    await world.stop();
-  });
+  const mirror = await discoveryCaches(t, world);
   await readyNode(world, "node-a");
   await applyDefinition(world, "web", { image: { name: "web", port: 80 } });
-  const mirror = { services, endpointSlices };
   const controller = newDiscoveryController(world.context, mirror);
   const enqueued: string[] = [];
   controller.enqueue = (key: string) => void enqueued.push(key);
