@@ -64,7 +64,21 @@ export interface InstanceFinalizerOptions {
   stopGraceSeconds: number;
 }
 
+/** Instances let go whose deletion the cache has not shown yet; a missed delete event leaves few. */
+const RELEASED_KEPT = 10_000;
+
 export class InstanceFinalizer {
+  /**
+   * The uid of each Instance this agent let go (its finalizer removed, the API server then
+   * deleting it), by key, until the cache no longer shows it. The finalizing pass is always
+   * followed by another: the engine's die and destroy events of the container it removes
+   * (and at times the watch event of its own Terminating write, come before the write's
+   * answer) wake the Instance while it runs. When the patch's answer comes before the cache's
+   * delete event, that next pass still reads the Instance with the finalizer on: from the
+   * cache it would send the patch again, only for the API server to refuse it as not found.
+   */
+  private readonly released = new Map<string, string>();
+
   constructor(private readonly options: InstanceFinalizerOptions) {}
 
   /** Deletion: stop and remove the containers, then let the Instance go. */
@@ -78,8 +92,10 @@ export class InstanceFinalizer {
     stopProbeLoops(this.options.prober, key);
     // A pull or build for it is cancelled at once, not left to run for an Instance that goes.
     this.options.preparations.cancel(key);
-    if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
-      // Someone else (the controller, evicting) let it go; our containers follow via GC.
+    const uid = instance.metadata.uid;
+    if (!hasFinalizer(instance, INSTANCE_FINALIZER) || (uid && this.released.get(key) === uid)) {
+      // Someone else (the controller, evicting) let it go, or this agent did already and the
+      // cache is behind; any container of it left is removed all the same.
       await removeContainers(docker, containers, stopGraceSeconds, context);
       return;
     }
@@ -91,9 +107,24 @@ export class InstanceFinalizer {
     try {
       await removeFinalizer(this.options.client, INSTANCES, latest, INSTANCE_FINALIZER);
     } catch (err) {
-      // A cache a step behind shows an Instance this agent already let go: it is gone, as wanted.
+      // Gone already (let go by the node lifecycle, or by this agent before it restarted): as wanted.
       if (!isNotFound(err)) throw err;
     }
+    if (uid) this.remember(key, uid);
     context.log.info("instance finalized", { containers: containers.length });
+  }
+
+  /** The cache shows no Instance of this key any more (or one on another node): nothing to remember. */
+  forget(key: string): void {
+    this.released.delete(key);
+  }
+
+  private remember(key: string, uid: string): void {
+    this.released.delete(key);
+    this.released.set(key, uid);
+    if (this.released.size > RELEASED_KEPT) {
+      const oldest = this.released.keys().next().value;
+      if (oldest !== undefined) this.released.delete(oldest);
+    }
   }
 }

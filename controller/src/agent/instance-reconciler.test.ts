@@ -981,6 +981,50 @@ test("a deleted Instance the cache still shows after its finalizer went is no er
   assert.equal(docker.containers.size, 0, "its container is removed all the same");
 });
 
+test("a pass before the cache shows the deletion of an Instance the agent let go sends no finalizer patch again", async () => {
+  const { docker, api, reconcile } = setup();
+  await reconcile();
+  api.instance.metadata.deletionTimestamp = "2025-01-01T00:01:00Z";
+  await reconcile();
+  assert.equal(docker.containers.size, 0);
+  // The API server has deleted it, and the cache shows the agent's Terminating write but not
+  // the deletion yet: the engine's events of the removed container wake the Instance again.
+  api.cacheView = structuredClone(api.instance);
+  api.cacheView.metadata.finalizers = [INSTANCE_FINALIZER];
+  const refused: string[] = [];
+  const gone = (verb: string) => () => {
+    refused.push(verb);
+    return Promise.reject(new KubeApiError(404, 'instances.berth.dev "web-0" not found'));
+  };
+  api.jsonPatch = gone("finalizer patch");
+  api.patchStatus = gone("status patch");
+  await reconcile().catch(() => undefined);
+  assert.deepEqual(refused, [], "nothing is written for an Instance already let go");
+  assert.deepEqual(docker.calls.slice(-2), ["stop c1", "remove c1"], "no container is left to remove");
+
+  // A new Instance of the same name (another uid), deleted, still has its finalizer removed.
+  api.cacheView = { ...structuredClone(api.cacheView), metadata: { ...api.cacheView.metadata, uid: "u2" } };
+  await reconcile();
+  assert.deepEqual(refused, ["finalizer patch"], "its 404 is taken as gone, as wanted");
+});
+
+test("a container of an Instance the agent let go is still removed while the cache shows the Instance", async () => {
+  const { docker, api, reconcile } = setup();
+  await reconcile();
+  const labels = { ...docker.containers.get("c1")!.labels };
+  api.instance.metadata.deletionTimestamp = "2025-01-01T00:01:00Z";
+  await reconcile();
+  api.cacheView = structuredClone(api.instance);
+  api.cacheView.metadata.finalizers = [INSTANCE_FINALIZER];
+  const patches = api.calls.length;
+  // A container of it the engine lists after all (a create that was still under way, say):
+  // it goes, and no write with it.
+  await docker.createContainer({ name: "web-0-late", image: "app:1", labels });
+  await reconcile();
+  assert.equal(docker.containers.size, 0);
+  assert.equal(api.calls.length, patches);
+});
+
 test("a failed liveness check stops the container; its replacement is a counted restart, and a second one backs off", async () => {
   const { clock, docker, api, events, reconcile, prober, checks } = setup();
   const template = api.instance.spec.template;

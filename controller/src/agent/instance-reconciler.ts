@@ -181,6 +181,7 @@ export class InstanceReconciler implements Reconciler {
     if (!cached || cached.spec.nodeName !== node.nodeName) {
       await this.removeContainers(await listContainers(), context);
       this.forget(key);
+      this.finalizer.forget(key);
       return;
     }
     this.options.trace?.pickedUp(key);
