@@ -72,8 +72,7 @@ export class InstanceFinalizer {
    * The uid of each Instance this agent let go (its finalizer removed, the API server then
    * deleting it), by key, until the cache no longer shows it. The finalizing pass is always
    * followed by another: the engine's die and destroy events of the container it removes
-   * (and at times the watch event of its own Terminating write, come before the write's
-   * answer) wake the Instance while it runs. When the patch's answer comes before the cache's
+   * wake the Instance while it runs. When the patch's answer comes before the cache's
    * delete event, that next pass still reads the Instance with the finalizer on: from the
    * cache it would send the patch again, only for the API server to refuse it as not found.
    */

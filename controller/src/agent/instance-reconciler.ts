@@ -200,8 +200,15 @@ export class InstanceReconciler implements Reconciler {
     try {
       if (!hasFinalizer(instance, INSTANCE_FINALIZER)) {
         const before = instance;
-        instance = await addFinalizer(this.options.client, INSTANCES, instance, INSTANCE_FINALIZER);
-        this.status.remember(before, instance, "finalizers");
+        const finalizers = [...(before.metadata.finalizers ?? []), INSTANCE_FINALIZER];
+        const withdraw = this.status.writing(before, { finalizers });
+        instance = await addFinalizer(this.options.client, INSTANCES, before, INSTANCE_FINALIZER).catch(
+          (err: unknown) => {
+            withdraw();
+            throw err;
+          },
+        );
+        this.status.remember(before, instance);
       }
     } catch (err) {
       listing.catch(() => undefined);

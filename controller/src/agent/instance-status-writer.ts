@@ -6,11 +6,13 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Instance } from "../api/types.js";
 import type { KubeClient } from "../kube/client.js";
+import { jsonEqual } from "../kube/patch.js";
 import { INSTANCES } from "../kube/resources.js";
 import type { Clock } from "../runtime/clock.js";
 import { StatusWriter } from "../runtime/conditions.js";
 import { objectKey } from "../runtime/informer.js";
 import type { EventRecorder } from "../runtime/events.js";
+import { PendingWrites } from "../runtime/pending-writes.js";
 import type { Observed } from "./instance-status.js";
 import { composeStatus, eventsForChange } from "./instance-status.js";
 
@@ -21,15 +23,11 @@ export interface InstanceStatusWriterOptions {
   nodeName: string;
 }
 
-/** Which part of an Instance one of this agent's writes changed. */
-export type OwnWritePart = "status" | "finalizers";
-
-/** One write of this agent's: the version it went over, the version it made, what it changed. */
-interface OwnWrite {
-  base: string;
-  result: string;
-  part: OwnWritePart;
-}
+/**
+ * What one of this agent's writes makes an Instance show: the whole status (a status write
+ * over a precondition), or the finalizer list.
+ */
+export type OwnChange = { status: object } | { finalizers: string[] };
 
 /** Own writes whose watch event has not come yet, per Instance; a relist may skip some, so few are kept. */
 const OWN_WRITES_KEPT = 8;
@@ -46,12 +44,12 @@ export class InstanceStatusWriter {
    */
   private readonly written = new Map<string, { behind: Set<string>; instance: Instance }>();
   /**
-   * This agent's writes whose watch events are still to come. The pass that made a write goes
-   * on from what it wrote (or returns when to look again), so the event of that write alone
-   * is no news to it: passing it over saves a pass, and that pass's container list and
-   * inspect, per write.
+   * This agent's writes whose watch events are still to come, each recorded before it goes
+   * out (its event can come before its answer). The pass that made a write goes on from what
+   * it wrote (or returns when to look again), so the event of that write alone is no news to
+   * it: passing it over saves a pass, and that pass's container list and inspect, per write.
    */
-  private readonly ownWrites = new Map<string, OwnWrite[]>();
+  private readonly ownWrites = new PendingWrites<OwnChange>(OWN_WRITES_KEPT);
 
   constructor(private readonly options: InstanceStatusWriterOptions) {
     this.writer = new StatusWriter(options.client);
@@ -66,8 +64,15 @@ export class InstanceStatusWriter {
       instance.metadata.generation,
       this.options.clock.now(),
     );
-    const updated = await this.writer.update(INSTANCES, instance, status);
-    if (updated) this.remember(instance, updated, "status");
+    let withdraw = (): void => undefined;
+    const sending = (shown: object): void => void (withdraw = this.writing(instance, { status: shown }));
+    const updated = await this.writer
+      .update(INSTANCES, instance, status, { sending })
+      .catch((err: unknown) => {
+        withdraw();
+        throw err;
+      });
+    if (updated) this.remember(instance, updated);
     if (!updated || options.quiet) return updated ?? instance;
     for (const event of eventsForChange(instance.status, status)) {
       this.options.events.event(instance, event.type, event.reason, event.message);
@@ -76,20 +81,24 @@ export class InstanceStatusWriter {
   }
 
   /**
-   * Records a write of this agent's (a status, a finalizer) that turned `before` into `after`.
-   * Writes made one over another chain back to the first one's base, which the cache shows.
+   * Records, before it is sent, a write of this agent's over `before` that makes it show
+   * `change`. Returns what withdraws the record, for a write that failed.
    */
-  remember(before: Instance, after: Instance, part: OwnWritePart): void {
+  writing(before: Instance, change: OwnChange): () => void {
+    const base = before.metadata.resourceVersion;
+    if (!base) return () => undefined;
+    return this.ownWrites.add(objectKey(before), base, change);
+  }
+
+  /**
+   * Records the answer of a write of this agent's (a status, a finalizer) that turned `before`
+   * into `after`. Writes made one over another chain back to the first one's base, which the
+   * cache shows.
+   */
+  remember(before: Instance, after: Instance): void {
     const key = objectKey(before);
     const base = before.metadata.resourceVersion;
     if (!base) return;
-    const result = after.metadata.resourceVersion;
-    if (result) {
-      const writes = this.ownWrites.get(key) ?? [];
-      writes.push({ base, result, part });
-      if (writes.length > OWN_WRITES_KEPT) writes.shift();
-      this.ownWrites.set(key, writes);
-    }
     const prior = this.written.get(key);
     const behind =
       prior && prior.instance.metadata.resourceVersion === base ? prior.behind : new Set<string>();
@@ -109,35 +118,32 @@ export class InstanceStatusWriter {
 
   /**
    * Whether the cache's change from `before` to `after` is exactly one write of this agent's:
-   * `after` is the version that write made, over `before`, and nothing but the part it wrote
-   * differs. A change by anyone else (a status the controller flipped, a spec, labels, a
-   * deletion), or one a relist folded into a write of ours, is not.
+   * a write went over `before`, `after` shows what it wrote, and nothing else differs. A
+   * change by anyone else (a status the controller flipped, a spec, labels, a deletion), or
+   * one a relist folded into a write of ours, is not.
    */
   isOwnWrite(before: Instance, after: Instance): boolean {
-    const key = objectKey(after);
-    const writes = this.ownWrites.get(key);
-    if (!writes) return false;
-    const index = writes.findIndex(
-      (w) => w.base === before.metadata.resourceVersion && w.result === after.metadata.resourceVersion,
+    const change = this.ownWrites.take(objectKey(after), before.metadata.resourceVersion);
+    if (!change) return false;
+    if ("status" in change)
+      return jsonEqual(after.status, change.status) && alikeApartFrom(before, after, "status");
+    return (
+      jsonEqual(after.metadata.finalizers, change.finalizers) && alikeApartFrom(before, after, "finalizers")
     );
-    if (index < 0) return false;
-    const [write] = writes.splice(index, 1);
-    if (writes.length === 0) this.ownWrites.delete(key);
-    return write !== undefined && alikeApartFrom(before, after, write.part);
   }
 
   forget(key: string): void {
     this.written.delete(key);
-    this.ownWrites.delete(key);
+    this.ownWrites.forget(key);
   }
 }
 
 /** Whether two versions of an Instance differ in nothing but `part` (and their bookkeeping). */
-function alikeApartFrom(before: Instance, after: Instance, part: OwnWritePart): boolean {
+function alikeApartFrom(before: Instance, after: Instance, part: "status" | "finalizers"): boolean {
   return isDeepStrictEqual(comparable(before, part), comparable(after, part));
 }
 
-function comparable(instance: Instance, part: OwnWritePart): unknown {
+function comparable(instance: Instance, part: "status" | "finalizers"): unknown {
   // managedFields is not in Berth's ObjectMeta type, but the agent's caches keep it.
   const {
     resourceVersion: _version,

@@ -66,8 +66,28 @@ class WatchedInstance extends InstanceWritesClient {
     while (this.delivered.length > 0) await this.delivered.shift();
   }
 
-  /** The watch event comes after the write's answer. */
+  /** The watch event of each write comes before the write's answer, not after it. */
+  eventsBeforeAnswers = false;
+  /** Someone else's change made right after the next write, both in one event (a relist's). */
+  foldIntoNext: ((instance: Instance) => void) | undefined;
+
+  /** The watch event comes after the write's answer, or before it when so told. */
   protected override written(after: Instance): void {
+    const fold = this.foldIntoNext;
+    if (fold) {
+      this.foldIntoNext = undefined;
+      const folded = structuredClone(after);
+      fold(folded);
+      folded.metadata.resourceVersion = String(Number(after.metadata.resourceVersion) + 1);
+      this.instance = structuredClone(folded);
+      after = folded;
+    }
+    if (this.eventsBeforeAnswers) {
+      const before = this.cache;
+      this.cache = after;
+      this.onUpdate(before, after);
+      return;
+    }
     this.delivered.push(
       new Promise<void>((resolve) =>
         setImmediate(() => {
@@ -200,6 +220,43 @@ test("changes by anyone else still start a pass: a status flip, labels, spec, de
   }
   prober.stopAll();
   assert.ok(docker.lists >= listsBefore + changes.length, "each of those passes looked at the container");
+});
+
+test("an own write's event that comes before the write's answer starts no pass either: at start, and Terminating at deletion", async () => {
+  const { api, prober, queued, woken, drain, passes } = setup();
+  api.eventsBeforeAnswers = true;
+  queued.add(KEY);
+  await drain();
+  assert.equal(woken.length, 0, "the finalizer and status writes at start woke nothing");
+  assert.equal(passes(), 1);
+
+  api.change((i) => void (i.metadata.deletionTimestamp = "2025-01-01T00:01:00Z"));
+  assert.equal(woken.length, 1, "the deletion woke the Instance");
+  await drain();
+  prober.stopAll();
+  assert.equal(api.instance.status?.phase, "Terminating");
+  assert.deepEqual(
+    woken.map((w) => w.after),
+    ["4", "6"],
+    "the deletion (4) and the finalizer's removal (6; an API server deletes the Instance then) woke it, its Terminating write (5) did not",
+  );
+});
+
+test("someone else's change folded into the event of an own write, before or after its answer, still starts a pass", async () => {
+  for (const eventsBeforeAnswers of [false, true]) {
+    const { api, prober, queued, woken, drain } = setup();
+    api.eventsBeforeAnswers = eventsBeforeAnswers;
+    api.foldIntoNext = (i) => void (i.metadata.labels = { team: "a" });
+    queued.add(KEY);
+    await drain();
+    prober.stopAll();
+    assert.deepEqual(
+      woken[0],
+      { before: "1", after: "3" },
+      `a label folded into the finalizer write woke it (event first: ${eventsBeforeAnswers})`,
+    );
+    assert.deepEqual(api.instance.metadata.labels, { team: "a" });
+  }
 });
 
 test("the engine's start event of the agent's own start wakes nobody; a die, and a start by someone else, do", async () => {

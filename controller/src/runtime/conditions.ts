@@ -69,6 +69,8 @@ export interface StatusUpdateOptions {
   precondition?: boolean;
   /** Set status.observedGeneration from metadata.generation. Default true. */
   observedGeneration?: boolean;
+  /** Told, just before the request goes out, the status as the object will show it once written. */
+  sending?: (status: Record<string, unknown>) => void;
 }
 
 /** Writes /status only when the new status differs from the one the object carries. */
@@ -96,6 +98,7 @@ export class StatusWriter {
     if ((options.precondition ?? true) && obj.metadata?.resourceVersion) {
       patch.metadata = { resourceVersion: obj.metadata.resourceVersion };
     }
+    options.sending?.(desired);
     return await this.client.patchStatus(
       resource,
       { namespace: obj.metadata?.namespace, name: obj.metadata?.name ?? "" },

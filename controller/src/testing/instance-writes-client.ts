@@ -38,12 +38,13 @@ export class InstanceWritesClient extends FakeKubeClient {
     return this.store(next) as unknown as T;
   }
 
-  /** Keeps `next` as the Instance's new version; returns a copy, as an answer would be. */
+  /** Keeps `next` as the Instance's new version; returns a copy of it, as an answer would be. */
   protected store(next: Instance): Instance {
     const version = String(Number(this.instance.metadata.resourceVersion ?? 0) + 1);
-    this.instance = structuredClone({ ...next, metadata: { ...next.metadata, resourceVersion: version } });
-    this.written(structuredClone(this.instance));
-    return structuredClone(this.instance);
+    const stored = structuredClone({ ...next, metadata: { ...next.metadata, resourceVersion: version } });
+    this.instance = stored;
+    this.written(structuredClone(stored));
+    return structuredClone(stored);
   }
 
   /** What a write does besides changing the Instance: nothing here. */

@@ -17,20 +17,16 @@ import { isDeepStrictEqual } from "node:util";
 import type { Definition, DefinitionStatus } from "../../api/types.js";
 import { metadataApartFromVersion } from "../../kube/bookkeeping.js";
 import { objectKey } from "../../runtime/informer.js";
+import { PendingWrites } from "../../runtime/pending-writes.js";
 import { ALL_FIELDS, partWritten } from "../../runtime/status-apply.js";
 import { PUBLISHED_CONDITION } from "../discovery/definition-changes.js";
-
-/** One status write of this controller's: the version it goes over, and the status part it applies. */
-interface OwnWrite {
-  base: string;
-  status: DefinitionStatus;
-}
 
 /** Own writes whose watch event has not come yet, per Definition; a relist may skip some, so few are kept. */
 const OWN_WRITES_KEPT = 4;
 
 export class OwnStatusWrites {
-  private readonly writes = new Map<string, OwnWrite[]>();
+  /** Each status write's whole part, under the version it goes over. */
+  private readonly writes = new PendingWrites<DefinitionStatus>(OWN_WRITES_KEPT);
 
   /**
    * Records, before it is sent, a status write of this controller's over `base` (the watch
@@ -38,12 +34,7 @@ export class OwnStatusWrites {
    */
   writing(base: Definition, status: DefinitionStatus): void {
     const version = base.metadata.resourceVersion;
-    if (!version) return;
-    const key = objectKey(base);
-    const writes = this.writes.get(key) ?? [];
-    writes.push({ base: version, status });
-    if (writes.length > OWN_WRITES_KEPT) writes.shift();
-    this.writes.set(key, writes);
+    if (version) this.writes.add(objectKey(base), version, status);
   }
 
   /** Whether the cache's change from `before` to `after` can change what a pass does. */
@@ -53,7 +44,7 @@ export class OwnStatusWrites {
   }
 
   forget(key: string): void {
-    this.writes.delete(key);
+    this.writes.forget(key);
   }
 
   /**
@@ -62,20 +53,14 @@ export class OwnStatusWrites {
    * as it was.
    */
   private isOwnWrite(before: Definition, after: Definition): boolean {
-    const key = objectKey(after);
-    const writes = this.writes.get(key);
-    if (!writes) return false;
-    const index = writes.findIndex((w) => w.base === before.metadata.resourceVersion);
-    const write = writes[index];
-    if (!write) return false;
-    writes.splice(index, 1);
-    if (writes.length === 0) this.writes.delete(key);
-    const own = new Set((write.status.conditions ?? []).map((condition) => condition.type));
+    const status = this.writes.take(objectKey(after), before.metadata.resourceVersion);
+    if (!status) return false;
+    const own = new Set((status.conditions ?? []).map((condition) => condition.type));
     const othersConditions = (definition: Definition): unknown =>
       (definition.status?.conditions ?? []).filter((condition) => !own.has(condition.type));
     return (
       isDeepStrictEqual(apartFromStatus(before), apartFromStatus(after)) &&
-      partWritten(after.status, write.status, ALL_FIELDS) &&
+      partWritten(after.status, status, ALL_FIELDS) &&
       isDeepStrictEqual(othersConditions(before), othersConditions(after))
     );
   }
