@@ -1,15 +1,12 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Condition, type Instance, type InstanceStatus } from "../../api/types.js";
-import { ENDPOINT_SLICES, INSTANCES, SERVICES } from "../../kube/resources.js";
-import { FakeClock } from "../../testing/fake-clock.js";
-import { Informer } from "../../runtime/informer.js";
-import { DiscoveryReconciler, newDiscoveryController } from "./discovery-controller.js";
-import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery.js";
+import { INSTANCES } from "../../kube/resources.js";
+import { newDiscoveryController } from "./discovery-watches.js";
 import { discoveryOfInstanceMayDiffer } from "./instance-changes.js";
-import { NS, applyDefinition, newWorld, readyNode, type World } from "../../testing/reconciler-fixtures.js";
+import { NS, applyDefinition, type World } from "../../testing/reconciler-fixtures.js";
+import { KEY, mirrorWorld, writes } from "../../testing/discovery-fixtures.js";
 
-const KEY = `${NS}/web`;
 const WEB = { namespace: NS, name: "web-abc-0" };
 const EXTERNAL = { namespace: NS, name: "web-ext-0" };
 
@@ -23,29 +20,11 @@ interface Watched {
 
 /** The discovery controller's watches on a fake API server, the keys they enqueue counted. */
 async function watched(t: TestContext): Promise<Watched> {
-  const world = await newWorld();
-  const cacheClock = new FakeClock();
-  const services = new Informer(world.server, SERVICES, { clock: cacheClock });
-  const endpointSlices = new Informer(world.server, ENDPOINT_SLICES, {
-    clock: cacheClock,
-    labelSelector: `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGER}`,
-  });
-  for (const informer of [services, endpointSlices]) {
-    informer.start();
-    await informer.waitForSync();
-  }
-  t.after(async () => {
-    await services.stop();
-    await endpointSlices.stop();
-    await world.stop();
-  });
-  await readyNode(world, "node-a");
+  const { world, mirror, reconcile } = await mirrorWorld(t);
   await applyDefinition(world, "web", { image: { name: "web", port: 80 } });
-  const mirror = { services, endpointSlices };
   const controller = newDiscoveryController(world.context, mirror);
   const enqueued: string[] = [];
   controller.enqueue = (key: string) => void enqueued.push(key);
-  const reconciler = new DiscoveryReconciler(world.context, mirror);
   return {
     world,
     async wakes(change) {
@@ -60,10 +39,8 @@ async function watched(t: TestContext): Promise<Watched> {
     },
     async pass() {
       world.server.calls.length = 0;
-      await world.reconcile(reconciler, KEY);
-      return world.server.calls
-        .filter((c) => !["get", "list", "watch"].includes(c.verb))
-        .map((c) => `${c.verb} ${c.resource}`);
+      await reconcile();
+      return writes(world);
     },
   };
 }
