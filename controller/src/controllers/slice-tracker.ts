@@ -24,6 +24,8 @@ interface Written {
 export class SliceTracker {
   /** Service key → slice name → the last write. */
   private readonly written = new Map<string, Map<string, Written>>();
+  /** Services a pass found the cache behind on: the watch event of their write is awaited. */
+  private readonly waiting = new Set<string>();
 
   constructor(private readonly timeoutMs = 30_000) {}
 
@@ -68,16 +70,26 @@ export class SliceTracker {
     for (const [name, record] of records) {
       if (now >= record.expiresAt || shows(byName.get(name), record)) records.delete(name);
     }
-    if (records.size === 0) this.written.delete(serviceKey);
-    return records.size === 0;
+    if (records.size > 0) {
+      this.waiting.add(serviceKey);
+      return false;
+    }
+    this.written.delete(serviceKey);
+    this.waiting.delete(serviceKey);
+    return true;
+  }
+
+  /** Whether a pass of the slice's service waits for the cache (once: the next pass looks again). */
+  passWaits(slice: EndpointSlice): boolean {
+    return this.waiting.delete(sliceServiceKey(slice) ?? "");
   }
 
   /** Tells gone() of each slice the cache drops, under its service's key. */
   observeDeletions(informer: Pick<Informer<EndpointSlice>, "addHandler">): void {
     informer.addHandler({
       onDelete: (slice) => {
-        const service = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
-        if (service !== undefined) this.gone(`${slice.metadata?.namespace ?? ""}/${service}`, slice);
+        const serviceKey = sliceServiceKey(slice);
+        if (serviceKey !== undefined) this.gone(serviceKey, slice);
       },
     });
   }
@@ -85,6 +97,7 @@ export class SliceTracker {
   /** Forgets a service (it is gone). */
   forget(serviceKey: string): void {
     this.written.delete(serviceKey);
+    this.waiting.delete(serviceKey);
   }
 
   private slot(serviceKey: string): Map<string, Written> {
@@ -92,6 +105,12 @@ export class SliceTracker {
     if (!records) this.written.set(serviceKey, (records = new Map()));
     return records;
   }
+}
+
+/** `<namespace>/<service>` of the slice's Service, by its label. */
+function sliceServiceKey(slice: EndpointSlice): string | undefined {
+  const service = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+  return service === undefined ? undefined : `${slice.metadata?.namespace ?? ""}/${service}`;
 }
 
 function shows(slice: EndpointSlice | undefined, record: Written): boolean {

@@ -91,8 +91,9 @@ export class DiscoveryReconciler implements Reconciler {
     return !this.ownServices.echoes(service, this.context.clock.now());
   }
 
+  /** Or the echo a pass waits for, having found the cache behind the write. */
   sliceNews(slice: EndpointSlice): boolean {
-    return !this.ownSlices.echoes(slice, this.context.clock.now());
+    return !this.ownSlices.echoes(slice, this.context.clock.now()) || this.tracker.passWaits(slice);
   }
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
@@ -120,7 +121,8 @@ export class DiscoveryReconciler implements Reconciler {
       this.mirror.services.get(namespace, slug) ?? this.ownServices.created(key, this.context.clock.now());
     this.mirror.endpointSlices.addIndex(SLICES_BY_SERVICE, slicesServiceValues);
     const slices = this.mirror.endpointSlices.byIndex(SLICES_BY_SERVICE, `${namespace}/${slug}`);
-    // The cache does not show a slice write of ours yet: its watch event brings the next pass.
+    // The cache does not show a slice write of ours yet: its watch event brings the next pass
+    // (sliceNews), or the requeue's backoff.
     if (!this.tracker.caughtUp(key, slices, this.context.clock.now())) return { requeue: true };
     const wanted =
       (definition !== undefined && !definition.metadata.deletionTimestamp) || instances.length > 0;

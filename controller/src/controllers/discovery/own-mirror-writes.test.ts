@@ -134,3 +134,24 @@ test("a pass before the cache shows the Service it created uses it instead of cr
   world.server.releaseWatchEvents();
   await world.settle();
 });
+
+test("the echo a pass waits for, having found the cache behind the write, wakes it", async (t) => {
+  const { world, reconcile, woken } = await watchedWorld(t);
+  await applyDefinition(world, "web", { image: { name: "web", port: 80 }, hostPort: 8080 });
+  await runningInstance(world, "web-abc-0", 8080);
+  await runningInstance(world, "web-abc-1", 8080);
+  await reconcile();
+  await world.settle();
+  world.server.holdWatchEvents(ENDPOINT_SLICES);
+  await markRunning(world, "web-abc-1", false);
+  await reconcile();
+  await markRunning(world, "web-abc-0", false);
+  assert.deepEqual(await reconcile(), { requeue: true }, "the cache is behind its slice write");
+  const release = async () => world.server.releaseWatchEvents();
+  assert.deepEqual(await changed(world, woken, release), [KEY]);
+  await reconcile();
+  assert.deepEqual(listed(world), [
+    ["web-abc-0", false],
+    ["web-abc-1", false],
+  ]);
+});
