@@ -66,6 +66,7 @@ test("300 Instances make 3+ slices of at most 100; one readiness change rewrites
   const kube = client();
   const names = Array.from({ length: COUNT }, (_, i) => `${SLUG}-ext-${String(i).padStart(3, "0")}`);
   const before = writesOf(counting);
+  const passesBefore = await discoveryReconciles();
   await eachLimited(names, 8, async (name) => {
     const i = Number(name.slice(-3));
     const instance: Instance = {
@@ -103,7 +104,8 @@ test("300 Instances make 3+ slices of at most 100; one readiness change rewrites
   const bulkWrites = difference(writesOf(counting), before);
   t.diagnostic(
     `${COUNT} Instances created and made ready (${2 * COUNT} object writes): ${full.slices.length} slices ` +
-      `(${sizes.join(", ")}); the controller wrote ${JSON.stringify(bulkWrites)}`,
+      `(${sizes.join(", ")}); the controller wrote ${JSON.stringify(bulkWrites)} in ` +
+      `${(await discoveryReconciles()) - passesBefore} discovery passes`,
   );
 
   // One Instance turns not ready: exactly one slice changes.

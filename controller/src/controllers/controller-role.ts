@@ -32,7 +32,8 @@ import {
 } from "./context.js";
 import { newDefinitionController } from "./definition/definition-controller.js";
 import { SLICE_MANAGED_BY_LABEL, SLICE_MANAGER } from "./discovery/discovery.js";
-import { newDiscoveryController, type DiscoveryCaches } from "./discovery/discovery-controller.js";
+import type { DiscoveryCaches } from "./discovery/discovery-controller.js";
+import { newDiscoveryController } from "./discovery/discovery-watches.js";
 import { newEnvironmentController } from "./environment/environment-controller.js";
 import { ENVIRONMENT_SECRET_TYPE } from "../environment/delivery.js";
 import { DeploymentSalt } from "./definition/deployment-salt.js";

@@ -44,3 +44,19 @@ test("a write the cache never shows stops holding the service up after the timeo
   assert.equal(tracker.caughtUp("ns/web", [], 29_999), false);
   assert.equal(tracker.caughtUp("ns/web", [], 30_000), true);
 });
+
+test("a later version of the same generation (a metadata edit after ours) is caught up too", () => {
+  const tracker = new SliceTracker(30_000);
+  tracker.wrote("ns/web", slice("a", "7", 2), 0);
+  assert.equal(tracker.caughtUp("ns/web", [slice("a", "6", 2)], 1), false, "an older version");
+  assert.equal(tracker.caughtUp("ns/web", [slice("a", "8", 2)], 1), true);
+});
+
+test("a written slice someone deleted once the cache showed it is not waited for", () => {
+  const tracker = new SliceTracker(30_000);
+  tracker.wrote("ns/web", slice("a", "7", 2), 0);
+  tracker.gone("ns/web", slice("a", "5", 1, "uid-old"));
+  assert.equal(tracker.caughtUp("ns/web", [], 1), false, "an older slice of that name went");
+  tracker.gone("ns/web", slice("a", "7", 2));
+  assert.equal(tracker.caughtUp("ns/web", [], 1), true);
+});

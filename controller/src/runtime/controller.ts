@@ -5,7 +5,7 @@ import { KubeApiError, isConflict, isNotFound, isPatchTestFailed } from "../kube
 import type { KubeObject } from "../kube/resources.js";
 import type { Clock } from "./clock.js";
 import { realClock } from "./clock.js";
-import { mapToSelf, type MapFunc } from "./event-mapping.js";
+import { mapToSelf, type MapFunc, type WatchOptions } from "./event-mapping.js";
 import type { EventHandlers, Informer } from "./informer.js";
 import { parseKey } from "./informer.js";
 import type { Logger } from "./log.js";
@@ -125,31 +125,33 @@ export class Controller {
     informer: Informer<T>,
     map: MapFunc<T>,
     updatePredicate?: (oldObj: T, newObj: T) => boolean,
+    options: WatchOptions<T> = {},
   ): this {
     this.primaries.push({
       informer: informer as unknown as Informer<KubeObject>,
       map: map as unknown as MapFunc<KubeObject>,
     });
-    return this.watches(informer, map, updatePredicate);
+    return this.watches(informer, map, updatePredicate, options);
   }
 
   /**
    * Reconciles the keys `map` returns for each event of a related kind (children, references).
-   * `ignoreAdds`: an object appearing says nothing to this controller (only its changes and
-   * its going do), so a relist of thousands of them does not map each one.
    */
   watches<T extends KubeObject>(
     informer: Informer<T>,
     map: MapFunc<T>,
     updatePredicate?: (oldObj: T, newObj: T) => boolean,
-    options: { ignoreAdds?: boolean } = {},
+    options: WatchOptions<T> = {},
   ): this {
     this.informers.push(informer as unknown as Informer<KubeObject>);
     const enqueueAll = (obj: T): void => {
       for (const key of map(obj)) this.enqueue(key);
     };
+    const onAdd = (obj: T): void => {
+      if (options.addPredicate?.(obj) !== false) enqueueAll(obj);
+    };
     const handlers: EventHandlers<T> = {
-      ...(options.ignoreAdds ? {} : { onAdd: enqueueAll }),
+      ...(options.ignoreAdds ? {} : { onAdd }),
       onUpdate: (oldObj, newObj) => {
         if (updatePredicate && !updatePredicate(oldObj, newObj)) return;
         // A change can move a child from one owner to another: both need a look. Each key

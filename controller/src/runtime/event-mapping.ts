@@ -26,3 +26,14 @@ export function mapToLabel(label: string): MapFunc<KubeObject> {
     return [namespace ? `${namespace}/${target}` : target];
   };
 }
+
+/** Which add events of a watched kind wake a pass. */
+export interface WatchOptions<T> {
+  /**
+   * An object appearing says nothing to this controller (only its changes and its going
+   * do), so a relist of thousands of them does not map each one.
+   */
+  ignoreAdds?: boolean;
+  /** Whether an object appearing can change what a pass does (as updatePredicate for a change). */
+  addPredicate?: (obj: T) => boolean;
+}

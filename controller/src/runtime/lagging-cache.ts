@@ -38,8 +38,13 @@ export function cacheLagsBehind(cached: KubeObject, last: LastWrite<unknown>): b
   const shown = cached.metadata?.resourceVersion;
   if (shown === undefined || shown === last.made) return false;
   if (shown === last.base) return true;
-  const [shownIndex, madeIndex] = [revision(shown), revision(last.made)];
-  return shownIndex !== undefined && madeIndex !== undefined && shownIndex < madeIndex;
+  return isOlderVersion(shown, last.made);
+}
+
+/** Whether `version` is known to come before `than` (both etcd revisions, the first lower). */
+export function isOlderVersion(version: string | undefined, than: string | undefined): boolean {
+  const [versionIndex, thanIndex] = [revision(version), revision(than)];
+  return versionIndex !== undefined && thanIndex !== undefined && versionIndex < thanIndex;
 }
 
 /** A resourceVersion as the etcd revision it is, or undefined when it is none. */

@@ -1,96 +1,20 @@
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { API_VERSION, type Condition, type Definition, type Instance } from "../../api/types.js";
-import {
-  DEFINITIONS,
-  ENDPOINT_SLICES,
-  INSTANCES,
-  SERVICES,
-  type EndpointSlice,
-  type Service,
-} from "../../kube/resources.js";
-import { discoveryCaches } from "../../testing/discovery-mirror.js";
+import { API_VERSION, type Condition, type Definition } from "../../api/types.js";
+import { DEFINITIONS, ENDPOINT_SLICES, INSTANCES, SERVICES, type Service } from "../../kube/resources.js";
 import { getCondition } from "../../runtime/conditions.js";
-import { DiscoveryReconciler, PUBLISHED_CONDITION, newDiscoveryController } from "./discovery-controller.js";
+import { PUBLISHED_CONDITION } from "./discovery-controller.js";
+import { newDiscoveryController } from "./discovery-watches.js";
 import { DEFINITION_STATUS_MANAGER } from "../definition/status-write.js";
+import { NS, applyDefinition, eventReasons, markRunning } from "../../testing/reconciler-fixtures.js";
 import {
-  NS,
-  applyDefinition,
-  eventReasons,
-  markRunning,
-  newWorld,
-  readyNode,
-  type World,
-} from "../../testing/reconciler-fixtures.js";
-
-const KEY = `${NS}/web`;
-
-async function mirrorWorld(t: TestContext) {
-  const world = await newWorld();
-  const mirror = await discoveryCaches(t, world);
-  const reconciler = new DiscoveryReconciler(world.context, mirror);
-  await readyNode(world, "node-a");
-  return { world, reconciler, mirror, reconcile: () => world.reconcile(reconciler, KEY) };
-}
-
-/** An Instance as the definition controller and the agent leave it: bound, with an address. */
-async function runningInstance(world: World, name: string, port: number, ready = true): Promise<void> {
-  const definition = world.server.peek(DEFINITIONS, { namespace: NS, name: "web" });
-  const instance: Instance = {
-    apiVersion: API_VERSION,
-    kind: "Instance",
-    metadata: {
-      namespace: NS,
-      name,
-      labels: { "berth.dev/definition": "web" },
-      ...(definition
-        ? {
-            ownerReferences: [
-              {
-                apiVersion: API_VERSION,
-                kind: "Definition",
-                name: "web",
-                uid: definition.metadata.uid ?? "",
-                controller: true,
-              },
-            ],
-          }
-        : {}),
-    },
-    spec: {
-      definition: "web",
-      deploymentId: "abc",
-      nodeName: "node-a",
-      template: { image: { name: "web", port: 80 } },
-    },
-  };
-  await world.server.create(INSTANCES, instance);
-  await markRunning(world, name, ready);
-  await world.server.patchStatus(
-    INSTANCES,
-    { namespace: NS, name },
-    { status: { address: { url: `http://10.0.0.5:${port}`, host: "10.0.0.5", port } } },
-  );
-  await world.settle();
-}
-
-function slices(world: World): EndpointSlice[] {
-  return world.server.peekAll(ENDPOINT_SLICES, NS);
-}
-
-function listed(world: World): Array<[string, boolean | undefined]> {
-  return slices(world)
-    .flatMap((s) =>
-      s.endpoints.map((e) => [e.targetRef?.name ?? "", e.conditions?.ready] as [string, boolean | undefined]),
-    )
-    .sort(([a], [b]) => a.localeCompare(b));
-}
-
-function writes(world: World): string[] {
-  return world.server.calls
-    .filter((c) => c.verb !== "get" && c.verb !== "list" && c.verb !== "watch")
-    .map((c) => `${c.verb} ${c.resource}`);
-}
+  KEY,
+  listed,
+  mirrorWorld,
+  runningInstance,
+  slices,
+  writes,
+} from "../../testing/discovery-fixtures.js";
 
 test("a Definition's Instances are published in a headless Service and a slice, and a resync writes nothing", async (t) => {
   const { world, reconcile } = await mirrorWorld(t);

@@ -15,28 +15,30 @@ import type { EndpointSlice, Service } from "../../kube/resources.js";
 import { DEFINITIONS, ENDPOINT_SLICES, SERVICES } from "../../kube/resources.js";
 import { isAlreadyExists, isNamespaceTerminating, isNotFound } from "../../kube/errors.js";
 import { jsonEqual } from "../../kube/patch.js";
-import type { Controller, ReconcileContext, Reconciler, Request, Result } from "../../runtime/controller.js";
+import type { ReconcileContext, Reconciler, Request, Result } from "../../runtime/controller.js";
 import type { Informer } from "../../runtime/informer.js";
 import { discoveryEndpoints, discoverySyncDuration, discoveryWrites } from "../metrics.js";
 import { setCondition, getCondition } from "../../runtime/conditions.js";
 import { CONDITIONS_ONLY, StatusApplier } from "../../runtime/status-apply.js";
-import { controllerFor, type ControllerContext } from "../context.js";
+import type { ControllerContext } from "../context.js";
 import {
   SERVICE_NAME_LABEL,
   desiredService,
   endpointOf,
   isBerthService,
+  ownerIdentities,
   ownerReferencesFor,
   planSlices,
+  sameService,
+  sameSlice,
   type PublishedEndpoint,
 } from "./discovery.js";
-import { nodeIsReady } from "../../api/vocabulary.js";
 import { SliceTracker } from "../slice-tracker.js";
-import { instancesOfDefinition, instancesOnNode } from "../indexes.js";
+import { instancesOfDefinition } from "../indexes.js";
 import { refusalOf, serviceOwner, type Verdict } from "./publishing-verdict.js";
 import { PublishedWrites } from "./published-writes.js";
-import { PUBLISHED_CONDITION, discoveryOfDefinitionMayDiffer } from "./definition-changes.js";
-import { discoveryOfInstanceMayDiffer } from "./instance-changes.js";
+import { PUBLISHED_CONDITION } from "./definition-changes.js";
+import { OwnMirrorWrites } from "./own-mirror-writes.js";
 
 export const DISCOVERY_CONTROLLER = "discovery";
 export { PUBLISHED_CONDITION };
@@ -70,12 +72,28 @@ export class DiscoveryReconciler implements Reconciler {
   /** This process' own slice writes, until the cache shows them. */
   private readonly tracker = new SliceTracker();
   private readonly publishedWrites = new PublishedWrites();
+  /** This process' own Service and slice writes, until their watch events come. */
+  readonly ownServices = new OwnMirrorWrites<Service>(sameService);
+  readonly ownSlices = new OwnMirrorWrites<EndpointSlice>(sameSlice);
 
   constructor(
     private readonly context: ControllerContext,
     private readonly mirror: DiscoveryCaches,
   ) {
     this.statusApplier = new StatusApplier(context.client, DISCOVERY_STATUS_MANAGER, CONDITIONS_ONLY);
+    this.ownServices.observeDeletions(mirror.services);
+    this.ownSlices.observeDeletions(mirror.endpointSlices);
+    this.tracker.observeDeletions(mirror.endpointSlices);
+  }
+
+  /** Whether a Service or slice event can change what a pass does: not the echo of a write of its own. */
+  serviceNews(service: Service): boolean {
+    return !this.ownServices.echoes(service, this.context.clock.now());
+  }
+
+  /** Or the echo a pass waits for, having found the cache behind the write. */
+  sliceNews(slice: EndpointSlice): boolean {
+    return !this.ownSlices.echoes(slice, this.context.clock.now()) || this.tracker.passWaits(slice);
   }
 
   async reconcile(request: Request, ctx: ReconcileContext): Promise<Result | void> {
@@ -98,10 +116,13 @@ export class DiscoveryReconciler implements Reconciler {
     const { caches } = this.context;
     const definition = caches.definitions.get(namespace, slug);
     const instances = instancesOfDefinition(caches.instances, namespace, slug);
-    const service = this.mirror.services.get(namespace, slug);
+    // A Service this process created that the cache does not show yet is there all the same.
+    const service =
+      this.mirror.services.get(namespace, slug) ?? this.ownServices.created(key, this.context.clock.now());
     this.mirror.endpointSlices.addIndex(SLICES_BY_SERVICE, slicesServiceValues);
     const slices = this.mirror.endpointSlices.byIndex(SLICES_BY_SERVICE, `${namespace}/${slug}`);
-    // The cache does not show a slice write of ours yet: its watch event brings the next pass.
+    // The cache does not show a slice write of ours yet: its watch event brings the next pass
+    // (sliceNews), or the requeue's backoff.
     if (!this.tracker.caughtUp(key, slices, this.context.clock.now())) return { requeue: true };
     const wanted =
       (definition !== undefined && !definition.metadata.deletionTimestamp) || instances.length > 0;
@@ -192,7 +213,9 @@ export class DiscoveryReconciler implements Reconciler {
     let retry = false;
     for (const slice of plan.create) {
       try {
-        const created = await this.context.client.create(ENDPOINT_SLICES, slice);
+        const created = await this.ownWrite(this.ownSlices, slice, () =>
+          this.context.client.create(ENDPOINT_SLICES, slice),
+        );
         this.tracker.wrote(key, created, this.context.clock.now());
         discoveryWrites.inc({ resource: "endpointslices", verb: "create" });
       } catch (err) {
@@ -204,7 +227,9 @@ export class DiscoveryReconciler implements Reconciler {
     }
     for (const slice of plan.update) {
       try {
-        const replaced = await this.context.client.replace(ENDPOINT_SLICES, slice);
+        const replaced = await this.ownWrite(this.ownSlices, slice, () =>
+          this.context.client.replace(ENDPOINT_SLICES, slice),
+        );
         this.tracker.wrote(key, replaced, this.context.clock.now());
         discoveryWrites.inc({ resource: "endpointslices", verb: "update" });
       } catch (err) {
@@ -217,6 +242,23 @@ export class DiscoveryReconciler implements Reconciler {
     return retry ? "retry" : "done";
   }
 
+  /** One write, noted as discovery's own until its watch event comes. */
+  private async ownWrite<T extends Service | EndpointSlice>(
+    own: OwnMirrorWrites<T>,
+    sent: T,
+    write: () => Promise<T>,
+  ): Promise<T> {
+    own.writing(sent, this.context.clock.now());
+    try {
+      const answer = await write();
+      own.wrote(sent, answer);
+      return answer;
+    } catch (err) {
+      own.refused(sent);
+      throw err;
+    }
+  }
+
   /** The Service as it should be, or undefined when the cache is behind a create (requeue). */
   private async ensureService(
     namespace: string,
@@ -227,7 +269,10 @@ export class DiscoveryReconciler implements Reconciler {
     const { client } = this.context;
     if (!service) {
       try {
-        const created = await client.create(SERVICES, desiredService(namespace, slug, owner));
+        const desired = desiredService(namespace, slug, owner);
+        const created = await this.ownWrite(this.ownServices, desired, () =>
+          client.create(SERVICES, desired),
+        );
         discoveryWrites.inc({ resource: "services", verb: "create" });
         return created;
       } catch (err) {
@@ -237,20 +282,19 @@ export class DiscoveryReconciler implements Reconciler {
     }
     const owners = ownerReferencesFor(owner);
     const have = service.metadata?.ownerReferences ?? [];
-    const same = jsonEqual(
-      have.map((o) => [o.kind, o.name, o.uid, o.controller === true]),
-      owners.map((o) => [o.kind, o.name, o.uid, o.controller === true]),
-    );
-    if (same) return service;
-    const patched = await client.mergePatch(
-      SERVICES,
-      { namespace, name: slug },
-      {
-        metadata: {
-          resourceVersion: service.metadata?.resourceVersion ?? "",
-          ownerReferences: owners.length > 0 ? owners : null,
+    if (jsonEqual(ownerIdentities(have), ownerIdentities(owners))) return service;
+    const owned: Service = { ...service, metadata: { ...service.metadata, ownerReferences: owners } };
+    const patched = await this.ownWrite(this.ownServices, owned, () =>
+      client.mergePatch(
+        SERVICES,
+        { namespace, name: slug },
+        {
+          metadata: {
+            resourceVersion: service.metadata?.resourceVersion ?? "",
+            ownerReferences: owners.length > 0 ? owners : null,
+          },
         },
-      },
+      ),
     );
     discoveryWrites.inc({ resource: "services", verb: "patch" });
     return patched;
@@ -321,46 +365,4 @@ const SLICES_BY_SERVICE = "slices-by-service";
 function slicesServiceValues(slice: EndpointSlice): string[] {
   const service = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
   return service === undefined ? [] : [`${slice.metadata?.namespace ?? ""}/${service}`];
-}
-
-function slugKey(namespace: string | undefined, slug: string): string {
-  return `${namespace ?? "default"}/${slug}`;
-}
-
-/** The discovery controller with its watches: whatever changes what a service publishes. */
-export function newDiscoveryController(context: ControllerContext, mirror: DiscoveryCaches): Controller {
-  const { caches } = context;
-  const controller = controllerFor(
-    context,
-    DISCOVERY_CONTROLLER,
-    new DiscoveryReconciler(context, mirror),
-    context.settings.definitionWorkers,
-  );
-  controller.for(caches.definitions, { updatePredicate: discoveryOfDefinitionMayDiffer });
-  // External-only slugs and Services left by a run that stopped halfway are looked at on
-  // (re)start too. The agent's status writes on the way to Ready change nothing read here.
-  controller.reconcilesFrom(
-    caches.instances,
-    (i) => [slugKey(i.metadata.namespace, i.spec.definition)],
-    discoveryOfInstanceMayDiffer,
-  );
-  controller.reconcilesFrom(mirror.services, (s) => [slugKey(s.metadata?.namespace, s.metadata?.name ?? "")]);
-  controller.watches(mirror.endpointSlices, (s) => {
-    const slug = s.metadata?.labels?.[SERVICE_NAME_LABEL];
-    return slug ? [slugKey(s.metadata?.namespace, slug)] : [];
-  });
-  // A Node's readiness is its Instances' readiness; its heartbeats change nothing here.
-  const nodeReadiness = new Map<string, boolean>();
-  controller.watches(caches.nodes, (node) => {
-    const name = node.metadata.name ?? "";
-    const ready = nodeIsReady(caches.nodes.get(undefined, name));
-    if (nodeReadiness.get(name) === ready) return [];
-    if (caches.nodes.get(undefined, name)) nodeReadiness.set(name, ready);
-    else nodeReadiness.delete(name);
-    const keys = instancesOnNode(caches.instances, name).map((i) =>
-      slugKey(i.metadata.namespace, i.spec.definition),
-    );
-    return [...new Set(keys)];
-  });
-  return controller;
 }

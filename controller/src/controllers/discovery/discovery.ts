@@ -133,6 +133,19 @@ export function ownerReferencesFor(definition: Definition | undefined): OwnerRef
   ];
 }
 
+/** An owner list as the mirror compares it: who, and whether it is the controller. */
+export function ownerIdentities(owners: readonly OwnerReference[] | undefined): unknown[] {
+  return (owners ?? []).map((o) => [o.kind, o.name, o.uid, o.controller === true]);
+}
+
+/** Whether two versions of a Service say the same to a discovery pass: whose it is, and its owner. */
+export function sameService(a: Service, b: Service): boolean {
+  return (
+    isBerthService(a) === isBerthService(b) &&
+    jsonEqual(ownerIdentities(a.metadata?.ownerReferences), ownerIdentities(b.metadata?.ownerReferences))
+  );
+}
+
 /** Whether Berth made this Service (and so may change or delete it). */
 export function isBerthService(service: Service): boolean {
   return (
@@ -218,12 +231,7 @@ function sliceContent(slice: EndpointSlice): unknown {
   const labels = slice.metadata?.labels ?? {};
   return {
     labels: [SERVICE_NAME_LABEL, SLICE_MANAGED_BY_LABEL, LABELS.managedBy].map((key) => labels[key]),
-    owners: (slice.metadata?.ownerReferences ?? []).map((o) => [
-      o.kind,
-      o.name,
-      o.uid,
-      o.controller === true,
-    ]),
+    owners: ownerIdentities(slice.metadata?.ownerReferences),
     addressType: slice.addressType,
     ports: (slice.ports ?? []).map((p) => [p.name, p.port, p.protocol ?? "TCP", p.appProtocol]),
     endpoints: (slice.endpoints ?? []).map((e) => ({

@@ -2,12 +2,11 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { API_VERSION, type Condition, type Instance, type InstanceStatus } from "../../api/types.js";
 import { INSTANCES } from "../../kube/resources.js";
-import { discoveryCaches } from "../../testing/discovery-mirror.js";
-import { DiscoveryReconciler, newDiscoveryController } from "./discovery-controller.js";
+import { newDiscoveryController } from "./discovery-watches.js";
 import { discoveryOfInstanceMayDiffer } from "./instance-changes.js";
-import { NS, applyDefinition, newWorld, readyNode, type World } from "../../testing/reconciler-fixtures.js";
+import { NS, applyDefinition, type World } from "../../testing/reconciler-fixtures.js";
+import { KEY, mirrorWorld, writes } from "../../testing/discovery-fixtures.js";
 
-const KEY = `${NS}/web`;
 const WEB = { namespace: NS, name: "web-abc-0" };
 const EXTERNAL = { namespace: NS, name: "web-ext-0" };
 
@@ -21,14 +20,11 @@ interface Watched {
 
 /** The discovery controller's watches on a fake API server, the keys they enqueue counted. */
 async function watched(t: TestContext): Promise<Watched> {
-  const world = await newWorld();
-  const mirror = await discoveryCaches(t, world);
-  await readyNode(world, "node-a");
+  const { world, mirror, reconcile } = await mirrorWorld(t);
   await applyDefinition(world, "web", { image: { name: "web", port: 80 } });
   const controller = newDiscoveryController(world.context, mirror);
   const enqueued: string[] = [];
   controller.enqueue = (key: string) => void enqueued.push(key);
-  const reconciler = new DiscoveryReconciler(world.context, mirror);
   return {
     world,
     async wakes(change) {
@@ -43,10 +39,8 @@ async function watched(t: TestContext): Promise<Watched> {
     },
     async pass() {
       world.server.calls.length = 0;
-      await world.reconcile(reconciler, KEY);
-      return world.server.calls
-        .filter((c) => !["get", "list", "watch"].includes(c.verb))
-        .map((c) => `${c.verb} ${c.resource}`);
+      await reconcile();
+      return writes(world);
     },
   };
 }
