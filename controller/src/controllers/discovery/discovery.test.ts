@@ -10,7 +10,9 @@ import {
   desiredService,
   endpointOf,
   isBerthService,
+  ownerIdentities,
   planSlices,
+  sameService,
   serviceNameProblem,
   sliceName,
   type PublishedEndpoint,
@@ -212,6 +214,43 @@ test("the Service is headless and selector-less, owned by its Definition; only s
   assert.equal(isBerthService({ ...service, spec: { clusterIP: "10.96.0.7" } }), false);
   assert.equal(isBerthService({ ...service, spec: { clusterIP: "None", selector: { app: "web" } } }), false);
   assert.equal(isBerthService({ ...service, metadata: { name: "web", namespace: "shop" } }), false);
+});
+
+test("an owner list compares by who owns and whether that owner is the controller", () => {
+  const owner = { apiVersion: "v1", kind: "Service", name: "web", uid: "svc-1" };
+  assert.deepEqual(ownerIdentities([{ ...owner, controller: true }]), [["Service", "web", "svc-1", true]]);
+  assert.deepEqual(ownerIdentities([{ ...owner, controller: false }]), [["Service", "web", "svc-1", false]]);
+  assert.deepEqual(ownerIdentities([owner]), [["Service", "web", "svc-1", false]]);
+  assert.deepEqual(ownerIdentities(undefined), []);
+});
+
+test("two versions of a Service are the same to discovery when whose it is and its owners agree", () => {
+  const definition = {
+    apiVersion: "berth.dev/v1alpha1" as const,
+    kind: "Definition" as const,
+    metadata: { namespace: "shop", name: "web", uid: "def-1" },
+    spec: {},
+  };
+  const written = desiredService("shop", "web", definition);
+  const [reference] = written.metadata?.ownerReferences ?? [];
+  assert.ok(reference);
+  const withOwners = (ownerReferences: Array<typeof reference>) => ({
+    ...written,
+    metadata: { ...written.metadata, ownerReferences },
+  });
+  // What the API server adds (a version, the cluster IP list) is not what discovery compares.
+  assert.equal(
+    sameService(written, {
+      ...withOwners([reference]),
+      metadata: { ...written.metadata, resourceVersion: "42" },
+      spec: { ...written.spec, clusterIPs: ["None"] },
+    }),
+    true,
+  );
+  assert.equal(sameService(written, { ...written, spec: { clusterIP: "10.96.0.7" } }), false);
+  assert.equal(sameService(written, withOwners([{ ...reference, uid: "def-2" }])), false);
+  assert.equal(sameService(written, withOwners([{ ...reference, controller: false }])), false);
+  assert.equal(sameService(written, withOwners([])), false);
 });
 
 test("250 endpoints of one port make three slices of at most 100, labelled for Kubernetes", () => {
