@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import type { Instance, Node } from "../../api/types.js";
 import type { EndpointSlice } from "../../kube/resources.js";
 import {
+  MANAGED_BY_BERTH,
   MAX_ENDPOINTS_PER_SLICE,
   SERVICE_NAME_LABEL,
   SLICE_MANAGED_BY_LABEL,
@@ -10,6 +11,7 @@ import {
   desiredService,
   endpointOf,
   isBerthService,
+  ownerReferencesFor,
   ownerIdentities,
   planSlices,
   sameService,
@@ -124,6 +126,85 @@ test("a failing health check or a lost Node makes the endpoint not ready", () =>
     serving: false,
     terminating: false,
   });
+});
+
+test("the label names and values other programs read are Kubernetes' and Berth's own", () => {
+  assert.equal(SLICE_MANAGED_BY_LABEL, "endpointslice.kubernetes.io/managed-by");
+  assert.equal(SLICE_MANAGER, "discovery.berth.dev");
+  assert.equal(SERVICE_NAME_LABEL, "kubernetes.io/service-name");
+  assert.equal(MANAGED_BY_BERTH, "berth");
+});
+
+test("a slug names a Service when it is a DNS-1035 label of at most 63 characters", () => {
+  for (const slug of ["a", "ab", "abc", "abcd", "a-b-c-d-e", "a".repeat(63)]) {
+    assert.equal(serviceNameProblem(slug), undefined, slug);
+  }
+  for (const slug of ["a".repeat(64), "1abc", "abc-", "Abc", "a.b", ""]) {
+    assert.match(serviceNameProblem(slug) ?? "", /at most 63 characters of a-z, 0-9 and '-'/, slug);
+  }
+});
+
+test("only a URL that starts with http or https makes an endpoint; its scheme names the port", () => {
+  const sneaky = running("web-abc-0");
+  sneaky.status = {
+    ...sneaky.status,
+    address: { url: "tcp://10.0.0.5:8080/https:", host: "10.0.0.5", port: 8080 },
+  };
+  assert.equal(endpointOf(sneaky, nodeOf), undefined);
+  const upper = running("web-abc-1");
+  upper.status = { ...upper.status, address: { url: "HTTPS://10.0.0.5:8443", host: "10.0.0.5", port: 8443 } };
+  assert.equal(endpointOf(upper, nodeOf)?.scheme, "https");
+});
+
+test("an endpoint's target names its Instance; a hostname only when the name is a DNS label", () => {
+  const bare = running("web-abc-0");
+  delete bare.metadata.uid;
+  delete bare.metadata.namespace;
+  const target = endpointOf(bare, nodeOf)?.endpoint.targetRef;
+  assert.deepEqual(target, {
+    apiVersion: "berth.dev/v1alpha1",
+    kind: "Instance",
+    namespace: "default",
+    name: "web-abc-0",
+  });
+  assert.equal(endpointOf(running("web-abc-0"), nodeOf)?.endpoint.targetRef?.uid, "uid-web-abc-0");
+  assert.equal(endpointOf(running("a".repeat(63)), nodeOf)?.endpoint.hostname, "a".repeat(63));
+  assert.equal(endpointOf(running("a".repeat(64)), nodeOf)?.endpoint.hostname, undefined);
+  assert.equal(endpointOf(running("web.abc"), nodeOf)?.endpoint.hostname, undefined);
+  const unnamed = running("web-abc-0");
+  delete unnamed.metadata.name;
+  assert.equal(endpointOf(unnamed, nodeOf)?.name, "");
+});
+
+test("the desired Service is a v1 ClusterIP Service; an owner without a name or uid is named empty", () => {
+  const service = desiredService("shop", "web", undefined);
+  assert.deepEqual(service, {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: "web",
+      namespace: "shop",
+      labels: { "berth.dev/managed-by": "berth", "berth.dev/definition": "web" },
+    },
+    spec: { type: "ClusterIP", clusterIP: "None" },
+  });
+  assert.equal(isBerthService({ ...service, spec: { clusterIP: "None", selector: null } }), true);
+  const unnamed = {
+    apiVersion: "berth.dev/v1alpha1" as const,
+    kind: "Definition" as const,
+    metadata: {},
+    spec: {},
+  };
+  assert.deepEqual(ownerReferencesFor(unnamed), [
+    { apiVersion: "berth.dev/v1alpha1", kind: "Definition", name: "", uid: "", controller: true },
+  ]);
+});
+
+test("a slice's name is the slug, eight hex digits of its group's hash, and its index", () => {
+  const name = sliceName("web", "IPv4/http/8080", 2);
+  assert.match(name, /^web-[0-9a-f]{8}-2$/);
+  assert.notEqual(sliceName("web", "IPv4/http/8081", 2), name);
+  assert.equal(sliceName("x".repeat(300), "IPv4/http/8080", 0).length, 253);
 });
 
 test("an Instance without an address, or with one that is not an http(s) URL, is not an endpoint", () => {
