@@ -224,6 +224,8 @@ test("with a first-check wait, a server that answers at once is written Ready in
   const { docker, api, events, woken, reconcile, prober } = setup(true, undefined, {
     firstCheckWaitMs: 100,
   });
+  // An HTTP answer comes from the user's process (a TCP check, below, may be the port proxy's).
+  api.instance.spec.template!.healthCheck = { type: "http", path: "/", intervalSeconds: 1 };
   const inspected: string[] = [];
   const inspect = docker.inspectContainer.bind(docker);
   docker.inspectContainer = async (id: string) => {
@@ -252,6 +254,23 @@ test("with a first-check wait, a server that answers at once is written Ready in
   await reconcile();
   assert.equal(events.events.filter((e) => e.reason === "Started").length, 1, "said once");
   assert.equal(api.calls.filter((c) => c.verb === "patchStatus").length, 1, "and nothing new written");
+  prober.stopAll();
+});
+
+test("a TCP check passed during the starting pass writes Ready but says Started only after the start check", async () => {
+  const { api, events, reconcile, prober } = setup(true, undefined, { firstCheckWaitMs: 100 });
+  const result = await reconcile();
+  assert.equal(api.instance.status?.ready, true);
+  assert.deepEqual(
+    events.events.filter((e) => e.reason === "Started"),
+    [],
+    "the engine's port proxy answers a TCP check even for a command that fails to exec a moment later",
+  );
+  const requeue = (result as { requeueAfterMs?: number }).requeueAfterMs ?? 0;
+  assert.ok(
+    requeue > 0 && requeue <= START_CHECK_MS,
+    `looked at again once the start check is due: ${requeue}`,
+  );
   prober.stopAll();
 });
 

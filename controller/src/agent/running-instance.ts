@@ -138,11 +138,13 @@ export class RunningInstances {
     // inspected once more, after the check: still running, the check counts (Ready, and
     // "Started"); gone or exited, nothing is written and the next pass (now) sees the exit.
     // That verdict woke no pass (firstOutcome), so this look is the one that pass would take.
+    // A TCP check is not even that: the proxy may answer before the init fails to exec the
+    // command a moment after the second inspect (seen in CI), so it waits out the start check.
     let checkProvesStart = readyNow && !justStarted;
     if (readyNow && justStarted) {
       const after = await inspectOrUndefined(this.options.docker, container.id, signal);
       if (!after?.state.running) return { requeueAfterMs: 1 };
-      checkProvesStart = true;
+      checkProvesStart = target.type !== "tcp";
     }
     if (readyNow) this.everReady.set(key, container.id);
     const startCheckLeftMs = startCheck.running(key, instance, container, checkProvesStart);
