@@ -59,6 +59,14 @@ function external(name: string, url: string): Instance {
   };
 }
 
+/** The Definition of the slug "web", as the Service's owner. */
+const WEB_DEFINITION = {
+  apiVersion: "berth.dev/v1alpha1" as const,
+  kind: "Definition" as const,
+  metadata: { namespace: "shop", name: "web", uid: "def-1" },
+  spec: {},
+};
+
 const CONTEXT = { namespace: "shop", slug: "web", service: { name: "web", uid: "svc-1" } };
 
 function endpoints(count: number, options: { port?: number; ready?: boolean } = {}): PublishedEndpoint[] {
@@ -279,13 +287,7 @@ test("a slug must be a DNS label starting with a letter to name a Service", () =
 });
 
 test("the Service is headless and selector-less, owned by its Definition; only such Services are Berth's", () => {
-  const definition = {
-    apiVersion: "berth.dev/v1alpha1" as const,
-    kind: "Definition" as const,
-    metadata: { namespace: "shop", name: "web", uid: "def-1" },
-    spec: {},
-  };
-  const service = desiredService("shop", "web", definition);
+  const service = desiredService("shop", "web", WEB_DEFINITION);
   assert.equal(service.spec?.clusterIP, "None");
   assert.equal(service.spec?.selector, undefined);
   assert.deepEqual(service.metadata?.ownerReferences, [
@@ -306,13 +308,7 @@ test("an owner list compares by who owns and whether that owner is the controlle
 });
 
 test("two versions of a Service are the same to discovery when whose it is and its owners agree", () => {
-  const definition = {
-    apiVersion: "berth.dev/v1alpha1" as const,
-    kind: "Definition" as const,
-    metadata: { namespace: "shop", name: "web", uid: "def-1" },
-    spec: {},
-  };
-  const written = desiredService("shop", "web", definition);
+  const written = desiredService("shop", "web", WEB_DEFINITION);
   const [reference] = written.metadata?.ownerReferences ?? [];
   assert.ok(reference);
   const withOwners = (ownerReferences: Array<typeof reference>) => ({
